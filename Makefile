@@ -1,0 +1,55 @@
+# Two commands for a fresh machine with Python 3.11+: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8501
+WORKSPACE ?= .loopline
+export LOOPLINE_WORKSPACE ?= $(abspath $(WORKSPACE))
+
+.PHONY: run test lint typecheck pytest demo bench chromium clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(VENV)/.installed $@
+
+demo: $(VENV)/.installed
+	$(BIN)/loopline demo --if-missing
+
+run: demo
+	@echo "Loopline on http://localhost:$(PORT)  (workspace: $(LOOPLINE_WORKSPACE))"
+	$(BIN)/streamlit run app/main.py --server.port $(PORT)
+
+# Debian's chromium for the browser test: installed when missing and apt is usable.
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian's chromium for the browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "chromium missing and apt not usable: install Debian's chromium (/usr/bin/chromium)"; exit 1; fi
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check core app tests bench sample_data
+	$(BIN)/ruff format --check core app tests bench sample_data
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy
+
+pytest: $(VENV)/.installed-dev chromium
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/store.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

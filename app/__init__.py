@@ -1,0 +1,1 @@
+"""Loopline's Streamlit app: thin pages over `core`."""

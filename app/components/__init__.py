@@ -1,0 +1,1 @@
+"""Render helpers that take core dataclasses; no SQL here."""

@@ -1,0 +1,45 @@
+"""Shared handles for the pages: the workspace (one per process and path) and error display."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TypeVar
+
+import streamlit as st
+
+from core.errors import CoreError
+from core.store import Workspace, resolve_path
+
+T = TypeVar("T")
+
+
+@st.cache_resource(show_spinner=False)
+def _workspace(path: str) -> Workspace:
+    return Workspace.open(path)
+
+
+def workspace() -> Workspace:
+    """The workspace named by LOOPLINE_WORKSPACE (or ./.loopline); stops the page if there is none."""
+    path = str(resolve_path(os.environ.get("LOOPLINE_WORKSPACE")))
+    try:
+        return _workspace(path)
+    except CoreError as error:
+        show_error(error)
+        st.stop()
+        raise  # unreachable: st.stop() raises
+
+
+def show_error(error: CoreError) -> None:
+    st.error(error.message, icon="⚠️")
+    if error.hint:
+        st.caption(f"How to fix it: {error.hint}")
+
+
+def attempt(action: Callable[[], T]) -> T | None:
+    """Run a core call; a CoreError is shown to the user instead of a traceback."""
+    try:
+        return action()
+    except CoreError as error:
+        show_error(error)
+        return None

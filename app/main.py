@@ -1,0 +1,20 @@
+"""Loopline's app: page config and navigation, nothing else."""
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+sys.path.insert(
+    0, str(Path(__file__).resolve().parents[1])
+)  # `streamlit run app/main.py` from a checkout
+
+st.set_page_config(page_title="Loopline", page_icon="🔁", layout="wide")
+
+pages = {
+    "Workspace": [
+        st.Page("views/home.py", title="Home", icon="🏠", default=True),
+        st.Page("views/artifacts.py", title="Artifacts", icon="🗂️"),
+    ],
+}
+st.navigation(pages).run()

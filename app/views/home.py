@@ -1,0 +1,51 @@
+"""Home: each project as the loop DM → Mod → Dev → Ops, and what the workspace holds."""
+
+import plotly.express as px
+import streamlit as st
+
+from app.components.loop import loop_cards
+from app.deps import workspace
+from core.artifacts.service import count_by_kind
+from core.overview import workspace_overview
+
+st.title("🔁 Loopline")
+st.caption(
+    "Data management → ML modeling → build & release → operations → back to data, "
+    "for every ML component in this workspace."
+)
+ws = workspace()
+with ws.store.read():
+    overviews = workspace_overview(ws)
+    counts = count_by_kind(ws)
+
+if not overviews:
+    st.info(
+        "This workspace has no projects yet. Create one with `loopline project create FILE`, "
+        "or build the demo with `loopline demo`."
+    )
+for overview in overviews:
+    project = overview.project
+    st.subheader(project.title)
+    st.caption(
+        f"`{project.name}` · {project.kind.replace('_', ' ')} · definition v{project.spec_version}"
+    )
+    if project.spec.description:
+        st.write(project.spec.description)
+    loop_cards(overview)
+
+st.divider()
+st.subheader("What the workspace holds")
+left, right = st.columns([2, 1])
+if counts:
+    chart = px.bar(
+        x=list(counts.values()),
+        y=list(counts.keys()),
+        orientation="h",
+        labels={"x": "artifacts", "y": ""},
+        height=60 + 34 * len(counts),
+    )
+    chart.update_layout(margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    left.plotly_chart(chart, key="home.counts")
+right.metric("Artifacts", f"{sum(counts.values()):,}")
+right.metric("Projects", len(overviews))
+right.caption(f"Workspace: `{ws.root}`")

@@ -1,0 +1,1 @@
+"""The artifact registry: immutable, versioned artifacts and the typed edges between them."""

@@ -1,0 +1,77 @@
+"""`loopline verify`: re-hash every blob and check every edge and alias."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from core.artifacts.models import Problem, VerifyReport
+from core.store import Workspace
+
+
+def verify_workspace(
+    ws: Workspace, progress: Callable[[int, int], None] | None = None
+) -> VerifyReport:
+    problems: list[Problem] = []
+    with ws.store.read() as tx:
+        files = tx.rows(
+            "SELECT f.artifact_id, a.kind || ':' || a.name || '@' || a.version, f.role, f.blob_hash "
+            "FROM artifact_files f LEFT JOIN artifacts a USING (artifact_id) ORDER BY f.artifact_id, f.role"
+        )
+        artifacts = tx.scalar("SELECT count(*) FROM artifacts")
+        dangling_edges = tx.rows(
+            """
+            SELECT e.src_id, e.relation, e.dst_id,
+                   s.artifact_id IS NULL AS no_src, d.artifact_id IS NULL AS no_dst
+            FROM edges e
+            LEFT JOIN artifacts s ON s.artifact_id = e.src_id
+            LEFT JOIN artifacts d ON d.artifact_id = e.dst_id
+            WHERE s.artifact_id IS NULL OR d.artifact_id IS NULL
+            """
+        )
+        edges = tx.scalar("SELECT count(*) FROM edges")
+        dangling_aliases = tx.rows(
+            "SELECT l.project, l.alias, l.artifact_id FROM aliases l "
+            "LEFT JOIN artifacts a USING (artifact_id) WHERE a.artifact_id IS NULL"
+        )
+        orphan_files = [row for row in files if row[1] is None]
+    checked: dict[str, str | None] = {}
+    for index, (artifact_id, ref, role, digest) in enumerate(files, start=1):
+        if digest not in checked:
+            checked[digest] = ws.blobs.verify(digest)
+        if checked[digest]:
+            problems.append(
+                Problem(
+                    f"#{artifact_id} {ref}", f"file {role!r} ({digest[:12]}…): {checked[digest]}"
+                )
+            )
+        if progress:
+            progress(index, len(files))
+    for artifact_id, _, role, _ in orphan_files:
+        problems.append(Problem(f"file row of #{artifact_id}", f"{role!r} belongs to no artifact"))
+    for src, relation, dst, no_src, no_dst in dangling_edges:
+        missing = ", ".join(n for n, gone in (("source", no_src), ("target", no_dst)) if gone)
+        problems.append(Problem(f"edge #{src} {relation} #{dst}", f"points to a missing {missing}"))
+    for project, alias, artifact_id in dangling_aliases:
+        problems.append(
+            Problem(f"alias {project}/{alias}", f"points to missing artifact #{artifact_id}")
+        )
+    referenced = set(checked)
+    orphans = [d for d in ws.blobs.iter_digests() if d not in referenced]
+    if orphans:
+        problems.append(
+            Problem(
+                f"{len(orphans)} unreferenced blob(s)",
+                "left by an interrupted registration; harmless",
+                severity="warning",
+            )
+        )
+    leftovers = ws.blobs.leftover_temp_files()
+    if leftovers:
+        problems.append(
+            Problem(
+                f"{len(leftovers)} temporary file(s) in objects/",
+                "left by an interrupted write; harmless, safe to delete",
+                severity="warning",
+            )
+        )
+    return VerifyReport(tuple(problems), int(artifacts or 0), len(checked), int(edges or 0))

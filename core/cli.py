@@ -1,0 +1,287 @@
+"""The `loopline` command. Each command opens the workspace, makes one core call and prints.
+
+Exit codes: 0 ok, 1 a check failed, 2 bad usage or input. Heavy libraries are imported inside
+the commands that need them, so `loopline --help` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from core.actor import Actor
+from core.errors import CoreError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _workspace(args: argparse.Namespace) -> Any:
+    from core.store import Workspace
+
+    return Workspace.open(args.workspace)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from core.store import Workspace
+
+    ws = Workspace.init(args.workspace)
+    print(f"Workspace ready at {ws.root}")
+    return 0
+
+
+def cmd_project_create(args: argparse.Namespace) -> int:
+    from core.projects.service import create_project
+
+    project = create_project(
+        _workspace(args), Path(args.file), Actor.from_env(), update=args.update
+    )
+    print(f"Project {project.name} ({project.kind}) at definition version {project.spec_version}")
+    return 0
+
+
+def cmd_projects(args: argparse.Namespace) -> int:
+    from core.projects.service import list_projects
+
+    projects = list_projects(_workspace(args))
+    if not projects:
+        print("No projects yet. Create one with `loopline project create FILE`.")
+    for p in projects:
+        print(f"{p.name:<20} {p.kind:<24} v{p.spec_version:<3} {p.title}")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from core.data.service import IngestRefused, ingest
+    from core.progress import Bar
+
+    try:
+        result = ingest(
+            _workspace(args),
+            args.project,
+            Path(args.file),
+            Actor.from_env(),
+            fmt=args.format,
+            encoding=args.encoding,
+            mode=args.mode,
+            progress=Bar("ingest"),
+        )
+    except IngestRefused as refused:
+        print(f"error: {refused.message}", file=sys.stderr)
+        for problem in refused.problems:
+            print(f"  {problem}", file=sys.stderr)
+        if refused.count > len(refused.problems):
+            print(f"  … and {refused.count - len(refused.problems)} more", file=sys.stderr)
+        return 2
+    if result.unchanged:
+        print(
+            f"No change: {result.dataset.label} already holds exactly these rows; nothing was written."
+        )
+        return 0
+    print(
+        f"{result.dataset.label}: {result.new_rows} new rows, {result.total_rows} in all "
+        f"(from {result.data_source.label}; quality report {result.report.label})"
+    )
+    for flag in result.flags:
+        print(f"  note: {flag}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from core.demo import build_demo
+    from core.progress import Bar
+    from core.store import Workspace
+
+    if args.if_missing and Workspace.exists(args.workspace):
+        print(f"Demo workspace already at {Workspace.open(args.workspace).root}; kept.")
+        return 0
+    ws = build_demo(args.workspace, force=args.force, progress=Bar("demo"))
+    print(f"Demo workspace ready at {ws.root}")
+    return 0
+
+
+def cmd_artifacts(args: argparse.Namespace) -> int:
+    from core.artifacts.service import list_artifacts
+
+    items = list_artifacts(_workspace(args), kind=args.kind, project=args.project, limit=args.limit)
+    if args.json:
+        print(json.dumps([_artifact_dict(a) for a in items], indent=1, default=str))
+        return 0
+    if not items:
+        print("No artifacts match.")
+    for a in items:
+        print(
+            f"#{a.artifact_id:<6} {a.ref:<44} {a.created_at:%Y-%m-%d %H:%M} {a.created_by:<10} {a.content_hash[:12]}"
+        )
+    return 0
+
+
+def _artifact_dict(a: Any) -> dict[str, Any]:
+    return {
+        "id": a.artifact_id,
+        "ref": a.ref,
+        "kind": a.kind,
+        "name": a.name,
+        "version": a.version,
+        "project": a.project,
+        "content_hash": a.content_hash,
+        "created_at": a.created_at,
+        "created_by": a.created_by,
+        "metadata": a.metadata,
+        "files": [{"role": f.role, "blob": f.blob_hash, "bytes": f.size_bytes} for f in a.files],
+    }
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from core.artifacts.service import get_artifact
+
+    print(
+        json.dumps(_artifact_dict(get_artifact(_workspace(args), args.id)), indent=1, default=str)
+    )
+    return 0
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    from core.artifacts.service import lineage, lineage_tree_lines
+
+    direction = "down" if args.down else "up"
+    graph = lineage(_workspace(args), args.id, direction, max_depth=args.depth)
+    print("Made from (upstream):" if direction == "up" else "Used by (downstream):")
+    for line in lineage_tree_lines(graph):
+        print(line)
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from core.data.service import reproduce_dataset
+
+    result = reproduce_dataset(_workspace(args), args.id)
+    verdict = "identical" if result.identical else "different"
+    print(
+        f"{result.artifact.ref}: {verdict} (recorded {result.recorded_hash[:16]}…, "
+        f"reproduced {result.reproduced_hash[:16]}…)"
+    )
+    for note in result.notes:
+        print(f"  note: {note}")
+    return 0 if result.identical else 1
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from core.artifacts.verify import verify_workspace
+    from core.progress import Bar
+
+    bar = Bar("verify")
+    report = verify_workspace(
+        _workspace(args), progress=lambda done, total: bar.count(done, total, "re-hashing blobs")
+    )
+    errors = [p for p in report.problems if p.severity == "error"]
+    for problem in report.problems:
+        print(f"{problem.severity}: {problem.what}: {problem.detail}")
+    summary = f"{report.artifacts} artifacts, {report.blobs_checked} blobs, {report.edges} edges"
+    print(f"{'FAILED' if errors else 'OK'}: {summary}; {len(errors)} problem(s)")
+    return 1 if errors else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loopline",
+        description="Loopline: data, models, builds, requirements and operations of an ML component in one workspace.",
+        epilog="Exit codes: 0 ok, 1 a check failed, 2 bad usage or input. Docs: docs/ in the repository.",
+    )
+    parser.add_argument(
+        "--workspace",
+        "-w",
+        metavar="PATH",
+        help="workspace folder (default: $LOOPLINE_WORKSPACE or ./.loopline)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        command.set_defaults(handler=handler)
+        return command
+
+    add("init", cmd_init, "Create an empty workspace (or open an existing one).")
+    project = add("project", cmd_project_create, "Create or update a project from its YAML file.")
+    project_sub = project.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for action, help_text, update in (
+        ("create", "Create a project from FILE.", False),
+        ("update", "Register a new version of a project's definition.", True),
+    ):
+        p = project_sub.add_parser(action, help=help_text, description=help_text)
+        p.add_argument("file", metavar="FILE", help="the project YAML file")
+        p.set_defaults(handler=cmd_project_create, update=update)
+    add("projects", cmd_projects, "List the workspace's projects.")
+    ingest = add(
+        "ingest",
+        cmd_ingest,
+        "Check a CSV/Parquet/JSONL file against a project's schema and register it as a new dataset version.",
+    )
+    ingest.add_argument("project", metavar="PROJECT")
+    ingest.add_argument("file", metavar="FILE")
+    ingest.add_argument(
+        "--format", choices=["csv", "parquet", "jsonl"], help="override the file type"
+    )
+    ingest.add_argument(
+        "--encoding", default="utf-8", help="text encoding of CSV/JSONL (default utf-8)"
+    )
+    ingest.add_argument(
+        "--mode",
+        choices=["append", "replace"],
+        default="append",
+        help="append to the latest version (rows with the same id are replaced) or start afresh",
+    )
+    demo = add("demo", cmd_demo, "Build the demo workspace with both sample projects.")
+    demo.add_argument("--force", action="store_true", help="replace an existing workspace")
+    demo.add_argument(
+        "--if-missing", action="store_true", help="keep an existing workspace and exit 0"
+    )
+    artifacts = add("artifacts", cmd_artifacts, "List registered artifacts, newest first.")
+    artifacts.add_argument("--kind", help="only this kind (dataset, model, …)")
+    artifacts.add_argument("--project", help="only this project")
+    artifacts.add_argument("--limit", type=int, default=200)
+    artifacts.add_argument("--json", action="store_true", help="print JSON")
+    show = add("show", cmd_show, "Print one artifact (metadata, files) as JSON.")
+    show.add_argument("id", metavar="ID", help="an id (42) or kind:name@version")
+    lineage = add(
+        "lineage",
+        cmd_lineage,
+        "Print what an artifact was made from (or, with --down, what was made from it).",
+    )
+    lineage.add_argument("id", metavar="ID", help="an id (42) or kind:name@version")
+    lineage.add_argument("--down", action="store_true", help="downstream instead of upstream")
+    lineage.add_argument("--depth", type=int, default=100, help="how many steps to follow")
+    reproduce = add(
+        "reproduce",
+        cmd_reproduce,
+        "Re-run a dataset's recorded extraction and report identical / different.",
+    )
+    reproduce.add_argument("id", metavar="ID")
+    add(
+        "verify",
+        cmd_verify,
+        "Re-hash every blob and check every edge: exit 0 when sound, 1 with the problems.",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except CoreError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        if error.hint:
+            print(f"hint: {error.hint}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data management: reading and validating files, datasets as versioned artifacts, reproduction."""

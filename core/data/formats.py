@@ -1,0 +1,145 @@
+"""Reading CSV, Parquet and JSONL into all-text or typed frames, with clear refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from core.errors import InvalidInput, expected_one_of
+
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+DEFAULT_MAX_BYTES = 1 << 30
+
+
+def max_bytes() -> int:
+    return int(os.environ.get("LOOPLINE_MAX_INGEST_BYTES", DEFAULT_MAX_BYTES))
+
+
+def detect_format(name: str, declared: str | None = None) -> str:
+    if declared:
+        if declared not in set(FORMATS.values()):
+            raise InvalidInput(expected_one_of("format", declared, set(FORMATS.values())))
+        return declared
+    suffix = Path(name).suffix.lower()
+    if suffix not in FORMATS:
+        raise InvalidInput(
+            f"{name}: {expected_one_of('file type', suffix or '(none)', FORMATS)}",
+            hint="save the data as CSV, Parquet or JSONL, or pass --format",
+        )
+    return FORMATS[suffix]
+
+
+def read_table(path: Path, fmt: str, *, name: str, encoding: str = "utf-8") -> pd.DataFrame:
+    """Read a file as it is; values stay as the file has them (text for CSV)."""
+    size = path.stat().st_size
+    limit = max_bytes()
+    if size > limit:
+        raise InvalidInput(
+            f"{name}: the file is {_human(size)}; the ingest limit is {_human(limit)}.",
+            hint="split the file into parts and ingest them one after another (each appends), "
+            "or raise LOOPLINE_MAX_INGEST_BYTES",
+        )
+    if size == 0:
+        raise InvalidInput(
+            f"{name}: the file is empty.",
+            hint="export the data again; a header and rows are expected",
+        )
+    if fmt == "csv":
+        return _read_csv(path, name, encoding)
+    if fmt == "jsonl":
+        return _read_jsonl(path, name, encoding)
+    return _read_parquet(path, name)
+
+
+def _check_text(path: Path, name: str, encoding: str) -> None:
+    with path.open("rb") as handle:
+        head = handle.read(1 << 20)
+    try:
+        head.decode(encoding)
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not a character cut at the sample's end
+            raise InvalidInput(
+                f"{name}: the file is not {encoding} text (byte {exc.start} is {head[exc.start]:#04x}).",
+                hint="re-save it as UTF-8, or pass --encoding (e.g. latin-1, cp1252)",
+            ) from exc
+    except LookupError as exc:
+        raise InvalidInput(
+            f"Unknown encoding {encoding!r}.", hint="use e.g. utf-8, latin-1, cp1252"
+        ) from exc
+
+
+def _read_csv(path: Path, name: str, encoding: str) -> pd.DataFrame:
+    _check_text(path, name, encoding)
+    try:
+        frame = pd.read_csv(
+            path,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            encoding="utf-8-sig" if encoding.lower().replace("_", "-") == "utf-8" else encoding,
+        )
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"{name}: the file is not {encoding} text past its start ({exc.reason}).",
+            hint="re-save it as UTF-8, or pass --encoding",
+        ) from exc
+    except pd.errors.EmptyDataError as exc:
+        raise InvalidInput(f"{name}: the file has no header and no rows.") from exc
+    except pd.errors.ParserError as exc:
+        raise InvalidInput(
+            f"{name}: not a well-formed CSV file: {str(exc).strip().splitlines()[-1]}",
+            hint="check quoting and the number of fields on that line",
+        ) from exc
+    if frame.empty:
+        raise InvalidInput(f"{name}: the file has a header but no rows.")
+    return frame
+
+
+def _read_jsonl(path: Path, name: str, encoding: str) -> pd.DataFrame:
+    _check_text(path, name, encoding)
+    records: list[dict[str, object]] = []
+    with path.open(encoding=encoding, errors="strict") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InvalidInput(
+                    f"{name}: line {number} is not valid JSON ({exc.msg} at column {exc.colno}).",
+                    hint="each line must be one JSON object",
+                ) from exc
+            if not isinstance(record, dict):
+                raise InvalidInput(
+                    f"{name}: line {number} is a JSON {type(record).__name__}, not an object."
+                )
+            records.append(record)
+    if not records:
+        raise InvalidInput(f"{name}: the file has no records.")
+    return pd.DataFrame.from_records(records)
+
+
+def _read_parquet(path: Path, name: str) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        frame: pd.DataFrame = pq.read_table(path).to_pandas()
+    except (pa.ArrowException, OSError) as exc:
+        raise InvalidInput(
+            f"{name}: not a readable Parquet file ({str(exc).splitlines()[0]})."
+        ) from exc
+    if frame.empty:
+        raise InvalidInput(f"{name}: the file has columns but no rows.")
+    return frame
+
+
+def _human(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
+        size /= 1024
+    return f"{size:.1f} GiB"

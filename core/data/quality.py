@@ -1,0 +1,97 @@
+"""The data-quality report made at every ingest: per column, and against the previous version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.projects.spec import ProjectSpec
+
+
+def quality_report(
+    new_rows: pd.DataFrame,
+    spec: ProjectSpec,
+    previous: pd.DataFrame | None,
+    warnings: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Missing values, duplicates, values outside the previous version's range, new categories."""
+    columns: list[dict[str, Any]] = []
+    for column in spec.columns:
+        series = new_rows[column.name]
+        missing = int(series.isna().sum())
+        entry: dict[str, Any] = {
+            "column": column.name,
+            "type": column.type,
+            "missing": missing,
+            "missing_rate": round(missing / len(series), 6) if len(series) else 0.0,
+            "distinct": int(series.nunique(dropna=True)),
+        }
+        if column.type in ("integer", "number"):
+            values = series.astype("float64")
+            if values.notna().any():
+                entry.update(
+                    min=float(values.min()), max=float(values.max()), mean=float(values.mean())
+                )
+            if (
+                previous is not None
+                and column.name in previous
+                and previous[column.name].notna().any()
+            ):
+                low = float(previous[column.name].astype("float64").min())
+                high = float(previous[column.name].astype("float64").max())
+                entry["outside_previous_range"] = int(((values < low) | (values > high)).sum())
+        categorical = column.type == "category" or (
+            column.type == "string" and entry["distinct"] <= 1000
+        )
+        if categorical and previous is not None and column.name in previous:
+            seen = set(previous[column.name].dropna().astype(str))
+            fresh = sorted(set(series.dropna().astype(str)) - seen)
+            if column.type == "category" or len(fresh) <= 20:
+                entry["new_categories"] = fresh[:20]
+                entry["new_category_rows"] = int(series.astype("string").isin(fresh).sum())
+        columns.append(entry)
+    content = [c.name for c in spec.columns if c.name != spec.id_column]
+    duplicated_content = int(new_rows.duplicated(subset=content).sum()) if content else 0
+    replaced = 0
+    if previous is not None:
+        replaced = int(
+            np.isin(
+                new_rows[spec.id_column].to_numpy(dtype=object),
+                previous[spec.id_column].to_numpy(dtype=object),
+            ).sum()
+        )
+    span: dict[str, str] = {}
+    if spec.time_column and new_rows[spec.time_column].notna().any():
+        span = {
+            "from": str(new_rows[spec.time_column].min()),
+            "to": str(new_rows[spec.time_column].max()),
+        }
+    return {
+        "rows": len(new_rows),
+        "duplicate_content_rows": duplicated_content,
+        "ids_already_in_previous_version": replaced,
+        "time_range": span,
+        "warnings": list(warnings),
+        "columns": columns,
+    }
+
+
+def quality_flags(report: dict[str, Any]) -> list[str]:
+    """The few lines worth a look, for the CLI and the Home page."""
+    flags: list[str] = []
+    for column in report["columns"]:
+        if column["missing_rate"] > 0.05:
+            flags.append(f"{column['column']}: {column['missing_rate']:.1%} missing")
+        if column.get("new_categories"):
+            flags.append(
+                f"{column['column']}: new values {', '.join(column['new_categories'][:5])}"
+            )
+        if column.get("outside_previous_range"):
+            flags.append(
+                f"{column['column']}: {column['outside_previous_range']} values outside the previous range"
+            )
+    if report["duplicate_content_rows"]:
+        flags.append(f"{report['duplicate_content_rows']} rows repeat another row's content")
+    return flags + list(report["warnings"])

@@ -1,0 +1,85 @@
+"""The Home page's picture: each project as the loop DM → Mod → Dev → Ops and where it stands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.artifacts.models import Artifact
+from core.artifacts.service import count_by_kind, find_artifact
+from core.projects.service import Project, list_projects
+from core.store import Workspace
+
+
+@dataclass(frozen=True)
+class Stage:
+    key: str  # "dm", "mod", "dev", "ops"
+    title: str
+    state: str  # "done", "attention", "empty"
+    headline: str
+    details: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProjectOverview:
+    project: Project
+    stages: tuple[Stage, ...]
+    counts: dict[str, int]
+
+
+def _latest(ws: Workspace, kind: str, name: str) -> Artifact | None:
+    return find_artifact(ws, f"{kind}:{name}")
+
+
+def project_overview(ws: Workspace, project: Project) -> ProjectOverview:
+    name = project.name
+    counts = count_by_kind(ws, project=name)
+    dataset = _latest(ws, "dataset", name)
+    label_set = _latest(ws, "label_set", name)
+    if dataset is None:
+        dm = Stage("dm", "Data management", "empty", "no data yet", ("ingest a file to start",))
+    else:
+        rows = dataset.metadata.get("rows", "?")
+        span = dataset.metadata.get("time_range") or {}
+        details = [f"{rows:,} rows" if isinstance(rows, int) else f"{rows} rows"]
+        if span:
+            details.append(f"{str(span.get('from', ''))[:10]} → {str(span.get('to', ''))[:10]}")
+        details.append(
+            f"label set v{label_set.version}" if label_set else "no frozen label set yet"
+        )
+        dm = Stage(
+            "dm",
+            "Data management",
+            "done" if label_set else "attention",
+            f"dataset v{dataset.version}",
+            tuple(details),
+        )
+    runs = counts.get("model", 0)
+    mod = Stage(
+        "mod",
+        "ML modeling",
+        "done" if runs else "empty",
+        f"{runs} model(s)" if runs else "no runs yet",
+        () if runs else ("train once a label set is frozen",),
+    )
+    builds = counts.get("build", 0)
+    dev = Stage(
+        "dev",
+        "Build & release",
+        "done" if builds else "empty",
+        f"{builds} build(s)" if builds else "no builds yet",
+        () if builds else ("`loopline build` runs the CI gate",),
+    )
+    windows = counts.get("monitoring", 0)
+    ops = Stage(
+        "ops",
+        "Operations",
+        "done" if windows else "empty",
+        f"{windows} monitoring window(s)" if windows else "not serving yet",
+        () if windows else ("`loopline serve` starts the prediction service",),
+    )
+    return ProjectOverview(project, (dm, mod, dev, ops), counts)
+
+
+def workspace_overview(ws: Workspace) -> list[ProjectOverview]:
+    with ws.store.read():  # one open of the file for the whole page
+        return [project_overview(ws, p) for p in list_projects(ws)]

@@ -1,0 +1,100 @@
+"""Content-addressed object folder: blobs named by their SHA-256, written once, never rewritten."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from core.errors import NotFound
+
+_CHUNK = 1 << 20
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class BlobStore:
+    """``objects/ab/cdef…``: a blob is written to a temporary file, fsynced and renamed into place."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, digest: str) -> Path:
+        return self.root / digest[:2] / digest[2:]
+
+    def exists(self, digest: str) -> bool:
+        return self.path(digest).is_file()
+
+    def put_bytes(self, data: bytes) -> str:
+        digest = sha256_bytes(data)
+        if not self.exists(digest):
+            self._write(digest, lambda handle: handle.write(data))
+        return digest
+
+    def put_file(self, source: Path) -> str:
+        digest = sha256_file(source)
+        if not self.exists(digest):
+
+            def copy(handle: object) -> None:
+                with source.open("rb") as src:
+                    while chunk := src.read(_CHUNK):
+                        handle.write(chunk)  # type: ignore[attr-defined]
+
+            self._write(digest, copy)
+        return digest
+
+    def read_bytes(self, digest: str) -> bytes:
+        path = self.path(digest)
+        if not path.is_file():
+            raise NotFound(
+                f"Blob {digest[:12]}… is missing from {self.root}.",
+                hint="run `loopline verify` to list every damaged artifact",
+            )
+        return path.read_bytes()
+
+    def verify(self, digest: str) -> str | None:
+        """None when the blob is present and intact, else what is wrong."""
+        path = self.path(digest)
+        if not path.is_file():
+            return "missing"
+        actual = sha256_file(path)
+        return None if actual == digest else f"content changed (now hashes to {actual[:12]}…)"
+
+    def iter_digests(self) -> Iterator[str]:
+        if not self.root.is_dir():
+            return
+        for sub in sorted(self.root.iterdir()):
+            if sub.is_dir() and len(sub.name) == 2:
+                for blob in sorted(sub.iterdir()):
+                    if not blob.name.startswith(".tmp"):
+                        yield sub.name + blob.name
+
+    def leftover_temp_files(self) -> list[Path]:
+        return sorted(self.root.glob("*/.tmp*")) if self.root.is_dir() else []
+
+    def _write(self, digest: str, write: object) -> None:
+        target = self.path(digest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                write(handle)  # type: ignore[operator]
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

@@ -1,0 +1,241 @@
+"""Opening the workspace's DuckDB file: one connection per process, a cursor per unit of work.
+
+DuckDB lets one process hold the file. Another process's ``connect`` fails at once, so we wait
+ourselves (backoff with jitter) and never keep the file open while idle: a unit of work opens it
+(or joins the process's open connection), and the last unit to finish closes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from core.errors import CoreError, SchemaError, WorkspaceBusy
+
+DB_FILE = "loopline.duckdb"
+_LOCK_HELD = re.compile(r"PID (\d+)")
+
+
+def utcnow() -> datetime:
+    """Naive UTC: every timestamp in the store is UTC."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Tx:
+    """A cursor inside a transaction. Remembers the first error, so a caught error still aborts."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        self.cursor = cursor
+        self.first_error: BaseException | None = None
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Tx:
+        try:
+            if params is None:
+                self.cursor.execute(sql)
+            else:
+                self.cursor.execute(sql, params)
+        except duckdb.Error as exc:
+            if self.first_error is None:
+                self.first_error = exc
+            raise translate(exc) from exc
+        return self
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            try:
+                self.cursor.executemany(sql, rows)
+            except duckdb.Error as exc:
+                if self.first_error is None:
+                    self.first_error = exc
+                raise translate(exc) from exc
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self.cursor.fetchall()
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self.cursor.fetchone()
+
+    def rows(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        return self.execute(sql, params).fetchall()
+
+    def one(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None
+    ) -> tuple[Any, ...] | None:
+        return self.execute(sql, params).fetchone()
+
+    def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
+        row = self.one(sql, params)
+        return None if row is None else row[0]
+
+
+def translate(exc: duckdb.Error) -> CoreError:
+    """Driver errors become CoreErrors that say what happened."""
+    text = str(exc).splitlines()[0]
+    if isinstance(exc, duckdb.ConstraintException):
+        return CoreError(f"The store refused the change: {text}")
+    if isinstance(exc, duckdb.TransactionException):
+        return ConflictError(f"Another user changed the same rows at the same time: {text}")
+    return CoreError(f"Store error: {text}")
+
+
+class ConflictError(CoreError):
+    """Two transactions in this process wrote the same rows; the loser may retry."""
+
+
+class Store:
+    """The workspace's database file, opened per unit of work and shared by this process's threads."""
+
+    def __init__(self, root: Path, *, busy_timeout: float = 10.0) -> None:
+        self.root = Path(root)
+        self.db_path = self.root / DB_FILE
+        self.busy_timeout = busy_timeout
+        self._lock = threading.Lock()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._users = 0
+        self._local = threading.local()
+        self._schema_checked = False
+        self.opens = 0  # how many times the file was opened (benchmarks and tests read it)
+
+    # -- units of work -------------------------------------------------------------------------
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor for one unit of work; nested calls on the same thread share it."""
+        current = getattr(self._local, "cursor", None)
+        if current is not None:
+            yield current
+            return
+        with self._lock:
+            if self._con is None:
+                self._con = self._open()
+            self._users += 1
+            con = self._con
+        cur = con.cursor()
+        self._local.cursor = cur
+        try:
+            yield cur
+        finally:
+            self._local.cursor = None
+            self._local.tx = None
+            try:
+                cur.close()
+            finally:
+                with self._lock:
+                    self._users -= 1
+                    if self._users == 0 and self._con is not None:
+                        self._con.close()
+                        self._con = None
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        """Run queries without a transaction of ours (each statement sees committed data)."""
+        with self.cursor() as cur:
+            existing = getattr(self._local, "tx", None)
+            yield existing if existing is not None else Tx(cur)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """Commit when the block ends, roll back on any error; nested blocks join the outer one."""
+        existing = getattr(self._local, "tx", None)
+        if existing is not None:
+            yield existing
+            return
+        with self.cursor() as cur:
+            tx = Tx(cur)
+            cur.execute("BEGIN TRANSACTION")
+            self._local.tx = tx
+            try:
+                yield tx
+            except BaseException:
+                self._local.tx = None
+                _rollback(cur)
+                raise
+            self._local.tx = None
+            if tx.first_error is not None:  # DuckDB would roll back silently on COMMIT
+                _rollback(cur)
+                raise translate(tx.first_error)  # type: ignore[arg-type]
+            try:
+                cur.execute("COMMIT")
+            except duckdb.Error as exc:
+                _rollback(cur)
+                raise translate(exc) from exc
+
+    def write(self, work: Callable[[Tx], Any], *, attempts: int = 5) -> Any:
+        """Run ``work`` in a transaction, retrying when a concurrent thread wrote the same rows."""
+        for attempt in range(attempts):
+            try:
+                with self.transaction() as tx:
+                    return work(tx)
+            except ConflictError:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.005 * (2**attempt) * (1 + random.random()))
+        raise AssertionError("unreachable")
+
+    # -- opening -------------------------------------------------------------------------------
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        if not self.root.is_dir():
+            raise CoreError(
+                f"No workspace at {self.root}.",
+                hint="run `loopline init` (or `loopline demo`), or pass --workspace PATH",
+            )
+        con = connect_with_retry(self.db_path, self.busy_timeout)
+        self.opens += 1
+        if not self._schema_checked:
+            from core.store.migrations import ensure_schema
+
+            try:
+                con = ensure_schema(con, self.db_path, self.busy_timeout)
+            except BaseException:
+                con.close()
+                raise
+            self._schema_checked = True
+        return con
+
+
+def connect_with_retry(path: Path, timeout: float) -> duckdb.DuckDBPyConnection:
+    """Open the file, waiting with jittered backoff while another process holds it."""
+    deadline = time.monotonic() + timeout
+    delay = 0.002
+    holder = "another process"
+    while True:
+        try:
+            return duckdb.connect(str(path), config={"threads": min(4, os.cpu_count() or 2)})
+        except duckdb.IOException as exc:
+            text = str(exc)
+            if "lock" not in text.lower():
+                raise SchemaError(
+                    f"Cannot open the workspace file {path}: {text.splitlines()[0]}",
+                    hint="check the path and permissions; `loopline verify` checks a workspace",
+                ) from exc
+            match = _LOCK_HELD.search(text)
+            holder = f"PID {match.group(1)}" if match else holder
+        except duckdb.Error as exc:
+            raise SchemaError(
+                f"{path} is not a Loopline workspace file: {str(exc).splitlines()[0]}",
+                hint="point --workspace at a folder made by `loopline init`",
+            ) from exc
+        if time.monotonic() >= deadline:
+            raise WorkspaceBusy(
+                f"The workspace is busy (held by {holder}); try again.",
+                hint=f"waited {timeout:.0f} s for {path}",
+            )
+        time.sleep(delay * (0.5 + random.random()))
+        delay = min(delay * 2, 0.1)
+
+
+def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
+    with contextlib.suppress(duckdb.Error):  # nothing was open: the driver already ended it
+        cur.execute("ROLLBACK")
