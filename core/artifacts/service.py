@@ -254,7 +254,7 @@ def get_artifact(ws: Workspace, ref: int | str) -> Artifact:
         found = _find(tx, ref)
     if found is None:
         raise NotFound(
-            f"No artifact {ref!r} in this workspace.",
+            f"No artifact {str(ref)!r} in this workspace.",
             hint="list them with `loopline artifacts`; refer to one by id (42) or kind:name@version",
         )
     return found

@@ -8,6 +8,7 @@ ourselves (backoff with jitter) and never keep the file open while idle: a unit 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import random
 import re
@@ -24,6 +25,7 @@ import duckdb
 from core.errors import CoreError, SchemaError, WorkspaceBusy
 
 DB_FILE = "loopline.duckdb"
+LOCK_FILE = "loopline.lock"
 _LOCK_HELD = re.compile(r"PID (\d+)")
 
 
@@ -107,6 +109,7 @@ class Store:
         self._users = 0
         self._local = threading.local()
         self._schema_checked = False
+        self._file_lock = FileLock(self.root / LOCK_FILE)
         self.opens = 0  # how many times the file was opened (benchmarks and tests read it)
 
     # -- units of work -------------------------------------------------------------------------
@@ -135,8 +138,7 @@ class Store:
                 with self._lock:
                     self._users -= 1
                     if self._users == 0 and self._con is not None:
-                        self._con.close()
-                        self._con = None
+                        self._close()
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
@@ -191,18 +193,81 @@ class Store:
                 f"No workspace at {self.root}.",
                 hint="run `loopline init` (or `loopline demo`), or pass --workspace PATH",
             )
-        con = connect_with_retry(self.db_path, self.busy_timeout)
-        self.opens += 1
-        if not self._schema_checked:
-            from core.store.migrations import ensure_schema
+        self._file_lock = FileLock(self.root / LOCK_FILE)
+        self._file_lock.acquire(self.busy_timeout)
+        try:
+            con = connect_with_retry(self.db_path, self.busy_timeout)
+            self.opens += 1
+            if not self._schema_checked:
+                from core.store.migrations import ensure_schema
 
-            try:
-                con = ensure_schema(con, self.db_path, self.busy_timeout)
-            except BaseException:
-                con.close()
-                raise
-            self._schema_checked = True
+                try:
+                    con = ensure_schema(con, self.db_path, self.busy_timeout)
+                except BaseException:
+                    con.close()
+                    raise
+                self._schema_checked = True
+        except BaseException:
+            self._file_lock.release()
+            raise
         return con
+
+    def _close(self) -> None:
+        assert self._con is not None
+        try:
+            self._con.close()
+        finally:
+            self._con = None
+            self._file_lock.release()
+
+
+class FileLock:
+    """Our own exclusive lock around every open of the database file.
+
+    DuckDB's lock alone is not enough: while one process closes (and checkpoints) the file,
+    another could open it and read a file being rewritten. An ``flock`` on a side file is held
+    from before ``connect`` until after ``close``, and its holder's PID is written into it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, timeout: float) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + timeout
+        delay = 0.0005
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = _read_pid(fd)
+                    os.close(fd)
+                    raise WorkspaceBusy(
+                        f"The workspace is busy (held by {holder}); try again.",
+                        hint=f"waited {timeout:.0f} s for {self.path.parent}",
+                    ) from None
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 0.02)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def _read_pid(fd: int) -> str:
+    try:
+        text = os.pread(fd, 32, 0).decode().strip()
+    except OSError:
+        text = ""
+    return f"PID {text}" if text.isdigit() else "another process"
 
 
 def connect_with_retry(path: Path, timeout: float) -> duckdb.DuckDBPyConnection:
@@ -233,7 +298,7 @@ def connect_with_retry(path: Path, timeout: float) -> duckdb.DuckDBPyConnection:
                 hint=f"waited {timeout:.0f} s for {path}",
             )
         time.sleep(delay * (0.5 + random.random()))
-        delay = min(delay * 2, 0.1)
+        delay = min(delay * 2, 0.02)
 
 
 def _rollback(cur: duckdb.DuckDBPyConnection) -> None:

@@ -1,0 +1,169 @@
+"""The store: transactions, busy handling across processes, and schema migrations."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from core.errors import CoreError, SchemaError, WorkspaceBusy
+from core.store import Workspace
+from core.store.connection import DB_FILE
+from core.store.migrations import latest_version, migrations
+
+
+def count(ws: Workspace, table: str) -> int:
+    with ws.store.read() as tx:
+        return int(tx.scalar(f"SELECT count(*) FROM {table}"))
+
+
+def test_transaction_commits_and_rolls_back(ws: Workspace) -> None:
+    with ws.store.transaction() as tx:
+        tx.execute("INSERT INTO aliases VALUES ('p', 'a', 1, now()::TIMESTAMP, 'x')")
+    with pytest.raises(RuntimeError), ws.store.transaction() as tx:
+        tx.execute("INSERT INTO aliases VALUES ('p', 'b', 1, now()::TIMESTAMP, 'x')")
+        raise RuntimeError("boom")
+    assert count(ws, "aliases") == 1
+
+
+def test_an_error_caught_inside_the_transaction_still_aborts_it(ws: Workspace) -> None:
+    """DuckDB's COMMIT after a failed statement rolls back silently; ours raises instead."""
+    with (
+        pytest.raises(CoreError, match="The store refused the change"),
+        ws.store.transaction() as tx,
+    ):
+        tx.execute("INSERT INTO aliases VALUES ('p', 'a', 1, now()::TIMESTAMP, 'x')")
+        try:
+            tx.execute("INSERT INTO aliases VALUES ('p', 'a', 2, now()::TIMESTAMP, 'x')")
+        except CoreError:
+            pass  # a caller that swallows the error must not get a half-committed transaction
+    assert count(ws, "aliases") == 0
+
+
+def test_nested_units_share_one_open_file(ws: Workspace) -> None:
+    before = ws.store.opens
+    with ws.store.read():
+        for _ in range(5):
+            count(ws, "artifacts")
+    assert ws.store.opens == before + 1
+
+
+def test_file_is_closed_between_units_of_work(ws: Workspace) -> None:
+    count(ws, "artifacts")
+    con = duckdb.connect(str(ws.root / DB_FILE))  # would fail if we still held it
+    con.close()
+
+
+def test_busy_workspace_names_the_holder_after_the_timeout(tmp_path: Path) -> None:
+    Workspace.init(tmp_path / "ws")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
+            import duckdb, sys, time
+            con = duckdb.connect({str(tmp_path / "ws" / DB_FILE)!r})
+            print("held", flush=True)
+            time.sleep(30)
+        """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        ws = Workspace.open(tmp_path / "ws", busy_timeout=0.3)
+        started = time.monotonic()
+        with pytest.raises(WorkspaceBusy) as caught:
+            count(ws, "artifacts")
+        assert time.monotonic() - started >= 0.3
+        assert str(caught.value) == f"The workspace is busy (held by PID {holder.pid}); try again."
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_waits_for_a_short_holder_instead_of_failing(tmp_path: Path) -> None:
+    Workspace.init(tmp_path / "ws")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
+            import duckdb, time
+            con = duckdb.connect({str(tmp_path / "ws" / DB_FILE)!r})
+            print("held", flush=True)
+            time.sleep(0.5)
+            con.close()
+        """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    ws = Workspace.open(tmp_path / "ws", busy_timeout=10)
+    assert count(ws, "artifacts") == 0
+    holder.wait()
+
+
+def test_missing_workspace_says_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(CoreError) as caught:
+        Workspace.open(tmp_path / "nothing")
+    assert str(caught.value) == f"No workspace at {tmp_path / 'nothing'}."
+    assert "loopline init" in (caught.value.hint or "")
+
+
+def _version_one_workspace(root: Path) -> None:
+    """A workspace as Loopline's first schema wrote it, with rows in it."""
+    root.mkdir(parents=True)
+    (root / "objects").mkdir()
+    con = duckdb.connect(str(root / DB_FILE))
+    number, name, up = migrations()[0]
+    up(con)
+    con.execute("INSERT INTO schema_migrations VALUES (?, ?, now()::TIMESTAMP)", [number, name])
+    con.execute(
+        "INSERT INTO artifacts VALUES (nextval('artifact_ids'), 'dataset', 'old', 1, 'old', "
+        "'abc', '{\"rows\": 3}', now()::TIMESTAMP, 'someone')"
+    )
+    con.execute("INSERT INTO edges VALUES (1, 'derived_from', 1)")
+    con.close()
+
+
+def test_version_one_workspace_is_backed_up_and_migrated(tmp_path: Path) -> None:
+    root = tmp_path / "old"
+    _version_one_workspace(root)
+    ws = Workspace.open(root)
+    with ws.store.read() as tx:
+        assert tx.scalar("SELECT count(*) FROM schema_migrations") == latest_version()
+        assert tx.rows("SELECT name, metadata->>'rows' FROM artifacts") == [("old", "3")]
+        assert tx.scalar("SELECT count(*) FROM edges") == 1
+        assert tx.scalar("SELECT count(*) FROM aliases") == 0  # a table from migration 2
+        assert tx.scalar("SELECT nextval('artifact_ids')") == 2  # the sequence survived
+    backup = root / f"{DB_FILE}.v1.bak"
+    assert backup.is_file()
+    con = duckdb.connect(str(backup), read_only=True)
+    assert con.execute("SELECT count(*) FROM schema_migrations").fetchone() == (1,)
+    con.close()
+
+
+def test_newer_workspace_is_refused(ws: Workspace) -> None:
+    with ws.store.transaction() as tx:
+        tx.execute("INSERT INTO schema_migrations VALUES (999, 'm0999_future', now()::TIMESTAMP)")
+    again = Workspace.open(ws.root)
+    with pytest.raises(SchemaError) as caught:
+        count(again, "artifacts")
+    assert str(caught.value).startswith("This workspace was written by a newer Loopline")
+    assert "upgrade Loopline" in (caught.value.hint or "")
+
+
+def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / DB_FILE).write_bytes(b"this is not duckdb" * 100)
+    with pytest.raises(SchemaError, match="is not a Loopline workspace file|Cannot open"):
+        count(Workspace.open(root), "artifacts")

@@ -1,0 +1,125 @@
+"""Every page of the running app in a real browser: it renders, has a title, shows no traceback.
+
+Pages are found in the sidebar navigation, so a new page is covered without touching this file.
+Screenshots land in tests/e2e/screenshots/ (gitignored) for a human to look at.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import VIEWPORT, Server
+
+APP = '[data-testid="stApp"]'
+MAIN = '[data-testid="stMainBlockContainer"]'
+
+
+@dataclass(frozen=True)
+class NavLink:
+    title: str
+    url: str
+
+    @property
+    def slug(self) -> str:
+        return re.sub(r"[^a-z0-9]+", "-", self.title.lower()).strip("-") or "page"
+
+
+def wait_for_app(page: Page) -> None:
+    """Until the script run that the page load started has finished and its output is drawn.
+
+    After a fresh load the app's script state is ``initial``, then ``running``, then
+    ``notRunning``, so waiting for ``notRunning`` cannot see a state left over from before.
+    """
+    page.locator(f'{APP}[data-test-script-state="notRunning"]').wait_for(state="attached")
+    expect(page.get_by_test_id("stStatusWidget")).to_be_hidden()
+    expect(page.locator(f'{MAIN} [data-testid="stElementContainer"]').first).to_be_attached()
+    expect(page.locator(f'{MAIN} [data-testid="stSkeleton"]')).to_have_count(0)
+    for chart in page.locator(f'{MAIN} [data-testid="stPlotlyChart"]').all():
+        if chart.is_visible():  # charts in hidden tabs are drawn when the tab opens
+            expect(chart.locator(".main-svg").first).to_be_attached()
+
+
+def open_page(page: Page, url: str) -> None:
+    page.goto(url, wait_until="domcontentloaded")
+    wait_for_app(page)
+
+
+def screenshot(page: Page, path: Path) -> None:
+    """The whole page: Streamlit scrolls inside its main area, so grow the viewport to fit it."""
+    height = page.evaluate(
+        """() => Math.max(...[...document.querySelectorAll('[data-testid="stMain"], body')]
+                .map((e) => e.scrollHeight))"""
+    )
+    size = page.viewport_size or VIEWPORT
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], int(height))})
+    try:
+        wait_for_app(page)  # charts redraw for the new size
+        page.screenshot(path=path, full_page=True)
+    finally:
+        page.set_viewport_size(size)
+
+
+def nav_links(page: Page, server: Server) -> list[NavLink]:
+    open_page(page, server.url)
+    nav = page.get_by_test_id("stSidebarNav")
+    expect(nav, "the sidebar navigation is missing").to_be_visible()
+    more = page.get_by_test_id("stSidebarNavViewButton")
+    if more.count() and "more" in more.inner_text().lower():  # long lists are collapsed
+        more.click()
+    links = []
+    for anchor in nav.locator("a").all():
+        href = anchor.get_attribute("href") or ""
+        title = anchor.inner_text().strip()
+        links.append(NavLink(title=title, url=href if "://" in href else server.url + href))
+    assert links, "no pages in the sidebar navigation"
+    return links
+
+
+def page_problems(page: Page, errors: list[str]) -> list[str]:
+    problems = [f"browser error: {e}" for e in errors]
+    exceptions = page.get_by_test_id("stException")
+    if exceptions.count():
+        problems.append(f"exception shown: {exceptions.first.inner_text()[:800]}")
+    for alert in page.get_by_test_id("stAlert").all():
+        if "Traceback" in alert.inner_text():
+            problems.append(f"traceback in an alert: {alert.inner_text()[:800]}")
+    heading = page.locator(f"{MAIN} h1")
+    title = heading.first.inner_text().strip() if heading.count() else ""
+    if not title:
+        problems.append("no page title (h1)")
+    return problems
+
+
+def test_every_page_renders(page: Page, app_server: Server, screenshots: Path) -> None:
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    links = nav_links(page, app_server)
+    assert len({link.slug for link in links}) == len(links), f"duplicate page titles: {links}"
+    failures: dict[str, list[str]] = {}
+    for link in links:
+        errors.clear()
+        open_page(page, link.url)
+        screenshot(page, screenshots / f"{link.slug}.png")
+        problems = page_problems(page, errors)
+        if problems:
+            failures[f"{link.title} ({link.url})"] = problems
+    assert not failures, (
+        f"pages with problems: {failures}\n--- server output ---\n" + (app_server.output()[-6000:])
+    )
+
+
+def test_artifact_lineage_chart(page: Page, app_server: Server, screenshots: Path) -> None:
+    links = [link for link in nav_links(page, app_server) if "artifacts" in link.slug]
+    assert links, "no Artifacts page in the sidebar navigation"
+    open_page(page, links[0].url)
+    page.get_by_role("tab", name="Lineage").click()
+    panel = page.get_by_role("tabpanel").filter(has=page.locator(".js-plotly-plot"))
+    chart = panel.locator(".js-plotly-plot").first
+    expect(chart).to_be_visible()
+    expect(chart.locator(".scatterlayer .point").first).to_be_attached()
+    screenshot(page, screenshots / "artifacts-lineage.png")
+    assert not page_problems(page, []), app_server.output()[-6000:]
