@@ -28,3 +28,13 @@ def ws(tmp_path: Path) -> Workspace:
 def tickets(ws: Workspace, actor: Actor) -> Project:
     """The made-up third project, defined only by its YAML file."""
     return create_project(ws, FIXTURES / "tickets.yaml", actor)
+
+
+@pytest.fixture(scope="session")
+def demo_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo workspace, built once per test session through the real `loopline demo` path."""
+    from core.demo import build_demo
+
+    path = tmp_path_factory.mktemp("demo") / "ws"
+    build_demo(path)
+    return path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,7 @@ from core.errors import InvalidInput, expected_one_of
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 DEFAULT_MAX_BYTES = 1 << 30
+NEWLINE = b"\n"
 
 
 def max_bytes() -> int:
@@ -62,7 +64,8 @@ def _check_text(path: Path, name: str, encoding: str) -> None:
     except UnicodeDecodeError as exc:
         if exc.start < len(head) - 4:  # not a character cut at the sample's end
             raise InvalidInput(
-                f"{name}: the file is not {encoding} text (byte {exc.start} is {head[exc.start]:#04x}).",
+                f"{name}: the file is not {encoding} text (line {head[: exc.start].count(NEWLINE) + 1}, "
+                f"byte {exc.start} is {head[exc.start]:#04x}).",
                 hint="re-save it as UTF-8, or pass --encoding (e.g. latin-1, cp1252)",
             ) from exc
     except LookupError as exc:
@@ -74,13 +77,16 @@ def _check_text(path: Path, name: str, encoding: str) -> None:
 def _read_csv(path: Path, name: str, encoding: str) -> pd.DataFrame:
     _check_text(path, name, encoding)
     try:
-        frame = pd.read_csv(
-            path,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            encoding="utf-8-sig" if encoding.lower().replace("_", "-") == "utf-8" else encoding,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                path,
+                dtype=str,
+                index_col=False,  # a row with extra fields must not turn columns into an index
+                keep_default_na=False,  # "NA" is a value (North America), only empty is missing
+                na_filter=False,
+                encoding="utf-8-sig" if encoding.lower().replace("_", "-") == "utf-8" else encoding,
+            )
     except UnicodeDecodeError as exc:
         raise InvalidInput(
             f"{name}: the file is not {encoding} text past its start ({exc.reason}).",
@@ -88,6 +94,11 @@ def _read_csv(path: Path, name: str, encoding: str) -> pd.DataFrame:
         ) from exc
     except pd.errors.EmptyDataError as exc:
         raise InvalidInput(f"{name}: the file has no header and no rows.") from exc
+    except pd.errors.ParserWarning as exc:
+        raise InvalidInput(
+            f"{name}: not a well-formed CSV file: a row has more fields than the header.",
+            hint="check quoting (fields with commas need double quotes) and the number of fields",
+        ) from exc
     except pd.errors.ParserError as exc:
         raise InvalidInput(
             f"{name}: not a well-formed CSV file: {str(exc).strip().splitlines()[-1]}",

@@ -1,0 +1,257 @@
+"""Ingest: every bad input refused with a clear message and nothing written; hashes; reproduce."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from core.actor import Actor
+from core.artifacts.service import count_by_kind, get_artifact, lineage
+from core.data.service import IngestRefused, ingest, load_rows, quality_of, reproduce_dataset
+from core.errors import InvalidInput
+from core.projects.service import Project, create_project
+from core.store import Workspace
+from tests.conftest import FIXTURES
+
+HEADER = "ticket_id,opened_at,channel,text,priority,amount,vip\n"
+GOOD = (FIXTURES / "tickets.csv").read_text()
+
+
+def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    return path
+
+
+def nothing_written(ws: Workspace) -> None:
+    assert count_by_kind(ws) == {"project": 1}
+    assert len(list(ws.blobs.iter_digests())) == 1  # only the project file
+
+
+def test_ingest_registers_source_dataset_and_report(
+    ws: Workspace, tickets: Project, actor: Actor
+) -> None:
+    result = ingest(ws, "tickets", FIXTURES / "tickets.csv", actor)
+    assert (result.new_rows, result.total_rows, result.dataset.ref) == (4, 4, "dataset:tickets@1")
+    rows = load_rows(ws, result.dataset)
+    assert list(rows["ticket_id"]) == ["T-1", "T-2", "T-3", "T-4"]
+    assert str(rows["opened_at"].iloc[3]) == "2026-03-03 15:45:00"  # converted to UTC
+    assert rows["vip"].tolist()[:3] == [True, False, False] and pd.isna(rows["vip"].iloc[3])
+    assert rows["text"].iloc[1] == 'The app crashes when I click "save"'
+    relations = {
+        (e.relation, lineage(ws, result.dataset.artifact_id).nodes[e.dst_id].kind)
+        for e in lineage(ws, result.dataset.artifact_id).edges
+        if e.src_id == result.dataset.artifact_id
+    }
+    assert relations == {
+        ("derived_from", "data_source"),
+        ("extracted_by", "code"),
+        ("defined_by", "project"),
+    }
+    code = get_artifact(ws, "code:core.data.extract.extract_table")
+    assert (
+        len(code.metadata["commit"]) in (40, 7)
+        and code.metadata["entry_point"] == "core.data.extract:extract_table"
+    )
+    report = quality_of(ws, result.dataset)
+    amount = next(c for c in report["columns"] if c["column"] == "amount")
+    assert (amount["missing"], amount["missing_rate"]) == (1, 0.25)
+
+
+def test_append_replaces_rows_with_the_same_id_and_reports_new_categories(
+    ws: Workspace, tickets: Project, actor: Actor, tmp_path: Path
+) -> None:
+    ingest(ws, "tickets", FIXTURES / "tickets.csv", actor)
+    more = write(
+        tmp_path,
+        "more.csv",
+        HEADER + "T-4,2026-03-04T10:00:00Z,chat,Refund again,3,10,no\n"
+        "T-5,2026-03-05T10:00:00Z,phone,Buy more,1,5000,yes\n",
+    )
+    second = ingest(ws, "tickets", more, actor)
+    assert (second.new_rows, second.total_rows, second.dataset.version) == (2, 5, 2)
+    assert load_rows(ws, second.dataset).set_index("ticket_id").loc["T-4", "text"] == "Refund again"
+    assert any("amount: 1 values outside the previous range" in f for f in second.flags)
+    again = ingest(ws, "tickets", more, actor)
+    assert again.unchanged and again.dataset.artifact_id == second.dataset.artifact_id
+
+
+def test_same_rows_hash_the_same_in_any_format_order_and_encoding(
+    ws: Workspace, tickets: Project, actor: Actor, tmp_path: Path
+) -> None:
+    first = ingest(ws, "tickets", FIXTURES / "tickets.csv", actor, mode="replace")
+    lines = GOOD.splitlines(keepends=True)
+    body = lines[1:]
+    random.Random(1).shuffle(body)
+    shuffled = write(
+        tmp_path, "shuffled.csv", (lines[0] + "".join(body)).replace("My invoice", "Mé invoice")
+    )
+    latin = write(tmp_path, "latin.csv", shuffled.read_text().encode("latin-1"))
+    utf8 = ingest(ws, "tickets", shuffled, actor, mode="replace")
+    assert utf8.dataset.content_hash != first.dataset.content_hash
+    assert ingest(ws, "tickets", latin, actor, mode="replace", encoding="latin-1").unchanged
+    frame = pd.read_csv(shuffled, dtype=str, keep_default_na=False)
+    records = [{k: v for k, v in row.items() if v != ""} for row in frame.to_dict("records")]
+    jsonl = write(
+        tmp_path, "t.jsonl", "\n".join(json.dumps(r, ensure_ascii=False) for r in records)
+    )
+    assert ingest(ws, "tickets", jsonl, actor, mode="replace").unchanged
+    typed = load_rows(ws, utf8.dataset).sample(frac=1, random_state=3)
+    typed.to_parquet(tmp_path / "t.parquet", index=False)
+    assert ingest(ws, "tickets", tmp_path / "t.parquet", actor, mode="replace").unchanged
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.csv", "", "empty.csv: the file is empty."),
+        ("header.csv", HEADER, "header.csv: the file has a header but no rows."),
+        (
+            "data.xlsx",
+            "x",
+            "data.xlsx: Unknown file type '.xlsx'. Expected one of: .csv, .jsonl, .ndjson, .parquet.",
+        ),
+        (
+            "bad.jsonl",
+            '{"ticket_id": "T-1"}\n{oops}\n',
+            "bad.jsonl: line 2 is not valid JSON (Expecting property name enclosed in double quotes at column 2).",
+        ),
+        ("list.jsonl", "[1, 2]\n", "list.jsonl: line 1 is a JSON list, not an object."),
+        ("broken.parquet", "PAR1 not really", "broken.parquet: not a readable Parquet file"),
+        (
+            "ragged.csv",
+            HEADER + "T-1,2026-03-01T10:00:00Z,mail,a,1,2,yes,EXTRA,MORE\n",
+            "ragged.csv: not a well-formed CSV file",
+        ),
+    ],
+)
+def test_unreadable_files_are_refused(
+    ws: Workspace,
+    tickets: Project,
+    actor: Actor,
+    tmp_path: Path,
+    name: str,
+    content: str,
+    message: str,
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        ingest(ws, "tickets", write(tmp_path, name, content), actor)
+    assert str(caught.value).startswith(message)
+    nothing_written(ws)
+
+
+def test_wrong_encoding_is_named(
+    ws: Workspace, tickets: Project, actor: Actor, tmp_path: Path
+) -> None:
+    latin = write(
+        tmp_path,
+        "latin.csv",
+        (HEADER + "T-1,2026-03-01T10:00:00Z,mail,Réclamation,1,2,yes\n").encode("latin-1"),
+    )
+    with pytest.raises(InvalidInput) as caught:
+        ingest(ws, "tickets", latin, actor)
+    assert str(caught.value) == "latin.csv: the file is not utf-8 text (line 2, byte 84 is 0xe9)."
+    assert "--encoding" in (caught.value.hint or "")
+    nothing_written(ws)
+
+
+def test_a_two_gigabyte_file_is_refused_before_reading(
+    ws: Workspace, tickets: Project, actor: Actor, tmp_path: Path
+) -> None:
+    huge = tmp_path / "huge.csv"
+    with huge.open("wb") as handle:
+        handle.truncate(2 << 30)  # sparse: 2 GiB without using the disk
+    with pytest.raises(InvalidInput) as caught:
+        ingest(ws, "tickets", huge, actor)
+    assert str(caught.value) == "huge.csv: the file is 2.0 GiB; the ingest limit is 1.0 GiB."
+    nothing_written(ws)
+
+
+def test_schema_problems_are_listed_by_row_and_column(
+    ws: Workspace, tickets: Project, actor: Actor, tmp_path: Path
+) -> None:
+    bad = write(
+        tmp_path,
+        "bad.csv",
+        HEADER
+        + "T-1,yesterday,fax,,9,nan,maybe\n"
+        + "T-1,2026-01-01,mail,x,1.5,inf,yes\n"
+        + "T-3,2026-01-01,mail,x,two,-3,yes\n",
+    )
+    with pytest.raises(IngestRefused) as caught:
+        ingest(ws, "tickets", bad, actor)
+    refused = caught.value
+    assert str(refused) == "bad.csv: refused, 11 problems; nothing was written."
+    assert [str(p) for p in refused.problems] == [
+        "row 2, opened_at: 'yesterday' is not a date/time (expected ISO 8601, e.g. 2026-05-03T09:14:00Z)",
+        "row 2, channel: value 'fax' is not an allowed category (expected one of: mail, chat, phone)",
+        "row 2, text: empty value in a required column (expected a value)",
+        "row 2, priority: 9 is above the allowed range (expected 1 ≤ value ≤ 5)",
+        "row 2, amount: 'nan' is not a finite number (expected a finite number; leave the cell empty for a missing value)",
+        "row 2, vip: 'maybe' is not a yes/no value (expected true/false, yes/no or 1/0)",
+        "row 3, priority: '1.5' is not a whole number (expected a whole number)",
+        "row 3, amount: 'inf' is not a finite number (expected a finite number; leave the cell empty for a missing value)",
+        "row 3, ticket_id: duplicate id 'T-1' (first on row 2) (expected a unique id per row)",
+        "row 4, priority: 'two' is not a number (expected a whole number)",
+        "row 4, amount: -3 is below the allowed range (expected 0 ≤ value ≤ ∞)",
+    ]
+    nothing_written(ws)
+
+
+def test_problem_list_is_capped_but_counted(
+    ws: Workspace, tickets: Project, actor: Actor, tmp_path: Path
+) -> None:
+    rows = "".join(f"T-{i},2026-01-01,mail,x,{i % 3 + 7},1,yes\n" for i in range(500))
+    with pytest.raises(IngestRefused) as caught:
+        ingest(ws, "tickets", write(tmp_path, "many.csv", HEADER + rows), actor)
+    assert caught.value.count == 500 and len(caught.value.problems) == 50
+    assert str(caught.value) == "many.csv: refused, 500 problems (showing 50); nothing was written."
+
+
+def test_missing_required_column_and_extra_columns(
+    ws: Workspace, tickets: Project, actor: Actor, tmp_path: Path
+) -> None:
+    with pytest.raises(IngestRefused) as caught:
+        ingest(
+            ws,
+            "tickets",
+            write(tmp_path, "m.csv", "ticket_id,opened_at,channel\nT-1,2026-01-01,mail\n"),
+            actor,
+        )
+    assert [str(p) for p in caught.value.problems] == [
+        "text: required column is missing from the header (expected a column named 'text')"
+    ]
+    extra = write(
+        tmp_path, "e.csv", "ticket_id,opened_at,channel,text,colour\nT-1,2026-01-01,mail,hi,red\n"
+    )
+    result = ingest(ws, "tickets", extra, actor)
+    assert "columns not in the project schema were dropped: colour" in result.flags
+    assert "column 'priority' is not in the file; it is left empty" in result.flags
+
+
+def test_reproduce_reports_identical_then_different(
+    ws: Workspace, actor: Actor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = (
+        FIXTURES / "tickets.yaml"
+    ).read_text() + "extractor: tests.core.extractor_plugin:extract\n"
+    create_project(ws, write(tmp_path, "tickets.yaml", spec), actor)
+    first = ingest(ws, "tickets", FIXTURES / "tickets.csv", actor)
+    second = ingest(
+        ws,
+        "tickets",
+        write(tmp_path, "more.csv", HEADER + "T-9,2026-04-01,chat,new one,1,1,no\n"),
+        actor,
+    )
+    assert reproduce_dataset(ws, first.dataset.ref).identical
+    assert reproduce_dataset(ws, second.dataset.ref).identical  # replays v1 and the appended file
+    monkeypatch.setenv("LOOPLINE_TEST_SHOUT", "1")
+    changed = reproduce_dataset(ws, second.dataset.ref)
+    assert not changed.identical
+    assert changed.recorded_hash == second.dataset.content_hash != changed.reproduced_hash
+    with pytest.raises(InvalidInput, match="is a project; `reproduce` here takes a dataset"):
+        reproduce_dataset(ws, "project:tickets")
