@@ -207,8 +207,7 @@ def _convert(series: pd.Series, column: Column, problems: _Problems) -> pd.Serie
                         series,
                         name,
                         f"{{value}} is {word} the allowed range",
-                        f"{_num(column.min, '-∞')} ≤ value ≤ "
-                        f"{_num(column.max, '∞')}",
+                        f"{_num(column.min, '-∞')} ≤ value ≤ {_num(column.max, '∞')}",
                     )
         clean = np.where(finite, values, np.nan)
         if kind == "integer":
