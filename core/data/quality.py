@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from core.projects.spec import ProjectSpec
@@ -56,12 +55,8 @@ def quality_report(
     duplicated_content = int(new_rows.duplicated(subset=content).sum()) if content else 0
     replaced = 0
     if previous is not None:
-        replaced = int(
-            np.isin(
-                new_rows[spec.id_column].to_numpy(dtype=object),
-                previous[spec.id_column].to_numpy(dtype=object),
-            ).sum()
-        )
+        replaced = int(new_rows[spec.id_column].isin(set(previous[spec.id_column].dropna())).sum())
+
     span: dict[str, str] = {}
     if spec.time_column and new_rows[spec.time_column].notna().any():
         span = {
