@@ -28,12 +28,14 @@ run: demo
 	@echo "Loopline on http://localhost:$(PORT)  (workspace: $(LOOPLINE_WORKSPACE))"
 	$(BIN)/streamlit run app/main.py --server.port $(PORT)
 
-# Debian's chromium for the browser test: installed when missing and apt is usable.
+# Debian's chromium (and an emoji font, so screenshots show the page icons) for the browser test:
+# installed when missing and apt is usable.
 chromium:
-	@if [ -x /usr/bin/chromium ]; then :; \
+	@if [ -x /usr/bin/chromium ] && [ -d /usr/share/fonts/truetype/noto ]; then :; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 		echo "installing Debian's chromium for the browser test"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null; \
+	elif [ -x /usr/bin/chromium ]; then :; \
 	else echo "chromium missing and apt not usable: install Debian's chromium (/usr/bin/chromium)"; exit 1; fi
 
 lint: $(VENV)/.installed-dev

@@ -10,6 +10,7 @@ sys.path.insert(
 )  # `streamlit run app/main.py` from a checkout
 
 st.set_page_config(page_title="Loopline", page_icon="🔁", layout="wide")
+st.html("<style>.block-container {padding-top: 2.5rem;}</style>")  # less empty space above titles
 
 pages = {
     "Workspace": [

@@ -74,7 +74,7 @@ def project_overview(ws: Workspace, project: Project) -> ProjectOverview:
         "ops",
         "Operations",
         "done" if windows else "empty",
-        f"{windows} monitoring window(s)" if windows else "not serving yet",
+        f"{windows} monitoring window(s)" if windows else "not serving",
         () if windows else ("`loopline serve` starts the prediction service",),
     )
     return ProjectOverview(project, (dm, mod, dev, ops), counts)

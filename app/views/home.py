@@ -3,6 +3,7 @@
 import plotly.express as px
 import streamlit as st
 
+from app.components.lineage import KIND_COLORS
 from app.components.loop import loop_cards
 from app.deps import workspace
 from core.artifacts.service import count_by_kind
@@ -41,11 +42,15 @@ if counts:
         x=list(counts.values()),
         y=list(counts.keys()),
         orientation="h",
+        color=list(counts.keys()),
+        color_discrete_map=KIND_COLORS,
         labels={"x": "artifacts", "y": ""},
         height=60 + 34 * len(counts),
     )
-    chart.update_layout(margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    chart.update_layout(margin={"l": 10, "r": 10, "t": 10, "b": 10}, showlegend=False)
+    chart.update_xaxes(tickformat="d", dtick=max(1, max(counts.values()) // 5))
     left.plotly_chart(chart, key="home.counts")
 right.metric("Artifacts", f"{sum(counts.values()):,}")
 right.metric("Projects", len(overviews))
-right.caption(f"Workspace: `{ws.root}`")
+right.caption("Workspace folder")
+right.code(str(ws.root), language=None)

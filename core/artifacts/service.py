@@ -328,9 +328,9 @@ def lineage(
     """Upstream (``up``: what it was made from) or downstream (``down``) in one recursive query."""
     if direction not in ("up", "down"):
         raise InvalidInput(expected_one_of("lineage direction", direction, ("up", "down")))
-    root = get_artifact(ws, ref)
     near, far = ("src_id", "dst_id") if direction == "up" else ("dst_id", "src_id")
     with ws.store.read() as tx:
+        root = get_artifact(ws, ref)  # same unit of work: the file is opened once
         depth = dict(
             tx.rows(
                 f"""

@@ -56,27 +56,13 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
 
 
 def _build_workspace(path: Path, env: dict[str, str]) -> None:
-    """The demo workspace, or the ticket fixtures when the demo is not there yet."""
-    loopline = [str(BIN / "loopline"), "--workspace", str(path)]
-    demo = _run([*loopline, "demo", "--force"], env)
-    listed = _run([*loopline, "artifacts"], env) if demo.returncode == 0 else None
-    if listed is not None and listed.returncode == 0 and "#" in listed.stdout:
-        return
-    # TODO(e2e): drop this fallback once `loopline demo` always builds the sample projects
-    # (today it may exit 0 with an empty workspace while sample_data/ is being written).
-    log = [demo.stdout, demo.stderr]
-    for step in (
-        ["init"],
-        ["project", "create", "tests/fixtures/tickets.yaml"],
-        ["ingest", "tickets", "tests/fixtures/tickets.csv"],
-    ):
-        done = _run([*loopline, *step], env)
-        log += [done.stdout, done.stderr]
-        if done.returncode != 0:
-            pytest.fail(
-                f"Could not build the e2e workspace with `loopline {' '.join(step)}`:\n"
-                + "\n".join(log)
-            )
+    """The demo workspace with the sample projects, as a user sees it after `make run`."""
+    demo = _run([str(BIN / "loopline"), "--workspace", str(path), "demo"], env)
+    if demo.returncode != 0:
+        pytest.fail(
+            f"`loopline demo` failed (exit {demo.returncode}), so the app cannot be tested:\n"
+            f"{demo.stdout}\n{demo.stderr}"
+        )
 
 
 def _free_port() -> int:
@@ -130,10 +116,12 @@ def _start(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str
         text = log.read_text(errors="replace")
         if "already in use" not in text:
             break
-    pytest.fail(
-        f"Streamlit did not become healthy at {url}/_stcore/health within {STARTUP_TIMEOUT:.0f} s "
-        f"(exit code {process.returncode}). Server output:\n{text}"
+    why = (
+        f"exited with code {process.returncode}"
+        if process.returncode is not None and process.returncode >= 0
+        else f"was not healthy within {STARTUP_TIMEOUT:.0f} s"
     )
+    pytest.fail(f"`streamlit run app/main.py` {why} ({url}/_stcore/health). Server output:\n{text}")
 
 
 @pytest.fixture(scope="session")
