@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -15,6 +16,7 @@ PROJECT_KINDS = {
 }
 COLUMN_TYPES = ("string", "text", "integer", "number", "boolean", "datetime", "category")
 DERIVATIONS = ("email_domain", "month")
+DETECTOR_NAMES = ("date", "email", "phone", "name")
 SPLIT_METHODS = ("hash", "time")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 TOP_KEYS = {
@@ -61,6 +63,7 @@ class SplitSpec:
 class SpanSpec:
     field: str
     types: tuple[str, ...]
+    detect: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -269,7 +272,22 @@ def _labels(r: _Reader, value: Any, kind: str, known: Any) -> LabelSpec:
         types = r.names(spec.get("types"), "labels.spans.types")
         if not types:
             raise r.fail("labels.spans.types", "list at least one span type, e.g. [RETURN_DATE].")
-        spans = SpanSpec(span_field, types)
+        detect: dict[str, tuple[str, ...]] = {}
+        for span_type, names in r.mapping(spec.get("detect") or {}, "labels.spans.detect").items():
+            if span_type not in types:
+                raise r.fail(
+                    f"labels.spans.detect.{span_type}",
+                    expected_one_of("span type", span_type, types),
+                )
+            detectors = r.names(names, f"labels.spans.detect.{span_type}")
+            for name in detectors:
+                if name not in DETECTOR_NAMES:
+                    raise r.fail(
+                        f"labels.spans.detect.{span_type}",
+                        expected_one_of("detector", name, DETECTOR_NAMES),
+                    )
+            detect[str(span_type)] = detectors
+        spans = SpanSpec(span_field, types, detect)
     return LabelSpec(classes, None if positive is None else str(positive), spans)
 
 

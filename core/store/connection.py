@@ -105,6 +105,7 @@ class Store:
         self.db_path = self.root / DB_FILE
         self.busy_timeout = busy_timeout
         self._lock = threading.Lock()
+        self._write_lock = threading.RLock()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._users = 0
         self._local = threading.local()
@@ -154,7 +155,7 @@ class Store:
         if existing is not None:
             yield existing
             return
-        with self.cursor() as cur:
+        with self._write_lock, self.cursor() as cur:  # one writer at a time in this process
             tx = Tx(cur)
             cur.execute("BEGIN TRANSACTION")
             self._local.tx = tx

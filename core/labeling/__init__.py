@@ -1,0 +1,1 @@
+"""Labeling: tasks, a leased queue, append-only annotations, agreement, review, frozen label sets."""

@@ -1,0 +1,114 @@
+"""The review queue: items where annotators disagree or flagged themselves unsure; a reviewer's
+decision settles the item and is recorded (the latest decision counts, earlier ones are kept)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+
+from core.actor import Actor
+from core.labeling.models import Annotation, Review, ReviewCase
+from core.labeling.queue import check_answer, current_annotations, load_item
+from core.labeling.tasks import get_task
+from core.projects.service import get_project
+from core.spans.detect import Span, from_dicts
+from core.store import Workspace, utcnow
+from core.store.audit import record
+
+
+def _spans_key(spans: Sequence[Span]) -> tuple[tuple[str, int, int], ...]:
+    return tuple(sorted((s.type, s.start, s.end) for s in spans))
+
+
+def review_reason(answers: Sequence[Annotation]) -> str | None:
+    """Why an item needs a reviewer, or None."""
+    if len({a.label for a in answers}) > 1:
+        return "disagreement"
+    if len(answers) > 1 and len({_spans_key(a.spans) for a in answers}) > 1:
+        return "span disagreement"
+    if any(a.unsure for a in answers):
+        return "unsure"
+    return None
+
+
+def latest_reviews(ws: Workspace, task_ids: Sequence[int]) -> dict[tuple[int, str], Review]:
+    with ws.store.read() as tx:
+        rows = tx.rows(
+            "SELECT review_id, task_id, item_id, reviewer, label, spans, note, created_at FROM reviews "
+            "WHERE task_id IN (SELECT unnest(?::BIGINT[])) "
+            "QUALIFY row_number() OVER (PARTITION BY task_id, item_id ORDER BY review_id DESC) = 1",
+            [list(task_ids)],
+        )
+    return {
+        (r[1], r[2]): Review(*[*r[:5], tuple(from_dicts(json.loads(r[5]))), *r[6:]]) for r in rows
+    }
+
+
+_ORDER = {"disagreement": 0, "span disagreement": 1, "unsure": 2}
+
+
+def review_queue(ws: Workspace, task_id: int, limit: int = 50) -> tuple[list[ReviewCase], int]:
+    """The first ``limit`` items to review (disagreements first) and how many wait in all."""
+    task = get_task(ws, task_id)
+    project = get_project(ws, task.project)
+    answers: dict[str, list[Annotation]] = defaultdict(list)
+    for a in current_annotations(ws, [task_id]):
+        answers[a.item_id].append(a)
+    reviewed = latest_reviews(ws, [task_id])
+    waiting = []
+    for item_id, given in answers.items():
+        reason = review_reason(given)
+        if reason and (task_id, item_id) not in reviewed:
+            waiting.append((_ORDER[reason], item_id, reason))
+    waiting.sort()
+    cases = []
+    with ws.store.read():
+        for _, item_id, reason in waiting[:limit]:
+            item = load_item(ws, task, project, item_id)
+            ordered = tuple(sorted(answers[item_id], key=lambda a: a.annotator))
+            cases.append(
+                ReviewCase(task_id, item_id, reason, ordered, item.fields, item.suggestion)
+            )
+    return cases, len(waiting)
+
+
+def decide(
+    ws: Workspace,
+    task_id: int,
+    item_id: str,
+    reviewer: Actor,
+    label: str,
+    *,
+    spans: Sequence[Span] = (),
+    note: str = "",
+) -> Review:
+    task = get_task(ws, task_id)
+    project = get_project(ws, task.project)
+    item = load_item(ws, task, project, item_id)
+    checked = check_answer(project, item.fields, label, spans)
+    with ws.store.transaction() as tx:
+        review_id = int(tx.scalar("SELECT nextval('review_ids')"))
+        now = utcnow()
+        tx.execute(
+            "INSERT INTO reviews VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                review_id,
+                task_id,
+                item_id,
+                reviewer.name,
+                label,
+                json.dumps([s.as_dict() for s in checked], ensure_ascii=False),
+                note,
+                now,
+            ],
+        )
+        record(
+            tx,
+            reviewer,
+            "review",
+            project=task.project,
+            target=f"task #{task_id} item {item_id}",
+            details={"label": label, "spans": len(checked)},
+        )
+    return Review(review_id, task_id, item_id, reviewer.name, label, checked, note, now)
