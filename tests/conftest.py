@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,9 +35,23 @@ def tickets(ws: Workspace, actor: Actor) -> Project:
 
 @pytest.fixture(scope="session")
 def demo_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo workspace, built once per test session through the real `loopline demo` path."""
-    from core.demo import build_demo
-
+    """The demo workspace, built once per test session by the real `loopline demo` command.
+    Tests must not write to it: use ``demo_copy`` for that."""
     path = tmp_path_factory.mktemp("demo") / "ws"
-    build_demo(path)
+    done = subprocess.run(
+        [sys.executable, "-m", "core.cli", "--workspace", str(path), "demo"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, f"`loopline demo` failed:\n{done.stdout}\n{done.stderr}"
     return path
+
+
+@pytest.fixture
+def demo_copy(demo_workspace: Path, tmp_path: Path) -> Path:
+    """A private copy of the demo workspace, for tests that change it."""
+    target = tmp_path / "demo"
+    shutil.copytree(demo_workspace, target)
+    return target

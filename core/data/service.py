@@ -206,8 +206,9 @@ def _time_range(frame: pd.DataFrame, spec: ProjectSpec) -> dict[str, str]:
 
 
 def to_parquet(frame: pd.DataFrame) -> bytes:
+    """Rows sorted by id in small row groups: reading one item skips every group but its own."""
     buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False, compression="zstd")
+    frame.to_parquet(buffer, index=False, compression="zstd", row_group_size=8192)
     return buffer.getvalue()
 
 

@@ -228,13 +228,17 @@ def import_annotations(
     ids = sorted(set(records["item_id"].astype(str)))
     if task_id is None:
         task = create_task(
-            ws,
-            project_name,
-            actor,
-            name=task_name,
-            task_filter=TaskFilter(item_ids=tuple(ids)),
-            overlap=max(1, min(5, int(records.groupby("item_id")["annotator"].nunique().max()))),
+            ws, project_name, actor, name=task_name, task_filter=TaskFilter(item_ids=tuple(ids))
         )
+        per_item = records.groupby("item_id")["annotator"].nunique()
+        several = per_item[per_item > 1]
+        if len(several):  # items that several people labeled need that many answers
+            with ws.store.transaction() as tx:
+                tx.execute(
+                    "UPDATE task_items SET required = least(5, n) FROM (SELECT unnest(?::VARCHAR[]) AS i, "
+                    "unnest(?::INTEGER[]) AS n) WHERE task_id = ? AND item_id = i",
+                    [[str(i) for i in several.index], [int(n) for n in several], task.task_id],
+                )
     else:
         task = get_task(ws, task_id)
         if task.project != project_name:

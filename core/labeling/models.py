@@ -25,11 +25,14 @@ class TaskFilter:
     score_min: float | None = None  # on the model's uncertainty (0 = sure, 1 = unsure)
     score_max: float | None = None
     item_ids: tuple[str, ...] | None = None
+    untasked_only: bool = False  # leave out items already in another task of the project
     limit: int | None = None
     seed: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {k: v for k, v in self.__dict__.items() if v not in (None, {}, ())}
+        out: dict[str, Any] = {
+            k: v for k, v in self.__dict__.items() if v not in (None, {}, (), False)
+        }
         if "equals" in out:
             out["equals"] = {k: list(v) for k, v in self.equals.items()}
         if "item_ids" in out:

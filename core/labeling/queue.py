@@ -222,8 +222,14 @@ def save_annotation(
     """Record an answer (a change is a new row; the latest row is the annotator's answer)."""
     task = get_task(ws, task_id)
     project = get_project(ws, task.project)
-    item = load_item(ws, task, project, item_id)
-    checked = check_answer(project, item.fields, label, spans)
+    with ws.store.read() as tx:
+        if (
+            tx.one("SELECT 1 FROM task_items WHERE task_id = ? AND item_id = ?", [task_id, item_id])
+            is None
+        ):
+            raise NotFound(f"Item {item_id!r} is not part of task #{task_id}.")
+    fields = load_item(ws, task, project, item_id).fields if spans else {}
+    checked = check_answer(project, fields, label, spans)
     if len(note) > 2000:
         raise InvalidInput(f"The note is {len(note)} characters; at most 2,000.")
     with ws.store.transaction() as tx:

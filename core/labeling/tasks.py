@@ -142,6 +142,16 @@ def create_task(
         )
     rows = select_items(project, load_rows(ws, source), task_filter)
     ids = rows[spec.id_column].astype(str).to_numpy()
+    if task_filter.untasked_only:
+        with ws.store.read() as tx:
+            tasked = {
+                r[0]
+                for r in tx.rows(
+                    "SELECT DISTINCT i.item_id FROM task_items i JOIN tasks t USING (task_id) WHERE t.project = ?",
+                    [project_name],
+                )
+            }
+        ids = ids[~np.isin(ids, np.array(sorted(tasked), dtype=object))] if tasked else ids
     scores = suggestion = confidence = None
     if probabilities is not None:
         scores, suggestion, confidence = _score(

@@ -113,10 +113,8 @@ def test_refused_ingest_lists_problems(tmp_path: Path) -> None:
     ]
 
 
-def test_demo_then_verify_detects_a_blob_changed_by_hand(tmp_path: Path) -> None:
-    ws = tmp_path / "demo"
-    done = run("-w", str(ws), "demo")
-    assert done.returncode == 0, done.stderr
+def test_demo_then_verify_detects_a_blob_changed_by_hand(demo_copy: Path) -> None:
+    ws = demo_copy  # built by `loopline demo` (see tests/conftest.py)
     assert run("-w", str(ws), "demo").returncode == 2  # refuses to overwrite
     assert run("-w", str(ws), "demo", "--if-missing").returncode == 0
     assert run("-w", str(ws), "verify").returncode == 0

@@ -71,6 +71,8 @@ def test_report_over_annotations() -> None:
     assert report.alpha_by_class["x"] == pytest.approx(
         report.alpha_by_class["y"]
     )  # binary: same thing
-    assert report.span_exact_f1 == pytest.approx(2 * 1 / 4)  # 4 spans on items 1 and 3, 1 exact match
+    assert report.span_exact_f1 == pytest.approx(
+        2 * 1 / 4
+    )  # 4 spans on items 1 and 3, 1 exact match
     assert report.span_overlap_f1 == pytest.approx(2 * 2 / 4)  # item 3's spans overlap
     assert set(report.alpha_by_group) == {"en", "de"}

@@ -46,18 +46,21 @@ def test_preview_shows_tables_json_and_text(ws: Workspace, tickets: Project, act
     assert preview(ws, binary)[0].shape == "binary"
 
 
-def test_demo_builds_both_projects_and_leaves_nothing_when_it_fails(tmp_path: Path) -> None:
-    ws = build_demo(tmp_path / "demo")
-    assert count_by_kind(ws) == {
-        "code": 1,
-        "data_source": 2,
-        "dataset": 2,
-        "project": 2,
-        "report": 2,
-    }
+def test_demo_holds_both_projects_labeled(demo_workspace: Path) -> None:
+    ws = Workspace.open(demo_workspace)
+    counts = count_by_kind(ws)
+    assert counts["project"] == 2 and counts["dataset"] == 2 and counts["label_set"] == 2
     with pytest.raises(CoreError, match="A workspace already exists"):
+        build_demo(demo_workspace)
+
+
+def test_a_failed_demo_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("core.demo.SAMPLE_DATA", tmp_path / "no-sample-data")
+    with pytest.raises(CoreError, match="The sample data folder"):
         build_demo(tmp_path / "demo")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]  # no staging folder left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no workspace, no staging folder
 
 
 def test_progress_bar_prints_stages_when_not_a_terminal() -> None:

@@ -7,6 +7,7 @@ Playwright only drives it, so `playwright install` is never needed.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -53,16 +54,6 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
     return subprocess.run(
         args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False
     )
-
-
-def _build_workspace(path: Path, env: dict[str, str]) -> None:
-    """The demo workspace with the sample projects, as a user sees it after `make run`."""
-    demo = _run([str(BIN / "loopline"), "--workspace", str(path), "demo"], env)
-    if demo.returncode != 0:
-        pytest.fail(
-            f"`loopline demo` failed (exit {demo.returncode}), so the app cannot be tested:\n"
-            f"{demo.stdout}\n{demo.stderr}"
-        )
 
 
 def _free_port() -> int:
@@ -125,7 +116,8 @@ def _start(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str
 
 
 @pytest.fixture(scope="session")
-def app_server() -> Iterator[Server]:
+def app_server(demo_workspace: Path) -> Iterator[Server]:
+    """The app over a private copy of the session's demo workspace (built by `loopline demo`)."""
     with tempfile.TemporaryDirectory(prefix="loopline-e2e-") as tmp:
         workspace = Path(tmp) / "workspace"
         log = Path(tmp) / "streamlit.log"
@@ -135,7 +127,7 @@ def app_server() -> Iterator[Server]:
             "LOOPLINE_USER": "e2e",
             "PYTHONUNBUFFERED": "1",
         }
-        _build_workspace(workspace, env)
+        shutil.copytree(demo_workspace, workspace)
         process, url = _start(env, log)
         server = Server(url=url, workspace=workspace, log=log)
         try:
