@@ -8,6 +8,7 @@ from typing import TypeVar
 
 import streamlit as st
 
+from core.actor import Actor
 from core.errors import CoreError
 from core.store import Workspace, resolve_path
 
@@ -43,3 +44,8 @@ def attempt(action: Callable[[], T]) -> T | None:
     except CoreError as error:
         show_error(error)
         return None
+
+
+def current_user() -> str:
+    """Who is using the app (accounts come with access control; until then the OS user)."""
+    return Actor.from_env("app").name

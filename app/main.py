@@ -17,5 +17,9 @@ pages = {
         st.Page("views/home.py", title="Home", icon="🏠", default=True),
         st.Page("views/artifacts.py", title="Artifacts", icon="🗂️"),
     ],
+    "Data management": [
+        st.Page("views/data.py", title="Data", icon="🗃️"),
+        st.Page("views/labeling.py", title="Labeling", icon="🏷️"),
+    ],
 }
 st.navigation(pages).run()

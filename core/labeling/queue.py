@@ -53,7 +53,7 @@ def next_item(
               AND item_id NOT IN (SELECT item_id FROM ("""
             + CURRENT
             + """) WHERE annotator = ? AND status <> 'retracted')
-            ORDER BY leased_at LIMIT 1
+            ORDER BY leased_at DESC LIMIT 1
             """,
             [task_id, annotator.name, moment, task_id, annotator.name],
         )

@@ -19,6 +19,7 @@ DERIVATIONS = ("email_domain", "month")
 DETECTOR_NAMES = ("date", "email", "phone", "name")
 SPLIT_METHODS = ("hash", "time")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+DATA_KEYS = {"id", "time", "columns", "text", "features", "compare_within", "feature_groups"}
 TOP_KEYS = {
     "name",
     "title",
@@ -98,6 +99,8 @@ class ProjectSpec:
     split: SplitSpec
     protected_slices: tuple[ProtectedSlice, ...] = ()
     extractor: str = "core.data.extract:extract_table"
+    compare_within: str | None = None  # typical values are judged within this column's groups
+    feature_groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def column(self, name: str) -> Column:
@@ -168,6 +171,9 @@ def parse_spec(data: Any, source: str = "project file") -> ProjectSpec:
     if kind not in PROJECT_KINDS:
         raise r.fail("kind", expected_one_of("project kind", kind, PROJECT_KINDS))
     data_section = r.mapping(top.get("data"), "data")
+    extra = sorted(set(data_section) - DATA_KEYS)
+    if extra:
+        raise r.fail(f"data.{extra[0]}", expected_one_of("key", extra[0], DATA_KEYS))
     columns = _columns(r, data_section.get("columns"))
     names = [c.name for c in columns]
 
@@ -192,6 +198,15 @@ def parse_spec(data: Any, source: str = "project file") -> ProjectSpec:
         raise r.fail("data.text", "a text project lists the text fields the model reads.")
     if kind == "tabular_classification" and not features:
         raise r.fail("data.features", "a tabular project lists its feature columns.")
+    compare_within = data_section.get("compare_within")
+    if compare_within is not None:
+        known(str(compare_within), "data.compare_within")
+    feature_groups: dict[str, tuple[str, ...]] = {}
+    for group, members in r.mapping(
+        data_section.get("feature_groups") or {}, "data.feature_groups"
+    ).items():
+        where = f"data.feature_groups.{group}"
+        feature_groups[str(group)] = tuple(known(c, where) for c in r.names(members, where))
     labels = _labels(r, top.get("labels"), kind, known)
     slices = _slices(r, top.get("slices"), known)
     split = _split(r, top.get("split"), id_column, known)
@@ -211,6 +226,8 @@ def parse_spec(data: Any, source: str = "project file") -> ProjectSpec:
         split=split,
         protected_slices=protected,
         extractor=str(top.get("extractor") or "core.data.extract:extract_table"),
+        compare_within=None if compare_within is None else str(compare_within),
+        feature_groups=feature_groups,
         raw=dict(top),
     )
 

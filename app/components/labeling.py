@@ -1,0 +1,226 @@
+"""The annotator's panel: one item, its suggestion, spans, and one button (and key) per class."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import streamlit as st
+
+from app.components.items import text_card, unit_card
+from core.actor import Actor
+from core.artifacts.service import get_artifact
+from core.data.profile import typical_ranges, unusual_values
+from core.errors import CoreError
+from core.labeling.models import QueueItem, Task
+from core.labeling.queue import item_history, next_item, save_annotation, skip_item, undo_last
+from core.projects.service import Project
+from core.spans.detect import Span
+from core.store import Workspace
+
+KEY = "labeling"
+
+
+def _state(item: QueueItem) -> dict[str, Any]:
+    """Per-item answer state: the spans chosen so far and when the item was first shown."""
+    key = f"{KEY}.answer.{item.task_id}.{item.item_id}"
+    if key not in st.session_state:
+        st.session_state[key] = {"spans": [], "shown": time.monotonic()}
+    return st.session_state[key]  # type: ignore[no-any-return]
+
+
+def _forget(item: QueueItem) -> None:
+    st.session_state.pop(f"{KEY}.answer.{item.task_id}.{item.item_id}", None)
+    for key in [k for k in st.session_state if str(k).startswith(f"{KEY}.suggested.")]:
+        del st.session_state[key]
+    for key in (f"{KEY}.unsure", f"{KEY}.note", f"{KEY}.span_text"):
+        st.session_state.pop(key, None)
+
+
+def _save(ws: Workspace, item: QueueItem, who: Actor, label: str) -> None:
+    state = _state(item)
+    chosen = list(state["spans"]) + [
+        span
+        for i, span in enumerate(item.suggestion.spans)
+        if st.session_state.get(f"{KEY}.suggested.{i}")
+    ]
+    try:
+        save_annotation(
+            ws,
+            item.task_id,
+            item.item_id,
+            who,
+            label,
+            spans=sorted(set(chosen)),
+            unsure=bool(st.session_state.get(f"{KEY}.unsure")),
+            note=str(st.session_state.get(f"{KEY}.note") or ""),
+            seconds=round(time.monotonic() - state["shown"], 1),
+        )
+    except CoreError as error:
+        st.session_state[f"{KEY}.error"] = error.message
+        return
+    st.session_state[f"{KEY}.saved"] = f"Saved {item.item_id} as {label}."
+    _forget(item)
+
+
+def _skip(ws: Workspace, item: QueueItem, who: Actor) -> None:
+    skip_item(
+        ws, item.task_id, item.item_id, who, note=str(st.session_state.get(f"{KEY}.note") or "")
+    )
+    st.session_state[f"{KEY}.saved"] = f"Skipped {item.item_id}."
+    _forget(item)
+
+
+def _undo(ws: Workspace, task_id: int, who: Actor) -> None:
+    back = undo_last(ws, task_id, who)
+    st.session_state[f"{KEY}.saved"] = (
+        f"Took back your answer on {back.item_id}." if back else "Nothing to undo."
+    )
+
+
+def _add_span(item: QueueItem, text: str, field_text: str) -> None:
+    wanted = str(st.session_state.get(f"{KEY}.span_text") or "")
+    span_type = str(st.session_state.get(f"{KEY}.span_type"))
+    starts = [i for i in range(len(field_text)) if wanted and field_text.startswith(wanted, i)]
+    if not starts:
+        st.session_state[f"{KEY}.error"] = (
+            f"{wanted!r} does not occur in the text; copy it exactly."
+        )
+        return
+    occurrence = int(st.session_state.get(f"{KEY}.span_occurrence") or 1)
+    start = starts[min(occurrence, len(starts)) - 1]
+    _state(item)["spans"].append(Span(start, start + len(wanted), span_type, wanted))
+    st.session_state[f"{KEY}.span_text"] = ""
+
+
+def _remove_span(item: QueueItem, index: int) -> None:
+    _state(item)["spans"].pop(index)
+
+
+@st.fragment
+def label_panel(ws: Workspace, task: Task, project: Project, who: Actor) -> None:
+    """One item at a time; answering shows the next without reloading the page."""
+    for flag, show in ((f"{KEY}.error", st.error), (f"{KEY}.saved", st.toast)):
+        if flag in st.session_state:
+            show(st.session_state.pop(flag))
+    try:
+        item = next_item(ws, task.task_id, who)
+    except CoreError as error:
+        st.error(error.message)
+        return
+    if item is None:
+        st.success("Nothing left for you in this task. Thank you!", icon="🎉")
+        st.button(
+            "Undo my last answer", key=f"{KEY}.undo", on_click=_undo, args=(ws, task.task_id, who)
+        )
+        return
+    spec = project.spec
+    state = _state(item)
+    chosen: list[Span] = state["spans"]
+    st.markdown(
+        f"**Item `{item.item_id}`** · needs {item.required} answer(s), has {item.labels_so_far}"
+        + (" · resumed" if item.resumed else "")
+    )
+    if spec.kind == "text_classification":
+        picked = [
+            s
+            for i, s in enumerate(item.suggestion.spans)
+            if st.session_state.get(f"{KEY}.suggested.{i}")
+        ]
+        text_card(spec, item.fields, [*chosen, *picked], item.suggestion.spans)
+    else:
+        dataset = get_artifact(ws, task.dataset_id)
+        numeric = [
+            c.name
+            for c in spec.columns
+            if c.type in ("integer", "number") and c.name in spec.features
+        ]
+        ranges = typical_ranges(ws, dataset, numeric, spec.compare_within)
+        unit_card(spec, item.fields, unusual_values(item.fields, ranges, spec.compare_within))
+    if item.suggestion.label:
+        st.info(
+            f"Model suggests **{item.suggestion.label}** ({item.suggestion.probability:.0%})",
+            icon="🤖",
+        )
+    if spec.labels.spans is not None:
+        _span_editor(
+            item, spec.labels.spans.types, str(item.fields.get(spec.labels.spans.field) or "")
+        )
+    left, right = st.columns([1, 3])
+    left.checkbox("Unsure", key=f"{KEY}.unsure", help="Sends the item to a reviewer")
+    right.text_input(
+        "Note", key=f"{KEY}.note", placeholder="optional: why", label_visibility="collapsed"
+    )
+    buttons = st.columns(len(spec.labels.classes) + 2)
+    for index, (column, label) in enumerate(zip(buttons, spec.labels.classes, strict=False)):
+        column.button(
+            f"{label.replace('_', ' ')}  ·  {index + 1}",
+            key=f"{KEY}.class.{label}",
+            shortcut=str(index + 1),
+            width="stretch",
+            type="primary" if label == item.suggestion.label else "secondary",
+            on_click=_save,
+            args=(ws, item, who, label),
+        )
+    buttons[-2].button(
+        "Skip · s",
+        key=f"{KEY}.skip",
+        shortcut="s",
+        width="stretch",
+        on_click=_skip,
+        args=(ws, item, who),
+    )
+    buttons[-1].button(
+        "Undo · u",
+        key=f"{KEY}.undo",
+        shortcut="u",
+        width="stretch",
+        on_click=_undo,
+        args=(ws, task.task_id, who),
+    )
+    with st.expander("History of this item"):
+        rows = [
+            {
+                "when": a.created_at,
+                "who": a.annotator,
+                "what": a.status,
+                "label": a.label,
+                "spans": len(a.spans),
+                "unsure": a.unsure,
+                "note": a.note,
+            }
+            for a in item_history(ws, task.task_id, item.item_id)
+        ]
+        st.dataframe(rows, hide_index=True) if rows else st.caption("No answers yet.")
+
+
+def _span_editor(item: QueueItem, types: tuple[str, ...], field_text: str) -> None:
+    if item.suggestion.spans:
+        st.caption("Suggested spans: tick the right ones.")
+        columns = st.columns(min(4, len(item.suggestion.spans)))
+        for index, span in enumerate(item.suggestion.spans):
+            columns[index % len(columns)].checkbox(
+                f"{span.type}: {span.text}", key=f"{KEY}.suggested.{index}"
+            )
+    with st.container(horizontal=True, vertical_alignment="bottom"):
+        st.text_input(
+            "Mark a span: its exact text", key=f"{KEY}.span_text", placeholder="e.g. June 12"
+        )
+        st.selectbox("Type", types, key=f"{KEY}.span_type")
+        wanted = str(st.session_state.get(f"{KEY}.span_text") or "")
+        count = field_text.count(wanted) if wanted else 0
+        if count > 1:
+            st.number_input(
+                "Occurrence", 1, count, 1, key=f"{KEY}.span_occurrence", help=f"{count} matches"
+            )
+        st.button(
+            "Add span", key=f"{KEY}.add_span", on_click=_add_span, args=(item, wanted, field_text)
+        )
+    for index, span in enumerate(_state(item)["spans"]):
+        st.button(
+            f"✕ {span.type}: {span.text}",
+            key=f"{KEY}.remove.{index}",
+            type="tertiary",
+            on_click=_remove_span,
+            args=(item, index),
+        )

@@ -1,0 +1,108 @@
+"""Data: dataset versions per project, their quality reports, and ingesting a new file."""
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from app.components.upload import ingest_upload
+from app.deps import attempt, workspace
+from core.artifacts.service import list_artifacts
+from core.data.quality import quality_flags
+from core.data.service import quality_of
+from core.projects.service import list_projects
+
+st.title("🗃️ Data")
+st.caption(
+    "Every ingest is checked against the project's schema and becomes a new dataset version."
+)
+ws = workspace()
+projects = {p.name: p for p in list_projects(ws)}
+if not projects:
+    st.info("No projects yet: create one with `loopline project create FILE`.")
+    st.stop()
+name = st.selectbox(
+    "Project",
+    list(projects),
+    key="data.project",
+    format_func=lambda n: f"{projects[n].title} ({n})",
+)
+
+with st.expander("Ingest a file", icon="📥"):
+    st.caption(
+        "CSV, Parquet or JSONL with the project's columns. A file with any problem is refused "
+        "as a whole and nothing is written."
+    )
+    upload = st.file_uploader("File", type=["csv", "parquet", "jsonl"], key="data.upload")
+    mode = st.radio(
+        "Mode",
+        ["append", "replace"],
+        horizontal=True,
+        key="data.mode",
+        help="append: add to the latest version (same id = replaced); replace: start afresh",
+    )
+    if upload is not None and st.button("Check and ingest", type="primary", key="data.ingest"):
+        ingest_upload(ws, name, upload, mode)
+
+versions = list_artifacts(ws, kind="dataset", project=name)
+if not versions:
+    st.info("This project has no data yet. Ingest a file above.")
+    st.stop()
+st.subheader("Dataset versions")
+st.dataframe(
+    pd.DataFrame(
+        [
+            {
+                "version": f"v{d.version}",
+                "rows": d.metadata.get("rows"),
+                "new rows": d.metadata.get("new_rows"),
+                "from": str((d.metadata.get("time_range") or {}).get("from", ""))[:10],
+                "to": str((d.metadata.get("time_range") or {}).get("to", ""))[:10],
+                "mode": d.metadata.get("mode"),
+                "registered": d.created_at,
+                "by": d.created_by,
+                "id": d.artifact_id,
+            }
+            for d in versions
+        ]
+    ),
+    hide_index=True,
+    width="stretch",
+)
+chosen = st.selectbox(
+    "Quality report of", versions, key="data.version", format_func=lambda d: f"v{d.version}"
+)
+report = attempt(lambda: quality_of(ws, chosen))
+if report:
+    left, middle, right = st.columns(3)
+    left.metric("Rows ingested", f"{report['rows']:,}")
+    middle.metric("Rows repeating another's content", report["duplicate_content_rows"])
+    right.metric("Ids replaced", report["ids_already_in_previous_version"])
+    columns = pd.DataFrame(report["columns"])
+    for flag in quality_flags(report):
+        st.warning(flag)
+    chart = px.bar(
+        columns,
+        x="column",
+        y="missing_rate",
+        labels={"missing_rate": "missing"},
+        height=260,
+        title="Missing values per column",
+    )
+    chart.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10}, yaxis_tickformat=".0%")
+    st.plotly_chart(chart, key="data.missing")
+    shown = [
+        c
+        for c in (
+            "column",
+            "type",
+            "missing",
+            "distinct",
+            "min",
+            "max",
+            "mean",
+            "outside_previous_range",
+            "new_categories",
+        )
+        if c in columns
+    ]
+    st.dataframe(columns[shown], hide_index=True, width="stretch")

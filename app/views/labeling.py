@@ -1,0 +1,50 @@
+"""Labeling: pick yourself and a task, then label one item at a time (keys 1–9, s, u)."""
+
+import streamlit as st
+
+from app.components.labeling import label_panel
+from app.deps import current_user, workspace
+from core.actor import Actor
+from core.labeling.agreement import agreement
+from core.labeling.queue import current_annotations, task_progress
+from core.labeling.tasks import list_tasks
+from core.projects.service import list_projects
+
+st.title("🏷️ Labeling")
+st.caption("One item at a time. Keys: 1–9 pick a class, s skips, u undoes your last answer.")
+ws = workspace()
+projects = {p.name: p for p in list_projects(ws)}
+left, middle, right = st.columns([1, 1, 2])
+who = left.text_input("You are", value=current_user(), key="labeling.who").strip()
+name = middle.selectbox(
+    "Project", list(projects), key="labeling.project", format_func=lambda n: projects[n].title
+)
+tasks = [t for t in list_tasks(ws, name) if t.status == "open"] if name else []
+if not who or not tasks:
+    st.info(
+        "Enter your name and pick a project with an open task. Tasks are created on the "
+        "Review & label sets page."
+        if who
+        else "Enter your name to start."
+    )
+    st.stop()
+task = right.selectbox(
+    "Task", tasks, key="labeling.task", format_func=lambda t: f"{t.label} · {t.items:,} items"
+)
+if task.instructions:
+    st.caption(f"Instructions: {task.instructions}")
+
+progress = task_progress(ws, task.task_id, who)
+report = agreement(current_annotations(ws, [task.task_id]), projects[name].spec.labels.classes)
+a, b, c, d = st.columns(4)
+a.metric("Items done", f"{progress.complete_items:,} / {progress.items:,}")
+b.metric("Items left", f"{progress.left_items:,}")
+c.metric("My answers today", progress.mine_today, help=f"{progress.mine_total} in this task in all")
+d.metric(
+    "Agreement so far (α)",
+    "—" if report.alpha is None else f"{report.alpha:.2f}",
+    help=f"Krippendorff's alpha over {report.items_compared} items labeled by several people",
+)
+st.progress(progress.labels_done / max(1, progress.labels_needed))
+
+label_panel(ws, task, projects[name], Actor(who, "app"))

@@ -1,0 +1,89 @@
+"""Labeling: an annotator labels three replies of A, one with a span, and the rows are in the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.labeling.queue import current_annotations, item_history, load_item
+from core.labeling.tasks import list_tasks
+from core.projects.service import get_project
+from core.store import Workspace
+from tests.app.conftest import MAIN
+
+
+@pytest.fixture
+def labeling(demo_copy: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("LOOPLINE_WORKSPACE", str(demo_copy))
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.run()
+    at.switch_page("views/labeling.py").run()
+    at.text_input(key="labeling.who").set_value("dora").run()
+    at.selectbox(key="labeling.project").set_value("ooo-replies").run()
+    open_task = next(
+        t
+        for t in list_tasks(Workspace.open(demo_copy), "ooo-replies")
+        if t.name.endswith("next batch")
+    )
+    at.selectbox(key="labeling.task").set_value(open_task).run()
+    assert not at.exception
+    return at
+
+
+def shown_item(at: AppTest) -> str:
+    line = next(m.value for m in at.markdown if m.value.startswith("**Item `"))
+    return line.split("`")[1]
+
+
+def test_label_three_items_one_with_a_span(labeling: AppTest, demo_copy: Path) -> None:
+    at = labeling
+    first = shown_item(at)
+    at.button(key="labeling.class.not_out_of_office").click().run()
+    second = shown_item(at)
+    assert second != first
+    at.button(key="labeling.class.out_of_office").click().run()
+    third = shown_item(at)
+    body = Workspace.open(demo_copy)
+    task = next(t for t in list_tasks(body, "ooo-replies") if t.name.endswith("next batch"))
+    text = load_item(body, task, get_project(body, "ooo-replies"), third).fields["body"]
+    wanted = text.split("\n")[0][:12]  # the reply's first words, typed as a span
+    at.text_input(key="labeling.span_text").input(wanted).run()
+    at.button(key="labeling.add_span").click().run()
+    assert not at.error, [e.value for e in at.error]
+    at.checkbox(key="labeling.unsure").check().run()
+    at.button(key="labeling.class.out_of_office").click().run()
+    assert not at.exception
+    mine = {
+        a.item_id: a for a in current_annotations(body, [task.task_id]) if a.annotator == "dora"
+    }
+    assert set(mine) == {first, second, third}
+    assert (mine[first].label, mine[second].label, mine[third].label) == (
+        "not_out_of_office",
+        "out_of_office",
+        "out_of_office",
+    )
+    (span,) = mine[third].spans
+    assert (span.text, span.start) == (wanted, text.index(wanted))
+    assert mine[third].unsure and mine[third].source == "app"
+    assert mine[first].seconds is not None
+
+
+def test_undo_brings_the_last_item_back(labeling: AppTest, demo_copy: Path) -> None:
+    at = labeling
+    first = shown_item(at)
+    at.button(key="labeling.class.not_out_of_office").click().run()
+    at.button(key="labeling.undo").click().run()
+    assert shown_item(at) == first
+    task = next(
+        t
+        for t in list_tasks(Workspace.open(demo_copy), "ooo-replies")
+        if t.name.endswith("next batch")
+    )
+    assert [a.status for a in item_history(Workspace.open(demo_copy), task.task_id, first)][
+        -2:
+    ] == [
+        "labeled",
+        "retracted",
+    ]
