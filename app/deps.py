@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import streamlit as st
 
@@ -37,10 +37,10 @@ def show_error(error: CoreError) -> None:
         st.caption(f"How to fix it: {error.hint}")
 
 
-def attempt(action: Callable[[], T]) -> T | None:
+def attempt(action: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
     """Run a core call; a CoreError is shown to the user instead of a traceback."""
     try:
-        return action()
+        return action(*args, **kwargs)
     except CoreError as error:
         show_error(error)
         return None

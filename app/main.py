@@ -20,6 +20,7 @@ pages = {
     "Data management": [
         st.Page("views/data.py", title="Data", icon="🗃️"),
         st.Page("views/labeling.py", title="Labeling", icon="🏷️"),
+        st.Page("views/review.py", title="Review & label sets", icon="⚖️"),
     ],
 }
 st.navigation(pages).run()

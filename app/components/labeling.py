@@ -97,6 +97,27 @@ def _remove_span(item: QueueItem, index: int) -> None:
     _state(item)["spans"].pop(index)
 
 
+def item_card(
+    ws: Workspace,
+    task: Task,
+    project: Project,
+    fields: dict[str, Any] | Any,
+    chosen: list[Span] | tuple[Span, ...] = (),
+    suggested: tuple[Span, ...] = (),
+) -> None:
+    """The item as a person reads it: the text with its spans, or the unit's feature card."""
+    spec = project.spec
+    if spec.kind == "text_classification":
+        text_card(spec, fields, chosen, suggested)
+        return
+    dataset = get_artifact(ws, task.dataset_id)
+    numeric = [
+        c.name for c in spec.columns if c.type in ("integer", "number") and c.name in spec.features
+    ]
+    ranges = typical_ranges(ws, dataset, numeric, spec.compare_within)
+    unit_card(spec, fields, unusual_values(fields, ranges, spec.compare_within))
+
+
 @st.fragment
 def label_panel(ws: Workspace, task: Task, project: Project, who: Actor) -> None:
     """One item at a time; answering shows the next without reloading the page."""

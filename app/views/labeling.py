@@ -6,7 +6,7 @@ from app.components.labeling import label_panel
 from app.deps import current_user, workspace
 from core.actor import Actor
 from core.labeling.agreement import agreement
-from core.labeling.queue import current_annotations, task_progress
+from core.labeling.queue import current_annotations, labels_left, task_progress
 from core.labeling.tasks import list_tasks
 from core.projects.service import list_projects
 
@@ -14,12 +14,20 @@ st.title("🏷️ Labeling")
 st.caption("One item at a time. Keys: 1–9 pick a class, s skips, u undoes your last answer.")
 ws = workspace()
 projects = {p.name: p for p in list_projects(ws)}
+open_tasks = [t for t in list_tasks(ws) if t.status == "open"]
+left_per_task = labels_left(ws, [t.task_id for t in open_tasks])
+work = {
+    n: sum(left_per_task.get(t.task_id, 0) for t in open_tasks if t.project == n) for n in projects
+}
+projects = dict(sorted(projects.items(), key=lambda item: -work[item[0]]))  # where work waits first
 left, middle, right = st.columns([1, 1, 2])
 who = left.text_input("You are", value=current_user(), key="labeling.who").strip()
 name = middle.selectbox(
     "Project", list(projects), key="labeling.project", format_func=lambda n: projects[n].title
 )
-tasks = [t for t in list_tasks(ws, name) if t.status == "open"] if name else []
+tasks = sorted(
+    (t for t in open_tasks if t.project == name), key=lambda t: -left_per_task.get(t.task_id, 0)
+)
 if not who or not tasks:
     st.info(
         "Enter your name and pick a project with an open task. Tasks are created on the "
@@ -29,7 +37,10 @@ if not who or not tasks:
     )
     st.stop()
 task = right.selectbox(
-    "Task", tasks, key="labeling.task", format_func=lambda t: f"{t.label} · {t.items:,} items"
+    "Task",
+    tasks,
+    key="labeling.task",
+    format_func=lambda t: f"{t.label} · {left_per_task.get(t.task_id, 0):,} answers to give",
 )
 if task.instructions:
     st.caption(f"Instructions: {task.instructions}")

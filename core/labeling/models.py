@@ -12,7 +12,7 @@ from core.spans.detect import Span
 ORDERINGS = ("random", "uncertainty")
 UNCERTAINTY = ("least_confident", "margin", "entropy")
 STATUSES = ("labeled", "skipped", "retracted")
-FREEZE_RULES = ("majority", "unanimous", "reviewed")
+FREEZE_RULES = ("majority", "unanimous")
 
 
 @dataclass(frozen=True)

@@ -415,3 +415,24 @@ def task_progress(
         int(skipped),
         int(unsure),
     )
+
+
+def labels_left(ws: Workspace, task_ids: Sequence[int]) -> dict[int, int]:
+    """How many answers each task still needs (items × annotators they require, minus those given)."""
+    if not task_ids:
+        return {}
+    with ws.store.read() as tx:
+        rows = tx.rows(
+            """
+            WITH cur AS (
+                SELECT task_id, item_id, annotator, arg_max(status, annotation_id) AS status
+                FROM annotations WHERE task_id IN (SELECT unnest(?::BIGINT[])) GROUP BY ALL
+            ),
+            per AS (SELECT task_id, item_id, count(*) FILTER (WHERE status = 'labeled') AS n FROM cur GROUP BY ALL)
+            SELECT ti.task_id, sum(greatest(ti.required - coalesce(p.n, 0), 0))
+            FROM task_items ti LEFT JOIN per p USING (task_id, item_id)
+            WHERE ti.task_id IN (SELECT unnest(?::BIGINT[])) GROUP BY ti.task_id
+            """,
+            [list(task_ids), list(task_ids)],
+        )
+    return {int(t): int(n or 0) for t, n in rows}

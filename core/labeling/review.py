@@ -8,9 +8,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from core.actor import Actor
+from core.artifacts.service import get_artifact
+from core.errors import InvalidInput, expected_one_of
+from core.labeling.agreement import AgreementReport, agreement
 from core.labeling.models import Annotation, Review, ReviewCase
 from core.labeling.queue import check_answer, current_annotations, load_item
-from core.labeling.tasks import get_task
+from core.labeling.tasks import get_task, item_fields
 from core.projects.service import get_project
 from core.spans.detect import Span, from_dicts
 from core.store import Workspace, utcnow
@@ -112,3 +115,26 @@ def decide(
             details={"label": label, "spans": len(checked)},
         )
     return Review(review_id, task_id, item_id, reviewer.name, label, checked, note, now)
+
+
+def task_agreement(
+    ws: Workspace, task_ids: Sequence[int], by: str | None = None
+) -> AgreementReport:
+    """Agreement over the tasks' current answers, optionally per value of a dataset column."""
+    tasks = [get_task(ws, t) for t in task_ids]
+    if not tasks:
+        raise InvalidInput("Pick at least one task.")
+    project = get_project(ws, tasks[0].project)
+    answers = current_annotations(ws, task_ids)
+    groups: dict[str, str] | None = None
+    if by is not None:
+        if by not in project.spec.column_names:
+            raise InvalidInput(expected_one_of("column", by, project.spec.column_names))
+        shared = sorted({a.item_id for a in answers})
+        groups = {}
+        for task in tasks:
+            fields = item_fields(
+                ws, get_artifact(ws, task.dataset_id), shared, project.spec.id_column
+            )
+            groups.update({item: str(row.get(by)) for item, row in fields.items()})
+    return agreement(answers, project.spec.labels.classes, groups)

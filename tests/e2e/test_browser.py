@@ -123,3 +123,38 @@ def test_artifact_lineage_chart(page: Page, app_server: Server, screenshots: Pat
     expect(chart.locator(".scatterlayer .point").first).to_be_attached()
     screenshot(page, screenshots / "artifacts-lineage.png")
     assert not page_problems(page, []), app_server.output()[-6000:]
+
+
+def choose(page: Page, label: str, option: str) -> None:
+    """Pick ``option`` in the Streamlit selectbox labelled ``label``."""
+    box = page.get_by_test_id("stSelectbox").filter(has_text=label)
+    box.locator("input").click()
+    page.get_by_role("option", name=option).first.click()
+    expect(box.get_by_role("combobox")).to_have_value(re.compile(re.escape(option)))  # shown …
+    wait_for_app(page)  # … and the rerun it started has finished
+
+
+def test_label_one_item_by_clicking(page: Page, app_server: Server, screenshots: Path) -> None:
+    from core.labeling.queue import current_annotations
+    from core.labeling.tasks import list_tasks
+    from core.store import Workspace
+
+    links = [link for link in nav_links(page, app_server) if link.slug == "labeling"]
+    assert links, "no Labeling page in the sidebar navigation"
+    open_page(page, links[0].url)
+    choose(page, "Project", "Out-of-office reply detection")
+    tasks = page.get_by_test_id("stSelectbox").filter(has_text="Task").get_by_role("combobox")
+    expect(tasks).to_have_value(re.compile("Months"))  # the project's tasks are listed
+    choose(page, "Task", "next batch")
+    item = page.locator(f"{MAIN} p").filter(has_text="Item r-").first
+    expect(item).to_be_visible()
+    before = item.inner_text()
+    shown = before.split()[1]
+    screenshot(page, screenshots / "labeling-item.png")
+    page.get_by_role("button", name="not out of office").click()
+    wait_for_app(page)
+    expect(page.locator(f"{MAIN} p").filter(has_text="Item r-").first).not_to_have_text(before)
+    ws = Workspace.open(app_server.workspace)
+    task = next(t for t in list_tasks(ws, "ooo-replies") if t.name.endswith("next batch"))
+    mine = [a for a in current_annotations(ws, [task.task_id]) if a.annotator == "e2e"]
+    assert [(a.item_id, a.label, a.source) for a in mine] == [(shown, "not_out_of_office", "app")]

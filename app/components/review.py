@@ -1,0 +1,267 @@
+"""The parts of the Review & label sets page: review queue, agreement, freeze, interchange, new task."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from app.components.labeling import item_card
+from app.deps import attempt
+from core.actor import Actor
+from core.artifacts.service import list_artifacts
+from core.labeling.freeze import freeze
+from core.labeling.interchange import (
+    EXPORT_FORMATS,
+    export_label_set,
+    import_annotations,
+    parse_label_studio,
+)
+from core.labeling.models import FREEZE_RULES, Task, TaskFilter
+from core.labeling.review import decide, review_queue, task_agreement
+from core.labeling.tasks import create_task
+from core.projects.service import Project
+from core.store import Workspace
+
+
+def review_tab(ws: Workspace, task: Task, project: Project, who: Actor) -> None:
+    cases, waiting = review_queue(ws, task.task_id, limit=20)
+    st.caption(
+        f"{waiting} item(s) wait for a decision: disagreements first, then answers flagged unsure."
+    )
+    if not cases:
+        st.success("Nothing to review in this task.", icon="✅")
+        return
+    case = st.selectbox(
+        "Item", cases, key="review.case", format_func=lambda c: f"{c.item_id} · {c.reason}"
+    )
+    item_card(ws, task, project, case.fields)
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "annotator": a.annotator,
+                    "label": a.label,
+                    "spans": ", ".join(f"{s.type}: {s.text}" for s in a.spans),
+                    "unsure": a.unsure,
+                    "note": a.note,
+                }
+                for a in case.annotations
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    note = st.text_input("Reason (kept with the decision)", key="review.note")
+    columns = st.columns(len(project.spec.labels.classes))
+    for column, label in zip(columns, project.spec.labels.classes, strict=True):
+        votes = [a for a in case.annotations if a.label == label]
+        if column.button(f"Decide: {label}", key=f"review.decide.{label}", width="stretch"):
+            spans = votes[0].spans if votes else ()
+            if attempt(decide, ws, task.task_id, case.item_id, who, label, spans=spans, note=note):
+                st.toast(f"{case.item_id}: {label}")
+                st.rerun()
+
+
+def agreement_tab(ws: Workspace, task: Task, project: Project) -> None:
+    slicing = [c.name for c in project.spec.columns if c.type == "category"]
+    by = st.selectbox("Break down by", ["(none)", *slicing], key="review.agreement_by")
+    report = attempt(lambda: task_agreement(ws, [task.task_id], None if by == "(none)" else by))
+    if report is None:
+        return
+    if report.items_compared == 0:
+        st.info("No item has answers from two people yet; agreement needs overlap.")
+        return
+    a, b, c = st.columns(3)
+    a.metric("Krippendorff's α", f"{report.alpha:.2f}" if report.alpha is not None else "—")
+    b.metric(
+        "Items compared", report.items_compared, help=f"{report.disagreements} with disagreement"
+    )
+    c.metric(
+        "Span agreement (exact / overlap)",
+        "—"
+        if report.span_exact_f1 is None
+        else f"{report.span_exact_f1:.2f} / {report.span_overlap_f1:.2f}",
+    )
+    per_class = {k: v for k, v in report.alpha_by_class.items() if v is not None}
+    if per_class:
+        chart = px.bar(
+            x=list(per_class),
+            y=list(per_class.values()),
+            labels={"x": "class", "y": "α"},
+            range_y=[min(0, *per_class.values()), 1],
+            height=260,
+            title="Agreement per class",
+        )
+        st.plotly_chart(chart, key="review.per_class")
+    if report.pairs:
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "pair": f"{p.first} · {p.second}",
+                        "items": p.items,
+                        "Cohen's κ": round(p.kappa, 3),
+                        "same answer": f"{p.agreement:.0%}",
+                    }
+                    for p in report.pairs
+                ]
+            ),
+            hide_index=True,
+        )
+    if report.alpha_by_group:
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {by: g, "α": None if v is None else round(v, 3)}
+                    for g, v in report.alpha_by_group.items()
+                ]
+            ),
+            hide_index=True,
+        )
+
+
+def freeze_tab(
+    ws: Workspace, project: Project, tasks: list[Task], current: Task, who: Actor
+) -> None:
+    st.caption(
+        "Freezing makes an immutable, versioned label set; training only reads frozen label sets."
+    )
+    by_id = {t.task_id: t for t in tasks}
+    chosen = st.multiselect(
+        "Tasks",
+        list(by_id),
+        default=[current.task_id],
+        key="review.freeze_tasks",
+        format_func=lambda i: by_id[i].label,
+    )
+    rules = {"majority": "take the majority", "unanimous": "leave the item out"}
+    rule = st.radio(
+        "Where annotators disagree and no reviewer decided",
+        FREEZE_RULES,
+        horizontal=True,
+        key="review.rule",
+        format_func=rules.__getitem__,
+    )
+    previous = {
+        a.artifact_id: a for a in list_artifacts(ws, kind="label_set", project=project.name)
+    }
+    base = st.selectbox(
+        "On top of",
+        [0, *previous],
+        key="review.extends",
+        format_func=lambda i: previous[i].ref if i else "nothing (a fresh label set)",
+    )
+    note = st.text_input("Note", key="review.freeze_note")
+    if st.button("Freeze label set", type="primary", key="review.freeze", disabled=not chosen):
+        frozen = attempt(
+            freeze, ws, project.name, who, chosen, rule=rule, extends=base or None, note=note
+        )
+        if frozen:
+            st.success(
+                f"{frozen.artifact.ref}: {frozen.rows:,} items · {frozen.classes} · left out {frozen.excluded}"
+            )
+
+
+def interchange_tab(ws: Workspace, project: Project, task: Task, who: Actor) -> None:
+    sets = list_artifacts(ws, kind="label_set", project=project.name)
+    if sets:
+        left, right = st.columns(2)
+        chosen = left.selectbox(
+            "Label set", sets, key="review.export_set", format_func=lambda a: a.ref
+        )
+        fmt = right.selectbox("Format", EXPORT_FORMATS, key="review.export_format")
+        data = attempt(lambda: export_label_set(ws, chosen.artifact_id, fmt))
+        if data is not None:
+            suffix = {"csv": "csv", "jsonl": "jsonl", "label-studio": "json"}[fmt]
+            st.download_button(
+                "Download",
+                data,
+                file_name=f"{project.name}-labels-v{chosen.version}.{suffix}",
+                key="review.download",
+            )
+    st.divider()
+    upload = st.file_uploader(
+        "Import a Label Studio JSON export as annotations", type=["json"], key="review.import"
+    )
+    if upload is not None and st.button("Import", key="review.import_go"):
+        records = attempt(lambda: parse_label_studio(upload.getvalue(), project.spec.id_column))
+        if records is not None:
+            done = attempt(
+                lambda: import_annotations(
+                    ws, project.name, records, who, task_name=f"Import: {upload.name}"
+                )
+            )
+            if done:
+                st.success(
+                    f"{done.annotations} annotations on {done.items} items into task #{done.task_id}."
+                )
+
+
+def new_task_tab(ws: Workspace, project: Project, who: Actor) -> None:
+    spec = project.spec
+    with st.form("review.new_task"):
+        name = st.text_input(
+            "Name", key="review.task_name", placeholder="e.g. August replies, German and French"
+        )
+        equals = {}
+        categories = [c for c in spec.columns if c.type == "category"]
+        columns = st.columns(max(1, len(categories)))
+        for column, category in zip(columns, categories, strict=False):
+            picked = column.multiselect(
+                category.name, category.values or (), key=f"review.filter.{category.name}"
+            )
+            if picked:
+                equals[category.name] = tuple(picked)
+        left, right = st.columns(2)
+        dates = left.date_input("Dates", value=(), key="review.dates") if spec.time_column else ()
+        limit = right.number_input(
+            "At most this many items (0 = all)", 0, 1_000_000, 500, key="review.limit"
+        )
+        a, b, c = st.columns(3)
+        overlap = a.number_input("Annotators per item", 1, 5, 1, key="review.overlap")
+        sample = b.slider(
+            "Agreement sample",
+            0.0,
+            1.0,
+            0.2,
+            key="review.sample",
+            help="fraction labeled by more people",
+        )
+        more = c.number_input("… by this many", 2, 5, 2, key="review.sample_overlap")
+        untasked = st.checkbox("Only items in no other task", True, key="review.untasked")
+        instructions = st.text_area("Instructions for annotators", key="review.instructions")
+        if st.form_submit_button("Create task", type="primary"):
+            date_from, date_to = (str(dates[0]), str(dates[-1])) if len(dates) else (None, None)
+            task_filter = TaskFilter(
+                date_from=date_from,
+                date_to=date_to,
+                equals=equals,
+                limit=int(limit) or None,
+                untasked_only=untasked,
+            )
+            task = attempt(
+                lambda: create_task(
+                    ws,
+                    project.name,
+                    who,
+                    name=name,
+                    task_filter=task_filter,
+                    overlap=int(overlap),
+                    agreement_sample=float(sample) if more > overlap else 0.0,
+                    agreement_overlap=int(more),
+                    instructions=instructions,
+                )
+            )
+            if task:
+                st.success(
+                    f"Task {task.label} with {task.items:,} items is open on the Labeling page."
+                )
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    return buffer.getvalue().encode()

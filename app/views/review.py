@@ -1,0 +1,51 @@
+"""Review & label sets: settle disagreements, read agreement, freeze, export and import, new tasks."""
+
+import streamlit as st
+
+from app.components.review import (
+    agreement_tab,
+    freeze_tab,
+    interchange_tab,
+    new_task_tab,
+    review_tab,
+)
+from app.deps import current_user, workspace
+from core.actor import Actor
+from core.labeling.tasks import list_tasks
+from core.projects.service import list_projects
+
+st.title("⚖️ Review & label sets")
+st.caption("Reviewers settle disagreements; frozen label sets are what models are trained on.")
+ws = workspace()
+projects = {p.name: p for p in list_projects(ws)}
+if not projects:
+    st.info("No projects yet.")
+    st.stop()
+left, right = st.columns(2)
+name = left.selectbox(
+    "Project", list(projects), key="review.project", format_func=lambda n: projects[n].title
+)
+project = projects[name]
+who = Actor(current_user(), "app")
+tasks = list_tasks(ws, name)
+if not tasks:
+    st.info("This project has no labeling task yet: create one below.")
+    new_task_tab(ws, project, who)
+    st.stop()
+task = right.selectbox(
+    "Task", tasks, key="review.task", format_func=lambda t: f"{t.label} · {t.items:,} items"
+)
+
+review, agreement, frozen, interchange, new = st.tabs(
+    ["Review queue", "Agreement", "Freeze", "Export / import", "New task"]
+)
+with review:
+    review_tab(ws, task, project, who)
+with agreement:
+    agreement_tab(ws, task, project)
+with frozen:
+    freeze_tab(ws, project, tasks, task, who)
+with interchange:
+    interchange_tab(ws, project, task, who)
+with new:
+    new_task_tab(ws, project, who)
