@@ -245,3 +245,33 @@ def test_spans_are_checked_and_frozen(ws: Workspace, actor: Actor, tmp_path: Pat
     assert load_label_set(ws, frozen.artifact)["spans"].tolist() == [
         '[{"type":"AMOUNT","start":7,"end":9,"text":"20"}]'
     ]
+
+
+def test_annotators_working_at_once_in_threads(loaded: Workspace, actor: Actor) -> None:
+    """Four annotators in four threads (as on one app server): each item gets exactly its answers."""
+    import threading
+    from collections import Counter
+
+    from core.labeling.queue import current_annotations
+
+    task = create_task(loaded, "tickets", actor, name="race", overlap=2)
+    errors: list[BaseException] = []
+
+    def work(name: str) -> None:
+        who = Actor(name, "test")
+        try:
+            while (item := next_item(loaded, task.task_id, who)) is not None:
+                save_annotation(loaded, task.task_id, item.item_id, who, "bug")
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(f"a{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    answers = current_annotations(loaded, [task.task_id])
+    per_item = Counter(a.item_id for a in answers)
+    assert len(per_item) == 20 and set(per_item.values()) == {2}
+    assert all(len({a.annotator for a in answers if a.item_id == i}) == 2 for i in per_item)

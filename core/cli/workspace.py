@@ -1,28 +1,16 @@
-"""The `loopline` command. Each command opens the workspace, makes one core call and prints.
-
-Exit codes: 0 ok, 1 a check failed, 2 bad usage or input. Heavy libraries are imported inside
-the commands that need them, so `loopline --help` starts fast.
-"""
+"""Workspace commands: init, projects, ingest, demo, artifacts, lineage, reproduce, verify."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from core.actor import Actor
-from core.errors import CoreError
-
-Handler = Callable[[argparse.Namespace], int]
-
-
-def _workspace(args: argparse.Namespace) -> Any:
-    from core.store import Workspace
-
-    return Workspace.open(args.workspace)
+from core.cli.common import Adder
+from core.cli.common import open_workspace as _workspace
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -185,25 +173,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="loopline",
-        description="Loopline: data, models, builds, requirements and operations of an ML component in one workspace.",
-        epilog="Exit codes: 0 ok, 1 a check failed, 2 bad usage or input. Docs: docs/ in the repository.",
-    )
-    parser.add_argument(
-        "--workspace",
-        "-w",
-        metavar="PATH",
-        help="workspace folder (default: $LOOPLINE_WORKSPACE or ./.loopline)",
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
-        command = sub.add_parser(name, help=help_text, description=help_text)
-        command.set_defaults(handler=handler)
-        return command
-
+def add_commands(add: Adder) -> None:
     add("init", cmd_init, "Create an empty workspace (or open an existing one).")
     project = add("project", cmd_project_create, "Create or update a project from its YAML file.")
     project_sub = project.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -265,23 +235,3 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_verify,
         "Re-hash every blob and check every edge: exit 0 when sound, 1 with the problems.",
     )
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return int(args.handler(args))
-    except CoreError as error:
-        print(f"error: {error.message}", file=sys.stderr)
-        if error.hint:
-            print(f"hint: {error.hint}", file=sys.stderr)
-        return error.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

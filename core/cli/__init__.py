@@ -1,0 +1,55 @@
+"""The `loopline` command. Each command opens the workspace, makes one core call and prints.
+
+Exit codes: 0 ok, 1 a check failed, 2 bad usage or input. Heavy libraries are imported inside
+the commands that need them, so `loopline --help` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from core.cli import labeling, workspace
+from core.cli.common import Handler
+from core.errors import CoreError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loopline",
+        description="Loopline: data, models, builds, requirements and operations of an ML "
+        "component in one workspace.",
+        epilog="Exit codes: 0 ok, 1 a check failed, 2 bad usage or input. Docs: docs/ in the repository.",
+    )
+    parser.add_argument(
+        "--workspace",
+        "-w",
+        metavar="PATH",
+        help="workspace folder (default: $LOOPLINE_WORKSPACE or ./.loopline)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        command.set_defaults(handler=handler)
+        return command
+
+    workspace.add_commands(add)
+    labeling.add_commands(add)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except CoreError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        if error.hint:
+            print(f"hint: {error.hint}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
