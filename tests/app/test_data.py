@@ -1,0 +1,57 @@
+"""Data: ingest an upload (a good file becomes a version; a bad one writes nothing), read quality."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.artifacts.service import count_by_kind, list_artifacts
+from core.store import Workspace
+from tests.app.conftest import MAIN
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def data_page(demo_copy: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("LOOPLINE_WORKSPACE", str(demo_copy))
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.run()
+    at.switch_page("views/data.py").run()
+    at.selectbox(key="data.project").set_value("hw-triage").run()
+    assert not at.exception
+    return at
+
+
+def test_upload_becomes_a_new_version_with_its_quality_report(
+    data_page: AppTest, demo_copy: Path
+) -> None:
+    later = (ROOT / "sample_data" / "hw-triage" / "data" / "later.csv").read_bytes()
+    head = (
+        b"\n".join(later.split(b"\n")[:301]) + b"\n"
+    )  # the header and 300 units of the rollout months
+    data_page.file_uploader(key="data.upload").set_value(
+        ("returns-july.csv", head, "text/csv")
+    ).run()
+    data_page.button(key="data.ingest").click().run()
+    assert not data_page.exception
+    versions = list_artifacts(Workspace.open(demo_copy), kind="dataset", project="hw-triage")
+    assert [v.version for v in versions] == [2, 1] and versions[0].metadata["new_rows"] == 300
+    source = list_artifacts(Workspace.open(demo_copy), kind="data_source", project="hw-triage")[0]
+    assert source.metadata["file_name"] == "returns-july.csv"
+    data_page.selectbox(key="data.version").set_value(versions[0]).run()
+    warnings = " ".join(w.value for w in data_page.warning)
+    assert "firmware_version: new values R24.1" in warnings
+
+
+def test_bad_upload_lists_problems_and_writes_nothing(data_page: AppTest, demo_copy: Path) -> None:
+    before = count_by_kind(Workspace.open(demo_copy))
+    bad = b"unit_id,log_id,returned_at\nU-1,LB-1,yesterday\n"
+    data_page.file_uploader(key="data.upload").set_value(("bad.csv", bad, "text/csv")).run()
+    data_page.button(key="data.ingest").click().run()
+    assert not data_page.exception
+    assert count_by_kind(Workspace.open(demo_copy)) == before
+    problems = next(t.value for t in data_page.dataframe if "problem" in t.value.columns)
+    assert set(problems["problem"]) == {"required column is missing from the header"}
+    assert "unit_type" in " ".join(problems["expected"])
