@@ -55,6 +55,19 @@ def cmd_task_create(args: argparse.Namespace) -> int:
     from core.labeling.models import TaskFilter
     from core.labeling.tasks import create_task
 
+    probabilities = None
+    if args.predictions:
+        import pandas as pd
+
+        path = Path(args.predictions)
+        if not path.is_file():
+            raise InvalidInput(f"No predictions file at {path}.")
+        try:
+            probabilities = pd.read_csv(path, dtype={"item_id": str}).set_index("item_id")
+        except (ValueError, KeyError, pd.errors.ParserError) as exc:
+            raise InvalidInput(
+                f"{path.name}: expected a CSV with item_id and one column per class ({exc})."
+            ) from exc
     task = create_task(
         open_workspace(args),
         args.project,
@@ -73,6 +86,9 @@ def cmd_task_create(args: argparse.Namespace) -> int:
         agreement_overlap=args.agreement_overlap,
         lease_seconds=args.lease,
         instructions=args.instructions,
+        ordering=args.order,
+        uncertainty=args.uncertainty,
+        probabilities=probabilities,
     )
     print(f"Task #{task.task_id} {task.name!r}: {task.items} items from dataset #{task.dataset_id}")
     return 0
@@ -246,6 +262,20 @@ def add_commands(add: Adder) -> None:
     )
     create.add_argument("--lease", type=int, default=900, help="seconds an annotator holds an item")
     create.add_argument("--seed", type=int, default=0)
+    create.add_argument(
+        "--predictions",
+        metavar="CSV",
+        help="a model's class probabilities: item_id and one column per class",
+    )
+    create.add_argument(
+        "--order",
+        choices=["random", "uncertainty"],
+        default="random",
+        help="queue order; uncertainty needs --predictions",
+    )
+    create.add_argument(
+        "--uncertainty", choices=["least_confident", "margin", "entropy"], default="least_confident"
+    )
     create.add_argument("--instructions", default="")
     agreement = add(
         "agreement", cmd_agreement, "Inter-annotator agreement of a task (alpha, kappa, spans)."

@@ -81,3 +81,42 @@ def test_bad_labeling_input_is_one_line(tmp_path: Path) -> None:
         "expected a Label Studio .json export"
         in run("-w", ws, "labels", "import", "tickets", str(table)).stderr
     )
+
+
+def test_uncertainty_order_from_a_predictions_file(tmp_path: Path) -> None:
+    ws = str(tmp_path / "ws")
+    run("-w", ws, "init")
+    run("-w", ws, "project", "create", str(FIXTURES / "tickets.yaml"))
+    run("-w", ws, "ingest", "tickets", str(FIXTURES / "tickets.csv"))
+    predictions = tmp_path / "p.csv"
+    predictions.write_text(
+        "item_id,billing,bug,sales\nT-1,0.9,0.05,0.05\nT-2,0.4,0.3,0.3\n"
+        "T-3,0.1,0.1,0.8\nT-4,0.5,0.5,0.0\n"
+    )
+    made = run(
+        "-w",
+        ws,
+        "task",
+        "create",
+        "tickets",
+        "--name",
+        "u",
+        "--predictions",
+        str(predictions),
+        "--order",
+        "uncertainty",
+        "--uncertainty",
+        "margin",
+        "--limit",
+        "2",
+    )
+    assert made.returncode == 0, made.stderr
+    from core.actor import Actor
+    from core.labeling.queue import next_item
+    from core.store import Workspace
+
+    workspace = Workspace.open(ws)
+    first = next_item(workspace, 1, Actor("a", "test"))
+    second = next_item(workspace, 1, Actor("b", "test"))
+    assert {first.item_id, second.item_id} == {"T-2", "T-4"}  # type: ignore[union-attr]
+    assert first.item_id == "T-4" and first.suggestion.label == "billing"  # type: ignore[union-attr]
