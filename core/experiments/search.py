@@ -1,0 +1,236 @@
+"""Searching runs: a small filter language compiled to bound SQL, and the runs table.
+
+    metrics.f1 > 0.9 and params.model = 'xgb' and status = 'finished'
+
+Fields: ``metrics.NAME`` (overall value), ``params.NAME``, ``tags.NAME``, and the attributes
+``run_id, name, status, experiment, created_by, duration, started_at``. Operators: = != < <= > >=,
+LIKE, ILIKE, IN (…). Conditions are joined with AND. Names with other characters go in backquotes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from core.errors import InvalidInput, expected_one_of
+from core.store import Workspace
+
+ATTRIBUTES = {
+    "run_id": "r.run_id",
+    "name": "r.name",
+    "status": "r.status",
+    "experiment": "r.experiment",
+    "created_by": "r.created_by",
+    "duration": "r.duration_s",
+    "started_at": "r.started_at",
+}
+OPERATORS = ("=", "!=", "<=", ">=", "<", ">", "LIKE", "ILIKE", "IN")
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<field>(?:metrics|params|tags|attributes)\.(?:`[^`]+`|[\w\-./]+)|[A-Za-z_]\w*)
+      | (?P<op><=|>=|!=|=|<|>)
+      | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
+      | (?P<number>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)
+      | (?P<paren>[(),])
+    )""",
+    re.VERBOSE,
+)
+
+
+@dataclass(frozen=True)
+class Condition:
+    namespace: str  # metrics, params, tags, attributes
+    name: str
+    op: str
+    value: Any
+
+
+def parse_filter(text: str) -> list[Condition]:
+    """Parse a filter; a malformed one is refused with the position and what was expected."""
+    if len(text) > 2000:
+        raise InvalidInput("The filter is longer than 2,000 characters.")
+    tokens: list[tuple[str, str, int]] = []
+    position = 0
+    while position < len(text):
+        if text[position:].strip() == "":
+            break
+        match = _TOKEN.match(text, position)
+        if match is None or match.end() == position:
+            position += len(text[position:]) - len(text[position:].lstrip())
+            raise InvalidInput(
+                f"Cannot read the filter at position {position}: {text[position : position + 20]!r}.",
+                hint="e.g. metrics.f1 > 0.9 and params.model = 'xgb'",
+            )
+        kind = match.lastgroup or ""
+        tokens.append((kind, match.group(kind), position))
+        position = match.end()
+    conditions: list[Condition] = []
+    index = 0
+
+    def expect(kinds: tuple[str, ...], what: str) -> tuple[str, str, int]:
+        nonlocal index
+        if index >= len(tokens):
+            raise InvalidInput(f"The filter ends too early: expected {what}.")
+        token = tokens[index]
+        if token[0] not in kinds:
+            raise InvalidInput(f"Expected {what} at position {token[2]}, found {token[1]!r}.")
+        index += 1
+        return token
+
+    while index < len(tokens):
+        _, field, _ = expect(("field",), "a field such as metrics.f1 or params.model")
+        namespace, _, name = field.partition(".") if "." in field else ("attributes", "", field)
+        name = name.strip("`")
+        if namespace == "attributes" and name not in ATTRIBUTES:
+            raise InvalidInput(expected_one_of("run attribute", name, ATTRIBUTES))
+        kind, op, op_at = expect(("op", "field"), "an operator (=, !=, <, <=, >, >=, LIKE, IN)")
+        op = op.upper()
+        if kind == "field" and op not in ("LIKE", "ILIKE", "IN"):
+            raise InvalidInput(f"Expected an operator at position {op_at}, found {op!r}.")
+        if op == "IN":
+            expect(("paren",), "(")
+            values: list[Any] = []
+            while True:
+                _, raw, _ = expect(("string", "number"), "a value")
+                values.append(_value(raw))
+                _, sep, sep_at = expect(("paren",), "',' or ')'")
+                if sep == ")":
+                    break
+                if sep != ",":
+                    raise InvalidInput(f"Expected ',' or ')' at position {sep_at}.")
+            conditions.append(Condition(namespace, name, op, tuple(values)))
+        else:
+            _, raw, _ = expect(("string", "number"), "a value (a number or a quoted text)")
+            conditions.append(Condition(namespace, name, op, _value(raw)))
+        if index < len(tokens):
+            _, joiner, join_at = expect(("field",), "AND")
+            if joiner.upper() != "AND":
+                raise InvalidInput(
+                    f"Only AND joins conditions; found {joiner!r} at position {join_at}."
+                )
+    return conditions
+
+
+def _value(raw: str) -> Any:
+    if raw[0] in "'\"":
+        return re.sub(r"\\(.)", r"\1", raw[1:-1])
+    return float(raw)
+
+
+def _compile(conditions: Sequence[Condition]) -> tuple[str, list[Any]]:
+    sql: list[str] = []
+    params: list[Any] = []
+    for c in conditions:
+        op = "IN" if c.op == "IN" else c.op
+        placeholder = "(SELECT unnest(?))" if c.op == "IN" else "?"
+        if c.namespace == "attributes":
+            column = ATTRIBUTES[c.name]
+            if c.name == "started_at":
+                column = "CAST(r.started_at AS VARCHAR)"
+            sql.append(f"{column} {op} {placeholder}")
+            params.append(list(c.value) if c.op == "IN" else c.value)
+            continue
+        table = {"metrics": "run_metrics", "params": "run_params", "tags": "run_tags"}[c.namespace]
+        numeric = isinstance(c.value, float) or (
+            isinstance(c.value, tuple) and all(isinstance(v, float) for v in c.value)
+        )
+        value = (
+            "x.value"
+            if c.namespace == "metrics"
+            else ("TRY_CAST(x.value AS DOUBLE)" if numeric else "x.value")
+        )
+        extra = " AND x.slice = ''" if c.namespace == "metrics" else ""
+        sql.append(
+            f"EXISTS (SELECT 1 FROM {table} x WHERE x.run_id = r.run_id AND x.key = ?{extra} "
+            f"AND {value} {op} {placeholder})"
+        )
+        params.extend([c.name, list(c.value) if c.op == "IN" else c.value])
+    return " AND ".join(sql), params
+
+
+def _order(order_by: Sequence[str]) -> tuple[str, str, list[Any]]:
+    joins, clauses, params = [], [], []
+    for index, item in enumerate(order_by):
+        parts = item.strip().split()
+        if (
+            not parts
+            or len(parts) > 2
+            or (len(parts) == 2 and parts[1].upper() not in ("ASC", "DESC"))
+        ):
+            raise InvalidInput(f"Cannot order by {item!r}. Expected e.g. 'metrics.f1 DESC'.")
+        field, direction = parts[0], (parts[1].upper() if len(parts) == 2 else "ASC")
+        namespace, _, name = field.partition(".") if "." in field else ("attributes", "", field)
+        name = name.strip("`")
+        if namespace == "attributes":
+            if name not in ATTRIBUTES:
+                raise InvalidInput(expected_one_of("run attribute", name, ATTRIBUTES))
+            clauses.append(f"{ATTRIBUTES[name]} {direction} NULLS LAST")
+            continue
+        if namespace not in ("metrics", "params", "tags"):
+            raise InvalidInput(
+                f"Cannot order by {field!r}: use metrics.NAME, params.NAME, tags.NAME or an attribute."
+            )
+        table = {"metrics": "run_metrics", "params": "run_params", "tags": "run_tags"}[namespace]
+        extra = " AND slice = ''" if namespace == "metrics" else ""
+        joins.append(
+            f"LEFT JOIN (SELECT run_id, value FROM {table} WHERE key = ?{extra}) o{index} USING (run_id)"
+        )
+        params.append(name)
+        clauses.append(f"o{index}.value {direction} NULLS LAST")
+    return " ".join(joins), ", ".join([*clauses, "r.run_id DESC"]), params
+
+
+@dataclass(frozen=True)
+class RunTable:
+    """Runs as rows: attributes, then ``params.*`` and ``metrics.*`` columns."""
+
+    frame: pd.DataFrame
+    total: int
+
+
+def search_runs(
+    ws: Workspace,
+    project: str | None = None,
+    filter: str = "",
+    order_by: Sequence[str] = (),
+    limit: int = 10_000,
+    metrics_columns: bool = True,
+) -> RunTable:
+    where, params = _compile(parse_filter(filter)) if filter.strip() else ("", [])
+    joins, order, order_params = _order(order_by)
+    scope = "r.project = ?" if project else "TRUE"
+    scope_params = [project] if project else []
+    condition = f"{scope} AND {where}" if where else scope
+    with ws.store.read() as tx:
+        cursor = tx.execute(
+            f"SELECT r.run_id, r.name, r.status, r.experiment, r.started_at, r.duration_s, r.created_by, "
+            f"r.code_commit FROM runs r {joins} WHERE {condition} ORDER BY {order} LIMIT ?",
+            [*order_params, *scope_params, *params, int(limit)],
+        ).cursor
+        runs = cursor.fetchdf()
+        total = tx.scalar(
+            f"SELECT count(*) FROM runs r WHERE {condition}", [*scope_params, *params]
+        )
+        if metrics_columns and len(runs):
+            ids = runs["run_id"].tolist()
+            wide = []
+            for table, prefix, extra in (
+                ("run_params", "params.", ""),
+                ("run_metrics", "metrics.", " AND slice = ''"),
+            ):
+                long = tx.execute(
+                    f"SELECT run_id, key, value FROM {table} WHERE run_id IN (SELECT unnest(?::BIGINT[])){extra}",
+                    [ids],
+                ).cursor.fetchdf()
+                if len(long):
+                    pivot = long.pivot_table(
+                        index="run_id", columns="key", values="value", aggfunc="last"
+                    )
+                    wide.append(pivot.add_prefix(prefix))
+            for part in wide:
+                runs = runs.join(part, on="run_id")
+    return RunTable(runs, int(total or 0))

@@ -1,0 +1,423 @@
+"""The tracking API for training scripts, in the spirit of MLflow's, but buffered.
+
+    with Tracker(ws) as tracker:
+        with tracker.start_run("hw-triage", inputs={"label_set": 12}) as run:
+            run.log_params({"model": "xgb", "max_depth": 6})
+            for step, loss in enumerate(losses):
+                run.log_metric("loss", loss, step=step)
+            run.log_metrics({"f1": 0.91})
+
+A run is kept in memory and written with others in one short transaction (at most every half
+second, and when the tracker closes), so logging a thousand runs opens the workspace a handful of
+times and other processes can use it in between. An exception inside ``start_run`` marks the run
+failed and keeps everything logged before it.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from core.actor import Actor
+from core.errors import InvalidInput, NotFound
+from core.store import Tx, Workspace, utcnow
+
+PACKAGES = (
+    "duckdb",
+    "pandas",
+    "numpy",
+    "scikit-learn",
+    "xgboost",
+    "xgboost-cpu",
+    "skops",
+    "loopline",
+)
+INPUT_ROLES = ("dataset", "label_set", "model", "params", "code", "other")
+
+
+def environment() -> dict[str, Any]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+    }
+
+
+def code_state(directory: Path | None = None) -> tuple[str | None, bool | None]:
+    """Git commit and dirty flag of the repository the training runs from."""
+    where = str(directory or Path.cwd())
+    try:
+        commit = subprocess.run(
+            ["git", "-C", where, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        status = subprocess.run(
+            ["git", "-C", where, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None, None
+    if commit.returncode != 0:
+        return None, None
+    return commit.stdout.strip(), bool(status.stdout.strip())
+
+
+@dataclass
+class _Buffered:
+    run_id: int
+    project: str
+    experiment: str
+    name: str
+    started_at: Any
+    created_by: str
+    status: str = "running"
+    ended_at: Any = None
+    duration_s: float | None = None
+    error: str | None = None
+    written: bool = False  # the run row exists in the store
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[tuple[str, str], float] = field(default_factory=dict)
+    history: list[tuple[str, int, float, Any]] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    inputs: list[tuple[str, int]] = field(default_factory=list)
+    files: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+
+class Run:
+    """A run being logged. Use through ``Tracker.start_run`` as a context manager."""
+
+    def __init__(self, tracker: Tracker, state: _Buffered) -> None:
+        self._tracker = tracker
+        self._state = state
+        self._clock = time.monotonic()
+
+    @property
+    def run_id(self) -> int:
+        return self._state.run_id
+
+    def log_param(self, key: str, value: Any) -> None:
+        self.log_params({key: value})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        with self._tracker._lock:
+            for key, value in params.items():
+                self._state.params[_key(key)] = _text(value)
+
+    def log_metric(self, key: str, value: float, step: int | None = None, slice: str = "") -> None:
+        self.log_metrics({key: value}, step=step, slice=slice)
+
+    def log_metrics(
+        self, metrics: Mapping[str, float | None], step: int | None = None, slice: str = ""
+    ) -> None:
+        now = utcnow()
+        with self._tracker._lock:
+            for key, value in metrics.items():
+                number = None if value is None else float(value)
+                if step is None:
+                    self._state.metrics[(_key(key), slice)] = number  # type: ignore[assignment]
+                else:
+                    self._state.history.append((_key(key), int(step), number, now))  # type: ignore[arg-type]
+                    self._state.metrics[(_key(key), slice)] = number  # type: ignore[assignment]
+
+    def set_tag(self, key: str, value: Any) -> None:
+        with self._tracker._lock:
+            self._state.tags[_key(key)] = _text(value)
+
+    def log_artifact(self, role: str, content: bytes | Path) -> str:
+        """Store a file with the run (content-addressed); returns its hash."""
+        blobs = self._tracker.ws.blobs
+        if isinstance(content, Path):
+            digest, size = blobs.put_file(content), content.stat().st_size
+        else:
+            digest, size = blobs.put_bytes(content), len(content)
+        with self._tracker._lock:
+            self._state.files[_key(role)] = (digest, size)
+        return digest
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        with self._tracker._lock:
+            self._state.status = "failed" if error is not None else "finished"
+            self._state.error = None if error is None else f"{type(error).__name__}: {error}"[:2000]
+            self._state.ended_at = utcnow()
+            self._state.duration_s = round(time.monotonic() - self._clock, 6)
+        self._tracker._finished(self._state)
+
+
+def _key(key: str) -> str:
+    text = str(key).strip()
+    if not text or len(text) > 250:
+        raise InvalidInput(f"Invalid key {key!r}: use 1 to 250 characters.")
+    return text
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+class Tracker:
+    """Buffers runs and writes them in few short transactions."""
+
+    def __init__(
+        self, ws: Workspace, actor: Actor | None = None, *, flush_interval: float = 0.5
+    ) -> None:
+        self.ws = ws
+        self.actor = actor or Actor.from_env()
+        self.flush_interval = flush_interval
+        self._lock = threading.RLock()
+        self._open: dict[int, _Buffered] = {}
+        self._done: list[_Buffered] = []
+        self._ids: list[int] = []
+        self._known_inputs: set[int] = set()
+        self._environment = environment()
+        self._commit, self._dirty = code_state()
+        self._stop = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self._last_flush = time.monotonic()
+
+    def __enter__(self) -> Tracker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start_run(
+        self,
+        project: str,
+        *,
+        experiment: str | None = None,
+        name: str | None = None,
+        inputs: Mapping[str, int] | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> Run:
+        for role in inputs or {}:
+            if role not in INPUT_ROLES:
+                raise InvalidInput(
+                    f"Unknown input role {role!r}. Expected one of: {', '.join(INPUT_ROLES)}."
+                )
+        self._check_inputs([int(v) for v in (inputs or {}).values()])
+        run_id = self._next_id()
+        state = _Buffered(
+            run_id,
+            project,
+            experiment or project,
+            name or f"run-{run_id}",
+            utcnow(),
+            self.actor.name,
+            inputs=[(r, int(a)) for r, a in (inputs or {}).items()],
+            tags={k: _text(v) for k, v in (tags or {}).items()},
+        )
+        with self._lock:
+            self._open[run_id] = state
+        self._ensure_flusher()
+        return Run(self, state)
+
+    def _check_inputs(self, ids: list[int]) -> None:
+        unknown = [i for i in ids if i not in self._known_inputs]
+        if not unknown:
+            return
+        with self.ws.store.read() as tx:
+            found = {
+                r[0]
+                for r in tx.rows(
+                    "SELECT artifact_id FROM artifacts WHERE artifact_id IN "
+                    "(SELECT unnest(?::BIGINT[]))",
+                    [unknown],
+                )
+            }
+        missing = [i for i in unknown if i not in found]
+        if missing:
+            raise NotFound(f"Run inputs {missing} are not artifacts of this workspace.")
+        self._known_inputs |= found
+
+    def _next_id(self) -> int:
+        with self._lock:
+            if not self._ids:
+                with self.ws.store.transaction() as tx:
+                    self._ids = [r[0] for r in tx.rows("SELECT nextval('run_ids') FROM range(200)")]
+            return self._ids.pop(0)
+
+    def _finished(self, state: _Buffered) -> None:
+        with self._lock:
+            self._open.pop(state.run_id, None)
+            self._done.append(state)
+            due = (
+                len(self._done) >= 500 or time.monotonic() - self._last_flush > self.flush_interval
+            )
+        if due:
+            self.flush()
+
+    def _ensure_flusher(self) -> None:
+        if self._flusher is None or not self._flusher.is_alive():
+            self._flusher = threading.Thread(
+                target=self._flush_loop, daemon=True, name="loopline-tracker"
+            )
+            self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(self.flush_interval):
+            with self._lock:
+                waiting = bool(self._done) or any(not s.written for s in self._open.values())
+            if waiting:
+                self.flush()
+
+    def flush(self) -> int:
+        """Write what is buffered in one transaction; returns how many runs were written."""
+        with self._lock:
+            done, self._done = self._done, []
+            fresh = [s for s in self._open.values() if not s.written]
+            if not done and not fresh:
+                return 0
+            try:
+                with self.ws.store.transaction() as tx:
+                    _write(tx, fresh, done, self._environment, self._commit, self._dirty)
+            except BaseException:
+                self._done = done + self._done
+                raise
+            for state in fresh:
+                state.written = True
+                state.params.clear()
+                state.metrics.clear()
+                state.history.clear()
+                state.tags.clear()
+                state.inputs.clear()
+                state.files.clear()
+            self._last_flush = time.monotonic()
+            return len(done)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._flusher is not None:
+            self._flusher.join(timeout=5)
+        self.flush()
+
+
+def _write(
+    tx: Tx,
+    fresh: list[_Buffered],
+    done: list[_Buffered],
+    env: dict[str, Any],
+    commit: str | None,
+    dirty: bool | None,
+) -> None:
+    new_rows = [s for s in fresh + done if not s.written]
+    if new_rows:
+        columns = list(
+            zip(
+                *[
+                    (
+                        s.run_id,
+                        s.project,
+                        s.experiment,
+                        s.name,
+                        s.status,
+                        s.started_at,
+                        s.ended_at,
+                        s.duration_s,
+                        s.error,
+                        s.created_by,
+                    )
+                    for s in new_rows
+                ],
+                strict=True,
+            )
+        )
+        tx.execute(
+            """
+            INSERT INTO runs SELECT i, p, e, n, st, sa, ea, d, ?, ?, ?::JSON, err, cb
+            FROM (SELECT unnest(?::BIGINT[]) i, unnest(?::VARCHAR[]) p, unnest(?::VARCHAR[]) e,
+                         unnest(?::VARCHAR[]) n, unnest(?::VARCHAR[]) st, unnest(?::TIMESTAMP[]) sa,
+                         unnest(?::TIMESTAMP[]) ea, unnest(?::DOUBLE[]) d, unnest(?::VARCHAR[]) err,
+                         unnest(?::VARCHAR[]) cb)
+            """,
+            [commit, dirty, json.dumps(env), *[list(c) for c in columns]],
+        )
+    for s in done:
+        if s.written:
+            tx.execute(
+                "UPDATE runs SET status = ?, ended_at = ?, duration_s = ?, error = ? WHERE run_id = ?",
+                [s.status, s.ended_at, s.duration_s, s.error, s.run_id],
+            )
+    everything = fresh + done
+    for (
+        s
+    ) in everything:  # a key logged again after the run was first written replaces the old value
+        if s.written and s.params:
+            tx.execute(
+                "DELETE FROM run_params WHERE run_id = ? AND key IN (SELECT unnest(?::VARCHAR[]))",
+                [s.run_id, list(s.params)],
+            )
+        if s.written and s.metrics:
+            tx.execute(
+                "DELETE FROM run_metrics WHERE run_id = ? AND key || chr(31) || slice IN "
+                "(SELECT unnest(?::VARCHAR[]))",
+                [s.run_id, [f"{k}\x1f{sl}" for k, sl in s.metrics]],
+            )
+    _bulk(
+        tx,
+        "run_params",
+        [(s.run_id, k, v) for s in everything for k, v in s.params.items()],
+        ("BIGINT", "VARCHAR", "VARCHAR"),
+    )
+    _bulk(
+        tx,
+        "run_metrics",
+        [(s.run_id, k, sl, v) for s in everything for (k, sl), v in s.metrics.items()],
+        ("BIGINT", "VARCHAR", "VARCHAR", "DOUBLE"),
+    )
+    _bulk(
+        tx,
+        "metric_history",
+        [(s.run_id, *h) for s in everything for h in s.history],
+        ("BIGINT", "VARCHAR", "INTEGER", "DOUBLE", "TIMESTAMP"),
+    )
+    _bulk(
+        tx,
+        "run_tags",
+        [(s.run_id, k, v) for s in everything for k, v in s.tags.items()],
+        ("BIGINT", "VARCHAR", "VARCHAR"),
+    )
+    _bulk(
+        tx,
+        "run_inputs",
+        [(s.run_id, r, a) for s in everything for r, a in s.inputs],
+        ("BIGINT", "VARCHAR", "BIGINT"),
+    )
+    _bulk(
+        tx,
+        "run_files",
+        [(s.run_id, r, d, n) for s in everything for r, (d, n) in s.files.items()],
+        ("BIGINT", "VARCHAR", "VARCHAR", "BIGINT"),
+    )
+
+
+def _bulk(tx: Tx, table: str, rows: list[tuple[Any, ...]], types: tuple[str, ...]) -> None:
+    """Insert many rows in one statement (columns bound as lists); replaces earlier values of a key."""
+    if not rows:
+        return
+    columns = [list(c) for c in zip(*rows, strict=True)]
+    select = ", ".join(f"unnest(?::{t}[])" for t in types)
+    tx.execute(f"INSERT INTO {table} SELECT {select}", columns)

@@ -1,0 +1,89 @@
+"""The tracking API and run search, including hostile filter strings."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.actor import Actor
+from core.errors import InvalidInput, NotFound
+from core.experiments.search import parse_filter, search_runs
+from core.experiments.tracking import Tracker
+from core.store import Workspace
+
+
+@pytest.fixture
+def runs(ws: Workspace, actor: Actor) -> Workspace:
+    with Tracker(ws, actor) as tracker:
+        for index in range(30):
+            with tracker.start_run("p", tags={"team": "a" if index % 2 else "b"}) as run:
+                run.log_params({"model": "xgb" if index % 3 == 0 else "lr", "depth": index % 5})
+                run.log_metrics({"f1": index / 30, "accuracy": 1 - index / 60})
+                run.log_metrics({"f1": index / 40}, slice="language = de")
+                for step in range(5):
+                    run.log_metric("loss", 1 / (step + 1), step=step)
+        with pytest.raises(RuntimeError), tracker.start_run("p", name="crashing") as run:
+            run.log_param("model", "xgb")
+            run.log_metric("f1", 0.5)
+            raise RuntimeError("out of memory")
+    return ws
+
+
+def test_runs_are_written_with_everything_logged(runs: Workspace) -> None:
+    table = search_runs(runs, "p", order_by=["run_id ASC"])
+    assert table.total == 31
+    first = table.frame.iloc[0]
+    assert (first["status"], first["params.model"], float(first["metrics.f1"])) == (
+        "finished",
+        "xgb",
+        0.0,
+    )
+    crashed = table.frame[table.frame["name"] == "crashing"].iloc[0]
+    assert crashed["status"] == "failed" and crashed["params.model"] == "xgb"
+    with runs.store.read() as tx:
+        assert (
+            tx.scalar("SELECT error FROM runs WHERE name = 'crashing'")
+            == "RuntimeError: out of memory"
+        )
+        assert tx.scalar("SELECT count(*) FROM metric_history") == 150
+        assert tx.scalar("SELECT count(*) FROM run_metrics WHERE slice = 'language = de'") == 30
+        assert tx.scalar("SELECT environment->>'python' FROM runs LIMIT 1")
+
+
+def test_filtered_and_ordered_search(runs: Workspace) -> None:
+    found = search_runs(runs, "p", "metrics.f1 > 0.5 and params.model = 'xgb'", ["metrics.f1 DESC"])
+    assert list(found.frame["params.model"]) == ["xgb"] * found.total
+    assert list(found.frame["metrics.f1"]) == sorted(found.frame["metrics.f1"], reverse=True)
+    assert found.total == 4  # f1 = i / 30 > 0.5 and i % 3 == 0: runs 18, 21, 24, 27
+    assert search_runs(runs, "p", "params.depth >= 3 and status = 'finished'").total == 12
+    assert search_runs(runs, "p", "tags.team IN ('a') and name LIKE 'run-%'").total == 15
+    assert search_runs(runs, "p", "metrics.`accuracy` <= 0.6").total == 6
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("metrics.f1 >", "The filter ends too early: expected a value"),
+        ("metrics.f1 > 0.9 or params.model = 'x'", "Only AND joins conditions; found 'or'"),
+        ("colour = 'red'", "Unknown run attribute 'colour'."),
+        ("metrics.f1 > 0.9; DROP TABLE runs", "Cannot read the filter at position 16"),
+        ("params.model = 'x' -- comment", "Cannot read the filter at position 19"),
+        ("metrics.f1 = ? ", "Cannot read the filter at position 13"),
+    ],
+)
+def test_hostile_filters_are_refused(runs: Workspace, text: str, message: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        search_runs(runs, "p", text)
+    assert str(caught.value).startswith(message)
+
+
+def test_quotes_and_unicode_are_values_not_sql(runs: Workspace) -> None:
+    for value in ["x' OR '1'='1", "Ünïcödé; DELETE FROM runs", 'a"b', "\\'"]:
+        quoted = "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        assert parse_filter(f"params.model = {quoted}")[0].value == value
+        assert search_runs(runs, "p", f"params.model = {quoted}").total == 0
+    assert search_runs(runs, "p").total == 31
+
+
+def test_unknown_inputs_are_refused(ws: Workspace, actor: Actor) -> None:
+    with Tracker(ws, actor) as tracker, pytest.raises(NotFound, match=r"Run inputs \[999\]"):
+        tracker.start_run("p", inputs={"dataset": 999})
