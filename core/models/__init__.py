@@ -1,0 +1,1 @@
+"""Models: safe serialization, built-in trainers, prediction and span extraction."""

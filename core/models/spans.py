@@ -1,0 +1,106 @@
+"""A learned span extractor: generic detectors propose candidates, a classifier per span type
+(context words, shape, position) picks the ones that are spans of that type."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from core.spans.detect import DETECTORS, Span
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def _shape(text: str) -> str:
+    return re.sub(r"[A-Za-zÀ-ÿ]+", "a", re.sub(r"\d+", "0", text))[:12]
+
+
+def candidate_features(text: str, start: int, end: int, detector: str) -> dict[str, float]:
+    before = [w.lower() for w in _WORD.findall(text[max(0, start - 60) : start])][-4:]
+    after = [w.lower() for w in _WORD.findall(text[end : end + 40])][:3]
+    line_start = text.rfind("\n", 0, start) + 1
+    line = [w.lower() for w in _WORD.findall(text[line_start:start])]
+    features: dict[str, float] = {
+        f"det={detector}": 1.0,
+        f"shape={_shape(text[start:end])}": 1.0,
+        "position": start / max(1, len(text)),
+        "length": min(1.0, (end - start) / 40),
+    }
+    for index, word in enumerate(reversed(before)):
+        features[f"l{index + 1}={word}"] = 1.0
+    for index, word in enumerate(after):
+        features[f"r{index + 1}={word}"] = 1.0
+    for word in line:
+        features[f"line={word}"] = 1.0
+    return features
+
+
+def candidates(text: str, detectors: Sequence[str]) -> list[tuple[int, int, str]]:
+    found = {(s, e, name) for name in detectors for s, e, _ in DETECTORS[name](text)}
+    return sorted(found)
+
+
+def fit_span_models(
+    texts: Sequence[str],
+    gold: Sequence[Sequence[Span]],
+    detect: Mapping[str, Sequence[str]],
+    seed: int,
+) -> dict[str, Any]:
+    """One classifier per span type that has positives; types without examples are skipped."""
+    from sklearn.feature_extraction import DictVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    models: dict[str, Any] = {}
+    for span_type, detectors in detect.items():
+        rows, targets = [], []
+        for text, spans in zip(texts, gold, strict=True):
+            truth = {(s.start, s.end) for s in spans if s.type == span_type}
+            for start, end, name in candidates(text, detectors):
+                rows.append(candidate_features(text, start, end, name))
+                targets.append(int((start, end) in truth))
+        if sum(targets) < 2 or sum(targets) == len(targets):
+            continue
+        model = Pipeline(
+            [
+                ("features", DictVectorizer()),
+                (
+                    "classifier",
+                    LogisticRegression(
+                        C=2.0, max_iter=2000, class_weight="balanced", random_state=seed
+                    ),
+                ),
+            ]
+        )
+        model.fit(rows, np.asarray(targets))
+        models[span_type] = model
+    return models
+
+
+def extract_spans(
+    models: Mapping[str, Any],
+    texts: Sequence[str],
+    detect: Mapping[str, Sequence[str]],
+    threshold: float = 0.5,
+) -> list[list[Span]]:
+    out: list[list[Span]] = [[] for _ in texts]
+    for span_type, model in models.items():
+        detectors = detect.get(span_type, ())
+        for index, text in enumerate(texts):
+            found = candidates(text, detectors)
+            if not found:
+                continue
+            scores = model.predict_proba([candidate_features(text, s, e, n) for s, e, n in found])[
+                :, 1
+            ]
+            taken: list[tuple[int, int]] = []
+            for (start, end, _), score in sorted(
+                zip(found, scores, strict=True), key=lambda x: -x[1]
+            ):
+                if score >= threshold and not any(start < e and s < end for s, e in taken):
+                    taken.append((start, end))
+                    out[index].append(Span(start, end, span_type, text[start:end], float(score)))
+    return [sorted(spans) for spans in out]
