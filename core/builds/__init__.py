@@ -1,0 +1,1 @@
+"""CI builds: train, evaluate against production, check the gate, register, promote."""

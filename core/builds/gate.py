@@ -1,0 +1,238 @@
+"""The build gate: small check configs with an explicit registry, each computing a typed result.
+
+A gate file (``gates/<project>.yaml`` in the workspace, or ``--gate FILE``) lists checks:
+
+    checks:
+      - {check: min_metric, metric: f1_macro, threshold: 0.85}
+      - {check: max_regression, metric: accuracy, tolerance: 0.01}
+      - {check: max_regression, metric: accuracy, slices: protected, tolerance: 0.02}
+      - {check: max_latency, metric: latency_p95_ms, threshold: 50}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from core.errors import InvalidInput, expected_one_of
+from core.models.evaluate import Evaluation
+from core.projects.spec import ProjectSpec
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    kind: str
+    metric: str
+    slice: str
+    value: float | None
+    baseline: float | None
+    threshold: float | None
+    passed: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class MinMetric:
+    metric: str
+    threshold: float
+    slice: str = ""
+
+    def run(
+        self, candidate: Evaluation, baseline: Evaluation | None, spec: ProjectSpec
+    ) -> list[CheckResult]:
+        value = _metric(candidate, self.metric, self.slice)
+        passed = value is not None and value >= self.threshold
+        where = f" on {self.slice}" if self.slice else ""
+        text = f"{self.metric}{where} = {_fmt(value)} {'≥' if passed else '<'} {self.threshold}"
+        return [
+            CheckResult(
+                f"min {self.metric}{where}",
+                "min_metric",
+                self.metric,
+                self.slice,
+                value,
+                None,
+                self.threshold,
+                passed,
+                text,
+            )
+        ]
+
+
+@dataclass(frozen=True)
+class MaxRegression:
+    metric: str
+    tolerance: float
+    slices: str = "overall"  # "overall", "protected", or one slice name such as "language = en"
+
+    def run(
+        self, candidate: Evaluation, baseline: Evaluation | None, spec: ProjectSpec
+    ) -> list[CheckResult]:
+        if self.slices == "overall":
+            targets = [""]
+        elif self.slices == "protected":
+            targets = [str(p) for p in spec.protected_slices]
+        else:
+            targets = [self.slices]
+        results = []
+        for target in targets:
+            where = f" on {target}" if target else ""
+            name = f"no regression of {self.metric}{where}"
+            value = _metric(candidate, self.metric, target)
+            if baseline is None:
+                results.append(
+                    CheckResult(
+                        name,
+                        "max_regression",
+                        self.metric,
+                        target,
+                        value,
+                        None,
+                        self.tolerance,
+                        True,
+                        "no model in production yet: nothing to compare",
+                    )
+                )
+                continue
+            before = _metric(baseline, self.metric, target)
+            if value is None or before is None:
+                results.append(
+                    CheckResult(
+                        name,
+                        "max_regression",
+                        self.metric,
+                        target,
+                        value,
+                        before,
+                        self.tolerance,
+                        False,
+                        f"{self.metric}{where} could not be measured (too few test items)",
+                    )
+                )
+                continue
+            drop = before - value
+            passed = drop <= self.tolerance
+            text = (
+                f"{self.metric}{where}: {value:.3f} vs production {before:.3f} "
+                f"({'+' if drop <= 0 else '−'}{abs(drop):.3f}; allowed drop {self.tolerance})"
+            )
+            results.append(
+                CheckResult(
+                    name,
+                    "max_regression",
+                    self.metric,
+                    target,
+                    value,
+                    before,
+                    self.tolerance,
+                    passed,
+                    text,
+                )
+            )
+        return results
+
+
+@dataclass(frozen=True)
+class MaxLatency:
+    threshold: float
+    metric: str = "latency_p95_ms"
+
+    def run(
+        self, candidate: Evaluation, baseline: Evaluation | None, spec: ProjectSpec
+    ) -> list[CheckResult]:
+        value = candidate.latency.get(self.metric)
+        passed = value is not None and value <= self.threshold
+        return [
+            CheckResult(
+                f"max {self.metric}",
+                "max_latency",
+                self.metric,
+                "",
+                value,
+                None,
+                self.threshold,
+                passed,
+                f"{self.metric} = {_fmt(value)} ms {'≤' if passed else '>'} {self.threshold} ms",
+            )
+        ]
+
+
+CHECKS: dict[str, type[MinMetric] | type[MaxRegression] | type[MaxLatency]] = {
+    "min_metric": MinMetric,
+    "max_regression": MaxRegression,
+    "max_latency": MaxLatency,
+}
+Check = MinMetric | MaxRegression | MaxLatency
+
+
+def _metric(evaluation: Evaluation, metric: str, slice_name: str) -> float | None:
+    source = evaluation.overall if not slice_name else evaluation.slices.get(slice_name, {})
+    value = (
+        source.get(metric)
+        if metric in source
+        else evaluation.latency.get(metric)
+        if not slice_name
+        else None
+    )
+    return None if value is None else float(value)
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def default_gate(spec: ProjectSpec) -> list[Check]:
+    checks: list[Check] = [
+        MinMetric("f1_macro", 0.75),
+        MaxRegression("f1_macro", 0.01),
+        MaxLatency(100.0),
+    ]
+    if spec.protected_slices:
+        checks.insert(2, MaxRegression("accuracy", 0.02, "protected"))
+    return checks
+
+
+def parse_gate(data: Any, source: str) -> list[Check]:
+    if not isinstance(data, Mapping) or not isinstance(data.get("checks"), Sequence):
+        raise InvalidInput(f"{source}: expected a mapping with a list of 'checks'.")
+    checks: list[Check] = []
+    for index, entry in enumerate(data["checks"]):
+        if not isinstance(entry, Mapping) or "check" not in entry:
+            raise InvalidInput(f"{source}: checks[{index}]: expected {{check: NAME, …}}.")
+        kind = entry["check"]
+        if kind not in CHECKS:
+            raise InvalidInput(
+                f"{source}: checks[{index}].check: {expected_one_of('check', kind, CHECKS)}"
+            )
+        arguments = {k: v for k, v in entry.items() if k != "check"}
+        try:
+            checks.append(CHECKS[kind](**arguments))
+        except TypeError as exc:
+            raise InvalidInput(f"{source}: checks[{index}]: {exc}.") from exc
+    return checks
+
+
+def load_gate(
+    path: Path | None, workspace_root: Path, spec: ProjectSpec
+) -> tuple[list[Check], str]:
+    chosen = path or workspace_root / "gates" / f"{spec.name}.yaml"
+    if chosen.is_file():
+        try:
+            data = yaml.safe_load(chosen.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise InvalidInput(f"{chosen.name}: not valid YAML ({exc}).") from exc
+        return parse_gate(data, chosen.name), str(chosen)
+    if path is not None:
+        raise InvalidInput(f"No gate file at {path}.")
+    return default_gate(spec), "default gate"
+
+
+def run_gate(
+    checks: Sequence[Check], candidate: Evaluation, baseline: Evaluation | None, spec: ProjectSpec
+) -> list[CheckResult]:
+    return [result for check in checks for result in check.run(candidate, baseline, spec)]

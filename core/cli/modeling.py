@@ -1,0 +1,261 @@
+"""Modeling and CI commands: train, runs, run, register, promote, models, build, builds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from core.actor import Actor
+from core.cli.common import Adder, open_workspace, print_table
+from core.errors import InvalidInput
+
+
+def _params(pairs: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise InvalidInput(f"--param takes KEY=VALUE, got {pair!r}.")
+        key, value = pair.split("=", 1)
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from core.experiments.service import train
+    from core.progress import Bar
+
+    result = train(
+        open_workspace(args),
+        args.project,
+        Actor.from_env(),
+        label_set=args.label_set,
+        trainer=args.trainer,
+        params=_params(args.param),
+        seed=args.seed,
+        progress=Bar("train"),
+    )
+    overall = result.evaluation.overall
+    print(
+        f"Run #{result.run_id} on {result.label_set.ref}: "
+        + ", ".join(
+            f"{k} {overall[k]:.3f}" for k in ("accuracy", "f1_macro", "roc_auc") if k in overall
+        )
+    )
+    for name in sorted(result.evaluation.slices)[:12]:
+        print(f"  {name}: accuracy {result.evaluation.slices[name]['accuracy']:.3f}")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from core.experiments.search import search_runs
+
+    table = search_runs(
+        open_workspace(args), args.project, args.filter or "", args.order or [], limit=args.limit
+    )
+    frame = table.frame
+    keep = [
+        c
+        for c in (
+            "run_id",
+            "name",
+            "status",
+            "params.trainer",
+            "metrics.accuracy",
+            "metrics.f1_macro",
+        )
+        if c in frame
+    ]
+    print_table(
+        [
+            {str(k): (f"{v:.3f}" if isinstance(v, float) else v) for k, v in row.items()}
+            for row in frame[keep].to_dict("records")
+        ]
+    )
+    print(f"{len(frame)} of {table.total} run(s)")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from core.experiments.service import get_run
+
+    run = get_run(open_workspace(args), args.run)
+    print(
+        json.dumps(
+            {
+                "run_id": run.run_id,
+                "project": run.project,
+                "name": run.name,
+                "status": run.status,
+                "duration_s": run.duration_s,
+                "code_commit": run.code_commit,
+                "dirty": run.code_dirty,
+                "params": run.params,
+                "metrics": run.metrics,
+                "slices": run.slice_metrics,
+                "inputs": run.inputs,
+                "tags": run.tags,
+                "environment": run.environment,
+                "error": run.error,
+            },
+            indent=1,
+            default=str,
+        )
+    )
+    return 0
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    from core.registry.service import register_run_model
+
+    model = register_run_model(open_workspace(args), args.run, Actor.from_env())
+    print(f"Registered {model.label} from run #{args.run}")
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from core.registry.service import promote
+
+    model = promote(
+        open_workspace(args),
+        args.project,
+        args.model,
+        Actor.from_env(),
+        alias=args.alias,
+        reason=args.reason,
+    )
+    print(f"{args.alias} of {args.project} is now {model.ref}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from core.artifacts.service import list_artifacts
+    from core.registry.service import find_alias
+
+    ws = open_workspace(args)
+    aliases = {a: find_alias(ws, args.project, a) for a in ("production", "candidate")}
+    rows = []
+    for model in list_artifacts(ws, kind="model", project=args.project):
+        marks = [a for a, m in aliases.items() if m and m.artifact_id == model.artifact_id]
+        metrics = model.metadata.get("metrics", {})
+        rows.append(
+            {
+                "model": model.ref,
+                "id": model.artifact_id,
+                "trainer": model.metadata.get("trainer"),
+                "accuracy": f"{metrics.get('accuracy', float('nan')):.3f}",
+                "aliases": ", ".join(marks),
+                "registered": f"{model.created_at:%Y-%m-%d %H:%M}",
+            }
+        )
+    print_table(rows) if rows else print(f"No registered model in {args.project} yet.")
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from core.builds.service import junit_xml, run_build
+    from core.progress import Bar
+
+    build = run_build(
+        open_workspace(args),
+        args.project,
+        Actor.from_env(),
+        label_set=args.label_set,
+        trainer=args.trainer,
+        params=_params(args.param),
+        gate=Path(args.gate) if args.gate else None,
+        promote_model=args.promote,
+        trigger=args.trigger,
+        progress=Bar("build"),
+    )
+    print(f"Build #{build.build_id} {build.status.upper()}: {build.reason}")
+    for check in build.checks:
+        print(f"  {'PASS' if check.passed else 'FAIL'} {check.name}: {check.message}")
+    if build.model_id:
+        print(
+            f"  registered model #{build.model_id}"
+            + (" and promoted to production" if args.promote else "")
+        )
+    if args.junit:
+        Path(args.junit).write_text(junit_xml(build), encoding="utf-8")
+    return build.exit_code
+
+
+def cmd_builds(args: argparse.Namespace) -> int:
+    from core.builds.service import list_builds
+
+    print_table(
+        [
+            {
+                "build": f"#{b.build_id}",
+                "status": b.status,
+                "model": b.model_id or "",
+                "started": f"{b.started_at:%Y-%m-%d %H:%M}",
+                "reason": b.reason[:90],
+            }
+            for b in list_builds(open_workspace(args), args.project)
+        ]
+    )
+    return 0
+
+
+def add_commands(add: Adder) -> None:
+    train = add(
+        "train",
+        cmd_train,
+        "Train a model on a frozen label set as a tracked run, evaluated per slice.",
+    )
+    train.add_argument("project", metavar="PROJECT")
+    train.add_argument("--label-set", metavar="REF", help="default: the latest frozen label set")
+    train.add_argument("--trainer", help="tfidf_lr, tfidf_xgb (text); xgb, lr (tabular)")
+    train.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    train.add_argument("--seed", type=int, default=0)
+    runs = add("runs", cmd_runs, "Search a project's runs.")
+    runs.add_argument("project", metavar="PROJECT")
+    runs.add_argument("--filter", help="e.g. \"metrics.f1_macro > 0.9 and params.trainer = 'xgb'\"")
+    runs.add_argument(
+        "--order", action="append", metavar="FIELD [ASC|DESC]", help="e.g. 'metrics.f1_macro DESC'"
+    )
+    runs.add_argument("--limit", type=int, default=50)
+    run = add("run", cmd_run, "Print one run as JSON.")
+    run.add_argument("run", type=int, metavar="RUN")
+    register_cmd = add(
+        "register", cmd_register, "Register a finished run's model as a new model version."
+    )
+    register_cmd.add_argument("run", type=int, metavar="RUN")
+    promote = add(
+        "promote",
+        cmd_promote,
+        "Point production (or candidate) at a model version; rolls back too.",
+    )
+    promote.add_argument("project", metavar="PROJECT")
+    promote.add_argument("model", metavar="MODEL", help="e.g. model:hw-triage@3 or an id")
+    promote.add_argument("--alias", choices=["production", "candidate"], default="production")
+    promote.add_argument("--reason", required=True, help="kept in the promotion history")
+    models = add(
+        "models", cmd_models, "List a project's registered model versions and their aliases."
+    )
+    models.add_argument("project", metavar="PROJECT")
+    build = add(
+        "build", cmd_build, "CI: train, evaluate against production, gate, register (exit 0/1/2)."
+    )
+    build.add_argument("project", metavar="PROJECT")
+    build.add_argument("--label-set", metavar="REF")
+    build.add_argument("--trainer")
+    build.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    build.add_argument(
+        "--gate", metavar="FILE", help="default: gates/PROJECT.yaml in the workspace, else built in"
+    )
+    build.add_argument(
+        "--promote", action="store_true", help="promote a successful build's model to production"
+    )
+    build.add_argument(
+        "--junit", metavar="FILE", help="write JUnit XML, one test case per gate check"
+    )
+    build.add_argument("--trigger", help="why this build runs (kept with it)")
+    builds = add("builds", cmd_builds, "List a project's builds.")
+    builds.add_argument("project", metavar="PROJECT")

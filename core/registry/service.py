@@ -1,0 +1,154 @@
+"""Registering a run's model as a model version, and moving aliases (promotion, rollback)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from core.actor import Actor
+from core.artifacts.models import Artifact, NewArtifact
+from core.artifacts.service import get_artifact, read_file, register
+from core.errors import InvalidInput, NotFound
+from core.experiments.service import get_run
+from core.models.model import Model
+from core.store import Workspace, utcnow
+from core.store.audit import record
+
+ALIASES = ("production", "candidate")
+
+
+def register_run_model(
+    ws: Workspace, run_id: int, actor: Actor, *, build_artifact: int | None = None
+) -> Artifact:
+    """The run's model files become model version N of the project (the same blobs, no copy)."""
+    run = get_run(ws, run_id)
+    if run.status != "finished":
+        raise InvalidInput(
+            f"Run #{run_id} is {run.status}; only a finished run's model can be registered."
+        )
+    if "model.json" not in run.files:
+        raise NotFound(f"Run #{run_id} logged no model.")
+    import json
+
+    manifest = json.loads(ws.blobs.read_bytes(run.files["model.json"]))
+    inputs = [("trained_on", run.inputs["dataset"]), ("labeled_with", run.inputs["label_set"])]
+    if build_artifact is not None:
+        inputs.append(("produced_by", build_artifact))
+    return register(
+        ws,
+        NewArtifact(
+            "model",
+            run.project,
+            project=run.project,
+            files={role: ws.blobs.path(digest) for role, digest in run.files.items()},
+            inputs=inputs,
+            metadata={
+                "run_id": run_id,
+                "trainer": manifest["trainer"],
+                "classifier": manifest["trainer"],
+                "classes": manifest["classes"],
+                "features": manifest["inputs"],
+                "params": manifest["params"],
+                "dataset_id": run.inputs["dataset"],
+                "label_set_id": run.inputs["label_set"],
+                "metrics": dict(run.metrics),
+                "build_artifact_id": build_artifact,
+            },
+        ),
+        actor,
+    )
+
+
+def load_model(ws: Workspace, artifact: Artifact) -> Model:
+    if artifact.kind != "model":
+        raise InvalidInput(f"{artifact.ref} is a {artifact.kind}, not a model.")
+    return Model.from_files(
+        {
+            f.role: read_file(ws, artifact, f.role)
+            for f in artifact.files
+            if f.role != "evaluation.json"
+        }
+    )
+
+
+def find_alias(ws: Workspace, project: str, alias: str = "production") -> Artifact | None:
+    with ws.store.read() as tx:
+        row = tx.one(
+            "SELECT artifact_id FROM aliases WHERE project = ? AND alias = ?", [project, alias]
+        )
+    return get_artifact(ws, row[0]) if row else None
+
+
+def promote(
+    ws: Workspace,
+    project: str,
+    model: int | str,
+    actor: Actor,
+    *,
+    alias: str = "production",
+    reason: str = "",
+    build_id: int | None = None,
+) -> Artifact:
+    """Point ``alias`` at a registered model version; rolling back is promoting an older one."""
+    if alias not in ALIASES:
+        raise InvalidInput(f"Unknown alias {alias!r}. Expected one of: {', '.join(ALIASES)}.")
+    artifact = get_artifact(ws, model)
+    if artifact.kind != "model" or artifact.project != project:
+        raise InvalidInput(f"{artifact.ref} is not a registered model of {project!r}.")
+    if not reason.strip():
+        raise InvalidInput("Say why (a reason is kept in the promotion history).")
+    previous = find_alias(ws, project, alias)
+    now = utcnow()
+    with ws.store.transaction() as tx:
+        tx.execute(
+            "INSERT OR REPLACE INTO aliases VALUES (?, ?, ?, ?, ?)",
+            [project, alias, artifact.artifact_id, now, actor.name],
+        )
+        tx.execute(
+            "INSERT INTO alias_history VALUES (nextval('alias_history_ids'), ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                project,
+                alias,
+                artifact.artifact_id,
+                previous.artifact_id if previous else None,
+                now,
+                actor.name,
+                reason,
+                build_id,
+            ],
+        )
+        record(
+            tx,
+            actor,
+            "promote",
+            project=project,
+            target=artifact.ref,
+            details={
+                "alias": alias,
+                "previous": previous.ref if previous else None,
+                "reason": reason,
+                "build_id": build_id,
+            },
+        )
+    return artifact
+
+
+@dataclass(frozen=True)
+class Promotion:
+    alias: str
+    artifact_id: int
+    previous_artifact_id: int | None
+    at: datetime
+    actor: str
+    reason: str
+    build_id: int | None
+
+
+def promotion_history(ws: Workspace, project: str) -> list[Promotion]:
+    with ws.store.read() as tx:
+        rows = tx.rows(
+            'SELECT alias, artifact_id, previous_artifact_id, "at", actor, reason, build_id '
+            "FROM alias_history WHERE project = ? ORDER BY entry_id DESC",
+            [project],
+        )
+    return [Promotion(*row) for row in rows]

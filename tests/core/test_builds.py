@@ -1,0 +1,146 @@
+"""Training, registry and the build gate on the demo's real label sets."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from core.actor import Actor
+from core.builds.gate import MaxRegression, MinMetric, parse_gate
+from core.builds.service import junit_xml, list_builds, run_build
+from core.errors import InvalidInput
+from core.experiments.service import get_run, load_run_model, train
+from core.registry.service import find_alias, promote, promotion_history
+from core.store import Workspace
+
+CI = Actor("ci", "cli")
+
+
+def test_training_is_reproducible_and_tracked(demo_copy: Path) -> None:
+    ws = Workspace.open(demo_copy)
+    first = train(ws, "ooo-replies", CI, seed=3)
+    second = train(ws, "ooo-replies", CI, seed=3)
+    model_files = {
+        r: h for r, h in first.files.items() if r != "evaluation.json"
+    }  # it holds timings
+    assert model_files == {r: h for r, h in second.files.items() if r != "evaluation.json"}
+    assert first.evaluation.overall == second.evaluation.overall
+    run = get_run(ws, first.run_id)
+    assert run.status == "finished" and run.params["trainer"] == "tfidf_lr"
+    assert run.inputs["label_set"] == first.label_set.artifact_id
+    assert "language = en" in run.slice_metrics and run.metrics["accuracy"] > 0.85
+    assert "span_f1.RETURN_DATE" in run.metrics
+    model = load_run_model(ws, first.run_id)
+    assert model.predict(first.model and get_test_frame(ws), _spec(ws))[:1]
+
+
+def _spec(ws: Workspace):  # type: ignore[no-untyped-def]
+    from core.projects.service import get_project
+
+    return get_project(ws, "ooo-replies").spec
+
+
+def get_test_frame(ws: Workspace):  # type: ignore[no-untyped-def]
+    from core.experiments.service import project_test_set
+
+    return project_test_set(ws, _spec(ws)).frame.head(3)
+
+
+def test_build_registers_promotes_and_gates(demo_copy: Path, tmp_path: Path) -> None:
+    ws = Workspace.open(demo_copy)
+    first = run_build(ws, "hw-triage", CI, promote_model=True, params={"n_estimators": 40})
+    assert first.status == "successful" and first.exit_code == 0
+    production = find_alias(ws, "hw-triage")
+    assert production is not None and production.artifact_id == first.model_id
+    assert {e for e in production.metadata} >= {
+        "run_id",
+        "trainer",
+        "dataset_id",
+        "label_set_id",
+        "metrics",
+    }
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(
+        "checks:\n  - {check: max_regression, metric: accuracy, slices: protected, tolerance: 0.0}\n"
+        "  - {check: min_metric, metric: accuracy, threshold: 0.99}\n"
+    )
+    worse = run_build(ws, "hw-triage", CI, trainer="lr", gate=gate)
+    assert worse.status == "failed" and worse.exit_code == 1 and worse.model_id is None
+    failed = [c for c in worse.checks if not c.passed]
+    assert [c.name for c in failed][-1] == "min accuracy"
+    assert any(c.slice == "firmware_version = R23.4" for c in worse.checks)
+    suite = ET.fromstring(junit_xml(worse)).find("testsuite")
+    assert suite is not None and suite.get("failures") == str(len(failed))
+    aborted = run_build(ws, "hw-triage", CI, trainer="tfidf_lr")
+    assert aborted.status == "aborted" and aborted.exit_code == 2
+    assert "is for text_classification projects" in aborted.reason
+    assert [b.status for b in list_builds(ws, "hw-triage")] == ["aborted", "failed", "successful"]
+    assert find_alias(ws, "hw-triage").artifact_id == first.model_id  # type: ignore[union-attr]
+
+
+def test_promotion_history_and_rollback(demo_copy: Path, tmp_path: Path) -> None:
+    ws = Workspace.open(demo_copy)
+    lenient = tmp_path / "gate.yaml"
+    lenient.write_text("checks:\n  - {check: min_metric, metric: accuracy, threshold: 0.5}\n")
+    one = run_build(ws, "hw-triage", CI, promote_model=True, params={"n_estimators": 20})
+    two = run_build(ws, "hw-triage", CI, params={"n_estimators": 30, "max_depth": 3}, gate=lenient)
+    assert two.model_id is not None
+    promote(ws, "hw-triage", two.model_id, Actor("lead", "cli"), reason="better on R23.4")
+    promote(ws, "hw-triage", one.model_id, Actor("lead", "cli"), reason="roll back: complaints")  # type: ignore[arg-type]
+    history = promotion_history(ws, "hw-triage")
+    assert [(h.artifact_id, h.reason) for h in history[:2]] == [
+        (one.model_id, "roll back: complaints"),
+        (two.model_id, "better on R23.4"),
+    ]
+    with pytest.raises(InvalidInput, match="Say why"):
+        promote(ws, "hw-triage", one.model_id, CI, reason=" ")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"checks": [{"check": "min_metrik", "metric": "f1"}]}, "Unknown check 'min_metrik'"),
+        (
+            {"checks": [{"check": "min_metric", "metric": "f1", "treshold": 1}]},
+            "unexpected keyword argument",
+        ),
+        ({"rules": []}, "expected a mapping with a list of 'checks'"),
+    ],
+)
+def test_bad_gate_files(data: object, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        parse_gate(data, "gate.yaml")
+
+
+def test_every_registered_check_runs_on_an_evaluation() -> None:
+    """Contract: each check in the registry returns results with a message, with and without production."""
+    from core.builds.gate import CHECKS, MaxLatency
+    from core.models.evaluate import Evaluation
+    from core.projects.service import load_spec_text
+    from tests.conftest import FIXTURES
+
+    spec = load_spec_text((FIXTURES / "tickets.yaml").read_text())
+    evaluation = Evaluation(
+        {"accuracy": 0.9, "f1_macro": 0.8},
+        {"channel = mail": {"accuracy": 0.85}},
+        {"channel = mail": 40},
+        [[1]],
+        ["a"],
+        {"latency_p95_ms": 3.0},
+    )
+    examples = {
+        "min_metric": MinMetric("accuracy", 0.5),
+        "max_regression": MaxRegression("accuracy", 0.01, "protected"),
+        "max_latency": MaxLatency(10.0),
+    }
+    assert set(examples) == set(CHECKS)
+    for check in examples.values():
+        for baseline in (None, evaluation):
+            results = check.run(evaluation, baseline, spec)
+            assert results and all(r.message and r.passed for r in results)
+    assert json.dumps(
+        [r.__dict__ for r in examples["max_regression"].run(evaluation, evaluation, spec)]
+    )
