@@ -14,16 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import yaml
 
 from core.actor import Actor
 from core.data.service import ingest
+from core.demo.chapters import label_chapter, story_chapter
 from core.errors import CoreError, InvalidInput
-from core.projects.service import Project, create_project
+from core.projects.service import create_project
 from core.store import Workspace, resolve_path
 
-SAMPLE_DATA = Path(__file__).resolve().parents[1] / "sample_data"
+SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
 Progress = Callable[[str, float], None]
 
 
@@ -35,6 +35,7 @@ class DemoPlan:
     later: Path | None
     truth: Path | None
     labeling: Mapping[str, Any] = field(default_factory=dict)
+    story: tuple[Mapping[str, Any], ...] = ()
 
 
 def demo_plans(root: Path | None = None) -> list[DemoPlan]:
@@ -61,6 +62,7 @@ def demo_plans(root: Path | None = None) -> list[DemoPlan]:
                 folder / str(data["history"]),
                 **optional,
                 labeling=data.get("labeling") or {},
+                story=tuple(data.get("story") or ()),
             )
         )
     return plans
@@ -94,8 +96,11 @@ def build_demo(
             ingest(ws, project.name, plan.history, actor)
             if plan.labeling and plan.truth:
                 label_chapter(
-                    ws, project, plan, actor, _within(report, plan.folder.name, base, share)
+                    ws, project, plan, actor, _within(report, plan.folder.name, base, share * 0.6)
                 )
+            if plan.story:
+                chapter = _within(report, plan.folder.name, base + 0.5 * share, share * 0.5)
+                story_chapter(ws, project, plan, actor, chapter)
         report("finishing", 0.99)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -114,89 +119,3 @@ def _within(report: Progress, name: str, base: float, share: float) -> Progress:
         report(f"{name}: {stage}", base + (0.2 + 0.8 * fraction) * share)
 
     return inner
-
-
-def label_chapter(
-    ws: Workspace, project: Project, plan: DemoPlan, actor: Actor, report: Progress
-) -> None:
-    """Months of labeling: imported verdicts, simulated annotators, a reviewer, a frozen label set."""
-    from core.labeling.freeze import freeze
-    from core.labeling.models import TaskFilter
-    from core.labeling.simulate import (
-        AnnotatorProfile,
-        simulate_labeling,
-        simulate_review,
-        simulate_verdicts,
-        truth_table,
-    )
-    from core.labeling.tasks import create_task
-
-    spec = project.spec
-    config = plan.labeling
-    assert plan.truth is not None
-    truth = truth_table(pd.read_csv(plan.truth, dtype=str, keep_default_na=False), spec.id_column)
-    classes = spec.labels.classes
-    hard = tuple(config.get("hard_values", ("hard_negative", "ambiguous")))
-    frozen: list[int] = []
-    verdicts = config.get("verdicts")
-    if verdicts:
-        report("verdicts", 0.0)
-        history_ids = pd.read_csv(plan.history, usecols=[spec.id_column], dtype=str)[
-            spec.id_column
-        ].tolist()
-        result = simulate_verdicts(
-            ws,
-            project.name,
-            truth,
-            history_ids,
-            [AnnotatorProfile.from_dict(o) for o in verdicts["operators"]],
-            classes,
-            actor,
-            second_opinion=float(verdicts.get("second_opinion", 0.0)),
-            seed=int(verdicts.get("seed", 0)),
-            task_name=str(verdicts.get("name", "Verdicts")),
-        )
-        frozen.append(result.task_id)
-    for index, task_config in enumerate(config.get("tasks", [])):
-        report(f"labeling: {task_config['name']}", 0.1 + 0.7 * index / max(1, len(config["tasks"])))
-        task = create_task(
-            ws,
-            project.name,
-            actor,
-            name=str(task_config["name"]),
-            task_filter=TaskFilter(
-                limit=task_config.get("limit"),
-                seed=int(task_config.get("seed", 0)),
-                untasked_only=bool(task_config.get("untasked_only", False)),
-            ),
-            overlap=int(task_config.get("overlap", 1)),
-            agreement_sample=float(task_config.get("agreement_sample", 0.0)),
-            agreement_overlap=int(task_config.get("agreement_overlap", 2)),
-            instructions=str(task_config.get("instructions", "")),
-        )
-        profiles = [AnnotatorProfile.from_dict(a) for a in task_config["annotators"]]
-        simulate_labeling(
-            ws,
-            task.task_id,
-            truth,
-            profiles,
-            classes,
-            seed=int(task_config.get("seed", 0)),
-            hard_values=hard,
-            stop_after=task_config.get("stop_after"),
-        )
-        review = task_config.get("review")
-        if review:
-            simulate_review(ws, task.task_id, truth, str(review["reviewer"]), int(review["limit"]))
-        if task_config.get("freeze", True):
-            frozen.append(task.task_id)
-    if frozen and config.get("freeze"):
-        report("freezing the label set", 0.95)
-        freeze(
-            ws,
-            project.name,
-            actor,
-            frozen,
-            rule=str(config["freeze"].get("rule", "majority")),
-            note=str(config["freeze"].get("note", "")),
-        )
