@@ -22,5 +22,9 @@ pages = {
         st.Page("views/labeling.py", title="Labeling", icon="🏷️"),
         st.Page("views/review.py", title="Review & label sets", icon="⚖️"),
     ],
+    "Modeling & CI": [
+        st.Page("views/experiments.py", title="Experiments", icon="🧪"),
+        st.Page("views/builds.py", title="Builds & releases", icon="🏗️"),
+    ],
 }
 st.navigation(pages).run()

@@ -36,7 +36,7 @@ def _annotation(row: Sequence[Any]) -> Annotation:
     return Annotation(*[*row[:6], tuple(from_dicts(json.loads(row[6]))), *row[7:]])
 
 
-def next_item(
+def _next_item(
     ws: Workspace, task_id: int, annotator: Actor, *, now: datetime | None = None
 ) -> QueueItem | None:
     """The item this annotator should label next (leased to them), or None when they are done."""
@@ -207,7 +207,7 @@ def _insert(
     return annotation_id
 
 
-def save_annotation(
+def _save_annotation(
     ws: Workspace,
     task_id: int,
     item_id: str,
@@ -257,7 +257,7 @@ def save_annotation(
     return get_annotation(ws, annotation_id)
 
 
-def skip_item(
+def _skip_item(
     ws: Workspace, task_id: int, item_id: str, annotator: Actor, note: str = ""
 ) -> Annotation:
     task = get_task(ws, task_id)
@@ -285,7 +285,7 @@ def skip_item(
     return get_annotation(ws, annotation_id)
 
 
-def undo_last(ws: Workspace, task_id: int, annotator: Actor) -> QueueItem | None:
+def _undo_last(ws: Workspace, task_id: int, annotator: Actor) -> QueueItem | None:
     """Take back this annotator's last answer in the task and hand that item back to them."""
     task = get_task(ws, task_id)
     with ws.store.transaction() as tx:
@@ -436,3 +436,51 @@ def labels_left(ws: Workspace, task_ids: Sequence[int]) -> dict[int, int]:
             [list(task_ids), list(task_ids)],
         )
     return {int(t): int(n or 0) for t, n in rows}
+
+
+def next_item(
+    ws: Workspace, task_id: int, annotator: Actor, *, now: datetime | None = None
+) -> QueueItem | None:
+    """The item this annotator should label next (leased to them), or None when they are done."""
+    with ws.store.read():  # one open of the workspace for the whole call
+        return _next_item(ws, task_id, annotator, now=now)
+
+
+def save_annotation(
+    ws: Workspace,
+    task_id: int,
+    item_id: str,
+    annotator: Actor,
+    label: str,
+    *,
+    spans: Sequence[Span] = (),
+    unsure: bool = False,
+    note: str = "",
+    seconds: float | None = None,
+) -> Annotation:
+    """Record an answer (a change is a new row; the latest row is the annotator's answer)."""
+    with ws.store.read():
+        return _save_annotation(
+            ws,
+            task_id,
+            item_id,
+            annotator,
+            label,
+            spans=spans,
+            unsure=unsure,
+            note=note,
+            seconds=seconds,
+        )
+
+
+def skip_item(
+    ws: Workspace, task_id: int, item_id: str, annotator: Actor, note: str = ""
+) -> Annotation:
+    with ws.store.read():
+        return _skip_item(ws, task_id, item_id, annotator, note)
+
+
+def undo_last(ws: Workspace, task_id: int, annotator: Actor) -> QueueItem | None:
+    """Take back this annotator's last answer in the task and hand that item back to them."""
+    with ws.store.read():
+        return _undo_last(ws, task_id, annotator)

@@ -1,0 +1,122 @@
+"""Builds: CI history with its gate checks, and promotion or rollback of model versions."""
+
+import pandas as pd
+import streamlit as st
+
+from app.deps import attempt, current_user, workspace
+from core.actor import Actor
+from core.artifacts.service import list_artifacts
+from core.builds.service import list_builds
+from core.projects.service import list_projects
+from core.registry.service import find_alias, promote, promotion_history
+
+ICONS = {"successful": "✅", "failed": "❌", "aborted": "⚠️", "running": "⏳"}
+st.title("🏗️ Builds & releases")
+st.caption(
+    "`loopline build` trains, compares with production on the same test set and gates; only a "
+    "successful build registers its model. Promotion and rollback are recorded with a reason."
+)
+ws = workspace()
+projects = {p.name: p for p in list_projects(ws)}
+if not projects:
+    st.info("No projects yet.")
+    st.stop()
+name = st.selectbox(
+    "Project", list(projects), key="builds.project", format_func=lambda n: projects[n].title
+)
+builds = list_builds(ws, name)
+production = find_alias(ws, name)
+st.metric("In production", production.ref if production else "nothing yet")
+if not builds:
+    st.info("No builds yet: run `loopline build PROJECT` (see docs/ci.md).")
+else:
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "build": f"{ICONS.get(b.status, '')} #{b.build_id}",
+                    "status": b.status,
+                    "model": f"#{b.model_id}" if b.model_id else "",
+                    "trigger": b.trigger or "",
+                    "started": b.started_at,
+                    "reason": b.reason,
+                }
+                for b in builds
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    build = st.selectbox(
+        "Build",
+        builds,
+        key="builds.build",
+        format_func=lambda b: f"#{b.build_id} · {b.status} · {b.trigger or ''}",
+    )
+    (st.success if build.status == "successful" else st.error)(
+        f"Build #{build.build_id} {build.status}: {build.reason}"
+    )
+    if build.checks:
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "check": c.name,
+                        "passed": "✅" if c.passed else "❌",
+                        "value": c.value,
+                        "production": c.baseline,
+                        "allowed": c.threshold,
+                        "detail": c.message,
+                    }
+                    for c in build.checks
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+    with st.expander("Build log"):
+        st.code(build.log or "(empty)", language=None)
+
+st.subheader("Promote or roll back")
+models = list_artifacts(ws, kind="model", project=name)
+if models:
+    left, right = st.columns([1, 2])
+    target = left.selectbox(
+        "Model version",
+        models,
+        key="builds.target",
+        format_func=lambda m: (
+            m.ref
+            + (" (production)" if production and m.artifact_id == production.artifact_id else "")
+        ),
+    )
+    reason = right.text_input(
+        "Reason", key="builds.reason", placeholder="why this version should serve"
+    )
+    sure = st.checkbox(
+        "I have checked the build and want this version to serve", key="builds.confirm"
+    )
+    if st.button("Promote to production", type="primary", key="builds.promote", disabled=not sure):
+        done = attempt(
+            promote, ws, name, target.artifact_id, Actor(current_user(), "app"), reason=reason
+        )
+        if done:
+            st.success(f"{done.ref} is now in production.")
+history = promotion_history(ws, name)
+if history:
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "when": h.at,
+                    "who": h.actor,
+                    "model": f"#{h.artifact_id}",
+                    "replaced": f"#{h.previous_artifact_id}" if h.previous_artifact_id else "",
+                    "build": h.build_id,
+                    "reason": h.reason,
+                }
+                for h in history
+            ]
+        ),
+        hide_index=True,
+    )

@@ -1,0 +1,83 @@
+"""Experiments: every run of a project, searchable, and a comparison of the ones you pick."""
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from app.components.compare import comparison_view
+from app.deps import attempt, workspace
+from core.experiments.compare import compare_runs
+from core.experiments.search import search_runs
+from core.projects.service import list_projects
+from core.registry.service import find_alias
+
+st.title("🧪 Experiments")
+st.caption(
+    "Each run records its label set, dataset, code commit, parameters and metrics overall and per slice."
+)
+ws = workspace()
+projects = {p.name: p for p in list_projects(ws)}
+if not projects:
+    st.info("No projects yet.")
+    st.stop()
+left, right = st.columns([1, 2])
+name = left.selectbox(
+    "Project", list(projects), key="experiments.project", format_func=lambda n: projects[n].title
+)
+query = right.text_input(
+    "Filter",
+    key="experiments.filter",
+    placeholder="metrics.f1_macro > 0.8 and params.trainer = 'tfidf_lr'",
+    help="Fields: metrics.NAME, params.NAME, tags.NAME, status, name … joined with AND",
+)
+table = attempt(search_runs, ws, name, query or "", ["run_id DESC"], 10_000)
+if table is None:
+    st.stop()
+runs = table.frame
+if runs.empty:
+    st.info("No runs match. Train one with `loopline train PROJECT` or `loopline build PROJECT`.")
+    st.stop()
+production = find_alias(ws, name)
+production_run = production.metadata.get("run_id") if production else None
+runs.insert(1, "production", runs["run_id"] == production_run)
+shown = [
+    c
+    for c in runs.columns
+    if not c.startswith("metrics.")
+    or c in ("metrics.accuracy", "metrics.f1_macro", "metrics.roc_auc", "metrics.latency_p95_ms")
+]
+st.dataframe(
+    runs[shown], hide_index=True, width="stretch", height=min(400, 35 * (len(runs) + 1) + 3)
+)
+st.caption(
+    f"{len(runs):,} of {table.total:,} runs · ★ production is run #{production_run}"
+    if production_run
+    else f"{len(runs):,} runs · no model in production yet"
+)
+
+numeric = [
+    c for c in runs.columns if c.startswith(("params.", "metrics.")) and runs[c].nunique() > 1
+]
+if len(runs) > 2 and "metrics.f1_macro" in runs:
+    dims = [*[c for c in numeric if c.startswith("params.")][:5], "metrics.f1_macro"]
+    frame = runs[dims].apply(pd.to_numeric, errors="coerce")
+    usable = [c for c in dims if frame[c].notna().any() and frame[c].nunique() > 1]
+    if len(usable) > 1:
+        st.plotly_chart(
+            px.parallel_coordinates(frame[usable], color="metrics.f1_macro", height=300),
+            key="experiments.parallel",
+        )
+
+st.subheader("Compare runs")
+default = [int(r) for r in runs["run_id"].head(2)]
+chosen = st.multiselect(
+    "Runs (2 to 10)",
+    [int(r) for r in runs["run_id"]],
+    default=default,
+    key="experiments.compare",
+    max_selections=10,
+)
+if len(chosen) >= 1:
+    comparison = attempt(compare_runs, ws, chosen)
+    if comparison:
+        comparison_view(comparison)
