@@ -144,9 +144,13 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
+    from core.artifacts.service import get_artifact
     from core.data.service import reproduce_dataset
+    from core.experiments.reproduce import reproduce_model
 
-    result = reproduce_dataset(_workspace(args), args.id)
+    ws = _workspace(args)
+    kind = get_artifact(ws, args.id).kind
+    result = reproduce_model(ws, args.id) if kind == "model" else reproduce_dataset(ws, args.id)
     verdict = "identical" if result.identical else "different"
     print(
         f"{result.artifact.ref}: {verdict} (recorded {result.recorded_hash[:16]}…, "
@@ -227,7 +231,8 @@ def add_commands(add: Adder) -> None:
     reproduce = add(
         "reproduce",
         cmd_reproduce,
-        "Re-run a dataset's recorded extraction and report identical / different.",
+        "Re-run a dataset's recorded extraction, or re-train a model from its recorded inputs, and "
+        "report identical / different.",
     )
     reproduce.add_argument("id", metavar="ID")
     add(

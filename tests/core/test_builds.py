@@ -144,3 +144,31 @@ def test_every_registered_check_runs_on_an_evaluation() -> None:
     assert json.dumps(
         [r.__dict__ for r in examples["max_regression"].run(evaluation, evaluation, spec)]
     )
+
+
+def test_a_registered_model_reproduces_in_another_process(demo_copy: Path) -> None:
+    """`loopline reproduce MODEL` retrains from the recorded inputs under another hash seed."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "core.cli",
+            "-w",
+            str(demo_copy),
+            "reproduce",
+            "model:ooo-replies@1",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("model:ooo-replies@1: identical")
