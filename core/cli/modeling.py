@@ -203,6 +203,41 @@ def cmd_builds(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from core.experiments.search import search_runs
+    from core.experiments.sweep import sweep
+    from core.progress import Bar
+
+    grid: dict[str, list[Any]] = {}
+    for pair in args.grid:
+        if "=" not in pair:
+            raise InvalidInput(f"--grid takes KEY=V1,V2,…, got {pair!r}.")
+        key, values = pair.split("=", 1)
+        grid[key.strip()] = [_params([f"v={v}"])["v"] for v in values.split(",") if v.strip()]
+    ws = open_workspace(args)
+    run_ids = sweep(
+        ws,
+        args.project,
+        Actor.from_env(),
+        grid,
+        trainer=args.trainer,
+        label_set=args.label_set,
+        seed=args.seed,
+        n_jobs=args.jobs,
+        dask_address=args.dask,
+        progress=Bar("sweep"),
+    )
+    ids = ", ".join(str(i) for i in run_ids)
+    best = search_runs(
+        ws, args.project, f"run_id IN ({ids})", ["metrics.f1_macro DESC"], limit=1
+    ).frame
+    print(
+        f"{len(run_ids)} runs: #{run_ids[0]}–#{run_ids[-1]}; best #{int(best['run_id'].iloc[0])} "
+        f"(f1_macro {float(best['metrics.f1_macro'].iloc[0]):.3f})"
+    )
+    return 0
+
+
 def add_commands(add: Adder) -> None:
     train = add(
         "train",
@@ -257,5 +292,25 @@ def add_commands(add: Adder) -> None:
         "--junit", metavar="FILE", help="write JUnit XML, one test case per gate check"
     )
     build.add_argument("--trigger", help="why this build runs (kept with it)")
+    sweep = add(
+        "sweep", cmd_sweep, "Search hyper-parameters: each grid combination is a tracked run."
+    )
+    sweep.add_argument("project", metavar="PROJECT")
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        required=True,
+        metavar="KEY=V1,V2",
+        help="values to try for one parameter (repeatable; every combination runs)",
+    )
+    sweep.add_argument("--trainer")
+    sweep.add_argument("--label-set", metavar="REF")
+    sweep.add_argument("--seed", type=int, default=0)
+    sweep.add_argument("--jobs", type=int, default=2, help="local parallel workers (joblib)")
+    sweep.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run the trials on this Dask scheduler, e.g. tcp://10.0.0.5:8786",
+    )
     builds = add("builds", cmd_builds, "List a project's builds.")
     builds.add_argument("project", metavar="PROJECT")

@@ -116,7 +116,9 @@ class Model:
         return extract_spans(self.span_models, field_texts, spec.labels.spans.detect)
 
     def files(self) -> dict[str, bytes]:
-        if hasattr(self.preprocess, "_stop_words_id"):  # an object id scikit-learn caches: not model state
+        if hasattr(
+            self.preprocess, "_stop_words_id"
+        ):  # an object id scikit-learn caches: not model state
             del self.preprocess._stop_words_id
         out = {
             "model.json": json.dumps(self.manifest, sort_keys=True, indent=1).encode(),
@@ -213,7 +215,9 @@ def train_model(
             dtype=np.float32,
         )
         matrix = preprocess.fit_transform(texts(frame, spec))
-        preprocess.stop_words_ = None  # a set: its order changes per process; only for introspection
+        preprocess.stop_words_ = (
+            None  # a set: its order changes per process; only for introspection
+        )
     else:
         preprocess = _tabular_preprocess(spec, scale=trainer == "lr")
         matrix = preprocess.fit_transform(_tabular_frame(frame, spec))
