@@ -23,6 +23,7 @@ from core.labeling.models import FREEZE_RULES, Task, TaskFilter
 from core.labeling.review import decide, review_queue, task_agreement
 from core.labeling.tasks import create_task
 from core.projects.service import Project
+from core.registry.service import find_alias, predict_dataset
 from core.store import Workspace
 
 
@@ -232,6 +233,15 @@ def new_task_tab(ws: Workspace, project: Project, who: Actor) -> None:
         )
         more = c.number_input("… by this many", 2, 5, 2, key="review.sample_overlap")
         untasked = st.checkbox("Only items in no other task", True, key="review.untasked")
+        production = find_alias(ws, project.name)
+        use_model = st.checkbox(
+            f"Suggest labels with {production.ref} and put the items it is least sure of first"
+            if production
+            else "Suggest labels with the production model (none yet)",
+            value=production is not None,
+            disabled=production is None,
+            key="review.use_model",
+        )
         instructions = st.text_area("Instructions for annotators", key="review.instructions")
         if st.form_submit_button("Create task", type="primary"):
             date_from, date_to = (str(dates[0]), str(dates[-1])) if len(dates) else (None, None)
@@ -242,18 +252,23 @@ def new_task_tab(ws: Workspace, project: Project, who: Actor) -> None:
                 limit=int(limit) or None,
                 untasked_only=untasked,
             )
+            probabilities = predict_dataset(ws, production) if use_model and production else None
             task = attempt(
-                lambda: create_task(
-                    ws,
-                    project.name,
-                    who,
-                    name=name,
-                    task_filter=task_filter,
-                    overlap=int(overlap),
-                    agreement_sample=float(sample) if more > overlap else 0.0,
-                    agreement_overlap=int(more),
-                    instructions=instructions,
-                )
+                create_task,
+                ws,
+                project.name,
+                who,
+                name=name,
+                task_filter=task_filter,
+                overlap=int(overlap),
+                agreement_sample=float(sample) if more > overlap else 0.0,
+                agreement_overlap=int(more),
+                instructions=instructions,
+                probabilities=probabilities,
+                ordering="uncertainty" if probabilities is not None else "random",
+                model_id=production.artifact_id
+                if probabilities is not None and production
+                else None,
             )
             if task:
                 st.success(

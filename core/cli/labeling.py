@@ -56,7 +56,20 @@ def cmd_task_create(args: argparse.Namespace) -> int:
     from core.labeling.tasks import create_task
 
     probabilities = None
-    if args.predictions:
+    if args.model:
+        from core.artifacts.service import get_artifact
+        from core.registry.service import find_alias, predict_dataset
+
+        ws = open_workspace(args)
+        model = (
+            find_alias(ws, args.project, args.model)
+            if args.model in ("production", "candidate")
+            else get_artifact(ws, args.model)
+        )
+        if model is None:
+            raise InvalidInput(f"Project {args.project!r} has no {args.model} model yet.")
+        probabilities = predict_dataset(ws, model)
+    elif args.predictions:
         import pandas as pd
 
         path = Path(args.predictions)

@@ -47,6 +47,13 @@ def run_task(
     where = {
         str(k): tuple(str(v) for v in values) for k, values in (config.get("where") or {}).items()
     }
+    probabilities, model_id = None, None
+    if config.get("model"):  # suggestions and uncertainty order from a registered model
+        from core.registry.service import find_alias, predict_dataset
+
+        model = find_alias(ws, project.name, str(config["model"]))
+        if model is not None:
+            probabilities, model_id = predict_dataset(ws, model), model.artifact_id
     task = create_task(
         ws,
         project.name,
@@ -63,6 +70,9 @@ def run_task(
         agreement_sample=float(config.get("agreement_sample", 0.0)),
         agreement_overlap=int(config.get("agreement_overlap", 2)),
         instructions=str(config.get("instructions", "")),
+        ordering=str(config.get("order", "random")) if probabilities is not None else "random",
+        probabilities=probabilities,
+        model_id=model_id,
     )
     profiles = [AnnotatorProfile.from_dict(a) for a in config["annotators"]]
     simulate_labeling(

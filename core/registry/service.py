@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from core.actor import Actor
 from core.artifacts.models import Artifact, NewArtifact
@@ -152,3 +153,24 @@ def promotion_history(ws: Workspace, project: str) -> list[Promotion]:
             [project],
         )
     return [Promotion(*row) for row in rows]
+
+
+def predict_dataset(ws: Workspace, model: Artifact, dataset: Artifact | None = None) -> Any:
+    """Class probabilities for every item of a dataset version (index: item id, columns: classes),
+    e.g. to suggest labels and order a labeling task by the model's uncertainty."""
+    import pandas as pd
+
+    from core.data.service import latest_dataset, load_rows
+    from core.projects.service import get_project
+
+    project = get_project(ws, str(model.project))
+    source = dataset or latest_dataset(ws, project.name)
+    if source is None:
+        raise NotFound(f"Project {project.name!r} has no dataset to predict on.")
+    rows = load_rows(ws, source)
+    probabilities = load_model(ws, model).predict_proba(rows, project.spec)
+    return pd.DataFrame(
+        probabilities,
+        columns=list(project.spec.labels.classes),
+        index=rows[project.spec.id_column].astype(str),
+    )
