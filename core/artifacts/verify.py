@@ -34,6 +34,7 @@ def verify_workspace(
             "LEFT JOIN artifacts a USING (artifact_id) WHERE a.artifact_id IS NULL"
         )
         orphan_files = [row for row in files if row[1] is None]
+        run_files = tx.rows("SELECT run_id, role, blob_hash FROM run_files ORDER BY run_id, role")
     checked: dict[str, str | None] = {}
     for index, (artifact_id, ref, role, digest) in enumerate(files, start=1):
         if digest not in checked:
@@ -46,6 +47,13 @@ def verify_workspace(
             )
         if progress:
             progress(index, len(files))
+    for run_id, role, digest in run_files:
+        if digest not in checked:
+            checked[digest] = ws.blobs.verify(digest)
+        if checked[digest]:
+            problems.append(
+                Problem(f"run #{run_id}", f"file {role!r} ({digest[:12]}…): {checked[digest]}")
+            )
     for artifact_id, _, role, _ in orphan_files:
         problems.append(Problem(f"file row of #{artifact_id}", f"{role!r} belongs to no artifact"))
     for src, relation, dst, no_src, no_dst in dangling_edges:

@@ -276,6 +276,9 @@ def add_commands(add: Adder) -> None:
     create.add_argument("--lease", type=int, default=900, help="seconds an annotator holds an item")
     create.add_argument("--seed", type=int, default=0)
     create.add_argument(
+        "--model", metavar="REF", help="suggest labels with this model (or 'production')"
+    )
+    create.add_argument(
         "--predictions",
         metavar="CSV",
         help="a model's class probabilities: item_id and one column per class",
