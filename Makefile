@@ -53,6 +53,7 @@ test: lint typecheck pytest
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/labeling.py
+	$(BIN)/python bench/tracking.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

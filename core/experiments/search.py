@@ -208,13 +208,13 @@ def search_runs(
     with ws.store.read() as tx:
         cursor = tx.execute(
             f"SELECT r.run_id, r.name, r.status, r.experiment, r.started_at, r.duration_s, r.created_by, "
-            f"r.code_commit FROM runs r {joins} WHERE {condition} ORDER BY {order} LIMIT ?",
+            f"r.code_commit, count(*) OVER () AS _total FROM runs r {joins} WHERE {condition} "
+            f"ORDER BY {order} LIMIT ?",
             [*order_params, *scope_params, *params, int(limit)],
         ).cursor
         runs = cursor.fetchdf()
-        total = tx.scalar(
-            f"SELECT count(*) FROM runs r WHERE {condition}", [*scope_params, *params]
-        )
+        total = int(runs["_total"].iloc[0]) if len(runs) else 0
+        runs = runs.drop(columns="_total")
         if metrics_columns and len(runs):
             ids = runs["run_id"].tolist()
             wide = []

@@ -27,6 +27,7 @@ from core.errors import CoreError, SchemaError, WorkspaceBusy
 DB_FILE = "loopline.duckdb"
 LOCK_FILE = "loopline.lock"
 _LOCK_HELD = re.compile(r"PID (\d+)")
+_CHECKED: set[str] = set()  # database files this process has already brought to the latest schema
 
 
 def utcnow() -> datetime:
@@ -199,7 +200,7 @@ class Store:
         try:
             con = connect_with_retry(self.db_path, self.busy_timeout)
             self.opens += 1
-            if not self._schema_checked:
+            if not self._schema_checked and not _still_current(con, str(self.db_path)):
                 from core.store.migrations import ensure_schema
 
                 try:
@@ -208,6 +209,7 @@ class Store:
                     con.close()
                     raise
                 self._schema_checked = True
+                _CHECKED.add(str(self.db_path))
         except BaseException:
             self._file_lock.release()
             raise
@@ -269,6 +271,19 @@ def _read_pid(fd: int) -> str:
     except OSError:
         text = ""
     return f"PID {text}" if text.isdigit() else "another process"
+
+
+def _still_current(con: duckdb.DuckDBPyConnection, path: str) -> bool:
+    """For a file this process already migrated: one cheap query instead of the full check."""
+    if path not in _CHECKED:
+        return False
+    from core.store.migrations import latest_version
+
+    try:
+        row = con.execute("SELECT count(*) FROM schema_migrations").fetchone()
+    except duckdb.Error:
+        return False
+    return row is not None and int(row[0]) == latest_version()
 
 
 def connect_with_retry(path: Path, timeout: float) -> duckdb.DuckDBPyConnection:

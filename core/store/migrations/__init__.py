@@ -7,6 +7,7 @@ file from a newer Loopline is refused.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 import shutil
@@ -19,6 +20,7 @@ import duckdb
 from core.errors import SchemaError
 
 
+@functools.cache
 def migrations() -> list[tuple[int, str, Callable[[duckdb.DuckDBPyConnection], None]]]:
     found: list[tuple[int, str, Callable[[duckdb.DuckDBPyConnection], None]]] = []
     for info in pkgutil.iter_modules(__path__):
