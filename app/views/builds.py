@@ -21,6 +21,9 @@ projects = {p.name: p for p in list_projects(ws)}
 if not projects:
     st.info("No projects yet.")
     st.stop()
+projects = dict(
+    sorted(projects.items(), key=lambda item: -len(list_builds(ws, item[0])))
+)  # busiest first
 name = st.selectbox(
     "Project", list(projects), key="builds.project", format_func=lambda n: projects[n].title
 )

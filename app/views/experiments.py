@@ -6,6 +6,7 @@ import streamlit as st
 
 from app.components.compare import comparison_view
 from app.deps import attempt, workspace
+from core.builds.service import list_builds
 from core.experiments.compare import compare_runs
 from core.experiments.search import search_runs
 from core.projects.service import list_projects
@@ -20,6 +21,9 @@ projects = {p.name: p for p in list_projects(ws)}
 if not projects:
     st.info("No projects yet.")
     st.stop()
+projects = dict(
+    sorted(projects.items(), key=lambda item: -len(list_builds(ws, item[0])))
+)  # busiest first
 left, right = st.columns([1, 2])
 name = left.selectbox(
     "Project", list(projects), key="experiments.project", format_func=lambda n: projects[n].title
