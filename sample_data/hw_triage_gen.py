@@ -280,74 +280,11 @@ def build(seed: int = SEED):
     return df, truth
 
 
-PROJECT_YAML = """\
-name: hw-triage
-title: Fault triage of returned radio hardware
-description: >-
-  Returned radio units are screened before they go back to the customer or on to
-  repair. From features extracted from each unit's log bundle (reboots, alarm
-  counts per family, temperatures, voltage deviation, CRC errors, last error code)
-  the model classifies the problem as a software fault, a hardware fault or no
-  fault found, so screening operators can send good units back and broken ones to
-  repair. A firmware rollout (R24.1, from July 2026) changes reboot counts and
-  alarm mixes.
-kind: tabular_classification
-data:
-  id: unit_id
-  time: returned_at
-  columns:
-    - {{name: unit_id, type: string, required: true}}
-    - {{name: log_id, type: string, required: true}}
-    - {{name: returned_at, type: datetime, required: true}}
-    - {{name: unit_type, type: category, values: [{unit_types}], required: true}}
-    - {{name: region, type: category, values: [{regions}], required: true}}
-    - {{name: firmware_version, type: category, values: [{firmwares}], required: true}}
-    - {{name: days_in_field, type: integer, min: 0, required: true}}
-    - {{name: uptime_hours, type: number, min: 0, required: true}}
-    - {{name: reboot_count, type: integer, min: 0, required: true}}
-    - {{name: alarms_power, type: integer, min: 0, required: true}}
-    - {{name: alarms_radio, type: integer, min: 0, required: true}}
-    - {{name: alarms_link, type: integer, min: 0, required: true}}
-    - {{name: alarms_temp, type: integer, min: 0, required: true}}
-    - {{name: alarms_sw, type: integer, min: 0, required: true}}
-    - {{name: temp_max_c, type: number, min: -40, max: 130, required: true}}
-    - {{name: temp_mean_c, type: number, min: -40, max: 130}}
-    - {{name: voltage_deviation_pct, type: number, min: -50, max: 50, required: true}}
-    - {{name: crc_error_rate, type: number, min: 0, max: 1}}
-    - {{name: last_error_code, type: string, required: true}}
-  features: [unit_type, region, firmware_version, days_in_field, uptime_hours, reboot_count,
-    alarms_power, alarms_radio, alarms_link, alarms_temp, alarms_sw, temp_max_c, temp_mean_c,
-    voltage_deviation_pct, crc_error_rate, last_error_code]
-labels:
-  classes: [software_fault, hardware_fault, no_fault_found]
-slices:
-  - {{name: firmware_version, column: firmware_version}}
-  - {{name: unit_type, column: unit_type}}
-  - {{name: region, column: region}}
-  - {{name: month, column: returned_at, derive: month}}
-split: {{method: hash, key: unit_id, test_fraction: 0.25, seed: 13}}
-protected_slices: ["firmware_version = R23.4"]
-""".format(
-    unit_types=", ".join(UNIT_TYPES),
-    regions=", ".join(REGIONS),
-    firmwares=", ".join(FIRMWARES),
-)
-
-DEMO_YAML = """\
-project: project.yaml
-history: data/history.csv
-later: data/later.csv
-truth: data/truth.csv
-"""
-
-
-def _write_text(path, text):
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
+# project.yaml and demo.yaml beside the data are hand-written files: the generator only writes data/.
 
 
 def generate(out_dir: str, seed: int = SEED) -> dict:
-    """Write ``<out_dir>/hw-triage/{project.yaml,demo.yaml,data/*.csv}``."""
+    """Write ``<out_dir>/hw-triage/data/*.csv``."""
     case_dir = os.path.join(out_dir, "hw-triage")
     data_dir = os.path.join(case_dir, "data")
     os.makedirs(data_dir, exist_ok=True)
@@ -357,8 +294,6 @@ def generate(out_dir: str, seed: int = SEED) -> dict:
     df[cut].to_csv(os.path.join(data_dir, "history.csv"), **kw)
     df[~cut].to_csv(os.path.join(data_dir, "later.csv"), **kw)
     truth.to_csv(os.path.join(data_dir, "truth.csv"), **kw)
-    _write_text(os.path.join(case_dir, "project.yaml"), PROJECT_YAML)
-    _write_text(os.path.join(case_dir, "demo.yaml"), DEMO_YAML)
     return {"history": int(cut.sum()), "later": int((~cut).sum())}
 
 

@@ -1853,55 +1853,11 @@ def build(seed: int = SEED):
     return df, tr
 
 
-PROJECT_YAML = """\
-name: ooo-replies
-title: Out-of-office reply detection
-description: >-
-  Prospects' email replies to a sales platform's automated sequences. The model
-  detects automatic out-of-office replies and extracts the return date and the
-  alternative contact, so the sales representative can add the contact, pause
-  the sequence and resume it on the return date. English replies from May to
-  July 2026; the German and French market arrives in August.
-kind: text_classification
-data:
-  id: reply_id
-  time: received_at
-  columns:
-    - {name: reply_id, type: string, required: true}
-    - {name: thread_id, type: string, required: true}
-    - {name: sender, type: string, required: true}
-    - {name: received_at, type: datetime, required: true}
-    - {name: subject, type: text, required: true}
-    - {name: body, type: text, required: true}
-    - {name: language, type: category, values: [en, de, fr], required: true}
-  text: [subject, body]
-labels:
-  classes: [out_of_office, not_out_of_office]
-  positive: out_of_office
-  spans: {field: body, types: [RETURN_DATE, CONTACT]}
-slices:
-  - {name: language, column: language}
-  - {name: sender_domain, column: sender, derive: email_domain}
-  - {name: month, column: received_at, derive: month}
-split: {method: hash, key: reply_id, test_fraction: 0.25, seed: 13}
-protected_slices: ["language = en"]
-"""
-
-DEMO_YAML = """\
-project: project.yaml
-history: data/history.csv
-later: data/later.csv
-truth: data/truth.csv
-"""
-
-
-def _write_text(path, text):
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
+# project.yaml and demo.yaml beside the data are hand-written files: the generator only writes data/.
 
 
 def generate(out_dir: str, seed: int = SEED) -> dict:
-    """Write ``<out_dir>/ooo-replies/{project.yaml,demo.yaml,data/*.csv}``."""
+    """Write ``<out_dir>/ooo-replies/data/*.csv``."""
     case_dir = os.path.join(out_dir, "ooo-replies")
     data_dir = os.path.join(case_dir, "data")
     os.makedirs(data_dir, exist_ok=True)
@@ -1911,8 +1867,6 @@ def generate(out_dir: str, seed: int = SEED) -> dict:
     df[cut].to_csv(os.path.join(data_dir, "history.csv"), **kw)
     df[~cut].to_csv(os.path.join(data_dir, "later.csv"), **kw)
     tr.to_csv(os.path.join(data_dir, "truth.csv"), **kw)
-    _write_text(os.path.join(case_dir, "project.yaml"), PROJECT_YAML)
-    _write_text(os.path.join(case_dir, "demo.yaml"), DEMO_YAML)
     return {"history": int(cut.sum()), "later": int((~cut).sum())}
 
 
