@@ -10,6 +10,7 @@ import streamlit as st
 
 from core.actor import Actor
 from core.errors import CoreError
+from core.projects.service import Project, list_projects
 from core.store import Workspace, resolve_path
 
 T = TypeVar("T")
@@ -49,3 +50,20 @@ def attempt(action: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
 def current_user() -> str:
     """Who is using the app (accounts come with access control; until then the OS user)."""
     return Actor.from_env("app").name
+
+
+def choose_project(
+    ws: Workspace, key: str, *, order: Callable[[str], float] | None = None, container: Any = None
+) -> Project:
+    """The project selector every page starts with; stops the page when there is no project yet."""
+    projects = {p.name: p for p in list_projects(ws)}
+    if not projects:
+        st.info(
+            "No projects yet: create one with `loopline project create FILE`, or run `loopline demo`."
+        )
+        st.stop()
+    names = sorted(projects, key=order) if order else list(projects)
+    name = (container or st).selectbox(
+        "Project", names, key=key, format_func=lambda n: projects[n].title
+    )
+    return projects[str(name)]

@@ -3,11 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-from app.deps import attempt, current_user, workspace
+from app.deps import attempt, choose_project, current_user, workspace
 from core.actor import Actor
 from core.artifacts.service import list_artifacts
 from core.builds.service import list_builds
-from core.projects.service import list_projects
 from core.registry.service import find_alias, promote, promotion_history
 
 ICONS = {"successful": "✅", "failed": "❌", "aborted": "⚠️", "running": "⏳"}
@@ -17,16 +16,9 @@ st.caption(
     "successful build registers its model. Promotion and rollback are recorded with a reason."
 )
 ws = workspace()
-projects = {p.name: p for p in list_projects(ws)}
-if not projects:
-    st.info("No projects yet.")
-    st.stop()
-projects = dict(
-    sorted(projects.items(), key=lambda item: -len(list_builds(ws, item[0])))
-)  # busiest first
-name = st.selectbox(
-    "Project", list(projects), key="builds.project", format_func=lambda n: projects[n].title
-)
+name = choose_project(
+    ws, "builds.project", order=lambda n: -len(list_builds(ws, n))
+).name  # busiest first
 builds = list_builds(ws, name)
 production = find_alias(ws, name)
 st.metric("In production", production.ref if production else "nothing yet")

@@ -5,27 +5,17 @@ import plotly.express as px
 import streamlit as st
 
 from app.components.upload import ingest_upload
-from app.deps import attempt, workspace
+from app.deps import attempt, choose_project, workspace
 from core.artifacts.service import list_artifacts
 from core.data.quality import quality_flags
 from core.data.service import quality_of
-from core.projects.service import list_projects
 
 st.title("🗃️ Data")
 st.caption(
     "Every ingest is checked against the project's schema and becomes a new dataset version."
 )
 ws = workspace()
-projects = {p.name: p for p in list_projects(ws)}
-if not projects:
-    st.info("No projects yet: create one with `loopline project create FILE`.")
-    st.stop()
-name = st.selectbox(
-    "Project",
-    list(projects),
-    key="data.project",
-    format_func=lambda n: f"{projects[n].title} ({n})",
-)
+name = choose_project(ws, "data.project").name
 
 with st.expander("Ingest a file", icon="📥"):
     st.caption(

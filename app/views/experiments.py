@@ -5,11 +5,10 @@ import plotly.express as px
 import streamlit as st
 
 from app.components.compare import comparison_view
-from app.deps import attempt, workspace
+from app.deps import attempt, choose_project, workspace
 from core.builds.service import list_builds
 from core.experiments.compare import compare_runs
 from core.experiments.search import search_runs
-from core.projects.service import list_projects
 from core.registry.service import find_alias
 
 st.title("🧪 Experiments")
@@ -17,17 +16,10 @@ st.caption(
     "Each run records its label set, dataset, code commit, parameters and metrics overall and per slice."
 )
 ws = workspace()
-projects = {p.name: p for p in list_projects(ws)}
-if not projects:
-    st.info("No projects yet.")
-    st.stop()
-projects = dict(
-    sorted(projects.items(), key=lambda item: -len(list_builds(ws, item[0])))
-)  # busiest first
 left, right = st.columns([1, 2])
-name = left.selectbox(
-    "Project", list(projects), key="experiments.project", format_func=lambda n: projects[n].title
-)
+name = choose_project(
+    ws, "experiments.project", order=lambda n: -len(list_builds(ws, n)), container=left
+).name
 query = right.text_input(
     "Filter",
     key="experiments.filter",

@@ -9,23 +9,16 @@ from app.components.review import (
     new_task_tab,
     review_tab,
 )
-from app.deps import current_user, workspace
+from app.deps import choose_project, current_user, workspace
 from core.actor import Actor
 from core.labeling.tasks import list_tasks
-from core.projects.service import list_projects
 
 st.title("⚖️ Review & label sets")
 st.caption("Reviewers settle disagreements; frozen label sets are what models are trained on.")
 ws = workspace()
-projects = {p.name: p for p in list_projects(ws)}
-if not projects:
-    st.info("No projects yet.")
-    st.stop()
 left, right = st.columns(2)
-name = left.selectbox(
-    "Project", list(projects), key="review.project", format_func=lambda n: projects[n].title
-)
-project = projects[name]
+project = choose_project(ws, "review.project", container=left)
+name = project.name
 who = Actor(current_user(), "app")
 tasks = list_tasks(ws, name)
 if not tasks:
