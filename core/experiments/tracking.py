@@ -150,6 +150,14 @@ class Run:
             self._state.files[_key(role)] = (digest, size)
         return digest
 
+    def log_model(self, model: Any) -> dict[str, str]:
+        """Store a model's files with the run (anything with ``files() -> {role: bytes}``, such as a
+        Loopline ``Model``); ``loopline register RUN`` then makes it a model version."""
+        files = model.files()
+        if "model.json" not in files:
+            raise InvalidInput("A model's files must include model.json (its manifest).")
+        return {role: self.log_artifact(role, content) for role, content in files.items()}
+
     def __enter__(self) -> Run:
         return self
 

@@ -87,3 +87,51 @@ def test_quotes_and_unicode_are_values_not_sql(runs: Workspace) -> None:
 def test_unknown_inputs_are_refused(ws: Workspace, actor: Actor) -> None:
     with Tracker(ws, actor) as tracker, pytest.raises(NotFound, match=r"Run inputs \[999\]"):
         tracker.start_run("p", inputs={"dataset": 999})
+
+
+def test_log_model_then_register() -> None:
+    """A script's own training loop: log a Loopline model with the run, then register it."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from core.data.service import ingest
+    from core.labeling.freeze import freeze
+    from core.labeling.interchange import import_annotations, read_annotation_table
+    from core.models.data import training_data
+    from core.models.model import train_model
+    from core.projects.service import create_project
+    from core.registry.service import load_model, register_run_model
+    from tests.conftest import FIXTURES
+
+    folder = Path(tempfile.mkdtemp())
+    try:
+        ws = Workspace.init(folder / "ws")
+        who = Actor("mia", "test")
+        project = create_project(ws, FIXTURES / "tickets.yaml", who)
+        ingest(ws, "tickets", FIXTURES / "tickets.csv", who)
+        table = read_annotation_table(
+            b"item_id,annotator,label\nT-1,a,billing\nT-2,a,bug\nT-3,a,sales\nT-4,a,billing\n",
+            "l.csv",
+        )
+        labels = freeze(
+            ws, "tickets", who, [import_annotations(ws, "tickets", table, who).task_id]
+        ).artifact
+        data = training_data(ws, project.spec, labels)
+        model = train_model(project.spec, data.frame, data.labels, data.spans, seed=1)
+        with (
+            Tracker(ws, who) as tracker,
+            tracker.start_run(
+                "tickets",
+                inputs={"label_set": labels.artifact_id, "dataset": data.dataset.artifact_id},
+            ) as run,
+        ):
+            run.log_model(model)
+            run.log_metric("accuracy", 1.0)
+        registered = register_run_model(ws, run.run_id, who)
+        assert registered.ref == "model:tickets@1"
+        assert load_model(ws, registered).predict(data.frame, project.spec) == model.predict(
+            data.frame, project.spec
+        )
+    finally:
+        shutil.rmtree(folder)
