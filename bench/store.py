@@ -35,8 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/st
 import duckdb
 
 from core.actor import Actor
+from core.artifacts.lineage import lineage
 from core.artifacts.models import Lineage, NewArtifact
-from core.artifacts.service import lineage, register, register_many
+from core.artifacts.service import register, register_many
 from core.store import Workspace
 
 SEED = 7

@@ -5,9 +5,10 @@ import streamlit as st
 
 from app.components.lineage import lineage_figure
 from app.deps import attempt, workspace
+from core.artifacts.lineage import lineage
 from core.artifacts.models import KINDS
 from core.artifacts.preview import preview
-from core.artifacts.service import get_artifact, lineage, list_artifacts
+from core.artifacts.service import get_artifact, list_artifacts
 from core.projects.service import list_projects
 
 st.title("🗂️ Artifacts")

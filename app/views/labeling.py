@@ -6,7 +6,8 @@ from app.components.labeling import label_panel
 from app.deps import current_user, workspace
 from core.actor import Actor
 from core.labeling.agreement import agreement
-from core.labeling.queue import current_annotations, labels_left, task_progress
+from core.labeling.progress import labels_left, task_progress
+from core.labeling.queue import current_annotations
 from core.labeling.tasks import list_tasks
 from core.projects.service import list_projects
 

@@ -16,8 +16,6 @@ from core.artifacts.models import (
     RELATIONS,
     Artifact,
     ArtifactFile,
-    Edge,
-    Lineage,
     NewArtifact,
 )
 from core.errors import Immutable, InvalidInput, NotFound, expected_one_of
@@ -28,7 +26,6 @@ _COLUMNS = (
     "artifact_id, kind, name, version, project, content_hash, metadata, created_at, created_by"
 )
 _REF = re.compile(r"^(?P<kind>[a-z_]+):(?P<name>[^@]+?)(?:@v?(?P<version>\d+))?$")
-MAX_DEPTH = 100
 
 
 def canonical_json(value: Any) -> str:
@@ -206,7 +203,7 @@ def _insert(
     wanted = [r for r in results if isinstance(r, int)]
     by_id = {
         a.artifact_id: a
-        for a in _load(tx, "WHERE artifact_id IN (SELECT unnest(?::BIGINT[]))", [wanted])
+        for a in select_artifacts(tx, "WHERE artifact_id IN (SELECT unnest(?::BIGINT[]))", [wanted])
     }
     return [by_id[r] for r in results if isinstance(r, int)]
 
@@ -219,7 +216,7 @@ def _same_inputs(tx: Tx, artifact_id: int, new: NewArtifact) -> bool:
     return existing == set(new.inputs)
 
 
-def _load(tx: Tx, where: str, params: Sequence[Any] = ()) -> list[Artifact]:
+def select_artifacts(tx: Tx, where: str, params: Sequence[Any] = ()) -> list[Artifact]:
     rows = tx.rows(f"SELECT {_COLUMNS} FROM artifacts {where}", list(params))
     if not rows:
         return []
@@ -268,7 +265,7 @@ def find_artifact(ws: Workspace, ref: int | str) -> Artifact | None:
 def _find(tx: Tx, ref: int | str) -> Artifact | None:
     text = str(ref).strip().lstrip("#")
     if text.isdigit():
-        found = _load(tx, "WHERE artifact_id = ?", [int(text)])
+        found = select_artifacts(tx, "WHERE artifact_id = ?", [int(text)])
         return found[0] if found else None
     match = _REF.match(text)
     if not match:
@@ -277,13 +274,13 @@ def _find(tx: Tx, ref: int | str) -> Artifact | None:
             "kind:name@version such as dataset:ooo-replies@2."
         )
     if match["version"]:
-        found = _load(
+        found = select_artifacts(
             tx,
             "WHERE kind = ? AND name = ? AND version = ?",
             [match["kind"], match["name"], int(match["version"])],
         )
     else:
-        found = _load(
+        found = select_artifacts(
             tx,
             "WHERE kind = ? AND name = ? ORDER BY version DESC LIMIT 1",
             [match["kind"], match["name"]],
@@ -304,7 +301,9 @@ def list_artifacts(
         raise InvalidInput(expected_one_of("artifact kind", kind, KINDS))
     clauses, params = _filters(kind=kind, project=project, name=name)
     with ws.store.read() as tx:
-        return _load(tx, f"{clauses} ORDER BY artifact_id DESC LIMIT ?", [*params, limit])
+        return select_artifacts(
+            tx, f"{clauses} ORDER BY artifact_id DESC LIMIT ?", [*params, limit]
+        )
 
 
 def _filters(**values: str | None) -> tuple[str, list[Any]]:
@@ -320,65 +319,6 @@ def count_by_kind(ws: Workspace, project: str | None = None) -> dict[str, int]:
             f"SELECT kind, count(*) FROM artifacts {clauses} GROUP BY kind ORDER BY kind", params
         )
     return {kind: count for kind, count in rows}
-
-
-def lineage(
-    ws: Workspace, ref: int | str, direction: str = "up", max_depth: int = MAX_DEPTH
-) -> Lineage:
-    """Upstream (``up``: what it was made from) or downstream (``down``) in one recursive query."""
-    if direction not in ("up", "down"):
-        raise InvalidInput(expected_one_of("lineage direction", direction, ("up", "down")))
-    near, far = ("src_id", "dst_id") if direction == "up" else ("dst_id", "src_id")
-    with ws.store.read() as tx:
-        root = get_artifact(ws, ref)  # same unit of work: the file is opened once
-        depth = dict(
-            tx.rows(
-                f"""
-            WITH RECURSIVE walk(artifact_id, depth) AS (
-                SELECT ?::BIGINT, 0
-                UNION
-                SELECT e.{far}, w.depth + 1 FROM edges e JOIN walk w ON e.{near} = w.artifact_id
-                WHERE w.depth < ?
-            )
-            SELECT artifact_id, min(depth) FROM walk GROUP BY artifact_id
-            """,
-                [root.artifact_id, max_depth],
-            )
-        )
-        ids = list(depth)
-        edges = tuple(
-            Edge(*row)
-            for row in tx.rows(
-                "SELECT src_id, relation, dst_id FROM edges WHERE src_id IN (SELECT unnest(?::BIGINT[])) "
-                "AND dst_id IN (SELECT unnest(?::BIGINT[])) ORDER BY src_id, relation, dst_id",
-                [ids, ids],
-            )
-        )
-        nodes = {
-            a.artifact_id: a
-            for a in _load(tx, "WHERE artifact_id IN (SELECT unnest(?::BIGINT[]))", [ids])
-        }
-    return Lineage(root.artifact_id, direction, nodes, edges, depth)
-
-
-def lineage_tree_lines(graph: Lineage) -> list[str]:
-    """The lineage as an indented tree; a node reached twice is printed once."""
-    lines: list[str] = []
-    seen: set[int] = set()
-
-    def visit(artifact_id: int, prefix: str, relation: str | None) -> None:
-        node = graph.nodes[artifact_id]
-        tag = f"{relation} → " if relation else ""
-        again = artifact_id in seen
-        lines.append(f"{prefix}{tag}{node.label}" + ("  (shown above)" if again else ""))
-        if again:
-            return
-        seen.add(artifact_id)
-        for rel, child in graph.children(artifact_id):
-            visit(child, prefix + "    ", rel)
-
-    visit(graph.root_id, "", None)
-    return lines
 
 
 def read_file(ws: Workspace, artifact: Artifact, role: str) -> bytes:

@@ -13,7 +13,7 @@ from core.errors import InvalidInput
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
-    from core.labeling.queue import labels_left
+    from core.labeling.progress import labels_left
     from core.labeling.tasks import list_tasks
 
     ws = open_workspace(args)

@@ -133,7 +133,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:
-    from core.artifacts.service import lineage, lineage_tree_lines
+    from core.artifacts.lineage import lineage, lineage_tree_lines
 
     direction = "down" if args.down else "up"
     graph = lineage(_workspace(args), args.id, direction, max_depth=args.depth)

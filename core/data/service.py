@@ -13,8 +13,9 @@ from typing import Any
 import pandas as pd
 
 from core.actor import Actor
+from core.artifacts.lineage import lineage
 from core.artifacts.models import Artifact, NewArtifact
-from core.artifacts.service import find_artifact, get_artifact, lineage, read_file, register
+from core.artifacts.service import find_artifact, get_artifact, read_file, register
 from core.data.canonical import dataset_hash, sort_rows
 from core.data.extract import code_artifact, load_entry_point
 from core.data.formats import detect_format

@@ -15,11 +15,11 @@ from typing import Any
 from core.actor import Actor
 from core.artifacts.service import get_artifact
 from core.errors import InvalidInput, NotFound, expected_one_of
-from core.labeling.models import Annotation, QueueItem, Suggestion, Task, TaskProgress
+from core.labeling.models import Annotation, QueueItem, Suggestion, Task
 from core.labeling.tasks import get_task, item_fields
 from core.projects.service import Project, get_project
 from core.spans.detect import Span, detect, from_dicts
-from core.store import Tx, Workspace, utcnow
+from core.store import Tx, Workspace, one_unit_of_work, utcnow
 from core.store.audit import record
 
 ANNOTATION_COLUMNS = "annotation_id, task_id, item_id, annotator, status, label, spans, unsure, note, seconds, source, created_at"
@@ -36,7 +36,8 @@ def _annotation(row: Sequence[Any]) -> Annotation:
     return Annotation(*[*row[:6], tuple(from_dicts(json.loads(row[6]))), *row[7:]])
 
 
-def _next_item(
+@one_unit_of_work
+def next_item(
     ws: Workspace, task_id: int, annotator: Actor, *, now: datetime | None = None
 ) -> QueueItem | None:
     """The item this annotator should label next (leased to them), or None when they are done."""
@@ -207,7 +208,8 @@ def _insert(
     return annotation_id
 
 
-def _save_annotation(
+@one_unit_of_work
+def save_annotation(
     ws: Workspace,
     task_id: int,
     item_id: str,
@@ -257,7 +259,8 @@ def _save_annotation(
     return get_annotation(ws, annotation_id)
 
 
-def _skip_item(
+@one_unit_of_work
+def skip_item(
     ws: Workspace, task_id: int, item_id: str, annotator: Actor, note: str = ""
 ) -> Annotation:
     task = get_task(ws, task_id)
@@ -285,7 +288,8 @@ def _skip_item(
     return get_annotation(ws, annotation_id)
 
 
-def _undo_last(ws: Workspace, task_id: int, annotator: Actor) -> QueueItem | None:
+@one_unit_of_work
+def undo_last(ws: Workspace, task_id: int, annotator: Actor) -> QueueItem | None:
     """Take back this annotator's last answer in the task and hand that item back to them."""
     task = get_task(ws, task_id)
     with ws.store.transaction() as tx:
@@ -366,121 +370,3 @@ def current_annotations(ws: Workspace, task_ids: Sequence[int]) -> list[Annotati
             [list(task_ids)],
         )
     return [_annotation(r) for r in rows if r[4] == "labeled"]
-
-
-def task_progress(
-    ws: Workspace, task_id: int, annotator: str | None = None, *, now: datetime | None = None
-) -> TaskProgress:
-    moment = now or utcnow()
-    day_start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
-    with ws.store.read() as tx:
-        items, complete, needed, done = tx.one(
-            f"""
-            WITH cur AS ({CURRENT}),
-            per AS (SELECT item_id, count(*) FILTER (WHERE status = 'labeled') AS n FROM cur GROUP BY item_id)
-            SELECT count(*), count(*) FILTER (WHERE coalesce(p.n, 0) >= ti.required),
-                   sum(ti.required), sum(least(coalesce(p.n, 0), ti.required))
-            FROM task_items ti LEFT JOIN per p USING (item_id) WHERE ti.task_id = ?
-            """,
-            [task_id, task_id],
-        ) or (0, 0, 0, 0)
-        per_annotator = dict(
-            tx.rows(
-                f"SELECT annotator, count(*) FROM ({CURRENT}) WHERE status = 'labeled' GROUP BY annotator ORDER BY 2 DESC",
-                [task_id],
-            )
-        )
-        skipped, unsure = tx.one(
-            f"SELECT count(*) FILTER (WHERE status = 'skipped'), count(*) FILTER (WHERE status = 'labeled' AND unsure) "
-            f"FROM ({CURRENT})",
-            [task_id],
-        ) or (0, 0)
-        today = (
-            tx.scalar(
-                f"SELECT count(*) FROM ({CURRENT}) c JOIN (SELECT item_id, annotator, max(created_at) AS last_at FROM annotations "
-                "WHERE task_id = ? GROUP BY ALL) USING (item_id, annotator) WHERE c.status = 'labeled' AND annotator = ? AND last_at >= ?",
-                [task_id, task_id, annotator, day_start],
-            )
-            if annotator
-            else 0
-        )
-    return TaskProgress(
-        int(items),
-        int(complete),
-        int(needed or 0),
-        int(done or 0),
-        int(per_annotator.get(annotator, 0)) if annotator else 0,
-        int(today or 0),
-        per_annotator,
-        int(skipped),
-        int(unsure),
-    )
-
-
-def labels_left(ws: Workspace, task_ids: Sequence[int]) -> dict[int, int]:
-    """How many answers each task still needs (items × annotators they require, minus those given)."""
-    if not task_ids:
-        return {}
-    with ws.store.read() as tx:
-        rows = tx.rows(
-            """
-            WITH cur AS (
-                SELECT task_id, item_id, annotator, arg_max(status, annotation_id) AS status
-                FROM annotations WHERE task_id IN (SELECT unnest(?::BIGINT[])) GROUP BY ALL
-            ),
-            per AS (SELECT task_id, item_id, count(*) FILTER (WHERE status = 'labeled') AS n FROM cur GROUP BY ALL)
-            SELECT ti.task_id, sum(greatest(ti.required - coalesce(p.n, 0), 0))
-            FROM task_items ti LEFT JOIN per p USING (task_id, item_id)
-            WHERE ti.task_id IN (SELECT unnest(?::BIGINT[])) GROUP BY ti.task_id
-            """,
-            [list(task_ids), list(task_ids)],
-        )
-    return {int(t): int(n or 0) for t, n in rows}
-
-
-def next_item(
-    ws: Workspace, task_id: int, annotator: Actor, *, now: datetime | None = None
-) -> QueueItem | None:
-    """The item this annotator should label next (leased to them), or None when they are done."""
-    with ws.store.read():  # one open of the workspace for the whole call
-        return _next_item(ws, task_id, annotator, now=now)
-
-
-def save_annotation(
-    ws: Workspace,
-    task_id: int,
-    item_id: str,
-    annotator: Actor,
-    label: str,
-    *,
-    spans: Sequence[Span] = (),
-    unsure: bool = False,
-    note: str = "",
-    seconds: float | None = None,
-) -> Annotation:
-    """Record an answer (a change is a new row; the latest row is the annotator's answer)."""
-    with ws.store.read():
-        return _save_annotation(
-            ws,
-            task_id,
-            item_id,
-            annotator,
-            label,
-            spans=spans,
-            unsure=unsure,
-            note=note,
-            seconds=seconds,
-        )
-
-
-def skip_item(
-    ws: Workspace, task_id: int, item_id: str, annotator: Actor, note: str = ""
-) -> Annotation:
-    with ws.store.read():
-        return _skip_item(ws, task_id, item_id, annotator, note)
-
-
-def undo_last(ws: Workspace, task_id: int, annotator: Actor) -> QueueItem | None:
-    """Take back this annotator's last answer in the task and hand that item back to them."""
-    with ws.store.read():
-        return _undo_last(ws, task_id, annotator)

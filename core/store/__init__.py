@@ -2,14 +2,42 @@
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar, cast
 
 from core.errors import CoreError
 from core.store.blobs import BlobStore
 from core.store.connection import DB_FILE, Store, Tx, utcnow
 
-__all__ = ["DEFAULT_WORKSPACE", "BlobStore", "Store", "Tx", "Workspace", "resolve_path", "utcnow"]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def one_unit_of_work(
+    function: Callable[Concatenate[Workspace, P], R],
+) -> Callable[Concatenate[Workspace, P], R]:
+    """Run a service function as one unit of work: the workspace file is opened once for all of it."""
+
+    def wrapper(ws: Workspace, *args: P.args, **kwargs: P.kwargs) -> R:
+        with ws.store.read():
+            return function(ws, *args, **kwargs)
+
+    return cast(Callable[Concatenate[Workspace, P], R], functools.update_wrapper(wrapper, function))
+
+
+__all__ = [
+    "DEFAULT_WORKSPACE",
+    "BlobStore",
+    "Store",
+    "Tx",
+    "Workspace",
+    "one_unit_of_work",
+    "resolve_path",
+    "utcnow",
+]
 
 DEFAULT_WORKSPACE = ".loopline"
 

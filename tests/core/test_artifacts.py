@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 
 from core.actor import Actor
+from core.artifacts.lineage import lineage, lineage_tree_lines
 from core.artifacts.models import NewArtifact
 from core.artifacts.service import (
     count_by_kind,
     delete_artifact,
     find_artifact,
     get_artifact,
-    lineage,
-    lineage_tree_lines,
     list_artifacts,
     read_file,
     register,

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from core.actor import Actor
-from core.artifacts.service import count_by_kind, get_artifact, lineage
+from core.artifacts.lineage import lineage
+from core.artifacts.service import count_by_kind, get_artifact
 from core.data.service import IngestRefused, ingest, load_rows, quality_of, reproduce_dataset
 from core.errors import InvalidInput
 from core.projects.service import Project, create_project

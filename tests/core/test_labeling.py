@@ -9,17 +9,17 @@ import pandas as pd
 import pytest
 
 from core.actor import Actor
-from core.artifacts.service import lineage
+from core.artifacts.lineage import lineage
 from core.data.service import ingest
 from core.errors import InvalidInput
 from core.labeling.freeze import freeze, load_label_set
 from core.labeling.models import TaskFilter
+from core.labeling.progress import task_progress
 from core.labeling.queue import (
     item_history,
     next_item,
     save_annotation,
     skip_item,
-    task_progress,
     undo_last,
 )
 from core.labeling.review import decide, review_queue

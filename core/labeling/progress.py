@@ -1,0 +1,80 @@
+"""Where a labeling task stands: answers given and needed, per annotator, today."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from core.labeling.models import TaskProgress
+from core.labeling.queue import CURRENT
+from core.store import Workspace, utcnow
+
+
+def task_progress(
+    ws: Workspace, task_id: int, annotator: str | None = None, *, now: datetime | None = None
+) -> TaskProgress:
+    moment = now or utcnow()
+    day_start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    with ws.store.read() as tx:
+        items, complete, needed, done = tx.one(
+            f"""
+            WITH cur AS ({CURRENT}),
+            per AS (SELECT item_id, count(*) FILTER (WHERE status = 'labeled') AS n FROM cur GROUP BY item_id)
+            SELECT count(*), count(*) FILTER (WHERE coalesce(p.n, 0) >= ti.required),
+                   sum(ti.required), sum(least(coalesce(p.n, 0), ti.required))
+            FROM task_items ti LEFT JOIN per p USING (item_id) WHERE ti.task_id = ?
+            """,
+            [task_id, task_id],
+        ) or (0, 0, 0, 0)
+        per_annotator = dict(
+            tx.rows(
+                f"SELECT annotator, count(*) FROM ({CURRENT}) WHERE status = 'labeled' GROUP BY annotator ORDER BY 2 DESC",
+                [task_id],
+            )
+        )
+        skipped, unsure = tx.one(
+            f"SELECT count(*) FILTER (WHERE status = 'skipped'), count(*) FILTER (WHERE status = 'labeled' AND unsure) "
+            f"FROM ({CURRENT})",
+            [task_id],
+        ) or (0, 0)
+        today = (
+            tx.scalar(
+                f"SELECT count(*) FROM ({CURRENT}) c JOIN (SELECT item_id, annotator, max(created_at) AS last_at FROM annotations "
+                "WHERE task_id = ? GROUP BY ALL) USING (item_id, annotator) WHERE c.status = 'labeled' AND annotator = ? AND last_at >= ?",
+                [task_id, task_id, annotator, day_start],
+            )
+            if annotator
+            else 0
+        )
+    return TaskProgress(
+        int(items),
+        int(complete),
+        int(needed or 0),
+        int(done or 0),
+        int(per_annotator.get(annotator, 0)) if annotator else 0,
+        int(today or 0),
+        per_annotator,
+        int(skipped),
+        int(unsure),
+    )
+
+
+def labels_left(ws: Workspace, task_ids: Sequence[int]) -> dict[int, int]:
+    """How many answers each task still needs (items × annotators they require, minus those given)."""
+    if not task_ids:
+        return {}
+    with ws.store.read() as tx:
+        rows = tx.rows(
+            """
+            WITH cur AS (
+                SELECT task_id, item_id, annotator, arg_max(status, annotation_id) AS status
+                FROM annotations WHERE task_id IN (SELECT unnest(?::BIGINT[])) GROUP BY ALL
+            ),
+            per AS (SELECT task_id, item_id, count(*) FILTER (WHERE status = 'labeled') AS n FROM cur GROUP BY ALL)
+            SELECT ti.task_id, sum(greatest(ti.required - coalesce(p.n, 0), 0))
+            FROM task_items ti LEFT JOIN per p USING (task_id, item_id)
+            WHERE ti.task_id IN (SELECT unnest(?::BIGINT[])) GROUP BY ti.task_id
+            """,
+            [list(task_ids), list(task_ids)],
+        )
+    return {int(t): int(n or 0) for t, n in rows}
