@@ -53,22 +53,47 @@ def project_overview(ws: Workspace, project: Project) -> ProjectOverview:
             f"dataset v{dataset.version}",
             tuple(details),
         )
-    runs = counts.get("model", 0)
-    mod = Stage(
-        "mod",
-        "ML modeling",
-        "done" if runs else "empty",
-        f"{runs} model(s)" if runs else "no runs yet",
-        () if runs else ("train once a label set is frozen",),
-    )
-    builds = counts.get("build", 0)
-    dev = Stage(
-        "dev",
-        "Build & release",
-        "done" if builds else "empty",
-        f"{builds} build(s)" if builds else "no builds yet",
-        () if builds else ("`loopline build` runs the CI gate",),
-    )
+    from core.builds.service import list_builds
+    from core.experiments.search import search_runs
+    from core.registry.service import find_alias
+
+    runs = search_runs(ws, name, limit=1, metrics_columns=False).total
+    production = find_alias(ws, name)
+    if production is None:
+        mod = Stage(
+            "mod",
+            "ML modeling",
+            "done" if runs else "empty",
+            f"{runs} run(s)" if runs else "no runs yet",
+            ("no model in production yet",) if runs else ("train once a label set is frozen",),
+        )
+    else:
+        accuracy = production.metadata.get("metrics", {}).get("accuracy")
+        details = [f"{runs} run(s), {counts.get('model', 0)} registered version(s)"]
+        if accuracy is not None:
+            details.append(f"production accuracy {accuracy:.3f}")
+        mod = Stage(
+            "mod", "ML modeling", "done", f"production v{production.version}", tuple(details)
+        )
+    builds = list_builds(ws, name)
+    if builds:
+        last = builds[0]
+        failed = sum(b.status != "successful" for b in builds)
+        dev = Stage(
+            "dev",
+            "Build & release",
+            "done" if last.status == "successful" else "attention",
+            f"build #{last.build_id} {last.status}",
+            (f"{len(builds)} build(s), {failed} not successful", last.reason[:80]),
+        )
+    else:
+        dev = Stage(
+            "dev",
+            "Build & release",
+            "empty",
+            "no builds yet",
+            ("`loopline build` runs the CI gate",),
+        )
     windows = counts.get("monitoring", 0)
     ops = Stage(
         "ops",
