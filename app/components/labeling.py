@@ -12,8 +12,17 @@ from core.actor import Actor
 from core.artifacts.service import get_artifact
 from core.data.profile import typical_ranges, unusual_values
 from core.errors import CoreError
+from core.labeling.agreement import agreement
 from core.labeling.models import QueueItem, Task
-from core.labeling.queue import item_history, next_item, save_annotation, skip_item, undo_last
+from core.labeling.progress import task_progress
+from core.labeling.queue import (
+    current_annotations,
+    item_history,
+    next_item,
+    save_annotation,
+    skip_item,
+    undo_last,
+)
 from core.projects.service import Project
 from core.spans.detect import Span
 from core.store import Workspace
@@ -97,6 +106,23 @@ def _remove_span(item: QueueItem, index: int) -> None:
     _state(item)["spans"].pop(index)
 
 
+def progress_row(ws: Workspace, task: Task, project: Project, who: Actor) -> None:
+    progress = task_progress(ws, task.task_id, who.name)
+    report = agreement(current_annotations(ws, [task.task_id]), project.spec.labels.classes)
+    a, b, c, d = st.columns(4)
+    a.metric("Items done", f"{progress.complete_items:,} / {progress.items:,}")
+    b.metric("Items left", f"{progress.left_items:,}")
+    c.metric(
+        "My answers today", progress.mine_today, help=f"{progress.mine_total} in this task in all"
+    )
+    d.metric(
+        "Agreement so far (α)",
+        "—" if report.alpha is None else f"{report.alpha:.2f}",
+        help=f"Krippendorff's alpha over {report.items_compared} items labeled by several people",
+    )
+    st.progress(progress.labels_done / max(1, progress.labels_needed))
+
+
 def item_card(
     ws: Workspace,
     task: Task,
@@ -121,6 +147,7 @@ def item_card(
 @st.fragment
 def label_panel(ws: Workspace, task: Task, project: Project, who: Actor) -> None:
     """One item at a time; answering shows the next without reloading the page."""
+    progress_row(ws, task, project, who)  # inside the fragment: it moves with every answer
     for flag, show in ((f"{KEY}.error", st.error), (f"{KEY}.saved", st.toast)):
         if flag in st.session_state:
             show(st.session_state.pop(flag))
@@ -175,7 +202,7 @@ def label_panel(ws: Workspace, task: Task, project: Project, who: Actor) -> None
     buttons = st.columns(len(spec.labels.classes) + 2)
     for index, (column, label) in enumerate(zip(buttons, spec.labels.classes, strict=False)):
         column.button(
-            f"{label.replace('_', ' ')}  ·  {index + 1}",
+            label.replace("_", " "),
             key=f"{KEY}.class.{label}",
             shortcut=str(index + 1),
             width="stretch",
@@ -184,7 +211,7 @@ def label_panel(ws: Workspace, task: Task, project: Project, who: Actor) -> None
             args=(ws, item, who, label),
         )
     buttons[-2].button(
-        "Skip · s",
+        "Skip",
         key=f"{KEY}.skip",
         shortcut="s",
         width="stretch",
@@ -192,7 +219,7 @@ def label_panel(ws: Workspace, task: Task, project: Project, who: Actor) -> None
         args=(ws, item, who),
     )
     buttons[-1].button(
-        "Undo · u",
+        "Undo",
         key=f"{KEY}.undo",
         shortcut="u",
         width="stretch",

@@ -58,8 +58,8 @@ else:
                     {
                         "check": c.name,
                         "passed": "✅" if c.passed else "❌",
-                        "value": c.value,
-                        "production": c.baseline,
+                        "value": "" if c.value is None else round(c.value, 3),
+                        "production": "" if c.baseline is None else round(c.baseline, 3),
                         "allowed": c.threshold,
                         "detail": c.message,
                     }

@@ -5,9 +5,7 @@ import streamlit as st
 from app.components.labeling import label_panel
 from app.deps import current_user, workspace
 from core.actor import Actor
-from core.labeling.agreement import agreement
-from core.labeling.progress import labels_left, task_progress
-from core.labeling.queue import current_annotations
+from core.labeling.progress import labels_left
 from core.labeling.tasks import list_tasks
 from core.projects.service import list_projects
 
@@ -45,18 +43,5 @@ task = right.selectbox(
 )
 if task.instructions:
     st.caption(f"Instructions: {task.instructions}")
-
-progress = task_progress(ws, task.task_id, who)
-report = agreement(current_annotations(ws, [task.task_id]), projects[name].spec.labels.classes)
-a, b, c, d = st.columns(4)
-a.metric("Items done", f"{progress.complete_items:,} / {progress.items:,}")
-b.metric("Items left", f"{progress.left_items:,}")
-c.metric("My answers today", progress.mine_today, help=f"{progress.mine_total} in this task in all")
-d.metric(
-    "Agreement so far (α)",
-    "—" if report.alpha is None else f"{report.alpha:.2f}",
-    help=f"Krippendorff's alpha over {report.items_compared} items labeled by several people",
-)
-st.progress(progress.labels_done / max(1, progress.labels_needed))
 
 label_panel(ws, task, projects[name], Actor(who, "app"))

@@ -153,7 +153,11 @@ def run_build(
         ),
         actor,
     )
-    if status == "successful" and run_id is not None:
+    same = _same_as_production(ws, run_id, baseline_id) if status == "successful" else None
+    if same is not None:
+        model_id = same
+        log.append(f"the model is identical to production (#{same}): nothing new to register")
+    elif status == "successful" and run_id is not None:
         model_id = register_run_model(
             ws, run_id, actor, build_artifact=artifact.artifact_id
         ).artifact_id
@@ -211,6 +215,22 @@ def run_build(
         )
     report("done", 1.0)
     return get_build(ws, build_id)
+
+
+def _same_as_production(ws: Workspace, run_id: int | None, baseline_id: int | None) -> int | None:
+    """The production model's id when the run trained byte-identical model files (same inputs)."""
+    if run_id is None or baseline_id is None:
+        return None
+    from core.artifacts.service import get_artifact
+    from core.experiments.service import get_run
+
+    files = {r: h for r, h in get_run(ws, run_id).files.items() if r != "evaluation.json"}
+    production = {
+        f.role: f.blob_hash
+        for f in get_artifact(ws, baseline_id).files
+        if f.role != "evaluation.json"
+    }
+    return baseline_id if files == production else None
 
 
 def _build(row: tuple[Any, ...], checks: list[tuple[Any, ...]]) -> Build:

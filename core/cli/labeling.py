@@ -15,8 +15,10 @@ from core.errors import InvalidInput
 def cmd_tasks(args: argparse.Namespace) -> int:
     from core.labeling.progress import labels_left
     from core.labeling.tasks import list_tasks
+    from core.projects.service import get_project
 
     ws = open_workspace(args)
+    get_project(ws, args.project)  # an unknown project is an error, not an empty list
     tasks = list_tasks(ws, args.project)
     left = labels_left(ws, [t.task_id for t in tasks])
     if not tasks:
@@ -113,6 +115,12 @@ def cmd_agreement(args: argparse.Namespace) -> int:
     report = task_agreement(open_workspace(args), args.task, args.by)
     if args.json:
         print(json.dumps(report, default=lambda o: o.__dict__, indent=1))
+        return 0
+    if report.items_compared == 0:
+        print(
+            "No item has answers from two or more annotators yet, so there is no agreement to measure. "
+            "Give the task an overlap of 2 or more, or an agreement sample (--agreement-sample)."
+        )
         return 0
     alpha = "—" if report.alpha is None else f"{report.alpha:.3f}"
     print(

@@ -53,10 +53,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from core.experiments.search import search_runs
+    from core.projects.service import get_project
 
-    table = search_runs(
-        open_workspace(args), args.project, args.filter or "", args.order or [], limit=args.limit
-    )
+    ws = open_workspace(args)
+    get_project(ws, args.project)  # an unknown project is an error, not an empty list
+    table = search_runs(ws, args.project, args.filter or "", args.order or [], limit=args.limit)
     frame = table.frame
     keep = [
         c
@@ -134,9 +135,11 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from core.artifacts.service import list_artifacts
+    from core.projects.service import get_project
     from core.registry.service import find_alias
 
     ws = open_workspace(args)
+    get_project(ws, args.project)
     aliases = {a: find_alias(ws, args.project, a) for a in ("production", "candidate")}
     rows = []
     for model in list_artifacts(ws, kind="model", project=args.project):
@@ -187,7 +190,13 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_builds(args: argparse.Namespace) -> int:
     from core.builds.service import list_builds
+    from core.projects.service import get_project
 
+    ws = open_workspace(args)
+    get_project(ws, args.project)  # an unknown project is an error, not an empty list
+    builds = list_builds(ws, args.project)
+    if not builds:
+        print(f"No builds in {args.project} yet. Run `loopline build {args.project}`.")
     print_table(
         [
             {
@@ -197,7 +206,7 @@ def cmd_builds(args: argparse.Namespace) -> int:
                 "started": f"{b.started_at:%Y-%m-%d %H:%M}",
                 "reason": b.reason[:90],
             }
-            for b in list_builds(open_workspace(args), args.project)
+            for b in builds
         ]
     )
     return 0
