@@ -126,3 +126,12 @@ def test_demo_then_verify_detects_a_blob_changed_by_hand(demo_copy: Path) -> Non
     assert "content changed" in checked.stdout and checked.stdout.splitlines()[-1].startswith(
         "FAILED"
     )
+
+
+@pytest.mark.parametrize("command", ["runs", "builds", "models", "tasks"])
+def test_unknown_project_is_an_error_everywhere(tmp_path: Path, command: str) -> None:
+    ws = str(tmp_path / "ws")
+    run("-w", ws, "init")
+    done = run("-w", ws, command, "nope")
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: No project 'nope' in this workspace.")

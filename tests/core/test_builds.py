@@ -182,3 +182,19 @@ def test_a_registered_model_reproduces_in_another_process(demo_copy: Path) -> No
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("model:ooo-replies@1: identical")
+
+
+def test_a_build_identical_to_production_registers_nothing(demo_copy: Path) -> None:
+    """Re-running CI on unchanged inputs must not pile up identical model versions."""
+    from core.artifacts.service import list_artifacts
+
+    ws = Workspace.open(demo_copy)
+    before = list_artifacts(ws, kind="model", project="hw-triage")
+    again = run_build(
+        ws, "hw-triage", CI, promote_model=True
+    )  # the demo's build 1 had the same inputs
+    assert again.status == "successful"
+    production = find_alias(ws, "hw-triage")
+    assert production is not None and again.model_id == production.artifact_id
+    assert list_artifacts(ws, kind="model", project="hw-triage") == before
+    assert "identical to production" in again.log
