@@ -82,48 +82,25 @@ class MaxRegression:
         results = []
         for target in targets:
             where = f" on {target}" if target else ""
-            name = f"no regression of {self.metric}{where}"
             value = _metric(candidate, self.metric, target)
+            before = None if baseline is None else _metric(baseline, self.metric, target)
             if baseline is None:
-                results.append(
-                    CheckResult(
-                        name,
-                        "max_regression",
-                        self.metric,
-                        target,
-                        value,
-                        None,
-                        self.tolerance,
-                        True,
-                        "no model in production yet: nothing to compare",
-                    )
+                passed, message = True, "no model in production yet: nothing to compare"
+            elif value is None or before is None:
+                passed, message = (
+                    False,
+                    f"{self.metric}{where} could not be measured (too few test items)",
                 )
-                continue
-            before = _metric(baseline, self.metric, target)
-            if value is None or before is None:
-                results.append(
-                    CheckResult(
-                        name,
-                        "max_regression",
-                        self.metric,
-                        target,
-                        value,
-                        before,
-                        self.tolerance,
-                        False,
-                        f"{self.metric}{where} could not be measured (too few test items)",
-                    )
+            else:
+                drop = before - value
+                passed = drop <= self.tolerance
+                message = (
+                    f"{self.metric}{where}: {value:.3f} vs production {before:.3f} "
+                    f"({'+' if drop <= 0 else '−'}{abs(drop):.3f}; allowed drop {self.tolerance})"
                 )
-                continue
-            drop = before - value
-            passed = drop <= self.tolerance
-            text = (
-                f"{self.metric}{where}: {value:.3f} vs production {before:.3f} "
-                f"({'+' if drop <= 0 else '−'}{abs(drop):.3f}; allowed drop {self.tolerance})"
-            )
             results.append(
                 CheckResult(
-                    name,
+                    f"no regression of {self.metric}{where}",
                     "max_regression",
                     self.metric,
                     target,
@@ -131,7 +108,7 @@ class MaxRegression:
                     before,
                     self.tolerance,
                     passed,
-                    text,
+                    message,
                 )
             )
         return results

@@ -177,7 +177,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     )
     print(f"Build #{build.build_id} {build.status.upper()}: {build.reason}")
     for check in build.checks:
-        print(f"  {'PASS' if check.passed else 'FAIL'} {check.name}: {check.message}")
+        print(f"  {'PASS' if check.passed else 'FAIL'} {check.message}")
     if build.model_id:
         print(
             f"  registered model #{build.model_id}"
