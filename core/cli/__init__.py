@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from core.cli import labeling, modeling, workspace
+from core.cli import accounts, labeling, modeling, operations, requirements, workspace
 from core.cli.common import Handler
 from core.errors import CoreError
 
@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     workspace.add_commands(add)
     labeling.add_commands(add)
     modeling.add_commands(add)
+    requirements.add_commands(add)
+    operations.add_commands(add)
+    accounts.add_commands(add)
     return parser
 
 
