@@ -10,7 +10,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from core.cli import accounts, labeling, modeling, operations, requirements, workspace
+from core.cli import (
+    accounts,
+    labeling,
+    modeling,
+    monitoring,
+    operations,
+    requirements,
+    workspace,
+)
 from core.cli.common import Handler
 from core.errors import CoreError
 
@@ -40,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     modeling.add_commands(add)
     requirements.add_commands(add)
     operations.add_commands(add)
+    monitoring.add_commands(add)
     accounts.add_commands(add)
     return parser
 
