@@ -30,6 +30,8 @@ table = attempt(search_runs, ws, name, query or "", ["run_id DESC"], 10_000)
 if table is None:
     st.stop()
 runs = table.frame
+for notice in table.notices:
+    st.warning(notice, icon="🔎")
 if runs.empty:
     st.info("No runs match. Train one with `loopline train PROJECT` or `loopline build PROJECT`.")
     st.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         ]
     )
     print(f"{len(frame)} of {table.total} run(s)")
+    for notice in table.notices:
+        print(f"note: {notice}", file=sys.stderr)
     return 0
 
 

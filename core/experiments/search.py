@@ -207,6 +207,7 @@ class RunTable:
 
     frame: pd.DataFrame
     total: int
+    notices: tuple[str, ...] = ()
 
 
 def search_runs(
@@ -217,7 +218,8 @@ def search_runs(
     limit: int = 10_000,
     metrics_columns: bool = True,
 ) -> RunTable:
-    where, params = _compile(parse_filter(filter)) if filter.strip() else ("", [])
+    conditions = parse_filter(filter) if filter.strip() else []
+    where, params = _compile(conditions) if conditions else ("", [])
     joins, order, order_params = _order(order_by)
     scope = "r.project = ?" if project else "TRUE"
     scope_params = [project] if project else []
@@ -246,4 +248,25 @@ def search_runs(
                 if len(long["run_id"]):
                     parts.append(_widen(ids, long, prefix))
             runs = pd.concat(parts, axis=1) if len(parts) > 1 else runs
-    return RunTable(runs, int(total or 0))
+        notices = _unknown_keys(tx, project, conditions) if total == 0 and conditions else ()
+    return RunTable(runs, int(total or 0), notices)
+
+
+def _unknown_keys(tx: Any, project: str | None, conditions: Sequence[Condition]) -> tuple[str, ...]:
+    """Why a filter matched nothing, when the reason is a name no run has (a typo, usually)."""
+    notices = []
+    for c in conditions:
+        if c.namespace == "attributes":
+            continue
+        table = {"metrics": "run_metrics", "params": "run_params", "tags": "run_tags"}[c.namespace]
+        known = tx.scalar(
+            f"SELECT count(*) FROM {table} x JOIN runs r USING (run_id) "
+            "WHERE x.key = ? AND (? IS NULL OR r.project = ?)",
+            [c.name, project, project],
+        )
+        if not known:
+            notices.append(
+                f"No run{' in ' + project if project else ''} has {c.namespace}.{c.name}: "
+                "check the name (the runs table lists every column)."
+            )
+    return tuple(notices)

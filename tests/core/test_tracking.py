@@ -135,3 +135,15 @@ def test_log_model_then_register() -> None:
         )
     finally:
         shutil.rmtree(folder)
+
+
+def test_filter_on_a_name_no_run_has_says_so(ws: Workspace, actor: Actor) -> None:
+    with Tracker(ws, actor) as tracker, tracker.start_run("e") as run:
+        run.log_metrics({"f1": 0.9})
+    assert search_runs(ws, None, "metrics.f1 > 0.5").notices == ()
+    assert search_runs(ws, None, "metrics.f1 > 0.95").notices == ()  # a real miss: no notice
+    miss = search_runs(ws, None, "metrics.f1_score > 0.5")
+    assert miss.total == 0
+    assert miss.notices == (
+        "No run has metrics.f1_score: check the name (the runs table lists every column).",
+    )
