@@ -1,33 +1,134 @@
-"""Who acts, and through which surface: recorded with every change in the audit log."""
+"""Who acts, and through which surface: recorded with every change in the audit log.
+
+An ``Actor`` names a user and the surface (``via``: cli, app, service, …). What proves the name
+depends on the surface, and is checked against the workspace's accounts when a change is
+recorded (``core.accounts.access``):
+
+- CLI: ``LOOPLINE_TOKEN`` (an API token; its user) or the OS login mapped to a user
+  (``loopline users add NAME --os-user LOGIN``); ``LOOPLINE_USER`` picks another user only when
+  the OS login maps to an admin ("act as", recorded in the audit row).
+- app: the signed-in user of the session (the app puts it in ``in_session`` around each page).
+- service: the user of the request's API token (``core.accounts.tokens.verify_token``).
+
+A workspace without accounts has no access control, and every actor is taken at its name.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from pathlib import Path
 
 SURFACES = ("cli", "app", "service", "test", "demo")
+TOKEN_PREFIX = "llt."
+
+_SESSION: ContextVar[Actor | None] = ContextVar("loopline_session_actor", default=None)
+_CLI_WORKSPACE: ContextVar[Path | None] = ContextVar("loopline_cli_workspace", default=None)
 
 
 @dataclass(frozen=True)
 class Actor:
-    """The acting user (``name``) and where the action came from (``via``)."""
+    """The acting user (``name``) and where the action came from (``via``).
+
+    ``token``, ``os_user`` and ``chosen`` are the CLI's claims, verified against the workspace's
+    accounts; they do not take part in equality.
+    """
 
     name: str
     via: str = "cli"
+    token: str | None = field(default=None, repr=False, compare=False)
+    os_user: str | None = field(default=None, compare=False)
+    chosen: bool = field(default=False, compare=False)  # the name came from LOOPLINE_USER
 
     @classmethod
     def from_env(cls, via: str = "cli") -> Actor:
-        """The OS user, or ``LOOPLINE_USER`` when set (CI runners set it)."""
-        name = os.environ.get("LOOPLINE_USER") or _os_user()
-        return cls(name=name, via=via)
+        """The actor of this surface.
+
+        In the app, the signed-in user. Elsewhere ``LOOPLINE_TOKEN``'s user, else
+        ``LOOPLINE_USER`` (an admin acting as someone), else the OS user (its mapped name when
+        the CLI told us the workspace).
+        """
+        session = _SESSION.get()
+        if session is not None and via == "app":
+            return session
+        token = (os.environ.get("LOOPLINE_TOKEN") or "").strip()
+        if token:
+            return cls(token_user(token) or "(token)", via, token=token)
+        login = os_login()
+        chosen = (os.environ.get("LOOPLINE_USER") or "").strip()
+        if chosen:
+            return cls(chosen, via, os_user=login, chosen=True)
+        return cls(_mapped_name(login) or login, via, os_user=login)
 
 
-def _os_user() -> str:
+def token_user(token: str) -> str | None:
+    """The user name a token carries (``llt.<user>.<secret>``); the secret is checked later."""
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    user, _, secret = token[len(TOKEN_PREFIX) :].rpartition(".")
+    return user if user and secret else None
+
+
+def os_login() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry in some containers
         return f"uid-{os.getuid()}"
+
+
+_os_user = os_login  # the old name
+
+
+def session_actor() -> Actor | None:
+    """The app's signed-in user while a page runs (None elsewhere)."""
+    return _SESSION.get()
+
+
+@contextlib.contextmanager
+def in_session(actor: Actor | None) -> Iterator[None]:
+    """Run a page as the signed-in ``actor``: reads are checked against it, and a change made in
+    the app in another user's name is refused."""
+    reset = _SESSION.set(actor)
+    try:
+        yield
+    finally:
+        _SESSION.reset(reset)
+
+
+@contextlib.contextmanager
+def cli_workspace(path: str | os.PathLike[str] | None) -> Iterator[None]:
+    """Tell ``Actor.from_env`` which workspace the CLI command opens, so that an OS login mapped
+    to another user name is named by that user from the start."""
+    from core.store import resolve_path
+
+    reset = _CLI_WORKSPACE.set(resolve_path(path))
+    try:
+        yield
+    finally:
+        _CLI_WORKSPACE.reset(reset)
+
+
+def _mapped_name(login: str) -> str | None:
+    root = _CLI_WORKSPACE.get()
+    if root is None:
+        return None
+    from core.errors import CoreError
+    from core.store import Workspace
+
+    if not Workspace.exists(root):
+        return None
+    try:
+        with Workspace.open(root).store.read() as tx:
+            row = tx.one(
+                "SELECT user_name FROM users WHERE os_user = ? ORDER BY user_name LIMIT 1", [login]
+            )
+    except CoreError:
+        return None
+    return str(row[0]) if row else None
 
 
 SYSTEM = Actor("loopline", "cli")

@@ -1,13 +1,23 @@
-"""The append-only audit log: every change is recorded in the transaction that makes it."""
+"""The append-only audit log: every change is recorded in the transaction that makes it.
+
+``record`` is also where access is enforced: it checks that the actor may perform the action in
+the project (``core.accounts.access.check_action``) before writing the row, inside the same
+transaction, so a refusal rolls the whole change back. No function here (or anywhere in core)
+updates or deletes audit rows; a test greps the source to keep it so.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from core.actor import Actor
 from core.store.connection import Tx, utcnow
+
+MAX_TEXT = 2000  # audit rows stay small: long texts (a hostile user name) are cut
 
 
 def record(
@@ -19,15 +29,110 @@ def record(
     target: str | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> None:
+    """Check that ``actor`` may do ``action`` in ``project`` (Forbidden if not), then append the
+    row: when, who (the user the actor resolved to), via which surface, what, on what."""
+    from core.accounts.access import check_action  # accounts build on the store
+
+    resolved = check_action(tx, actor, action, project=project, target=target)
+    merged = {**dict(details or {}), **resolved.details}
     tx.execute(
         "INSERT INTO audit_log VALUES (nextval('audit_ids'), ?, ?, ?, ?, ?, ?, ?)",
         [
             utcnow(),
-            actor.name,
-            actor.via,
-            action,
-            project,
-            target,
-            json.dumps(dict(details or {}), sort_keys=True, default=str),
+            _cut(resolved.name or actor.name),
+            _cut(actor.via),
+            _cut(action),
+            _cut(project),
+            _cut(target),
+            json.dumps(merged, sort_keys=True, default=str),
         ],
     )
+
+
+def _cut(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return value if len(value) <= MAX_TEXT else value[: MAX_TEXT - 1] + "…"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    audit_id: int
+    at: datetime
+    actor: str
+    via: str
+    action: str
+    project: str | None
+    target: str | None
+    details: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Filters for the audit log; every field is optional. ``text`` searches target and details;
+    ``action`` matches an action or an action prefix ending in '.' (``users.``)."""
+
+    actor: str | None = None
+    action: str | None = None
+    project: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    text: str | None = None
+    projects: tuple[str, ...] | None = None  # limit to these projects (None: no limit)
+    limit: int = 1000
+
+
+def select_entries(tx: Tx, query: AuditQuery) -> tuple[list[AuditEntry], int]:
+    """Entries matching ``query``, newest first (at most ``limit``), and how many match in all.
+
+    Every filter value is a bound parameter; the SQL text never changes with the input."""
+    action = query.action or None
+    prefix = action is not None and action.endswith(".")
+    params: list[Any] = [
+        query.actor or None,
+        query.actor or None,
+        action,
+        action if not prefix else None,
+        _escape(action or "") + "%" if prefix else None,
+        query.project or None,
+        query.project or None,
+        query.since,
+        query.since,
+        query.until,
+        query.until,
+        _like(query.text),
+        _like(query.text),
+        _like(query.text),
+        query.projects is not None,
+        list(query.projects or ()),
+    ]
+    where = """
+        WHERE (? IS NULL OR actor = ?)
+          AND (? IS NULL OR action = ? OR action LIKE ? ESCAPE '\\')
+          AND (? IS NULL OR project = ?)
+          AND (?::TIMESTAMP IS NULL OR "at" >= ?::TIMESTAMP)
+          AND (?::TIMESTAMP IS NULL OR "at" < ?::TIMESTAMP)
+          AND (?::VARCHAR IS NULL OR coalesce(target, '') ILIKE ? ESCAPE '\\'
+               OR CAST(details AS VARCHAR) ILIKE ? ESCAPE '\\')
+          AND (NOT ? OR project IN (SELECT unnest(?::VARCHAR[])))
+    """
+    total = int(tx.scalar("SELECT count(*) FROM audit_log " + where, params))
+    rows = tx.rows(
+        'SELECT audit_id, "at", actor, via, action, project, target, details FROM audit_log '
+        + where
+        + " ORDER BY audit_id DESC LIMIT ?",
+        [*params, max(0, int(query.limit))],
+    )
+    entries = [
+        AuditEntry(int(r[0]), r[1], str(r[2]), str(r[3]), str(r[4]), r[5], r[6], json.loads(r[7]))
+        for r in rows
+    ]
+    return entries, total
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _like(text: str | None) -> str | None:
+    return f"%{_escape(text)}%" if text else None

@@ -1,0 +1,396 @@
+"""Users: add, list, disable and enable, passwords, roles per project, task assignments.
+
+Every change is recorded (``users.*``) by the acting admin in the same transaction, which also
+checks the admin's permission; the first user of an open workspace must be an admin.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+
+from core.accounts.access import is_open, load_user, resolve
+from core.accounts.models import Grant, User, check_user_name
+from core.accounts.passwords import check_password_rules, hash_password, verify_password
+from core.accounts.roles import ADMIN, ALL_PROJECTS, ROLES
+from core.actor import Actor
+from core.errors import Forbidden, InvalidInput, NotFound, expected_one_of
+from core.store import Tx, Workspace, utcnow
+from core.store.audit import record
+
+USER_COLUMNS = (
+    "u.user_name, u.display_name, u.email, u.os_user, u.active, u.password_hash IS NOT NULL, "
+    "u.created_at, u.created_by, r.role, r.project"
+)
+
+
+def _check_role(role: str, project: str | None) -> Grant:
+    if role not in ROLES:
+        raise InvalidInput(expected_one_of("role", role, ROLES))
+    if role == ADMIN and project:
+        raise InvalidInput(
+            "admin is a role for the whole workspace; it cannot be limited to a project.",
+            hint="grant it without --project",
+        )
+    return Grant(role, project or ALL_PROJECTS)
+
+
+def _check_project(tx: Tx, project: str | None) -> None:
+    if project and tx.one("SELECT 1 FROM projects WHERE name = ?", [project]) is None:
+        raise NotFound(
+            f"No project {project!r} in this workspace.", hint="`loopline projects` lists them"
+        )
+
+
+def _text(value: str | None, what: str, limit: int = 200) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if len(value) > limit or any(ord(c) < 32 for c in value):
+        raise InvalidInput(f"The {what} must be one line of at most {limit} characters.")
+    return value or None
+
+
+def generate_password() -> str:
+    """A temporary password for ``reset-password``: 16 characters from a URL-safe alphabet."""
+    return secrets.token_urlsafe(12)
+
+
+def create_user(
+    ws: Workspace,
+    actor: Actor,
+    name: str,
+    *,
+    roles: Sequence[str] = (),
+    project: str | None = None,
+    password: str | None = None,
+    display_name: str | None = None,
+    email: str | None = None,
+    os_user: str | None = None,
+) -> User:
+    """Add a user with roles (for all projects, or only ``project``). The first user of a
+    workspace must be an admin: from then on every change is checked."""
+    check_user_name(name)
+    grants = [_check_role(role, project) for role in dict.fromkeys(roles)]
+    if password is not None:
+        check_password_rules(password, name)
+    display = _text(display_name, "display name") or name
+    mail = _text(email, "e-mail address")
+    login = _text(os_user, "OS user", 64)
+    digest = hash_password(password) if password is not None else None
+    now = utcnow()
+    with ws.store.transaction() as tx:
+        first = is_open(tx)
+        if first and not any(g.role == ADMIN for g in grants):
+            raise InvalidInput(
+                "The first user of a workspace must be an admin: with it, access control starts.",
+                hint=f"`loopline users add {name} --role admin` (add more users and roles after it)",
+            )
+        record(
+            tx,
+            actor,
+            "users.add",
+            target=name,
+            details={
+                "roles": [g.label for g in grants],
+                "os_user": login,
+                "first_user": first,
+            },
+        )
+        _check_project(tx, project)
+        if tx.one("SELECT 1 FROM users WHERE user_name = ?", [name]) is not None:
+            raise InvalidInput(
+                f"The user {name!r} already exists.",
+                hint="`loopline users grant` adds roles; `loopline users list` shows them",
+            )
+        _check_os_user(tx, login, name)
+        tx.execute(
+            "INSERT INTO users VALUES (?, ?, ?, ?, ?, true, ?, ?, ?)",
+            [name, display, mail, login, digest, now, _creator(actor), now if digest else None],
+        )
+        for grant in grants:
+            tx.execute(
+                "INSERT INTO user_roles VALUES (?, ?, ?, ?, ?)",
+                [name, grant.role, grant.project, now, _creator(actor)],
+            )
+        created = load_user(tx, name)
+    assert created is not None
+    return created
+
+
+def _creator(actor: Actor) -> str:
+    return actor.name
+
+
+def _check_os_user(tx: Tx, login: str | None, name: str) -> None:
+    if login is None:
+        return
+    other = tx.one(
+        "SELECT user_name FROM users WHERE os_user = ? AND user_name <> ?", [login, name]
+    )
+    if other is not None:
+        raise InvalidInput(
+            f"The OS user {login!r} is already mapped to {other[0]}.",
+            hint=f"`loopline users update {other[0]} --os-user ''` removes that mapping first",
+        )
+
+
+def get_user(ws: Workspace, name: str) -> User:
+    with ws.store.read() as tx:
+        user = load_user(tx, name)
+    if user is None:
+        raise NotFound(
+            f"No user {name!r} in this workspace.", hint="`loopline users list` shows the users"
+        )
+    return user
+
+
+def find_user(ws: Workspace, name: str) -> User | None:
+    with ws.store.read() as tx:
+        return load_user(tx, name)
+
+
+def list_users(ws: Workspace, actor: Actor | None = None) -> list[User]:
+    """Every user with their roles. Admins see everyone; other users see only themselves."""
+    from core.accounts.access import authorize
+
+    with ws.store.read() as tx:
+        resolved = authorize(tx, actor, "self")
+        rows = tx.rows(
+            f"SELECT {USER_COLUMNS} FROM users u LEFT JOIN user_roles r USING (user_name) "
+            "ORDER BY u.user_name, r.role, r.project"
+        )
+    by_name: dict[str, list[tuple[object, ...]]] = {}
+    for row in rows:
+        by_name.setdefault(str(row[0]), []).append(row)
+    from core.accounts.access import _user
+
+    users = [_user(group) for group in by_name.values()]
+    me = resolved.user
+    if me is not None and not me.is_admin:
+        users = [u for u in users if u.name == me.name]
+    return users
+
+
+def _require(tx: Tx, name: str) -> User:
+    user = load_user(tx, name)
+    if user is None:
+        raise NotFound(
+            f"No user {name!r} in this workspace.", hint="`loopline users list` shows the users"
+        )
+    return user
+
+
+def _other_admins(tx: Tx, name: str) -> int:
+    return int(
+        tx.scalar(
+            "SELECT count(DISTINCT u.user_name) FROM users u JOIN user_roles r USING (user_name) "
+            "WHERE r.role = 'admin' AND r.project = '' AND u.active AND u.user_name <> ?",
+            [name],
+        )
+    )
+
+
+def _end_sessions(tx: Tx, name: str, reason: str) -> None:
+    tx.execute(
+        "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE user_name = ? AND ended_at IS NULL",
+        [utcnow(), reason, name],
+    )
+
+
+def set_active(ws: Workspace, actor: Actor, name: str, active: bool) -> User:
+    """Disable (sessions end, tokens stop working) or enable an account; history stays."""
+    with ws.store.transaction() as tx:
+        user = _require(tx, name)
+        record(tx, actor, "users.enable" if active else "users.disable", target=name)
+        if not active and user.is_admin and _other_admins(tx, name) == 0:
+            raise InvalidInput(
+                f"{name} is the last active admin; disabling it would lock everyone out.",
+                hint="make another user admin first: `loopline users grant NAME admin`",
+            )
+        tx.execute("UPDATE users SET active = ? WHERE user_name = ?", [active, name])
+        if not active:
+            _end_sessions(tx, name, "disabled")
+        changed = load_user(tx, name)
+    assert changed is not None
+    return changed
+
+
+def reset_password(ws: Workspace, actor: Actor, name: str, password: str | None = None) -> str:
+    """Set a new password (a generated one when none is given, returned once); the user's open
+    sessions end."""
+    chosen = password if password is not None else generate_password()
+    check_password_rules(chosen, name)
+    digest = hash_password(chosen)
+    with ws.store.transaction() as tx:
+        _require(tx, name)
+        record(
+            tx,
+            actor,
+            "users.reset_password",
+            target=name,
+            details={"generated": password is None},
+        )
+        _set_hash(tx, name, digest)
+        _end_sessions(tx, name, "password reset")
+    return chosen
+
+
+def _set_hash(tx: Tx, name: str, digest: str) -> None:
+    tx.execute(
+        "UPDATE users SET password_hash = ?, password_changed_at = ? WHERE user_name = ?",
+        [digest, utcnow(), name],
+    )
+
+
+def change_password(ws: Workspace, name: str, old: str, new: str, *, via: str = "app") -> None:
+    """A user changes their own password, proving the old one."""
+    check_password_rules(new, name)
+    with ws.store.read() as tx:
+        row = tx.one("SELECT password_hash FROM users WHERE user_name = ? AND active", [name])
+    if row is None or not verify_password(row[0], old):
+        raise Forbidden("The current password is wrong.", hint="type it again, or ask an admin")
+    digest = hash_password(new)
+    with ws.store.transaction() as tx:
+        record(tx, Actor(name, via), "password.change", target=name)
+        _set_hash(tx, name, digest)
+
+
+def update_user(
+    ws: Workspace,
+    actor: Actor,
+    name: str,
+    *,
+    display_name: str | None = None,
+    email: str | None = None,
+    os_user: str | None = None,
+) -> User:
+    """Change a user's display name, e-mail (matched to the identity provider's) or OS login;
+    an empty text removes the e-mail or OS login."""
+    with ws.store.transaction() as tx:
+        user = _require(tx, name)
+        changes: dict[str, str | None] = {}
+        if display_name is not None:
+            changes["display_name"] = _text(display_name, "display name") or user.name
+        if email is not None:
+            changes["email"] = _text(email, "e-mail address")
+        if os_user is not None:
+            changes["os_user"] = _text(os_user, "OS user", 64)
+            _check_os_user(tx, changes["os_user"], name)
+        if not changes:
+            raise InvalidInput(
+                "Nothing to change.", hint="pass --display-name, --email or --os-user"
+            )
+        record(tx, actor, "users.update", target=name, details=changes)
+        for column, value in changes.items():  # column names come from the fixed keys above
+            tx.execute(f"UPDATE users SET {column} = ? WHERE user_name = ?", [value, name])
+        changed = load_user(tx, name)
+    assert changed is not None
+    return changed
+
+
+def grant(ws: Workspace, actor: Actor, name: str, role: str, project: str | None = None) -> User:
+    wanted = _check_role(role, project)
+    with ws.store.transaction() as tx:
+        user = _require(tx, name)
+        record(
+            tx, actor, "users.grant", project=project, target=name, details={"role": wanted.label}
+        )
+        _check_project(tx, project)
+        if wanted in user.grants:
+            raise InvalidInput(f"{name} already has the role {wanted.label}.")
+        tx.execute(
+            "INSERT INTO user_roles VALUES (?, ?, ?, ?, ?)",
+            [name, wanted.role, wanted.project, utcnow(), actor.name],
+        )
+        changed = load_user(tx, name)
+    assert changed is not None
+    return changed
+
+
+def revoke(ws: Workspace, actor: Actor, name: str, role: str, project: str | None = None) -> User:
+    wanted = _check_role(role, project)
+    with ws.store.transaction() as tx:
+        user = _require(tx, name)
+        record(
+            tx, actor, "users.revoke", project=project, target=name, details={"role": wanted.label}
+        )
+        if wanted not in user.grants:
+            held = ", ".join(g.label for g in user.grants) or "none"
+            raise InvalidInput(f"{name} does not have the role {wanted.label} (roles: {held}).")
+        if wanted.role == ADMIN and user.active and _other_admins(tx, name) == 0:
+            raise InvalidInput(
+                f"{name} is the last active admin; taking the role would lock everyone out.",
+                hint="make another user admin first",
+            )
+        tx.execute(
+            "DELETE FROM user_roles WHERE user_name = ? AND role = ? AND project = ?",
+            [name, wanted.role, wanted.project],
+        )
+        changed = load_user(tx, name)
+    assert changed is not None
+    return changed
+
+
+def assign(
+    ws: Workspace, actor: Actor, task_id: int, names: Sequence[str], *, remove: bool = False
+) -> list[str]:
+    """Assign annotators to a labeling task (or take them off it); returns the task's assignees.
+
+    A task without assignees is open to every annotator of its project."""
+    with ws.store.transaction() as tx:
+        row = tx.one("SELECT project FROM tasks WHERE task_id = ?", [task_id])
+        if row is None:
+            raise NotFound(f"No task #{task_id}.", hint="`loopline tasks` lists the tasks")
+        project = str(row[0])
+        record(
+            tx,
+            actor,
+            "task.unassign" if remove else "task.assign",
+            project=project,
+            target=f"task #{task_id}",
+            details={"users": list(names)},
+        )
+        for name in names:
+            user = _require(tx, name)
+            if remove:
+                tx.execute(
+                    "DELETE FROM task_assignees WHERE task_id = ? AND user_name = ?",
+                    [task_id, name],
+                )
+                continue
+            if not user.can("label", project):
+                raise InvalidInput(
+                    f"{name} cannot label in {project} (roles: {', '.join(user.roles(project)) or 'none'}).",
+                    hint=f"`loopline users grant {name} annotator --project {project}` first",
+                )
+            tx.execute(
+                "INSERT OR IGNORE INTO task_assignees VALUES (?, ?, ?, ?)",
+                [task_id, name, utcnow(), actor.name],
+            )
+        return [
+            str(r[0])
+            for r in tx.rows(
+                "SELECT user_name FROM task_assignees WHERE task_id = ? ORDER BY user_name",
+                [task_id],
+            )
+        ]
+
+
+def assignees(ws: Workspace, task_ids: Sequence[int]) -> dict[int, list[str]]:
+    with ws.store.read() as tx:
+        rows = tx.rows(
+            "SELECT task_id, user_name FROM task_assignees "
+            "WHERE task_id IN (SELECT unnest(?::BIGINT[])) ORDER BY task_id, user_name",
+            [list(task_ids)],
+        )
+    found: dict[int, list[str]] = {}
+    for task_id, name in rows:
+        found.setdefault(int(task_id), []).append(str(name))
+    return found
+
+
+def who_is(ws: Workspace, actor: Actor) -> User | None:
+    """The user an actor stands for (None when the workspace has no accounts)."""
+    with ws.store.read() as tx:
+        return resolve(tx, actor).user
