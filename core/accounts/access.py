@@ -8,14 +8,14 @@ A workspace whose ``users`` table is empty is open: nothing is checked (single-u
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from core.accounts.models import Grant, User
-from core.accounts.roles import ACTIONS, ADMIN, ALL_PROJECTS, PERMISSIONS, ROLES, roles_with
-from core.actor import Actor, session_actor
+from core.accounts.roles import ACTIONS, ADMIN, PERMISSIONS, ROLES, SYSTEM_ROLE, roles_with
+from core.actor import SYSTEM, Actor, session_actor
 from core.errors import Forbidden
 from core.store import Tx, Workspace
 
@@ -35,6 +35,17 @@ class Resolved:
 
 
 OPEN_WORKSPACE = Resolved(None)
+SYSTEM_USER = User(
+    SYSTEM.name,
+    "Loopline",
+    None,
+    None,
+    True,
+    False,
+    datetime(2000, 1, 1),
+    SYSTEM.name,
+    (Grant(SYSTEM_ROLE),),
+)
 
 
 def is_open(tx: Tx) -> bool:
@@ -96,6 +107,8 @@ def resolve(tx: Tx, actor: Actor, *, now: datetime | None = None) -> Resolved:
             f"The app is signed in as {session.name}; a change in the name of {actor.name} is refused.",
             hint="sign out and sign in as that user",
         )
+    if actor == SYSTEM and actor.token is None and actor.os_user is None:
+        return Resolved(SYSTEM_USER)
     details: dict[str, Any] = {}
     name = actor.name
     if actor.token is not None:
@@ -271,9 +284,72 @@ def visible_projects(
     return wanted if scope is None else [n for n in wanted if n in scope]
 
 
-def grants_of(tx: Tx, name: str) -> tuple[Grant, ...]:
-    user = load_user(tx, name)
-    return user.grants if user else ()
+def readable(
+    ws_or_tx: Workspace | Tx, actor: Actor | None, permission: str, project: str | None = None
+) -> frozenset[str] | None:
+    """The check at a read entry point. With a project: Forbidden unless it may be read. Without:
+    the projects whose rows may be shown (None: all of them), Forbidden when there is none."""
+    who = actor or session_actor()
+    if who is None:
+        return None
+    ws, tx = _ws_tx(ws_or_tx)
+    if tx is None:
+        assert ws is not None
+        with ws.store.read() as read:
+            return readable(read, who, permission, project)
+    resolved = resolve(tx, who)
+    user = resolved.user
+    if user is None:
+        return None
+    if project is not None:
+        _check(tx, resolved, permission, project, None)
+        return None
+    scope = user.projects_with(permission)
+    if scope is not None and not scope:
+        raise refusal(user, permission, None)
+    return None if scope is None else frozenset(scope)
 
 
-ALL = ALL_PROJECTS
+class _TaskLike(Protocol):
+    @property
+    def task_id(self) -> int: ...
+
+    @property
+    def project(self) -> str: ...
+
+
+T = TypeVar("T", bound=_TaskLike)
+
+
+def visible_tasks(ws_or_tx: Workspace | Tx, actor: Actor | None, tasks: Sequence[T]) -> list[T]:
+    """The labeling tasks ``actor`` may see: all of a project with ``labeling.read``; else those
+    they may label in (assigned to them, or assigned to nobody)."""
+    who = actor or session_actor()
+    if who is None or not tasks:
+        return list(tasks)
+    ws, tx = _ws_tx(ws_or_tx)
+    if tx is None:
+        assert ws is not None
+        with ws.store.read() as read:
+            return visible_tasks(read, who, tasks)
+    user = resolve(tx, who).user
+    if user is None:
+        return list(tasks)
+    assigned: dict[int, set[str]] = {}
+    for task_id, name in tx.rows(
+        "SELECT task_id, user_name FROM task_assignees WHERE task_id IN (SELECT unnest(?::BIGINT[]))",
+        [[t.task_id for t in tasks]],
+    ):
+        assigned.setdefault(int(task_id), set()).add(str(name))
+    return [
+        t
+        for t in tasks
+        if user.can("labeling.read", t.project)
+        or (user.can("label", t.project) and user.name in assigned.get(t.task_id, {user.name}))
+    ]
+
+
+def check_task_visible(ws: Workspace, actor: Actor | None, task: _TaskLike) -> None:
+    """Forbidden unless ``actor`` may see the task (see ``visible_tasks``)."""
+    if not visible_tasks(ws, actor, [task]):
+        authorize(ws, actor, "labeling.read", task.project)

@@ -10,10 +10,13 @@ from core.accounts.roles import ADMIN, ALL_PROJECTS, PERMISSIONS, ROLES
 from core.errors import InvalidInput
 
 USER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+RESERVED = "loopline"  # core.actor.SYSTEM
 
 
 def check_user_name(name: str) -> str:
     """User names are short lowercase words: they appear in the CLI, tokens and the audit log."""
+    if name == RESERVED:
+        raise InvalidInput(f"The user name {name!r} is Loopline's own; choose another.")
     if not isinstance(name, str) or not USER_NAME.fullmatch(name):
         raise InvalidInput(
             f"The user name {str(name)[:80]!r} is not allowed.",

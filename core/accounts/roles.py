@@ -21,6 +21,9 @@ ROLES: dict[str, str] = {
 }
 ADMIN = "admin"
 ALL_PROJECTS = ""  # a grant's project: '' = every project
+SYSTEM_ROLE = "system"
+"""Loopline itself (``core.actor.SYSTEM``) when it stores derived data such as monitoring
+references on demand; no user can hold it."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ PERMISSIONS: dict[str, Permission] = {
     "freeze": Permission("freeze label sets", ("reviewer", "data_scientist")),
     "artifacts.register": Permission(
         "register artifacts",
-        ("reviewer", "data_scientist", "release_manager", "manager", "service"),
+        ("reviewer", "data_scientist", "release_manager", "manager", "service", SYSTEM_ROLE),
     ),
     # modeling and release
     "train": Permission("train models and log runs", ("data_scientist",)),
@@ -79,7 +82,9 @@ PERMISSIONS: dict[str, Permission] = {
     "alert.act": Permission(
         "turn alerts into labeling tasks or retraining requests", ("data_scientist",)
     ),
-    "monitor.record": Permission("record monitoring figures", ("data_scientist", "service")),
+    "monitor.record": Permission(
+        "record monitoring figures", ("data_scientist", "service", SYSTEM_ROLE)
+    ),
     "verify_system": Permission("run system verification", ("data_scientist",)),
     "feedback": Permission("send feedback on predictions", ("data_scientist", "service")),
     # the workspace
@@ -119,10 +124,12 @@ ACTIONS: dict[str, str | None] = {
     # requirements and operations
     "requirements.edit": "requirements.edit",
     "requirements.import": "requirements.edit",
+    "requirements.delete": "requirements.edit",
     "alert.ack": "alert.ack",
     "alert.task": "alert.act",
     "retrain.request": "alert.act",
     "monitor.record": "monitor.record",
+    "monitor.reference": "monitor.record",
     "verify_system": "verify_system",
     "feedback": "feedback",
     # accounts and the audit log

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core.accounts.access import readable
 from core.artifacts.models import Edge, Lineage
 from core.artifacts.service import get_artifact, select_artifacts
 from core.errors import InvalidInput, expected_one_of
@@ -19,6 +20,7 @@ def lineage(
     near, far = ("src_id", "dst_id") if direction == "up" else ("dst_id", "src_id")
     with ws.store.read() as tx:
         root = get_artifact(ws, ref)  # same unit of work: the file is opened once
+        readable(tx, None, "data.read", root.project)
         depth = dict(
             tx.rows(
                 f"""

@@ -8,6 +8,7 @@ from typing import Any
 
 import duckdb
 
+from core.accounts.access import readable
 from core.artifacts.models import Artifact
 from core.store import Workspace
 
@@ -27,6 +28,7 @@ class Preview:
 
 
 def preview(ws: Workspace, artifact: Artifact, limit: int = 50) -> list[Preview]:
+    readable(ws, None, "data.read", artifact.project)
     out: list[Preview] = []
     for item in artifact.files:
         path = ws.blobs.path(item.blob_hash)

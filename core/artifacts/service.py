@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from core.accounts.access import readable
 from core.actor import Actor
 from core.artifacts.models import (
     KINDS,
@@ -301,9 +302,11 @@ def list_artifacts(
         raise InvalidInput(expected_one_of("artifact kind", kind, KINDS))
     clauses, params = _filters(kind=kind, project=project, name=name)
     with ws.store.read() as tx:
-        return select_artifacts(
+        scope = readable(tx, None, "data.read", project)
+        found = select_artifacts(
             tx, f"{clauses} ORDER BY artifact_id DESC LIMIT ?", [*params, limit]
         )
+    return found if scope is None else [a for a in found if a.project in scope or not a.project]
 
 
 def _filters(**values: str | None) -> tuple[str, list[Any]]:

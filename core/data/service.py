@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from core.accounts.access import readable
 from core.actor import Actor
 from core.artifacts.lineage import lineage
 from core.artifacts.models import Artifact, NewArtifact
@@ -237,6 +238,7 @@ def _quality_artifact(ws: Workspace, dataset: Artifact) -> Artifact:
 
 def quality_of(ws: Workspace, dataset: Artifact) -> dict[str, Any]:
     """The data-quality report made when the dataset version was ingested."""
+    readable(ws, None, "data.read", dataset.project)
     return json.loads(read_file(ws, _quality_artifact(ws, dataset), "report.json"))  # type: ignore[no-any-return]
 
 
@@ -252,6 +254,7 @@ class Reproduction:
 def reproduce_dataset(ws: Workspace, ref: int | str) -> Reproduction:
     """Re-run the recorded extraction on the recorded data sources and compare content hashes."""
     dataset = get_artifact(ws, ref)
+    readable(ws, None, "data.read", dataset.project)
     if dataset.kind != "dataset":
         raise InvalidInput(f"{dataset.ref} is a {dataset.kind}; `reproduce` here takes a dataset.")
     notes: list[str] = []

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.accounts.access import readable
 from core.errors import InvalidInput, expected_one_of
 from core.store import Workspace
 
@@ -221,10 +222,14 @@ def search_runs(
     conditions = parse_filter(filter) if filter.strip() else []
     where, params = _compile(conditions) if conditions else ("", [])
     joins, order, order_params = _order(order_by)
-    scope = "r.project = ?" if project else "TRUE"
-    scope_params = [project] if project else []
-    condition = f"{scope} AND {where}" if where else scope
     with ws.store.read() as tx:
+        visible = readable(tx, None, "experiments.read", project)
+        scope = "r.project = ?" if project else "TRUE"
+        scope_params: list[Any] = [project] if project else []
+        if visible is not None:  # a user limited to some projects sees only their runs
+            scope += " AND r.project IN (SELECT unnest(?::VARCHAR[]))"
+            scope_params.append(sorted(visible))
+        condition = f"{scope} AND {where}" if where else scope
         cursor = tx.execute(
             f"SELECT r.run_id, r.name, r.status, r.experiment, r.started_at, r.duration_s, r.created_by, "
             f"r.code_commit, count(*) OVER () AS _total FROM runs r {joins} WHERE {condition} "

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from core.accounts.access import readable
 from core.actor import Actor
 from core.artifacts.models import Artifact
 from core.artifacts.service import get_artifact, list_artifacts
@@ -186,6 +187,7 @@ def get_run(ws: Workspace, run_id: int) -> RunDetail:
         )
         if row is None:
             raise NotFound(f"No run #{run_id}.", hint="list runs with `loopline runs PROJECT`")
+        readable(tx, None, "experiments.read", str(row[1]))
         params = dict(tx.rows("SELECT key, value FROM run_params WHERE run_id = ?", [run_id]))
         metrics: dict[str, float] = {}
         slices: dict[str, dict[str, float]] = {}

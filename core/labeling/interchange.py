@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from core.accounts.access import readable
 from core.actor import Actor
 from core.artifacts.service import get_artifact
 from core.errors import InvalidInput, expected_one_of
@@ -42,6 +43,7 @@ def export_label_set(ws: Workspace, ref: int | str, fmt: str) -> bytes:
     if fmt not in EXPORT_FORMATS:
         raise InvalidInput(expected_one_of("export format", fmt, EXPORT_FORMATS))
     artifact = get_artifact(ws, ref)
+    readable(ws, None, "export", artifact.project)
     labels = load_label_set(ws, artifact)
     if fmt == "csv":
         safe = labels[["item_id", "label", "spans", "source", "annotations"]].map(safe_cell)

@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from core.accounts.access import check_task_visible
 from core.labeling.models import TaskProgress
 from core.labeling.queue import CURRENT
+from core.labeling.tasks import get_task
 from core.store import Workspace, utcnow
 
 
 def task_progress(
     ws: Workspace, task_id: int, annotator: str | None = None, *, now: datetime | None = None
 ) -> TaskProgress:
+    check_task_visible(ws, None, get_task(ws, task_id))
     moment = now or utcnow()
     day_start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
     with ws.store.read() as tx:

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from core.accounts.access import authorize, readable
 from core.actor import Actor
 from core.artifacts.service import get_artifact
 from core.errors import InvalidInput, NotFound, expected_one_of
@@ -42,6 +43,7 @@ def next_item(
 ) -> QueueItem | None:
     """The item this annotator should label next (leased to them), or None when they are done."""
     task = get_task(ws, task_id)
+    authorize(ws, annotator, "label", task.project, task=task_id)
     if task.status != "open":
         raise InvalidInput(f"Task #{task_id} is {task.status}; it takes no more labels.")
     project = get_project(ws, task.project)
@@ -353,6 +355,9 @@ def get_annotation(ws: Workspace, annotation_id: int) -> Annotation:
 def item_history(ws: Workspace, task_id: int, item_id: str) -> list[Annotation]:
     """Every row ever written for the item, oldest first: the append-only history."""
     with ws.store.read() as tx:
+        project = tx.scalar("SELECT project FROM tasks WHERE task_id = ?", [task_id])
+        if project is not None:
+            readable(tx, None, "labeling.read", str(project))
         rows = tx.rows(
             f"SELECT {ANNOTATION_COLUMNS} FROM annotations WHERE task_id = ? AND item_id = ? "
             "ORDER BY annotation_id",

@@ -7,6 +7,7 @@ import json
 from collections import defaultdict
 from collections.abc import Sequence
 
+from core.accounts.access import readable
 from core.actor import Actor
 from core.artifacts.service import get_artifact
 from core.errors import InvalidInput, expected_one_of
@@ -54,6 +55,7 @@ _ORDER = {"disagreement": 0, "span disagreement": 1, "unsure": 2}
 def review_queue(ws: Workspace, task_id: int, limit: int = 50) -> tuple[list[ReviewCase], int]:
     """The first ``limit`` items to review (disagreements first) and how many wait in all."""
     task = get_task(ws, task_id)
+    readable(ws, None, "labeling.read", task.project)
     project = get_project(ws, task.project)
     answers: dict[str, list[Annotation]] = defaultdict(list)
     for a in current_annotations(ws, [task_id]):
@@ -124,6 +126,8 @@ def task_agreement(
     tasks = [get_task(ws, t) for t in task_ids]
     if not tasks:
         raise InvalidInput("Pick at least one task.")
+    for project_name in sorted({t.project for t in tasks}):
+        readable(ws, None, "labeling.read", project_name)
     project = get_project(ws, tasks[0].project)
     answers = current_annotations(ws, task_ids)
     groups: dict[str, str] | None = None

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.accounts.access import visible_tasks
 from core.actor import Actor
 from core.artifacts.models import Artifact
 from core.artifacts.service import get_artifact
@@ -279,8 +280,12 @@ def get_task(ws: Workspace, task_id: int) -> Task:
 
 
 def list_tasks(ws: Workspace, project: str | None = None) -> list[Task]:
+    """The project's tasks (every project's without one) that the acting user may see."""
     with ws.store.read() as tx:
-        return _task_row(tx, "WHERE t.project = ?" if project else "", [project] if project else [])
+        found = _task_row(
+            tx, "WHERE t.project = ?" if project else "", [project] if project else []
+        )
+        return visible_tasks(tx, None, found)
 
 
 def set_task_status(ws: Workspace, task_id: int, status: str, actor: Actor) -> Task:
