@@ -1,9 +1,232 @@
-"""CLI commands for monitoring (filled in by its issue)."""
+"""Monitoring commands: monitor (figures, drift, alerts; exit 1 while an alert is open), alerts,
+and alert ack / label / retrain (the loop back from an alert)."""
 
 from __future__ import annotations
 
-from core.cli.common import Adder
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+from core.actor import Actor
+from core.cli.common import Adder, open_workspace, print_table
+
+SHOWN = {
+    "volume": "volume",
+    "error_rate": "errors",
+    "latency_p95_ms": "p95 ms",
+    "labeled": "labeled",
+    "accuracy": "accuracy",
+    "estimated.accuracy": "est. acc.",
+    "drift.score": "drift",
+}
+STATISTICS = ("psi", "ks", "ks_p", "chi2_p", "js", "novelty")
+
+
+def _number(metric: str, value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if metric in ("volume", "labeled"):
+        return f"{value:,.0f}"
+    if metric == "error_rate":
+        return f"{value:.1%}"
+    if metric.endswith("_ms"):
+        return f"{value:.1f}"
+    return f"{value:.3f}"
+
+
+def _alert_json(alert: Any) -> dict[str, Any]:
+    return {
+        "alert_id": alert.alert_id,
+        "severity": alert.severity,
+        "status": alert.status,
+        "active": alert.active,
+        "rule": alert.rule,
+        "metric": alert.metric,
+        "slice": alert.slice,
+        "value": alert.value,
+        "threshold": alert.threshold,
+        "reference": alert.reference,
+        "grain": alert.grain,
+        "first_window": alert.first_window.isoformat(),
+        "last_window": alert.last_window.isoformat(),
+        "windows": alert.windows,
+        "artifact_id": alert.artifact_id,
+        "acks": [{"actor": a, "note": n, "at": t.isoformat()} for a, n, t in alert.acks],
+    }
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from core.monitoring.service import compute_windows, drift_table, latest_windows
+    from core.progress import Bar
+
+    ws = open_workspace(args)
+    report = compute_windows(
+        ws,
+        args.project,
+        grain=args.window,
+        last=args.last,
+        actor=Actor.from_env(),
+        progress=None if args.json else Bar("monitor"),
+    )
+    windows = latest_windows(ws, args.project, args.window, args.last or 14)
+    drifted = next((w for w in reversed(windows) if drift_table(w)), None)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "project": args.project,
+                    "grain": args.window,
+                    "computed": len(report.windows),
+                    "windows": [
+                        {
+                            "start": w.start.isoformat(),
+                            "end": w.end.isoformat(),
+                            "model_id": w.model_id,
+                            "model_version": w.model_version,
+                            "metrics": {
+                                m: v for (m, s), (v, _) in sorted(w.metrics.items()) if not s
+                            },
+                        }
+                        for w in windows
+                    ],
+                    "drift": drift_table(drifted) if drifted else {},
+                    "new_alerts": [a.alert_id for a in report.new_alerts],
+                    "open_alerts": [_alert_json(a) for a in report.open_alerts],
+                    "notes": list(report.notes),
+                },
+                indent=1,
+                default=str,
+            )
+        )
+        return 1 if report.open_alerts else 0
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if windows:
+        print(
+            f"{args.project} · {args.window} windows · computed {len(report.windows)} now · "
+            f"showing the latest {len(windows)}"
+        )
+        print_table(
+            [
+                {
+                    "window": f"{w.start:%Y-%m-%d %H:%M}"
+                    if args.window == "hour"
+                    else f"{w.start:%Y-%m-%d}",
+                    "model": f"v{w.model_version}" if w.model_version else "?",
+                    **{label: _number(metric, w.value(metric)) for metric, label in SHOWN.items()},
+                }
+                for w in windows
+            ]
+        )
+    if drifted is not None:
+        print(
+            f"\nDrift per feature, window {drifted.start:%Y-%m-%d %H:%M} (vs the training data of model v{drifted.model_version}):"
+        )
+        print_table(
+            [
+                {"feature": feature, **{s: _number(s, values.get(s)) for s in STATISTICS}}
+                for feature, values in drift_table(drifted).items()
+            ]
+        )
+    if report.new_alerts:
+        print(f"\nNew alerts: {', '.join(f'#{a.alert_id}' for a in report.new_alerts)}")
+    if report.open_alerts:
+        print(f"\nOpen alerts ({len(report.open_alerts)}):")
+        for alert in report.open_alerts:
+            print(f"  {alert.label}: {alert.describe()}")
+        print("Acknowledge with `loopline alert ack ID --note TEXT`.")
+        return 1
+    print("\nNo open alerts.")
+    return 0
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from core.monitoring.alerts import list_alerts
+    from core.projects.service import get_project
+
+    ws = open_workspace(args)
+    get_project(ws, args.project)
+    alerts = list_alerts(ws, args.project, status=None if args.all else "open")
+    if args.json:
+        print(json.dumps([_alert_json(a) for a in alerts], indent=1))
+        return 0
+    if not alerts:
+        print("No open alerts." if not args.all else "No alerts.")
+        return 0
+    print_table(
+        [
+            {
+                "id": a.alert_id,
+                "severity": a.severity,
+                "status": a.status + ("" if a.active else " (cleared)"),
+                "metric": a.metric + (f" [{a.slice}]" if a.slice else ""),
+                "value": _number(a.metric, a.value),
+                "since": f"{a.first_window:%Y-%m-%d}",
+                "windows": a.windows,
+            }
+            for a in alerts
+        ]
+    )
+    return 0
+
+
+def cmd_alert(args: argparse.Namespace) -> int:
+    from core.monitoring.alerts import acknowledge
+    from core.monitoring.loop import request_retraining, send_to_labeling
+
+    ws = open_workspace(args)
+    actor = Actor.from_env()
+    if args.action == "ack":
+        alert = acknowledge(ws, args.alert, actor, args.note or "")
+        print(f"Acknowledged {alert.label}.")
+    elif args.action == "label":
+        task = send_to_labeling(ws, args.alert, actor, limit=args.limit)
+        print(
+            f"Created labeling task #{task.task_id} with {task.items} item(s) from alert #{args.alert}."
+        )
+    else:
+        request = request_retraining(ws, args.alert, actor, args.note or "")
+        print(
+            f"Retraining request #{request.request_id} is pending; the next `loopline build "
+            f"{request.project}` picks it up."
+        )
+    return 0
 
 
 def add_commands(add: Adder) -> None:
-    pass
+    monitor = add(
+        "monitor",
+        cmd_monitor,
+        "compute and record the latest monitoring windows from the prediction log: volume, "
+        "latency, accuracy (realized and estimated), drift per feature, alerts; exit 1 while an "
+        "alert is open",
+    )
+    monitor.add_argument("project")
+    monitor.add_argument(
+        "--window", choices=("hour", "day", "week"), default="day", help="window size (default day)"
+    )
+    monitor.add_argument(
+        "--last",
+        type=int,
+        metavar="N",
+        help="recompute the latest N windows (default: every window new predictions or feedback touched)",
+    )
+    monitor.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    alerts = add(
+        "alerts", cmd_alerts, "list a project's open alerts (--all: acknowledged ones too)"
+    )
+    alerts.add_argument("project")
+    alerts.add_argument("--all", action="store_true", help="include acknowledged alerts")
+    alerts.add_argument("--json", action="store_true", help="print JSON")
+    alert = add(
+        "alert",
+        cmd_alert,
+        "act on an alert: ack (with --note), label (send its drifted, uncertain live items to a "
+        "labeling task) or retrain (open a retraining request the next build picks up)",
+    )
+    alert.add_argument("action", choices=("ack", "label", "retrain"))
+    alert.add_argument("alert", type=int, metavar="ALERT_ID")
+    alert.add_argument("--note", help="ack: what is being done about it; retrain: why")
+    alert.add_argument("--limit", type=int, default=200, help="label: how many items (default 200)")

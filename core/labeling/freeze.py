@@ -21,7 +21,7 @@ from core.artifacts.models import Artifact, NewArtifact
 from core.artifacts.service import find_artifact, get_artifact, read_file, register
 from core.errors import InvalidInput, NotFound, expected_one_of
 from core.labeling.agreement import agreement
-from core.labeling.models import FREEZE_RULES, Annotation
+from core.labeling.models import FREEZE_RULES, Annotation, Task
 from core.labeling.queue import ANNOTATION_COLUMNS, current_annotations
 from core.labeling.review import latest_reviews
 from core.labeling.tasks import get_task
@@ -148,6 +148,7 @@ def freeze(
     inputs = [("annotates", d) for d in datasets] + (
         [("extends", base.artifact_id)] if base else []
     )
+    inputs += trigger_inputs(tasks)
     with ws.store.transaction() as tx:
         artifact = register(
             ws,
@@ -184,6 +185,12 @@ def freeze(
             details={"rows": len(frame), "tasks": list(task_ids), "rule": rule},
         )
     return FrozenLabelSet(artifact, len(frame), excluded, classes, sources)
+
+
+def trigger_inputs(tasks: Sequence[Task]) -> list[tuple[str, int]]:
+    """Lineage of a label set from what started its tasks (e.g. a monitoring alert): the label
+    set is ``triggered_by`` each task's trigger artifact."""
+    return [("triggered_by", t.trigger_id) for t in tasks if t.trigger_id is not None]
 
 
 def _annotation_history(ws: Workspace, task_ids: Sequence[int]) -> pd.DataFrame:

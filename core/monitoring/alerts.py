@@ -1,0 +1,444 @@
+"""Alert rules (plain data), their evaluation over computed windows, and acknowledgements.
+
+A rule names a metric (a glob: ``drift.psi.*``), a slice (``''`` overall, or a glob such as
+``firmware_version = *``), a comparator (``>``, ``>=``, ``<``, ``<=``, or ``drop``: more than the
+threshold below the model's reference evaluation), a threshold, a severity and the minimum number
+of predictions (labeled ones for realized metrics) a figure must rest on. A breach opens ONE alert;
+later breaching windows extend it, recomputing a window changes nothing; an acknowledged alert
+whose condition cleared is done, and a new breach after that opens a new alert. Every alert is
+also registered as a ``monitoring`` artifact carrying its evidence, so lineage can start from it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from core.actor import Actor
+from core.artifacts.models import NewArtifact
+from core.errors import InvalidInput, NotFound, expected_one_of
+from core.monitoring.models import Alert, FeatureDrift, Reference, Window
+from core.projects.spec import ProjectSpec
+from core.store import Tx, Workspace, utcnow
+from core.store.audit import record
+
+COMPARATORS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "drop": lambda drop, threshold: drop > threshold,
+}
+SEVERITIES = ("info", "warning", "critical")
+LATENCY_BUDGET_MS = 1000.0
+EVIDENCE_METRICS = (
+    "volume",
+    "error_rate",
+    "latency_p95_ms",
+    "accuracy",
+    "estimated.accuracy",
+    "labeled",
+    "drift.score",
+    "drift.share",
+)
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """When a window's figure is a problem. Plain data: the lead adds rules derived from ML
+    requirements by passing more of these."""
+
+    name: str
+    metric: str
+    comparator: str
+    threshold: float
+    severity: str = "warning"
+    slice: str = ""
+    min_volume: int = 100
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise InvalidInput("An alert rule needs a name.")
+        if self.comparator not in COMPARATORS:
+            raise InvalidInput(
+                f"Rule {self.name!r}: {expected_one_of('comparator', self.comparator, COMPARATORS)}"
+            )
+        if self.severity not in SEVERITIES:
+            raise InvalidInput(
+                f"Rule {self.name!r}: {expected_one_of('severity', self.severity, SEVERITIES)}"
+            )
+        if self.min_volume < 0:
+            raise InvalidInput(f"Rule {self.name!r}: the minimum volume cannot be negative.")
+
+    def breached(self, value: float, reference: float | None) -> bool:
+        if self.comparator == "drop":
+            return reference is not None and COMPARATORS["drop"](reference - value, self.threshold)
+        return COMPARATORS[self.comparator](value, self.threshold)
+
+
+def default_rules(spec: ProjectSpec) -> list[AlertRule]:
+    """Rules every project gets: drift, estimated and realized performance, latency, errors."""
+    rules = [
+        AlertRule(
+            "drift",
+            "drift.score",
+            ">",
+            0.25,
+            "warning",
+            min_volume=100,
+            description="an input's PSI above 0.25: a significant shift",
+        ),
+        AlertRule(
+            "estimated-accuracy",
+            "estimated.accuracy",
+            "drop",
+            0.05,
+            "warning",
+            min_volume=100,
+            description="estimated accuracy 5 points below the reference",
+        ),
+        AlertRule(
+            "accuracy",
+            "accuracy",
+            "drop",
+            0.05,
+            "critical",
+            min_volume=30,
+            description="realized accuracy 5 points below the reference",
+        ),
+        AlertRule(
+            "latency",
+            "latency_p95_ms",
+            ">",
+            LATENCY_BUDGET_MS,
+            "critical",
+            min_volume=20,
+            description=f"p95 latency above the {LATENCY_BUDGET_MS:.0f} ms budget",
+        ),
+        AlertRule(
+            "errors",
+            "error_rate",
+            ">",
+            0.01,
+            "warning",
+            min_volume=100,
+            description="more than 1% of requests failed",
+        ),
+    ]
+    if spec.labels.positive:
+        rules.append(
+            AlertRule(
+                f"estimated-precision.{spec.labels.positive}",
+                f"estimated.precision.{spec.labels.positive}",
+                "drop",
+                0.10,
+                "warning",
+                min_volume=100,
+                description="estimated precision 10 points below the reference",
+            )
+        )
+    watched = ["", *sorted({f"{p.slice} = *" for p in spec.protected_slices})]
+    for where in watched:
+        for name in spec.labels.classes:
+            rules.append(
+                AlertRule(
+                    f"recall.{name}",
+                    f"recall.{name}",
+                    "drop",
+                    0.10,
+                    "warning",
+                    slice=where,
+                    min_volume=30,
+                    description="realized recall 10 points below the reference",
+                )
+            )
+    return rules
+
+
+def _reference_value(reference: Reference | None, metric: str, slice_name: str) -> float | None:
+    if reference is None:
+        return None
+    base = metric.removeprefix("estimated.")
+    for where in (slice_name, ""):
+        value = reference.evaluation.get(where, {}).get(base)
+        if value is not None:
+            return float(value)
+    return None
+
+
+def _evidence(
+    window: Window,
+    rule: AlertRule,
+    metric: str,
+    slice_name: str,
+    value: float,
+    n: int | None,
+    reference: float | None,
+    drift: Sequence[FeatureDrift],
+) -> dict[str, Any]:
+    top = sorted(
+        (d for d in drift if "psi" in d.statistics or "novelty" in d.statistics),
+        key=lambda d: -(d.statistics.get("psi") or d.statistics.get("novelty") or 0.0),
+    )[:8]
+    return {
+        "rule": asdict(rule),
+        "metric": metric,
+        "slice": slice_name,
+        "value": value,
+        "n": n,
+        "threshold": rule.threshold,
+        "reference": reference,
+        "window": {
+            "grain": window.grain,
+            "start": window.start.isoformat(),
+            "end": window.end.isoformat(),
+        },
+        "model": {"id": window.model_id, "version": window.model_version},
+        "figures": {m: window.value(m) for m in EVIDENCE_METRICS if window.value(m) is not None},
+        "drift": [
+            {
+                "feature": d.feature,
+                "n": d.n,
+                "drifted": d.drifted,
+                **{k: v for k, v in d.statistics.items()},
+            }
+            for d in top
+        ],
+    }
+
+
+_ALERT_COLUMNS = (
+    "alert_id, project, rule, metric, slice, grain, comparator, threshold, reference, severity, "
+    "status, active, first_window, last_window, windows, value, n, model_id, artifact_id, "
+    "evidence, created_at, updated_at"
+)
+
+
+def evaluate_rules(
+    ws: Workspace,
+    tx: Tx,
+    spec: ProjectSpec,
+    windows: Sequence[Window],
+    rules: Sequence[AlertRule],
+    references: Mapping[str, Reference | None],
+    drift: Mapping[datetime, Sequence[FeatureDrift]],
+    dominant: Mapping[datetime, str],
+    actor: Actor,
+) -> list[Alert]:
+    """Check every rule on every window, oldest first; returns the alerts this opened."""
+    opened: list[int] = []
+    for window in sorted(windows, key=lambda w: w.start):
+        reference = references.get(dominant.get(window.start, ""))
+        for rule in rules:
+            for (metric, slice_name), (value, n) in sorted(window.metrics.items()):
+                if value is None or not fnmatch.fnmatchcase(metric, rule.metric):
+                    continue
+                if not fnmatch.fnmatchcase(slice_name, rule.slice):
+                    continue
+                if (n or 0) < rule.min_volume:
+                    continue
+                base = _reference_value(reference, metric, slice_name)
+                if rule.comparator == "drop" and base is None:
+                    continue
+                key = [spec.name, rule.name, metric, slice_name, window.grain]
+                live = tx.one(
+                    f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE project = ? AND rule = ? AND metric = ? "
+                    "AND slice = ? AND grain = ? AND (status = 'open' OR active) "
+                    "ORDER BY alert_id DESC LIMIT 1",
+                    key,
+                )
+                breached = rule.breached(value, base)
+                if live is not None:
+                    _follow(tx, live[0], live[13], window.start, breached, value, n)
+                    continue
+                if not breached or tx.one(
+                    "SELECT 1 FROM alerts WHERE project = ? AND rule = ? AND metric = ? AND slice = ? "
+                    "AND grain = ? AND first_window <= ? AND last_window >= ?",
+                    [*key, window.start, window.start],
+                ):
+                    continue  # fine, or this window's breach is already part of an earlier alert
+                evidence = _evidence(
+                    window, rule, metric, slice_name, value, n, base, drift.get(window.start, ())
+                )
+                opened.append(
+                    _open(
+                        ws,
+                        tx,
+                        spec.name,
+                        rule,
+                        metric,
+                        slice_name,
+                        window,
+                        value,
+                        n,
+                        base,
+                        evidence,
+                        actor,
+                    )
+                )
+    return [get_alert(ws, a) for a in opened]
+
+
+def _follow(
+    tx: Tx,
+    alert_id: int,
+    last: datetime,
+    start: datetime,
+    breached: bool,
+    value: float,
+    n: int | None,
+) -> None:
+    """A live alert meets a window: a later breach extends it, a later clear window ends it."""
+    now = utcnow()
+    if start > last and breached:
+        tx.execute(
+            "UPDATE alerts SET last_window = ?, windows = windows + 1, value = ?, n = ?, "
+            "active = true, updated_at = ? WHERE alert_id = ?",
+            [start, value, n, now, alert_id],
+        )
+    elif start >= last and not breached:
+        tx.execute(
+            "UPDATE alerts SET active = false, updated_at = ? WHERE alert_id = ?", [now, alert_id]
+        )
+    elif start == last:
+        tx.execute(
+            "UPDATE alerts SET value = ?, n = ?, updated_at = ? WHERE alert_id = ?",
+            [value, n, now, alert_id],
+        )
+
+
+def _open(
+    ws: Workspace,
+    tx: Tx,
+    project: str,
+    rule: AlertRule,
+    metric: str,
+    slice_name: str,
+    window: Window,
+    value: float,
+    n: int | None,
+    reference: float | None,
+    evidence: dict[str, Any],
+    actor: Actor,
+) -> int:
+    from core.artifacts.service import register
+
+    alert_id = int(tx.scalar("SELECT nextval('alert_ids')"))
+    now = utcnow()
+    tx.execute(
+        f"INSERT INTO alerts ({_ALERT_COLUMNS}) VALUES "
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', true, ?, ?, 1, ?, ?, ?, NULL, ?, ?, ?)",
+        [
+            alert_id,
+            project,
+            rule.name,
+            metric,
+            slice_name,
+            window.grain,
+            rule.comparator,
+            rule.threshold,
+            reference,
+            rule.severity,
+            window.start,
+            window.start,
+            value,
+            n,
+            window.model_id,
+            json.dumps(evidence, default=str),
+            now,
+            now,
+        ],
+    )
+    artifact = register(
+        ws,
+        NewArtifact(
+            "monitoring",
+            f"{project}.alert",
+            project=project,
+            metadata={"alert_id": alert_id, "severity": rule.severity, **evidence},
+            files={"evidence.json": json.dumps(evidence, indent=1, default=str).encode()},
+            inputs=[("describes", window.model_id)] if window.model_id else (),
+        ),
+        actor,
+    )
+    tx.execute(
+        "UPDATE alerts SET artifact_id = ? WHERE alert_id = ?", [artifact.artifact_id, alert_id]
+    )
+    return alert_id
+
+
+def _alerts(tx: Tx, where: str, params: list[Any]) -> list[Alert]:
+    rows = tx.rows(f"SELECT {_ALERT_COLUMNS} FROM alerts {where} ORDER BY alert_id DESC", params)
+    ids = [r[0] for r in rows]
+    acks: dict[int, list[tuple[str, str, datetime]]] = {}
+    if ids:
+        for alert_id, who, note, at in tx.rows(
+            'SELECT alert_id, actor, note, "at" FROM alert_acks '
+            'WHERE alert_id IN (SELECT unnest(?::BIGINT[])) ORDER BY "at"',
+            [ids],
+        ):
+            acks.setdefault(alert_id, []).append((who, note, at))
+    out = []
+    for row in rows:
+        fields: list[Any] = [*row[:19], json.loads(row[19]), row[20], row[21]]
+        fields.append(tuple(acks.get(row[0], ())))
+        out.append(Alert(*fields))
+    return out
+
+
+def list_alerts(
+    ws: Workspace, project: str | None = None, *, status: str | None = None
+) -> list[Alert]:
+    """Newest first; ``status`` is ``open`` or ``acknowledged``."""
+    if status is not None and status not in ("open", "acknowledged"):
+        raise InvalidInput(expected_one_of("alert status", status, ("open", "acknowledged")))
+    clauses, params = [], []
+    for clause, value in (("project = ?", project), ("status = ?", status)):
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    with ws.store.read() as tx:
+        return _alerts(tx, ("WHERE " + " AND ".join(clauses)) if clauses else "", params)
+
+
+def get_alert(ws: Workspace, alert_id: int) -> Alert:
+    with ws.store.read() as tx:
+        found = _alerts(tx, "WHERE alert_id = ?", [int(alert_id)])
+    if not found:
+        raise NotFound(f"No alert #{alert_id}.", hint="list them with `loopline alerts PROJECT`")
+    return found[0]
+
+
+def acknowledge(ws: Workspace, alert_id: int, actor: Actor, note: str) -> Alert:
+    """Mark an alert as seen, with a note saying what is being done about it."""
+    alert = get_alert(ws, alert_id)
+    if not note.strip():
+        raise InvalidInput(
+            "Say what you will do about the alert (the note is kept with it).",
+            hint="e.g. 'German replies arrive; labeling them in task #12'",
+        )
+    now = utcnow()
+    with ws.store.transaction() as tx:
+        tx.execute(
+            "UPDATE alerts SET status = 'acknowledged', updated_at = ? WHERE alert_id = ?",
+            [now, alert.alert_id],
+        )
+        tx.execute(
+            "INSERT INTO alert_acks VALUES (?, ?, ?, ?)",
+            [alert.alert_id, actor.name, note.strip(), now],
+        )
+        record(
+            tx,
+            actor,
+            "alert.ack",
+            project=alert.project,
+            target=f"alert #{alert.alert_id}",
+            details={"note": note.strip(), "metric": alert.metric, "was": alert.status},
+        )
+    return get_alert(ws, alert.alert_id)

@@ -1,0 +1,236 @@
+"""What the monitoring page shows, prepared from the recorded figures (and, for one feature's
+drill-down, one small query over the window's log rows)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from core.accounts.access import readable
+from core.errors import InvalidInput, NotFound
+from core.monitoring.alerts import list_alerts
+from core.monitoring.log import LogReader
+from core.monitoring.models import Alert
+from core.monitoring.reference import ensure_reference
+from core.monitoring.service import bucket_sql, load_metrics, recorded_grains, resolve_model
+from core.monitoring.stats import sturges_edges
+from core.store import Workspace
+
+TOP_CATEGORIES = 15
+
+
+@dataclass(frozen=True)
+class ModelChange:
+    window: datetime
+    version: int | None
+    label: str
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    project: str
+    grain: str
+    grains: tuple[str, ...]
+    versions: tuple[int, ...]
+    overall: pd.DataFrame  # index: window start; columns: metrics (overall slice)
+    drift: pd.DataFrame  # index: feature; columns: window start; PSI (novelty for text)
+    slices: pd.DataFrame  # long: window_start, metric, slice, value, n
+    changes: tuple[ModelChange, ...]
+    alerts: tuple[Alert, ...]
+    features: tuple[str, ...] = field(default=())
+
+    @property
+    def empty(self) -> bool:
+        return self.overall.empty
+
+    def latest(self, metric: str) -> tuple[datetime | None, float | None]:
+        """The latest window that has the metric, and its value."""
+        if metric not in self.overall:
+            return None, None
+        series = self.overall[metric].dropna()
+        if series.empty:
+            return None, None
+        return series.index[-1].to_pydatetime(), float(series.iloc[-1])
+
+
+def dashboard(
+    ws: Workspace,
+    project: str,
+    grain: str | None = None,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    model_version: int | None = None,
+) -> Dashboard:
+    """The recorded windows of a project (optionally a time range and one model version)."""
+    from core.registry.service import promotion_history
+
+    readable(ws, None, "monitoring.read", project)
+    grains = tuple(recorded_grains(ws, project))
+    chosen = grain or (grains[0] if grains else "day")
+    everything = load_metrics(ws, project, chosen, since=since, until=until)
+    versions = tuple(sorted({int(v) for v in everything["model_version"].dropna()}))
+    frame = (
+        everything
+        if model_version is None
+        else everything[everything["model_version"] == model_version]
+    )
+    overall_rows = frame[frame["slice"] == ""]
+    overall = overall_rows.pivot_table(
+        index="window_start", columns="metric", values="value", aggfunc="first"
+    )
+    overall.index = pd.to_datetime(overall.index)
+    drift_rows = overall_rows[overall_rows["metric"].str.match(r"^drift\.(psi|novelty)\.")].copy()
+    drift_rows["feature"] = drift_rows["metric"].str.split(".", n=2).str[2]
+    drift = drift_rows.pivot_table(
+        index="feature", columns="window_start", values="value", aggfunc="first"
+    )
+    if not drift.empty:
+        drift = drift.loc[drift.max(axis=1).sort_values(ascending=False).index]
+    reasons = {
+        p.artifact_id: p.reason for p in promotion_history(ws, project) if p.alias == "production"
+    }
+    changes: list[ModelChange] = []
+    served = everything.drop_duplicates("window_start")[
+        ["window_start", "model_id", "model_version"]
+    ]
+    previous = None
+    for start, model_id, version in served.itertuples(index=False):
+        if previous is not None and model_id != previous:
+            key = int(model_id) if isinstance(model_id, str) and model_id.isdigit() else None
+            reason = reasons.get(key) if key is not None else None
+            label = f"v{int(version)}" if not pd.isna(version) else "another model"
+            changes.append(
+                ModelChange(
+                    pd.Timestamp(start).to_pydatetime(),
+                    None if pd.isna(version) else int(version),
+                    f"{label}: {reason}" if reason else f"{label} serves",
+                )
+            )
+        previous = model_id
+    return Dashboard(
+        project,
+        chosen,
+        grains,
+        versions,
+        overall,
+        drift,
+        frame[frame["slice"] != ""][["window_start", "metric", "slice", "value", "n"]],
+        tuple(changes),
+        tuple(list_alerts(ws, project)),
+        tuple(drift.index),
+    )
+
+
+@dataclass(frozen=True)
+class FeatureDistribution:
+    """Reference vs current shares of one feature in one window (bins, values or tokens)."""
+
+    feature: str
+    kind: str
+    window: datetime
+    labels: tuple[str, ...]
+    reference: np.ndarray
+    current: np.ndarray
+    statistics: dict[str, float]
+    model_version: int | None
+
+
+def feature_distribution(
+    ws: Workspace, project: str, feature: str, grain: str, window: datetime
+) -> FeatureDistribution:
+    """The drill-down: how the window's values of ``feature`` sit against the training data."""
+    readable(ws, None, "monitoring.read", project)
+    frame = load_metrics(
+        ws, project, grain, since=window, until=window + pd.Timedelta(microseconds=1)
+    )
+    if frame.empty:
+        raise NotFound(
+            f"No recorded {grain} window of {project} starts at {window:%Y-%m-%d %H:%M}."
+        )
+    model = resolve_model(ws, str(frame["model_id"].iloc[0]))
+    if model is None:
+        raise NotFound(
+            f"The window {window:%Y-%m-%d} was served by a model this workspace does not hold."
+        )
+    reference = ensure_reference(ws, model)
+    if feature not in reference.features:
+        raise InvalidInput(
+            f"Unknown feature {feature!r}. Expected one of: {', '.join(sorted(reference.features))}."
+        )
+    ref = reference.features[feature]
+    prefix = f"drift.{{}}.{feature}"
+    statistics = {
+        s: float(v)
+        for s in ("psi", "js", "ks", "ks_p", "chi2_p", "novelty")
+        for v in frame.loc[frame["metric"] == prefix.format(s), "value"].dropna()
+    }
+    expr = ref.feature.sql()
+    with LogReader(ws.root, project) as reader:
+        rows = (
+            reader.rows(
+                f"SELECT {expr} AS v, count(*) FROM predictions WHERE {bucket_sql(grain)} = ? AND v IS NOT NULL GROUP BY v",
+                [window],
+            )
+            if ref.feature.kind != "vocabulary"
+            else []
+        )
+    current = {v: float(c) for v, c in rows}
+    version = (
+        None if pd.isna(frame["model_version"].iloc[0]) else int(frame["model_version"].iloc[0])
+    )
+    if ref.feature.kind == "category" or ref.per_value:
+        if ref.feature.kind == "category":
+            ref_counts = dict(ref.categories)
+        else:
+            assert ref.distribution is not None
+            ref_counts = {str(k): v for k, v in ref.distribution.value_counts().items()}
+            current = {str(float(k)): v for k, v in current.items()}
+        keys = sorted(set(ref_counts) | {str(k) for k in current})
+        r = np.array([ref_counts.get(k, 0.0) for k in keys])
+        c = np.array([current.get(k, 0.0) for k in keys])
+        order = np.argsort(-(r / max(r.sum(), 1) + c / max(c.sum(), 1)))[:TOP_CATEGORIES]
+        return FeatureDistribution(
+            feature,
+            ref.feature.kind,
+            window,
+            tuple(keys[i] for i in order),
+            r[order] / max(r.sum(), 1),
+            c[order] / max(c.sum(), 1),
+            statistics,
+            version,
+        )
+    if ref.feature.kind == "vocabulary":
+        return FeatureDistribution(
+            feature, "vocabulary", window, (), np.zeros(0), np.zeros(0), statistics, version
+        )
+    dist = ref.distribution
+    assert dist is not None
+    if not current:
+        return FeatureDistribution(
+            feature, "numeric", window, (), np.zeros(0), np.zeros(0), statistics, version
+        )
+    values = np.array(list(current), dtype=float)
+    counts = np.array(list(current.values()))
+    edges = sturges_edges(
+        min(dist.minimum, values.min()),
+        max(dist.maximum, values.max()),
+        dist.n + int(counts.sum()),
+        ref.feature.integer,
+    )
+    r = dist.histogram(edges)
+    c = np.histogram(values, edges, weights=counts)[0]
+    labels = tuple(f"{edges[i]:.4g}…{edges[i + 1]:.4g}" for i in range(len(edges) - 1))
+    return FeatureDistribution(
+        feature,
+        "numeric",
+        window,
+        labels,
+        r / max(r.sum(), 1),
+        c / max(c.sum(), 1),
+        statistics,
+        version,
+    )

@@ -1,0 +1,430 @@
+"""The loop back from an alert: live items to a labeling task, and a retraining request.
+
+*Send to labeling* picks the alert's live items most worth labeling — the model is unsure of them
+(small margin between its two most likely classes) and they lie in the drifted region (the
+category values whose share grew, the Sturges bins of a numeric feature whose share grew, texts
+with many tokens the reference never saw) — and creates a labeling task over them in uncertainty
+order, the alert recorded as its trigger. Items the project's datasets hold are labeled from
+there; the others are registered from their logged inputs as a new dataset version, linked to the
+alert. When the task's labels are frozen, the label set is linked to the alert too, so lineage
+reads alert → items → label set → build → model.
+
+*Request retraining* records a request the next ``loopline build`` picks up
+(:func:`pending_retrain_request`, :func:`consume_retrain_request`, :func:`link_build_to_request`).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.actor import Actor
+from core.errors import InvalidInput
+from core.labeling.models import Task, TaskFilter
+from core.monitoring.alerts import get_alert
+from core.monitoring.drift import NOVELTY_DRIFT
+from core.monitoring.log import FEATURE_PREFIX, LogReader, quote
+from core.monitoring.models import Alert, FeatureReference, RetrainRequest
+from core.monitoring.reference import TOKENS, ensure_reference
+from core.monitoring.service import bucket_sql, window_end
+from core.monitoring.stats import sturges_edges
+from core.projects.spec import ProjectSpec
+from core.store import Tx, Workspace, utcnow
+from core.store.audit import record
+
+DEFAULT_ITEMS = 200
+REGION_FEATURES = 3  # at most this many drifted features shape the region
+GROWTH_COVERED = 0.8  # the grown values / bins that hold this share of the growth
+
+
+def _grown(keys: list[Any], reference: np.ndarray, current: np.ndarray) -> list[Any]:
+    """The keys whose share grew, largest growth first, until most of the growth is covered."""
+    if reference.sum() == 0 or current.sum() == 0:
+        return []
+    growth = current / current.sum() - reference / reference.sum()
+    order = [i for i in np.argsort(-growth) if growth[i] > 0]
+    total, covered, chosen = float(growth[order].sum()) if order else 0.0, 0.0, []
+    for i in order:
+        chosen.append(keys[i])
+        covered += float(growth[i])
+        if covered >= GROWTH_COVERED * total:
+            break
+    return chosen
+
+
+def _region(reader: LogReader, ref: FeatureReference) -> tuple[str, dict[str, Any], str] | None:
+    """A SQL condition on ``candidates`` for the feature's drifted region, its parameters and a
+    sentence saying what it is."""
+    feature = ref.feature
+    expr = feature.sql(FEATURE_PREFIX)
+    key = feature.name.replace(".", "_")
+    if feature.kind == "vocabulary":
+        baseline = float(ref.details.get("held_out_novelty") or 0.0)
+        reader.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE vocabulary_{key} AS SELECT unnest(?::VARCHAR[]) AS token",
+            [list(ref.categories)],
+        )
+        reader.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE novelty_{key} AS SELECT request_id, "
+            "avg(CASE WHEN v.token IS NULL THEN 1.0 ELSE 0.0 END) AS novelty FROM (SELECT request_id, "
+            f"unnest(regexp_extract_all({expr}, '{TOKENS}')) AS token FROM candidates) t "
+            f"LEFT JOIN vocabulary_{key} v USING (token) GROUP BY request_id"
+        )
+        limit = baseline + NOVELTY_DRIFT
+        return (
+            f"request_id IN (SELECT request_id FROM novelty_{key} WHERE novelty >= ${key})",
+            {key: limit},
+            f"{feature.column} has at least {limit:.0%} tokens unseen in training",
+        )
+    rows = reader.rows(
+        f"SELECT {expr} AS v, count(*) FROM candidates WHERE v IS NOT NULL GROUP BY v"
+    )
+    if not rows:
+        return None
+    current = {v: float(c) for v, c in rows}
+    if feature.kind == "category":
+        keys = sorted(set(ref.categories) | {str(k) for k in current})
+        chosen = _grown(
+            keys,
+            np.array([ref.categories.get(k, 0.0) for k in keys]),
+            np.array([current.get(k, 0.0) for k in keys]),
+        )
+        if not chosen:
+            return None
+        return (
+            f"{expr} IN (SELECT unnest(${key}::VARCHAR[]))",
+            {key: chosen},
+            f"{feature.name} in {chosen}",
+        )
+    dist = ref.distribution
+    assert dist is not None
+    values = np.array(list(current), dtype=float)
+    counts = np.array(list(current.values()))
+    if ref.per_value:
+        reference = dist.value_counts()
+        numbers: list[float] = sorted(set(reference) | {float(k) for k in current})
+        chosen = _grown(
+            numbers,
+            np.array([reference.get(k, 0.0) for k in numbers]),
+            np.array([current.get(k, 0.0) for k in numbers]),
+        )
+        if not chosen:
+            return None
+        return (
+            f"{expr} IN (SELECT unnest(${key}::DOUBLE[]))",
+            {key: chosen},
+            f"{feature.name} in {chosen}",
+        )
+    edges = sturges_edges(
+        min(dist.minimum, values.min()),
+        max(dist.maximum, values.max()),
+        dist.n + int(counts.sum()),
+        feature.integer,
+    )
+    mine = np.histogram(values, edges, weights=counts)[0]
+    bins = _grown(list(range(len(edges) - 1)), dist.histogram(edges), mine)
+    if not bins:
+        return None
+    spans = [(float(edges[i]), float(edges[i + 1])) for i in sorted(bins)]
+    condition = " OR ".join(
+        f"({expr} >= ${key}_lo[{n + 1}] AND {expr} {'<=' if hi == edges[-1] else '<'} ${key}_hi[{n + 1}])"
+        for n, (_, hi) in enumerate(spans)
+    )
+    described = ", ".join(f"{lo:.4g}…{hi:.4g}" for lo, hi in spans)
+    return (
+        f"({condition})",
+        {f"{key}_lo": [lo for lo, _ in spans], f"{key}_hi": [hi for _, hi in spans]},
+        f"{feature.name} in {described}",
+    )
+
+
+def drifted_items(
+    ws: Workspace, alert: Alert, limit: int = DEFAULT_ITEMS
+) -> tuple[pd.DataFrame, list[str]]:
+    """The alert's live predictions most worth labeling (uncertain, in the drifted region), with
+    the sentences that describe the region."""
+    from core.projects.service import get_project
+
+    spec = get_project(ws, alert.project).spec
+    model = _alert_model(ws, alert)
+    reference = ensure_reference(ws, model) if model is not None else None
+    classes = list(spec.labels.classes)
+    with LogReader(ws.root, alert.project) as reader:
+        if reader.empty or not all(reader.has(f"p_{c}") for c in classes):
+            raise InvalidInput(
+                f"The prediction log of {alert.project} holds no predictions with probabilities to label."
+            )
+        bucket = bucket_sql(alert.grain)
+        probabilities = ", ".join(quote(f"p_{c}") for c in classes)
+        reader.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE candidates AS SELECT *, 1 - (list_sort([{probabilities}], 'DESC')[1] "
+            f"- list_sort([{probabilities}], 'DESC')[2]) AS uncertainty FROM predictions "
+            f"WHERE prediction IS NOT NULL AND {bucket} >= ? AND {bucket} <= ? "
+            "QUALIFY row_number() OVER (PARTITION BY coalesce(item_id, request_id) ORDER BY ts DESC) = 1",
+            [alert.first_window, alert.last_window],
+        )
+        conditions, params, described = [], {}, []
+        if reference is not None:
+            for ref in _region_features(alert, reference):
+                found = _region(reader, ref)
+                if found is not None:
+                    conditions.append(found[0])
+                    params.update(found[1])
+                    described.append(found[2])
+        where = " OR ".join(conditions) if conditions else "true"
+        frame = reader.con.execute(
+            f"SELECT * FROM candidates WHERE {where} ORDER BY uncertainty DESC, request_id LIMIT $limit",
+            {**params, "limit": int(limit)},
+        ).fetchdf()
+    return frame, described
+
+
+def _alert_model(ws: Workspace, alert: Alert) -> Any:
+    from core.artifacts.service import find_artifact
+
+    return find_artifact(ws, alert.model_id) if alert.model_id else None
+
+
+def _region_features(alert: Alert, reference: Any) -> list[FeatureReference]:
+    drift = alert.evidence.get("drift") or []
+    wanted: list[str] = []
+    if alert.metric.startswith("drift.") and alert.metric.count(".") >= 2:
+        wanted.append(alert.metric.split(".", 2)[2])
+    wanted += [d["feature"] for d in drift if d.get("drifted") and d["feature"] != "prediction"]
+    out: list[FeatureReference] = []
+    for name in wanted:
+        if name in reference.features and reference.features[name] not in out:
+            out.append(reference.features[name])
+    return out[:REGION_FEATURES]
+
+
+def _rows_to_register(spec: ProjectSpec, frame: pd.DataFrame) -> pd.DataFrame:
+    """The project's columns rebuilt from logged inputs (the id: the item id, else the request)."""
+    out = pd.DataFrame(index=frame.index)
+    for column in spec.column_names:
+        logged = FEATURE_PREFIX + column
+        if column == spec.id_column:
+            out[column] = frame["item_id"].where(
+                frame["item_id"].notna(), "req-" + frame["request_id"]
+            )
+        elif logged in frame:
+            out[column] = frame[logged]
+        elif column == spec.time_column:
+            out[column] = frame["ts"]
+    missing = [c.name for c in spec.columns if c.required and c.name not in out]
+    if missing:
+        raise InvalidInput(
+            f"The log lacks the required column(s) {missing} of {spec.name!r}, so the live items "
+            "cannot be registered as a dataset to label.",
+            hint="send every required field in the prediction requests (they are logged as f_<field>)",
+        )
+    return out.reset_index(drop=True)
+
+
+def _link(tx: Tx, src: int, relation: str, dst: int) -> None:
+    tx.execute("INSERT OR IGNORE INTO edges VALUES (?, ?, ?)", [src, relation, dst])
+
+
+def send_to_labeling(
+    ws: Workspace,
+    alert_id: int,
+    actor: Actor,
+    *,
+    limit: int = DEFAULT_ITEMS,
+    name: str | None = None,
+    overlap: int = 1,
+) -> Task:
+    """A labeling task of the alert's drifted live items the model is least sure of."""
+    from core.data.service import dataset_rows_path, ingest, latest_dataset
+    from core.labeling.tasks import create_task
+
+    if not 1 <= limit <= 10_000:
+        raise InvalidInput(f"Send 1 to 10,000 items to labeling, got {limit}.")
+    alert = get_alert(ws, alert_id)
+    spec = _spec(ws, alert.project)
+    frame, region = drifted_items(ws, alert, limit)
+    if frame.empty:
+        raise InvalidInput(
+            f"Alert #{alert.alert_id} has no live predictions in its windows to label.",
+            hint="run `loopline monitor` after the service has logged predictions",
+        )
+    keys = (
+        frame["item_id"].where(frame["item_id"].notna(), "req-" + frame["request_id"]).astype(str)
+    )
+    dataset = latest_dataset(ws, alert.project)
+    known: set[str] = set()
+    if dataset is not None:
+        import duckdb
+
+        with duckdb.connect() as con:
+            known = {
+                str(r[0])
+                for r in con.execute(
+                    f"SELECT CAST({quote(spec.id_column)} AS VARCHAR) FROM read_parquet(?) "
+                    f"WHERE CAST({quote(spec.id_column)} AS VARCHAR) IN (SELECT unnest(?::VARCHAR[]))",
+                    [str(dataset_rows_path(ws, dataset)), keys.tolist()],
+                ).fetchall()
+            }
+    fresh = frame[~keys.isin(known).to_numpy()]
+    registered = None
+    if len(fresh) or dataset is None:
+        rows = _rows_to_register(spec, fresh)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"alert-{alert.alert_id}-live-items.parquet"
+            rows.to_parquet(path, index=False)
+            registered = ingest(ws, alert.project, path, actor).dataset
+        dataset = registered
+        if alert.artifact_id:
+            with ws.store.transaction() as tx:
+                _link(tx, registered.artifact_id, "triggered_by", alert.artifact_id)
+    assert dataset is not None
+    classes = list(spec.labels.classes)
+    probabilities = pd.DataFrame(
+        frame[[f"p_{c}" for c in classes]].to_numpy(dtype=float),
+        index=keys.to_numpy(),
+        columns=classes,
+    )
+    what = alert.describe()
+    task = create_task(
+        ws,
+        alert.project,
+        actor,
+        name=name or f"Alert #{alert.alert_id}: drifted live items",
+        dataset=dataset.artifact_id,
+        task_filter=TaskFilter(item_ids=tuple(keys)),
+        overlap=overlap,
+        ordering="uncertainty",
+        uncertainty="margin",
+        probabilities=probabilities,
+        model_id=alert.model_id,
+        instructions=f"Live items from alert #{alert.alert_id} ({what}); "
+        + (
+            "in the drifted region: " + "; ".join(region)
+            if region
+            else "the model's least sure ones"
+        )
+        + ". The suggestion is what the model answered in production.",
+        trigger_id=alert.artifact_id,
+    )
+    with ws.store.transaction() as tx:
+        record(
+            tx,
+            actor,
+            "alert.task",
+            project=alert.project,
+            target=f"alert #{alert.alert_id}",
+            details={
+                "task_id": task.task_id,
+                "items": task.items,
+                "region": region,
+                "new_dataset": registered.ref if registered else None,
+            },
+        )
+    return task
+
+
+def _spec(ws: Workspace, project: str) -> ProjectSpec:
+    from core.projects.service import get_project
+
+    return get_project(ws, project).spec
+
+
+_REQUEST_COLUMNS = (
+    "r.request_id, r.project, r.alert_id, r.reason, r.status, r.requested_at, r.requested_by, "
+    "r.build_id, r.consumed_at, a.artifact_id"
+)
+
+
+def _requests(tx: Tx, where: str, params: list[Any]) -> list[RetrainRequest]:
+    rows = tx.rows(
+        f"SELECT {_REQUEST_COLUMNS} FROM retrain_requests r LEFT JOIN alerts a USING (alert_id) "
+        f"{where} ORDER BY r.request_id",
+        params,
+    )
+    return [RetrainRequest(*row) for row in rows]
+
+
+def request_retraining(
+    ws: Workspace, alert_id: int, actor: Actor, reason: str = ""
+) -> RetrainRequest:
+    """Ask for a retraining build because of an alert; the next ``loopline build`` picks it up."""
+    alert = get_alert(ws, alert_id)
+    with ws.store.transaction() as tx:
+        pending = pending_retrain_request(tx, alert.project)
+        if pending is not None:
+            if pending.alert_id == alert.alert_id:
+                return pending
+            raise InvalidInput(
+                f"Retraining of {alert.project} is already requested (request #{pending.request_id}"
+                f" from alert #{pending.alert_id}).",
+                hint="the next `loopline build` picks it up; acknowledge this alert with a note that says so",
+            )
+        request_id = int(tx.scalar("SELECT nextval('retrain_request_ids')"))
+        text = reason.strip() or alert.describe()
+        tx.execute(
+            "INSERT INTO retrain_requests VALUES (?, ?, ?, ?, 'pending', ?, ?, NULL, NULL)",
+            [request_id, alert.project, alert.alert_id, text, utcnow(), actor.name],
+        )
+        record(
+            tx,
+            actor,
+            "retrain.request",
+            project=alert.project,
+            target=f"alert #{alert.alert_id}",
+            details={"request_id": request_id, "reason": text},
+        )
+        found = _requests(tx, "WHERE r.request_id = ?", [request_id])
+    return found[0]
+
+
+def pending_retrain_request(tx: Tx, project: str) -> RetrainRequest | None:
+    """The oldest retraining request of the project no build has consumed yet."""
+    found = _requests(tx, "WHERE r.project = ? AND r.status = 'pending'", [project])
+    return found[0] if found else None
+
+
+def consume_retrain_request(tx: Tx, request_id: int, build_id: int) -> RetrainRequest:
+    """Mark the request as answered by ``build_id`` (in the build's transaction)."""
+    found = _requests(tx, "WHERE r.request_id = ?", [int(request_id)])
+    if not found:
+        raise InvalidInput(f"No retraining request #{request_id}.")
+    if found[0].status != "pending":
+        raise InvalidInput(
+            f"Retraining request #{request_id} was already answered by build #{found[0].build_id}."
+        )
+    tx.execute(
+        "UPDATE retrain_requests SET status = 'consumed', build_id = ?, consumed_at = ? "
+        "WHERE request_id = ?",
+        [int(build_id), utcnow(), int(request_id)],
+    )
+    return _requests(tx, "WHERE r.request_id = ?", [int(request_id)])[0]
+
+
+def retrain_inputs(tx: Tx, request_id: int) -> list[tuple[str, int]]:
+    """Lineage inputs for the build artifact a request triggered: ``triggered_by`` its alert."""
+    found = _requests(tx, "WHERE r.request_id = ?", [int(request_id)])
+    return (
+        [("triggered_by", found[0].alert_artifact_id)]
+        if found and found[0].alert_artifact_id
+        else []
+    )
+
+
+def link_build_to_request(tx: Tx, request_id: int, build_artifact_id: int) -> None:
+    """Add the lineage edge build → triggered_by → alert after the build artifact exists."""
+    for relation, target in retrain_inputs(tx, request_id):
+        _link(tx, int(build_artifact_id), relation, target)
+
+
+def list_retrain_requests(ws: Workspace, project: str) -> list[RetrainRequest]:
+    with ws.store.read() as tx:
+        return _requests(tx, "WHERE r.project = ?", [project])
+
+
+def window_range(alert: Alert) -> tuple[datetime, datetime]:
+    return alert.first_window, window_end(alert.last_window, alert.grain)

@@ -1,0 +1,190 @@
+"""Monitoring's dataclasses: what the services return and the pages draw."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from core.monitoring.stats import Distribution
+
+FEATURE_KINDS = ("numeric", "category", "vocabulary")
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A monitored input: a logged column (or a text field's length) and how to compare it."""
+
+    name: str  # "uptime_hours", "language", "body.length", "body" (vocabulary), "prediction"
+    column: str  # the project column it comes from ("prediction" for the model's output)
+    kind: str  # numeric | category | vocabulary
+    integer: bool = False
+
+    def sql(self, prefix: str = "f_") -> str:
+        """The SQL expression of the feature over a table whose inputs carry ``prefix``."""
+        from core.monitoring.log import quote
+
+        if self.column == "prediction":
+            return "CAST(prediction AS VARCHAR)"
+        column = quote(prefix + self.column)
+        if self.name.endswith(".length"):
+            return f"CAST(length(CAST({column} AS VARCHAR)) AS DOUBLE)"
+        if self.kind == "numeric":
+            return f"CAST({column} AS DOUBLE)"
+        if self.kind == "vocabulary":
+            return f"lower(CAST({column} AS VARCHAR))"
+        return f"CAST({column} AS VARCHAR)"
+
+
+@dataclass(frozen=True)
+class FeatureReference:
+    feature: Feature
+    n: int
+    missing: int
+    distribution: Distribution | None = None  # numeric
+    categories: Mapping[str, float] = field(default_factory=dict)  # category / vocabulary
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def per_value(self) -> bool:
+        """Evidently compares per value when the reference has at most 20 distinct values."""
+        from core.monitoring.stats import PER_VALUE_LIMIT
+
+        d = self.distribution
+        return d is not None and d.exact and d.knots.size <= PER_VALUE_LIMIT
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A model version's training-data statistics, computed once and stored."""
+
+    model_id: int
+    project: str
+    dataset_id: int | None
+    label_set_id: int | None
+    rows: int
+    labeled_rows: int
+    evaluation: Mapping[str, Mapping[str, float]]  # slice ('' overall) -> metric -> value
+    features: Mapping[str, FeatureReference]
+    calibration: Mapping[str, np.ndarray] = field(default_factory=dict)  # class -> curve
+    created_at: datetime | None = None
+
+    def drift_features(self) -> list[FeatureReference]:
+        return [f for f in self.features.values() if f.feature.kind != "vocabulary"]
+
+    def vocabularies(self) -> list[FeatureReference]:
+        return [f for f in self.features.values() if f.feature.kind == "vocabulary"]
+
+
+@dataclass(frozen=True)
+class Window:
+    """One computed window's figures: ``metrics[(metric, slice)] = (value, n)``."""
+
+    project: str
+    grain: str
+    start: datetime
+    end: datetime
+    model_id: int | None
+    model_version: int | None
+    metrics: Mapping[tuple[str, str], tuple[float | None, int | None]]
+
+    def value(self, metric: str, slice_name: str = "") -> float | None:
+        found = self.metrics.get((metric, slice_name))
+        return None if found is None else found[0]
+
+    def count(self, metric: str, slice_name: str = "") -> int | None:
+        found = self.metrics.get((metric, slice_name))
+        return None if found is None else found[1]
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    feature: str
+    kind: str
+    statistics: Mapping[str, float]  # psi, js, ks, ks_p, chi2_p, novelty
+    n: int
+    drifted: bool
+
+
+@dataclass(frozen=True)
+class Alert:
+    alert_id: int
+    project: str
+    rule: str
+    metric: str
+    slice: str
+    grain: str
+    comparator: str
+    threshold: float
+    reference: float | None
+    severity: str
+    status: str  # open | acknowledged
+    active: bool  # the condition held in the latest window evaluated
+    first_window: datetime
+    last_window: datetime
+    windows: int
+    value: float | None
+    n: int | None
+    model_id: int | None
+    artifact_id: int | None
+    evidence: Mapping[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    acks: tuple[tuple[str, str, datetime], ...] = ()  # (actor, note, at)
+
+    @property
+    def label(self) -> str:
+        where = f" [{self.slice}]" if self.slice else ""
+        return f"#{self.alert_id} {self.severity}: {self.metric}{where}"
+
+    def describe(self) -> str:
+        value = "—" if self.value is None else f"{self.value:.4g}"
+        if self.comparator == "drop":
+            bound = f"more than {self.threshold:g} below the reference {self.reference:.4g}"
+        else:
+            bound = f"{self.comparator} {self.threshold:g}"
+        return (
+            f"{self.metric}{' [' + self.slice + ']' if self.slice else ''} = {value}, {bound} "
+            f"({self.grain} window {self.first_window:%Y-%m-%d %H:%M}"
+            + (
+                f" … {self.last_window:%Y-%m-%d %H:%M}, {self.windows} windows)"
+                if self.windows > 1
+                else ")"
+            )
+        )
+
+
+@dataclass(frozen=True)
+class RetrainRequest:
+    request_id: int
+    project: str
+    alert_id: int | None
+    reason: str
+    status: str  # pending | consumed
+    requested_at: datetime
+    requested_by: str
+    build_id: int | None
+    consumed_at: datetime | None
+    alert_artifact_id: int | None = None
+
+    @property
+    def trigger(self) -> str:
+        """What a build records as its trigger."""
+        source = f" from alert #{self.alert_id}" if self.alert_id else ""
+        return f"retraining request #{self.request_id}{source}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class MonitorReport:
+    """What one `loopline monitor` computed and what stands open."""
+
+    project: str
+    grain: str
+    windows: tuple[Window, ...]
+    drift: Mapping[str, tuple[FeatureDrift, ...]]  # window start (iso) -> per feature
+    new_alerts: tuple[Alert, ...]
+    open_alerts: tuple[Alert, ...]
+    notes: tuple[str, ...] = ()

@@ -1,0 +1,397 @@
+"""`loopline monitor`: compute the log's windows, record their figures, raise alerts.
+
+One call scans the log once per figure family (in its own in-memory DuckDB), then writes every
+figure of the windows it computed to ``monitor_metrics`` and evaluates the alert rules, all in
+one transaction of the store. Windows are recomputed when new predictions or feedback touched
+them (or, with ``last``, the latest N windows), so running it from cron is cheap.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from core.actor import SYSTEM, Actor
+from core.artifacts.models import Artifact
+from core.errors import InvalidInput, NotFound
+from core.monitoring import figures as fig
+from core.monitoring.alerts import AlertRule, default_rules, evaluate_rules, list_alerts
+from core.monitoring.drift import drift_summary, window_drift
+from core.monitoring.log import GRAINS, LogReader, check_grain
+from core.monitoring.models import FeatureDrift, MonitorReport, Reference, Window
+from core.monitoring.reference import ensure_reference
+from core.projects.service import get_project
+from core.store import Tx, Workspace, utcnow
+from core.store.audit import record
+
+Progress = Callable[[str, float], None]
+LATE_MARGIN = timedelta(hours=1)  # segments finished up to this long after their records arrived
+
+
+def bucket_sql(grain: str) -> str:
+    return f"time_bucket(INTERVAL '{check_grain(grain)}', ts)"  # from a closed set: safe
+
+
+def window_end(start: datetime, grain: str) -> datetime:
+    return (
+        start
+        + {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}[grain]
+    )
+
+
+def resolve_model(ws: Workspace, logged: str) -> Artifact | None:
+    """The model artifact behind a logged ``model_id`` (an artifact id, or a reference)."""
+    from core.artifacts.service import find_artifact
+
+    try:
+        found = find_artifact(ws, logged)
+    except InvalidInput:
+        return None
+    return found if found is not None and found.kind == "model" else None
+
+
+def _choose_windows(
+    ws: Workspace, reader: LogReader, project: str, grain: str, last: int | None
+) -> list[datetime]:
+    bucket = bucket_sql(grain)
+    if last is not None:
+        if last < 1:
+            raise InvalidInput(f"--last takes a positive number of windows, got {last}.")
+        rows = reader.rows(
+            f"SELECT DISTINCT {bucket} AS w FROM predictions WHERE ts IS NOT NULL ORDER BY w DESC LIMIT ?",
+            [last],
+        )
+        return sorted(r[0] for r in rows)
+    with ws.store.read() as tx:
+        since = tx.scalar(
+            "SELECT max(computed_at) FROM monitor_metrics WHERE project = ? AND grain = ?",
+            [project, grain],
+        )
+    if since is None or not reader.has("received_at"):
+        rows = reader.rows(f"SELECT DISTINCT {bucket} FROM predictions WHERE ts IS NOT NULL")
+        return sorted(r[0] for r in rows)
+    after = since - LATE_MARGIN
+    rows = reader.rows(
+        f"SELECT DISTINCT {bucket} FROM predictions WHERE ts IS NOT NULL AND received_at > ? "
+        f"UNION SELECT DISTINCT {bucket} FROM predictions p JOIN feedback f USING (request_id) "
+        "WHERE p.ts IS NOT NULL AND f.received_at > ?",
+        [after, after],
+    )
+    return sorted(r[0] for r in rows)
+
+
+def compute_windows(
+    ws: Workspace,
+    project: str,
+    *,
+    grain: str = "day",
+    last: int | None = None,
+    rules: Sequence[AlertRule] | None = None,
+    extra_rules: Sequence[AlertRule] = (),
+    actor: Actor = SYSTEM,
+    progress: Progress | None = None,
+) -> MonitorReport:
+    """Compute, record and check the windows that changed (or the latest ``last``)."""
+    report = progress or (lambda stage, fraction: None)
+    spec = get_project(ws, project).spec
+    check_grain(grain)
+    notes: list[str] = []
+    with LogReader(ws.root, project) as reader:
+        if reader.empty:
+            notes.append(
+                f"No predictions logged for {project} yet (looked in logs/{project}/predictions)."
+            )
+            return MonitorReport(
+                project, grain, (), {}, (), tuple(open_alerts(ws, project)), tuple(notes)
+            )
+        report("choosing windows", 0.02)
+        windows = _choose_windows(ws, reader, project, grain, last)
+        if not windows:
+            notes.append("No new predictions or feedback since the last run.")
+            return MonitorReport(
+                project, grain, (), {}, (), tuple(open_alerts(ws, project)), tuple(notes)
+            )
+        bucket = bucket_sql(grain)
+        reader.con.execute(
+            "CREATE OR REPLACE TEMP TABLE chosen_windows AS SELECT unnest(?::TIMESTAMP[]) AS w",
+            [windows],
+        )
+        reader.con.execute(
+            f"CREATE OR REPLACE TEMP VIEW chosen AS SELECT {bucket} AS w, * FROM predictions "
+            f"WHERE {bucket} IN (SELECT w FROM chosen_windows)"
+        )
+        served: dict[datetime, Counter[str]] = defaultdict(Counter)
+        for window, model, count in reader.rows(
+            "SELECT w, CAST(model_id AS VARCHAR), count(*) FROM chosen GROUP BY ALL"
+        ):
+            served[window][str(model)] += int(count)
+        models = {key: resolve_model(ws, key) for c in served.values() for key in c}
+        references: dict[str, Reference | None] = {}
+        for index, (key, model) in enumerate(sorted(models.items())):
+            report(f"reference of model {key}", 0.05 + 0.25 * index / max(1, len(models)))
+            references[key] = _reference(ws, model, actor, notes) if model else None
+            if model is None:
+                notes.append(f"Logged model {key!r} is not a registered model of this workspace.")
+        dominant = {w: c.most_common(1)[0][0] for w, c in served.items()}
+        figures: fig.Figures = defaultdict(dict)
+        report("volume, latency, class mix", 0.35)
+        slices = fig.slice_sql(spec, reader)
+        fig.operations(reader, bucket, list(spec.labels.classes), figures)
+        fig.slice_volumes(reader, slices, figures)
+        report("realized and estimated performance", 0.45)
+        fig.realized(reader, list(spec.labels.classes), slices, figures)
+        fig.estimated(reader, spec, references, slices, figures)
+        drift: dict[datetime, list[FeatureDrift]] = {}
+        groups: dict[str, list[datetime]] = defaultdict(list)
+        for window, key in dominant.items():
+            groups[key].append(window)
+        for index, (key, group) in enumerate(sorted(groups.items())):
+            reference = references.get(key)
+            report(f"drift against model {key}'s training data", 0.55 + 0.3 * index / len(groups))
+            if reference is not None:
+                drift.update(window_drift(reader, bucket, sorted(group), reference))
+        for window, results in drift.items():
+            for result in results:
+                for statistic, value in result.statistics.items():
+                    if statistic in ("ks_error", "novelty_reference"):
+                        continue
+                    fig._put(
+                        figures,
+                        window,
+                        f"drift.{statistic}.{result.feature}",
+                        "",
+                        value,
+                        result.n,
+                        "drift",
+                    )
+            volume = figures[window].get(("volume", ""), (None, None, ""))[1]
+            for metric, value in drift_summary(results).items():
+                fig._put(figures, window, metric, "", value, volume, "drift")
+    report("recording", 0.9)
+    chosen_rules = list(rules if rules is not None else default_rules(spec)) + list(extra_rules)
+    result_windows = tuple(
+        Window(
+            project,
+            grain,
+            window,
+            window_end(window, grain),
+            models[dominant[window]].artifact_id if models.get(dominant[window]) else None,  # type: ignore[union-attr]
+            models[dominant[window]].version if models.get(dominant[window]) else None,  # type: ignore[union-attr]
+            {key: (value, n) for key, (value, n, _) in figures[window].items()},
+        )
+        for window in windows
+    )
+    with ws.store.transaction() as tx:
+        _upsert(tx, project, grain, result_windows, figures)
+        new = evaluate_rules(
+            ws, tx, spec, result_windows, chosen_rules, references, drift, dominant, actor
+        )
+        record(
+            tx,
+            actor,
+            "monitor.record",
+            project=project,
+            target=f"{grain} windows",
+            details={
+                "windows": len(result_windows),
+                "from": result_windows[0].start,
+                "to": result_windows[-1].start,
+                "alerts_opened": [a.alert_id for a in new],
+            },
+        )
+    report("done", 1.0)
+    return MonitorReport(
+        project,
+        grain,
+        result_windows,
+        {w.isoformat(): tuple(r) for w, r in drift.items()},
+        tuple(new),
+        tuple(open_alerts(ws, project)),
+        tuple(notes),
+    )
+
+
+def _reference(ws: Workspace, model: Artifact, actor: Actor, notes: list[str]) -> Reference | None:
+    try:
+        return ensure_reference(ws, model, actor)
+    except NotFound as error:
+        notes.append(error.message)
+        return None
+
+
+def _upsert(
+    tx: Tx, project: str, grain: str, windows: Sequence[Window], figures: fig.Figures
+) -> None:
+    starts = [w.start for w in windows]
+    tx.execute(
+        "DELETE FROM monitor_metrics WHERE project = ? AND grain = ? "
+        "AND window_start IN (SELECT unnest(?::TIMESTAMP[]))",
+        [project, grain, starts],
+    )
+    columns: dict[str, list[Any]] = defaultdict(list)
+    for window in windows:
+        for (metric, slice_name), (value, n, kind) in sorted(figures[window.start].items()):
+            for key, item in (
+                ("model_id", None if window.model_id is None else str(window.model_id)),
+                ("model_version", window.model_version),
+                ("start", window.start),
+                ("end", window.end),
+                ("metric", metric),
+                ("slice", slice_name),
+                ("value", value),
+                ("n", n),
+                ("kind", kind),
+            ):
+                columns[key].append(item)
+    if not columns:
+        return
+    tx.execute(
+        """
+        INSERT INTO monitor_metrics
+        SELECT ?, unnest(?::VARCHAR[]), unnest(?::INTEGER[]), ?, unnest(?::TIMESTAMP[]),
+               unnest(?::TIMESTAMP[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]),
+               unnest(?::DOUBLE[]), unnest(?::BIGINT[]), unnest(?::VARCHAR[]), ?
+        """,
+        [
+            project,
+            columns["model_id"],
+            columns["model_version"],
+            grain,
+            columns["start"],
+            columns["end"],
+            columns["metric"],
+            columns["slice"],
+            columns["value"],
+            columns["n"],
+            columns["kind"],
+            utcnow(),
+        ],
+    )
+
+
+def open_alerts(ws: Workspace, project: str) -> list[Any]:
+    return list_alerts(ws, project, status="open")
+
+
+def load_metrics(
+    ws: Workspace,
+    project: str,
+    grain: str = "day",
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    model_version: int | None = None,
+    metrics: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Recorded figures, one row per (window, metric, slice), oldest window first."""
+    check_grain(grain)
+    clauses = ["project = ?", "grain = ?"]
+    params: list[Any] = [project, grain]
+    for clause, value in (
+        ("window_start >= ?", since),
+        ("window_start < ?", until),
+        ("model_version = ?", model_version),
+    ):
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    if metrics:
+        clauses.append("metric IN (SELECT unnest(?::VARCHAR[]))")
+        params.append(list(metrics))
+    with ws.store.read() as tx:
+        frame = tx.execute(
+            "SELECT window_start, window_end, model_id, model_version, metric, slice, value, n, kind "
+            f"FROM monitor_metrics WHERE {' AND '.join(clauses)} ORDER BY window_start, metric, slice",
+            params,
+        ).cursor.fetchdf()
+    return frame
+
+
+def recorded_grains(ws: Workspace, project: str) -> list[str]:
+    with ws.store.read() as tx:
+        found = {
+            r[0]
+            for r in tx.rows(
+                "SELECT DISTINCT grain FROM monitor_metrics WHERE project = ?", [project]
+            )
+        }
+    return [g for g in GRAINS if g in found]
+
+
+def latest_windows(
+    ws: Workspace, project: str, grain: str = "day", count: int = 14
+) -> list[Window]:
+    """The latest ``count`` recorded windows, oldest first, with every figure."""
+    check_grain(grain)
+    with ws.store.read() as tx:
+        starts = [
+            r[0]
+            for r in tx.rows(
+                "SELECT DISTINCT window_start FROM monitor_metrics WHERE project = ? AND grain = ? "
+                "ORDER BY window_start DESC LIMIT ?",
+                [project, grain, count],
+            )
+        ]
+    if not starts:
+        return []
+    frame = load_metrics(ws, project, grain, since=min(starts))
+    return windows_from_frame(project, grain, frame)
+
+
+def windows_from_frame(project: str, grain: str, frame: pd.DataFrame) -> list[Window]:
+    out = []
+    for start, part in frame.groupby("window_start", sort=True):
+        first = part.iloc[0]
+        model_id = first["model_id"]
+        version = first["model_version"]
+        out.append(
+            Window(
+                project,
+                grain,
+                pd.Timestamp(str(start)).to_pydatetime(),
+                pd.Timestamp(first["window_end"]).to_pydatetime(),
+                int(model_id) if isinstance(model_id, str) and model_id.isdigit() else None,
+                None if pd.isna(version) else int(version),
+                {
+                    (str(m), str(s)): (
+                        None if pd.isna(v) else float(v),
+                        None if pd.isna(n) else int(n),
+                    )
+                    for m, s, v, n in zip(
+                        part["metric"], part["slice"], part["value"], part["n"], strict=True
+                    )
+                },
+            )
+        )
+    return out
+
+
+def drift_table(window: Window) -> dict[str, dict[str, float]]:
+    """Per feature, the drift statistics recorded for a window (``drift.<stat>.<feature>``)."""
+    out: dict[str, dict[str, float]] = {}
+    for (metric, slice_name), (value, _) in window.metrics.items():
+        if slice_name or not metric.startswith("drift.") or metric.count(".") < 2 or value is None:
+            continue
+        _, statistic, feature = metric.split(".", 2)
+        out.setdefault(feature, {})[statistic] = value
+    return dict(
+        sorted(out.items(), key=lambda item: -(item[1].get("psi") or item[1].get("novelty") or 0.0))
+    )
+
+
+def window_starts(ws: Workspace, project: str, grain: str) -> list[datetime]:
+    """Every recorded window of a project at a grain, oldest first."""
+    check_grain(grain)
+    with ws.store.read() as tx:
+        return [
+            r[0]
+            for r in tx.rows(
+                "SELECT DISTINCT window_start FROM monitor_metrics WHERE project = ? AND grain = ? "
+                "ORDER BY window_start",
+                [project, grain],
+            )
+        ]
