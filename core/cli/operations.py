@@ -1,9 +1,179 @@
-"""CLI commands for operations (filled in by its issue)."""
+"""Operations commands: serve (the prediction service) and simulate (replay later data through it)."""
 
 from __future__ import annotations
 
-from core.cli.common import Adder
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from core.cli.common import Adder, open_workspace
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from core.serving.app import create_app, token_authenticator
+    from core.serving.log import PREDICTIONS, log_folder
+    from core.serving.server import bind, run, url_of
+
+    if args.max_body_bytes < 1_000:
+        from core.errors import InvalidInput
+
+        raise InvalidInput(f"--max-body-bytes must be at least 1000, got {args.max_body_bytes}.")
+    ws = open_workspace(args)
+    app = create_app(
+        ws,
+        args.project,
+        authenticate=token_authenticator(ws, args.project),
+        max_body_bytes=args.max_body_bytes,
+    )
+    sock = bind(args.host, args.port)
+    served = app.state.watcher.current
+    url = url_of(sock)
+    print(
+        f"Serving {served.artifact.ref} (production of {args.project}) at {url}\n"
+        f"  POST {url}/predict  POST {url}/feedback  GET {url}/health  GET {url}/model  "
+        f"docs: {url}/docs\n"
+        f"  log: {log_folder(ws, args.project, PREDICTIONS).parent}\n"
+        "  Ctrl-C stops it (the log is flushed first).",
+        flush=True,
+    )
+    run(app, sock, log_level=args.log_level, access_log=args.access_log)
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from core.actor import Actor
+    from core.progress import Bar
+    from core.serving.simulate import simulate
+
+    ws = open_workspace(args)
+    truth = args.truth or _sample_truth(args.project)
+    token = args.token or os.environ.get("LOOPLINE_TOKEN") or None
+    result = simulate(
+        ws,
+        args.project,
+        days=args.days,
+        url=args.url,
+        start=args.start,
+        feedback_rate=args.feedback_rate,
+        feedback_delay_days=args.feedback_delay_days,
+        truth=truth,
+        rate_per_hour=args.rate_per_hour,
+        seed=args.seed,
+        source=args.file,
+        token=token,
+        actor=Actor.from_env() if args.url is None else None,
+        progress=Bar("simulate"),
+    )
+    print(
+        f"Replayed {result.items} item(s) of {result.project} from {result.start:%Y-%m-%d %H:%M} "
+        f"to {result.end:%Y-%m-%d %H:%M} through {result.url} in {result.seconds:.1f} s "
+        f"({result.requests} requests): {result.predicted} predicted, {result.errors} refused."
+    )
+    print(
+        f"Feedback: {result.feedback_sent} label(s) sent, {result.feedback_pending} not yet due. "
+        f"Model version(s): {', '.join(map(str, result.model_versions)) or '-'}."
+    )
+    for name, counts in result.mix.items():
+        print(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if result.first_error:
+        print(f"First refusal: {result.first_error}", file=sys.stderr)
+    if result.logged is not None:
+        print(f"Log: {result.log_folder} ({result.logged} record(s))")
+    return 1 if result.errors else 0
+
+
+def _sample_truth(project: str) -> Path | None:
+    """The sample projects' truth file (sample_data/<project>/data/truth.csv) by default."""
+    from core.demo import demo_plans
+
+    try:
+        plans = demo_plans()
+    except Exception:  # no sample data in this installation
+        return None
+    for plan in plans:
+        if plan.folder.name == project and plan.truth is not None and plan.truth.is_file():
+            return plan.truth
+    return None
 
 
 def add_commands(add: Adder) -> None:
-    pass
+    serve = add(
+        "serve",
+        cmd_serve,
+        "Serve the project's production model over HTTP (POST /predict, POST /feedback, "
+        "GET /health, GET /model); every prediction is logged; a newly promoted model is "
+        "picked up without a restart.",
+    )
+    serve.add_argument("project", metavar="PROJECT")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--port", type=int, default=8000, help="port (default: %(default)s; 0 picks a free one)"
+    )
+    serve.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=1_000_000,
+        metavar="N",
+        help="larger request bodies are refused with 413 (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--log-level",
+        default="warning",
+        choices=("critical", "error", "warning", "info", "debug"),
+        help="server messages (default: %(default)s)",
+    )
+    serve.add_argument("--access-log", action="store_true", help="print a line per request")
+    sim = add(
+        "simulate",
+        cmd_simulate,
+        "Replay the project's later data (rows after what the production model was trained on) "
+        "through the prediction service in event-time order, with delayed feedback.",
+    )
+    sim.add_argument("project", metavar="PROJECT")
+    sim.add_argument("--days", type=float, required=True, help="how many days of data to replay")
+    sim.add_argument(
+        "--url", help="a running service (default: start one on a free port for the replay)"
+    )
+    sim.add_argument(
+        "--start",
+        metavar="DATE",
+        help="replay from this date/time (default: right after the production model's "
+        "training data)",
+    )
+    sim.add_argument(
+        "--feedback-rate",
+        type=float,
+        default=0.7,
+        metavar="F",
+        help="share of items whose true label comes back (default: %(default)s)",
+    )
+    sim.add_argument(
+        "--feedback-delay-days",
+        type=float,
+        default=3.0,
+        metavar="D",
+        help="labels come back about D days after the prediction (default: %(default)s)",
+    )
+    sim.add_argument(
+        "--truth",
+        type=Path,
+        metavar="FILE",
+        help="CSV with the id column and 'label' (default: the data's label column, or the "
+        "sample project's data/truth.csv)",
+    )
+    sim.add_argument(
+        "--rate-per-hour", type=int, metavar="N", help="at most N items per simulated hour"
+    )
+    sim.add_argument("--seed", type=int, default=0, help="seed for sampling (default: 0)")
+    sim.add_argument(
+        "--file",
+        type=Path,
+        metavar="FILE",
+        help="replay this file's rows instead of the workspace's",
+    )
+    sim.add_argument(
+        "--token", help="API token for /feedback with --url (default: $LOOPLINE_TOKEN)"
+    )

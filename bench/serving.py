@@ -1,0 +1,276 @@
+"""Serving benchmark: single hw-triage predictions from 50 concurrent clients, logging on.
+
+    python bench/serving.py                       # builds a small workspace in a temp folder
+    python bench/serving.py --workspace PATH      # uses PATH's production hw-triage model
+    python bench/serving.py --seconds 20 --clients 50 --rate 400
+
+The service runs as it does in operation: ``loopline serve hw-triage`` in its own process
+(uvicorn, one worker), logging every prediction to Parquet segments. 50 client connections send
+single-item ``POST /predict`` requests (rows of ``sample_data/hw-triage/data/later.csv``) with
+keep-alive. Two phases:
+
+1. ``paced``: the clients together offer ``--rate`` requests per second (each client sends on a
+   fixed schedule with a random phase; a late response delays only that client's next request);
+   the latency figures are what a screening operator's call sees under that load.
+2. ``saturated``: the clients send back-to-back, no pause: the throughput is the service's
+   ceiling on this machine, and its latency is queueing (about clients / throughput).
+
+The load generator is a small asyncio HTTP/1.1 client (``run_load``), far cheaper per request
+than httpx, because it shares the machine's cores with the service. It prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/serving.py`
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT = "hw-triage"
+LATER = ROOT / "sample_data" / PROJECT / "data" / "later.csv"
+
+
+# -- the load generator ------------------------------------------------------------------------
+async def _client(
+    host: str,
+    port: int,
+    path: str,
+    bodies: Sequence[bytes],
+    stop_at: float,
+    interval: float | None,
+    latencies: list[float],
+    errors: list[str],
+    offset: int,
+) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+    index = offset
+    next_send = time.perf_counter() + (random.random() * interval if interval else 0.0)
+    try:
+        while True:
+            if interval:
+                delay = next_send - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                next_send = max(next_send + interval, time.perf_counter())
+            if time.perf_counter() >= stop_at:
+                return
+            body = bodies[index % len(bodies)]
+            index += 1
+            started = time.perf_counter()
+            writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            status_line = await reader.readline()
+            length = 0
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value.strip())
+            await reader.readexactly(length)
+            latencies.append((time.perf_counter() - started) * 1000)
+            status = status_line.split(b" ", 2)[1] if status_line else b"---"
+            if status != b"200":
+                errors.append(status.decode(errors="replace"))
+                if not status_line:
+                    return
+    except (ConnectionError, asyncio.IncompleteReadError) as error:
+        errors.append(type(error).__name__)
+    finally:
+        writer.close()
+
+
+async def _load(
+    url: str,
+    bodies: Sequence[bytes],
+    clients: int,
+    seconds: float,
+    rate: float | None,
+    path: str,
+) -> tuple[list[float], list[str], float]:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    latencies: list[float] = []
+    errors: list[str] = []
+    interval = clients / rate if rate else None
+    started = time.perf_counter()
+    stop_at = started + seconds
+    await asyncio.gather(
+        *(
+            _client(host, port, path, bodies, stop_at, interval, latencies, errors, i * 7919)
+            for i in range(clients)
+        )
+    )
+    return latencies, errors, time.perf_counter() - started
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    position = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[position]
+
+
+def run_load(
+    url: str,
+    items: Sequence[dict[str, Any]],
+    clients: int = 50,
+    seconds: float = 15.0,
+    *,
+    rate: float | None = None,
+    path: str = "/predict",
+) -> dict[str, Any]:
+    """Send ``items`` (request bodies, cycled) from ``clients`` keep-alive connections for
+    ``seconds``; ``rate`` paces them to that many requests per second in total (None: back to
+    back). Returns throughput, latency percentiles (ms) and the error count."""
+    bodies = [json.dumps(item).encode() for item in items]
+    latencies, errors, elapsed = asyncio.run(_load(url, bodies, clients, seconds, rate, path))
+    return {
+        "clients": clients,
+        "offered_rps": rate,
+        "requests": len(latencies),
+        "throughput_rps": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(_percentile(latencies, 50), 2),
+        "p95_ms": round(_percentile(latencies, 95), 2),
+        "p99_ms": round(_percentile(latencies, 99), 2),
+        "max_ms": round(max(latencies, default=float("nan")), 2),
+        "errors": len(errors),
+    }
+
+
+# -- the workspace and the service --------------------------------------------------------------
+def build_workspace(path: Path) -> None:
+    """A workspace with a production hw-triage model: the demo's labeling chapter, then train,
+    register and promote (no gate: the benchmark needs a model, not a release decision)."""
+    from core.actor import Actor
+    from core.data.service import ingest
+    from core.demo import demo_plans
+    from core.demo.chapters import label_chapter
+    from core.experiments.service import train
+    from core.projects.service import create_project
+    from core.registry.service import promote, register_run_model
+    from core.store import Workspace
+
+    plan = next(p for p in demo_plans() if p.folder.name == PROJECT)
+    actor = Actor("bench", "cli")
+    ws = Workspace.init(path)
+    project = create_project(ws, plan.project_file, actor)
+    ingest(ws, PROJECT, plan.history, actor)
+    label_chapter(ws, project, plan, actor, lambda stage, fraction: None)
+    run = train(ws, PROJECT, actor)
+    model = register_run_model(ws, run.run_id, actor)
+    promote(ws, PROJECT, model.artifact_id, actor, reason="serving benchmark")
+
+
+def request_bodies(limit: int = 2_000) -> list[dict[str, Any]]:
+    """Single-item bodies from the later data (all columns, as a client would send them)."""
+    from core.projects.service import load_spec_text
+    from core.serving.simulate import _payloads, _read_source
+
+    spec = load_spec_text((ROOT / "sample_data" / PROJECT / "project.yaml").read_text(), "bench")
+    frame = _read_source(LATER, spec).head(limit)  # read and typed as an ingest would
+    return [{"inputs": inputs} for inputs in _payloads(frame, spec)]
+
+
+def start_service(workspace: Path) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "core.cli",
+            "--workspace",
+            str(workspace),
+            "serve",
+            PROJECT,
+            "--port",
+            "0",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    if "http://" not in first:
+        process.kill()
+        raise SystemExit(f"the service did not start: {first}{process.stdout.read()}")
+    url = first.split(" at ")[-1].strip()
+    from core.serving.server import wait_healthy
+
+    wait_healthy(url, alive=lambda: process.poll() is None)
+    return process, url
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workspace", type=Path, help="a workspace with a production hw-triage")
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--rate", type=float, default=400.0, help="offered load of phase 1")
+    args = parser.parse_args()
+    temporary = None
+    workspace = args.workspace
+    started = time.perf_counter()
+    if workspace is None:
+        temporary = Path(tempfile.mkdtemp(prefix="loopline-bench-serving-"))
+        workspace = temporary / "ws"
+        build_workspace(workspace)
+    built = time.perf_counter() - started
+    from core.serving.log import PREDICTIONS, count_records
+
+    before = count_records(workspace, PROJECT, PREDICTIONS)
+    process, url = start_service(workspace)
+    try:
+        bodies = request_bodies()
+        run_load(url, bodies[:200], clients=args.clients, seconds=2.0)  # warm-up, not reported
+        paced = run_load(url, bodies, args.clients, args.seconds, rate=args.rate)
+        saturated = run_load(url, bodies, args.clients, args.seconds)
+    finally:
+        process.terminate()  # SIGTERM: uvicorn shuts down gracefully and the log is flushed
+        process.wait(timeout=30)
+    logged = count_records(workspace, PROJECT, PREDICTIONS) - before
+    sent = paced["requests"] + saturated["requests"]
+    print(
+        json.dumps(
+            {
+                "benchmark": "serving",
+                "project": PROJECT,
+                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                "workspace_build_s": round(built, 1),
+                "paced": paced,
+                "saturated": saturated,
+                "throughput_rps": saturated["throughput_rps"],
+                "p50_ms": paced["p50_ms"],
+                "p95_ms": paced["p95_ms"],
+                "p99_ms": paced["p99_ms"],
+                "errors": paced["errors"] + saturated["errors"],
+                "logged_records": logged,
+                "measured_requests": sent,
+                "note": "logged_records also counts the 2 s warm-up",
+            },
+            indent=1,
+        )
+    )
+    if temporary is not None:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

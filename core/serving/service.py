@@ -1,0 +1,298 @@
+"""What the prediction service does, apart from HTTP: the served model, predicting, logging.
+
+The service serves the model under the ``production`` alias. A watcher thread reads the alias
+every ``poll_seconds`` in a short read unit (the workspace file is never kept open between polls:
+while one process holds it, no other process can open it) and swaps in a newly promoted model
+without a restart; requests pick up the served model once, so a request never mixes two models.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from core.artifacts.models import Artifact
+from core.artifacts.service import get_artifact
+from core.errors import CoreError, NotFound
+from core.models.model import Model, RowPredictor
+from core.projects.spec import ProjectSpec
+from core.serving.log import (
+    FEEDBACK,
+    FEEDBACK_SCHEMA,
+    PREDICTIONS,
+    SegmentWriter,
+    class_column,
+    input_column,
+    log_folder,
+    logged_fields,
+    prediction_schema,
+)
+from core.serving.requests import naive_utc
+from core.store import Workspace, utcnow
+
+ALIAS = "production"
+POLL_SECONDS = 2.0
+INLINE_ITEMS = 8  # batches up to this size are predicted on the event loop, larger ones in a thread
+log = logging.getLogger("loopline.serving")
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A loaded model version, ready to predict."""
+
+    artifact: Artifact
+    model: Model
+    predictor: RowPredictor
+    spec: ProjectSpec
+    loaded_at: datetime
+    promoted_at: datetime | None
+
+    @property
+    def model_id(self) -> str:
+        return str(self.artifact.artifact_id)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "artifact_id": self.artifact.artifact_id,
+            "name": self.artifact.name,
+            "version": self.artifact.version,
+            "ref": self.artifact.ref,
+            "trainer": self.model.manifest.get("trainer"),
+            "registered_at": self.artifact.created_at.isoformat(),
+            "promoted_at": self.promoted_at.isoformat() if self.promoted_at else None,
+            "loaded_at": self.loaded_at.isoformat(),
+        }
+
+
+def _alias_row(ws: Workspace, project: str, alias: str) -> tuple[int, datetime] | None:
+    with ws.store.read() as tx:
+        row = tx.one(
+            "SELECT artifact_id, updated_at FROM aliases WHERE project = ? AND alias = ?",
+            [project, alias],
+        )
+    return None if row is None else (int(row[0]), row[1])
+
+
+def load_served(ws: Workspace, project: str, artifact_id: int, promoted_at: Any) -> ServedModel:
+    """Read the model's record and spec in one unit of work, then its files (no store needed)."""
+    from core.projects.service import get_project
+    from core.registry.service import load_model
+
+    with ws.store.read():
+        artifact = get_artifact(ws, artifact_id)
+        spec = get_project(ws, project).spec
+    model = load_model(ws, artifact)
+    return ServedModel(artifact, model, model.row_predictor(spec), spec, utcnow(), promoted_at)
+
+
+class ModelWatcher:
+    """Holds the served model and follows the alias from a background thread."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        project: str,
+        *,
+        alias: str = ALIAS,
+        poll_seconds: float = POLL_SECONDS,
+        on_switch: Callable[[ServedModel, ServedModel], None] | None = None,
+    ) -> None:
+        self.ws = ws
+        self.project = project
+        self.alias = alias
+        self.poll_seconds = poll_seconds
+        self.on_switch = on_switch
+        self.switches = 0
+        self.last_poll_error: str | None = None
+        found = _alias_row(ws, project, alias)
+        if found is None:
+            from core.projects.service import get_project
+
+            get_project(ws, project)  # an unknown project says so
+            raise NotFound(
+                f"Project {project!r} has no {alias} model to serve.",
+                hint=f"promote one: `loopline promote {project} MODEL --reason …` "
+                "(or `loopline build PROJECT --promote`)",
+            )
+        self.current = load_served(ws, project, *found)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def check(self) -> bool:
+        """Read the alias once; load and swap in the model it names if it moved."""
+        found = _alias_row(self.ws, self.project, self.alias)
+        if found is None or found[0] == self.current.artifact.artifact_id:
+            return False
+        previous = self.current
+        self.current = load_served(self.ws, self.project, *found)
+        self.switches += 1
+        log.warning(
+            "%s: now serving %s (was %s)",
+            self.project,
+            self.current.artifact.ref,
+            previous.artifact.ref,
+        )
+        if self.on_switch is not None:
+            self.on_switch(previous, self.current)
+        return True
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="alias-watcher", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.check()
+                self.last_poll_error = None
+            except CoreError as error:  # busy workspace, a damaged file: keep serving, try again
+                self.last_poll_error = error.message
+                log.warning("%s: checking the %s alias failed: %s", self.project, self.alias, error)
+            except Exception as error:  # a bug: keep serving the loaded model, say so in /health
+                self.last_poll_error = f"{type(error).__name__}: {error}"
+                log.exception("%s: checking the alias failed", self.project)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+
+@dataclass
+class Item:
+    """One item of a request, validated: its inputs as plain values."""
+
+    request_id: str
+    inputs: dict[str, Any]
+    ts: datetime
+    item_id: str | None = None
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+def request_ids(given: str | None, count: int, single: bool) -> tuple[str, list[str]]:
+    """The request's id (the client's or a new one) and one per item (``<id>:<index>``)."""
+    base = given or uuid.uuid4().hex
+    return base, [base] if single else [f"{base}:{index}" for index in range(count)]
+
+
+def predict_items(served: ServedModel, items: Sequence[Item]) -> float:
+    """Fill each item's ``result``; returns the model time per item in milliseconds."""
+    started = time.perf_counter()
+    rows = [item.inputs for item in items]
+    probabilities = served.predictor.predict_proba(rows)
+    spans = served.predictor.extract(rows) if served.predictor.text else None
+    per_item = (time.perf_counter() - started) * 1000 / max(1, len(items))
+    classes = served.predictor.classes
+    for index, item in enumerate(items):
+        row = probabilities[index]
+        best = int(row.argmax())
+        item.result = {
+            "request_id": item.request_id,
+            "prediction": classes[best],
+            "confidence": float(row[best]),
+            "probabilities": {name: float(p) for name, p in zip(classes, row, strict=True)},
+        }
+        if item.item_id is not None:
+            item.result["item_id"] = item.item_id
+        if spans is not None and served.spec.labels.spans is not None:
+            item.result["spans"] = [
+                {**s.as_dict(), "score": round(s.score, 4)} for s in spans[index]
+            ]
+    return per_item
+
+
+class PredictionLog:
+    """The service's two logs (predictions and feedback), as records for the segment writers."""
+
+    def __init__(self, ws: Workspace, spec: ProjectSpec, *, flush_seconds: float) -> None:
+        self.spec = spec
+        self.fields = logged_fields(spec)
+        self.predictions = SegmentWriter(
+            log_folder(ws, spec.name, PREDICTIONS),
+            prediction_schema(spec),
+            flush_seconds=flush_seconds,
+        )
+        self.feedback = SegmentWriter(
+            log_folder(ws, spec.name, FEEDBACK), FEEDBACK_SCHEMA, flush_seconds=flush_seconds
+        )
+
+    def start(self) -> None:
+        self.predictions.start()
+        self.feedback.start()
+
+    def close(self) -> None:
+        self.predictions.close()
+        self.feedback.close()
+
+    def follow(self, spec: ProjectSpec) -> None:
+        """A new model came with a changed project definition: new columns from now on."""
+        if prediction_schema(spec) != self.predictions.schema:
+            self.predictions.flush()
+            self.spec, self.fields = spec, logged_fields(spec)
+            self.predictions.schema = prediction_schema(spec)
+
+    def predicted(
+        self, served: ServedModel, items: Sequence[Item], received: datetime, latency_ms: float
+    ) -> None:
+        records = []
+        for item in items:
+            result = item.result
+            record = self._base(served, item, received)
+            record.update(
+                prediction=result["prediction"],
+                confidence=result["confidence"],
+                latency_ms=latency_ms,
+                spans=json.dumps(result["spans"], ensure_ascii=False)
+                if "spans" in result
+                else None,
+            )
+            for name, p in result["probabilities"].items():
+                record[class_column(name)] = p
+            records.append(record)
+        self.predictions.append(records)
+
+    def failed(
+        self,
+        served: ServedModel,
+        items: Sequence[tuple[str, datetime, str | None, str]],
+        received: datetime,
+    ) -> None:
+        """Items refused after the envelope was read: (request id, event time, item id, error)."""
+        self.predictions.append(
+            {
+                "ts": ts,
+                "received_at": received,
+                "request_id": request_id,
+                "item_id": item_id,
+                "model_id": served.model_id,
+                "model_version": served.artifact.version,
+                "error": error,
+            }
+            for request_id, ts, item_id, error in items
+        )
+
+    def _base(self, served: ServedModel, item: Item, received: datetime) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "ts": item.ts,
+            "received_at": received,
+            "request_id": item.request_id,
+            "item_id": item.item_id,
+            "model_id": served.model_id,
+            "model_version": served.artifact.version,
+        }
+        for name in self.fields:
+            value = item.inputs.get(name)
+            record[input_column(name)] = naive_utc(value) if isinstance(value, datetime) else value
+        return record
+
+    def answered(self, answers: Sequence[Mapping[str, Any]]) -> None:
+        self.feedback.append(answers)
