@@ -20,13 +20,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         raise InvalidInput(f"--max-body-bytes must be at least 1000, got {args.max_body_bytes}.")
     ws = open_workspace(args)
-    app = create_app(
-        ws,
-        args.project,
-        authenticate=token_authenticator(ws, args.project),
-        max_body_bytes=args.max_body_bytes,
-    )
-    sock = bind(args.host, args.port)
+    sock = bind(args.host, args.port)  # a port in use is said before the model loads
+    try:
+        app = create_app(
+            ws,
+            args.project,
+            authenticate=token_authenticator(ws, args.project),
+            max_body_bytes=args.max_body_bytes,
+        )
+    except BaseException:
+        sock.close()
+        raise
     served = app.state.watcher.current
     url = url_of(sock)
     print(
