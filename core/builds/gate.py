@@ -7,12 +7,16 @@ A gate file (``gates/<project>.yaml`` in the workspace, or ``--gate FILE``) list
       - {check: max_regression, metric: accuracy, tolerance: 0.01}
       - {check: max_regression, metric: accuracy, slices: protected, tolerance: 0.02}
       - {check: max_latency, metric: latency_p95_ms, threshold: 50}
+      - {check: requirements, ids: [ML-2, ML-7]}   # default: every ML requirement with evidence 'build'
+
+The requirements check is also added on its own when the project has ML requirements whose
+evidence is the build (see docs/traceability.md): a violated one fails the build, named by its id.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +25,7 @@ import yaml
 from core.errors import InvalidInput, expected_one_of
 from core.models.evaluate import Evaluation
 from core.projects.spec import ProjectSpec
+from core.requirements.rules import Rule, check
 
 
 @dataclass(frozen=True)
@@ -139,12 +144,72 @@ class MaxLatency:
         ]
 
 
-CHECKS: dict[str, type[MinMetric] | type[MaxRegression] | type[MaxLatency]] = {
+@dataclass(frozen=True)
+class MeetsRequirements:
+    """The project's ML requirements checked on the candidate: every one whose evidence is the
+    build, or the ``ids`` listed. ``rules`` and ``extra`` (run-level figures such as training time
+    or label agreement) are filled in by the build from the workspace's requirement set."""
+
+    ids: Sequence[str] = ()
+    rules: tuple[Rule, ...] = ()
+    extra: Mapping[str, float] = field(default_factory=dict)
+
+    def run(
+        self, candidate: Evaluation, baseline: Evaluation | None, spec: ProjectSpec
+    ) -> list[CheckResult]:
+        if not self.rules:
+            return [
+                CheckResult(
+                    "requirements",
+                    "requirement",
+                    "",
+                    "",
+                    None,
+                    None,
+                    None,
+                    True,
+                    "no ML requirement is checked on builds",
+                )
+            ]
+
+        def lookup(metric: str, slice_name: str) -> float | None:
+            found = _metric(candidate, metric, slice_name)
+            if found is None and not slice_name and metric in self.extra:
+                return float(self.extra[metric])
+            return found
+
+        results = []
+        for rule in self.rules:
+            outcome = check(rule, lookup)
+            links = f" (derived from {', '.join(rule.derived_from)})" if rule.derived_from else ""
+            message = outcome.text(rule) + links
+            if outcome.passed is None:
+                message += ": no evidence in this build"
+            results.append(
+                CheckResult(
+                    f"{rule.requirement_id}: {rule.text()}",
+                    "requirement",
+                    rule.metric,
+                    outcome.slice,
+                    outcome.value,
+                    None,
+                    outcome.threshold,
+                    outcome.passed is not False,
+                    message,
+                )
+            )
+        return results
+
+
+CHECKS: dict[
+    str, type[MinMetric] | type[MaxRegression] | type[MaxLatency] | type[MeetsRequirements]
+] = {
     "min_metric": MinMetric,
     "max_regression": MaxRegression,
     "max_latency": MaxLatency,
+    "requirements": MeetsRequirements,
 }
-Check = MinMetric | MaxRegression | MaxLatency
+Check = MinMetric | MaxRegression | MaxLatency | MeetsRequirements
 
 
 def _metric(evaluation: Evaluation, metric: str, slice_name: str) -> float | None:
@@ -187,6 +252,16 @@ def parse_gate(data: Any, source: str) -> list[Check]:
                 f"{source}: checks[{index}].check: {expected_one_of('check', kind, CHECKS)}"
             )
         arguments = {k: v for k, v in entry.items() if k != "check"}
+        if kind == "requirements":
+            unknown = sorted(set(arguments) - {"ids"})
+            if unknown:
+                raise InvalidInput(
+                    f"{source}: checks[{index}]: the requirements check takes only 'ids', "
+                    f"not {', '.join(unknown)}."
+                )
+            ids = arguments.get("ids") or ()
+            ids = [ids] if isinstance(ids, str) else ids
+            arguments = {"ids": tuple(str(i) for i in ids)}
         try:
             checks.append(CHECKS[kind](**arguments))
         except TypeError as exc:

@@ -115,6 +115,16 @@ def run_build(
             log.append(
                 f"production {baseline_model.ref}: accuracy {baseline.overall['accuracy']:.3f}"
             )
+        from core.requirements.gate import requirement_check
+
+        gate_checks = requirement_check(
+            ws,
+            project,
+            gate_checks,
+            run_id=result.run_id,
+            label_set=result.label_set,
+            dataset=result.dataset,
+        )
         checks = run_gate(gate_checks, result.evaluation, baseline, spec)
         failed = [c for c in checks if not c.passed]
         status = "failed" if failed else "successful"
@@ -213,6 +223,9 @@ def run_build(
             target=f"build #{build_id}",
             details={"reason": reason, "model_id": model_id},
         )
+        from core.requirements.status import recompute
+
+        recompute(tx, project, cause=f"build #{build_id} {status}")
     report("done", 1.0)
     return get_build(ws, build_id)
 
@@ -275,8 +288,9 @@ def junit_xml(build: Build) -> str:
             if check.passed
             else f"<failure message={quoteattr(check.message)}>{escape(check.message)}</failure>"
         )
+        group = "requirements" if check.kind == "requirement" else "gate"
         cases.append(
-            f'    <testcase classname="loopline.gate.{build.project}" name={quoteattr(check.name)}>{body}</testcase>'
+            f'    <testcase classname="loopline.{group}.{build.project}" name={quoteattr(check.name)}>{body}</testcase>'
         )
     if build.status == "aborted":
         cases.append(

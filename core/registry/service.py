@@ -131,6 +131,10 @@ def promote(
                 "build_id": build_id,
             },
         )
+        if alias == "production":
+            from core.requirements.status import recompute
+
+            recompute(tx, project, cause=f"{artifact.ref} promoted: {reason}")
     return artifact
 
 

@@ -18,6 +18,8 @@ from core.store import Workspace
 
 CI = Actor("ci", "cli")
 
+pytest_plugins = ["tests.core.test_requirements_support"]  # evidence_base, evidence_ws
+
 
 def test_training_is_reproducible_and_tracked(demo_copy: Path) -> None:
     ws = Workspace.open(demo_copy)
@@ -127,9 +129,10 @@ def test_bad_gate_files(data: object, message: str) -> None:
 
 def test_every_registered_check_runs_on_an_evaluation() -> None:
     """Contract: each check in the registry returns results with a message, with and without production."""
-    from core.builds.gate import CHECKS, MaxLatency
+    from core.builds.gate import CHECKS, MaxLatency, MeetsRequirements
     from core.models.evaluate import Evaluation
     from core.projects.service import load_spec_text
+    from core.requirements.rules import Rule
     from tests.conftest import FIXTURES
 
     spec = load_spec_text((FIXTURES / "tickets.yaml").read_text())
@@ -145,6 +148,9 @@ def test_every_registered_check_runs_on_an_evaluation() -> None:
         "min_metric": MinMetric("accuracy", 0.5),
         "max_regression": MaxRegression("accuracy", 0.01, "protected"),
         "max_latency": MaxLatency(10.0),
+        "requirements": MeetsRequirements(
+            rules=(Rule("ML-1", "accuracy", ">=", 0.5, ("channel = mail",), derived_from=("S",)),)
+        ),
     }
     assert set(examples) == set(CHECKS)
     for check in examples.values():
@@ -198,3 +204,55 @@ def test_a_build_identical_to_production_registers_nothing(demo_copy: Path) -> N
     assert production is not None and again.model_id == production.artifact_id
     assert list_artifacts(ws, kind="model", project="hw-triage") == before
     assert "identical to production" in again.log
+
+
+def test_a_violated_requirement_whose_evidence_is_the_build_fails_it(
+    evidence_ws: Workspace, tmp_path: Path
+) -> None:
+    """`loopline build` checks every ML requirement with evidence 'build' and names its id."""
+    from core.requirements.status import current_statuses
+    from tests.core.test_requirements_support import import_text
+
+    ws = evidence_ws
+    lenient = tmp_path / "gate.yaml"
+    lenient.write_text("checks:\n  - {check: min_metric, metric: accuracy, threshold: 0.0}\n")
+    import_text(
+        ws,
+        "project: tickets\nsystem:\n  - {id: SYS-1, title: Routing}\nml:\n"
+        "  - {id: ML-7, title: Mail, derived_from: [SYS-1], metric: accuracy, slice: channel = mail, "
+        "threshold: 0.999, evidence: build}\n"
+        "  - {id: ML-8, title: Fast, derived_from: [SYS-1], metric: latency_p95_ms, threshold: 60000, "
+        "evidence: build}\n"
+        "  - {id: ML-9, title: Quick training, derived_from: [SYS-1], metric: training_time_s, "
+        "threshold: 3600, evidence: build}\n",
+        tmp_path,
+    )
+    failed = run_build(ws, "tickets", CI, gate=lenient, params={"C": 0.01})
+    assert failed.status == "failed" and failed.model_id is None
+    assert failed.reason.startswith("ML-7: accuracy on channel = mail = ")
+    assert failed.reason.endswith("< 0.999 (derived from SYS-1)")
+    names = [c.name for c in failed.checks if c.kind == "requirement"]
+    assert names == [
+        "ML-7: accuracy on channel = mail ≥ 0.999",
+        "ML-8: latency_p95_ms ≤ 60000",
+        "ML-9: training_time_s ≤ 3600",
+    ]
+    suite = ET.fromstring(junit_xml(failed)).find("testsuite")
+    assert suite is not None
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    assert cases[names[0]].get("classname") == "loopline.requirements.tickets"
+    assert cases[names[0]].find("failure") is not None and cases[names[1]].find("failure") is None
+    found = current_statuses(ws, "tickets")
+    assert found["ML-7"].status == "violated" and found["ML-7"].build_id == failed.build_id
+    assert found["SYS-1"].via == "ML-7"
+    explicit = tmp_path / "only-ml8.yaml"
+    explicit.write_text("checks:\n  - {check: requirements, ids: [ML-8]}\n")
+    passed = run_build(ws, "tickets", CI, gate=explicit, params={"C": 0.02})
+    assert passed.status == "successful"
+    assert [c.name for c in passed.checks] == ["ML-8: latency_p95_ms ≤ 60000"]
+    with pytest.raises(InvalidInput, match="the requirements check takes only 'ids', not treshold"):
+        parse_gate({"checks": [{"check": "requirements", "treshold": 1}]}, "gate.yaml")
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text("checks:\n  - {check: requirements, ids: [ML-99]}\n")
+    aborted = run_build(ws, "tickets", CI, gate=unknown)
+    assert aborted.status == "aborted" and "ML-99" in aborted.reason

@@ -1,0 +1,159 @@
+"""The derivation helper: from a system requirement in operational terms (volumes, base rates,
+tolerated errors per period, a time budget) to the threshold an ML requirement needs, with the
+arithmetic written out so a manager can check it.
+
+Thresholds are rounded towards the stricter side (a derived ``≥`` threshold is rounded up, a
+``≤`` budget down), so rounding never loosens the system requirement.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from core.errors import InvalidInput, expected_one_of
+from core.requirements.models import Derivation
+
+KINDS = {
+    "precision": "wrong detections tolerated per period → minimum precision of a class",
+    "recall": "missed cases tolerated per period → minimum recall of a class",
+    "accuracy": "wrong decisions tolerated per period → minimum accuracy",
+    "latency": "end-to-end time budget minus the rest of the system → model latency budget",
+}
+_INPUTS = {
+    "precision": ("volume", "base_rate", "tolerated", "expected_recall", "failure_share"),
+    "recall": ("volume", "base_rate", "tolerated", "failure_share"),
+    "accuracy": ("volume", "tolerated", "failure_share"),
+    "latency": ("budget_ms", "other_ms"),
+}
+_DEFAULTS = {"expected_recall": 1.0, "failure_share": 1.0, "period": "period"}
+
+
+def _n(value: float) -> str:
+    """A number as a person writes it: 2,000 · 0.25 · 0.8416."""
+    if float(value).is_integer() and abs(value) >= 1:
+        return f"{value:,.0f}"
+    return f"{value:,.4g}"
+
+
+def _ceil(value: float, places: int = 3) -> float:
+    factor = 10.0**places
+    return float(math.ceil(round(value * factor, 9))) / factor
+
+
+def _floor(value: float, places: int = 1) -> float:
+    factor = 10.0**places
+    return float(math.floor(round(value * factor, 9))) / factor
+
+
+def _number(inputs: Mapping[str, Any], key: str, low: float, high: float | None) -> float:
+    raw = inputs.get(key, _DEFAULTS.get(key))
+    if raw is None or raw == "":
+        raise InvalidInput(f"Derivation: {key} is missing.", hint=f"give {key} as a number")
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"Derivation: {key} must be a number, got {raw!r}.") from None
+    if value < low or (high is not None and value > high) or math.isnan(value):
+        allowed = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+        raise InvalidInput(f"Derivation: {key} must be {allowed}, got {value:g}.")
+    return value
+
+
+def derive(kind: str, inputs: Mapping[str, Any], metric: str | None = None) -> Derivation:
+    """Compute a threshold from operational terms. ``inputs`` by kind:
+
+    - precision: volume, base_rate, tolerated, expected_recall (1), failure_share (1), period
+    - recall: volume, base_rate, tolerated, failure_share (1), period
+    - accuracy: volume, tolerated, failure_share (1), period
+    - latency: budget_ms, other_ms
+    """
+    if kind not in KINDS:
+        raise InvalidInput(expected_one_of("derivation kind", kind, KINDS))
+    period = str(inputs.get("period") or "period")
+    used: dict[str, Any] = {"period": period} if kind != "latency" else {}
+    steps: list[str] = []
+    if kind == "latency":
+        budget = _number(inputs, "budget_ms", 0.0, None)
+        other = _number(inputs, "other_ms", 0.0, None)
+        used.update(budget_ms=budget, other_ms=other)
+        left = budget - other
+        if left <= 0:
+            raise InvalidInput(
+                f"Derivation: the rest of the system takes {_n(other)} ms of a {_n(budget)} ms "
+                "budget, so nothing is left for the model.",
+                hint="lower other_ms or raise budget_ms",
+            )
+        threshold = _floor(left)
+        name = metric or "latency_p95_ms"
+        steps += [
+            f"End-to-end budget: {_n(budget)} ms per item",
+            f"Taken by the rest of the system (fetch, parse, store, show): {_n(other)} ms",
+            f"Left for the model: {_n(budget)} − {_n(other)} = {_n(left)} ms",
+            f"Rounded down to 0.1 ms (never looser): {name} ≤ {threshold:g}",
+        ]
+        return Derivation(kind, name, "<=", threshold, used, tuple(steps))
+    volume = _number(inputs, "volume", 1e-9, None)
+    tolerated = _number(inputs, "tolerated", 0.0, None)
+    share = _number(inputs, "failure_share", 1e-9, 1.0)
+    used.update(volume=volume, tolerated=tolerated, failure_share=share)
+    allowed = tolerated / share
+    if share < 1.0:
+        allowed_text = (
+            f"Wrong outputs tolerated per {period}: tolerated failures ÷ share of wrong outputs "
+            f"that become failures = {_n(tolerated)} ÷ {_n(share)} = {_n(allowed)}"
+        )
+    else:
+        allowed_text = f"Wrong outputs tolerated per {period}: {_n(allowed)}"
+    if kind == "accuracy":
+        value = 1 - allowed / volume
+        name = metric or "accuracy"
+        steps += [
+            f"Items per {period}: {_n(volume)}",
+            allowed_text,
+            f"Accuracy ≥ 1 − {_n(allowed)} ÷ {_n(volume)} = {value:.5f}",
+        ]
+    else:
+        base_rate = _number(inputs, "base_rate", 1e-9, 1.0)
+        used["base_rate"] = base_rate
+        expected = volume * base_rate
+        steps.append(
+            f"Expected positives per {period}: volume × base rate = {_n(volume)} × "
+            f"{_n(base_rate)} = {_n(expected)}"
+        )
+        if kind == "precision":
+            recall = _number(inputs, "expected_recall", 1e-9, 1.0)
+            used["expected_recall"] = recall
+            found = expected * recall
+            value = found / (found + allowed) if found + allowed else 1.0
+            name = metric or "precision.<class>"
+            steps += [
+                f"Of which the model finds (expected recall {_n(recall)}): {_n(expected)} × "
+                f"{_n(recall)} = {_n(found)}",
+                allowed_text,
+                f"Precision = found ÷ (found + wrong) ≥ {_n(found)} ÷ ({_n(found)} + {_n(allowed)}) "
+                f"= {value:.5f}",
+            ]
+        else:
+            value = 1 - allowed / expected
+            name = metric or "recall.<class>"
+            steps += [
+                allowed_text.replace("Wrong outputs", "Misses"),
+                f"Recall = 1 − misses ÷ positives ≥ 1 − {_n(allowed)} ÷ {_n(expected)} = {value:.5f}",
+            ]
+    if value <= 0:
+        raise InvalidInput(
+            f"Derivation: {_n(allowed)} tolerated errors per {period} are more than the model "
+            "can make, so the system requirement does not constrain the model.",
+            hint="check the volume, base rate and tolerated errors",
+        )
+    threshold = _ceil(value)
+    steps.append(f"Rounded up to 3 decimals (never looser): {name} ≥ {threshold:.3f}")
+    return Derivation(kind, name, ">=", threshold, used, tuple(steps))
+
+
+def derivation_inputs(kind: str) -> tuple[str, ...]:
+    if kind not in KINDS:
+        raise InvalidInput(expected_one_of("derivation kind", kind, KINDS))
+    return _INPUTS[kind]

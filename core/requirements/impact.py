@@ -1,0 +1,148 @@
+"""Impact of a candidate: which requirements would change status if a build's model or a registered
+model version were promoted. The same status query runs with the candidate in production's place
+and is compared with the current statuses; nothing is written."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from core.artifacts.service import get_artifact
+from core.errors import InvalidInput, NotFound
+from core.requirements.models import Impact, ImpactChange, Status
+from core.requirements.rules import COMPARATORS, NEGATED
+from core.requirements.status import (
+    STATUS_COLUMNS,
+    Candidate,
+    query_params,
+    select_statuses,
+    status_query,
+)
+from core.store import Tx, Workspace
+
+VERBS = {
+    "violated": "would violate",
+    "met": "would meet",
+    "suspect": "would make suspect",
+    "no_evidence": "would leave without evidence",
+}
+
+
+def candidate_of(
+    ws: Workspace, project: str, *, model: int | str | None = None, build: int | None = None
+) -> Candidate:
+    """A registered model version (``model:hw-triage@3``, an id) or a build (its model, else its run)."""
+    if (model is None) == (build is None):
+        raise InvalidInput("Name one candidate: a model version or a build.")
+    if model is not None:
+        artifact = get_artifact(ws, model)
+        if artifact.kind != "model" or artifact.project != project:
+            raise InvalidInput(f"{artifact.ref} is not a registered model of {project!r}.")
+        meta = artifact.metadata
+        return Candidate(
+            project,
+            f"v{artifact.version}",
+            artifact.artifact_id,
+            artifact.name,
+            artifact.version,
+            _int(meta.get("run_id")),
+            _int(meta.get("dataset_id")),
+            _int(meta.get("label_set_id")),
+        )
+    from core.builds.service import get_build
+
+    done = get_build(ws, int(build))  # type: ignore[arg-type]
+    if done.project != project:
+        raise InvalidInput(f"Build #{build} belongs to {done.project!r}, not {project!r}.")
+    if done.model_id is not None:
+        found = candidate_of(ws, project, model=done.model_id)
+        return dataclasses.replace(found, label=f"build #{build} ({found.label})")
+    if done.run_id is None:
+        raise NotFound(
+            f"Build #{build} was {done.status} before it trained a model: nothing to compare.",
+            hint="pick a build that trained (successful or failed)",
+        )
+    with ws.store.read() as tx:
+        dataset = tx.scalar(
+            "SELECT artifact_id FROM run_inputs WHERE run_id = ? AND role = 'dataset'",
+            [done.run_id],
+        )
+    return Candidate(
+        project,
+        f"build #{build}",
+        None,
+        project,
+        None,
+        done.run_id,
+        _int(dataset),
+        done.label_set_id,
+    )
+
+
+def _int(value: object) -> int | None:
+    return None if value is None else int(str(value))
+
+
+def what_if(tx: Tx, candidate: Candidate) -> dict[str, Status]:
+    """The statuses every requirement would have with ``candidate`` in production."""
+    rows = tx.rows(
+        f"SELECT {STATUS_COLUMNS} FROM ({status_query(candidate)})",
+        query_params(tx, candidate.project, candidate),
+    )
+    return {row[1]: Status(*row) for row in rows}
+
+
+def impact(
+    ws: Workspace, project: str, *, model: int | str | None = None, build: int | None = None
+) -> Impact:
+    candidate = candidate_of(ws, project, model=model, build=build)
+    with ws.store.read() as tx:
+        before = select_statuses(tx, project)
+        after = what_if(tx, candidate)
+    changes = []
+    for rid, new in sorted(after.items(), key=lambda item: (item[1].level != "system", item[0])):
+        old = before.get(rid)
+        if old is not None and old.status == new.status:
+            continue
+        changes.append(
+            ImpactChange(
+                rid,
+                new.level,
+                old.status if old else "no_evidence",
+                new.status,
+                new.value,
+                new.threshold,
+                new.slice,
+                new.via,
+                describe(candidate.label, new, old.status if old else None),
+            )
+        )
+    return Impact(project, candidate.label, tuple(changes), after)
+
+
+def describe(label: str, status: Status, before: str | None) -> str:
+    """``v7 would violate SYS-3 via ML-12 on language = de: 0.910 < 0.950 (now met)``."""
+    via = f" via {status.via}" if status.via else ""
+    where = f" on {status.slice}" if status.slice else ""
+    figures = ""
+    if status.value is not None and status.threshold is not None and status.comparator:
+        symbol = (
+            NEGATED[status.comparator]
+            if status.status == "violated"
+            else COMPARATORS[status.comparator]
+        )
+        figures = f": {status.value:.3f} {symbol} {status.threshold:.3f}"
+    now = f" (now {before.replace('_', ' ')})" if before else ""
+    return f"{label} {VERBS[status.status]} {status.requirement_id}{via}{where}{figures}{now}"
+
+
+def impact_json(result: Impact) -> str:
+    return json.dumps(
+        {
+            "project": result.project,
+            "candidate": result.candidate,
+            "changes": [c.__dict__ for c in result.changes],
+        },
+        indent=1,
+        default=str,
+    )

@@ -1,0 +1,274 @@
+"""Requirement sets as YAML and CSV (ReqIF is in ``reqif.py``), and reading any of them by extension.
+
+CSV cells that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or
+a carriage return) are written with a leading ``'``; reading strips it again.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from core.errors import InvalidInput
+from core.requirements.models import Requirement
+from core.requirements.parse import parse_document, parse_entry
+
+CSV_COLUMNS = (
+    "project",
+    "level",
+    "id",
+    "title",
+    "statement",
+    "category",
+    "owner",
+    "priority",
+    "parent",
+    "derived_from",
+    "metric",
+    "slices",
+    "relative_to",
+    "tolerance",
+    "comparator",
+    "threshold",
+    "model",
+    "evidence",
+    "window_days",
+    "if_slice_absent",
+    "derivation",
+)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+MAX_UNZIPPED = 50 << 20
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def entry_of(item: Requirement) -> dict[str, Any]:
+    """The mapping written to YAML for one requirement: only the fields that say something."""
+    out: dict[str, Any] = {"id": item.requirement_id, "title": item.title}
+    for key in ("statement", "category", "owner", "priority"):
+        value = getattr(item, key)
+        if value:
+            out[key] = value
+    if item.level == "system":
+        if item.parent:
+            out["parent"] = item.parent
+        return out
+    out["derived_from"] = list(item.derived_from)
+    out["metric"] = item.metric
+    if len(item.slices) == 1:
+        out["slice"] = item.slices[0]
+    elif item.slices:
+        out["slices"] = list(item.slices)
+    if item.relative_to:
+        out["relative_to"] = item.relative_to
+        out["tolerance"] = item.tolerance or 0.0
+    out["comparator"] = item.comparator
+    if item.threshold is not None:
+        out["threshold"] = item.threshold
+    if item.model:
+        out["model"] = item.model
+    out["evidence"] = item.evidence[0] if len(item.evidence) == 1 else list(item.evidence)
+    if item.window_days is not None:
+        out["window_days"] = item.window_days
+    if item.absent_slice != "no_evidence":
+        out["if_slice_absent"] = item.absent_slice
+    if item.derivation:
+        out["derivation"] = derivation_inputs(item.derivation)
+    return out
+
+
+def derivation_inputs(derivation: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in derivation.items() if k not in ("steps", "threshold")}
+
+
+def to_yaml(project: str, items: Iterable[Requirement]) -> str:
+    chosen = list(items)
+    document = {
+        "project": project,
+        "system": [entry_of(r) for r in chosen if r.level == "system"],
+        "ml": [entry_of(r) for r in chosen if r.level == "ml"],
+    }
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+
+
+def from_yaml(text: str, source: str, project: str | None = None) -> tuple[str, list[Requirement]]:
+    try:
+        data = yaml.load(text, Loader=_LOADER)  # a safe loader: no Python objects
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "YAML"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InvalidInput(f"{source}: {where}: {problem}.", hint="fix the YAML syntax") from exc
+    return parse_document(data, source, project)
+
+
+def safe_cell(value: Any) -> str:
+    """A cell a spreadsheet shows as text, never runs."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else _plain(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.12g}"
+    if isinstance(value, (list, tuple)):
+        return "; ".join(str(v) for v in value)
+    if isinstance(value, Mapping):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return str(value)
+
+
+def unsafe_cell(text: str) -> str:
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_START) else text
+
+
+def to_csv(project: str, items: Iterable[Requirement]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for item in items:
+        row = {
+            "project": project,
+            "level": item.level,
+            "id": item.requirement_id,
+            "title": item.title,
+            "statement": item.statement,
+            "category": item.category,
+            "owner": item.owner,
+            "priority": item.priority,
+            "parent": item.parent,
+            "derived_from": list(item.derived_from),
+            "metric": item.metric,
+            "slices": list(item.slices),
+            "relative_to": item.relative_to,
+            "tolerance": item.tolerance,
+            "comparator": item.comparator,
+            "threshold": item.threshold,
+            "model": item.model,
+            "evidence": list(item.evidence),
+            "window_days": item.window_days,
+            "if_slice_absent": item.absent_slice if item.level == "ml" else None,
+            "derivation": derivation_inputs(item.derivation) if item.derivation else None,
+        }
+        writer.writerow([safe_cell(row[c]) for c in CSV_COLUMNS])
+    return buffer.getvalue()
+
+
+def from_csv(text: str, source: str, project: str | None = None) -> tuple[str, list[Requirement]]:
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [h.strip() for h in reader.fieldnames or []]
+    if not header:
+        raise InvalidInput(f"{source}: the file is empty.")
+    missing = [c for c in ("level", "id", "title") if c not in header]
+    unknown = [c for c in header if c and c not in CSV_COLUMNS]
+    if missing or unknown:
+        raise InvalidInput(
+            f"{source}: "
+            + (f"missing column(s) {', '.join(missing)}. " if missing else "")
+            + (f"unknown column(s) {', '.join(unknown)}. " if unknown else "")
+            + f"Expected: {', '.join(CSV_COLUMNS)}.",
+            hint="export a set with `loopline requirements export --format csv` to see the layout",
+        )
+    projects: set[str] = set()
+    rows: list[tuple[int, dict[str, str]]] = []
+    try:
+        for number, raw in enumerate(reader, start=2):
+            row = {str(k).strip(): unsafe_cell((v or "").strip()) for k, v in raw.items() if k}
+            if not any(row.values()):
+                continue
+            if row.get("project"):
+                projects.add(row["project"])
+            rows.append((number, row))
+    except csv.Error as exc:
+        raise InvalidInput(f"{source}: line {reader.line_num}: {exc}.") from exc
+    chosen = _one_project(projects, project, source)
+    items = []
+    for number, row in rows:
+        level = (row.pop("level", "") or "").lower()
+        row.pop("project", None)
+        entry = {k: v for k, v in row.items() if v != ""}
+        items.append(parse_entry(entry, chosen, level, f"{source}: row {number}"))
+    return chosen, items
+
+
+def _one_project(found: set[str], given: str | None, source: str) -> str:
+    if given:
+        others = sorted(found - {given})
+        if others:
+            raise InvalidInput(
+                f"{source}: the file has requirements of {', '.join(others)}, not only {given!r}."
+            )
+        return given
+    if len(found) == 1:
+        return next(iter(found))
+    if not found:
+        raise InvalidInput(
+            f"{source}: which project? No row names one.", hint="pass --project NAME"
+        )
+    raise InvalidInput(
+        f"{source}: the file mixes projects {', '.join(sorted(found))}.",
+        hint="import one project at a time (--project NAME picks one)",
+    )
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path.name}: not UTF-8 text (byte {exc.start}).") from exc
+
+
+def read_file(path: Path, project: str | None = None) -> tuple[str, list[Requirement]]:
+    """Any supported file, by extension: .yaml/.yml, .csv, .reqif/.xml, .reqifz (zipped ReqIF)."""
+    from core.requirements.reqif import from_reqif
+
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        return from_yaml(read_text(path), path.name, project)
+    if suffix == ".csv":
+        return from_csv(read_text(path), path.name, project)
+    if suffix in (".reqif", ".xml"):
+        return from_reqif(path.read_bytes(), path.name, project)
+    if suffix == ".reqifz":
+        return from_reqif(_unzip_reqif(path), path.name, project)
+    raise InvalidInput(
+        f"{path.name}: unknown file type {suffix or '(none)'!r}. Expected one of: .csv, .reqif, "
+        ".reqifz, .xml, .yaml, .yml."
+    )
+
+
+def _unzip_reqif(path: Path) -> bytes:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.infolist() if m.filename.lower().endswith(".reqif")]
+            if not members:
+                raise InvalidInput(f"{path.name}: the archive holds no .reqif file.")
+            if members[0].file_size > MAX_UNZIPPED:
+                raise InvalidInput(f"{path.name}: the .reqif inside is larger than 50 MiB.")
+            return archive.read(members[0])
+    except zipfile.BadZipFile as exc:
+        raise InvalidInput(f"{path.name}: not a zip archive ({exc}).") from exc
+
+
+def render(project: str, items: Sequence[Requirement], fmt: str) -> str:
+    """A set in one of the export formats: yaml, csv or reqif."""
+    from core.errors import expected_one_of
+    from core.requirements.reqif import to_reqif
+
+    if fmt == "yaml":
+        return to_yaml(project, items)
+    if fmt == "csv":
+        return to_csv(project, items)
+    if fmt == "reqif":
+        return to_reqif(project, items)
+    raise InvalidInput(expected_one_of("format", fmt, ("csv", "reqif", "yaml")))

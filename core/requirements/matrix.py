@@ -1,0 +1,289 @@
+"""The traceability matrix (system requirements as a tree, each with its ML requirements and their
+statuses), coverage figures, and the drill-down from a requirement to its evidence."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from core.accounts.access import readable
+from core.artifacts.models import Artifact
+from core.artifacts.service import select_artifacts
+from core.projects.service import get_project
+from core.requirements.models import Coverage, Matrix, MatrixRow, Requirement, Status
+from core.requirements.rules import compare, effective_threshold
+from core.requirements.service import select_current
+from core.requirements.status import select_statuses
+from core.store import Tx, Workspace
+
+
+def traceability_matrix(
+    ws: Workspace,
+    project: str,
+    *,
+    owner: str | None = None,
+    category: str | None = None,
+    status: str | None = None,
+) -> Matrix:
+    """Rows in tree order (depth-first, parents before children). A filter keeps the system
+    requirements that match themselves or through one of their ML requirements."""
+    get_project(ws, project)
+    with ws.store.read() as tx:
+        readable(tx, None, "requirements.read", project)
+        items = select_current(tx, project)
+        statuses = select_statuses(tx, project)
+    return build_matrix(project, items, statuses, owner=owner, category=category, status=status)
+
+
+def build_matrix(
+    project: str,
+    items: Iterable[Requirement],
+    statuses: Mapping[str, Status],
+    *,
+    owner: str | None = None,
+    category: str | None = None,
+    status: str | None = None,
+) -> Matrix:
+    chosen = list(items)
+    by_id = {r.requirement_id: r for r in chosen}
+    systems = [r for r in chosen if r.level == "system"]
+    known = {r.requirement_id for r in systems}
+    children: dict[str | None, list[Requirement]] = {}
+    for item in systems:
+        children.setdefault(item.parent if item.parent in known else None, []).append(item)
+    derived: dict[str, list[Requirement]] = {}
+    for item in chosen:
+        for target in item.derived_from if item.is_ml else ():
+            derived.setdefault(target, []).append(item)
+
+    def matches(item: Requirement) -> bool:
+        found = statuses.get(item.requirement_id)
+        return (
+            (owner is None or item.owner == owner)
+            and (category is None or item.category == category)
+            and (status is None or (found is not None and found.status == status))
+        )
+
+    rows: list[MatrixRow] = []
+
+    def visit(item: Requirement, depth: int) -> None:
+        ml = derived.get(item.requirement_id, [])
+        if matches(item) or any(matches(m) for m in ml):
+            rows.append(
+                MatrixRow(
+                    item,
+                    statuses.get(item.requirement_id),
+                    depth,
+                    tuple((m, statuses.get(m.requirement_id)) for m in ml),
+                )
+            )
+        for child in children.get(item.requirement_id, []):
+            visit(child, depth + 1)
+
+    for top in children.get(None, []):
+        visit(top, 0)
+    ml_items = [r for r in chosen if r.is_ml]
+    counts: dict[str, int] = {}
+    for found in statuses.values():
+        counts[f"{found.level}.{found.status}"] = counts.get(f"{found.level}.{found.status}", 0) + 1
+    coverage = Coverage(
+        len(systems),
+        len(ml_items),
+        tuple(
+            r.requirement_id for r in systems if not _covered(r.requirement_id, derived, children)
+        ),
+        tuple(
+            r.requirement_id
+            for r in ml_items
+            if statuses.get(r.requirement_id) is None
+            or statuses[r.requirement_id].status == "no_evidence"
+        ),
+        counts,
+    )
+    return Matrix(project, tuple(rows), coverage, by_id, dict(statuses))
+
+
+def _covered(
+    rid: str,
+    derived: Mapping[str, list[Requirement]],
+    children: Mapping[str | None, list[Requirement]],
+) -> bool:
+    """A system requirement is covered when an ML requirement derives from it or a descendant."""
+    if derived.get(rid):
+        return True
+    return any(_covered(c.requirement_id, derived, children) for c in children.get(rid, []))
+
+
+@dataclass(frozen=True)
+class SliceValue:
+    slice: str
+    value: float | None
+    threshold: float | None
+    passed: bool | None
+    estimated: bool | None = None
+    reference: bool = False  # the slice the relative form compares with
+
+
+@dataclass(frozen=True)
+class EvidenceDetail:
+    """One requirement with what it is derived from or into, and the evidence behind its status."""
+
+    requirement: Requirement
+    status: Status | None
+    upstream: tuple[tuple[Requirement, Status | None], ...]  # system requirements it derives from
+    downstream: tuple[tuple[Requirement, Status | None], ...]  # ML requirements derived from it
+    slices: tuple[SliceValue, ...]
+    artifacts: Mapping[str, Artifact]
+    lineage_root: int | None
+
+
+def evidence_detail(ws: Workspace, project: str, requirement_id: str) -> EvidenceDetail:
+    from core.errors import NotFound
+
+    with ws.store.read() as tx:
+        readable(tx, None, "requirements.read", project)
+        items = {r.requirement_id: r for r in select_current(tx, project)}
+        statuses = select_statuses(tx, project)
+        item = items.get(requirement_id)
+        if item is None:
+            raise NotFound(
+                f"No requirement {requirement_id!r} in {project!r}.",
+                hint=f"list them with `loopline requirements list {project}`",
+            )
+        status = statuses.get(requirement_id)
+        if item.is_ml:
+            upstream = tuple((items[d], statuses.get(d)) for d in item.derived_from if d in items)
+            downstream: tuple[tuple[Requirement, Status | None], ...] = ()
+            slices = _slice_values(tx, item, status)
+            evidence_of = status
+        else:
+            upstream = ()
+            subtree = _subtree(requirement_id, items)
+            downstream = tuple(
+                (r, statuses.get(r.requirement_id))
+                for r in items.values()
+                if r.is_ml and subtree & set(r.derived_from)
+            )
+            via = items.get(status.via) if status is not None and status.via else None
+            slices = _slice_values(tx, via, status) if via is not None else ()
+            evidence_of = status
+        artifacts = _artifacts(tx, evidence_of)
+    root = None
+    for key in ("verification", "model", "build"):
+        if key in artifacts:
+            root = artifacts[key].artifact_id
+            break
+    return EvidenceDetail(item, status, upstream, downstream, slices, artifacts, root)
+
+
+def _subtree(rid: str, items: Mapping[str, Requirement]) -> set[str]:
+    found, frontier = {rid}, [rid]
+    while frontier:
+        here = frontier.pop()
+        for other in items.values():
+            if (
+                other.level == "system"
+                and other.parent == here
+                and other.requirement_id not in found
+            ):
+                found.add(other.requirement_id)
+                frontier.append(other.requirement_id)
+    return found
+
+
+def _artifacts(tx: Tx, status: Status | None) -> dict[str, Artifact]:
+    if status is None:
+        return {}
+    wanted = {
+        "model": status.model_id,
+        "dataset": status.dataset_id,
+        "label_set": status.label_set_id,
+    }
+    if status.build_id is not None:
+        wanted["build"] = tx.scalar(
+            "SELECT artifact_id FROM builds WHERE build_id = ?", [status.build_id]
+        )
+    if status.verification_id is not None:
+        wanted["verification"] = tx.scalar(
+            "SELECT artifact_id FROM verification_runs WHERE verification_id = ?",
+            [status.verification_id],
+        )
+    ids = [int(v) for v in wanted.values() if v is not None]
+    found = {
+        a.artifact_id: a
+        for a in select_artifacts(tx, "WHERE artifact_id IN (SELECT unnest(?::BIGINT[]))", [ids])
+    }
+    return {k: found[int(v)] for k, v in wanted.items() if v is not None and int(v) in found}
+
+
+def _slice_values(tx: Tx, item: Requirement, status: Status | None) -> tuple[SliceValue, ...]:
+    """The evidence's value on each slice the requirement names (and the reference slice)."""
+    if status is None or status.source is None or item.metric is None or item.comparator is None:
+        return ()
+    targets = list(item.slices or ("",))
+    wanted = targets + ([item.relative_to] if item.relative_to else [])
+    values: dict[str, tuple[float, bool]] = {}
+    if status.source == "monitoring":
+        rows = tx.rows(
+            """
+            WITH g AS (SELECT arg_min(grain, epoch(window_end) - epoch(window_start)) AS grain
+                       FROM monitor_metrics WHERE project = ?)
+            SELECT slice, sum(value * coalesce(n, 1)) / nullif(sum(coalesce(n, 1)), 0),
+                   metric <> ? AS estimated
+            FROM monitor_metrics WHERE project = ? AND grain = (SELECT grain FROM g)
+              AND model_version IS NOT DISTINCT FROM ? AND window_end > ?::TIMESTAMP - to_days(?)
+              AND metric IN (?, 'estimated.' || ?) AND slice IN (SELECT unnest(?::VARCHAR[]))
+              AND value IS NOT NULL
+            GROUP BY slice, estimated ORDER BY estimated DESC
+            """,
+            [
+                item.project,
+                item.metric,
+                item.project,
+                status.model_version,
+                tx.scalar(
+                    "SELECT max(window_end) FROM monitor_metrics WHERE project = ?", [item.project]
+                ),
+                item.window_days or 30,
+                item.metric,
+                item.metric,
+                wanted,
+            ],
+        )
+        for slice_name, value, estimated in rows:  # realized rows come last and win
+            if value is not None:
+                values[slice_name] = (float(value), bool(estimated))
+    elif item.metric == "label_agreement" or item.metric.startswith("missing_rate"):
+        if status.value is not None:
+            values[""] = (status.value, False)
+    else:
+        recorded = status.verification_id is not None and tx.scalar(
+            "SELECT count(*) FROM verification_metrics WHERE verification_id = ? AND metric = ?",
+            [status.verification_id, item.metric],
+        )
+        if recorded:
+            sql, key = (
+                "SELECT slice, value FROM verification_metrics WHERE verification_id = ? AND metric = ?",
+                status.verification_id,
+            )
+        else:
+            sql, key = (
+                "SELECT slice, value FROM run_metrics WHERE run_id = ? AND key = ?",
+                status.run_id,
+            )
+        for slice_name, value in tx.rows(
+            sql + " AND slice IN (SELECT unnest(?::VARCHAR[]))", [key, item.metric, wanted]
+        ):
+            if value is not None:
+                values[slice_name] = (float(value), False)
+    base = values[item.relative_to][0] if item.relative_to and item.relative_to in values else None
+    limit = effective_threshold(item.comparator, item.threshold, base, item.tolerance)
+    out = []
+    for target in targets:
+        value, estimated = values.get(target, (None, None))
+        passed = None if value is None or limit is None else compare(value, item.comparator, limit)
+        out.append(SliceValue(target, value, limit, passed, estimated))
+    if item.relative_to:
+        value, estimated = values.get(item.relative_to, (None, None))
+        out.append(SliceValue(item.relative_to, value, None, None, estimated, reference=True))
+    return tuple(out)

@@ -1,0 +1,319 @@
+"""Requirements, their statuses, evidence, impact and derivations, as frozen dataclasses."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from core.requirements.rules import COMPARATORS, Rule
+
+SYSTEM_CATEGORIES = (
+    "reliability",
+    "safety",
+    "security",
+    "robustness",
+    "performance",
+    "energy",
+    "usability",
+    "business",
+    "compliance",
+)
+ML_CATEGORIES = ("model quality", "fairness", "latency", "training", "labeling", "data quality")
+PRIORITIES = ("high", "medium", "low")
+CHECK_FIELDS = (
+    "metric",
+    "slices",
+    "relative_to",
+    "tolerance",
+    "comparator",
+    "threshold",
+    "model",
+    "evidence",
+    "window_days",
+    "absent_slice",
+)
+TEXT_FIELDS = ("title", "statement", "category", "owner", "priority", "parent", "derived_from")
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A system requirement (``level='system'``, a node of a tree) or an ML requirement derived from
+    system requirements: a metric on a scope, a comparator and a threshold, checked against evidence."""
+
+    project: str
+    requirement_id: str
+    level: str
+    title: str
+    statement: str = ""
+    category: str = ""
+    owner: str = ""
+    priority: str = "medium"
+    parent: str | None = None
+    derived_from: tuple[str, ...] = ()
+    metric: str | None = None
+    slices: tuple[str, ...] = ()
+    relative_to: str | None = None
+    tolerance: float | None = None
+    comparator: str | None = None
+    threshold: float | None = None
+    model: str | None = None
+    evidence: tuple[str, ...] = ()
+    window_days: int | None = None
+    absent_slice: str = "no_evidence"
+    derivation: Mapping[str, Any] | None = None
+    # set when read from the store
+    version: int = 0
+    set_version: int = 0
+    deleted: bool = False
+    check_changed_at: datetime | None = None
+    change_note: str = ""
+    created_at: datetime | None = None
+    created_by: str = ""
+
+    @property
+    def is_ml(self) -> bool:
+        return self.level == "ml"
+
+    def rule(self) -> Rule:
+        assert self.metric is not None and self.comparator is not None
+        return Rule(
+            self.requirement_id,
+            self.metric,
+            self.comparator,
+            self.threshold,
+            self.slices,
+            self.relative_to,
+            self.tolerance,
+            self.absent_slice,
+            self.derived_from,
+        )
+
+    @property
+    def check_text(self) -> str:
+        """``precision.out_of_office ≥ 0.85`` (empty for a system requirement)."""
+        if not self.is_ml or self.metric is None or self.comparator is None:
+            return ""
+        return self.rule().text()
+
+    @property
+    def evidence_text(self) -> str:
+        parts = []
+        for source in self.evidence:
+            parts.append(
+                f"monitoring ({self.window_days or 30} d)" if source == "monitoring" else source
+            )
+        return " → ".join(parts)
+
+    def content(self) -> dict[str, Any]:
+        """The fields a user writes (what import/export and versions compare)."""
+        return {
+            "title": self.title,
+            "statement": self.statement,
+            "category": self.category,
+            "owner": self.owner,
+            "priority": self.priority,
+            "parent": self.parent,
+            "derived_from": list(self.derived_from),
+            "metric": self.metric,
+            "slices": list(self.slices),
+            "relative_to": self.relative_to,
+            "tolerance": self.tolerance,
+            "comparator": self.comparator,
+            "threshold": self.threshold,
+            "model": self.model,
+            "evidence": list(self.evidence),
+            "window_days": self.window_days,
+            "absent_slice": self.absent_slice,
+            "derivation": dict(self.derivation) if self.derivation else None,
+        }
+
+
+@dataclass(frozen=True)
+class RequirementSet:
+    project: str
+    set_version: int
+    artifact_id: int | None
+    source: str
+    note: str
+    changed: int
+    created_at: datetime
+    created_by: str
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    project: str
+    set_version: int | None  # None when nothing changed
+    created: tuple[str, ...]
+    changed: tuple[str, ...]
+    deleted: tuple[str, ...]
+    unchanged: int
+    artifact_id: int | None = None
+
+    @property
+    def summary(self) -> str:
+        if self.set_version is None:
+            return f"{self.project}: nothing changed ({self.unchanged} requirement(s) as they were)"
+        return (
+            f"{self.project}: requirement set v{self.set_version}: {len(self.created)} new, "
+            f"{len(self.changed)} changed, {len(self.deleted)} removed, {self.unchanged} unchanged"
+        )
+
+
+@dataclass(frozen=True)
+class Status:
+    """A requirement's current status and the evidence behind it."""
+
+    project: str
+    requirement_id: str
+    level: str
+    requirement_version: int
+    status: str
+    value: float | None
+    threshold: float | None
+    comparator: str | None
+    slice: str | None
+    estimated: bool | None
+    n: float | None
+    source: str | None
+    model_id: int | None
+    model_version: int | None
+    run_id: int | None
+    dataset_id: int | None
+    label_set_id: int | None
+    build_id: int | None
+    verification_id: int | None
+    window_from: datetime | None
+    window_to: datetime | None
+    measured_at: datetime | None
+    via: str | None
+    failing: int | None
+    missing: int | None
+    evidence_ref: str | None
+    computed_at: datetime
+
+    @property
+    def value_text(self) -> str:
+        """``0.912 ≥ 0.900`` or ``—``."""
+        if self.value is None or self.threshold is None or self.comparator is None:
+            return "—"
+        symbol = COMPARATORS.get(self.comparator, self.comparator)
+        if self.status == "violated":
+            symbol = {"≥": "<", ">": "≤", "≤": ">", "<": "≥"}[symbol]
+        where = f" on {self.slice}" if self.slice else ""
+        return f"{self.value:.3f} {symbol} {self.threshold:.3f}{where}"
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    project: str
+    requirement_id: str
+    level: str
+    status: str
+    previous_status: str | None
+    value: float | None
+    threshold: float | None
+    slice: str | None
+    source: str | None
+    evidence_ref: str | None
+    model_id: int | None
+    model_version: int | None
+    via: str | None
+    cause: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class VersionEntry:
+    """One version of one requirement: who changed what, and when."""
+
+    requirement_id: str
+    version: int
+    set_version: int
+    deleted: bool
+    changes: Mapping[str, tuple[Any, Any]]
+    note: str
+    at: datetime
+    by: str
+
+
+@dataclass(frozen=True)
+class MatrixRow:
+    """A system requirement (a tree node) with the ML requirements derived from it."""
+
+    requirement: Requirement
+    status: Status | None
+    depth: int
+    ml: tuple[tuple[Requirement, Status | None], ...]
+
+
+@dataclass(frozen=True)
+class Coverage:
+    system: int
+    ml: int
+    system_without_ml: tuple[str, ...]
+    ml_without_evidence: tuple[str, ...]
+    by_status: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class Matrix:
+    project: str
+    rows: tuple[MatrixRow, ...]
+    coverage: Coverage
+    requirements: Mapping[str, Requirement] = field(default_factory=dict)
+    statuses: Mapping[str, Status] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImpactChange:
+    requirement_id: str
+    level: str
+    before: str
+    after: str
+    value: float | None
+    threshold: float | None
+    slice: str | None
+    via: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class Impact:
+    project: str
+    candidate: str
+    changes: tuple[ImpactChange, ...]
+    after: Mapping[str, Status]
+
+    @property
+    def summary(self) -> str:
+        if not self.changes:
+            return f"Promoting {self.candidate} would change no requirement's status."
+        worse = sum(c.after == "violated" for c in self.changes)
+        return (
+            f"Promoting {self.candidate} would change {len(self.changes)} status(es)"
+            + (f", {worse} to violated" if worse else "")
+            + "."
+        )
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """An ML threshold computed from operational terms, with every step shown."""
+
+    kind: str
+    metric: str
+    comparator: str
+    threshold: float
+    inputs: Mapping[str, Any]
+    steps: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            **dict(self.inputs),
+            "threshold": self.threshold,
+            "steps": list(self.steps),
+        }

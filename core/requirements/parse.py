@@ -1,0 +1,325 @@
+"""Reading requirements from plain data (a YAML document, CSV rows, ReqIF objects, the app's
+editor), validated once, with messages that name the entry, the field and the fix."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from core.errors import InvalidInput, expected_one_of
+from core.projects.spec import ProjectSpec
+from core.requirements.derive import derive
+from core.requirements.models import ML_CATEGORIES, Requirement
+from core.requirements.rules import (
+    ABSENT,
+    COMPARATORS,
+    EVIDENCE,
+    LEVELS,
+    base_metric,
+    default_comparator,
+    metric_problem,
+    metric_sources,
+    normalize_slice,
+    parse_slice,
+)
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+SYSTEM_KEYS = {"id", "title", "statement", "category", "owner", "priority", "parent", "level"}
+ML_KEYS = SYSTEM_KEYS - {"parent"} | {
+    "derived_from",
+    "metric",
+    "slice",
+    "slices",
+    "relative_to",
+    "tolerance",
+    "comparator",
+    "threshold",
+    "model",
+    "evidence",
+    "window_days",
+    "if_slice_absent",
+    "absent_slice",
+    "derivation",
+}
+_COMPARATOR_WORDS = {"≥": ">=", "≤": "<=", "=>": ">=", "=<": "<="}
+
+
+def _text(entry: Mapping[str, Any], key: str, where: str, required: bool = False) -> str:
+    value = entry.get(key)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        value = ""
+    if not isinstance(value, (str, int, float)):
+        raise InvalidInput(f"{where}.{key}: expected text, got {type(value).__name__}.")
+    text = str(value).strip()
+    if required and not text:
+        raise InvalidInput(f"{where}.{key}: missing.", hint=f"give every requirement a {key}")
+    return text
+
+
+def _names(value: Any, where: str) -> tuple[str, ...]:
+    """A list, or text separated by ';' or ',' (CSV and ReqIF cells)."""
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return ()
+    if isinstance(value, str):
+        parts = [p.strip() for p in re.split(r"[;\n]", value)]
+        if len(parts) == 1 and "," in value:
+            pieces = [p.strip() for p in value.split(",")]
+            if len({"=" in p for p in pieces}) == 1:  # all names, or all "slice = value"
+                parts = pieces
+        return tuple(p for p in parts if p)
+    if isinstance(value, Sequence):
+        return tuple(str(v).strip() for v in value if str(v).strip())
+    raise InvalidInput(f"{where}: expected a list, got {type(value).__name__}.")
+
+
+def _float(entry: Mapping[str, Any], key: str, where: str) -> float | None:
+    raw = entry.get(key)
+    if raw is None or raw == "" or (isinstance(raw, float) and math.isnan(raw)):
+        return None
+    if isinstance(raw, bool):
+        raise InvalidInput(f"{where}.{key}: expected a number, got {raw!r}.")
+    try:
+        value = float(str(raw).strip().rstrip("%")) / (100 if str(raw).strip().endswith("%") else 1)
+    except ValueError:
+        raise InvalidInput(f"{where}.{key}: expected a number, got {raw!r}.") from None
+    if math.isnan(value) or math.isinf(value):
+        raise InvalidInput(f"{where}.{key}: expected a finite number, got {raw!r}.")
+    return value
+
+
+def parse_entry(entry: Mapping[str, Any], project: str, level: str, where: str) -> Requirement:
+    """One requirement from a mapping; ``level`` is 'system' or 'ml'."""
+    if not isinstance(entry, Mapping):
+        raise InvalidInput(f"{where}: expected a mapping with id, title, …")
+    if level not in LEVELS:
+        raise InvalidInput(f"{where}.level: {expected_one_of('level', level, LEVELS)}")
+    rid = _text(entry, "id", where, required=True)
+    if not ID_PATTERN.match(rid):
+        raise InvalidInput(
+            f"{where}.id: {rid!r} is not a requirement id. Expected letters, digits, '.', '_' or "
+            "'-' (at most 64), such as SYS-1 or ML-12."
+        )
+    where = f"{where} ({rid})"
+    allowed = SYSTEM_KEYS if level == "system" else ML_KEYS
+    unknown = sorted(str(k) for k in entry if k not in allowed)
+    if unknown:
+        shown = sorted(allowed - {"absent_slice", "level"})
+        raise InvalidInput(
+            f"{where}: unknown field(s) {', '.join(unknown)}. Expected some of: {', '.join(shown)}."
+        )
+    common: dict[str, Any] = {
+        "project": project,
+        "requirement_id": rid,
+        "level": level,
+        "title": _text(entry, "title", where, required=True),
+        "statement": _text(entry, "statement", where),
+        "owner": _text(entry, "owner", where),
+        "priority": (_text(entry, "priority", where) or "medium").lower(),
+    }
+    category = _text(entry, "category", where).lower()
+    if level == "system":
+        parent = _text(entry, "parent", where) or None
+        return Requirement(**common, category=category or "reliability", parent=parent)
+    derived = _names(entry.get("derived_from"), f"{where}.derived_from")
+    if not derived:
+        raise InvalidInput(
+            f"{where}.derived_from: an ML requirement must name the system requirement(s) it "
+            "is derived from.",
+            hint="add derived_from: [SYS-1]",
+        )
+    metric = _text(entry, "metric", where, required=True)
+    slices = tuple(normalize_slice(s) for s in _names(entry.get("slices"), f"{where}.slices"))
+    if entry.get("slice") not in (None, ""):
+        slices += tuple(normalize_slice(s) for s in _names(entry.get("slice"), f"{where}.slice"))
+    slices = tuple(s for s in dict.fromkeys(slices) if s)
+    relative_to = _text(entry, "relative_to", where) or None
+    comparator = _text(entry, "comparator", where) or default_comparator(metric)
+    comparator = _COMPARATOR_WORDS.get(comparator, comparator)
+    if comparator not in COMPARATORS:
+        raise InvalidInput(
+            f"{where}.comparator: {expected_one_of('comparator', comparator, COMPARATORS)}"
+        )
+    threshold = _float(entry, "threshold", where)
+    tolerance = _float(entry, "tolerance", where)
+    derivation_data = entry.get("derivation")
+    derivation: dict[str, Any] | None = None
+    if isinstance(derivation_data, str) and derivation_data.strip():
+        try:
+            derivation_data = json.loads(derivation_data)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"{where}.derivation: not valid JSON ({exc.msg}).") from None
+    if isinstance(derivation_data, Mapping) and derivation_data:
+        kind = str(derivation_data.get("kind", ""))
+        done = derive(kind, derivation_data, metric)
+        derivation = done.as_dict()
+        if threshold is None:
+            threshold = done.threshold
+    if relative_to is not None and threshold is not None:
+        raise InvalidInput(
+            f"{where}: give either a threshold or relative_to (the relative form compares with "
+            "another slice's value minus a tolerance), not both.",
+            hint="split it into two requirements",
+        )
+    if relative_to is None and threshold is None:
+        raise InvalidInput(
+            f"{where}.threshold: missing.",
+            hint="give a threshold, a derivation to compute it, or relative_to for the relative form",
+        )
+    if tolerance is not None and tolerance < 0:
+        raise InvalidInput(f"{where}.tolerance: must be 0 or more, got {tolerance:g}.")
+    evidence = _names(entry.get("evidence"), f"{where}.evidence") or ("production",)
+    for source in evidence:
+        if source not in EVIDENCE:
+            raise InvalidInput(f"{where}.evidence: {expected_one_of('evidence', source, EVIDENCE)}")
+    possible = metric_sources(metric)
+    if not any(source in possible for source in evidence):
+        raise InvalidInput(
+            f"{where}.evidence: {metric} is recorded by {', '.join(possible)}, not by "
+            f"{', '.join(evidence)}.",
+            hint=f"use evidence: {possible[0]}",
+        )
+    window = _float(entry, "window_days", where)
+    if window is not None and (window < 1 or window > 3660 or not float(window).is_integer()):
+        raise InvalidInput(
+            f"{where}.window_days: expected whole days from 1 to 3660, got {window:g}."
+        )
+    absent = _text(entry, "if_slice_absent", where) or _text(entry, "absent_slice", where)
+    absent = absent or "no_evidence"
+    if absent not in ABSENT:
+        raise InvalidInput(f"{where}.if_slice_absent: {expected_one_of('value', absent, ABSENT)}")
+    return Requirement(
+        **common,
+        category=category or _ml_category(metric),
+        derived_from=tuple(dict.fromkeys(derived)),
+        metric=metric,
+        slices=slices,
+        relative_to=normalize_slice(relative_to) if relative_to else None,
+        tolerance=tolerance if relative_to else None,
+        comparator=comparator,
+        threshold=threshold if relative_to is None else None,
+        model=_text(entry, "model", where) or None,
+        evidence=tuple(dict.fromkeys(evidence)),
+        window_days=int(window) if window else (30 if "monitoring" in evidence else None),
+        absent_slice=absent,
+        derivation=derivation,
+    )
+
+
+def _ml_category(metric: str) -> str:
+    name = base_metric(metric)
+    if name.startswith(("latency", "batch_latency")):
+        return "latency"
+    if name.startswith(("training_time", "model_size")):
+        return "training"
+    if name == "label_agreement":
+        return "labeling"
+    if name.startswith(("missing_rate", "drift")):
+        return "data quality"
+    return ML_CATEGORIES[0]
+
+
+def parse_document(
+    data: Any, source: str, project: str | None = None
+) -> tuple[str, list[Requirement]]:
+    """``{project, system: [...], ml: [...]}`` (the YAML layout) → the project and its requirements."""
+    if not isinstance(data, Mapping):
+        raise InvalidInput(
+            f"{source}: expected a mapping with project, system and ml.",
+            hint="see docs/traceability.md for the file layout",
+        )
+    unknown = sorted(str(k) for k in data if k not in ("project", "system", "ml", "version"))
+    if unknown:
+        raise InvalidInput(
+            f"{source}: unknown key(s) {', '.join(unknown)}. Expected: project, system, ml."
+        )
+    named = str(data.get("project") or "").strip()
+    chosen = project or named
+    if not chosen:
+        raise InvalidInput(
+            f"{source}: which project? The file has no 'project:' key.",
+            hint="add project: NAME to the file or pass --project NAME",
+        )
+    if project and named and named != project:
+        raise InvalidInput(
+            f"{source}: the file is for project {named!r}, not {project!r}.",
+            hint="drop --project or fix the file's project key",
+        )
+    items: list[Requirement] = []
+    for level in ("system", "ml"):
+        entries = data.get(level) or []
+        if not isinstance(entries, Sequence) or isinstance(entries, (str, bytes)):
+            raise InvalidInput(f"{source}: {level}: expected a list of requirements.")
+        for index, entry in enumerate(entries):
+            items.append(parse_entry(entry, chosen, level, f"{source}: {level}[{index}]"))
+    return chosen, items
+
+
+def validate_set(
+    requirements: Iterable[Requirement], spec: ProjectSpec | None, source: str
+) -> None:
+    """Cross-checks over a whole set: unique ids, known parents and links, no cycles, known
+    slices, classes and span types for the project."""
+    items = list(requirements)
+    seen: dict[str, Requirement] = {}
+    for item in items:
+        if item.requirement_id in seen:
+            raise InvalidInput(f"{source}: {item.requirement_id} appears more than once.")
+        seen[item.requirement_id] = item
+    systems = {r.requirement_id for r in items if r.level == "system"}
+    for item in items:
+        if item.level == "system" and item.parent is not None and item.parent not in systems:
+            raise InvalidInput(
+                f"{source}: {item.requirement_id}.parent: no system requirement {item.parent!r}.",
+                hint=_known("system requirements", systems),
+            )
+        for target in item.derived_from:
+            if target not in systems:
+                raise InvalidInput(
+                    f"{source}: {item.requirement_id}.derived_from: no system requirement {target!r}.",
+                    hint=_known("system requirements", systems),
+                )
+    parents = {r.requirement_id: r.parent for r in items if r.level == "system"}
+    for start in parents:
+        walk, node = [start], parents[start]
+        while node is not None:
+            if node in walk:
+                raise InvalidInput(
+                    f"{source}: the parents of {start} form a cycle: {' → '.join([*walk, node])}."
+                )
+            walk.append(node)
+            node = parents.get(node)
+    if spec is not None:
+        for item in items:
+            if item.is_ml:
+                _check_scope(item, spec, source)
+
+
+def _check_scope(item: Requirement, spec: ProjectSpec, source: str) -> None:
+    where = f"{source}: {item.requirement_id}"
+    spans = spec.labels.spans.types if spec.labels.spans else ()
+    problem = metric_problem(str(item.metric), spec.labels.classes, spans, spec.column_names)
+    if problem:
+        raise InvalidInput(f"{where}.metric: {problem}")
+    names = [s.name for s in spec.slices]
+    for text in (*item.slices, *([item.relative_to] if item.relative_to else [])):
+        parsed = parse_slice(text)
+        if parsed is None:
+            raise InvalidInput(
+                f"{where}: {text!r} is not a slice. Expected '<slice> = <value>', such as "
+                f"'{names[0] if names else 'language'} = de'."
+            )
+        if parsed[0] not in names:
+            raise InvalidInput(f"{where}: {expected_one_of('slice', parsed[0], names)}")
+    if item.model not in (None, spec.name):
+        raise InvalidInput(
+            f"{where}.model: {item.model!r} is not a model of {spec.name!r}.",
+            hint=f"leave model empty or write {spec.name}",
+        )
+
+
+def _known(what: str, names: Iterable[str]) -> str:
+    listed = sorted(names)
+    return f"known {what}: {', '.join(listed[:20])}" if listed else f"there are no {what} yet"

@@ -1,0 +1,409 @@
+"""Requirement sets in the store: versioned saves (import, edit, delete), reads and history.
+
+Every save is one transaction: the new requirement versions, the set version (also registered as a
+``requirements`` artifact holding the set's YAML), the audit rows and the recomputed statuses. A
+file with one bad entry writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from core.actor import Actor
+from core.artifacts.models import NewArtifact
+from core.artifacts.service import register
+from core.errors import InvalidInput, NotFound
+from core.projects.service import get_project
+from core.requirements.models import (
+    CHECK_FIELDS,
+    Requirement,
+    RequirementSet,
+    SaveResult,
+    VersionEntry,
+)
+from core.requirements.parse import parse_entry, validate_set
+from core.store import Tx, Workspace, utcnow
+from core.store.audit import record
+
+COLUMNS = (
+    "project, requirement_id, level, title, statement, category, owner, priority, parent, "
+    "derived_from, metric, slices, relative_to, tolerance, comparator, threshold, model, evidence, "
+    "window_days, absent_slice, derivation, version, set_version, deleted, check_changed_at, "
+    "change_note, created_at, created_by"
+)
+CURRENT = (
+    f"SELECT {COLUMNS} FROM requirements WHERE project = ? "
+    "QUALIFY row_number() OVER (PARTITION BY project, requirement_id ORDER BY version DESC) = 1"
+)
+MAX_FILE = 20 << 20
+
+
+def row_to_requirement(row: Sequence[Any]) -> Requirement:
+    values = list(row)
+    values[9] = tuple(values[9] or ())
+    values[11] = tuple(values[11] or ())
+    values[17] = tuple(values[17] or ())
+    values[20] = json.loads(values[20]) if values[20] else None
+    return Requirement(*values)
+
+
+def select_current(tx: Tx, project: str, *, include_deleted: bool = False) -> list[Requirement]:
+    found = [row_to_requirement(r) for r in tx.rows(CURRENT, [project])]
+    found = [r for r in found if include_deleted or not r.deleted]
+    return sorted(found, key=lambda r: (r.level != "system", _natural(r.requirement_id)))
+
+
+def _natural(text: str) -> tuple[Any, ...]:
+    import re
+
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text))
+
+
+def list_requirements(
+    ws: Workspace, project: str, *, level: str | None = None, include_deleted: bool = False
+) -> list[Requirement]:
+    """The current version of each requirement of a project: system requirements first."""
+    get_project(ws, project)
+    with ws.store.read() as tx:
+        found = select_current(tx, project, include_deleted=include_deleted)
+    return [r for r in found if level is None or r.level == level]
+
+
+def get_requirement(ws: Workspace, project: str, requirement_id: str) -> Requirement:
+    with ws.store.read() as tx:
+        found = {r.requirement_id: r for r in select_current(tx, project)}
+    if requirement_id not in found:
+        raise NotFound(
+            f"No requirement {requirement_id!r} in {project!r}.",
+            hint=f"list them with `loopline requirements list {project}`",
+        )
+    return found[requirement_id]
+
+
+def save_requirements(
+    ws: Workspace,
+    project: str,
+    items: Iterable[Requirement],
+    actor: Actor,
+    *,
+    source: str = "edit",
+    note: str = "",
+    delete: Iterable[str] = (),
+    delete_missing: bool = False,
+    origin: str | None = None,
+) -> SaveResult:
+    """Save new versions of the requirements that changed (and tombstones for ``delete``); with
+    ``delete_missing``, the given items are the whole set and the others are removed."""
+    spec = get_project(ws, project).spec
+    where = origin or project  # how error messages name what is being saved
+    incoming = list(items)
+    for item in incoming:
+        if item.project != project:
+            raise InvalidInput(
+                f"{item.requirement_id} belongs to {item.project!r}, not {project!r}."
+            )
+    with ws.store.transaction() as tx:
+        every = {r.requirement_id: r for r in select_current(tx, project, include_deleted=True)}
+        live = {k: r for k, r in every.items() if not r.deleted}
+        given = {r.requirement_id: r for r in incoming}
+        if len(given) != len(incoming):
+            counts = Counter(r.requirement_id for r in incoming)
+            twice = sorted(k for k, n in counts.items() if n > 1)
+            verb = "appears" if len(twice) == 1 else "appear"
+            raise InvalidInput(f"{where}: {', '.join(twice)} {verb} more than once.")
+        removing = set(delete) | (set(live) - set(given) if delete_missing else set())
+        unknown = sorted(removing - set(live))
+        if unknown:
+            raise NotFound(f"No requirement {', '.join(unknown)} in {project!r} to remove.")
+        merged = {**{k: r for k, r in live.items() if k not in removing}, **given}
+        validate_set(merged.values(), spec, where)
+        now = utcnow()
+        created: list[str] = []
+        changed: list[str] = []
+        rows: list[tuple[Requirement, int, bool, Any]] = []
+        for rid, item in given.items():
+            before = every.get(rid)
+            if before is not None and not before.deleted and before.content() == item.content():
+                continue
+            check_at = None
+            if before is not None:
+                old, new = before.content(), item.content()
+                moved = before.deleted or any(old[f] != new[f] for f in CHECK_FIELDS)
+                check_at = now if moved else before.check_changed_at
+            (changed if before is not None and not before.deleted else created).append(rid)
+            rows.append((item, (before.version if before else 0) + 1, False, check_at))
+        for rid in sorted(removing):
+            before = live[rid]
+            rows.append((before, before.version + 1, True, before.check_changed_at))
+        unchanged = len(given) - len(created) - len(changed)
+        if not rows:
+            return SaveResult(project, None, (), (), (), unchanged)
+        set_version = int(
+            tx.scalar(
+                "SELECT coalesce(max(set_version), 0) + 1 FROM requirement_sets WHERE project = ?",
+                [project],
+            )
+        )
+        for item, version, deleted, check_at in rows:
+            _insert_version(tx, item, version, set_version, deleted, check_at, note, actor, now)
+        artifact_id = _snapshot(ws, tx, project, set_version, source, note, actor)
+        tx.execute(
+            "INSERT INTO requirement_sets VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [project, set_version, artifact_id, source, note, len(rows), now, actor.name],
+        )
+        deleted_ids = tuple(sorted(removing))
+        details: dict[str, Any] = {
+            "set_version": set_version,
+            "source": source,
+            "created": created,
+            "changed": changed,
+            "deleted": list(deleted_ids),
+            "note": note,
+        }
+        if source == "edit":
+            details["fields"] = {
+                rid: sorted(_diff(every[rid].content(), given[rid].content())) for rid in changed
+            }
+        action = "requirements.import" if source != "edit" else "requirements.edit"
+        if not given and removing:
+            action = "requirements.delete"
+        record(
+            tx,
+            actor,
+            action,
+            project=project,
+            target=f"requirements:{project}@{set_version}",
+            details=details,
+        )
+        from core.requirements.status import recompute
+
+        recompute(tx, project, cause=f"requirement set v{set_version} ({source})")
+    return SaveResult(
+        project, set_version, tuple(created), tuple(changed), deleted_ids, unchanged, artifact_id
+    )
+
+
+def _insert_version(
+    tx: Tx,
+    item: Requirement,
+    version: int,
+    set_version: int,
+    deleted: bool,
+    check_at: Any,
+    note: str,
+    actor: Actor,
+    now: Any,
+) -> None:
+    tx.execute(
+        f"INSERT INTO requirements ({COLUMNS}) VALUES ({', '.join('?' * 28)})",
+        [
+            item.project,
+            item.requirement_id,
+            item.level,
+            item.title,
+            item.statement,
+            item.category,
+            item.owner,
+            item.priority,
+            item.parent,
+            list(item.derived_from),
+            item.metric,
+            list(item.slices),
+            item.relative_to,
+            item.tolerance,
+            item.comparator,
+            item.threshold,
+            item.model,
+            list(item.evidence),
+            item.window_days,
+            item.absent_slice,
+            json.dumps(dict(item.derivation)) if item.derivation else None,
+            version,
+            set_version,
+            deleted,
+            check_at,
+            note,
+            now,
+            actor.name,
+        ],
+    )
+
+
+def _snapshot(
+    ws: Workspace, tx: Tx, project: str, set_version: int, source: str, note: str, actor: Actor
+) -> int:
+    """The set as it now stands, registered as ``requirements:<project>@N`` (same transaction)."""
+    from core.requirements.interchange import to_yaml
+
+    current = select_current(tx, project)
+    previous = tx.scalar(
+        "SELECT artifact_id FROM requirement_sets WHERE project = ? ORDER BY set_version DESC LIMIT 1",
+        [project],
+    )
+    artifact = register(
+        ws,
+        NewArtifact(
+            "requirements",
+            project,
+            project=project,
+            files={"requirements.yaml": to_yaml(project, current).encode()},
+            inputs=[("extends", int(previous))] if previous else [],
+            metadata={
+                "set_version": set_version,
+                "source": source,
+                "note": note,
+                "system": sum(r.level == "system" for r in current),
+                "ml": sum(r.level == "ml" for r in current),
+            },
+        ),
+        actor,
+    )
+    return artifact.artifact_id
+
+
+def _diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    return {k: (old.get(k), new.get(k)) for k in new if old.get(k) != new.get(k)}
+
+
+def edit_requirement(
+    ws: Workspace,
+    project: str,
+    requirement_id: str,
+    changes: Mapping[str, Any],
+    actor: Actor,
+    *,
+    note: str = "",
+) -> SaveResult:
+    """Change some fields of one requirement (or create it when ``changes`` hold a whole entry)."""
+    with ws.store.read() as tx:
+        found = {r.requirement_id: r for r in select_current(tx, project)}
+    current = found.get(requirement_id)
+    if current is None:
+        level = str(changes.get("level", "ml" if changes.get("metric") else "system"))
+        entry = {"id": requirement_id, **{k: v for k, v in changes.items() if k != "level"}}
+    else:
+        level = current.level
+        entry = {"id": requirement_id, **_entry(current), **dict(changes)}
+        entry.pop("level", None)
+    item = parse_entry(entry, project, level, f"{project}/{requirement_id}")
+    return save_requirements(ws, project, [item], actor, source="edit", note=note)
+
+
+def _entry(item: Requirement) -> dict[str, Any]:
+    """A requirement as the mapping :func:`parse_entry` reads (empty fields left out)."""
+    content = item.content()
+    keys: tuple[str, ...]
+    if item.level == "system":
+        keys = ("title", "statement", "category", "owner", "priority", "parent")
+    else:
+        keys = tuple(k for k in content if k != "parent")
+    out = {k: content[k] for k in keys if content[k] not in (None, [], "")}
+    if "absent_slice" in out:
+        out["if_slice_absent"] = out.pop("absent_slice")
+    if out.get("derivation"):
+        out["derivation"] = {
+            k: v for k, v in out["derivation"].items() if k not in ("steps", "threshold")
+        }
+    return out
+
+
+def delete_requirements(
+    ws: Workspace, project: str, ids: Iterable[str], actor: Actor, *, note: str = ""
+) -> SaveResult:
+    return save_requirements(ws, project, [], actor, source="edit", note=note, delete=ids)
+
+
+def import_requirements(
+    ws: Workspace,
+    path: str | Path,
+    actor: Actor,
+    *,
+    project: str | None = None,
+    delete_missing: bool = False,
+    note: str = "",
+) -> SaveResult:
+    """Import a YAML, CSV or ReqIF file (by its extension) as a new version of a project's set."""
+    from core.requirements.interchange import read_file
+
+    file = Path(path)
+    if not file.is_file():
+        raise InvalidInput(
+            f"No requirements file at {file}.", hint="pass the path of a .yaml, .csv or .reqif file"
+        )
+    if file.stat().st_size > MAX_FILE:
+        raise InvalidInput(f"{file.name}: larger than 20 MiB; split it.")
+    chosen, items = read_file(file, project)
+    return save_requirements(
+        ws,
+        chosen,
+        items,
+        actor,
+        source=f"import {file.name}",
+        note=note or f"imported from {file.name}",
+        delete_missing=delete_missing,
+        origin=file.name,
+    )
+
+
+def requirement_versions(
+    ws: Workspace, project: str, requirement_id: str | None = None
+) -> list[VersionEntry]:
+    """Every version (newest first) with what changed from the version before."""
+    get_project(ws, project)
+    with ws.store.read() as tx:
+        rows = tx.rows(
+            f"SELECT {COLUMNS} FROM requirements WHERE project = ? AND (? IS NULL OR requirement_id = ?) "
+            "ORDER BY requirement_id, version",
+            [project, requirement_id, requirement_id],
+        )
+    if requirement_id is not None and not rows:
+        raise NotFound(f"No requirement {requirement_id!r} in {project!r}.")
+    out: list[VersionEntry] = []
+    previous: Requirement | None = None
+    for row in rows:
+        item = row_to_requirement(row)
+        if previous is None or previous.requirement_id != item.requirement_id:
+            previous = None
+        old = previous.content() if previous else {}
+        changes = (
+            {"deleted": (False, True)}
+            if item.deleted
+            else _diff(
+                old,
+                {k: v for k, v in item.content().items() if v not in (None, [], "") or k in old},
+            )
+        )
+        assert item.created_at is not None
+        out.append(
+            VersionEntry(
+                item.requirement_id,
+                item.version,
+                item.set_version,
+                item.deleted,
+                changes,
+                item.change_note,
+                item.created_at,
+                item.created_by,
+            )
+        )
+        previous = item
+    return sorted(out, key=lambda v: (v.at, v.version), reverse=True)
+
+
+def requirement_sets(ws: Workspace, project: str) -> list[RequirementSet]:
+    with ws.store.read() as tx:
+        rows = tx.rows(
+            "SELECT project, set_version, artifact_id, source, note, changed, created_at, created_by "
+            "FROM requirement_sets WHERE project = ? ORDER BY set_version DESC",
+            [project],
+        )
+    return [RequirementSet(*row) for row in rows]
+
+
+def with_project(items: Iterable[Requirement], project: str) -> list[Requirement]:
+    return [replace(r, project=project) for r in items]
