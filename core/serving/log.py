@@ -193,6 +193,9 @@ class SegmentWriter:
     def start(self) -> SegmentWriter:
         if self._thread is None:
             self.folder.mkdir(parents=True, exist_ok=True)
+            # pyarrow's first conversion loads its pandas support (~0.4 s holding the GIL):
+            # pay it now, not in the first flush while requests are waiting
+            pa.Table.from_pylist([], schema=self.schema)
             self._thread = threading.Thread(
                 target=self._run, name=f"log-flusher:{self.folder.name}", daemon=True
             )
