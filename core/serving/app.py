@@ -100,22 +100,17 @@ def create_app(
     ``authenticate(token)`` returns the actor a bearer token belongs to, or raises Forbidden;
     without it ``/feedback`` answers 503.
     """
-    logs: PredictionLog | None = None
-
-    def switched(previous: ServedModel, current: ServedModel) -> None:
-        if current.spec != schemas.spec:
-            _set_schemas(current)
-        if logs is not None:
-            logs.follow(current.spec)
-
-    watcher = ModelWatcher(ws, project, poll_seconds=poll_seconds, on_switch=switched)
+    watcher = ModelWatcher(ws, project, poll_seconds=poll_seconds)
+    logs = PredictionLog(ws, watcher.current.spec, flush_seconds=flush_seconds)
     schemas = _Schemas(watcher.current)
 
-    def _set_schemas(served: ServedModel) -> None:
+    def switched(previous: ServedModel, current: ServedModel) -> None:
         nonlocal schemas
-        schemas = _Schemas(served)
+        if current.spec != schemas.spec:  # the project definition changed with the model
+            schemas = _Schemas(current)
+            logs.follow(current.spec)
 
-    logs = PredictionLog(ws, watcher.current.spec, flush_seconds=flush_seconds)
+    watcher.on_switch = switched
     batcher = MicroBatcher(watcher)
     started = time.time()
     tokens: dict[str, tuple[Actor, float]] = {}
