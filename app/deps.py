@@ -1,4 +1,5 @@
-"""Shared handles for the pages: the workspace (one per process and path) and error display."""
+"""Shared handles for the pages: the workspace (one per process and path), the signed-in user,
+the project selector and error display."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
-from core.actor import Actor
+from core.accounts.access import visible_projects
+from core.actor import Actor, session_actor
 from core.errors import CoreError
 from core.projects.service import Project, list_projects
 from core.store import Workspace, resolve_path
@@ -48,8 +50,17 @@ def attempt(action: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
 
 
 def current_user() -> str:
-    """Who is using the app (accounts come with access control; until then the OS user)."""
-    return Actor.from_env("app").name
+    """Who is using the app: the signed-in user; in a workspace without accounts, the OS user."""
+    signed = session_actor()
+    if signed is not None:
+        return signed.name
+    name = st.session_state.get("login.name")  # set at sign-in; callbacks run outside the page
+    return str(name) if name else Actor.from_env("app").name
+
+
+def current_actor() -> Actor:
+    """The signed-in user acting through the app."""
+    return Actor(current_user(), "app")
 
 
 def choose_project(
@@ -57,6 +68,11 @@ def choose_project(
 ) -> Project:
     """The project selector every page starts with; stops the page when there is no project yet."""
     projects = {p.name: p for p in list_projects(ws)}
+    visible = visible_projects(ws, None, projects)
+    if projects and not visible:
+        st.info("You have no role in any project yet: ask an admin to grant you one.")
+        st.stop()
+    projects = {name: projects[name] for name in visible}
     if not projects:
         st.info(
             "No projects yet: create one with `loopline project create FILE`, or run `loopline demo`."

@@ -1,4 +1,4 @@
-"""Loopline's app: page config and navigation, nothing else."""
+"""Loopline's app: page config, sign-in, the pages this user may open, nothing else."""
 
 import sys
 from pathlib import Path
@@ -9,22 +9,52 @@ sys.path.insert(
     0, str(Path(__file__).resolve().parents[1])
 )  # `streamlit run app/main.py` from a checkout
 
+from app.components.login import signed_in  # after the path is set
+from app.deps import workspace
+from core.accounts.access import allowed
+from core.actor import in_session
+
 st.set_page_config(page_title="Loopline", page_icon="🔁", layout="wide")
 st.html("<style>.block-container {padding-top: 2.5rem;}</style>")  # less empty space above titles
 
-pages = {
+APP = Path(__file__).resolve().parent
+# section → (page file, title, icon, the permission that shows it; None: everyone)
+PAGES = {
     "Workspace": [
-        st.Page("views/home.py", title="Home", icon="🏠", default=True),
-        st.Page("views/artifacts.py", title="Artifacts", icon="🗂️"),
+        ("views/home.py", "Home", "🏠", None),
+        ("views/artifacts.py", "Artifacts", "🗂️", "data.read"),
     ],
     "Data management": [
-        st.Page("views/data.py", title="Data", icon="🗃️"),
-        st.Page("views/labeling.py", title="Labeling", icon="🏷️"),
-        st.Page("views/review.py", title="Review & label sets", icon="⚖️"),
+        ("views/data.py", "Data", "🗃️", "data.read"),
+        ("views/labeling.py", "Labeling", "🏷️", "label"),
+        ("views/review.py", "Review & label sets", "⚖️", "labeling.read"),
     ],
     "Modeling & CI": [
-        st.Page("views/experiments.py", title="Experiments", icon="🧪"),
-        st.Page("views/builds.py", title="Builds & releases", icon="🏗️"),
+        ("views/experiments.py", "Experiments", "🧪", "experiments.read"),
+        ("views/builds.py", "Builds & releases", "🏗️", "experiments.read"),
+    ],
+    "Requirements & operations": [
+        ("views/traceability.py", "Traceability", "🧭", "requirements.read"),
+        ("views/monitoring.py", "Monitoring", "📈", "monitoring.read"),
+    ],
+    "Administration": [
+        ("views/audit.py", "Audit log", "🧾", "audit.read"),
     ],
 }
-st.navigation(pages).run()
+
+ws = workspace()
+actor = signed_in(ws)  # None: a workspace without accounts (everything is open)
+shown: dict[str, list[st.Page]] = {}
+summaries: set[int] = set()  # Home: a summary of every project's loop, shown to everyone
+for section, entries in PAGES.items():
+    for path, title, icon, permission in entries:
+        if not (APP / path).is_file():  # a page still being written in another branch
+            continue
+        if actor is None or permission is None or allowed(ws, actor, permission):
+            page = st.Page(path, title=title, icon=icon, default=path == "views/home.py")
+            shown.setdefault(section, []).append(page)
+            if permission is None:
+                summaries.add(id(page))
+chosen = st.navigation(shown)
+with in_session(None if id(chosen) in summaries else actor):  # reads are checked as this user
+    chosen.run()

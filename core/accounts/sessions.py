@@ -138,6 +138,24 @@ def login(
     return Session(secret, name, moment, expires)
 
 
+def record_sign_in(
+    ws: Workspace, user_name: str, *, client: str, method: str, via: str = "app"
+) -> None:
+    """A sign-in made elsewhere (the identity provider, for OpenID Connect), for the audit log."""
+    with ws.store.transaction() as tx:
+        tx.execute(
+            "INSERT INTO login_attempts VALUES (nextval('login_attempt_ids'), ?, ?, ?, true)",
+            [utcnow(), user_name, client[:MAX_NAME]],
+        )
+        record(
+            tx,
+            Actor(user_name, via),
+            "login",
+            target=user_name,
+            details={"client": client[:MAX_NAME], "method": method},
+        )
+
+
 def _failed(
     ws: Workspace,
     name: str,

@@ -90,6 +90,7 @@ def create_user(
             tx,
             actor,
             "users.add",
+            project=project,
             target=name,
             details={
                 "roles": [g.label for g in grants],
@@ -133,6 +134,16 @@ def _check_os_user(tx: Tx, login: str | None, name: str) -> None:
             f"The OS user {login!r} is already mapped to {other[0]}.",
             hint=f"`loopline users update {other[0]} --os-user ''` removes that mapping first",
         )
+
+
+def user_for_email(ws: Workspace, email: str) -> User | None:
+    """The user with this e-mail (case-insensitive): how an identity provider's account is matched."""
+    with ws.store.read() as tx:
+        row = tx.one(
+            "SELECT user_name FROM users WHERE lower(email) = lower(?) ORDER BY user_name LIMIT 1",
+            [email.strip()],
+        )
+        return load_user(tx, str(row[0])) if row else None
 
 
 def get_user(ws: Workspace, name: str) -> User:

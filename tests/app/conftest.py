@@ -1,4 +1,8 @@
-"""AppTests run the real app against a real workspace named by LOOPLINE_WORKSPACE."""
+"""AppTests run the real app against a real workspace named by LOOPLINE_WORKSPACE.
+
+``sign_in`` logs a user in through the real form (when the workspace has accounts; the demo's
+all use the password ``loopline-demo``).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,22 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import ROOT
 
 MAIN = str(ROOT / "app" / "main.py")
+DEMO_PASSWORD = "loopline-demo"
+
+
+def sign_in(at: AppTest, user: str, password: str = DEMO_PASSWORD) -> AppTest:
+    """Run the app and sign ``user`` in through the login form; fails when sign-in fails."""
+    at.run()
+    keys = {w.key for w in at.text_input}
+    if "login.user" not in keys:  # a workspace without accounts: nobody signs in
+        return at
+    at.text_input(key="login.user").input(user)
+    at.text_input(key="login.password").input(password)
+    at.button(key="login.submit").click().run()
+    assert not at.exception, at.exception
+    problems = [e.value for e in at.error]
+    assert not problems and at.session_state["login.name"] == user, problems
+    return at
 
 
 @pytest.fixture

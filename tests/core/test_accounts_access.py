@@ -362,3 +362,11 @@ def test_loopline_itself_stores_derived_data_only(staff: Workspace) -> None:
     posing = Actor("loopline", "cli", os_user="someone", chosen=True)  # LOOPLINE_USER=loopline
     with pytest.raises(Forbidden):
         authorize(staff, posing, "monitor.record", "tickets")
+
+
+def test_the_docs_show_the_matrix_of_the_code() -> None:
+    from core.accounts.roles import actions_markdown, matrix_markdown
+
+    text = (ROOT / "docs" / "accounts.md").read_text(encoding="utf-8")
+    assert f"<!-- matrix:start -->\n{matrix_markdown()}\n<!-- matrix:end -->" in text
+    assert f"<!-- actions:start -->\n{actions_markdown()}\n<!-- actions:end -->" in text

@@ -1,0 +1,176 @@
+"""Signing in to the app: the login form, the first admin account, OpenID Connect, signing out.
+
+Local accounts sign in with a password (core.accounts.sessions: failed sign-ins are limited,
+sessions expire). With ``[auth]`` in .streamlit/secrets.toml the company's identity provider signs
+people in (``st.login``) and ``st.user``'s e-mail picks the Loopline user. A workspace without
+users is open: the sidebar offers to create the first admin account.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.deps import show_error
+from core.accounts.access import workspace_is_open
+from core.accounts.sessions import login, logout, record_sign_in, resume_session
+from core.accounts.users import create_user, find_user, user_for_email
+from core.actor import Actor
+from core.errors import CoreError
+from core.store import Workspace
+
+SESSION = "login.session"  # the session's secret (kept in this browser tab's server-side state)
+USER = "login.name"
+NOTICE = "login.notice"
+
+
+def client_address() -> str:
+    """The browser's address as Streamlit sees it (behind a proxy: the proxy's)."""
+    try:
+        return str(st.context.ip_address or "local")
+    except Exception:  # no context outside a browser session (AppTest)
+        return "local"
+
+
+def identity_provider() -> str | None:
+    """The OpenID Connect provider configured in secrets.toml ('' for a single default one)."""
+    try:
+        auth = st.secrets.get("auth")
+    except Exception:  # no secrets file at all
+        return None
+    if not auth:
+        return None
+    providers = [str(k) for k, v in auth.items() if hasattr(v, "keys")]  # [auth.<provider>]
+    return providers[0] if providers else ""
+
+
+def signed_in(ws: Workspace) -> Actor | None:
+    """The signed-in user; None when the workspace has no accounts (it is open).
+
+    Draws the sign-in page and stops the script while nobody is signed in."""
+    if workspace_is_open(ws):
+        _first_admin(ws)
+        st.session_state.pop(SESSION, None)
+        return None
+    provider = identity_provider()
+    if provider is not None:
+        return _with_identity_provider(ws, provider)
+    secret = st.session_state.get(SESSION)
+    if secret:
+        try:
+            actor = resume_session(ws, str(secret))
+        except CoreError as error:
+            st.session_state.pop(SESSION, None)
+            st.session_state[NOTICE] = error.message
+        else:
+            st.session_state[USER] = actor.name
+            _sidebar(ws, actor)
+            return actor
+    st.session_state.pop(USER, None)
+    _form(ws)
+    st.stop()
+    raise AssertionError("unreachable: st.stop() raises")
+
+
+def _form(ws: Workspace) -> None:
+    st.title("🔁 Loopline")
+    st.caption(
+        "Sign in with your Loopline account. An admin creates accounts: `loopline users add`."
+    )
+    notice = st.session_state.pop(NOTICE, None)
+    if notice:
+        st.info(notice)
+    left, _ = st.columns([1, 2])
+    with left.form("login.form", clear_on_submit=True):
+        name = st.text_input("User name", key="login.user", autocomplete="username")
+        password = st.text_input(
+            "Password", type="password", key="login.password", autocomplete="current-password"
+        )
+        submitted = st.form_submit_button("Sign in", key="login.submit", type="primary")
+    if submitted:
+        try:
+            session = login(ws, name, password, client=client_address())
+        except CoreError as error:
+            show_error(error)
+            return
+        st.session_state[SESSION] = session.secret
+        st.session_state[USER] = session.user
+        st.rerun()
+
+
+def _sidebar(ws: Workspace, actor: Actor) -> None:
+    user = find_user(ws, actor.name)
+    roles = ", ".join(g.label for g in user.grants) if user else ""
+    st.sidebar.caption(f"Signed in as **{actor.name}** ({roles or 'no role'})")
+    st.sidebar.button("Sign out", key="login.sign_out", on_click=_sign_out, args=(ws,))
+
+
+def _sign_out(ws: Workspace) -> None:
+    secret = st.session_state.pop(SESSION, None)
+    st.session_state.pop(USER, None)
+    if secret:
+        logout(ws, str(secret))
+    st.session_state[NOTICE] = "You signed out."
+
+
+def _first_admin(ws: Workspace) -> None:
+    """Open workspace: everyone may do everything until the first (admin) account exists."""
+    box = st.sidebar.expander("🔓 No accounts yet: create the first admin", expanded=False)
+    box.caption(
+        "This workspace has no access control: anyone who can open this app can change "
+        "everything. The first account is an admin; from then on everyone signs in."
+    )
+    with box.form("login.first_admin", clear_on_submit=True):
+        name = st.text_input("User name", key="login.first_name")
+        password = st.text_input(
+            "Password (10+ characters)", type="password", key="login.first_password"
+        )
+        again = st.text_input("Password again", type="password", key="login.first_again")
+        submitted = st.form_submit_button("Create the admin account", key="login.first_submit")
+    if not submitted:
+        return
+    if password != again:
+        box.error("The two passwords differ.")
+        return
+    try:
+        create_user(ws, Actor.from_env("app"), name.strip(), roles=["admin"], password=password)
+        session = login(ws, name, password, client=client_address())
+    except CoreError as error:
+        with box:
+            show_error(error)
+        return
+    st.session_state[SESSION] = session.secret
+    st.session_state[USER] = session.user
+    st.rerun()
+
+
+def _with_identity_provider(ws: Workspace, provider: str) -> Actor:
+    """OpenID Connect: the provider signs people in; their e-mail names the Loopline user."""
+    if not st.user.is_logged_in:
+        st.title("🔁 Loopline")
+        st.caption("Sign in with your company account.")
+        st.button(
+            "Sign in",
+            key="login.oidc",
+            type="primary",
+            on_click=st.login,
+            args=(provider,) if provider else (),
+        )
+        st.stop()
+    email = str(st.user.get("email") or "")
+    user = user_for_email(ws, email) if email else None
+    if user is None or not user.active:
+        st.error(
+            f"{email or 'Your account'} has no active Loopline account in this workspace.", icon="⚠️"
+        )
+        st.caption(
+            f"How to fix it: ask an admin: `loopline users add NAME --email {email} --role …`"
+        )
+        st.button("Sign out", key="login.oidc_out", on_click=st.logout)
+        st.stop()
+    actor = Actor(user.name, "app")
+    if st.session_state.get(USER) != user.name:  # once per browser session
+        record_sign_in(ws, user.name, client=client_address(), method=f"oidc {provider}".strip())
+    st.session_state[USER] = user.name
+    st.sidebar.caption(f"Signed in as **{user.name}** ({email})")
+    st.sidebar.button("Sign out", key="login.sign_out", on_click=st.logout)
+    return actor
