@@ -143,19 +143,23 @@ def default_rules(spec: ProjectSpec) -> list[AlertRule]:
                 description="estimated precision 10 points below the reference",
             )
         )
-    watched = ["", *sorted({f"{p.slice} = *" for p in spec.protected_slices})]
-    for where in watched:
+    # per class, overall and within the slices the project protects (every value of them)
+    watched = [
+        ("", 0.10, 100),
+        *((f"{s} = *", 0.15, 50) for s in sorted({p.slice for p in spec.protected_slices})),
+    ]
+    for where, drop, volume in watched:
         for name in spec.labels.classes:
             rules.append(
                 AlertRule(
                     f"recall.{name}",
                     f"recall.{name}",
                     "drop",
-                    0.10,
+                    drop,
                     "warning",
                     slice=where,
-                    min_volume=30,
-                    description="realized recall 10 points below the reference",
+                    min_volume=volume,
+                    description=f"realized recall {drop * 100:.0f} points below the reference",
                 )
             )
     return rules

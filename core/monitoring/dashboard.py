@@ -234,3 +234,42 @@ def feature_distribution(
         statistics,
         version,
     )
+
+
+@dataclass(frozen=True)
+class OpsSummary:
+    """The Home page's Operations stage: the latest window and what stands open."""
+
+    grain: str | None
+    latest_window: datetime | None
+    volume: float | None
+    latency_p95_ms: float | None
+    accuracy: float | None
+    estimated_accuracy: float | None
+    drift_score: float | None
+    open_alerts: int
+    critical_alerts: int
+
+
+def ops_summary(ws: Workspace, project: str) -> OpsSummary:
+    """The latest recorded window of the finest grain monitored, and the open alerts."""
+    grains = recorded_grains(ws, project)
+    alerts = list_alerts(ws, project, status="open")
+    critical = sum(a.severity == "critical" for a in alerts)
+    if not grains:
+        return OpsSummary(None, None, None, None, None, None, None, len(alerts), critical)
+    grain = "day" if "day" in grains else grains[0]
+    from core.monitoring.service import latest_windows
+
+    (window,) = latest_windows(ws, project, grain, 1)
+    return OpsSummary(
+        grain,
+        window.start,
+        window.value("volume"),
+        window.value("latency_p95_ms"),
+        window.value("accuracy"),
+        window.value("estimated.accuracy"),
+        window.value("drift.score"),
+        len(alerts),
+        critical,
+    )

@@ -125,7 +125,7 @@ def realized(
         )
         for window, value, predicted, label, count in reader.rows(
             f"SELECT c.w, {expr} AS v, CAST(c.prediction AS VARCHAR), f.label, count(*) "
-            "FROM chosen c JOIN feedback f USING (request_id) "
+            "FROM chosen c JOIN (SELECT request_id, label FROM feedback) f USING (request_id) "
             "WHERE c.prediction IS NOT NULL GROUP BY ALL"
         ):
             if predicted in index and label in index:

@@ -19,8 +19,10 @@ a window's histogram computed in SQL), never on raw rows:
 
 A numeric reference is a :class:`Distribution`: knots with the exact number of reference values
 below and up to each. With at most ``EXACT_LIMIT`` distinct values the knots are all of them and
-every count is exact; above that the knots are ``EXACT_LIMIT`` quantiles (a sketch) and counts
-between knots are interpolated linearly (error at most the mass between two knots).
+every count is exact; above that the knots are ``EXACT_LIMIT`` quantiles plus the ``TAIL_EXACT``
+smallest and largest values (a sketch: the sparse tails, where a bin holds few values, stay
+exact) and counts between knots are interpolated linearly (error at most the mass between two
+knots).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import numpy as np
 EPSILON = 0.0001
 PER_VALUE_LIMIT = 20  # Evidently bins a numeric column with more distinct reference values
 EXACT_LIMIT = 8192  # distinct values kept exactly; above it, this many quantile knots
+TAIL_EXACT = 1024  # … plus this many of the smallest and of the largest values, exactly
 GRID_CELLS = 8192  # fine cells over the combined range for the KS statistic
 DRIFT_THRESHOLDS = {"psi": 0.1, "js": 0.1, "ks_p": 0.05, "chi2_p": 0.05}
 
@@ -80,7 +83,11 @@ class Distribution:
         if unique.size <= limit:
             upto = np.append(first[1:], data.size)
             return cls(int(data.size), unique, first.astype(float), upto.astype(float), True)
-        index = np.unique(np.round(np.linspace(0, data.size - 1, limit)).astype(np.int64))
+        index = np.round(np.linspace(0, data.size - 1, limit)).astype(np.int64)
+        tail = min(TAIL_EXACT, data.size // 8)  # the extremes exactly: tail bins hold few values
+        index = np.unique(
+            np.concatenate([index, np.arange(tail), np.arange(data.size - tail, data.size)])
+        )
         knots = np.unique(data[index])
         below = np.searchsorted(data, knots, side="left").astype(float)
         upto = np.searchsorted(data, knots, side="right").astype(float)

@@ -1,0 +1,70 @@
+"""The Evidently side of bench/monitoring.py, run by the bench-only venv (never Loopline's).
+
+    .venv-evidently/bin/python evidently_workload.py '{"mode": "default", "data": DIR}'
+
+Reads ``DIR/reference.parquet`` and the current rows (the log segments in
+``DIR/logs/bench/predictions/``) with pandas, runs
+``Report([DataDriftPreset(...)]).run(current, reference)`` with the columns declared numerical or
+categorical, and prints one JSON line: seconds of the run (loading excluded), seconds of loading,
+peak RSS of the process, and each column's drift value. ``mode`` is ``default`` (Evidently's own
+choice of test per column) or ``psi`` (PSI for every column, to compare values with Loopline's).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+
+import pandas as pd
+
+
+def main() -> None:
+    config = json.loads(sys.argv[1])
+    if config["mode"] == "versions":
+        import evidently
+
+        print(json.dumps({"evidently": evidently.__version__, "pandas": pd.__version__}))
+        return
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    started = time.perf_counter()
+    reference = pd.read_parquet(f"{config['data']}/reference.parquet")
+    current = pd.read_parquet(
+        f"{config['data']}/logs/bench/predictions", columns=list(reference.columns)
+    )
+    loaded = time.perf_counter() - started
+    numerical = [c for c in reference.columns if c.startswith("f_num")]
+    categorical = [c for c in reference.columns if c.startswith("f_cat")]
+    definition = DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
+    preset = DataDriftPreset() if config["mode"] == "default" else DataDriftPreset(method="psi")
+    started = time.perf_counter()
+    snapshot = Report([preset]).run(
+        current_data=Dataset.from_pandas(current, data_definition=definition),
+        reference_data=Dataset.from_pandas(reference, data_definition=definition),
+    )
+    seconds = time.perf_counter() - started
+    values: dict[str, float] = {}
+    methods: dict[str, str] = {}
+    for metric in snapshot.dict()["metrics"]:
+        column = metric["config"].get("column")
+        if column is not None:
+            values[column] = float(metric["value"])
+            methods[column] = metric["metric_name"].split("method=")[-1].split(",")[0]
+    print(
+        json.dumps(
+            {
+                "seconds": round(seconds, 2),
+                "load_s": round(loaded, 2),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "values": values,
+                "methods": methods,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""`loopline monitor`, `alerts` and `alert`: tables, JSON, and exit 1 while an alert is open."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from core.cli import main
+from core.store import Workspace
+from tests.core.test_monitoring import log_hw_triage
+
+
+@pytest.fixture(scope="module")
+def logged(demo_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = tmp_path_factory.mktemp("cli-monitor") / "ws"
+    shutil.copytree(demo_workspace, target)
+    log_hw_triage(Workspace.open(target), every=8)
+    return target
+
+
+@pytest.fixture
+def workspace(logged: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("LOOPLINE_USER", "lead")
+    target = tmp_path / "ws"
+    shutil.copytree(logged, target)
+    return target
+
+
+def test_monitor_prints_windows_drift_and_alerts(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["-w", str(workspace), "monitor", "hw-triage", "--window", "week"]) == 1
+    out = capsys.readouterr().out
+    assert "hw-triage · week windows · computed" in out
+    assert "window" in out and "p95 ms" in out and "est. acc." in out
+    assert "Drift per feature" in out and "firmware_version" in out
+    assert "Open alerts" in out and "drift.score" in out
+    assert main(["-w", str(workspace), "monitor", "hw-triage", "--window", "week", "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["computed"] == 0 and data["notes"] == [
+        "No new predictions or feedback since the last run."
+    ]
+    assert len(data["windows"]) == 14 and "drift.score" in data["windows"][-1]["metrics"]
+    assert "firmware_version" in data["drift"] and data["open_alerts"]
+
+
+def test_alerts_and_acknowledging_them(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["-w", str(workspace), "monitor", "hw-triage", "--window", "week", "--json"])
+    opened = [a["alert_id"] for a in json.loads(capsys.readouterr().out)["open_alerts"]]
+    assert main(["-w", str(workspace), "alerts", "hw-triage"]) == 0
+    assert "drift.score" in capsys.readouterr().out
+    assert main(["-w", str(workspace), "alert", "ack", str(opened[0])]) == 2
+    assert "Say what you will do about the alert" in capsys.readouterr().err
+    for alert_id in opened:
+        assert (
+            main(["-w", str(workspace), "alert", "ack", str(alert_id), "--note", "rollout known"])
+            == 0
+        )
+    assert "Acknowledged" in capsys.readouterr().out
+    assert (
+        main(["-w", str(workspace), "monitor", "hw-triage", "--window", "week", "--last", "2"]) == 0
+    )
+    assert "No open alerts." in capsys.readouterr().out
+    assert (
+        main(["-w", str(workspace), "alert", "retrain", str(opened[0]), "--note", "new firmware"])
+        == 0
+    )
+    assert "Retraining request #1 is pending" in capsys.readouterr().out
+
+
+def test_a_project_without_predictions_and_an_unknown_one(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["-w", str(workspace), "monitor", "ooo-replies"]) == 0
+    captured = capsys.readouterr()
+    assert "No predictions logged for ooo-replies yet" in captured.err
+    assert main(["-w", str(workspace), "monitor", "nope"]) == 2
+    assert "nope" in capsys.readouterr().err
+    assert main(["-w", str(workspace), "monitor", "hw-triage", "--last", "0"]) == 2
+    assert "--last takes a positive number of windows, got 0." in capsys.readouterr().err
