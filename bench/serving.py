@@ -2,18 +2,20 @@
 
     python bench/serving.py                       # builds a small workspace in a temp folder
     python bench/serving.py --workspace PATH      # uses PATH's production hw-triage model
-    python bench/serving.py --seconds 20 --clients 50 --rate 400
+    python bench/serving.py --seconds 20 --clients 50 --rates 500,1000
 
 The service runs as it does in operation: ``loopline serve hw-triage`` in its own process
 (uvicorn, one worker), logging every prediction to Parquet segments. 50 client connections send
 single-item ``POST /predict`` requests (rows of ``sample_data/hw-triage/data/later.csv``) with
-keep-alive. Two phases:
+keep-alive. Phases:
 
-1. ``paced``: the clients together offer ``--rate`` requests per second (each client sends on a
-   fixed schedule with a random phase; a late response delays only that client's next request);
-   the latency figures are what a screening operator's call sees under that load.
-2. ``saturated``: the clients send back-to-back, no pause: the throughput is the service's
-   ceiling on this machine, and its latency is queueing (about clients / throughput).
+1. ``saturated`` (the top-level figures): the 50 clients send back to back, each its next request
+   as soon as the previous answer is in (what load tools mean by "50 concurrent clients"). The
+   throughput is the service's ceiling on this machine; the latency is mostly queueing: with 50
+   requests always in flight, the median cannot be below 50 / throughput.
+2. ``paced``: the clients together offer each of ``--rates`` requests per second (each client on
+   a fixed schedule with a random phase; a late answer delays only that client's next request):
+   the latency a screening operator's call sees at that load.
 
 The load generator is a small asyncio HTTP/1.1 client (``run_load``), far cheaper per request
 than httpx, because it shares the machine's cores with the service. It prints one JSON object.
@@ -218,12 +220,23 @@ def start_service(workspace: Path) -> tuple[subprocess.Popen[str], str]:
     return process, url
 
 
+def _http_stack() -> str:
+    """What uvicorn runs on here: httptools and uvloop when installed, else h11 and asyncio."""
+    import importlib.util
+
+    parser = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    return f"uvicorn {parser}/{loop}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workspace", type=Path, help="a workspace with a production hw-triage")
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--rate", type=float, default=400.0, help="offered load of phase 1")
+    parser.add_argument(
+        "--rates", default="500,1000", help="offered loads (requests/s) of the paced phases"
+    )
     args = parser.parse_args()
     temporary = None
     workspace = args.workspace
@@ -235,35 +248,41 @@ def main() -> None:
     built = time.perf_counter() - started
     from core.serving.log import PREDICTIONS, count_records
 
-    before = count_records(workspace, PROJECT, PREDICTIONS)
     process, url = start_service(workspace)
     try:
         bodies = request_bodies()
         run_load(url, bodies[:200], clients=args.clients, seconds=2.0)  # warm-up, not reported
-        paced = run_load(url, bodies, args.clients, args.seconds, rate=args.rate)
+        time.sleep(1.5)  # the warm-up's records reach the log
+        before = count_records(workspace, PROJECT, PREDICTIONS)
         saturated = run_load(url, bodies, args.clients, args.seconds)
+        paced = [
+            run_load(url, bodies, args.clients, args.seconds, rate=float(rate))
+            for rate in args.rates.split(",")
+        ]
     finally:
         process.terminate()  # SIGTERM: uvicorn shuts down gracefully and the log is flushed
         process.wait(timeout=30)
     logged = count_records(workspace, PROJECT, PREDICTIONS) - before
-    sent = paced["requests"] + saturated["requests"]
+    sent = saturated["requests"] + sum(phase["requests"] for phase in paced)
     print(
         json.dumps(
             {
                 "benchmark": "serving",
                 "project": PROJECT,
                 "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                "http": _http_stack(),
                 "workspace_build_s": round(built, 1),
-                "paced": paced,
-                "saturated": saturated,
+                "clients": args.clients,
                 "throughput_rps": saturated["throughput_rps"],
-                "p50_ms": paced["p50_ms"],
-                "p95_ms": paced["p95_ms"],
-                "p99_ms": paced["p99_ms"],
-                "errors": paced["errors"] + saturated["errors"],
+                "p50_ms": saturated["p50_ms"],
+                "p95_ms": saturated["p95_ms"],
+                "p99_ms": saturated["p99_ms"],
+                "errors": saturated["errors"] + sum(phase["errors"] for phase in paced),
                 "logged_records": logged,
-                "measured_requests": sent,
-                "note": "logged_records also counts the 2 s warm-up",
+                "sent_requests": sent,
+                "saturated": saturated,
+                "paced": paced,
+                "note": "logged_records counts the measured phases' records after a graceful stop",
             },
             indent=1,
         )
