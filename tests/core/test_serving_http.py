@@ -355,7 +355,8 @@ def test_sigkill_loses_at_most_the_last_second(hw: Path, rows: list[dict[str, An
             ).status_code
             == 200
         )
-        time.sleep(2.2)  # more than the flush interval: all of these are on disk
+        time.sleep(1.2)  # more than the flush interval: these are on disk now
+        wait_for(lambda: killed.client.get("/health").json()["log"]["pending"] == 0, 5)
         for index in range(30):
             killed.client.post("/predict", json={"request_id": f"late-{index}", "inputs": rows[0]})
     finally:
