@@ -91,8 +91,8 @@ def default_rules(spec: ProjectSpec) -> list[AlertRule]:
             ">",
             0.25,
             "warning",
-            min_volume=100,
-            description="an input's PSI above 0.25: a significant shift",
+            min_volume=50,
+            description="an input's PSI above 0.25 (its test significant): a large shift",
         ),
         AlertRule(
             "estimated-accuracy",

@@ -32,6 +32,7 @@ from core.monitoring.stats import (
 )
 
 NOVELTY_DRIFT = 0.1  # novelty this far above the held-out reference's counts as drifted
+SIGNIFICANCE = 0.05  # a feature's PSI counts only when its test's p-value is below this
 
 
 def available(
@@ -85,9 +86,16 @@ def window_drift(
     return out
 
 
+def _significant(statistics: dict[str, float]) -> bool:
+    """The feature's test rejects "same distribution" (KS for numbers, chi-square for categories):
+    a large PSI on a handful of rows is noise, not drift."""
+    p = statistics.get("ks_p", statistics.get("chi2_p"))
+    return p is None or (p == p and p < SIGNIFICANCE)
+
+
 def _drifted(statistics: dict[str, float]) -> bool:
     value = statistics.get("psi")
-    return value is not None and value >= DRIFT_THRESHOLDS["psi"]
+    return value is not None and value >= DRIFT_THRESHOLDS["psi"] and _significant(statistics)
 
 
 def _numeric(
@@ -272,12 +280,14 @@ def _novelty(reader: LogReader, ref: FeatureReference, prefix: str) -> dict[date
 
 
 def drift_summary(results: Sequence[FeatureDrift]) -> dict[str, float]:
-    """``drift.score`` (the largest input PSI) and ``drift.share`` (share of inputs drifted)."""
+    """``drift.score``: the largest PSI among the inputs whose test is significant (p < 0.05; 0
+    when none is); ``drift.share``: the share of inputs that drifted."""
     inputs = [r for r in results if r.feature != "prediction"]
-    scores = [r.statistics["psi"] for r in inputs if "psi" in r.statistics]
+    scored = [r for r in inputs if "psi" in r.statistics]
     out: dict[str, float] = {}
-    if scores:
-        out["drift.score"] = float(np.nanmax(scores))
+    if scored:
+        scores = [r.statistics["psi"] for r in scored if _significant(dict(r.statistics))]
+        out["drift.score"] = float(np.nanmax(scores)) if scores else 0.0
     if inputs:
         out["drift.share"] = float(np.mean([r.drifted for r in inputs]))
     return out

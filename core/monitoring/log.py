@@ -1,8 +1,8 @@
 """Reading the prediction log: finished Parquet segments queried in place by an in-memory DuckDB.
 
 The service writes ``<workspace>/logs/<project>/predictions/*.parquet`` and ``…/feedback/*.parquet``
-(a segment is written under a temporary name and renamed when finished, so only finished segments
-match ``*.parquet``). Monitoring never holds the workspace's store while it scans the log: the
+(``core.serving.log``: a segment is written under a temporary name and renamed when finished, so
+only finished segments match ``*.parquet``). Monitoring never holds the workspace's store while it scans the log: the
 scan runs in its own in-memory DuckDB, and only the figures are written to the store.
 """
 
@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 
 from core.errors import InvalidInput, expected_one_of
+from core.serving.log import FEEDBACK, PREDICTIONS, SEGMENT_GLOB, log_folder
 
 GRAINS: dict[str, str] = {"hour": "1 hour", "day": "1 day", "week": "1 week"}
 FEEDBACK_COLUMNS = (
@@ -25,36 +26,16 @@ FEATURE_PREFIX = "f_"
 PROBABILITY_PREFIX = "p_"
 
 
-def _contract() -> tuple[str, str, str]:
-    """Folder names of the log, from the service's module when it is there."""
-    try:
-        from core.serving import log as serving_log  # type: ignore[attr-defined]
-
-        return (
-            str(getattr(serving_log, "LOG_DIR", "logs")),
-            str(getattr(serving_log, "PREDICTIONS", "predictions")),
-            str(getattr(serving_log, "FEEDBACK", "feedback")),
-        )
-    except ImportError:
-        return "logs", "predictions", "feedback"
-
-
-def log_folder(root: Path, project: str) -> Path:
-    folder, _, _ = _contract()
-    return Path(root) / folder / project
-
-
 def segment_folders(root: Path, project: str) -> tuple[Path, Path]:
-    _, predictions, feedback = _contract()
-    base = log_folder(root, project)
-    return base / predictions, base / feedback
+    """The folders of the project's prediction and feedback segments."""
+    return log_folder(root, project, PREDICTIONS), log_folder(root, project, FEEDBACK)
 
 
 def segments(folder: Path) -> list[str]:
     """Finished segments, oldest name first (temporary files do not end in .parquet)."""
     if not folder.is_dir():
         return []
-    return sorted(str(p) for p in folder.glob("*.parquet") if p.is_file())
+    return sorted(str(p) for p in folder.glob(SEGMENT_GLOB) if p.is_file())
 
 
 def check_grain(grain: str) -> str:

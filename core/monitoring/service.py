@@ -129,7 +129,8 @@ def compute_windows(
             "SELECT w, CAST(model_id AS VARCHAR), count(*) FROM chosen GROUP BY ALL"
         ):
             served[window][str(model)] += int(count)
-        models = {key: resolve_model(ws, key) for c in served.values() for key in c}
+        keys = sorted({key for counts in served.values() for key in counts})
+        models = {key: resolve_model(ws, key) for key in keys}
         references: dict[str, Reference | None] = {}
         for index, (key, model) in enumerate(sorted(models.items())):
             report(f"reference of model {key}", 0.05 + 0.25 * index / max(1, len(models)))
