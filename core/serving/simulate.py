@@ -128,7 +128,6 @@ def simulate(
             feedback_rate=feedback_rate,
             feedback_delay_days=feedback_delay_days,
             rng=rng,
-            seed=seed,
             report=report,
         )
     logged = count_records(ws, project, PREDICTIONS) if url is None else None
@@ -353,11 +352,11 @@ def _replay(
     feedback_rate: float,
     feedback_delay_days: float,
     rng: np.random.Generator,
-    seed: int,
     report: Progress,
 ) -> dict[str, Any]:
     import httpx
 
+    run = secrets.token_hex(4)  # request ids stay unique when a window is replayed again
     ids = rows[spec.id_column].astype(str).tolist()
     times = [t.to_pydatetime() for t in rows["__ts"]]
     pending: list[tuple[datetime, str, str]] = []  # (due, request id, label)
@@ -392,7 +391,7 @@ def _replay(
         for number, (begin, end) in enumerate(batches):
             send_feedback(times[begin])
             body = {
-                "request_id": f"sim{seed}-{number:06d}",
+                "request_id": f"sim-{run}-{number:06d}",
                 "items": [
                     {"time": _iso_dt(times[i]), "inputs": payloads[i]} for i in range(begin, end)
                 ],
