@@ -255,7 +255,7 @@ class Node:
     attrs: dict[str, str]
     line: int
     children: list[Node] = field(default_factory=list)
-    text: list[str] = field(default_factory=list)
+    parts: list[str | Node] = field(default_factory=list)  # text and children in document order
 
     def find(self, tag: str) -> Node | None:
         return next((c for c in self.children if c.tag == tag), None)
@@ -269,7 +269,10 @@ class Node:
             yield from child.walk()
 
     def content(self) -> str:
-        return "".join(n for part in self.walk() for n in part.text).strip()
+        return " ".join(self._text().split())
+
+    def _text(self) -> str:
+        return "".join(p if isinstance(p, str) else p._text() for p in self.parts)
 
     def ref(self, wrapper: str) -> str | None:
         """The text of the ``…-REF`` element inside ``wrapper`` (e.g. TYPE, DEFINITION, SOURCE)."""
@@ -301,6 +304,7 @@ class _Builder(xml.sax.ContentHandler):
         node = Node(name.split(":")[-1], {k.split(":")[-1]: v for k, v in attrs.items()}, line)
         if self.stack:
             self.stack[-1].children.append(node)
+            self.stack[-1].parts.append(node)
         else:
             self.root = node
         self.stack.append(node)
@@ -310,7 +314,7 @@ class _Builder(xml.sax.ContentHandler):
 
     def characters(self, content: str) -> None:
         if self.stack:
-            self.stack[-1].text.append(content)
+            self.stack[-1].parts.append(content)
 
 
 def parse_xml(data: bytes, source: str) -> Node:
