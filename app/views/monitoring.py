@@ -18,7 +18,8 @@ from app.deps import attempt, choose_project, current_user, workspace
 from core.actor import Actor
 from core.monitoring.alerts import acknowledge
 from core.monitoring.dashboard import dashboard, feature_distribution
-from core.monitoring.loop import request_retraining, send_to_labeling
+from core.monitoring.loop import send_to_labeling, tasks_of
+from core.monitoring.retrain import list_retrain_requests, request_retraining
 from core.monitoring.service import compute_windows, recorded_grains, window_starts
 
 st.title("📈 Monitoring")
@@ -125,10 +126,20 @@ else:
 st.subheader("Alerts")
 if not view.alerts:
     st.success("No alerts: every rule held in every window computed so far.")
+for request in list_retrain_requests(ws, project):
+    if request.status == "pending":
+        st.info(
+            f"Retraining request #{request.request_id} (alert #{request.alert_id}) waits for the next "
+            f"`loopline build {project}`: {request.reason}"
+        )
 who = Actor(current_user(), "app")
 for alert in view.alerts:
     with st.expander(alert_header(alert), expanded=alert.status == "open"):
         alert_evidence(alert)
+        for task in tasks_of(ws, alert):
+            st.caption(
+                f"🏷️ Sent to labeling task #{task.task_id} ({task.items} items, {task.status})"
+            )
         note = st.text_input(
             "Note",
             key=f"monitoring.note.{alert.alert_id}",

@@ -72,6 +72,10 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     )
     windows = latest_windows(ws, args.project, args.window, args.last or 14)
     drifted = next((w for w in reversed(windows) if drift_table(w)), None)
+    table = drift_table(drifted) if drifted else {}
+    for result in report.drift.get(drifted.start.isoformat(), ()) if drifted else ():
+        if "ks_error" in result.statistics and result.feature in table:
+            table[result.feature]["ks_error_bound"] = result.statistics["ks_error"]
     if args.json:
         print(
             json.dumps(
@@ -91,7 +95,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
                         }
                         for w in windows
                     ],
-                    "drift": drift_table(drifted) if drifted else {},
+                    "drift": table,
                     "new_alerts": [a.alert_id for a in report.new_alerts],
                     "open_alerts": [_alert_json(a) for a in report.open_alerts],
                     "notes": list(report.notes),
@@ -127,7 +131,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         print_table(
             [
                 {"feature": feature, **{s: _number(s, values.get(s)) for s in STATISTICS}}
-                for feature, values in drift_table(drifted).items()
+                for feature, values in table.items()
             ]
         )
     if report.new_alerts:
@@ -174,7 +178,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 def cmd_alert(args: argparse.Namespace) -> int:
     from core.monitoring.alerts import acknowledge
-    from core.monitoring.loop import request_retraining, send_to_labeling
+    from core.monitoring.loop import send_to_labeling
+    from core.monitoring.retrain import request_retraining
 
     ws = open_workspace(args)
     actor = Actor.from_env()

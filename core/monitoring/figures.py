@@ -52,7 +52,7 @@ def _put(
     figures[window][(metric, slice_name)] = (value, n, kind)
 
 
-def operations(reader: LogReader, bucket: str, classes: Sequence[str], figures: Figures) -> None:
+def operations(reader: LogReader, classes: Sequence[str], figures: Figures) -> None:
     has_latency = reader.has("latency_ms")
     has_error = reader.has("error")
     latency = (

@@ -98,9 +98,6 @@ class LogReader:
     def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         return self.con.execute(sql, list(params or [])).fetchall()
 
-    def numpy(self, sql: str, params: Sequence[Any] | None = None) -> dict[str, Any]:
-        return self.con.execute(sql, list(params or [])).fetchnumpy()
-
     def close(self) -> None:
         self.con.close()
 

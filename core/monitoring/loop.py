@@ -9,14 +9,12 @@ there; the others are registered from their logged inputs as a new dataset versi
 alert. When the task's labels are frozen, the label set is linked to the alert too, so lineage
 reads alert → items → label set → build → model.
 
-*Request retraining* records a request the next ``loopline build`` picks up
-(:func:`pending_retrain_request`, :func:`consume_retrain_request`, :func:`link_build_to_request`).
+*Request retraining* is in ``retrain.py``.
 """
 
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +27,13 @@ from core.labeling.models import Task, TaskFilter
 from core.monitoring.alerts import get_alert
 from core.monitoring.drift import NOVELTY_DRIFT
 from core.monitoring.log import FEATURE_PREFIX, LogReader, quote
-from core.monitoring.models import Alert, FeatureReference, RetrainRequest
+from core.monitoring.models import Alert, FeatureReference
 from core.monitoring.reference import TOKENS, ensure_reference
-from core.monitoring.service import bucket_sql, window_end
+from core.monitoring.retrain import link
+from core.monitoring.service import bucket_sql
 from core.monitoring.stats import sturges_edges
 from core.projects.spec import ProjectSpec
-from core.store import Tx, Workspace, utcnow
+from core.store import Workspace
 from core.store.audit import record
 
 DEFAULT_ITEMS = 200
@@ -226,10 +225,6 @@ def _rows_to_register(spec: ProjectSpec, frame: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def _link(tx: Tx, src: int, relation: str, dst: int) -> None:
-    tx.execute("INSERT OR IGNORE INTO edges VALUES (?, ?, ?)", [src, relation, dst])
-
-
 def send_to_labeling(
     ws: Workspace,
     alert_id: int,
@@ -281,7 +276,7 @@ def send_to_labeling(
         dataset = registered
         if alert.artifact_id:
             with ws.store.transaction() as tx:
-                _link(tx, registered.artifact_id, "triggered_by", alert.artifact_id)
+                link(tx, registered.artifact_id, "triggered_by", alert.artifact_id)
     assert dataset is not None
     classes = list(spec.labels.classes)
     probabilities = pd.DataFrame(
@@ -334,97 +329,10 @@ def _spec(ws: Workspace, project: str) -> ProjectSpec:
     return get_project(ws, project).spec
 
 
-_REQUEST_COLUMNS = (
-    "r.request_id, r.project, r.alert_id, r.reason, r.status, r.requested_at, r.requested_by, "
-    "r.build_id, r.consumed_at, a.artifact_id"
-)
+def tasks_of(ws: Workspace, alert: Alert) -> list[Task]:
+    """The labeling tasks sent from an alert."""
+    from core.labeling.tasks import list_tasks
 
-
-def _requests(tx: Tx, where: str, params: list[Any]) -> list[RetrainRequest]:
-    rows = tx.rows(
-        f"SELECT {_REQUEST_COLUMNS} FROM retrain_requests r LEFT JOIN alerts a USING (alert_id) "
-        f"{where} ORDER BY r.request_id",
-        params,
-    )
-    return [RetrainRequest(*row) for row in rows]
-
-
-def request_retraining(
-    ws: Workspace, alert_id: int, actor: Actor, reason: str = ""
-) -> RetrainRequest:
-    """Ask for a retraining build because of an alert; the next ``loopline build`` picks it up."""
-    alert = get_alert(ws, alert_id)
-    with ws.store.transaction() as tx:
-        pending = pending_retrain_request(tx, alert.project)
-        if pending is not None:
-            if pending.alert_id == alert.alert_id:
-                return pending
-            raise InvalidInput(
-                f"Retraining of {alert.project} is already requested (request #{pending.request_id}"
-                f" from alert #{pending.alert_id}).",
-                hint="the next `loopline build` picks it up; acknowledge this alert with a note that says so",
-            )
-        request_id = int(tx.scalar("SELECT nextval('retrain_request_ids')"))
-        text = reason.strip() or alert.describe()
-        tx.execute(
-            "INSERT INTO retrain_requests VALUES (?, ?, ?, ?, 'pending', ?, ?, NULL, NULL)",
-            [request_id, alert.project, alert.alert_id, text, utcnow(), actor.name],
-        )
-        record(
-            tx,
-            actor,
-            "retrain.request",
-            project=alert.project,
-            target=f"alert #{alert.alert_id}",
-            details={"request_id": request_id, "reason": text},
-        )
-        found = _requests(tx, "WHERE r.request_id = ?", [request_id])
-    return found[0]
-
-
-def pending_retrain_request(tx: Tx, project: str) -> RetrainRequest | None:
-    """The oldest retraining request of the project no build has consumed yet."""
-    found = _requests(tx, "WHERE r.project = ? AND r.status = 'pending'", [project])
-    return found[0] if found else None
-
-
-def consume_retrain_request(tx: Tx, request_id: int, build_id: int) -> RetrainRequest:
-    """Mark the request as answered by ``build_id`` (in the build's transaction)."""
-    found = _requests(tx, "WHERE r.request_id = ?", [int(request_id)])
-    if not found:
-        raise InvalidInput(f"No retraining request #{request_id}.")
-    if found[0].status != "pending":
-        raise InvalidInput(
-            f"Retraining request #{request_id} was already answered by build #{found[0].build_id}."
-        )
-    tx.execute(
-        "UPDATE retrain_requests SET status = 'consumed', build_id = ?, consumed_at = ? "
-        "WHERE request_id = ?",
-        [int(build_id), utcnow(), int(request_id)],
-    )
-    return _requests(tx, "WHERE r.request_id = ?", [int(request_id)])[0]
-
-
-def retrain_inputs(tx: Tx, request_id: int) -> list[tuple[str, int]]:
-    """Lineage inputs for the build artifact a request triggered: ``triggered_by`` its alert."""
-    found = _requests(tx, "WHERE r.request_id = ?", [int(request_id)])
-    return (
-        [("triggered_by", found[0].alert_artifact_id)]
-        if found and found[0].alert_artifact_id
-        else []
-    )
-
-
-def link_build_to_request(tx: Tx, request_id: int, build_artifact_id: int) -> None:
-    """Add the lineage edge build → triggered_by → alert after the build artifact exists."""
-    for relation, target in retrain_inputs(tx, request_id):
-        _link(tx, int(build_artifact_id), relation, target)
-
-
-def list_retrain_requests(ws: Workspace, project: str) -> list[RetrainRequest]:
-    with ws.store.read() as tx:
-        return _requests(tx, "WHERE r.project = ?", [project])
-
-
-def window_range(alert: Alert) -> tuple[datetime, datetime]:
-    return alert.first_window, window_end(alert.last_window, alert.grain)
+    if alert.artifact_id is None:
+        return []
+    return [t for t in list_tasks(ws, alert.project) if t.trigger_id == alert.artifact_id]

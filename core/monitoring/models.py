@@ -11,8 +11,6 @@ import numpy as np
 
 from core.monitoring.stats import Distribution
 
-FEATURE_KINDS = ("numeric", "category", "vocabulary")
-
 
 @dataclass(frozen=True)
 class Feature:
@@ -71,12 +69,6 @@ class Reference:
     features: Mapping[str, FeatureReference]
     calibration: Mapping[str, np.ndarray] = field(default_factory=dict)  # class -> curve
     created_at: datetime | None = None
-
-    def drift_features(self) -> list[FeatureReference]:
-        return [f for f in self.features.values() if f.feature.kind != "vocabulary"]
-
-    def vocabularies(self) -> list[FeatureReference]:
-        return [f for f in self.features.values() if f.feature.kind == "vocabulary"]
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from typing import Any
 
 import duckdb
 import numpy as np
-import pandas as pd
 
 from core.actor import SYSTEM, Actor
 from core.artifacts.models import Artifact
@@ -334,21 +333,3 @@ def ensure_reference(ws: Workspace, model: Artifact, actor: Actor = SYSTEM) -> R
         stored = find_reference(tx, model.artifact_id)
     assert stored is not None
     return stored
-
-
-def reference_frame(reference: Reference) -> pd.DataFrame:
-    """One row per feature: what the page's reference table shows."""
-    rows = []
-    for ref in reference.features.values():
-        d = ref.distribution
-        rows.append(
-            {
-                "feature": ref.feature.name,
-                "kind": ref.feature.kind,
-                "values": ref.n,
-                "missing": ref.missing,
-                "range": f"{d.minimum:.4g} … {d.maximum:.4g}" if d is not None and d.n else "",
-                "distinct": (d.distinct if d is not None else len(ref.categories)) or "sketch",
-            }
-        )
-    return pd.DataFrame(rows)

@@ -141,7 +141,7 @@ def compute_windows(
         figures: fig.Figures = defaultdict(dict)
         report("volume, latency, class mix", 0.35)
         slices = fig.slice_sql(spec, reader)
-        fig.operations(reader, bucket, list(spec.labels.classes), figures)
+        fig.operations(reader, list(spec.labels.classes), figures)
         fig.slice_volumes(reader, slices, figures)
         report("realized and estimated performance", 0.45)
         fig.realized(reader, list(spec.labels.classes), slices, figures)
@@ -174,14 +174,15 @@ def compute_windows(
                 fig._put(figures, window, metric, "", value, volume, "drift")
     report("recording", 0.9)
     chosen_rules = list(rules if rules is not None else default_rules(spec)) + list(extra_rules)
+    served_by = {window: models.get(key) for window, key in dominant.items()}
     result_windows = tuple(
         Window(
             project,
             grain,
             window,
             window_end(window, grain),
-            models[dominant[window]].artifact_id if models.get(dominant[window]) else None,  # type: ignore[union-attr]
-            models[dominant[window]].version if models.get(dominant[window]) else None,  # type: ignore[union-attr]
+            model.artifact_id if (model := served_by.get(window)) else None,
+            model.version if model else None,
             {key: (value, n) for key, (value, n, _) in figures[window].items()},
         )
         for window in windows

@@ -19,12 +19,13 @@ from core.labeling.freeze import freeze
 from core.labeling.simulate import AnnotatorProfile, simulate_labeling, truth_table
 from core.labeling.tasks import get_task
 from core.monitoring.alerts import AlertRule, acknowledge, get_alert, list_alerts
-from core.monitoring.loop import (
+from core.monitoring.loop import send_to_labeling, tasks_of
+from core.monitoring.retrain import (
     consume_retrain_request,
     link_build_to_request,
+    list_retrain_requests,
     pending_retrain_request,
     request_retraining,
-    send_to_labeling,
 )
 from core.monitoring.service import compute_windows, latest_windows, load_metrics
 from core.projects.service import get_project
@@ -205,6 +206,7 @@ def test_send_to_labeling_then_freeze_links_the_alert(copy: Workspace) -> None:
     with copy.store.read() as tx:
         assert tx.one("SELECT action FROM audit_log WHERE action = 'alert.task'") == ("alert.task",)
     assert get_task(copy, task.task_id).trigger_id == alert.artifact_id
+    assert [t.task_id for t in tasks_of(copy, alert)] == [task.task_id]
 
 
 def _task_items(ws: Workspace, task_id: int) -> list[tuple[str]]:
@@ -249,6 +251,7 @@ def test_retraining_request_round_trip(copy: Workspace) -> None:
         link_build_to_request(tx, request.request_id, production(copy, PROJECT).artifact_id)
         assert pending_retrain_request(tx, PROJECT) is None
     assert done.status == "consumed" and done.build_id == 99
+    assert [r.status for r in list_retrain_requests(copy, PROJECT)] == ["consumed"]
     up = lineage(copy, production(copy, PROJECT).artifact_id, "up", max_depth=1)
     assert any(e.relation == "triggered_by" and e.dst_id == first.artifact_id for e in up.edges)
 
