@@ -145,7 +145,7 @@ def _first_admin(ws: Workspace) -> None:
 
 def _with_identity_provider(ws: Workspace, provider: str) -> Actor:
     """OpenID Connect: the provider signs people in; their e-mail names the Loopline user."""
-    if not st.user.is_logged_in:
+    if not st.user.get("is_logged_in"):
         st.title("🔁 Loopline")
         st.caption("Sign in with your company account.")
         st.button(

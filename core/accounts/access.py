@@ -349,6 +349,26 @@ def visible_tasks(ws_or_tx: Workspace | Tx, actor: Actor | None, tasks: Sequence
     ]
 
 
+def own_answers_only(ws_or_tx: Workspace | Tx, actor: Actor | None, task: _TaskLike) -> str | None:
+    """For reading a task's answers: None when every answer may be read (``labeling.read``), the
+    user's name when only their own may (an annotator of the task: they label blind), else
+    Forbidden."""
+    who = actor or session_actor()
+    if who is None:
+        return None
+    ws, tx = _ws_tx(ws_or_tx)
+    if tx is None:
+        assert ws is not None
+        with ws.store.read() as read:
+            return own_answers_only(read, who, task)
+    user = resolve(tx, who).user
+    if user is None or user.can("labeling.read", task.project):
+        return None
+    if visible_tasks(tx, who, [task]):
+        return user.name
+    raise refusal(user, "labeling.read", task.project)
+
+
 def check_task_visible(ws: Workspace, actor: Actor | None, task: _TaskLike) -> None:
     """Forbidden unless ``actor`` may see the task (see ``visible_tasks``)."""
     if not visible_tasks(ws, actor, [task]):

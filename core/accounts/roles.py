@@ -56,7 +56,7 @@ PERMISSIONS: dict[str, Permission] = {
     "monitoring.read": Permission(
         "see monitoring, drift and alerts", ("data_scientist", "release_manager", "manager")
     ),
-    "export": Permission("export label sets and data", ("data_scientist", "manager")),
+    "export": Permission("export label sets and data", ("reviewer", "data_scientist", "manager")),
     "audit.read": Permission("read and export the audit log", ("manager",), workspace=True),
     # data management
     "data.ingest": Permission("ingest data", ("data_scientist",)),

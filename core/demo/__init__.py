@@ -85,6 +85,9 @@ def build_demo(
     report = progress or (lambda stage, fraction: None)
     try:
         ws = Workspace.init(staging)
+        from core.accounts.demo import seed_demo_users
+
+        seed_demo_users(ws)  # every step below is checked against these accounts' roles
         actor = Actor("demo", "demo")
         plans = demo_plans()
         for index, plan in enumerate(plans):

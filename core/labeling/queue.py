@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from core.accounts.access import authorize, readable
+from core.accounts.access import authorize, own_answers_only
 from core.actor import Actor
 from core.artifacts.service import get_artifact
 from core.errors import InvalidInput, NotFound, expected_one_of
@@ -353,15 +353,14 @@ def get_annotation(ws: Workspace, annotation_id: int) -> Annotation:
 
 
 def item_history(ws: Workspace, task_id: int, item_id: str) -> list[Annotation]:
-    """Every row ever written for the item, oldest first: the append-only history."""
+    """Every row ever written for the item, oldest first: the append-only history (an annotator
+    sees only their own rows: they label blind)."""
     with ws.store.read() as tx:
-        project = tx.scalar("SELECT project FROM tasks WHERE task_id = ?", [task_id])
-        if project is not None:
-            readable(tx, None, "labeling.read", str(project))
+        only = own_answers_only(tx, None, get_task(ws, task_id))
         rows = tx.rows(
             f"SELECT {ANNOTATION_COLUMNS} FROM annotations WHERE task_id = ? AND item_id = ? "
-            "ORDER BY annotation_id",
-            [task_id, item_id],
+            "AND (?::VARCHAR IS NULL OR annotator = ?) ORDER BY annotation_id",
+            [task_id, item_id, only, only],
         )
     return [_annotation(r) for r in rows]
 

@@ -131,3 +131,35 @@ def test_disabling_a_user_signs_them_out(team: Workspace) -> None:
     set_active(team, Actor("root", "test"), "anna", False)
     at.run()
     assert at.info[0].value == "Your session ended (disabled)."
+
+
+def test_on_the_demo_an_annotator_sees_only_labeling(app: AppTest, demo_workspace: Path) -> None:
+    at = sign_in(app, "alice")  # the demo's password
+    assert pages(at) == ["views/home.py", "views/labeling.py"]
+    assert not at.exception and at.title[0].value == "🔁 Loopline"  # Home, a summary for all
+    at.switch_page("views/labeling.py").run()
+    assert not at.exception and at.text_input(key="labeling.who").value == "alice"
+    with in_session(Actor("alice", "app")), pytest.raises(Forbidden, match="alice .annotator."):
+        search_runs(Workspace.open(demo_workspace), "ooo-replies")
+
+
+def test_on_the_demo_the_lead_sees_the_work_pages(app: AppTest) -> None:
+    at = sign_in(app, "lead")
+    assert "views/experiments.py" in pages(at) and "views/audit.py" not in pages(at)
+    at.switch_page("views/experiments.py").run()
+    assert not at.exception
+
+
+def test_with_an_identity_provider_the_app_offers_its_sign_in(team: Workspace) -> None:
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.secrets["auth"] = {
+        "redirect_uri": "http://localhost:8501/oauth2callback",
+        "cookie_secret": "x" * 32,
+        "client_id": "loopline",
+        "client_secret": "secret",
+        "server_metadata_url": "https://login.example.com/.well-known/openid-configuration",
+    }
+    at.run()
+    assert not at.exception
+    assert [b.key for b in at.button] == ["login.oidc"]  # st.login instead of the password form
+    assert "login.user" not in {w.key for w in at.text_input}

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
+from tests.app.conftest import sign_in
+
 
 def test_filter_and_open_a_dataset(app: AppTest) -> None:
-    app.run()
+    sign_in(app, "maria")
     app.switch_page("views/artifacts.py").run()
     assert not app.exception
     assert app.title[0].value == "🗂️ Artifacts"
@@ -24,7 +26,7 @@ def test_filter_and_open_a_dataset(app: AppTest) -> None:
 
 
 def test_name_filter_with_no_match(app: AppTest) -> None:
-    app.run()
+    sign_in(app, "maria")
     app.switch_page("views/artifacts.py").run()
     app.text_input(key="artifacts.search").input("'; DROP TABLE artifacts; --").run()
     assert not app.exception

@@ -9,15 +9,14 @@ from streamlit.testing.v1 import AppTest
 
 from core.artifacts.service import count_by_kind, list_artifacts
 from core.store import Workspace
-from tests.app.conftest import MAIN
+from tests.app.conftest import MAIN, sign_in
 from tests.conftest import ROOT
 
 
 @pytest.fixture
 def data_page(demo_copy: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("LOOPLINE_WORKSPACE", str(demo_copy))
-    at = AppTest.from_file(MAIN, default_timeout=60)
-    at.run()
+    at = sign_in(AppTest.from_file(MAIN, default_timeout=60), "lead")  # a data scientist ingests
     at.switch_page("views/data.py").run()
     at.selectbox(key="data.project").set_value("hw-triage").run()
     assert not at.exception

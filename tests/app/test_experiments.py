@@ -9,16 +9,13 @@ from streamlit.testing.v1 import AppTest
 
 from core.registry.service import find_alias, promotion_history
 from core.store import Workspace
-from tests.app.conftest import MAIN
+from tests.app.conftest import MAIN, sign_in
 
 
 @pytest.fixture
 def app_on(demo_copy: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("LOOPLINE_WORKSPACE", str(demo_copy))
-    monkeypatch.setenv("LOOPLINE_USER", "lead")
-    at = AppTest.from_file(MAIN, default_timeout=120)
-    at.run()
-    return at
+    return sign_in(AppTest.from_file(MAIN, default_timeout=120), "lead")
 
 
 def test_compare_two_runs(app_on: AppTest) -> None:

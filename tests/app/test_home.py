@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.app.conftest import sign_in
+
 
 def test_home_shows_both_projects_as_the_loop(app: AppTest) -> None:
-    app.run()
+    sign_in(app, "maria")
     assert not app.exception
     assert app.title[0].value == "🔁 Loopline"
     subheaders = [s.value for s in app.subheader]

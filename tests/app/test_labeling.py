@@ -11,16 +11,17 @@ from core.labeling.queue import current_annotations, item_history, load_item
 from core.labeling.tasks import list_tasks
 from core.projects.service import get_project
 from core.store import Workspace
-from tests.app.conftest import MAIN
+from tests.app.conftest import MAIN, sign_in
 
 
 @pytest.fixture
 def labeling(demo_copy: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("LOOPLINE_WORKSPACE", str(demo_copy))
-    at = AppTest.from_file(MAIN, default_timeout=60)
-    at.run()
+    at = sign_in(
+        AppTest.from_file(MAIN, default_timeout=60), "bruno"
+    )  # no answers in that task yet
     at.switch_page("views/labeling.py").run()
-    at.text_input(key="labeling.who").set_value("dora").run()
+    assert at.text_input(key="labeling.who").value == "bruno"
     at.selectbox(key="labeling.project").set_value("ooo-replies").run()
     open_task = next(
         t
@@ -56,7 +57,7 @@ def test_label_three_items_one_with_a_span(labeling: AppTest, demo_copy: Path) -
     at.button(key="labeling.class.out_of_office").click().run()
     assert not at.exception
     mine = {
-        a.item_id: a for a in current_annotations(body, [task.task_id]) if a.annotator == "dora"
+        a.item_id: a for a in current_annotations(body, [task.task_id]) if a.annotator == "bruno"
     }
     assert set(mine) == {first, second, third}
     assert (mine[first].label, mine[second].label, mine[third].label) == (

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from core.monitoring.alerts import get_alert, list_alerts
 from core.monitoring.service import compute_windows
 from core.store import Workspace
-from tests.app.conftest import MAIN
+from tests.app.conftest import MAIN, sign_in
 from tests.conftest import ROOT
 from tests.core.test_monitoring import LEAD, log_hw_triage
 
@@ -37,8 +37,7 @@ def at(monitored: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppT
     monkeypatch.setenv("LOOPLINE_WORKSPACE", str(target))
     monkeypatch.setenv("LOOPLINE_USER", "lead")
     if PAGE in Path(MAIN).read_text(encoding="utf-8"):
-        app = AppTest.from_file(MAIN, default_timeout=120)
-        app.run()
+        app = sign_in(AppTest.from_file(MAIN, default_timeout=120), "lead")
         app.switch_page(PAGE)
     else:  # until the navigation lists the page
         app = AppTest.from_file(str(ROOT / "app" / PAGE), default_timeout=120)

@@ -11,15 +11,13 @@ from core.artifacts.service import list_artifacts
 from core.labeling.review import latest_reviews
 from core.labeling.tasks import list_tasks
 from core.store import Workspace
-from tests.app.conftest import MAIN
+from tests.app.conftest import MAIN, sign_in
 
 
 @pytest.fixture
 def review(demo_copy: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("LOOPLINE_WORKSPACE", str(demo_copy))
-    monkeypatch.setenv("LOOPLINE_USER", "rita")
-    at = AppTest.from_file(MAIN, default_timeout=60)
-    at.run()
+    at = sign_in(AppTest.from_file(MAIN, default_timeout=60), "rita")
     at.switch_page("views/review.py").run()
     at.selectbox(key="review.project").set_value("ooo-replies").run()
     sample = next(

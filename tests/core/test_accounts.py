@@ -217,3 +217,12 @@ def test_a_token_actor_is_checked_on_every_change(team: Workspace, tmp_path: Pat
     revoke_token(team, ADMIN, listed.token_id)
     with pytest.raises(Forbidden, match="was revoked"):
         add(team, actor, "fay", roles=["annotator"])
+
+
+def test_an_identity_providers_email_picks_the_user(team: Workspace) -> None:
+    from core.accounts.users import user_for_email
+
+    update_user(team, ADMIN, "dana", email="Dana@Example.com")
+    found = user_for_email(team, "dana@example.COM ")
+    assert found is not None and found.name == "dana"
+    assert user_for_email(team, "nobody@example.com") is None
