@@ -14,6 +14,7 @@ from core.requirements.models import Coverage, Matrix, MatrixRow, Requirement, S
 from core.requirements.rules import compare, effective_threshold
 from core.requirements.service import select_current
 from core.requirements.status import select_statuses
+from core.requirements.status_sql import GRAIN_RANK
 from core.store import Tx, Workspace
 
 
@@ -225,8 +226,8 @@ def _slice_values(tx: Tx, item: Requirement, status: Status | None) -> tuple[Sli
     values: dict[str, tuple[float, bool]] = {}
     if status.source == "monitoring":
         rows = tx.rows(
-            """
-            WITH g AS (SELECT arg_min(grain, epoch(window_end) - epoch(window_start)) AS grain
+            f"""
+            WITH g AS (SELECT arg_min(grain, {GRAIN_RANK}) AS grain
                        FROM monitor_metrics WHERE project = ?)
             SELECT slice, sum(value * coalesce(n, 1)) / nullif(sum(coalesce(n, 1)), 0),
                    metric <> ? AS estimated

@@ -25,7 +25,12 @@ from typing import Any
 
 from core.errors import NotFound
 from core.requirements.models import HistoryEntry, Status
-from core.requirements.status_sql import PRODUCTION_ALIAS, PRODUCTION_CANDIDATE, STATUS_SQL
+from core.requirements.status_sql import (
+    GRAIN_RANK,
+    PRODUCTION_ALIAS,
+    PRODUCTION_CANDIDATE,
+    STATUS_SQL,
+)
 from core.store import BlobStore, Tx, Workspace, utcnow
 
 STATUS_COLUMNS = (
@@ -61,7 +66,9 @@ class Candidate:
 
 
 def status_query(candidate: Candidate | None = None) -> str:
-    return STATUS_SQL.format(production=PRODUCTION_CANDIDATE if candidate else PRODUCTION_ALIAS)
+    return STATUS_SQL.format(
+        production=PRODUCTION_CANDIDATE if candidate else PRODUCTION_ALIAS, GRAIN_RANK=GRAIN_RANK
+    )
 
 
 def query_params(tx: Tx, project: str | None, candidate: Candidate | None = None) -> dict[str, Any]:

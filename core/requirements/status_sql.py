@@ -7,6 +7,13 @@ the production model per project: the ``production`` alias, or a candidate for i
 
 from __future__ import annotations
 
+GRAIN_RANK = (
+    "CASE grain WHEN 'day' THEN 0 WHEN 'week' THEN 1 WHEN 'hour' THEN 2 "
+    "ELSE 3 + epoch(window_end) - epoch(window_start) END"
+)
+"""Which of a project's window grains monitoring evidence reads: days (the unit of a requirement's
+window), else weeks, else hours, else the finest."""
+
 PRODUCTION_ALIAS = """
 prod_model AS (
     SELECT a.project, m.artifact_id AS model_id, m.name AS model_name, m.version AS model_version,
@@ -80,7 +87,7 @@ verif AS (
         ORDER BY coalesce(v.model_id = p.model_id, false) DESC, v.verification_id DESC) = 1
 ),
 mon_grain AS (
-    SELECT project, arg_min(grain, epoch(window_end) - epoch(window_start)) AS grain
+    SELECT project, arg_min(grain, {GRAIN_RANK}) AS grain
     FROM monitor_metrics WHERE CAST($project AS VARCHAR) IS NULL OR project = $project
     GROUP BY project
 ),

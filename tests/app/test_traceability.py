@@ -1,0 +1,110 @@
+"""Traceability page: a manager opens the matrix, filters to violated, drills to the evidence, and
+saves an edit as a new version."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.actor import Actor
+from core.requirements.service import import_requirements, list_requirements, requirement_sets
+from core.requirements.status import recompute_statuses
+from core.store import Workspace
+from tests.app.conftest import MAIN, sign_in
+from tests.conftest import ROOT
+from tests.core.test_requirements_support import add_window
+
+PAGE = "views/traceability.py"
+
+
+@pytest.fixture
+def traced(demo_copy: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The demo with both sample sets imported and a month of monitoring in which production
+    handles German replies worse than English ones."""
+    ws = Workspace.open(demo_copy)
+    for project in ("ooo-replies", "hw-triage"):
+        import_requirements(
+            ws, ROOT / "sample_data" / project / "requirements.yaml", Actor("maria", "app")
+        )
+    add_window(
+        ws,
+        {("accuracy", "language = en"): (0.93, 300), ("accuracy", "language = de"): (0.70, 150)},
+        project="ooo-replies",
+        model_version=2,
+        end=datetime(2026, 9, 30),
+        days=30,
+        grain="month",
+    )
+    recompute_statuses(ws, "ooo-replies", cause="monitoring window 2026-09")
+    monkeypatch.setenv("LOOPLINE_WORKSPACE", str(demo_copy))
+    return demo_copy
+
+
+def table(at: AppTest, column: str):  # type: ignore[no-untyped-def]
+    """The first table on the page with this column (AppTest does not keep a dataframe's key)."""
+    return next(t.value for t in at.dataframe if column in t.value.columns)
+
+
+def open_page(user: str = "maria") -> AppTest:
+    """The app as ``user`` (a manager), signed in through the real form, on this page."""
+    at = sign_in(AppTest.from_file(MAIN, default_timeout=120), user)
+    at.switch_page(PAGE).run()
+    return at
+
+
+def test_manager_filters_to_violated_and_drills_to_the_evidence(traced: Path) -> None:
+    at = open_page()
+    assert not at.exception
+    at.selectbox(key="traceability.project").set_value("ooo-replies").run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["System: violated"] == "2" and metrics["ML req. without evidence"] == "2"
+    at.selectbox(key="traceability.status").set_value("violated").run()
+    assert not at.exception
+    matrix = table(at, "measured on")
+    rows = [str(r).strip() for r in matrix["requirement"]]
+    assert rows[0].startswith("SYS-1 · Sales sequences") and any("↳ ML-3" in r for r in rows)
+    assert all(not r.startswith(("SYS-2", "SYS-4")) for r in rows)
+    ml3 = matrix[matrix["requirement"].str.contains("ML-3")].iloc[0]
+    assert (
+        ml3["status"] == "🔴 violated"
+        and ml3["value vs threshold"] == "0.700 < 0.880 on language = de"
+    )
+    at.selectbox(key="traceability.requirement").set_value("ML-3").run()
+    assert not at.exception
+    assert at.error[0].value == "ML-3 is 🔴 violated: 0.700 < 0.880 on language = de"
+    evidence = table(at, "artifact")
+    assert "monitoring window" in list(evidence["evidence"])
+    assert any(str(a).startswith("2026-08-31 – 2026-09-30") for a in evidence["artifact"])
+    links = table(at, "link")
+    assert list(links["link"]) == ["derived from"] and links["requirement"][0].startswith("SYS-3")
+    at.selectbox(key="traceability.requirement").set_value("SYS-1").run()
+    assert at.error[0].value.startswith("SYS-1 is 🔴 violated via ML-3")
+    history = table(at, "cause")
+    assert "monitoring window 2026-09" in set(history["cause"])
+
+
+def test_manager_saves_an_edit_as_a_new_version(traced: Path) -> None:
+    at = open_page()
+    at.selectbox(key="traceability.project").set_value("ooo-replies").run()
+    rows = table(at, "measured on")
+    assert len(rows) > 5
+    ids = [r.requirement_id for r in list_requirements(Workspace.open(traced), "ooo-replies")]
+    index = ids.index("ML-3")
+    at.session_state["traceability.editor"] = {
+        "edited_rows": {index: {"tolerance": 0.3}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.text_input(key="traceability.note").input("the German market is young").run()
+    at.button(key="traceability.save").click().run()
+    assert not at.exception
+    assert at.success[-1].value == (
+        "ooo-replies: requirement set v2: 0 new, 1 changed, 0 removed, 0 unchanged"
+    )
+    ws = Workspace.open(traced)
+    assert requirement_sets(ws, "ooo-replies")[0].created_by == "maria"
+    changed = {r.requirement_id: r for r in list_requirements(ws, "ooo-replies")}["ML-3"]
+    assert changed.tolerance == 0.3 and changed.version == 2
