@@ -80,11 +80,11 @@ def styled_matrix(frame: pd.DataFrame) -> Any:
     return shown.style.apply(paint, axis=1)
 
 
-def matrix_heatmap(matrix: Matrix, max_columns: int = 60) -> go.Figure:
+def matrix_heatmap(matrix: Matrix, max_columns: int = 60, max_rows: int = 80) -> go.Figure:
     """System requirements (rows, as a tree) × ML requirements (columns), coloured by status; the
     hover shows the check, the value against the threshold and the evidence."""
     columns: list[str] = []
-    for row in matrix.rows:
+    for row in matrix.rows[:max_rows]:
         for item, _ in row.ml:
             if item.requirement_id not in columns:
                 columns.append(item.requirement_id)
@@ -92,7 +92,7 @@ def matrix_heatmap(matrix: Matrix, max_columns: int = 60) -> go.Figure:
     z: list[list[float | None]] = []
     hover: list[list[str]] = []
     labels: list[str] = []
-    for row in matrix.rows:
+    for row in matrix.rows[:max_rows]:
         mine = {item.requirement_id: (item, status) for item, status in row.ml}
         labels.append(("\u2003" * row.depth) + row.requirement.requirement_id)
         z_row: list[float | None] = []

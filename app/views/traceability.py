@@ -102,7 +102,14 @@ with matrix_tab:
             styled_matrix(frame), hide_index=True, width="stretch", key="traceability.table"
         )
         st.plotly_chart(matrix_heatmap(matrix), key="traceability.heatmap")
-        st.caption("Hover a cell for the check, the value against the threshold and the evidence.")
+        shown = (
+            ""
+            if len(matrix.rows) <= 80
+            else " The chart shows the first 80 rows; filter to see others."
+        )
+        st.caption(
+            "Hover a cell for the check, the value against the threshold and the evidence." + shown
+        )
 
 with evidence_tab:
     ids = [row.requirement.requirement_id for row in matrix.rows]

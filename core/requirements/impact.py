@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from core.accounts.access import readable
 from core.artifacts.service import get_artifact
 from core.errors import InvalidInput, NotFound
 from core.requirements.models import Impact, ImpactChange, Status
@@ -97,6 +98,7 @@ def impact(
 ) -> Impact:
     candidate = candidate_of(ws, project, model=model, build=build)
     with ws.store.read() as tx:
+        readable(tx, None, "requirements.read", project)
         before = select_statuses(tx, project)
         after = what_if(tx, candidate)
     changes = []

@@ -46,6 +46,7 @@ CSV_COLUMNS = (
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 MAX_UNZIPPED = 50 << 20
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: 10x faster on big sets
 
 
 def entry_of(item: Requirement) -> dict[str, Any]:
@@ -94,7 +95,7 @@ def to_yaml(project: str, items: Iterable[Requirement]) -> str:
         "system": [entry_of(r) for r in chosen if r.level == "system"],
         "ml": [entry_of(r) for r in chosen if r.level == "ml"],
     }
-    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+    return yaml.dump(document, Dumper=_DUMPER, sort_keys=False, allow_unicode=True, width=100)
 
 
 def from_yaml(text: str, source: str, project: str | None = None) -> tuple[str, list[Requirement]]:

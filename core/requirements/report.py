@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from core.accounts.access import readable
 from core.artifacts.models import Artifact
 from core.errors import InvalidInput, NotFound, expected_one_of
 from core.requirements.interchange import safe_cell
@@ -264,6 +265,7 @@ def model_card(ws: Workspace, project: str, version: int | None = None) -> Model
         )
     current = production is not None and production.artifact_id == model.artifact_id
     with ws.store.read() as tx:
+        readable(tx, None, "requirements.read", project)
         items = select_current(tx, project)
         statuses = (
             select_statuses(tx, project)

@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from core.accounts.access import readable
 from core.actor import Actor
 from core.artifacts.models import NewArtifact
 from core.artifacts.service import register
@@ -36,32 +37,43 @@ COLUMNS = (
     "window_days, absent_slice, derivation, version, set_version, deleted, check_changed_at, "
     "change_note, created_at, created_by"
 )
+_LIST = "array_to_string({0}, chr(31)) AS {0}"  # lists as text: 20x faster to fetch than LIST
+READ_COLUMNS = (
+    COLUMNS.replace("derived_from,", _LIST.format("derived_from") + ",")
+    .replace("slices,", _LIST.format("slices") + ",")
+    .replace(" evidence,", " " + _LIST.format("evidence") + ",")
+)
+NATURAL_ORDER = (
+    "ORDER BY level <> 'system', regexp_replace(requirement_id, '[0-9]+$', ''), "
+    "TRY_CAST(regexp_extract(requirement_id, '([0-9]+)$', 1) AS BIGINT) NULLS FIRST, requirement_id"
+)
 CURRENT = (
-    f"SELECT {COLUMNS} FROM requirements WHERE project = ? "
-    "QUALIFY row_number() OVER (PARTITION BY project, requirement_id ORDER BY version DESC) = 1"
+    f"SELECT {READ_COLUMNS} FROM requirements WHERE project = ? "
+    "QUALIFY row_number() OVER (PARTITION BY project, requirement_id ORDER BY version DESC) = 1 "
+    + NATURAL_ORDER
 )
 MAX_FILE = 20 << 20
 
 
+def _names(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(value.split("\x1f")) if value else ()
+    return tuple(value or ())
+
+
 def row_to_requirement(row: Sequence[Any]) -> Requirement:
+    """A row of ``READ_COLUMNS`` (or ``COLUMNS``)."""
     values = list(row)
-    values[9] = tuple(values[9] or ())
-    values[11] = tuple(values[11] or ())
-    values[17] = tuple(values[17] or ())
+    for index in (9, 11, 17):
+        values[index] = _names(values[index])
     values[20] = json.loads(values[20]) if values[20] else None
     return Requirement(*values)
 
 
 def select_current(tx: Tx, project: str, *, include_deleted: bool = False) -> list[Requirement]:
+    """Current versions, system requirements first, ids in natural order (SYS-2 before SYS-10)."""
     found = [row_to_requirement(r) for r in tx.rows(CURRENT, [project])]
-    found = [r for r in found if include_deleted or not r.deleted]
-    return sorted(found, key=lambda r: (r.level != "system", _natural(r.requirement_id)))
-
-
-def _natural(text: str) -> tuple[Any, ...]:
-    import re
-
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text))
+    return [r for r in found if include_deleted or not r.deleted]
 
 
 def list_requirements(
@@ -70,6 +82,7 @@ def list_requirements(
     """The current version of each requirement of a project: system requirements first."""
     get_project(ws, project)
     with ws.store.read() as tx:
+        readable(tx, None, "requirements.read", project)
         found = select_current(tx, project, include_deleted=include_deleted)
     return [r for r in found if level is None or r.level == level]
 
@@ -149,8 +162,7 @@ def save_requirements(
                 [project],
             )
         )
-        for item, version, deleted, check_at in rows:
-            _insert_version(tx, item, version, set_version, deleted, check_at, note, actor, now)
+        _insert_versions(tx, rows, set_version, note, actor, now)
         artifact_id = _snapshot(ws, tx, project, set_version, source, note, actor)
         tx.execute(
             "INSERT INTO requirement_sets VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -188,20 +200,18 @@ def save_requirements(
     )
 
 
-def _insert_version(
+def _insert_versions(
     tx: Tx,
-    item: Requirement,
-    version: int,
+    rows: Sequence[tuple[Requirement, int, bool, Any]],
     set_version: int,
-    deleted: bool,
-    check_at: Any,
     note: str,
     actor: Actor,
     now: Any,
 ) -> None:
-    tx.execute(
-        f"INSERT INTO requirements ({COLUMNS}) VALUES ({', '.join('?' * 28)})",
-        [
+    """Every new version in one statement (one INSERT per row costs ms each on a big set)."""
+    columns: dict[str, list[Any]] = {name: [] for name in COLUMNS.split(", ")}
+    for item, version, deleted, check_at in rows:
+        values = (
             item.project,
             item.requirement_id,
             item.level,
@@ -230,8 +240,25 @@ def _insert_version(
             note,
             now,
             actor.name,
-        ],
-    )
+        )
+        for name, value in zip(columns, values, strict=True):
+            columns[name].append(value)
+    types = {
+        "derived_from": "VARCHAR[][]",
+        "slices": "VARCHAR[][]",
+        "evidence": "VARCHAR[][]",
+        "tolerance": "DOUBLE[]",
+        "threshold": "DOUBLE[]",
+        "window_days": "INTEGER[]",
+        "derivation": "JSON[]",
+        "version": "INTEGER[]",
+        "set_version": "INTEGER[]",
+        "deleted": "BOOLEAN[]",
+        "check_changed_at": "TIMESTAMP[]",
+        "created_at": "TIMESTAMP[]",
+    }
+    selects = ", ".join(f"unnest(?::{types.get(name, 'VARCHAR[]')})" for name in columns)
+    tx.execute(f"INSERT INTO requirements ({COLUMNS}) SELECT {selects}", list(columns.values()))
 
 
 def _snapshot(
@@ -356,9 +383,10 @@ def requirement_versions(
     """Every version (newest first) with what changed from the version before."""
     get_project(ws, project)
     with ws.store.read() as tx:
+        readable(tx, None, "requirements.read", project)
         rows = tx.rows(
-            f"SELECT {COLUMNS} FROM requirements WHERE project = ? AND (? IS NULL OR requirement_id = ?) "
-            "ORDER BY requirement_id, version",
+            f"SELECT {READ_COLUMNS} FROM requirements WHERE project = ? "
+            "AND (? IS NULL OR requirement_id = ?) ORDER BY requirement_id, version",
             [project, requirement_id, requirement_id],
         )
     if requirement_id is not None and not rows:

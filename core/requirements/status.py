@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.accounts.access import readable
 from core.errors import NotFound
 from core.requirements.models import HistoryEntry, Status
 from core.requirements.status_sql import (
@@ -157,6 +158,7 @@ def select_statuses(tx: Tx, project: str) -> dict[str, Status]:
 
 def current_statuses(ws: Workspace, project: str) -> dict[str, Status]:
     with ws.store.read() as tx:
+        readable(tx, None, "requirements.read", project)
         return select_statuses(tx, project)
 
 
@@ -173,6 +175,7 @@ def get_status(ws: Workspace, project: str, requirement_id: str) -> Status:
 def status_summary(ws: Workspace, project: str) -> dict[str, dict[str, int]]:
     """Counts per level and status, e.g. ``{"system": {"met": 3, "violated": 1}, "ml": {…}}``."""
     with ws.store.read() as tx:
+        readable(tx, None, "requirements.read", project)
         rows = tx.rows(
             "SELECT level, status, count(*) FROM requirement_status WHERE project = ? GROUP BY ALL",
             [project],
@@ -188,6 +191,7 @@ def status_history(
 ) -> list[HistoryEntry]:
     """Status changes, newest first."""
     with ws.store.read() as tx:
+        readable(tx, None, "requirements.read", project)
         rows = tx.rows(
             f"SELECT {HISTORY_COLUMNS} FROM requirement_status_history WHERE project = ? "
             "AND (CAST(? AS VARCHAR) IS NULL OR requirement_id = ?) "
