@@ -194,7 +194,7 @@ def alert_evidence(alert: Alert) -> None:
     drift = alert.evidence.get("drift") or []
     if drift:
         st.dataframe(
-            pd.DataFrame(drift).set_index("feature"),
+            pd.DataFrame(drift).set_index("feature").style.format(precision=3, na_rep="—"),
             width="stretch",
             height=min(240, 35 * (len(drift) + 1) + 3),
         )

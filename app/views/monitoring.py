@@ -133,8 +133,9 @@ for request in list_retrain_requests(ws, project):
             f"`loopline build {project}`: {request.reason}"
         )
 who = Actor(current_user(), "app")
+first_open = next((a.alert_id for a in view.alerts if a.status == "open"), None)
 for alert in view.alerts:
-    with st.expander(alert_header(alert), expanded=alert.status == "open"):
+    with st.expander(alert_header(alert), expanded=alert.alert_id == first_open):
         alert_evidence(alert)
         for task in tasks_of(ws, alert):
             st.caption(

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+from core.accounts.access import readable
 from core.actor import Actor
 from core.artifacts.models import NewArtifact
 from core.errors import InvalidInput, NotFound, expected_one_of
@@ -279,7 +280,9 @@ def list_alerts(
             clauses.append(clause)
             params.append(value)
     with ws.store.read() as tx:
-        return _alerts(tx, ("WHERE " + " AND ".join(clauses)) if clauses else "", params)
+        scope = readable(tx, None, "monitoring.read", project)
+        found = _alerts(tx, ("WHERE " + " AND ".join(clauses)) if clauses else "", params)
+    return found if scope is None else [a for a in found if a.project in scope]
 
 
 def get_alert(ws: Workspace, alert_id: int) -> Alert:
