@@ -1,6 +1,7 @@
 """Loopline's app: page config, sign-in, the pages this user may open, nothing else."""
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
@@ -42,19 +43,25 @@ PAGES = {
     ],
 }
 
+
+def navigation(show: Callable[[str], bool], position: str = "sidebar") -> st.Page:
+    """The pages ``show`` allows; Home (a summary of every project's loop) is shown to all."""
+    shown: dict[str, list[st.Page]] = {}
+    for section, entries in PAGES.items():
+        for path, title, icon, permission in entries:
+            if (APP / path).is_file() and (permission is None or show(permission)):
+                page = st.Page(path, title=title, icon=icon, default=path == "views/home.py")
+                shown.setdefault(section, []).append(page)
+                if permission is None:
+                    summaries.add(id(page))
+    return st.navigation(shown, position=position)  # type: ignore[arg-type]
+
+
+summaries: set[int] = set()
 ws = workspace()
-actor = signed_in(ws)  # None: a workspace without accounts (everything is open)
-shown: dict[str, list[st.Page]] = {}
-summaries: set[int] = set()  # Home: a summary of every project's loop, shown to everyone
-for section, entries in PAGES.items():
-    for path, title, icon, permission in entries:
-        if not (APP / path).is_file():  # a page still being written in another branch
-            continue
-        if actor is None or permission is None or allowed(ws, actor, permission):
-            page = st.Page(path, title=title, icon=icon, default=path == "views/home.py")
-            shown.setdefault(section, []).append(page)
-            if permission is None:
-                summaries.add(id(page))
-chosen = st.navigation(shown)
+# None: a workspace without accounts (everything is open). While signing in, a hidden navigation
+# keeps the page the link asked for.
+actor = signed_in(ws, keep_page=lambda: navigation(lambda _: True, position="hidden"))
+chosen = navigation(lambda permission: actor is None or allowed(ws, actor, permission))
 with in_session(None if id(chosen) in summaries else actor):  # reads are checked as this user
     chosen.run()

@@ -8,6 +8,8 @@ users is open: the sidebar offers to create the first admin account.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from app.deps import show_error
@@ -43,10 +45,11 @@ def identity_provider() -> str | None:
     return providers[0] if providers else ""
 
 
-def signed_in(ws: Workspace) -> Actor | None:
+def signed_in(ws: Workspace, *, keep_page: Callable[[], object] | None = None) -> Actor | None:
     """The signed-in user; None when the workspace has no accounts (it is open).
 
-    Draws the sign-in page and stops the script while nobody is signed in."""
+    Draws the sign-in page and stops the script while nobody is signed in. ``keep_page`` runs
+    first then (a hidden navigation), so the page a link asked for opens after signing in."""
     if workspace_is_open(ws):
         _first_admin(ws)
         st.session_state.pop(SESSION, None)
@@ -66,6 +69,8 @@ def signed_in(ws: Workspace) -> Actor | None:
             _sidebar(ws, actor)
             return actor
     st.session_state.pop(USER, None)
+    if keep_page is not None:
+        keep_page()
     _form(ws)
     st.stop()
     raise AssertionError("unreachable: st.stop() raises")

@@ -163,3 +163,13 @@ def test_with_an_identity_provider_the_app_offers_its_sign_in(team: Workspace) -
     assert not at.exception
     assert [b.key for b in at.button] == ["login.oidc"]  # st.login instead of the password form
     assert "login.user" not in {w.key for w in at.text_input}
+
+
+def test_a_link_to_a_page_opens_it_after_signing_in(team: Workspace) -> None:
+    at = AppTest.from_file(MAIN, default_timeout=60).run()
+    at.switch_page("views/audit.py").run()  # e.g. a bookmark: the login form comes first
+    assert "login.user" in {w.key for w in at.text_input}
+    at.text_input(key="login.user").input("maria")
+    at.text_input(key="login.password").input(PASSWORD)
+    at.button(key="login.submit").click().run()
+    assert not at.exception and [t.value for t in at.title] == ["🧾 Audit log"]

@@ -124,7 +124,6 @@ def app_server(demo_workspace: Path) -> Iterator[Server]:
         env = {
             **os.environ,
             "LOOPLINE_WORKSPACE": str(workspace),
-            "LOOPLINE_USER": "e2e",
             "PYTHONUNBUFFERED": "1",
         }
         shutil.copytree(demo_workspace, workspace)

@@ -1,7 +1,8 @@
 """Every page of the running app in a real browser: it renders, has a title, shows no traceback.
 
-Pages are found in the sidebar navigation, so a new page is covered without touching this file.
-Screenshots land in tests/e2e/screenshots/ (gitignored) for a human to look at.
+The browser signs in first (as the demo's admin: every page is listed). Pages are found in the
+sidebar navigation, so a new page is covered without touching this file. Screenshots land in
+tests/e2e/screenshots/ (gitignored) for a human to look at.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from playwright.sync_api import Page, expect
 from tests.e2e.conftest import VIEWPORT, Server
 
 APP = '[data-testid="stApp"]'
+USER = "admin"  # the demo's admin: every page is listed
+PASSWORD = "loopline-demo"
 MAIN = '[data-testid="stMainBlockContainer"]'
 
 
@@ -44,7 +47,21 @@ def wait_for_app(page: Page) -> None:
 
 
 def open_page(page: Page, url: str) -> None:
+    """Load ``url``; a fresh browser session signs in first (Streamlit keeps no cookie)."""
     page.goto(url, wait_until="domcontentloaded")
+    wait_for_app(page)
+    sign_in_if_asked(page)
+
+
+def sign_in_if_asked(page: Page, user: str = USER, password: str = PASSWORD) -> None:
+    """Fill the app's login form when it is shown (a workspace without accounts shows none)."""
+    form = page.get_by_test_id("stForm").filter(has=page.get_by_role("textbox", name="Password"))
+    if not form.count():
+        return
+    form.get_by_role("textbox", name="User name").fill(user)
+    form.get_by_role("textbox", name="Password").fill(password)
+    form.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_test_id("stSidebar")).to_contain_text(f"Signed in as {user}")
     wait_for_app(page)
 
 
@@ -105,6 +122,9 @@ def test_every_page_renders(page: Page, app_server: Server, screenshots: Path) -
         open_page(page, link.url)
         screenshot(page, screenshots / f"{link.slug}.png")
         problems = page_problems(page, errors)
+        heading = page.locator(f"{MAIN} h1").first.inner_text() if not problems else ""
+        if link.slug != "home" and heading and link.title.split()[0] not in heading:
+            problems.append(f"the page shows {heading!r}, not {link.title!r} (lost after sign-in?)")
         if problems:
             failures[f"{link.title} ({link.url})"] = problems
     assert not failures, (
@@ -156,5 +176,5 @@ def test_label_one_item_by_clicking(page: Page, app_server: Server, screenshots:
     expect(page.locator(f"{MAIN} p").filter(has_text="Item r-").first).not_to_have_text(before)
     ws = Workspace.open(app_server.workspace)
     task = next(t for t in list_tasks(ws, "ooo-replies") if t.name.endswith("next batch"))
-    mine = [a for a in current_annotations(ws, [task.task_id]) if a.annotator == "e2e"]
+    mine = [a for a in current_annotations(ws, [task.task_id]) if a.annotator == USER]
     assert [(a.item_id, a.label, a.source) for a in mine] == [(shown, "not_out_of_office", "app")]
