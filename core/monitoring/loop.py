@@ -1,9 +1,9 @@
 """The loop back from an alert: live items to a labeling task, and a retraining request.
 
-*Send to labeling* picks the alert's live items most worth labeling — the model is unsure of them
-(small margin between its two most likely classes) and they lie in the drifted region (the
-category values whose share grew, the Sturges bins of a numeric feature whose share grew, texts
-with many tokens the reference never saw) — and creates a labeling task over them in uncertainty
+*Send to labeling* picks the alert's live items most worth labeling — they lie in the drifted
+region (the category values whose share grew, the Sturges bins of a numeric feature whose share
+grew, texts with many tokens the reference never saw; items in more of these regions first) and
+the model is unsure of them (small margin between its two most likely classes) — and creates a labeling task over them in uncertainty
 order, the alert recorded as its trigger. Items the project's datasets hold are labeled from
 there; the others are registered from their logged inputs as a new dataset version, linked to the
 alert. When the task's labels are frozen, the label set is linked to the alert too, so lineage
@@ -175,9 +175,11 @@ def drifted_items(
                     conditions.append(found[0])
                     params.update(found[1])
                     described.append(found[2])
-        where = " OR ".join(conditions) if conditions else "true"
+        # how many drifted regions a row lies in, then how unsure the model is of it
+        inside = " + ".join(f"CASE WHEN {c} THEN 1 ELSE 0 END" for c in conditions) or "1"
         frame = reader.con.execute(
-            f"SELECT * FROM candidates WHERE {where} ORDER BY uncertainty DESC, request_id LIMIT $limit",
+            f"SELECT * FROM (SELECT *, {inside} AS regions FROM candidates) WHERE regions > 0 "
+            "ORDER BY regions DESC, uncertainty DESC, request_id LIMIT $limit",
             {**params, "limit": int(limit)},
         ).fetchdf()
     return frame, described
