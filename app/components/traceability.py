@@ -35,14 +35,13 @@ def matrix_frame(matrix: Matrix) -> pd.DataFrame:
         rows.append(
             {
                 "requirement": f"{indent}{system.requirement_id} · {system.title}",
-                "check": "",
-                "evidence": "",
                 "status": label(found),
                 "value vs threshold": (
                     f"via {found.via}: {found.value_text}" if found and found.via else ""
                 ),
+                "check": "",
+                "evidence": "",
                 "measured on": "",
-                "owner": system.owner,
                 "_status": found.status if found else "no_evidence",
                 "_level": "system",
             }
@@ -51,12 +50,11 @@ def matrix_frame(matrix: Matrix) -> pd.DataFrame:
             rows.append(
                 {
                     "requirement": f"{indent}\u2003↳ {item.requirement_id} · {item.title}",
-                    "check": item.check_text,
-                    "evidence": item.evidence_text,
                     "status": label(status),
                     "value vs threshold": status.value_text if status else "—",
+                    "check": item.check_text,
+                    "evidence": item.evidence_text,
                     "measured on": (status.evidence_ref or "") if status else "",
-                    "owner": item.owner,
                     "_status": status.status if status else "no_evidence",
                     "_level": "ml",
                 }
@@ -156,6 +154,7 @@ def slice_chart(values: Sequence[SliceValue], metric: str) -> go.Figure:
             text=[f"{v.value:.3f}" + (" (estimated)" if v.estimated else "") for v in shown],
             textposition="outside",
             name=metric,
+            width=min(0.8, 0.25 * len(shown)) if shown else None,
         )
     )
     limits = [v.threshold for v in values if v.threshold is not None]

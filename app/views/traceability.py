@@ -28,7 +28,7 @@ from core.requirements.interchange import render
 from core.requirements.matrix import evidence_detail, traceability_matrix
 from core.requirements.report import model_card, model_card_markdown, trace_export
 from core.requirements.service import edit_requirement, requirement_versions
-from core.requirements.status import status_history
+from core.requirements.status import status_history, status_summary
 
 st.title("🧭 Traceability")
 st.caption(
@@ -39,7 +39,12 @@ st.caption(
 )
 ws = workspace()
 left, *filters = st.columns([2, 1, 1, 1])
-project = choose_project(ws, "traceability.project", container=left).name
+project = choose_project(
+    ws,
+    "traceability.project",
+    order=lambda n: -status_summary(ws, n)["system"].get("violated", 0),  # trouble first
+    container=left,
+).name
 full = attempt(traceability_matrix, ws, project)
 if full is None:
     st.stop()
@@ -71,12 +76,12 @@ cells = st.columns(6)
 for cell, key in zip(cells, ("met", "violated", "suspect", "no_evidence"), strict=False):
     cell.metric(f"System: {LABELS[key]}", counts.get(f"system.{key}", 0))
 cells[4].metric(
-    "System req. without ML req.",
+    "No ML requirement",
     len(full.coverage.system_without_ml),
     help=", ".join(full.coverage.system_without_ml) or "every system requirement is covered",
 )
 cells[5].metric(
-    "ML req. without evidence",
+    "ML: no evidence",
     len(full.coverage.ml_without_evidence),
     help=", ".join(full.coverage.ml_without_evidence) or "every ML requirement has evidence",
 )
@@ -99,7 +104,11 @@ with matrix_tab:
     else:
         frame = matrix_frame(matrix)
         st.dataframe(
-            styled_matrix(frame), hide_index=True, width="stretch", key="traceability.table"
+            styled_matrix(frame),
+            hide_index=True,
+            width="stretch",
+            height=min(600, 35 * (len(frame) + 1) + 3),
+            key="traceability.table",
         )
         st.plotly_chart(matrix_heatmap(matrix), key="traceability.heatmap")
         shown = (
@@ -148,9 +157,9 @@ with evidence_tab:
                             {
                                 "link": "derived from" if r.level == "system" else "derived into",
                                 "requirement": f"{r.requirement_id} · {r.title}",
-                                "check": r.check_text,
                                 "status": label(s),
                                 "value vs threshold": s.value_text if s else "—",
+                                "check": r.check_text,
                             }
                             for r, s in (*detail.upstream, *detail.downstream)
                         ]
@@ -217,9 +226,9 @@ with history_tab:
                         "requirement": h.requirement_id,
                         "from": label(h.previous_status) if h.previous_status else "",
                         "to": label(h.status),
-                        "value": h.value,
-                        "threshold": h.threshold,
-                        "evidence": h.evidence_ref,
+                        "value": None if h.value is None else round(h.value, 4),
+                        "threshold": None if h.threshold is None else round(h.threshold, 4),
+                        "evidence": h.evidence_ref or "",
                         "cause": h.cause,
                     }
                     for h in history

@@ -149,7 +149,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem;color:#
 h1{font-size:1.5rem;margin-bottom:.2rem} h2{font-size:1.15rem;margin-top:2rem}
 table{border-collapse:collapse;width:100%;font-size:.85rem}
 th,td{border-bottom:1px solid #dde2ea;padding:.35rem .5rem;text-align:left;vertical-align:top}
-th{background:#f3f5f8} .sys td{background:#fafbfc;font-weight:600}
+th{background:#f3f5f8} .sys td{background:#fafbfc;font-weight:600} .sys .muted{font-weight:400}
 .badge{display:inline-block;border-radius:.6rem;padding:.05rem .5rem;color:#fff;font-size:.75rem}
 .muted{color:#6b7689} .num{font-variant-numeric:tabular-nums;white-space:nowrap}
 @media print{body{margin:0} h2{page-break-after:avoid} tr{page-break-inside:avoid}}

@@ -60,7 +60,7 @@ def test_manager_filters_to_violated_and_drills_to_the_evidence(traced: Path) ->
     assert not at.exception
     at.selectbox(key="traceability.project").set_value("ooo-replies").run()
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["System: violated"] == "2" and metrics["ML req. without evidence"] == "2"
+    assert metrics["System: violated"] == "2" and metrics["ML: no evidence"] == "2"
     at.selectbox(key="traceability.status").set_value("violated").run()
     assert not at.exception
     matrix = table(at, "measured on")
