@@ -70,10 +70,10 @@ def load_user(tx: Tx, name: str) -> User | None:
     )
     if not rows:
         return None
-    return _user(rows)
+    return user_from_rows(rows)
 
 
-def _user(rows: list[tuple[Any, ...]]) -> User:
+def user_from_rows(rows: list[tuple[Any, ...]]) -> User:
     first = rows[0]
     order = list(ROLES)
     grants = sorted(

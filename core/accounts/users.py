@@ -1,4 +1,4 @@
-"""Users: add, list, disable and enable, passwords, roles per project, task assignments.
+"""Users: add, list, disable and enable, passwords, roles per project.
 
 Every change is recorded (``users.*``) by the acting admin in the same transaction, which also
 checks the admin's permission; the first user of an open workspace must be an admin.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 
-from core.accounts.access import is_open, load_user, resolve
+from core.accounts.access import authorize, is_open, load_user, resolve, user_from_rows
 from core.accounts.models import Grant, User, check_user_name
 from core.accounts.passwords import check_password_rules, hash_password, verify_password
 from core.accounts.roles import ADMIN, ALL_PROJECTS, ROLES
@@ -163,8 +163,6 @@ def find_user(ws: Workspace, name: str) -> User | None:
 
 def list_users(ws: Workspace, actor: Actor | None = None) -> list[User]:
     """Every user with their roles. Admins see everyone; other users see only themselves."""
-    from core.accounts.access import authorize
-
     with ws.store.read() as tx:
         resolved = authorize(tx, actor, "self")
         rows = tx.rows(
@@ -174,16 +172,14 @@ def list_users(ws: Workspace, actor: Actor | None = None) -> list[User]:
     by_name: dict[str, list[tuple[object, ...]]] = {}
     for row in rows:
         by_name.setdefault(str(row[0]), []).append(row)
-    from core.accounts.access import _user
-
-    users = [_user(group) for group in by_name.values()]
+    users = [user_from_rows(group) for group in by_name.values()]
     me = resolved.user
     if me is not None and not me.is_admin:
         users = [u for u in users if u.name == me.name]
     return users
 
 
-def _require(tx: Tx, name: str) -> User:
+def require_user(tx: Tx, name: str) -> User:
     user = load_user(tx, name)
     if user is None:
         raise NotFound(
@@ -212,7 +208,7 @@ def _end_sessions(tx: Tx, name: str, reason: str) -> None:
 def set_active(ws: Workspace, actor: Actor, name: str, active: bool) -> User:
     """Disable (sessions end, tokens stop working) or enable an account; history stays."""
     with ws.store.transaction() as tx:
-        user = _require(tx, name)
+        user = require_user(tx, name)
         record(tx, actor, "users.enable" if active else "users.disable", target=name)
         if not active and user.is_admin and _other_admins(tx, name) == 0:
             raise InvalidInput(
@@ -234,7 +230,7 @@ def reset_password(ws: Workspace, actor: Actor, name: str, password: str | None 
     check_password_rules(chosen, name)
     digest = hash_password(chosen)
     with ws.store.transaction() as tx:
-        _require(tx, name)
+        require_user(tx, name)
         record(
             tx,
             actor,
@@ -279,7 +275,7 @@ def update_user(
     """Change a user's display name, e-mail (matched to the identity provider's) or OS login;
     an empty text removes the e-mail or OS login."""
     with ws.store.transaction() as tx:
-        user = _require(tx, name)
+        user = require_user(tx, name)
         changes: dict[str, str | None] = {}
         if display_name is not None:
             changes["display_name"] = _text(display_name, "display name") or user.name
@@ -303,7 +299,7 @@ def update_user(
 def grant(ws: Workspace, actor: Actor, name: str, role: str, project: str | None = None) -> User:
     wanted = _check_role(role, project)
     with ws.store.transaction() as tx:
-        user = _require(tx, name)
+        user = require_user(tx, name)
         record(
             tx, actor, "users.grant", project=project, target=name, details={"role": wanted.label}
         )
@@ -322,7 +318,7 @@ def grant(ws: Workspace, actor: Actor, name: str, role: str, project: str | None
 def revoke(ws: Workspace, actor: Actor, name: str, role: str, project: str | None = None) -> User:
     wanted = _check_role(role, project)
     with ws.store.transaction() as tx:
-        user = _require(tx, name)
+        user = require_user(tx, name)
         record(
             tx, actor, "users.revoke", project=project, target=name, details={"role": wanted.label}
         )
@@ -341,64 +337,6 @@ def revoke(ws: Workspace, actor: Actor, name: str, role: str, project: str | Non
         changed = load_user(tx, name)
     assert changed is not None
     return changed
-
-
-def assign(
-    ws: Workspace, actor: Actor, task_id: int, names: Sequence[str], *, remove: bool = False
-) -> list[str]:
-    """Assign annotators to a labeling task (or take them off it); returns the task's assignees.
-
-    A task without assignees is open to every annotator of its project."""
-    with ws.store.transaction() as tx:
-        row = tx.one("SELECT project FROM tasks WHERE task_id = ?", [task_id])
-        if row is None:
-            raise NotFound(f"No task #{task_id}.", hint="`loopline tasks` lists the tasks")
-        project = str(row[0])
-        record(
-            tx,
-            actor,
-            "task.unassign" if remove else "task.assign",
-            project=project,
-            target=f"task #{task_id}",
-            details={"users": list(names)},
-        )
-        for name in names:
-            user = _require(tx, name)
-            if remove:
-                tx.execute(
-                    "DELETE FROM task_assignees WHERE task_id = ? AND user_name = ?",
-                    [task_id, name],
-                )
-                continue
-            if not user.can("label", project):
-                raise InvalidInput(
-                    f"{name} cannot label in {project} (roles: {', '.join(user.roles(project)) or 'none'}).",
-                    hint=f"`loopline users grant {name} annotator --project {project}` first",
-                )
-            tx.execute(
-                "INSERT OR IGNORE INTO task_assignees VALUES (?, ?, ?, ?)",
-                [task_id, name, utcnow(), actor.name],
-            )
-        return [
-            str(r[0])
-            for r in tx.rows(
-                "SELECT user_name FROM task_assignees WHERE task_id = ? ORDER BY user_name",
-                [task_id],
-            )
-        ]
-
-
-def assignees(ws: Workspace, task_ids: Sequence[int]) -> dict[int, list[str]]:
-    with ws.store.read() as tx:
-        rows = tx.rows(
-            "SELECT task_id, user_name FROM task_assignees "
-            "WHERE task_id IN (SELECT unnest(?::BIGINT[])) ORDER BY task_id, user_name",
-            [list(task_ids)],
-        )
-    found: dict[int, list[str]] = {}
-    for task_id, name in rows:
-        found.setdefault(int(task_id), []).append(str(name))
-    return found
 
 
 def who_is(ws: Workspace, actor: Actor) -> User | None:

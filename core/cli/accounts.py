@@ -166,7 +166,7 @@ def cmd_users_update(args: argparse.Namespace) -> int:
 
 
 def cmd_users_assign(args: argparse.Namespace) -> int:
-    from core.accounts.users import assign
+    from core.accounts.assignments import assign
 
     remove = args.users_command == "unassign"
     ws = open_workspace(args)

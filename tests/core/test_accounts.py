@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from core.accounts.assignments import assign
 from core.accounts.tokens import create_token, list_tokens, revoke_token, verify_token
 from core.accounts.users import (
-    assign,
     create_user,
     get_user,
     grant,

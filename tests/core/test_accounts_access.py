@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from core.accounts.access import allowed, authorize, check_action
+from core.accounts.assignments import assign
 from core.accounts.roles import ACTIONS, ADMIN, PERMISSIONS, ROLES, SYSTEM_ROLE, roles_with
 from core.accounts.tokens import create_token
-from core.accounts.users import assign, create_user, grant
+from core.accounts.users import create_user, grant
 from core.actor import Actor, in_session
 from core.errors import Forbidden
 from core.store import Workspace

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from core.accounts.assignments import assign
 from core.accounts.auditlog import export_audit_csv, search_audit
 from core.accounts.sessions import LoginRefused, login, logout
 from core.accounts.tokens import create_token, list_tokens, revoke_token
 from core.accounts.users import (
-    assign,
     create_user,
     grant,
     reset_password,
