@@ -41,7 +41,6 @@ def run_task(
 ) -> Task:
     """Create a task from the config and let its simulated annotators (and reviewer) work it."""
     from core.labeling.models import TaskFilter
-    from core.labeling.simulate import AnnotatorProfile, simulate_labeling, simulate_review
     from core.labeling.tasks import create_task
 
     where = {
@@ -74,6 +73,21 @@ def run_task(
         probabilities=probabilities,
         model_id=model_id,
     )
+    work_task(ws, project, task, config, truth, hard)
+    return task
+
+
+def work_task(
+    ws: Workspace,
+    project: Project,
+    task: Task,
+    config: Mapping[str, Any],
+    truth: Mapping[str, Mapping[str, Any]],
+    hard: tuple[str, ...] = HARD,
+) -> None:
+    """The task's simulated annotators work through the real queue; a reviewer settles some."""
+    from core.labeling.simulate import AnnotatorProfile, simulate_labeling, simulate_review
+
     profiles = [AnnotatorProfile.from_dict(a) for a in config["annotators"]]
     simulate_labeling(
         ws,
@@ -88,7 +102,6 @@ def run_task(
     review = config.get("review")
     if review:
         simulate_review(ws, task.task_id, truth, str(review["reviewer"]), int(review["limit"]))
-    return task
 
 
 def label_chapter(
@@ -143,53 +156,207 @@ def label_chapter(
 def story_chapter(
     ws: Workspace, project: Project, plan: DemoPlan, actor: Actor, report: Progress
 ) -> None:
-    """Steps after the first label set: builds, new data arriving, labeling it, more builds."""
-    from core.artifacts.service import list_artifacts
-    from core.builds.service import run_build
-    from core.data.service import ingest
-    from core.labeling.freeze import freeze
-
-    truth: dict[str, dict[str, Any]] | None = None
-    tasks: dict[str, int] = {}
-    ci = Actor("ci", "cli")
+    """Steps after the first label set: requirements, builds, live traffic through the service,
+    monitoring and its alerts, the loop back to labeling, more builds."""
+    story = Story(ws, project, plan, actor)
     for index, step in enumerate(plan.story):
-        fraction = index / max(1, len(plan.story))
         kind, config = next(iter(step.items()))
-        config = config or {}
-        if kind == "build":
-            report(f"build: {config.get('note', '')}", fraction)
-            run_build(
-                ws,
-                project.name,
-                ci,
-                promote_model=bool(config.get("promote")),
-                trigger=config.get("note"),
+        handler = getattr(story, f"step_{kind}", None)
+        if handler is None:
+            raise ValueError(f"unknown demo step {kind!r} in {plan.folder.name}/demo.yaml")
+        label = str((config or {}).get("note") or (config or {}).get("name") or "")
+        report(f"{kind}: {label}".rstrip(": "), index / max(1, len(plan.story)))
+        handler(config or {})
+
+
+class Story:
+    """The story's steps, one method each (``step_<kind>`` for a ``<kind>:`` entry)."""
+
+    def __init__(self, ws: Workspace, project: Project, plan: DemoPlan, actor: Actor) -> None:
+        self.ws, self.project, self.plan, self.actor = ws, project, plan, actor
+        self.ci = Actor("ci", "cli")  # CI runs builds, the service and monitoring
+        self.lead = Actor("lead", "app")  # the data scientist who acts on alerts
+        self.tasks: dict[str, int] = {}
+        self.alert_id: int | None = None
+        self.replayed_until: Any = None
+        self._truth: dict[str, dict[str, Any]] | None = None
+
+    @property
+    def truth(self) -> dict[str, dict[str, Any]]:
+        if self._truth is None:
+            self._truth = _truth(self.plan, self.project)
+        return self._truth
+
+    def _recompute(self, cause: str) -> None:
+        from core.requirements.status import recompute_statuses
+
+        recompute_statuses(self.ws, self.project.name, cause=cause)
+
+    def _task_id(self, name: str) -> int:
+        if name not in self.tasks:
+            from core.labeling.tasks import list_tasks
+
+            found = {t.name: t.task_id for t in list_tasks(self.ws, self.project.name)}
+            if name not in found:
+                raise ValueError(f"{self.plan.folder.name}/demo.yaml: no task named {name!r}")
+            self.tasks[name] = found[name]
+        return self.tasks[name]
+
+    def step_requirements(self, config: Mapping[str, Any]) -> None:
+        from core.requirements.service import import_requirements
+
+        import_requirements(
+            self.ws,
+            self.plan.folder / str(config.get("file", "requirements.yaml")),
+            Actor(str(config.get("by", "maria")), "app"),
+            project=self.project.name,
+            note=str(config.get("note", "Requirements agreed with the product team")),
+        )
+        self._recompute("requirements imported")
+
+    def step_build(self, config: Mapping[str, Any]) -> None:
+        from core.builds.service import run_build
+
+        run_build(
+            self.ws,
+            self.project.name,
+            self.ci,
+            promote_model=bool(config.get("promote")),
+            trigger=config.get("note"),
+        )
+
+    def step_ingest(self, config: Mapping[str, Any]) -> None:
+        from core.data.service import ingest
+
+        ingest(
+            self.ws,
+            self.project.name,
+            getattr(self.plan, str(config.get("file", "later"))),
+            self.actor,
+        )
+
+    def step_task(self, config: Mapping[str, Any]) -> None:
+        self.tasks[str(config["name"])] = run_task(
+            self.ws, self.project, config, self.truth, self.actor
+        ).task_id
+
+    def step_verdicts(self, config: Mapping[str, Any]) -> None:
+        """Operators' verdicts for the units of a later file, brought in through the importer."""
+        from core.labeling.simulate import AnnotatorProfile, simulate_verdicts
+
+        spec = self.project.spec
+        frame = pd.read_csv(getattr(self.plan, str(config.get("file", "later"))), dtype=str)
+        if config.get("before"):
+            stamps = pd.to_datetime(frame[spec.time_column], utc=True)
+            frame = frame[stamps < pd.Timestamp(str(config["before"]), tz="UTC")]
+        result = simulate_verdicts(
+            self.ws,
+            self.project.name,
+            self.truth,
+            frame[spec.id_column].tolist(),
+            [AnnotatorProfile.from_dict(o) for o in config["operators"]],
+            spec.labels.classes,
+            self.actor,
+            second_opinion=float(config.get("second_opinion", 0.0)),
+            seed=int(config.get("seed", 0)),
+            task_name=str(config["name"]),
+        )
+        self.tasks[str(config["name"])] = result.task_id
+
+    def step_serve(self, config: Mapping[str, Any]) -> None:
+        """Live traffic: the project's later data through the real service, with delayed
+        feedback; then monitoring computes its windows and requirement statuses follow."""
+        from core.monitoring.service import compute_windows
+        from core.serving.simulate import simulate
+
+        assert self.plan.truth is not None
+        result = simulate(
+            self.ws,
+            self.project.name,
+            days=float(config["days"]),
+            start=config.get("start") or self.replayed_until,
+            feedback_rate=float(config.get("feedback_rate", 0.7)),
+            feedback_delay_days=float(config.get("feedback_delay_days", 3.0)),
+            truth=self.plan.truth,
+            rate_per_hour=config.get("rate_per_hour"),
+            seed=int(config.get("seed", 0)),
+            actor=self.ci,
+        )
+        self.replayed_until = result.end
+        for grain in config.get("grains", ["day"]):
+            compute_windows(
+                self.ws,
+                self.project.name,
+                grain=str(grain),
+                extra_rules=_requirement_rules(self.ws, self.project.name),
+                actor=self.ci,
             )
-        elif kind == "ingest":
-            report("ingest: new data arrives", fraction)
-            source = getattr(plan, str(config.get("file", "later")))
-            ingest(ws, project.name, source, actor)
-        elif kind == "task":
-            report(f"labeling: {config['name']}", fraction)
-            truth = truth or _truth(plan, project)
-            tasks[str(config["name"])] = run_task(ws, project, config, truth, actor).task_id
-        elif kind == "freeze":
-            report("freezing a label set", fraction)
-            extends = None
-            if config.get("extends"):
-                versions = {
-                    a.version: a.artifact_id
-                    for a in list_artifacts(ws, kind="label_set", project=project.name)
-                }
-                extends = versions[int(config["extends"])]
-            freeze(
-                ws,
-                project.name,
-                actor,
-                [tasks[str(n)] for n in config["tasks"]],
-                rule=str(config.get("rule", "majority")),
-                extends=extends,
-                note=str(config.get("note", "")),
+        self._recompute("monitoring windows")
+
+    def step_alert(self, config: Mapping[str, Any]) -> None:
+        """Act on the open alert: send its drifted, uncertain items to labeling (the simulated
+        annotators label them) and ask for a retraining build."""
+        from core.monitoring.alerts import list_alerts
+        from core.monitoring.loop import send_to_labeling
+        from core.monitoring.retrain import request_retraining
+
+        alerts = [
+            a
+            for a in list_alerts(self.ws, self.project.name, status="open")
+            if a.grain == str(config.get("grain", a.grain))
+            and str(a.metric).startswith(str(config.get("metric", "")))
+        ]
+        if not alerts:
+            raise ValueError(
+                f"{self.plan.folder.name}/demo.yaml expects an open alert"
+                f" on {config.get('metric') or 'any metric'}, and monitoring raised none"
             )
-        else:
-            raise ValueError(f"unknown demo step {kind!r}")
+        # the longest-standing problem first, then the most severe
+        alert = max(alerts, key=lambda a: (a.windows, SEVERITIES.get(a.severity, 0), -a.alert_id))
+        self.alert_id = alert.alert_id
+        task_config = config.get("task")
+        if task_config:
+            task = send_to_labeling(
+                self.ws,
+                alert.alert_id,
+                self.lead,
+                limit=int(task_config.get("limit", 200)),
+                name=str(task_config["name"]),
+            )
+            work_task(self.ws, self.project, task, task_config, self.truth)
+            self.tasks[str(task_config["name"])] = task.task_id
+        if config.get("retrain"):
+            request_retraining(
+                self.ws, alert.alert_id, self.lead, reason=str(config["retrain"].get("note", ""))
+            )
+
+    def step_freeze(self, config: Mapping[str, Any]) -> None:
+        from core.artifacts.service import list_artifacts
+        from core.labeling.freeze import freeze
+
+        extends = None
+        if config.get("extends"):
+            versions = {
+                a.version: a.artifact_id
+                for a in list_artifacts(self.ws, kind="label_set", project=self.project.name)
+            }
+            extends = versions[int(config["extends"])]
+        freeze(
+            self.ws,
+            self.project.name,
+            self.actor,
+            [self._task_id(str(n)) for n in config["tasks"]],
+            rule=str(config.get("rule", "majority")),
+            extends=extends,
+            note=str(config.get("note", "")),
+        )
+
+
+SEVERITIES = {"info": 0, "warning": 1, "critical": 2}
+
+
+def _requirement_rules(ws: Workspace, project: str) -> list[Any]:
+    """Alert rules from the project's ML requirements checked against monitoring."""
+    from core.monitoring.requirement_rules import rules_from_requirements
+
+    return rules_from_requirements(ws, project)
