@@ -27,8 +27,9 @@ from core.requirements.impact import impact
 from core.requirements.interchange import render
 from core.requirements.matrix import evidence_detail, traceability_matrix
 from core.requirements.report import model_card, model_card_markdown, trace_export
-from core.requirements.service import edit_requirement, requirement_versions
+from core.requirements.service import edit_requirement
 from core.requirements.status import status_history, status_summary
+from core.requirements.versions import requirement_versions
 
 st.title("🧭 Traceability")
 st.caption(

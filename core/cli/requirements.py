@@ -158,8 +158,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from core.requirements.service import requirement_versions
     from core.requirements.status import status_history
+    from core.requirements.versions import requirement_versions
 
     ws = open_workspace(args)
     if args.versions:

@@ -231,7 +231,7 @@ def read_text(path: Path) -> str:
 
 def read_file(path: Path, project: str | None = None) -> tuple[str, list[Requirement]]:
     """Any supported file, by extension: .yaml/.yml, .csv, .reqif/.xml, .reqifz (zipped ReqIF)."""
-    from core.requirements.reqif import from_reqif
+    from core.requirements.reqif_read import from_reqif
 
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):

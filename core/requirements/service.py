@@ -23,9 +23,7 @@ from core.projects.service import get_project
 from core.requirements.models import (
     CHECK_FIELDS,
     Requirement,
-    RequirementSet,
     SaveResult,
-    VersionEntry,
 )
 from core.requirements.parse import parse_entry, validate_set
 from core.store import Tx, Workspace, utcnow
@@ -375,62 +373,6 @@ def import_requirements(
         delete_missing=delete_missing,
         origin=file.name,
     )
-
-
-def requirement_versions(
-    ws: Workspace, project: str, requirement_id: str | None = None
-) -> list[VersionEntry]:
-    """Every version (newest first) with what changed from the version before."""
-    get_project(ws, project)
-    with ws.store.read() as tx:
-        readable(tx, None, "requirements.read", project)
-        rows = tx.rows(
-            f"SELECT {READ_COLUMNS} FROM requirements WHERE project = ? "
-            "AND (? IS NULL OR requirement_id = ?) ORDER BY requirement_id, version",
-            [project, requirement_id, requirement_id],
-        )
-    if requirement_id is not None and not rows:
-        raise NotFound(f"No requirement {requirement_id!r} in {project!r}.")
-    out: list[VersionEntry] = []
-    previous: Requirement | None = None
-    for row in rows:
-        item = row_to_requirement(row)
-        if previous is None or previous.requirement_id != item.requirement_id:
-            previous = None
-        old = previous.content() if previous else {}
-        changes = (
-            {"deleted": (False, True)}
-            if item.deleted
-            else _diff(
-                old,
-                {k: v for k, v in item.content().items() if v not in (None, [], "") or k in old},
-            )
-        )
-        assert item.created_at is not None
-        out.append(
-            VersionEntry(
-                item.requirement_id,
-                item.version,
-                item.set_version,
-                item.deleted,
-                changes,
-                item.change_note,
-                item.created_at,
-                item.created_by,
-            )
-        )
-        previous = item
-    return sorted(out, key=lambda v: (v.at, v.version), reverse=True)
-
-
-def requirement_sets(ws: Workspace, project: str) -> list[RequirementSet]:
-    with ws.store.read() as tx:
-        rows = tx.rows(
-            "SELECT project, set_version, artifact_id, source, note, changed, created_at, created_by "
-            "FROM requirement_sets WHERE project = ? ORDER BY set_version DESC",
-            [project],
-        )
-    return [RequirementSet(*row) for row in rows]
 
 
 def with_project(items: Iterable[Requirement], project: str) -> list[Requirement]:

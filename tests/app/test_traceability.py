@@ -10,8 +10,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.actor import Actor
-from core.requirements.service import import_requirements, list_requirements, requirement_sets
+from core.requirements.service import import_requirements, list_requirements
 from core.requirements.status import recompute_statuses
+from core.requirements.versions import requirement_sets
 from core.store import Workspace
 from tests.app.conftest import MAIN, sign_in
 from tests.conftest import ROOT

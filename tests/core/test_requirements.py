@@ -19,10 +19,9 @@ from core.requirements.service import (
     delete_requirements,
     edit_requirement,
     list_requirements,
-    requirement_sets,
-    requirement_versions,
 )
 from core.requirements.status import current_statuses, recompute_statuses, status_history
+from core.requirements.versions import requirement_sets, requirement_versions
 from core.store import Workspace
 from tests.core.test_requirements_support import (
     TESTER,

@@ -21,7 +21,8 @@ from core.requirements.interchange import (
 )
 from core.requirements.models import Requirement
 from core.requirements.parse import validate_set
-from core.requirements.reqif import from_reqif, to_reqif
+from core.requirements.reqif import to_reqif
+from core.requirements.reqif_read import from_reqif
 from core.store import Workspace
 from tests.conftest import ROOT
 from tests.core.test_requirements_support import TESTER, TICKETS_YAML
