@@ -69,7 +69,7 @@ def default_rules(spec: ProjectSpec) -> list[AlertRule]:
             ">",
             0.25,
             "warning",
-            min_volume=50,
+            min_volume=30,
             description="an input's PSI above 0.25 (its test significant): a large shift",
         ),
         AlertRule(

@@ -29,7 +29,7 @@ from core.store import Tx, Workspace, utcnow
 from core.store.audit import record
 
 Progress = Callable[[str, float], None]
-LATE_MARGIN = timedelta(hours=1)  # segments finished up to this long after their records arrived
+LATE_MARGIN = timedelta(minutes=5)  # a segment is finished within seconds of its records
 
 
 def bucket_sql(grain: str) -> str:

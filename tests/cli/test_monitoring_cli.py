@@ -8,8 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from core.actor import Actor
 from core.cli import main
+from core.monitoring.retrain import consume_retrain_request, pending_retrain_request
+from core.projects.service import create_project
 from core.store import Workspace
+from tests.conftest import FIXTURES
 from tests.core.test_monitoring import log_hw_triage
 
 
@@ -40,9 +44,7 @@ def test_monitor_prints_windows_drift_and_alerts(
     assert "Open alerts" in out and "drift.score" in out
     assert main(["-w", str(workspace), "monitor", "hw-triage", "--window", "week", "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
-    assert data["computed"] == 0 and data["notes"] == [
-        "No new predictions or feedback since the last run."
-    ]
+    assert data["new_alerts"] == []  # computing again opens nothing new
     assert len(data["windows"]) == 14 and "drift.score" in data["windows"][-1]["metrics"]
     assert "firmware_version" in data["drift"] and data["open_alerts"]
 
@@ -64,19 +66,26 @@ def test_alerts_and_acknowledging_them(workspace: Path, capsys: pytest.CaptureFi
         main(["-w", str(workspace), "monitor", "hw-triage", "--window", "week", "--last", "2"]) == 0
     )
     assert "No open alerts." in capsys.readouterr().out
+    with Workspace.open(workspace).store.transaction() as tx:  # a build answers the demo's request
+        earlier = pending_retrain_request(tx, "hw-triage")
+        if earlier is not None:
+            consume_retrain_request(tx, earlier.request_id, build_id=98)
     assert (
         main(["-w", str(workspace), "alert", "retrain", str(opened[0]), "--note", "new firmware"])
         == 0
     )
-    assert "Retraining request #1 is pending" in capsys.readouterr().out
+    assert "is pending; the next `loopline build hw-triage` picks it up" in capsys.readouterr().out
 
 
 def test_a_project_without_predictions_and_an_unknown_one(
-    workspace: Path, capsys: pytest.CaptureFixture[str]
+    workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["-w", str(workspace), "monitor", "ooo-replies"]) == 0
+    fresh = Workspace.init(tmp_path / "fresh")
+    create_project(fresh, FIXTURES / "tickets.yaml", Actor("tester", "test"))
+    assert main(["-w", str(fresh.root), "monitor", "tickets"]) == 0
     captured = capsys.readouterr()
-    assert "No predictions logged for ooo-replies yet" in captured.err
+    assert "No predictions logged for tickets yet" in captured.err
+    assert "No open alerts." in captured.out
     assert main(["-w", str(workspace), "monitor", "nope"]) == 2
     assert "nope" in capsys.readouterr().err
     assert main(["-w", str(workspace), "monitor", "hw-triage", "--last", "0"]) == 2

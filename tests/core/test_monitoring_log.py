@@ -18,7 +18,7 @@ from core.artifacts.models import Artifact
 from core.monitoring.log import LogReader, segment_folders
 from core.projects.spec import ProjectSpec
 from core.registry.service import load_model
-from core.store import Workspace
+from core.store import Workspace, utcnow
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 
@@ -49,16 +49,15 @@ def prediction_frame(
     seed: int = 0,
     latency_ms: float = 6.0,
 ) -> tuple[pd.DataFrame, pa.Schema]:
-    """What the service logs for ``rows`` answered by ``model`` at ``times``."""
+    """What the service logs for ``rows`` answered by ``model`` at event ``times`` (received
+    now, as the service stamps them)."""
     rng = np.random.default_rng(seed)
     probabilities = load_model(ws, model).predict_proba(rows, spec)
     classes = list(spec.labels.classes)
     n = len(rows)
     frame: dict[str, object] = {
         "ts": pd.to_datetime(list(times)),
-        "received_at": (
-            pd.to_datetime(list(times)) + pd.to_timedelta(rng.integers(0, 2_000_000, n), unit="us")
-        ),
+        "received_at": pd.Timestamp(utcnow()) + pd.to_timedelta(np.arange(n), unit="us"),
         "request_id": [f"r-{seed}-{i}" for i in range(n)],
         "item_id": rows[spec.id_column].astype(str).to_numpy(),
         "model_id": [str(model.artifact_id)] * n,
@@ -102,11 +101,12 @@ def prediction_frame(
 
 
 def feedback_frame(predictions: pd.DataFrame, truth: pd.Series, delay: timedelta) -> pd.DataFrame:
-    """Ground truth for ``predictions`` (labels aligned by position) arriving ``delay`` later."""
+    """Ground truth for ``predictions`` (labels aligned by position), ``delay`` after them in event
+    time; like the service, ``received_at`` is when it was written."""
     return pd.DataFrame(
         {
             "ts": predictions["ts"] + delay,
-            "received_at": predictions["received_at"] + delay,
+            "received_at": pd.Timestamp(utcnow()),
             "request_id": predictions["request_id"],
             "label": truth.astype(str).to_numpy(),
             "actor": "repair-shop",
