@@ -10,6 +10,7 @@ import streamlit as st
 from core.monitoring.dashboard import Dashboard, FeatureDistribution
 from core.monitoring.models import Alert
 
+MIN_LABELED = 30  # a realized accuracy on fewer labels is not worth a tile
 SEVERITY_ICONS = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
 _MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
 
@@ -39,12 +40,13 @@ def tiles(view: Dashboard) -> None:
         "—" if p95 is None else f"{p95:.1f} ms",
         help=f"latest window {when:%Y-%m-%d}" if when else None,
     )
-    _, realized = view.latest("accuracy")
+    _, realized = view.latest("accuracy", min_n=MIN_LABELED)
     _, estimated = view.latest("estimated.accuracy")
     columns[2].metric(
         "Accuracy (realized / estimated)",
         f"{'—' if realized is None else f'{realized:.3f}'} / {'—' if estimated is None else f'{estimated:.3f}'}",
-        help="realized: predictions with feedback; estimated: from calibrated confidence (CBPE)",
+        help=f"latest windows; realized: from feedback (a window with {MIN_LABELED}+ labels); "
+        "estimated: from calibrated confidence (CBPE)",
     )
     open_alerts = [a for a in view.alerts if a.status == "open"]
     columns[3].metric(
@@ -139,7 +141,7 @@ def drift_heatmap(view: Dashboard) -> None:
     )
     _marks(figure, view)
     figure.update_layout(
-        title="Drift per feature and window (PSI; text fields: share of unseen tokens)",
+        title="Drift per feature: PSI where significant (text: unseen tokens)",
         height=80 + 24 * len(matrix),
         margin=_MARGIN,
         yaxis_autorange="reversed",

@@ -115,7 +115,12 @@ if view.features:
         distribution_chart(found)
         history = view.drift.loc[feature].dropna()
         st.caption(
-            f"{feature}: {'PSI' if found.kind != 'vocabulary' else 'share of unseen tokens'} per window"
+            f"{feature}: "
+            + (
+                "share of unseen tokens per window"
+                if found.kind == "vocabulary"
+                else "PSI per window (0 where its test is not significant)"
+            )
         )
         st.line_chart(
             history.rename("PSI" if found.kind != "vocabulary" else "unseen tokens"), height=160

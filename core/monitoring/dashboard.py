@@ -36,21 +36,26 @@ class Dashboard:
     grains: tuple[str, ...]
     versions: tuple[int, ...]
     overall: pd.DataFrame  # index: window start; columns: metrics (overall slice)
-    drift: pd.DataFrame  # index: feature; columns: window start; PSI (novelty for text)
+    drift: pd.DataFrame  # index: feature; columns: window start; PSI where the test is
+    # significant, else 0 (text fields: share of unseen tokens)
     slices: pd.DataFrame  # long: window_start, metric, slice, value, n
     changes: tuple[ModelChange, ...]
     alerts: tuple[Alert, ...]
     features: tuple[str, ...] = field(default=())
+    counts: pd.DataFrame = field(default_factory=pd.DataFrame)  # like overall: each figure's n
 
     @property
     def empty(self) -> bool:
         return self.overall.empty
 
-    def latest(self, metric: str) -> tuple[datetime | None, float | None]:
-        """The latest window that has the metric, and its value."""
+    def latest(self, metric: str, min_n: int = 0) -> tuple[datetime | None, float | None]:
+        """The latest window whose figure rests on at least ``min_n`` items, and its value."""
         if metric not in self.overall:
             return None, None
         series = self.overall[metric].dropna()
+        if min_n and metric in self.counts:
+            enough = self.counts[metric].reindex(series.index).fillna(0) >= min_n
+            series = series[enough]
         if series.empty:
             return None, None
         return series.index[-1].to_pydatetime(), float(series.iloc[-1])
@@ -83,13 +88,11 @@ def dashboard(
         index="window_start", columns="metric", values="value", aggfunc="first"
     )
     overall.index = pd.to_datetime(overall.index)
-    drift_rows = overall_rows[overall_rows["metric"].str.match(r"^drift\.(psi|novelty)\.")].copy()
-    drift_rows["feature"] = drift_rows["metric"].str.split(".", n=2).str[2]
-    drift = drift_rows.pivot_table(
-        index="feature", columns="window_start", values="value", aggfunc="first"
+    counts = overall_rows.pivot_table(
+        index="window_start", columns="metric", values="n", aggfunc="first"
     )
-    if not drift.empty:
-        drift = drift.loc[drift.max(axis=1).sort_values(ascending=False).index]
+    counts.index = pd.to_datetime(counts.index)
+    drift = _drift_matrix(overall_rows)
     reasons = {
         p.artifact_id: p.reason for p in promotion_history(ws, project) if p.alias == "production"
     }
@@ -122,7 +125,32 @@ def dashboard(
         tuple(changes),
         tuple(list_alerts(ws, project)),
         tuple(drift.index),
+        counts,
     )
+
+
+def _drift_matrix(rows: pd.DataFrame) -> pd.DataFrame:
+    """Feature × window: PSI where the feature's test says it changed (p < 0.05), else 0 — a
+    PSI on a few dozen rows is mostly noise; text fields: the share of unseen tokens."""
+    from core.monitoring.drift import SIGNIFICANCE
+
+    found = rows[rows["metric"].str.match(r"^drift\.(psi|novelty|ks_p|chi2_p)\.")].copy()
+    found["statistic"] = found["metric"].str.split(".", n=2).str[1]
+    found["feature"] = found["metric"].str.split(".", n=2).str[2]
+    wide = found.pivot_table(
+        index=["feature", "window_start"], columns="statistic", values="value", aggfunc="first"
+    )
+    if wide.empty:
+        return pd.DataFrame()
+    p = wide.get("ks_p", pd.Series(np.nan, index=wide.index)).fillna(
+        wide.get("chi2_p", pd.Series(np.nan, index=wide.index))
+    )
+    psi = wide.get("psi", pd.Series(np.nan, index=wide.index))
+    value = psi.where(p.isna() | (p < SIGNIFICANCE), 0.0)
+    if "novelty" in wide:
+        value = value.fillna(wide["novelty"])
+    matrix = value.unstack("window_start")
+    return matrix.loc[matrix.max(axis=1).sort_values(ascending=False).index]
 
 
 @dataclass(frozen=True)
