@@ -329,3 +329,20 @@ def test_untrusted_types_in_a_model_file_are_refused() -> None:
         CoreError, match="The model file holds types Loopline does not load: fractions.Fraction"
     ):
         load_sklearn(data)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="core/models/serialize.py trusts every 'builtins.' name, so a model file whose "
+    "FunctionTransformer calls builtins.eval loads (and predict would eval the inputs). Fix: trust "
+    "only builtin types (dict, list, tuple, set, frozenset, slice, int, float, complex, str, "
+    "bytes, bool, type) instead of the 'builtins.' prefix.",
+)
+def test_a_model_file_that_would_call_eval_is_refused() -> None:
+    import skops.io as sio
+    from sklearn.preprocessing import FunctionTransformer
+
+    from core.models.serialize import load_sklearn
+
+    with pytest.raises(CoreError, match="builtins.eval"):
+        load_sklearn(sio.dumps(FunctionTransformer(func=eval)))
