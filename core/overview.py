@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from core.actor import Actor
 from core.artifacts.models import Artifact
 from core.artifacts.service import count_by_kind, find_artifact
 from core.projects.service import Project, list_projects
@@ -24,6 +25,8 @@ class ProjectOverview:
     project: Project
     stages: tuple[Stage, ...]
     counts: dict[str, int]
+    requirements: dict[str, int] = field(default_factory=dict)  # ML requirements per status
+    open_alerts: int = 0
 
 
 def _latest(ws: Workspace, kind: str, name: str) -> Artifact | None:
@@ -94,17 +97,63 @@ def project_overview(ws: Workspace, project: Project) -> ProjectOverview:
             "no builds yet",
             ("`loopline build` runs the CI gate",),
         )
-    windows = counts.get("monitoring", 0)
-    ops = Stage(
-        "ops",
-        "Operations",
-        "done" if windows else "empty",
-        f"{windows} monitoring window(s)" if windows else "not serving",
-        () if windows else ("`loopline serve` starts the prediction service",),
-    )
-    return ProjectOverview(project, (dm, mod, dev, ops), counts)
+    ops, alerts = _operations(ws, name)
+    from core.requirements.status import status_summary
+
+    health = status_summary(ws, name).get("ml", {})
+    return ProjectOverview(project, (dm, mod, dev, ops), counts, health, alerts)
 
 
-def workspace_overview(ws: Workspace) -> list[ProjectOverview]:
-    with ws.store.read():  # one open of the file for the whole page
-        return [project_overview(ws, p) for p in list_projects(ws)]
+def _operations(ws: Workspace, name: str) -> tuple[Stage, int]:
+    """Live traffic as monitoring recorded it (day windows), and the open alerts."""
+    from core.monitoring.alerts import list_alerts
+
+    alerts = list_alerts(ws, name, status="open")
+    with ws.store.read() as tx:
+        row = tx.one(
+            "SELECT count(DISTINCT window_start), max(window_start), "
+            "sum(value) FILTER (WHERE metric = 'volume') FROM monitor_metrics "
+            "WHERE project = ? AND grain = 'day' AND slice = ''",
+            [name],
+        )
+        last = {
+            str(metric): float(value)
+            for metric, value in tx.rows(
+                "SELECT metric, value FROM monitor_metrics WHERE project = ? AND grain = 'day' "
+                "AND slice = '' AND window_start = ? AND metric IN "
+                "('volume', 'accuracy', 'estimated.accuracy', 'latency_p95_ms')",
+                [name, row[1] if row else None],
+            )
+            if value is not None
+        }
+    windows, latest, volume = row if row else (0, None, None)
+    if not windows:
+        return (
+            Stage(
+                "ops",
+                "Operations",
+                "empty",
+                "not serving yet",
+                ("`loopline serve` starts the prediction service",),
+            ),
+            len(alerts),
+        )
+    details = [f"{int(volume or 0):,} predictions over {windows} day(s), last {latest:%Y-%m-%d}"]
+    if "accuracy" in last:
+        details.append(f"accuracy {last['accuracy']:.3f} (realized)")
+    elif "estimated.accuracy" in last:
+        details.append(f"accuracy ≈ {last['estimated.accuracy']:.3f} (estimated)")
+    headline = f"{len(alerts)} open alert(s)" if alerts else "no open alerts"
+    return Stage(
+        "ops", "Operations", "attention" if alerts else "done", headline, tuple(details)
+    ), len(alerts)
+
+
+def workspace_overview(ws: Workspace, actor: Actor | None = None) -> list[ProjectOverview]:
+    """Every project the actor may see (all of them without accounts or an actor)."""
+    from core.accounts.access import visible_projects
+
+    with ws.store.read() as tx:  # one open of the file for the whole page
+        projects = list_projects(ws)
+        shown = set(visible_projects(tx, actor, [p.name for p in projects]))
+        return [project_overview(ws, p) for p in projects if p.name in shown]

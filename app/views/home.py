@@ -4,7 +4,7 @@ import plotly.express as px
 import streamlit as st
 
 from app.components.lineage import KIND_COLORS
-from app.components.loop import loop_cards
+from app.components.loop import loop_cards, requirement_health
 from app.deps import workspace
 from core.artifacts.service import count_by_kind
 from core.overview import workspace_overview
@@ -33,6 +33,7 @@ for overview in overviews:
     if project.spec.description:
         st.write(project.spec.description)
     loop_cards(overview)
+    requirement_health(overview)
 
 st.divider()
 st.subheader("What the workspace holds")

@@ -56,8 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from core.actor import cli_workspace
+
     try:
-        return int(args.handler(args))
+        with cli_workspace(args.workspace):
+            return int(args.handler(args))
     except CoreError as error:
         print(f"error: {error.message}", file=sys.stderr)
         if error.hint:

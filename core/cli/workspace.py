@@ -18,6 +18,10 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     ws = Workspace.init(args.workspace)
     print(f"Workspace ready at {ws.root}")
+    print(
+        "No accounts yet: anyone who can open this workspace can change everything; "
+        "`loopline users add NAME --role admin` turns access control on."
+    )
     return 0
 
 
@@ -88,6 +92,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 0
     ws = build_demo(args.workspace, force=args.force, progress=Bar("demo"))
     print(f"Demo workspace ready at {ws.root}")
+    print(
+        "Demo accounts: every user's password is loopline-demo; you are admin. "
+        f"See {ws.root / 'demo-notes.md'}"
+    )
     return 0
 
 

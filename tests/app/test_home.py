@@ -20,7 +20,9 @@ def test_home_shows_both_projects_as_the_loop(app: AppTest) -> None:
     markdown = " ".join(m.value for m in app.markdown)
     for stage in ("Data management", "ML modeling", "Build & release", "Operations"):
         assert stage in markdown
-    assert "dataset v1" in markdown
+    assert "dataset v2" in markdown  # the history, then the later months
+    assert "ML requirements:" in markdown and "met" in markdown
+    assert "open alert" in markdown or "no open alerts" in markdown
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Projects"] == "2"
     assert int(metrics["Artifacts"].replace(",", "")) >= 9
