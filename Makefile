@@ -54,6 +54,9 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/labeling.py
 	$(BIN)/python bench/tracking.py
+	$(BIN)/python bench/traceability.py
+	$(BIN)/python bench/serving.py
+	$(BIN)/python bench/monitoring.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
