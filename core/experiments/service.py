@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from core.accounts.access import readable
+from core.accounts.access import authorize, readable
 from core.actor import Actor
 from core.artifacts.models import Artifact
 from core.artifacts.service import get_artifact, list_artifacts
@@ -88,6 +88,7 @@ def train(
     progress: Progress | None = None,
 ) -> TrainResult:
     """Train on the label set's training split, evaluate on the project's test set, track it all."""
+    authorize(ws, actor, "train", project)  # before any work: a refusal leaves nothing behind
     report = progress or (lambda stage, fraction: None)
     spec = get_project(ws, project).spec
     chosen = get_artifact(ws, label_set) if label_set is not None else latest_label_set(ws, project)

@@ -27,6 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from core.accounts.access import authorize
 from core.actor import Actor
 from core.errors import InvalidInput, NotFound
 from core.experiments.tracking_store import write_runs
@@ -202,6 +203,7 @@ class Tracker:
         self._ids: list[int] = []
         self._block = 0
         self._known_inputs: set[int] = set()
+        self._may_train: set[str] = set()  # projects where the actor's role was checked
         self._environment = environment()
         self._commit, self._dirty = code_state()
         self._stop = threading.Event()
@@ -223,6 +225,11 @@ class Tracker:
         inputs: Mapping[str, int] | None = None,
         tags: Mapping[str, Any] | None = None,
     ) -> Run:
+        """Start a run in ``project``: Forbidden unless the actor may train there (checked once
+        per project and tracker, and again when the runs are written)."""
+        if project not in self._may_train:
+            authorize(self.ws, self.actor, "train", project)
+            self._may_train.add(project)
         for role in inputs or {}:
             if role not in INPUT_ROLES:
                 raise InvalidInput(
@@ -307,7 +314,9 @@ class Tracker:
                 return 0
             try:
                 with self.ws.store.transaction() as tx:
-                    write_runs(tx, fresh, done, self._environment, self._commit, self._dirty)
+                    write_runs(
+                        tx, self.actor, fresh, done, self._environment, self._commit, self._dirty
+                    )
             except BaseException:
                 self._done = done + self._done
                 raise

@@ -1,24 +1,30 @@
-"""Writing buffered runs: one transaction, a few bulk statements (columns bound as lists)."""
+"""Writing buffered runs: one transaction, a few bulk statements (columns bound as lists), and
+one audit row (``run.log``) per project of the batch, which is also where the role is checked."""
 
 from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
 
+from core.actor import Actor
 from core.store import Tx
+from core.store.audit import record
 
+SHOWN_IDS = 20  # an audit row's target names this many runs; details list them all
 if TYPE_CHECKING:
     from core.experiments.tracking import _Buffered
 
 
 def write_runs(
     tx: Tx,
+    actor: Actor,
     fresh: list[_Buffered],
     done: list[_Buffered],
     env: dict[str, Any],
     commit: str | None,
     dirty: bool | None,
 ) -> None:
+    _audit(tx, actor, fresh, done)
     new_rows = [s for s in fresh + done if not s.written]
     if new_rows:
         columns = list(
@@ -108,6 +114,29 @@ def write_runs(
         [(s.run_id, r, d, n) for s in everything for r, (d, n) in s.files.items()],
         ("BIGINT", "VARCHAR", "VARCHAR", "BIGINT"),
     )
+
+
+def _audit(tx: Tx, actor: Actor, fresh: list[_Buffered], done: list[_Buffered]) -> None:
+    """One ``run.log`` row per project: the runs this batch writes (new or finished). ``record``
+    refuses the whole batch (Forbidden) when the actor may not train in the project."""
+    by_project: dict[str, list[_Buffered]] = {}
+    for state in fresh + done:
+        by_project.setdefault(state.project, []).append(state)
+    for project, states in by_project.items():
+        ids = sorted({s.run_id for s in states})
+        shown = ", ".join(f"#{i}" for i in ids[:SHOWN_IDS])
+        more = f" and {len(ids) - SHOWN_IDS} more" if len(ids) > SHOWN_IDS else ""
+        statuses: dict[str, int] = {}
+        for state in states:
+            statuses[state.status] = statuses.get(state.status, 0) + 1
+        record(
+            tx,
+            actor,
+            "run.log",
+            project=project,
+            target=f"run {shown}" if len(ids) == 1 else f"runs {shown}{more}",
+            details={"runs": len(ids), "run_ids": ids, "status": statuses},
+        )
 
 
 def _bulk(tx: Tx, table: str, rows: list[tuple[Any, ...]], types: tuple[str, ...]) -> None:

@@ -249,11 +249,6 @@ def test_builds_and_releases_are_audited(demo_copy: Path, tmp_path: Path) -> Non
         promote(ws, "hw-triage", current.artifact_id, Actor("ds", "cli"), reason="mine")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/experiments: Tracker writes runs without an audit row (no record(); runs are "
-    "not in the log and not checked). Fix: write_runs records 'run.log' per flushed batch.",
-)
 def test_training_runs_are_audited(demo_copy: Path) -> None:
     from core.experiments.service import train
 
@@ -264,9 +259,9 @@ def test_training_runs_are_audited(demo_copy: Path) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="core/builds.run_build and core/experiments.train check the role only when the build "
-    "is recorded at the end: a refused build leaves its 'running' row, a run and artifacts. "
-    "Fix: authorize(ws, actor, 'build', project) first thing in run_build (and 'train' in train).",
+    reason="core/builds.run_build checks the role only when the build is recorded at the end: "
+    "a refused build leaves its 'running' row, a run and artifacts. Fix: authorize(ws, actor, "
+    "'build', project) first thing in run_build (train and Tracker.start_run already do).",
 )
 def test_a_refused_build_writes_nothing(demo_copy: Path) -> None:
     from core.builds.service import run_build
@@ -276,4 +271,39 @@ def test_a_refused_build_writes_nothing(demo_copy: Path) -> None:
     before = tables(ws)
     with pytest.raises(Forbidden, match=r"alice \(annotator\) may not build models in hw-triage"):
         run_build(ws, "hw-triage", Actor("alice", "cli"), params={"n_estimators": 5})
+    assert tables(ws) == before
+
+
+def test_each_flushed_batch_of_runs_leaves_one_row_per_project(ws: Workspace) -> None:
+    from core.experiments.tracking import Tracker
+
+    create_user(ws, Actor("me", "test"), "root", roles=["admin"])
+    create_user(ws, Actor("root", "test"), "dan", roles=["data_scientist"])
+    dan = Actor("dan", "cli")
+    with Tracker(ws, dan, flush_interval=60) as tracker:
+        ids = []
+        for project in ("a", "a", "b"):
+            with tracker.start_run(project) as run:
+                run.log_metric("f1", 0.5)
+            ids.append(run.run_id)
+    rows = actions(ws)["run.log"]
+    assert [(r[0], r[1], r[2]) for r in rows] == [("dan", "cli", "a"), ("dan", "cli", "b")]
+    assert rows[0][3] == f"runs #{ids[0]}, #{ids[1]}" and rows[1][3] == f"run #{ids[2]}"
+    assert f'"run_ids": [{ids[0]}, {ids[1]}]' in str(rows[0][4])
+
+
+def test_a_refused_run_is_refused_before_any_work(ws: Workspace, tickets: object) -> None:
+    from core.experiments.service import train
+    from core.experiments.tracking import Tracker
+    from tests.core.test_hardening import tables
+
+    create_user(ws, Actor("me", "test"), "root", roles=["admin"])
+    create_user(ws, Actor("root", "test"), "ann", roles=["annotator"])
+    ann = Actor("ann", "cli")
+    before = tables(ws)
+    refusal = r"ann \(annotator\) may not train models and log runs in tickets"
+    with Tracker(ws, ann) as tracker, pytest.raises(Forbidden, match=refusal):
+        tracker.start_run("tickets")
+    with pytest.raises(Forbidden, match=refusal):
+        train(ws, "tickets", ann)  # refused before it looks for a label set
     assert tables(ws) == before
