@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from core.accounts.access import readable
+from core.accounts.access import authorize, readable
 from core.actor import Actor
 from core.artifacts.lineage import lineage
 from core.artifacts.models import Artifact, NewArtifact
@@ -78,6 +78,7 @@ def ingest(
     if mode not in MODES:
         raise InvalidInput(f"Unknown ingest mode {mode!r}. Expected one of: append, replace.")
     project = get_project(ws, project_name)
+    authorize(ws, actor, "data.ingest", project_name)  # before the file is read or stored
     spec = project.spec
     name = display_name or Path(path).name
     if not Path(path).is_file():

@@ -158,6 +158,7 @@ def test_a_refused_change_leaves_no_row_and_no_change(
     create_user(ws, Actor("me", "test"), "root", roles=["admin"])
     create_user(ws, Actor("root", "test"), "ann", roles=["annotator"])
     before = actions(ws)
+    blobs = sorted(ws.blobs.root.rglob("*"))
     more = tmp_path / "more.csv"
     more.write_text(
         (FIXTURES / "tickets.csv").read_text() + "T-99,2026-03-09T10:00:00Z,mail,new,1,,\n"
@@ -167,6 +168,7 @@ def test_a_refused_change_leaves_no_row_and_no_change(
     with pytest.raises(Forbidden, match=r"ann \(annotator\) may not create, close and assign"):
         create_task(ws, "tickets", Actor("ann", "app"), name="mine")
     assert actions(ws) == before
+    assert sorted(ws.blobs.root.rglob("*")) == blobs  # refused before the file was stored
     with ws.store.read() as tx:
         assert tx.scalar("SELECT count(*) FROM artifacts WHERE kind = 'dataset'") == 1
         assert tx.scalar("SELECT count(*) FROM tasks") == 0
