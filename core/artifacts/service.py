@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from core.accounts.access import readable
+from core.accounts.access import check_action, readable
 from core.actor import Actor
 from core.artifacts.models import (
     KINDS,
@@ -193,13 +193,24 @@ def _insert(
         refs = [
             f"{k}:{n}@{v}" for k, n, v in zip(rows["kind"], rows["name"], rows["ver"], strict=True)
         ]
+        # the rows are appended in bulk (one per artifact), so the check ``record`` makes is made
+        # here, once per project; a refusal rolls the whole batch back
+        for project in dict.fromkeys(rows["proj"]):
+            resolved = check_action(tx, actor, "register", project=project, target=None)
         tx.execute(
             """
             INSERT INTO audit_log
-            SELECT nextval('audit_ids'), ?::TIMESTAMP, ?, ?, 'register', p, t, '{}'::JSON
+            SELECT nextval('audit_ids'), ?::TIMESTAMP, ?, ?, 'register', p, t, ?::JSON
             FROM (SELECT unnest(?::VARCHAR[]) AS p, unnest(?::VARCHAR[]) AS t)
             """,
-            [now, actor.name, actor.via, rows["proj"], refs],
+            [
+                now,
+                resolved.name or actor.name,
+                actor.via,
+                json.dumps(resolved.details, sort_keys=True, default=str),
+                rows["proj"],
+                refs,
+            ],
         )
     wanted = [r for r in results if isinstance(r, int)]
     by_id = {

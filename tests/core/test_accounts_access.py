@@ -371,3 +371,31 @@ def test_the_docs_show_the_matrix_of_the_code() -> None:
     text = (ROOT / "docs" / "accounts.md").read_text(encoding="utf-8")
     assert f"<!-- matrix:start -->\n{matrix_markdown()}\n<!-- matrix:end -->" in text
     assert f"<!-- actions:start -->\n{actions_markdown()}\n<!-- actions:end -->" in text
+
+
+def test_registering_an_artifact_is_checked_for_each_project(staff: Workspace) -> None:
+    from core.artifacts.models import NewArtifact
+    from core.artifacts.service import register_many
+
+    before = count(staff, "artifacts"), count(staff, "audit_log")
+    batch = [
+        NewArtifact("report", "r1", project="tickets", files={"a": b"1"}),
+        NewArtifact("report", "r2", project="elsewhere", files={"a": b"2"}),
+    ]
+    with pytest.raises(Forbidden, match=r"^annotator \(annotator\) may not register artifacts"):
+        register_many(staff, batch, user_of("annotator"))
+    with pytest.raises(
+        Forbidden, match=r"^limited \(no role here\) may not register artifacts in elsewhere"
+    ):
+        register_many(staff, batch, Actor("limited", "cli"))  # allowed in tickets only
+    assert (count(staff, "artifacts"), count(staff, "audit_log")) == before
+    register_many(staff, batch, Actor("reviewer", "cli"))
+    with staff.store.read() as tx:
+        rows = tx.rows(
+            "SELECT actor, via, project, target FROM audit_log WHERE action = 'register' "
+            "ORDER BY audit_id DESC LIMIT 2"
+        )
+    assert sorted(rows) == [
+        ("reviewer", "cli", "elsewhere", "report:r2@1"),
+        ("reviewer", "cli", "tickets", "report:r1@1"),
+    ]
