@@ -23,20 +23,17 @@ from core.labeling.models import TaskFilter
 from core.labeling.queue import check_answer
 from core.labeling.tasks import create_task, get_task, item_fields
 from core.projects.service import get_project
+from core.safe_csv import safe_cell, to_csv
 from core.spans.detect import Span
 from core.store import Workspace, utcnow
 from core.store.audit import record
 
+__all__ = ["safe_cell"]  # re-exported: neutralising formulas lives in core.safe_csv
+
 EXPORT_FORMATS = ("csv", "jsonl", "label-studio")
+CSV_COLUMNS = ("item_id", "label", "spans", "source", "annotations")
 MAX_IMPORT_BYTES = 200 << 20
 MAX_PROBLEMS = 50
-
-
-def safe_cell(value: object) -> object:
-    """Neutralise spreadsheet formulas: a text cell starting with = + - @ (or tab, CR) gets a quote."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def export_label_set(ws: Workspace, ref: int | str, fmt: str) -> bytes:
@@ -46,8 +43,8 @@ def export_label_set(ws: Workspace, ref: int | str, fmt: str) -> bytes:
     readable(ws, None, "export", artifact.project)
     labels = load_label_set(ws, artifact)
     if fmt == "csv":
-        safe = labels[["item_id", "label", "spans", "source", "annotations"]].map(safe_cell)
-        return safe.to_csv(index=False, lineterminator="\n").encode("utf-8")
+        # RFC 4180: a cell with a line break or carriage return is quoted, never splits its row
+        return to_csv(CSV_COLUMNS, labels[list(CSV_COLUMNS)].itertuples(index=False, name=None))
     if fmt == "jsonl":
         lines = [
             json.dumps(
@@ -173,26 +170,21 @@ def parse_label_studio(raw: bytes, id_column: str) -> pd.DataFrame:
                 f"task {index}: data has no {id_column!r} (or 'item_id') to name the item"
             )
             continue
-        for annotation in task.get("annotations") or []:
-            if not isinstance(annotation, dict) or annotation.get("was_cancelled"):
+        annotations = task.get("annotations") or []
+        if not isinstance(annotations, list):
+            problems.append(f"task {index} (item {item_id}): 'annotations' is not a list")
+            continue
+        for number, annotation in enumerate(annotations):
+            where = f"task {index} (item {item_id}), annotation {number}"
+            if not isinstance(annotation, dict):
+                problems.append(f"{where}: not an object")
                 continue
-            label, spans = None, []
-            for result in annotation.get("result") or []:
-                value = result.get("value") or {} if isinstance(result, dict) else {}
-                if result.get("type") == "choices" and value.get("choices"):
-                    label = str(value["choices"][0])
-                elif result.get("type") == "labels" and value.get("labels"):
-                    try:
-                        spans.append(
-                            Span(
-                                int(value["start"]),
-                                int(value["end"]),
-                                str(value["labels"][0]),
-                                str(value.get("text") or ""),
-                            )
-                        )
-                    except (KeyError, TypeError, ValueError):
-                        problems.append(f"task {index}: a span without start/end")
+            if annotation.get("was_cancelled"):
+                continue
+            label, spans, bad = _read_results(annotation.get("result") or [], where)
+            problems.extend(bad)
+            if bad:
+                continue
             if label is None:
                 problems.append(f"task {index} (item {item_id}): an annotation without a choice")
                 continue
@@ -212,6 +204,48 @@ def parse_label_studio(raw: bytes, id_column: str) -> pd.DataFrame:
     return pd.DataFrame(records, columns=["item_id", "annotator", "label", "spans"])
 
 
+def _read_results(results: Any, where: str) -> tuple[str | None, list[Span], list[str]]:
+    """An annotation's ``result`` list → (label, spans, problems), checking every type."""
+    if not isinstance(results, list):
+        return None, [], [f"{where}: 'result' is not a list"]
+    label: str | None = None
+    spans: list[Span] = []
+    problems: list[str] = []
+    for number, result in enumerate(results):
+        here = f"{where}, result {number}"
+        if not isinstance(result, dict):
+            problems.append(f"{here}: not an object")
+            continue
+        value = result.get("value") or {}
+        if not isinstance(value, dict):
+            problems.append(f"{here}: 'value' is not an object")
+            continue
+        kind = result.get("type")
+        if kind == "choices" and value.get("choices"):
+            choices = value["choices"]
+            if not isinstance(choices, list):
+                problems.append(f"{here}: 'value.choices' is not a list")
+                continue
+            label = str(choices[0])
+        elif kind == "labels" and value.get("labels"):
+            labels = value["labels"]
+            if not isinstance(labels, list):
+                problems.append(f"{here}: 'value.labels' is not a list")
+                continue
+            try:
+                spans.append(
+                    Span(
+                        int(value["start"]),
+                        int(value["end"]),
+                        str(labels[0]),
+                        str(value.get("text") or ""),
+                    )
+                )
+            except (KeyError, TypeError, ValueError, OverflowError):
+                problems.append(f"{here}: a span without whole-number 'start' and 'end'")
+    return label, spans, problems
+
+
 def import_annotations(
     ws: Workspace,
     project_name: str,
@@ -224,6 +258,19 @@ def import_annotations(
 ) -> ImportResult:
     """Add annotations (item_id, annotator, label, spans[, unsure, note]) to a task, all or nothing.
     Without a task, one is made over the items named (from the latest dataset version)."""
+    with ws.store.transaction():  # one unit: a refused import leaves no new task behind
+        return _import(ws, project_name, records, actor, task_id, task_name, source)
+
+
+def _import(
+    ws: Workspace,
+    project_name: str,
+    records: pd.DataFrame,
+    actor: Actor,
+    task_id: int | None,
+    task_name: str,
+    source: str,
+) -> ImportResult:
     project = get_project(ws, project_name)
     if records.empty:
         raise InvalidInput("The file holds no annotations.")

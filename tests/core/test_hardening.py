@@ -331,13 +331,6 @@ def test_untrusted_types_in_a_model_file_are_refused() -> None:
         load_sklearn(data)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/models/serialize.py trusts every 'builtins.' name, so a model file whose "
-    "FunctionTransformer calls builtins.eval loads (and predict would eval the inputs). Fix: trust "
-    "only builtin types (dict, list, tuple, set, frozenset, slice, int, float, complex, str, "
-    "bytes, bool, type) instead of the 'builtins.' prefix.",
-)
 def test_a_model_file_that_would_call_eval_is_refused() -> None:
     import skops.io as sio
     from sklearn.preprocessing import FunctionTransformer
@@ -346,3 +339,56 @@ def test_a_model_file_that_would_call_eval_is_refused() -> None:
 
     with pytest.raises(CoreError, match="builtins.eval"):
         load_sklearn(sio.dumps(FunctionTransformer(func=eval)))
+
+
+def test_the_label_set_export_keeps_a_carriage_return_inside_its_cell(
+    ws: Workspace, tickets: object, actor: Actor, tmp_path: Path
+) -> None:
+    from core.labeling.freeze import freeze
+    from core.labeling.interchange import export_label_set
+
+    path = tmp_path / "t.csv"
+    path.write_bytes(
+        b"ticket_id,opened_at,channel,text,priority,amount,vip\r\n"
+        b'"T\r1",2026-03-01T10:00:00Z,mail,hello,1,,\r\n'
+        b'"T\n2",2026-03-02T10:00:00Z,chat,there,1,,\r\n'
+    )
+    ingest(ws, "tickets", path, actor)
+    task = create_task(ws, "tickets", actor, name="all", overlap=1)
+    while (item := next_item(ws, task.task_id, actor)) is not None:
+        save_annotation(ws, task.task_id, item.item_id, actor, "billing")
+    frozen = freeze(ws, "tickets", actor, [task.task_id])
+    data = export_label_set(ws, frozen.artifact.artifact_id, "csv").decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(data, newline="")))
+    assert len(rows) == 3 and sorted(r[0] for r in rows[1:]) == ["T\n2", "T\r1"]
+
+
+@pytest.mark.parametrize(
+    ("annotation", "problem"),
+    [
+        ('"annotations": {"result": []}', "task 0 (item T-1): 'annotations' is not a list"),
+        ('"annotations": [3]', "task 0 (item T-1), annotation 0: not an object"),
+        ('"annotations": [{"result": {"a": 1}}]', "annotation 0: 'result' is not a list"),
+        ('"annotations": [{"result": ["x"]}]', "annotation 0, result 0: not an object"),
+        (
+            '"annotations": [{"result": [{"type": "choices", "value": [1]}]}]',
+            "task 0 (item T-1), annotation 0, result 0: 'value' is not an object",
+        ),
+        (
+            '"annotations": [{"result": [{"type": "choices", "value": {"choices": 5}}]}]',
+            "result 0: 'value.choices' is not a list",
+        ),
+        (
+            '"annotations": [{"result": [{"type": "labels", "value": {"labels": ["x"], '
+            '"start": 1e400, "end": 2}}]}]',
+            "result 0: a span without whole-number 'start' and 'end'",
+        ),
+    ],
+)
+def test_a_malformed_label_studio_record_is_named(annotation: str, problem: str) -> None:
+    from core.labeling.interchange import parse_label_studio
+
+    raw = f'[{{"data": {{"ticket_id": "T-1"}}, {annotation}}}]'.encode()
+    with pytest.raises(InvalidInput, match="nothing was imported") as refused:
+        parse_label_studio(raw, "ticket_id")
+    assert problem in str(refused.value)

@@ -184,15 +184,8 @@ studio_tasks = st.lists(
     ),
     max_size=4,
 )
-KNOWN_BUGS = (
-    "core/labeling/interchange.py: parse_label_studio crashes (TypeError/AttributeError) on a "
-    "non-list 'annotations' or a non-object 'result'/'value', and import_annotations writes its "
-    "new task before checking the records (a refused import leaves the task). Fix: check the types "
-    "in parse_label_studio; wrap import_annotations in `with ws.store.transaction():`."
-)
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS)
 @FUZZ
 @given(document=studio_tasks | json_values)
 def test_malformed_label_studio_json_to_import(workspace: Workspace, document: object) -> None:
@@ -231,7 +224,6 @@ def test_the_fuzzed_workspace_is_still_sound(workspace: Workspace, tmp_path: Pat
     assert report.ok, report
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS)
 @pytest.mark.parametrize(
     "raw",
     [
