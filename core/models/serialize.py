@@ -15,7 +15,31 @@ from typing import Any
 from core.errors import CoreError
 
 _ID = re.compile(r'"__id__": (\d+)')
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "core.models.", "builtins.", "collections.")
+TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "core.models.", "collections.")
+TRUSTED_BUILTINS = frozenset(
+    f"builtins.{name}"
+    for name in (
+        "dict",
+        "list",
+        "tuple",
+        "set",
+        "frozenset",
+        "slice",
+        "int",
+        "float",
+        "complex",
+        "str",
+        "bytes",
+        "bool",
+        "type",
+    )
+)
+"""Only builtin *types*: a builtin function (``builtins.eval``, ``exec``, ``open``) in a model file,
+say as a FunctionTransformer's ``func``, would run on the model's inputs."""
+
+
+def _trusted(name: str) -> bool:
+    return name in TRUSTED_BUILTINS or name.startswith(TRUSTED_PREFIXES)
 
 
 def _deterministic_zip(data: bytes) -> bytes:
@@ -56,7 +80,7 @@ def load_sklearn(data: bytes) -> Any:
     import skops.io as sio
 
     untrusted = sio.get_untrusted_types(data=data)
-    refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+    refused = [t for t in untrusted if not _trusted(t)]
     if refused:
         raise CoreError(
             f"The model file holds types Loopline does not load: {', '.join(refused[:5])}.",
