@@ -72,8 +72,19 @@ def run_build(
     spec = get_project(ws, project).spec
     log: list[str] = []
     started = utcnow()
+    from core.monitoring.retrain import (
+        consume_retrain_request,
+        pending_retrain_request,
+        retrain_inputs,
+    )
+
     with ws.store.transaction() as tx:
         build_id = int(tx.scalar("SELECT nextval('build_ids')"))
+        request = pending_retrain_request(tx, project)  # an alert asked for this build
+        answers: list[tuple[str, int]] = []
+        if request is not None:
+            trigger = f"{request.trigger}; {trigger}" if trigger else request.trigger
+            answers = retrain_inputs(tx, request.request_id)
         tx.execute(
             "INSERT INTO builds VALUES (?, ?, 'running', '', NULL, NULL, NULL, NULL, NULL, ?, '', ?, NULL, ?)",
             [build_id, project, trigger, started, actor.name],
@@ -151,7 +162,8 @@ def run_build(
                 (r, i)
                 for r, i in (("labeled_with", label_set_id), ("compared_with", baseline_id))
                 if i
-            ],
+            ]
+            + answers,
             metadata={
                 "build_id": build_id,
                 "status": status,
@@ -183,6 +195,9 @@ def run_build(
             )
             log.append("promoted to production")
     with ws.store.transaction() as tx:
+        if request is not None and status == "successful":  # a failed build leaves it pending
+            consume_retrain_request(tx, request.request_id, build_id)
+            log.append(f"answered retraining request #{request.request_id}")
         tx.execute(
             "UPDATE builds SET status = ?, reason = ?, run_id = ?, label_set_id = ?, model_id = ?, "
             "baseline_model_id = ?, artifact_id = ?, log = ?, ended_at = ? WHERE build_id = ?",
