@@ -20,6 +20,7 @@ from app.deps import attempt, choose_project, current_actor, workspace
 from core.artifacts.lineage import lineage
 from core.artifacts.service import list_artifacts
 from core.builds.service import list_builds
+from core.errors import CoreError
 from core.registry.service import find_alias
 from core.requirements.derive import KINDS, derivation_inputs, derive
 from core.requirements.editor import editor_rows, save_rows
@@ -40,11 +41,18 @@ st.caption(
 )
 ws = workspace()
 left, *filters = st.columns([2, 1, 1, 1])
+
+
+def _violated(name: str) -> int:
+    """How many system requirements are violated (projects in trouble come first)."""
+    try:
+        return status_summary(ws, name)["system"].get("violated", 0)
+    except CoreError:  # no right to read this project's requirements: it sorts last
+        return -1
+
+
 project = choose_project(
-    ws,
-    "traceability.project",
-    order=lambda n: -status_summary(ws, n)["system"].get("violated", 0),  # trouble first
-    container=left,
+    ws, "traceability.project", order=lambda n: -_violated(n), container=left
 ).name
 full = attempt(traceability_matrix, ws, project)
 if full is None:

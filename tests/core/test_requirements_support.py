@@ -194,6 +194,14 @@ def add_window(
             )
 
 
+def after_monitoring(ws: Workspace, project: str, days: int = 60) -> datetime:
+    """A window end far enough after the workspace's own monitoring that none of it falls in a
+    requirement's last 30 days (the demo monitors its story; tests add their own month)."""
+    with ws.store.read() as tx:
+        last = tx.scalar("SELECT max(window_end) FROM monitor_metrics WHERE project = ?", [project])
+    return (last or datetime(2026, 9, 30)) + timedelta(days=days)
+
+
 def import_text(
     ws: Workspace, text: str, tmp_path: Path, name: str = "req.yaml", actor: Actor = TESTER
 ):  # type: ignore[no-untyped-def]
