@@ -1,10 +1,9 @@
-"""Labeling: pick yourself and a task, then label one item at a time (keys 1–9, s, u)."""
+"""Labeling: the signed-in user picks a task and labels one item at a time (keys 1–9, s, u)."""
 
 import streamlit as st
 
 from app.components.labeling import label_panel
-from app.deps import current_user, workspace
-from core.actor import Actor
+from app.deps import current_actor, workspace
 from core.labeling.progress import labels_left
 from core.labeling.tasks import list_tasks
 from core.projects.service import list_projects
@@ -20,20 +19,17 @@ work = {
 }
 projects = dict(sorted(projects.items(), key=lambda item: -work[item[0]]))  # where work waits first
 left, middle, right = st.columns([1, 1, 2])
-who = left.text_input("You are", value=current_user(), key="labeling.who").strip()
+actor = current_actor()  # answers are saved in the signed-in user's name, never a typed one
+left.markdown("**Labeling as**")
+left.text(actor.name)
 name = middle.selectbox(
     "Project", list(projects), key="labeling.project", format_func=lambda n: projects[n].title
 )
 tasks = sorted(
     (t for t in open_tasks if t.project == name), key=lambda t: -left_per_task.get(t.task_id, 0)
 )
-if not who or not tasks:
-    st.info(
-        "Enter your name and pick a project with an open task. Tasks are created on the "
-        "Review & label sets page."
-        if who
-        else "Enter your name to start."
-    )
+if not tasks:
+    st.info("Pick a project with an open task. Tasks are created on the Review & label sets page.")
     st.stop()
 task = right.selectbox(
     "Task",
@@ -44,4 +40,4 @@ task = right.selectbox(
 if task.instructions:
     st.caption(f"Instructions: {task.instructions}")
 
-label_panel(ws, task, projects[name], Actor(who, "app"))
+label_panel(ws, task, projects[name], actor)
