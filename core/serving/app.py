@@ -3,8 +3,9 @@
 Endpoints are ``async`` and do their small CPU work on the event loop: a single prediction is a
 fraction of a millisecond on the lean path (less than a hand-off to the thread pool), and
 predictions that arrive together are computed as one matrix (``MicroBatcher``). Batches larger
-than ``INLINE_ITEMS`` and token checks (which open the workspace) run in the thread pool. Bodies
-are read with a byte limit before anything parses them; nothing here waits for the disk.
+than ``INLINE_ITEMS``, token checks and feedback's audit rows (which open the workspace, one
+short unit per request) run in the thread pool. Bodies are read with a byte limit before
+anything parses them; nothing on the event loop waits for the disk.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from core.serving.service import (
     PredictionLog,
     ServedModel,
     predict_items,
+    record_feedback,
     request_ids,
 )
 from core.store import Workspace, utcnow
@@ -249,6 +251,12 @@ def create_app(
             }
             for entry in entries
         ]
+        try:  # the audit row first: feedback is logged only once it is recorded
+            await run_in_threadpool(
+                record_feedback, ws, actor, project, [str(a["request_id"]) for a in answers]
+            )
+        except CoreError as error:
+            raise _refusal(error) from None
         logs.answered(answers)
         return _json({"accepted": len(answers), "actor": actor.name})
 
@@ -280,19 +288,24 @@ def create_app(
             return cached[0]
         try:
             actor = await run_in_threadpool(authenticate, token.strip())
-        except Forbidden as error:
-            raise _Refused(
-                403, {"error": error.message, "hint": error.hint}, {"WWW-Authenticate": "Bearer"}
-            ) from None
-        except WorkspaceBusy as error:
-            raise _Refused(503, {"error": error.message, "hint": "try again in a moment"}) from None
         except CoreError as error:
-            raise _Refused(403, {"error": error.message, "hint": error.hint}) from None
+            raise _refusal(error) from None
         with tokens_lock:
             tokens[key] = (actor, now + TOKEN_CACHE_SECONDS)
         return actor
 
     return app
+
+
+def _refusal(error: CoreError) -> _Refused:
+    """A token check or feedback record refused: 403, or 503 while the workspace is busy."""
+    if isinstance(error, WorkspaceBusy):
+        return _Refused(503, {"error": error.message, "hint": "try again in a moment"})
+    if isinstance(error, Forbidden):
+        return _Refused(
+            403, {"error": error.message, "hint": error.hint}, {"WWW-Authenticate": "Bearer"}
+        )
+    return _Refused(403, {"error": error.message, "hint": error.hint})
 
 
 class MicroBatcher:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from core.actor import Actor
 from core.artifacts.models import Artifact
 from core.artifacts.service import get_artifact
 from core.errors import CoreError, NotFound
@@ -36,8 +37,10 @@ from core.serving.log import (
 )
 from core.serving.requests import naive_utc
 from core.store import Workspace, utcnow
+from core.store.audit import record
 
 ALIAS = "production"
+AUDITED_IDS = 20  # a feedback audit row lists this many request ids
 POLL_SECONDS = 2.0
 INLINE_ITEMS = 8  # batches up to this size are predicted on the event loop, larger ones in a thread
 log = logging.getLogger("loopline.serving")
@@ -208,6 +211,23 @@ def predict_items(served: ServedModel, items: Sequence[Item]) -> float:
                 {**s.as_dict(), "score": round(s.score, 4)} for s in spans[index]
             ]
     return per_item
+
+
+def record_feedback(ws: Workspace, actor: Actor, project: str, request_ids: Sequence[str]) -> None:
+    """The audit row of one feedback request, in its own short transaction (feedback is rare next
+    to predictions; the workspace is not held open in between). ``record`` checks the role again,
+    so a token revoked since the service cached it is refused here."""
+    count = len(request_ids)
+    first, last = request_ids[0], request_ids[-1]
+    with ws.store.transaction() as tx:
+        record(
+            tx,
+            actor,
+            "feedback",
+            project=project,
+            target=f"request {first}" if count == 1 else f"{count} answers ({first} … {last})",
+            details={"answers": count, "request_ids": list(request_ids[:AUDITED_IDS])},
+        )
 
 
 class PredictionLog:

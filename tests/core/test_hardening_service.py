@@ -130,3 +130,39 @@ def test_malformed_feedback_and_tokens_get_a_clear_4xx(
     clear(response)
     if who != "service":
         assert response.status_code in (401, 403), (who, response.text)
+
+
+def test_each_feedback_request_leaves_one_audit_row(
+    service: tuple[TestClient, dict[str, str]],
+) -> None:
+    from core.accounts.tokens import list_tokens, revoke_token
+
+    client, tokens = service
+    ws: Workspace = client.app.state.watcher.ws  # type: ignore[attr-defined]
+    admin = admin_of(ws)
+    spare = create_token(ws, admin, "fuzz-service", "spare")
+
+    def post(body: object, token: str) -> object:
+        return client.post("/feedback", json=body, headers={"authorization": f"Bearer {token}"})
+
+    def audited() -> list[tuple[object, ...]]:
+        with ws.store.read() as tx:
+            return tx.rows(
+                "SELECT actor, via, project, target, details->>'answers' FROM audit_log "
+                "WHERE action = 'feedback' AND target LIKE '%audit-%' ORDER BY audit_id"
+            )
+
+    one = {"request_id": "audit-1", "label": "hardware_fault"}
+    two = {"items": [{"request_id": f"audit-{i}", "label": "software_fault"} for i in (2, 3)]}
+    assert post(one, tokens["service"]).status_code == 200  # type: ignore[attr-defined]
+    assert post(two, spare).status_code == 200  # type: ignore[attr-defined]
+    assert audited() == [
+        ("fuzz-service", "service", PROJECT, "request audit-1", "1"),
+        ("fuzz-service", "service", PROJECT, "2 answers (audit-2 … audit-3)", "2"),
+    ]
+    # a token revoked while the service still has it cached: refused when the row is recorded
+    (spare_id,) = [t.token_id for t in list_tokens(ws, admin) if t.label == "spare"]
+    revoke_token(ws, admin, spare_id)
+    refused = post({"request_id": "audit-4", "label": "hardware_fault"}, spare)
+    assert refused.status_code == 403, refused.text  # type: ignore[attr-defined]
+    assert len(audited()) == 2
