@@ -330,6 +330,13 @@ class Story:
                 self.ws, alert.alert_id, self.lead, reason=str(config["retrain"].get("note", ""))
             )
 
+    def step_verify(self, config: Mapping[str, Any]) -> None:
+        """`loopline verify-system`: the production model end to end on the large test set,
+        evidence for the system-level requirements."""
+        from core.requirements.verify import verify_system
+
+        verify_system(self.ws, self.project.name, self.lead)
+
     def step_freeze(self, config: Mapping[str, Any]) -> None:
         from core.artifacts.service import list_artifacts
         from core.labeling.freeze import freeze
