@@ -68,8 +68,11 @@ def run_build(
     trigger: str | None = None,
     progress: Progress | None = None,
 ) -> Build:
+    from core.accounts.access import authorize
+
     report = progress or (lambda stage, fraction: None)
     spec = get_project(ws, project).spec
+    authorize(ws, actor, "build", project)  # refused before anything is written
     log: list[str] = []
     started = utcnow()
     from core.monitoring.retrain import (

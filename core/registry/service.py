@@ -22,7 +22,10 @@ def register_run_model(
     ws: Workspace, run_id: int, actor: Actor, *, build_artifact: int | None = None
 ) -> Artifact:
     """The run's model files become model version N of the project (the same blobs, no copy)."""
+    from core.accounts.access import authorize
+
     run = get_run(ws, run_id)
+    authorize(ws, actor, "model.register", run.project)
     if run.status != "finished":
         raise InvalidInput(
             f"Run #{run_id} is {run.status}; only a finished run's model can be registered."

@@ -50,7 +50,7 @@ def test_serve_refuses_a_port_in_use(demo_workspace: Path) -> None:
 
 def test_simulate_replays_and_reports(demo_workspace: Path, tmp_path: Path) -> None:
     path = tmp_path / "ws"
-    shutil.copytree(demo_workspace, path)
+    shutil.copytree(demo_workspace, path, ignore=shutil.ignore_patterns("logs"))
     done = run(
         "--workspace", str(path), "simulate", "ooo-replies", "--days", "2", "--start", "2026-08-01"
     )

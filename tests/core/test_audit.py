@@ -259,12 +259,6 @@ def test_training_runs_are_audited(demo_copy: Path) -> None:
     assert any(str(result.run_id) in str(r[3]) for r in actions(ws).get("run.log", []))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/builds.run_build checks the role only when the build is recorded at the end: "
-    "a refused build leaves its 'running' row, a run and artifacts. Fix: authorize(ws, actor, "
-    "'build', project) first thing in run_build (train and Tracker.start_run already do).",
-)
 def test_a_refused_build_writes_nothing(demo_copy: Path) -> None:
     from core.builds.service import run_build
     from tests.core.test_hardening import tables

@@ -89,8 +89,22 @@ class Service:
 
 
 def copy_of(demo_workspace: Path, target: Path) -> Path:
-    shutil.copytree(demo_workspace, target)
+    """A private copy of the demo without its live traffic: these tests read the log they write."""
+    shutil.copytree(demo_workspace, target, ignore=shutil.ignore_patterns("logs"))
     return target
+
+
+def roll_back_to_v1(path: Path, project: str) -> None:
+    """Production v1 again: trained before the later data, so there is later data to replay."""
+    ws = Workspace.open(path)
+    with ws.store.read() as tx:
+        first = tx.scalar(
+            "SELECT artifact_id FROM artifacts WHERE kind = 'model' AND name = ? AND version = 1",
+            [project],
+        )
+    current = find_alias(ws, project)
+    if first is not None and (current is None or current.artifact_id != first):
+        promote(ws, project, int(first), LEAD, reason="serving tests replay the later data")
 
 
 def ensure_production(path: Path, project: str) -> None:

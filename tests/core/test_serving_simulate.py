@@ -15,16 +15,22 @@ from core.serving.log import FEEDBACK, read_log
 from core.serving.simulate import simulate
 from core.store import Workspace
 from tests.conftest import ROOT
-from tests.core.test_serving_http import Service, ensure_production, token_for
+from tests.core.test_serving_http import (
+    Service,
+    copy_of,
+    ensure_production,
+    roll_back_to_v1,
+    token_for,
+)
 
 SAMPLE = ROOT / "sample_data"
 
 
 @pytest.fixture(scope="module")
 def demo(demo_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("simulate") / "ws"
-    shutil.copytree(demo_workspace, path)
+    path = copy_of(demo_workspace, tmp_path_factory.mktemp("simulate") / "ws")
     ensure_production(path, "hw-triage")
+    roll_back_to_v1(path, "hw-triage")
     return path
 
 
