@@ -37,9 +37,11 @@ def test_sample_thresholds_hold_with_a_margin_on_the_demo_models(demo_copy: Path
         "ML-3": "met",
         "ML-4": "met",
         "ML-5": "met",
-        "ML-6": "no_evidence",  # verification evidence: none until `loopline verify-system`
+        # the demo ends with `verify-system` of production v2: German and French return dates
+        # fall short on the large test set, an open problem the matrix shows honestly
+        "ML-6": "violated",
         "ML-7": "met",
-        "ML-8": "no_evidence",
+        "ML-8": "met",
     }
     assert a["SYS-1"].status == "met" and a["SYS-3"].status == "met"
     # B as if build 1 were in production: the demo's gate may refuse it when the machine is busy
