@@ -22,14 +22,20 @@ def test_grid_expansion_and_limits() -> None:
 
 
 def test_sweep_locally_and_on_a_dask_cluster(demo_copy: Path) -> None:
+    import dask
     from dask.distributed import LocalCluster
 
     ws = Workspace.open(demo_copy)
     local = sweep(ws, "ooo-replies", Actor("ds", "cli"), {"C": [0.5, 4.0]}, n_jobs=2)
     assert len(local) == 2
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, dashboard_address=None, processes=True
-    ) as cluster:
+    # Worker processes are forked: a spawned one would re-run this process's __main__, which is
+    # the app's main.py once an AppTest has run in the same pytest process.
+    with (
+        dask.config.set({"distributed.worker.multiprocessing-method": "fork"}),
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, dashboard_address=None, processes=True
+        ) as cluster,
+    ):
         remote = sweep(
             ws,
             "ooo-replies",
