@@ -110,30 +110,12 @@ def matrix_heatmap(matrix: Matrix, max_columns: int = 60, max_rows: int = 80) ->
             )
         z.append(z_row)
         hover.append(hover_row)
-    scale = []
-    for index, key in enumerate(STATUS_ORDER):
-        low, high = index / len(STATUS_ORDER), (index + 1) / len(STATUS_ORDER)
-        scale += [[low, COLORS[key]], [high, COLORS[key]]]
-    figure = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=columns,
-            y=labels,
-            text=hover,
-            hoverinfo="text",
-            hovertemplate="%{text}<extra></extra>",
-            colorscale=scale,
-            zmin=-0.5,
-            zmax=len(STATUS_ORDER) - 0.5,
-            xgap=3,
-            ygap=3,
-            showscale=False,
-        )
+    figure = _status_heatmap(
+        z, columns, labels, text=hover, hovertemplate="%{text}<extra></extra>", hoverinfo="text"
     )
     figure.update_layout(
         height=max(220, 34 * len(labels) + 80),
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        yaxis={"autorange": "reversed"},
         xaxis={"side": "top"},
         plot_bgcolor="white",
     )
@@ -210,6 +192,24 @@ def per_version_heatmap(history: Sequence[HistoryEntry]) -> go.Figure | None:
         for r in ids
     ]
     text = [[LABELS.get(last.get((r, v), ""), "") for v in versions] for r in ids]
+    figure = _status_heatmap(
+        z,
+        [f"v{v}" for v in versions],
+        ids,
+        text=text,
+        hovertemplate="%{y} with model %{x}: %{text}<extra></extra>",
+        texttemplate="%{text}",
+    )
+    figure.update_layout(
+        height=max(220, 28 * len(ids) + 60), margin={"l": 10, "r": 10, "t": 20, "b": 10}
+    )
+    return figure
+
+
+def _status_heatmap(
+    z: Sequence[Sequence[float | None]], x: Sequence[str], y: Sequence[str], **text: Any
+) -> go.Figure:
+    """Cells coloured by status (a stepped scale over STATUS_ORDER), first row on top."""
     scale = []
     for index, key in enumerate(STATUS_ORDER):
         low, high = index / len(STATUS_ORDER), (index + 1) / len(STATUS_ORDER)
@@ -217,24 +217,18 @@ def per_version_heatmap(history: Sequence[HistoryEntry]) -> go.Figure | None:
     figure = go.Figure(
         go.Heatmap(
             z=z,
-            x=[f"v{v}" for v in versions],
-            y=ids,
-            text=text,
-            texttemplate="%{text}",
-            hovertemplate="%{y} with model %{x}: %{text}<extra></extra>",
+            x=x,
+            y=y,
             colorscale=scale,
             zmin=-0.5,
             zmax=len(STATUS_ORDER) - 0.5,
             xgap=3,
             ygap=3,
             showscale=False,
+            **text,
         )
     )
-    figure.update_layout(
-        height=max(220, 28 * len(ids) + 60),
-        margin={"l": 10, "r": 10, "t": 20, "b": 10},
-        yaxis={"autorange": "reversed"},
-    )
+    figure.update_layout(yaxis={"autorange": "reversed"})
     return figure
 
 
