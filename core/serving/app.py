@@ -11,6 +11,7 @@ anything parses them; nothing on the event loop waits for the disk.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import json
 import threading
@@ -122,6 +123,11 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         logs.start()
         watcher.start()
+        # The model, pandas and the web stack are loaded and live for the whole service: move
+        # them out of the collector's sight, so a full collection does not walk them (it cost
+        # p99 ≈ 120 ms under load: every request in flight waits out the pause).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
