@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -167,3 +168,89 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
     (root / DB_FILE).write_bytes(b"this is not duckdb" * 100)
     with pytest.raises(SchemaError, match=r"is not a Loopline workspace file|Cannot open"):
         count(Workspace.open(root), "artifacts")
+
+
+# -- one DuckDB instance per process, the file attached per unit of work ---------------------------
+
+
+def test_two_handles_on_one_workspace_share_the_attached_file(ws: Workspace) -> None:
+    other = Workspace.open(ws.root)
+    with ws.store.read() as outer:
+        with other.store.transaction() as tx:  # would wait forever on our own lock before
+            tx.execute("INSERT INTO aliases VALUES ('p', 'a', 1, now()::TIMESTAMP, 'x')")
+        assert outer.scalar("SELECT count(*) FROM aliases") == 1
+    con = duckdb.connect(str(ws.root / DB_FILE))  # both are done: the file is free again
+    con.close()
+
+
+def test_a_second_workspace_is_migrated_while_the_first_is_open(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    with ws.store.read():
+        second = Workspace.init(tmp_path / "second")
+        assert count(second, "schema_migrations") == latest_version()
+        with second.store.transaction() as tx:
+            tx.execute("INSERT INTO aliases VALUES ('p', 'b', 1, now()::TIMESTAMP, 'x')")
+        assert count(ws, "aliases") == 0  # each unit sees its own file
+        assert count(second, "aliases") == 1
+
+
+def test_threads_on_one_workspace_keep_every_write(ws: Workspace) -> None:
+    import threading
+
+    def insert(index: int) -> None:
+        for step in range(20):
+            ws.store.write(
+                lambda tx, name=f"p{index}-{step}": tx.execute(
+                    "INSERT INTO aliases VALUES (?, 'a', 1, now()::TIMESTAMP, 'x')", [name]
+                )
+            )
+
+    threads = [threading.Thread(target=insert, args=(index,)) for index in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert count(ws, "aliases") == 80
+
+
+def _in_a_forked_child(work: Callable[[], None]) -> str:
+    """Run ``work`` in a forked child; returns "ok" or the CoreError's text."""
+    import os
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        try:
+            work()
+            result = "ok"
+        except CoreError as error:
+            result = str(error)
+        except BaseException as error:  # reported to the parent
+            result = f"crash: {error!r}"
+        os.write(write, result.encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        text = pipe.read()
+    os.waitpid(pid, 0)
+    return text
+
+
+def test_a_process_forked_between_units_opens_the_workspace_on_its_own(ws: Workspace) -> None:
+    count(ws, "artifacts")  # the parent's instance exists when it forks
+
+    def insert() -> None:
+        with Workspace.open(ws.root).store.transaction() as tx:
+            tx.execute("INSERT INTO aliases VALUES ('child', 'a', 1, now()::TIMESTAMP, 'x')")
+
+    assert _in_a_forked_child(insert) == "ok"
+    assert count(ws, "aliases") == 1  # and the parent goes on
+
+
+def test_a_process_forked_inside_a_unit_says_it_cannot_open_the_workspace(ws: Workspace) -> None:
+    with ws.store.read():
+        text = _in_a_forked_child(lambda: count(Workspace.open(ws.root), "aliases"))
+    assert text == "This process was forked while the workspace was open, so it cannot open it."
+    assert count(ws, "aliases") == 0

@@ -40,7 +40,8 @@ def latest_version() -> int:
 
 def current_version(con: duckdb.DuckDBPyConnection) -> int:
     exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_name = 'schema_migrations' AND table_catalog = current_database()"
     ).fetchone()
     if not exists or exists[0] == 0:
         return 0
@@ -48,10 +49,16 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
+Reattach = Callable[[Callable[[], None]], duckdb.DuckDBPyConnection]
+
+
 def ensure_schema(
-    con: duckdb.DuckDBPyConnection, db_path: Path, busy_timeout: float
+    con: duckdb.DuckDBPyConnection, db_path: Path, reattach: Reattach
 ) -> duckdb.DuckDBPyConnection:
-    """Bring the file to the latest schema; returns the (possibly reopened) connection."""
+    """Bring the file to the latest schema; returns the (possibly new) connection.
+
+    ``reattach(copy)`` closes the file (checkpointing it), runs ``copy`` and opens it again: the
+    backup is copied while nothing holds the file."""
     steps = migrations()
     version = current_version(con)
     if version > len(steps):
@@ -63,7 +70,7 @@ def ensure_schema(
     if version == len(steps):
         return con
     if version > 0:
-        con = _backup(con, db_path, version, busy_timeout)
+        con = _backup(db_path, version, reattach)
     for number, name, up in steps[version:]:
         con.execute("BEGIN TRANSACTION")
         try:
@@ -78,15 +85,12 @@ def ensure_schema(
     return con
 
 
-def _backup(
-    con: duckdb.DuckDBPyConnection, db_path: Path, version: int, busy_timeout: float
-) -> duckdb.DuckDBPyConnection:
+def _backup(db_path: Path, version: int, reattach: Reattach) -> duckdb.DuckDBPyConnection:
     """Copy the file aside before migrating it: ``loopline.duckdb.v1.bak``."""
-    from core.store.connection import connect_with_retry
-
-    con.execute("CHECKPOINT")
-    con.close()
     target = db_path.with_name(f"{db_path.name}.v{version}.bak")
-    if not target.exists():
-        shutil.copy2(db_path, target)
-    return connect_with_retry(db_path, busy_timeout)
+
+    def copy() -> None:
+        if not target.exists():
+            shutil.copy2(db_path, target)
+
+    return reattach(copy)
