@@ -16,24 +16,17 @@ opens the DuckDB file itself, as one CLI command does.
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import random
 import statistics
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/store.py`
 
-import duckdb
-
+from bench.harness import Stopwatch, emit, header, scratch, summarize_ms, timed_ms
 from core.actor import Actor
 from core.artifacts.lineage import lineage
 from core.artifacts.models import Lineage, NewArtifact
@@ -102,45 +95,39 @@ def with_ids(
 
 @contextmanager
 def fresh_workspace() -> Iterator[Workspace]:
-    with tempfile.TemporaryDirectory(prefix="loopline-bench-") as tmp:
-        yield Workspace.init(Path(tmp) / "ws")
+    with scratch() as tmp:
+        yield Workspace.init(tmp / "ws")
 
 
 def register_batches(
     ws: Workspace, count: int, rng: random.Random, projects: int
 ) -> tuple[float, list[int]]:
     ids: list[int] = []
-    start = time.perf_counter()
-    for batch in plan(count, rng, projects):
-        ids += [a.artifact_id for a in register_many(ws, with_ids(batch, ids), ACTOR)]
-    return time.perf_counter() - start, ids
+    with Stopwatch() as clock:
+        for batch in plan(count, rng, projects):
+            ids += [a.artifact_id for a in register_many(ws, with_ids(batch, ids), ACTOR)]
+    return clock.seconds, ids
 
 
 def register_singly(ws: Workspace, count: int, rng: random.Random, warm: bool) -> float:
     ids: list[int] = []
-    start = time.perf_counter()
-    with ws.store.read() if warm else nullcontext():
+    with Stopwatch() as clock, ws.store.read() if warm else nullcontext():
         for batch in plan(count, rng):
             for new in with_ids(batch, ids):
                 ids.append(register(ws, new, ACTOR).artifact_id)
-    return time.perf_counter() - start
+    return clock.seconds
 
 
 def timed_lineage(ws: Workspace, artifact_id: int, direction: str) -> tuple[float, Lineage]:
-    start = time.perf_counter()
-    graph = lineage(ws, artifact_id, direction)
-    return (time.perf_counter() - start) * 1000, graph
+    return timed_ms(lineage, ws, artifact_id, direction)
 
 
 def summary(times_ms: list[float], sizes: list[int]) -> dict[str, Any]:
-    ordered = sorted(times_ms)
     return {
-        "median_ms": round(statistics.median(ordered), 2),
-        "p95_ms": round(ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))], 2),
-        "max_ms": round(ordered[-1], 2),
+        **summarize_ms(times_ms, 2),
         "nodes_median": int(statistics.median(sizes)),
         "nodes_max": max(sizes),
-        "queries": len(ordered),
+        "queries": len(times_ms),
     }
 
 
@@ -167,19 +154,9 @@ def lineage_times(ws: Workspace, ids: list[int], rng: random.Random) -> dict[str
 
 
 def main() -> int:
-    began = time.perf_counter()
+    clock = Stopwatch()
     rng = random.Random(SEED)
-    result: dict[str, Any] = {
-        "bench": "store",
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "duckdb": duckdb.__version__,
-        },
-        "targets": TARGETS,
-    }
+    result = header("store", targets=TARGETS)
     for projects in (WIDE_PROJECTS, PROJECTS):  # the graph with long chains stays for lineage
         size = projects * len(STREAMS)
         with fresh_workspace() as ws:
@@ -215,8 +192,7 @@ def main() -> int:
         "batch_registrations_per_s": batch_rate >= TARGETS["batch_registrations_per_s"],
         "lineage_ms (warm p95)": worst < TARGETS["lineage_ms"],
     }
-    result["runtime_s"] = round(time.perf_counter() - began, 1)
-    print(json.dumps(result, indent=2))
+    emit(result, clock)
     return 0
 
 

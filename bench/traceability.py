@@ -22,19 +22,16 @@ Targets: recomputation < 2 s, matrix < 300 ms. No peer tool does this, so none r
 from __future__ import annotations
 
 import gc
-import json
-import os
-import platform
 import random
 import statistics
 import sys
-import tempfile
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/traceability.py`
+
+from bench.harness import Stopwatch, emit, header, scratch, timed_ms
 
 SEED = 11
 SYSTEM, ML = 2_000, 5_000
@@ -173,20 +170,17 @@ def main() -> None:
     from core.requirements.matrix import traceability_matrix
     from core.requirements.service import save_requirements
     from core.requirements.status import recompute_statuses
+    from core.store import Workspace
     from tests.core.test_requirements_support import add_window, build_base
 
     rng = random.Random(SEED)
-    with tempfile.TemporaryDirectory(prefix="loopline-bench-") as folder:
-        started = time.perf_counter()
-        from core.store import Workspace
-
-        ws = Workspace.open(build_base(Path(folder)))
-        rows, version = evidence(ws, rng)
-        setup_s = time.perf_counter() - started
+    with scratch() as folder:
+        with Stopwatch() as setup:
+            ws = Workspace.open(build_base(folder))
+            rows, version = evidence(ws, rng)
         items = requirement_set(rng)
-        started = time.perf_counter()
-        saved = save_requirements(ws, "tickets", items, Actor("bench", "test"), source="bench")
-        import_s = time.perf_counter() - started
+        with Stopwatch() as imported:
+            saved = save_requirements(ws, "tickets", items, Actor("bench", "test"), source="bench")
         assert saved.set_version == 1 and len(saved.created) == SYSTEM + ML
         changed, steady, matrix_ms, violated_ms = [], [], [], []
         with ws.store.read():
@@ -198,45 +192,38 @@ def main() -> None:
                     end=datetime(2026, 10, 1) + timedelta(days=repeat),
                     days=1,
                 )
-                started = time.perf_counter()
-                done = recompute_statuses(ws, "tickets", cause=f"window {repeat}")
-                changed.append(time.perf_counter() - started)
-                started = time.perf_counter()
-                recompute_statuses(ws, "tickets", cause="again")
-                steady.append(time.perf_counter() - started)
+                ms, done = timed_ms(recompute_statuses, ws, "tickets", cause=f"window {repeat}")
+                changed.append(ms / 1000)
+                steady.append(timed_ms(recompute_statuses, ws, "tickets", cause="again")[0] / 1000)
                 gc.collect()  # the previous matrix's objects are not collected inside the timing
-                started = time.perf_counter()
-                matrix = traceability_matrix(ws, "tickets")
-                matrix_ms.append((time.perf_counter() - started) * 1000)
+                ms, matrix = timed_ms(traceability_matrix, ws, "tickets")
+                matrix_ms.append(ms)
                 gc.collect()
-                started = time.perf_counter()
-                traceability_matrix(ws, "tickets", status="violated")
-                violated_ms.append((time.perf_counter() - started) * 1000)
+                violated_ms.append(
+                    timed_ms(traceability_matrix, ws, "tickets", status="violated")[0]
+                )
         counts = matrix.coverage.by_status
-    result = {
-        "benchmark": "traceability",
-        "system_requirements": SYSTEM,
-        "ml_requirements": ML,
-        "evidence_rows": rows,
-        "statuses": done.statuses,
-        "status_changes_last_window": done.changes,
-        "by_status": counts,
-        "setup_s": round(setup_s, 2),
-        "import_s": round(import_s, 2),
-        "recompute_s": round(statistics.median(changed), 3),
-        "recompute_steady_s": round(statistics.median(steady), 3),
-        "matrix_ms": round(statistics.median(matrix_ms), 1),
-        "matrix_violated_ms": round(statistics.median(violated_ms), 1),
-        "targets": TARGETS,
-        "meets_targets": statistics.median(changed) < TARGETS["recompute_s"]
+    # built last: the machine's load average covers the measurements
+    result = header(
+        "traceability",
+        key="benchmark",
+        system_requirements=SYSTEM,
+        ml_requirements=ML,
+        evidence_rows=rows,
+        statuses=done.statuses,
+        status_changes_last_window=done.changes,
+        by_status=counts,
+        setup_s=round(setup.seconds, 2),
+        import_s=round(imported.seconds, 2),
+        recompute_s=round(statistics.median(changed), 3),
+        recompute_steady_s=round(statistics.median(steady), 3),
+        matrix_ms=round(statistics.median(matrix_ms), 1),
+        matrix_violated_ms=round(statistics.median(violated_ms), 1),
+        targets=TARGETS,
+        meets_targets=statistics.median(changed) < TARGETS["recompute_s"]
         and statistics.median(matrix_ms) < TARGETS["matrix_ms"],
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_1min": round(os.getloadavg()[0], 2),
-        },
-    }
-    print(json.dumps(result, indent=1))
+    )
+    emit(result)
 
 
 if __name__ == "__main__":
