@@ -24,39 +24,35 @@ Everything lives in temporary folders that are removed at the end.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import platform
 import shutil
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/tracking.py`
 sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))  # the shared workload
 
-import duckdb
 from mlflow_workload import EXPERIMENT, FILTER, ORDER_BY, run_shape
 
+from bench.harness import (
+    Peer,
+    Stopwatch,
+    emit,
+    header,
+    optional,
+    repeat_ms,
+    repetitions,
+    scratch,
+)
 from core.actor import Actor
 from core.experiments.search import search_runs
 from core.experiments.tracking import Tracker
 from core.store import Workspace
 
-PEERS = Path(__file__).resolve().parent / "peers"
-PEER_VENV = PEERS / ".venv-mlflow"
-PEER_PYTHON = PEER_VENV / "bin" / "python"
-REQUIREMENTS = PEERS / "requirements-mlflow.txt"
-PEER_SCRIPT = PEERS / "mlflow_workload.py"
-PEER_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
+MLFLOW = Peer(
+    "mlflow", "mlflow_workload.py", {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
+)
 LOG_RUNS = 1_000
 FLUENT_RUNS = 50
 SEARCH_RUNS = 10_000
@@ -73,46 +69,13 @@ ACTOR = Actor("bench", "test")
 # --- MLflow, in its own venv -------------------------------------------------------------------
 
 
-def peer_python() -> Path:
-    """The bench-only venv with MLflow, built once; rebuilt when the requirements change."""
-    stamp = PEER_VENV / ".requirements.sha256"
-    wanted = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    if PEER_PYTHON.exists() and stamp.exists() and stamp.read_text() == wanted:
-        return PEER_PYTHON
-    shutil.rmtree(PEER_VENV, ignore_errors=True)
-    base = getattr(sys, "_base_executable", sys.executable)
-    for command in (
-        [base, "-m", "venv", str(PEER_VENV)],
-        [str(PEER_PYTHON), "-m", "pip", "install", "--quiet", "-r", str(REQUIREMENTS)],
-    ):
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-5:])
-            raise RuntimeError(f"{' '.join(command[:4])} … failed: {tail}")
-    stamp.write_text(wanted)
-    return PEER_PYTHON
-
-
 def peer(config: dict[str, Any]) -> dict[str, Any]:
     """One phase of the MLflow workload in a fresh process of the peer venv."""
-    done = subprocess.run(
-        [str(PEER_PYTHON), str(PEER_SCRIPT), json.dumps(config)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **PEER_ENV},
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"mlflow {config['mode']}: {done.stderr.strip()[-800:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return MLFLOW.run(config)[0]
 
 
 def mlflow_side(tmp: Path) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    start = time.perf_counter()
-    peer_python()
-    out["venv_ready_s"] = round(time.perf_counter() - start, 1)
-    out["versions"] = peer({"mode": "versions"})
+    out = MLFLOW.prepare()  # venv_ready_s, versions
     (tmp / "a").mkdir()
     out["log_batch"] = peer({"mode": "log", "db": str(tmp / "a" / "mlflow.db"), "runs": LOG_RUNS})
     out["log_batch"]["method"] = "MlflowClient: create_run + one log_batch + set_terminated per run"
@@ -124,10 +87,10 @@ def mlflow_side(tmp: Path) -> dict[str, Any]:
     # with fsync, per call). Logged on tmpfs instead (~2 min), then copied next to Loopline's
     # workspace: the file searched is the same one either way.
     shm = Path("/dev/shm") if Path("/dev/shm").is_dir() else tmp
-    with tempfile.TemporaryDirectory(prefix="loopline-bench-mlflow-", dir=shm) as fast:
-        fill = peer({"mode": "log", "db": str(Path(fast) / "mlflow.db"), "runs": SEARCH_RUNS})
+    with scratch("mlflow", parent=shm) as fast:
+        fill = peer({"mode": "log", "db": str(fast / "mlflow.db"), "runs": SEARCH_RUNS})
         (tmp / "b").mkdir()
-        shutil.copyfile(Path(fast) / "mlflow.db", tmp / "b" / "mlflow.db")
+        shutil.copyfile(fast / "mlflow.db", tmp / "b" / "mlflow.db")
     fill["method"] = (
         f"same client calls as log_batch, SQLite file on {shm} (no fsync wait), "
         "then copied to the benchmark's temporary folder on disk before searching"
@@ -150,8 +113,7 @@ def mlflow_side(tmp: Path) -> dict[str, Any]:
 
 
 def log_loopline(ws: Workspace, runs: int) -> float:
-    start = time.perf_counter()
-    with Tracker(ws, ACTOR) as tracker:
+    with Stopwatch() as clock, Tracker(ws, ACTOR) as tracker:
         for index in range(runs):
             params, metrics, loss = run_shape(index)
             with tracker.start_run(EXPERIMENT) as run:
@@ -159,21 +121,14 @@ def log_loopline(ws: Workspace, runs: int) -> float:
                 run.log_metrics(metrics)
                 for step, value in enumerate(loss):
                     run.log_metric("loss", value, step=step)
-    return time.perf_counter() - start
+    return clock.seconds
 
 
 def timed(call: Callable[[], Any]) -> dict[str, Any]:
-    table = call()  # warm-up: not counted
-    times = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        table = call()
-        times.append((time.perf_counter() - start) * 1000)
+    """A warm-up call (not counted), then ``REPEATS`` timed ones."""
+    times, table = repeat_ms(call, REPEATS)
     return {
-        "median_ms": round(statistics.median(times), 1),
-        "min_ms": round(min(times), 1),
-        "times_ms": [round(t, 1) for t in times],
-        "repetitions": REPEATS,
+        **repetitions(times),
         "rows": len(table.frame),
         "columns": len(table.frame.columns),
     }
@@ -224,47 +179,24 @@ def loopline_side(tmp: Path) -> dict[str, Any]:
 # --- main ---------------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, Any]:
-    memory = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory = round(int(line.split()[1]) / 2**20, 1)
-    except OSError:
-        pass
-    return {
-        "cpus": os.cpu_count(),
-        "memory_gib": memory,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "duckdb": duckdb.__version__,
-        "pandas": metadata.version("pandas"),
-    }
-
-
 def main() -> int:
-    began = time.perf_counter()
-    result: dict[str, Any] = {
-        "bench": "tracking",
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(),
-        "workload": {
+    clock = Stopwatch()
+    result = header(
+        "tracking",
+        workload={
             "params": 20,
             "final_metrics": 10,
             "history": "loss over 50 steps",
             "filter": FILTER,
             "order_by": list(ORDER_BY),
         },
-        "targets": TARGETS,
-    }
-    with tempfile.TemporaryDirectory(prefix="loopline-bench-") as tmp:
-        (Path(tmp) / "loopline").mkdir()
-        (Path(tmp) / "mlflow").mkdir()
-        result["loopline"] = loopline_side(Path(tmp) / "loopline")
-        try:
-            result["mlflow"] = mlflow_side(Path(tmp) / "mlflow")
-        except Exception as error:  # the peer is optional: report it and keep Loopline's side
-            result["mlflow"] = {"error": f"{type(error).__name__}: {error}"}
+        targets=TARGETS,
+    )
+    with scratch() as tmp:
+        (tmp / "loopline").mkdir()
+        (tmp / "mlflow").mkdir()
+        result["loopline"] = loopline_side(tmp / "loopline")
+        result["mlflow"] = optional(mlflow_side, tmp / "mlflow")  # the peer is optional
     ll, ml = result["loopline"], result["mlflow"]
     cold = ll["search_cold"]
     meets: dict[str, Any] = {
@@ -308,8 +240,7 @@ def main() -> int:
             meets[key] = None  # no peer figure to compare with
         meets["unfiltered_search_ratio (cold)"] = None
     result["meets_targets"] = meets
-    result["runtime_s"] = round(time.perf_counter() - began, 1)
-    print(json.dumps(result, indent=2))
+    emit(result, clock)
     return 0
 
 

@@ -11,7 +11,8 @@ Prints one JSON object. Modes:
   call, then the median of the timed repetitions, all in this one process.
 
 ``run_shape`` is the workload itself, shared with Loopline's side (standard library only, so that
-``bench/tracking.py`` can import it from the project's venv).
+``bench/tracking.py`` can import it from the project's venv). Timing and output go through
+``bench/harness.py`` (standard library only too), as on Loopline's side.
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ from __future__ import annotations
 import json
 import os
 import random
-import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: bench.harness
+
+from bench.harness import Stopwatch, emit_line, repeat_ms, repetitions
 
 PARAMS = 20  # "model" and 19 hyper-parameters
 FINAL_METRICS = ("accuracy", "f1", "precision", "recall", "roc_auc", "log_loss", "brier")
@@ -70,7 +74,7 @@ def log(db: str, runs: int, first: int = 0) -> dict[str, Any]:
 
     client = _client(db)
     experiment = _experiment(client, db)  # creates the tables: not timed
-    start = time.perf_counter()
+    clock = Stopwatch()
     for index in range(first, first + runs):
         params, metrics, loss = run_shape(index)
         now = int(time.time() * 1000)
@@ -82,7 +86,7 @@ def log(db: str, runs: int, first: int = 0) -> dict[str, Any]:
             params=[Param(k, v) for k, v in params.items()],
         )
         client.set_terminated(run.info.run_id)
-    seconds = time.perf_counter() - start
+    seconds = clock.seconds
     return {"runs": runs, "seconds": round(seconds, 2), "runs_per_s": round(runs / seconds, 1)}
 
 
@@ -92,7 +96,7 @@ def fluent(db: str, runs: int) -> dict[str, Any]:
     mlflow.set_tracking_uri(f"sqlite:///{db}")
     _experiment(_client(db), db)
     mlflow.set_experiment(EXPERIMENT)
-    start = time.perf_counter()
+    clock = Stopwatch()
     for index in range(runs):
         params, metrics, loss = run_shape(index)
         with mlflow.start_run(run_name=f"run-{index}"):
@@ -100,7 +104,7 @@ def fluent(db: str, runs: int) -> dict[str, Any]:
             mlflow.log_metrics(metrics)
             for step, value in enumerate(loss):
                 mlflow.log_metric("loss", value, step=step)
-    seconds = time.perf_counter() - start
+    seconds = clock.seconds
     return {
         "runs": runs,
         "seconds": round(seconds, 2),
@@ -110,17 +114,10 @@ def fluent(db: str, runs: int) -> dict[str, Any]:
 
 
 def _timed(call: Any, repeats: int) -> dict[str, Any]:
-    frame = call()  # warm-up: not counted
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        frame = call()
-        times.append((time.perf_counter() - start) * 1000)
+    """A warm-up call (not counted), then ``repeats`` timed ones."""
+    times, frame = repeat_ms(call, repeats)
     return {
-        "median_ms": round(statistics.median(times), 1),
-        "min_ms": round(min(times), 1),
-        "times_ms": [round(t, 1) for t in times],
-        "repetitions": repeats,
+        **repetitions(times),
         "rows": len(frame),
         "columns": len(frame.columns),
     }
@@ -160,7 +157,7 @@ def main() -> int:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "true")
     config = json.loads(sys.argv[1])
-    began = time.perf_counter()
+    clock = Stopwatch()
     mode = config["mode"]
     if mode == "versions":
         result = versions()
@@ -172,8 +169,8 @@ def main() -> int:
         result = search(config["db"], config["repeats"], config["unfiltered_repeats"])
     else:
         raise SystemExit(f"unknown mode {mode!r}")
-    result["process_s"] = round(time.perf_counter() - began, 2)
-    print(json.dumps(result))
+    result["process_s"] = round(clock.seconds, 2)
+    emit_line(result)
     return 0
 
 
