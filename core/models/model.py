@@ -2,15 +2,14 @@
 
 Built-in trainers (``TRAINERS``) by project kind: text — TF-IDF with logistic regression
 (``tfidf_lr``) or with XGBoost (``tfidf_xgb``); tabular — XGBoost (``xgb``) and a logistic
-regression baseline (``lr``). All are deterministic for a given seed.
+regression baseline (``lr``). All are deterministic for a given seed. The lean path the
+prediction service uses (``Model.row_predictor``) is in :mod:`core.models.row`.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import InvalidInput, expected_one_of
+from core.models.row import RowPredictor
 from core.models.serialize import dump_booster, dump_sklearn, load_booster, load_sklearn
 from core.models.spans import extract_spans, fit_span_models
 from core.projects.spec import ProjectSpec
@@ -256,223 +256,3 @@ def train_model(
         "project": spec.name,
     }
     return Model(manifest, preprocess, classifier, span_models)
-
-
-class RowPredictor:
-    """Class probabilities for items given as plain mappings (field → value), for serving.
-
-    Made once per loaded model: the tabular preprocessing becomes NumPy arrays (imputation
-    values, scaling, the one-hot positions of every known category value, the column order) and
-    the classifier is called directly (the XGBoost booster's ``inplace_predict``, or the logistic
-    regression's coefficients), so one prediction costs a fraction of a millisecond instead of a
-    one-row DataFrame through scikit-learn. It gives the probabilities of
-    :meth:`Model.predict_proba` (tested to 1e-6); a structure it does not know falls back to it.
-    """
-
-    def __init__(self, model: Model, spec: ProjectSpec) -> None:
-        self.model = model
-        self.spec = spec
-        self.classes = model.classes
-        self.text = model.manifest["kind"] == "text_classification"
-        classifier = model.classifier
-        self._known = [int(c) for c in getattr(classifier, "classes_", range(len(self.classes)))]
-        self._booster: Any = None
-        self._coef: np.ndarray | None = None
-        self._intercept: np.ndarray | None = None
-        if hasattr(classifier, "get_booster") and getattr(classifier, "objective", "") in (
-            "multi:softprob",
-            "binary:logistic",
-        ):
-            self._booster = classifier.get_booster().copy()
-            self._booster.set_param({"nthread": 1})  # one row: threads cost more than they give
-        elif type(classifier).__name__ == "LogisticRegression":
-            self._coef = np.asarray(classifier.coef_).T  # its own dtype, as scikit-learn computes
-            self._intercept = np.asarray(classifier.intercept_)
-        self._plan = None if self.text else _TabularPlan.build(model.preprocess, spec)
-        self.lean = (self._booster is not None or self._coef is not None) and (
-            self.text or self._plan is not None
-        )
-
-    def predict_proba(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """One row of probabilities per item, one column per project class."""
-        if not self.lean:
-            return self.model.predict_proba(pd.DataFrame(list(rows)), self.spec)
-        if self.text:
-            matrix: Any = self.model.preprocess.transform(self.texts(rows))
-        else:
-            assert self._plan is not None
-            matrix = self._plan.matrix(rows, missing_is_zero=self._booster is not None)
-        if self._booster is not None:
-            raw = np.asarray(self._booster.inplace_predict(matrix), dtype=np.float64)
-            if raw.ndim == 1:
-                raw = np.column_stack([1 - raw, raw])
-        else:
-            from scipy.special import expit, softmax
-
-            assert self._coef is not None and self._intercept is not None
-            decision = np.asarray(matrix @ self._coef) + self._intercept
-            if decision.shape[1] == 1:
-                positive = expit(decision[:, 0])
-                raw = np.column_stack([1 - positive, positive])
-            else:
-                raw = softmax(decision, axis=1)
-        if len(self._known) == len(self.classes):
-            return raw
-        full = np.zeros((raw.shape[0], len(self.classes)))
-        full[:, self._known] = raw
-        return full
-
-    def texts(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
-        return [
-            "\n".join(_text_value(row.get(name)) for name in self.spec.text_fields) for row in rows
-        ]
-
-    def extract(self, rows: Sequence[Mapping[str, Any]]) -> list[list[Span]]:
-        spans = self.spec.labels.spans
-        if not self.model.span_models or spans is None:
-            return [[] for _ in rows]
-        field_texts = [_text_value(row.get(spans.field)) for row in rows]
-        return extract_spans(self.model.span_models, field_texts, spans.detect)
-
-
-def _text_value(value: Any) -> str:
-    return "" if _missing(value) else str(value)
-
-
-def _missing(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
-
-
-def _number(value: Any) -> float:
-    if _missing(value):
-        return math.nan
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan  # what pd.to_numeric(errors="coerce") makes of it
-
-
-@dataclass(frozen=True)
-class _TabularPlan:
-    """The fitted ColumnTransformer of a tabular model, as arrays."""
-
-    width: int
-    numeric: tuple[str, ...]
-    numeric_at: int
-    fill: np.ndarray | None  # the imputer's medians, or None (missing stays NaN)
-    mean: np.ndarray | None
-    scale: np.ndarray | None
-    categorical: tuple[str, ...]
-    positions: tuple[dict[str, np.ndarray], ...]  # per categorical column: value → output columns
-    sparse: bool  # the transformer's output was sparse: XGBoost saw absent zeros as missing
-
-    @classmethod
-    def build(cls, preprocess: Any, spec: ProjectSpec) -> _TabularPlan | None:
-        from sklearn.impute import SimpleImputer
-        from sklearn.pipeline import Pipeline
-        from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-        numeric: tuple[str, ...] = ()
-        numeric_at = 0
-        fill = mean = scale = None
-        categorical: tuple[str, ...] = ()
-        positions: tuple[dict[str, np.ndarray], ...] = ()
-        for name, transformer, columns in getattr(preprocess, "transformers_", ()):
-            where = preprocess.output_indices_[name]
-            if len(columns) == 0 or (name == "remainder" and transformer == "drop"):
-                continue
-            if name == "numeric" and _identity(transformer):
-                numeric, numeric_at = tuple(columns), where.start
-            elif name == "numeric" and isinstance(transformer, Pipeline):
-                steps = [step for _, step in transformer.steps]
-                if not (
-                    len(steps) == 2
-                    and isinstance(steps[0], SimpleImputer)
-                    and steps[0].strategy in ("median", "mean")
-                    and isinstance(steps[1], StandardScaler)
-                ):
-                    return None
-                numeric, numeric_at = tuple(columns), where.start
-                fill = np.asarray(steps[0].statistics_, dtype=np.float64)
-                mean = np.asarray(steps[1].mean_, dtype=np.float64) if steps[1].with_mean else None
-                scale = np.asarray(steps[1].scale_, dtype=np.float64) if steps[1].with_std else None
-            elif (
-                name == "categorical"
-                and isinstance(transformer, OneHotEncoder)
-                and transformer.handle_unknown == "ignore"
-            ):
-                categorical = tuple(columns)
-                positions = _one_hot_positions(transformer, categorical, where.start)
-            else:
-                return None
-        width = int(sum(s.stop - s.start for s in preprocess.output_indices_.values()))
-        return cls(
-            width,
-            numeric,
-            numeric_at,
-            fill,
-            mean,
-            scale,
-            categorical,
-            positions,
-            bool(getattr(preprocess, "sparse_output_", False)),
-        )
-
-    def matrix(self, rows: Sequence[Mapping[str, Any]], *, missing_is_zero: bool) -> np.ndarray:
-        out = np.zeros((len(rows), self.width))
-        if self.numeric:
-            block = np.array(
-                [[_number(row.get(name)) for name in self.numeric] for row in rows],
-                dtype=np.float64,
-            ).reshape(len(rows), len(self.numeric))
-            if self.fill is not None:
-                block = np.where(np.isnan(block), self.fill, block)
-            if self.mean is not None:
-                block = block - self.mean
-            if self.scale is not None:
-                block = block / self.scale
-            out[:, self.numeric_at : self.numeric_at + len(self.numeric)] = block
-        for name, known in zip(self.categorical, self.positions, strict=True):
-            for index, row in enumerate(rows):
-                value = row.get(name)
-                found = known.get("(missing)" if _missing(value) else str(value))
-                if found is not None:
-                    out[index, found] = 1.0
-        if self.sparse and missing_is_zero:
-            out[out == 0] = np.nan  # entries a sparse matrix does not store are missing to XGBoost
-        return out
-
-
-def _identity(transformer: Any) -> bool:
-    """``"passthrough"``, which fitted transformers hold as a FunctionTransformer without func."""
-    if isinstance(transformer, str):
-        return transformer == "passthrough"
-    return (
-        type(transformer).__name__ == "FunctionTransformer"
-        and transformer.func is None
-        and transformer.inverse_func is None
-    )
-
-
-def _one_hot_positions(
-    encoder: Any, columns: tuple[str, ...], start: int
-) -> tuple[dict[str, np.ndarray], ...]:
-    """Where each known value of each column lands in the encoder's output (infrequent values
-    share a column): found by encoding every value once, the other columns set to an unseen one."""
-    unseen = "\x00unseen"
-    rows: list[list[Any]] = []
-    owners: list[tuple[int, Any]] = []
-    for column, values in enumerate(encoder.categories_):
-        for value in values:
-            row = [unseen] * len(columns)
-            row[column] = value
-            rows.append(row)
-            owners.append((column, value))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "unknown categories": the unseen value, on purpose
-        encoded = encoder.transform(pd.DataFrame(rows, columns=list(columns), dtype=object))
-    dense = encoded.toarray() if hasattr(encoded, "toarray") else np.asarray(encoded)
-    out: list[dict[str, np.ndarray]] = [{} for _ in columns]
-    for (column, value), row in zip(owners, dense, strict=True):
-        out[column][str(value)] = np.flatnonzero(row) + start
-    return tuple(out)

@@ -22,7 +22,8 @@ from core.actor import Actor
 from core.artifacts.models import Artifact
 from core.artifacts.service import get_artifact
 from core.errors import CoreError, NotFound
-from core.models.model import Model, RowPredictor
+from core.models.model import Model
+from core.models.row import RowPredictor
 from core.projects.spec import ProjectSpec
 from core.serving.log import (
     FEEDBACK,
