@@ -34,27 +34,33 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import resource
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/labeling.py`
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from bench.harness import (
+    ROOT,
+    Stopwatch,
+    emit,
+    emit_line,
+    header,
+    peak_rss_mb,
+    run_json,
+    scratch,
+    summarize_ms,
+    timed_ms,
+)
 from core.actor import Actor
 from core.artifacts.models import NewArtifact
 from core.artifacts.service import register_many
@@ -65,7 +71,6 @@ from core.labeling.tasks import create_task
 from core.projects.service import create_project
 from core.store import Workspace
 
-ROOT = Path(__file__).resolve().parents[1]
 SEED = 11
 PROJECT = "hw-triage"
 PROJECT_FILE = ROOT / "sample_data" / PROJECT / "project.yaml"
@@ -132,14 +137,14 @@ def make_rows(count: int, seed: int) -> pd.DataFrame:
 
 def write_csv(count: int, seed: int, path: Path) -> tuple[float, int]:
     """Generate and write the file; returns (seconds, bytes)."""
-    start = time.perf_counter()
-    frame = make_rows(count, seed)
-    pacsv.write_csv(
-        pa.Table.from_pandas(frame, preserve_index=False),
-        path,
-        pacsv.WriteOptions(quoting_style="needed"),
-    )
-    return time.perf_counter() - start, path.stat().st_size
+    with Stopwatch() as clock:
+        frame = make_rows(count, seed)
+        pacsv.write_csv(
+            pa.Table.from_pandas(frame, preserve_index=False),
+            path,
+            pacsv.WriteOptions(quoting_style="needed"),
+        )
+    return clock.seconds, path.stat().st_size
 
 
 def fresh_project(path: Path) -> Workspace:
@@ -150,13 +155,7 @@ def fresh_project(path: Path) -> Workspace:
 
 # -- 1 and 2: the queue --------------------------------------------------------------------------
 def summary(times_ms: list[float]) -> dict[str, Any]:
-    ordered = sorted(times_ms)
-    return {
-        "p50_ms": round(statistics.median(ordered), 1),
-        "p95_ms": round(ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))], 1),
-        "max_ms": round(ordered[-1], 1),
-        "calls": len(ordered),
-    }
+    return {**summarize_ms(times_ms, 1, median="p50_ms"), "calls": len(times_ms)}
 
 
 def queue_rounds(
@@ -214,26 +213,26 @@ def setup_queue(tmp: Path) -> tuple[Path, int, dict[str, Any]]:
     info["generate_s"], info["csv_bytes"] = write_csv(QUEUE_ITEMS, SEED, csv)
     path = tmp / "ws-queue"
     ws = fresh_project(path)
-    start = time.perf_counter()
-    result = ingest(ws, PROJECT, csv, ADMIN)
-    info["ingest_s"] = time.perf_counter() - start
+    with Stopwatch() as clock:
+        result = ingest(ws, PROJECT, csv, ADMIN)
+    info["ingest_s"] = clock.seconds
     ids = pd.Index([f"U-{i:08d}" for i in range(1, QUEUE_ITEMS + 1)])
     rng = np.random.default_rng(SEED + 1)
     probabilities = pd.DataFrame(
         rng.dirichlet(np.ones(len(CLASSES)), len(ids)), index=ids, columns=list(CLASSES)
     )
-    start = time.perf_counter()
-    task = create_task(
-        ws,
-        PROJECT,
-        ADMIN,
-        name="bench 100k",
-        dataset=result.dataset.artifact_id,
-        task_filter=TaskFilter(),
-        ordering="uncertainty",
-        probabilities=probabilities,
-    )
-    info["create_task_s"] = time.perf_counter() - start
+    with Stopwatch() as clock:
+        task = create_task(
+            ws,
+            PROJECT,
+            ADMIN,
+            name="bench 100k",
+            dataset=result.dataset.artifact_id,
+            task_filter=TaskFilter(),
+            ordering="uncertainty",
+            probabilities=probabilities,
+        )
+    info["create_task_s"] = clock.seconds
     assert task.items == QUEUE_ITEMS, task
     csv.unlink()
     return (
@@ -249,7 +248,7 @@ def writer_main(path: str, stop: str) -> None:
     actor = Actor("ci-build", "test")
     size = WRITER_BYTES // WRITER_BATCH
     batches = 0
-    seconds: list[float] = []
+    batch_ms: list[float] = []
     in_store: list[float] = []  # waiting for the file + the transaction + closing it
     write = ws.store.write
 
@@ -273,23 +272,18 @@ def writer_main(path: str, stop: str) -> None:
             )
             for i in range(WRITER_BATCH)
         ]
-        start = time.perf_counter()
-        register_many(ws, news, actor)
-        seconds.append(time.perf_counter() - start)
+        batch_ms.append(timed_ms(register_many, ws, news, actor)[0])
         batches += 1
         if batches == 1:
             print("ready", flush=True)
-    print(
-        json.dumps(
-            {
-                "batches": batches,
-                "registrations": batches * WRITER_BATCH,
-                "mb_written": round(batches * WRITER_BYTES / 1e6),
-                "register_many_ms": summary([s * 1000 for s in seconds]) if seconds else None,
-                "of_which_store_ms": summary(in_store) if in_store else None,
-            }
-        ),
-        flush=True,
+    emit_line(
+        {
+            "batches": batches,
+            "registrations": batches * WRITER_BATCH,
+            "mb_written": round(batches * WRITER_BYTES / 1e6),
+            "register_many_ms": summary(batch_ms) if batch_ms else None,
+            "of_which_store_ms": summary(in_store) if in_store else None,
+        }
     )
 
 
@@ -307,9 +301,9 @@ def queue_with_writer(
         assert writer.stdout is not None
         if writer.stdout.readline().strip() != "ready":
             raise RuntimeError("the writer process did not start")
-        start = time.perf_counter()
-        out = queue_rounds(path, task_id, iterations, mode, rng, THINK_SECONDS)
-        out["seconds"] = round(time.perf_counter() - start, 1)
+        with Stopwatch() as clock:
+            out = queue_rounds(path, task_id, iterations, mode, rng, THINK_SECONDS)
+        out["seconds"] = round(clock.seconds, 1)
     finally:
         stop.touch()
         try:
@@ -339,17 +333,13 @@ def ingest_main(path: str, csv: str) -> None:
         for (stage, at), end in zip(marks, ends, strict=True)
         if not stage.startswith("done")
     }
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(
-        json.dumps(
-            {
-                "rows": result.total_rows,
-                "seconds": round(seconds, 2),
-                "stages_s": stages,
-                "peak_mb": round(peak_kb / 1024),
-            }
-        ),
-        flush=True,
+    emit_line(
+        {
+            "rows": result.total_rows,
+            "seconds": round(seconds, 2),
+            "stages_s": stages,
+            "peak_mb": round(peak_rss_mb()),
+        }
     )
 
 
@@ -358,17 +348,9 @@ def ingest_1m(tmp: Path) -> dict[str, Any]:
     generate_s, size = write_csv(INGEST_ROWS, SEED + 2, csv)
     path = tmp / "ws-ingest"
     fresh_project(path)
-    start = time.perf_counter()
-    child = subprocess.run(
-        [sys.executable, __file__, "--ingest", str(path), str(csv)],
-        capture_output=True,
-        text=True,
-        check=False,
+    out, wall = run_json(
+        [sys.executable, __file__, "--ingest", str(path), str(csv)], what="the ingest process"
     )
-    wall = time.perf_counter() - start
-    if child.returncode:
-        raise RuntimeError(f"the ingest process failed:\n{child.stderr}")
-    out: dict[str, Any] = json.loads(child.stdout.strip().splitlines()[-1])
     out["csv_mb"] = round(size / 1e6, 1)
     out["generate_s"] = round(generate_s, 2)
     out["child_process_s"] = round(wall, 2)  # ingest plus starting Python and imports
@@ -377,23 +359,12 @@ def ingest_1m(tmp: Path) -> dict[str, Any]:
 
 
 def main() -> int:
-    began = time.perf_counter()
-    result: dict[str, Any] = {
-        "bench": "labeling",
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "duckdb": duckdb.__version__,
-            "pandas": pd.__version__,
-        },
-        "targets": TARGETS,
-    }
+    clock = Stopwatch()
+    result = header("labeling", targets=TARGETS)
+    # the key this report has always had (GiB, despite the name): readers select on it
+    result["machine"]["memory_gb"] = result["machine"]["memory_gib"]
     rng = np.random.default_rng(SEED + 3)
-    with tempfile.TemporaryDirectory(prefix="loopline-bench-") as name:
-        tmp = Path(name)
+    with scratch() as tmp:
         path, task_id, result["queue_setup"] = setup_queue(tmp)
         for mode, count in (("cold", ITERATIONS), ("cold_one_open", 100), ("warm", ITERATIONS)):
             result[f"queue_{mode}"] = queue_rounds(path, task_id, count, mode, rng)
@@ -411,8 +382,7 @@ def main() -> int:
         "ingest_1m_seconds": big["seconds"] < 20,
         "ingest_1m_peak_mb": big["peak_mb"] < 2048,
     }
-    result["runtime_s"] = round(time.perf_counter() - began, 1)
-    print(json.dumps(result, indent=2))
+    emit(result, clock)
     return 0
 
 
