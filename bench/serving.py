@@ -26,22 +26,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/serving.py`
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.harness import ROOT, Stopwatch, emit, header, percentile, scratch
+
 PROJECT = "hw-triage"
 LATER = ROOT / "sample_data" / PROJECT / "data" / "later.csv"
 
@@ -121,14 +119,6 @@ async def _load(
     return latencies, errors, time.perf_counter() - started
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    position = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[position]
-
-
 def run_load(
     url: str,
     items: Sequence[dict[str, Any]],
@@ -148,9 +138,9 @@ def run_load(
         "offered_rps": rate,
         "requests": len(latencies),
         "throughput_rps": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(_percentile(latencies, 50), 2),
-        "p95_ms": round(_percentile(latencies, 95), 2),
-        "p99_ms": round(_percentile(latencies, 99), 2),
+        "p50_ms": round(percentile(latencies, 50), 2),
+        "p95_ms": round(percentile(latencies, 95), 2),
+        "p99_ms": round(percentile(latencies, 99), 2),
         "max_ms": round(max(latencies, default=float("nan")), 2),
         "errors": len(errors),
     }
@@ -183,7 +173,8 @@ def build_workspace(path: Path) -> None:
 def request_bodies(limit: int = 2_000) -> list[dict[str, Any]]:
     """Single-item bodies from the later data (all columns, as a client would send them)."""
     from core.projects.service import load_spec_text
-    from core.serving.simulate import _payloads, _read_source
+    from core.serving.replay import payloads as _payloads
+    from core.serving.replay import read_source as _read_source
 
     spec = load_spec_text((ROOT / "sample_data" / PROJECT / "project.yaml").read_text(), "bench")
     frame = _read_source(LATER, spec).head(limit)  # read and typed as an ingest would
@@ -238,57 +229,54 @@ def main() -> None:
         "--rates", default="500,1000", help="offered loads (requests/s) of the paced phases"
     )
     args = parser.parse_args()
-    temporary = None
-    workspace = args.workspace
-    started = time.perf_counter()
-    if workspace is None:
-        temporary = Path(tempfile.mkdtemp(prefix="loopline-bench-serving-"))
-        workspace = temporary / "ws"
-        build_workspace(workspace)
-    built = time.perf_counter() - started
+    with scratch("serving") if args.workspace is None else nullcontext() as temporary:
+        if temporary is None:
+            workspace, built = args.workspace, 0.0
+        else:
+            workspace = temporary / "ws"
+            with Stopwatch() as clock:
+                build_workspace(workspace)
+            built = clock.seconds
+        emit(measure(workspace, built, args.clients, args.seconds, args.rates.split(",")))
+
+
+def measure(
+    workspace: Path, built: float, clients: int, seconds: float, rates: Sequence[str]
+) -> dict[str, Any]:
+    """Start the service on ``workspace``, warm it up, run the phases, stop it: the report."""
     from core.serving.log import PREDICTIONS, count_records
 
     process, url = start_service(workspace)
     try:
         bodies = request_bodies()
-        run_load(url, bodies[:200], clients=args.clients, seconds=2.0)  # warm-up, not reported
+        run_load(url, bodies[:200], clients=clients, seconds=2.0)  # warm-up, not reported
         time.sleep(1.5)  # the warm-up's records reach the log
         before = count_records(workspace, PROJECT, PREDICTIONS)
-        saturated = run_load(url, bodies, args.clients, args.seconds)
-        paced = [
-            run_load(url, bodies, args.clients, args.seconds, rate=float(rate))
-            for rate in args.rates.split(",")
-        ]
+        saturated = run_load(url, bodies, clients, seconds)
+        paced = [run_load(url, bodies, clients, seconds, rate=float(rate)) for rate in rates]
     finally:
         process.terminate()  # SIGTERM: uvicorn shuts down gracefully and the log is flushed
         process.wait(timeout=30)
     logged = count_records(workspace, PROJECT, PREDICTIONS) - before
     sent = saturated["requests"] + sum(phase["requests"] for phase in paced)
-    print(
-        json.dumps(
-            {
-                "benchmark": "serving",
-                "project": PROJECT,
-                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-                "http": _http_stack(),
-                "workspace_build_s": round(built, 1),
-                "clients": args.clients,
-                "throughput_rps": saturated["throughput_rps"],
-                "p50_ms": saturated["p50_ms"],
-                "p95_ms": saturated["p95_ms"],
-                "p99_ms": saturated["p99_ms"],
-                "errors": saturated["errors"] + sum(phase["errors"] for phase in paced),
-                "logged_records": logged,
-                "sent_requests": sent,
-                "saturated": saturated,
-                "paced": paced,
-                "note": "logged_records counts the measured phases' records after a graceful stop",
-            },
-            indent=1,
-        )
+    return header(
+        "serving",
+        key="benchmark",
+        project=PROJECT,
+        http=_http_stack(),
+        workspace_build_s=round(built, 1),
+        clients=clients,
+        throughput_rps=saturated["throughput_rps"],
+        p50_ms=saturated["p50_ms"],
+        p95_ms=saturated["p95_ms"],
+        p99_ms=saturated["p99_ms"],
+        errors=saturated["errors"] + sum(phase["errors"] for phase in paced),
+        logged_records=logged,
+        sent_requests=sent,
+        saturated=saturated,
+        paced=paced,
+        note="logged_records counts the measured phases' records after a graceful stop",
     )
-    if temporary is not None:
-        shutil.rmtree(temporary, ignore_errors=True)
 
 
 if __name__ == "__main__":
