@@ -27,31 +27,31 @@ clients (``run_load``), then times ``loopline monitor`` on the log the service w
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib
-import json
-import os
-import platform
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from datetime import UTC, datetime
-from importlib import metadata
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/monitoring.py`
 
-ROOT = Path(__file__).resolve().parents[1]
-PEERS = ROOT / "bench" / "peers"
-PEER_VENV = PEERS / ".venv-evidently"
-PEER_PYTHON = PEER_VENV / "bin" / "python"
-REQUIREMENTS = PEERS / "requirements-evidently.txt"
-PEER_SCRIPT = PEERS / "evidently_workload.py"
+from bench.harness import (
+    ROOT,
+    Peer,
+    Stopwatch,
+    emit,
+    emit_line,
+    header,
+    optional,
+    peak_rss_mb,
+    run_json,
+    scratch,
+)
+
+EVIDENTLY = Peer("evidently", "evidently_workload.py")
 CARDINALITIES = (3, 10, 50, 300, 1000)
 TARGETS = {"speedup_vs_evidently": 20.0, "memory_share_of_evidently": 0.5}
 WINDOW = "2026-08-03"
@@ -164,7 +164,7 @@ def loopline_worker(folder: Path) -> dict[str, Any]:
         "reference_s": round(summarized - started, 3),
         "store_s": round(stored - summarized, 3),
         "drift_s": round(done - stored, 3),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
         "psi": {f"f_{r.feature}": r.statistics["psi"] for r in found},
         "js": {f"f_{r.feature}": r.statistics["js"] for r in found},
         "ks_error_max": max((r.statistics.get("ks_error", 0.0) for r in found), default=0.0),
@@ -172,21 +172,13 @@ def loopline_worker(folder: Path) -> dict[str, Any]:
     }
 
 
-def fresh(command: list[str], env: dict[str, str] | None = None) -> tuple[dict[str, Any], float]:
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(command[:3])} …: {done.stderr.strip()[-1500:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1]), wall
-
-
 def loopline_side(folder: Path, repeats: int) -> dict[str, Any]:
     runs = []
     for _ in range(repeats):
         shutil.rmtree(folder / "ws", ignore_errors=True)
-        result, wall = fresh(
-            [sys.executable, str(Path(__file__).resolve()), "--worker", str(folder)]
+        result, wall = run_json(
+            [sys.executable, str(Path(__file__).resolve()), "--worker", str(folder)],
+            what="the Loopline drift process",
         )
         result["process_wall_s"] = round(wall, 2)
         runs.append(result)
@@ -220,43 +212,16 @@ def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
 # --- Evidently, in its own venv ------------------------------------------------------------------
 
 
-def peer_python() -> Path:
-    """The bench-only venv with Evidently, built once; rebuilt when its requirements change."""
-    stamp = PEER_VENV / ".requirements.sha256"
-    wanted = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    if PEER_PYTHON.exists() and stamp.exists() and stamp.read_text() == wanted:
-        return PEER_PYTHON
-    shutil.rmtree(PEER_VENV, ignore_errors=True)
-    base = getattr(sys, "_base_executable", sys.executable)
-    for command in (
-        [base, "-m", "venv", str(PEER_VENV)],
-        [str(PEER_PYTHON), "-m", "pip", "install", "--quiet", "-r", str(REQUIREMENTS)],
-    ):
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-5:])
-            raise RuntimeError(f"{' '.join(command[:4])} … failed: {tail}")
-    stamp.write_text(wanted)
-    return PEER_PYTHON
-
-
 def evidently_side(folder: Path, repeats: int) -> dict[str, Any]:
-    started = time.perf_counter()
-    python = str(peer_python())
-    out: dict[str, Any] = {"venv_ready_s": round(time.perf_counter() - started, 1)}
-    out["versions"], _ = fresh([python, str(PEER_SCRIPT), json.dumps({"mode": "versions"})])
+    out = EVIDENTLY.prepare()  # venv_ready_s, versions
     runs = []
     for _ in range(repeats):
-        result, wall = fresh(
-            [python, str(PEER_SCRIPT), json.dumps({"mode": "default", "data": str(folder)})]
-        )
+        result, wall = EVIDENTLY.run({"mode": "default", "data": str(folder)})
         result["process_wall_s"] = round(wall, 2)
         runs.append(result)
     out["default"] = summarize_runs(runs)
     out["default"]["method"] = "Report([DataDriftPreset()]).run(current, reference)"
-    result, wall = fresh(
-        [python, str(PEER_SCRIPT), json.dumps({"mode": "psi", "data": str(folder)})]
-    )
+    result, wall = EVIDENTLY.run({"mode": "psi", "data": str(folder)})
     result["process_wall_s"] = round(wall, 2)
     out["psi"] = summarize_runs([result])
     out["psi"]["method"] = 'Report([DataDriftPreset(method="psi")]).run(current, reference)'
@@ -274,9 +239,9 @@ def service_side(folder: Path, seconds: float, clients: int, rate: float) -> dic
     from core.store import Workspace
 
     workspace = folder / "service-ws"
-    started = time.perf_counter()
-    build_workspace(workspace)
-    out: dict[str, Any] = {"workspace_build_s": round(time.perf_counter() - started, 1)}
+    with Stopwatch() as build:
+        build_workspace(workspace)
+    out: dict[str, Any] = {"workspace_build_s": round(build.seconds, 1)}
     process, url = start_service(workspace)
     try:
         bodies = request_bodies()
@@ -285,12 +250,12 @@ def service_side(folder: Path, seconds: float, clients: int, rate: float) -> dic
     finally:
         process.terminate()
         process.wait(timeout=30)
-    started = time.perf_counter()
-    report = compute_windows(
-        Workspace.open(workspace), "hw-triage", grain="hour", actor=Actor("bench", "test")
-    )
+    with Stopwatch() as monitor:
+        report = compute_windows(
+            Workspace.open(workspace), "hw-triage", grain="hour", actor=Actor("bench", "test")
+        )
     out["monitor_after_load"] = {
-        "seconds": round(time.perf_counter() - started, 2),
+        "seconds": round(monitor.seconds, 2),
         "windows": len(report.windows),
         "volume": sum(w.value("volume") or 0 for w in report.windows),
         "latency_p95_ms": max(
@@ -341,26 +306,6 @@ def compare(ll: dict[str, Any], ev: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def machine() -> dict[str, Any]:
-    import duckdb
-
-    memory = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory = round(int(line.split()[1]) / 2**20, 1)
-    except OSError:
-        pass
-    return {
-        "cpus": os.cpu_count(),
-        "memory_gib": memory,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "duckdb": duckdb.__version__,
-        "pandas": metadata.version("pandas"),
-    }
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -375,38 +320,28 @@ def main() -> int:
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker is not None:
-        print(json.dumps(loopline_worker(args.worker)))
+        emit_line(loopline_worker(args.worker))
         return 0
-    began = time.perf_counter()
-    result: dict[str, Any] = {
-        "bench": "monitoring",
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(),
-        "targets": TARGETS,
-    }
-    with tempfile.TemporaryDirectory(prefix="loopline-bench-monitoring-") as tmp:
-        folder = Path(tmp)
-        started = time.perf_counter()
-        result["workload"] = make_data(folder, args.rows)
-        result["workload"]["generate_s"] = round(time.perf_counter() - started, 1)
+    clock = Stopwatch()
+    result = header("monitoring", targets=TARGETS)
+    with scratch("monitoring") as folder:
+        with Stopwatch() as generate:
+            result["workload"] = make_data(folder, args.rows)
+        result["workload"]["generate_s"] = round(generate.seconds, 1)
         ll = result["loopline"] = loopline_side(folder, args.repeats)
         if not args.skip_evidently:
-            try:
-                result["evidently"] = evidently_side(folder, args.repeats)
-            except Exception as error:  # the peer is optional: report it and keep Loopline's side
-                result["evidently"] = {"error": f"{type(error).__name__}: {error}"}
+            # the peer is optional: an error is reported and Loopline's side kept
+            result["evidently"] = optional(evidently_side, folder, args.repeats)
             if "error" not in result["evidently"]:
                 result.update(compare(ll, result["evidently"]))
         if not args.skip_service:
             if (ROOT / "bench" / "serving.py").is_file():
-                try:
-                    result["service"] = service_side(folder, args.seconds, args.clients, args.rate)
-                except Exception as error:
-                    result["service"] = {"error": f"{type(error).__name__}: {error}"}
+                result["service"] = optional(
+                    service_side, folder, args.seconds, args.clients, args.rate
+                )
             else:
                 result["service"] = {"skipped": "bench/serving.py is not there"}
-    result["runtime_s"] = round(time.perf_counter() - began, 1)
-    print(json.dumps(result, indent=2))
+    emit(result, clock)
     return 0
 
 

@@ -13,11 +13,14 @@ choice of test per column) or ``psi`` (PSI for every column, to compare values w
 from __future__ import annotations
 
 import json
-import resource
 import sys
-import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: bench.harness
 
 import pandas as pd
+
+from bench.harness import Stopwatch, emit_line, peak_rss_mb
 
 
 def main() -> None:
@@ -25,27 +28,25 @@ def main() -> None:
     if config["mode"] == "versions":
         import evidently
 
-        print(json.dumps({"evidently": evidently.__version__, "pandas": pd.__version__}))
+        emit_line({"evidently": evidently.__version__, "pandas": pd.__version__})
         return
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    started = time.perf_counter()
-    reference = pd.read_parquet(f"{config['data']}/reference.parquet")
-    current = pd.read_parquet(
-        f"{config['data']}/logs/bench/predictions", columns=list(reference.columns)
-    )
-    loaded = time.perf_counter() - started
+    with Stopwatch() as loading:
+        reference = pd.read_parquet(f"{config['data']}/reference.parquet")
+        current = pd.read_parquet(
+            f"{config['data']}/logs/bench/predictions", columns=list(reference.columns)
+        )
     numerical = [c for c in reference.columns if c.startswith("f_num")]
     categorical = [c for c in reference.columns if c.startswith("f_cat")]
     definition = DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
     preset = DataDriftPreset() if config["mode"] == "default" else DataDriftPreset(method="psi")
-    started = time.perf_counter()
-    snapshot = Report([preset]).run(
-        current_data=Dataset.from_pandas(current, data_definition=definition),
-        reference_data=Dataset.from_pandas(reference, data_definition=definition),
-    )
-    seconds = time.perf_counter() - started
+    with Stopwatch() as drift:
+        snapshot = Report([preset]).run(
+            current_data=Dataset.from_pandas(current, data_definition=definition),
+            reference_data=Dataset.from_pandas(reference, data_definition=definition),
+        )
     values: dict[str, float] = {}
     methods: dict[str, str] = {}
     for metric in snapshot.dict()["metrics"]:
@@ -53,16 +54,14 @@ def main() -> None:
         if column is not None:
             values[column] = float(metric["value"])
             methods[column] = metric["metric_name"].split("method=")[-1].split(",")[0]
-    print(
-        json.dumps(
-            {
-                "seconds": round(seconds, 2),
-                "load_s": round(loaded, 2),
-                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-                "values": values,
-                "methods": methods,
-            }
-        )
+    emit_line(
+        {
+            "seconds": round(drift.seconds, 2),
+            "load_s": round(loading.seconds, 2),
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+            "values": values,
+            "methods": methods,
+        }
     )
 
 
