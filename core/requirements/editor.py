@@ -8,30 +8,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from core.actor import Actor
-from core.requirements.models import Requirement, SaveResult
+from core.requirements.models import CONTENT_FIELDS, Requirement, SaveResult, file_name
 from core.requirements.parse import ML_KEYS, SYSTEM_KEYS, parse_entry
 from core.requirements.service import _entry, list_requirements, save_requirements
 from core.store import Workspace
 
+# every field but the model (rarely set) and the derivation (the derivation helper edits it)
 EDITABLE = (
     "id",
     "level",
-    "title",
-    "statement",
-    "category",
-    "owner",
-    "priority",
-    "parent",
-    "derived_from",
-    "metric",
-    "slices",
-    "relative_to",
-    "tolerance",
-    "comparator",
-    "threshold",
-    "evidence",
-    "window_days",
-    "if_slice_absent",
+    *(file_name(f) for f in CONTENT_FIELDS if f not in ("model", "derivation")),
 )
 
 
@@ -39,28 +25,12 @@ def editor_rows(items: Iterable[Requirement]) -> list[dict[str, Any]]:
     """Flat rows: lists joined with '; ', absent values as None."""
     rows = []
     for item in items:
-        rows.append(
-            {
-                "id": item.requirement_id,
-                "level": item.level,
-                "title": item.title,
-                "statement": item.statement,
-                "category": item.category,
-                "owner": item.owner,
-                "priority": item.priority,
-                "parent": item.parent,
-                "derived_from": "; ".join(item.derived_from) or None,
-                "metric": item.metric,
-                "slices": "; ".join(item.slices) or None,
-                "relative_to": item.relative_to,
-                "tolerance": item.tolerance,
-                "comparator": item.comparator,
-                "threshold": item.threshold,
-                "evidence": "; ".join(item.evidence) or None,
-                "window_days": item.window_days,
-                "if_slice_absent": item.absent_slice if item.is_ml else None,
-            }
-        )
+        entry = {"id": item.requirement_id, "level": item.level, **item.entry()}
+        row: dict[str, Any] = {}
+        for key in EDITABLE:
+            value = entry.get(key)
+            row[key] = ("; ".join(value) or None) if isinstance(value, list) else value
+        rows.append(row)
     return rows
 
 

@@ -10,7 +10,14 @@ from core.accounts.access import readable
 from core.artifacts.models import Artifact
 from core.artifacts.service import select_artifacts
 from core.projects.service import get_project
-from core.requirements.models import Coverage, Matrix, MatrixRow, Requirement, Status
+from core.requirements.models import (
+    Coverage,
+    Matrix,
+    MatrixRow,
+    Requirement,
+    Status,
+    system_tree,
+)
 from core.requirements.rules import compare, effective_threshold
 from core.requirements.service import select_current
 from core.requirements.status import select_statuses
@@ -48,10 +55,7 @@ def build_matrix(
     chosen = list(items)
     by_id = {r.requirement_id: r for r in chosen}
     systems = [r for r in chosen if r.level == "system"]
-    known = {r.requirement_id for r in systems}
-    children: dict[str | None, list[Requirement]] = {}
-    for item in systems:
-        children.setdefault(item.parent if item.parent in known else None, []).append(item)
+    children = system_tree(systems)
     derived: dict[str, list[Requirement]] = {}
     for item in chosen:
         for target in item.derived_from if item.is_ml else ():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,7 +22,10 @@ SYSTEM_CATEGORIES = (
 )
 ML_CATEGORIES = ("model quality", "fairness", "latency", "training", "labeling", "data quality")
 PRIORITIES = ("high", "medium", "low")
-CHECK_FIELDS = (
+# The fields a user writes, the one list every layout is made from: the YAML and CSV files, ReqIF,
+# the managers' editor, the store's columns (with the dataclass below) and version comparisons.
+DESCRIPTION_FIELDS = ("title", "statement", "category", "owner", "priority")
+CHECK_FIELDS = (  # a change to one of these makes the requirement's evidence suspect
     "metric",
     "slices",
     "relative_to",
@@ -34,7 +37,16 @@ CHECK_FIELDS = (
     "window_days",
     "absent_slice",
 )
-TEXT_FIELDS = ("title", "statement", "category", "owner", "priority", "parent", "derived_from")
+SYSTEM_FIELDS = (*DESCRIPTION_FIELDS, "parent")
+ML_FIELDS = (*DESCRIPTION_FIELDS, "derived_from", *CHECK_FIELDS, "derivation")
+CONTENT_FIELDS = (*DESCRIPTION_FIELDS, "parent", "derived_from", *CHECK_FIELDS, "derivation")
+LIST_FIELDS = ("derived_from", "slices", "evidence")
+FILE_NAMES = {"absent_slice": "if_slice_absent"}  # where files and the editor say it otherwise
+
+
+def file_name(name: str) -> str:
+    """A field's name in files and the editor (``absent_slice`` is written ``if_slice_absent``)."""
+    return FILE_NAMES.get(name, name)
 
 
 @dataclass(frozen=True)
@@ -108,26 +120,33 @@ class Requirement:
 
     def content(self) -> dict[str, Any]:
         """The fields a user writes (what import/export and versions compare)."""
-        return {
-            "title": self.title,
-            "statement": self.statement,
-            "category": self.category,
-            "owner": self.owner,
-            "priority": self.priority,
-            "parent": self.parent,
-            "derived_from": list(self.derived_from),
-            "metric": self.metric,
-            "slices": list(self.slices),
-            "relative_to": self.relative_to,
-            "tolerance": self.tolerance,
-            "comparator": self.comparator,
-            "threshold": self.threshold,
-            "model": self.model,
-            "evidence": list(self.evidence),
-            "window_days": self.window_days,
-            "absent_slice": self.absent_slice,
-            "derivation": dict(self.derivation) if self.derivation else None,
-        }
+        out = {name: getattr(self, name) for name in CONTENT_FIELDS}
+        for name in LIST_FIELDS:
+            out[name] = list(out[name])
+        out["derivation"] = dict(self.derivation) if self.derivation else None
+        return out
+
+    def entry(self) -> dict[str, Any]:
+        """The fields of its level under their file names, as :func:`parse_entry` reads them
+        back: lists as lists, and of a derivation only what was given (not its result)."""
+        content = self.content()
+        out = {file_name(k): content[k] for k in (ML_FIELDS if self.is_ml else SYSTEM_FIELDS)}
+        if out.get("derivation"):
+            out["derivation"] = {
+                k: v for k, v in out["derivation"].items() if k not in ("steps", "threshold")
+            }
+        return out
+
+
+def system_tree(items: Iterable[Requirement]) -> dict[str | None, list[Requirement]]:
+    """System requirements by parent id, in the given order; None holds the roots (and those
+    whose parent is not among them)."""
+    systems = [r for r in items if r.level == "system"]
+    known = {r.requirement_id for r in systems}
+    children: dict[str | None, list[Requirement]] = {}
+    for item in systems:
+        children.setdefault(item.parent if item.parent in known else None, []).append(item)
+    return children
 
 
 @dataclass(frozen=True)
@@ -266,6 +285,28 @@ class Matrix:
     requirements: Mapping[str, Requirement] = field(default_factory=dict)
     statuses: Mapping[str, Status] = field(default_factory=dict)
 
+    def select(
+        self,
+        *,
+        level: str | None = None,
+        status: str | None = None,
+        owner: str | None = None,
+        category: str | None = None,
+    ) -> list[tuple[Requirement, Status | None]]:
+        """Every requirement that matches all the filters given (empty ones filter nothing), in
+        id order, with its status: the flat list, where ``rows`` keep the tree."""
+        found = []
+        for rid, item in self.requirements.items():
+            current = self.statuses.get(rid)
+            if (
+                (not level or item.level == level)
+                and (not status or (current is not None and current.status == status))
+                and (not owner or item.owner == owner)
+                and (not category or item.category == category)
+            ):
+                found.append((item, current))
+        return found
+
 
 @dataclass(frozen=True)
 class ImpactChange:
@@ -286,6 +327,11 @@ class Impact:
     candidate: str
     changes: tuple[ImpactChange, ...]
     after: Mapping[str, Status]
+
+    @property
+    def violates(self) -> bool:
+        """Would promoting the candidate make a requirement violated?"""
+        return any(c.after == "violated" for c in self.changes)
 
     @property
     def summary(self) -> str:

@@ -12,7 +12,13 @@ from typing import Any
 from core.errors import InvalidInput, expected_one_of
 from core.projects.spec import ProjectSpec
 from core.requirements.derive import derive
-from core.requirements.models import ML_CATEGORIES, Requirement
+from core.requirements.models import (
+    ML_CATEGORIES,
+    ML_FIELDS,
+    SYSTEM_FIELDS,
+    Requirement,
+    file_name,
+)
 from core.requirements.rules import (
     ABSENT,
     COMPARATORS,
@@ -27,23 +33,8 @@ from core.requirements.rules import (
 )
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-SYSTEM_KEYS = {"id", "title", "statement", "category", "owner", "priority", "parent", "level"}
-ML_KEYS = SYSTEM_KEYS - {"parent"} | {
-    "derived_from",
-    "metric",
-    "slice",
-    "slices",
-    "relative_to",
-    "tolerance",
-    "comparator",
-    "threshold",
-    "model",
-    "evidence",
-    "window_days",
-    "if_slice_absent",
-    "absent_slice",
-    "derivation",
-}
+SYSTEM_KEYS = {"id", "level", *SYSTEM_FIELDS}
+ML_KEYS = {"id", "level", "slice", "absent_slice", *(file_name(f) for f in ML_FIELDS)}
 _COMPARATOR_WORDS = {"≥": ">=", "≤": "<=", "=>": ">=", "=<": "<="}
 
 

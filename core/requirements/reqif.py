@@ -16,8 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from core.requirements.interchange import derivation_inputs
-from core.requirements.models import Requirement
+from core.requirements.models import DESCRIPTION_FIELDS, Requirement, system_tree
 from core.store import utcnow
 
 NAMESPACE = "http://www.omg.org/spec/ReqIF/20110401/reqif.xsd"
@@ -42,7 +41,7 @@ FIELDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "if_slice_absent": ("Loopline.IfSliceAbsent", "STRING", ()),
     "derivation": ("Loopline.Derivation", "STRING", ()),
 }
-SYSTEM_FIELDS = ("id", "title", "statement", "category", "owner", "priority")
+SYSTEM_FIELDS = ("id", *DESCRIPTION_FIELDS)  # a parent is the tree, derived_from a relation
 TYPES = {
     "system": ("ST-system", "Loopline system requirement"),
     "ml": ("ST-ml", "Loopline ML requirement"),
@@ -59,22 +58,15 @@ def _ident(*parts: str) -> str:
     return "_" + re.sub(r"[^A-Za-z0-9._-]", "_", "-".join(parts))
 
 
-def _value(key: str, item: Requirement) -> Any:
-    if key == "id":
-        return item.requirement_id
-    if key == "slices":
-        return "; ".join(item.slices) or None
-    if key == "evidence":
-        return "; ".join(item.evidence) or None
-    if key == "if_slice_absent":
-        return item.absent_slice
-    if key == "derivation":
-        return (
-            json.dumps(derivation_inputs(item.derivation), sort_keys=True)
-            if item.derivation
-            else None
-        )
-    return getattr(item, key)
+def _values(item: Requirement) -> dict[str, Any]:
+    """Attribute values by field: lists as '; '-separated text, a derivation's inputs as JSON."""
+    values: dict[str, Any] = {"id": item.requirement_id, **item.entry()}
+    for key in ("slices", "evidence"):
+        if key in values:
+            values[key] = "; ".join(values[key]) or None
+    if values.get("derivation") is not None:
+        values["derivation"] = json.dumps(values["derivation"], sort_keys=True)
+    return values
 
 
 STATUS_FIELDS = ("Loopline.Status", "Loopline.Value", "Loopline.Evidence")
@@ -145,8 +137,9 @@ def to_reqif(
             f'        <SPEC-OBJECT IDENTIFIER="{_ident(project, item.requirement_id)}" {stamp}>'
         )
         out.append("          <VALUES>")
+        values = _values(item)
         for key in SYSTEM_FIELDS if item.level == "system" else FIELDS:
-            value = _value(key, item)
+            value = values.get(key)
             if value is None or value == "":
                 continue
             kind = FIELDS[key][1]
@@ -206,11 +199,8 @@ def to_reqif(
 
 
 def _hierarchy(project: str, items: Sequence[Requirement], stamp: str) -> list[str]:
-    systems = [r for r in items if r.level == "system"]
-    known = {r.requirement_id for r in systems}
-    children: dict[str | None, list[Requirement]] = {}
-    for item in systems:
-        children.setdefault(item.parent if item.parent in known else None, []).append(item)
+    children = system_tree(items)
+    known = {r.requirement_id for r in items if r.level == "system"}
     for item in items:
         if item.level == "ml":
             home = next((d for d in item.derived_from if d in known), None)

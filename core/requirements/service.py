@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,8 @@ from core.errors import InvalidInput, NotFound
 from core.projects.service import get_project
 from core.requirements.models import (
     CHECK_FIELDS,
+    LIST_FIELDS,
+    Derivation,
     Requirement,
     SaveResult,
 )
@@ -29,18 +31,12 @@ from core.requirements.parse import parse_entry, validate_set
 from core.store import Tx, Workspace, utcnow
 from core.store.audit import record
 
-COLUMNS = (
-    "project, requirement_id, level, title, statement, category, owner, priority, parent, "
-    "derived_from, metric, slices, relative_to, tolerance, comparator, threshold, model, evidence, "
-    "window_days, absent_slice, derivation, version, set_version, deleted, check_changed_at, "
-    "change_note, created_at, created_by"
-)
+COLUMN_NAMES = tuple(f.name for f in fields(Requirement))  # the table's columns, in this order
+COLUMNS = ", ".join(COLUMN_NAMES)
 _LIST = "array_to_string({0}, chr(31)) AS {0}"  # lists as text: 20x faster to fetch than LIST
-READ_COLUMNS = (
-    COLUMNS.replace("derived_from,", _LIST.format("derived_from") + ",")
-    .replace("slices,", _LIST.format("slices") + ",")
-    .replace(" evidence,", " " + _LIST.format("evidence") + ",")
-)
+READ_COLUMNS = ", ".join(_LIST.format(c) if c in LIST_FIELDS else c for c in COLUMN_NAMES)
+_LISTS_AT = tuple(COLUMN_NAMES.index(c) for c in LIST_FIELDS)
+_DERIVATION_AT = COLUMN_NAMES.index("derivation")
 NATURAL_ORDER = (
     "ORDER BY level <> 'system', regexp_replace(requirement_id, '[0-9]+$', ''), "
     "TRY_CAST(regexp_extract(requirement_id, '([0-9]+)$', 1) AS BIGINT) NULLS FIRST, requirement_id"
@@ -62,9 +58,10 @@ def _names(value: Any) -> tuple[str, ...]:
 def row_to_requirement(row: Sequence[Any]) -> Requirement:
     """A row of ``READ_COLUMNS`` (or ``COLUMNS``)."""
     values = list(row)
-    for index in (9, 11, 17):
+    for index in _LISTS_AT:
         values[index] = _names(values[index])
-    values[20] = json.loads(values[20]) if values[20] else None
+    derivation = values[_DERIVATION_AT]
+    values[_DERIVATION_AT] = json.loads(derivation) if derivation else None
     return Requirement(*values)
 
 
@@ -207,38 +204,15 @@ def _insert_versions(
     now: Any,
 ) -> None:
     """Every new version in one statement (one INSERT per row costs ms each on a big set)."""
-    columns: dict[str, list[Any]] = {name: [] for name in COLUMNS.split(", ")}
+    columns: dict[str, list[Any]] = {name: [] for name in COLUMN_NAMES}
+    stored = COLUMN_NAMES[: COLUMN_NAMES.index("version")]  # what the item holds; then ours
     for item, version, deleted, check_at in rows:
-        values = (
-            item.project,
-            item.requirement_id,
-            item.level,
-            item.title,
-            item.statement,
-            item.category,
-            item.owner,
-            item.priority,
-            item.parent,
-            list(item.derived_from),
-            item.metric,
-            list(item.slices),
-            item.relative_to,
-            item.tolerance,
-            item.comparator,
-            item.threshold,
-            item.model,
-            list(item.evidence),
-            item.window_days,
-            item.absent_slice,
-            json.dumps(dict(item.derivation)) if item.derivation else None,
-            version,
-            set_version,
-            deleted,
-            check_at,
-            note,
-            now,
-            actor.name,
-        )
+        values = [getattr(item, name) for name in stored]
+        for index in _LISTS_AT:
+            values[index] = list(values[index])
+        derivation = item.derivation
+        values[_DERIVATION_AT] = json.dumps(dict(derivation)) if derivation else None
+        values += [version, set_version, deleted, check_at, note, now, actor.name]
         for name, value in zip(columns, values, strict=True):
             columns[name].append(value)
     types = {
@@ -319,22 +293,38 @@ def edit_requirement(
     return save_requirements(ws, project, [item], actor, source="edit", note=note)
 
 
+def create_derived_requirement(
+    ws: Workspace,
+    project: str,
+    requirement_id: str,
+    derivation: Derivation,
+    actor: Actor,
+    *,
+    derived_from: str | Sequence[str],
+    evidence: str = "production",
+    title: str | None = None,
+    note: str = "derived",
+) -> SaveResult:
+    """Save an ML requirement whose threshold ``derivation`` computed (the CLI's ``derive
+    --create``, the page's derivation helper). The derivation's inputs are kept with it, so its
+    steps show and a change of the inputs recomputes the threshold. An existing id gets these
+    fields as a new version."""
+    named = derived_from if isinstance(derived_from, str) else ", ".join(derived_from)
+    entry = {
+        "level": "ml",
+        "title": title or f"{derivation.metric} derived from {named}",
+        "derived_from": derived_from if isinstance(derived_from, str) else list(derived_from),
+        "metric": derivation.metric,
+        "comparator": derivation.comparator,
+        "evidence": evidence,
+        "derivation": {"kind": derivation.kind, **derivation.inputs},
+    }
+    return edit_requirement(ws, project, requirement_id, entry, actor, note=note)
+
+
 def _entry(item: Requirement) -> dict[str, Any]:
     """A requirement as the mapping :func:`parse_entry` reads (empty fields left out)."""
-    content = item.content()
-    keys: tuple[str, ...]
-    if item.level == "system":
-        keys = ("title", "statement", "category", "owner", "priority", "parent")
-    else:
-        keys = tuple(k for k in content if k != "parent")
-    out = {k: content[k] for k in keys if content[k] not in (None, [], "")}
-    if "absent_slice" in out:
-        out["if_slice_absent"] = out.pop("absent_slice")
-    if out.get("derivation"):
-        out["derivation"] = {
-            k: v for k, v in out["derivation"].items() if k not in ("steps", "threshold")
-        }
-    return out
+    return {k: v for k, v in item.entry().items() if v not in (None, [], "")}
 
 
 def delete_requirements(
@@ -373,6 +363,26 @@ def import_requirements(
         delete_missing=delete_missing,
         origin=file.name,
     )
+
+
+def export_requirements(ws: Workspace, project: str | None, fmt: str) -> str:
+    """A project's current set in an export format (yaml, csv or reqif); without a project, the
+    workspace's only one."""
+    from core.projects.service import list_projects
+    from core.requirements.interchange import render
+
+    if project:
+        chosen = get_project(ws, project).name
+    else:
+        names = [p.name for p in list_projects(ws)]
+        if len(names) != 1:
+            raise InvalidInput(
+                "Which project? "
+                + (f"This workspace has {', '.join(names)}." if names else "There is none."),
+                hint="pass --project NAME",
+            )
+        chosen = names[0]
+    return render(chosen, list_requirements(ws, chosen), fmt)
 
 
 def with_project(items: Iterable[Requirement], project: str) -> list[Requirement]:

@@ -46,6 +46,7 @@ class Verification:
     slices: Mapping[str, Mapping[str, float]]
     artifact_id: int
     changes: int
+    violated: tuple[str, ...] = ()  # the ML requirements violated after it
 
 
 def service_path(
@@ -98,7 +99,7 @@ def verify_system(
     from core.models.evaluate import MIN_SLICE, classification_metrics, span_metrics
     from core.projects.service import get_project
     from core.registry.service import find_alias
-    from core.requirements.status import recompute
+    from core.requirements.status import recompute, select_statuses
 
     report = progress or (lambda stage, fraction: None)
     spec = get_project(ws, project).spec
@@ -232,6 +233,7 @@ def verify_system(
             details={"model": model.ref, "items": len(rows), "path": path},
         )
         done = recompute(tx, project, cause=f"verification #{verification_id} of {model.ref}")
+        statuses = select_statuses(tx, project)
     report("done", 1.0)
     return Verification(
         verification_id,
@@ -246,4 +248,5 @@ def verify_system(
         slices,
         artifact.artifact_id,
         done.changes,
+        tuple(sorted(k for k, s in statuses.items() if s.status == "violated" and s.level == "ml")),
     )

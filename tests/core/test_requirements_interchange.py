@@ -4,13 +4,16 @@ ReqIF, and malformed files that name the element and line and write nothing."""
 from __future__ import annotations
 
 import zipfile
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from core.errors import InvalidInput
 from core.projects.service import load_spec_file
+from core.requirements.editor import EDITABLE, editor_rows
 from core.requirements.interchange import (
+    CSV_COLUMNS,
     from_csv,
     from_yaml,
     read_file,
@@ -19,8 +22,15 @@ from core.requirements.interchange import (
     to_yaml,
     unsafe_cell,
 )
-from core.requirements.models import Requirement
-from core.requirements.parse import validate_set
+from core.requirements.models import (
+    CONTENT_FIELDS,
+    ML_FIELDS,
+    SYSTEM_FIELDS,
+    Requirement,
+    file_name,
+)
+from core.requirements.parse import ML_KEYS, SYSTEM_KEYS, parse_entry, validate_set
+from core.requirements.reqif import FIELDS as REQIF_FIELDS
 from core.requirements.reqif import to_reqif
 from core.requirements.reqif_read import from_reqif
 from core.store import Workspace
@@ -48,6 +58,73 @@ def test_sample_sets_are_valid_and_round_trip_in_every_format(sample: Path) -> N
     assert _contents(from_reqif(to_reqif(project, items).encode(), "set.reqif")[1]) == _contents(
         items
     )
+
+
+EVERY_FIELD_YAML = """
+project: tickets
+system:
+  - {id: SYS-1, title: Root, statement: Why, category: safety, owner: maria, priority: high}
+  - {id: SYS-2, title: Child, parent: SYS-1}
+ml:
+  - id: ML-1
+    title: Derived, on two slices, from two sources
+    statement: Bugs are found
+    category: model quality
+    owner: lead
+    priority: low
+    derived_from: [SYS-1, SYS-2]
+    metric: recall.bug
+    slices: [channel = mail, channel = chat]
+    comparator: ">="
+    model: tickets
+    evidence: [monitoring, production]
+    window_days: 14
+    if_slice_absent: met
+    derivation: {kind: recall, volume: 1200, base_rate: 0.39, tolerated: 40, period: month}
+  - id: ML-2
+    title: Relative
+    derived_from: [SYS-2]
+    metric: accuracy
+    slice: channel = mail
+    relative_to: channel = chat
+    tolerance: 0.05
+"""
+
+
+def test_every_layout_is_made_from_the_one_field_list() -> None:
+    """models.CONTENT_FIELDS is the one list: the dataclass, the store's columns, the CSV header,
+    the keys parse_entry accepts, the ReqIF attributes and the editor's columns follow it, and a
+    requirement using every field comes back the same from each layout."""
+    stored = [f.name for f in fields(Requirement)]
+    assert stored[3 : 3 + len(CONTENT_FIELDS)] == list(CONTENT_FIELDS)
+    assert list(Requirement("p", "SYS-1", "system", "t").content()) == list(CONTENT_FIELDS)
+    written = [file_name(f) for f in CONTENT_FIELDS]
+    assert list(CSV_COLUMNS) == ["project", "level", "id", *written]
+    assert {"id", "level", *SYSTEM_FIELDS} == SYSTEM_KEYS
+    assert {"id", "level", "slice", "absent_slice", *map(file_name, ML_FIELDS)} == ML_KEYS
+    assert set(REQIF_FIELDS) == {"id", *map(file_name, ML_FIELDS)} - {"derived_from"}
+    assert set(EDITABLE) == {"id", "level", *written} - {"model", "derivation"}
+
+    project, items = from_yaml(EVERY_FIELD_YAML, "every.yaml")
+    expected = _contents(items)
+    assert expected["ML-1"][1]["threshold"] == 0.915 and expected["ML-2"][1]["tolerance"] == 0.05
+    assert _contents(from_yaml(to_yaml(project, items), "again.yaml")[1]) == expected
+    assert _contents(from_csv(to_csv(project, items), "again.csv")[1]) == expected
+    assert _contents(from_reqif(to_reqif(project, items).encode(), "again.reqif")[1]) == expected
+    again = [
+        parse_entry({"id": r.requirement_id, **r.entry()}, project, r.level, "e") for r in items
+    ]
+    assert _contents(again) == expected
+    for row, item in zip(editor_rows(items), items, strict=True):
+        assert list(row) == list(EDITABLE)
+        level = str(row.pop("level"))
+        entry = {k: v for k, v in row.items() if v not in (None, "")}
+        if item.model:
+            entry["model"] = item.model  # the editor leaves the model (and derivation) as they are
+        parsed = parse_entry(entry, project, level, "row").content()
+        assert {k: v for k, v in parsed.items() if k != "derivation"} == {
+            k: v for k, v in item.content().items() if k != "derivation"
+        }
 
 
 def test_csv_cells_that_a_spreadsheet_would_run_are_quoted() -> None:
