@@ -53,6 +53,8 @@ def _alert_json(alert: Any) -> dict[str, Any]:
         "last_window": alert.last_window.isoformat(),
         "windows": alert.windows,
         "artifact_id": alert.artifact_id,
+        "resolution": alert.resolution,
+        "model_id": alert.model_id,
         "acks": [{"actor": a, "note": n, "at": t.isoformat()} for a, n, t in alert.acks],
     }
 
@@ -148,31 +150,50 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 def cmd_alerts(args: argparse.Namespace) -> int:
     from core.monitoring.alerts import list_alerts
+    from core.monitoring.incidents import group_alerts
     from core.projects.service import get_project
 
     ws = open_workspace(args)
     get_project(ws, args.project)
     alerts = list_alerts(ws, args.project, status=None if args.all else "open")
+    incidents = group_alerts(alerts)
     if args.json:
-        print(json.dumps([_alert_json(a) for a in alerts], indent=1))
+        print(
+            json.dumps(
+                [
+                    {
+                        "incident": i.incident_id,
+                        "status": i.status,
+                        "severity": i.severity,
+                        "firing": i.firing,
+                        "alerts": [_alert_json(a) for a in i.alerts],
+                    }
+                    for i in incidents
+                ],
+                indent=1,
+            )
+        )
         return 0
     if not alerts:
         print("No open alerts." if not args.all else "No alerts.")
         return 0
-    print_table(
-        [
-            {
-                "id": a.alert_id,
-                "severity": a.severity,
-                "status": a.status + ("" if a.active else " (cleared)"),
-                "metric": a.metric + (f" [{a.slice}]" if a.slice else ""),
-                "value": _number(a.metric, a.value),
-                "since": f"{a.first_window:%Y-%m-%d}",
-                "windows": a.windows,
-            }
-            for a in alerts
-        ]
-    )
+    for incident in incidents:
+        print(f"\n{incident.label} · {incident.status}{' · firing' if incident.firing else ''}")
+        print_table(
+            [
+                {
+                    "id": a.alert_id,
+                    "severity": a.severity,
+                    "status": a.status + (" (firing)" if a.active else ""),
+                    "metric": a.metric + (f" [{a.slice}]" if a.slice else ""),
+                    "value": _number(a.metric, a.value),
+                    "grain": a.grain,
+                    "windows": f"{a.first_window:%Y-%m-%d} … {a.last_window:%Y-%m-%d} ({a.windows})",
+                    "resolution": a.resolution or "",
+                }
+                for a in incident.alerts
+            ]
+        )
     return 0
 
 
@@ -223,7 +244,9 @@ def add_commands(add: Adder) -> None:
         "alerts", cmd_alerts, "list a project's open alerts (--all: acknowledged ones too)"
     )
     alerts.add_argument("project")
-    alerts.add_argument("--all", action="store_true", help="include acknowledged alerts")
+    alerts.add_argument(
+        "--all", action="store_true", help="include acknowledged and resolved alerts"
+    )
     alerts.add_argument("--json", action="store_true", help="print JSON")
     alert = add(
         "alert",

@@ -1,9 +1,17 @@
 """Alerts: the rules evaluated over computed windows, alert records and acknowledgements.
 
-The rules are in ``rules.py``. A breach opens ONE alert;
-later breaching windows extend it, recomputing a window changes nothing; an acknowledged alert
-whose condition cleared is done, and a new breach after that opens a new alert. Every alert is
-also registered as a ``monitoring`` artifact carrying its evidence, so lineage can start from it.
+The rules are in ``rules.py``. An alert is about one rule, metric, slice and grain **for one
+production model**:
+
+- a breach opens ONE alert; later breaching windows of the same model extend it;
+- recomputing a window changes nothing;
+- a later window where the condition holds again resolves it (``resolved``, with a note in its
+  timeline), acknowledged or not; a new breach after that opens a new alert;
+- a window served by a newer production model resolves it as superseded: the new model is judged
+  on its own windows, and opens its own alert if it breaches too.
+
+Every alert is also registered as a ``monitoring`` artifact carrying its evidence, so lineage can
+start from it. ``group_alerts`` folds alerts that describe one problem into incidents.
 """
 
 from __future__ import annotations
@@ -11,7 +19,7 @@ from __future__ import annotations
 import fnmatch
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -96,6 +104,18 @@ _ALERT_COLUMNS = (
 )
 
 
+SYSTEM = "loopline"  # who writes the timeline notes monitoring adds to an alert
+STATUSES = ("open", "acknowledged", "resolved")
+
+
+@dataclass(frozen=True)
+class RuleOutcome:
+    """What one evaluation did to the alerts."""
+
+    opened: list[Alert]
+    resolved: list[int]
+
+
 def evaluate_rules(
     ws: Workspace,
     tx: Tx,
@@ -106,9 +126,10 @@ def evaluate_rules(
     drift: Mapping[datetime, Sequence[FeatureDrift]],
     dominant: Mapping[datetime, str],
     actor: Actor,
-) -> list[Alert]:
-    """Check every rule on every window, oldest first; returns the alerts this opened."""
+) -> RuleOutcome:
+    """Check every rule on every window, oldest first."""
     opened: list[int] = []
+    resolved: list[int] = []
     for window in sorted(windows, key=lambda w: w.start):
         reference = references.get(dominant.get(window.start, ""))
         for rule in rules:
@@ -124,14 +145,30 @@ def evaluate_rules(
                     continue
                 key = [spec.name, rule.name, metric, slice_name, window.grain]
                 live = tx.one(
-                    f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE project = ? AND rule = ? AND metric = ? "
-                    "AND slice = ? AND grain = ? AND (status = 'open' OR active) "
-                    "ORDER BY alert_id DESC LIMIT 1",
+                    "SELECT alert_id, last_window, model_id FROM alerts WHERE project = ? "
+                    "AND rule = ? AND metric = ? AND slice = ? AND grain = ? "
+                    "AND status <> 'resolved' ORDER BY alert_id DESC LIMIT 1",
                     key,
                 )
                 breached = rule.breached(value, base)
+                if (
+                    live is not None
+                    and window.model_id is not None
+                    and live[2] != window.model_id
+                    and window.start > live[1]
+                ):
+                    _resolve(
+                        tx,
+                        live[0],
+                        f"Superseded: production v{window.model_version} serves the "
+                        f"{window.grain} window of {window.start:%Y-%m-%d %H:%M}; it is judged "
+                        "on its own windows.",
+                    )
+                    resolved.append(live[0])
+                    live = None
                 if live is not None:
-                    _follow(tx, live[0], live[13], window.start, breached, value, n)
+                    if _follow(tx, live[0], live[1], window, metric, breached, value, n):
+                        resolved.append(live[0])
                     continue
                 if not breached or tx.one(
                     "SELECT 1 FROM alerts WHERE project = ? AND rule = ? AND metric = ? AND slice = ? "
@@ -158,35 +195,52 @@ def evaluate_rules(
                         actor,
                     )
                 )
-    return [get_alert(ws, a) for a in opened]
+    return RuleOutcome([get_alert(ws, a) for a in opened], resolved)
 
 
 def _follow(
     tx: Tx,
     alert_id: int,
     last: datetime,
-    start: datetime,
+    window: Window,
+    metric: str,
     breached: bool,
     value: float,
     n: int | None,
-) -> None:
-    """A live alert meets a window: a later breach extends it, a later clear window ends it."""
+) -> bool:
+    """A live alert meets a window of its model: a later breach extends it, a later window where
+    the condition holds resolves it. Returns whether it resolved."""
     now = utcnow()
+    start = window.start
     if start > last and breached:
         tx.execute(
             "UPDATE alerts SET last_window = ?, windows = windows + 1, value = ?, n = ?, "
             "active = true, updated_at = ? WHERE alert_id = ?",
             [start, value, n, now, alert_id],
         )
-    elif start >= last and not breached:
-        tx.execute(
-            "UPDATE alerts SET active = false, updated_at = ? WHERE alert_id = ?", [now, alert_id]
+    elif start > last and not breached:
+        _resolve(
+            tx,
+            alert_id,
+            f"Cleared: {metric} = {value:.4g} in the {window.grain} window of "
+            f"{start:%Y-%m-%d %H:%M}.",
         )
+        return True
     elif start == last:
         tx.execute(
-            "UPDATE alerts SET value = ?, n = ?, updated_at = ? WHERE alert_id = ?",
-            [value, n, now, alert_id],
+            "UPDATE alerts SET value = ?, n = ?, active = ?, updated_at = ? WHERE alert_id = ?",
+            [value, n, breached, now, alert_id],
         )
+    return False
+
+
+def _resolve(tx: Tx, alert_id: int, note: str) -> None:
+    now = utcnow()
+    tx.execute(
+        "UPDATE alerts SET status = 'resolved', active = false, updated_at = ? WHERE alert_id = ?",
+        [now, alert_id],
+    )
+    tx.execute("INSERT INTO alert_acks VALUES (?, ?, ?, ?)", [alert_id, SYSTEM, note, now])
 
 
 def _open(
@@ -271,9 +325,9 @@ def _alerts(tx: Tx, where: str, params: list[Any]) -> list[Alert]:
 def list_alerts(
     ws: Workspace, project: str | None = None, *, status: str | None = None
 ) -> list[Alert]:
-    """Newest first; ``status`` is ``open`` or ``acknowledged``."""
-    if status is not None and status not in ("open", "acknowledged"):
-        raise InvalidInput(expected_one_of("alert status", status, ("open", "acknowledged")))
+    """Newest first; ``status`` is ``open``, ``acknowledged`` or ``resolved``."""
+    if status is not None and status not in STATUSES:
+        raise InvalidInput(expected_one_of("alert status", status, STATUSES))
     clauses, params = [], []
     for clause, value in (("project = ?", project), ("status = ?", status)):
         if value is not None:
@@ -296,6 +350,11 @@ def get_alert(ws: Workspace, alert_id: int) -> Alert:
 def acknowledge(ws: Workspace, alert_id: int, actor: Actor, note: str) -> Alert:
     """Mark an alert as seen, with a note saying what is being done about it."""
     alert = get_alert(ws, alert_id)
+    if alert.status == "resolved":
+        raise InvalidInput(
+            f"Alert #{alert.alert_id} is already resolved: {alert.resolution or 'cleared'}",
+            hint="a new breach opens a new alert; `loopline alerts PROJECT --all` lists them",
+        )
     if not note.strip():
         raise InvalidInput(
             "Say what you will do about the alert (the note is kept with it).",
@@ -324,6 +383,7 @@ def acknowledge(ws: Workspace, alert_id: int, actor: Actor, note: str) -> Alert:
 
 __all__ = [
     "AlertRule",
+    "RuleOutcome",
     "acknowledge",
     "default_rules",
     "evaluate_rules",

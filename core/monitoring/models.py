@@ -113,8 +113,8 @@ class Alert:
     threshold: float
     reference: float | None
     severity: str
-    status: str  # open | acknowledged
-    active: bool  # the condition held in the latest window evaluated
+    status: str  # open | acknowledged | resolved
+    active: bool  # the breach held in the latest window evaluated
     first_window: datetime
     last_window: datetime
     windows: int
@@ -125,7 +125,14 @@ class Alert:
     evidence: Mapping[str, Any]
     created_at: datetime
     updated_at: datetime
-    acks: tuple[tuple[str, str, datetime], ...] = ()  # (actor, note, at)
+    acks: tuple[tuple[str, str, datetime], ...] = ()  # its timeline: (actor, note, at)
+
+    @property
+    def resolution(self) -> str | None:
+        """Why monitoring resolved it (the last note monitoring added), if it did."""
+        if self.status != "resolved":
+            return None
+        return next((note for who, note, _ in reversed(self.acks) if who == "loopline"), None)
 
     @property
     def label(self) -> str:

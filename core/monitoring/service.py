@@ -189,9 +189,10 @@ def compute_windows(
     )
     with ws.store.transaction() as tx:
         _upsert(tx, project, grain, result_windows, figures)
-        new = evaluate_rules(
+        outcome = evaluate_rules(
             ws, tx, spec, result_windows, chosen_rules, references, drift, dominant, actor
         )
+        new = outcome.opened
         record(
             tx,
             actor,
@@ -203,6 +204,7 @@ def compute_windows(
                 "from": result_windows[0].start,
                 "to": result_windows[-1].start,
                 "alerts_opened": [a.alert_id for a in new],
+                "alerts_resolved": outcome.resolved,
             },
         )
     report("done", 1.0)

@@ -312,3 +312,12 @@ def test_text_project_across_a_promotion(copy: Workspace) -> None:
         ) >= len({w.model_id for w in report.windows})
     summary = ops_summary(copy, "ooo-replies")
     assert summary.grain in ("day", "week") and summary.latest_window is not None
+    # v1's drift alert ends where v2 takes over; v2 is judged on its own windows
+    old = [
+        a
+        for a in list_alerts(copy, "ooo-replies")
+        if a.model_id == first.artifact_id and a.rule == "drift" and a.grain == "week"
+    ]
+    assert old and all(a.status == "resolved" for a in old)
+    assert (old[0].resolution or "").startswith(f"Superseded: production v{second.version} serves")
+    assert all(a.last_window < pd.Timestamp("2026-09-01") for a in old)
