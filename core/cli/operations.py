@@ -11,7 +11,8 @@ from core.cli.common import Adder, open_workspace
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from core.serving.app import create_app, token_authenticator
+    from core.serving.app import create_app
+    from core.serving.auth import token_authenticator
     from core.serving.log import PREDICTIONS, log_folder
     from core.serving.server import bind, run, url_of
 

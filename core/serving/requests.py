@@ -153,6 +153,24 @@ def feedback_model(spec: ProjectSpec) -> type[BaseModel]:
     return create_model("FeedbackRequest", __base__=FeedbackEnvelope, **fields)
 
 
+class Schemas:
+    """The request models of one project definition, and the known keys per section for
+    :func:`parse` (the service rebuilds them when a promoted model brings a changed definition)."""
+
+    def __init__(self, spec: ProjectSpec) -> None:
+        self.spec = spec
+        self.predict = predict_model(spec)
+        self.feedback = feedback_model(spec)
+        self.allowed = {
+            "": ["request_id", "time", "inputs", "items"],
+            "inputs": list(spec.column_names),
+        }
+        self.feedback_allowed = {
+            "": ["request_id", "label", "time", "items"],
+            "items": ["request_id", "label", "time"],
+        }
+
+
 def parse(model: type[BaseModel], body: bytes, allowed: dict[str, list[str]]) -> Any:
     """Validate ``body`` (JSON) against ``model``; a refusal names every field and its problem.
 

@@ -20,7 +20,8 @@ from core.store import Workspace
 fastapi = pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from core.serving.app import create_app, token_authenticator  # noqa: E402
+from core.serving.app import create_app  # noqa: E402
+from core.serving.auth import token_authenticator  # noqa: E402
 
 PROJECT = "hw-triage"
 FUZZ = settings(
