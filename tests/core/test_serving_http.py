@@ -32,8 +32,8 @@ from core.experiments.search import search_runs
 from core.projects.service import get_project
 from core.registry.service import find_alias, load_model, promote, register_run_model
 from core.serving.log import FEEDBACK, PREDICTIONS, read_log, segments
+from core.serving.replay import payloads
 from core.serving.server import wait_healthy
-from core.serving.simulate import _payloads
 from core.store import Workspace
 from tests.conftest import ROOT
 
@@ -139,7 +139,7 @@ def inputs(path: Path, project: str, count: int) -> list[dict[str, Any]]:
     ws = Workspace.open(path)
     spec = get_project(ws, project).spec
     rows = load_rows(ws, latest_dataset(ws, project))  # type: ignore[arg-type]
-    return _payloads(rows.sample(count, random_state=5).reset_index(drop=True), spec)
+    return payloads(rows.sample(count, random_state=5).reset_index(drop=True), spec)
 
 
 def wait_for(check: Any, timeout: float = 15.0) -> None:
