@@ -49,6 +49,7 @@ class Build:
     ended_at: datetime | None
     created_by: str
     checks: tuple[CheckResult, ...] = ()
+    model_text: str | None = None  # the registered model as people name it: ``ooo-replies v2``
 
     @property
     def exit_code(self) -> int:
@@ -264,20 +265,27 @@ def _same_as_production(ws: Workspace, run_id: int | None, baseline_id: int | No
     return baseline_id if files == production else None
 
 
+_BUILD_SELECT = (
+    "SELECT b.*, a.name || ' v' || a.version FROM builds b "
+    "LEFT JOIN artifacts a ON a.artifact_id = b.model_id"
+)
+
+
 def _build(row: tuple[Any, ...], checks: list[tuple[Any, ...]]) -> Build:
+    """A ``_BUILD_SELECT`` row: the build's columns, then its model as ``name vN``."""
     results = tuple(
         CheckResult(
             name, kind, metric or "", slice_name or "", value, baseline, threshold, passed, message
         )
         for _, name, kind, metric, slice_name, value, baseline, threshold, passed, message in checks
     )
-    fields: list[Any] = [*row, results]
+    fields: list[Any] = [*row[:-1], results, row[-1]]
     return Build(*fields)
 
 
 def get_build(ws: Workspace, build_id: int) -> Build:
     with ws.store.read() as tx:
-        row = tx.one("SELECT * FROM builds WHERE build_id = ?", [int(build_id)])
+        row = tx.one(f"{_BUILD_SELECT} WHERE b.build_id = ?", [int(build_id)])
         if row is None:
             raise NotFound(
                 f"No build #{build_id}.", hint="list builds with `loopline builds PROJECT`"
@@ -288,7 +296,7 @@ def get_build(ws: Workspace, build_id: int) -> Build:
 
 def list_builds(ws: Workspace, project: str) -> list[Build]:
     with ws.store.read() as tx:
-        rows = tx.rows("SELECT * FROM builds WHERE project = ? ORDER BY build_id DESC", [project])
+        rows = tx.rows(f"{_BUILD_SELECT} WHERE b.project = ? ORDER BY b.build_id DESC", [project])
         checks = tx.rows(
             "SELECT c.* FROM build_checks c JOIN builds b USING (build_id) WHERE b.project = ? "
             "ORDER BY c.rowid",

@@ -150,13 +150,19 @@ class Promotion:
     actor: str
     reason: str
     build_id: int | None
+    model_text: str = ""  # the promoted version as people name it: ``ooo-replies v2``
+    previous_model_text: str | None = None  # the version it replaced, named the same way
 
 
 def promotion_history(ws: Workspace, project: str) -> list[Promotion]:
     with ws.store.read() as tx:
         rows = tx.rows(
-            'SELECT alias, artifact_id, previous_artifact_id, "at", actor, reason, build_id '
-            "FROM alias_history WHERE project = ? ORDER BY entry_id DESC",
+            'SELECT h.alias, h.artifact_id, h.previous_artifact_id, h."at", h.actor, h.reason, '
+            "h.build_id, coalesce(a.name || ' v' || a.version, '#' || h.artifact_id), "
+            "p.name || ' v' || p.version "
+            "FROM alias_history h LEFT JOIN artifacts a ON a.artifact_id = h.artifact_id "
+            "LEFT JOIN artifacts p ON p.artifact_id = h.previous_artifact_id "
+            "WHERE h.project = ? ORDER BY h.entry_id DESC",
             [project],
         )
     return [Promotion(*row) for row in rows]

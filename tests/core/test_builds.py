@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.actor import Actor
+from core.artifacts.service import list_artifacts
 from core.builds.gate import MaxRegression, MinMetric, parse_gate
 from core.builds.service import junit_xml, list_builds, run_build
 from core.errors import InvalidInput
@@ -107,6 +108,14 @@ def test_promotion_history_and_rollback(demo_copy: Path, tmp_path: Path) -> None
         (one.model_id, "roll back: complaints"),
         (two.model_id, "better on R23.4"),
     ]
+    versions = {
+        m.artifact_id: m.version for m in list_artifacts(ws, kind="model", project="hw-triage")
+    }
+    assert two.model_text == f"hw-triage v{versions[two.model_id]}"  # named for people
+    assert (history[0].model_text, history[0].previous_model_text) == (
+        one.model_text,
+        two.model_text,
+    )
     with pytest.raises(InvalidInput, match="Say why"):
         promote(ws, "hw-triage", one.model_id, CI, reason=" ")  # type: ignore[arg-type]
 
