@@ -9,7 +9,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.actor import Actor
+from core.builds.service import list_builds
 from core.registry.service import find_alias
+from core.requirements.derive import derivation_inputs, derive
+from core.requirements.impact import impact
 from core.requirements.service import import_requirements, list_requirements
 from core.requirements.status import recompute_statuses, status_summary
 from core.requirements.versions import requirement_sets
@@ -19,6 +22,7 @@ from tests.conftest import ROOT
 from tests.core.test_requirements_support import add_window, after_monitoring
 
 PAGE = "views/traceability.py"
+DERIVE_KEYS = derivation_inputs("precision")
 
 
 @pytest.fixture
@@ -113,3 +117,48 @@ def test_manager_saves_an_edit_as_a_new_version(traced: Path) -> None:
     assert requirement_sets(ws, "ooo-replies")[0].created_by == "maria"
     changed = {r.requirement_id: r for r in list_requirements(ws, "ooo-replies")}["ML-3"]
     assert changed.tolerance == 0.3 and changed.version == 2
+
+
+def test_impact_derive_and_downloads(app: AppTest, demo_workspace: Path) -> None:
+    """The read-only tabs on the demo: a build as a candidate (named with the model it
+    registered), a threshold derived from operational terms, and the downloads."""
+    at = sign_in(app, "maria")
+    at.switch_page(PAGE).run()
+    at.selectbox(key="traceability.project").set_value("ooo-replies").run()
+    assert not at.exception
+    ws = Workspace.open(demo_workspace)
+    build = next(b for b in list_builds(ws, "ooo-replies") if b.model_text)
+    named = f"build #{build.build_id} (successful, {build.model_text})"
+    assert named in at.selectbox(key="traceability.candidate").options
+    at.selectbox(key="traceability.candidate").set_value(named).run()
+    assert not at.exception
+    expected = impact(ws, "ooo-replies", build=build.build_id).summary
+    assert expected in [m.value for m in (*at.success, *at.error)]
+    at.selectbox(key="traceability.derive.kind").set_value("precision").run()
+    at.text_input(key="traceability.derive.metric").input("precision.out_of_office").run()
+    assert not at.exception
+    inputs = {k: at.number_input(key=f"traceability.derive.{k}").value for k in DERIVE_KEYS}
+    steps = derive("precision", {**inputs, "period": "week"}, "precision.out_of_office").steps
+    assert "\n".join(f"1. {step}" for step in steps) in [m.value for m in at.markdown]
+    downloads = {d.proto.label for d in at.get("download_button")}
+    assert {"Matrix (CSV)", "Report (HTML)", "Requirements (ReqIF)"} <= downloads, downloads
+
+
+def test_manager_creates_a_derived_ml_requirement(traced: Path) -> None:
+    at = open_page()
+    at.selectbox(key="traceability.project").set_value("ooo-replies").run()
+    at.selectbox(key="traceability.derive.kind").set_value("precision").run()
+    at.text_input(key="traceability.derive.metric").input("precision.out_of_office").run()
+    at.text_input(key="traceability.derive.id").input("ML-9").run()
+    at.multiselect(key="traceability.derive.from").set_value(["SYS-1"]).run()
+    at.button(key="traceability.derive.create").click().run()
+    assert not at.exception  # (errors on the page are the evidence tab's violated statuses)
+    assert at.success[-1].value.startswith("ooo-replies: requirement set v2: 1 new")
+    made = {r.requirement_id: r for r in list_requirements(Workspace.open(traced), "ooo-replies")}
+    ml9 = made["ML-9"]
+    assert (ml9.level, ml9.metric, ml9.derived_from) == (
+        "ml",
+        "precision.out_of_office",
+        ("SYS-1",),
+    )
+    assert ml9.derivation is not None and ml9.derivation["kind"] == "precision"

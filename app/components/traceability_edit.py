@@ -1,0 +1,165 @@
+"""The traceability page's tabs that change or hand out requirements: the editor (a new version
+of the set), deriving a threshold into a new ML requirement, and the downloads."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app.deps import attempt
+from core.actor import Actor
+from core.registry.service import find_alias
+from core.requirements.derive import KINDS, derivation_inputs, derive
+from core.requirements.editor import editor_rows, save_rows
+from core.requirements.interchange import render
+from core.requirements.models import Matrix
+from core.requirements.report import model_card, model_card_markdown, trace_export
+from core.requirements.service import create_derived_requirement
+from core.store import Workspace
+
+DERIVE_DEFAULTS = {
+    "volume": 2000.0,
+    "base_rate": 0.25,
+    "tolerated": 10.0,
+    "expected_recall": 1.0,
+    "failure_share": 1.0,
+    "budget_ms": 200.0,
+    "other_ms": 150.0,
+}
+EVIDENCE_SOURCES = ["production", "build", "monitoring", "verification"]
+
+
+def edit_tab(ws: Workspace, project: str, full: Matrix, who: Actor) -> None:
+    """Every requirement in an editable table; saving writes only the rows touched."""
+    st.caption(
+        "Managers change requirements here; saving makes a new version of the set (who, when and "
+        "why are kept) and recomputes the statuses. Lists are written `SYS-1; SYS-3`."
+    )
+    rows = editor_rows(full.requirements.values())
+    edited = st.data_editor(
+        pd.DataFrame(rows, columns=list(rows[0]) if rows else None),
+        num_rows="dynamic",
+        hide_index=True,
+        key="traceability.editor",
+        width="stretch",
+    )
+    note = st.text_input("Why (kept with the version)", key="traceability.note")
+    if not st.button("Save a new version", type="primary", key="traceability.save"):
+        return
+    changes = st.session_state["traceability.editor"]
+    touched = {int(i) for i in changes.get("edited_rows", {})} | set(
+        range(len(rows), len(rows) + len(changes.get("added_rows", [])))
+    )
+    removed = [rows[int(i)]["id"] for i in changes.get("deleted_rows", [])]
+    records = edited.to_dict("records")
+    done = attempt(
+        save_rows,
+        ws,
+        project,
+        [records[i] for i in sorted(touched) if i < len(records)],
+        who,
+        deleted=removed,
+        note=note,
+    )
+    if done is not None:
+        st.success(done.summary)
+
+
+def derive_tab(ws: Workspace, project: str, full: Matrix, who: Actor) -> None:
+    """From operational terms (volume, base rate, what may go wrong per period) to a threshold,
+    and from there to a new ML requirement."""
+    st.caption(
+        "From a system requirement in operational terms to the threshold an ML requirement needs."
+    )
+    kind = st.selectbox(
+        "Kind",
+        list(KINDS),
+        key="traceability.derive.kind",
+        format_func=lambda k: f"{k}: {KINDS[k]}",
+    )
+    inputs: dict[str, object] = {}
+    columns = st.columns(3)
+    for index, name in enumerate(derivation_inputs(kind)):
+        inputs[name] = columns[index % 3].number_input(
+            name.replace("_", " "),
+            value=DERIVE_DEFAULTS[name],
+            key=f"traceability.derive.{name}",
+            format="%g",
+        )
+    if kind != "latency":
+        inputs["period"] = columns[2].text_input(
+            "period", value="week", key="traceability.derive.period"
+        )
+    metric = st.text_input(
+        "Metric", key="traceability.derive.metric", placeholder="precision.out_of_office"
+    )
+    derivation = attempt(derive, kind, inputs, metric or None)
+    if derivation is None:
+        return
+    st.markdown("\n".join(f"1. {step}" for step in derivation.steps))
+    left, middle, right = st.columns(3)
+    new_id = left.text_input(
+        "New ML requirement id", key="traceability.derive.id", placeholder="ML-9"
+    )
+    systems = [r.requirement_id for r in full.requirements.values() if r.level == "system"]
+    parents = middle.multiselect("Derived from", systems, key="traceability.derive.from")
+    source = right.selectbox("Evidence", EVIDENCE_SOURCES, key="traceability.derive.evidence")
+    if not st.button("Create the ML requirement", key="traceability.derive.create"):
+        return
+    made = attempt(
+        create_derived_requirement,
+        ws,
+        project,
+        new_id,
+        derivation,
+        who,
+        derived_from=parents,
+        evidence=source,
+        note="derived on the traceability page",
+    )
+    if made is not None:
+        st.success(made.summary)
+
+
+def downloads_tab(ws: Workspace, project: str, full: Matrix) -> None:
+    """The matrix and the requirements in the formats review meetings and requirement tools use."""
+    st.caption("For review meetings and the requirement tools managers already use.")
+    requirements = list(full.requirements.values())
+    columns = st.columns(5)
+    columns[0].download_button(
+        "Matrix (CSV)",
+        trace_export(ws, project, "csv"),
+        f"{project}-traceability.csv",
+        "text/csv",
+        key="traceability.download.csv",
+    )
+    columns[1].download_button(
+        "Report (HTML)",
+        trace_export(ws, project, "html"),
+        f"{project}-traceability.html",
+        "text/html",
+        key="traceability.download.html",
+    )
+    columns[2].download_button(
+        "Requirements (ReqIF)",
+        render(project, requirements, "reqif"),
+        f"{project}-requirements.reqif",
+        "application/xml",
+        key="traceability.download.reqif",
+    )
+    columns[3].download_button(
+        "Requirements (YAML)",
+        render(project, requirements, "yaml"),
+        f"{project}-requirements.yaml",
+        "application/yaml",
+        key="traceability.download.yaml",
+    )
+    card = attempt(model_card, ws, project) if find_alias(ws, project) else None
+    if card is not None:
+        columns[4].download_button(
+            "Model card (production)",
+            model_card_markdown(card),
+            f"{project}-model-card.md",
+            "text/markdown",
+            key="traceability.download.card",
+        )

@@ -1,0 +1,238 @@
+"""The traceability page's reading tabs: coverage tiles, the matrix, the evidence behind one
+requirement, the status history and the impact of promoting a candidate."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app.components.lineage import lineage_figure
+from app.components.traceability import (
+    LABELS,
+    evidence_rows,
+    history_timeline,
+    label,
+    matrix_frame,
+    matrix_heatmap,
+    per_version_heatmap,
+    slice_chart,
+    styled_matrix,
+)
+from app.deps import attempt
+from core.artifacts.lineage import lineage
+from core.artifacts.service import list_artifacts
+from core.builds.service import list_builds
+from core.requirements.impact import impact
+from core.requirements.matrix import EvidenceDetail, evidence_detail
+from core.requirements.models import Matrix, Requirement, Status
+from core.requirements.status import status_history
+from core.requirements.versions import requirement_versions
+from core.store import Workspace
+
+MAX_CHART_ROWS = 80  # matrix_heatmap's default
+
+
+def coverage_tiles(full: Matrix) -> None:
+    """System requirements per status, and the gaps: no ML requirement, no evidence."""
+    counts = full.coverage.by_status
+    cells = st.columns(6)
+    for cell, key in zip(cells, ("met", "violated", "suspect", "no_evidence"), strict=False):
+        cell.metric(f"System: {LABELS[key]}", counts.get(f"system.{key}", 0))
+    cells[4].metric(
+        "No ML requirement",
+        len(full.coverage.system_without_ml),
+        help=", ".join(full.coverage.system_without_ml) or "every system requirement is covered",
+    )
+    cells[5].metric(
+        "ML: no evidence",
+        len(full.coverage.ml_without_evidence),
+        help=", ".join(full.coverage.ml_without_evidence) or "every ML requirement has evidence",
+    )
+
+
+def matrix_tab(matrix: Matrix) -> None:
+    if not matrix.rows:
+        st.info("No requirement matches these filters.")
+        return
+    frame = matrix_frame(matrix)
+    st.dataframe(
+        styled_matrix(frame),
+        hide_index=True,
+        width="stretch",
+        height=min(600, 35 * (len(frame) + 1) + 3),
+        key="traceability.table",
+    )
+    st.plotly_chart(matrix_heatmap(matrix), key="traceability.heatmap")
+    shown = (
+        ""
+        if len(matrix.rows) <= MAX_CHART_ROWS
+        else f" The chart shows the first {MAX_CHART_ROWS} rows; filter to see others."
+    )
+    st.caption(
+        "Hover a cell for the check, the value against the threshold and the evidence." + shown
+    )
+
+
+def evidence_tab(ws: Workspace, project: str, matrix: Matrix) -> None:
+    """Pick a requirement (system or ML) and see its status, links, slices, artifacts, lineage,
+    derivation and versions."""
+    ids = [row.requirement.requirement_id for row in matrix.rows]
+    ids += [
+        m.requirement_id for row in matrix.rows for m, _ in row.ml if m.requirement_id not in ids
+    ]
+    if not ids:
+        st.info("Nothing to drill into with these filters.")
+        return
+    chosen = st.selectbox(
+        "Requirement",
+        ids,
+        key="traceability.requirement",
+        format_func=lambda i: f"{i} · {matrix.requirements[i].title}",
+    )
+    detail = attempt(evidence_detail, ws, project, chosen)
+    if detail is None:
+        return
+    item, found = detail.requirement, detail.status
+    box = {"met": st.success, "violated": st.error, "suspect": st.warning}.get(
+        found.status if found else "", st.info
+    )
+    via = f" via {found.via}" if found and found.via else ""
+    box(f"{item.requirement_id} is {label(found)}{via}: {found.value_text if found else '—'}")
+    st.markdown(f"**{item.title}** — {item.statement}")
+    if item.is_ml:
+        st.caption(
+            f"Check `{item.check_text}` · evidence {item.evidence_text} · derived from "
+            f"{', '.join(item.derived_from)} · version {item.version}"
+        )
+    _links(detail)
+    if detail.slices:
+        metric = item.metric or (
+            matrix.requirements[found.via].metric if found and found.via else ""
+        )
+        st.plotly_chart(slice_chart(detail.slices, str(metric)), key="traceability.slices")
+    _artifacts(ws, detail, found)
+    if item.derivation and item.derivation.get("steps"):
+        with st.expander("How the threshold was derived"):
+            st.markdown("\n".join(f"1. {s}" for s in item.derivation["steps"]))
+    _versions(ws, project, item)
+
+
+def _links(detail: EvidenceDetail) -> None:
+    """The requirements this one was derived from, or derived into, with their status."""
+    if not (detail.upstream or detail.downstream):
+        return
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "link": "derived from" if r.level == "system" else "derived into",
+                    "requirement": f"{r.requirement_id} · {r.title}",
+                    "status": label(s),
+                    "value vs threshold": s.value_text if s else "—",
+                    "check": r.check_text,
+                }
+                for r, s in (*detail.upstream, *detail.downstream)
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+        key="traceability.links",
+    )
+
+
+def _artifacts(ws: Workspace, detail: EvidenceDetail, found: Status | None) -> None:
+    """What the status was measured on: the artifacts, the monitoring window, their lineage."""
+    rows = evidence_rows(detail)
+    if found is not None and found.source:
+        st.caption(
+            f"Evidence: {found.evidence_ref} · measured {found.measured_at:%Y-%m-%d %H:%M} UTC"
+            if found.measured_at
+            else f"Evidence: {found.evidence_ref}"
+        )
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True, key="traceability.evidence")
+    if detail.lineage_root is not None:
+        with st.expander("Lineage of the evidence", expanded=False):
+            up = lineage(ws, detail.lineage_root, "up")
+            down = lineage(ws, detail.lineage_root, "down", max_depth=1)
+            st.plotly_chart(lineage_figure(up, down), key="traceability.lineage")
+
+
+def _versions(ws: Workspace, project: str, item: Requirement) -> None:
+    versions = requirement_versions(ws, project, item.requirement_id)
+    with st.expander(f"Versions ({len(versions)})"):
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "version": v.version,
+                        "when": v.at,
+                        "who": v.by,
+                        "changed": "removed" if v.deleted else ", ".join(sorted(v.changes)),
+                        "note": v.note,
+                    }
+                    for v in versions
+                ]
+            ),
+            hide_index=True,
+        )
+
+
+def history_tab(ws: Workspace, project: str) -> None:
+    history = status_history(ws, project)
+    if not history:
+        st.info("No status changes yet.")
+        return
+    st.plotly_chart(history_timeline(history), key="traceability.timeline")
+    versions_figure = per_version_heatmap(history)
+    if versions_figure is not None:
+        st.caption("Status with each model version (the last one recorded while it served):")
+        st.plotly_chart(versions_figure, key="traceability.per_version")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "when": h.at,
+                    "requirement": h.requirement_id,
+                    "from": label(h.previous_status) if h.previous_status else "",
+                    "to": label(h.status),
+                    "value": None if h.value is None else round(h.value, 4),
+                    "threshold": None if h.threshold is None else round(h.threshold, 4),
+                    "evidence": h.evidence_ref or "",
+                    "cause": h.cause,
+                }
+                for h in history
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+        key="traceability.history",
+    )
+
+
+def impact_tab(ws: Workspace, project: str) -> None:
+    st.caption("What would change if this build's model or model version were promoted.")
+    candidates = [
+        f"model:{m.name}@{m.version}" for m in list_artifacts(ws, kind="model", project=project)
+    ]
+    candidates += [
+        f"build #{b.build_id} ({', '.join(filter(None, (b.status, b.model_text)))})"
+        for b in list_builds(ws, project)
+        if b.run_id
+    ]
+    if not candidates:
+        st.info("No model versions or builds yet.")
+        return
+    pick = st.selectbox("Candidate", candidates, key="traceability.candidate")
+    result = attempt(
+        impact,
+        ws,
+        project,
+        model=pick if pick.startswith("model:") else None,
+        build=int(pick.split("#")[1].split()[0]) if pick.startswith("build") else None,
+    )
+    if result is None:
+        return
+    (st.error if result.violates else st.success)(result.summary)
+    for change in result.changes:
+        st.markdown(f"- {change.message}")
