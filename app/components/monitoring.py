@@ -182,10 +182,12 @@ def distribution_chart(found: FeatureDistribution) -> None:
 
 
 def alert_header(alert: Alert) -> str:
+    """``🔴 #7 accuracy [firmware = R24.1] · open``: what the alert is about, then where it stands
+    (open, acknowledged or resolved; ``cleared`` when its latest window no longer breached)."""
     icon = SEVERITY_ICONS.get(alert.severity, "⚪")
-    state = "open" if alert.status == "open" else "acknowledged"
-    cleared = "" if alert.active else " · cleared"
-    return f"{icon} #{alert.alert_id} {alert.metric}{' [' + alert.slice + ']' if alert.slice else ''} · {state}{cleared}"
+    where = f" [{alert.slice}]" if alert.slice else ""
+    cleared = " · cleared" if not alert.active and alert.status != "resolved" else ""
+    return f"{icon} #{alert.alert_id} {alert.metric}{where} · {alert.status}{cleared}"
 
 
 def alert_evidence(alert: Alert) -> None:
