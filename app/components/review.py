@@ -190,14 +190,14 @@ def interchange_tab(ws: Workspace, project: Project, task: Task, who: Actor) -> 
     if upload is not None and st.button("Import", key="review.import_go"):
         records = attempt(lambda: parse_label_studio(upload.getvalue(), project.spec.id_column))
         if records is not None:
+            task_name = f"Import: {upload.name}"
             done = attempt(
-                lambda: import_annotations(
-                    ws, project.name, records, who, task_name=f"Import: {upload.name}"
-                )
+                lambda: import_annotations(ws, project.name, records, who, task_name=task_name)
             )
             if done:
                 st.success(
-                    f"{done.annotations} annotations on {done.items} items into task #{done.task_id}."
+                    f"{done.annotations} annotations on {done.items} items into task "
+                    f"#{done.task_id} {task_name}."
                 )
 
 

@@ -21,7 +21,11 @@ name = choose_project(
 ).name  # busiest first
 builds = list_builds(ws, name)
 production = find_alias(ws, name)
-st.metric("In production", production.ref if production else "nothing yet")
+st.metric(
+    "In production",
+    f"{production.name} v{production.version}" if production else "nothing yet",
+    help=f"{production.ref} · artifact #{production.artifact_id}" if production else None,
+)
 if not builds:
     st.info("No builds yet: run `loopline build PROJECT` (see docs/ci.md).")
 else:
@@ -31,14 +35,15 @@ else:
                 {
                     "build": f"{ICONS.get(b.status, '')} #{b.build_id}",
                     "status": b.status,
-                    "model": f"#{b.model_id}" if b.model_id else "",
+                    "model": b.model_text or "",
                     "trigger": b.trigger or "",
                     "started": b.started_at,
                     "reason": b.reason,
+                    "model id": b.model_id,
                 }
                 for b in builds
             ]
-        ),
+        ).astype({"model id": "Int64"}),
         hide_index=True,
         width="stretch",
     )
@@ -58,8 +63,8 @@ else:
                     {
                         "check": c.name,
                         "passed": "✅" if c.passed else "❌",
-                        "value": "" if c.value is None else round(c.value, 3),
-                        "production": "" if c.baseline is None else round(c.baseline, 3),
+                        "value": None if c.value is None else round(c.value, 3),
+                        "production": None if c.baseline is None else round(c.baseline, 3),
                         "allowed": c.threshold,
                         "detail": c.message,
                     }
@@ -81,7 +86,7 @@ if models:
         models,
         key="builds.target",
         format_func=lambda m: (
-            m.ref
+            f"{m.name} v{m.version}"
             + (" (production)" if production and m.artifact_id == production.artifact_id else "")
         ),
     )
@@ -105,10 +110,11 @@ if history:
                 {
                     "when": h.at,
                     "who": h.actor,
-                    "model": f"#{h.artifact_id}",
-                    "replaced": f"#{h.previous_artifact_id}" if h.previous_artifact_id else "",
-                    "build": h.build_id,
+                    "model": h.model_text,
+                    "replaced": h.previous_model_text or "",
+                    "build": f"#{h.build_id}" if h.build_id else "",
                     "reason": h.reason,
+                    "model id": h.artifact_id,
                 }
                 for h in history
             ]

@@ -47,9 +47,18 @@ shown = [
 st.dataframe(
     runs[shown], hide_index=True, width="stretch", height=min(400, 35 * (len(runs) + 1) + 3)
 )
+names = dict(zip(runs["run_id"].astype(int), runs["name"], strict=True))
+
+
+def run_text(run_id: int) -> str:
+    """A run as people know it: its number and its name (``#12 build-3``)."""
+    return f"#{run_id} {names[run_id]}" if names.get(run_id) else f"#{run_id}"
+
+
 st.caption(
-    f"{len(runs):,} of {table.total:,} runs · ★ production is run #{production_run}"
-    if production_run
+    f"{len(runs):,} of {table.total:,} runs · ★ production is {production.name} "
+    f"v{production.version}, trained by run {run_text(production_run)}"
+    if production and production_run
     else f"{len(runs):,} runs · no model in production yet"
 )
 
@@ -74,6 +83,7 @@ chosen = st.multiselect(
     default=default,
     key="experiments.compare",
     max_selections=10,
+    format_func=run_text,
 )
 if len(chosen) >= 1:
     comparison = attempt(compare_runs, ws, chosen)

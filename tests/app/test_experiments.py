@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,9 @@ def test_compare_two_runs(app_on: AppTest) -> None:
     at.selectbox(key="experiments.project").set_value("ooo-replies").run()
     runs = at.multiselect(key="experiments.compare").options
     assert len(runs) >= 3  # the demo's three builds
-    at.multiselect(key="experiments.compare").set_value([int(runs[-1]), int(runs[-2])]).run()
+    assert all(re.fullmatch(r"#\d+ \S.*", r) for r in runs), runs  # each run by number and name
+    ids = [int(r.split()[0].lstrip("#")) for r in runs]
+    at.multiselect(key="experiments.compare").set_value([ids[-1], ids[-2]]).run()
     assert not at.exception
     tables = [t.value for t in at.dataframe]
     slices = next(t for t in tables if "language = en" in t.index)
@@ -51,6 +54,9 @@ def test_roll_back_with_a_reason(app_on: AppTest, demo_copy: Path) -> None:
     at.selectbox(key="builds.project").set_value("ooo-replies").run()
     assert not at.exception
     assert any("fail" in e.value or "successful" in e.value for e in [*at.error, *at.success])
+    builds = next(t.value for t in at.dataframe if "trigger" in t.value.columns)
+    models = {m for m in builds["model"] if m}
+    assert models and all(re.fullmatch(r"ooo-replies v\d+", m) for m in models), models
     ws = Workspace.open(demo_copy)
     current = find_alias(ws, "ooo-replies")
     older = next(o for o in at.selectbox(key="builds.target").options if "production" not in o)
@@ -64,3 +70,9 @@ def test_roll_back_with_a_reason(app_on: AppTest, demo_copy: Path) -> None:
     now = find_alias(ws, "ooo-replies")
     assert current is not None and now is not None and now.artifact_id != current.artifact_id
     assert promotion_history(ws, "ooo-replies")[0].reason == "roll back: German replies misread"
+    history = next(t.value for t in at.dataframe if "replaced" in t.value.columns)
+    assert (history["model"][0], history["replaced"][0]) == (
+        older,
+        f"ooo-replies v{current.version}",
+    )  # versions by name; the id is a column of its own
+    assert history["model id"][0] == now.artifact_id
