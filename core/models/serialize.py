@@ -73,7 +73,29 @@ def _deterministic_zip(data: bytes) -> bytes:
 def dump_sklearn(obj: Any) -> bytes:
     import skops.io as sio
 
+    _plain_vocabularies(obj, set())
     return _deterministic_zip(sio.dumps(obj))
+
+
+def _plain_vocabularies(obj: Any, seen: set[int]) -> None:
+    """A fitted vectorizer's ``vocabulary_`` maps each term to a NumPy integer, which skops saves
+    as one array file per term: 7,500 files for a small e-mail model, and 1.3 s to load it. The
+    same mapping to Python ints is one JSON object (the model predicts the same)."""
+    if id(obj) in seen or isinstance(obj, (str, bytes, int, float)):
+        return
+    seen.add(id(obj))
+    if isinstance(obj, dict):
+        for value in obj.values():
+            _plain_vocabularies(value, seen)
+    elif isinstance(obj, (list, tuple)):
+        for value in obj:
+            _plain_vocabularies(value, seen)
+    elif hasattr(obj, "get_params") or type(obj).__module__.startswith("core.models."):
+        vocabulary = getattr(obj, "vocabulary_", None)
+        if isinstance(vocabulary, dict) and not all(type(v) is int for v in vocabulary.values()):
+            obj.vocabulary_ = {term: int(index) for term, index in vocabulary.items()}
+        for value in vars(obj).values():
+            _plain_vocabularies(value, seen)
 
 
 def load_sklearn(data: bytes) -> Any:
