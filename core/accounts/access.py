@@ -8,7 +8,8 @@ A workspace whose ``users`` table is empty is open: nothing is checked (single-u
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -20,6 +21,10 @@ from core.errors import Forbidden
 from core.store import Tx, Workspace
 
 _TASK = re.compile(r"task #(\d+)")
+USER_COLUMNS = (  # what user_from_rows reads
+    "u.user_name, u.display_name, u.email, u.os_user, u.active, u.password_hash IS NOT NULL, "
+    "u.created_at, u.created_by, r.role, r.project"
+)
 
 
 @dataclass(frozen=True)
@@ -60,12 +65,8 @@ def workspace_is_open(ws: Workspace) -> bool:
 
 def load_user(tx: Tx, name: str) -> User | None:
     rows = tx.rows(
-        """
-        SELECT u.user_name, u.display_name, u.email, u.os_user, u.active,
-               u.password_hash IS NOT NULL, u.created_at, u.created_by, r.role, r.project
-        FROM users u LEFT JOIN user_roles r USING (user_name)
-        WHERE u.user_name = ?
-        """,
+        f"SELECT {USER_COLUMNS} FROM users u LEFT JOIN user_roles r USING (user_name) "
+        "WHERE u.user_name = ?",
         [name],
     )
     if not rows:
@@ -74,6 +75,7 @@ def load_user(tx: Tx, name: str) -> User | None:
 
 
 def user_from_rows(rows: list[tuple[Any, ...]]) -> User:
+    """One user from their rows of ``USER_COLUMNS`` (one row per role)."""
     first = rows[0]
     order = list(ROLES)
     grants = sorted(
@@ -93,8 +95,14 @@ def user_from_rows(rows: list[tuple[Any, ...]]) -> User:
     )
 
 
-def _ws_tx(ws_or_tx: Workspace | Tx) -> tuple[Workspace | None, Tx | None]:
-    return (None, ws_or_tx) if isinstance(ws_or_tx, Tx) else (ws_or_tx, None)
+@contextmanager
+def _reading(ws_or_tx: Workspace | Tx) -> Iterator[Tx]:
+    """The caller's transaction, or a read of the workspace for the length of the block."""
+    if isinstance(ws_or_tx, Tx):
+        yield ws_or_tx
+        return
+    with ws_or_tx.store.read() as tx:
+        yield tx
 
 
 def resolve(tx: Tx, actor: Actor, *, now: datetime | None = None) -> Resolved:
@@ -214,15 +222,9 @@ def authorize(
     who = actor or session_actor()
     if who is None:
         return OPEN_WORKSPACE
-    ws, tx = _ws_tx(ws_or_tx)
-    if tx is not None:
+    with _reading(ws_or_tx) as tx:
         resolved = resolve(tx, who)
         _check(tx, resolved, permission, project, task)
-        return resolved
-    assert ws is not None
-    with ws.store.read() as read:
-        resolved = resolve(read, who)
-        _check(read, resolved, permission, project, task)
         return resolved
 
 
@@ -272,15 +274,9 @@ def visible_projects(
     who = actor or session_actor()
     if who is None:
         return wanted
-    ws, tx = _ws_tx(ws_or_tx)
-    if tx is None:
-        assert ws is not None
-        with ws.store.read() as read:
-            return visible_projects(read, who, wanted, permission)
-    resolved = resolve(tx, who)
-    if resolved.user is None:
-        return wanted
-    scope = resolved.user.projects_with(permission)
+    with _reading(ws_or_tx) as tx:
+        user = resolve(tx, who).user
+    scope = None if user is None else user.projects_with(permission)
     return wanted if scope is None else [n for n in wanted if n in scope]
 
 
@@ -292,17 +288,13 @@ def readable(
     who = actor or session_actor()
     if who is None:
         return None
-    ws, tx = _ws_tx(ws_or_tx)
-    if tx is None:
-        assert ws is not None
-        with ws.store.read() as read:
-            return readable(read, who, permission, project)
-    resolved = resolve(tx, who)
+    with _reading(ws_or_tx) as tx:
+        resolved = resolve(tx, who)
+        if project is not None:
+            _check(tx, resolved, permission, project, None)
+            return None
     user = resolved.user
     if user is None:
-        return None
-    if project is not None:
-        _check(tx, resolved, permission, project, None)
         return None
     scope = user.projects_with(permission)
     if scope is not None and not scope:
@@ -327,19 +319,17 @@ def visible_tasks(ws_or_tx: Workspace | Tx, actor: Actor | None, tasks: Sequence
     who = actor or session_actor()
     if who is None or not tasks:
         return list(tasks)
-    ws, tx = _ws_tx(ws_or_tx)
-    if tx is None:
-        assert ws is not None
-        with ws.store.read() as read:
-            return visible_tasks(read, who, tasks)
-    user = resolve(tx, who).user
-    if user is None:
-        return list(tasks)
+    with _reading(ws_or_tx) as tx:
+        user = resolve(tx, who).user
+        if user is None:
+            return list(tasks)
+        rows = tx.rows(
+            "SELECT task_id, user_name FROM task_assignees "
+            "WHERE task_id IN (SELECT unnest(?::BIGINT[]))",
+            [[t.task_id for t in tasks]],
+        )
     assigned: dict[int, set[str]] = {}
-    for task_id, name in tx.rows(
-        "SELECT task_id, user_name FROM task_assignees WHERE task_id IN (SELECT unnest(?::BIGINT[]))",
-        [[t.task_id for t in tasks]],
-    ):
+    for task_id, name in rows:
         assigned.setdefault(int(task_id), set()).add(str(name))
     return [
         t
@@ -356,16 +346,12 @@ def own_answers_only(ws_or_tx: Workspace | Tx, actor: Actor | None, task: _TaskL
     who = actor or session_actor()
     if who is None:
         return None
-    ws, tx = _ws_tx(ws_or_tx)
-    if tx is None:
-        assert ws is not None
-        with ws.store.read() as read:
-            return own_answers_only(read, who, task)
-    user = resolve(tx, who).user
-    if user is None or user.can("labeling.read", task.project):
-        return None
-    if visible_tasks(tx, who, [task]):
-        return user.name
+    with _reading(ws_or_tx) as tx:
+        user = resolve(tx, who).user
+        if user is None or user.can("labeling.read", task.project):
+            return None
+        if visible_tasks(tx, who, [task]):
+            return user.name
     raise refusal(user, "labeling.read", task.project)
 
 

@@ -21,6 +21,18 @@ MAX_FILTER = 500
 CSV_HEADER = ("audit_id", "at_utc", "actor", "via", "action", "project", "target", "details")
 
 
+def parse_time(text: str | None) -> datetime | None:
+    """A filter's bound as people type it: a UTC date or date and time (YYYY-MM-DD[THH:MM])."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            f"{text!r} is not a date or time.", hint="use YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC)"
+        ) from None
+
+
 def _check(query: AuditQuery) -> None:
     for name in ("actor", "action", "project", "text"):
         value = getattr(query, name)

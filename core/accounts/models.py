@@ -96,6 +96,16 @@ class User:
 
 
 @dataclass(frozen=True)
+class NewUser:
+    """A user just added: whether access control started with them (the workspace's first
+    account), and the temporary password made for them, shown once (None when none was)."""
+
+    user: User
+    first: bool
+    password: str | None = None
+
+
+@dataclass(frozen=True)
 class Token:
     token_id: int
     user: str

@@ -9,19 +9,22 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 
-from core.accounts.access import authorize, is_open, load_user, resolve, user_from_rows
-from core.accounts.models import Grant, User, check_user_name
+from core.accounts.access import (
+    USER_COLUMNS,
+    authorize,
+    is_open,
+    load_user,
+    resolve,
+    user_from_rows,
+    workspace_is_open,
+)
+from core.accounts.models import Grant, NewUser, User, check_user_name
 from core.accounts.passwords import check_password_rules, hash_password, verify_password
 from core.accounts.roles import ADMIN, ALL_PROJECTS, ROLES
 from core.actor import Actor
 from core.errors import Forbidden, InvalidInput, NotFound, expected_one_of
 from core.store import Tx, Workspace, utcnow
 from core.store.audit import record
-
-USER_COLUMNS = (
-    "u.user_name, u.display_name, u.email, u.os_user, u.active, u.password_hash IS NOT NULL, "
-    "u.created_at, u.created_by, r.role, r.project"
-)
 
 
 def _check_role(role: str, project: str | None) -> Grant:
@@ -114,9 +117,43 @@ def create_user(
                 "INSERT INTO user_roles VALUES (?, ?, ?, ?, ?)",
                 [name, grant.role, grant.project, now, _creator(actor)],
             )
-        created = load_user(tx, name)
-    assert created is not None
+        created = require_user(tx, name)
     return created
+
+
+def add_user(
+    ws: Workspace,
+    actor: Actor,
+    name: str,
+    *,
+    roles: Sequence[str] = (),
+    project: str | None = None,
+    password: str | None = None,
+    temporary_password: bool = False,
+    display_name: str | None = None,
+    email: str | None = None,
+    os_user: str | None = None,
+    first_os_user: str | None = None,
+) -> NewUser:
+    """:func:`create_user` as the CLI offers it. With ``temporary_password`` and no password, one
+    is made and returned (once). The first user of a workspace, who sets it up, gets
+    ``first_os_user`` (the caller's OS login) as their OS login unless ``os_user`` is given."""
+    first = workspace_is_open(ws)
+    if first and os_user is None:
+        os_user = first_os_user
+    made = generate_password() if password is None and temporary_password else None
+    user = create_user(
+        ws,
+        actor,
+        name,
+        roles=roles,
+        project=project,
+        password=password if password is not None else made,
+        display_name=display_name,
+        email=email,
+        os_user=os_user or None,
+    )
+    return NewUser(user, first, made)
 
 
 def _creator(actor: Actor) -> str:
@@ -148,12 +185,7 @@ def user_for_email(ws: Workspace, email: str) -> User | None:
 
 def get_user(ws: Workspace, name: str) -> User:
     with ws.store.read() as tx:
-        user = load_user(tx, name)
-    if user is None:
-        raise NotFound(
-            f"No user {name!r} in this workspace.", hint="`loopline users list` shows the users"
-        )
-    return user
+        return require_user(tx, name)
 
 
 def find_user(ws: Workspace, name: str) -> User | None:
@@ -218,8 +250,7 @@ def set_active(ws: Workspace, actor: Actor, name: str, active: bool) -> User:
         tx.execute("UPDATE users SET active = ? WHERE user_name = ?", [active, name])
         if not active:
             _end_sessions(tx, name, "disabled")
-        changed = load_user(tx, name)
-    assert changed is not None
+        changed = require_user(tx, name)
     return changed
 
 
@@ -291,52 +322,50 @@ def update_user(
         record(tx, actor, "users.update", target=name, details=changes)
         for column, value in changes.items():  # column names come from the fixed keys above
             tx.execute(f"UPDATE users SET {column} = ? WHERE user_name = ?", [value, name])
-        changed = load_user(tx, name)
-    assert changed is not None
+        changed = require_user(tx, name)
     return changed
 
 
 def grant(ws: Workspace, actor: Actor, name: str, role: str, project: str | None = None) -> User:
-    wanted = _check_role(role, project)
-    with ws.store.transaction() as tx:
-        user = require_user(tx, name)
-        record(
-            tx, actor, "users.grant", project=project, target=name, details={"role": wanted.label}
-        )
-        _check_project(tx, project)
-        if wanted in user.grants:
-            raise InvalidInput(f"{name} already has the role {wanted.label}.")
-        tx.execute(
-            "INSERT INTO user_roles VALUES (?, ?, ?, ?, ?)",
-            [name, wanted.role, wanted.project, utcnow(), actor.name],
-        )
-        changed = load_user(tx, name)
-    assert changed is not None
-    return changed
+    """Give a user a role in every project, or in ``project`` only."""
+    return _change_role(ws, actor, name, role, project, add=True)
 
 
 def revoke(ws: Workspace, actor: Actor, name: str, role: str, project: str | None = None) -> User:
+    """Take a role from a user (never the last active admin's)."""
+    return _change_role(ws, actor, name, role, project, add=False)
+
+
+def _change_role(
+    ws: Workspace, actor: Actor, name: str, role: str, project: str | None, *, add: bool
+) -> User:
     wanted = _check_role(role, project)
     with ws.store.transaction() as tx:
         user = require_user(tx, name)
-        record(
-            tx, actor, "users.revoke", project=project, target=name, details={"role": wanted.label}
-        )
-        if wanted not in user.grants:
-            held = ", ".join(g.label for g in user.grants) or "none"
-            raise InvalidInput(f"{name} does not have the role {wanted.label} (roles: {held}).")
-        if wanted.role == ADMIN and user.active and _other_admins(tx, name) == 0:
-            raise InvalidInput(
-                f"{name} is the last active admin; taking the role would lock everyone out.",
-                hint="make another user admin first",
+        action = "users.grant" if add else "users.revoke"
+        record(tx, actor, action, project=project, target=name, details={"role": wanted.label})
+        if add:
+            _check_project(tx, project)
+            if wanted in user.grants:
+                raise InvalidInput(f"{name} already has the role {wanted.label}.")
+            tx.execute(
+                "INSERT INTO user_roles VALUES (?, ?, ?, ?, ?)",
+                [name, wanted.role, wanted.project, utcnow(), actor.name],
             )
-        tx.execute(
-            "DELETE FROM user_roles WHERE user_name = ? AND role = ? AND project = ?",
-            [name, wanted.role, wanted.project],
-        )
-        changed = load_user(tx, name)
-    assert changed is not None
-    return changed
+        else:
+            if wanted not in user.grants:
+                held = ", ".join(g.label for g in user.grants) or "none"
+                raise InvalidInput(f"{name} does not have the role {wanted.label} (roles: {held}).")
+            if wanted.role == ADMIN and user.active and _other_admins(tx, name) == 0:
+                raise InvalidInput(
+                    f"{name} is the last active admin; taking the role would lock everyone out.",
+                    hint="make another user admin first",
+                )
+            tx.execute(
+                "DELETE FROM user_roles WHERE user_name = ? AND role = ? AND project = ?",
+                [name, wanted.role, wanted.project],
+            )
+        return require_user(tx, name)
 
 
 def who_is(ws: Workspace, actor: Actor) -> User | None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from core.accounts.assignments import assign
+from core.accounts.auditlog import parse_time
 from core.accounts.tokens import create_token, list_tokens, revoke_token, verify_token
 from core.accounts.users import (
+    add_user,
     create_user,
     get_user,
     grant,
@@ -51,6 +53,33 @@ def test_the_first_user_must_be_an_admin(ws: Workspace) -> None:
     create_user(ws, Actor("me", "test"), "root", roles=["admin"])
     (row,) = audit_rows(ws, "users.add")
     assert row[0] == "me" and row[3] == "root"  # recorded while the workspace was still open
+
+
+def test_add_user_maps_the_first_admin_to_the_os_login_and_makes_passwords(
+    ws: Workspace,
+) -> None:
+    first = add_user(ws, Actor("me", "test"), "root", roles=["admin"], first_os_user="me")
+    assert first.first and first.user.os_user == "me" and first.password is None
+    assert not first.user.has_password
+    made = add_user(
+        ws, ADMIN, "dana", roles=["data_scientist"], temporary_password=True, first_os_user="me"
+    )
+    assert not made.first and made.user.os_user is None  # only the first user is mapped
+    assert made.password is not None and len(made.password) == 16 and made.user.has_password
+    given = add_user(ws, ADMIN, "anna", roles=["annotator"], password=PASSWORD, os_user="anna")
+    assert given.password is None and given.user.has_password and given.user.os_user == "anna"
+    with pytest.raises(InvalidInput, match="The password is too short"):
+        add_user(ws, ADMIN, "eve", roles=["annotator"], password="", temporary_password=True)
+
+
+def test_audit_filter_times_are_parsed_once() -> None:
+    assert parse_time(None) is None and parse_time("") is None
+    assert parse_time("2026-03-01") == datetime(2026, 3, 1)
+    assert parse_time("2026-03-01T10:30") == datetime(2026, 3, 1, 10, 30)
+    with pytest.raises(InvalidInput) as bad:
+        parse_time("yesterday")
+    assert str(bad.value) == "'yesterday' is not a date or time."
+    assert bad.value.hint == "use YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC)"
 
 
 def test_after_the_first_admin_only_admins_add_users(team: Workspace) -> None:
