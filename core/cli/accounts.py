@@ -9,23 +9,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from core.actor import Actor
 from core.cli.common import Adder, open_workspace, print_table
 
 OPEN_NOTICE = (
     "notice: this workspace has no accounts yet, so it has no access control; "
     "`loopline users add NAME --role admin` starts it."
 )
-
-
-def _actor(args: argparse.Namespace) -> Any:
-    from core.actor import Actor, cli_workspace
-
-    with cli_workspace(args.workspace):
-        return Actor.from_env()
 
 
 def _password(args: argparse.Namespace) -> str | None:
@@ -54,50 +47,41 @@ def _row(user: Any) -> dict[str, Any]:
 
 
 def cmd_users_add(args: argparse.Namespace) -> int:
-    from core.accounts.access import workspace_is_open
-    from core.accounts.users import create_user, generate_password
+    from core.accounts.users import add_user
     from core.actor import os_login
 
-    ws = open_workspace(args)
-    first = workspace_is_open(ws)
-    os_user = args.os_user
-    if first and os_user is None:
-        os_user = os_login()  # the first admin is whoever sets the workspace up
-    password = _password(args)
-    generated = password is None and not args.no_password
-    if generated:
-        password = generate_password()
-    user = create_user(
-        ws,
-        _actor(args),
+    added = add_user(
+        open_workspace(args),
+        Actor.from_env(),
         args.name,
         roles=args.role or [],
         project=args.project,
-        password=password,
+        password=_password(args),
+        temporary_password=not args.no_password,
         display_name=args.display_name,
         email=args.email,
-        os_user=os_user or None,
+        os_user=args.os_user,
+        first_os_user=os_login(),  # the first admin is whoever sets the workspace up
     )
+    user = added.user
     print(f"Added {user.name} ({_grants(user)}).")
-    if first:
+    if added.first:
         print(
-            f"Access control is on: every change is now checked. The OS user {os_user!r} acts as "
-            f"{user.name} in the CLI."
+            f"Access control is on: every change is now checked. The OS user {user.os_user!r} "
+            f"acts as {user.name} in the CLI."
         )
-    if generated:
-        print(f"Temporary password for {user.name} (shown once): {password}")
+    if added.password is not None:
+        print(f"Temporary password for {user.name} (shown once): {added.password}")
     return 0
 
 
 def cmd_users_list(args: argparse.Namespace) -> int:
-    from core.accounts.access import workspace_is_open
     from core.accounts.users import list_users
 
-    ws = open_workspace(args)
-    if workspace_is_open(ws):
+    users = list_users(open_workspace(args), Actor.from_env())
+    if not users:  # no account at all: the workspace is open
         print(OPEN_NOTICE)
-        return 0
-    print_table([_row(u) for u in list_users(ws, _actor(args))])
+    print_table([_row(u) for u in users])
     return 0
 
 
@@ -105,7 +89,7 @@ def cmd_users_whoami(args: argparse.Namespace) -> int:
     from core.accounts.users import who_is
 
     ws = open_workspace(args)
-    actor = _actor(args)
+    actor = Actor.from_env()
     user = who_is(ws, actor)
     if user is None:
         print(f"{actor.name} (no accounts in this workspace: everything is allowed)")
@@ -122,7 +106,7 @@ def cmd_users_set_active(args: argparse.Namespace) -> int:
     from core.accounts.users import set_active
 
     active = args.users_command == "enable"
-    user = set_active(open_workspace(args), _actor(args), args.name, active)
+    user = set_active(open_workspace(args), Actor.from_env(), args.name, active)
     print(
         f"{user.name} is {'enabled' if user.active else 'disabled (sessions ended, tokens refused)'}."
     )
@@ -133,7 +117,7 @@ def cmd_users_reset_password(args: argparse.Namespace) -> int:
     from core.accounts.users import reset_password
 
     given = _password(args)
-    chosen = reset_password(open_workspace(args), _actor(args), args.name, given)
+    chosen = reset_password(open_workspace(args), Actor.from_env(), args.name, given)
     if given is None:
         print(f"Temporary password for {args.name} (shown once): {chosen}")
     else:
@@ -145,7 +129,7 @@ def cmd_users_grant(args: argparse.Namespace) -> int:
     from core.accounts.users import grant, revoke
 
     change = grant if args.users_command == "grant" else revoke
-    user = change(open_workspace(args), _actor(args), args.name, args.role, args.project)
+    user = change(open_workspace(args), Actor.from_env(), args.name, args.role, args.project)
     print(f"{user.name}: {_grants(user)}")
     return 0
 
@@ -155,7 +139,7 @@ def cmd_users_update(args: argparse.Namespace) -> int:
 
     user = update_user(
         open_workspace(args),
-        _actor(args),
+        Actor.from_env(),
         args.name,
         display_name=args.display_name,
         email=args.email,
@@ -171,7 +155,7 @@ def cmd_users_assign(args: argparse.Namespace) -> int:
     remove = args.users_command == "unassign"
     ws = open_workspace(args)
     for task in args.task:
-        names = assign(ws, _actor(args), task, [args.name], remove=remove)
+        names = assign(ws, Actor.from_env(), task, [args.name], remove=remove)
         print(f"task #{task}: " + (", ".join(names) or "open to every annotator of the project"))
     return 0
 
@@ -196,7 +180,11 @@ def cmd_tokens_create(args: argparse.Namespace) -> int:
     from core.accounts.tokens import create_token
 
     token = create_token(
-        open_workspace(args), _actor(args), args.user, args.label, expires_days=args.expires_days
+        open_workspace(args),
+        Actor.from_env(),
+        args.user,
+        args.label,
+        expires_days=args.expires_days,
     )
     print(
         f"API token for {args.user} ({args.label}); it is shown once, keep it secret "
@@ -210,7 +198,7 @@ def cmd_tokens_create(args: argparse.Namespace) -> int:
 def cmd_tokens_list(args: argparse.Namespace) -> int:
     from core.accounts.tokens import list_tokens
 
-    tokens = list_tokens(open_workspace(args), _actor(args), args.user)
+    tokens = list_tokens(open_workspace(args), Actor.from_env(), args.user)
     if not tokens:
         print("No API tokens.")
     print_table(
@@ -232,7 +220,7 @@ def cmd_tokens_list(args: argparse.Namespace) -> int:
 def cmd_tokens_revoke(args: argparse.Namespace) -> int:
     from core.accounts.tokens import revoke_token
 
-    token = revoke_token(open_workspace(args), _actor(args), args.token_id)
+    token = revoke_token(open_workspace(args), Actor.from_env(), args.token_id)
     print(f"API token #{token.token_id} ({token.label}) of {token.user} is revoked.")
     return 0
 
@@ -240,35 +228,22 @@ def cmd_tokens_revoke(args: argparse.Namespace) -> int:
 # -- the audit log ----------------------------------------------------------------------------
 
 
-def _when(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    from core.errors import InvalidInput
-
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(
-            f"{text!r} is not a date or time.", hint="use YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC)"
-        ) from None
-
-
 def cmd_audit(args: argparse.Namespace) -> int:
-    from core.accounts.auditlog import export_audit_csv, search_audit
+    from core.accounts.auditlog import export_audit_csv, parse_time, search_audit
     from core.store.audit import AuditQuery
 
     query = AuditQuery(
         actor=args.actor,
         action=args.action,
         project=args.project,
-        since=_when(args.since),
-        until=_when(args.until),
+        since=parse_time(args.since),
+        until=parse_time(args.until),
         text=args.text,
         limit=args.limit,
     )
     ws = open_workspace(args)
     if args.csv:
-        data = export_audit_csv(ws, _actor(args), query)
+        data = export_audit_csv(ws, Actor.from_env(), query)
         if args.csv == "-":
             sys.stdout.buffer.write(data)
         else:
@@ -279,7 +254,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             lines = data.count(b"\n") - 1
             print(f"Wrote {target} ({lines} entries).")
         return 0
-    entries, total = search_audit(ws, _actor(args), query)
+    entries, total = search_audit(ws, Actor.from_env(), query)
     print_table(
         [
             {
