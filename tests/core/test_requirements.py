@@ -385,6 +385,7 @@ def test_impact_of_a_candidate(evidence_ws: Workspace, tmp_path: Path) -> None:
         f"v{worse.version} would violate ML-1 on channel = mail: 0.700 < 0.800 (now met)",
     ]
     assert result.summary == f"Promoting v{worse.version} would change 2 status(es), 2 to violated."
+    assert result.violates and not impact(ws, "tickets", model=production(ws).ref).violates
     assert impact(ws, "tickets", model=production(ws).ref).changes == ()
     assert statuses(ws)["ML-1"] == "met"  # impact writes nothing
     with pytest.raises(InvalidInput, match="is not a registered model of 'tickets'"):
@@ -400,6 +401,7 @@ def test_verify_system_is_evidence(evidence_ws: Workspace, tmp_path: Path) -> No
         _two_levels(
             "  - {id: ML-1, title: E2E latency, derived_from: [SYS-1], metric: latency_p95_ms, threshold: 5000, evidence: verification}\n"
             "  - {id: ML-2, title: E2E accuracy, derived_from: [SYS-1], metric: accuracy, slice: channel = mail, threshold: 0.01, evidence: verification}\n"
+            "  - {id: ML-3, title: Impossible, derived_from: [SYS-1], metric: latency_p95_ms, threshold: 0.000001, evidence: verification}\n"
         ),
         tmp_path,
     )
@@ -407,6 +409,7 @@ def test_verify_system_is_evidence(evidence_ws: Workspace, tmp_path: Path) -> No
     done = verify_system(ws, "tickets", TESTER)
     assert done.items > 10 and done.path == "core.serving.predict_items"
     assert "latency_p95_ms" in done.overall and "channel = mail" in done.slices
+    assert done.violated == ("ML-3",)  # the ML requirements violated after it: the CLI's exit code
     found = current_statuses(ws, "tickets")
     assert found["ML-1"].status == "met" and found["ML-1"].verification_id == done.verification_id
     assert found["ML-2"].status == "met"
