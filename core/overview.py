@@ -67,12 +67,12 @@ def project_overview(ws: Workspace, project: Project) -> ProjectOverview:
             "mod",
             "ML modeling",
             "done" if runs else "empty",
-            f"{runs} run(s)" if runs else "no runs yet",
+            _count(runs, "run") if runs else "no runs yet",
             ("no model in production yet",) if runs else ("train once a label set is frozen",),
         )
     else:
         accuracy = production.metadata.get("metrics", {}).get("accuracy")
-        details = [f"{runs} run(s), {counts.get('model', 0)} registered version(s)"]
+        details = [f"{_count(runs, 'run')}, {_count(counts.get('model', 0), 'registered version')}"]
         if accuracy is not None:
             details.append(f"production accuracy {accuracy:.3f}")
         mod = Stage(
@@ -87,7 +87,7 @@ def project_overview(ws: Workspace, project: Project) -> ProjectOverview:
             "Build & release",
             "done" if last.status == "successful" else "attention",
             f"build #{last.build_id} {last.status}",
-            (f"{len(builds)} build(s), {failed} not successful", last.reason[:80]),
+            (f"{_count(len(builds), 'build')}, {failed} not successful", last.reason[:80]),
         )
     else:
         dev = Stage(
@@ -138,12 +138,15 @@ def _operations(ws: Workspace, name: str) -> tuple[Stage, int]:
             ),
             len(alerts),
         )
-    details = [f"{int(volume or 0):,} predictions over {windows} day(s), last {latest:%Y-%m-%d}"]
+    details = [
+        f"{_count(int(volume or 0), 'prediction')} over {_count(windows, 'day')}, "
+        f"last {latest:%Y-%m-%d}"
+    ]
     if "accuracy" in last:
         details.append(f"accuracy {last['accuracy']:.3f} (realized)")
     elif "estimated.accuracy" in last:
         details.append(f"accuracy ≈ {last['estimated.accuracy']:.3f} (estimated)")
-    headline = f"{len(alerts)} open alert(s)" if alerts else "no open alerts"
+    headline = _count(len(alerts), "open alert") if alerts else "no open alerts"
     return Stage(
         "ops", "Operations", "attention" if alerts else "done", headline, tuple(details)
     ), len(alerts)
@@ -157,3 +160,8 @@ def workspace_overview(ws: Workspace, actor: Actor | None = None) -> list[Projec
         projects = list_projects(ws)
         shown = set(visible_projects(tx, actor, [p.name for p in projects]))
         return [project_overview(ws, p) for p in projects if p.name in shown]
+
+
+def _count(n: int, noun: str) -> str:
+    """ "1 run", "3 runs" (never "run(s)")."""
+    return f"1 {noun}" if n == 1 else f"{n:,} {noun}s"

@@ -83,10 +83,17 @@ def quality_flags(report: dict[str, Any]) -> list[str]:
             flags.append(
                 f"{column['column']}: new values {', '.join(column['new_categories'][:5])}"
             )
-        if column.get("outside_previous_range"):
+        if outside := column.get("outside_previous_range"):
             flags.append(
-                f"{column['column']}: {column['outside_previous_range']} values outside the previous range"
+                f"{column['column']}: {_count(outside, 'value')} outside the previous range"
             )
-    if report["duplicate_content_rows"]:
-        flags.append(f"{report['duplicate_content_rows']} rows repeat another row's content")
+    if repeated := report["duplicate_content_rows"]:
+        flags.append(
+            f"{_count(repeated, 'row')} {'repeats' if repeated == 1 else 'repeat'} "
+            "another row's content"
+        )
     return flags + list(report["warnings"])
+
+
+def _count(n: int, noun: str) -> str:
+    return f"1 {noun}" if n == 1 else f"{n:,} {noun}s"

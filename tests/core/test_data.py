@@ -76,7 +76,7 @@ def test_append_replaces_rows_with_the_same_id_and_reports_new_categories(
     second = ingest(ws, "tickets", more, actor)
     assert (second.new_rows, second.total_rows, second.dataset.version) == (2, 5, 2)
     assert load_rows(ws, second.dataset).set_index("ticket_id").loc["T-4", "text"] == "Refund again"
-    assert any("amount: 1 values outside the previous range" in f for f in second.flags)
+    assert any("amount: 1 value outside the previous range" in f for f in second.flags)
     again = ingest(ws, "tickets", more, actor)
     assert again.unchanged and again.dataset.artifact_id == second.dataset.artifact_id
 
