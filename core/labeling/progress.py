@@ -81,3 +81,30 @@ def labels_left(ws: Workspace, task_ids: Sequence[int]) -> dict[int, int]:
             [list(task_ids), list(task_ids)],
         )
     return {int(t): int(n or 0) for t, n in rows}
+
+
+def left_for(ws: Workspace, task_ids: Sequence[int], annotator: str) -> dict[int, int]:
+    """How many items of each task ``annotator`` could still answer: items that need more answers
+    and that they have neither labeled nor skipped."""
+    if not task_ids:
+        return {}
+    with ws.store.read() as tx:
+        rows = tx.rows(
+            """
+            WITH cur AS (
+                SELECT task_id, item_id, annotator, arg_max(status, annotation_id) AS status
+                FROM annotations WHERE task_id IN (SELECT unnest(?::BIGINT[])) GROUP BY ALL
+            ),
+            per AS (
+                SELECT task_id, item_id, count(*) FILTER (WHERE status = 'labeled') AS n,
+                       bool_or(annotator = ? AND status IN ('labeled', 'skipped')) AS mine
+                FROM cur GROUP BY ALL
+            )
+            SELECT ti.task_id,
+                   count(*) FILTER (WHERE coalesce(p.n, 0) < ti.required AND NOT coalesce(p.mine, false))
+            FROM task_items ti LEFT JOIN per p USING (task_id, item_id)
+            WHERE ti.task_id IN (SELECT unnest(?::BIGINT[])) GROUP BY ti.task_id
+            """,
+            [list(task_ids), annotator, list(task_ids)],
+        )
+    return {int(t): int(n or 0) for t, n in rows}

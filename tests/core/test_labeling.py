@@ -14,7 +14,7 @@ from core.data.service import ingest
 from core.errors import InvalidInput
 from core.labeling.freeze import freeze, load_label_set
 from core.labeling.models import TaskFilter
-from core.labeling.progress import task_progress
+from core.labeling.progress import left_for, task_progress
 from core.labeling.queue import (
     item_history,
     next_item,
@@ -132,6 +132,24 @@ def test_label_skip_undo_and_history(loaded: Workspace, actor: Actor) -> None:
         InvalidInput, match="Unknown class 'bugg'. Expected one of: billing, bug, sales."
     ):
         save_annotation(loaded, task.task_id, item.item_id, ANN, "bugg")
+
+
+def test_left_for_counts_what_one_annotator_can_still_answer(
+    loaded: Workspace, actor: Actor
+) -> None:
+    task = create_task(
+        loaded, "tickets", actor, name="t", overlap=2, task_filter=TaskFilter(limit=3)
+    )
+    assert left_for(loaded, [task.task_id], "ann") == {task.task_id: 3}
+    first = next_item(loaded, task.task_id, ANN)
+    assert first is not None
+    save_annotation(loaded, task.task_id, first.item_id, ANN, "bug")
+    second = next_item(loaded, task.task_id, ANN)
+    assert second is not None
+    skip_item(loaded, task.task_id, second.item_id, ANN)
+    assert left_for(loaded, [task.task_id], "ann") == {task.task_id: 1}  # labeled + skipped
+    assert left_for(loaded, [task.task_id], "ben") == {task.task_id: 3}  # overlap 2: all open
+    assert left_for(loaded, [], "ann") == {}
 
 
 def test_uncertainty_order_and_suggestions(loaded: Workspace, actor: Actor) -> None:
