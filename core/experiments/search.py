@@ -68,7 +68,7 @@ def parse_filter(text: str) -> list[Condition]:
                 hint="e.g. metrics.f1 > 0.9 and params.model = 'xgb'",
             )
         kind = match.lastgroup or ""
-        tokens.append((kind, match.group(kind), position))
+        tokens.append((kind, match.group(kind), match.start(kind)))
         position = match.end()
     conditions: list[Condition] = []
     index = 0
@@ -88,7 +88,11 @@ def parse_filter(text: str) -> list[Condition]:
         namespace, _, name = field.partition(".") if "." in field else ("attributes", "", field)
         name = name.strip("`")
         if namespace == "attributes" and name not in ATTRIBUTES:
-            raise InvalidInput(expected_one_of("run attribute", name, ATTRIBUTES))
+            raise InvalidInput(
+                expected_one_of("run attribute", name, ATTRIBUTES),
+                hint=f"metrics, params and tags take a prefix: metrics.{name}, params.{name}, "
+                f"tags.{name}",
+            )
         kind, op, op_at = expect(("op", "field"), "an operator (=, !=, <, <=, >, >=, LIKE, IN)")
         op = op.upper()
         if kind == "field" and op not in ("LIKE", "ILIKE", "IN"):
@@ -106,7 +110,12 @@ def parse_filter(text: str) -> list[Condition]:
                     raise InvalidInput(f"Expected ',' or ')' at position {sep_at}.")
             conditions.append(Condition(namespace, name, op, tuple(values)))
         else:
-            _, raw, _ = expect(("string", "number"), "a value (a number or a quoted text)")
+            kind, raw, at = expect(("string", "number"), "a value (a number or a quoted text)")
+            if namespace == "metrics" and kind == "string" and op not in ("LIKE", "ILIKE"):
+                raise InvalidInput(
+                    f"metrics.{name} is a number; {raw} at position {at} is a text.",
+                    hint=f"compare it with a number, e.g. metrics.{name} > 0.8",
+                )
             conditions.append(Condition(namespace, name, op, _value(raw)))
         if index < len(tokens):
             _, joiner, join_at = expect(("field",), "AND")

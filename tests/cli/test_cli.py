@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -135,3 +136,28 @@ def test_unknown_project_is_an_error_everywhere(tmp_path: Path, command: str) ->
     done = run("-w", ws, command, "nope")
     assert done.returncode == 2
     assert done.stderr.startswith("error: No project 'nope' in this workspace.")
+
+
+class _ClosedPipe:
+    """stdout after the reader went away (`loopline artifacts | head -1`)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        pass
+
+    def fileno(self) -> int:
+        return self.fd
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["--workspace", str(tmp_path / "ws"), "init"]) == 0
+    fd = os.open(tmp_path / "stdout", os.O_WRONLY | os.O_CREAT)
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe(fd))
+    assert main(["--workspace", str(tmp_path / "ws"), "projects"]) == 0

@@ -68,12 +68,24 @@ def test_filtered_and_ordered_search(runs: Workspace) -> None:
         ("metrics.f1 > 0.9; DROP TABLE runs", "Cannot read the filter at position 16"),
         ("params.model = 'x' -- comment", "Cannot read the filter at position 19"),
         ("metrics.f1 = ? ", "Cannot read the filter at position 13"),
+        (
+            "metrics.f1_macro > 'abc'",
+            "metrics.f1_macro is a number; 'abc' at position 19 is a text.",
+        ),
     ],
 )
 def test_hostile_filters_are_refused(runs: Workspace, text: str, message: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         search_runs(runs, "p", text)
     assert str(caught.value).startswith(message)
+
+
+def test_a_metric_name_without_its_prefix_gets_a_hint(runs: Workspace) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        search_runs(runs, "p", "f1_macro > 0.8")
+    assert caught.value.hint == (
+        "metrics, params and tags take a prefix: metrics.f1_macro, params.f1_macro, tags.f1_macro"
+    )
 
 
 def test_quotes_and_unicode_are_values_not_sql(runs: Workspace) -> None:
