@@ -262,10 +262,15 @@ def get_artifact(ws: Workspace, ref: int | str) -> Artifact:
     with ws.store.read() as tx:
         found = _find(tx, ref)
     if found is None:
-        raise NotFound(
-            f"No artifact {str(ref)!r} in this workspace.",
-            hint="list them with `loopline artifacts`; refer to one by id (42) or kind:name@version",
-        )
+        text = str(ref)
+        if text.startswith("model:"):
+            project = text.removeprefix("model:").partition("@")[0]
+            hint = f"`loopline models {project}` lists its model versions"
+        else:
+            hint = (
+                "list them with `loopline artifacts`; refer to one by id (42) or kind:name@version"
+            )
+        raise NotFound(f"No artifact {text!r} in this workspace.", hint=hint)
     return found
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -155,10 +156,12 @@ def get_project(ws: Workspace, name: str) -> Project:
     found = find_project(ws, name)
     if found is None:
         names = [p.name for p in list_projects(ws)]
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
         raise NotFound(
             f"No project {name!r} in this workspace."
+            + (f" Did you mean {close[0]!r}?" if close else "")
             + (f" Projects here: {', '.join(names)}." if names else " There are no projects yet."),
-            hint="create one with `loopline project create FILE`",
+            hint=f"use `{close[0]}`" if close else "create one with `loopline project create FILE`",
         )
     return found
 

@@ -92,6 +92,9 @@ def test_unknown_references(ws: Workspace) -> None:
     with pytest.raises(NotFound, match="No artifact '42'"):
         get_artifact(ws, 42)
     assert find_artifact(ws, "model:none") is None
+    with pytest.raises(NotFound) as caught:
+        get_artifact(ws, "model:hw-triage@7")
+    assert caught.value.hint == "`loopline models hw-triage` lists its model versions"
     with pytest.raises(InvalidInput, match="Cannot read artifact reference"):
         get_artifact(ws, "'; DROP TABLE artifacts; --")
 

@@ -48,7 +48,14 @@ def test_unknown_project_lists_the_ones_there(ws: Workspace, actor: Actor) -> No
     create_project(ws, FIXTURES / "tickets.yaml", actor)
     with pytest.raises(NotFound) as caught:
         get_project(ws, "tikets")
-    assert str(caught.value) == "No project 'tikets' in this workspace. Projects here: tickets."
+    assert str(caught.value) == (
+        "No project 'tikets' in this workspace. Did you mean 'tickets'? Projects here: tickets."
+    )
+    assert caught.value.hint == "use `tickets`"
+    with pytest.raises(NotFound) as caught:
+        get_project(ws, "hw-triage")
+    assert str(caught.value) == "No project 'hw-triage' in this workspace. Projects here: tickets."
+    assert caught.value.hint == "create one with `loopline project create FILE`"
 
 
 def spec_with(**changes: object) -> str:
