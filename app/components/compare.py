@@ -7,7 +7,11 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from core.builds.slices import SliceFinding
 from core.experiments.compare import LOWER_IS_BETTER, Comparison
+
+REGRESSION = "background-color: #ffe3e3; font-weight: 600"
+FAILED = "background-color: #cf222e; color: #ffffff; font-weight: 700"
 
 
 def _delta_style(frame: pd.DataFrame) -> pd.DataFrame:
@@ -25,30 +29,60 @@ def _delta_style(frame: pd.DataFrame) -> pd.DataFrame:
     return styles
 
 
-def _regression_style(frame: pd.DataFrame, tolerance: float = 0.02) -> pd.DataFrame:
+def _slice_style(
+    frame: pd.DataFrame, failed: set[tuple[str, str]], tolerance: float = 0.02
+) -> pd.DataFrame:
+    """Light red: more than ``tolerance`` below production; solid red: fails a requirement or a
+    gate threshold (``failed`` holds (slice, column) pairs)."""
     styles = pd.DataFrame("", index=frame.index, columns=frame.columns)
-    if "production" not in frame:
-        return styles
-    for column in frame.columns:
-        if column == "production":
-            continue
-        drop = frame["production"] - frame[column]
-        styles.loc[drop > tolerance, column] = "background-color: #ffe3e3; font-weight: 600"
+    if "production" in frame:
+        for column in frame.columns:
+            if column == "production":
+                continue
+            drop = frame["production"] - frame[column]
+            styles.loc[drop > tolerance, column] = REGRESSION
+    for slice_name, column in failed:
+        if slice_name in styles.index and column in styles.columns:
+            styles.loc[slice_name, column] = FAILED
     return styles
 
 
-def comparison_view(comparison: Comparison) -> None:
+def _slice_value(value: object) -> str:
+    return "—" if value is None or pd.isna(value) else f"{float(value):.3f}"  # type: ignore[arg-type]
+
+
+def slice_table(comparison: Comparison, findings: list[SliceFinding]) -> None:
+    """Accuracy per slice, with the cells that fall short marked and explained below."""
+    failed = {(f.slice, f.column) for f in findings}
+    styler = comparison.slices.style.apply(_slice_style, axis=None, failed=failed).format(
+        _slice_value
+    )
+    for slice_name, column in failed:
+        if slice_name in comparison.slices.index and column in comparison.slices.columns:
+            styler = styler.format(
+                lambda v: f"✖ {_slice_value(v)}", subset=pd.IndexSlice[[slice_name], [column]]
+            )
+    st.markdown(
+        "**Accuracy per slice** · light red: more than 0.02 below production · "
+        "✖ solid red: fails a requirement or a gate threshold"
+    )
+    st.dataframe(
+        styler,
+        width="stretch",
+        height=min(420, 35 * (len(comparison.slices) + 1) + 3),
+        key="experiments.slices",
+    )
+    if findings:
+        st.markdown("\n".join(f"- ✖ **{f.column}** · {f.slice}: {f.text}" for f in findings))
+
+
+def comparison_view(comparison: Comparison, findings: list[SliceFinding]) -> None:
     st.markdown("**Metrics** · Δ is against the model in production (green better, red worse)")
     st.dataframe(
         comparison.metrics.style.apply(_delta_style, axis=None).format(precision=3, na_rep="—"),
         width="stretch",
     )
-    st.markdown("**Accuracy per slice** · red: more than 0.02 below production")
-    st.dataframe(
-        comparison.slices.style.apply(_regression_style, axis=None).format(precision=3, na_rep="—"),
-        width="stretch",
-        height=min(420, 35 * (len(comparison.slices) + 1) + 3),
-    )
+    slice_table(comparison, findings)
     if comparison.confusion:
         columns = st.columns(len(comparison.confusion))
         for column, (name, (classes, matrix)) in zip(

@@ -5,11 +5,15 @@ import plotly.express as px
 import streamlit as st
 
 from app.components.compare import comparison_view
-from app.deps import attempt, choose_project, workspace
+from app.deps import attempt, choose_project, show_error, workspace
 from core.builds.service import list_builds
+from core.builds.slices import slice_findings
+from core.errors import CoreError
 from core.experiments.compare import compare_runs
 from core.experiments.search import search_runs
 from core.registry.service import find_alias
+
+BUILD_ICONS = {"successful": "✅", "failed": "❌", "aborted": "⚠️", "running": "⏳"}
 
 st.title("🧪 Experiments")
 st.caption(
@@ -26,9 +30,13 @@ query = right.text_input(
     placeholder="metrics.f1_macro > 0.8 and params.trainer = 'tfidf_lr'",
     help="Fields: metrics.NAME, params.NAME, tags.NAME, status, name … joined with AND",
 )
-table = attempt(search_runs, ws, name, query or "", ["run_id DESC"], 10_000)
-if table is None:
-    st.stop()
+try:
+    table = search_runs(ws, name, query or "", ["run_id DESC"], 10_000)
+except CoreError as error:  # a malformed filter: say why under it and show every run meanwhile
+    with right:
+        show_error(error)
+        st.caption("Showing every run until the filter is fixed.")
+    table = search_runs(ws, name, "", ["run_id DESC"], 10_000)
 runs = table.frame
 for notice in table.notices:
     st.warning(notice, icon="🔎")
@@ -37,7 +45,18 @@ if runs.empty:
     st.stop()
 production = find_alias(ws, name)
 production_run = production.metadata.get("run_id") if production else None
-runs.insert(1, "production", runs["run_id"] == production_run)
+runs.insert(1, "★", ["★" if r == production_run else "" for r in runs["run_id"]])
+built = {b.run_id: b for b in list_builds(ws, name) if b.run_id is not None}
+runs.insert(
+    2,
+    "build",
+    [
+        f"{BUILD_ICONS.get(built[r].status, '')} #{built[r].build_id} {built[r].status}"
+        if r in built
+        else "—"
+        for r in runs["run_id"]
+    ],
+)
 shown = [
     c
     for c in runs.columns
@@ -70,10 +89,9 @@ if len(runs) > 2 and "metrics.f1_macro" in runs:
     frame = runs[dims].apply(pd.to_numeric, errors="coerce")
     usable = [c for c in dims if frame[c].notna().any() and frame[c].nunique() > 1]
     if len(usable) > 1:
-        st.plotly_chart(
-            px.parallel_coordinates(frame[usable], color="metrics.f1_macro", height=300),
-            key="experiments.parallel",
-        )
+        figure = px.parallel_coordinates(frame[usable], color="metrics.f1_macro", height=320)
+        figure.update_layout(margin={"l": 90, "r": 90, "t": 60, "b": 30})  # room for axis labels
+        st.plotly_chart(figure, key="experiments.parallel")
 
 st.subheader("Compare runs")
 default = [int(r) for r in runs["run_id"].head(2)]
@@ -88,4 +106,4 @@ chosen = st.multiselect(
 if len(chosen) >= 1:
     comparison = attempt(compare_runs, ws, chosen)
     if comparison:
-        comparison_view(comparison)
+        comparison_view(comparison, attempt(slice_findings, ws, comparison) or [])

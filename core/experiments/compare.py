@@ -45,7 +45,8 @@ class Comparison:
     history: pd.DataFrame  # run, key, step, value
 
 
-def _label(run: RunDetail) -> str:
+def run_label(run: RunDetail) -> str:
+    """A run as a column of the comparison: ``#12 build-3``."""
     return f"#{run.run_id} {run.name}"
 
 
@@ -64,9 +65,9 @@ def compare_runs(
     ]
     table: dict[str, list[float | None]] = {}
     for run in runs:
-        table[_label(run)] = [run.metrics.get(m) for m in ordered]
+        table[run_label(run)] = [run.metrics.get(m) for m in ordered]
         if baseline is not None and run.run_id != baseline.run_id:
-            table[f"Δ {_label(run)}"] = [
+            table[f"Δ {run_label(run)}"] = [
                 None
                 if run.metrics.get(m) is None or baseline.metrics.get(m) is None
                 else run.metrics[m] - baseline.metrics[m]
@@ -80,7 +81,7 @@ def compare_runs(
     )
     slices = pd.DataFrame(
         {
-            _label(r): [r.slice_metrics.get(s, {}).get(slice_metric) for s in slice_names]
+            run_label(r): [r.slice_metrics.get(s, {}).get(slice_metric) for s in slice_names]
             for r in runs
         },
         index=slice_names,
@@ -92,22 +93,22 @@ def compare_runs(
     keys = sorted({k for r in runs for k in r.params})
     differing = [k for k in keys if len({r.params.get(k) for r in runs}) > 1]
     params = pd.DataFrame(
-        {_label(r): [r.params.get(k) for k in differing] for r in runs}, index=differing
+        {run_label(r): [r.params.get(k) for k in differing] for r in runs}, index=differing
     )
     confusion: dict[str, tuple[list[str], list[list[int]]]] = {}
     wrong: dict[str, set[str]] = {}
     for run in runs:
         if "evaluation.json" in run.files:
             evaluation = json.loads(ws.blobs.read_bytes(run.files["evaluation.json"]))
-            confusion[_label(run)] = (evaluation["classes"], evaluation["confusion"])
-            wrong[_label(run)] = set(evaluation.get("misclassified", []))
+            confusion[run_label(run)] = (evaluation["classes"], evaluation["confusion"])
+            wrong[run_label(run)] = set(evaluation.get("misclassified", []))
     sets = list(wrong.values())
     disagreements = (
         sorted(set().union(*sets) - sets[0].intersection(*sets[1:])) if len(sets) > 1 else []
     )
     history = (
         pd.concat(
-            [r.history.assign(run=_label(r)) for r in runs if len(r.history)], ignore_index=True
+            [r.history.assign(run=run_label(r)) for r in runs if len(r.history)], ignore_index=True
         )
         if any(len(r.history) for r in runs)
         else pd.DataFrame(columns=["key", "step", "value", "run"])

@@ -1,15 +1,15 @@
-"""Experiments and Builds: compare two runs per slice; promote a version with a reason."""
+"""Experiments: compare runs per slice (the failed build's slice marked by the requirement it
+misses), runs with their builds, the production run starred, a malformed filter explained in place."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.registry.service import find_alias, promotion_history
-from core.store import Workspace
 from tests.app.conftest import MAIN, sign_in
 
 
@@ -48,31 +48,47 @@ def test_filter_runs(app_on: AppTest) -> None:
     )
 
 
-def test_roll_back_with_a_reason(app_on: AppTest, demo_copy: Path) -> None:
+def test_a_malformed_filter_is_explained_and_the_page_stays(app_on: AppTest) -> None:
     at = app_on
-    at.switch_page("views/builds.py").run()
-    at.selectbox(key="builds.project").set_value("ooo-replies").run()
+    at.switch_page("views/experiments.py").run()
+    at.selectbox(key="experiments.project").set_value("ooo-replies").run()
+    at.text_input(key="experiments.filter").input("metrics.f1_macro > 'abc'").run()
     assert not at.exception
-    assert any("fail" in e.value or "successful" in e.value for e in [*at.error, *at.success])
-    builds = next(t.value for t in at.dataframe if "trigger" in t.value.columns)
-    models = {m for m in builds["model"] if m}
-    assert models and all(re.fullmatch(r"ooo-replies v\d+", m) for m in models), models
-    ws = Workspace.open(demo_copy)
-    current = find_alias(ws, "ooo-replies")
-    older = next(o for o in at.selectbox(key="builds.target").options if "production" not in o)
-    at.selectbox(key="builds.target").select_index(
-        at.selectbox(key="builds.target").options.index(older)
-    ).run()
-    at.text_input(key="builds.reason").input("roll back: German replies misread").run()
-    at.checkbox(key="builds.confirm").check().run()
-    at.button(key="builds.promote").click().run()
+    assert [e.value for e in at.error] == [
+        "metrics.f1_macro is a number; 'abc' at position 19 is a text."
+    ]
+    captions = [c.value for c in at.caption]
+    assert "How to fix it: compare it with a number, e.g. metrics.f1_macro > 0.8" in captions
+    assert "Showing every run until the filter is fixed." in captions
+    runs = at.dataframe[0].value
+    assert len(runs) == 3 and len(at.multiselect(key="experiments.compare").options) == 3
+
+
+def test_runs_show_their_build_and_the_production_star(app_on: AppTest) -> None:
+    at = app_on
+    at.switch_page("views/experiments.py").run()
+    at.selectbox(key="experiments.project").set_value("ooo-replies").run()
+    runs = at.dataframe[0].value.set_index("name")
+    assert runs.loc["build-4", "build"] == "❌ #4 failed"  # the story's build 2: its gate failed
+    assert runs.loc["build-5", "build"] == "✅ #5 successful"
+    assert list(runs["★"]) == ["★", "", ""]  # build-5 trained the production model
+    caption = next(c.value for c in at.caption if "★ production is" in c.value)
+    assert "run #5 build-5" in caption
+    layout = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
+    assert layout["margin"]["l"] >= 80  # the parallel coordinates' left axis label has room
+
+
+def test_the_failed_build_s_slice_is_marked_by_the_requirement_it_misses(app_on: AppTest) -> None:
+    at = app_on
+    at.switch_page("views/experiments.py").run()
+    at.selectbox(key="experiments.project").set_value("ooo-replies").run()
+    at.multiselect(key="experiments.compare").set_value([4, 5]).run()
     assert not at.exception
-    now = find_alias(ws, "ooo-replies")
-    assert current is not None and now is not None and now.artifact_id != current.artifact_id
-    assert promotion_history(ws, "ooo-replies")[0].reason == "roll back: German replies misread"
-    history = next(t.value for t in at.dataframe if "replaced" in t.value.columns)
-    assert (history["model"][0], history["replaced"][0]) == (
-        older,
-        f"ooo-replies v{current.version}",
-    )  # versions by name; the id is a column of its own
-    assert history["model id"][0] == now.artifact_id
+    legend = [m.value for m in at.markdown if m.value.startswith("- ✖")]
+    assert legend == [
+        "- ✖ **#4 build-4** · language = en: ML-2: accuracy on language = en = 0.902 < 0.910; "
+        "build #4 (failed) failed its gate on it"
+    ]
+    assert any(
+        "✖ solid red: fails a requirement or a gate threshold" in m.value for m in at.markdown
+    )
