@@ -3,8 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from app.deps import attempt, choose_project, current_user, workspace
-from core.actor import Actor
+from app.components.rights import explain, refusal
+from app.deps import attempt, choose_project, current_actor, workspace
 from core.artifacts.service import list_artifacts
 from core.builds.service import list_builds
 from core.registry.service import find_alias, promote, promotion_history
@@ -35,15 +35,17 @@ else:
                 {
                     "build": f"{ICONS.get(b.status, '')} #{b.build_id}",
                     "status": b.status,
-                    "model": b.model_text or "",
-                    "trigger": b.trigger or "",
+                    "model": b.model_text or "—",
+                    "trigger": b.trigger or "—",
                     "started": b.started_at,
                     "reason": b.reason,
                     "model id": b.model_id,
                 }
                 for b in builds
             ]
-        ).astype({"model id": "Int64"}),
+        )
+        .astype({"model id": "Int64"})
+        .style.format(na_rep="—"),
         hide_index=True,
         width="stretch",
     )
@@ -70,7 +72,7 @@ else:
                     }
                     for c in build.checks
                 ]
-            ),
+            ).style.format(precision=3, na_rep="—"),
             hide_index=True,
             width="stretch",
         )
@@ -78,7 +80,14 @@ else:
         st.code(build.log or "(empty)", language=None)
 
 st.subheader("Promote or roll back")
+if st.session_state.pop("builds.reset", False):  # after an action: ask again next time
+    st.session_state["builds.confirm"] = False
+    st.session_state["builds.reason"] = ""
+flash = st.session_state.pop("builds.flash", None)
+if flash:
+    st.success(flash, icon="✅")
 models = list_artifacts(ws, kind="model", project=name)
+refused = refusal(ws, "promote", name)
 if models:
     left, right = st.columns([1, 2])
     target = left.selectbox(
@@ -91,19 +100,38 @@ if models:
         ),
     )
     reason = right.text_input(
-        "Reason", key="builds.reason", placeholder="why this version should serve"
+        "Reason",
+        key="builds.reason",
+        placeholder="why this version should serve",
+        disabled=refused is not None,
     )
     sure = st.checkbox(
-        "I have checked the build and want this version to serve", key="builds.confirm"
+        "I have checked the build and want this version to serve",
+        key="builds.confirm",
+        disabled=refused is not None,
     )
-    if st.button("Promote to production", type="primary", key="builds.promote", disabled=not sure):
-        done = attempt(
-            promote, ws, name, target.artifact_id, Actor(current_user(), "app"), reason=reason
-        )
+    back = production is not None and target.version < production.version
+    verb = "Roll back to" if back else "Promote"
+    if st.button(
+        f"{verb} {target.name} v{target.version}",
+        type="primary",
+        key="builds.promote",
+        disabled=refused is not None or not sure,
+    ):
+        done = attempt(promote, ws, name, target.artifact_id, current_actor(), reason=reason)
         if done:
-            st.success(f"{done.ref} is now in production.")
+            was = f" (replacing {production.name} v{production.version})" if production else ""
+            st.session_state["builds.flash"] = (
+                f"{done.name} v{done.version} is now in production{was}."
+            )
+            st.session_state["builds.reset"] = True
+            st.rerun()  # the tile, the picker and the history show the new production model
+    explain(refused)
 history = promotion_history(ws, name)
 if history:
+    st.markdown(
+        "**Promotion history** · newest first; *manual*: promoted here or with `loopline promote`"
+    )
     st.dataframe(
         pd.DataFrame(
             [
@@ -111,8 +139,8 @@ if history:
                     "when": h.at,
                     "who": h.actor,
                     "model": h.model_text,
-                    "replaced": h.previous_model_text or "",
-                    "build": f"#{h.build_id}" if h.build_id else "",
+                    "replaced": h.previous_model_text or "—",
+                    "build": f"#{h.build_id}" if h.build_id else "manual",
                     "reason": h.reason,
                     "model id": h.artifact_id,
                 }
@@ -120,4 +148,5 @@ if history:
             ]
         ),
         hide_index=True,
+        key="builds.history",
     )

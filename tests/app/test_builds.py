@@ -1,0 +1,83 @@
+"""Builds & releases: roll back with a reason and see the page follow (tile, message, a fresh
+confirmation), manual promotions named as such, and the controls disabled for a role that may
+not promote, with the role that is needed."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.registry.service import find_alias, promotion_history
+from core.store import Workspace
+from tests.app.conftest import MAIN, sign_in
+
+PAGE = "views/builds.py"
+
+
+def _open(demo_copy: Path, monkeypatch: pytest.MonkeyPatch, user: str) -> AppTest:
+    monkeypatch.setenv("LOOPLINE_WORKSPACE", str(demo_copy))
+    at = sign_in(AppTest.from_file(MAIN, default_timeout=120), user)
+    at.switch_page(PAGE).run()
+    at.selectbox(key="builds.project").set_value("ooo-replies").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_roll_back_with_a_reason(demo_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _open(demo_copy, monkeypatch, "lead")
+    assert any("fail" in e.value or "successful" in e.value for e in [*at.error, *at.success])
+    builds = next(t.value for t in at.dataframe if "trigger" in t.value.columns)
+    models = {m for m in builds["model"] if m != "—"}
+    assert models and all(re.fullmatch(r"ooo-replies v\d+", m) for m in models), models
+    ws = Workspace.open(demo_copy)
+    current = find_alias(ws, "ooo-replies")
+    assert current is not None
+    assert at.metric[0].value == f"ooo-replies v{current.version}"
+    picker = at.selectbox(key="builds.target")
+    older = next(o for o in picker.options if "production" not in o)
+    picker.select_index(picker.options.index(older)).run()
+    assert at.button(key="builds.promote").label == f"Roll back to {older}"
+    at.text_input(key="builds.reason").input("roll back: German replies misread").run()
+    at.checkbox(key="builds.confirm").check().run()
+    at.button(key="builds.promote").click().run()
+    assert not at.exception and not at.error
+    now = find_alias(ws, "ooo-replies")
+    assert now is not None and now.artifact_id != current.artifact_id
+    assert promotion_history(ws, "ooo-replies")[0].reason == "roll back: German replies misread"
+    # the page reran: the tile shows the new model, the message stayed, the confirmation reset
+    assert at.metric[0].value == older
+    assert [s.value for s in at.success][-1] == (
+        f"{older} is now in production (replacing ooo-replies v{current.version})."
+    )
+    assert at.checkbox(key="builds.confirm").value is False
+    assert at.text_input(key="builds.reason").value == ""
+    assert at.button(key="builds.promote").disabled  # a second click does not promote again
+    history = next(t.value for t in at.dataframe if "replaced" in t.value.columns)
+    first = history.iloc[0]
+    assert (first["model"], first["replaced"], first["build"], first["who"]) == (
+        older,
+        f"ooo-replies v{current.version}",
+        "manual",
+        "lead",
+    )  # versions by name; a promotion without a build is manual; the id is a column of its own
+    assert first["model id"] == now.artifact_id
+    at.run()  # the success message is shown once
+    assert not any("is now in production" in s.value for s in at.success)
+
+
+def test_a_manager_sees_why_she_cannot_promote(
+    demo_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _open(demo_copy, monkeypatch, "maria")
+    assert at.button(key="builds.promote").disabled
+    assert (
+        at.checkbox(key="builds.confirm").disabled and at.text_input(key="builds.reason").disabled
+    )
+    assert (
+        "🔒 maria (manager) may not promote or roll back models in ooo-replies; "
+        "a release_manager role is needed."
+        " To get it, ask an admin: `loopline users grant maria release_manager --project ooo-replies`"
+    ) in [c.value for c in at.caption]
