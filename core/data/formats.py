@@ -74,6 +74,16 @@ def _check_text(path: Path, name: str, encoding: str) -> None:
         ) from exc
 
 
+def _delimiter(path: Path, encoding: str) -> str:
+    """The header line's separator: a comma, else a semicolon or tab where the header has more of
+    those (European exports write ``id;text;label``)."""
+    with path.open("rb") as handle:
+        header = handle.readline(1 << 16).decode(encoding, errors="replace")
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda sep: counts[sep])
+    return best if counts[best] > counts[","] else ","
+
+
 def _read_csv(path: Path, name: str, encoding: str) -> pd.DataFrame:
     _check_text(path, name, encoding)
     try:
@@ -81,6 +91,7 @@ def _read_csv(path: Path, name: str, encoding: str) -> pd.DataFrame:
             warnings.simplefilter("error", pd.errors.ParserWarning)
             frame = pd.read_csv(
                 path,
+                sep=_delimiter(path, encoding),
                 dtype=str,
                 index_col=False,  # a row with extra fields must not turn columns into an index
                 keep_default_na=False,  # "NA" is a value (North America), only empty is missing

@@ -176,8 +176,17 @@ def _convert(series: pd.Series, column: Column, problems: _Problems) -> pd.Serie
         not_finite = (np.isinf(values) | (special & ~blank)) & ~blank
         unparsable &= ~not_finite
         if unparsable.any():
+            comma = unparsable & np.asarray(text.str.fullmatch(r"[-+]?\d+,\d+").fillna(False))
+            if comma.any():  # 1,5: a decimal comma, as a German or French export writes it
+                problems.add_mask(
+                    comma,
+                    series,
+                    name,
+                    "{value!r} has a decimal comma",
+                    "a number with a decimal point (1.5, not 1,5)",
+                )
             problems.add_mask(
-                unparsable,
+                unparsable & ~comma,
                 series,
                 name,
                 "{value!r} is not a number",

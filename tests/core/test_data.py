@@ -256,3 +256,24 @@ def test_reproduce_reports_identical_then_different(
     assert changed.recorded_hash == second.dataset.content_hash != changed.reproduced_hash
     with pytest.raises(InvalidInput, match="is a project; `reproduce` here takes a dataset"):
         reproduce_dataset(ws, "project:tickets")
+
+
+def test_a_semicolon_separated_export_is_read_and_a_decimal_comma_is_named(
+    ws: Workspace, tickets: Project, actor: Actor, tmp_path: Path
+) -> None:
+    """German and French spreadsheets export `id;text;amount` with decimal commas."""
+    rows = pd.read_csv(FIXTURES / "tickets.csv", dtype=str, keep_default_na=False)
+    semicolons = tmp_path / "export.csv"
+    rows.to_csv(semicolons, sep=";", index=False)
+    plain = ingest(ws, "tickets", FIXTURES / "tickets.csv", actor, mode="replace")
+    assert ingest(ws, "tickets", semicolons, actor, mode="replace").dataset.content_hash == (
+        plain.dataset.content_hash
+    )
+    rows.loc[0, "amount"] = "120,5"
+    rows.to_csv(semicolons, sep=";", index=False)
+    with pytest.raises(IngestRefused) as caught:
+        ingest(ws, "tickets", semicolons, actor, mode="replace")
+    assert [str(p) for p in caught.value.problems] == [
+        "row 2, amount: '120,5' has a decimal comma (expected a number with a decimal point "
+        "(1.5, not 1,5))"
+    ]
