@@ -205,7 +205,7 @@ def cmd_builds(args: argparse.Namespace) -> int:
             {
                 "build": f"#{b.build_id}",
                 "status": b.status,
-                "model": b.model_id or "",
+                "model": b.model_text or (b.model_id or ""),
                 "started": f"{b.started_at:%Y-%m-%d %H:%M}",
                 "reason": b.reason[:90],
             }

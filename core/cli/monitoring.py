@@ -225,9 +225,9 @@ def add_commands(add: Adder) -> None:
     monitor = add(
         "monitor",
         cmd_monitor,
-        "compute and record the latest monitoring windows from the prediction log: volume, "
+        "Compute and record the latest monitoring windows from the prediction log: volume, "
         "latency, accuracy (realized and estimated), drift per feature, alerts; exit 1 while an "
-        "alert is open",
+        "alert is open.",
     )
     monitor.add_argument("project")
     monitor.add_argument(
@@ -241,7 +241,10 @@ def add_commands(add: Adder) -> None:
     )
     monitor.add_argument("--json", action="store_true", help="print JSON instead of tables")
     alerts = add(
-        "alerts", cmd_alerts, "list a project's open alerts (--all: acknowledged ones too)"
+        "alerts",
+        cmd_alerts,
+        "List a project's open alerts, grouped into incidents (--all: acknowledged and resolved "
+        "ones too, with why each ended).",
     )
     alerts.add_argument("project")
     alerts.add_argument(
@@ -251,8 +254,8 @@ def add_commands(add: Adder) -> None:
     alert = add(
         "alert",
         cmd_alert,
-        "act on an alert: ack (with --note), label (send its drifted, uncertain live items to a "
-        "labeling task) or retrain (open a retraining request the next build picks up)",
+        "Act on an alert: ack (with --note), label (send its drifted, uncertain live items to a "
+        "labeling task) or retrain (open a retraining request the next build picks up).",
     )
     alert.add_argument("action", choices=("ack", "label", "retrain"))
     alert.add_argument("alert", type=int, metavar="ALERT_ID")
