@@ -1,5 +1,5 @@
 """Drawing monitoring: tiles, latency, class mix, realized vs estimated accuracy, the drift
-heatmap with model changes, a feature's reference vs current distribution, alert cards."""
+heatmap with model changes, a feature's reference vs current distribution, an alert's evidence."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.monitoring.dashboard import Dashboard, FeatureDistribution
+from core.monitoring.incidents import group_alerts
 from core.monitoring.models import Alert
 
 MIN_LABELED = 30  # a realized accuracy on fewer labels is not worth a tile
@@ -40,22 +41,35 @@ def tiles(view: Dashboard) -> None:
         "—" if p95 is None else f"{p95:.1f} ms",
         help=f"latest window {when:%Y-%m-%d}" if when else None,
     )
-    _, realized = view.latest("accuracy", min_n=MIN_LABELED)
+    realized_at, realized = view.latest("accuracy", min_n=MIN_LABELED)
+    if realized is None:  # no window has enough feedback yet: the latest with any
+        realized_at, realized = view.latest("accuracy")
+    labels = view.count_at("accuracy", realized_at)
     _, estimated = view.latest("estimated.accuracy")
     columns[2].metric(
         "Accuracy (realized / estimated)",
         f"{'—' if realized is None else f'{realized:.3f}'} / {'—' if estimated is None else f'{estimated:.3f}'}",
-        help=f"latest windows; realized: from feedback (a window with {MIN_LABELED}+ labels); "
-        "estimated: from calibrated confidence (CBPE)",
+        delta=None
+        if realized_at is None
+        else f"realized: window of {realized_at:%Y-%m-%d}"
+        + ("" if labels is None else f", {labels:,} labels"),
+        delta_color="off",
+        delta_arrow="off",
+        help=f"realized: from feedback, the latest window with {MIN_LABELED}+ labels (else the "
+        "latest with any); estimated: from calibrated confidence (CBPE), the latest window",
     )
     open_alerts = [a for a in view.alerts if a.status == "open"]
+    incidents = [i for i in group_alerts(view.alerts) if i.status == "open"]
+    critical = sum(a.severity == "critical" for a in open_alerts)
     columns[3].metric(
         "Open alerts",
         len(open_alerts),
-        delta=f"{sum(a.severity == 'critical' for a in open_alerts)} critical"
+        delta=f"in {len(incidents)} incident(s)" + (f", {critical} critical" if critical else "")
         if open_alerts
         else None,
-        delta_color="inverse",
+        delta_color="off",
+        delta_arrow="off",
+        help="alerts nobody has acknowledged yet, grouped below into incidents",
     )
 
 
@@ -181,16 +195,9 @@ def distribution_chart(found: FeatureDistribution) -> None:
     st.plotly_chart(figure, key="monitoring.distribution")
 
 
-def alert_header(alert: Alert) -> str:
-    """``🔴 #7 accuracy [firmware = R24.1] · open``: what the alert is about, then where it stands
-    (open, acknowledged or resolved; ``cleared`` when its latest window no longer breached)."""
-    icon = SEVERITY_ICONS.get(alert.severity, "⚪")
-    where = f" [{alert.slice}]" if alert.slice else ""
-    cleared = " · cleared" if not alert.active and alert.status != "resolved" else ""
-    return f"{icon} #{alert.alert_id} {alert.metric}{where} · {alert.status}{cleared}"
-
-
-def alert_evidence(alert: Alert) -> None:
+def alert_evidence(alert: Alert, *, timeline: bool = True) -> None:
+    """What the alert measured against which bound, its figures and drifted features, and (with
+    ``timeline``) its notes."""
     st.write(alert.describe())
     figures = alert.evidence.get("figures") or {}
     if figures:
@@ -202,5 +209,5 @@ def alert_evidence(alert: Alert) -> None:
             width="stretch",
             height=min(240, 35 * (len(drift) + 1) + 3),
         )
-    for who, note, at in alert.acks:
+    for who, note, at in alert.acks if timeline else ():
         st.caption(f"✔ {who}, {at:%Y-%m-%d %H:%M}: {note}")

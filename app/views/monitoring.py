@@ -4,13 +4,14 @@ from datetime import timedelta
 
 import streamlit as st
 
+from app.components.monitoring_incidents import incidents_panel
 from app.components.monitoring_panels import (
-    alerts_panel,
     compute_now,
     feature_drilldown,
     overview,
     time_labels,
 )
+from app.components.rights import refusal
 from app.deps import choose_project, current_actor, workspace
 from core.monitoring.dashboard import dashboard
 from core.monitoring.service import recorded_grains, window_starts
@@ -30,8 +31,12 @@ project = choose_project(
 ).name
 grains = recorded_grains(ws, project) or ["day"]
 grain = top[1].selectbox("Window", grains, key="monitoring.grain")
+refused = refusal(ws, "monitor.record", project)
 if top[2].button(
-    "Compute now", key="monitoring.compute", help="read new log segments and record their windows"
+    "Compute now",
+    key="monitoring.compute",
+    help=f"🔒 {refused.message}" if refused else "read new log segments and record their windows",
+    disabled=refused is not None,
 ):
     compute_now(ws, project, grain, who)
 starts = window_starts(ws, project, grain)
@@ -52,7 +57,13 @@ first, last = (
 since, until = starts[labels.index(first)], starts[labels.index(last)] + timedelta(microseconds=1)
 everything = dashboard(ws, project, grain, since=since, until=until)
 versions = ["all versions", *[f"v{v}" for v in everything.versions]]
-version = st.radio("Model version", versions, horizontal=True, key="monitoring.model")
+version = st.radio(
+    "Model version",
+    versions,
+    horizontal=True,
+    key="monitoring.model",
+    help="a version's windows and the alerts about it",
+)
 view = (
     everything
     if version == "all versions"
@@ -64,4 +75,4 @@ if view.empty:
 
 overview(view)
 feature_drilldown(ws, project, grain, view)
-alerts_panel(ws, project, view, who)
+incidents_panel(ws, project, view.alerts, who)

@@ -60,6 +60,13 @@ class Dashboard:
             return None, None
         return series.index[-1].to_pydatetime(), float(series.iloc[-1])
 
+    def count_at(self, metric: str, window: datetime | None) -> int | None:
+        """How many items ``metric``'s figure rests on in ``window`` (None if unknown)."""
+        if window is None or metric not in self.counts:
+            return None
+        value = self.counts[metric].get(pd.Timestamp(window))
+        return None if value is None or pd.isna(value) else int(value)
+
 
 def dashboard(
     ws: Workspace,
@@ -123,10 +130,19 @@ def dashboard(
         drift,
         frame[frame["slice"] != ""][["window_start", "metric", "slice", "value", "n"]],
         tuple(changes),
-        tuple(list_alerts(ws, project)),
+        tuple(_alerts_of(list_alerts(ws, project), frame, model_version)),
         tuple(drift.index),
         counts,
     )
+
+
+def _alerts_of(alerts: list[Alert], frame: pd.DataFrame, model_version: int | None) -> list[Alert]:
+    """Every alert of the project, or with a model version chosen, the alerts about that model
+    (an alert belongs to the production model that served its windows)."""
+    if model_version is None:
+        return alerts
+    models = {str(m) for m in frame["model_id"].dropna()}
+    return [a for a in alerts if a.model_id is not None and str(a.model_id) in models]
 
 
 def _drift_matrix(rows: pd.DataFrame) -> pd.DataFrame:

@@ -1,6 +1,7 @@
 """Monitoring page on the demo's own live traffic (the real service answered the firmware rollout
-and the new market, monitoring recorded the windows): pick a feature and see its drift;
-acknowledge an alert; request retraining; alerts and tasks are shown by what they are about."""
+and the new market, monitoring recorded the windows): pick a feature and see its drift; alerts
+read as incidents (open ones first, resolved ones behind a toggle); acknowledge an incident with
+one note; request retraining from its lead alert; the model version filters the alerts too."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.monitoring.alerts import get_alert, list_alerts
+from core.monitoring.incidents import Incident, group_alerts
 from core.monitoring.loop import tasks_of
 from core.monitoring.retrain import list_retrain_requests
 from core.store import Workspace
@@ -43,28 +45,114 @@ def test_pick_a_feature_and_see_its_drift(at: AppTest) -> None:
     assert not at.exception and "ks_p" in caption
 
 
-def test_acknowledge_an_alert(at: AppTest, demo_copy: Path) -> None:
+def _open_incident(ws: Workspace, project: str) -> Incident:
+    return next(i for i in group_alerts(list_alerts(ws, project)) if i.status == "open")
+
+
+def test_alerts_read_as_incidents(at: AppTest, demo_copy: Path) -> None:
     ws = Workspace.open(demo_copy)
-    alert = next(a for a in list_alerts(ws, "hw-triage") if a.status == "open")
+    alerts = list_alerts(ws, "hw-triage")
+    incidents = group_alerts(alerts)
+    standing = sorted(
+        (i for i in incidents if i.status != "resolved"), key=lambda i: i.status != "open"
+    )
+    resolved = [i for i in incidents if i.status == "resolved"]
+    assert standing and resolved  # the demo has both
+    headers = [e.label for e in at.expander]  # resolved incidents stay folded away
+    assert [h.split(" ", 1)[1] for h in headers] == [
+        f"{i.label} · {i.status} · {'firing' if i.firing else 'not firing'}" for i in standing
+    ]
+    table = at.expander[0].dataframe[0].value
+    assert list(table["alert"].str.split("#").str[1].astype(int)) == [
+        a.alert_id for a in standing[0].alerts
+    ]
+    assert not table.isna().any().any() and "None" not in table.to_string()
+    open_alerts = [a for a in alerts if a.status == "open"]
+    tile = next(m for m in at.metric if m.label == "Open alerts")
+    assert tile.value == str(len(open_alerts))
+    assert tile.delta.startswith(f"in {len([i for i in incidents if i.status == 'open'])} incident")
+    at.toggle(key="monitoring.resolved").set_value(True).run()
+    assert not at.exception
+    shown = [e.label for e in at.expander]
+    assert len(shown) == len(standing) + len(resolved)
+    done = at.expander[len(standing)].dataframe[0].value
+    assert all(r.startswith(("Cleared:", "Superseded:")) for r in done["resolution"]), done
+    assert f"monitoring.ack.{resolved[0].incident_id}" not in {b.key for b in at.button}
+
+
+def test_acknowledge_an_incident_with_one_note(at: AppTest, demo_copy: Path) -> None:
+    ws = Workspace.open(demo_copy)
+    incident = _open_incident(ws, "hw-triage")
+    waiting = [a.alert_id for a in incident.alerts if a.status == "open"]
+    key = incident.incident_id
+    at.button(key=f"monitoring.ack.{key}").click().run()  # without a note: refused, and said so
+    assert not at.exception
+    assert at.error[0].value.startswith(f"Acknowledged 0 of {len(waiting)} open alert(s); refused")
+    assert "Say what you will do about the alert" in at.error[0].value
+    assert all(get_alert(ws, a).status == "open" for a in waiting)
     note = "firmware R24.1 rollout; its units go to labeling"
-    at.text_input(key=f"monitoring.note.{alert.alert_id}").input(note).run()
-    at.button(key=f"monitoring.ack.{alert.alert_id}").click().run()
+    at.text_input(key=f"monitoring.note.{key}").input(note).run()
+    at.button(key=f"monitoring.ack.{key}").click().run()
     assert not at.exception and not at.error
-    done = get_alert(ws, alert.alert_id)
-    assert done.status == "acknowledged" and done.acks[-1][:2] == ("lead", note)
+    for alert_id in waiting:
+        done = get_alert(ws, alert_id)
+        assert done.status == "acknowledged" and done.acks[-1][:2] == ("lead", note)
+    assert at.success[0].value == f"Acknowledged {len(waiting)} alert(s) of incident #{key}."
+    tile = next(m for m in at.metric if m.label == "Open alerts")
+    assert tile.value == str(len([a for a in list_alerts(ws, "hw-triage") if a.status == "open"]))
 
 
-def test_request_retraining_names_the_alert(at: AppTest, demo_copy: Path) -> None:
+def test_request_retraining_names_the_lead_alert(at: AppTest, demo_copy: Path) -> None:
     ws = Workspace.open(demo_copy)
-    alert = next(a for a in list_alerts(ws, "hw-triage") if a.status == "open")
+    incident = _open_incident(ws, "hw-triage")
+    alert = incident.lead
     about = f"{alert.metric} [{alert.slice}]" if alert.slice else alert.metric
-    at.button(key=f"monitoring.retrain.{alert.alert_id}").click().run()
+    at.button(key=f"monitoring.retrain.{incident.incident_id}").click().run()
     assert not at.exception and not at.error
     request = next(r for r in list_retrain_requests(ws, "hw-triage") if r.status == "pending")
+    assert request.alert_id == alert.alert_id
     named = f"Retraining request #{request.request_id} from alert #{alert.alert_id} ({about})"
     assert at.success[-1].value == f"{named} is pending for the next build."
     at.run()
     assert any(i.value.startswith(f"{named} waits for the next") for i in at.info)
+
+
+def test_the_model_version_filters_the_alerts(at: AppTest, demo_copy: Path) -> None:
+    ws = Workspace.open(demo_copy)
+    at.selectbox(key="monitoring.project").set_value("ooo-replies").run()
+    at.radio(key="monitoring.model").set_value("v1").run()
+    at.toggle(key="monitoring.resolved").set_value(True).run()
+    assert not at.exception
+    v1 = {a.model_id for a in list_alerts(ws, "ooo-replies") if a.model_id is not None}
+    shown = [int(e.label.split("#")[1].split()[0]) for e in at.expander]
+    incidents = {i.incident_id: i for i in group_alerts(list_alerts(ws, "ooo-replies"))}
+    models = {incidents[i].model_id for i in shown}
+    assert len(models) == 1 and len(v1) > 1  # v1's incidents only, though v2 has alerts too
+    tile = next(m for m in at.metric if m.label.startswith("Accuracy"))
+    assert tile.value.split(" / ")[0] != "—"  # the chart's realized points show in the tile
+    assert tile.delta.startswith("realized: window of ")
+
+
+def test_a_manager_may_acknowledge_but_not_act(
+    demo_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOOPLINE_WORKSPACE", str(demo_copy))
+    at = sign_in(AppTest.from_file(MAIN, default_timeout=120), "maria")
+    at.switch_page(PAGE).run()
+    at.selectbox(key="monitoring.project").set_value("hw-triage").run()
+    incident = _open_incident(Workspace.open(demo_copy), "hw-triage")
+    key = incident.incident_id
+    assert not at.button(key=f"monitoring.ack.{key}").disabled
+    assert at.button(key=f"monitoring.label.{key}").disabled
+    assert at.button(key=f"monitoring.retrain.{key}").disabled
+    assert at.button(key="monitoring.compute").disabled
+    assert any(
+        c.value.startswith(
+            "🔒 maria (manager) may not turn alerts into labeling tasks or retraining requests "
+            "in hw-triage; a data_scientist role is needed."
+        )
+        for c in at.caption
+    )
 
 
 def test_a_task_sent_from_an_alert_is_shown_by_its_name(at: AppTest, demo_copy: Path) -> None:
@@ -72,6 +160,7 @@ def test_a_task_sent_from_an_alert_is_shown_by_its_name(at: AppTest, demo_copy: 
     task = next(t for a in list_alerts(ws, "ooo-replies") for t in tasks_of(ws, a))
     # the demo sent the new market's drifted replies to labeling from an alert
     at.selectbox(key="monitoring.project").set_value("ooo-replies").run()
+    at.toggle(key="monitoring.resolved").set_value(True).run()  # the new market's incident
     assert not at.exception
     shown = [c.value for c in at.caption if c.value.startswith("🏷️ Sent to")]
     named = f"🏷️ Sent to labeling task “{task.name}” (#{task.task_id}, {task.items:,} items"

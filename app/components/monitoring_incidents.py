@@ -1,0 +1,216 @@
+"""The monitoring page's alerts, read as incidents: one expander per problem (the alerts of one
+production model whose windows overlap), its alerts in a table, the evidence of the alert to act
+on, and the actions that close the loop (acknowledge, send to labeling, request retraining)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import streamlit as st
+
+from app.components.monitoring import SEVERITY_ICONS, alert_evidence
+from app.components.rights import explain, refusal
+from app.deps import attempt
+from core.actor import SYSTEM, Actor
+from core.errors import CoreError, Forbidden
+from core.labeling.models import Task
+from core.monitoring.alerts import acknowledge
+from core.monitoring.incidents import Incident, group_alerts
+from core.monitoring.loop import send_to_labeling, tasks_of
+from core.monitoring.models import Alert, RetrainRequest
+from core.monitoring.retrain import list_retrain_requests, request_retraining
+from core.store import Workspace
+
+STATUS_ORDER = {"open": 0, "acknowledged": 1, "resolved": 2}
+MONITORING = SYSTEM.name  # monitoring's own notes (cleared, superseded) are written as this user
+
+
+def incidents_panel(ws: Workspace, project: str, alerts: Sequence[Alert], who: Actor) -> None:
+    """Pending retraining requests, the incidents still standing (open ones unfolded), then the
+    resolved ones behind a toggle."""
+    st.subheader("Alerts")
+    flash = st.session_state.pop("monitoring.flash", None)
+    if flash:
+        st.success(flash, icon="✅")
+    by_id = {a.alert_id: a for a in alerts}
+    for request in list_retrain_requests(ws, project):
+        if request.status == "pending":
+            st.info(
+                f"{request_text(request, by_id.get(request.alert_id or -1))} waits for the next "
+                f"`loopline build {project}`: {request.reason}"
+            )
+    incidents = group_alerts(alerts)
+    standing = sorted(
+        (i for i in incidents if i.status != "resolved"), key=lambda i: STATUS_ORDER[i.status]
+    )
+    resolved = [i for i in incidents if i.status == "resolved"]
+    if not standing:
+        st.success(
+            "No open alerts: every rule holds in the latest windows."
+            if not resolved
+            else f"No open alerts; {len(resolved)} earlier incident(s) resolved themselves or "
+            "were superseded by a newer model."
+        )
+    rights = {p: refusal(ws, p, project) for p in ("alert.ack", "alert.act")}
+    for incident in standing:
+        with st.expander(incident_header(incident), expanded=incident.status == "open"):
+            _incident_card(ws, incident, who, rights)
+    if resolved and st.toggle(
+        f"Show {len(resolved)} resolved incident(s)",
+        key="monitoring.resolved",
+        help="incidents whose alerts cleared, or were superseded by a newer production model",
+    ):
+        for incident in resolved:
+            with st.expander(incident_header(incident), expanded=False):
+                _incident_card(ws, incident, who, rights)
+
+
+def incident_header(incident: Incident) -> str:
+    """``🔴 Incident #6 (critical, 8 alerts): accuracy, … · open · firing``."""
+    icon = SEVERITY_ICONS.get(incident.severity, "⚪")
+    firing = "firing" if incident.firing else "not firing"
+    return f"{icon} {incident.label} · {incident.status} · {firing}"
+
+
+def alerts_table(incident: Incident) -> pd.DataFrame:
+    """One row per alert: what it measured, where it stands and, once resolved, why."""
+    rows = []
+    for a in incident.alerts:
+        windows = (
+            f"{a.first_window:%Y-%m-%d}"
+            if a.windows == 1
+            else f"{a.first_window:%Y-%m-%d} … {a.last_window:%Y-%m-%d} ({a.windows})"
+        )
+        rows.append(
+            {
+                "alert": f"{SEVERITY_ICONS.get(a.severity, '⚪')} #{a.alert_id}",
+                "metric": a.metric + (f" [{a.slice}]" if a.slice else ""),
+                "value": "—" if a.value is None else f"{a.value:.4g}",
+                "grain": a.grain,
+                "windows": windows,
+                "status": a.status + (" (firing)" if a.active and a.status != "resolved" else ""),
+                "resolution": a.resolution or "—",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def request_text(request: RetrainRequest, alert: Alert | None) -> str:
+    """'Retraining request #3 from alert #7 (accuracy [firmware = R24.1])': the alert by what it
+    is about, not only its number."""
+    if request.alert_id is None:
+        return f"Retraining request #{request.request_id}"
+    about = f" ({alert.metric}{f' [{alert.slice}]' if alert.slice else ''})" if alert else ""
+    return f"Retraining request #{request.request_id} from alert #{request.alert_id}{about}"
+
+
+def task_text(task: Task) -> str:
+    """A labeling task by its name, the number kept for the CLI."""
+    return f"labeling task “{task.name}” (#{task.task_id}, {task.items:,} items, {task.status})"
+
+
+def acknowledge_incident(
+    ws: Workspace, incident: Incident, who: Actor, note: str
+) -> dict[str, list[int]]:
+    """Acknowledge every open alert of the incident with one note (core's ``acknowledge`` per
+    alert). The refusals are returned, never dropped: each reason with the alerts it refused."""
+    refused: dict[str, list[int]] = {}
+    for alert in incident.alerts:
+        if alert.status != "open":
+            continue
+        try:
+            acknowledge(ws, alert.alert_id, who, note)
+        except CoreError as error:
+            refused.setdefault(error.message + _hint(error), []).append(alert.alert_id)
+    return refused
+
+
+def _hint(error: CoreError) -> str:
+    return f" ({error.hint})" if error.hint else ""
+
+
+def _incident_card(
+    ws: Workspace, incident: Incident, who: Actor, rights: dict[str, Forbidden | None]
+) -> None:
+    key = incident.incident_id
+    lead = incident.lead
+    st.dataframe(
+        alerts_table(incident),
+        hide_index=True,
+        width="stretch",
+        key=f"monitoring.alerts.{key}",
+        height=min(300, 35 * (len(incident.alerts) + 1) + 3),
+    )
+    st.markdown(f"**Acting on {lead.label}**, the most severe alert still standing")
+    alert_evidence(lead, timeline=False)
+    tasks = {t.task_id: t for a in incident.alerts for t in tasks_of(ws, a)}
+    for task in tasks.values():
+        st.caption(f"🏷️ Sent to {task_text(task)}")
+    timeline = sorted(
+        ((at, who_, note, a.alert_id) for a in incident.alerts for who_, note, at in a.acks),
+        key=lambda entry: entry[0],
+    )
+    if timeline:
+        with st.container(key=f"monitoring.timeline.{key}"):
+            for at, who_, note, alert_id in timeline[-12:]:
+                st.caption(
+                    f"{'↻ monitoring' if who_ == MONITORING else f'✔ {who_}'}, "
+                    f"{at:%Y-%m-%d %H:%M} (#{alert_id}): {note}"
+                )
+            if len(timeline) > 12:
+                st.caption(f"… and {len(timeline) - 12} earlier note(s)")
+    if incident.status == "resolved":
+        return
+    open_alerts = [a for a in incident.alerts if a.status == "open"]
+    ack_refused, act_refused = rights["alert.ack"], rights["alert.act"]
+    note = st.text_input(
+        "Note",
+        key=f"monitoring.note.{key}",
+        placeholder="what you are doing about it",
+        disabled=ack_refused is not None and act_refused is not None,
+    )
+    ack, label, retrain = st.columns(3)
+    if ack.button(
+        f"Acknowledge {len(open_alerts)} open alert(s)" if open_alerts else "Acknowledged",
+        key=f"monitoring.ack.{key}",
+        disabled=not open_alerts or ack_refused is not None,
+        help="one note for every open alert of the incident",
+    ):
+        problems = acknowledge_incident(ws, incident, who, note)
+        if not problems:
+            st.session_state["monitoring.flash"] = (
+                f"Acknowledged {len(open_alerts)} alert(s) of incident #{key}."
+            )
+            st.rerun()
+        refused_count = sum(len(ids) for ids in problems.values())
+        st.error(
+            f"Acknowledged {len(open_alerts) - refused_count} of {len(open_alerts)} open "
+            "alert(s); refused:\n\n"
+            + "\n".join(
+                f"- {', '.join(f'#{i}' for i in ids)}: {reason}" for reason, ids in problems.items()
+            ),
+            icon="⚠️",
+        )
+    if label.button(
+        "Send to labeling",
+        key=f"monitoring.label.{key}",
+        disabled=act_refused is not None,
+        help=f"the drifted live items the model is least sure of (alert #{lead.alert_id}) "
+        "become a labeling task",
+    ):
+        with st.status("Choosing the drifted, uncertain live items…") as status:
+            task = attempt(send_to_labeling, ws, lead.alert_id, who)
+            if task is not None:
+                status.update(label=f"Created {task_text(task)}.", state="complete")
+    if retrain.button(
+        "Request retraining",
+        key=f"monitoring.retrain.{key}",
+        disabled=act_refused is not None,
+        help="the next `loopline build` picks the request up and records it as its trigger",
+    ):
+        request = attempt(request_retraining, ws, lead.alert_id, who, note)
+        if request is not None:
+            st.success(f"{request_text(request, lead)} is pending for the next build.")
+    for refused in {id(r): r for r in (ack_refused, act_refused) if r is not None}.values():
+        explain(refused)
