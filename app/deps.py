@@ -4,7 +4,7 @@ the project selector and error display."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 import streamlit as st
@@ -63,23 +63,55 @@ def current_actor() -> Actor:
     return Actor(current_user(), "app")
 
 
-def choose_project(
-    ws: Workspace, key: str, *, order: Callable[[str], float] | None = None, container: Any = None
+PROJECT_KEY = "project.current"  # the project chosen last in this session, on any page
+
+
+def _remember(key: str) -> None:
+    st.session_state[PROJECT_KEY] = st.session_state[key]
+
+
+def project_picker(
+    ws: Workspace,
+    key: str,
+    *,
+    container: Any = None,
+    prefer: Collection[str] = (),
+    label: str = "Project",
 ) -> Project:
-    """The project selector every page starts with; stops the page when there is no project yet."""
+    """The project selector every page starts with, shared by all pages: it opens on the project
+    chosen last in this session (on any page), else on the first project in name order (among
+    ``prefer`` when one of them is visible: e.g. where this user has work). Stops the page when
+    there is no project."""
     projects = {p.name: p for p in list_projects(ws)}
     visible = visible_projects(ws, None, projects)
     if projects and not visible:
         st.info("You have no role in any project yet: ask an admin to grant you one.")
         st.stop()
-    projects = {name: projects[name] for name in visible}
-    if not projects:
+    shown = sorted(visible)
+    if not shown:
         st.info(
             "No projects yet: create one with `loopline project create FILE`, or run `loopline demo`."
         )
         st.stop()
-    names = sorted(projects, key=order) if order else list(projects)
+    last = st.session_state.get(PROJECT_KEY)
+    preferred = [n for n in shown if n in prefer]
+    st.session_state[key] = last if last in shown else (preferred or shown)[0]
     name = (container or st).selectbox(
-        "Project", names, key=key, format_func=lambda n: projects[n].title
+        label,
+        shown,
+        key=key,
+        format_func=lambda n: projects[n].title,
+        on_change=_remember,
+        args=(key,),
     )
+    st.session_state[PROJECT_KEY] = name
     return projects[str(name)]
+
+
+def choose_project(
+    ws: Workspace, key: str, *, order: Callable[[str], float] | None = None, container: Any = None
+) -> Project:
+    """Deprecated spelling of :func:`project_picker` (``order`` is no longer used: every page
+    opens on the same project). Pages call ``project_picker(ws, key, container=...)``."""
+    del order
+    return project_picker(ws, key, container=container)
