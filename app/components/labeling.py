@@ -8,6 +8,7 @@ from typing import Any
 import streamlit as st
 
 from app.components.items import text_card, unit_card
+from app.components.words import plural
 from core.actor import Actor
 from core.artifacts.service import get_artifact
 from core.data.profile import typical_ranges, unusual_values
@@ -82,8 +83,33 @@ def _skip(ws: Workspace, item: QueueItem, who: Actor) -> None:
 
 def _undo(ws: Workspace, task_id: int, who: Actor) -> None:
     back = undo_last(ws, task_id, who)
+    if back is None:
+        st.session_state[f"{KEY}.saved"] = "Nothing to undo: you have no answer or skip here."
+        return
+    mine = [a for a in item_history(ws, task_id, back.item_id) if a.annotator == who.name]
+    taken = mine[-2].status if len(mine) >= 2 else "labeled"  # the last one is the retraction
     st.session_state[f"{KEY}.saved"] = (
-        f"Took back your answer on {back.item_id}." if back else "Nothing to undo."
+        f"Took back your skip of {back.item_id}: it is shown again."
+        if taken == "skipped"
+        else f"Took back your answer on {back.item_id}: it is shown again."
+    )
+
+
+def release_focus(choice: object) -> None:
+    """Move the keyboard focus out of a select the user just changed (a select keeps it, so
+    pressing 1 would type into its search box); the buttons' keys then work at once."""
+    key = f"{KEY}.focus_for"
+    if st.session_state.get(key) == choice:
+        return
+    st.session_state[key] = choice
+    count = int(st.session_state.get(f"{KEY}.focus_count", 0)) + 1
+    st.session_state[f"{KEY}.focus_count"] = count
+    st.html(
+        f"<script>/* release focus {count} */ setTimeout(() => {{"
+        " const el = document.activeElement;"
+        " if (el && el !== document.body) el.blur(); }, 80);</script>",
+        unsafe_allow_javascript=True,
+        width="content",
     )
 
 
@@ -166,8 +192,8 @@ def label_panel(ws: Workspace, task: Task, project: Project, who: Actor) -> None
     state = _state(item)
     chosen: list[Span] = state["spans"]
     st.markdown(
-        f"**Item `{item.item_id}`** · needs {item.required} answer(s), has {item.labels_so_far}"
-        + (" · resumed" if item.resumed else "")
+        f"**Item `{item.item_id}`** · needs {plural(item.required, 'answer')}, "
+        f"has {item.labels_so_far}" + (" · resumed" if item.resumed else "")
     )
     if spec.kind == "text_classification":
         picked = [

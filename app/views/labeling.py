@@ -2,42 +2,52 @@
 
 import streamlit as st
 
-from app.components.labeling import label_panel
-from app.deps import current_actor, workspace
-from core.labeling.progress import labels_left
+from app.components.labeling import label_panel, release_focus
+from app.components.words import plural
+from app.deps import current_actor, project_picker, workspace
+from core.labeling.progress import left_for
 from core.labeling.tasks import list_tasks
-from core.projects.service import list_projects
 
 st.title("🏷️ Labeling")
 st.caption("One item at a time. Keys: 1–9 pick a class, s skips, u undoes your last answer.")
 ws = workspace()
-projects = {p.name: p for p in list_projects(ws)}
-open_tasks = [t for t in list_tasks(ws) if t.status == "open"]
-left_per_task = labels_left(ws, [t.task_id for t in open_tasks])
-work = {
-    n: sum(left_per_task.get(t.task_id, 0) for t in open_tasks if t.project == n) for n in projects
-}
-projects = dict(sorted(projects.items(), key=lambda item: -work[item[0]]))  # where work waits first
-left, middle, right = st.columns([1, 1, 2])
 actor = current_actor()  # answers are saved in the signed-in user's name, never a typed one
+left, middle, right = st.columns([1, 1, 2])
 left.markdown("**Labeling as**")
 left.text(actor.name)
-name = middle.selectbox(
-    "Project", list(projects), key="labeling.project", format_func=lambda n: projects[n].title
+open_tasks = [t for t in list_tasks(ws) if t.status == "open"]
+left_here = left_for(ws, [t.task_id for t in open_tasks], actor.name)
+work = {t.project: 0 for t in open_tasks}
+for t in open_tasks:
+    work[t.project] += left_here.get(t.task_id, 0)
+project = project_picker(
+    ws, "labeling.project", container=middle, prefer={p for p, n in work.items() if n}
 )
-tasks = sorted(
-    (t for t in open_tasks if t.project == name), key=lambda t: -left_per_task.get(t.task_id, 0)
-)
+tasks = {t.task_id: t for t in open_tasks if t.project == project.name}
+elsewhere = [
+    f"{p} ({plural(n, 'item')})" for p, n in sorted(work.items()) if n and p != project.name
+]
+if elsewhere and not work.get(project.name):
+    st.info(f"Nothing left for you here; work waits in {', '.join(elsewhere)}.", icon="👉")
 if not tasks:
-    st.info("Pick a project with an open task. Tasks are created on the Review & label sets page.")
+    st.info(
+        f"{project.title} has no open task. Pick another project, or create a task on the "
+        "Review & label sets page."
+    )
     st.stop()
-task = right.selectbox(
+newest_first = sorted(tasks, key=lambda t: (tasks[t].created_at, t), reverse=True)
+with_work = [t for t in newest_first if left_here.get(t, 0)]
+# The newest task with items left for this user comes first and is the default.
+order = with_work + [t for t in newest_first if t not in with_work]
+task_id = right.selectbox(
     "Task",
-    tasks,
+    order,
     key="labeling.task",
-    format_func=lambda t: f"{t.label} · {left_per_task.get(t.task_id, 0):,} answers to give",
+    format_func=lambda t: f"{tasks[t].label} · {plural(left_here.get(t, 0), 'item')} left for you",
 )
+task = tasks[int(task_id)]
+release_focus((project.name, task.task_id))  # after a choice, keys 1–9, s and u label at once
 if task.instructions:
     st.caption(f"Instructions: {task.instructions}")
 
-label_panel(ws, task, projects[name], actor)
+label_panel(ws, task, project, actor)

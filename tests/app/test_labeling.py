@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.labeling.progress import left_for
 from core.labeling.queue import current_annotations, item_history, load_item
 from core.labeling.tasks import list_tasks
 from core.projects.service import get_project
@@ -29,7 +30,7 @@ def labeling(demo_copy: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
         for t in list_tasks(Workspace.open(demo_copy), "ooo-replies")
         if t.name.endswith("next batch")
     )
-    at.selectbox(key="labeling.task").set_value(open_task).run()
+    at.selectbox(key="labeling.task").set_value(open_task.task_id).run()
     assert not at.exception
     return at
 
@@ -89,3 +90,56 @@ def test_undo_brings_the_last_item_back(labeling: AppTest, demo_copy: Path) -> N
         "labeled",
         "retracted",
     ]
+
+
+def test_undo_after_a_skip_takes_back_the_skip(labeling: AppTest) -> None:
+    at = labeling
+    first = shown_item(at)
+    at.button(key="labeling.skip").click().run()
+    assert shown_item(at) != first
+    at.button(key="labeling.undo").click().run()
+    assert not at.exception
+    assert shown_item(at) == first
+    assert f"Took back your skip of {first}: it is shown again." in [t.value for t in at.toast]
+
+
+def test_keys_work_right_after_choosing_a_task(labeling: AppTest) -> None:
+    """A select keeps the keyboard focus; the page releases it after a new choice, so 1 labels."""
+    at = labeling
+    chosen = at.selectbox(key="labeling.task").value
+    other = 1 if at.selectbox(key="labeling.task").index == 0 else 0
+    at.selectbox(key="labeling.task").select_index(other).run()
+    assert len(focus_scripts(at)) == 1
+    at.selectbox(key="labeling.task").set_value(chosen).run()  # back: released again
+    scripts = focus_scripts(at)
+    assert len(scripts) == 1 and "blur()" in scripts[0]
+    at.button(key="labeling.class.out_of_office").click().run()  # same task: no new script
+    assert not focus_scripts(at)
+
+
+def focus_scripts(at: AppTest) -> list[str]:
+    """The bodies of the focus-releasing st.html elements, wherever they were drawn."""
+    found, todo = [], [at._tree]
+    while todo:
+        node = todo.pop()
+        todo.extend(getattr(node, "children", {}).values())
+        body = getattr(getattr(node, "proto", None), "body", None)
+        if node.type == "html" and body and "release focus" in body:
+            found.append(str(body))
+    return found
+
+
+def test_opens_on_the_newest_task_with_items_left_for_this_user(
+    demo_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOOPLINE_WORKSPACE", str(demo_copy))
+    at = sign_in(AppTest.from_file(MAIN, default_timeout=60), "bruno")
+    at.switch_page("views/labeling.py").run()
+    project = at.selectbox(key="labeling.project").value
+    body = Workspace.open(demo_copy)
+    tasks = [t for t in list_tasks(body, project) if t.status == "open"]
+    left = left_for(body, [t.task_id for t in tasks], "bruno")
+    newest = max((t for t in tasks if left.get(t.task_id)), key=lambda t: t.created_at)
+    assert at.selectbox(key="labeling.task").value == newest.task_id
+    assert "items left for you" in at.selectbox(key="labeling.task").format_func(newest.task_id)
+    assert not [m for m in at.markdown if "(s)" in m.value]
