@@ -9,6 +9,7 @@ import plotly.express as px
 import streamlit as st
 
 from app.components.labeling import item_card
+from app.components.words import plural
 from app.deps import attempt
 from core.actor import Actor
 from core.artifacts.service import list_artifacts
@@ -30,7 +31,8 @@ from core.store import Workspace
 def review_tab(ws: Workspace, task: Task, project: Project, who: Actor) -> None:
     cases, waiting = review_queue(ws, task.task_id, limit=20)
     st.caption(
-        f"{waiting} item(s) wait for a decision: disagreements first, then answers flagged unsure."
+        f"{plural(waiting, 'item')} {'waits' if waiting == 1 else 'wait'} for a decision: "
+        "disagreements first, then answers flagged unsure."
     )
     if not cases:
         st.success("Nothing to review in this task.", icon="✅")

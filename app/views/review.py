@@ -9,15 +9,17 @@ from app.components.review import (
     new_task_tab,
     review_tab,
 )
-from app.deps import choose_project, current_user, workspace
+from app.components.words import plural
+from app.deps import current_user, project_picker, workspace
 from core.actor import Actor
+from core.labeling.review import review_queue
 from core.labeling.tasks import list_tasks
 
 st.title("⚖️ Review & label sets")
 st.caption("Reviewers settle disagreements; frozen label sets are what models are trained on.")
 ws = workspace()
 left, right = st.columns(2)
-project = choose_project(ws, "review.project", container=left)
+project = project_picker(ws, "review.project", container=left)
 name = project.name
 who = Actor(current_user(), "app")
 tasks = list_tasks(ws, name)
@@ -25,9 +27,22 @@ if not tasks:
     st.info("This project has no labeling task yet: create one below.")
     new_task_tab(ws, project, who)
     st.stop()
-task = right.selectbox(
-    "Task", tasks, key="review.task", format_func=lambda t: f"{t.label} · {t.items:,} items"
-)
+by_id = {t.task_id: t for t in tasks}
+waiting = {t.task_id: review_queue(ws, t.task_id, limit=0)[1] for t in tasks}
+# The task with the most items to review first (the default), then the newest.
+order = sorted(by_id, key=lambda t: (-waiting[t], -by_id[t].task_id))
+task = by_id[
+    int(
+        right.selectbox(
+            "Task",
+            order,
+            key="review.task",
+            format_func=lambda t: (
+                f"{by_id[t].label} · {plural(by_id[t].items, 'item')} · {waiting[t]:,} to review"
+            ),
+        )
+    )
+]
 
 review, agreement, frozen, interchange, new = st.tabs(
     ["Review queue", "Agreement", "Freeze", "Export / import", "New task"]

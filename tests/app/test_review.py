@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.artifacts.service import list_artifacts
-from core.labeling.review import latest_reviews
+from core.labeling.review import latest_reviews, review_queue
 from core.labeling.tasks import list_tasks
 from core.store import Workspace
 from tests.app.conftest import MAIN, sign_in
@@ -23,9 +23,27 @@ def review(demo_copy: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     sample = next(
         t for t in list_tasks(Workspace.open(demo_copy), "ooo-replies") if t.name.endswith("sample")
     )
-    at.selectbox(key="review.task").set_value(sample).run()
+    at.selectbox(key="review.task").set_value(sample.task_id).run()
     assert not at.exception
     return at
+
+
+def test_opens_on_the_task_with_the_most_items_to_review(
+    demo_workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOOPLINE_WORKSPACE", str(demo_workspace))
+    at = sign_in(AppTest.from_file(MAIN, default_timeout=60), "rita")
+    at.switch_page("views/review.py").run()
+    at.selectbox(key="review.project").set_value("ooo-replies").run()
+    assert not at.exception
+    ws = Workspace.open(demo_workspace)
+    waiting = {
+        t.task_id: review_queue(ws, t.task_id, limit=0)[1] for t in list_tasks(ws, "ooo-replies")
+    }
+    chosen = at.selectbox(key="review.task").value
+    assert waiting[chosen] == max(waiting.values()) > 0
+    assert "Nothing to review" not in " ".join(s.value for s in at.success)
+    assert "(s)" not in " ".join(c.value for c in at.caption)
 
 
 def test_decide_a_disagreement_and_freeze_v2(review: AppTest, demo_copy: Path) -> None:
