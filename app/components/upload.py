@@ -3,62 +3,75 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from core.actor import Actor
+from app.components.words import plural
+from app.deps import current_actor, show_error
 from core.data.formats import detect_format
 from core.data.service import IngestRefused, ingest
 from core.errors import CoreError
 from core.store import Workspace
 
 
+def quality_warning(flags: Sequence[str]) -> None:
+    """Every quality flag in one warning box (a box per flag buries the page)."""
+    if not flags:
+        return
+    lines = "\n".join(f"- {flag}" for flag in flags)
+    st.warning(f"**{plural(len(flags), 'thing')} worth a look**\n\n{lines}", icon="🔎")
+
+
 def ingest_upload(ws: Workspace, project: str, upload: Any, mode: str) -> None:
-    with st.status(f"Ingesting {upload.name} …", expanded=True) as status:
-        bar = st.progress(0.0)
-        try:
-            fmt = detect_format(upload.name)
-            with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / f"upload.{fmt}"
-                path.write_bytes(upload.getvalue())
-                result = ingest(
-                    ws,
-                    project,
-                    path,
-                    Actor.from_env("app"),
-                    display_name=upload.name,
-                    fmt=fmt,
-                    mode=mode,
-                    progress=lambda stage, f: bar.progress(f, text=stage),
-                )
-        except IngestRefused as refused:
-            status.update(label=refused.message, state="error")
-            st.dataframe(
-                [
-                    {"row": p.row, "column": p.column, "problem": p.problem, "expected": p.expected}
-                    for p in refused.problems
-                ],
-                hide_index=True,
+    """Check and ingest one uploaded file; a refusal is shown as an error with its problems."""
+    slot = st.empty()
+    bar = slot.progress(0.0, text=f"Reading and checking {upload.name} …")
+    try:
+        fmt = detect_format(upload.name)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"upload.{fmt}"
+            path.write_bytes(upload.getvalue())
+            result = ingest(
+                ws,
+                project,
+                path,
+                current_actor(),
+                display_name=upload.name,
+                fmt=fmt,
+                mode=mode,
+                progress=lambda stage, f: bar.progress(f, text=stage),
             )
-            if refused.count > len(refused.problems):
-                st.caption(f"… and {refused.count - len(refused.problems)} more.")
-            return
-        except CoreError as error:
-            status.update(label=error.message, state="error")
-            if error.hint:
-                st.caption(f"How to fix it: {error.hint}")
-            return
-        if result.unchanged:
-            status.update(
-                label=f"No change: {result.dataset.ref} already holds exactly these rows.",
-                state="complete",
-            )
-            return
-        status.update(
-            label=f"{result.dataset.ref}: {result.new_rows:,} new rows, {result.total_rows:,} in all",
-            state="complete",
+    except IngestRefused as refused:
+        slot.empty()  # no half-filled bar left behind
+        st.error(refused.message, icon="⛔")
+        st.dataframe(
+            [
+                {"row": p.row, "column": p.column, "problem": p.problem, "expected": p.expected}
+                for p in refused.problems
+            ],
+            hide_index=True,
+            width="stretch",
+            key="data.problems",
         )
-        for flag in result.flags:
-            st.warning(flag)
+        if refused.count > len(refused.problems):
+            st.caption(f"… and {plural(refused.count - len(refused.problems), 'more problem')}.")
+        if refused.hint:
+            st.caption(f"How to fix it: {refused.hint}")
+        return
+    except CoreError as error:
+        slot.empty()
+        show_error(error)
+        return
+    slot.empty()
+    if result.unchanged:
+        st.info(f"No change: {result.dataset.ref} already holds exactly these rows.", icon="ℹ️")
+        return
+    st.success(
+        f"{result.dataset.ref}: {plural(result.new_rows, 'new row')}, "
+        f"{plural(result.total_rows, 'row')} in all",
+        icon="✅",
+    )
+    quality_warning(result.flags)

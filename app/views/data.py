@@ -4,8 +4,8 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from app.components.upload import ingest_upload
-from app.deps import attempt, choose_project, workspace
+from app.components.upload import ingest_upload, quality_warning
+from app.deps import attempt, project_picker, workspace
 from core.artifacts.service import list_artifacts
 from core.data.quality import quality_flags
 from core.data.service import quality_of
@@ -15,7 +15,7 @@ st.caption(
     "Every ingest is checked against the project's schema and becomes a new dataset version."
 )
 ws = workspace()
-name = choose_project(ws, "data.project").name
+name = project_picker(ws, "data.project").name
 
 with st.expander("Ingest a file", icon="📥"):
     st.caption(
@@ -68,8 +68,7 @@ if report:
     middle.metric("Rows repeating another's content", report["duplicate_content_rows"])
     right.metric("Ids replaced", report["ids_already_in_previous_version"])
     columns = pd.DataFrame(report["columns"])
-    for flag in quality_flags(report):
-        st.warning(flag)
+    quality_warning(quality_flags(report))
     chart = px.bar(
         columns,
         x="column",
