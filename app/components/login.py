@@ -9,6 +9,7 @@ users is open: the sidebar offers to create the first admin account.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import streamlit as st
 
@@ -179,3 +180,32 @@ def _with_identity_provider(ws: Workspace, provider: str) -> Actor:
     st.sidebar.caption(f"Signed in as **{user.name}** ({email})")
     st.sidebar.button("Sign out", key="login.sign_out", on_click=st.logout)
     return actor
+
+
+VIEWS = Path(__file__).resolve().parents[1] / "views"
+
+
+def refused_page(url: str | None) -> str | None:
+    """The page a link asked for that this user's role does not show, when the app fell back to
+    Home because of it: ``.../builds`` → "builds". None when the link asked for Home itself."""
+    if not url:
+        return None
+    wanted = url.split("?")[0].split("#")[0].rstrip("/").rsplit("/", 1)[-1]
+    if not wanted or wanted == "home" or not (VIEWS / f"{wanted}.py").is_file():
+        return None
+    return wanted
+
+
+def refused_page_note() -> None:
+    """On Home: say so when a link to a page this user may not open landed here instead."""
+    try:
+        url = st.context.url
+    except Exception:  # no browser context (AppTest)
+        url = None
+    wanted = refused_page(url)
+    if wanted:
+        st.warning(
+            f"Your role does not include the **{wanted.replace('_', ' ').capitalize()}** page, "
+            "so Home is shown instead. Ask an admin if you need it.",
+            icon="🔒",
+        )

@@ -4,12 +4,14 @@ import plotly.express as px
 import streamlit as st
 
 from app.components.lineage import KIND_COLORS
+from app.components.login import refused_page_note
 from app.components.loop import loop_cards, requirement_health
 from app.deps import workspace
 from core.artifacts.service import count_by_kind
 from core.overview import workspace_overview
 
 st.title("🔁 Loopline")
+refused_page_note()
 st.caption(
     "Data management → ML modeling → build & release → operations → back to data, "
     "for every ML component in this workspace."

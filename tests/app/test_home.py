@@ -35,3 +35,13 @@ def test_home_without_a_workspace_says_how_to_make_one(
     app.run()
     assert not app.exception
     assert app.error[0].value == f"No workspace at {tmp_path / 'nowhere'}."
+
+
+def test_a_link_to_a_page_the_role_lacks_is_named_on_home() -> None:
+    from app.components.login import refused_page
+
+    assert refused_page("http://localhost:8501/builds") == "builds"
+    assert refused_page("http://localhost:8501/") is None
+    assert refused_page("http://localhost:8501") is None
+    assert refused_page("http://localhost:8501/no-such-page") is None
+    assert refused_page(None) is None
