@@ -18,6 +18,7 @@ from core.cli import (
     monitoring,
     operations,
     requirements,
+    traceability,
     workspace,
 )
 from core.cli.common import Handler
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     labeling.add_commands(add)
     modeling.add_commands(add)
     requirements.add_commands(add)
+    traceability.add_commands(add)
     operations.add_commands(add)
     monitoring.add_commands(add)
     accounts.add_commands(add)

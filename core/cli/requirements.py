@@ -5,32 +5,11 @@ recompute`. The traceability commands (trace, model-card, verify-system, impact,
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from core.actor import Actor
-from core.cli.common import Adder, open_workspace, print_table
+from core.cli.common import Adder, open_workspace, print_table, write_out
 from core.errors import InvalidInput
-
-
-def write_out(text: str, out: str | None) -> None:
-    """Print, or write the file whole (a temporary name, then renamed into place)."""
-    if not out:
-        print(text, end="" if text.endswith("\n") else "\n")
-        return
-    target = Path(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    print(f"Wrote {target}")
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -255,9 +234,3 @@ def add_commands(add: Adder) -> None:
     again = action("recompute", cmd_recompute, "Recompute statuses from the evidence now.")
     again.add_argument("project", metavar="PROJECT", nargs="?")
     again.add_argument("--cause", default="recomputed on request")
-
-    # trace, model-card, verify-system, impact and derive: registered here until
-    # core/cli/__init__.py lists core/cli/traceability.py itself (then these two lines go)
-    from core.cli import traceability
-
-    traceability.add_commands(add)

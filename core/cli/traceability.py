@@ -9,8 +9,7 @@ from __future__ import annotations
 import argparse
 
 from core.actor import Actor
-from core.cli.common import Adder, open_workspace
-from core.cli.requirements import write_out
+from core.cli.common import Adder, open_workspace, write_out
 from core.errors import InvalidInput
 
 DERIVE_INPUTS = (
