@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -33,6 +34,7 @@ from core.serving.http import (
     refusal,
 )
 from core.serving.items import parsed_items, refused_items
+from core.serving.log import logged_request_ids
 from core.serving.requests import MAX_BATCH, BadRequest, Schemas, naive_utc, parse
 from core.serving.service import (
     INLINE_ITEMS,
@@ -211,13 +213,26 @@ def create_app(
             }
             for entry in entries
         ]
+        ids = [str(a["request_id"]) for a in answers]
         try:  # the audit row first: feedback is logged only once it is recorded
-            await run_in_threadpool(
-                record_feedback, ws, actor, project, [str(a["request_id"]) for a in answers]
-            )
+            await run_in_threadpool(record_feedback, ws, actor, project, ids)
         except CoreError as error:
             raise refusal(error) from None
         logs.answered(answers)
-        return json_response({"accepted": len(answers), "actor": actor.name})
+        # kept either way (the prediction may come from another replica's unflushed log), but
+        # the caller learns at once which request ids no prediction of ours carries
+        pending = logs.predictions.pending_values("request_id")
+        unknown = sorted(set(ids) - pending)
+        if unknown:
+            found = await run_in_threadpool(logged_request_ids, ws, project, unknown)
+            unknown = [i for i in unknown if i not in found]
+        payload: dict[str, Any] = {"accepted": len(answers), "actor": actor.name}
+        if unknown:
+            payload["unknown_request_ids"] = unknown[:20]
+            payload["warning"] = (
+                f"{len(unknown)} of {len(ids)} request id(s) match no logged prediction: "
+                "monitoring cannot pair that feedback with a prediction (check the ids)"
+            )
+        return json_response(payload)
 
     return app

@@ -134,6 +134,22 @@ def read_log(root: Workspace | Path, project: str, kind: str = PREDICTIONS) -> p
         ).df()
 
 
+def logged_request_ids(root: Workspace | Path, project: str, wanted: Iterable[str]) -> set[str]:
+    """Which of ``wanted`` the finished prediction segments hold (by any service process)."""
+    import duckdb
+
+    ids = sorted(set(wanted))
+    if not ids or not segments(root, project, PREDICTIONS):
+        return set()
+    with duckdb.connect() as con:
+        rows = con.execute(
+            "SELECT DISTINCT request_id FROM read_parquet(?, union_by_name = true) "
+            "WHERE request_id IN (SELECT unnest(?::VARCHAR[]))",
+            [log_glob(root, project, PREDICTIONS), ids],
+        ).fetchall()
+    return {str(r[0]) for r in rows}
+
+
 def count_records(root: Workspace | Path, project: str, kind: str = PREDICTIONS) -> int:
     """How many records the finished segments hold (from the Parquet footers, cheap)."""
     return sum(pq.ParquetFile(path).metadata.num_rows for path in segments(root, project, kind))
@@ -240,6 +256,11 @@ class SegmentWriter:
             self._thread.join(timeout=30)
             self._thread = None
         self.flush()
+
+    def pending_values(self, column: str) -> set[Any]:
+        """``column``'s values in the records not written out yet."""
+        with self._lock:
+            return {record.get(column) for record in self._buffer}
 
     def stats(self) -> WriterStats:
         with self._lock:

@@ -4,9 +4,10 @@ labels, the batches per simulated hour, and the feedback that follows the predic
 The replayed rows are the project's rows whose event time comes after the data the production
 model was trained on (the end of its training dataset's time range), or from ``start``; for the
 sample projects that is the new-language market (A) and the firmware R24.1 rollout (B), so the
-replay carries the context shift. Rows go in event-time order, in batches per simulated hour (the
-hours of a day are merged while a batch holds fewer than ``MIN_BATCH`` items), each item with its
-event time. For ``rate`` of the predicted items the true label follows about ``delay_days`` later
+replay carries the context shift. Rows go in event-time order, one request per simulated hour (at
+most ``MAX_BATCH`` items; a busy hour sends several), each item with its event time: small requests
+as the product's own traffic would send, so the logged latencies vary from request to request and
+the monitored p50 / p95 / p99 mean something. For ``rate`` of the predicted items the true label follows about ``delay_days`` later
 (uniformly 0.5–1.5 times that), in event-time order between the batches
 (:class:`FeedbackSchedule`); labels not due by the end of the window stay pending, as they would
 in operation. Nothing here talks to the service: :mod:`core.serving.simulate` does.
@@ -28,8 +29,7 @@ from core.errors import InvalidInput
 from core.projects.spec import ProjectSpec
 from core.store import Workspace
 
-MIN_BATCH = 100
-MAX_BATCH = 200
+MAX_BATCH = 20
 LABEL_COLUMN = "label"
 
 
@@ -184,19 +184,11 @@ def _iso(moment: pd.Timestamp) -> str:
 
 
 def batches(rows: pd.DataFrame) -> Iterator[tuple[int, int]]:
-    """Index ranges in event-time order: per simulated hour, hours of a day merged while small."""
+    """Index ranges in event-time order: one per simulated hour, at most ``MAX_BATCH`` long."""
     hours = rows["__ts"].dt.floor("h").to_numpy()
-    days = rows["__ts"].dt.floor("D").to_numpy()
     begin = 0
     for index in range(1, len(rows) + 1):
-        if index == len(rows):
-            yield begin, index
-            break
-        size = index - begin
-        new_hour = hours[index] != hours[index - 1]
-        if size >= MAX_BATCH or (
-            new_hour and (size >= MIN_BATCH or days[index] != days[index - 1])
-        ):
+        if index == len(rows) or hours[index] != hours[index - 1] or index - begin >= MAX_BATCH:
             yield begin, index
             begin = index
 

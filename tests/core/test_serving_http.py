@@ -298,8 +298,10 @@ def test_oversized_bodies_get_413(service: Service) -> None:
     assert streamed.json()["error"].startswith("The body is more than 1,000,000 bytes")
 
 
-def test_feedback_needs_a_token(service: Service, hw: Path) -> None:
-    body = {"request_id": "one-1", "label": "hardware_fault", "time": "2026-07-05T10:00:00Z"}
+def test_feedback_needs_a_token(service: Service, hw: Path, rows: list[dict[str, Any]]) -> None:
+    predicted = service.client.post("/predict", json={"request_id": "fb-1", "inputs": rows[1]})
+    assert predicted.status_code == 200
+    body = {"request_id": "fb-1", "label": "hardware_fault", "time": "2026-07-05T10:00:00Z"}
     anonymous = service.client.post("/feedback", json=body)
     assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"] == "Bearer"
     assert anonymous.json()["error"].startswith("Feedback needs a token")
@@ -320,6 +322,18 @@ def test_feedback_needs_a_token(service: Service, hw: Path) -> None:
     )
     assert accepted.status_code == 200, accepted.text
     assert accepted.json() == {"accepted": 1, "actor": "repair-shop"}
+    stray = service.client.post(
+        "/feedback",
+        json={
+            "items": [
+                {"request_id": "fb-1", "label": "no_fault_found"},
+                {"request_id": "nobody-1", "label": "no_fault_found"},
+            ]
+        },
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert stray.status_code == 200 and stray.json()["unknown_request_ids"] == ["nobody-1"]
+    assert stray.json()["warning"].startswith("1 of 2 request id(s) match no logged prediction")
     bad_label = service.client.post(
         "/feedback",
         json={"items": [{"request_id": "x", "label": "broken"}]},
@@ -332,10 +346,10 @@ def test_feedback_needs_a_token(service: Service, hw: Path) -> None:
         frame = read_log(hw, "hw-triage", FEEDBACK)
         return [] if frame.empty else frame.to_dict("records")
 
-    wait_for(lambda: len(logged()) == 1)
-    (row,) = logged()
+    wait_for(lambda: len(logged()) == 3)
+    row = logged()[0]
     assert (row["request_id"], row["label"], row["actor"]) == (
-        "one-1",
+        "fb-1",
         "hardware_fault",
         "repair-shop",
     )

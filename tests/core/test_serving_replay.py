@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from core.serving.replay import MAX_BATCH, MIN_BATCH, FeedbackSchedule, batches
+from core.serving.replay import MAX_BATCH, FeedbackSchedule, batches
 
 START = datetime(2026, 3, 2, 9, 0)
 
@@ -17,20 +17,19 @@ def rows_at(times: list[datetime]) -> pd.DataFrame:
     return pd.DataFrame({"__ts": pd.to_datetime(times)})
 
 
-def test_small_hours_of_a_day_are_merged_and_days_are_not() -> None:
+def test_one_request_per_simulated_hour() -> None:
     times = [START + timedelta(hours=h, minutes=m) for h in range(3) for m in range(10)]
     times += [START + timedelta(days=1, minutes=m) for m in range(5)]
-    assert list(batches(rows_at(times))) == [(0, 30), (30, 35)]
+    assert list(batches(rows_at(times))) == [(0, 10), (10, 20), (20, 30), (30, 35)]
 
 
-def test_a_full_hour_closes_its_batch_and_no_batch_exceeds_the_maximum() -> None:
-    first = [START + timedelta(seconds=10 * i) for i in range(MIN_BATCH)]
-    second = [START + timedelta(hours=1, seconds=i) for i in range(MAX_BATCH + 50)]
-    ranges = list(batches(rows_at(first + second)))
-    assert ranges == [
-        (0, MIN_BATCH),
-        (MIN_BATCH, MIN_BATCH + MAX_BATCH),
-        (MIN_BATCH + MAX_BATCH, MIN_BATCH + MAX_BATCH + 50),
+def test_a_busy_hour_sends_several_requests_of_at_most_the_maximum() -> None:
+    first = [START + timedelta(seconds=10 * i) for i in range(3)]
+    second = [START + timedelta(hours=1, seconds=i) for i in range(MAX_BATCH + 5)]
+    assert list(batches(rows_at(first + second))) == [
+        (0, 3),
+        (3, 3 + MAX_BATCH),
+        (3 + MAX_BATCH, 3 + MAX_BATCH + 5),
     ]
 
 
