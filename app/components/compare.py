@@ -7,6 +7,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from app.components.tables import shown
 from core.builds.slices import SliceFinding
 from core.experiments.compare import LOWER_IS_BETTER, Comparison
 
@@ -47,21 +48,16 @@ def _slice_style(
     return styles
 
 
-def _slice_value(value: object) -> str:
-    return "—" if value is None or pd.isna(value) else f"{float(value):.3f}"  # type: ignore[arg-type]
-
-
 def slice_table(comparison: Comparison, findings: list[SliceFinding]) -> None:
     """Accuracy per slice, with the cells that fall short marked and explained below."""
     failed = {(f.slice, f.column) for f in findings}
-    styler = comparison.slices.style.apply(_slice_style, axis=None, failed=failed).format(
-        _slice_value
-    )
+    frame = comparison.slices
+    styles = _slice_style(frame, failed)
+    display = shown(frame)
     for slice_name, column in failed:
-        if slice_name in comparison.slices.index and column in comparison.slices.columns:
-            styler = styler.format(
-                lambda v: f"✖ {_slice_value(v)}", subset=pd.IndexSlice[[slice_name], [column]]
-            )
+        if slice_name in display.index and column in display.columns:
+            display.loc[slice_name, column] = f"✖ {display.loc[slice_name, column]}"
+    styler = display.style.apply(lambda _: styles, axis=None)
     st.markdown(
         "**Accuracy per slice** · light red: more than 0.02 below production · "
         "✖ solid red: fails a requirement or a gate threshold"
@@ -79,7 +75,9 @@ def slice_table(comparison: Comparison, findings: list[SliceFinding]) -> None:
 def comparison_view(comparison: Comparison, findings: list[SliceFinding]) -> None:
     st.markdown("**Metrics** · Δ is against the model in production (green better, red worse)")
     st.dataframe(
-        comparison.metrics.style.apply(_delta_style, axis=None).format(precision=3, na_rep="—"),
+        shown(comparison.metrics).style.apply(
+            lambda _: _delta_style(comparison.metrics), axis=None
+        ),
         width="stretch",
     )
     slice_table(comparison, findings)

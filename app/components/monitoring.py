@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from app.components.tables import shown
 from core.monitoring.dashboard import Dashboard, FeatureDistribution
 from core.monitoring.incidents import group_alerts
 from core.monitoring.models import Alert
@@ -33,7 +34,7 @@ def _marks(figure: go.Figure, view: Dashboard) -> None:
 
 def tiles(view: Dashboard) -> None:
     volume = view.overall["volume"].sum() if "volume" in view.overall else 0
-    columns = st.columns(4)
+    columns = st.columns([1, 1, 1.5, 1])
     columns[0].metric("Predictions", f"{volume:,.0f}", help="in the windows shown")
     when, p95 = view.latest("latency_p95_ms")
     columns[1].metric(
@@ -51,8 +52,8 @@ def tiles(view: Dashboard) -> None:
         f"{'—' if realized is None else f'{realized:.3f}'} / {'—' if estimated is None else f'{estimated:.3f}'}",
         delta=None
         if realized_at is None
-        else f"realized: window of {realized_at:%Y-%m-%d}"
-        + ("" if labels is None else f", {labels:,} labels"),
+        else f"realized: {realized_at:%Y-%m-%d}"
+        + ("" if labels is None else f" · {labels:,} labels"),
         delta_color="off",
         delta_arrow="off",
         help=f"realized: from feedback, the latest window with {MIN_LABELED}+ labels (else the "
@@ -205,7 +206,7 @@ def alert_evidence(alert: Alert, *, timeline: bool = True) -> None:
     drift = alert.evidence.get("drift") or []
     if drift:
         st.dataframe(
-            pd.DataFrame(drift).set_index("feature").style.format(precision=3, na_rep="—"),
+            shown(pd.DataFrame(drift).set_index("feature")),
             width="stretch",
             height=min(240, 35 * (len(drift) + 1) + 3),
         )

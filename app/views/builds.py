@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from app.components.rights import explain, refusal
+from app.components.tables import shown
 from app.deps import attempt, choose_project, current_actor, workspace
 from core.artifacts.service import list_artifacts
 from core.builds.service import list_builds
@@ -43,9 +44,7 @@ else:
                 }
                 for b in builds
             ]
-        )
-        .astype({"model id": "Int64"})
-        .style.format(na_rep="—"),
+        ).pipe(shown),
         hide_index=True,
         width="stretch",
     )
@@ -72,7 +71,7 @@ else:
                     }
                     for c in build.checks
                 ]
-            ).style.format(precision=3, na_rep="—"),
+            ).pipe(shown),
             hide_index=True,
             width="stretch",
         )

@@ -99,7 +99,7 @@ chosen = st.multiselect(
     "Runs (2 to 10)",
     [int(r) for r in runs["run_id"]],
     default=default,
-    key="experiments.compare",
+    key=f"experiments.compare.{name}",  # one per project: another project's runs are others
     max_selections=10,
     format_func=run_text,
 )

@@ -23,11 +23,11 @@ def test_compare_two_runs(app_on: AppTest) -> None:
     at = app_on
     at.switch_page("views/experiments.py").run()
     at.selectbox(key="experiments.project").set_value("ooo-replies").run()
-    runs = at.multiselect(key="experiments.compare").options
+    runs = at.multiselect(key="experiments.compare.ooo-replies").options
     assert len(runs) >= 3  # the demo's three builds
     assert all(re.fullmatch(r"#\d+ \S.*", r) for r in runs), runs  # each run by number and name
     ids = [int(r.split()[0].lstrip("#")) for r in runs]
-    at.multiselect(key="experiments.compare").set_value([ids[-1], ids[-2]]).run()
+    at.multiselect(key="experiments.compare.ooo-replies").set_value([ids[-1], ids[-2]]).run()
     assert not at.exception
     tables = [t.value for t in at.dataframe]
     slices = next(t for t in tables if "language = en" in t.index)
@@ -61,7 +61,9 @@ def test_a_malformed_filter_is_explained_and_the_page_stays(app_on: AppTest) -> 
     assert "How to fix it: compare it with a number, e.g. metrics.f1_macro > 0.8" in captions
     assert "Showing every run until the filter is fixed." in captions
     runs = at.dataframe[0].value
-    assert len(runs) == 3 and len(at.multiselect(key="experiments.compare").options) == 3
+    assert (
+        len(runs) == 3 and len(at.multiselect(key="experiments.compare.ooo-replies").options) == 3
+    )
 
 
 def test_runs_show_their_build_and_the_production_star(app_on: AppTest) -> None:
@@ -82,7 +84,7 @@ def test_the_failed_build_s_slice_is_marked_by_the_requirement_it_misses(app_on:
     at = app_on
     at.switch_page("views/experiments.py").run()
     at.selectbox(key="experiments.project").set_value("ooo-replies").run()
-    at.multiselect(key="experiments.compare").set_value([4, 5]).run()
+    at.multiselect(key="experiments.compare.ooo-replies").set_value([4, 5]).run()
     assert not at.exception
     legend = [m.value for m in at.markdown if m.value.startswith("- ✖")]
     assert legend == [
