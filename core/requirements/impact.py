@@ -11,7 +11,7 @@ from core.accounts.access import readable
 from core.artifacts.service import get_artifact
 from core.errors import InvalidInput, NotFound
 from core.requirements.models import Impact, ImpactChange, Status
-from core.requirements.rules import COMPARATORS, NEGATED
+from core.requirements.rules import compared
 from core.requirements.status import (
     STATUS_COLUMNS,
     Candidate,
@@ -128,12 +128,7 @@ def describe(label: str, status: Status, before: str | None) -> str:
     where = f" on {status.slice}" if status.slice else ""
     figures = ""
     if status.value is not None and status.threshold is not None and status.comparator:
-        symbol = (
-            NEGATED[status.comparator]
-            if status.status == "violated"
-            else COMPARATORS[status.comparator]
-        )
-        figures = f": {status.value:.3f} {symbol} {status.threshold:.3f}"
+        figures = f": {compared(status.value, status.comparator, status.threshold)}"
     now = f" (now {before.replace('_', ' ')})" if before else ""
     return f"{label} {VERBS[status.status]} {status.requirement_id}{via}{where}{figures}{now}"
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-from core.requirements.rules import COMPARATORS, Rule
+from core.requirements.rules import Rule, compared
 
 SYSTEM_CATEGORIES = (
     "reliability",
@@ -229,11 +229,8 @@ class Status:
         """``0.912 ≥ 0.900`` or ``—``."""
         if self.value is None or self.threshold is None or self.comparator is None:
             return "—"
-        symbol = COMPARATORS.get(self.comparator, self.comparator)
-        if self.status == "violated":
-            symbol = {"≥": "<", ">": "≤", "≤": ">", "<": "≥"}[symbol]
         where = f" on {self.slice}" if self.slice else ""
-        return f"{self.value:.3f} {symbol} {self.threshold:.3f}{where}"
+        return f"{compared(self.value, self.comparator, self.threshold)}{where}"
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ LABELS = {"met": "met", "violated": "violated", "suspect": "suspect", "no_eviden
 TRACE_COLUMNS = (
     "system_id",
     "system_title",
+    "system_parent",
     "system_status",
     "ml_id",
     "ml_title",
@@ -49,7 +50,8 @@ def trace_rows(matrix: Matrix) -> list[dict[str, Any]]:
         system = row.requirement
         head = {
             "system_id": system.requirement_id,
-            "system_title": ("  " * row.depth) + system.title,
+            "system_title": system.title,
+            "system_parent": system.parent or "",
             "system_status": _label(row.status),
         }
         for item, status in row.ml or ((None, None),):
@@ -59,7 +61,7 @@ def trace_rows(matrix: Matrix) -> list[dict[str, Any]]:
 
 def _ml_cells(item: Requirement | None, status: Status | None) -> dict[str, Any]:
     if item is None:
-        return {c: "" for c in TRACE_COLUMNS[3:]}
+        return {c: "" for c in TRACE_COLUMNS[4:]}
     return {
         "ml_id": item.requirement_id,
         "ml_title": item.title,

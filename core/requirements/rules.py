@@ -13,6 +13,23 @@ from dataclasses import dataclass
 
 COMPARATORS = {">=": "≥", ">": ">", "<=": "≤", "<": "<"}
 NEGATED = {">=": "<", ">": "≤", "<=": ">", "<": "≥"}
+
+
+def compared(value: float, comparator: str, threshold: float) -> str:
+    """``0.667 < 0.750``: the sign says how the figures compare, whatever the status says (a
+    suspect requirement's figure may fall short, a met one's may not yet be recomputed)."""
+    holds = {
+        ">=": value >= threshold,
+        ">": value > threshold,
+        "<=": value <= threshold,
+        "<": value < threshold,
+    }.get(comparator)
+    if holds is None:
+        return f"{value:.3f} {comparator} {threshold:.3f}"
+    symbol = (COMPARATORS if holds else NEGATED)[comparator]
+    return f"{value:.3f} {symbol} {threshold:.3f}"
+
+
 EVIDENCE = {
     "production": "the newest evaluation of the model in production (its build, or a later "
     "`loopline verify-system` run of it)",

@@ -88,7 +88,7 @@ def test_trace_card_impact_verify_derive(
     source.write_text(TICKETS_YAML)
     run(ws, capsys, "requirements", "import", str(source))
     code, out, _ = run(ws, capsys, "trace", "tickets", "--format", "csv")
-    assert code == 0 and out.startswith("system_id,system_title,system_status,ml_id")
+    assert code == 0 and out.startswith("system_id,system_title,system_parent,system_status,ml_id")
     report = tmp_path / "trace.html"
     code, out, _ = run(ws, capsys, "trace", "tickets", "--format", "html", "--out", str(report))
     html = report.read_text()

@@ -190,3 +190,13 @@ def test_derivation_refuses_what_does_not_add_up(
     with pytest.raises(InvalidInput) as raised:
         derive(kind, inputs)
     assert str(raised.value).startswith(message)
+
+
+def test_the_sign_follows_the_figures_not_the_status() -> None:
+    """A suspect requirement's figure may fall short: `0.667 ≥ 0.750` would be false."""
+    from core.requirements.rules import compared
+
+    assert compared(0.667, ">=", 0.75) == "0.667 < 0.750"
+    assert compared(0.8, ">=", 0.75) == "0.800 ≥ 0.750"
+    assert compared(120.0, "<=", 250.0) == "120.000 ≤ 250.000"
+    assert compared(300.0, "<", 250.0) == "300.000 ≥ 250.000"
