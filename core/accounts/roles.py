@@ -144,6 +144,7 @@ ACTIONS: dict[str, str | None] = {
     "tokens.revoke": "self",
     "password.change": "self",
     "settings.update": "settings",
+    "blobs.prune": "settings",
     "audit.export": "audit.read",
     "login": OPEN,
     "login.failed": OPEN,

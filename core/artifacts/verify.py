@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
 
+from core.actor import Actor
 from core.artifacts.models import Problem, VerifyReport
 from core.store import Workspace
+from core.store.audit import record
 
 
 def verify_workspace(
@@ -69,7 +73,8 @@ def verify_workspace(
         problems.append(
             Problem(
                 f"{len(orphans)} unreferenced blob(s)",
-                "left by an interrupted registration; harmless",
+                "left by an interrupted or refused registration; harmless "
+                "(`loopline verify --prune` deletes them)",
                 severity="warning",
             )
         )
@@ -83,3 +88,56 @@ def verify_workspace(
             )
         )
     return VerifyReport(tuple(problems), int(artifacts or 0), len(checked), int(edges or 0))
+
+
+PRUNE_AFTER = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What `loopline verify --prune` found and removed."""
+
+    removed: int
+    freed_bytes: int
+    recent: int  # unreferenced, but younger than the grace period: a registration may be under way
+    dry_run: bool
+
+
+def prune_blobs(
+    ws: Workspace, actor: Actor, *, older_than: timedelta = PRUNE_AFTER, dry_run: bool = False
+) -> PruneReport:
+    """Delete the blobs no artifact or run refers to, like `git gc`: a registration refused or
+    interrupted after its files were stored leaves them behind.
+
+    Inside one write transaction, so no registration commits a new reference meanwhile; a blob
+    touched within ``older_than`` is kept (a registration in another process stores its files
+    before it takes the lock, and touches a blob it reuses)."""
+    from core.accounts.access import check_action
+
+    removed = freed = recent = 0
+    with ws.store.transaction() as tx:
+        check_action(tx, actor, "blobs.prune", project=None, target="objects/")  # before deleting
+        referenced = {
+            str(row[0])
+            for row in tx.rows(
+                "SELECT blob_hash FROM artifact_files UNION SELECT blob_hash FROM run_files"
+            )
+        }
+        for digest in ws.blobs.iter_digests():
+            if digest in referenced:
+                continue
+            if ws.blobs.age_seconds(digest) < older_than.total_seconds():
+                recent += 1
+                continue
+            removed += 1
+            if not dry_run:
+                freed += ws.blobs.remove(digest)
+        if removed and not dry_run:
+            record(
+                tx,
+                actor,
+                "blobs.prune",
+                target="objects/",
+                details={"removed": removed, "freed_bytes": freed, "kept_recent": recent},
+            )
+    return PruneReport(removed, freed, recent, dry_run)

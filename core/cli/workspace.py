@@ -182,6 +182,27 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"{problem.severity}: {problem.what}: {problem.detail}")
     summary = f"{report.artifacts} artifacts, {report.blobs_checked} blobs, {report.edges} edges"
     print(f"{'FAILED' if errors else 'OK'}: {summary}; {len(errors)} problem(s)")
+    if args.prune:
+        from datetime import timedelta
+
+        from core.artifacts.verify import prune_blobs
+
+        pruned = prune_blobs(
+            _workspace(args),
+            Actor.from_env(),
+            older_than=timedelta(minutes=args.older_than),
+            dry_run=args.dry_run,
+        )
+        verb = "would delete" if pruned.dry_run else "deleted"
+        print(
+            f"prune: {verb} {pruned.removed} unreferenced blob(s)"
+            + (f", {pruned.freed_bytes:,} bytes" if not pruned.dry_run else "")
+            + (
+                f"; kept {pruned.recent} touched in the last {args.older_than:g} min"
+                if pruned.recent
+                else ""
+            )
+        )
     return 1 if errors else 0
 
 
@@ -243,8 +264,25 @@ def add_commands(add: Adder) -> None:
         "report identical / different.",
     )
     reproduce.add_argument("id", metavar="ID")
-    add(
+    verify = add(
         "verify",
         cmd_verify,
         "Re-hash every blob and check every edge: exit 0 when sound, 1 with the problems.",
+    )
+    verify.add_argument(
+        "--prune",
+        action="store_true",
+        help="then delete the blobs nothing refers to (left by refused or interrupted "
+        "registrations; admins only)",
+    )
+    verify.add_argument(
+        "--older-than",
+        type=float,
+        default=60.0,
+        metavar="MINUTES",
+        help="prune only blobs untouched for this long (default 60: a registration may be "
+        "under way)",
+    )
+    verify.add_argument(
+        "--dry-run", action="store_true", help="with --prune: count, delete nothing"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,13 +40,13 @@ class BlobStore:
 
     def put_bytes(self, data: bytes) -> str:
         digest = sha256_bytes(data)
-        if not self.exists(digest):
+        if not self._reuse(digest):
             self._write(digest, lambda handle: handle.write(data))
         return digest
 
     def put_file(self, source: Path) -> str:
         digest = sha256_file(source)
-        if not self.exists(digest):
+        if not self._reuse(digest):
 
             def copy(handle: object) -> None:
                 with source.open("rb") as src:
@@ -54,6 +55,30 @@ class BlobStore:
 
             self._write(digest, copy)
         return digest
+
+    def _reuse(self, digest: str) -> bool:
+        """An existing blob is used again: touch it, so a prune (which only deletes
+        unreferenced blobs untouched for a while) cannot take it before the new reference
+        is committed."""
+        try:
+            os.utime(self.path(digest))
+        except FileNotFoundError:
+            return False
+        return True
+
+    def remove(self, digest: str) -> int:
+        """Delete a blob; returns the bytes freed (0 if it was not there)."""
+        path = self.path(digest)
+        try:
+            size = path.stat().st_size
+            path.chmod(0o644)
+            path.unlink()
+        except FileNotFoundError:
+            return 0
+        return size
+
+    def age_seconds(self, digest: str) -> float:
+        return time.time() - self.path(digest).stat().st_mtime
 
     def read_bytes(self, digest: str) -> bytes:
         path = self.path(digest)

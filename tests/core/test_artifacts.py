@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from core.actor import Actor
@@ -162,3 +164,36 @@ def test_verify_finds_changed_and_missing_blobs_and_dangling_edges(
         tx.execute("INSERT INTO edges VALUES (?, 'derived_from', 12345)", [ids["model"]])
     whats = [p.what for p in verify_workspace(ws).problems]
     assert f"edge #{ids['model']} derived_from #12345" in whats
+
+
+def test_prune_deletes_only_old_unreferenced_blobs(ws: Workspace, actor: Actor) -> None:
+    import os
+    import time
+
+    from core.accounts.users import create_user
+    from core.artifacts.verify import prune_blobs, verify_workspace
+    from core.errors import Forbidden
+
+    kept = register(ws, NewArtifact("report", "kept", files={"a.txt": b"referenced"}), actor)
+    old, recent = ws.blobs.put_bytes(b"left by a refused registration"), ws.blobs.put_bytes(b"new")
+    hours_ago = time.time() - 7200
+    os.utime(ws.blobs.path(old), (hours_ago, hours_ago))
+    assert prune_blobs(ws, actor, dry_run=True).removed == 1 and ws.blobs.exists(old)
+    done = prune_blobs(ws, actor)
+    assert (done.removed, done.recent, done.freed_bytes) == (1, 1, 30)
+    assert not ws.blobs.exists(old) and ws.blobs.exists(recent)
+    assert read_file(ws, kept, "a.txt") == b"referenced"
+    assert verify_workspace(ws).ok
+    # a blob reused by a new registration counts as touched, so an old copy survives a prune
+    os.utime(ws.blobs.path(recent), (hours_ago, hours_ago))
+    assert ws.blobs.put_bytes(b"new") == recent
+    assert prune_blobs(ws, actor).removed == 0
+    with ws.store.read() as tx:
+        assert tx.scalar("SELECT count(*) FROM audit_log WHERE action = 'blobs.prune'") == 1
+    # with accounts, only an admin prunes
+    create_user(ws, Actor("bootstrap", "test"), "root", roles=["admin"], password="x" * 12)
+    create_user(ws, Actor("root", "test"), "dana", roles=["data_scientist"], password="x" * 12)
+    os.utime(ws.blobs.path(recent), (hours_ago, hours_ago))
+    with pytest.raises(Forbidden):
+        prune_blobs(ws, Actor("dana", "test"), older_than=timedelta(minutes=1))
+    assert ws.blobs.exists(recent)  # the refusal rolled nothing forward
