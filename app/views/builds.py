@@ -109,13 +109,17 @@ if models:
         key="builds.confirm",
         disabled=refused is not None,
     )
+    serving = production is not None and target.artifact_id == production.artifact_id
     back = production is not None and target.version < production.version
     verb = "Roll back to" if back else "Promote"
     if st.button(
         f"{verb} {target.name} v{target.version}",
         type="primary",
         key="builds.promote",
-        disabled=refused is not None or not sure,
+        disabled=refused is not None or not sure or serving,
+        help=f"{target.name} v{target.version} serves already: pick another version"
+        if serving
+        else None,
     ):
         done = attempt(promote, ws, name, target.artifact_id, current_actor(), reason=reason)
         if done:

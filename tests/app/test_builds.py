@@ -37,6 +37,12 @@ def test_roll_back_with_a_reason(demo_copy: Path, monkeypatch: pytest.MonkeyPatc
     assert current is not None
     assert at.metric[0].value == f"ooo-replies v{current.version}"
     picker = at.selectbox(key="builds.target")
+    serving = next(o for o in picker.options if o.endswith("(production)"))
+    picker.select_index(picker.options.index(serving)).run()
+    at.checkbox(key="builds.confirm").check().run()
+    assert at.button(key="builds.promote").disabled  # the version that serves already
+    at.checkbox(key="builds.confirm").uncheck().run()
+    picker = at.selectbox(key="builds.target")
     older = next(o for o in picker.options if "production" not in o)
     picker.select_index(picker.options.index(older)).run()
     assert at.button(key="builds.promote").label == f"Roll back to {older}"
