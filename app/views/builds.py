@@ -5,7 +5,7 @@ import streamlit as st
 
 from app.components.rights import explain, refusal
 from app.components.tables import shown
-from app.deps import attempt, choose_project, current_actor, workspace
+from app.deps import attempt, current_actor, project_picker, workspace
 from core.artifacts.service import list_artifacts
 from core.builds.service import list_builds
 from core.registry.service import find_alias, promote, promotion_history
@@ -17,9 +17,7 @@ st.caption(
     "successful build registers its model. Promotion and rollback are recorded with a reason."
 )
 ws = workspace()
-name = choose_project(
-    ws, "builds.project", order=lambda n: -len(list_builds(ws, n))
-).name  # busiest first
+name = project_picker(ws, "builds.project").name
 builds = list_builds(ws, name)
 production = find_alias(ws, name)
 st.metric(

@@ -5,7 +5,7 @@ import plotly.express as px
 import streamlit as st
 
 from app.components.compare import comparison_view
-from app.deps import attempt, choose_project, show_error, workspace
+from app.deps import attempt, project_picker, show_error, workspace
 from core.builds.service import list_builds
 from core.builds.slices import slice_findings
 from core.errors import CoreError
@@ -21,9 +21,7 @@ st.caption(
 )
 ws = workspace()
 left, right = st.columns([1, 2])
-name = choose_project(
-    ws, "experiments.project", order=lambda n: -len(list_builds(ws, n)), container=left
-).name
+name = project_picker(ws, "experiments.project", container=left).name
 query = right.text_input(
     "Filter",
     key="experiments.filter",

@@ -12,7 +12,7 @@ from app.components.monitoring_panels import (
     time_labels,
 )
 from app.components.rights import refusal
-from app.deps import choose_project, current_actor, workspace
+from app.deps import current_actor, project_picker, workspace
 from core.monitoring.dashboard import dashboard
 from core.monitoring.service import recorded_grains, window_starts
 
@@ -26,9 +26,7 @@ st.caption(
 ws = workspace()
 who = current_actor()
 top = st.columns([2, 1, 1, 3])
-project = choose_project(
-    ws, "monitoring.project", order=lambda n: 0 if recorded_grains(ws, n) else 1, container=top[0]
-).name
+project = project_picker(ws, "monitoring.project", container=top[0]).name
 grains = recorded_grains(ws, project) or ["day"]
 grain = top[1].selectbox("Window", grains, key="monitoring.grain")
 refused = refusal(ws, "monitor.record", project)
