@@ -98,6 +98,24 @@ def _undo(ws: Workspace, task_id: int, who: Actor) -> None:
 def release_focus(choice: object) -> None:
     """Move the keyboard focus out of a select the user just changed (a select keeps it, so
     pressing 1 would type into its search box); the buttons' keys then work at once."""
+    # Choosing an option with the mouse, even the one already chosen (no rerun then), blurs too.
+    # A closed select that still holds the focus lets it go; an open one (being used) is left.
+    idle_select = (
+        "(el) => el && el !== document.body && el.closest('[data-testid=stSelectbox]')"
+        " && el.getAttribute('aria-expanded') !== 'true'"
+    )
+    st.html(
+        "<script>/* keys after a choice */ if (!window.looplineBlurOnChoice) {"
+        f" const idle = {idle_select};"
+        " window.looplineBlurOnChoice = true;"
+        " document.addEventListener('click', (event) => {"
+        " if (!(event.target.closest && event.target.closest('[role=option]'))) return;"
+        " const chosen = document.activeElement;"
+        " setTimeout(() => { const el = document.activeElement;"
+        " if (el === chosen && idle(el)) el.blur(); }, 80); }, true); }</script>",
+        unsafe_allow_javascript=True,
+        width="content",
+    )
     key = f"{KEY}.focus_for"
     if st.session_state.get(key) == choice:
         return
@@ -106,8 +124,8 @@ def release_focus(choice: object) -> None:
     st.session_state[f"{KEY}.focus_count"] = count
     st.html(
         f"<script>/* release focus {count} */ setTimeout(() => {{"
-        " const el = document.activeElement;"
-        " if (el && el !== document.body) el.blur(); }, 80);</script>",
+        f" const idle = {idle_select}; const el = document.activeElement;"
+        " if (idle(el)) el.blur(); }, 80);</script>",
         unsafe_allow_javascript=True,
         width="content",
     )

@@ -38,7 +38,7 @@ task = by_id[
             order,
             key="review.task",
             format_func=lambda t: (
-                f"{by_id[t].label} · {plural(by_id[t].items, 'item')} · {waiting[t]:,} to review"
+                f"{by_id[t].label} · {waiting[t]:,} to review · {plural(by_id[t].items, 'item')}"
             ),
         )
     )

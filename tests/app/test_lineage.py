@@ -26,10 +26,9 @@ def test_every_node_is_labeled_and_placed_apart(demo_workspace: Path) -> None:
         if edge.src_id in xy and edge.dst_id in xy:
             assert xy[edge.dst_id][0] < xy[edge.src_id][0]
     figure = lineage_figure(up, down)
-    texts = [t for trace in figure.data if trace.mode == "markers+text" for t in trace.text]
-    assert len(texts) == len(xy) and all(
-        len(t.replace("<b>", "").replace("</b>", "")) <= 18 for t in texts
-    )
+    texts = [a.text for a in figure.layout.annotations if a.text]  # node labels on a white ground
+    assert len(texts) == len(xy)
+    assert all(len(t.replace("<b>", "").replace("</b>", "")) <= 18 for t in texts)
     builds = [a for a in nodes.values() if a.kind == "build"]
     assert builds and all(short_label(b).startswith("build #") for b in builds)
     assert short_label(model) == f"model v{model.version}"

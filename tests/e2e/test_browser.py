@@ -164,17 +164,38 @@ def test_label_one_item_by_clicking(page: Page, app_server: Server, screenshots:
     open_page(page, links[0].url)
     choose(page, "Project", "Out-of-office reply detection")
     tasks = page.get_by_test_id("stSelectbox").filter(has_text="Task").get_by_role("combobox")
-    expect(tasks).to_have_value(re.compile("Months"))  # the project's tasks are listed
+    expect(tasks).to_have_value(re.compile("left for you"))  # the project's tasks are listed
     choose(page, "Task", "next batch")
     item = page.locator(f"{MAIN} p").filter(has_text="Item r-").first
     expect(item).to_be_visible()
     before = item.inner_text()
-    shown = before.split()[1]
+    first = before.split()[1]
     screenshot(page, screenshots / "labeling-item.png")
-    page.get_by_role("button", name="not out of office").click()
+    page.wait_for_function("document.activeElement === document.body")  # the select let go
+    page.keyboard.press("2")  # right after choosing the task: the key labels, not the select
     wait_for_app(page)
     expect(page.locator(f"{MAIN} p").filter(has_text="Item r-").first).not_to_have_text(before)
+    after = page.locator(f"{MAIN} p").filter(has_text="Item r-").first.inner_text()
+    second = after.split()[1]
+    page.get_by_role("button", name=re.compile(r"^out of office")).click()
+    wait_for_app(page)
+    expect(page.locator(f"{MAIN} p").filter(has_text="Item r-").first).not_to_have_text(after)
     ws = Workspace.open(app_server.workspace)
     task = next(t for t in list_tasks(ws, "ooo-replies") if t.name.endswith("next batch"))
-    mine = [a for a in current_annotations(ws, [task.task_id]) if a.annotator == USER]
-    assert [(a.item_id, a.label, a.source) for a in mine] == [(shown, "not_out_of_office", "app")]
+    mine = {
+        a.item_id: (a.label, a.source)
+        for a in current_annotations(ws, [task.task_id])
+        if a.annotator == USER
+    }
+    assert mine == {first: ("not_out_of_office", "app"), second: ("out_of_office", "app")}
+
+
+def test_a_page_the_role_lacks_is_named_on_home(
+    page: Page, app_server: Server, screenshots: Path
+) -> None:
+    page.goto(f"{app_server.url}/builds", wait_until="domcontentloaded")
+    wait_for_app(page)
+    sign_in_if_asked(page, "alice")  # an annotator: no Builds & releases page
+    note = page.get_by_test_id("stAlert").filter(has_text="Your role does not include")
+    expect(note).to_contain_text("Builds")
+    screenshot(page, screenshots / "home-refused-page.png")
