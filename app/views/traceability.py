@@ -12,8 +12,9 @@ from app.components.traceability_tabs import (
     impact_tab,
     matrix_tab,
 )
-from app.deps import attempt, choose_project, current_actor, workspace
+from app.deps import attempt, current_actor, project_picker, workspace
 from core.errors import CoreError
+from core.projects.service import list_projects
 from core.requirements.matrix import traceability_matrix
 from core.requirements.status import status_summary
 
@@ -36,8 +37,13 @@ def _violated(name: str) -> int:
         return -1
 
 
-project = choose_project(
-    ws, "traceability.project", order=lambda n: -_violated(n), container=left
+violated = {p.name: _violated(p.name) for p in list_projects(ws)}
+worst = max(violated.values(), default=0)
+project = project_picker(  # the project chosen last, else the one in most trouble
+    ws,
+    "traceability.project",
+    container=left,
+    prefer=[n for n, count in violated.items() if worst > 0 and count == worst],
 ).name
 full = attempt(traceability_matrix, ws, project)
 if full is None:
