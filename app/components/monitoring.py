@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app.components.tables import shown
+from app.components.words import plural
 from core.monitoring.dashboard import Dashboard, FeatureDistribution
 from core.monitoring.incidents import group_alerts
 from core.monitoring.models import Alert
@@ -65,7 +66,8 @@ def tiles(view: Dashboard) -> None:
     columns[3].metric(
         "Open alerts",
         len(open_alerts),
-        delta=f"in {len(incidents)} incident(s)" + (f", {critical} critical" if critical else "")
+        delta=f"in {plural(len(incidents), 'incident')}"
+        + (f", {critical} critical" if critical else "")
         if open_alerts
         else None,
         delta_color="off",

@@ -11,6 +11,7 @@ import streamlit as st
 
 from app.components.monitoring import SEVERITY_ICONS, alert_evidence
 from app.components.rights import explain, refusal
+from app.components.words import plural
 from app.deps import attempt
 from core.actor import SYSTEM, Actor
 from core.errors import CoreError, Forbidden
@@ -49,7 +50,7 @@ def incidents_panel(ws: Workspace, project: str, alerts: Sequence[Alert], who: A
         st.success(
             "No open alerts: every rule holds in the latest windows."
             if not resolved
-            else f"No open alerts; {len(resolved)} earlier incident(s) resolved themselves or "
+            else f"No open alerts; {plural(len(resolved), 'earlier incident')} resolved themselves or "
             "were superseded by a newer model."
         )
     rights = {p: refusal(ws, p, project) for p in ("alert.ack", "alert.act")}
@@ -57,7 +58,7 @@ def incidents_panel(ws: Workspace, project: str, alerts: Sequence[Alert], who: A
         with st.expander(incident_header(incident), expanded=incident.status == "open"):
             _incident_card(ws, incident, who, rights)
     if resolved and st.toggle(
-        f"Show {len(resolved)} resolved incident(s)",
+        f"Show {plural(len(resolved), 'resolved incident')}",
         key="monitoring.resolved",
         help="incidents whose alerts cleared, or were superseded by a newer production model",
     ):
@@ -159,7 +160,7 @@ def _incident_card(
                     f"{at:%Y-%m-%d %H:%M} (#{alert_id}): {note}"
                 )
             if len(timeline) > 12:
-                st.caption(f"… and {len(timeline) - 12} earlier note(s)")
+                st.caption(f"… and {plural(len(timeline) - 12, 'earlier note')}")
     if incident.status == "resolved":
         return
     open_alerts = [a for a in incident.alerts if a.status == "open"]
@@ -172,7 +173,7 @@ def _incident_card(
     )
     ack, label, retrain = st.columns(3)
     if ack.button(
-        f"Acknowledge {len(open_alerts)} open alert(s)" if open_alerts else "Acknowledged",
+        f"Acknowledge {plural(len(open_alerts), 'open alert')}" if open_alerts else "Acknowledged",
         key=f"monitoring.ack.{key}",
         disabled=not open_alerts or ack_refused is not None,
         help="one note for every open alert of the incident",
@@ -180,13 +181,13 @@ def _incident_card(
         problems = acknowledge_incident(ws, incident, who, note)
         if not problems:
             st.session_state["monitoring.flash"] = (
-                f"Acknowledged {len(open_alerts)} alert(s) of incident #{key}."
+                f"Acknowledged {plural(len(open_alerts), 'alert')} of incident #{key}."
             )
             st.rerun()
         refused_count = sum(len(ids) for ids in problems.values())
         st.error(
-            f"Acknowledged {len(open_alerts) - refused_count} of {len(open_alerts)} open "
-            "alert(s); refused:\n\n"
+            f"Acknowledged {len(open_alerts) - refused_count} of "
+            f"{plural(len(open_alerts), 'open alert')}; refused:\n\n"
             + "\n".join(
                 f"- {', '.join(f'#{i}' for i in ids)}: {reason}" for reason, ids in problems.items()
             ),

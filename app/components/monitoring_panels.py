@@ -15,6 +15,7 @@ from app.components.monitoring import (
     latency_chart,
     tiles,
 )
+from app.components.words import plural
 from app.deps import attempt
 from core.actor import Actor
 from core.monitoring.dashboard import Dashboard, feature_distribution
@@ -36,7 +37,8 @@ def compute_now(ws: Workspace, project: str, grain: str, who: Actor) -> None:
         )
         if done is not None:
             status.update(
-                label=f"Computed {len(done.windows)} window(s); {len(done.new_alerts)} new alert(s).",
+                label=f"Computed {plural(len(done.windows), 'window')}; "
+                f"{plural(len(done.new_alerts), 'new alert')}.",
                 state="complete",
             )
             for note in done.notes:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app.components.words import plural
 from core.monitoring.alerts import get_alert, list_alerts
 from core.monitoring.incidents import Incident, group_alerts
 from core.monitoring.loop import tasks_of
@@ -87,7 +88,9 @@ def test_acknowledge_an_incident_with_one_note(at: AppTest, demo_copy: Path) -> 
     key = incident.incident_id
     at.button(key=f"monitoring.ack.{key}").click().run()  # without a note: refused, and said so
     assert not at.exception
-    assert at.error[0].value.startswith(f"Acknowledged 0 of {len(waiting)} open alert(s); refused")
+    assert at.error[0].value.startswith(
+        f"Acknowledged 0 of {plural(len(waiting), 'open alert')}; refused"
+    )
     assert "Say what you will do about the alert" in at.error[0].value
     assert all(get_alert(ws, a).status == "open" for a in waiting)
     note = "firmware R24.1 rollout; its units go to labeling"
@@ -97,7 +100,9 @@ def test_acknowledge_an_incident_with_one_note(at: AppTest, demo_copy: Path) -> 
     for alert_id in waiting:
         done = get_alert(ws, alert_id)
         assert done.status == "acknowledged" and done.acks[-1][:2] == ("lead", note)
-    assert at.success[0].value == f"Acknowledged {len(waiting)} alert(s) of incident #{key}."
+    assert (
+        at.success[0].value == f"Acknowledged {plural(len(waiting), 'alert')} of incident #{key}."
+    )
     tile = next(m for m in at.metric if m.label == "Open alerts")
     assert tile.value == str(len([a for a in list_alerts(ws, "hw-triage") if a.status == "open"]))
 
