@@ -126,34 +126,34 @@ def downloads_tab(ws: Workspace, project: str, full: Matrix) -> None:
     st.caption("For review meetings and the requirement tools managers already use.")
     requirements = list(full.requirements.values())
     columns = st.columns(5)
-    columns[0].download_button(
-        "Matrix (CSV)",
-        trace_export(ws, project, "csv"),
-        f"{project}-traceability.csv",
-        "text/csv",
-        key="traceability.download.csv",
+    downloads = (  # label, content, file name, media type, widget key suffix
+        ("Matrix (CSV)", trace_export(ws, project, "csv"), "traceability.csv", "text/csv", "csv"),
+        (
+            "Report (HTML)",
+            trace_export(ws, project, "html"),
+            "traceability.html",
+            "text/html",
+            "html",
+        ),
+        (
+            "Requirements (ReqIF)",
+            render(project, requirements, "reqif"),
+            "requirements.reqif",
+            "application/xml",
+            "reqif",
+        ),
+        (
+            "Requirements (YAML)",
+            render(project, requirements, "yaml"),
+            "requirements.yaml",
+            "application/yaml",
+            "yaml",
+        ),
     )
-    columns[1].download_button(
-        "Report (HTML)",
-        trace_export(ws, project, "html"),
-        f"{project}-traceability.html",
-        "text/html",
-        key="traceability.download.html",
-    )
-    columns[2].download_button(
-        "Requirements (ReqIF)",
-        render(project, requirements, "reqif"),
-        f"{project}-requirements.reqif",
-        "application/xml",
-        key="traceability.download.reqif",
-    )
-    columns[3].download_button(
-        "Requirements (YAML)",
-        render(project, requirements, "yaml"),
-        f"{project}-requirements.yaml",
-        "application/yaml",
-        key="traceability.download.yaml",
-    )
+    for column, (label, content, name, media, key) in zip(columns, downloads, strict=False):
+        column.download_button(
+            label, content, f"{project}-{name}", media, key=f"traceability.download.{key}"
+        )
     card = attempt(model_card, ws, project) if find_alias(ws, project) else None
     if card is not None:
         columns[4].download_button(
