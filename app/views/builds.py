@@ -3,12 +3,11 @@
 import pandas as pd
 import streamlit as st
 
-from app.components.rights import explain, refusal
+from app.components.promotion import promotion_form
 from app.components.tables import shown
-from app.deps import attempt, current_actor, project_picker, workspace
-from core.artifacts.service import list_artifacts
+from app.deps import project_picker, workspace
 from core.builds.service import list_builds
-from core.registry.service import find_alias, promote, promotion_history
+from core.registry.service import find_alias, promotion_history
 
 ICONS = {"successful": "✅", "failed": "❌", "aborted": "⚠️", "running": "⏳"}
 st.title("🏗️ Builds & releases")
@@ -76,58 +75,7 @@ else:
     with st.expander("Build log"):
         st.code(build.log or "(empty)", language=None)
 
-st.subheader("Promote or roll back")
-if st.session_state.pop("builds.reset", False):  # after an action: ask again next time
-    st.session_state["builds.confirm"] = False
-    st.session_state["builds.reason"] = ""
-flash = st.session_state.pop("builds.flash", None)
-if flash:
-    st.success(flash, icon="✅")
-models = list_artifacts(ws, kind="model", project=name)
-refused = refusal(ws, "promote", name)
-if models:
-    left, right = st.columns([1, 2])
-    target = left.selectbox(
-        "Model version",
-        models,
-        key="builds.target",
-        format_func=lambda m: (
-            f"{m.name} v{m.version}"
-            + (" (production)" if production and m.artifact_id == production.artifact_id else "")
-        ),
-    )
-    reason = right.text_input(
-        "Reason",
-        key="builds.reason",
-        placeholder="why this version should serve",
-        disabled=refused is not None,
-    )
-    sure = st.checkbox(
-        "I have checked the build and want this version to serve",
-        key="builds.confirm",
-        disabled=refused is not None,
-    )
-    serving = production is not None and target.artifact_id == production.artifact_id
-    back = production is not None and target.version < production.version
-    verb = "Roll back to" if back else "Promote"
-    if st.button(
-        f"{verb} {target.name} v{target.version}",
-        type="primary",
-        key="builds.promote",
-        disabled=refused is not None or not sure or serving,
-        help=f"{target.name} v{target.version} serves already: pick another version"
-        if serving
-        else None,
-    ):
-        done = attempt(promote, ws, name, target.artifact_id, current_actor(), reason=reason)
-        if done:
-            was = f" (replacing {production.name} v{production.version})" if production else ""
-            st.session_state["builds.flash"] = (
-                f"{done.name} v{done.version} is now in production{was}."
-            )
-            st.session_state["builds.reset"] = True
-            st.rerun()  # the tile, the picker and the history show the new production model
-    explain(refused)
+promotion_form(ws, name, production)
 history = promotion_history(ws, name)
 if history:
     st.markdown(

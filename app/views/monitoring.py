@@ -14,7 +14,7 @@ from app.components.monitoring_panels import (
 from app.components.rights import refusal
 from app.deps import current_actor, project_picker, workspace
 from core.monitoring.dashboard import dashboard
-from core.monitoring.service import recorded_grains, window_starts
+from core.monitoring.windows import recorded_grains, window_starts
 
 st.title("📈 Monitoring")
 st.caption(

@@ -60,7 +60,8 @@ def _alert_json(alert: Any) -> dict[str, Any]:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    from core.monitoring.service import compute_windows, drift_table, latest_windows
+    from core.monitoring.service import compute_windows
+    from core.monitoring.windows import drift_table, latest_windows
     from core.progress import Bar
 
     ws = open_workspace(args)

@@ -15,8 +15,9 @@ from core.monitoring.alerts import list_alerts
 from core.monitoring.log import LogReader
 from core.monitoring.models import Alert
 from core.monitoring.reference import ensure_reference
-from core.monitoring.service import bucket_sql, load_metrics, recorded_grains, resolve_model
+from core.monitoring.service import bucket_sql, resolve_model
 from core.monitoring.stats import sturges_edges
+from core.monitoring.windows import load_metrics, recorded_grains
 from core.store import Workspace
 
 TOP_CATEGORIES = 15
@@ -303,7 +304,7 @@ def ops_summary(ws: Workspace, project: str) -> OpsSummary:
     if not grains:
         return OpsSummary(None, None, None, None, None, None, None, len(alerts), critical)
     grain = "day" if "day" in grains else grains[0]
-    from core.monitoring.service import latest_windows
+    from core.monitoring.windows import latest_windows
 
     (window,) = latest_windows(ws, project, grain, 1)
     return OpsSummary(

@@ -29,7 +29,8 @@ from core.monitoring.retrain import (
     pending_retrain_request,
     request_retraining,
 )
-from core.monitoring.service import compute_windows, latest_windows, load_metrics
+from core.monitoring.service import compute_windows
+from core.monitoring.windows import latest_windows, load_metrics
 from core.projects.service import get_project
 from core.registry.service import find_alias, promote, register_run_model
 from core.store import Workspace
