@@ -21,7 +21,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from types import TracebackType
@@ -31,7 +31,7 @@ from core.accounts.access import authorize
 from core.actor import Actor
 from core.errors import InvalidInput, NotFound
 from core.experiments.tracking_store import write_runs
-from core.store import Workspace, utcnow
+from core.store import Tx, Workspace, utcnow
 
 PACKAGES = (
     "duckdb",
@@ -207,8 +207,11 @@ class Tracker:
         self._environment = environment()
         self._commit, self._dirty = code_state()
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._writing = threading.Lock()  # one flush at a time; logging never waits for it
         self._flusher: threading.Thread | None = None
         self._last_flush = time.monotonic()
+        self.last_error: BaseException | None = None  # the background flush's latest failure
 
     def __enter__(self) -> Tracker:
         return self
@@ -272,14 +275,23 @@ class Tracker:
 
     def _next_id(self) -> int:
         with self._lock:
-            if not self._ids:  # reserve ids in growing blocks: few gaps, few round trips
-                self._block = min(200, max(1, self._block * 4))
-                with self.ws.store.transaction() as tx:
-                    self._ids = [
-                        r[0]
-                        for r in tx.rows("SELECT nextval('run_ids') FROM range(?)", [self._block])
-                    ]
+            if self._ids:
+                return self._ids.pop(0)
+        with self.ws.store.transaction() as tx:  # only when the reserve ran dry
+            ids = self._reserve(tx)
+        with self._lock:
+            self._ids.extend(ids)
             return self._ids.pop(0)
+
+    def _reserve(self, tx: Tx) -> list[int]:
+        """Run ids in growing blocks (1, 4, 16, … 200): few gaps, few round trips."""
+        self._block = min(200, max(1, self._block * 4))
+        return [r[0] for r in tx.rows("SELECT nextval('run_ids') FROM range(?)", [self._block])]
+
+    def _running_low(self) -> bool:
+        """The flusher tops up the id reserve, so starting runs needs no write of its own."""
+        with self._lock:
+            return bool(self._block) and len(self._ids) < max(1, self._block // 2)
 
     def _finished(self, state: _Buffered) -> None:
         with self._lock:
@@ -289,7 +301,8 @@ class Tracker:
                 len(self._done) >= 500 or time.monotonic() - self._last_flush > self.flush_interval
             )
         if due:
-            self.flush()
+            self._wake.set()  # the flusher writes; the training loop goes on
+        self._ensure_flusher()
 
     def _ensure_flusher(self) -> None:
         if self._flusher is None or not self._flusher.is_alive():
@@ -299,40 +312,96 @@ class Tracker:
             self._flusher.start()
 
     def _flush_loop(self) -> None:
-        while not self._stop.wait(self.flush_interval):
+        """Write what is buffered every ``flush_interval`` (or when woken) until closed. A busy or
+        failing workspace never ends the loop: the batch stays buffered and is tried again."""
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             with self._lock:
                 waiting = bool(self._done) or any(not s.written for s in self._open.values())
-            if waiting:
+            if not waiting:
+                continue
+            try:
                 self.flush()
+                self.last_error = None
+            except Exception as error:  # kept for close(), which raises if it still fails
+                self.last_error = error
 
     def flush(self) -> int:
-        """Write what is buffered in one transaction; returns how many runs were written."""
-        with self._lock:
-            done, self._done = self._done, []
-            fresh = [s for s in self._open.values() if not s.written]
-            if not done and not fresh:
+        """Write what is buffered in one transaction; returns how many finished runs were written.
+
+        The buffers are taken under the lock and written without it, so logging goes on while
+        the workspace is busy; a failed write gives the batch back and raises."""
+        with self._writing:
+            batch = self._take()
+            if batch is None:
                 return 0
+            fresh, done = batch
+            snapshots = [snapshot for snapshot, _ in fresh]
             try:
                 with self.ws.store.transaction() as tx:
                     write_runs(
-                        tx, self.actor, fresh, done, self._environment, self._commit, self._dirty
+                        tx,
+                        self.actor,
+                        snapshots,
+                        done,
+                        self._environment,
+                        self._commit,
+                        self._dirty,
                     )
+                    reserved = self._reserve(tx) if self._running_low() else []
             except BaseException:
-                self._done = done + self._done
+                self._give_back(fresh, done)
                 raise
-            for state in fresh:
-                state.written = True
-                state.params.clear()
-                state.metrics.clear()
-                state.history.clear()
-                state.tags.clear()
-                state.inputs.clear()
-                state.files.clear()
-            self._last_flush = time.monotonic()
+            with self._lock:
+                self._ids.extend(reserved)
+                for state in [original for _, original in fresh] + done:
+                    state.written = True
+                self._last_flush = time.monotonic()
             return len(done)
 
+    def _take(
+        self,
+    ) -> tuple[list[tuple[_Buffered, _Buffered]], list[_Buffered]] | None:
+        """The finished runs, and a snapshot of each open run not yet in the store (its logged
+        values move into the snapshot; the run logs on into empty buffers)."""
+        with self._lock:
+            done, self._done = self._done, []
+            fresh = [(_detach(s), s) for s in self._open.values() if not s.written]
+            if not done and not fresh:
+                return None
+            return fresh, done
+
+    def _give_back(self, fresh: list[tuple[_Buffered, _Buffered]], done: list[_Buffered]) -> None:
+        with self._lock:
+            self._done = done + self._done
+            for snapshot, original in fresh:
+                _merge_back(snapshot, original)
+
     def close(self) -> None:
+        """Stop the flusher and write what is left (raising if the workspace still refuses)."""
         self._stop.set()
+        self._wake.set()
         if self._flusher is not None:
-            self._flusher.join(timeout=5)
+            self._flusher.join(timeout=15)
         self.flush()
+
+
+def _detach(state: _Buffered) -> _Buffered:
+    """A copy of ``state`` that takes its logged values; ``state`` keeps empty buffers."""
+    snapshot = replace(state)
+    state.params, state.metrics, state.history = {}, {}, []
+    state.tags, state.inputs, state.files = {}, [], {}
+    return snapshot
+
+
+def _merge_back(snapshot: _Buffered, state: _Buffered) -> None:
+    """Undo ``_detach`` after a failed write: what was logged since wins over the snapshot."""
+    state.params = {**snapshot.params, **state.params}
+    state.metrics = {**snapshot.metrics, **state.metrics}
+    state.history = snapshot.history + state.history
+    state.tags = {**snapshot.tags, **state.tags}
+    state.inputs = snapshot.inputs + state.inputs
+    state.files = {**snapshot.files, **state.files}

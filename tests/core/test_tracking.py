@@ -159,3 +159,49 @@ def test_filter_on_a_name_no_run_has_says_so(ws: Workspace, actor: Actor) -> Non
     assert miss.notices == (
         "No run has metrics.f1_score: check the name (the runs table lists every column).",
     )
+
+
+def test_a_busy_workspace_neither_blocks_logging_nor_ends_the_flusher(
+    ws: Workspace, actor: Actor
+) -> None:
+    """Another process holds the workspace longer than the busy timeout: logging calls return at
+    once (the flusher keeps a reserve of run ids), the background flusher survives its failed
+    writes, and close() writes every run."""
+    import subprocess
+    import sys
+    import time
+
+    tracker = Tracker(ws, actor, flush_interval=0.05)
+    for index in range(30):
+        with tracker.start_run("p", name=f"before-{index}") as run:
+            run.log_metric("f1", 0.5)
+        tracker.flush()
+    assert len(tracker._ids) >= 20  # topped up by the flushes
+    ws.store.busy_timeout = 0.3
+    holder = subprocess.Popen(
+        [sys.executable, "-m", "tests.core.workers", "hold", str(ws.root), "2.5"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        slowest = 0.0
+        for index in range(20):
+            began = time.monotonic()
+            with tracker.start_run("p", name=f"busy-{index}") as run:
+                run.log_params({"index": index})
+                for step in range(5):
+                    run.log_metric("loss", 1 / (step + 1), step=step)
+            slowest = max(slowest, time.monotonic() - began)
+            time.sleep(0.05)
+        assert slowest < 0.25, f"a logging call waited {slowest:.2f} s for the busy workspace"
+        assert tracker._flusher is not None and tracker._flusher.is_alive()
+        assert tracker.last_error is not None and "busy" in str(tracker.last_error)
+    finally:
+        holder.wait(timeout=30)
+    ws.store.busy_timeout = 10
+    tracker.close()
+    with ws.store.read() as tx:
+        assert tx.scalar("SELECT count(*) FROM runs WHERE name LIKE 'busy-%'") == 20
+        assert tx.scalar("SELECT count(*) FROM metric_history") == 100
+        assert tx.scalar("SELECT count(*) FROM runs WHERE status = 'finished'") == 50

@@ -66,6 +66,15 @@ def forever(path: str) -> None:
             print("started", flush=True)
 
 
+def hold(path: str, seconds: str) -> None:
+    """Keep the workspace in one open transaction for ``seconds`` (another process finds it busy)."""
+    ws = Workspace.open(path, busy_timeout=60)
+    with ws.store.transaction() as tx:
+        tx.scalar("SELECT count(*) FROM artifacts")
+        print("holding", flush=True)
+        time.sleep(float(seconds))
+
+
 if __name__ == "__main__":
     mode, *args = sys.argv[1:]
     if mode == "write":
@@ -74,3 +83,5 @@ if __name__ == "__main__":
         read(args[0], args[1])
     elif mode == "forever":
         forever(args[0])
+    elif mode == "hold":
+        hold(args[0], args[1])
