@@ -5,8 +5,10 @@ depends on the surface, and is checked against the workspace's accounts when a c
 recorded (``core.accounts.access``):
 
 - CLI: ``LOOPLINE_TOKEN`` (an API token; its user) or the OS login mapped to a user
-  (``loopline users add NAME --os-user LOGIN``); ``LOOPLINE_USER`` picks another user only when
-  the OS login maps to an admin ("act as", recorded in the audit row).
+  (``loopline users add NAME --os-user LOGIN``). The OS login is the process's real uid looked up
+  in the password database, never ``LOGNAME``/``USER``, which anyone can set. ``LOOPLINE_USER``
+  picks another user only with that user's token in ``LOOPLINE_TOKEN`` or when the OS login maps
+  to an admin ("act as"); the audit row names the OS login and who acted as whom.
 - app: the signed-in user of the session (the app puts it in ``in_session`` around each page).
 - service: the user of the request's API token (``core.accounts.tokens.verify_token``).
 
@@ -16,8 +18,8 @@ A workspace without accounts has no access control, and every actor is taken at 
 from __future__ import annotations
 
 import contextlib
-import getpass
 import os
+import pwd
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -48,20 +50,21 @@ class Actor:
     def from_env(cls, via: str = "cli") -> Actor:
         """The actor of this surface.
 
-        In the app, the signed-in user. Elsewhere ``LOOPLINE_TOKEN``'s user, else
-        ``LOOPLINE_USER`` (an admin acting as someone), else the OS user (its mapped name when
-        the CLI told us the workspace).
+        In the app, the signed-in user. Elsewhere ``LOOPLINE_USER`` when set (proved by its
+        token, or by an admin's OS login), else ``LOOPLINE_TOKEN``'s user, else the OS user (its
+        mapped name when the CLI told us the workspace). The OS login always comes along, so the
+        audit log names who really ran the command.
         """
         session = _SESSION.get()
         if session is not None and via == "app":
             return session
-        token = (os.environ.get("LOOPLINE_TOKEN") or "").strip()
-        if token:
-            return cls(token_user(token) or "(token)", via, token=token)
         login = os_login()
+        token = (os.environ.get("LOOPLINE_TOKEN") or "").strip() or None
         chosen = (os.environ.get("LOOPLINE_USER") or "").strip()
         if chosen:
-            return cls(chosen, via, os_user=login, chosen=True)
+            return cls(chosen, via, token=token, os_user=login, chosen=True)
+        if token:
+            return cls(token_user(token) or "(token)", via, token=token, os_user=login)
         return cls(_mapped_name(login) or login, via, os_user=login)
 
 
@@ -74,13 +77,14 @@ def token_user(token: str) -> str | None:
 
 
 def os_login() -> str:
+    """The login of the process's real uid (``uid-N`` when it has no passwd entry).
+
+    Not ``getpass.getuser()``: it trusts ``LOGNAME``/``USER``, which any process can set."""
+    uid = os.getuid()
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry in some containers
-        return f"uid-{os.getuid()}"
-
-
-_os_user = os_login  # the old name
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # no passwd entry in some containers
+        return f"uid-{uid}"
 
 
 def session_actor() -> Actor | None:

@@ -106,9 +106,12 @@ def _reading(ws_or_tx: Workspace | Tx) -> Iterator[Tx]:
 
 
 def resolve(tx: Tx, actor: Actor, *, now: datetime | None = None) -> Resolved:
-    """The user behind ``actor``, after checking the CLI's claims; Forbidden when there is none."""
+    """The user behind ``actor``, after checking the CLI's claims; Forbidden when there is none.
+
+    The details name how the user was proved (the token's label, the OS login that ran the
+    command, the admin acting as someone): the audit row of every change carries them."""
     if is_open(tx):
-        return OPEN_WORKSPACE
+        return Resolved(None, _os_details(actor))
     session = session_actor()
     if session is not None and actor.via == "app" and actor.name != session.name:
         raise Forbidden(
@@ -117,43 +120,73 @@ def resolve(tx: Tx, actor: Actor, *, now: datetime | None = None) -> Resolved:
         )
     if actor == SYSTEM and actor.token is None and actor.os_user is None:
         return Resolved(SYSTEM_USER)
-    details: dict[str, Any] = {}
-    name = actor.name
     if actor.token is not None:
-        from core.accounts.tokens import check_token
-
-        token = check_token(tx, actor.token, now=now)
-        if token.user != actor.name:
-            raise Forbidden(
-                f"The API token belongs to {token.user}, not to {actor.name}.",
-                hint="unset LOOPLINE_USER when LOOPLINE_TOKEN is set",
-            )
-        details["token"] = token.label
+        name, details = _proved_by_token(tx, actor, now)
     elif actor.os_user is not None:
-        mapped = tx.one(
-            "SELECT user_name FROM users WHERE os_user = ? ORDER BY user_name LIMIT 1",
-            [actor.os_user],
+        name, details = _proved_by_os_login(tx, actor, actor.os_user)
+    else:  # an in-process caller (library, demo, tests) names its user
+        name, details = actor.name, {}
+    return Resolved(_active_user(tx, name), details)
+
+
+def _os_details(actor: Actor) -> dict[str, Any]:
+    """The OS login that ran a CLI command (none for the app and the service)."""
+    return {"by_os_user": actor.os_user} if actor.os_user is not None else {}
+
+
+def _proved_by_token(tx: Tx, actor: Actor, now: datetime | None) -> tuple[str, dict[str, Any]]:
+    from core.accounts.tokens import check_token
+
+    assert actor.token is not None
+    token = check_token(tx, actor.token, now=now)
+    if token.user != actor.name and actor.chosen:
+        raise Forbidden(
+            f"LOOPLINE_USER={actor.name} is refused: the API token in LOOPLINE_TOKEN belongs to "
+            f"{token.user}.",
+            hint=f"set LOOPLINE_TOKEN to {actor.name}'s own token, or unset LOOPLINE_USER",
         )
-        if mapped is None:
-            raise Forbidden(
-                f"The OS user {actor.os_user!r} is not mapped to a Loopline user of this workspace.",
-                hint=f"an admin runs `loopline users add NAME --os-user {actor.os_user}` "
-                "(or `loopline users update NAME --os-user …`); CI sets LOOPLINE_TOKEN instead",
-            )
-        mapped_name = str(mapped[0])
-        if actor.chosen and actor.name != mapped_name:
-            acting = load_user(tx, mapped_name)
-            if acting is None or not acting.active or not acting.is_admin:
-                raise Forbidden(
-                    f"LOOPLINE_USER={actor.name} is refused: the OS user {actor.os_user!r} is "
-                    f"{mapped_name}, who is not an admin, and only admins may act as another user.",
-                    hint="unset LOOPLINE_USER, or use that user's API token (LOOPLINE_TOKEN)",
-                )
-            details["act_as_by"] = mapped_name
-        else:
-            name = mapped_name
-        if actor.os_user != name:
-            details["os_user"] = actor.os_user
+    if token.user != actor.name:
+        raise Forbidden(
+            f"The API token belongs to {token.user}, not to {actor.name}.",
+            hint="unset LOOPLINE_USER when LOOPLINE_TOKEN is set",
+        )
+    return token.user, {"token": token.label, **_os_details(actor)}
+
+
+def _proved_by_os_login(tx: Tx, actor: Actor, login: str) -> tuple[str, dict[str, Any]]:
+    """The user the OS login maps to; with ``LOOPLINE_USER``, the chosen user when that login
+    maps to an admin."""
+    details = _os_details(actor)
+    row = tx.one(
+        "SELECT user_name FROM users WHERE os_user = ? ORDER BY user_name LIMIT 1", [login]
+    )
+    if row is None and actor.chosen:
+        raise _acting_refused(actor, f"the OS user {login!r} is not mapped to a Loopline user")
+    if row is None:
+        raise Forbidden(
+            f"The OS user {login!r} is not mapped to a Loopline user of this workspace.",
+            hint=f"an admin runs `loopline users add NAME --os-user {login}` "
+            "(or `loopline users update NAME --os-user …`); CI sets LOOPLINE_TOKEN instead",
+        )
+    mapped = str(row[0])
+    if not actor.chosen or actor.name == mapped:
+        return mapped, details
+    acting = load_user(tx, mapped)
+    if acting is None or not acting.active or not acting.is_admin:
+        raise _acting_refused(actor, f"the OS user {login!r} is {mapped}, who is not an admin")
+    return actor.name, {**details, "act_as_by": mapped}
+
+
+def _acting_refused(actor: Actor, why: str) -> Forbidden:
+    return Forbidden(
+        f"LOOPLINE_USER={actor.name} is refused: {why}. Acting as another user needs that "
+        "user's API token (LOOPLINE_TOKEN) or an admin's OS login.",
+        hint=f"unset LOOPLINE_USER, or set LOOPLINE_TOKEN to a token of {actor.name} "
+        f"(an admin creates one: `loopline tokens create {actor.name} --label …`)",
+    )
+
+
+def _active_user(tx: Tx, name: str) -> User:
     user = load_user(tx, name)
     if user is None:
         raise Forbidden(
@@ -164,7 +197,7 @@ def resolve(tx: Tx, actor: Actor, *, now: datetime | None = None) -> Resolved:
         raise Forbidden(
             f"The account {name!r} is disabled.", hint="ask an admin: `loopline users enable NAME`"
         )
-    return Resolved(user, details)
+    return user
 
 
 def refusal(user: User, permission: str, project: str | None) -> Forbidden:

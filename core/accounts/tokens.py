@@ -8,6 +8,7 @@ name in it only says whose token it claims to be: the hash decides.
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from datetime import datetime, timedelta
 
@@ -20,6 +21,7 @@ from core.store.audit import record
 
 TOKEN_COLUMNS = "token_id, user_name, label, created_at, created_by, expires_at, revoked_at"
 MAX_TOKEN_LENGTH = 200
+EXPIRES_DAYS = (1, 3650)  # a token lives at least a day and at most ten years (or for ever)
 
 
 def token_hash(token: str) -> str:
@@ -48,8 +50,7 @@ def create_token(
             "A token needs a label of one line and at most 100 characters.",
             hint="say where it is used, e.g. --label 'GitHub Actions'",
         )
-    if expires_days is not None and expires_days <= 0:
-        raise InvalidInput(f"--expires-days must be positive, got {expires_days}.")
+    check_expiry(expires_days)
     secret = f"{TOKEN_PREFIX}{user}.{secrets.token_urlsafe(32)}"
     now = utcnow()
     with ws.store.transaction() as tx:
@@ -82,6 +83,18 @@ def create_token(
             ],
         )
     return secret
+
+
+def check_expiry(days: float | None) -> None:
+    """A token's lifetime in days: a finite number in ``EXPIRES_DAYS``, or None (never expires)."""
+    if days is None:
+        return
+    low, high = EXPIRES_DAYS
+    if not isinstance(days, int | float) or not math.isfinite(days) or not low <= days <= high:
+        raise InvalidInput(
+            f"A token's lifetime must be {low} to {high} days; got {days!r}.",
+            hint="pass e.g. --expires-days 90, or leave it out for a token that never expires",
+        )
 
 
 def _for_self_or_admin(tx: Tx, actor: Actor, user: str) -> None:

@@ -183,7 +183,7 @@ def test_the_os_login_maps_to_its_user(mapped: Workspace, monkeypatch: pytest.Mo
     assert actor.os_user == "ops1"
     grant(mapped, actor, "dana", "reviewer")
     assert last_audit(mapped)[0] == "olga"  # the user, not the login
-    assert '"os_user": "ops1"' in str(last_audit(mapped)[2])
+    assert '"by_os_user": "ops1"' in str(last_audit(mapped)[2])
 
 
 def test_an_unmapped_login_is_refused(mapped: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -210,8 +210,8 @@ def test_only_an_admin_acts_as_another_user(
     with pytest.raises(Forbidden) as refused:
         authorize(mapped, cli_actor(monkeypatch, "ops2", LOOPLINE_USER="dana"), "build", "tickets")
     assert str(refused.value) == (
-        "LOOPLINE_USER=dana is refused: the OS user 'ops2' is otto, who is not an admin, and only "
-        "admins may act as another user."
+        "LOOPLINE_USER=dana is refused: the OS user 'ops2' is otto, who is not an admin. Acting "
+        "as another user needs that user's API token (LOOPLINE_TOKEN) or an admin's OS login."
     )
 
 
