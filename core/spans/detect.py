@@ -23,6 +23,12 @@ class Span:
         return {"type": self.type, "start": self.start, "end": self.end, "text": self.text}
 
 
+# Every pattern here runs on request text, so none may backtrack more than a bounded amount per
+# starting position (linear time in the text's length). Unbounded runs are only scanned from one
+# starting position each (a word's first letter, a run of spaces after one word); where many
+# starting positions share one run (``a.a.a.a…`` offers a start at every letter), the run is
+# bounded by what the thing can be: an e-mail's local part has at most 64 characters and a domain
+# label at most 63 (RFC 5321, 1035), and no address has more than 10 labels.
 _WEEKDAYS = (
     "monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
     "montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|"
@@ -34,19 +40,49 @@ _MONTHS = (
     "januar|februar|märz|maerz|mai|juni|juli|oktober|dezember|"
     "janvier|février|fevrier|mars|avril|juin|juillet|août|aout|septembre|octobre|novembre|décembre"
 )
+
+
+def _one_of(words: Iterable[str]) -> str:
+    """A pattern matching any of ``words``, as a tree of shared prefixes (``mon(?:day|tag)?``).
+
+    The same words as ``a|b|c``, but a position that cannot start one of them is left after one
+    character test instead of one per word: the date pattern tries every word start of a text.
+    Every use is followed by something a letter cannot be (``\\b``, ``,``, a space), so which word
+    a branch prefers does not change what matches.
+    """
+    by_first: dict[str, list[str]] = {}
+    ends_here = False
+    for word in sorted(set(words)):
+        if word:
+            by_first.setdefault(word[0], []).append(word[1:])
+        else:
+            ends_here = True
+    branches = [re.escape(first) + _one_of(rests) for first, rests in by_first.items()]
+    if not branches:
+        return ""
+    if len(branches) == 1 and not ends_here:
+        return branches[0]
+    return "(?:" + "|".join(branches) + ")" + ("?" if ends_here else "")
+
+
+_WEEKDAY = _one_of(_WEEKDAYS.split("|"))
+_MONTH = _one_of(_MONTHS.split("|"))
 _DAY = r"(?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th|er)?"
 _YEAR = r"(?:20\d\d)"
-_WD = rf"(?:(?:{_WEEKDAYS}),?\s+)?"
+_WD = rf"(?:{_WEEKDAY},?\s+)?"
 _DATE_PATTERNS = [
     rf"\b{_YEAR}-[01]\d-[0-3]\d\b",
-    rf"\b{_WD}(?:{_MONTHS})\.?\s+{_DAY}\b(?:,?\s+{_YEAR}\b)?",
-    rf"\b{_WD}(?:le\s+)?{_DAY}\.?\s+(?:of\s+)?(?:{_MONTHS})\b\.?(?:\s+{_YEAR}\b)?",
-    rf"\b{_WD}the\s+{_DAY}(?:\s+of\s+(?:{_MONTHS})\b)?",
+    rf"\b{_WD}{_MONTH}\.?\s+{_DAY}\b(?:,?\s+{_YEAR}\b)?",
+    rf"\b{_WD}(?:le\s+)?{_DAY}\.?\s+(?:of\s+)?{_MONTH}\b\.?(?:\s+{_YEAR}\b)?",
+    rf"\b{_WD}the\s+{_DAY}(?:\s+of\s+{_MONTH}\b)?",
     r"\b\d{1,2}[./]\d{1,2}(?:[./](?:20)?\d\d\b|\.(?!\d)|\b)",
-    rf"\b(?:{_WEEKDAYS})\b",
+    rf"\b{_WEEKDAY}\b",
 ]
 _DATE = re.compile("|".join(f"(?:{p})" for p in _DATE_PATTERNS), re.IGNORECASE)
-_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+_LONE_WEEKDAY = re.compile(_WEEKDAY, re.IGNORECASE)
+_EMAIL = re.compile(
+    r"\b[A-Za-z0-9._%+-]{1,64}+@[A-Za-z0-9-]{1,63}+(?:\.[A-Za-z0-9-]{1,63}+){0,8}\.[A-Za-z]{2,63}\b"
+)
 _PHONE = re.compile(
     r"(?<![\w/.])(?:\+\d{1,3}[\s-]?)?(?:\(\d{1,4}\)[\s-]?)?\d{1,5}(?:[\s-]\d{2,7}){1,4}(?![\w/])"
 )
@@ -63,7 +99,7 @@ def find_dates(text: str) -> list[tuple[int, int, float]]:
             end -= 1
         if text[end - 1] == "." and (text[end - 2].isalpha() or "/" in text[start:end]):
             end -= 1  # a sentence's full stop, not part of the date
-        lone_weekday = re.fullmatch(_WEEKDAYS, text[start:end], re.IGNORECASE) is not None
+        lone_weekday = _LONE_WEEKDAY.fullmatch(text[start:end]) is not None
         if lone_weekday and len(text[start:end]) <= 4:
             continue  # "Sun", "Wed" alone are too often something else
         found.append((start, end, 0.5 if lone_weekday else 1.0))
