@@ -1,8 +1,9 @@
 """Accounts commands: `loopline users …`, `loopline tokens …`, `loopline audit`.
 
-Who runs a command: ``LOOPLINE_TOKEN`` (an API token), else the OS login mapped to a user
-(``--os-user``); ``LOOPLINE_USER`` lets an admin act as another user. A workspace without users
-is open until the first admin is added.
+Who runs a command: ``LOOPLINE_TOKEN`` (an API token), else the OS login of the real uid mapped
+to a user (``--os-user``; ``LOGNAME``/``USER`` do not count); ``LOOPLINE_USER`` acts as another
+user with that user's token or an admin's login. A workspace without users is open until the
+first admin is added.
 """
 
 from __future__ import annotations
@@ -367,7 +368,10 @@ def add_commands(add: Adder) -> None:
     p.add_argument("user")
     p.add_argument("--label", required=True, help="where it is used, e.g. 'GitHub Actions'")
     p.add_argument(
-        "--expires-days", type=float, help="expire after this many days (default: never)"
+        "--expires-days",
+        type=float,
+        metavar="DAYS",
+        help="expire after this many days, 1 to 3650 (default: never)",
     )
     p = _command(group, "list", cmd_tokens_list, "List API tokens (never their text).")
     p.add_argument("user", nargs="?")
