@@ -1,0 +1,27 @@
+"""Loopline's public API: the one way pages, the CLI and (next) the HTTP server reach core.
+
+    from core.api import Client
+    client = Client(".loopline", Actor("ada", "cli"))
+    client.data.ingest("emails", Path("new.csv"))
+
+The dataclasses it takes and returns are in ``core.api.types``; ``serialise`` turns any result
+into JSON-ready values for a remote transport."""
+
+from core.actor import SYSTEM, Actor, in_session
+from core.api.client import Client
+from core.api.serialise import serialise
+from core.data.service import IngestRefused
+from core.errors import CoreError, Forbidden, InvalidInput, NotFound
+
+__all__ = [
+    "SYSTEM",
+    "Actor",
+    "Client",
+    "CoreError",
+    "Forbidden",
+    "IngestRefused",
+    "InvalidInput",
+    "NotFound",
+    "in_session",
+    "serialise",
+]

@@ -1,0 +1,66 @@
+"""Artifacts: the registry, lineage, previews, verifying the workspace, reproducing a version."""
+
+from __future__ import annotations
+
+import builtins
+from datetime import timedelta
+
+from core.api.area import Area, Progress
+from core.artifacts.lineage import lineage
+from core.artifacts.models import Artifact, Lineage, VerifyReport
+from core.artifacts.preview import Preview, preview
+from core.artifacts.service import count_by_kind, find_artifact, get_artifact, list_artifacts
+from core.artifacts.verify import PruneReport, prune_blobs, verify_workspace
+from core.data.service import Reproduction, reproduce_dataset
+from core.experiments.reproduce import reproduce_model
+
+
+class Artifacts(Area):
+    def list(
+        self,
+        *,
+        kind: str | None = None,
+        project: str | None = None,
+        name: str | None = None,
+        limit: int = 1000,
+    ) -> builtins.list[Artifact]:
+        return list_artifacts(self._ws, kind=kind, project=project, name=name, limit=limit)
+
+    def get(self, ref: int | str) -> Artifact:
+        """By id (``12``) or reference (``dataset:emails@3``); NotFound when there is none."""
+        return get_artifact(self._ws, ref)
+
+    def find(self, ref: int | str) -> Artifact | None:
+        return find_artifact(self._ws, ref)
+
+    def count_by_kind(self, project: str | None = None) -> dict[str, int]:
+        return count_by_kind(self._ws, project)
+
+    def lineage(self, ref: int | str, direction: str = "up", max_depth: int = 100) -> Lineage:
+        """What ``ref`` was made from (``up``) or what was made from it (``down``)."""
+        return lineage(self._ws, ref, direction, max_depth)
+
+    def preview(self, ref: int | str, limit: int = 50) -> builtins.list[Preview]:
+        """The first rows, the JSON or the text of each of the artifact's files."""
+        return preview(self._ws, get_artifact(self._ws, ref), limit)
+
+    def verify(self, progress: Progress | None = None) -> VerifyReport:
+        """Re-hash every blob and check every artifact, alias and the audit chain."""
+        count = (
+            None
+            if progress is None
+            else (lambda done, total: progress("verifying", done / max(1, total)))
+        )
+        return verify_workspace(self._ws, count)
+
+    def prune(
+        self, *, older_than: timedelta = timedelta(hours=1), dry_run: bool = False
+    ) -> PruneReport:
+        """Delete the blobs nothing refers to (admins only)."""
+        return prune_blobs(self._ws, self._actor, older_than=older_than, dry_run=dry_run)
+
+    def reproduce(self, ref: int | str) -> Reproduction:
+        """Rebuild a dataset or a model from its recorded inputs and compare the hashes."""
+        if get_artifact(self._ws, ref).kind == "model":
+            return reproduce_model(self._ws, ref)
+        return reproduce_dataset(self._ws, ref)

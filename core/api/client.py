@@ -1,0 +1,79 @@
+"""The client of Loopline's public API: a workspace location and the user acting on it.
+
+Use cases are grouped by area (``client.projects``, ``client.data``, ``client.labeling``, …).
+Every method takes plain arguments (text, numbers, paths, datetimes, small dataclasses) and
+returns core dataclasses (or a DataFrame, sent as JSON records by a remote transport), so that an
+HTTP server can expose each method one to one and a remote client can implement the same
+interface.
+
+Who is checked: a change is made as the client's ``actor`` (core checks its role, as for the CLI);
+a read is checked where core checks it today, against the session user (``in_session``: the app
+sets it around each page, a server sets it per request), and is unchecked without one (a trusted
+in-process caller, like the CLI).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from core.actor import Actor
+from core.api.accounts import Accounts
+from core.api.artifacts import Artifacts
+from core.api.builds import Builds
+from core.api.data import Data
+from core.api.labeling import Labeling
+from core.api.models import Models
+from core.api.monitoring import Monitoring
+from core.api.projects import Projects
+from core.api.requirements import Requirements
+from core.api.runs import Runs
+from core.store import Workspace, resolve_path
+
+_OPEN: dict[Path, Workspace] = {}  # one handle per workspace folder for the whole process
+_LOCK = threading.Lock()
+
+
+def open_workspace(location: str | Path) -> Workspace:
+    """The process's handle on the workspace at ``location``, opened on first use (a missing
+    workspace raises CoreError and is not remembered)."""
+    root = resolve_path(location)
+    with _LOCK:
+        found = _OPEN.get(root)
+        if found is None:
+            found = _OPEN[root] = Workspace.open(root)
+    return found
+
+
+class Client:
+    """Loopline's use cases on the workspace at ``workspace``, acting as ``actor``."""
+
+    def __init__(self, workspace: str | Path, actor: Actor) -> None:
+        self.location = resolve_path(workspace)
+        self._actor = actor
+        self.projects = Projects(self)
+        self.artifacts = Artifacts(self)
+        self.data = Data(self)
+        self.labeling = Labeling(self)
+        self.runs = Runs(self)
+        self.builds = Builds(self)
+        self.models = Models(self)
+        self.requirements = Requirements(self)
+        self.monitoring = Monitoring(self)
+        self.accounts = Accounts(self)
+
+    @property
+    def actor(self) -> Actor:
+        return self._actor
+
+    @property
+    def workspace(self) -> Workspace:
+        """The workspace handle (opened lazily, shared by every client of the same folder)."""
+        return open_workspace(self.location)
+
+    def acting_as(self, actor: Actor) -> Client:
+        """The same workspace, another acting user."""
+        return Client(self.location, actor)
+
+    def __repr__(self) -> str:
+        return f"Client({str(self.location)!r}, {self._actor!r})"

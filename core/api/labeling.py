@@ -1,0 +1,216 @@
+"""Labeling: tasks, the annotator's queue (next, answer, skip, undo), progress, agreement,
+review, freezing label sets, and label files in and out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from core.api.area import Area
+from core.artifacts.service import get_artifact
+from core.errors import InvalidInput
+from core.labeling.agreement import AgreementReport, agreement
+from core.labeling.freeze import FrozenLabelSet, freeze
+from core.labeling.interchange import (
+    ImportResult,
+    export_label_set,
+    import_annotations,
+    parse_label_studio,
+    read_annotation_table,
+)
+from core.labeling.models import (
+    Annotation,
+    QueueItem,
+    Review,
+    ReviewCase,
+    Task,
+    TaskFilter,
+    TaskProgress,
+)
+from core.labeling.progress import left_for, task_progress
+from core.labeling.queue import (
+    current_annotations,
+    item_history,
+    next_item,
+    save_annotation,
+    skip_item,
+    undo_last,
+)
+from core.labeling.review import decide, review_queue, task_agreement
+from core.labeling.tasks import create_task, get_task, list_tasks
+from core.projects.service import get_project
+from core.registry.service import predict_dataset
+from core.spans.detect import Span
+
+
+class Labeling(Area):
+    # tasks
+    def tasks(self, project: str | None = None) -> list[Task]:
+        return list_tasks(self._ws, project)
+
+    def task(self, task_id: int) -> Task:
+        return get_task(self._ws, task_id)
+
+    def create_task(
+        self,
+        project: str,
+        *,
+        name: str,
+        dataset: int | str | None = None,
+        task_filter: TaskFilter | None = None,
+        overlap: int = 1,
+        agreement_sample: float = 0.0,
+        agreement_overlap: int = 2,
+        suggest_with: int | str | None = None,
+        uncertainty: str = "least_confident",
+        lease_seconds: int = 900,
+        instructions: str = "",
+    ) -> Task:
+        """A labeling task over a dataset version (the latest by default). ``suggest_with``: a
+        model version whose predictions are shown as suggestions, the least sure items first."""
+        model = get_artifact(self._ws, suggest_with) if suggest_with is not None else None
+        probabilities = predict_dataset(self._ws, model) if model is not None else None
+        return create_task(
+            self._ws,
+            project,
+            self._actor,
+            name=name,
+            dataset=dataset,
+            task_filter=task_filter,
+            overlap=overlap,
+            agreement_sample=agreement_sample,
+            agreement_overlap=agreement_overlap,
+            ordering="uncertainty" if model is not None else "random",
+            uncertainty=uncertainty,
+            probabilities=probabilities,
+            model_id=model.artifact_id if model is not None else None,
+            lease_seconds=lease_seconds,
+            instructions=instructions,
+        )
+
+    # the annotator's queue
+    def next_item(self, task_id: int) -> QueueItem | None:
+        """The next item for the client's user (leased to them), None when nothing is left."""
+        return next_item(self._ws, task_id, self._actor)
+
+    def answer(
+        self,
+        task_id: int,
+        item_id: str,
+        label: str,
+        *,
+        spans: Sequence[Span] = (),
+        unsure: bool = False,
+        note: str = "",
+        seconds: float | None = None,
+    ) -> Annotation:
+        return save_annotation(
+            self._ws,
+            task_id,
+            item_id,
+            self._actor,
+            label,
+            spans=spans,
+            unsure=unsure,
+            note=note,
+            seconds=seconds,
+        )
+
+    def skip(self, task_id: int, item_id: str, note: str = "") -> Annotation:
+        return skip_item(self._ws, task_id, item_id, self._actor, note=note)
+
+    def undo(self, task_id: int) -> QueueItem | None:
+        """Take back the user's last answer or skip in the task; the item it reopens, or None."""
+        return undo_last(self._ws, task_id, self._actor)
+
+    def item_history(self, task_id: int, item_id: str) -> list[Annotation]:
+        return item_history(self._ws, task_id, item_id)
+
+    # progress and agreement
+    def progress(self, task_id: int, annotator: str | None = None) -> TaskProgress:
+        return task_progress(self._ws, task_id, annotator)
+
+    def left_for(self, task_ids: Sequence[int], annotator: str) -> dict[int, int]:
+        """Items each task still has for ``annotator``."""
+        return left_for(self._ws, task_ids, annotator)
+
+    def agreement(self, task_ids: Sequence[int], by: str | None = None) -> AgreementReport:
+        """Agreement over the tasks' current answers (``by``: per value of a dataset column);
+        needs the right to read labeling."""
+        return task_agreement(self._ws, task_ids, by)
+
+    def agreement_so_far(self, task_id: int) -> AgreementReport:
+        """The agreement an annotator sees beside their progress (no labeling.read needed)."""
+        task = get_task(self._ws, task_id)
+        classes = get_project(self._ws, task.project).spec.labels.classes
+        return agreement(current_annotations(self._ws, [task_id]), classes)
+
+    # review
+    def review_queue(self, task_id: int, limit: int = 50) -> tuple[list[ReviewCase], int]:
+        """Up to ``limit`` items waiting for a reviewer's decision, and how many wait in all."""
+        return review_queue(self._ws, task_id, limit)
+
+    def decide(
+        self,
+        task_id: int,
+        item_id: str,
+        label: str,
+        *,
+        spans: Sequence[Span] = (),
+        note: str = "",
+    ) -> Review:
+        return decide(self._ws, task_id, item_id, self._actor, label, spans=spans, note=note)
+
+    def freeze(
+        self,
+        project: str,
+        task_ids: Sequence[int],
+        *,
+        rule: str = "majority",
+        extends: int | str | None = None,
+        note: str = "",
+    ) -> FrozenLabelSet:
+        """An immutable, versioned label set from the tasks' answers and decisions."""
+        return freeze(
+            self._ws, project, self._actor, task_ids, rule=rule, extends=extends, note=note
+        )
+
+    # label files
+    def export(self, label_set: int | str, fmt: str) -> bytes:
+        """A label set as csv, jsonl or a Label Studio JSON file."""
+        return export_label_set(self._ws, label_set, fmt)
+
+    def import_labels(
+        self,
+        project: str,
+        data: bytes | Path,
+        file_name: str | None = None,
+        *,
+        task_id: int | None = None,
+        task_name: str | None = None,
+        source: str | None = None,
+    ) -> ImportResult:
+        """Answers from a Label Studio JSON export or a CSV of item_id, annotator, label (told
+        apart by ``file_name``'s suffix), into ``task_id`` or a new task."""
+        if isinstance(data, Path):
+            file_name, data = file_name or data.name, data.read_bytes()
+        name = file_name or "labels.json"
+        suffix = Path(name).suffix.lower()
+        if suffix == ".json":
+            records = parse_label_studio(data, get_project(self._ws, project).spec.id_column)
+            found = "label-studio"
+        elif suffix == ".csv":
+            records, found = read_annotation_table(data, name), "import"
+        else:
+            raise InvalidInput(
+                f"{name}: expected a Label Studio .json export or a .csv of item_id, annotator, label."
+            )
+        return import_annotations(
+            self._ws,
+            project,
+            records,
+            self._actor,
+            task_id=task_id,
+            task_name=task_name or f"Import: {name}",
+            source=source or found,
+        )

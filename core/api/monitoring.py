@@ -1,0 +1,108 @@
+"""Monitoring: the dashboard and a feature's distribution, recorded windows, computing new ones,
+alerts and incidents, and the actions that close the loop (acknowledge, retrain, label)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from core.api.area import Area, Progress
+from core.labeling.models import Task
+from core.monitoring.alerts import acknowledge, get_alert, list_alerts
+from core.monitoring.dashboard import (
+    Dashboard,
+    FeatureDistribution,
+    dashboard,
+    feature_distribution,
+)
+from core.monitoring.incidents import Incident, group_alerts
+from core.monitoring.loop import send_to_labeling, tasks_of
+from core.monitoring.models import Alert, MonitorReport, RetrainRequest
+from core.monitoring.retrain import list_retrain_requests, request_retraining
+from core.monitoring.service import compute_windows
+from core.monitoring.windows import recorded_grains, window_starts
+
+
+class Monitoring(Area):
+    # reading
+    def dashboard(
+        self,
+        project: str,
+        grain: str | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        model_version: int | None = None,
+    ) -> Dashboard:
+        """The recorded windows' figures (DataFrames: JSON records over a remote transport),
+        drift per feature, model changes and alerts."""
+        return dashboard(
+            self._ws, project, grain, since=since, until=until, model_version=model_version
+        )
+
+    def feature_distribution(
+        self, project: str, feature: str, grain: str, window: datetime
+    ) -> FeatureDistribution:
+        """One feature in one window against the serving model's training data."""
+        return feature_distribution(self._ws, project, feature, grain, window)
+
+    def grains(self, project: str) -> list[str]:
+        """The window sizes recorded for the project (``hour``, ``day``, …)."""
+        return recorded_grains(self._ws, project)
+
+    def windows(self, project: str, grain: str) -> list[datetime]:
+        """The start of every recorded window, oldest first."""
+        return window_starts(self._ws, project, grain)
+
+    # computing
+    def compute_windows(
+        self,
+        project: str,
+        *,
+        grain: str = "day",
+        last: int | None = None,
+        progress: Progress | None = None,
+    ) -> MonitorReport:
+        """Read new prediction-log segments, record their windows and raise alerts."""
+        return compute_windows(
+            self._ws, project, grain=grain, last=last, actor=self._actor, progress=progress
+        )
+
+    # alerts
+    def alerts(self, project: str | None = None, *, status: str | None = None) -> list[Alert]:
+        return list_alerts(self._ws, project, status=status)
+
+    def alert(self, alert_id: int) -> Alert:
+        return get_alert(self._ws, alert_id)
+
+    @staticmethod
+    def group_alerts(alerts: Sequence[Alert]) -> list[Incident]:
+        """Alerts read as incidents: those of one production model whose windows overlap."""
+        return group_alerts(alerts)
+
+    def incidents(self, project: str) -> list[Incident]:
+        """The project's alerts grouped into incidents."""
+        return group_alerts(list_alerts(self._ws, project))
+
+    def acknowledge(self, alert_id: int, note: str) -> Alert:
+        return acknowledge(self._ws, alert_id, self._actor, note)
+
+    # the loop back
+    def retrain_requests(self, project: str) -> list[RetrainRequest]:
+        return list_retrain_requests(self._ws, project)
+
+    def request_retraining(self, alert_id: int, reason: str = "") -> RetrainRequest:
+        """Ask the next build to retrain because of an alert (it records it as its trigger)."""
+        return request_retraining(self._ws, alert_id, self._actor, reason)
+
+    def send_to_labeling(
+        self, alert_id: int, *, limit: int = 200, name: str | None = None, overlap: int = 1
+    ) -> Task:
+        """The drifted live items the model is least sure of, as a labeling task."""
+        return send_to_labeling(
+            self._ws, alert_id, self._actor, limit=limit, name=name, overlap=overlap
+        )
+
+    def tasks_of(self, alert_id: int) -> list[Task]:
+        """The labeling tasks made from an alert."""
+        return tasks_of(self._ws, get_alert(self._ws, alert_id))

@@ -1,0 +1,166 @@
+"""Requirements: the traceability matrix and the evidence behind each status, status history,
+versions, editing, deriving thresholds, the impact of a candidate, files and reports."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from core.api.area import Area
+from core.requirements.derive import derivation_inputs, derive
+from core.requirements.editor import editor_rows, save_rows
+from core.requirements.impact import impact
+from core.requirements.interchange import render
+from core.requirements.matrix import EvidenceDetail, evidence_detail, traceability_matrix
+from core.requirements.models import (
+    Derivation,
+    HistoryEntry,
+    Impact,
+    Matrix,
+    Requirement,
+    SaveResult,
+    VersionEntry,
+)
+from core.requirements.report import ModelCard, model_card, model_card_markdown, trace_export
+from core.requirements.service import (
+    create_derived_requirement,
+    export_requirements,
+    import_requirements,
+    list_requirements,
+)
+from core.requirements.status import status_history, status_summary
+from core.requirements.versions import requirement_versions
+
+
+class Requirements(Area):
+    # reading
+    def list(self, project: str, *, level: str | None = None) -> builtins.list[Requirement]:
+        """The current version of each requirement, system requirements first."""
+        return list_requirements(self._ws, project, level=level)
+
+    def matrix(
+        self,
+        project: str,
+        *,
+        owner: str | None = None,
+        category: str | None = None,
+        status: str | None = None,
+    ) -> Matrix:
+        """System requirements, the ML requirements derived from them and each one's status."""
+        return traceability_matrix(self._ws, project, owner=owner, category=category, status=status)
+
+    def evidence(self, project: str, requirement_id: str) -> EvidenceDetail:
+        """One requirement's status, links, slices, artifacts and lineage root."""
+        return evidence_detail(self._ws, project, requirement_id)
+
+    def status_summary(self, project: str) -> dict[str, dict[str, int]]:
+        """Requirements per level (``system``, ``ml``) and status."""
+        return status_summary(self._ws, project)
+
+    def status_history(
+        self, project: str, requirement_id: str | None = None, *, limit: int = 5000
+    ) -> builtins.list[HistoryEntry]:
+        return status_history(self._ws, project, requirement_id, limit=limit)
+
+    def versions(
+        self, project: str, requirement_id: str | None = None
+    ) -> builtins.list[VersionEntry]:
+        return requirement_versions(self._ws, project, requirement_id)
+
+    # editing
+    @staticmethod
+    def editor_rows(items: Iterable[Requirement]) -> builtins.list[dict[str, Any]]:
+        """Requirements as the editor's flat rows (lists written ``SYS-1; SYS-3``)."""
+        return editor_rows(items)
+
+    def save_rows(
+        self,
+        project: str,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        deleted: Iterable[str] = (),
+        note: str = "",
+    ) -> SaveResult:
+        """A new version of the set from the edited rows (only the rows touched)."""
+        return save_rows(self._ws, project, rows, self._actor, deleted=deleted, note=note)
+
+    @staticmethod
+    def derivation_inputs(kind: str) -> tuple[str, ...]:
+        return derivation_inputs(kind)
+
+    @staticmethod
+    def derive(kind: str, inputs: Mapping[str, Any], metric: str | None = None) -> Derivation:
+        """From operational terms (volume, base rate, tolerated failures…) to a threshold."""
+        return derive(kind, inputs, metric)
+
+    def create_derived(
+        self,
+        project: str,
+        requirement_id: str,
+        derivation: Derivation,
+        *,
+        derived_from: str | Sequence[str],
+        evidence: str = "production",
+        title: str | None = None,
+        note: str = "derived",
+    ) -> SaveResult:
+        """A new ML requirement with a derived threshold."""
+        return create_derived_requirement(
+            self._ws,
+            project,
+            requirement_id,
+            derivation,
+            self._actor,
+            derived_from=derived_from,
+            evidence=evidence,
+            title=title,
+            note=note,
+        )
+
+    def impact(
+        self, project: str, *, model: int | str | None = None, build: int | None = None
+    ) -> Impact:
+        """What would change if ``model`` (or the model of ``build``) were promoted."""
+        return impact(self._ws, project, model=model, build=build)
+
+    # files and reports
+    def import_file(
+        self,
+        path: Path,
+        *,
+        project: str | None = None,
+        delete_missing: bool = False,
+        note: str = "",
+    ) -> SaveResult:
+        """A YAML, CSV or ReqIF file (by its extension) as a new version of a project's set."""
+        return import_requirements(
+            self._ws,
+            Path(path),
+            self._actor,
+            project=project,
+            delete_missing=delete_missing,
+            note=note,
+        )
+
+    def export(self, project: str | None, fmt: str) -> str:
+        """The current set as yaml, csv or reqif."""
+        return export_requirements(self._ws, project, fmt)
+
+    @staticmethod
+    def render(project: str, items: Sequence[Requirement], fmt: str) -> str:
+        """Given requirements as yaml, csv or reqif."""
+        return render(project, items, fmt)
+
+    def trace_export(self, project: str, fmt: str) -> str:
+        """The traceability matrix as csv, yaml or an HTML report."""
+        return trace_export(self._ws, project, fmt)
+
+    def model_card(self, project: str, version: int | None = None) -> ModelCard:
+        """The model card of a model version (production by default)."""
+        return model_card(self._ws, project, version)
+
+    @staticmethod
+    def model_card_markdown(card: ModelCard) -> str:
+        return model_card_markdown(card)

@@ -1,0 +1,133 @@
+"""The dataclasses and constants of Loopline's public API: what its methods take and return.
+
+Pages and other surfaces import these names from here, never from core's modules."""
+
+from core.accounts.models import Grant, Session, Token, User
+from core.actor import Actor
+from core.artifacts.models import (
+    KINDS,
+    Artifact,
+    ArtifactFile,
+    Edge,
+    Lineage,
+    Problem,
+    VerifyReport,
+)
+from core.artifacts.preview import Preview
+from core.artifacts.verify import PruneReport
+from core.builds.service import Build
+from core.builds.slices import SliceFinding
+from core.data.profile import Typical
+from core.data.service import IngestRefused, IngestResult, Reproduction
+from core.experiments.compare import LOWER_IS_BETTER, Comparison
+from core.experiments.search import RunTable
+from core.experiments.service import RunDetail, TrainResult
+from core.labeling.agreement import AgreementReport
+from core.labeling.freeze import FrozenLabelSet
+from core.labeling.interchange import EXPORT_FORMATS, ImportResult
+from core.labeling.models import (
+    FREEZE_RULES,
+    Annotation,
+    QueueItem,
+    Review,
+    ReviewCase,
+    Suggestion,
+    Task,
+    TaskFilter,
+    TaskProgress,
+)
+from core.monitoring.dashboard import Dashboard, FeatureDistribution
+from core.monitoring.incidents import Incident
+from core.monitoring.models import Alert, MonitorReport, RetrainRequest
+from core.overview import ProjectOverview, Stage
+from core.projects.service import Project
+from core.projects.spec import ProjectSpec
+from core.registry.service import Promotion
+from core.requirements.derive import KINDS as DERIVATION_KINDS
+from core.requirements.matrix import EvidenceDetail, SliceValue
+from core.requirements.models import (
+    Coverage,
+    Derivation,
+    HistoryEntry,
+    Impact,
+    ImpactChange,
+    Matrix,
+    MatrixRow,
+    Requirement,
+    SaveResult,
+    Status,
+    VersionEntry,
+)
+from core.requirements.report import ModelCard
+from core.spans.detect import Span
+from core.store.audit import AuditEntry, AuditQuery
+
+__all__ = [
+    "DERIVATION_KINDS",
+    "EXPORT_FORMATS",
+    "FREEZE_RULES",
+    "KINDS",
+    "LOWER_IS_BETTER",
+    "Actor",
+    "AgreementReport",
+    "Alert",
+    "Annotation",
+    "Artifact",
+    "ArtifactFile",
+    "AuditEntry",
+    "AuditQuery",
+    "Build",
+    "Comparison",
+    "Coverage",
+    "Dashboard",
+    "Derivation",
+    "Edge",
+    "EvidenceDetail",
+    "FeatureDistribution",
+    "FrozenLabelSet",
+    "Grant",
+    "HistoryEntry",
+    "Impact",
+    "ImpactChange",
+    "ImportResult",
+    "Incident",
+    "IngestRefused",
+    "IngestResult",
+    "Lineage",
+    "Matrix",
+    "MatrixRow",
+    "ModelCard",
+    "MonitorReport",
+    "Preview",
+    "Problem",
+    "Project",
+    "ProjectOverview",
+    "ProjectSpec",
+    "Promotion",
+    "PruneReport",
+    "QueueItem",
+    "Reproduction",
+    "Requirement",
+    "RetrainRequest",
+    "Review",
+    "ReviewCase",
+    "RunDetail",
+    "RunTable",
+    "SaveResult",
+    "Session",
+    "SliceFinding",
+    "SliceValue",
+    "Span",
+    "Stage",
+    "Status",
+    "Suggestion",
+    "Task",
+    "TaskFilter",
+    "TaskProgress",
+    "Token",
+    "TrainResult",
+    "Typical",
+    "User",
+    "VerifyReport",
+    "VersionEntry",
+]
