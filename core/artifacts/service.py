@@ -20,7 +20,7 @@ from core.artifacts.models import (
     NewArtifact,
 )
 from core.errors import Immutable, InvalidInput, NotFound, expected_one_of
-from core.store import Tx, Workspace, utcnow
+from core.store import Tx, Workspace, chain, utcnow
 from core.store.audit import record
 
 _COLUMNS = (
@@ -56,17 +56,34 @@ def validate(new: NewArtifact) -> None:
             )
 
 
-def register(ws: Workspace, new: NewArtifact, actor: Actor, *, reuse: bool = False) -> Artifact:
+def register(
+    ws: Workspace,
+    new: NewArtifact,
+    actor: Actor,
+    *,
+    reuse: bool = False,
+    checks: Sequence[str] = (),
+) -> Artifact:
     """Register one artifact. With ``reuse``, an identical latest version is returned instead."""
-    return register_many(ws, [new], actor, reuse=reuse)[0]
+    return register_many(ws, [new], actor, reuse=reuse, checks=checks)[0]
 
 
 def register_many(
-    ws: Workspace, news: Sequence[NewArtifact], actor: Actor, *, reuse: bool = False
+    ws: Workspace,
+    news: Sequence[NewArtifact],
+    actor: Actor,
+    *,
+    reuse: bool = False,
+    checks: Sequence[str] = (),
 ) -> list[Artifact]:
-    """Register a batch in one transaction: blobs first (written once), then the rows."""
+    """Register a batch in one transaction: blobs first (written once), then the rows.
+
+    The actor's right to register (and to do ``checks``, the actions the caller records with
+    this registration, e.g. ``freeze``) is checked before any blob is written, so a refusal
+    leaves nothing in ``objects/``; the transaction checks "register" again."""
     for new in news:
         validate(new)
+    check_first(ws, actor, [new.project for new in news], checks)
     blob_maps: list[dict[str, tuple[str, int]]] = []
     for new in news:
         blobs: dict[str, tuple[str, int]] = {}
@@ -82,6 +99,17 @@ def register_many(
         for new, blobs in zip(news, blob_maps, strict=True)
     ]
     return ws.store.write(lambda tx: _insert(tx, news, blob_maps, hashes, actor, reuse))  # type: ignore[no-any-return]
+
+
+def check_first(
+    ws: Workspace, actor: Actor, projects: Sequence[str | None], checks: Sequence[str] = ()
+) -> None:
+    """Refuse (Forbidden) before any work unless ``actor`` may register in every project and do
+    each of ``checks`` there."""
+    with ws.store.read() as tx:
+        for project in dict.fromkeys(projects):
+            for action in (*checks, "register"):
+                check_action(tx, actor, action, project=project, target=None)
 
 
 def _insert(
@@ -172,7 +200,8 @@ def _insert(
             results[index] = artifact_id
         tx.execute(
             """
-            INSERT INTO artifacts
+            INSERT INTO artifacts (artifact_id, kind, name, version, project, content_hash,
+                                   metadata, created_at, created_by)
             SELECT unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]),
                    unnest(?::INTEGER[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]),
                    unnest(?::JSON[]), ?::TIMESTAMP, ?
@@ -181,13 +210,14 @@ def _insert(
         )
         if files["id"]:
             tx.execute(
-                "INSERT INTO artifact_files SELECT unnest(?::BIGINT[]), unnest(?::VARCHAR[]), "
+                "INSERT INTO artifact_files (artifact_id, role, blob_hash, size_bytes) "
+                "SELECT unnest(?::BIGINT[]), unnest(?::VARCHAR[]), "
                 "unnest(?::VARCHAR[]), unnest(?::BIGINT[])",
                 list(files.values()),
             )
         if edges["src"]:
             tx.execute(
-                "INSERT INTO edges SELECT unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::BIGINT[])",
+                "INSERT INTO edges (src_id, relation, dst_id) SELECT unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::BIGINT[])",
                 list(edges.values()),
             )
         refs = [
@@ -197,11 +227,13 @@ def _insert(
         # here, once per project; a refusal rolls the whole batch back
         for project in dict.fromkeys(rows["proj"]):
             resolved = check_action(tx, actor, "register", project=project, target=None)
-        tx.execute(
+        chain.append(tx, "artifacts", ids)
+        audit_ids = tx.rows(
             """
-            INSERT INTO audit_log
+            INSERT INTO audit_log (audit_id, "at", actor, via, action, project, target, details)
             SELECT nextval('audit_ids'), ?::TIMESTAMP, ?, ?, 'register', p, t, ?::JSON
             FROM (SELECT unnest(?::VARCHAR[]) AS p, unnest(?::VARCHAR[]) AS t)
+            RETURNING audit_id
             """,
             [
                 now,
@@ -212,6 +244,7 @@ def _insert(
                 refs,
             ],
         )
+        chain.append(tx, "audit_log", [int(row[0]) for row in audit_ids])
     wanted = [r for r in results if isinstance(r, int)]
     by_id = {
         a.artifact_id: a

@@ -1,4 +1,5 @@
-"""`loopline verify`: re-hash every blob and check every edge and alias."""
+"""`loopline verify`: re-hash every blob, check every edge and alias, and walk the hash chain of
+artifact rows, alias moves and audit rows (core/artifacts/integrity.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from core.actor import Actor
+from core.artifacts.integrity import alias_problems, chain_problems, promoted_model_problems
 from core.artifacts.models import Problem, VerifyReport
 from core.store import Workspace
 from core.store.audit import record
@@ -39,11 +41,17 @@ def verify_workspace(
         )
         orphan_files = [row for row in files if row[1] is None]
         run_files = tx.rows("SELECT run_id, role, blob_hash FROM run_files ORDER BY run_id, role")
+        problems.extend(chain_problems(tx))
+        problems.extend(alias_problems(tx))
     checked: dict[str, str | None] = {}
-    for index, (artifact_id, ref, role, digest) in enumerate(files, start=1):
+
+    def verify_blob(digest: str) -> str | None:
         if digest not in checked:
             checked[digest] = ws.blobs.verify(digest)
-        if checked[digest]:
+        return checked[digest]
+
+    for index, (artifact_id, ref, role, digest) in enumerate(files, start=1):
+        if verify_blob(digest):
             problems.append(
                 Problem(
                     f"#{artifact_id} {ref}", f"file {role!r} ({digest[:12]}…): {checked[digest]}"
@@ -52,12 +60,12 @@ def verify_workspace(
         if progress:
             progress(index, len(files))
     for run_id, role, digest in run_files:
-        if digest not in checked:
-            checked[digest] = ws.blobs.verify(digest)
-        if checked[digest]:
+        if verify_blob(digest):
             problems.append(
                 Problem(f"run #{run_id}", f"file {role!r} ({digest[:12]}…): {checked[digest]}")
             )
+    with ws.store.read() as tx:
+        problems.extend(promoted_model_problems(tx, verify_blob))
     for artifact_id, _, role, _ in orphan_files:
         problems.append(Problem(f"file row of #{artifact_id}", f"{role!r} belongs to no artifact"))
     for src, relation, dst, no_src, no_dst in dangling_edges:

@@ -7,12 +7,13 @@ from datetime import datetime
 from typing import Any
 
 from core.actor import Actor
+from core.artifacts.integrity import ensure_intact
 from core.artifacts.models import Artifact, NewArtifact
-from core.artifacts.service import get_artifact, read_file, register
+from core.artifacts.service import get_artifact, register
 from core.errors import InvalidInput, NotFound
 from core.experiments.service import get_run
 from core.models.model import Model
-from core.store import Workspace, utcnow
+from core.store import Workspace, chain, utcnow
 from core.store.audit import record
 
 ALIASES = ("production", "candidate")
@@ -64,14 +65,18 @@ def register_run_model(
 
 
 def load_model(ws: Workspace, artifact: Artifact) -> Model:
+    """The model's files, each read once and checked against its hash, after its registry row
+    is checked against the hash chain: a damaged or spliced model is refused, not served."""
     if artifact.kind != "model":
         raise InvalidInput(f"{artifact.ref} is a {artifact.kind}, not a model.")
+    files = {
+        f.role: ws.blobs.read_bytes(f.blob_hash)
+        for f in artifact.files
+        if ws.blobs.exists(f.blob_hash)
+    }
+    ensure_intact(ws, artifact, "load", files)
     return Model.from_files(
-        {
-            f.role: read_file(ws, artifact, f.role)
-            for f in artifact.files
-            if f.role != "evaluation.json"
-        }
+        {role: data for role, data in files.items() if role != "evaluation.json"}
     )
 
 
@@ -101,15 +106,19 @@ def promote(
         raise InvalidInput(f"{artifact.ref} is not a registered model of {project!r}.")
     if not reason.strip():
         raise InvalidInput("Say why (a reason is kept in the promotion history).")
+    ensure_intact(ws, artifact, "promote")  # rolling back is promoting an older version
     previous = find_alias(ws, project, alias)
     now = utcnow()
     with ws.store.transaction() as tx:
         tx.execute(
-            "INSERT OR REPLACE INTO aliases VALUES (?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO aliases (project, alias, artifact_id, updated_at, updated_by) "
+            "VALUES (?, ?, ?, ?, ?)",
             [project, alias, artifact.artifact_id, now, actor.name],
         )
-        tx.execute(
-            "INSERT INTO alias_history VALUES (nextval('alias_history_ids'), ?, ?, ?, ?, ?, ?, ?, ?)",
+        entry_id = tx.scalar(
+            "INSERT INTO alias_history (entry_id, project, alias, artifact_id, "
+            'previous_artifact_id, "at", actor, reason, build_id) '
+            "VALUES (nextval('alias_history_ids'), ?, ?, ?, ?, ?, ?, ?, ?) RETURNING entry_id",
             [
                 project,
                 alias,
@@ -121,6 +130,7 @@ def promote(
                 build_id,
             ],
         )
+        chain.append(tx, "alias_history", [int(entry_id)])
         record(
             tx,
             actor,

@@ -3,7 +3,8 @@
 ``record`` is also where access is enforced: it checks that the actor may perform the action in
 the project (``core.accounts.access.check_action``) before writing the row, inside the same
 transaction, so a refusal rolls the whole change back. No function here (or anywhere in core)
-updates or deletes audit rows; a test greps the source to keep it so.
+updates or deletes audit rows; a test greps the source to keep it so. Each row is chained by hash
+(``core.store.chain``) in the same transaction, so an edit or a deletion shows in `loopline verify`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from core.actor import Actor
+from core.store import chain
 from core.store.connection import Tx, utcnow
 
 MAX_TEXT = 2000  # audit rows stay small: long texts (a hostile user name) are cut
@@ -35,8 +37,9 @@ def record(
 
     resolved = check_action(tx, actor, action, project=project, target=target)
     merged = {**dict(details or {}), **resolved.details}
-    tx.execute(
-        "INSERT INTO audit_log VALUES (nextval('audit_ids'), ?, ?, ?, ?, ?, ?, ?)",
+    audit_id = tx.scalar(
+        'INSERT INTO audit_log (audit_id, "at", actor, via, action, project, target, details) '
+        "VALUES (nextval('audit_ids'), ?, ?, ?, ?, ?, ?, ?) RETURNING audit_id",
         [
             utcnow(),
             _cut(resolved.name or actor.name),
@@ -47,6 +50,7 @@ def record(
             json.dumps(merged, sort_keys=True, default=str),
         ],
     )
+    chain.append(tx, "audit_log", [int(audit_id)])
 
 
 def _cut(value: str | None) -> str | None:

@@ -1,0 +1,240 @@
+"""The hash chain that makes edits to the store's history evident.
+
+Three chains, each in id order: ``artifacts`` (a registered artifact: its columns, its files
+role → blob and size, its lineage inputs), ``alias_history`` (every move of an alias) and
+``audit_log`` (every change). A row's entry in ``hash_chain`` holds the previous entry's hash and
+its own, ``sha256(previous hash + "\\n" + canonical JSON of the row)``, plus a short digest of
+each field, so a check can say which field changed. Rows are chained in the write transaction
+that inserts them: the store's write lock (and the side lock across processes) makes "the
+previous row" well defined.
+
+What it cannot see: a rewrite of the whole chain from the edited row on, the newest rows deleted
+together with their entries, or a replacement of the whole folder (docs/workspace.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+GENESIS = "0" * 64  # the "previous hash" of each chain's first row
+LATE_RELATIONS = ("triggered_by",)  # lineage added after registration (monitoring): not hashed
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "artifacts": (
+        "artifact_id",
+        "kind",
+        "name",
+        "version",
+        "project",
+        "content_hash",
+        "metadata",
+        "created_at",
+        "created_by",
+    ),
+    "alias_history": (
+        "entry_id",
+        "project",
+        "alias",
+        "artifact_id",
+        "previous_artifact_id",
+        "at",
+        "actor",
+        "reason",
+        "build_id",
+    ),
+    "audit_log": ("audit_id", "at", "actor", "via", "action", "project", "target", "details"),
+}
+CHAINS = tuple(COLUMNS)
+_JSON = {"metadata", "details"}
+
+
+class _Fetches(Protocol):
+    def fetchall(self) -> list[tuple[Any, ...]]: ...
+
+
+class Executes(Protocol):
+    """A transaction (``Tx``) or, in a migration, the raw connection."""
+
+    def execute(self, sql: str, params: Any = None, /) -> _Fetches: ...
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One break in a chain. ``problem``: ``edited`` (the row no longer matches its hash; ``fields``
+    names what changed), ``deleted`` (its entry remains, the row is gone), ``unchained`` (a row
+    with no entry), ``broken`` (its entry does not follow the entry before it)."""
+
+    chain: str
+    row_id: int
+    problem: str
+    fields: tuple[str, ...] = ()
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+
+
+def row_hash(previous: str, content: Mapping[str, Any]) -> str:
+    return hashlib.sha256(f"{previous}\n{canonical(content)}".encode()).hexdigest()
+
+
+def field_digests(content: Mapping[str, Any]) -> dict[str, str]:
+    """A short digest per field (each file its own), to name what changed."""
+    flat: dict[str, Any] = {k: v for k, v in content.items() if k != "files"}
+    flat.update({f"file {role}": pair for role, pair in content.get("files", {}).items()})
+    return {k: hashlib.sha256(canonical(v).encode()).hexdigest()[:16] for k, v in flat.items()}
+
+
+def contents(
+    con: Executes, chain: str, ids: Sequence[int] | None = None
+) -> dict[int, dict[str, Any]]:
+    """What is hashed of each row (all rows, or those with ``ids``), as stored."""
+    columns = COLUMNS[chain]
+    where, params = _where(columns[0], ids)
+    names = ", ".join(f'"{c}"' for c in columns)
+    found: dict[int, dict[str, Any]] = {}
+    for row in con.execute(f"SELECT {names} FROM {chain}{where}", params).fetchall():
+        found[int(row[0])] = {
+            c: json.loads(v) if c in _JSON else v for c, v in zip(columns, row, strict=True)
+        }
+    if chain == "artifacts":
+        _add_files_and_inputs(con, found, ids)
+    return found
+
+
+def _where(column: str, ids: Sequence[int] | None) -> tuple[str, list[Any]]:
+    if ids is None:
+        return "", []
+    return f' WHERE "{column}" IN (SELECT unnest(?::BIGINT[]))', [list(ids)]
+
+
+def _add_files_and_inputs(
+    con: Executes, found: dict[int, dict[str, Any]], ids: Sequence[int] | None
+) -> None:
+    for content in found.values():
+        content["files"], content["inputs"] = {}, []
+    where, params = _where("artifact_id", ids)
+    for artifact_id, role, blob_hash, size in con.execute(
+        f"SELECT artifact_id, role, blob_hash, size_bytes FROM artifact_files{where}", params
+    ).fetchall():
+        if artifact_id in found:
+            found[artifact_id]["files"][role] = [blob_hash, int(size)]
+    where, params = _where("src_id", ids)
+    joiner = " AND " if where else " WHERE "
+    for src, relation, dst in con.execute(
+        f"SELECT src_id, relation, dst_id FROM edges{where}{joiner}"
+        "relation NOT IN (SELECT unnest(?::VARCHAR[])) ORDER BY src_id, relation, dst_id",
+        [*params, list(LATE_RELATIONS)],
+    ).fetchall():
+        if src in found:
+            found[src]["inputs"].append([relation, int(dst)])
+
+
+def append(con: Executes, chain: str, ids: Sequence[int]) -> None:
+    """Chain the rows ``ids``, just inserted in this write transaction, after the chain's head."""
+    if not ids:
+        return
+    ordered = sorted(int(i) for i in ids)
+    head = con.execute(
+        "SELECT row_id, row_hash FROM hash_chain WHERE chain = ? ORDER BY row_id DESC LIMIT 1",
+        [chain],
+    ).fetchall()
+    previous = str(head[0][1]) if head else GENESIS
+    if head and ordered[0] <= int(head[0][0]):
+        raise AssertionError(
+            f"{chain} row {ordered[0]} was written after row {head[0][0]}: a write outside the "
+            "store's write lock"
+        )
+    rows = contents(con, chain, ordered)
+    prevs, hashes, fields = [], [], []
+    for row_id in ordered:
+        prevs.append(previous)
+        previous = row_hash(previous, rows[row_id])
+        hashes.append(previous)
+        fields.append(canonical(field_digests(rows[row_id])))
+    con.execute(
+        "INSERT INTO hash_chain (chain, row_id, prev_hash, row_hash, fields) "
+        "SELECT ?, unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
+        "unnest(?::JSON[])",
+        [chain, ordered, prevs, hashes, fields],
+    )
+
+
+def rebuild(con: Executes, chain: str) -> int:
+    """Chain every row of ``chain`` from the start (the migration that introduces the chain)."""
+    ids = sorted(contents(con, chain))
+    append(con, chain, ids)
+    return len(ids)
+
+
+def check(con: Executes, chain: str) -> list[Finding]:
+    """Every break in ``chain``: edited, deleted and unchained rows, and entries that do not
+    follow the one before them."""
+    entries = con.execute(
+        "SELECT row_id, prev_hash, row_hash, fields FROM hash_chain WHERE chain = ? ORDER BY row_id",
+        [chain],
+    ).fetchall()
+    rows = contents(con, chain)
+    findings: list[Finding] = []
+    previous = GENESIS
+    for row_id, prev_hash, own_hash, fields in entries:
+        if prev_hash != previous:
+            findings.append(Finding(chain, int(row_id), "broken"))
+        findings.extend(_check_row(chain, int(row_id), prev_hash, own_hash, fields, rows))
+        previous = own_hash
+    chained = {int(e[0]) for e in entries}
+    findings.extend(Finding(chain, i, "unchained") for i in sorted(set(rows) - chained))
+    return sorted(findings, key=lambda f: (f.row_id, f.problem))
+
+
+def check_row(con: Executes, chain: str, row_id: int) -> list[Finding]:
+    """The checks of :func:`check` for one row and its neighbours in the chain (cheap: a model
+    is checked this way each time it is promoted or loaded)."""
+    entries = con.execute(
+        """
+        SELECT row_id, prev_hash, row_hash, fields FROM hash_chain
+        WHERE chain = ? AND row_id IN (
+            ?,
+            (SELECT max(row_id) FROM hash_chain WHERE chain = ? AND row_id < ?),
+            (SELECT min(row_id) FROM hash_chain WHERE chain = ? AND row_id > ?))
+        ORDER BY row_id
+        """,
+        [chain, row_id, chain, row_id, chain, row_id],
+    ).fetchall()
+    mine = [e for e in entries if int(e[0]) == row_id]
+    if not mine:
+        return [Finding(chain, row_id, "unchained")]
+    _, prev_hash, own_hash, fields = mine[0]
+    before = [e for e in entries if int(e[0]) < row_id]
+    after = [e for e in entries if int(e[0]) > row_id]
+    findings = _check_row(
+        chain, row_id, prev_hash, own_hash, fields, contents(con, chain, [row_id])
+    )
+    if (before and before[0][2] != prev_hash) or (not before and prev_hash != GENESIS):
+        findings.append(Finding(chain, row_id, "broken"))
+    if after and after[0][1] != own_hash:
+        findings.append(Finding(chain, int(after[0][0]), "broken"))
+    return findings
+
+
+def _check_row(
+    chain: str,
+    row_id: int,
+    prev_hash: str,
+    own_hash: str,
+    fields: str,
+    rows: Mapping[int, Mapping[str, Any]],
+) -> list[Finding]:
+    content = rows.get(row_id)
+    if content is None:
+        return [Finding(chain, row_id, "deleted")]
+    if row_hash(prev_hash, content) == own_hash:
+        return []
+    recorded = json.loads(fields)
+    now = field_digests(content)
+    changed = sorted(k for k in set(recorded) | set(now) if recorded.get(k) != now.get(k))
+    return [Finding(chain, row_id, "edited", tuple(changed))]
