@@ -21,7 +21,7 @@ from core.artifacts.service import (
     update_artifact,
 )
 from core.artifacts.verify import verify_workspace
-from core.errors import Immutable, InvalidInput, NotFound
+from core.errors import Forbidden, Immutable, InvalidInput, NotFound
 from core.store import Workspace
 
 
@@ -197,3 +197,53 @@ def test_prune_deletes_only_old_unreferenced_blobs(ws: Workspace, actor: Actor) 
     with pytest.raises(Forbidden):
         prune_blobs(ws, Actor("dana", "test"), older_than=timedelta(minutes=1))
     assert ws.blobs.exists(recent)  # the refusal rolled nothing forward
+
+
+def blob_files(ws: Workspace) -> list[str]:
+    return sorted(
+        str(p.relative_to(ws.blobs.root)) for p in ws.blobs.root.rglob("*") if p.is_file()
+    )
+
+
+def test_a_refused_registration_writes_no_blob(ws: Workspace) -> None:
+    """Issue 12, item 9: the right to register (and the caller's own action, e.g. freeze or
+    requirements.edit) is checked before any file is stored, so a refusal leaves no orphan."""
+    from core.accounts.users import create_user
+
+    create_user(ws, Actor("me", "test"), "root", roles=["admin"])
+    create_user(ws, Actor("root", "test"), "ann", roles=["annotator"])
+    create_user(ws, Actor("root", "test"), "dan", roles=["data_scientist"])
+    before = blob_files(ws)
+    new = NewArtifact("label_set", "x", project="x", files={"labels.parquet": b"refused"})
+    with pytest.raises(Forbidden, match=r"^ann \(annotator\) may not register artifacts in x; "):
+        register(ws, new, Actor("ann", "app"))
+    with pytest.raises(
+        Forbidden, match=r"^dan \(data_scientist\) may not edit requirements in x; "
+    ):
+        register(ws, new, Actor("dan", "app"), checks=("requirements.edit",))
+    assert blob_files(ws) == before
+    assert register(ws, new, Actor("dan", "app")).files[0].size_bytes == 7
+    assert len(blob_files(ws)) == len(before) + 1
+
+
+def test_each_registration_is_chained_and_an_edit_is_named(ws: Workspace, actor: Actor) -> None:
+    from core.store import chain
+
+    first = register(ws, NewArtifact("dataset", "emails", files={"rows": b"a"}), actor)
+    register(ws, NewArtifact("dataset", "emails", files={"rows": b"b"}), actor)
+    assert verify_workspace(ws).ok
+    with ws.store.transaction() as tx:
+        tx.execute(
+            "UPDATE artifacts SET created_by = 'mallory' WHERE artifact_id = ?", [first.artifact_id]
+        )
+    with ws.store.read() as tx:
+        assert chain.check(tx, "artifacts") == [
+            chain.Finding("artifacts", first.artifact_id, "edited", ("created_by",))
+        ]
+    found = [p for p in verify_workspace(ws).problems if p.what.startswith("artifact #")]
+    assert [(p.what, p.detail) for p in found] == [
+        (
+            f"artifact #{first.artifact_id} dataset:emails@1",
+            "row hash does not match its content: created_by changed after registration",
+        )
+    ]

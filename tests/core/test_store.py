@@ -254,3 +254,79 @@ def test_a_process_forked_inside_a_unit_says_it_cannot_open_the_workspace(ws: Wo
         text = _in_a_forked_child(lambda: count(Workspace.open(ws.root), "aliases"))
     assert text == "This process was forked while the workspace was open, so it cannot open it."
     assert count(ws, "aliases") == 0
+
+
+def _version_seven_workspace(root: Path) -> None:
+    """A workspace as schema version 7 wrote it (before the hash chain), with rows of each
+    chained kind."""
+    root.mkdir(parents=True)
+    (root / "objects").mkdir()
+    con = duckdb.connect(str(root / DB_FILE))
+    for number, name, up in migrations()[:7]:
+        up(con)
+        con.execute("INSERT INTO schema_migrations VALUES (?, ?, now()::TIMESTAMP)", [number, name])
+    for version in (1, 2):
+        con.execute(
+            "INSERT INTO artifacts (artifact_id, kind, name, version, project, content_hash, "
+            "metadata, created_at, created_by) VALUES (nextval('artifact_ids'), 'model', 'old', ?, "
+            "'old', ?, '{\"rows\": 3}', now()::TIMESTAMP, 'someone')",
+            [version, f"hash{version}"],
+        )
+        con.execute(
+            "INSERT INTO artifact_files (artifact_id, role, blob_hash, size_bytes) "
+            "VALUES (?, 'model.json', ?, 3)",
+            [version, f"{version:064d}"],
+        )
+    con.execute("INSERT INTO edges (src_id, relation, dst_id) VALUES (2, 'extends', 1)")
+    con.execute(
+        "INSERT INTO aliases (project, alias, artifact_id, updated_at, updated_by) "
+        "VALUES ('old', 'production', 2, now()::TIMESTAMP, 'someone')"
+    )
+    con.execute(
+        "INSERT INTO alias_history (entry_id, project, alias, artifact_id, previous_artifact_id, "
+        "\"at\", actor, reason, build_id) VALUES (nextval('alias_history_ids'), 'old', "
+        "'production', 2, NULL, now()::TIMESTAMP, 'someone', 'first', NULL)"
+    )
+    for action in ("register", "register", "promote"):
+        con.execute(
+            'INSERT INTO audit_log (audit_id, "at", actor, via, action, project, target, details) '
+            "VALUES (nextval('audit_ids'), now()::TIMESTAMP, 'someone', 'cli', ?, 'old', NULL, "
+            "'{}')",
+            [action],
+        )
+    con.close()
+
+
+def test_version_seven_workspace_gets_its_rows_chained(tmp_path: Path) -> None:
+    from core.store import chain
+
+    root = tmp_path / "old"
+    _version_seven_workspace(root)
+    ws = Workspace.open(root)
+    with ws.store.read() as tx:
+        assert tx.scalar("SELECT count(*) FROM schema_migrations") == latest_version()
+        entries = tx.rows(
+            "SELECT chain, row_id, prev_hash, row_hash FROM hash_chain ORDER BY chain, row_id"
+        )
+        assert [(c, r) for c, r, _, _ in entries] == [
+            ("alias_history", 1),
+            ("artifacts", 1),
+            ("artifacts", 2),
+            ("audit_log", 1),
+            ("audit_log", 2),
+            ("audit_log", 3),
+        ]
+        first, second = chain.contents(tx, "artifacts").values()
+        assert second["files"] == {"model.json": [f"{2:064d}", 3]}
+        assert second["inputs"] == [["extends", 1]]
+        assert entries[1][2:] == (chain.GENESIS, chain.row_hash(chain.GENESIS, first))
+        assert entries[2][2:] == (entries[1][3], chain.row_hash(entries[1][3], second))
+        assert [chain.check(tx, name) for name in chain.CHAINS] == [[], [], []]
+    assert (root / f"{DB_FILE}.v7.bak").is_file()
+    con = duckdb.connect(str(root / DB_FILE))
+    con.execute("UPDATE artifacts SET content_hash = 'edited' WHERE artifact_id = 1")
+    con.close()
+    with ws.store.read() as tx:
+        assert chain.check(tx, "artifacts") == [
+            chain.Finding("artifacts", 1, "edited", ("content_hash",))
+        ]
