@@ -19,7 +19,23 @@ DERIVATIONS = ("email_domain", "month")
 DETECTOR_NAMES = ("date", "email", "phone", "name")
 SPLIT_METHODS = ("hash", "time")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-DATA_KEYS = {"id", "time", "columns", "text", "features", "compare_within", "feature_groups"}
+DATA_KEYS = {
+    "id",
+    "time",
+    "columns",
+    "text",
+    "features",
+    "compare_within",
+    "feature_groups",
+    "max_text_length",
+}
+COLUMN_KEYS = ("name", "type", "required", "values", "min", "max", "max_length")
+TEXT_TYPES = ("string", "text")  # the column types whose values are free text
+# The prediction service refuses a text value longer than this (characters), unless the project
+# file says otherwise (``data.max_text_length``, or ``max_length`` on one column): 20x the longest
+# sample reply, and short enough that every detector reads it in a few milliseconds.
+DEFAULT_MAX_TEXT_LENGTH = 10_000
+MAX_TEXT_LENGTH_LIMIT = 1_000_000  # a longer value could not arrive in one request body anyway
 TOP_KEYS = {
     "name",
     "title",
@@ -42,6 +58,7 @@ class Column:
     values: tuple[str, ...] | None = None
     min: float | None = None
     max: float | None = None
+    max_length: int | None = None  # text types: at most this many characters (None: the default)
 
 
 @dataclass(frozen=True)
@@ -101,6 +118,7 @@ class ProjectSpec:
     extractor: str = "core.data.extract:extract_table"
     compare_within: str | None = None  # typical values are judged within this column's groups
     feature_groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    max_text_length: int = DEFAULT_MAX_TEXT_LENGTH
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def column(self, name: str) -> Column:
@@ -113,14 +131,27 @@ class ProjectSpec:
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
 
+    def max_length(self, column: Column) -> int | None:
+        """The most characters a value of ``column`` may have (None: not a text column)."""
+        if column.type not in TEXT_TYPES:
+            return None
+        return column.max_length or self.max_text_length
+
     @property
     def inputs(self) -> tuple[str, ...]:
         """What the model reads: the text fields or the feature columns."""
         return self.text_fields if self.kind == "text_classification" else self.features
 
     def to_dict(self) -> dict[str, Any]:
+        """The definition as plain data; a length limit left at its default is not listed, so a
+        project file written before limits existed keeps its content hash."""
         out = asdict(self)
         out.pop("raw")
+        if out["max_text_length"] == DEFAULT_MAX_TEXT_LENGTH:
+            del out["max_text_length"]
+        for column in out["columns"]:
+            if column["max_length"] is None:
+                del column["max_length"]
         return out
 
 
@@ -228,6 +259,9 @@ def parse_spec(data: Any, source: str = "project file") -> ProjectSpec:
         extractor=str(top.get("extractor") or "core.data.extract:extract_table"),
         compare_within=None if compare_within is None else str(compare_within),
         feature_groups=feature_groups,
+        max_text_length=_length(
+            r, data_section.get("max_text_length", DEFAULT_MAX_TEXT_LENGTH), "data.max_text_length"
+        ),
         raw=dict(top),
     )
 
@@ -239,13 +273,10 @@ def _columns(r: _Reader, value: Any) -> tuple[Column, ...]:
     for index, item in enumerate(value):
         where = f"data.columns[{index}]"
         entry = r.mapping(item, where)
-        extra = sorted(set(entry) - {"name", "type", "required", "values", "min", "max"})
+        extra = sorted(set(entry) - set(COLUMN_KEYS))
         if extra:
             raise r.fail(
-                f"{where}.{extra[0]}",
-                expected_one_of(
-                    "column key", extra[0], ("name", "type", "required", "values", "min", "max")
-                ),
+                f"{where}.{extra[0]}", expected_one_of("column key", extra[0], COLUMN_KEYS)
             )
         name = r.text(entry, "name", f"{where}.")
         if name in {c.name for c in out}:
@@ -264,10 +295,42 @@ def _columns(r: _Reader, value: Any) -> tuple[Column, ...]:
             ):
                 raise r.fail(f"{where}.{key}", f"expected a number, got {bound!r}.")
             bounds.append(None if bound is None else float(bound))
+        max_length = entry.get("max_length")
+        if max_length is not None:
+            if kind not in TEXT_TYPES:
+                raise r.fail(
+                    f"{where}.max_length",
+                    f"only text columns ({', '.join(TEXT_TYPES)}) have a length; "
+                    f"{name!r} is {kind}.",
+                )
+            max_length = _length(r, max_length, f"{where}.max_length")
         out.append(
-            Column(name, kind, bool(entry.get("required", False)), values, bounds[0], bounds[1])
+            Column(
+                name,
+                kind,
+                bool(entry.get("required", False)),
+                values,
+                bounds[0],
+                bounds[1],
+                max_length,
+            )
         )
     return tuple(out)
+
+
+def _length(r: _Reader, value: Any, where: str) -> int:
+    """A length limit: a whole number of characters from 1 to ``MAX_TEXT_LENGTH_LIMIT``."""
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or not 1 <= value <= MAX_TEXT_LENGTH_LIMIT
+    ):
+        raise r.fail(
+            where,
+            f"expected a whole number of characters from 1 to {MAX_TEXT_LENGTH_LIMIT:,}, "
+            f"got {value!r}.",
+        )
+    return value
 
 
 def _labels(r: _Reader, value: Any, kind: str, known: Any) -> LabelSpec:

@@ -9,10 +9,11 @@ shows what clients sent and why it was refused.
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime
 from typing import Any
 
-from core.serving.requests import BadRequest, Problem, naive_utc
+from core.serving.requests import EARLIEST_TIME, LATEST_TIME, BadRequest, Problem, naive_utc
 from core.serving.service import Item, ServedModel, request_ids
 
 RefusedItem = tuple[str, datetime, str | None, str]  # request id, event time, item id, error
@@ -63,14 +64,14 @@ def refused_items(
     if not isinstance(data, dict):
         return []
     base = data.get("request_id") if isinstance(data.get("request_id"), str) else None
+    base = base or f"refused-{uuid.uuid4().hex}"  # unique: two refusals in one millisecond
     rows: list[RefusedItem] = []
     for index, problems in sorted(by_item.items()):
         entry = data if index < 0 else _at(data.get("items"), index)
         own = entry.get("request_id") if index >= 0 else None
         request_id = own if isinstance(own, str) and own else None
         if request_id is None:
-            root = base or f"refused-{int(received.timestamp() * 1000)}"
-            request_id = root if index < 0 else f"{root}:{index}"
+            request_id = base if index < 0 else f"{base}:{index}"
         inputs = entry.get("inputs")
         item_id = inputs.get(id_column) if isinstance(inputs, dict) else None
         rows.append(
@@ -91,10 +92,13 @@ def _at(items: Any, index: int) -> dict[str, Any]:
 
 
 def _time(*values: Any) -> datetime | None:
+    """The first of ``values`` that is a time the log can hold, in naive UTC."""
     for value in values:
         if isinstance(value, str):
             try:
-                return naive_utc(datetime.fromisoformat(value))
-            except ValueError:
+                moment = naive_utc(datetime.fromisoformat(value))
+            except (ValueError, OverflowError):
                 continue
+            if moment is not None and EARLIEST_TIME <= moment < LATEST_TIME:
+                return moment
     return None

@@ -17,9 +17,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from core.projects.spec import Column, ProjectSpec
 
@@ -27,6 +36,13 @@ MAX_BATCH = 1_000
 MAX_FEEDBACK_BATCH = 10_000
 MAX_ID_LENGTH = 200
 STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+# What the log and the model hold: integers are int64 in the Parquet log, numbers are finite
+# (``allow_inf_nan=False``) and within float32, the type the models compute in; times are within
+# what pandas' nanosecond timestamps hold (1677–2262), which monitoring reads the log into.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+FLOAT32_MAX = 3.4028234663852886e38
+EARLIEST_TIME = datetime(1900, 1, 1)
+LATEST_TIME = datetime(2200, 1, 1)  # exclusive
 
 
 @dataclass(frozen=True)
@@ -50,24 +66,63 @@ class BadRequest(Exception):
         self.status = status
 
 
-def _column_type(column: Column, required: bool) -> tuple[Any, Any]:
+def _in_time_range(moment: datetime) -> datetime:
+    """A time the log can hold once in UTC (``0001-01-01T00:00:00+05:00`` is not: in UTC it is
+    before year 1). A naive time is taken as UTC."""
+    try:
+        utc = naive_utc(moment)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST_TIME <= utc < LATEST_TIME:
+        raise PydanticCustomError(
+            "time_range",
+            "Input should be a time from {earliest} to {latest} (UTC)",
+            {"earliest": f"{EARLIEST_TIME:%Y-%m-%d}", "latest": f"{LATEST_TIME:%Y-%m-%d}"},
+        )
+    return moment
+
+
+Time = Annotated[datetime, AfterValidator(_in_time_range)]
+
+
+def _in_float32_range(value: float) -> float:
+    if not -FLOAT32_MAX <= value <= FLOAT32_MAX:
+        raise PydanticCustomError(
+            "number_range", "Input should be between -3.4e38 and 3.4e38 (a 32-bit float)"
+        )
+    return value
+
+
+Number = Annotated[float, AfterValidator(_in_float32_range)]
+
+
+def _bounds(column: Column) -> dict[str, float]:
+    """The column's own ``min``/``max``; integers also within int64."""
+    bounds = {"ge": column.min, "le": column.max}
+    if column.type == "integer":
+        bounds = {
+            "ge": INT64_MIN if column.min is None else max(INT64_MIN, column.min),
+            "le": INT64_MAX if column.max is None else min(INT64_MAX, column.max),
+        }
+    return {key: value for key, value in bounds.items() if value is not None}
+
+
+def _column_type(column: Column, required: bool, spec: ProjectSpec) -> tuple[Any, Any]:
     kind: Any
-    bounds: dict[str, float] = {}
+    limits: dict[str, float] = {}
     if column.type in ("integer", "number"):
-        kind = int if column.type == "integer" else float
-        if column.min is not None:
-            bounds["ge"] = column.min
-        if column.max is not None:
-            bounds["le"] = column.max
+        kind = int if column.type == "integer" else Number
+        limits = _bounds(column)
     elif column.type == "boolean":
         kind = bool
     elif column.type == "datetime":
-        kind = datetime
+        kind = Time
     elif column.type == "category" and column.values:
         kind = Literal[tuple(column.values)]
     else:
         kind = str
-    options: dict[str, Any] = {"alias": column.name, **bounds}
+        limits = {"max_length": spec.max_length(column) or spec.max_text_length}
+    options: dict[str, Any] = {"alias": column.name, **limits}
     if required:
         return kind, Field(..., **options)
     return kind | None, Field(None, **options)
@@ -78,7 +133,7 @@ def inputs_model(spec: ProjectSpec) -> type[BaseModel]:
     fields: dict[str, Any] = {}
     for index, column in enumerate(spec.columns):
         required = column.name in spec.inputs and column.required
-        fields[f"c{index}"] = _column_type(column, required)
+        fields[f"c{index}"] = _column_type(column, required, spec)
     return create_model("Inputs", __config__=STRICT, **fields)
 
 
@@ -105,12 +160,12 @@ def predict_model(spec: ProjectSpec) -> type[BaseModel]:
         "PredictItem",
         __config__=STRICT,
         request_id=(str | None, RequestId),
-        time=(datetime | None, None),
+        time=(Time | None, None),
         inputs=(inputs, ...),
     )
     fields: dict[str, Any] = {
         "request_id": (str | None, RequestId),
-        "time": (datetime | None, None),
+        "time": (Time | None, None),
         "inputs": (inputs | None, None),
         "items": (list[item] | None, Field(None, max_length=MAX_BATCH)),
     }
@@ -125,7 +180,7 @@ def feedback_model(spec: ProjectSpec) -> type[BaseModel]:
         __config__=STRICT,
         request_id=(str, Field(..., min_length=1, max_length=MAX_ID_LENGTH)),
         label=(label, ...),
-        time=(datetime | None, None),
+        time=(Time | None, None),
     )
 
     class FeedbackEnvelope(BaseModel):
@@ -147,7 +202,7 @@ def feedback_model(spec: ProjectSpec) -> type[BaseModel]:
     fields: dict[str, Any] = {
         "request_id": (str | None, RequestId),
         "label": (label | None, None),
-        "time": (datetime | None, None),
+        "time": (Time | None, None),
         "items": (list[item] | None, Field(None, max_length=MAX_FEEDBACK_BATCH)),
     }
     return create_model("FeedbackRequest", __base__=FeedbackEnvelope, **fields)
