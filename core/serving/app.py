@@ -3,10 +3,11 @@
 Endpoints are ``async`` and do their small CPU work on the event loop: a single prediction is a
 fraction of a millisecond on the lean path (less than a hand-off to the thread pool), and
 predictions that arrive together are computed as one matrix (:mod:`core.serving.batching`).
-Batches larger than ``INLINE_ITEMS``, token checks (:mod:`core.serving.auth`) and feedback's
-audit rows (which open the workspace, one short unit per request) run in the thread pool. Bodies
-are read with a byte limit before anything parses them (:mod:`core.serving.http`); nothing on
-the event loop waits for the disk.
+Batches larger than ``INLINE_ITEMS`` or with more text than ``INLINE_TEXT`` characters (span
+detectors, TF-IDF), token checks (:mod:`core.serving.auth`) and feedback's audit rows (which open
+the workspace, one short unit per request) run in the thread pool. Bodies are read with a byte
+limit before anything parses them (:mod:`core.serving.http`); nothing on the event loop waits
+for the disk.
 """
 
 from __future__ import annotations
@@ -37,11 +38,11 @@ from core.serving.items import parsed_items, refused_items
 from core.serving.log import logged_request_ids
 from core.serving.requests import MAX_BATCH, BadRequest, Schemas, naive_utc, parse
 from core.serving.service import (
-    INLINE_ITEMS,
     POLL_SECONDS,
     ModelWatcher,
     PredictionLog,
     ServedModel,
+    inline,
     predict_items,
     record_feedback,
 )
@@ -119,6 +120,7 @@ def create_app(
                 },
                 "uptime_s": round(time.time() - started, 1),
                 "log": asdict(stats),
+                "quarantined": logs.quarantined,
                 "alias_check_error": watcher.last_poll_error,
             }
         )
@@ -173,7 +175,7 @@ def create_app(
             return bad_request(bad)
         base, items = parsed_items(parsed, served, received)
         try:
-            if len(items) <= INLINE_ITEMS:
+            if inline(served, items):
                 served, per_item = await batcher.predict(items)
             else:
                 per_item = await run_in_threadpool(predict_items, served, items)

@@ -5,11 +5,19 @@ Layout (a fixed contract)::
     <workspace>/logs/<project>/predictions/seg-<utc epoch ms>-<pid>-<counter>.parquet
     <workspace>/logs/<project>/feedback/seg-<utc epoch ms>-<pid>-<counter>.parquet
 
+    <workspace>/logs/<project>/quarantine/q-<utc epoch ms>-<pid>-<counter>.jsonl
+
 A segment is written under a temporary name (``.seg-….parquet.tmp``, which ``*.parquet`` does
 not match), fsync'ed and renamed into place, so a reader sees whole segments or none. The
 service never takes the store's write lock for logging: records go to an in-memory buffer that
 a background thread writes out every second (and when it holds ``max_records``), and once more
 on shutdown. A SIGKILL loses at most the last second; a finished segment is never touched again.
+
+A record the segment's schema cannot hold (a value out of its column's range, text that is not
+valid Unicode) does not hold up the others: it is set aside in the quarantine, one JSON object
+per line (``{"log", "reason", "quarantined_at", "record"}``, written the same atomic way), and
+counted; the rest of the batch is written. Records the disk refused stay in the buffer and are
+tried again.
 
 Prediction columns: ``ts`` (event time, naive UTC), ``received_at``, ``request_id``, ``item_id``,
 ``model_id`` (artifact id), ``model_version``, ``prediction``, ``confidence`` (max probability),
@@ -22,13 +30,17 @@ them). Feedback columns: ``ts``, ``received_at``, ``request_id``, ``label``, ``a
 from __future__ import annotations
 
 import itertools
+import json
+import logging
+import math
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -44,10 +56,13 @@ LOG_DIR = "logs"
 PREDICTIONS = "predictions"
 FEEDBACK = "feedback"
 KINDS = (PREDICTIONS, FEEDBACK)
+QUARANTINE = "quarantine"
 SEGMENT_GLOB = "*.parquet"
+QUARANTINE_GLOB = "*.jsonl"
 FLUSH_SECONDS = 1.0
 MAX_RECORDS = 5_000  # a segment is written early when the buffer holds this many records
 MAX_PENDING = 1_000_000  # beyond this (the disk refuses writes) the oldest records are dropped
+log = logging.getLogger("loopline.serving")
 
 _TS = pa.timestamp("us")
 _TYPES: dict[str, pa.DataType] = {
@@ -120,6 +135,37 @@ def segments(root: Workspace | Path, project: str, kind: str) -> list[Path]:
     return sorted(folder.glob(SEGMENT_GLOB)) if folder.is_dir() else []
 
 
+def quarantine_folder(root: Workspace | Path, project: str) -> Path:
+    """``<workspace>/logs/<project>/quarantine``: records the log could not hold, with why."""
+    base = root if isinstance(root, Path) else root.root
+    return Path(base) / LOG_DIR / project / QUARANTINE
+
+
+def read_quarantine(root: Workspace | Path, project: str) -> list[dict[str, Any]]:
+    """Every quarantined record of the project (``log``, ``reason``, ``quarantined_at``,
+    ``record``), oldest file first."""
+    folder = quarantine_folder(root, project)
+    if not folder.is_dir():
+        return []
+    entries: list[dict[str, Any]] = []
+    for path in sorted(folder.glob(QUARANTINE_GLOB)):
+        with open(path, encoding="utf-8") as handle:
+            entries.extend(json.loads(line) for line in handle if line.strip())
+    return entries
+
+
+def count_quarantined(root: Workspace | Path, project: str) -> int:
+    """How many records of the project were quarantined, by any service process."""
+    folder = quarantine_folder(root, project)
+    if not folder.is_dir():
+        return 0
+    total = 0
+    for path in folder.glob(QUARANTINE_GLOB):
+        with open(path, "rb") as handle:
+            total += sum(1 for line in handle if line.strip())
+    return total
+
+
 def read_log(root: Workspace | Path, project: str, kind: str = PREDICTIONS) -> pd.DataFrame:
     """Every record of a log in event-time order (an empty frame when nothing was logged)."""
     import duckdb
@@ -163,12 +209,17 @@ class WriterStats:
     dropped: int
     last_flush: float | None
     last_error: str | None
+    quarantined: int = 0
+
+
+Rejected = tuple[Mapping[str, Any], str]  # a record the schema cannot hold, and why
 
 
 class SegmentWriter:
     """Buffers records (dicts keyed by column) and writes them as segments from a background thread.
 
-    ``append`` only takes a lock for a list extend: it never waits for the disk.
+    ``append`` only takes a lock for a list extend: it never waits for the disk. A record the
+    schema cannot hold goes to ``quarantine`` (default: ``quarantine`` beside ``folder``).
     """
 
     _counter = itertools.count()
@@ -180,9 +231,11 @@ class SegmentWriter:
         *,
         flush_seconds: float = FLUSH_SECONDS,
         max_records: int = MAX_RECORDS,
+        quarantine: Path | None = None,
     ) -> None:
         self.folder = Path(folder)
         self.schema = schema
+        self.quarantine = Path(quarantine) if quarantine else self.folder.parent / QUARANTINE
         self.flush_seconds = flush_seconds
         self.max_records = max_records
         self._buffer: list[Mapping[str, Any]] = []
@@ -196,6 +249,8 @@ class SegmentWriter:
         self._dropped = 0
         self._last_flush: float | None = None
         self._last_error: str | None = None
+        self._rejected: list[Rejected] = []  # waiting for the quarantine (its write failed)
+        self._quarantined = 0
 
     # -- producer side ---------------------------------------------------------------------------
     def append(self, records: Iterable[Mapping[str, Any]]) -> None:
@@ -222,40 +277,80 @@ class SegmentWriter:
         while not self._stop.is_set():
             self._wake.wait(self.flush_seconds)
             self._wake.clear()
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # a bug: say so and keep flushing (the records stay buffered)
+                log.exception("writing the %s log failed", self.folder.name)
 
     def flush(self) -> int:
-        """Write what the buffer holds as one segment now; returns how many records it wrote."""
+        """Write what the buffer holds as one segment now; returns how many records it wrote.
+
+        Records the schema cannot hold are quarantined; the others are written. When the disk
+        refuses the segment, its records go back to the buffer for the next try."""
         with self._write_lock:
             with self._lock:
                 batch, self._buffer = self._buffer, []
-            if not batch:
+            kept, tables, rejected = convert(batch, self.schema)
+            self._set_aside(rejected)
+            if not kept:
                 return 0
             try:
-                write_segment(self.folder, pa.Table.from_pylist(batch, schema=self.schema))
+                write_segment(self.folder, pa.concat_tables(tables))
             except Exception as exc:  # the disk refused: keep the records for the next try
                 self._last_error = f"{type(exc).__name__}: {exc}"
-                with self._lock:
-                    self._buffer[:0] = batch
-                    overflow = len(self._buffer) - MAX_PENDING
-                    if overflow > 0:
-                        del self._buffer[:overflow]
-                        self._dropped += overflow
+                self._put_back(kept)
                 return 0
-            self._written += len(batch)
+            self._written += len(kept)
             self._segments += 1
             self._last_flush = time.time()
             self._last_error = None
-            return len(batch)
+            return len(kept)
+
+    def _put_back(self, records: list[Mapping[str, Any]]) -> None:
+        with self._lock:
+            self._buffer[:0] = records
+            overflow = len(self._buffer) - MAX_PENDING
+            if overflow > 0:
+                del self._buffer[:overflow]
+                self._dropped += overflow
+
+    def _set_aside(self, rejected: Sequence[Rejected]) -> None:
+        """Quarantine ``rejected`` (and what an earlier failed try left); kept on failure."""
+        waiting = [*self._rejected, *rejected]
+        if not waiting:
+            return
+        if rejected:
+            record, reason = rejected[0]
+            log.warning(
+                "%s log: %d record(s) quarantined, the first (request %s) because %s",
+                self.folder.name,
+                len(rejected),
+                str(record.get("request_id"))[:200],
+                reason,
+            )
+        try:
+            write_quarantine(self.quarantine, self.folder.name, waiting)
+        except OSError as exc:
+            self._rejected = waiting
+            self._last_error = f"quarantine: {type(exc).__name__}: {exc}"
+            return
+        self._rejected = []
+        self._quarantined += len(waiting)
 
     def close(self) -> None:
-        """Stop the flusher and write what is left."""
+        """Stop the flusher and write what is left; what the disk still refuses is quarantined
+        (it would be lost with the process otherwise)."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
         self.flush()
+        with self._write_lock:
+            with self._lock:
+                left, self._buffer = self._buffer, []
+            reason = f"not written at shutdown: {self._last_error}"
+            self._set_aside([(record, reason) for record in left])
 
     def pending_values(self, column: str) -> set[Any]:
         """``column``'s values in the records not written out yet."""
@@ -272,17 +367,79 @@ class SegmentWriter:
             self._dropped,
             self._last_flush,
             self._last_error,
+            self._quarantined,
         )
+
+
+def convert(
+    records: list[Mapping[str, Any]], schema: pa.Schema
+) -> tuple[list[Mapping[str, Any]], list[pa.Table], list[Rejected]]:
+    """``records`` as tables of ``schema``: the records that fit, their tables, and the records
+    that do not with why. One conversion when all fit; else halves, down to the culprits."""
+    if not records:
+        return [], [], []
+    try:
+        return records, [pa.Table.from_pylist(records, schema=schema)], []
+    except Exception as exc:  # a value the schema cannot hold (pyarrow raises several kinds)
+        if len(records) == 1:
+            return [], [], [(records[0], f"{type(exc).__name__}: {exc}")]
+    middle = len(records) // 2
+    first, second = convert(records[:middle], schema), convert(records[middle:], schema)
+    return first[0] + second[0], first[1] + second[1], first[2] + second[2]
+
+
+def write_quarantine(folder: Path, kind: str, rejected: Sequence[Rejected]) -> Path:
+    """Append-only like the segments: one new file per call, written under a temporary name,
+    fsync'ed and renamed."""
+    now = datetime.now().astimezone().isoformat(timespec="seconds")
+    lines = [
+        json.dumps(
+            {"log": kind, "reason": reason, "quarantined_at": now, "record": _plain(record)},
+            ensure_ascii=True,
+            allow_nan=False,
+        )
+        for record, reason in rejected
+    ]
+    name = f"q-{int(time.time() * 1000)}-{os.getpid()}-{next(SegmentWriter._counter):06d}.jsonl"
+    return _write_atomically(folder, name, ("\n".join(lines) + "\n").encode("ascii"))
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON can hold it: times as ISO text, NaN and infinities as text."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return repr(value)
 
 
 def write_segment(folder: Path, table: pa.Table) -> Path:
     """Write ``table`` under a temporary name, fsync it and rename it to its final unique name."""
-    folder.mkdir(parents=True, exist_ok=True)
     name = f"seg-{int(time.time() * 1000)}-{os.getpid()}-{next(SegmentWriter._counter):06d}.parquet"
+    return _write_atomically(
+        folder, name, lambda handle: pq.write_table(table, handle, compression="zstd")
+    )
+
+
+def _write_atomically(
+    folder: Path, name: str, content: bytes | Callable[[BinaryIO], object]
+) -> Path:
+    """``content`` (bytes, or a function writing to a binary handle) as ``folder/name``: written
+    under a temporary name, fsync'ed, renamed; a reader sees the whole file or none."""
+    folder.mkdir(parents=True, exist_ok=True)
     temporary = folder / f".{name}.tmp"
     try:
         with open(temporary, "wb") as handle:
-            pq.write_table(table, handle, compression="zstd")
+            if isinstance(content, bytes):
+                handle.write(content)
+            else:
+                content(handle)
             handle.flush()
             os.fsync(handle.fileno())
         final = folder / name

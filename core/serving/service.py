@@ -44,6 +44,10 @@ ALIAS = "production"
 AUDITED_IDS = 20  # a feedback audit row lists this many request ids
 POLL_SECONDS = 2.0
 INLINE_ITEMS = 8  # batches up to this size are predicted on the event loop, larger ones in a thread
+# text models read their text fields (TF-IDF, span detectors) at about a millisecond per 1,000
+# characters: a request with more text than this is predicted in a thread, so a long one
+# (10 items at the length limit) does not hold up /health and the other requests
+INLINE_TEXT = 2_000
 log = logging.getLogger("loopline.serving")
 
 
@@ -188,6 +192,21 @@ def request_ids(given: str | None, count: int, single: bool) -> tuple[str, list[
     return base, [base] if single else [f"{base}:{index}" for index in range(count)]
 
 
+def inline(served: ServedModel, items: Sequence[Item]) -> bool:
+    """Whether ``items`` are cheap enough to predict on the event loop."""
+    if len(items) > INLINE_ITEMS:
+        return False
+    if not served.predictor.text:
+        return True
+    fields = served.spec.text_fields
+    text = 0
+    for item in items:
+        for name in fields:
+            value = item.inputs.get(name)
+            text += len(value) if isinstance(value, str) else 0
+    return text <= INLINE_TEXT
+
+
 def predict_items(served: ServedModel, items: Sequence[Item]) -> float:
     """Fill each item's ``result``; returns the model time per item in milliseconds."""
     started = time.perf_counter()
@@ -253,6 +272,11 @@ class PredictionLog:
     def close(self) -> None:
         self.predictions.close()
         self.feedback.close()
+
+    @property
+    def quarantined(self) -> int:
+        """Records this process set aside because the log could not hold them."""
+        return self.predictions.stats().quarantined + self.feedback.stats().quarantined
 
     def follow(self, spec: ProjectSpec) -> None:
         """A new model came with a changed project definition: new columns from now on."""
