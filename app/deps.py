@@ -1,37 +1,43 @@
-"""Shared handles for the pages: the workspace (one per process and path), the signed-in user,
-the project selector and error display."""
+"""Shared handles for the pages: the client of core's public API (for the current workspace and
+the signed-in user), the signed-in user, the project selector and error display."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Collection
+from pathlib import Path
 from typing import Any, TypeVar
 
 import streamlit as st
 
-from core.accounts.access import visible_projects
-from core.actor import Actor, session_actor
-from core.errors import CoreError
-from core.projects.service import Project, list_projects
-from core.store import Workspace, resolve_path
+from core.api import Actor, Client, CoreError
+from core.api.types import Project
 
 T = TypeVar("T")
 
 
 @st.cache_resource(show_spinner=False)
-def _workspace(path: str) -> Workspace:
-    return Workspace.open(path)
+def _client(path: str, user: str, via: str) -> Client:
+    return Client(path, Actor(user, via))
 
 
-def workspace() -> Workspace:
-    """The workspace named by LOOPLINE_WORKSPACE (or ./.loopline); stops the page if there is none."""
-    path = str(resolve_path(os.environ.get("LOOPLINE_WORKSPACE")))
+def workspace_location() -> str:
+    """The workspace named by LOOPLINE_WORKSPACE, else ./.loopline."""
+    return str(Path(os.environ.get("LOOPLINE_WORKSPACE") or ".loopline").expanduser().absolute())
+
+
+def client(actor: Actor | None = None) -> Client:
+    """Core's public API for the current workspace, acting as ``actor`` (by default the signed-in
+    user); stops the page, saying why, if there is no workspace."""
+    who = actor or current_actor()
+    found = _client(workspace_location(), who.name, who.via)
     try:
-        return _workspace(path)
+        found.workspace  # noqa: B018 - opened now, so a missing workspace is said at once
     except CoreError as error:
         show_error(error)
         st.stop()
         raise  # unreachable: st.stop() raises
+    return found
 
 
 def show_error(error: CoreError) -> None:
@@ -51,9 +57,6 @@ def attempt(action: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
 
 def current_user() -> str:
     """Who is using the app: the signed-in user; in a workspace without accounts, the OS user."""
-    signed = session_actor()
-    if signed is not None:
-        return signed.name
     name = st.session_state.get("login.name")  # set at sign-in; callbacks run outside the page
     return str(name) if name else Actor.from_env("app").name
 
@@ -71,7 +74,7 @@ def _remember(key: str) -> None:
 
 
 def project_picker(
-    ws: Workspace,
+    api: Client,
     key: str,
     *,
     container: Any = None,
@@ -82,8 +85,8 @@ def project_picker(
     chosen last in this session (on any page), else on the first project in name order (among
     ``prefer`` when one of them is visible: e.g. where this user has work). Stops the page when
     there is no project."""
-    projects = {p.name: p for p in list_projects(ws)}
-    visible = visible_projects(ws, None, projects)
+    projects = {p.name: p for p in api.projects.list()}
+    visible = api.projects.visible(list(projects))
     if projects and not visible:
         st.info("You have no role in any project yet: ask an admin to grant you one.")
         st.stop()
@@ -106,12 +109,3 @@ def project_picker(
     )
     st.session_state[PROJECT_KEY] = name
     return projects[str(name)]
-
-
-def choose_project(
-    ws: Workspace, key: str, *, order: Callable[[str], float] | None = None, container: Any = None
-) -> Project:
-    """Deprecated spelling of :func:`project_picker` (``order`` is no longer used: every page
-    opens on the same project). Pages call ``project_picker(ws, key, container=...)``."""
-    del order
-    return project_picker(ws, key, container=container)

@@ -11,9 +11,8 @@ sys.path.insert(
 )  # `streamlit run app/main.py` from a checkout
 
 from app.components.login import signed_in  # after the path is set
-from app.deps import workspace
-from core.accounts.access import allowed
-from core.actor import in_session
+from app.deps import client
+from core.api import in_session
 
 st.set_page_config(page_title="Loopline", page_icon="🔁", layout="wide")
 st.html("<style>.block-container {padding-top: 2.5rem;}</style>")  # less empty space above titles
@@ -58,10 +57,11 @@ def navigation(show: Callable[[str], bool], position: str = "sidebar") -> st.Pag
 
 
 summaries: set[int] = set()
-ws = workspace()
+api = client()
 # None: a workspace without accounts (everything is open). While signing in, a hidden navigation
 # keeps the page the link asked for.
-actor = signed_in(ws, keep_page=lambda: navigation(lambda _: True, position="hidden"))
-chosen = navigation(lambda permission: actor is None or allowed(ws, actor, permission))
+actor = signed_in(api, keep_page=lambda: navigation(lambda _: True, position="hidden"))
+rights = None if actor is None else client(actor).accounts
+chosen = navigation(lambda permission: rights is None or rights.allowed(permission))
 with in_session(None if id(chosen) in summaries else actor):  # reads are checked as this user
     chosen.run()

@@ -8,8 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app.components.tables import shown
-from core.builds.slices import SliceFinding
-from core.experiments.compare import LOWER_IS_BETTER, Comparison
+from core.api.types import LOWER_IS_BETTER, Comparison, SliceFinding
 
 REGRESSION = "background-color: #ffe3e3; font-weight: 600"
 FAILED = "background-color: #cf222e; color: #ffffff; font-weight: 700"

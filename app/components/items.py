@@ -8,8 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.projects.spec import ProjectSpec
-from core.spans.detect import Span
+from core.api.types import ProjectSpec, Span
 
 SPAN_COLORS = ["#ffe08a", "#b5e3ff", "#c8f7c5", "#ffc9de", "#e2d4ff"]
 

@@ -9,24 +9,8 @@ import streamlit as st
 
 from app.components.items import text_card, unit_card
 from app.components.words import plural
-from core.actor import Actor
-from core.artifacts.service import get_artifact
-from core.data.profile import typical_ranges, unusual_values
-from core.errors import CoreError
-from core.labeling.agreement import agreement
-from core.labeling.models import QueueItem, Task
-from core.labeling.progress import task_progress
-from core.labeling.queue import (
-    current_annotations,
-    item_history,
-    next_item,
-    save_annotation,
-    skip_item,
-    undo_last,
-)
-from core.projects.service import Project
-from core.spans.detect import Span
-from core.store import Workspace
+from core.api import Client, CoreError
+from core.api.types import Project, QueueItem, Span, Task
 
 KEY = "labeling"
 
@@ -47,7 +31,7 @@ def _forget(item: QueueItem) -> None:
         st.session_state.pop(key, None)
 
 
-def _save(ws: Workspace, item: QueueItem, who: Actor, label: str) -> None:
+def _save(api: Client, item: QueueItem, label: str) -> None:
     state = _state(item)
     chosen = list(state["spans"]) + [
         span
@@ -55,11 +39,9 @@ def _save(ws: Workspace, item: QueueItem, who: Actor, label: str) -> None:
         if st.session_state.get(f"{KEY}.suggested.{i}")
     ]
     try:
-        save_annotation(
-            ws,
+        api.labeling.answer(
             item.task_id,
             item.item_id,
-            who,
             label,
             spans=sorted(set(chosen)),
             unsure=bool(st.session_state.get(f"{KEY}.unsure")),
@@ -73,20 +55,22 @@ def _save(ws: Workspace, item: QueueItem, who: Actor, label: str) -> None:
     _forget(item)
 
 
-def _skip(ws: Workspace, item: QueueItem, who: Actor) -> None:
-    skip_item(
-        ws, item.task_id, item.item_id, who, note=str(st.session_state.get(f"{KEY}.note") or "")
+def _skip(api: Client, item: QueueItem) -> None:
+    api.labeling.skip(
+        item.task_id, item.item_id, note=str(st.session_state.get(f"{KEY}.note") or "")
     )
     st.session_state[f"{KEY}.saved"] = f"Skipped {item.item_id}."
     _forget(item)
 
 
-def _undo(ws: Workspace, task_id: int, who: Actor) -> None:
-    back = undo_last(ws, task_id, who)
+def _undo(api: Client, task_id: int) -> None:
+    back = api.labeling.undo(task_id)
     if back is None:
         st.session_state[f"{KEY}.saved"] = "Nothing to undo: you have no answer or skip here."
         return
-    mine = [a for a in item_history(ws, task_id, back.item_id) if a.annotator == who.name]
+    mine = [
+        a for a in api.labeling.item_history(task_id, back.item_id) if a.annotator == api.actor.name
+    ]
     taken = mine[-2].status if len(mine) >= 2 else "labeled"  # the last one is the retraction
     st.session_state[f"{KEY}.saved"] = (
         f"Took back your skip of {back.item_id}: it is shown again."
@@ -150,9 +134,9 @@ def _remove_span(item: QueueItem, index: int) -> None:
     _state(item)["spans"].pop(index)
 
 
-def progress_row(ws: Workspace, task: Task, project: Project, who: Actor) -> None:
-    progress = task_progress(ws, task.task_id, who.name)
-    report = agreement(current_annotations(ws, [task.task_id]), project.spec.labels.classes)
+def progress_row(api: Client, task: Task) -> None:
+    progress = api.labeling.progress(task.task_id, api.actor.name)
+    report = api.labeling.agreement_so_far(task.task_id)
     a, b, c, d = st.columns(4)
     a.metric("Items done", f"{progress.complete_items:,} / {progress.items:,}")
     b.metric("Items left", f"{progress.left_items:,}")
@@ -168,7 +152,7 @@ def progress_row(ws: Workspace, task: Task, project: Project, who: Actor) -> Non
 
 
 def item_card(
-    ws: Workspace,
+    api: Client,
     task: Task,
     project: Project,
     fields: dict[str, Any] | Any,
@@ -180,30 +164,29 @@ def item_card(
     if spec.kind == "text_classification":
         text_card(spec, fields, chosen, suggested)
         return
-    dataset = get_artifact(ws, task.dataset_id)
     numeric = [
         c.name for c in spec.columns if c.type in ("integer", "number") and c.name in spec.features
     ]
-    ranges = typical_ranges(ws, dataset, numeric, spec.compare_within)
-    unit_card(spec, fields, unusual_values(fields, ranges, spec.compare_within))
+    ranges = api.data.profile(task.dataset_id, numeric, spec.compare_within)
+    unit_card(spec, fields, api.data.unusual(fields, ranges, spec.compare_within))
 
 
 @st.fragment
-def label_panel(ws: Workspace, task: Task, project: Project, who: Actor) -> None:
+def label_panel(api: Client, task: Task, project: Project) -> None:
     """One item at a time; answering shows the next without reloading the page."""
-    progress_row(ws, task, project, who)  # inside the fragment: it moves with every answer
+    progress_row(api, task)  # inside the fragment: it moves with every answer
     for flag, show in ((f"{KEY}.error", st.error), (f"{KEY}.saved", st.toast)):
         if flag in st.session_state:
             show(st.session_state.pop(flag))
     try:
-        item = next_item(ws, task.task_id, who)
+        item = api.labeling.next_item(task.task_id)
     except CoreError as error:
         st.error(error.message)
         return
     if item is None:
         st.success("Nothing left for you in this task. Thank you!", icon="🎉")
         st.button(
-            "Undo my last answer", key=f"{KEY}.undo", on_click=_undo, args=(ws, task.task_id, who)
+            "Undo my last answer", key=f"{KEY}.undo", on_click=_undo, args=(api, task.task_id)
         )
         return
     spec = project.spec
@@ -221,14 +204,13 @@ def label_panel(ws: Workspace, task: Task, project: Project, who: Actor) -> None
         ]
         text_card(spec, item.fields, [*chosen, *picked], item.suggestion.spans)
     else:
-        dataset = get_artifact(ws, task.dataset_id)
         numeric = [
             c.name
             for c in spec.columns
             if c.type in ("integer", "number") and c.name in spec.features
         ]
-        ranges = typical_ranges(ws, dataset, numeric, spec.compare_within)
-        unit_card(spec, item.fields, unusual_values(item.fields, ranges, spec.compare_within))
+        ranges = api.data.profile(task.dataset_id, numeric, spec.compare_within)
+        unit_card(spec, item.fields, api.data.unusual(item.fields, ranges, spec.compare_within))
     if item.suggestion.label:
         st.info(
             f"Model suggests **{item.suggestion.label}** ({item.suggestion.probability:.0%})",
@@ -252,7 +234,7 @@ def label_panel(ws: Workspace, task: Task, project: Project, who: Actor) -> None
             width="stretch",
             type="primary" if label == item.suggestion.label else "secondary",
             on_click=_save,
-            args=(ws, item, who, label),
+            args=(api, item, label),
         )
     buttons[-2].button(
         "Skip",
@@ -260,7 +242,7 @@ def label_panel(ws: Workspace, task: Task, project: Project, who: Actor) -> None
         shortcut="s",
         width="stretch",
         on_click=_skip,
-        args=(ws, item, who),
+        args=(api, item),
     )
     buttons[-1].button(
         "Undo",
@@ -268,7 +250,7 @@ def label_panel(ws: Workspace, task: Task, project: Project, who: Actor) -> None
         shortcut="u",
         width="stretch",
         on_click=_undo,
-        args=(ws, task.task_id, who),
+        args=(api, task.task_id),
     )
     with st.expander("History of this item"):
         rows = [
@@ -281,7 +263,7 @@ def label_panel(ws: Workspace, task: Task, project: Project, who: Actor) -> None
                 "unsure": a.unsure,
                 "note": a.note,
             }
-            for a in item_history(ws, task.task_id, item.item_id)
+            for a in api.labeling.item_history(task.task_id, item.item_id)
         ]
         st.dataframe(rows, hide_index=True) if rows else st.caption("No answers yet.")
 

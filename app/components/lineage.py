@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from core.artifacts.models import Artifact, Lineage
+from core.api.types import Artifact, Lineage
 
 KIND_COLORS = {
     "project": "#7b61ff",

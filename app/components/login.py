@@ -1,6 +1,6 @@
 """Signing in to the app: the login form, the first admin account, OpenID Connect, signing out.
 
-Local accounts sign in with a password (core.accounts.sessions: failed sign-ins are limited,
+Local accounts sign in with a password (``client.accounts.sign_in``: failed sign-ins are limited,
 sessions expire). With ``[auth]`` in .streamlit/secrets.toml the company's identity provider signs
 people in (``st.login``) and ``st.user``'s e-mail picks the Loopline user. A workspace without
 users is open: the sidebar offers to create the first admin account.
@@ -14,12 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from app.deps import show_error
-from core.accounts.access import workspace_is_open
-from core.accounts.sessions import login, logout, record_sign_in, resume_session
-from core.accounts.users import create_user, find_user, user_for_email
-from core.actor import Actor
-from core.errors import CoreError
-from core.store import Workspace
+from core.api import Actor, Client, CoreError
 
 SESSION = "login.session"  # the session's secret (kept in this browser tab's server-side state)
 USER = "login.name"
@@ -46,38 +41,38 @@ def identity_provider() -> str | None:
     return providers[0] if providers else ""
 
 
-def signed_in(ws: Workspace, *, keep_page: Callable[[], object] | None = None) -> Actor | None:
+def signed_in(api: Client, *, keep_page: Callable[[], object] | None = None) -> Actor | None:
     """The signed-in user; None when the workspace has no accounts (it is open).
 
     Draws the sign-in page and stops the script while nobody is signed in. ``keep_page`` runs
     first then (a hidden navigation), so the page a link asked for opens after signing in."""
-    if workspace_is_open(ws):
-        _first_admin(ws)
+    if api.accounts.is_open():
+        _first_admin(api)
         st.session_state.pop(SESSION, None)
         return None
     provider = identity_provider()
     if provider is not None:
-        return _with_identity_provider(ws, provider)
+        return _with_identity_provider(api, provider)
     secret = st.session_state.get(SESSION)
     if secret:
         try:
-            actor = resume_session(ws, str(secret))
+            actor = api.accounts.resume(str(secret))
         except CoreError as error:
             st.session_state.pop(SESSION, None)
             st.session_state[NOTICE] = error.message
         else:
             st.session_state[USER] = actor.name
-            _sidebar(ws, actor)
+            _sidebar(api, actor)
             return actor
     st.session_state.pop(USER, None)
     if keep_page is not None:
         keep_page()
-    _form(ws)
+    _form(api)
     st.stop()
     raise AssertionError("unreachable: st.stop() raises")
 
 
-def _form(ws: Workspace) -> None:
+def _form(api: Client) -> None:
     st.title("🔁 Loopline")
     st.caption(
         "Sign in with your Loopline account. An admin creates accounts: `loopline users add`."
@@ -94,7 +89,7 @@ def _form(ws: Workspace) -> None:
         submitted = st.form_submit_button("Sign in", key="login.submit", type="primary")
     if submitted:
         try:
-            session = login(ws, name, password, client=client_address())
+            session = api.accounts.sign_in(name, password, client=client_address())
         except CoreError as error:
             show_error(error)
             return
@@ -103,22 +98,22 @@ def _form(ws: Workspace) -> None:
         st.rerun()
 
 
-def _sidebar(ws: Workspace, actor: Actor) -> None:
-    user = find_user(ws, actor.name)
+def _sidebar(api: Client, actor: Actor) -> None:
+    user = api.accounts.user(actor.name)
     roles = ", ".join(g.label for g in user.grants) if user else ""
     st.sidebar.caption(f"Signed in as **{actor.name}** ({roles or 'no role'})")
-    st.sidebar.button("Sign out", key="login.sign_out", on_click=_sign_out, args=(ws,))
+    st.sidebar.button("Sign out", key="login.sign_out", on_click=_sign_out, args=(api,))
 
 
-def _sign_out(ws: Workspace) -> None:
+def _sign_out(api: Client) -> None:
     secret = st.session_state.pop(SESSION, None)
     st.session_state.pop(USER, None)
     if secret:
-        logout(ws, str(secret))
+        api.accounts.sign_out(str(secret))
     st.session_state[NOTICE] = "You signed out."
 
 
-def _first_admin(ws: Workspace) -> None:
+def _first_admin(api: Client) -> None:
     """Open workspace: everyone may do everything until the first (admin) account exists."""
     box = st.sidebar.expander("🔓 No accounts yet: create the first admin", expanded=False)
     box.caption(
@@ -138,8 +133,10 @@ def _first_admin(ws: Workspace) -> None:
         box.error("The two passwords differ.")
         return
     try:
-        create_user(ws, Actor.from_env("app"), name.strip(), roles=["admin"], password=password)
-        session = login(ws, name, password, client=client_address())
+        api.acting_as(Actor.from_env("app")).accounts.create_user(
+            name.strip(), roles=["admin"], password=password
+        )
+        session = api.accounts.sign_in(name, password, client=client_address())
     except CoreError as error:
         with box:
             show_error(error)
@@ -149,7 +146,7 @@ def _first_admin(ws: Workspace) -> None:
     st.rerun()
 
 
-def _with_identity_provider(ws: Workspace, provider: str) -> Actor:
+def _with_identity_provider(api: Client, provider: str) -> Actor:
     """OpenID Connect: the provider signs people in; their e-mail names the Loopline user."""
     if not st.user.get("is_logged_in"):
         st.title("🔁 Loopline")
@@ -163,7 +160,7 @@ def _with_identity_provider(ws: Workspace, provider: str) -> Actor:
         )
         st.stop()
     email = str(st.user.get("email") or "")
-    user = user_for_email(ws, email) if email else None
+    user = api.accounts.user_for_email(email) if email else None
     if user is None or not user.active:
         st.error(
             f"{email or 'Your account'} has no active Loopline account in this workspace.", icon="⚠️"
@@ -175,7 +172,9 @@ def _with_identity_provider(ws: Workspace, provider: str) -> Actor:
         st.stop()
     actor = Actor(user.name, "app")
     if st.session_state.get(USER) != user.name:  # once per browser session
-        record_sign_in(ws, user.name, client=client_address(), method=f"oidc {provider}".strip())
+        api.accounts.record_sign_in(
+            user.name, client=client_address(), method=f"oidc {provider}".strip()
+        )
     st.session_state[USER] = user.name
     st.sidebar.caption(f"Signed in as **{user.name}** ({email})")
     st.sidebar.button("Sign out", key="login.sign_out", on_click=st.logout)

@@ -7,7 +7,7 @@ import contextlib
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from core.overview import ProjectOverview
+from core.api.types import ProjectOverview
 
 STATE_BADGE = {"done": "🟢", "attention": "🟠", "empty": "⚪"}
 

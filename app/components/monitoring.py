@@ -9,9 +9,8 @@ import streamlit as st
 
 from app.components.tables import shown
 from app.components.words import plural
-from core.monitoring.dashboard import Dashboard, FeatureDistribution
-from core.monitoring.incidents import group_alerts
-from core.monitoring.models import Alert
+from core.api import Monitoring
+from core.api.types import Alert, Dashboard, FeatureDistribution
 
 MIN_LABELED = 30  # a realized accuracy on fewer labels is not worth a tile
 SEVERITY_ICONS = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
@@ -61,7 +60,7 @@ def tiles(view: Dashboard) -> None:
         "latest with any); estimated: from calibrated confidence (CBPE), the latest window",
     )
     open_alerts = [a for a in view.alerts if a.status == "open"]
-    incidents = [i for i in group_alerts(view.alerts) if i.status == "open"]
+    incidents = [i for i in Monitoring.group_alerts(view.alerts) if i.status == "open"]
     critical = sum(a.severity == "critical" for a in open_alerts)
     columns[3].metric(
         "Open alerts",

@@ -13,21 +13,14 @@ from app.components.monitoring import SEVERITY_ICONS, alert_evidence
 from app.components.rights import explain, refusal
 from app.components.words import plural
 from app.deps import attempt
-from core.actor import SYSTEM, Actor
-from core.errors import CoreError, Forbidden
-from core.labeling.models import Task
-from core.monitoring.alerts import acknowledge
-from core.monitoring.incidents import Incident, group_alerts
-from core.monitoring.loop import send_to_labeling, tasks_of
-from core.monitoring.models import Alert, RetrainRequest
-from core.monitoring.retrain import list_retrain_requests, request_retraining
-from core.store import Workspace
+from core.api import SYSTEM, Client, CoreError, Forbidden
+from core.api.types import Alert, Incident, RetrainRequest, Task
 
 STATUS_ORDER = {"open": 0, "acknowledged": 1, "resolved": 2}
 MONITORING = SYSTEM.name  # monitoring's own notes (cleared, superseded) are written as this user
 
 
-def incidents_panel(ws: Workspace, project: str, alerts: Sequence[Alert], who: Actor) -> None:
+def incidents_panel(api: Client, project: str, alerts: Sequence[Alert]) -> None:
     """Pending retraining requests, the incidents still standing (open ones unfolded), then the
     resolved ones behind a toggle."""
     st.subheader("Alerts")
@@ -35,13 +28,13 @@ def incidents_panel(ws: Workspace, project: str, alerts: Sequence[Alert], who: A
     if flash:
         st.success(flash, icon="✅")
     by_id = {a.alert_id: a for a in alerts}
-    for request in list_retrain_requests(ws, project):
+    for request in api.monitoring.retrain_requests(project):
         if request.status == "pending":
             st.info(
                 f"{request_text(request, by_id.get(request.alert_id or -1))} waits for the next "
                 f"`loopline build {project}`: {request.reason}"
             )
-    incidents = group_alerts(alerts)
+    incidents = api.monitoring.group_alerts(alerts)
     standing = sorted(
         (i for i in incidents if i.status != "resolved"), key=lambda i: STATUS_ORDER[i.status]
     )
@@ -53,10 +46,10 @@ def incidents_panel(ws: Workspace, project: str, alerts: Sequence[Alert], who: A
             else f"No open alerts; {plural(len(resolved), 'earlier incident')} resolved themselves or "
             "were superseded by a newer model."
         )
-    rights = {p: refusal(ws, p, project) for p in ("alert.ack", "alert.act")}
+    rights = {p: refusal(api, p, project) for p in ("alert.ack", "alert.act")}
     for incident in standing:
         with st.expander(incident_header(incident), expanded=incident.status == "open"):
-            _incident_card(ws, incident, who, rights)
+            _incident_card(api, incident, rights)
     if resolved and st.toggle(
         f"Show {plural(len(resolved), 'resolved incident')}",
         key="monitoring.resolved",
@@ -64,7 +57,7 @@ def incidents_panel(ws: Workspace, project: str, alerts: Sequence[Alert], who: A
     ):
         for incident in resolved:
             with st.expander(incident_header(incident), expanded=False):
-                _incident_card(ws, incident, who, rights)
+                _incident_card(api, incident, rights)
 
 
 def incident_header(incident: Incident) -> str:
@@ -111,9 +104,7 @@ def task_text(task: Task) -> str:
     return f"labeling task “{task.name}” (#{task.task_id}, {task.items:,} items, {task.status})"
 
 
-def acknowledge_incident(
-    ws: Workspace, incident: Incident, who: Actor, note: str
-) -> dict[str, list[int]]:
+def acknowledge_incident(api: Client, incident: Incident, note: str) -> dict[str, list[int]]:
     """Acknowledge every open alert of the incident with one note (core's ``acknowledge`` per
     alert). The refusals are returned, never dropped: each reason with the alerts it refused."""
     refused: dict[str, list[int]] = {}
@@ -121,7 +112,7 @@ def acknowledge_incident(
         if alert.status != "open":
             continue
         try:
-            acknowledge(ws, alert.alert_id, who, note)
+            api.monitoring.acknowledge(alert.alert_id, note)
         except CoreError as error:
             refused.setdefault(error.message + _hint(error), []).append(alert.alert_id)
     return refused
@@ -131,9 +122,7 @@ def _hint(error: CoreError) -> str:
     return f" ({error.hint})" if error.hint else ""
 
 
-def _incident_card(
-    ws: Workspace, incident: Incident, who: Actor, rights: dict[str, Forbidden | None]
-) -> None:
+def _incident_card(api: Client, incident: Incident, rights: dict[str, Forbidden | None]) -> None:
     key = incident.incident_id
     lead = incident.lead
     st.dataframe(
@@ -145,7 +134,7 @@ def _incident_card(
     )
     st.markdown(f"**Acting on {lead.label}**, the most severe alert still standing")
     alert_evidence(lead, timeline=False)
-    tasks = {t.task_id: t for a in incident.alerts for t in tasks_of(ws, a)}
+    tasks = {t.task_id: t for a in incident.alerts for t in api.monitoring.tasks_of(a.alert_id)}
     for task in tasks.values():
         st.caption(f"🏷️ Sent to {task_text(task)}")
     timeline = sorted(
@@ -178,7 +167,7 @@ def _incident_card(
         disabled=not open_alerts or ack_refused is not None,
         help="one note for every open alert of the incident",
     ):
-        problems = acknowledge_incident(ws, incident, who, note)
+        problems = acknowledge_incident(api, incident, note)
         if not problems:
             st.session_state["monitoring.flash"] = (
                 f"Acknowledged {plural(len(open_alerts), 'alert')} of incident #{key}."
@@ -201,7 +190,7 @@ def _incident_card(
         "become a labeling task",
     ):
         with st.status("Choosing the drifted, uncertain live items…") as status:
-            task = attempt(send_to_labeling, ws, lead.alert_id, who)
+            task = attempt(api.monitoring.send_to_labeling, lead.alert_id)
             if task is not None:
                 status.update(label=f"Created {task_text(task)}.", state="complete")
     if retrain.button(
@@ -210,7 +199,7 @@ def _incident_card(
         disabled=act_refused is not None,
         help="the next `loopline build` picks the request up and records it as its trigger",
     ):
-        request = attempt(request_retraining, ws, lead.alert_id, who, note)
+        request = attempt(api.monitoring.request_retraining, lead.alert_id, note)
         if request is not None:
             st.success(f"{request_text(request, lead)} is pending for the next build.")
     for refused in {id(r): r for r in (ack_refused, act_refused) if r is not None}.values():

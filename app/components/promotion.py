@@ -3,14 +3,12 @@
 import streamlit as st
 
 from app.components.rights import explain, refusal
-from app.deps import attempt, current_actor
-from core.artifacts.models import Artifact
-from core.artifacts.service import list_artifacts
-from core.registry.service import promote
-from core.store import Workspace
+from app.deps import attempt
+from core.api import Client
+from core.api.types import Artifact
 
 
-def promotion_form(ws: Workspace, name: str, production: Artifact | None) -> None:
+def promotion_form(api: Client, name: str, production: Artifact | None) -> None:
     """Pick a version, give a reason, confirm; after the action the page reruns so the tile, the
     picker and the history show the new production model."""
     st.subheader("Promote or roll back")
@@ -20,8 +18,8 @@ def promotion_form(ws: Workspace, name: str, production: Artifact | None) -> Non
     flash = st.session_state.pop("builds.flash", None)
     if flash:
         st.success(flash, icon="✅")
-    models = list_artifacts(ws, kind="model", project=name)
-    refused = refusal(ws, "promote", name)
+    models = api.artifacts.list(kind="model", project=name)
+    refused = refusal(api, "promote", name)
     if models:
         left, right = st.columns([1, 2])
         target = left.selectbox(
@@ -60,7 +58,7 @@ def promotion_form(ws: Workspace, name: str, production: Artifact | None) -> Non
             if serving
             else None,
         ):
-            done = attempt(promote, ws, name, target.artifact_id, current_actor(), reason=reason)
+            done = attempt(api.models.promote, name, target.artifact_id, reason=reason)
             if done:
                 was = f" (replacing {production.name} v{production.version})" if production else ""
                 st.session_state["builds.flash"] = (

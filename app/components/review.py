@@ -11,25 +11,12 @@ import streamlit as st
 from app.components.labeling import item_card
 from app.components.words import plural
 from app.deps import attempt
-from core.actor import Actor
-from core.artifacts.service import list_artifacts
-from core.labeling.freeze import freeze
-from core.labeling.interchange import (
-    EXPORT_FORMATS,
-    export_label_set,
-    import_annotations,
-    parse_label_studio,
-)
-from core.labeling.models import FREEZE_RULES, Task, TaskFilter
-from core.labeling.review import decide, review_queue, task_agreement
-from core.labeling.tasks import create_task
-from core.projects.service import Project
-from core.registry.service import find_alias, predict_dataset
-from core.store import Workspace
+from core.api import Client
+from core.api.types import EXPORT_FORMATS, FREEZE_RULES, Project, Task, TaskFilter
 
 
-def review_tab(ws: Workspace, task: Task, project: Project, who: Actor) -> None:
-    cases, waiting = review_queue(ws, task.task_id, limit=20)
+def review_tab(api: Client, task: Task, project: Project) -> None:
+    cases, waiting = api.labeling.review_queue(task.task_id, limit=20)
     st.caption(
         f"{plural(waiting, 'item')} {'waits' if waiting == 1 else 'wait'} for a decision: "
         "disagreements first, then answers flagged unsure."
@@ -40,7 +27,7 @@ def review_tab(ws: Workspace, task: Task, project: Project, who: Actor) -> None:
     case = st.selectbox(
         "Item", cases, key="review.case", format_func=lambda c: f"{c.item_id} · {c.reason}"
     )
-    item_card(ws, task, project, case.fields)
+    item_card(api, task, project, case.fields)
     st.dataframe(
         pd.DataFrame(
             [
@@ -63,15 +50,17 @@ def review_tab(ws: Workspace, task: Task, project: Project, who: Actor) -> None:
         votes = [a for a in case.annotations if a.label == label]
         if column.button(f"Decide: {label}", key=f"review.decide.{label}", width="stretch"):
             spans = votes[0].spans if votes else ()
-            if attempt(decide, ws, task.task_id, case.item_id, who, label, spans=spans, note=note):
+            if attempt(
+                api.labeling.decide, task.task_id, case.item_id, label, spans=spans, note=note
+            ):
                 st.toast(f"{case.item_id}: {label}")
                 st.rerun()
 
 
-def agreement_tab(ws: Workspace, task: Task, project: Project) -> None:
+def agreement_tab(api: Client, task: Task, project: Project) -> None:
     slicing = [c.name for c in project.spec.columns if c.type == "category"]
     by = st.selectbox("Break down by", ["(none)", *slicing], key="review.agreement_by")
-    report = attempt(lambda: task_agreement(ws, [task.task_id], None if by == "(none)" else by))
+    report = attempt(lambda: api.labeling.agreement([task.task_id], None if by == "(none)" else by))
     if report is None:
         return
     if report.items_compared == 0:
@@ -126,9 +115,7 @@ def agreement_tab(ws: Workspace, task: Task, project: Project) -> None:
         )
 
 
-def freeze_tab(
-    ws: Workspace, project: Project, tasks: list[Task], current: Task, who: Actor
-) -> None:
+def freeze_tab(api: Client, project: Project, tasks: list[Task], current: Task) -> None:
     st.caption(
         "Freezing makes an immutable, versioned label set; training only reads frozen label sets."
     )
@@ -149,7 +136,7 @@ def freeze_tab(
         format_func=rules.__getitem__,
     )
     previous = {
-        a.artifact_id: a for a in list_artifacts(ws, kind="label_set", project=project.name)
+        a.artifact_id: a for a in api.artifacts.list(kind="label_set", project=project.name)
     }
     base = st.selectbox(
         "On top of",
@@ -160,7 +147,7 @@ def freeze_tab(
     note = st.text_input("Note", key="review.freeze_note")
     if st.button("Freeze label set", type="primary", key="review.freeze", disabled=not chosen):
         frozen = attempt(
-            freeze, ws, project.name, who, chosen, rule=rule, extends=base or None, note=note
+            api.labeling.freeze, project.name, chosen, rule=rule, extends=base or None, note=note
         )
         if frozen:
             st.success(
@@ -168,15 +155,15 @@ def freeze_tab(
             )
 
 
-def interchange_tab(ws: Workspace, project: Project, task: Task, who: Actor) -> None:
-    sets = list_artifacts(ws, kind="label_set", project=project.name)
+def interchange_tab(api: Client, project: Project, task: Task) -> None:
+    sets = api.artifacts.list(kind="label_set", project=project.name)
     if sets:
         left, right = st.columns(2)
         chosen = left.selectbox(
             "Label set", sets, key="review.export_set", format_func=lambda a: a.ref
         )
         fmt = right.selectbox("Format", EXPORT_FORMATS, key="review.export_format")
-        data = attempt(lambda: export_label_set(ws, chosen.artifact_id, fmt))
+        data = attempt(lambda: api.labeling.export(chosen.artifact_id, fmt))
         if data is not None:
             suffix = {"csv": "csv", "jsonl": "jsonl", "label-studio": "json"}[fmt]
             st.download_button(
@@ -190,20 +177,23 @@ def interchange_tab(ws: Workspace, project: Project, task: Task, who: Actor) -> 
         "Import a Label Studio JSON export as annotations", type=["json"], key="review.import"
     )
     if upload is not None and st.button("Import", key="review.import_go"):
-        records = attempt(lambda: parse_label_studio(upload.getvalue(), project.spec.id_column))
-        if records is not None:
-            task_name = f"Import: {upload.name}"
-            done = attempt(
-                lambda: import_annotations(ws, project.name, records, who, task_name=task_name)
+        task_name = f"Import: {upload.name}"
+        done = attempt(
+            api.labeling.import_labels,
+            project.name,
+            upload.getvalue(),
+            upload.name,
+            task_name=task_name,
+            source="import",
+        )
+        if done:
+            st.success(
+                f"{done.annotations} annotations on {done.items} items into task "
+                f"#{done.task_id} {task_name}."
             )
-            if done:
-                st.success(
-                    f"{done.annotations} annotations on {done.items} items into task "
-                    f"#{done.task_id} {task_name}."
-                )
 
 
-def new_task_tab(ws: Workspace, project: Project, who: Actor) -> None:
+def new_task_tab(api: Client, project: Project) -> None:
     spec = project.spec
     with st.form("review.new_task"):
         name = st.text_input(
@@ -235,7 +225,7 @@ def new_task_tab(ws: Workspace, project: Project, who: Actor) -> None:
         )
         more = c.number_input("… by this many", 2, 5, 2, key="review.sample_overlap")
         untasked = st.checkbox("Only items in no other task", True, key="review.untasked")
-        production = find_alias(ws, project.name)
+        production = api.models.find_alias(project.name)
         use_model = st.checkbox(
             f"Suggest labels with {production.ref} and put the items it is least sure of first"
             if production
@@ -254,23 +244,17 @@ def new_task_tab(ws: Workspace, project: Project, who: Actor) -> None:
                 limit=int(limit) or None,
                 untasked_only=untasked,
             )
-            probabilities = predict_dataset(ws, production) if use_model and production else None
+            model = production.artifact_id if use_model and production else None
             task = attempt(
-                create_task,
-                ws,
+                api.labeling.create_task,
                 project.name,
-                who,
                 name=name,
                 task_filter=task_filter,
                 overlap=int(overlap),
                 agreement_sample=float(sample) if more > overlap else 0.0,
                 agreement_overlap=int(more),
                 instructions=instructions,
-                probabilities=probabilities,
-                ordering="uncertainty" if probabilities is not None else "random",
-                model_id=production.artifact_id
-                if probabilities is not None and production
-                else None,
+                suggest_with=model,
             )
             if task:
                 st.success(

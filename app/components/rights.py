@@ -5,18 +5,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.accounts.access import authorize
-from core.errors import Forbidden
-from core.store import Workspace
+from core.api import Client, Forbidden
 
 
-def refusal(ws: Workspace, permission: str, project: str | None) -> Forbidden | None:
+def refusal(api: Client, permission: str, project: str | None) -> Forbidden | None:
     """Core's refusal of ``permission`` in ``project`` for the signed-in user; None if allowed."""
-    try:
-        authorize(ws, None, permission, project)
-    except Forbidden as error:
-        return error
-    return None
+    return api.accounts.refusal(permission, project)
 
 
 def explain(refused: Forbidden | None) -> None:

@@ -9,8 +9,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.requirements.matrix import EvidenceDetail, SliceValue
-from core.requirements.models import HistoryEntry, Matrix, Status
+from core.api.types import EvidenceDetail, HistoryEntry, Matrix, SliceValue, Status
 
 STATUS_ORDER = ("met", "no_evidence", "suspect", "violated")
 COLORS = {"met": "#2b9348", "no_evidence": "#adb5bd", "suspect": "#f4a261", "violated": "#d62828"}

@@ -7,15 +7,9 @@ import pandas as pd
 import streamlit as st
 
 from app.deps import attempt
-from core.actor import Actor
-from core.registry.service import find_alias
-from core.requirements.derive import KINDS, derivation_inputs, derive
-from core.requirements.editor import editor_rows, save_rows
-from core.requirements.interchange import render
-from core.requirements.models import Matrix
-from core.requirements.report import model_card, model_card_markdown, trace_export
-from core.requirements.service import create_derived_requirement
-from core.store import Workspace
+from core.api import Client
+from core.api.types import DERIVATION_KINDS as KINDS
+from core.api.types import Matrix
 
 DERIVE_DEFAULTS = {
     "volume": 2000.0,
@@ -29,13 +23,13 @@ DERIVE_DEFAULTS = {
 EVIDENCE_SOURCES = ["production", "build", "monitoring", "verification"]
 
 
-def edit_tab(ws: Workspace, project: str, full: Matrix, who: Actor) -> None:
+def edit_tab(api: Client, project: str, full: Matrix) -> None:
     """Every requirement in an editable table; saving writes only the rows touched."""
     st.caption(
         "Managers change requirements here; saving makes a new version of the set (who, when and "
         "why are kept) and recomputes the statuses. Lists are written `SYS-1; SYS-3`."
     )
-    rows = editor_rows(full.requirements.values())
+    rows = api.requirements.editor_rows(full.requirements.values())
     edited = st.data_editor(
         pd.DataFrame(rows, columns=list(rows[0]) if rows else None),
         num_rows="dynamic",
@@ -53,11 +47,9 @@ def edit_tab(ws: Workspace, project: str, full: Matrix, who: Actor) -> None:
     removed = [rows[int(i)]["id"] for i in changes.get("deleted_rows", [])]
     records = edited.to_dict("records")
     done = attempt(
-        save_rows,
-        ws,
+        api.requirements.save_rows,
         project,
         [records[i] for i in sorted(touched) if i < len(records)],
-        who,
         deleted=removed,
         note=note,
     )
@@ -65,7 +57,7 @@ def edit_tab(ws: Workspace, project: str, full: Matrix, who: Actor) -> None:
         st.success(done.summary)
 
 
-def derive_tab(ws: Workspace, project: str, full: Matrix, who: Actor) -> None:
+def derive_tab(api: Client, project: str, full: Matrix) -> None:
     """From operational terms (volume, base rate, what may go wrong per period) to a threshold,
     and from there to a new ML requirement."""
     st.caption(
@@ -79,7 +71,7 @@ def derive_tab(ws: Workspace, project: str, full: Matrix, who: Actor) -> None:
     )
     inputs: dict[str, object] = {}
     columns = st.columns(3)
-    for index, name in enumerate(derivation_inputs(kind)):
+    for index, name in enumerate(api.requirements.derivation_inputs(kind)):
         inputs[name] = columns[index % 3].number_input(
             name.replace("_", " "),
             value=DERIVE_DEFAULTS[name],
@@ -93,7 +85,7 @@ def derive_tab(ws: Workspace, project: str, full: Matrix, who: Actor) -> None:
     metric = st.text_input(
         "Metric", key="traceability.derive.metric", placeholder="precision.out_of_office"
     )
-    derivation = attempt(derive, kind, inputs, metric or None)
+    derivation = attempt(api.requirements.derive, kind, inputs, metric or None)
     if derivation is None:
         return
     st.markdown("\n".join(f"1. {step}" for step in derivation.steps))
@@ -107,12 +99,10 @@ def derive_tab(ws: Workspace, project: str, full: Matrix, who: Actor) -> None:
     if not st.button("Create the ML requirement", key="traceability.derive.create"):
         return
     made = attempt(
-        create_derived_requirement,
-        ws,
+        api.requirements.create_derived,
         project,
         new_id,
         derivation,
-        who,
         derived_from=parents,
         evidence=source,
         note="derived on the traceability page",
@@ -121,30 +111,36 @@ def derive_tab(ws: Workspace, project: str, full: Matrix, who: Actor) -> None:
         st.success(made.summary)
 
 
-def downloads_tab(ws: Workspace, project: str, full: Matrix) -> None:
+def downloads_tab(api: Client, project: str, full: Matrix) -> None:
     """The matrix and the requirements in the formats review meetings and requirement tools use."""
     st.caption("For review meetings and the requirement tools managers already use.")
     requirements = list(full.requirements.values())
     columns = st.columns(5)
     downloads = (  # label, content, file name, media type, widget key suffix
-        ("Matrix (CSV)", trace_export(ws, project, "csv"), "traceability.csv", "text/csv", "csv"),
+        (
+            "Matrix (CSV)",
+            api.requirements.trace_export(project, "csv"),
+            "traceability.csv",
+            "text/csv",
+            "csv",
+        ),
         (
             "Report (HTML)",
-            trace_export(ws, project, "html"),
+            api.requirements.trace_export(project, "html"),
             "traceability.html",
             "text/html",
             "html",
         ),
         (
             "Requirements (ReqIF)",
-            render(project, requirements, "reqif"),
+            api.requirements.render(project, requirements, "reqif"),
             "requirements.reqif",
             "application/xml",
             "reqif",
         ),
         (
             "Requirements (YAML)",
-            render(project, requirements, "yaml"),
+            api.requirements.render(project, requirements, "yaml"),
             "requirements.yaml",
             "application/yaml",
             "yaml",
@@ -154,11 +150,11 @@ def downloads_tab(ws: Workspace, project: str, full: Matrix) -> None:
         column.download_button(
             label, content, f"{project}-{name}", media, key=f"traceability.download.{key}"
         )
-    card = attempt(model_card, ws, project) if find_alias(ws, project) else None
+    card = attempt(api.requirements.model_card, project) if api.models.find_alias(project) else None
     if card is not None:
         columns[4].download_button(
             "Model card (production)",
-            model_card_markdown(card),
+            api.requirements.model_card_markdown(card),
             f"{project}-model-card.md",
             "text/markdown",
             key="traceability.download.card",

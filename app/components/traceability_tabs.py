@@ -19,15 +19,8 @@ from app.components.traceability import (
     styled_matrix,
 )
 from app.deps import attempt
-from core.artifacts.lineage import lineage
-from core.artifacts.service import list_artifacts
-from core.builds.service import list_builds
-from core.requirements.impact import impact
-from core.requirements.matrix import EvidenceDetail, evidence_detail
-from core.requirements.models import Matrix, Requirement, Status
-from core.requirements.status import status_history
-from core.requirements.versions import requirement_versions
-from core.store import Workspace
+from core.api import Client
+from core.api.types import EvidenceDetail, Matrix, Requirement, Status
 
 MAX_CHART_ROWS = 80  # matrix_heatmap's default
 
@@ -73,7 +66,7 @@ def matrix_tab(matrix: Matrix) -> None:
     )
 
 
-def evidence_tab(ws: Workspace, project: str, matrix: Matrix) -> None:
+def evidence_tab(api: Client, project: str, matrix: Matrix) -> None:
     """Pick a requirement (system or ML) and see its status, links, slices, artifacts, lineage,
     derivation and versions."""
     ids = [row.requirement.requirement_id for row in matrix.rows]
@@ -89,7 +82,7 @@ def evidence_tab(ws: Workspace, project: str, matrix: Matrix) -> None:
         key="traceability.requirement",
         format_func=lambda i: f"{i} · {matrix.requirements[i].title}",
     )
-    detail = attempt(evidence_detail, ws, project, chosen)
+    detail = attempt(api.requirements.evidence, project, chosen)
     if detail is None:
         return
     item, found = detail.requirement, detail.status
@@ -110,11 +103,11 @@ def evidence_tab(ws: Workspace, project: str, matrix: Matrix) -> None:
             matrix.requirements[found.via].metric if found and found.via else ""
         )
         st.plotly_chart(slice_chart(detail.slices, str(metric)), key="traceability.slices")
-    _artifacts(ws, detail, found)
+    _artifacts(api, detail, found)
     if item.derivation and item.derivation.get("steps"):
         with st.expander("How the threshold was derived"):
             st.markdown("\n".join(f"1. {s}" for s in item.derivation["steps"]))
-    _versions(ws, project, item)
+    _versions(api, project, item)
 
 
 def _links(detail: EvidenceDetail) -> None:
@@ -140,7 +133,7 @@ def _links(detail: EvidenceDetail) -> None:
     )
 
 
-def _artifacts(ws: Workspace, detail: EvidenceDetail, found: Status | None) -> None:
+def _artifacts(api: Client, detail: EvidenceDetail, found: Status | None) -> None:
     """What the status was measured on: the artifacts, the monitoring window, their lineage."""
     rows = evidence_rows(detail)
     if found is not None and found.source:
@@ -153,13 +146,13 @@ def _artifacts(ws: Workspace, detail: EvidenceDetail, found: Status | None) -> N
         st.dataframe(pd.DataFrame(rows), hide_index=True, key="traceability.evidence")
     if detail.lineage_root is not None:
         with st.expander("Lineage of the evidence", expanded=False):
-            up = lineage(ws, detail.lineage_root, "up")
-            down = lineage(ws, detail.lineage_root, "down", max_depth=1)
+            up = api.artifacts.lineage(detail.lineage_root, "up")
+            down = api.artifacts.lineage(detail.lineage_root, "down", max_depth=1)
             st.plotly_chart(lineage_figure(up, down), key="traceability.lineage")
 
 
-def _versions(ws: Workspace, project: str, item: Requirement) -> None:
-    versions = requirement_versions(ws, project, item.requirement_id)
+def _versions(api: Client, project: str, item: Requirement) -> None:
+    versions = api.requirements.versions(project, item.requirement_id)
     with st.expander(f"Versions ({len(versions)})"):
         st.dataframe(
             pd.DataFrame(
@@ -178,8 +171,8 @@ def _versions(ws: Workspace, project: str, item: Requirement) -> None:
         )
 
 
-def history_tab(ws: Workspace, project: str) -> None:
-    history = status_history(ws, project)
+def history_tab(api: Client, project: str) -> None:
+    history = api.requirements.status_history(project)
     if not history:
         st.info("No status changes yet.")
         return
@@ -210,14 +203,14 @@ def history_tab(ws: Workspace, project: str) -> None:
     )
 
 
-def impact_tab(ws: Workspace, project: str) -> None:
+def impact_tab(api: Client, project: str) -> None:
     st.caption("What would change if this build's model or model version were promoted.")
     candidates = [
-        f"model:{m.name}@{m.version}" for m in list_artifacts(ws, kind="model", project=project)
+        f"model:{m.name}@{m.version}" for m in api.artifacts.list(kind="model", project=project)
     ]
     candidates += [
         f"build #{b.build_id} ({', '.join(filter(None, (b.status, b.model_text)))})"
-        for b in list_builds(ws, project)
+        for b in api.builds.list(project)
         if b.run_id
     ]
     if not candidates:
@@ -225,8 +218,7 @@ def impact_tab(ws: Workspace, project: str) -> None:
         return
     pick = st.selectbox("Candidate", candidates, key="traceability.candidate")
     result = attempt(
-        impact,
-        ws,
+        api.requirements.impact,
         project,
         model=pick if pick.startswith("model:") else None,
         build=int(pick.split("#")[1].split()[0]) if pick.startswith("build") else None,

@@ -10,11 +10,8 @@ from typing import Any
 import streamlit as st
 
 from app.components.words import plural
-from app.deps import current_actor, show_error
-from core.data.formats import detect_format
-from core.data.service import IngestRefused, ingest
-from core.errors import CoreError
-from core.store import Workspace
+from app.deps import show_error
+from core.api import Client, CoreError, IngestRefused
 
 
 def quality_warning(flags: Sequence[str]) -> None:
@@ -25,20 +22,18 @@ def quality_warning(flags: Sequence[str]) -> None:
     st.warning(f"**{plural(len(flags), 'thing')} worth a look**\n\n{lines}", icon="🔎")
 
 
-def ingest_upload(ws: Workspace, project: str, upload: Any, mode: str) -> None:
+def ingest_upload(api: Client, project: str, upload: Any, mode: str) -> None:
     """Check and ingest one uploaded file; a refusal is shown as an error with its problems."""
     slot = st.empty()
     bar = slot.progress(0.0, text=f"Reading and checking {upload.name} …")
     try:
-        fmt = detect_format(upload.name)
+        fmt = api.data.detect_format(upload.name)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"upload.{fmt}"
             path.write_bytes(upload.getvalue())
-            result = ingest(
-                ws,
+            result = api.data.ingest(
                 project,
                 path,
-                current_actor(),
                 display_name=upload.name,
                 fmt=fmt,
                 mode=mode,

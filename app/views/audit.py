@@ -6,12 +6,9 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from app.deps import current_actor, show_error, workspace
-from core.accounts.access import allowed
-from core.accounts.auditlog import audit_actions, audit_actors, export_audit_csv, search_audit
-from core.errors import CoreError
-from core.projects.service import list_projects
-from core.store.audit import AuditQuery
+from app.deps import client, show_error
+from core.api import CoreError
+from core.api.types import AuditQuery
 
 ANY = "(any)"
 
@@ -21,22 +18,22 @@ st.caption(
     "CLI, service), what, on what. Failed sign-ins and user changes are here too. Nobody can "
     "edit or delete an entry."
 )
-ws = workspace()
-if not allowed(ws, None, "audit.read"):
+api = client()
+if not api.accounts.allowed("audit.read"):
     st.error("The audit log is for managers and admins.", icon="🔒")
     st.stop()
 
-actions = audit_actions(ws)
+actions = api.accounts.audit_actions()
 groups = sorted({a.split(".")[0] + "." for a in actions if "." in a})
 top = st.columns([1, 1, 1, 2])
-who = top[0].selectbox("Actor", [ANY, *audit_actors(ws)], key="audit.actor")
+who = top[0].selectbox("Actor", [ANY, *api.accounts.audit_actors()], key="audit.actor")
 what = top[1].selectbox(
     "Action",
     [ANY, *sorted({*actions, *groups})],
     key="audit.action",
     help="an action, or a family ending in '.' (users. = every user change)",
 )
-projects = [p.name for p in list_projects(ws)]
+projects = [p.name for p in api.projects.list()]
 project = top[2].selectbox("Project", [ANY, *projects], key="audit.project")
 text = top[3].text_input("Text in target or details", key="audit.text", max_chars=200)
 today = datetime.now(UTC).date()
@@ -54,7 +51,7 @@ query = AuditQuery(
     limit=5000,
 )
 try:
-    entries, total = search_audit(ws, None, query)
+    entries, total = api.accounts.audit(query)
 except CoreError as error:
     show_error(error)
     st.stop()
@@ -95,10 +92,9 @@ if total > len(entries):
         f"Showing the newest {len(entries):,} of {total:,}; narrow the filters to see others."
     )
 st.dataframe(frame, hide_index=True, key="audit.table", width="stretch")
-actor = current_actor()
 st.download_button(
     "Export these entries as CSV",
-    data=lambda: export_audit_csv(ws, actor, query),
+    data=lambda: api.accounts.export_audit(query),
     file_name=f"loopline-audit-{today:%Y%m%d}.csv",
     mime="text/csv",
     key="audit.export",

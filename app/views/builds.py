@@ -5,9 +5,7 @@ import streamlit as st
 
 from app.components.promotion import promotion_form
 from app.components.tables import shown
-from app.deps import project_picker, workspace
-from core.builds.service import list_builds
-from core.registry.service import find_alias, promotion_history
+from app.deps import client, project_picker
 
 ICONS = {"successful": "✅", "failed": "❌", "aborted": "⚠️", "running": "⏳"}
 st.title("🏗️ Builds & releases")
@@ -15,10 +13,10 @@ st.caption(
     "`loopline build` trains, compares with production on the same test set and gates; only a "
     "successful build registers its model. Promotion and rollback are recorded with a reason."
 )
-ws = workspace()
-name = project_picker(ws, "builds.project").name
-builds = list_builds(ws, name)
-production = find_alias(ws, name)
+api = client()
+name = project_picker(api, "builds.project").name
+builds = api.builds.list(name)
+production = api.models.find_alias(name)
 st.metric(
     "In production",
     f"{production.name} v{production.version}" if production else "nothing yet",
@@ -75,8 +73,8 @@ else:
     with st.expander("Build log"):
         st.code(build.log or "(empty)", language=None)
 
-promotion_form(ws, name, production)
-history = promotion_history(ws, name)
+promotion_form(api, name, production)
+history = api.models.promotion_history(name)
 if history:
     st.markdown(
         "**Promotion history** · newest first; *manual*: promoted here or with `loopline promote`"

@@ -5,17 +5,14 @@ import plotly.express as px
 import streamlit as st
 
 from app.components.upload import ingest_upload, quality_warning
-from app.deps import attempt, project_picker, workspace
-from core.artifacts.service import list_artifacts
-from core.data.quality import quality_flags
-from core.data.service import quality_of
+from app.deps import attempt, client, project_picker
 
 st.title("🗃️ Data")
 st.caption(
     "Every ingest is checked against the project's schema and becomes a new dataset version."
 )
-ws = workspace()
-name = project_picker(ws, "data.project").name
+api = client()
+name = project_picker(api, "data.project").name
 
 with st.expander("Ingest a file", icon="📥"):
     st.caption(
@@ -31,9 +28,9 @@ with st.expander("Ingest a file", icon="📥"):
         help="append: add to the latest version (same id = replaced); replace: start afresh",
     )
     if upload is not None and st.button("Check and ingest", type="primary", key="data.ingest"):
-        ingest_upload(ws, name, upload, mode)
+        ingest_upload(api, name, upload, mode)
 
-versions = list_artifacts(ws, kind="dataset", project=name)
+versions = api.artifacts.list(kind="dataset", project=name)
 if not versions:
     st.info("This project has no data yet. Ingest a file above.")
     st.stop()
@@ -61,14 +58,14 @@ st.dataframe(
 chosen = st.selectbox(
     "Quality report of", versions, key="data.version", format_func=lambda d: f"v{d.version}"
 )
-report = attempt(lambda: quality_of(ws, chosen))
+report = attempt(lambda: api.data.quality(chosen.artifact_id))
 if report:
     left, middle, right = st.columns(3)
     left.metric("Rows ingested", f"{report['rows']:,}")
     middle.metric("Rows repeating another's content", report["duplicate_content_rows"])
     right.metric("Ids replaced", report["ids_already_in_previous_version"])
     columns = pd.DataFrame(report["columns"])
-    quality_warning(quality_flags(report))
+    quality_warning(api.data.quality_flags(report))
     chart = px.bar(
         columns,
         x="column",

@@ -5,13 +5,8 @@ import plotly.express as px
 import streamlit as st
 
 from app.components.compare import comparison_view
-from app.deps import attempt, project_picker, show_error, workspace
-from core.builds.service import list_builds
-from core.builds.slices import slice_findings
-from core.errors import CoreError
-from core.experiments.compare import compare_runs
-from core.experiments.search import search_runs
-from core.registry.service import find_alias
+from app.deps import attempt, client, project_picker, show_error
+from core.api import CoreError
 
 BUILD_ICONS = {"successful": "✅", "failed": "❌", "aborted": "⚠️", "running": "⏳"}
 
@@ -19,9 +14,9 @@ st.title("🧪 Experiments")
 st.caption(
     "Each run records its label set, dataset, code commit, parameters and metrics overall and per slice."
 )
-ws = workspace()
+api = client()
 left, right = st.columns([1, 2])
-name = project_picker(ws, "experiments.project", container=left).name
+name = project_picker(api, "experiments.project", container=left).name
 query = right.text_input(
     "Filter",
     key="experiments.filter",
@@ -29,22 +24,22 @@ query = right.text_input(
     help="Fields: metrics.NAME, params.NAME, tags.NAME, status, name … joined with AND",
 )
 try:
-    table = search_runs(ws, name, query or "", ["run_id DESC"], 10_000)
+    table = api.runs.search(name, query or "", ["run_id DESC"], 10_000)
 except CoreError as error:  # a malformed filter: say why under it and show every run meanwhile
     with right:
         show_error(error)
         st.caption("Showing every run until the filter is fixed.")
-    table = search_runs(ws, name, "", ["run_id DESC"], 10_000)
+    table = api.runs.search(name, "", ["run_id DESC"], 10_000)
 runs = table.frame
 for notice in table.notices:
     st.warning(notice, icon="🔎")
 if runs.empty:
     st.info("No runs match. Train one with `loopline train PROJECT` or `loopline build PROJECT`.")
     st.stop()
-production = find_alias(ws, name)
+production = api.models.find_alias(name)
 production_run = production.metadata.get("run_id") if production else None
 runs.insert(1, "★", ["★" if r == production_run else "" for r in runs["run_id"]])
-built = {b.run_id: b for b in list_builds(ws, name) if b.run_id is not None}
+built = {b.run_id: b for b in api.builds.list(name) if b.run_id is not None}
 runs.insert(
     2,
     "build",
@@ -102,6 +97,6 @@ chosen = st.multiselect(
     format_func=run_text,
 )
 if len(chosen) >= 1:
-    comparison = attempt(compare_runs, ws, chosen)
+    comparison = attempt(api.runs.compare, chosen)
     if comparison:
-        comparison_view(comparison, attempt(slice_findings, ws, comparison) or [])
+        comparison_view(comparison, attempt(api.builds.slice_findings, chosen) or [])

@@ -6,9 +6,7 @@ import streamlit as st
 from app.components.lineage import KIND_COLORS
 from app.components.login import refused_page_note
 from app.components.loop import loop_cards, requirement_health
-from app.deps import workspace
-from core.artifacts.service import count_by_kind
-from core.overview import workspace_overview
+from app.deps import client
 
 st.title("🔁 Loopline")
 refused_page_note()
@@ -16,10 +14,9 @@ st.caption(
     "Data management → ML modeling → build & release → operations → back to data, "
     "for every ML component in this workspace."
 )
-ws = workspace()
-with ws.store.read():
-    overviews = workspace_overview(ws)
-    counts = count_by_kind(ws)
+api = client()
+overviews = api.projects.overview()
+counts = api.artifacts.count_by_kind()
 
 if not overviews:
     st.info(
@@ -56,4 +53,4 @@ if counts:
 right.metric("Artifacts", f"{sum(counts.values()):,}")
 right.metric("Projects", len(overviews))
 right.caption("Workspace folder")
-right.code(str(ws.root), language=None)
+right.code(str(api.location), language=None)

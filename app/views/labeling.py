@@ -4,24 +4,22 @@ import streamlit as st
 
 from app.components.labeling import label_panel, release_focus
 from app.components.words import plural
-from app.deps import current_actor, project_picker, workspace
-from core.labeling.progress import left_for
-from core.labeling.tasks import list_tasks
+from app.deps import client, project_picker
 
 st.title("🏷️ Labeling")
 st.caption("One item at a time. Keys: 1–9 pick a class, s skips, u undoes your last answer.")
-ws = workspace()
-actor = current_actor()  # answers are saved in the signed-in user's name, never a typed one
+api = client()
+actor = api.actor  # answers are saved in the signed-in user's name, never a typed one
 left, middle, right = st.columns([1, 1, 2])
 left.markdown("**Labeling as**")
 left.text(actor.name)
-open_tasks = [t for t in list_tasks(ws) if t.status == "open"]
-left_here = left_for(ws, [t.task_id for t in open_tasks], actor.name)
+open_tasks = [t for t in api.labeling.tasks() if t.status == "open"]
+left_here = api.labeling.left_for([t.task_id for t in open_tasks], actor.name)
 work = {t.project: 0 for t in open_tasks}
 for t in open_tasks:
     work[t.project] += left_here.get(t.task_id, 0)
 project = project_picker(
-    ws, "labeling.project", container=middle, prefer={p for p, n in work.items() if n}
+    api, "labeling.project", container=middle, prefer={p for p, n in work.items() if n}
 )
 tasks = {t.task_id: t for t in open_tasks if t.project == project.name}
 elsewhere = [
@@ -50,4 +48,4 @@ release_focus((project.name, task.task_id))  # after a choice, keys 1–9, s and
 if task.instructions:
     st.caption(f"Instructions: {task.instructions}")
 
-label_panel(ws, task, project, actor)
+label_panel(api, task, project)

@@ -12,9 +12,7 @@ from app.components.monitoring_panels import (
     time_labels,
 )
 from app.components.rights import refusal
-from app.deps import current_actor, project_picker, workspace
-from core.monitoring.dashboard import dashboard
-from core.monitoring.windows import recorded_grains, window_starts
+from app.deps import client, project_picker
 
 st.title("📈 Monitoring")
 st.caption(
@@ -23,13 +21,14 @@ st.caption(
     "input against the training data of the model that served it. `loopline monitor` (cron, CI) "
     "records the windows and raises alerts; act on them below."
 )
-ws = workspace()
-who = current_actor()
+api = client()
+who = api.actor
+ws = api.workspace  # for monitoring_panels, which still takes the workspace (to move onto api)
 top = st.columns([2, 1, 1, 3])
-project = project_picker(ws, "monitoring.project", container=top[0]).name
-grains = recorded_grains(ws, project) or ["day"]
+project = project_picker(api, "monitoring.project", container=top[0]).name
+grains = api.monitoring.grains(project) or ["day"]
 grain = top[1].selectbox("Window", grains, key="monitoring.grain")
-refused = refusal(ws, "monitor.record", project)
+refused = refusal(api, "monitor.record", project)
 if top[2].button(
     "Compute now",
     key="monitoring.compute",
@@ -37,7 +36,7 @@ if top[2].button(
     disabled=refused is not None,
 ):
     compute_now(ws, project, grain, who)
-starts = window_starts(ws, project, grain)
+starts = api.monitoring.windows(project, grain)
 if not starts:
     st.info(
         f"No monitoring figures for {project} yet. Serve predictions (`loopline serve {project}`), "
@@ -53,7 +52,7 @@ first, last = (
     else (labels[0], labels[0])
 )
 since, until = starts[labels.index(first)], starts[labels.index(last)] + timedelta(microseconds=1)
-everything = dashboard(ws, project, grain, since=since, until=until)
+everything = api.monitoring.dashboard(project, grain, since=since, until=until)
 versions = ["all versions", *[f"v{v}" for v in everything.versions]]
 version = st.radio(
     "Model version",
@@ -65,7 +64,9 @@ version = st.radio(
 view = (
     everything
     if version == "all versions"
-    else dashboard(ws, project, grain, since=since, until=until, model_version=int(version[1:]))
+    else api.monitoring.dashboard(
+        project, grain, since=since, until=until, model_version=int(version[1:])
+    )
 )
 if view.empty:
     st.info("No window of this model version in the time range.")
@@ -73,4 +74,4 @@ if view.empty:
 
 overview(view)
 feature_drilldown(ws, project, grain, view)
-incidents_panel(ws, project, view.alerts, who)
+incidents_panel(api, project, view.alerts)

@@ -10,25 +10,21 @@ from app.components.review import (
     review_tab,
 )
 from app.components.words import plural
-from app.deps import current_user, project_picker, workspace
-from core.actor import Actor
-from core.labeling.review import review_queue
-from core.labeling.tasks import list_tasks
+from app.deps import client, project_picker
 
 st.title("⚖️ Review & label sets")
 st.caption("Reviewers settle disagreements; frozen label sets are what models are trained on.")
-ws = workspace()
+api = client()
 left, right = st.columns(2)
-project = project_picker(ws, "review.project", container=left)
+project = project_picker(api, "review.project", container=left)
 name = project.name
-who = Actor(current_user(), "app")
-tasks = list_tasks(ws, name)
+tasks = api.labeling.tasks(name)
 if not tasks:
     st.info("This project has no labeling task yet: create one below.")
-    new_task_tab(ws, project, who)
+    new_task_tab(api, project)
     st.stop()
 by_id = {t.task_id: t for t in tasks}
-waiting = {t.task_id: review_queue(ws, t.task_id, limit=0)[1] for t in tasks}
+waiting = {t.task_id: api.labeling.review_queue(t.task_id, limit=0)[1] for t in tasks}
 # The task with the most items to review first (the default), then the newest.
 order = sorted(by_id, key=lambda t: (-waiting[t], -by_id[t].task_id))
 task = by_id[
@@ -48,12 +44,12 @@ review, agreement, frozen, interchange, new = st.tabs(
     ["Review queue", "Agreement", "Freeze", "Export / import", "New task"]
 )
 with review:
-    review_tab(ws, task, project, who)
+    review_tab(api, task, project)
 with agreement:
-    agreement_tab(ws, task, project)
+    agreement_tab(api, task, project)
 with frozen:
-    freeze_tab(ws, project, tasks, task, who)
+    freeze_tab(api, project, tasks, task)
 with interchange:
-    interchange_tab(ws, project, task, who)
+    interchange_tab(api, project, task)
 with new:
-    new_task_tab(ws, project, who)
+    new_task_tab(api, project)

@@ -12,11 +12,8 @@ from app.components.traceability_tabs import (
     impact_tab,
     matrix_tab,
 )
-from app.deps import attempt, current_actor, project_picker, workspace
-from core.errors import CoreError
-from core.projects.service import list_projects
-from core.requirements.matrix import traceability_matrix
-from core.requirements.status import status_summary
+from app.deps import attempt, client, project_picker
+from core.api import CoreError
 
 st.title("🧭 Traceability")
 st.caption(
@@ -25,27 +22,27 @@ st.caption(
     "verification run. Colours: 🟢 met · 🔴 violated · 🟠 suspect (evidence about an older model "
     "or wording) · ⚪ no evidence."
 )
-ws = workspace()
+api = client()
 left, *filters = st.columns([2, 1, 1, 1])
 
 
 def _violated(name: str) -> int:
     """How many system requirements are violated (projects in trouble come first)."""
     try:
-        return status_summary(ws, name)["system"].get("violated", 0)
+        return api.requirements.status_summary(name)["system"].get("violated", 0)
     except CoreError:  # no right to read this project's requirements: it sorts last
         return -1
 
 
-violated = {p.name: _violated(p.name) for p in list_projects(ws)}
+violated = {p.name: _violated(p.name) for p in api.projects.list()}
 worst = max(violated.values(), default=0)
 project = project_picker(  # the project chosen last, else the one in most trouble
-    ws,
+    api,
     "traceability.project",
     container=left,
     prefer=[n for n, count in violated.items() if worst > 0 and count == worst],
 ).name
-full = attempt(traceability_matrix, ws, project)
+full = attempt(api.requirements.matrix, project)
 if full is None:
     st.stop()
 if not full.requirements:
@@ -63,15 +60,13 @@ status = filters[2].selectbox(
     key="traceability.status",
     format_func=lambda s: LABELS.get(s, s),
 )
-matrix = traceability_matrix(
-    ws,
+matrix = api.requirements.matrix(
     project,
     owner=None if owner == "(all)" else owner,
     category=None if category == "(all)" else category,
     status=None if status == "(all)" else status,
 )
 coverage_tiles(full)
-who = current_actor()
 
 matrix_view, evidence, history, candidate, edit, derive, downloads = st.tabs(
     [
@@ -87,14 +82,14 @@ matrix_view, evidence, history, candidate, edit, derive, downloads = st.tabs(
 with matrix_view:
     matrix_tab(matrix)
 with evidence:
-    evidence_tab(ws, project, matrix)
+    evidence_tab(api, project, matrix)
 with history:
-    history_tab(ws, project)
+    history_tab(api, project)
 with candidate:
-    impact_tab(ws, project)
+    impact_tab(api, project)
 with edit:
-    edit_tab(ws, project, full, who)
+    edit_tab(api, project, full)
 with derive:
-    derive_tab(ws, project, full, who)
+    derive_tab(api, project, full)
 with downloads:
-    downloads_tab(ws, project, full)
+    downloads_tab(api, project, full)

@@ -8,7 +8,7 @@ from typing import Any
 from core.api.area import Area, Progress
 from core.experiments.compare import Comparison, compare_runs
 from core.experiments.search import RunTable, search_runs
-from core.experiments.service import RunDetail, TrainResult, get_run, train
+from core.experiments.service import RunDetail, get_run, train
 
 
 class Runs(Area):
@@ -42,9 +42,10 @@ class Runs(Area):
         name: str | None = None,
         tags: Mapping[str, Any] | None = None,
         progress: Progress | None = None,
-    ) -> TrainResult:
-        """Train on a label set (the latest by default), evaluate on the test set, track it."""
-        return train(
+    ) -> RunDetail:
+        """Train on a label set (the latest by default), evaluate on the test set, track it;
+        the run as recorded (the in-memory model stays in the process that trained it)."""
+        result = train(
             self._ws,
             project,
             self._actor,
@@ -56,3 +57,4 @@ class Runs(Area):
             tags=tags,
             progress=progress,
         )
+        return get_run(self._ws, result.run_id)
