@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from core.errors import NotFound
+from core.errors import CoreError, NotFound
 
 _CHUNK = 1 << 20
 
@@ -64,7 +64,19 @@ class BlobStore:
             os.utime(self.path(digest))
         except FileNotFoundError:
             return False
+        except OSError as error:
+            raise self.not_writable(error, self.path(digest)) from error
         return True
+
+    def not_writable(self, error: OSError, where: Path) -> CoreError:
+        """A write refused by the file system (read-only, full, no permission, a file where a
+        folder should be) as the message a user can act on, instead of a traceback."""
+        path = error.filename or where
+        return CoreError(
+            f"the workspace folder is not writable: {path}: {error.strerror or error}",
+            hint=f"check that {self.root} is a folder this user may write to, on a disk with "
+            "free space (`df -h`)",
+        )
 
     def remove(self, digest: str) -> int:
         """Delete a blob; returns the bytes freed (0 if it was not there)."""
@@ -111,8 +123,11 @@ class BlobStore:
 
     def _write(self, digest: str, write: object) -> None:
         target = self.path(digest)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp")
+        except OSError as error:
+            raise self.not_writable(error, target.parent) from error
         try:
             with os.fdopen(fd, "wb") as handle:
                 write(handle)  # type: ignore[operator]
@@ -120,6 +135,8 @@ class BlobStore:
                 os.fsync(handle.fileno())
             os.chmod(tmp, 0o444)
             os.replace(tmp, target)
-        except BaseException:
+        except BaseException as error:
             Path(tmp).unlink(missing_ok=True)
+            if isinstance(error, OSError):  # ENOSPC, EDQUOT, EFBIG, EIO while writing
+                raise self.not_writable(error, target.parent) from error
             raise

@@ -40,3 +40,24 @@ def test_verify_reports_missing_and_changed(tmp_path: Path) -> None:
     assert (blobs.verify(digest) or "").startswith("content changed")
     path.unlink()
     assert blobs.verify(digest) == "missing"
+
+
+def test_a_failed_write_names_the_folder_and_what_to_do(tmp_path: Path) -> None:
+    """Writing into objects/ can fail for root too: here the blob's shard is a file, not a folder."""
+    import pytest
+
+    from core.errors import CoreError
+
+    blobs = BlobStore(tmp_path / "objects")
+    digest = hashlib.sha256(b"hello").hexdigest()
+    (tmp_path / "objects").mkdir()
+    blobs.path(digest).parent.write_text("not a folder")
+    with pytest.raises(CoreError) as failed:
+        blobs.put_bytes(b"hello")
+    assert failed.value.message == (
+        f"the workspace folder is not writable: {blobs.path(digest)}: Not a directory"
+    )
+    assert failed.value.hint == (
+        f"check that {tmp_path / 'objects'} is a folder this user may write to, on a disk with "
+        "free space (`df -h`)"
+    )
