@@ -4,6 +4,7 @@ drill-down (the alerts are in monitoring_incidents.py)."""
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 import streamlit as st
 
@@ -20,6 +21,7 @@ from app.deps import attempt
 from core.actor import Actor
 from core.monitoring.dashboard import Dashboard, feature_distribution
 from core.monitoring.service import compute_windows
+from core.serving.log import count_quarantined, quarantine_folder
 from core.store import Workspace
 
 
@@ -45,9 +47,12 @@ def compute_now(ws: Workspace, project: str, grain: str, who: Actor) -> None:
                 st.caption(note)
 
 
-def overview(view: Dashboard) -> None:
-    """The tiles, then latency and accuracy beside the class mix and the drift heatmap."""
+def overview(view: Dashboard, root: Path | None = None) -> None:
+    """The tiles (and, given the workspace folder, a line on quarantined log records), then
+    latency and accuracy beside the class mix and the drift heatmap."""
     tiles(view)
+    if root is not None:
+        quarantine_note(root, view.project)
     left, right = st.columns(2)
     with left:
         latency_chart(view)
@@ -55,6 +60,19 @@ def overview(view: Dashboard) -> None:
     with right:
         class_mix_chart(view)
         drift_heatmap(view)
+
+
+def quarantine_note(root: Path, project: str) -> None:
+    """A warning line when the service set aside log records it could not write (nothing else)."""
+    count = count_quarantined(root, project)
+    if count:
+        folder = quarantine_folder(root, project).relative_to(root)
+        st.warning(
+            f"{plural(count, 'log record')} could not be written to the prediction log and "
+            f"{'was' if count == 1 else 'were'} quarantined: the figures here do not include "
+            f"{'it' if count == 1 else 'them'}. Each is kept with its reason in `{folder}/`.",
+            icon="🧯",
+        )
 
 
 def feature_drilldown(ws: Workspace, project: str, grain: str, view: Dashboard) -> None:
