@@ -1,8 +1,21 @@
 """`loopline build`: the CI pipeline, recorded as successful, failed or aborted.
 
-Train on the label set, evaluate on the project's test set (overall and per slice), evaluate the
-production model on the same data, run the gate, and record a build artifact. Only a successful
-build registers its model (and, with ``promote``, moves ``production`` to it).
+``run_build`` is a sequence of named steps:
+
+1. **authorize**: the actor may build (and promote, with ``promote_model``); a refusal comes
+   before anything is written;
+2. **start**: the build's row says ``running`` (audited ``build.running``), and this process
+   holds the build's lock (core/builds/owner.py) until the row is closed;
+3. **train** on the label set, evaluated on the project's test set (overall and per slice);
+4. **evaluate the baseline**: the production model on the same test set;
+5. **check the gate**;
+6. **record**, in one transaction: the build artifact, the model (a successful build whose model
+   differs from production's), its promotion, the closed row with its checks, the audit row.
+
+Every way out closes the row: an error in steps 3–5 is the build's outcome (``aborted``, with the
+trace for a crash); an error in step 6 rolls it back and the ``finally`` closes the row as
+``aborted``. A process that dies (SIGKILL) cannot close it: the next reader does
+(``reap_dead_builds`` in core/builds/reaper.py).
 """
 
 from __future__ import annotations
@@ -10,26 +23,44 @@ from __future__ import annotations
 import json
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
+from core.accounts.access import authorize
 from core.actor import Actor
 from core.artifacts.models import Artifact, NewArtifact
-from core.artifacts.service import register
-from core.builds.gate import CheckResult, load_gate, run_gate
+from core.artifacts.service import get_artifact, register
+from core.builds.gate import Check, CheckResult, load_gate, run_gate
+from core.builds.owner import BuildOwner
+from core.builds.reaper import reap_quietly
 from core.errors import CoreError, NotFound
-from core.experiments.service import project_test_set, train
-from core.models.evaluate import evaluate
+from core.experiments.service import TrainResult, get_run, project_test_set, train
+from core.models.evaluate import Evaluation, evaluate
+from core.monitoring.models import RetrainRequest
+from core.monitoring.retrain import (
+    consume_retrain_request,
+    pending_retrain_request,
+    retrain_inputs,
+)
 from core.projects.service import get_project
+from core.projects.spec import ProjectSpec
 from core.registry.service import find_alias, load_model, promote, register_run_model
-from core.store import Workspace, utcnow
+from core.store import Tx, Workspace, utcnow
 from core.store.audit import record
 
 Progress = Callable[[str, float], None]
 EXIT_CODES = {"successful": 0, "failed": 1, "aborted": 2}
+BUILD_COLUMNS = (
+    "b.build_id, b.project, b.status, b.reason, b.run_id, b.label_set_id, b.model_id, "
+    "b.baseline_model_id, b.artifact_id, b.trigger, b.log, b.started_at, b.ended_at, b.created_by"
+)
+CHECK_COLUMNS = (
+    "c.build_id, c.check_name, c.kind, c.metric, c.slice, c.value, c.baseline, c.threshold, "
+    "c.passed, c.message"
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +86,54 @@ class Build:
     def exit_code(self) -> int:
         return EXIT_CODES.get(self.status, 2)
 
+    @property
+    def registered_model(self) -> bool:
+        """The build registered its model as a new version (not one identical to production)."""
+        return self.model_id is not None and self.model_id != self.baseline_model_id
+
+    @property
+    def hint(self) -> str | None:
+        """For an aborted build: how to fix what stopped it, when the error said."""
+        hints = [line[len(HINT) :] for line in self.log.splitlines() if line.startswith(HINT)]
+        return hints[-1] if hints else None
+
+
+HINT = "hint: "
+
+
+@dataclass
+class _Attempt:
+    """A build under way: what the steps found so far. Until the gate has spoken it is aborted."""
+
+    build_id: int
+    project: str
+    trigger: str | None
+    request: RetrainRequest | None
+    answers: list[tuple[str, int]]
+    log: list[str] = field(default_factory=list)
+    status: str = "aborted"
+    reason: str = ""
+    checks: list[CheckResult] = field(default_factory=list)
+    run_id: int | None = None
+    label_set_id: int | None = None
+    baseline_id: int | None = None
+    model_id: int | None = None
+
+    def abort(self, error: BaseException) -> None:
+        """The build ends aborted by ``error``: its message (and hint) or, for a bug, its trace."""
+        self.status = "aborted"
+        if isinstance(error, CoreError):
+            self.reason = error.message
+            self.log.append(f"aborted: {error.message}")
+            if error.hint:
+                self.log.append(HINT + error.hint)
+        elif isinstance(error, Exception):  # a crash is a build outcome, recorded with its trace
+            self.reason = f"{type(error).__name__}: {error}"
+            self.log.append("aborted:\n" + traceback.format_exc(limit=8))
+        else:  # KeyboardInterrupt, SystemExit
+            self.reason = f"interrupted ({type(error).__name__})"
+            self.log.append(f"aborted: {self.reason}")
+
 
 def run_build(
     ws: Workspace,
@@ -69,19 +148,43 @@ def run_build(
     trigger: str | None = None,
     progress: Progress | None = None,
 ) -> Build:
-    from core.accounts.access import authorize
-
     report = progress or (lambda stage, fraction: None)
     spec = get_project(ws, project).spec
-    authorize(ws, actor, "build", project)  # refused before anything is written
-    log: list[str] = []
-    started = utcnow()
-    from core.monitoring.retrain import (
-        consume_retrain_request,
-        pending_retrain_request,
-        retrain_inputs,
-    )
+    _authorize(ws, actor, project, promote_model)
+    attempt, owner = _start(ws, project, actor, trigger)
+    try:
+        try:
+            gate_checks = _load_gate(ws, spec, gate, attempt)
+            result = _train(ws, actor, attempt, label_set, trainer, params, report)
+            baseline = _evaluate_baseline(ws, spec, attempt, report)
+            _check_gate(ws, spec, attempt, gate_checks, result, baseline)
+        except Exception as error:  # the build's outcome: recorded below
+            attempt.abort(error)
+        report("recording the build", 0.9)
+        _record(ws, actor, replace(attempt, log=[*attempt.log]), promote_model)  # a failure
+        # rolls back all of it and leaves `attempt` as it was
+    except BaseException as error:  # recording failed, or an interrupt: nothing of it was kept
+        attempt.abort(error)
+        _close_aborted(ws, actor, attempt, error)
+        if not isinstance(error, Exception):
+            raise
+    finally:
+        owner.release()
+    report("done", 1.0)
+    return get_build(ws, attempt.build_id)
 
+
+def _authorize(ws: Workspace, actor: Actor, project: str, promote_model: bool) -> None:
+    """Refused before anything is written: building, and promoting when the build is to."""
+    authorize(ws, actor, "build", project)
+    if promote_model:
+        authorize(ws, actor, "promote", project)
+
+
+def _start(
+    ws: Workspace, project: str, actor: Actor, trigger: str | None
+) -> tuple[_Attempt, BuildOwner]:
+    """The build's row, ``running`` from the moment this process holds its lock."""
     with ws.store.transaction() as tx:
         build_id = int(tx.scalar("SELECT nextval('build_ids')"))
         request = pending_retrain_request(tx, project)  # an alert asked for this build
@@ -89,173 +192,244 @@ def run_build(
         if request is not None:
             trigger = f"{request.trigger}; {trigger}" if trigger else request.trigger
             answers = retrain_inputs(tx, request.request_id)
-        tx.execute(
-            "INSERT INTO builds VALUES (?, ?, 'running', '', NULL, NULL, NULL, NULL, NULL, ?, '', ?, NULL, ?)",
-            [build_id, project, trigger, started, actor.name],
-        )
-    status, reason, checks = "aborted", "", []
-    run_id = label_set_id = model_id = baseline_id = None
-    try:
-        gate_checks, gate_source = load_gate(gate, ws.root, spec)
-        log.append(f"gate: {gate_source} ({len(gate_checks)} checks)")
-        result = train(
-            ws,
-            project,
-            actor,
-            label_set=label_set,
-            trainer=trainer,
-            params=params,
-            name=f"build-{build_id}",
-            tags={"build": build_id},
-            progress=lambda stage, f: report(stage, 0.7 * f),
-        )
-        run_id, label_set_id = result.run_id, result.label_set.artifact_id
-        log.append(
-            f"trained run #{run_id} on {result.label_set.ref}: "
-            + ", ".join(
-                f"{k} {result.evaluation.overall[k]:.3f}"
-                for k in ("accuracy", "f1_macro")
-                if k in result.evaluation.overall
+        owner = BuildOwner.take(ws.root, build_id)
+        try:
+            tx.execute(
+                "INSERT INTO builds (build_id, project, status, reason, trigger, log, started_at, "
+                "created_by) VALUES (?, ?, 'running', '', ?, '', ?, ?)",
+                [build_id, project, trigger, utcnow(), actor.name],
             )
-        )
-        baseline_model = find_alias(ws, project, "production")
-        baseline = None
-        if baseline_model is not None:
-            report(f"evaluating production {baseline_model.ref} on the same test set", 0.75)
-            test = project_test_set(ws, spec)
-            baseline = evaluate(
-                load_model(ws, baseline_model), test.frame, list(test.labels), test.spans, spec
+            record(
+                tx,
+                actor,
+                "build.running",
+                project=project,
+                target=f"build #{build_id}",
+                details={"trigger": trigger, "owner": owner.path.name},
             )
-            baseline_id = baseline_model.artifact_id
-            log.append(
-                f"production {baseline_model.ref}: accuracy {baseline.overall['accuracy']:.3f}"
-            )
-        from core.requirements.gate import requirement_check
+        except BaseException:
+            owner.release()
+            raise
+    return _Attempt(build_id, project, trigger, request, answers), owner
 
-        gate_checks = requirement_check(
-            ws,
-            project,
-            gate_checks,
-            run_id=result.run_id,
-            label_set=result.label_set,
-            dataset=result.dataset,
+
+def _load_gate(
+    ws: Workspace, spec: ProjectSpec, gate: Path | None, attempt: _Attempt
+) -> list[Check]:
+    checks, source = load_gate(gate, ws.root, spec)
+    attempt.log.append(f"gate: {source} ({len(checks)} checks)")
+    return checks
+
+
+def _train(
+    ws: Workspace,
+    actor: Actor,
+    attempt: _Attempt,
+    label_set: int | str | None,
+    trainer: str | None,
+    params: dict[str, Any] | None,
+    report: Progress,
+) -> TrainResult:
+    result = train(
+        ws,
+        attempt.project,
+        actor,
+        label_set=label_set,
+        trainer=trainer,
+        params=params,
+        name=f"build-{attempt.build_id}",
+        tags={"build": attempt.build_id},
+        progress=lambda stage, f: report(stage, 0.7 * f),
+    )
+    attempt.run_id, attempt.label_set_id = result.run_id, result.label_set.artifact_id
+    overall = result.evaluation.overall
+    attempt.log.append(
+        f"trained run #{result.run_id} on {result.label_set.ref}: "
+        + ", ".join(f"{k} {overall[k]:.3f}" for k in ("accuracy", "f1_macro") if k in overall)
+    )
+    return result
+
+
+def _evaluate_baseline(
+    ws: Workspace, spec: ProjectSpec, attempt: _Attempt, report: Progress
+) -> Evaluation | None:
+    """The production model on the same test set (None: nothing is in production yet)."""
+    production = find_alias(ws, attempt.project, "production")
+    if production is None:
+        return None
+    report(f"evaluating production {production.ref} on the same test set", 0.75)
+    test = project_test_set(ws, spec)
+    baseline = evaluate(load_model(ws, production), test.frame, list(test.labels), test.spans, spec)
+    attempt.baseline_id = production.artifact_id
+    attempt.log.append(f"production {production.ref}: accuracy {baseline.overall['accuracy']:.3f}")
+    return baseline
+
+
+def _check_gate(
+    ws: Workspace,
+    spec: ProjectSpec,
+    attempt: _Attempt,
+    gate_checks: list[Check],
+    result: TrainResult,
+    baseline: Evaluation | None,
+) -> None:
+    from core.requirements.gate import requirement_check
+
+    gate_checks = requirement_check(
+        ws,
+        attempt.project,
+        gate_checks,
+        run_id=result.run_id,
+        label_set=result.label_set,
+        dataset=result.dataset,
+    )
+    attempt.checks = run_gate(gate_checks, result.evaluation, baseline, spec)
+    failed = [c for c in attempt.checks if not c.passed]
+    attempt.status = "failed" if failed else "successful"
+    attempt.reason = "; ".join(c.message for c in failed) if failed else "every gate check passed"
+    attempt.log.extend(
+        f"{'PASS' if c.passed else 'FAIL'} {c.name}: {c.message}" for c in attempt.checks
+    )
+
+
+def _record(ws: Workspace, actor: Actor, attempt: _Attempt, promote_model: bool) -> None:
+    """One transaction: no reader ever sees a registered model of a build still ``running``."""
+    with ws.store.transaction() as tx:
+        artifact = _register_build_artifact(ws, actor, attempt)
+        if attempt.status == "successful":
+            _register_model(ws, actor, attempt, artifact.artifact_id, promote_model)
+            if attempt.request is not None:  # a failed build leaves the request pending
+                consume_retrain_request(tx, attempt.request.request_id, attempt.build_id)
+                attempt.log.append(f"answered retraining request #{attempt.request.request_id}")
+        _close(tx, actor, attempt, artifact.artifact_id)
+
+
+def _register_build_artifact(ws: Workspace, actor: Actor, attempt: _Attempt) -> Artifact:
+    inputs = [
+        (relation, artifact_id)
+        for relation, artifact_id in (
+            ("labeled_with", attempt.label_set_id),
+            ("compared_with", attempt.baseline_id),
         )
-        checks = run_gate(gate_checks, result.evaluation, baseline, spec)
-        failed = [c for c in checks if not c.passed]
-        status = "failed" if failed else "successful"
-        reason = "; ".join(c.message for c in failed) if failed else "every gate check passed"
-        log.extend(f"{'PASS' if c.passed else 'FAIL'} {c.name}: {c.message}" for c in checks)
-    except CoreError as error:
-        reason = error.message
-        log.append(f"aborted: {error.full()}")
-    except Exception as error:  # a training crash is a build outcome, recorded with its trace
-        reason = f"{type(error).__name__}: {error}"
-        log.append("aborted:\n" + traceback.format_exc(limit=8))
-    report("recording the build", 0.9)
-    artifact = register(
+        if artifact_id
+    ]
+    return register(
         ws,
         NewArtifact(
             "build",
-            project,
-            project=project,
+            attempt.project,
+            project=attempt.project,
             files={
-                "log.txt": "\n".join(log).encode(),
-                "checks.json": json.dumps([c.__dict__ for c in checks], indent=1).encode(),
+                "log.txt": "\n".join(attempt.log).encode(),
+                "checks.json": json.dumps([c.__dict__ for c in attempt.checks], indent=1).encode(),
             },
-            inputs=[
-                (r, i)
-                for r, i in (("labeled_with", label_set_id), ("compared_with", baseline_id))
-                if i
-            ]
-            + answers,
+            inputs=inputs + attempt.answers,
             metadata={
-                "build_id": build_id,
-                "status": status,
-                "reason": reason,
-                "run_id": run_id,
-                "trigger": trigger,
-                "failed_checks": [c.name for c in checks if not c.passed],
+                "build_id": attempt.build_id,
+                "status": attempt.status,
+                "reason": attempt.reason,
+                "run_id": attempt.run_id,
+                "trigger": attempt.trigger,
+                "failed_checks": [c.name for c in attempt.checks if not c.passed],
             },
         ),
         actor,
     )
-    same = _same_as_production(ws, run_id, baseline_id) if status == "successful" else None
-    if same is not None:
-        model_id = same
-        log.append(f"the model is identical to production (#{same}): nothing new to register")
-    elif status == "successful" and run_id is not None:
-        model_id = register_run_model(
-            ws, run_id, actor, build_artifact=artifact.artifact_id
-        ).artifact_id
-        log.append(f"registered model #{model_id}")
-        if promote_model:
-            promote(
-                ws,
-                project,
-                model_id,
-                actor,
-                reason=f"build #{build_id} passed the gate",
-                build_id=build_id,
-            )
-            log.append("promoted to production")
-    with ws.store.transaction() as tx:
-        if request is not None and status == "successful":  # a failed build leaves it pending
-            consume_retrain_request(tx, request.request_id, build_id)
-            log.append(f"answered retraining request #{request.request_id}")
-        tx.execute(
-            "UPDATE builds SET status = ?, reason = ?, run_id = ?, label_set_id = ?, model_id = ?, "
-            "baseline_model_id = ?, artifact_id = ?, log = ?, ended_at = ? WHERE build_id = ?",
-            [
-                status,
-                reason,
-                run_id,
-                label_set_id,
-                model_id,
-                baseline_id,
-                artifact.artifact_id,
-                "\n".join(log),
-                utcnow(),
-                build_id,
-            ],
-        )
-        for c in checks:
-            tx.execute(
-                "INSERT INTO build_checks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    build_id,
-                    c.name,
-                    c.kind,
-                    c.metric,
-                    c.slice,
-                    c.value,
-                    c.baseline,
-                    c.threshold,
-                    c.passed,
-                    c.message,
-                ],
-            )
-        record(
-            tx,
-            actor,
-            f"build.{status}",
-            project=project,
-            target=f"build #{build_id}",
-            details={"reason": reason, "model_id": model_id},
-        )
-        from core.requirements.status import recompute
 
-        recompute(tx, project, cause=f"build #{build_id} {status}")
-    report("done", 1.0)
-    return get_build(ws, build_id)
+
+def _register_model(
+    ws: Workspace, actor: Actor, attempt: _Attempt, build_artifact: int, promote_model: bool
+) -> None:
+    """A new model version, promoted when asked; nothing new when production's is identical."""
+    same = _same_as_production(ws, attempt.run_id, attempt.baseline_id)
+    if same is not None:
+        attempt.model_id = same
+        attempt.log.append(
+            f"the model is identical to production (#{same}): nothing new to register"
+        )
+        return
+    if attempt.run_id is None:
+        return
+    model = register_run_model(ws, attempt.run_id, actor, build_artifact=build_artifact)
+    attempt.model_id = model.artifact_id
+    attempt.log.append(f"registered {model.ref} (#{model.artifact_id})")
+    if promote_model:
+        promote(
+            ws,
+            attempt.project,
+            model.artifact_id,
+            actor,
+            reason=f"build #{attempt.build_id} passed the gate",
+            build_id=attempt.build_id,
+        )
+        attempt.log.append("promoted to production")
+
+
+def _close(tx: Tx, actor: Actor, attempt: _Attempt, artifact_id: int | None) -> None:
+    """The row gets its outcome, checks and audit row; requirement statuses follow."""
+    from core.requirements.status import recompute
+
+    tx.execute(
+        "UPDATE builds SET status = ?, reason = ?, run_id = ?, label_set_id = ?, model_id = ?, "
+        "baseline_model_id = ?, artifact_id = ?, log = ?, ended_at = ? "
+        "WHERE build_id = ? AND status = 'running'",
+        [
+            attempt.status,
+            attempt.reason,
+            attempt.run_id,
+            attempt.label_set_id,
+            attempt.model_id,
+            attempt.baseline_id,
+            artifact_id,
+            "\n".join(attempt.log),
+            utcnow(),
+            attempt.build_id,
+        ],
+    )
+    tx.executemany(
+        "INSERT INTO build_checks (build_id, check_name, kind, metric, slice, value, baseline, "
+        "threshold, passed, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(attempt.build_id, *_check_row(c)) for c in attempt.checks],
+    )
+    record(
+        tx,
+        actor,
+        f"build.{attempt.status}",
+        project=attempt.project,
+        target=f"build #{attempt.build_id}",
+        details={"reason": attempt.reason, "model_id": attempt.model_id},
+    )
+    recompute(tx, attempt.project, cause=f"build #{attempt.build_id} {attempt.status}")
+
+
+def _check_row(c: CheckResult) -> tuple[Any, ...]:
+    return (
+        c.name,
+        c.kind,
+        c.metric,
+        c.slice,
+        c.value,
+        c.baseline,
+        c.threshold,
+        c.passed,
+        c.message,
+    )
+
+
+def _close_aborted(ws: Workspace, actor: Actor, attempt: _Attempt, error: BaseException) -> None:
+    """Recording failed (rolled back): close the row as aborted if the store still takes that
+    write; else the error stands and the next reader reaps the row once our lock is gone."""
+    try:
+        with ws.store.transaction() as tx:
+            _close(tx, actor, attempt, None)
+    except CoreError:
+        raise error from None
 
 
 def _same_as_production(ws: Workspace, run_id: int | None, baseline_id: int | None) -> int | None:
     """The production model's id when the run trained byte-identical model files (same inputs)."""
     if run_id is None or baseline_id is None:
         return None
-    from core.artifacts.service import get_artifact
-    from core.experiments.service import get_run
-
     files = {r: h for r, h in get_run(ws, run_id).files.items() if r != "evaluation.json"}
     production = {
         f.role: f.blob_hash
@@ -266,13 +440,14 @@ def _same_as_production(ws: Workspace, run_id: int | None, baseline_id: int | No
 
 
 _BUILD_SELECT = (
-    "SELECT b.*, a.name || ' v' || a.version FROM builds b "
+    f"SELECT {BUILD_COLUMNS}, a.name || ' v' || a.version FROM builds b "
     "LEFT JOIN artifacts a ON a.artifact_id = b.model_id"
 )
 
 
 def _build(row: tuple[Any, ...], checks: list[tuple[Any, ...]]) -> Build:
-    """A ``_BUILD_SELECT`` row: the build's columns, then its model as ``name vN``."""
+    """A ``_BUILD_SELECT`` row (``BUILD_COLUMNS``, then its model as ``name vN``) and its
+    ``CHECK_COLUMNS`` rows."""
     results = tuple(
         CheckResult(
             name, kind, metric or "", slice_name or "", value, baseline, threshold, passed, message
@@ -284,22 +459,29 @@ def _build(row: tuple[Any, ...], checks: list[tuple[Any, ...]]) -> Build:
 
 
 def get_build(ws: Workspace, build_id: int) -> Build:
+    reap_quietly(ws)  # a build whose process died shows as aborted, not running
     with ws.store.read() as tx:
         row = tx.one(f"{_BUILD_SELECT} WHERE b.build_id = ?", [int(build_id)])
         if row is None:
             raise NotFound(
                 f"No build #{build_id}.", hint="list builds with `loopline builds PROJECT`"
             )
-        checks = tx.rows("SELECT * FROM build_checks WHERE build_id = ? ORDER BY rowid", [build_id])
+        checks = tx.rows(
+            f"SELECT {CHECK_COLUMNS} FROM build_checks c WHERE c.build_id = ? ORDER BY c.rowid",
+            [build_id],
+        )
     return _build(row, checks)
 
 
-def list_builds(ws: Workspace, project: str) -> list[Build]:
+def list_builds(ws: Workspace, project: str, actor: Actor | None = None) -> list[Build]:
+    """The project's builds, newest first; one whose process died shows as aborted (``actor``:
+    who is looking, named in the audit row of that)."""
+    reap_quietly(ws, actor)
     with ws.store.read() as tx:
         rows = tx.rows(f"{_BUILD_SELECT} WHERE b.project = ? ORDER BY b.build_id DESC", [project])
         checks = tx.rows(
-            "SELECT c.* FROM build_checks c JOIN builds b USING (build_id) WHERE b.project = ? "
-            "ORDER BY c.rowid",
+            f"SELECT {CHECK_COLUMNS} FROM build_checks c JOIN builds b USING (build_id) "
+            "WHERE b.project = ? ORDER BY c.rowid",
             [project],
         )
     return [_build(row, [c for c in checks if c[0] == row[0]]) for row in rows]
@@ -335,6 +517,4 @@ def junit_xml(build: Build) -> str:
 
 
 def model_of(ws: Workspace, build: Build) -> Artifact | None:
-    from core.artifacts.service import get_artifact
-
     return get_artifact(ws, build.model_id) if build.model_id else None

@@ -265,3 +265,80 @@ def test_a_violated_requirement_whose_evidence_is_the_build_fails_it(
     unknown.write_text("checks:\n  - {check: requirements, ids: [ML-99]}\n")
     aborted = run_build(ws, "tickets", CI, gate=unknown)
     assert aborted.status == "aborted" and "ML-99" in aborted.reason
+
+
+DS = Actor("ds", "cli")  # the demo's data scientist: may build, may not promote
+
+
+def _builds_and_runs(ws: Workspace, project: str) -> tuple[int, int]:
+    with ws.store.read() as tx:
+        builds = tx.scalar("SELECT count(*) FROM builds WHERE project = ?", [project])
+        runs = tx.scalar("SELECT count(*) FROM runs WHERE project = ?", [project])
+    return int(builds), int(runs)
+
+
+def test_a_data_scientists_build_promote_is_refused_before_training(
+    demo_copy: Path, tmp_path: Path
+) -> None:
+    """The role matrix refuses promote to a data scientist: say so before anything is written."""
+    from core.errors import Forbidden
+
+    ws = Workspace.open(demo_copy)
+    lenient = tmp_path / "lenient.yaml"
+    lenient.write_text("checks:\n  - {check: min_metric, metric: accuracy, threshold: 0.5}\n")
+    before = _builds_and_runs(ws, "hw-triage")
+    with pytest.raises(Forbidden) as refused:
+        run_build(
+            ws, "hw-triage", DS, promote_model=True, params={"n_estimators": 40}, gate=lenient
+        )
+    assert refused.value.message == (
+        "ds (data_scientist) may not promote or roll back models in hw-triage; "
+        "a release_manager role is needed."
+    )
+    assert _builds_and_runs(ws, "hw-triage") == before  # no build row, no run
+    assert all(b.status != "running" for b in list_builds(ws, "hw-triage"))
+
+
+def test_a_build_start_is_audited_and_its_end_closes_the_row(demo_copy: Path) -> None:
+    from core.store.audit import AuditQuery, select_entries
+
+    ws = Workspace.open(demo_copy)
+    done = run_build(ws, "hw-triage", CI, trainer="tfidf_lr")  # aborted: a text trainer
+    assert done.status == "aborted" and done.ended_at is not None
+    with ws.store.read() as tx:
+        entries, _ = select_entries(tx, AuditQuery(text=f"build #{done.build_id}"))
+    actions = [e.action for e in reversed(entries) if e.target == f"build #{done.build_id}"]
+    assert actions == ["build.running", "build.aborted"]
+    assert not (demo_copy / "locks" / f"build-{done.build_id}.lock").exists()
+
+
+def _leftover_running_build(ws: Workspace, project: str) -> int:
+    """The row a killed build left behind (the process died before closing it)."""
+    from core.store import utcnow
+
+    with ws.store.transaction() as tx:
+        build_id = int(tx.scalar("SELECT nextval('build_ids')"))
+        tx.execute(
+            "INSERT INTO builds (build_id, project, status, reason, log, started_at, created_by) "
+            "VALUES (?, ?, 'running', '', '', ?, 'ci')",
+            [build_id, project, utcnow()],
+        )
+    return build_id
+
+
+def test_a_build_whose_process_died_is_reaped_by_the_next_reader(demo_copy: Path) -> None:
+    from core.builds.owner import BuildOwner
+    from core.builds.reaper import DEAD_OWNER, reap_dead_builds
+    from core.builds.service import get_build
+
+    ws = Workspace.open(demo_copy)
+    dead = _leftover_running_build(ws, "hw-triage")
+    alive = _leftover_running_build(ws, "hw-triage")
+    with BuildOwner.take(ws.root, alive):  # a live build holds its lock
+        shown = {b.build_id: b for b in list_builds(ws, "hw-triage")}
+        assert shown[dead].status == "aborted" and shown[dead].reason == DEAD_OWNER
+        assert shown[dead].ended_at is not None
+        assert shown[alive].status == "running"
+        assert reap_dead_builds(ws, CI) == []  # nothing left to reap while the owner lives
+    assert get_build(ws, alive).status == "aborted"  # its owner let go without closing it
+    assert DEAD_OWNER == "the build process ended without closing the build (killed?)"

@@ -1,0 +1,88 @@
+"""Builds whose process died: closed as aborted by the next command that looks at builds.
+
+A running build holds its lock (core/builds/owner.py) until it closes its row. A row that says
+``running`` while nobody holds the lock belongs to a process that ended without closing it
+(SIGKILL, power loss, an out-of-memory kill): ``reap_dead_builds`` closes it as aborted, in one
+transaction with its audit row. ``list_builds``/``get_build`` (the CLI, the Builds page) and
+``verify`` call it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from core.accounts.access import check_action
+from core.actor import SYSTEM, Actor, session_actor
+from core.builds.owner import forget, owner_is_alive
+from core.errors import CoreError, Forbidden
+from core.store import Tx, Workspace, utcnow
+from core.store.audit import record
+
+DEAD_OWNER = "the build process ended without closing the build (killed?)"
+ACTION = "build.aborted"
+
+
+def reap_dead_builds(ws: Workspace, actor: Actor | None = None) -> list[int]:
+    """Close as aborted every running build whose process is gone; the ids closed, oldest first.
+
+    The audit row names Loopline itself (the build's process could not), with ``noticed_by``:
+    the actor whose command looked, or ``actor`` when Loopline may not record it."""
+    with ws.store.read() as tx:
+        running = [
+            int(row[0])
+            for row in tx.rows(
+                "SELECT build_id FROM builds WHERE status = 'running' ORDER BY build_id"
+            )
+        ]
+    dead = [build_id for build_id in running if not owner_is_alive(ws.root, build_id)]
+    if not dead:
+        return []
+    actor = actor or session_actor()
+    closed: list[int] = ws.store.write(lambda tx: _close_dead(tx, dead, actor))
+    for build_id in closed:
+        forget(ws.root, build_id)
+    return closed
+
+
+def reap_quietly(ws: Workspace, actor: Actor | None = None) -> None:
+    """``reap_dead_builds`` for readers: a store that cannot take the write (busy, read-only)
+    or an actor who may not record it leaves the rows for the next reader."""
+    with contextlib.suppress(CoreError):
+        reap_dead_builds(ws, actor)
+
+
+def _close_dead(tx: Tx, dead: list[int], actor: Actor | None) -> list[int]:
+    rows = tx.rows(
+        "SELECT build_id, project FROM builds "
+        "WHERE build_id IN (SELECT unnest(?::BIGINT[])) AND status = 'running' ORDER BY build_id",
+        [dead],
+    )
+    # who records each: decided (and refused) before anything is written
+    recorders = {int(b): _recorder(tx, actor, str(p), f"build #{b}") for b, p in rows}
+    for build_id, project in rows:
+        tx.execute(
+            "UPDATE builds SET status = 'aborted', reason = ?, ended_at = ?, "
+            "log = log || CASE WHEN log = '' THEN '' ELSE chr(10) END || ? "
+            "WHERE build_id = ? AND status = 'running'",
+            [DEAD_OWNER, utcnow(), f"aborted: {DEAD_OWNER}", build_id],
+        )
+        record(
+            tx,
+            recorders[int(build_id)],
+            ACTION,
+            project=project,
+            target=f"build #{build_id}",
+            details={"reason": DEAD_OWNER, "noticed_by": actor.name if actor else None},
+        )
+    return [int(row[0]) for row in rows]
+
+
+def _recorder(tx: Tx, actor: Actor | None, project: str, target: str) -> Actor:
+    """Loopline itself when the role matrix lets it record the action, else ``actor``."""
+    try:
+        check_action(tx, SYSTEM, ACTION, project=project, target=target)
+    except Forbidden:
+        if actor is None:
+            raise
+        return actor
+    return SYSTEM
