@@ -179,13 +179,16 @@ def cmd_build(args: argparse.Namespace) -> int:
         progress=Bar("build"),
     )
     print(f"Build #{build.build_id} {build.status.upper()}: {build.reason}")
+    if build.hint:
+        print(f"hint: {build.hint}")
     for check in build.checks:
         print(f"  {'PASS' if check.passed else 'FAIL'} {check.message}")
-    if build.model_id:
-        print(
-            f"  registered model #{build.model_id}"
-            + (" and promoted to production" if args.promote else "")
-        )
+    model = build.model_text or f"#{build.model_id}"
+    if build.registered_model:
+        promoted = " and promoted it to production" if args.promote else ""
+        print(f"  registered {model} (#{build.model_id}){promoted}")
+    elif build.model_id:
+        print(f"  the model is identical to production ({model}): nothing new registered")
     if args.junit:
         Path(args.junit).write_text(junit_xml(build), encoding="utf-8")
     return build.exit_code
@@ -197,7 +200,7 @@ def cmd_builds(args: argparse.Namespace) -> int:
 
     ws = open_workspace(args)
     get_project(ws, args.project)  # an unknown project is an error, not an empty list
-    builds = list_builds(ws, args.project)
+    builds = list_builds(ws, args.project, Actor.from_env())
     if not builds:
         print(f"No builds in {args.project} yet. Run `loopline build {args.project}`.")
     print_table(
