@@ -44,10 +44,11 @@ ALIAS = "production"
 AUDITED_IDS = 20  # a feedback audit row lists this many request ids
 POLL_SECONDS = 2.0
 INLINE_ITEMS = 8  # batches up to this size are predicted on the event loop, larger ones in a thread
-# text models read their text fields (TF-IDF, span detectors) at about a millisecond per 1,000
-# characters: a request with more text than this is predicted in a thread, so a long one
-# (10 items at the length limit) does not hold up /health and the other requests
-INLINE_TEXT = 2_000
+# text models read their text fields (TF-IDF, span detectors and the span models' features) at a
+# few milliseconds per 1,000 characters, more for a long line full of span candidates: a request
+# with more text than this is predicted in a thread, so a long one does not hold up /health and
+# the short requests behind it
+INLINE_TEXT = 1_000
 log = logging.getLogger("loopline.serving")
 
 
