@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from core.accounts.access import check_task_visible
+from core.labeling.answers import current_answers
 from core.labeling.models import TaskProgress
-from core.labeling.queue import CURRENT
 from core.labeling.tasks import get_task
 from core.store import Workspace, utcnow
 
@@ -21,44 +21,40 @@ def task_progress(
     with ws.store.read() as tx:
         items, complete, needed, done = tx.one(
             f"""
-            WITH cur AS ({CURRENT}),
-            per AS (SELECT item_id, count(*) FILTER (WHERE status = 'labeled') AS n FROM cur GROUP BY item_id)
+            WITH per AS (
+                SELECT item_id, count(*) FILTER (WHERE status = 'labeled') AS n
+                FROM ({current_answers()}) GROUP BY item_id
+            )
             SELECT count(*), count(*) FILTER (WHERE coalesce(p.n, 0) >= ti.required),
                    sum(ti.required), sum(least(coalesce(p.n, 0), ti.required))
             FROM task_items ti LEFT JOIN per p USING (item_id) WHERE ti.task_id = ?
             """,
             [task_id, task_id],
         ) or (0, 0, 0, 0)
-        per_annotator = dict(
-            tx.rows(
-                f"SELECT annotator, count(*) FROM ({CURRENT}) WHERE status = 'labeled' GROUP BY annotator ORDER BY 2 DESC",
-                [task_id],
-            )
+        answers = tx.rows(
+            f"""
+            SELECT annotator, count(*) FILTER (WHERE status = 'labeled'),
+                   count(*) FILTER (WHERE status = 'labeled' AND answered_at >= ?),
+                   count(*) FILTER (WHERE status = 'skipped'),
+                   count(*) FILTER (WHERE status = 'labeled' AND unsure)
+            FROM ({current_answers()}) GROUP BY annotator ORDER BY 2 DESC, annotator
+            """,
+            [day_start, task_id],
         )
-        skipped, unsure = tx.one(
-            f"SELECT count(*) FILTER (WHERE status = 'skipped'), count(*) FILTER (WHERE status = 'labeled' AND unsure) "
-            f"FROM ({CURRENT})",
-            [task_id],
-        ) or (0, 0)
-        today = (
-            tx.scalar(
-                f"SELECT count(*) FROM ({CURRENT}) c JOIN (SELECT item_id, annotator, max(created_at) AS last_at FROM annotations "
-                "WHERE task_id = ? GROUP BY ALL) USING (item_id, annotator) WHERE c.status = 'labeled' AND annotator = ? AND last_at >= ?",
-                [task_id, task_id, annotator, day_start],
-            )
-            if annotator
-            else 0
-        )
+    per_annotator = {name: int(labeled) for name, labeled, _, _, _ in answers if labeled}
+    today = sum(int(t) for name, _, t, _, _ in answers if name == annotator)
+    skipped = sum(int(s) for _, _, _, s, _ in answers)
+    unsure = sum(int(u) for _, _, _, _, u in answers)
     return TaskProgress(
         int(items),
         int(complete),
         int(needed or 0),
         int(done or 0),
         int(per_annotator.get(annotator, 0)) if annotator else 0,
-        int(today or 0),
+        today,
         per_annotator,
-        int(skipped),
-        int(unsure),
+        skipped,
+        unsure,
     )
 
 
@@ -68,12 +64,11 @@ def labels_left(ws: Workspace, task_ids: Sequence[int]) -> dict[int, int]:
         return {}
     with ws.store.read() as tx:
         rows = tx.rows(
-            """
-            WITH cur AS (
-                SELECT task_id, item_id, annotator, arg_max(status, annotation_id) AS status
-                FROM annotations WHERE task_id IN (SELECT unnest(?::BIGINT[])) GROUP BY ALL
-            ),
-            per AS (SELECT task_id, item_id, count(*) FILTER (WHERE status = 'labeled') AS n FROM cur GROUP BY ALL)
+            f"""
+            WITH per AS (
+                SELECT task_id, item_id, count(*) FILTER (WHERE status = 'labeled') AS n
+                FROM ({current_answers(many=True)}) GROUP BY ALL
+            )
             SELECT ti.task_id, sum(greatest(ti.required - coalesce(p.n, 0), 0))
             FROM task_items ti LEFT JOIN per p USING (task_id, item_id)
             WHERE ti.task_id IN (SELECT unnest(?::BIGINT[])) GROUP BY ti.task_id
@@ -90,21 +85,17 @@ def left_for(ws: Workspace, task_ids: Sequence[int], annotator: str) -> dict[int
         return {}
     with ws.store.read() as tx:
         rows = tx.rows(
-            """
-            WITH cur AS (
-                SELECT task_id, item_id, annotator, arg_max(status, annotation_id) AS status
-                FROM annotations WHERE task_id IN (SELECT unnest(?::BIGINT[])) GROUP BY ALL
-            ),
-            per AS (
+            f"""
+            WITH per AS (
                 SELECT task_id, item_id, count(*) FILTER (WHERE status = 'labeled') AS n,
                        bool_or(annotator = ? AND status IN ('labeled', 'skipped')) AS mine
-                FROM cur GROUP BY ALL
+                FROM ({current_answers(many=True)}) GROUP BY ALL
             )
             SELECT ti.task_id,
                    count(*) FILTER (WHERE coalesce(p.n, 0) < ti.required AND NOT coalesce(p.mine, false))
             FROM task_items ti LEFT JOIN per p USING (task_id, item_id)
             WHERE ti.task_id IN (SELECT unnest(?::BIGINT[])) GROUP BY ti.task_id
             """,
-            [list(task_ids), annotator, list(task_ids)],
+            [annotator, list(task_ids), list(task_ids)],
         )
     return {int(t): int(n or 0) for t, n in rows}

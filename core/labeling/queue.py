@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from core.accounts.access import authorize, own_answers_only
 from core.actor import Actor
 from core.artifacts.service import get_artifact
 from core.errors import InvalidInput, NotFound, expected_one_of
+from core.labeling.answers import current_answers
 from core.labeling.models import Annotation, QueueItem, Suggestion, Task
 from core.labeling.tasks import get_task, item_fields
 from core.projects.service import Project, get_project
@@ -25,12 +27,17 @@ from core.store.audit import record
 
 ANNOTATION_COLUMNS = "annotation_id, task_id, item_id, annotator, status, label, spans, unsure, note, seconds, source, created_at"
 
-# The current answer of each annotator on each item: their latest row.
-CURRENT = """
-    SELECT item_id, annotator, arg_max(status, annotation_id) AS status,
-           arg_max(label, annotation_id) AS label, arg_max(unsure, annotation_id) AS unsure
-    FROM annotations WHERE task_id = ? GROUP BY item_id, annotator
-"""
+
+@dataclass(frozen=True)
+class _Picked:
+    """The item chosen for an annotator, with what its QueueItem shows besides the fields."""
+
+    item_id: str
+    required: int
+    suggestion: str | None
+    probability: float | None
+    labels_so_far: int
+    resumed: bool
 
 
 def _annotation(row: Sequence[Any]) -> Annotation:
@@ -49,87 +56,110 @@ def next_item(
     project = get_project(ws, task.project)
     moment = now or utcnow()
     with ws.store.transaction() as tx:
-        row = tx.one(
-            """
-            SELECT item_id, 1 AS resumed, 0 AS done FROM leases
-            WHERE task_id = ? AND annotator = ? AND expires_at > ?
-              AND item_id NOT IN (SELECT item_id FROM ("""
-            + CURRENT
-            + """) WHERE annotator = ? AND status <> 'retracted')
-            ORDER BY leased_at DESC LIMIT 1
-            """,
-            [task_id, annotator.name, moment, task_id, annotator.name],
+        picked = _resume(tx, task, annotator.name, moment) or _pick(
+            tx, task, annotator.name, moment
         )
-        if row is None:
-            order = (
-                "ti.score DESC NULLS LAST, ti.position"
-                if task.ordering == "uncertainty"
-                else "ti.position"
-            )
-            row = tx.one(
-                f"""
-                WITH cur AS ({CURRENT}),
-                done AS (
-                    SELECT item_id, count(*) FILTER (WHERE status = 'labeled') AS labeled,
-                           bool_or(annotator = ? AND status <> 'retracted') AS mine
-                    FROM cur GROUP BY item_id
-                ),
-                held AS (
-                    SELECT item_id, count(*) AS leased FROM leases
-                    WHERE task_id = ? AND expires_at > ? AND annotator <> ? GROUP BY item_id
-                )
-                SELECT ti.item_id, 0 AS resumed, coalesce(d.labeled, 0) AS done
-                FROM task_items ti
-                LEFT JOIN done d USING (item_id) LEFT JOIN held h USING (item_id)
-                WHERE ti.task_id = ? AND NOT coalesce(d.mine, false)
-                  AND coalesce(d.labeled, 0) + coalesce(h.leased, 0) < ti.required
-                ORDER BY {order} LIMIT 1
-                """,
-                [task_id, annotator.name, task_id, moment, annotator.name, task_id],
-            )
-        if row is None:
+        if picked is None:
             return None
-        item_id = str(row[0])
-        tx.execute(
-            "INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?, ?)",
-            [
-                task_id,
-                item_id,
-                annotator.name,
-                moment,
-                moment + timedelta(seconds=task.lease_seconds),
-            ],
+        _lease(tx, task, picked.item_id, annotator.name, moment)
+    return _queue_item(ws, task, project, picked)
+
+
+def _resume(tx: Tx, task: Task, annotator: str, moment: datetime) -> _Picked | None:
+    """The item the annotator still holds a live lease on and has not answered, if any."""
+    row = tx.one(
+        f"""
+        SELECT item_id FROM leases
+        WHERE task_id = ? AND annotator = ? AND expires_at > ?
+          AND item_id NOT IN (
+              SELECT item_id FROM ({current_answers()})
+              WHERE annotator = ? AND status <> 'retracted')
+        ORDER BY leased_at DESC LIMIT 1
+        """,
+        [task.task_id, annotator, moment, task.task_id, annotator],
+    )
+    return None if row is None else _item_meta(tx, task.task_id, str(row[0]), resumed=True)
+
+
+def _pick(tx: Tx, task: Task, annotator: str, moment: datetime) -> _Picked | None:
+    """The first item in queue order that needs more answers and that the annotator has not
+    answered: labeled answers plus other annotators' live leases stay below its requirement."""
+    order = (
+        "ti.score DESC NULLS LAST, ti.position" if task.ordering == "uncertainty" else "ti.position"
+    )
+    row = tx.one(
+        f"""
+        WITH answers AS ({current_answers()}),
+        done AS (
+            SELECT item_id, count(*) FILTER (WHERE status = 'labeled') AS labeled,
+                   bool_or(annotator = ? AND status <> 'retracted') AS mine
+            FROM answers GROUP BY item_id
+        ),
+        held AS (
+            SELECT item_id, count(*) AS leased FROM leases
+            WHERE task_id = ? AND expires_at > ? AND annotator <> ? GROUP BY item_id
         )
-    return load_item(ws, task, project, item_id, resumed=bool(row[1]))
+        SELECT ti.item_id, ti.required, ti.suggestion, ti.suggestion_probability,
+               coalesce(d.labeled, 0)
+        FROM task_items ti LEFT JOIN done d USING (item_id) LEFT JOIN held h USING (item_id)
+        WHERE ti.task_id = ? AND NOT coalesce(d.mine, false)
+          AND coalesce(d.labeled, 0) + coalesce(h.leased, 0) < ti.required
+        ORDER BY {order} LIMIT 1
+        """,
+        [task.task_id, annotator, task.task_id, moment, annotator, task.task_id],
+    )
+    if row is None:
+        return None
+    return _Picked(str(row[0]), int(row[1]), row[2], row[3], int(row[4]), False)
+
+
+def _item_meta(tx: Tx, task_id: int, item_id: str, *, resumed: bool) -> _Picked | None:
+    row = tx.one(
+        f"""
+        SELECT required, suggestion, suggestion_probability,
+               (SELECT count(*) FROM ({current_answers()}) WHERE item_id = ? AND status = 'labeled')
+        FROM task_items WHERE task_id = ? AND item_id = ?
+        """,
+        [task_id, item_id, task_id, item_id],
+    )
+    if row is None:
+        return None
+    return _Picked(item_id, int(row[0]), row[1], row[2], int(row[3]), resumed)
+
+
+def _lease(tx: Tx, task: Task, item_id: str, annotator: str, moment: datetime) -> None:
+    tx.execute(
+        "INSERT OR REPLACE INTO leases (task_id, item_id, annotator, leased_at, expires_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [task.task_id, item_id, annotator, moment, moment + timedelta(seconds=task.lease_seconds)],
+    )
+
+
+def _queue_item(ws: Workspace, task: Task, project: Project, picked: _Picked) -> QueueItem:
+    dataset = get_artifact(ws, task.dataset_id)
+    fields = item_fields(ws, dataset, [picked.item_id], project.spec.id_column).get(picked.item_id)
+    if fields is None:
+        raise NotFound(f"Item {picked.item_id!r} is not in {dataset.ref}.")
+    return QueueItem(
+        task.task_id,
+        picked.item_id,
+        fields,
+        suggest(project, fields, picked.suggestion, picked.probability),
+        picked.required,
+        picked.labels_so_far,
+        picked.resumed,
+    )
 
 
 def load_item(
     ws: Workspace, task: Task, project: Project, item_id: str, *, resumed: bool = False
 ) -> QueueItem:
-    dataset = get_artifact(ws, task.dataset_id)
-    fields = item_fields(ws, dataset, [item_id], project.spec.id_column).get(item_id)
-    if fields is None:
-        raise NotFound(f"Item {item_id!r} is not in {dataset.ref}.")
+    """One item of the task as the queue shows it (fields, suggestion, answers so far)."""
     with ws.store.read() as tx:
-        meta = tx.one(
-            "SELECT required, suggestion, suggestion_probability, "
-            "(SELECT count(*) FROM ("
-            + CURRENT
-            + ") c WHERE c.item_id = ti.item_id AND c.status = 'labeled') "
-            "FROM task_items ti WHERE task_id = ? AND item_id = ?",
-            [task.task_id, task.task_id, item_id],
-        )
-    if meta is None:
+        picked = _item_meta(tx, task.task_id, item_id, resumed=resumed)
+    if picked is None:
         raise NotFound(f"Item {item_id!r} is not part of task #{task.task_id}.")
-    return QueueItem(
-        task.task_id,
-        item_id,
-        fields,
-        suggest(project, fields, meta[1], meta[2]),
-        meta[0],
-        meta[3],
-        resumed,
-    )
+    return _queue_item(ws, task, project, picked)
 
 
 def suggest(
@@ -184,10 +214,25 @@ def _insert(
     note: str,
     seconds: float | None,
     source: str,
-) -> int:
+) -> Annotation:
+    """Append one answer row (and end the annotator's lease on the item); returns the row."""
     annotation_id = int(tx.scalar("SELECT nextval('annotation_ids')"))
+    row = Annotation(
+        annotation_id,
+        task_id,
+        item_id,
+        annotator,
+        status,
+        label,
+        tuple(spans),
+        unsure,
+        note,
+        seconds,
+        source,
+        utcnow(),
+    )
     tx.execute(
-        "INSERT INTO annotations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO annotations ({ANNOTATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             annotation_id,
             task_id,
@@ -200,14 +245,14 @@ def _insert(
             note,
             seconds,
             source,
-            utcnow(),
+            row.created_at,
         ],
     )
     tx.execute(
         "DELETE FROM leases WHERE task_id = ? AND item_id = ? AND annotator = ?",
         [task_id, item_id, annotator],
     )
-    return annotation_id
+    return row
 
 
 @one_unit_of_work
@@ -237,7 +282,7 @@ def save_annotation(
     if len(note) > 2000:
         raise InvalidInput(f"The note is {len(note)} characters; at most 2,000.")
     with ws.store.transaction() as tx:
-        annotation_id = _insert(
+        saved = _insert(
             tx,
             task_id,
             item_id,
@@ -258,7 +303,7 @@ def save_annotation(
             target=f"task #{task_id} item {item_id}",
             details={"label": label, "spans": len(checked), "unsure": unsure},
         )
-    return get_annotation(ws, annotation_id)
+    return saved
 
 
 @one_unit_of_work
@@ -267,7 +312,7 @@ def skip_item(
 ) -> Annotation:
     task = get_task(ws, task_id)
     with ws.store.transaction() as tx:
-        annotation_id = _insert(
+        skipped = _insert(
             tx,
             task_id,
             item_id,
@@ -287,7 +332,7 @@ def skip_item(
             project=task.project,
             target=f"task #{task_id} item {item_id}",
         )
-    return get_annotation(ws, annotation_id)
+    return skipped
 
 
 @one_unit_of_work
@@ -296,12 +341,9 @@ def undo_last(ws: Workspace, task_id: int, annotator: Actor) -> QueueItem | None
     task = get_task(ws, task_id)
     with ws.store.transaction() as tx:
         row = tx.one(
-            "SELECT item_id FROM ("
-            + CURRENT
-            + ") c JOIN (SELECT item_id, max(annotation_id) AS last_id "
-            "FROM annotations WHERE task_id = ? AND annotator = ? GROUP BY item_id) USING (item_id) "
-            "WHERE c.annotator = ? AND c.status <> 'retracted' ORDER BY last_id DESC LIMIT 1",
-            [task_id, task_id, annotator.name, annotator.name],
+            f"SELECT item_id FROM ({current_answers()}) "
+            "WHERE annotator = ? AND status <> 'retracted' ORDER BY annotation_id DESC LIMIT 1",
+            [task_id, annotator.name],
         )
         if row is None:
             return None
@@ -319,11 +361,7 @@ def undo_last(ws: Workspace, task_id: int, annotator: Actor) -> QueueItem | None
             None,
             annotator.via,
         )
-        now = utcnow()
-        tx.execute(
-            "INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?, ?)",
-            [task_id, item_id, annotator.name, now, now + timedelta(seconds=task.lease_seconds)],
-        )
+        _lease(tx, task, item_id, annotator.name, utcnow())
         record(
             tx,
             annotator,
@@ -369,8 +407,9 @@ def current_annotations(ws: Workspace, task_ids: Sequence[int]) -> list[Annotati
     """Each annotator's current labeled answer per item, over one or more tasks."""
     with ws.store.read() as tx:
         rows = tx.rows(
-            f"SELECT {ANNOTATION_COLUMNS} FROM annotations WHERE task_id IN (SELECT unnest(?::BIGINT[])) "
-            "QUALIFY row_number() OVER (PARTITION BY task_id, item_id, annotator ORDER BY annotation_id DESC) = 1",
+            f"SELECT {ANNOTATION_COLUMNS} FROM annotations WHERE annotation_id IN ("
+            f"SELECT annotation_id FROM ({current_answers(many=True)}) WHERE status = 'labeled') "
+            "ORDER BY annotation_id",
             [list(task_ids)],
         )
-    return [_annotation(r) for r in rows if r[4] == "labeled"]
+    return [_annotation(r) for r in rows]
