@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import warnings
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from core.errors import InvalidInput, expected_one_of
 
@@ -86,12 +89,57 @@ def _delimiter(path: Path, encoding: str) -> str:
 
 def _read_csv(path: Path, name: str, encoding: str) -> pd.DataFrame:
     _check_text(path, name, encoding)
+    separator = _delimiter(path, encoding)
+    frame = _read_csv_arrow(path, separator, encoding)
+    if frame is None:  # Arrow declined the file: pandas reads it, or names what is wrong
+        frame = _read_csv_pandas(path, name, encoding, separator)
+    if frame.empty:
+        raise InvalidInput(f"{name}: the file has a header but no rows.")
+    return frame
+
+
+def _read_csv_arrow(path: Path, separator: str, encoding: str) -> pd.DataFrame | None:
+    """The fast reader (Arrow's, multi-threaded, every column as text) for a well-formed UTF-8
+    file; ~10x faster than pandas' and without a Python object per cell. None for anything it
+    might not read exactly as pandas does (a ragged row, bad UTF-8 past the start, a header with
+    a blank or repeated name, another encoding): the careful reader then reads the file and
+    words what is wrong."""
+    if encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        return None
+    names = _header(path, separator)
+    if names is None or "" in names or len(set(names)) != len(names):
+        return None
+    try:
+        table = pacsv.read_csv(
+            path,
+            parse_options=pacsv.ParseOptions(delimiter=separator, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.large_string()), strings_can_be_null=False
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
+    if table.column_names != names or any(t != pa.large_string() for t in table.schema.types):
+        return None
+    return table.to_pandas()
+
+
+def _header(path: Path, separator: str) -> list[str] | None:
+    """The header's column names as the csv module reads them (None when it cannot)."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            return next(csv.reader(handle, delimiter=separator), None)
+    except (UnicodeDecodeError, csv.Error):
+        return None
+
+
+def _read_csv_pandas(path: Path, name: str, encoding: str, separator: str) -> pd.DataFrame:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
             frame = pd.read_csv(
                 path,
-                sep=_delimiter(path, encoding),
+                sep=separator,
                 dtype=str,
                 index_col=False,  # a row with extra fields must not turn columns into an index
                 keep_default_na=False,  # "NA" is a value (North America), only empty is missing
@@ -115,8 +163,6 @@ def _read_csv(path: Path, name: str, encoding: str) -> pd.DataFrame:
             f"{name}: not a well-formed CSV file: {str(exc).strip().splitlines()[-1]}",
             hint="check quoting and the number of fields on that line",
         ) from exc
-    if frame.empty:
-        raise InvalidInput(f"{name}: the file has a header but no rows.")
     return frame
 
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from core.projects.spec import Column, ProjectSpec
 
@@ -72,7 +74,19 @@ class _Problems:
             self.listed.append(problem)
 
 
+def _text(series: pd.Series) -> pa.ChunkedArray | pa.Array | None:
+    """The series' cells as Arrow strings when it already holds them (a CSV file's columns do):
+    the checks below then run in Arrow's compute kernels instead of pandas' Python-level paths."""
+    if isinstance(series.array, pd.arrays.ArrowStringArray):
+        return pa.array(series.array)  # the array's own chunks, not a copy
+    return None
+
+
 def _blank(series: pd.Series) -> np.ndarray:
+    text = _text(series)
+    if text is not None:  # the same test as below (pandas strips with this very kernel)
+        empty = pc.equal(pc.utf8_trim_whitespace(text), "")
+        return np.asarray(pc.fill_null(empty, True).to_numpy(zero_copy_only=False), dtype=bool)
     if series.dtype == object or pd.api.types.is_string_dtype(series):
         text = series.astype("string")
         return np.asarray(text.isna() | (text.str.strip() == ""), dtype=bool)
@@ -122,20 +136,7 @@ def validate_table(raw: pd.DataFrame, spec: ProjectSpec, *, row_offset: int = 2)
             else pd.Series([None] * len(raw), dtype=object)
         )
         typed[column.name] = _convert(series, column, problems)
-    ids = typed[spec.id_column]
-    dup = np.asarray(ids.duplicated(keep="first") & ids.notna(), dtype=bool)
-    if dup.any():
-        first_row = {value: i for i, value in reversed(list(enumerate(ids)))}
-        for index in np.flatnonzero(dup):
-            value = ids.iloc[index]
-            problems.add(
-                RowProblem(
-                    int(index) + row_offset,
-                    spec.id_column,
-                    f"duplicate id {value!r} (first on row {first_row[value] + row_offset})",
-                    "a unique id per row",
-                )
-            )
+    _duplicate_ids(typed[spec.id_column], spec.id_column, problems)
     frame = pd.DataFrame(typed)
     if problems.count:
         frame = pd.DataFrame()
@@ -143,111 +144,247 @@ def validate_table(raw: pd.DataFrame, spec: ProjectSpec, *, row_offset: int = 2)
     return Validation(frame, tuple(listed), problems.count, tuple(warnings))
 
 
+def _duplicate_ids(ids: pd.Series, id_column: str, problems: _Problems) -> None:
+    """Each repeated id after its first row is a problem naming the first row."""
+    text = _text(ids)
+    if text is not None and pc.count_distinct(text).as_py() == pc.count(text).as_py():
+        return  # Arrow's count of distinct ids: no repeat, and 20x faster than finding them
+    dup = np.asarray(ids.duplicated(keep="first") & ids.notna(), dtype=bool)
+    if not dup.any():
+        return
+    first_row = {value: i for i, value in reversed(list(enumerate(ids)))}
+    for index in np.flatnonzero(dup):
+        value = ids.iloc[index]
+        problems.add(
+            RowProblem(
+                int(index) + problems.offset,
+                id_column,
+                f"duplicate id {value!r} (first on row {first_row[value] + problems.offset})",
+                "a unique id per row",
+            )
+        )
+
+
 def _convert(series: pd.Series, column: Column, problems: _Problems) -> pd.Series:
     blank = _blank(series)
-    name = column.name
-    required = column.required
-    if required and blank.any():
-        problems.add_mask(blank, series, name, "empty value in a required column", "a value")
+    if column.required and blank.any():
+        problems.add_mask(blank, series, column.name, "empty value in a required column", "a value")
     kind = column.type
     if kind in ("string", "text"):
-        out = series.astype("string").where(~blank, None)
-        if kind == "string":
-            out = out.str.strip()
-        return out.astype("string")
+        return _strings(series, blank, strip=kind == "string")
     if kind == "category":
-        out = series.astype("string").str.strip().where(~blank, None)
-        allowed = set(column.values or ())
-        bad = np.asarray(~out.isin(allowed), dtype=bool) & ~blank
-        if bad.any():
-            shown = ", ".join(list(column.values or ())[:12])
-            problems.add_mask(
-                bad, series, name, "value {value!r} is not an allowed category", f"one of: {shown}"
-            )
-        return out.astype("string")
+        return _categories(series, blank, column, problems)
     if kind in ("integer", "number"):
-        numbers = pd.to_numeric(series.where(~blank, None), errors="coerce").astype("float64")
-        values = numbers.to_numpy()
-        unparsable = np.isnan(values) & ~blank
-        text = series.astype("string").str.strip().str.lower()
-        special = np.asarray(
-            text.isin(["nan", "inf", "-inf", "+inf", "infinity", "-infinity"]), dtype=bool
+        values = _clean_numbers(series, blank)
+        if values is None:
+            values = _numbers(series, blank, column, problems)
+        return _checked_numbers(values, series, column, problems)
+    if kind == "boolean":
+        return _booleans(series, blank, column, problems)
+    if kind == "datetime":
+        stamps = _clean_times(series, blank)
+        return stamps if stamps is not None else _times(series, blank, column, problems)
+    raise AssertionError(kind)
+
+
+def _arrow_strings(values: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
+    """Arrow strings as the ``string`` column pandas' ``astype("string")`` makes."""
+    chunks = values if isinstance(values, pa.ChunkedArray) else pa.chunked_array([values])
+    return pd.Series(pd.arrays.ArrowStringArray(chunks), index=index)
+
+
+def _strings(series: pd.Series, blank: np.ndarray, *, strip: bool) -> pd.Series:
+    text = _text(series)
+    if text is not None:
+        kept = pc.utf8_trim_whitespace(text) if strip else text
+        return _arrow_strings(pc.if_else(pa.array(blank), None, kept), series.index)
+    out = series.astype("string").where(~blank, None)
+    if strip:
+        out = out.str.strip()
+    return out.astype("string")
+
+
+def _categories(
+    series: pd.Series, blank: np.ndarray, column: Column, problems: _Problems
+) -> pd.Series:
+    allowed = list(column.values or ())
+    text = _text(series)
+    if text is not None:
+        trimmed = pc.utf8_trim_whitespace(text)
+        known = pc.is_in(trimmed, value_set=pa.array(allowed, trimmed.type))
+        bad = ~np.asarray(known.to_numpy(zero_copy_only=False), dtype=bool) & ~blank
+        out = _arrow_strings(pc.if_else(pa.array(blank), None, trimmed), series.index)
+    else:
+        out = series.astype("string").str.strip().where(~blank, None).astype("string")
+        bad = np.asarray(~out.isin(set(allowed)), dtype=bool) & ~blank
+    if bad.any():
+        problems.add_mask(
+            bad,
+            series,
+            column.name,
+            "value {value!r} is not an allowed category",
+            f"one of: {', '.join(allowed[:12])}",
         )
-        not_finite = (np.isinf(values) | (special & ~blank)) & ~blank
-        unparsable &= ~not_finite
-        if unparsable.any():
-            comma = unparsable & np.asarray(text.str.fullmatch(r"[-+]?\d+,\d+").fillna(False))
-            if comma.any():  # 1,5: a decimal comma, as a German or French export writes it
+    return out
+
+
+def _clean_numbers(series: pd.Series, blank: np.ndarray) -> np.ndarray | None:
+    """Every non-empty cell read by Arrow as a finite number (NaN for the empty ones), or None
+    when any cell needs the careful reading below: text Arrow does not take as a number (spaces
+    around it, a decimal comma, a word), NaN or infinity."""
+    text = _text(series)
+    if text is None:
+        return None
+    try:
+        parsed = pc.cast(pc.if_else(pa.array(blank), None, text), pa.float64())
+    except pa.ArrowInvalid:
+        return None
+    values = np.asarray(parsed.to_numpy(zero_copy_only=False), dtype=np.float64)
+    if not np.isfinite(values[~blank]).all():
+        return None
+    if np.signbit(values[values == 0]).any() and _whole_numbers_only(text, blank):
+        values = values + 0.0  # pandas reads a column of whole numbers as integers: -0 is 0
+    return values
+
+
+def _whole_numbers_only(text: pa.ChunkedArray | pa.Array, blank: np.ndarray) -> bool:
+    whole = pc.match_substring_regex(text, r"^[-+]?\d+$")
+    return bool(np.asarray(whole.to_numpy(zero_copy_only=False), dtype=bool)[~blank].all())
+
+
+def _numbers(
+    series: pd.Series, blank: np.ndarray, column: Column, problems: _Problems
+) -> np.ndarray:
+    """The careful reading: each cell that is not a finite number is named, and why."""
+    name, kind = column.name, column.type
+    numbers = pd.to_numeric(series.where(~blank, None), errors="coerce").astype("float64")
+    values = numbers.to_numpy()
+    unparsable = np.isnan(values) & ~blank
+    text = series.astype("string").str.strip().str.lower()
+    special = np.asarray(
+        text.isin(["nan", "inf", "-inf", "+inf", "infinity", "-infinity"]), dtype=bool
+    )
+    not_finite = (np.isinf(values) | (special & ~blank)) & ~blank
+    unparsable &= ~not_finite
+    if unparsable.any():
+        comma = unparsable & np.asarray(text.str.fullmatch(r"[-+]?\d+,\d+").fillna(False))
+        if comma.any():  # 1,5: a decimal comma, as a German or French export writes it
+            problems.add_mask(
+                comma,
+                series,
+                name,
+                "{value!r} has a decimal comma",
+                "a number with a decimal point (1.5, not 1,5)",
+            )
+        problems.add_mask(
+            unparsable & ~comma,
+            series,
+            name,
+            "{value!r} is not a number",
+            "a whole number" if kind == "integer" else "a number",
+        )
+    if not_finite.any():
+        problems.add_mask(
+            not_finite,
+            series,
+            name,
+            "{value!r} is not a finite number",
+            "a finite number; leave the cell empty for a missing value",
+        )
+    return np.asarray(values, dtype=np.float64)
+
+
+def _checked_numbers(
+    values: np.ndarray, series: pd.Series, column: Column, problems: _Problems
+) -> pd.Series:
+    """Whole numbers where the column needs them, and the column's range."""
+    name = column.name
+    finite = np.isfinite(values)
+    if column.type == "integer":
+        fractional = finite & (np.floor(values) != values)
+        if fractional.any():
+            problems.add_mask(
+                fractional, series, name, "{value!r} is not a whole number", "a whole number"
+            )
+    for bound, op, word in ((column.min, np.less, "below"), (column.max, np.greater, "above")):
+        if bound is not None:
+            outside = finite & op(np.where(finite, values, 0.0), bound)
+            if outside.any():
                 problems.add_mask(
-                    comma,
+                    outside,
                     series,
                     name,
-                    "{value!r} has a decimal comma",
-                    "a number with a decimal point (1.5, not 1,5)",
+                    f"{{value}} is {word} the allowed range",
+                    f"{_num(column.min, '-∞')} ≤ value ≤ {_num(column.max, '∞')}",
                 )
-            problems.add_mask(
-                unparsable & ~comma,
-                series,
-                name,
-                "{value!r} is not a number",
-                "a whole number" if kind == "integer" else "a number",
-            )
-        if not_finite.any():
-            problems.add_mask(
-                not_finite,
-                series,
-                name,
-                "{value!r} is not a finite number",
-                "a finite number; leave the cell empty for a missing value",
-            )
-        finite = np.isfinite(values)
-        if kind == "integer":
-            fractional = finite & (np.floor(values) != values)
-            if fractional.any():
-                problems.add_mask(
-                    fractional, series, name, "{value!r} is not a whole number", "a whole number"
-                )
-        for bound, op, word in ((column.min, np.less, "below"), (column.max, np.greater, "above")):
-            if bound is not None:
-                outside = finite & op(np.where(finite, values, 0.0), bound)
-                if outside.any():
-                    problems.add_mask(
-                        outside,
-                        series,
-                        name,
-                        f"{{value}} is {word} the allowed range",
-                        f"{_num(column.min, '-∞')} ≤ value ≤ {_num(column.max, '∞')}",
-                    )
-        clean = np.where(finite, values, np.nan)
-        if kind == "integer":
-            return pd.Series(clean, index=series.index).round().astype("Int64")
-        return pd.Series(clean, index=series.index, dtype="float64")
-    if kind == "boolean":
-        text = series.astype("string").str.strip().str.lower()
-        truthy = np.asarray(text.isin(_TRUE), dtype=bool)
-        falsy = np.asarray(text.isin(_FALSE), dtype=bool)
-        bad = ~(truthy | falsy) & ~blank
-        if bad.any():
-            problems.add_mask(
-                bad, series, name, "{value!r} is not a yes/no value", "true/false, yes/no or 1/0"
-            )
-        flags = pd.Series(truthy, index=series.index).astype("boolean")
-        return flags.mask(pd.Series(blank, index=series.index))
-    if kind == "datetime":
-        stamps = pd.to_datetime(
-            series.where(~blank, None), errors="coerce", utc=True, format="ISO8601"
+    clean = np.where(finite, values, np.nan)
+    if column.type == "integer":
+        return pd.Series(clean, index=series.index).round().astype("Int64")
+    return pd.Series(clean, index=series.index, dtype="float64")
+
+
+def _booleans(
+    series: pd.Series, blank: np.ndarray, column: Column, problems: _Problems
+) -> pd.Series:
+    text = series.astype("string").str.strip().str.lower()
+    truthy = np.asarray(text.isin(_TRUE), dtype=bool)
+    falsy = np.asarray(text.isin(_FALSE), dtype=bool)
+    bad = ~(truthy | falsy) & ~blank
+    if bad.any():
+        problems.add_mask(
+            bad,
+            series,
+            column.name,
+            "{value!r} is not a yes/no value",
+            "true/false, yes/no or 1/0",
         )
-        bad = np.asarray(stamps.isna(), dtype=bool) & ~blank
-        if bad.any():
-            problems.add_mask(
-                bad,
-                series,
-                name,
-                "{value!r} is not a date/time",
-                "ISO 8601, e.g. 2026-05-03T09:14:00Z",
-            )
-        return stamps.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]")
-    raise AssertionError(kind)
+    flags = pd.Series(truthy, index=series.index).astype("boolean")
+    return flags.mask(pd.Series(blank, index=series.index))
+
+
+# ISO 8601 as pandas reads it too: a date, optionally a time to the microsecond, optionally a zone
+_ISO_TIME = (
+    r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+    r"([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?)?$"
+)
+_ZONED = r"(Z|[+-]\d\d:\d\d)$"
+
+
+def _clean_times(series: pd.Series, blank: np.ndarray) -> pd.Series | None:
+    """Every non-empty cell read by Arrow as an ISO 8601 time (UTC, naive), or None when any cell
+    needs pandas' reading below: another form, an impossible date, zoned and unzoned times mixed."""
+    text = _text(series)
+    if text is None:
+        return None
+    given = pc.if_else(pa.array(blank), None, text)
+    if pc.any(pc.invert(pc.match_substring_regex(given, _ISO_TIME))).as_py():
+        return None
+    zoned = pc.match_substring_regex(given, _ZONED)
+    with_zone, without = pc.any(zoned).as_py(), pc.any(pc.invert(zoned)).as_py()
+    if with_zone and without:
+        return None
+    try:
+        stamps = pc.cast(given, pa.timestamp("us", "UTC") if with_zone else pa.timestamp("us"))
+    except pa.ArrowInvalid:
+        return None
+    naive = pc.cast(stamps, pa.timestamp("us"))
+    return pd.Series(naive.to_numpy(zero_copy_only=False), index=series.index).astype(
+        "datetime64[us]"
+    )
+
+
+def _times(series: pd.Series, blank: np.ndarray, column: Column, problems: _Problems) -> pd.Series:
+    stamps = pd.to_datetime(series.where(~blank, None), errors="coerce", utc=True, format="ISO8601")
+    bad = np.asarray(stamps.isna(), dtype=bool) & ~blank
+    if bad.any():
+        problems.add_mask(
+            bad,
+            series,
+            column.name,
+            "{value!r} is not a date/time",
+            "ISO 8601, e.g. 2026-05-03T09:14:00Z",
+        )
+    return stamps.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]")
 
 
 def _num(value: float | None, otherwise: str) -> str:
