@@ -84,8 +84,8 @@ def _text(series: pd.Series) -> pa.ChunkedArray | pa.Array | None:
 
 def _blank(series: pd.Series) -> np.ndarray:
     text = _text(series)
-    if text is not None:  # the same test as below (pandas strips with this very kernel)
-        empty = pc.equal(pc.utf8_trim_whitespace(text), "")
+    if text is not None:  # the test below without copying the strings: empty or all spaces
+        empty = pc.or_(pc.equal(pc.binary_length(text), 0), pc.utf8_is_space(text))
         return np.asarray(pc.fill_null(empty, True).to_numpy(zero_copy_only=False), dtype=bool)
     if series.dtype == object or pd.api.types.is_string_dtype(series):
         text = series.astype("string")
