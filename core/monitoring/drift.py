@@ -1,16 +1,17 @@
-"""Window drift in SQL: the log's windows against a stored reference, every window in one pass.
+"""Window drift: the log's windows against a stored reference.
 
-Per numeric feature one summary query (count, min, max per window) fixes each window's Sturges
-bins over the combined range; one histogram query then counts each window's values per Sturges
-bin (with ``np.histogram``'s edge rules) and per sub-cell of a fine grid (for KS). Categories are
-counted per value; text fields per token against the reference vocabulary. The reference side is
-read from the stored distribution, so no reference row is touched.
+The reference side is read from the stored distribution, so no reference row is touched. The
+window side costs one read of each numeric column (its values, sorted per window: Sturges bins
+and the KS statistic are then ``searchsorted`` over the reference's edges and knots) and one
+``GROUPING SETS`` query counting every category (and every numeric feature compared per value)
+of every window in a single scan; text fields count their tokens against the reference
+vocabulary.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,16 +19,16 @@ import numpy as np
 
 from core.monitoring.log import LogReader
 from core.monitoring.models import FeatureDrift, FeatureReference, Reference
-from core.monitoring.reference import TOKENS
+from core.monitoring.reference import COLUMNS_PER_READ, GROUPS_PER_QUERY, TOKENS
 from core.monitoring.stats import (
     DRIFT_THRESHOLDS,
     category_drift,
-    grid_cells,
-    grid_edges,
+    finite,
     jensen_shannon,
+    ks_at_knots,
     ks_exact,
-    ks_from_grid,
     psi,
+    sorted_histogram,
     sturges_edges,
 )
 
@@ -61,25 +62,26 @@ def window_drift(
     out: dict[datetime, list[FeatureDrift]] = defaultdict(list)
     if not windows or not chosen:
         return out
-    con = reader.con
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE drift_windows AS SELECT unnest(?::TIMESTAMP[]) AS w",
-        [list(windows)],
+    windows = list(dict.fromkeys(windows))
+    reader.con.execute(
+        "CREATE OR REPLACE TEMP TABLE drift_windows AS "
+        "SELECT unnest(?::TIMESTAMP[]) AS w, unnest(range(?::BIGINT)) AS wi",
+        [windows, len(windows)],
     )
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW drift_rows AS SELECT {bucket} AS w, * FROM predictions "
-        f"WHERE {bucket} IN (SELECT w FROM drift_windows)"
+    reader.con.execute(
+        "CREATE OR REPLACE TEMP VIEW drift_rows AS SELECT d.w, d.wi, p.* FROM predictions p "
+        f"JOIN drift_windows d ON {bucket} = d.w"
     )
     binned = [
         r for r in chosen if r.feature.kind == "numeric" and not r.per_value and r.distribution
     ]
-    for by_window in _numeric(reader, binned, prefix).values():
-        for window, result in by_window.items():
-            out[window].append(result)
+    for first in range(0, len(binned), COLUMNS_PER_READ):
+        batch = binned[first : first + COLUMNS_PER_READ]
+        for ref, index, values in _sorted_values(reader, batch, prefix, len(windows)):
+            out[windows[index]].append(_binned(ref, values))
     counted = [r for r in chosen if r.feature.kind == "category" or r.per_value]
-    for ref in counted:
-        for window, result in _counted(reader, ref, prefix).items():
-            out[window].append(result)
+    for (index, position), current in _counts(reader, counted, prefix).items():
+        out[windows[index]].append(_counted(counted[position], current))
     for ref in [r for r in chosen if r.feature.kind == "vocabulary"]:
         for window, result in _novelty(reader, ref, prefix).items():
             out[window].append(result)
@@ -98,159 +100,102 @@ def _drifted(statistics: dict[str, float]) -> bool:
     return value is not None and value >= DRIFT_THRESHOLDS["psi"] and _significant(statistics)
 
 
-def _numeric(
-    reader: LogReader, features: Sequence[FeatureReference], prefix: str
-) -> dict[str, dict[datetime, FeatureDrift]]:
-    if not features:
-        return {}
-    con = reader.con
-    parts = ", ".join(
-        f"count({r.feature.sql(prefix)}), min({r.feature.sql(prefix)}), max({r.feature.sql(prefix)})"
-        for r in features
-    )
-    summary = con.execute(f"SELECT w, {parts} FROM drift_rows GROUP BY w").fetchall()
-    results: dict[str, dict[datetime, FeatureDrift]] = {}
-    for index, ref in enumerate(features):
-        dist = ref.distribution
-        assert dist is not None
-        windows: dict[str, list[Any]] = defaultdict(list)
-        bins: dict[str, list[Any]] = defaultdict(list)
-        plans: dict[datetime, tuple[np.ndarray, np.ndarray, np.ndarray, int]] = {}
-        for row in summary:
-            count, low, high = row[1 + 3 * index : 4 + 3 * index]
-            if not count or dist.n == 0:
-                continue
-            lo, hi = min(dist.minimum, float(low)), max(dist.maximum, float(high))
-            edges = sturges_edges(lo, hi, dist.n + int(count), ref.feature.integer)
-            ref_counts = dist.histogram(edges)
-            cells = grid_cells(edges, ref_counts)
-            plans[row[0]] = (edges, ref_counts, cells, int(count))
-            for key, value in (
-                ("w", row[0]),
-                ("lo", float(edges[0])),
-                ("hi", float(edges[-1])),
-                ("s", len(edges) - 1),
-            ):
-                windows[key].append(value)
-            for i in range(len(edges) - 1):
-                for key, value in (
-                    ("w", row[0]),
-                    ("i", i),
-                    ("el", float(edges[i])),
-                    ("eh", float(edges[i + 1])),
-                    ("m", int(cells[i])),
-                    ("mp", int(cells[i - 1]) if i else 1),
-                ):
-                    bins[key].append(value)
-        if not plans:
-            continue
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE drift_params AS SELECT unnest(?::TIMESTAMP[]) AS w, "
-            "unnest(?::DOUBLE[]) AS lo, unnest(?::DOUBLE[]) AS hi, unnest(?::BIGINT[]) AS s",
-            [windows[k] for k in ("w", "lo", "hi", "s")],
-        )
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE drift_bins AS SELECT unnest(?::TIMESTAMP[]) AS w, "
-            "unnest(?::BIGINT[]) AS i, unnest(?::DOUBLE[]) AS el, unnest(?::DOUBLE[]) AS eh, "
-            "unnest(?::BIGINT[]) AS m, unnest(?::BIGINT[]) AS mp",
-            [bins[k] for k in ("w", "i", "el", "eh", "m", "mp")],
-        )
-        expr = ref.feature.sql(prefix)
-        # np.histogram's rule: index from the range, then corrected against the bin's own edges
-        cells_found = con.execute(
-            f"""
-            WITH a AS (
-                SELECT d.w, d.x, p.s,
-                       least(greatest(floor((d.x - p.lo) / (p.hi - p.lo) * p.s)::BIGINT, 0), p.s - 1) AS i0
-                FROM (SELECT w, {expr} AS x FROM drift_rows WHERE x IS NOT NULL AND isfinite(x)) d
-                JOIN drift_params p USING (w)
-            ), b AS (
-                SELECT a.w, x,
-                    CASE WHEN x < el THEN i0 - 1 WHEN x >= eh AND i0 < s - 1 THEN i0 + 1 ELSE i0 END AS i,
-                    CASE WHEN x < el THEN mp - 1 WHEN x >= eh AND i0 < s - 1 THEN 0
-                         ELSE least(greatest(floor((x - el) / (eh - el) * m)::BIGINT, 0), m - 1) END AS j
-                FROM a JOIN drift_bins b ON b.w = a.w AND b.i = a.i0
-            )
-            SELECT w, i, j, count(*) AS c, min(x) AS lo, max(x) AS hi FROM b GROUP BY ALL
-            """
-        ).fetchnumpy()
-        results[ref.feature.name] = _numeric_results(ref, plans, cells_found)
-    return results
+def _sorted_values(
+    reader: LogReader, refs: Sequence[FeatureReference], prefix: str, windows: int
+) -> Iterator[tuple[FeatureReference, int, np.ndarray]]:
+    """Each window's finite values of a few numeric features, read in one scan and sorted:
+    ``(feature, window index, values)``."""
+    columns = ", ".join(f"{r.feature.sql(prefix)} AS x{i}" for i, r in enumerate(refs))
+    several = windows > 1
+    found = reader.con.execute(
+        f"SELECT {'wi, ' if several else ''}{columns} FROM drift_rows"
+    ).fetchnumpy()
+    order = starts = None
+    if several:  # rows grouped by window: a stable sort of the window index
+        index = np.asarray(found["wi"], dtype=np.int64)
+        order = np.argsort(index, kind="stable")
+        starts = np.searchsorted(index[order], np.arange(windows + 1))
+    for i, ref in enumerate(refs):
+        column = found.pop(f"x{i}")
+        for window in range(windows):
+            part = column
+            if order is not None and starts is not None:
+                part = column[order[starts[window] : starts[window + 1]]]
+            values = np.sort(finite(part))
+            if values.size:
+                yield ref, window, values
 
 
-def _numeric_results(
-    ref: FeatureReference,
-    plans: dict[datetime, tuple[np.ndarray, np.ndarray, np.ndarray, int]],
-    found: dict[str, Any],
-) -> dict[datetime, FeatureDrift]:
+def _binned(ref: FeatureReference, values: np.ndarray) -> FeatureDrift:
+    """PSI and JS over the Sturges bins of the combined range, KS at the reference's knots."""
     dist = ref.distribution
-    assert dist is not None
-    windows = np.asarray(found["w"])
-    out: dict[datetime, FeatureDrift] = {}
-    for window, (edges, ref_counts, cells, count) in plans.items():
-        mask = windows == np.datetime64(window)
-        offsets = np.concatenate([[0], np.cumsum(cells)])
-        index = offsets[np.asarray(found["i"])[mask]] + np.asarray(found["j"])[mask]
-        total = int(offsets[-1])
-        counts = np.zeros(total)
-        low = np.full(total, np.nan)
-        high = np.full(total, np.nan)
-        np.add.at(counts, index, np.asarray(found["c"], dtype=float)[mask])
-        low[index] = np.asarray(found["lo"], dtype=float)[mask]
-        high[index] = np.asarray(found["hi"], dtype=float)[mask]
-        bins = np.add.reduceat(counts, offsets[:-1])
-        r, c = ref_counts / dist.n, bins / max(1.0, bins.sum())
-        ks = ks_from_grid(dist, grid_edges(edges, cells), counts, low, high)
-        statistics = {
-            "psi": psi(r, c),
-            "js": jensen_shannon(r, c),
-            "ks": ks.statistic,
-            "ks_p": ks.p_value,
-            "ks_error": ks.error_bound,
-        }
-        out[window] = FeatureDrift(
-            ref.feature.name, "numeric", statistics, count, _drifted(statistics)
+    assert dist is not None and dist.n
+    low, high = min(dist.minimum, float(values[0])), max(dist.maximum, float(values[-1]))
+    edges = sturges_edges(low, high, dist.n + values.size, ref.feature.integer)
+    r, c = dist.histogram(edges) / dist.n, sorted_histogram(values, edges) / values.size
+    ks = ks_at_knots(dist, values)
+    statistics = {
+        "psi": psi(r, c),
+        "js": jensen_shannon(r, c),
+        "ks": ks.statistic,
+        "ks_p": ks.p_value,
+        "ks_error": ks.error_bound,
+    }
+    return FeatureDrift(ref.feature.name, "numeric", statistics, values.size, _drifted(statistics))
+
+
+def _counts(
+    reader: LogReader, refs: Sequence[FeatureReference], prefix: str
+) -> dict[tuple[int, int], dict[Any, float]]:
+    """Counts per value of each feature in each window, keyed by (window index, position of
+    the feature in ``refs``): one scan per 32 features."""
+    out: dict[tuple[int, int], dict[Any, float]] = defaultdict(dict)
+    for first in range(0, len(refs), GROUPS_PER_QUERY):
+        chunk = refs[first : first + GROUPS_PER_QUERY]
+        names = [f"v{i}" for i in range(len(chunk))]
+        columns = ", ".join(
+            f"{r.feature.sql(prefix)} AS {n}" for r, n in zip(chunk, names, strict=True)
         )
+        sets = ", ".join(f"(wi, {n})" for n in names)
+        rows = reader.rows(
+            f"SELECT GROUPING({', '.join(names)}), wi, {', '.join(names)}, count(*) "
+            f"FROM (SELECT wi, {columns} FROM drift_rows) GROUP BY GROUPING SETS ({sets})"
+        )
+        full = (1 << len(chunk)) - 1
+        which = {full ^ (1 << (len(chunk) - 1 - i)): i for i in range(len(chunk))}
+        for mask, window, *values, count in rows:
+            i = which[mask]
+            if values[i] is not None:
+                out[(int(window), first + i)][values[i]] = float(count)
     return out
 
 
-def _counted(reader: LogReader, ref: FeatureReference, prefix: str) -> dict[datetime, FeatureDrift]:
-    expr = ref.feature.sql(prefix)
-    rows = reader.rows(
-        f"SELECT w, {expr} AS v, count(*) FROM drift_rows WHERE v IS NOT NULL GROUP BY ALL"
-    )
-    per_window: dict[datetime, dict[Any, float]] = defaultdict(dict)
-    for window, value, count in rows:
-        per_window[window][value] = float(count)
-    out: dict[datetime, FeatureDrift] = {}
+def _counted(ref: FeatureReference, current: dict[Any, float]) -> FeatureDrift:
+    """Drift of a category, or of a number with at most 20 distinct reference values, per value."""
     if ref.feature.kind == "numeric":
         assert ref.distribution is not None
         reference = ref.distribution.value_counts()
-        for window, current in per_window.items():
-            keys = sorted(set(reference) | set(current))
-            r = np.array([reference.get(k, 0.0) for k in keys])
-            c = np.array([current.get(k, 0.0) for k in keys])
-            ks = ks_exact(r, c)
-            statistics = {
-                "psi": psi(r / r.sum(), c / c.sum()),
-                "js": jensen_shannon(r / r.sum(), c / c.sum()),
-                "ks": ks.statistic,
-                "ks_p": ks.p_value,
-                "ks_error": 0.0,
-            }
-            out[window] = FeatureDrift(
-                ref.feature.name, "numeric", statistics, int(c.sum()), _drifted(statistics)
-            )
-        return out
-    for window, current in per_window.items():
-        names = sorted(set(ref.categories) | {str(k) for k in current})
-        r = np.array([ref.categories.get(k, 0.0) for k in names])
-        c = np.array([current.get(k, 0.0) for k in names])
-        statistics = category_drift(names, r, c)
-        out[window] = FeatureDrift(
-            ref.feature.name, "category", statistics, int(c.sum()), _drifted(statistics)
+        keys = sorted(set(reference) | set(current))
+        r = np.array([reference.get(k, 0.0) for k in keys])
+        c = np.array([current.get(k, 0.0) for k in keys])
+        ks = ks_exact(r, c)
+        statistics = {
+            "psi": psi(r / r.sum(), c / c.sum()),
+            "js": jensen_shannon(r / r.sum(), c / c.sum()),
+            "ks": ks.statistic,
+            "ks_p": ks.p_value,
+            "ks_error": 0.0,
+        }
+        return FeatureDrift(
+            ref.feature.name, "numeric", statistics, int(c.sum()), _drifted(statistics)
         )
-    return out
+    names = sorted(set(ref.categories) | {str(k) for k in current})
+    r = np.array([ref.categories.get(k, 0.0) for k in names])
+    c = np.array([current.get(k, 0.0) for k in names])
+    statistics = category_drift(names, r, c)
+    return FeatureDrift(
+        ref.feature.name, "category", statistics, int(c.sum()), _drifted(statistics)
+    )
 
 
 def _novelty(reader: LogReader, ref: FeatureReference, prefix: str) -> dict[datetime, FeatureDrift]:

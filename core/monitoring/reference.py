@@ -22,13 +22,15 @@ from core.artifacts.models import Artifact
 from core.errors import NotFound
 from core.monitoring.estimate import fit_calibration
 from core.monitoring.models import Feature, FeatureReference, Reference
-from core.monitoring.stats import Distribution
+from core.monitoring.stats import Distribution, finite
 from core.projects.spec import ProjectSpec
 from core.store import Tx, Workspace, utcnow
 from core.store.audit import record
 
 TOKENS = r"\p{L}{2,}"  # a token: two or more letters (any script), lowercased first
 MAX_CATEGORIES = 5000  # a category's most frequent values kept in the reference
+COLUMNS_PER_READ = 4  # numeric columns read per scan: fewer scans, a few MB per column and row
+GROUPS_PER_QUERY = 32  # grouping sets per scan (GROUPING() of them is one BIGINT bit mask)
 
 
 def monitored_features(spec: ProjectSpec) -> list[Feature]:
@@ -57,33 +59,26 @@ def monitored_features(spec: ProjectSpec) -> list[Feature]:
 def summarize(
     con: duckdb.DuckDBPyConnection, table: str, features: Iterable[Feature], prefix: str = ""
 ) -> dict[str, FeatureReference]:
-    """Reference statistics of ``features`` over ``table`` (a view or registered frame)."""
+    """Reference statistics of ``features`` over ``table`` (a view or registered frame): one
+    scan counts every feature's values, one reads each numeric column, one counts every
+    category (``GROUPING SETS``), one per text field counts its tokens."""
+    chosen = list(features)
+    total, present = _present(con, table, chosen, prefix)
+    categories = _category_counts(con, table, [f for f in chosen if f.kind == "category"], prefix)
+    distributions = _distributions(con, table, [f for f in chosen if f.kind == "numeric"], prefix)
     out: dict[str, FeatureReference] = {}
-    for feature in features:
-        expr = feature.sql(prefix)
-        total, present = con.execute(f"SELECT count(*), count({expr}) FROM {table}").fetchone() or (
-            0,
-            0,
-        )
-        missing = int(total) - int(present)
+    for feature, found in zip(chosen, present, strict=True):
+        missing = total - found
         if feature.kind == "numeric":
-            values = con.execute(
-                f"SELECT {expr} AS x FROM {table} WHERE x IS NOT NULL AND isfinite(x)"
-            ).fetchnumpy()["x"]
-            distribution = Distribution.from_values(np.asarray(values, dtype=float))
+            distribution = distributions[feature.name]
             out[feature.name] = FeatureReference(feature, distribution.n, missing, distribution)
         elif feature.kind == "category":
-            rows = con.execute(
-                f"SELECT {expr} AS v, count(*) AS c FROM {table} WHERE v IS NOT NULL "
-                "GROUP BY v ORDER BY c DESC, v LIMIT ?",
-                [MAX_CATEGORIES],
-            ).fetchall()
-            counts = {str(v): float(c) for v, c in rows}
+            counts = categories.get(feature.name, {})
             out[feature.name] = FeatureReference(
-                feature, int(present), missing, categories=counts, details={"kept": len(counts)}
+                feature, found, missing, categories=counts, details={"kept": len(counts)}
             )
         else:
-            vocabulary = token_counts(con, table, expr)
+            vocabulary = token_counts(con, table, feature.sql(prefix))
             out[feature.name] = FeatureReference(
                 feature,
                 int(sum(vocabulary.values())),
@@ -91,6 +86,61 @@ def summarize(
                 categories=vocabulary,
                 details={"tokens": int(sum(vocabulary.values())), "types": len(vocabulary)},
             )
+    return out
+
+
+def _present(
+    con: duckdb.DuckDBPyConnection, table: str, features: Sequence[Feature], prefix: str
+) -> tuple[int, list[int]]:
+    """The table's rows and each feature's non-missing values, in one scan."""
+    counts = "".join(f", count({f.sql(prefix)})" for f in features)
+    row = con.execute(f"SELECT count(*){counts} FROM {table}").fetchone()
+    assert row is not None
+    return int(row[0]), [int(c) for c in row[1:]]
+
+
+def _distributions(
+    con: duckdb.DuckDBPyConnection, table: str, features: Sequence[Feature], prefix: str
+) -> dict[str, Distribution]:
+    """Each numeric feature's distribution of finite values, ``COLUMNS_PER_READ`` per scan."""
+    out: dict[str, Distribution] = {}
+    for first in range(0, len(features), COLUMNS_PER_READ):
+        batch = features[first : first + COLUMNS_PER_READ]
+        columns = ", ".join(f"{f.sql(prefix)} AS x{i}" for i, f in enumerate(batch))
+        found = con.execute(f"SELECT {columns} FROM {table}").fetchnumpy()
+        for i, feature in enumerate(batch):
+            out[feature.name] = Distribution.from_values(finite(found.pop(f"x{i}")))
+    return out
+
+
+def _category_counts(
+    con: duckdb.DuckDBPyConnection, table: str, features: Sequence[Feature], prefix: str
+) -> dict[str, dict[str, float]]:
+    """Each category's ``MAX_CATEGORIES`` most frequent values and their counts (ties by value),
+    32 categories per ``GROUPING SETS`` scan (``GROUPING()`` names the set of a row)."""
+    out: dict[str, dict[str, float]] = {}
+    for first in range(0, len(features), GROUPS_PER_QUERY):
+        out.update(_category_scan(con, table, features[first : first + GROUPS_PER_QUERY], prefix))
+    return out
+
+
+def _category_scan(
+    con: duckdb.DuckDBPyConnection, table: str, features: Sequence[Feature], prefix: str
+) -> dict[str, dict[str, float]]:
+    names = [f"v{i}" for i in range(len(features))]
+    columns = ", ".join(f"{f.sql(prefix)} AS {n}" for f, n in zip(features, names, strict=True))
+    rows = con.execute(
+        f"SELECT g, v, c FROM (SELECT GROUPING({', '.join(names)}) AS g, "
+        f"coalesce({', '.join(names)}) AS v, count(*) AS c FROM (SELECT {columns} FROM {table}) "
+        f"GROUP BY GROUPING SETS ({', '.join(f'({n})' for n in names)})) WHERE v IS NOT NULL "
+        "QUALIFY row_number() OVER (PARTITION BY g ORDER BY c DESC, v) <= ? ORDER BY g, c DESC, v",
+        [MAX_CATEGORIES],
+    ).fetchall()
+    full = (1 << len(features)) - 1
+    which = {full ^ (1 << (len(features) - 1 - i)): f.name for i, f in enumerate(features)}
+    out: dict[str, dict[str, float]] = {f.name: {} for f in features}
+    for mask, value, count in rows:
+        out[which[mask]][str(value)] = float(count)
     return out
 
 
