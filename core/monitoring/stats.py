@@ -160,7 +160,7 @@ class Distribution:
         return np.asarray(counts)
 
 
-def finite(values: np.ndarray) -> np.ndarray:
+def finite(values: Any) -> np.ndarray:
     """The finite values of a fetched column (a masked array where the column held NULLs)."""
     data = np.asarray(np.ma.getdata(values), dtype=float)
     keep = np.isfinite(data)
