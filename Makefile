@@ -50,6 +50,9 @@ pytest: $(VENV)/.installed-dev chromium
 
 test: lint typecheck pytest
 
+# Each bench records its report in bench/results/ (commit, machine, load average); compare.py then
+# prints every figure against the run before and the targets (a report to read, not a test).
+bench: export LOOPLINE_BENCH_RESULTS = $(CURDIR)/bench/results
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/labeling.py
@@ -57,6 +60,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/traceability.py
 	$(BIN)/python bench/serving.py
 	$(BIN)/python bench/monitoring.py
+	$(BIN)/python bench/compare.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

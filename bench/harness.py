@@ -22,6 +22,10 @@ instance its ``peak_rss_mb()``. A peer tool (MLflow, Evidently) lives in a bench
 A peer is optional: wrap its side in ``optional`` so that a failure lands in the JSON as
 ``{"error": …}`` and Loopline's figures are still printed.
 
+Recording: when ``LOOPLINE_BENCH_RESULTS`` names a folder (``make bench`` sets it to
+``bench/results``), ``emit`` also writes the report there, one file per run, with the commit, the
+machine and the load average (``write_results``); ``bench/compare.py`` reads those files.
+
 Standard library only, so that importing it costs nothing a measurement would see.
 """
 
@@ -48,6 +52,7 @@ from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS = ROOT / "bench" / "peers"
+RESULTS_ENV = "LOOPLINE_BENCH_RESULTS"  # the folder ``emit`` records each report in, when set
 
 T = TypeVar("T")
 
@@ -62,18 +67,25 @@ def _version(package: str) -> str | None:
         return None
 
 
-def machine() -> dict[str, Any]:
-    """What the figures were measured on: CPUs, memory (GiB), OS, Python, DuckDB and pandas
-    versions, and the 1-minute load average at the time of the call (the machine is shared: a
-    busy one explains slow figures)."""
-    memory = None
+def _proc_field(path: str, name: str) -> str | None:
+    """The value of ``name: value`` in a /proc file (first match), or None off Linux."""
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory = round(int(line.split()[1]) / 2**20, 1)
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(name) and ":" in line:
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return None
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on: CPU model and count, memory (GiB), OS, Python, DuckDB
+    and pandas versions, and the 1-minute load average at the time of the call (the machine is
+    shared: a busy one explains slow figures)."""
+    total = _proc_field("/proc/meminfo", "MemTotal")
+    memory = round(int(total.split()[0]) / 2**20, 1) if total else None
     return {
+        "cpu_model": _proc_field("/proc/cpuinfo", "model name") or platform.processor() or None,
         "cpus": os.cpu_count(),
         "memory_gib": memory,
         "platform": platform.platform(),
@@ -99,10 +111,53 @@ def header(name: str, *, key: str = "bench", **fields: Any) -> dict[str, Any]:
 
 def emit(result: Mapping[str, Any], clock: Stopwatch | None = None) -> None:
     """Print the report (indented JSON) on stdout; with ``clock``, ``runtime_s`` (its seconds)
-    is added as the last key."""
+    is added as the last key. When ``LOOPLINE_BENCH_RESULTS`` is set, the report is also
+    recorded there (``write_results``)."""
     if clock is not None:
         result = {**result, "runtime_s": round(clock.seconds, 1)}
     print(json.dumps(result, indent=2), flush=True)
+    folder = os.environ.get(RESULTS_ENV)
+    if folder:
+        path = write_results(result, Path(folder))
+        print(f"recorded in {path}", file=sys.stderr, flush=True)
+
+
+def commit() -> dict[str, Any]:
+    """The checkout the figures come from: ``{"commit": full hash, "dirty": uncommitted changes
+    to tracked files}`` (``None`` outside a git checkout)."""
+
+    def git(*args: str) -> str | None:
+        done = subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT)
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "dirty": bool(status) if status is not None else None,
+    }
+
+
+def results_record(result: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``write_results`` records of a report: the bench's name, the time, the commit, the
+    machine (CPU model, cores, memory) with the load averages now (the end of the run), and the
+    report itself under ``figures``."""
+    return {
+        "bench": str(result.get("bench") or result.get("benchmark") or "bench"),
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        **commit(),
+        "machine": {**machine(), "load_average": [round(v, 2) for v in os.getloadavg()]},
+        "figures": dict(result),
+    }
+
+
+def write_results(result: Mapping[str, Any], folder: Path) -> Path:
+    """Record one run in ``<folder>/<UTC time>-<bench>.json`` (``results_record``); its path."""
+    record = results_record(result)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.fromisoformat(record["timestamp"])
+    path = folder / f"{stamp:%Y%m%dT%H%M%SZ}-{record['bench']}.json"
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return path
 
 
 def emit_line(result: Mapping[str, Any]) -> None:

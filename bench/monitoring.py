@@ -53,7 +53,7 @@ from bench.harness import (
 
 EVIDENTLY = Peer("evidently", "evidently_workload.py")
 CARDINALITIES = (3, 10, 50, 300, 1000)
-TARGETS = {"speedup_vs_evidently": 20.0, "memory_share_of_evidently": 0.5}
+TARGETS = {"speedup_vs_evidently": 50.0, "memory_share_of_evidently": 0.25}
 WINDOW = "2026-08-03"
 
 
