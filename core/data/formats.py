@@ -121,7 +121,8 @@ def _read_csv_arrow(path: Path, separator: str, encoding: str) -> pd.DataFrame |
         return None
     if table.column_names != names or any(t != pa.large_string() for t in table.schema.types):
         return None
-    return table.to_pandas()
+    frame: pd.DataFrame = table.to_pandas()
+    return frame
 
 
 def _header(path: Path, separator: str) -> list[str] | None:

@@ -56,34 +56,18 @@ def next_item(
     project = get_project(ws, task.project)
     moment = now or utcnow()
     with ws.store.transaction() as tx:
-        picked = _resume(tx, task, annotator.name, moment) or _pick(
-            tx, task, annotator.name, moment
-        )
+        picked = _pick(tx, task, annotator.name, moment)
         if picked is None:
             return None
         _lease(tx, task, picked.item_id, annotator.name, moment)
     return _queue_item(ws, task, project, picked)
 
 
-def _resume(tx: Tx, task: Task, annotator: str, moment: datetime) -> _Picked | None:
-    """The item the annotator still holds a live lease on and has not answered, if any."""
-    row = tx.one(
-        f"""
-        SELECT item_id FROM leases
-        WHERE task_id = ? AND annotator = ? AND expires_at > ?
-          AND item_id NOT IN (
-              SELECT item_id FROM ({current_answers()})
-              WHERE annotator = ? AND status <> 'retracted')
-        ORDER BY leased_at DESC LIMIT 1
-        """,
-        [task.task_id, annotator, moment, task.task_id, annotator],
-    )
-    return None if row is None else _item_meta(tx, task.task_id, str(row[0]), resumed=True)
-
-
 def _pick(tx: Tx, task: Task, annotator: str, moment: datetime) -> _Picked | None:
-    """The first item in queue order that needs more answers and that the annotator has not
-    answered: labeled answers plus other annotators' live leases stay below its requirement."""
+    """The item the annotator still holds a live lease on and has not answered (the latest such
+    lease); else the first item in queue order that needs more answers and that the annotator
+    has not answered: its labeled answers plus other annotators' live leases stay below what it
+    requires. One query: both read the same answers, leases and items."""
     order = (
         "ti.score DESC NULLS LAST, ti.position" if task.ordering == "uncertainty" else "ti.position"
     )
@@ -96,21 +80,23 @@ def _pick(tx: Tx, task: Task, annotator: str, moment: datetime) -> _Picked | Non
             FROM answers GROUP BY item_id
         ),
         held AS (
-            SELECT item_id, count(*) AS leased FROM leases
-            WHERE task_id = ? AND expires_at > ? AND annotator <> ? GROUP BY item_id
+            SELECT item_id, count(*) FILTER (WHERE annotator <> ?) AS leased,
+                   max(leased_at) FILTER (WHERE annotator = ?) AS my_lease
+            FROM leases WHERE task_id = ? AND expires_at > ? GROUP BY item_id
         )
         SELECT ti.item_id, ti.required, ti.suggestion, ti.suggestion_probability,
-               coalesce(d.labeled, 0)
+               coalesce(d.labeled, 0), h.my_lease IS NOT NULL
         FROM task_items ti LEFT JOIN done d USING (item_id) LEFT JOIN held h USING (item_id)
         WHERE ti.task_id = ? AND NOT coalesce(d.mine, false)
-          AND coalesce(d.labeled, 0) + coalesce(h.leased, 0) < ti.required
-        ORDER BY {order} LIMIT 1
+          AND (h.my_lease IS NOT NULL
+               OR coalesce(d.labeled, 0) + coalesce(h.leased, 0) < ti.required)
+        ORDER BY h.my_lease DESC NULLS LAST, {order} LIMIT 1
         """,
-        [task.task_id, annotator, task.task_id, moment, annotator, task.task_id],
+        [task.task_id, annotator, annotator, annotator, task.task_id, moment, task.task_id],
     )
     if row is None:
         return None
-    return _Picked(str(row[0]), int(row[1]), row[2], row[3], int(row[4]), False)
+    return _Picked(str(row[0]), int(row[1]), row[2], row[3], int(row[4]), bool(row[5]))
 
 
 def _item_meta(tx: Tx, task_id: int, item_id: str, *, resumed: bool) -> _Picked | None:

@@ -14,8 +14,9 @@ from core.data.service import ingest
 from core.errors import InvalidInput
 from core.labeling.freeze import freeze, load_label_set
 from core.labeling.models import TaskFilter
-from core.labeling.progress import left_for, task_progress
+from core.labeling.progress import labels_left, left_for, task_progress
 from core.labeling.queue import (
+    current_annotations,
     item_history,
     next_item,
     save_annotation,
@@ -90,6 +91,65 @@ def test_an_abandoned_item_returns_after_the_lease(loaded: Workspace, actor: Act
     later = utcnow() + timedelta(seconds=61)
     back = next_item(loaded, task.task_id, BEN, now=later)
     assert back and back.item_id == held.item_id
+
+
+def test_a_held_item_is_handed_back_until_it_is_answered(loaded: Workspace, actor: Actor) -> None:
+    task = create_task(loaded, "tickets", actor, name="t", task_filter=TaskFilter(limit=3))
+    first = next_item(loaded, task.task_id, ANN)
+    assert first is not None and not first.resumed
+    again = next_item(loaded, task.task_id, ANN)  # a reload: the same item, said to be resumed
+    assert again is not None and (again.item_id, again.resumed) == (first.item_id, True)
+    assert (again.required, again.labels_so_far, again.fields) == (1, 0, first.fields)
+    other = next_item(loaded, task.task_id, BEN)  # another annotator gets another item
+    assert other is not None and other.item_id != first.item_id and not other.resumed
+    save_annotation(loaded, task.task_id, first.item_id, ANN, "bug")
+    after = next_item(loaded, task.task_id, ANN)
+    assert after is not None and after.item_id not in (first.item_id, other.item_id)
+    assert not after.resumed
+
+
+def test_only_each_annotators_latest_answer_counts(loaded: Workspace, actor: Actor) -> None:
+    """Changing an answer, skipping and undoing append rows; every count reads the latest one."""
+    task = create_task(
+        loaded, "tickets", actor, name="t", overlap=2, task_filter=TaskFilter(limit=3)
+    )
+    item = next_item(loaded, task.task_id, ANN)
+    assert item is not None
+    save_annotation(loaded, task.task_id, item.item_id, ANN, "bug")
+    save_annotation(loaded, task.task_id, item.item_id, ANN, "sales", unsure=True)  # changed
+    save_annotation(loaded, task.task_id, item.item_id, BEN, "sales")
+    skipped = next_item(loaded, task.task_id, CAT)
+    assert skipped is not None
+    skip_item(loaded, task.task_id, skipped.item_id, CAT)
+    theirs = next_item(loaded, task.task_id, CAT)
+    assert theirs is not None
+    save_annotation(loaded, task.task_id, theirs.item_id, CAT, "billing")
+    undo_last(loaded, task.task_id, CAT)  # takes back the billing label, not the skip
+    current = current_annotations(loaded, [task.task_id])
+    assert sorted((a.annotator, a.item_id, a.label, a.unsure) for a in current) == [
+        ("ann", item.item_id, "sales", True),
+        ("ben", item.item_id, "sales", False),
+    ]
+    progress = task_progress(loaded, task.task_id, "cat")
+    assert (progress.complete_items, progress.labels_done, progress.per_annotator) == (
+        1,
+        2,
+        {"ann": 1, "ben": 1},
+    )
+    assert (progress.skipped, progress.unsure, progress.mine_total, progress.mine_today) == (
+        1,
+        1,
+        0,
+        0,
+    )
+    assert labels_left(loaded, [task.task_id]) == {task.task_id: 4}
+    assert left_for(loaded, [task.task_id], "cat") == {task.task_id: 1}  # the one taken back
+    held = next_item(loaded, task.task_id, CAT)  # the undo handed the item back, leased
+    assert held is not None and (held.item_id, held.resumed, held.labels_so_far) == (
+        theirs.item_id,
+        True,
+        0,
+    )
 
 
 def test_agreement_sample_gets_more_annotators(loaded: Workspace, actor: Actor) -> None:
