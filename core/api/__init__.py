@@ -5,10 +5,12 @@
     client.data.ingest("emails", Path("new.csv"))
 
 The dataclasses it takes and returns are in ``core.api.types``; ``serialise`` turns any result
-into JSON-ready values for a remote transport."""
+into JSON-ready values for a remote transport. The areas' static methods are pure helpers that
+need no workspace (e.g. ``Monitoring.group_alerts``); a remote client runs them locally."""
 
 from core.actor import SYSTEM, Actor, in_session
 from core.api.client import Client
+from core.api.monitoring import Monitoring
 from core.api.serialise import serialise
 from core.data.service import IngestRefused
 from core.errors import CoreError, Forbidden, InvalidInput, NotFound
@@ -21,6 +23,7 @@ __all__ = [
     "Forbidden",
     "IngestRefused",
     "InvalidInput",
+    "Monitoring",
     "NotFound",
     "in_session",
     "serialise",
