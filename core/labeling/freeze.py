@@ -175,6 +175,7 @@ def freeze(
                 },
             ),
             actor,
+            checks=["freeze"],  # refused as a freeze (its roles), before any file is stored
         )
         record(
             tx,

@@ -261,6 +261,7 @@ def _snapshot(
             },
         ),
         actor,
+        checks=["requirements.edit"],  # edit, import and delete: refused with their own roles
     )
     return artifact.artifact_id
 

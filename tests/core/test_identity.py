@@ -189,12 +189,6 @@ def test_a_refusal_names_the_role_the_change_needs(team: Workspace) -> None:
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the snapshot's registration is refused first, for 'register artifacts', naming the "
-    "roles that may register; core/requirements/service.py must check 'requirements.edit' first "
-    "(register(..., checks=[action]) in core/artifacts/service.py)",
-)
 def test_a_refused_requirements_edit_names_the_manager_role(
     tickets: object, team: Workspace
 ) -> None:
