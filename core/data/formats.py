@@ -109,17 +109,25 @@ def _read_csv_arrow(path: Path, separator: str, encoding: str) -> pd.DataFrame |
     names = _header(path, separator)
     if names is None or "" in names or len(set(names)) != len(names):
         return None
-    try:
-        table = pacsv.read_csv(
-            path,
-            parse_options=pacsv.ParseOptions(delimiter=separator, newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.large_string()), strings_can_be_null=False
-            ),
-        )
-    except (pa.ArrowInvalid, UnicodeDecodeError):
-        return None
-    if table.column_names != names or any(t != pa.large_string() for t in table.schema.types):
+    convert = pacsv.ConvertOptions(
+        column_types=dict.fromkeys(names, pa.large_string()), strings_can_be_null=False
+    )
+    table = None
+    for newlines in (False, True):  # a line break inside quotes: Arrow says so, then reads slower
+        try:
+            table = pacsv.read_csv(
+                path,
+                parse_options=pacsv.ParseOptions(delimiter=separator, newlines_in_values=newlines),
+                convert_options=convert,
+            )
+            break
+        except (pa.ArrowInvalid, UnicodeDecodeError):
+            continue
+    if (
+        table is None
+        or table.column_names != names
+        or any(t != pa.large_string() for t in table.schema.types)
+    ):
         return None
     frame: pd.DataFrame = table.to_pandas()
     return frame

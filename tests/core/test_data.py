@@ -128,6 +128,12 @@ def test_same_rows_hash_the_same_in_any_format_order_and_encoding(
             HEADER + "T-1,2026-03-01T10:00:00Z,mail,a,1,2,yes,EXTRA,MORE\n",
             "ragged.csv: not a well-formed CSV file",
         ),
+        ("blank.csv", "\n\n", "blank.csv: the file has no header and no rows."),
+        (
+            "short.csv",
+            HEADER + "T-1,2026-03-01T10:00:00Z,mail,a,1,2,yes,EXTRA\n",
+            "short.csv: not a well-formed CSV file: a row has more fields than the header.",
+        ),
     ],
 )
 def test_unreadable_files_are_refused(
@@ -158,6 +164,58 @@ def test_wrong_encoding_is_named(
     assert str(caught.value) == "latin.csv: the file is not utf-8 text (line 2, byte 84 is 0xe9)."
     assert "--encoding" in (caught.value.hint or "")
     nothing_written(ws)
+
+
+def test_bad_text_past_the_first_megabyte_is_named(
+    ws: Workspace, tickets: Project, actor: Actor, tmp_path: Path
+) -> None:
+    row = "T-{},2026-03-01T10:00:00Z,mail,{},1,2,yes\n"
+    good = "".join(row.format(i, "x" * 200) for i in range(6000)).encode()  # 1.4 MB of UTF-8
+    bad = write(
+        tmp_path, "late.csv", HEADER.encode() + good + row.format(9999, "é").encode("latin-1")
+    )
+    with pytest.raises(InvalidInput) as caught:
+        ingest(ws, "tickets", bad, actor)
+    assert str(caught.value) == (
+        "late.csv: the file is not utf-8 text past its start (invalid continuation byte)."
+    )
+    nothing_written(ws)
+
+
+def test_line_breaks_inside_quotes_survive_a_large_file(
+    ws: Workspace, tickets: Project, actor: Actor, tmp_path: Path
+) -> None:
+    """Arrow's fast reader splits a file into blocks at line breaks; a quoted one must not cut a
+    row (the file is larger than a block, so some breaks fall near block ends)."""
+    texts = [f"line {i}\nsecond line, with a comma {'x' * (i % 400)}" for i in range(6000)]
+    body = "".join(
+        f'T-{i:05d},2026-03-01T10:00:00Z,mail,"{t}",1,2,yes\n' for i, t in enumerate(texts)
+    )
+    result = ingest(ws, "tickets", write(tmp_path, "long.csv", HEADER + body), actor)
+    rows = load_rows(ws, result.dataset)
+    assert result.total_rows == 6000 and rows["text"].tolist() == texts
+
+
+def test_checks_read_the_same_whatever_the_path(
+    ws: Workspace, tickets: Project, actor: Actor, tmp_path: Path
+) -> None:
+    """Cells the fast checks decline (spaces around a number, -0, a date without a zone next to
+    one with a zone, an offset) are read the careful way, to the same values."""
+    body = (
+        "T-1,2026-03-01T10:00:00Z,mail,a,1, 2.5 ,yes\n"
+        "T-2,2026-03-01 11:00,chat,b,2,-0,no\n"
+        "T-3,2026-03-01T12:00:00+01:00, phone ,c,3,-0.0,TRUE\n"
+    )
+    rows = load_rows(
+        ws, ingest(ws, "tickets", write(tmp_path, "m.csv", HEADER + body), actor).dataset
+    )
+    assert [str(t) for t in rows["opened_at"]] == [
+        "2026-03-01 10:00:00",
+        "2026-03-01 11:00:00",
+        "2026-03-01 11:00:00",
+    ]
+    assert rows["amount"].tolist() == [2.5, 0.0, 0.0] and rows["priority"].tolist() == [1, 2, 3]
+    assert rows["channel"].tolist() == ["mail", "chat", "phone"]
 
 
 def test_a_two_gigabyte_file_is_refused_before_reading(
