@@ -70,10 +70,10 @@ class BlobStore:
 
     def not_writable(self, error: OSError, where: Path) -> CoreError:
         """A write refused by the file system (read-only, full, no permission, a file where a
-        folder should be) as the message a user can act on, instead of a traceback."""
-        path = error.filename or where
+        folder should be) as the message a user can act on, instead of a traceback. ``where``
+        names the folder (or blob), never a temporary file's random name."""
         return CoreError(
-            f"the workspace folder is not writable: {path}: {error.strerror or error}",
+            f"the workspace folder is not writable: {where}: {error.strerror or error}",
             hint=f"check that {self.root} is a folder this user may write to, on a disk with "
             "free space (`df -h`)",
         )

@@ -63,9 +63,10 @@ def test_a_killed_build_shows_as_aborted_to_the_next_command(
     after = build_rows(demo_copy, "hw-triage")
     (killed,) = set(after) - set(before)
     assert after[killed] == "aborted"
-    listing = run("-w", str(demo_copy), "builds", "hw-triage").stdout
-    assert "the build process ended without closing the build (killed?)" in listing
-    assert "running" not in listing
+    listing = run("-w", str(demo_copy), "builds", "hw-triage")
+    assert listing.returncode == 0, listing.stderr
+    assert "the build process ended without closing the build (killed?)" in listing.stdout
+    assert "running" not in listing.stdout
 
 
 def test_a_data_scientists_build_promote_is_refused_up_front(demo_copy: Path) -> None:
