@@ -83,7 +83,18 @@ def register_many(
     leaves nothing in ``objects/``; the transaction checks "register" again."""
     for new in news:
         validate(new)
-    check_first(ws, actor, [new.project for new in news], checks)
+    with ws.store.read():  # one unit of work: the check, the files and the rows
+        check_first(ws, actor, [new.project for new in news], checks)
+        blob_maps = _store_files(ws, news)
+        hashes = [
+            new.content_hash or default_content_hash(new, {r: d for r, (d, _) in blobs.items()})
+            for new, blobs in zip(news, blob_maps, strict=True)
+        ]
+        return ws.store.write(lambda tx: _insert(tx, news, blob_maps, hashes, actor, reuse))  # type: ignore[no-any-return]
+
+
+def _store_files(ws: Workspace, news: Sequence[NewArtifact]) -> list[dict[str, tuple[str, int]]]:
+    """Each artifact's files as blobs: role → (hash, size)."""
     blob_maps: list[dict[str, tuple[str, int]]] = []
     for new in news:
         blobs: dict[str, tuple[str, int]] = {}
@@ -94,11 +105,7 @@ def register_many(
             else:
                 blobs[role] = (ws.blobs.put_bytes(content), len(content))
         blob_maps.append(blobs)
-    hashes = [
-        new.content_hash or default_content_hash(new, {r: d for r, (d, _) in blobs.items()})
-        for new, blobs in zip(news, blob_maps, strict=True)
-    ]
-    return ws.store.write(lambda tx: _insert(tx, news, blob_maps, hashes, actor, reuse))  # type: ignore[no-any-return]
+    return blob_maps
 
 
 def check_first(
@@ -198,13 +205,13 @@ def _insert(
                 for column, value in zip(edges, (artifact_id, relation, dst), strict=True):
                     edges[column].append(value)
             results[index] = artifact_id
-        tx.execute(
-            """
-            INSERT INTO artifacts (artifact_id, kind, name, version, project, content_hash,
-                                   metadata, created_at, created_by)
+        stored = tx.rows(
+            f"""
+            INSERT INTO artifacts ({_COLUMNS})
             SELECT unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]),
                    unnest(?::INTEGER[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]),
                    unnest(?::JSON[]), ?::TIMESTAMP, ?
+            RETURNING {_COLUMNS}
             """,
             [*rows.values(), now, actor.name],
         )
@@ -227,13 +234,18 @@ def _insert(
         # here, once per project; a refusal rolls the whole batch back
         for project in dict.fromkeys(rows["proj"]):
             resolved = check_action(tx, actor, "register", project=project, target=None)
-        chain.append(tx, "artifacts", ids)
-        audit_ids = tx.rows(
+        chain.append(
+            tx,
+            "artifacts",
+            ids,
+            _chained(stored, news, dict(zip(ids, fresh, strict=True)), blob_maps),
+        )
+        audit_rows = tx.rows(
             """
             INSERT INTO audit_log (audit_id, "at", actor, via, action, project, target, details)
             SELECT nextval('audit_ids'), ?::TIMESTAMP, ?, ?, 'register', p, t, ?::JSON
             FROM (SELECT unnest(?::VARCHAR[]) AS p, unnest(?::VARCHAR[]) AS t)
-            RETURNING audit_id
+            RETURNING audit_id, "at", actor, via, action, project, target, details
             """,
             [
                 now,
@@ -244,13 +256,39 @@ def _insert(
                 refs,
             ],
         )
-        chain.append(tx, "audit_log", [int(row[0]) for row in audit_ids])
+        chain.append(
+            tx,
+            "audit_log",
+            [int(row[0]) for row in audit_rows],
+            {int(row[0]): chain.from_row("audit_log", row) for row in audit_rows},
+        )
     wanted = [r for r in results if isinstance(r, int)]
     by_id = {
         a.artifact_id: a
         for a in select_artifacts(tx, "WHERE artifact_id IN (SELECT unnest(?::BIGINT[]))", [wanted])
     }
     return [by_id[r] for r in results if isinstance(r, int)]
+
+
+def _chained(
+    stored: Sequence[Sequence[Any]],
+    news: Sequence[NewArtifact],
+    indexes: Mapping[int, int],
+    blob_maps: Sequence[Mapping[str, tuple[str, int]]],
+) -> dict[int, dict[str, Any]]:
+    """What the hash chain covers of each new artifact: its row as stored, its files and its
+    lineage inputs (as ``core.store.chain.contents`` reads them back)."""
+    found = {int(row[0]): chain.from_row("artifacts", row) for row in stored}
+    for artifact_id, index in indexes.items():
+        found[artifact_id]["files"] = {
+            role: [digest, int(size)] for role, (digest, size) in sorted(blob_maps[index].items())
+        }
+        found[artifact_id]["inputs"] = [
+            [relation, int(dst)]
+            for relation, dst in sorted(set(news[index].inputs))
+            if relation not in chain.LATE_RELATIONS
+        ]
+    return found
 
 
 def _same_inputs(tx: Tx, artifact_id: int, new: NewArtifact) -> bool:

@@ -37,9 +37,10 @@ def record(
 
     resolved = check_action(tx, actor, action, project=project, target=target)
     merged = {**dict(details or {}), **resolved.details}
-    audit_id = tx.scalar(
+    stored = tx.one(
         'INSERT INTO audit_log (audit_id, "at", actor, via, action, project, target, details) '
-        "VALUES (nextval('audit_ids'), ?, ?, ?, ?, ?, ?, ?) RETURNING audit_id",
+        "VALUES (nextval('audit_ids'), ?, ?, ?, ?, ?, ?, ?) "
+        'RETURNING audit_id, "at", actor, via, action, project, target, details',
         [
             utcnow(),
             _cut(resolved.name or actor.name),
@@ -50,7 +51,9 @@ def record(
             json.dumps(merged, sort_keys=True, default=str),
         ],
     )
-    chain.append(tx, "audit_log", [int(audit_id)])
+    assert stored is not None
+    audit_id = int(stored[0])
+    chain.append(tx, "audit_log", [audit_id], {audit_id: chain.from_row("audit_log", stored)})
 
 
 def _cut(value: str | None) -> str | None:

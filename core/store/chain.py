@@ -92,50 +92,43 @@ def field_digests(content: Mapping[str, Any]) -> dict[str, str]:
 def contents(
     con: Executes, chain: str, ids: Sequence[int] | None = None
 ) -> dict[int, dict[str, Any]]:
-    """What is hashed of each row (all rows, or those with ``ids``), as stored."""
+    """What is hashed of each row (all rows, or those with ``ids``), as stored: one query."""
     columns = COLUMNS[chain]
-    where, params = _where(columns[0], ids)
-    names = ", ".join(f'"{c}"' for c in columns)
+    names = ", ".join(f't."{c}"' for c in columns)
+    extra = ""
+    if chain == "artifacts":  # its files and its lineage inputs, as lists beside each row
+        extra = """,
+            (SELECT list([f.role, f.blob_hash, CAST(f.size_bytes AS VARCHAR)] ORDER BY f.role)
+             FROM artifact_files f WHERE f.artifact_id = t.artifact_id),
+            (SELECT list([e.relation, CAST(e.dst_id AS VARCHAR)] ORDER BY e.relation, e.dst_id)
+             FROM edges e WHERE e.src_id = t.artifact_id
+               AND e.relation NOT IN (SELECT unnest(?::VARCHAR[])))"""
+    where = "" if ids is None else f' WHERE t."{columns[0]}" IN (SELECT unnest(?::BIGINT[]))'
+    params = ([list(LATE_RELATIONS)] if extra else []) + ([] if ids is None else [list(ids)])
     found: dict[int, dict[str, Any]] = {}
-    for row in con.execute(f"SELECT {names} FROM {chain}{where}", params).fetchall():
-        found[int(row[0])] = {
-            c: json.loads(v) if c in _JSON else v for c, v in zip(columns, row, strict=True)
-        }
-    if chain == "artifacts":
-        _add_files_and_inputs(con, found, ids)
+    for row in con.execute(f"SELECT {names}{extra} FROM {chain} t{where}", params).fetchall():
+        content = from_row(chain, row[: len(columns)])
+        if extra:
+            files, inputs = row[len(columns)], row[len(columns) + 1]
+            content["files"] = {r: [b, int(n)] for r, b, n in files or ()}
+            content["inputs"] = [[r, int(d)] for r, d in inputs or ()]
+        found[int(row[0])] = content
     return found
 
 
-def _where(column: str, ids: Sequence[int] | None) -> tuple[str, list[Any]]:
-    if ids is None:
-        return "", []
-    return f' WHERE "{column}" IN (SELECT unnest(?::BIGINT[]))', [list(ids)]
+def from_row(chain: str, row: Sequence[Any]) -> dict[str, Any]:
+    """A row of ``COLUMNS[chain]`` (as a SELECT or an INSERT … RETURNING gives it) as hashed."""
+    return {c: json.loads(v) if c in _JSON else v for c, v in zip(COLUMNS[chain], row, strict=True)}
 
 
-def _add_files_and_inputs(
-    con: Executes, found: dict[int, dict[str, Any]], ids: Sequence[int] | None
+def append(
+    con: Executes,
+    chain: str,
+    ids: Sequence[int],
+    rows: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> None:
-    for content in found.values():
-        content["files"], content["inputs"] = {}, []
-    where, params = _where("artifact_id", ids)
-    for artifact_id, role, blob_hash, size in con.execute(
-        f"SELECT artifact_id, role, blob_hash, size_bytes FROM artifact_files{where}", params
-    ).fetchall():
-        if artifact_id in found:
-            found[artifact_id]["files"][role] = [blob_hash, int(size)]
-    where, params = _where("src_id", ids)
-    joiner = " AND " if where else " WHERE "
-    for src, relation, dst in con.execute(
-        f"SELECT src_id, relation, dst_id FROM edges{where}{joiner}"
-        "relation NOT IN (SELECT unnest(?::VARCHAR[])) ORDER BY src_id, relation, dst_id",
-        [*params, list(LATE_RELATIONS)],
-    ).fetchall():
-        if src in found:
-            found[src]["inputs"].append([relation, int(dst)])
-
-
-def append(con: Executes, chain: str, ids: Sequence[int]) -> None:
-    """Chain the rows ``ids``, just inserted in this write transaction, after the chain's head."""
+    """Chain the rows ``ids``, just inserted in this write transaction, after the chain's head.
+    ``rows``: their contents when the insert returned them (else they are read back)."""
     if not ids:
         return
     ordered = sorted(int(i) for i in ids)
@@ -149,13 +142,13 @@ def append(con: Executes, chain: str, ids: Sequence[int]) -> None:
             f"{chain} row {ordered[0]} was written after row {head[0][0]}: a write outside the "
             "store's write lock"
         )
-    rows = contents(con, chain, ordered)
+    found = rows if rows is not None else contents(con, chain, ordered)
     prevs, hashes, fields = [], [], []
     for row_id in ordered:
         prevs.append(previous)
-        previous = row_hash(previous, rows[row_id])
+        previous = row_hash(previous, found[row_id])
         hashes.append(previous)
-        fields.append(canonical(field_digests(rows[row_id])))
+        fields.append(canonical(field_digests(found[row_id])))
     con.execute(
         "INSERT INTO hash_chain (chain, row_id, prev_hash, row_hash, fields) "
         "SELECT ?, unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
