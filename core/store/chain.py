@@ -92,28 +92,46 @@ def field_digests(content: Mapping[str, Any]) -> dict[str, str]:
 def contents(
     con: Executes, chain: str, ids: Sequence[int] | None = None
 ) -> dict[int, dict[str, Any]]:
-    """What is hashed of each row (all rows, or those with ``ids``), as stored: one query."""
+    """What is hashed of each row (all rows, or those with ``ids``), as stored."""
     columns = COLUMNS[chain]
-    names = ", ".join(f't."{c}"' for c in columns)
-    extra = ""
-    if chain == "artifacts":  # its files and its lineage inputs, as lists beside each row
-        extra = """,
-            (SELECT list([f.role, f.blob_hash, CAST(f.size_bytes AS VARCHAR)] ORDER BY f.role)
-             FROM artifact_files f WHERE f.artifact_id = t.artifact_id),
-            (SELECT list([e.relation, CAST(e.dst_id AS VARCHAR)] ORDER BY e.relation, e.dst_id)
-             FROM edges e WHERE e.src_id = t.artifact_id
-               AND e.relation NOT IN (SELECT unnest(?::VARCHAR[])))"""
-    where = "" if ids is None else f' WHERE t."{columns[0]}" IN (SELECT unnest(?::BIGINT[]))'
-    params = ([list(LATE_RELATIONS)] if extra else []) + ([] if ids is None else [list(ids)])
-    found: dict[int, dict[str, Any]] = {}
-    for row in con.execute(f"SELECT {names}{extra} FROM {chain} t{where}", params).fetchall():
-        content = from_row(chain, row[: len(columns)])
-        if extra:
-            files, inputs = row[len(columns)], row[len(columns) + 1]
-            content["files"] = {r: [b, int(n)] for r, b, n in files or ()}
-            content["inputs"] = [[r, int(d)] for r, d in inputs or ()]
-        found[int(row[0])] = content
+    where, params = _where(columns[0], ids)
+    names = ", ".join(f'"{c}"' for c in columns)
+    found = {
+        int(row[0]): from_row(chain, row)
+        for row in con.execute(f"SELECT {names} FROM {chain}{where}", params).fetchall()
+    }
+    if chain == "artifacts":
+        _add_files_and_inputs(con, found, ids)
     return found
+
+
+def _where(column: str, ids: Sequence[int] | None) -> tuple[str, list[Any]]:
+    if ids is None:
+        return "", []
+    if len(ids) == 1:  # a point query: much cheaper than a join (a model check on each load)
+        return f' WHERE "{column}" = ?', [int(ids[0])]
+    return f' WHERE "{column}" IN (SELECT unnest(?::BIGINT[]))', [list(ids)]
+
+
+def _add_files_and_inputs(
+    con: Executes, found: dict[int, dict[str, Any]], ids: Sequence[int] | None
+) -> None:
+    """An artifact's files (role → blob, size) and lineage inputs, except late relations."""
+    for content in found.values():
+        content["files"], content["inputs"] = {}, []
+    where, params = _where("artifact_id", ids)
+    for artifact_id, role, blob_hash, size in con.execute(
+        f"SELECT artifact_id, role, blob_hash, size_bytes FROM artifact_files{where}", params
+    ).fetchall():
+        if artifact_id in found:
+            found[artifact_id]["files"][role] = [blob_hash, int(size)]
+    where, params = _where("src_id", ids)
+    for src, relation, dst in con.execute(
+        f"SELECT src_id, relation, dst_id FROM edges{where} ORDER BY src_id, relation, dst_id",
+        params,
+    ).fetchall():
+        if src in found and relation not in LATE_RELATIONS:
+            found[src]["inputs"].append([relation, int(dst)])
 
 
 def from_row(chain: str, row: Sequence[Any]) -> dict[str, Any]:
