@@ -25,8 +25,8 @@ ACTION = "build.aborted"
 def reap_dead_builds(ws: Workspace, actor: Actor | None = None) -> list[int]:
     """Close as aborted every running build whose process is gone; the ids closed, oldest first.
 
-    The audit row names Loopline itself (the build's process could not), with ``noticed_by``:
-    the actor whose command looked, or ``actor`` when Loopline may not record it."""
+    The audit row names Loopline itself when the role matrix lets it (else the user who looks,
+    else the build's own user), with ``noticed_by``: the user whose command looked."""
     with ws.store.read() as tx:
         running = [
             int(row[0])
@@ -53,13 +53,16 @@ def reap_quietly(ws: Workspace, actor: Actor | None = None) -> None:
 
 def _close_dead(tx: Tx, dead: list[int], actor: Actor | None) -> list[int]:
     rows = tx.rows(
-        "SELECT build_id, project FROM builds "
+        "SELECT build_id, project, created_by FROM builds "
         "WHERE build_id IN (SELECT unnest(?::BIGINT[])) AND status = 'running' ORDER BY build_id",
         [dead],
     )
     # who records each: decided (and refused) before anything is written
-    recorders = {int(b): _recorder(tx, actor, str(p), f"build #{b}") for b, p in rows}
-    for build_id, project in rows:
+    recorders = {
+        int(b): _recorder(tx, [SYSTEM, actor, Actor(str(owner))], str(p), f"build #{b}")
+        for b, p, owner in rows
+    }
+    for build_id, project, _ in rows:
         tx.execute(
             "UPDATE builds SET status = 'aborted', reason = ?, ended_at = ?, "
             "log = log || CASE WHEN log = '' THEN '' ELSE chr(10) END || ? "
@@ -77,12 +80,17 @@ def _close_dead(tx: Tx, dead: list[int], actor: Actor | None) -> list[int]:
     return [int(row[0]) for row in rows]
 
 
-def _recorder(tx: Tx, actor: Actor | None, project: str, target: str) -> Actor:
-    """Loopline itself when the role matrix lets it record the action, else ``actor``."""
-    try:
-        check_action(tx, SYSTEM, ACTION, project=project, target=target)
-    except Forbidden:
-        if actor is None:
-            raise
-        return actor
-    return SYSTEM
+def _recorder(tx: Tx, candidates: list[Actor | None], project: str, target: str) -> Actor:
+    """The first of Loopline itself, the user who looks, the build's own user that the role
+    matrix lets record the abort (Forbidden when none may)."""
+    refused: Forbidden | None = None
+    for candidate in candidates:
+        if candidate is None:
+            continue
+        try:
+            check_action(tx, candidate, ACTION, project=project, target=target)
+        except Forbidden as error:
+            refused = refused or error
+            continue
+        return candidate
+    raise refused or Forbidden(f"Nobody may close {target}.")
