@@ -118,7 +118,7 @@ def test_detectors_take_linear_time_at_the_field_limit(fragment: str) -> None:
     at_limit = cpu_ms(lambda: detect(full, ALL_DETECTORS))
     at_eighth = cpu_ms(lambda: detect(eighth, ALL_DETECTORS), repeat=5)
     assert at_limit < 50, f"{fragment!r}: {at_limit:.1f} ms at {limit:,} characters"
-    assert at_limit < 20 * max(at_eighth, 0.05), (fragment, at_limit, at_eighth)
+    assert at_limit < 20 * max(at_eighth, 0.25), (fragment, at_limit, at_eighth)
 
 
 def test_the_email_pattern_is_bounded_where_addresses_are() -> None:
