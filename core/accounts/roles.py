@@ -74,6 +74,7 @@ PERMISSIONS: dict[str, Permission] = {
     # modeling and release
     "train": Permission("train models and log runs", ("data_scientist",)),
     "build": Permission("build models", ("data_scientist",)),
+    "build.reap": Permission("close builds whose process died", (SYSTEM_ROLE,)),
     "model.register": Permission("register model versions", ("data_scientist",)),
     "promote": Permission("promote or roll back models", ("release_manager",)),
     # requirements and operations
@@ -120,6 +121,7 @@ ACTIONS: dict[str, str | None] = {
     "build.successful": "build",
     "build.failed": "build",
     "build.aborted": "build",
+    "build.reaped": "build.reap",  # Loopline closes a dead build as aborted, whoever looked
     "promote": "promote",
     # requirements and operations
     "requirements.edit": "requirements.edit",

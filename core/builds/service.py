@@ -53,6 +53,11 @@ from core.store.audit import record
 
 Progress = Callable[[str, float], None]
 EXIT_CODES = {"successful": 0, "failed": 1, "aborted": 2}
+ENDED = {  # the audit action of each way a build ends (literal, for the role matrix's test)
+    "successful": "build.successful",
+    "failed": "build.failed",
+    "aborted": "build.aborted",
+}
 BUILD_COLUMNS = (
     "b.build_id, b.project, b.status, b.reason, b.run_id, b.label_set_id, b.model_id, "
     "b.baseline_model_id, b.artifact_id, b.trigger, b.log, b.started_at, b.ended_at, b.created_by"
@@ -394,7 +399,7 @@ def _close(tx: Tx, actor: Actor, attempt: _Attempt, artifact_id: int | None) -> 
     record(
         tx,
         actor,
-        f"build.{attempt.status}",
+        ENDED[attempt.status],
         project=attempt.project,
         target=f"build #{attempt.build_id}",
         details={"reason": attempt.reason, "model_id": attempt.model_id},

@@ -341,4 +341,10 @@ def test_a_build_whose_process_died_is_reaped_by_the_next_reader(demo_copy: Path
         assert shown[alive].status == "running"
         assert reap_dead_builds(ws, CI) == []  # nothing left to reap while the owner lives
     assert get_build(ws, alive).status == "aborted"  # its owner let go without closing it
+    from core.store.audit import AuditQuery, select_entries
+
+    with ws.store.read() as tx:
+        entries, _ = select_entries(tx, AuditQuery(text=f"build #{dead}"))
+    reaped = [e for e in entries if e.target == f"build #{dead}"]
+    assert [(e.action, e.actor) for e in reaped] == [("build.reaped", "loopline")]
     assert DEAD_OWNER == "the build process ended without closing the build (killed?)"
