@@ -104,6 +104,7 @@ def test_header_and_emit(capsys: pytest.CaptureFixture[str]) -> None:
 def test_machine_describes_the_computer() -> None:
     found = machine()
     assert set(found) == {
+        "cpu_model",
         "cpus",
         "memory_gib",
         "platform",
@@ -112,7 +113,7 @@ def test_machine_describes_the_computer() -> None:
         "pandas",
         "load_average_1min",
     }
-    assert found["cpus"] >= 1 and found["duckdb"] and found["pandas"]
+    assert found["cpus"] >= 1 and found["duckdb"] and found["pandas"] and found["cpu_model"]
 
 
 def test_run_json_reads_the_last_line_of_a_child(tmp_path: Path) -> None:
