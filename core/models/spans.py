@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -18,10 +19,15 @@ def _shape(text: str) -> str:
     return re.sub(r"[A-Za-zÀ-ÿ]+", "a", re.sub(r"\d+", "0", text))[:12]
 
 
+LINE_WINDOW = 300
+"""How far back on its line a candidate's line words reach: every sample line is shorter, and a
+bound keeps a long one-line text linear (all words before each candidate made it quadratic)."""
+
+
 def candidate_features(text: str, start: int, end: int, detector: str) -> dict[str, float]:
     before = [w.lower() for w in _WORD.findall(text[max(0, start - 60) : start])][-4:]
     after = [w.lower() for w in _WORD.findall(text[end : end + 40])][:3]
-    line_start = text.rfind("\n", 0, start) + 1
+    line_start = max(text.rfind("\n", max(0, start - LINE_WINDOW), start) + 1, start - LINE_WINDOW)
     line = [w.lower() for w in _WORD.findall(text[line_start:start])]
     features: dict[str, float] = {
         f"det={detector}": 1.0,
@@ -96,11 +102,29 @@ def extract_spans(
             scores = model.predict_proba([candidate_features(text, s, e, n) for s, e, n in found])[
                 :, 1
             ]
-            taken: list[tuple[int, int]] = []
+            taken = _Taken()
             for (start, end, _), score in sorted(
                 zip(found, scores, strict=True), key=lambda x: -x[1]
             ):
-                if score >= threshold and not any(start < e and s < end for s, e in taken):
-                    taken.append((start, end))
+                if score >= threshold and taken.add(start, end):
                     out[index].append(Span(start, end, span_type, text[start:end], float(score)))
     return [sorted(spans) for spans in out]
+
+
+class _Taken:
+    """Spans already taken, non-overlapping and kept sorted: an overlap test is two bisections."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+
+    def add(self, start: int, end: int) -> bool:
+        """Take ``[start, end)`` unless it overlaps a span already taken."""
+        at = bisect.bisect_left(self.starts, start)
+        if at > 0 and self.ends[at - 1] > start:
+            return False
+        if at < len(self.starts) and self.starts[at] < end:
+            return False
+        self.starts.insert(at, start)
+        self.ends.insert(at, end)
+        return True

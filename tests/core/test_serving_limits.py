@@ -121,6 +121,25 @@ def test_detectors_take_linear_time_at_the_field_limit(fragment: str) -> None:
     assert at_limit < 20 * max(at_eighth, 0.25), (fragment, at_limit, at_eighth)
 
 
+@pytest.mark.parametrize("fragment", ["1 Aug ", "a@b.co ", "x "])
+def test_span_models_take_linear_time_on_one_long_line(fragment: str) -> None:
+    """The learned extractor after the detectors: each candidate's line words reach back at most
+    LINE_WINDOW characters, and taken spans are searched by bisection, so 8x the text costs
+    less than 20x the CPU time (all words of the line before each candidate made it 64x)."""
+    from core.models.spans import extract_spans, fit_span_models
+    from core.spans.detect import Span
+
+    texts = ["Back on 1 Aug 2026, write a@b.co", "Nothing 3 Sep", "x@y.com on 5 Jun"] * 10
+    gold = [[Span(8, 18, "DATE", "1 Aug 2026")], [], []] * 10
+    detect_with = {"DATE": ["date"], "CONTACT": ["email"]}
+    models = fit_span_models(texts, gold, detect_with, seed=0)
+    limit = DEFAULT_MAX_TEXT_LENGTH
+    full, eighth = adversarial(fragment, limit), adversarial(fragment, limit // 8)
+    at_limit = cpu_ms(lambda: extract_spans(models, [full], detect_with), repeat=2)
+    at_eighth = cpu_ms(lambda: extract_spans(models, [eighth], detect_with), repeat=3)
+    assert at_limit < 20 * max(at_eighth, 1.0), (fragment, at_limit, at_eighth)
+
+
 def test_the_email_pattern_is_bounded_where_addresses_are() -> None:
     find = DETECTORS["email"]
     assert find("write to jane.doe+x@mail.example.co.uk, or") == [(9, 38, 1.0)]
