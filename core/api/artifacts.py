@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import builtins
+import dataclasses
 from datetime import timedelta
 
 from core.api.area import Area, Progress
 from core.artifacts.lineage import lineage
-from core.artifacts.models import Artifact, Lineage, VerifyReport
+from core.artifacts.models import Artifact, Lineage, Problem, VerifyReport
 from core.artifacts.preview import Preview, preview
 from core.artifacts.service import count_by_kind, find_artifact, get_artifact, list_artifacts
 from core.artifacts.verify import PruneReport, prune_blobs, verify_workspace
+from core.builds.reaper import DEAD_OWNER, reap_dead_builds
 from core.data.service import Reproduction, reproduce_dataset
 from core.experiments.reproduce import reproduce_model
 
@@ -45,13 +47,24 @@ class Artifacts(Area):
         return preview(self._ws, get_artifact(self._ws, ref), limit)
 
     def verify(self, progress: Progress | None = None) -> VerifyReport:
-        """Re-hash every blob and check every artifact, alias and the audit chain."""
+        """Close the builds whose process died, then re-hash every blob and check every
+        artifact, alias and hash chain; each closed build is named as a warning."""
+        closed = reap_dead_builds(self._ws, self._actor)
         count = (
             None
             if progress is None
-            else (lambda done, total: progress("verifying", done / max(1, total)))
+            else (lambda done, total: progress("re-hashing blobs", done / max(1, total)))
         )
-        return verify_workspace(self._ws, count)
+        report = verify_workspace(self._ws, count)
+        reaped = tuple(
+            Problem(
+                f"build #{build_id}",
+                f"was running with no live process: {DEAD_OWNER}; closed as aborted",
+                severity="warning",
+            )
+            for build_id in closed
+        )
+        return dataclasses.replace(report, problems=reaped + report.problems)
 
     def prune(
         self, *, older_than: timedelta = timedelta(hours=1), dry_run: bool = False

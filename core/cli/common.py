@@ -19,6 +19,14 @@ def open_workspace(args: argparse.Namespace) -> Any:
     return Workspace.open(args.workspace)
 
 
+def client(args: argparse.Namespace) -> Any:
+    """The public API on the command's workspace, acting as the CLI's user (``Actor.from_env``)."""
+    from core.api import Actor, Client
+    from core.store import resolve_path
+
+    return Client(resolve_path(args.workspace), Actor.from_env())
+
+
 def print_table(rows: list[dict[str, Any]]) -> None:
     """A plain aligned table for the terminal."""
     if not rows:

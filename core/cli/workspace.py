@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from core.actor import Actor
-from core.cli.common import Adder
+from core.cli.common import Adder, client
 from core.cli.common import open_workspace as _workspace
 
 
@@ -170,13 +170,11 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from core.artifacts.verify import verify_workspace
     from core.progress import Bar
 
+    api = client(args)
     bar = Bar("verify")
-    report = verify_workspace(
-        _workspace(args), progress=lambda done, total: bar.count(done, total, "re-hashing blobs")
-    )
+    report = api.artifacts.verify(lambda stage, fraction: bar(stage, fraction))
     errors = [p for p in report.problems if p.severity == "error"]
     for problem in report.problems:
         print(f"{problem.severity}: {problem.what}: {problem.detail}")
@@ -185,13 +183,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.prune:
         from datetime import timedelta
 
-        from core.artifacts.verify import prune_blobs
-
-        pruned = prune_blobs(
-            _workspace(args),
-            Actor.from_env(),
-            older_than=timedelta(minutes=args.older_than),
-            dry_run=args.dry_run,
+        pruned = api.artifacts.prune(
+            older_than=timedelta(minutes=args.older_than), dry_run=args.dry_run
         )
         verb = "would delete" if pruned.dry_run else "deleted"
         print(

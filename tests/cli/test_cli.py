@@ -161,3 +161,29 @@ def test_a_reader_that_stops_early_gets_no_traceback(
     fd = os.open(tmp_path / "stdout", os.O_WRONLY | os.O_CREAT)
     monkeypatch.setattr(sys, "stdout", _ClosedPipe(fd))
     assert main(["--workspace", str(tmp_path / "ws"), "projects"]) == 0
+
+
+def test_verify_closes_a_build_whose_process_died(tmp_path: Path) -> None:
+    """A build row left `running` by a killed process: verify names it and closes it as aborted."""
+    from core.store import Workspace, utcnow
+
+    ws = Workspace.init(tmp_path / "ws")
+    with ws.store.transaction() as tx:
+        tx.execute(
+            "INSERT INTO builds (build_id, project, status, reason, log, started_at, created_by) "
+            "VALUES (nextval('build_ids'), 'tickets', 'running', '', '', ?, 'ci')",
+            [utcnow()],
+        )
+    done = run("-w", str(ws.root), "verify")
+    assert done.returncode == 0, done.stderr
+    assert (
+        "warning: build #1: was running with no live process: the build process ended without "
+        "closing the build (killed?); closed as aborted" in done.stdout
+    )
+    with ws.store.read() as tx:
+        assert tx.one("SELECT status, reason FROM builds WHERE build_id = 1") == (
+            "aborted",
+            "the build process ended without closing the build (killed?)",
+        )
+    again = run("-w", str(ws.root), "verify")
+    assert "build #1" not in again.stdout
