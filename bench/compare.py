@@ -9,8 +9,8 @@
 
 A figure is a number in a bench's JSON report (``loopline.drift_s``, ``ratios.speedup_vs_evidently
 (drift time)``). Whether lower or higher is better is read from its name (times, memory and
-shares: lower; speedups, ratios and rates: higher); others (row counts, settings) are shown
-but never flagged. A figure more than 25% worse than in the run it is compared with is flagged
+shares: lower; speedups, ratios and rates: higher); the others (counts, settings, per-column
+values) are left to the JSON files and never flagged. A figure more than 25% worse than in the run it is compared with is flagged
 ``WORSE``: machines are shared and noisy, so read the load averages before believing it, and use
 ``--against`` (both commits measured in the same run on the same machine) for a fair before/after.
 """
@@ -116,7 +116,7 @@ def figures(report: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
 
 def better(path: str) -> str | None:
     """Which way a figure improves, from its last name (``… (drift time)`` notes dropped)."""
-    name = path.rsplit(".", 1)[-1].split(" (")[0].lower()
+    name = re.sub(r" \([^()]*\)$", "", path).rsplit(".", 1)[-1].lower()
     if LOWER.search(name):
         return "lower"
     if HIGHER.search(name):
@@ -186,7 +186,7 @@ def text(record: Mapping[str, Any], before: Mapping[str, Any] | None, rows: Sequ
         f"   against {_run(before)}",
         f"   {'figure':<62} {'now':>10} {'before':>10} {'change':>8} {'target':>9}  flag",
     ]
-    for row in rows:
+    for row in [r for r in rows if r.better or r.target is not None]:
         change = "" if row.change is None else f"{row.change:+.0%}"
         flags = ["WORSE"] if row.worse else []
         if row.met is not None:
@@ -195,6 +195,8 @@ def text(record: Mapping[str, Any], before: Mapping[str, Any] | None, rows: Sequ
             f"   {row.figure[:62]:<62} {_number(row.value):>10} {_number(row.before):>10} "
             f"{change:>8} {_number(row.target):>9}  {' '.join(flags)}"
         )
+    unjudged = sum(1 for row in rows if not (row.better or row.target is not None))
+    lines.append(f"   ({unjudged} other figures, counts and values, are in the JSON files)")
     worse = [row.figure for row in rows if row.worse]
     lines.append(
         f"   {len(worse)} figure(s) more than 25% worse"
