@@ -72,6 +72,6 @@ if view.empty:
     st.info("No window of this model version in the time range.")
     st.stop()
 
-overview(view)
+overview(view, api.location)  # with the folder: a line on quarantined log records
 feature_drilldown(ws, project, grain, view)
 incidents_panel(api, project, view.alerts)

@@ -75,7 +75,7 @@ def test_runs_show_their_build_and_the_production_star(app_on: AppTest) -> None:
     assert runs.loc["build-5", "build"] == "✅ #5 successful"
     assert list(runs["★"]) == ["★", "", ""]  # build-5 trained the production model
     caption = next(c.value for c in at.caption if "★ production is" in c.value)
-    assert "run #5 build-5" in caption
+    assert f"run #{runs.loc['build-5', 'run_id']} build-5" in caption  # run ids come in blocks
     layout = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
     assert layout["margin"]["l"] >= 80  # the parallel coordinates' left axis label has room
 
@@ -84,12 +84,15 @@ def test_the_failed_build_s_slice_is_marked_by_the_requirement_it_misses(app_on:
     at = app_on
     at.switch_page("views/experiments.py").run()
     at.selectbox(key="experiments.project").set_value("ooo-replies").run()
-    at.multiselect(key="experiments.compare.ooo-replies").set_value([4, 5]).run()
+    runs = at.multiselect(key="experiments.compare.ooo-replies").options
+    run_of = {r.split()[1]: int(r.split()[0].lstrip("#")) for r in runs}  # "#16 build-4"
+    chosen = [run_of["build-4"], run_of["build-5"]]
+    at.multiselect(key="experiments.compare.ooo-replies").set_value(chosen).run()
     assert not at.exception
     legend = [m.value for m in at.markdown if m.value.startswith("- ✖")]
     assert legend == [
-        "- ✖ **#4 build-4** · language = en: ML-2: accuracy on language = en = 0.902 < 0.910; "
-        "build #4 (failed) failed its gate on it"
+        f"- ✖ **#{chosen[0]} build-4** · language = en: ML-2: accuracy on language = en = 0.902 "
+        "< 0.910; build #4 (failed) failed its gate on it"
     ]
     assert any(
         "✖ solid red: fails a requirement or a gate threshold" in m.value for m in at.markdown
