@@ -156,7 +156,8 @@ def build_workspace(path: Path) -> None:
     from core.demo.chapters import label_chapter
     from core.experiments.service import train
     from core.projects.service import create_project
-    from core.registry.service import promote, register_run_model
+    from core.registry.service import register_run_model
+    from core.releases.service import promote
     from core.store import Workspace
 
     plan = next(p for p in demo_plans() if p.folder.name == PROJECT)

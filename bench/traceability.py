@@ -113,7 +113,8 @@ def evidence(ws: Any, rng: random.Random) -> tuple[int, int]:
     from core.actor import Actor
     from core.experiments.service import get_run, load_run_model
     from core.experiments.tracking import Tracker
-    from core.registry.service import find_alias, promote, register_run_model
+    from core.registry.service import find_alias, register_run_model
+    from core.releases.service import promote
 
     actor = Actor("bench", "test")
     production = find_alias(ws, "tickets")

@@ -1,6 +1,6 @@
 """Who may do what: resolving an actor to a user, and checking a permission in a project.
 
-``check_action`` runs inside ``core.store.audit.record``, in the transaction of the change, so a
+``check_action`` runs inside ``core.accounts.audit.record``, in the transaction of the change, so a
 refusal rolls the whole change back. ``authorize`` is the explicit check at read entry points.
 A workspace whose ``users`` table is empty is open: nothing is checked (single-user mode).
 """

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from core.accounts.audit import record
 from core.accounts.users import require_user
 from core.actor import Actor
 from core.errors import InvalidInput, NotFound
 from core.store import Workspace, utcnow
-from core.store.audit import record
 
 
 def assign(

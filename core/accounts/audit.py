@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from core.accounts.access import check_action
 from core.actor import Actor
-from core.store import chain
-from core.store.connection import Tx, utcnow
+from core.store import Tx, chain, utcnow
 
 MAX_TEXT = 2000  # audit rows stay small: long texts (a hostile user name) are cut
 
@@ -33,8 +33,6 @@ def record(
 ) -> None:
     """Check that ``actor`` may do ``action`` in ``project`` (Forbidden if not), then append the
     row: when, who (the user the actor resolved to), via which surface, what, on what."""
-    from core.accounts.access import check_action  # accounts build on the store
-
     resolved = check_action(tx, actor, action, project=project, target=target)
     merged = {**dict(details or {}), **resolved.details}
     stored = tx.one(

@@ -1,6 +1,6 @@
 """Reading the audit log (managers and admins): filters, and a CSV export safe for spreadsheets.
 
-The log itself is written only by ``core.store.audit.record``; nothing in core updates or deletes
+The log itself is written only by ``core.accounts.audit.record``; nothing in core updates or deletes
 its rows. Exporting it is recorded too (``audit.export``).
 """
 
@@ -10,11 +10,11 @@ import json
 from datetime import datetime
 
 from core.accounts.access import authorize
+from core.accounts.audit import AuditEntry, AuditQuery, record, select_entries
 from core.actor import Actor, session_actor
 from core.errors import InvalidInput
 from core.safe_csv import to_csv
 from core.store import Workspace
-from core.store.audit import AuditEntry, AuditQuery, record, select_entries
 
 MAX_LIMIT = 100_000
 MAX_FILTER = 500

@@ -15,12 +15,12 @@ from typing import Any
 
 import yaml
 
+from core.accounts.audit import record
 from core.accounts.passwords import hash_password
 from core.accounts.roles import ALL_PROJECTS
 from core.accounts.tokens import create_token
 from core.actor import Actor, os_login
 from core.store import Workspace, utcnow
-from core.store.audit import record
 
 DEMO_PASSWORD = "loopline-demo"
 NOTES = "demo-notes.md"

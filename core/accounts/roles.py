@@ -1,6 +1,6 @@
 """The role × permission matrix and the action → permission map: the one place access is defined.
 
-Every change names an action when it writes its audit row (``core.store.audit.record``); ACTIONS
+Every change names an action when it writes its audit row (``core.accounts.audit.record``); ACTIONS
 maps it to a permission, and PERMISSIONS says which roles hold it. Reads name a permission
 directly (``core.accounts.access.authorize``). ``admin`` holds every permission. docs/accounts.md
 shows the same table (a test renders it from here and compares).

@@ -14,12 +14,12 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
+from core.accounts.audit import record
 from core.accounts.models import LoginPolicy, Session
 from core.accounts.passwords import hash_password, needs_rehash, verify_password
 from core.actor import Actor
 from core.errors import Forbidden
 from core.store import Tx, Workspace, utcnow
-from core.store.audit import record
 
 POLICY = LoginPolicy()
 TOUCH_EVERY = timedelta(seconds=60)  # last_seen_at is written at most this often

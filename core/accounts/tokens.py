@@ -13,11 +13,11 @@ import secrets
 from datetime import datetime, timedelta
 
 from core.accounts.access import authorize, load_user, resolve
+from core.accounts.audit import record
 from core.accounts.models import Token, check_user_name
 from core.actor import TOKEN_PREFIX, Actor, token_user
 from core.errors import Forbidden, InvalidInput, NotFound
 from core.store import Tx, Workspace, utcnow
-from core.store.audit import record
 
 TOKEN_COLUMNS = "token_id, user_name, label, created_at, created_by, expires_at, revoked_at"
 MAX_TOKEN_LENGTH = 200

@@ -18,13 +18,13 @@ from core.accounts.access import (
     user_from_rows,
     workspace_is_open,
 )
+from core.accounts.audit import record
 from core.accounts.models import Grant, NewUser, User, check_user_name
 from core.accounts.passwords import check_password_rules, hash_password, verify_password
 from core.accounts.roles import ADMIN, ALL_PROJECTS, ROLES
 from core.actor import Actor
 from core.errors import Forbidden, InvalidInput, NotFound, expected_one_of
 from core.store import Tx, Workspace, utcnow
-from core.store.audit import record
 
 
 def _check_role(role: str, project: str | None) -> Grant:

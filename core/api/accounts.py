@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from core.accounts.access import allowed, authorize, workspace_is_open
+from core.accounts.audit import AuditEntry, AuditQuery
 from core.accounts.auditlog import audit_actions, audit_actors, export_audit_csv, search_audit
 from core.accounts.models import Session, Token, User
 from core.accounts.sessions import login, logout, record_sign_in, resume_session
@@ -22,7 +23,6 @@ from core.accounts.users import (
 from core.actor import Actor
 from core.api.area import Area
 from core.errors import Forbidden
-from core.store.audit import AuditEntry, AuditQuery
 
 
 class Accounts(Area):

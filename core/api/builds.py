@@ -10,7 +10,7 @@ from typing import Any
 from core.api.area import Area, Progress
 from core.builds.service import Build, get_build, list_builds, run_build
 from core.builds.slices import SliceFinding, slice_findings
-from core.experiments.compare import compare_runs
+from core.registry.compare import compare_runs
 
 
 class Builds(Area):

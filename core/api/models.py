@@ -7,7 +7,8 @@ from typing import Any
 from core.api.area import Area
 from core.artifacts.models import Artifact
 from core.artifacts.service import get_artifact
-from core.registry.service import Promotion, find_alias, predict_dataset, promote, promotion_history
+from core.registry.service import Promotion, find_alias, predict_dataset, promotion_history
+from core.releases.service import promote, rollback
 
 
 class Models(Area):
@@ -31,7 +32,7 @@ class Models(Area):
 
     def rollback(self, project: str, model: int | str, *, reason: str = "") -> Artifact:
         """Serve an earlier version again: a promotion of that version, recorded as any other."""
-        return promote(self._ws, project, model, self._actor, reason=reason)
+        return rollback(self._ws, project, model, self._actor, reason=reason)
 
     def promotion_history(self, project: str) -> list[Promotion]:
         """Every move of the production alias, newest first."""

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from core.api.area import Area
+from core.builds.impact import impact
 from core.requirements.derive import derivation_inputs, derive
 from core.requirements.editor import editor_rows, save_rows
-from core.requirements.impact import impact
 from core.requirements.interchange import render
 from core.requirements.matrix import EvidenceDetail, evidence_detail, traceability_matrix
 from core.requirements.models import (

@@ -6,9 +6,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from core.api.area import Area, Progress
-from core.experiments.compare import Comparison, compare_runs
 from core.experiments.search import RunTable, search_runs
 from core.experiments.service import RunDetail, get_run, train
+from core.registry.compare import Comparison, compare_runs
 
 
 class Runs(Area):

@@ -2,6 +2,7 @@
 
 Pages and other surfaces import these names from here, never from core's modules."""
 
+from core.accounts.audit import AuditEntry, AuditQuery
 from core.accounts.models import Grant, Session, Token, User
 from core.actor import Actor
 from core.artifacts.models import (
@@ -19,7 +20,6 @@ from core.builds.service import Build
 from core.builds.slices import SliceFinding
 from core.data.profile import Typical
 from core.data.service import IngestRefused, IngestResult, Reproduction
-from core.experiments.compare import LOWER_IS_BETTER, Comparison
 from core.experiments.search import RunTable
 from core.experiments.service import RunDetail, TrainResult
 from core.labeling.agreement import AgreementReport
@@ -42,6 +42,7 @@ from core.monitoring.models import Alert, MonitorReport, RetrainRequest
 from core.overview import ProjectOverview, Stage
 from core.projects.service import Project
 from core.projects.spec import ProjectSpec
+from core.registry.compare import LOWER_IS_BETTER, Comparison
 from core.registry.service import Promotion
 from core.requirements.derive import KINDS as DERIVATION_KINDS
 from core.requirements.matrix import EvidenceDetail, SliceValue
@@ -60,7 +61,6 @@ from core.requirements.models import (
 )
 from core.requirements.report import ModelCard
 from core.spans.detect import Span
-from core.store.audit import AuditEntry, AuditQuery
 
 __all__ = [
     "DERIVATION_KINDS",

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from core.accounts.access import check_action, readable
+from core.accounts.audit import record
 from core.actor import Actor
 from core.artifacts.models import (
     KINDS,
@@ -21,7 +22,6 @@ from core.artifacts.models import (
 )
 from core.errors import Immutable, InvalidInput, NotFound, expected_one_of
 from core.store import Tx, Workspace, chain, utcnow
-from core.store.audit import record
 
 _COLUMNS = (
     "artifact_id, kind, name, version, project, content_hash, metadata, created_at, created_by"
@@ -76,21 +76,21 @@ def register_many(
     reuse: bool = False,
     checks: Sequence[str] = (),
 ) -> list[Artifact]:
-    """Register a batch in one transaction: blobs first (written once), then the rows.
+    """Register a batch in one transaction: blobs first (written once, while other processes may
+    use the workspace file: a 5 MB batch held it for a second), then the rows.
 
     The actor's right to register (and to do ``checks``, the actions the caller records with
     this registration, e.g. ``freeze``) is checked before any blob is written, so a refusal
     leaves nothing in ``objects/``; the transaction checks "register" again."""
     for new in news:
         validate(new)
-    with ws.store.read():  # one unit of work: the check, the files and the rows
-        check_first(ws, actor, [new.project for new in news], checks)
-        blob_maps = _store_files(ws, news)
-        hashes = [
-            new.content_hash or default_content_hash(new, {r: d for r, (d, _) in blobs.items()})
-            for new, blobs in zip(news, blob_maps, strict=True)
-        ]
-        return ws.store.write(lambda tx: _insert(tx, news, blob_maps, hashes, actor, reuse))  # type: ignore[no-any-return]
+    check_first(ws, actor, [new.project for new in news], checks)
+    blob_maps = _store_files(ws, news)  # without the workspace file: other processes go on
+    hashes = [
+        new.content_hash or default_content_hash(new, {r: d for r, (d, _) in blobs.items()})
+        for new, blobs in zip(news, blob_maps, strict=True)
+    ]
+    return ws.store.write(lambda tx: _insert(tx, news, blob_maps, hashes, actor, reuse))  # type: ignore[no-any-return]
 
 
 def _store_files(ws: Workspace, news: Sequence[NewArtifact]) -> list[dict[str, tuple[str, int]]]:

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from core.accounts.audit import record
 from core.actor import Actor
 from core.artifacts.integrity import alias_problems, chain_problems, promoted_model_problems
 from core.artifacts.models import Problem, VerifyReport
 from core.store import Workspace
-from core.store.audit import record
 
 
 def verify_workspace(

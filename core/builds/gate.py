@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from core.errors import InvalidInput, expected_one_of
-from core.models.evaluate import Evaluation
+from core.ml.evaluate import Evaluation
 from core.projects.spec import ProjectSpec
 from core.requirements.rules import Rule, check
 

@@ -1,4 +1,4 @@
-"""The impact panel of a release: which requirements a candidate would change if it served —
+"""The impact of a candidate before a release: which requirements it would change if it served —
 a registered model version, or the model (else the run) of a build."""
 
 from __future__ import annotations

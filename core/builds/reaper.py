@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import contextlib
 
+from core.accounts.audit import record
 from core.actor import SYSTEM, Actor, session_actor
 from core.builds.owner import forget, owner_is_alive
 from core.errors import CoreError
 from core.store import Tx, Workspace, utcnow
-from core.store.audit import record
 
 DEAD_OWNER = "the build process ended without closing the build (killed?)"
 ACTION = "build.reaped"

@@ -30,6 +30,7 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from core.accounts.access import authorize
+from core.accounts.audit import record
 from core.actor import Actor
 from core.artifacts.models import Artifact, NewArtifact
 from core.artifacts.service import get_artifact, register
@@ -38,7 +39,7 @@ from core.builds.owner import BuildOwner
 from core.builds.reaper import reap_quietly
 from core.errors import CoreError, NotFound
 from core.experiments.service import TrainResult, get_run, project_test_set, train
-from core.models.evaluate import Evaluation, evaluate
+from core.ml.evaluate import Evaluation, evaluate
 from core.monitoring.models import RetrainRequest
 from core.monitoring.retrain import (
     consume_retrain_request,
@@ -47,9 +48,9 @@ from core.monitoring.retrain import (
 )
 from core.projects.service import get_project
 from core.projects.spec import ProjectSpec
-from core.registry.service import find_alias, load_model, promote, register_run_model
+from core.registry.service import find_alias, load_model, register_run_model
+from core.releases.service import promote
 from core.store import Tx, Workspace, utcnow
-from core.store.audit import record
 
 Progress = Callable[[str, float], None]
 EXIT_CODES = {"successful": 0, "failed": 1, "aborted": 2}
@@ -278,7 +279,7 @@ def _check_gate(
     result: TrainResult,
     baseline: Evaluation | None,
 ) -> None:
-    from core.requirements.gate import requirement_check
+    from core.builds.requirement_check import requirement_check
 
     gate_checks = requirement_check(
         ws,

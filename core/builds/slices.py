@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from core.builds.service import list_builds
-from core.experiments.compare import Comparison, run_label
 from core.experiments.service import RunDetail, get_run
+from core.registry.compare import Comparison, run_label
 from core.requirements.rules import Rule, check
 from core.requirements.service import list_requirements
 from core.store import Workspace

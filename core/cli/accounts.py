@@ -230,8 +230,8 @@ def cmd_tokens_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    from core.accounts.audit import AuditQuery
     from core.accounts.auditlog import export_audit_csv, parse_time, search_audit
-    from core.store.audit import AuditQuery
 
     query = AuditQuery(
         actor=args.actor,

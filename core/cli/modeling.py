@@ -122,7 +122,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from core.registry.service import promote
+    from core.releases.service import promote
 
     model = promote(
         open_workspace(args),

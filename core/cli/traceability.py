@@ -63,7 +63,8 @@ def cmd_verify_system(args: argparse.Namespace) -> int:
 
 
 def cmd_impact(args: argparse.Namespace) -> int:
-    from core.requirements.impact import impact, impact_json
+    from core.builds.impact import impact
+    from core.requirements.impact import impact_json
 
     result = impact(open_workspace(args), args.project, model=args.model, build=args.build)
     if args.json:

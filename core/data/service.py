@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from core.accounts.access import authorize, readable
+from core.accounts.audit import record
 from core.actor import Actor
 from core.artifacts.lineage import lineage
 from core.artifacts.models import Artifact, NewArtifact
@@ -26,7 +27,6 @@ from core.errors import InvalidInput, NotFound
 from core.projects.service import get_project, load_spec_text
 from core.projects.spec import ProjectSpec
 from core.store import Workspace
-from core.store.audit import record
 
 Progress = Callable[[str, float], None]
 MODES = ("append", "replace")

@@ -8,8 +8,8 @@ from core.artifacts.service import get_artifact
 from core.data.service import Reproduction
 from core.errors import InvalidInput
 from core.experiments.service import get_run
-from core.models.data import training_data
-from core.models.model import TRAINERS, train_model
+from core.ml.data import training_data
+from core.ml.model import TRAINERS, train_model
 from core.projects.service import get_project
 from core.store import Workspace
 from core.store.blobs import sha256_bytes

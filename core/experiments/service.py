@@ -18,10 +18,10 @@ from core.data.service import latest_dataset, load_rows
 from core.errors import InvalidInput, NotFound
 from core.experiments.tracking import Tracker
 from core.labeling.freeze import latest_label_set, load_label_set
-from core.models.data import TrainingData, in_test_set, training_data
-from core.models.evaluate import Evaluation, as_dict, evaluate
-from core.models.model import DEFAULT_TRAINER, Model
-from core.models.model import train_model as fit
+from core.ml.data import TrainingData, in_test_set, training_data
+from core.ml.evaluate import Evaluation, as_dict, evaluate
+from core.ml.model import DEFAULT_TRAINER, Model
+from core.ml.model import train_model as fit
 from core.projects.service import get_project
 from core.projects.spec import ProjectSpec
 from core.spans.detect import from_dicts

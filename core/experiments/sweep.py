@@ -19,9 +19,9 @@ from core.errors import InvalidInput
 from core.experiments.service import project_test_set
 from core.experiments.tracking import Tracker
 from core.labeling.freeze import latest_label_set
-from core.models.data import TrainingData, training_data
-from core.models.evaluate import Evaluation, as_dict, evaluate
-from core.models.model import DEFAULT_TRAINER, resolve_params, train_model
+from core.ml.data import TrainingData, training_data
+from core.ml.evaluate import Evaluation, as_dict, evaluate
+from core.ml.model import DEFAULT_TRAINER, resolve_params, train_model
 from core.projects.service import get_project
 from core.projects.spec import ProjectSpec
 from core.store import Workspace

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from core.accounts.audit import record
 from core.actor import Actor
 from core.store import Tx
-from core.store.audit import record
 
 SHOWN_IDS = 20  # an audit row's target names this many runs; details list them all
 if TYPE_CHECKING:

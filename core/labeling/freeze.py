@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from core.accounts.audit import record
 from core.actor import Actor
 from core.artifacts.models import Artifact, NewArtifact
 from core.artifacts.service import find_artifact, get_artifact, read_file, register
@@ -28,7 +29,6 @@ from core.labeling.tasks import get_task
 from core.projects.service import get_project
 from core.spans.detect import Span
 from core.store import Workspace
-from core.store.audit import record
 
 LABEL_COLUMNS = ["item_id", "label", "spans", "source", "annotations", "task_id"]
 

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from core.accounts.access import readable
+from core.accounts.audit import record
 from core.actor import Actor
 from core.artifacts.service import get_artifact
 from core.errors import InvalidInput, expected_one_of
@@ -26,7 +27,6 @@ from core.projects.service import get_project
 from core.safe_csv import safe_cell, to_csv
 from core.spans.detect import Span
 from core.store import Workspace, utcnow
-from core.store.audit import record
 
 __all__ = ["safe_cell"]  # re-exported: neutralising formulas lives in core.safe_csv
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core.accounts.access import authorize, own_answers_only
+from core.accounts.audit import record
 from core.actor import Actor
 from core.artifacts.service import get_artifact
 from core.errors import InvalidInput, NotFound, expected_one_of
@@ -23,7 +24,6 @@ from core.labeling.tasks import get_task, item_fields
 from core.projects.service import Project, get_project
 from core.spans.detect import Span, detect, from_dicts
 from core.store import Tx, Workspace, one_unit_of_work, utcnow
-from core.store.audit import record
 
 ANNOTATION_COLUMNS = "annotation_id, task_id, item_id, annotator, status, label, spans, unsure, note, seconds, source, created_at"
 

@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from core.accounts.access import readable
+from core.accounts.audit import record
 from core.actor import Actor
 from core.artifacts.service import get_artifact
 from core.errors import InvalidInput, expected_one_of
@@ -18,7 +19,6 @@ from core.labeling.tasks import get_task, item_fields
 from core.projects.service import get_project
 from core.spans.detect import Span, from_dicts
 from core.store import Workspace, utcnow
-from core.store.audit import record
 
 
 def _spans_key(spans: Sequence[Span]) -> tuple[tuple[str, int, int], ...]:

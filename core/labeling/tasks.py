@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from core.accounts.access import visible_tasks
+from core.accounts.audit import record
 from core.actor import Actor
 from core.artifacts.models import Artifact
 from core.artifacts.service import get_artifact
@@ -19,7 +20,6 @@ from core.errors import InvalidInput, NotFound, expected_one_of
 from core.labeling.models import ORDERINGS, UNCERTAINTY, Task, TaskFilter
 from core.projects.service import Project, get_project
 from core.store import Tx, Workspace, utcnow
-from core.store.audit import record
 
 _TASK_COLUMNS = (
     "t.task_id, t.project, t.name, t.dataset_id, t.filter, t.overlap, t.ordering, t.uncertainty, "

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.models.data import slice_values
-from core.models.model import Model
+from core.ml.data import slice_values
+from core.ml.model import Model
 from core.projects.spec import ProjectSpec
 from core.spans.detect import Span
 

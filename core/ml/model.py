@@ -3,7 +3,7 @@
 Built-in trainers (``TRAINERS``) by project kind: text — TF-IDF with logistic regression
 (``tfidf_lr``) or with XGBoost (``tfidf_xgb``); tabular — XGBoost (``xgb``) and a logistic
 regression baseline (``lr``). All are deterministic for a given seed. The lean path the
-prediction service uses (``Model.row_predictor``) is in :mod:`core.models.row`.
+prediction service uses (``Model.row_predictor``) is in :mod:`core.ml.row`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from core.errors import InvalidInput, expected_one_of
-from core.models.row import RowPredictor
-from core.models.serialize import dump_booster, dump_sklearn, load_booster, load_sklearn
-from core.models.spans import extract_spans, fit_span_models
+from core.ml.row import RowPredictor
+from core.ml.serialize import dump_booster, dump_sklearn, load_booster, load_sklearn
+from core.ml.spans import extract_spans, fit_span_models
 from core.projects.spec import ProjectSpec
 from core.spans.detect import Span
 

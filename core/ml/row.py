@@ -1,4 +1,4 @@
-"""The lean single-row prediction path for serving: a fitted :class:`~core.models.model.Model`
+"""The lean single-row prediction path for serving: a fitted :class:`~core.ml.model.Model`
 turned into NumPy arrays and direct classifier calls (``Model.row_predictor(spec)`` makes one).
 
 Items arrive as plain mappings (field → value), the way the prediction service receives them; no
@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from core.models.spans import extract_spans
+from core.ml.spans import extract_spans
 from core.projects.spec import ProjectSpec
 from core.spans.detect import Span
 
 if TYPE_CHECKING:  # the model makes its row predictor; only its type is needed here
-    from core.models.model import Model
+    from core.ml.model import Model
 
 
 class RowPredictor:

@@ -15,7 +15,7 @@ from typing import Any
 from core.errors import CoreError
 
 _ID = re.compile(r'"__id__": (\d+)')
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "core.models.", "collections.")
+TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "core.ml.", "collections.")
 TRUSTED_BUILTINS = frozenset(
     f"builtins.{name}"
     for name in (
@@ -90,7 +90,7 @@ def _plain_vocabularies(obj: Any, seen: set[int]) -> None:
     elif isinstance(obj, (list, tuple)):
         for value in obj:
             _plain_vocabularies(value, seen)
-    elif hasattr(obj, "get_params") or type(obj).__module__.startswith("core.models."):
+    elif hasattr(obj, "get_params") or type(obj).__module__.startswith("core.ml."):
         vocabulary = getattr(obj, "vocabulary_", None)
         if isinstance(vocabulary, dict) and not all(type(v) is int for v in vocabulary.values()):
             obj.vocabulary_ = {term: int(index) for term, index in vocabulary.items()}

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from core.accounts.access import readable
+from core.accounts.audit import record
 from core.actor import Actor
 from core.artifacts.models import NewArtifact
 from core.errors import InvalidInput, NotFound, expected_one_of
@@ -31,7 +32,6 @@ from core.monitoring.models import Alert, FeatureDrift, Reference, Window
 from core.monitoring.rules import AlertRule, default_rules
 from core.projects.spec import ProjectSpec
 from core.store import Tx, Workspace, utcnow
-from core.store.audit import record
 
 EVIDENCE_METRICS = (
     "volume",

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from core.models.evaluate import MIN_SLICE
+from core.ml.evaluate import MIN_SLICE
 from core.monitoring.estimate import calibrated_sql, metrics_from_confusion
 from core.monitoring.log import FEATURE_PREFIX, LogReader, quote
 from core.monitoring.models import Reference

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.accounts.audit import record
 from core.actor import Actor
 from core.errors import InvalidInput
 from core.labeling.models import Task, TaskFilter
@@ -34,7 +35,6 @@ from core.monitoring.service import bucket_sql
 from core.monitoring.stats import sturges_edges
 from core.projects.spec import ProjectSpec
 from core.store import Workspace
-from core.store.audit import record
 
 DEFAULT_ITEMS = 200
 REGION_FEATURES = 3  # at most this many drifted features shape the region

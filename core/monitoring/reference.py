@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
+from core.accounts.audit import record
 from core.actor import SYSTEM, Actor
 from core.artifacts.models import Artifact
 from core.errors import NotFound
@@ -25,7 +26,6 @@ from core.monitoring.models import Feature, FeatureReference, Reference
 from core.monitoring.stats import Distribution, finite
 from core.projects.spec import ProjectSpec
 from core.store import Tx, Workspace, utcnow
-from core.store.audit import record
 
 TOKENS = r"\p{L}{2,}"  # a token: two or more letters (any script), lowercased first
 MAX_CATEGORIES = 5000  # a category's most frequent values kept in the reference
@@ -182,7 +182,7 @@ def _evaluation(ws: Workspace, model: Artifact) -> dict[str, dict[str, float]]:
 def compute_reference(ws: Workspace, model: Artifact) -> Reference:
     """Summarize the model's training data (no store writes)."""
     from core.artifacts.service import get_artifact
-    from core.models.data import training_data
+    from core.ml.data import training_data
     from core.projects.service import get_project
     from core.registry.service import load_model
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.accounts.audit import record
 from core.actor import Actor
 from core.errors import InvalidInput
 from core.monitoring.alerts import get_alert
 from core.monitoring.models import RetrainRequest
 from core.store import Tx, Workspace, utcnow
-from core.store.audit import record
 
 
 def link(tx: Tx, src: int, relation: str, dst: int) -> None:

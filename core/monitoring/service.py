@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from core.accounts.audit import record
 from core.actor import SYSTEM, Actor
 from core.artifacts.models import Artifact
 from core.errors import InvalidInput, NotFound
@@ -24,7 +25,6 @@ from core.monitoring.models import FeatureDrift, MonitorReport, Reference, Windo
 from core.monitoring.reference import ensure_reference
 from core.projects.service import get_project
 from core.store import Tx, Workspace, utcnow
-from core.store.audit import record
 
 Progress = Callable[[str, float], None]
 LATE_MARGIN = timedelta(minutes=5)  # a segment is finished within seconds of its records

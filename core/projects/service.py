@@ -11,13 +11,13 @@ from typing import Any
 
 import yaml
 
+from core.accounts.audit import record
 from core.actor import Actor
 from core.artifacts.models import NewArtifact
 from core.artifacts.service import canonical_json, get_artifact, read_file, register
 from core.errors import CoreError, InvalidInput, NotFound
 from core.projects.spec import ProjectSpec, parse_spec
 from core.store import Tx, Workspace, utcnow
-from core.store.audit import record
 
 MAX_PROJECT_FILE = 1 << 20
 

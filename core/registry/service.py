@@ -1,4 +1,5 @@
-"""Registering a run's model as a model version, and moving aliases (promotion, rollback)."""
+"""Model versions: registering a run's model, loading it, the versions behind aliases and their
+history. Moving an alias is a release (core/releases)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,8 @@ from core.artifacts.models import Artifact, NewArtifact
 from core.artifacts.service import get_artifact, register
 from core.errors import InvalidInput, NotFound
 from core.experiments.service import get_run
-from core.models.model import Model
-from core.store import Workspace, chain, utcnow
-from core.store.audit import record
+from core.ml.model import Model
+from core.store import Workspace
 
 ALIASES = ("production", "candidate")
 
@@ -86,69 +86,6 @@ def find_alias(ws: Workspace, project: str, alias: str = "production") -> Artifa
             "SELECT artifact_id FROM aliases WHERE project = ? AND alias = ?", [project, alias]
         )
     return get_artifact(ws, row[0]) if row else None
-
-
-def promote(
-    ws: Workspace,
-    project: str,
-    model: int | str,
-    actor: Actor,
-    *,
-    alias: str = "production",
-    reason: str = "",
-    build_id: int | None = None,
-) -> Artifact:
-    """Point ``alias`` at a registered model version; rolling back is promoting an older one."""
-    if alias not in ALIASES:
-        raise InvalidInput(f"Unknown alias {alias!r}. Expected one of: {', '.join(ALIASES)}.")
-    artifact = get_artifact(ws, model)
-    if artifact.kind != "model" or artifact.project != project:
-        raise InvalidInput(f"{artifact.ref} is not a registered model of {project!r}.")
-    if not reason.strip():
-        raise InvalidInput("Say why (a reason is kept in the promotion history).")
-    ensure_intact(ws, artifact, "promote")  # rolling back is promoting an older version
-    previous = find_alias(ws, project, alias)
-    now = utcnow()
-    with ws.store.transaction() as tx:
-        tx.execute(
-            "INSERT OR REPLACE INTO aliases (project, alias, artifact_id, updated_at, updated_by) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [project, alias, artifact.artifact_id, now, actor.name],
-        )
-        entry_id = tx.scalar(
-            "INSERT INTO alias_history (entry_id, project, alias, artifact_id, "
-            'previous_artifact_id, "at", actor, reason, build_id) '
-            "VALUES (nextval('alias_history_ids'), ?, ?, ?, ?, ?, ?, ?, ?) RETURNING entry_id",
-            [
-                project,
-                alias,
-                artifact.artifact_id,
-                previous.artifact_id if previous else None,
-                now,
-                actor.name,
-                reason,
-                build_id,
-            ],
-        )
-        chain.append(tx, "alias_history", [int(entry_id)])
-        record(
-            tx,
-            actor,
-            "promote",
-            project=project,
-            target=artifact.ref,
-            details={
-                "alias": alias,
-                "previous": previous.ref if previous else None,
-                "reason": reason,
-                "build_id": build_id,
-            },
-        )
-        if alias == "production":
-            from core.requirements.status import recompute
-
-            recompute(tx, project, cause=f"{artifact.ref} promoted: {reason}")
-    return artifact
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,14 @@
-"""Impact of a candidate: which requirements would change status if a build's model or a registered
-model version were promoted. The same status query runs with the candidate in production's place
-and is compared with the current statuses; nothing is written."""
+"""Impact of a candidate: which requirements would change status if it were promoted. The same
+status query runs with the candidate in production's place and is compared with the current
+statuses; nothing is written. Naming a candidate by its build is core/releases' part."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 from core.accounts.access import readable
 from core.artifacts.service import get_artifact
-from core.errors import InvalidInput, NotFound
+from core.errors import InvalidInput
 from core.requirements.models import Impact, ImpactChange, Status
 from core.requirements.rules import compared
 from core.requirements.status import (
@@ -29,54 +28,21 @@ VERBS = {
 }
 
 
-def candidate_of(
-    ws: Workspace, project: str, *, model: int | str | None = None, build: int | None = None
-) -> Candidate:
-    """A registered model version (``model:hw-triage@3``, an id) or a build (its model, else its run)."""
-    if (model is None) == (build is None):
-        raise InvalidInput("Name one candidate: a model version or a build.")
-    if model is not None:
-        artifact = get_artifact(ws, model)
-        if artifact.kind != "model" or artifact.project != project:
-            raise InvalidInput(f"{artifact.ref} is not a registered model of {project!r}.")
-        meta = artifact.metadata
-        return Candidate(
-            project,
-            f"v{artifact.version}",
-            artifact.artifact_id,
-            artifact.name,
-            artifact.version,
-            _int(meta.get("run_id")),
-            _int(meta.get("dataset_id")),
-            _int(meta.get("label_set_id")),
-        )
-    from core.builds.service import get_build
-
-    done = get_build(ws, int(build))  # type: ignore[arg-type]
-    if done.project != project:
-        raise InvalidInput(f"Build #{build} belongs to {done.project!r}, not {project!r}.")
-    if done.model_id is not None:
-        found = candidate_of(ws, project, model=done.model_id)
-        return dataclasses.replace(found, label=f"build #{build} ({found.label})")
-    if done.run_id is None:
-        raise NotFound(
-            f"Build #{build} was {done.status} before it trained a model: nothing to compare.",
-            hint="pick a build that trained (successful or failed)",
-        )
-    with ws.store.read() as tx:
-        dataset = tx.scalar(
-            "SELECT artifact_id FROM run_inputs WHERE run_id = ? AND role = 'dataset'",
-            [done.run_id],
-        )
+def model_candidate(ws: Workspace, project: str, model: int | str) -> Candidate:
+    """A registered model version of ``project`` (``model:hw-triage@3``, an id) as a candidate."""
+    artifact = get_artifact(ws, model)
+    if artifact.kind != "model" or artifact.project != project:
+        raise InvalidInput(f"{artifact.ref} is not a registered model of {project!r}.")
+    meta = artifact.metadata
     return Candidate(
         project,
-        f"build #{build}",
-        None,
-        project,
-        None,
-        done.run_id,
-        _int(dataset),
-        done.label_set_id,
+        f"v{artifact.version}",
+        artifact.artifact_id,
+        artifact.name,
+        artifact.version,
+        _int(meta.get("run_id")),
+        _int(meta.get("dataset_id")),
+        _int(meta.get("label_set_id")),
     )
 
 
@@ -93,10 +59,9 @@ def what_if(tx: Tx, candidate: Candidate) -> dict[str, Status]:
     return {row[1]: Status(*row) for row in rows}
 
 
-def impact(
-    ws: Workspace, project: str, *, model: int | str | None = None, build: int | None = None
-) -> Impact:
-    candidate = candidate_of(ws, project, model=model, build=build)
+def impact_of(ws: Workspace, project: str, candidate: Candidate) -> Impact:
+    """What would change if ``candidate`` served in production (core/releases names candidates
+    by model version or build)."""
     with ws.store.read() as tx:
         readable(tx, None, "requirements.read", project)
         before = select_statuses(tx, project)

@@ -252,7 +252,7 @@ def model_card(ws: Workspace, project: str, version: int | None = None) -> Model
     (the current one for the production model, what promoting it would give for another)."""
     from core.artifacts.service import find_artifact
     from core.registry.service import find_alias
-    from core.requirements.impact import candidate_of, what_if
+    from core.requirements.impact import model_candidate, what_if
     from core.requirements.service import select_current
     from core.requirements.status import select_statuses
 
@@ -272,7 +272,7 @@ def model_card(ws: Workspace, project: str, version: int | None = None) -> Model
         statuses = (
             select_statuses(tx, project)
             if current
-            else what_if(tx, candidate_of(ws, project, model=model.artifact_id))
+            else what_if(tx, model_candidate(ws, project, model.artifact_id))
         )
         refs = dict(
             tx.rows(

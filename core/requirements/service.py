@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.accounts.access import readable
+from core.accounts.audit import record
 from core.actor import Actor
 from core.artifacts.models import NewArtifact
 from core.artifacts.service import register
@@ -29,7 +30,6 @@ from core.requirements.models import (
 )
 from core.requirements.parse import parse_entry, validate_set
 from core.store import Tx, Workspace, utcnow
-from core.store.audit import record
 
 COLUMN_NAMES = tuple(f.name for f in fields(Requirement))  # the table's columns, in this order
 COLUMNS = ", ".join(COLUMN_NAMES)

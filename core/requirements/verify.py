@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.accounts.audit import record
 from core.actor import Actor
 from core.artifacts.models import Artifact, NewArtifact
 from core.artifacts.service import register
@@ -25,7 +26,6 @@ from core.errors import NotFound
 from core.projects.spec import ProjectSpec
 from core.spans.detect import Span, from_dicts
 from core.store import Workspace, utcnow
-from core.store.audit import record
 
 Progress = Callable[[str, float], None]
 BATCH = 256
@@ -95,8 +95,8 @@ def verify_system(
     progress: Progress | None = None,
 ) -> Verification:
     from core.experiments.service import project_test_set
-    from core.models.data import slice_values
-    from core.models.evaluate import MIN_SLICE, classification_metrics, span_metrics
+    from core.ml.data import slice_values
+    from core.ml.evaluate import MIN_SLICE, classification_metrics, span_metrics
     from core.projects.service import get_project
     from core.registry.service import find_alias
     from core.requirements.status import recompute, select_statuses

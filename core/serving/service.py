@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from core.accounts.audit import record
 from core.actor import Actor
 from core.artifacts.models import Artifact
 from core.artifacts.service import get_artifact
 from core.errors import CoreError, NotFound
-from core.models.model import Model
-from core.models.row import RowPredictor
+from core.ml.model import Model
+from core.ml.row import RowPredictor
 from core.projects.spec import ProjectSpec
 from core.serving.log import (
     FEEDBACK,
@@ -38,7 +39,6 @@ from core.serving.log import (
 )
 from core.serving.requests import naive_utc
 from core.store import Workspace, utcnow
-from core.store.audit import record
 
 ALIAS = "production"
 AUDITED_IDS = 20  # a feedback audit row lists this many request ids

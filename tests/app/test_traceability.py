@@ -9,10 +9,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.actor import Actor
+from core.builds.impact import impact
 from core.builds.service import list_builds
 from core.registry.service import find_alias
 from core.requirements.derive import derivation_inputs, derive
-from core.requirements.impact import impact
 from core.requirements.service import import_requirements, list_requirements
 from core.requirements.status import recompute_statuses, status_summary
 from core.requirements.versions import requirement_sets

@@ -10,13 +10,13 @@ import pytest
 
 from core.accounts.access import allowed, authorize, check_action
 from core.accounts.assignments import assign
+from core.accounts.audit import record
 from core.accounts.roles import ACTIONS, ADMIN, PERMISSIONS, ROLES, SYSTEM_ROLE, roles_with
 from core.accounts.tokens import create_token
 from core.accounts.users import create_user, grant
 from core.actor import Actor, in_session
 from core.errors import Forbidden
 from core.store import Workspace
-from core.store.audit import record
 from tests.conftest import ROOT
 
 ROOT_ADMIN = Actor("root", "test")

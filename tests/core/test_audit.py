@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from core.accounts.assignments import assign
+from core.accounts.audit import AuditQuery
 from core.accounts.auditlog import export_audit_csv, search_audit
 from core.accounts.sessions import LoginRefused, login, logout
 from core.accounts.tokens import create_token, list_tokens, revoke_token
@@ -31,7 +32,6 @@ from core.labeling.review import decide
 from core.labeling.tasks import create_task, set_task_status
 from core.projects.service import create_project
 from core.store import Workspace, utcnow
-from core.store.audit import AuditQuery
 from tests.conftest import FIXTURES, ROOT
 
 PASSWORD = "correct horse battery"
@@ -213,7 +213,8 @@ def test_audit_filters(ws: Workspace, tickets: object) -> None:
 
 def test_builds_and_releases_are_audited(demo_copy: Path, tmp_path: Path) -> None:
     from core.builds.service import run_build
-    from core.registry.service import find_alias, promote
+    from core.registry.service import find_alias
+    from core.releases.service import promote
 
     ws = Workspace.open(demo_copy)
     lenient = tmp_path / "lenient.yaml"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from core.builds.service import list_builds
 from core.builds.slices import slice_findings
-from core.experiments.compare import compare_runs
+from core.registry.compare import compare_runs
 from core.store import Workspace
 
 

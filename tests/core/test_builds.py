@@ -14,7 +14,8 @@ from core.builds.gate import MaxRegression, MinMetric, parse_gate
 from core.builds.service import junit_xml, list_builds, run_build
 from core.errors import InvalidInput
 from core.experiments.service import get_run, load_run_model, train
-from core.registry.service import find_alias, promote, promotion_history
+from core.registry.service import find_alias, promotion_history
+from core.releases.service import promote
 from core.store import Workspace
 
 CI = Actor("ci", "cli")
@@ -139,7 +140,7 @@ def test_bad_gate_files(data: object, message: str) -> None:
 def test_every_registered_check_runs_on_an_evaluation() -> None:
     """Contract: each check in the registry returns results with a message, with and without production."""
     from core.builds.gate import CHECKS, MaxLatency, MeetsRequirements
-    from core.models.evaluate import Evaluation
+    from core.ml.evaluate import Evaluation
     from core.projects.service import load_spec_text
     from core.requirements.rules import Rule
     from tests.conftest import FIXTURES
@@ -300,7 +301,7 @@ def test_a_data_scientists_build_promote_is_refused_before_training(
 
 
 def test_a_build_start_is_audited_and_its_end_closes_the_row(demo_copy: Path) -> None:
-    from core.store.audit import AuditQuery, select_entries
+    from core.accounts.audit import AuditQuery, select_entries
 
     ws = Workspace.open(demo_copy)
     done = run_build(ws, "hw-triage", CI, trainer="tfidf_lr")  # aborted: a text trainer
@@ -341,7 +342,7 @@ def test_a_build_whose_process_died_is_reaped_by_the_next_reader(demo_copy: Path
         assert shown[alive].status == "running"
         assert reap_dead_builds(ws, CI) == []  # nothing left to reap while the owner lives
     assert get_build(ws, alive).status == "aborted"  # its owner let go without closing it
-    from core.store.audit import AuditQuery, select_entries
+    from core.accounts.audit import AuditQuery, select_entries
 
     with ws.store.read() as tx:
         entries, _ = select_entries(tx, AuditQuery(text=f"build #{dead}"))

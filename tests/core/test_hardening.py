@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from core.accounts.audit import AuditQuery
 from core.accounts.auditlog import export_audit_csv, search_audit
 from core.accounts.sessions import LoginRefused, login
 from core.accounts.tokens import create_token, list_tokens
@@ -27,7 +28,6 @@ from core.labeling.queue import item_history, next_item, save_annotation
 from core.labeling.tasks import create_task, get_task, list_tasks
 from core.safe_csv import safe_cell, to_csv
 from core.store import Workspace
-from core.store.audit import AuditQuery
 from tests.conftest import FIXTURES, ROOT
 
 HOSTILE = [
@@ -322,7 +322,7 @@ def test_untrusted_types_in_a_model_file_are_refused() -> None:
 
     import skops.io as sio
 
-    from core.models.serialize import load_sklearn
+    from core.ml.serialize import load_sklearn
 
     data = sio.dumps({"weights": fractions.Fraction(1, 3)})
     with pytest.raises(
@@ -335,7 +335,7 @@ def test_a_model_file_that_would_call_eval_is_refused() -> None:
     import skops.io as sio
     from sklearn.preprocessing import FunctionTransformer
 
-    from core.models.serialize import load_sklearn
+    from core.ml.serialize import load_sklearn
 
     with pytest.raises(CoreError, match="builtins.eval"):
         load_sklearn(sio.dumps(FunctionTransformer(func=eval)))

@@ -10,13 +10,13 @@ import pwd
 import pytest
 
 from core.accounts.access import check_action
+from core.accounts.audit import record
 from core.accounts.roles import ADMIN
 from core.accounts.tokens import create_token
 from core.accounts.users import create_user
 from core.actor import Actor, os_login
 from core.errors import Forbidden, InvalidInput
 from core.store import Workspace
-from core.store.audit import record
 
 REAL_LOGIN = pwd.getpwuid(os.getuid()).pw_name
 

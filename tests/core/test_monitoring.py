@@ -32,7 +32,8 @@ from core.monitoring.retrain import (
 from core.monitoring.service import compute_windows
 from core.monitoring.windows import latest_windows, load_metrics
 from core.projects.service import get_project
-from core.registry.service import find_alias, promote, register_run_model
+from core.registry.service import find_alias, register_run_model
+from core.releases.service import promote
 from core.store import Workspace
 from tests.core.test_monitoring_log import log_predictions, read_sample
 

@@ -11,9 +11,9 @@ import pytest
 from core.actor import Actor
 from core.artifacts.lineage import lineage
 from core.artifacts.service import list_artifacts
+from core.builds.impact import impact
 from core.errors import CoreError, InvalidInput, NotFound
-from core.registry.service import promote
-from core.requirements.impact import impact
+from core.releases.service import promote
 from core.requirements.matrix import evidence_detail, traceability_matrix
 from core.requirements.service import (
     delete_requirements,

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from core.actor import Actor
 from core.artifacts.service import get_artifact
-from core.registry.service import find_alias, promote
-from core.requirements.impact import impact
+from core.builds.impact import impact
+from core.registry.service import find_alias
+from core.releases.service import promote
 from core.requirements.service import import_requirements
 from core.requirements.status import current_statuses, recompute_statuses, status_history
 from core.store import Workspace

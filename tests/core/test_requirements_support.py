@@ -78,7 +78,8 @@ def build_base(root: Path) -> Path:
     from core.labeling.simulate import AnnotatorProfile, simulate_labeling, truth_table
     from core.labeling.tasks import create_task
     from core.projects.service import create_project
-    from core.registry.service import promote, register_run_model
+    from core.registry.service import register_run_model
+    from core.releases.service import promote
     from tests.conftest import FIXTURES
 
     ws = Workspace.init(root / "ws")
@@ -140,7 +141,8 @@ def logged_model(
     """A model version whose run recorded exactly these metrics (overall and per slice)."""
     from core.experiments.service import get_run, load_run_model
     from core.experiments.tracking import Tracker
-    from core.registry.service import promote, register_run_model
+    from core.registry.service import register_run_model
+    from core.releases.service import promote
 
     base = get_run(ws, int(production(ws).metadata["run_id"]))
     model = load_run_model(ws, base.run_id)

@@ -11,7 +11,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from core.models.serialize import dump_sklearn, load_sklearn
+from core.ml.serialize import dump_sklearn, load_sklearn
 
 TEXTS = [
     "I am out of the office until Monday, contact anna@example.com",

@@ -30,7 +30,8 @@ from core.actor import Actor
 from core.data.service import latest_dataset, load_rows
 from core.experiments.search import search_runs
 from core.projects.service import get_project
-from core.registry.service import find_alias, load_model, promote, register_run_model
+from core.registry.service import find_alias, load_model, register_run_model
+from core.releases.service import promote
 from core.serving.log import FEEDBACK, PREDICTIONS, read_log, segments
 from core.serving.replay import payloads
 from core.serving.server import wait_healthy

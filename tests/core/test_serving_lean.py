@@ -12,7 +12,7 @@ import pytest
 from core.data.service import latest_dataset, load_rows
 from core.experiments.search import search_runs
 from core.experiments.service import get_run
-from core.models.model import Model, train_model
+from core.ml.model import Model, train_model
 from core.projects.service import get_project
 from core.projects.spec import ProjectSpec
 from core.store import Workspace

@@ -126,7 +126,7 @@ def test_span_models_take_linear_time_on_one_long_line(fragment: str) -> None:
     """The learned extractor after the detectors: each candidate's line words reach back at most
     LINE_WINDOW characters, and taken spans are searched by bisection, so 8x the text costs
     less than 20x the CPU time (all words of the line before each candidate made it 64x)."""
-    from core.models.spans import extract_spans, fit_span_models
+    from core.ml.spans import extract_spans, fit_span_models
     from core.spans.detect import Span
 
     texts = ["Back on 1 Aug 2026, write a@b.co", "Nothing 3 Sep", "x@y.com on 5 Jun"] * 10

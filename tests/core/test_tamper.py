@@ -19,7 +19,8 @@ from core.artifacts.service import get_artifact
 from core.artifacts.verify import verify_workspace
 from core.errors import Immutable
 from core.experiments.service import train
-from core.registry.service import find_alias, load_model, promote, register_run_model
+from core.registry.service import find_alias, load_model, register_run_model
+from core.releases.service import promote
 from core.serving.service import ModelWatcher
 from core.store import Workspace, chain
 from core.store.blobs import sha256_file

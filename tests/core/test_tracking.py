@@ -110,8 +110,8 @@ def test_log_model_then_register() -> None:
     from core.data.service import ingest
     from core.labeling.freeze import freeze
     from core.labeling.interchange import import_annotations, read_annotation_table
-    from core.models.data import training_data
-    from core.models.model import train_model
+    from core.ml.data import training_data
+    from core.ml.model import train_model
     from core.projects.service import create_project
     from core.registry.service import load_model, register_run_model
     from tests.conftest import FIXTURES
