@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -35,9 +36,14 @@ def tickets(ws: Workspace, actor: Actor) -> Project:
 
 @pytest.fixture(scope="session")
 def demo_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo workspace, built once per test session by the real `loopline demo` command.
-    Tests must not write to it: use ``demo_copy`` for that."""
+    """The demo workspace, built once per test session by the real `loopline demo` command
+    (or copied from ``LOOPLINE_TEST_DEMO``, a demo a developer built with the same code, to rerun
+    tests quickly; CI never sets it). Tests must not write to it: use ``demo_copy`` for that."""
     path = tmp_path_factory.mktemp("demo") / "ws"
+    prebuilt = os.environ.get("LOOPLINE_TEST_DEMO")  # a developer's demo built once, for reruns
+    if prebuilt:
+        shutil.copytree(prebuilt, path)
+        return path
     done = subprocess.run(
         [sys.executable, "-m", "core.cli", "--workspace", str(path), "demo"],
         cwd=ROOT,
