@@ -6,7 +6,7 @@ PORT ?= 8501
 WORKSPACE ?= .loopline
 export LOOPLINE_WORKSPACE ?= $(abspath $(WORKSPACE))
 
-.PHONY: run test lint typecheck pytest demo bench chromium clean
+.PHONY: run test lint typecheck pytest demo bench chromium clean graph
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,10 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/serving.py
 	$(BIN)/python bench/monitoring.py
 	$(BIN)/python bench/compare.py
+
+# The layers of core/ and each package's imports (tests/core/test_layering.py checks them).
+graph: $(VENV)/.installed-dev
+	$(BIN)/python -m tests.layering
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
