@@ -132,7 +132,8 @@ def recompute(tx: Tx, project: str | None = None, *, cause: str) -> Recomputed:
         "DELETE FROM requirement_status WHERE CAST(? AS VARCHAR) IS NULL OR project = ?", scope
     )
     count = tx.execute(
-        "INSERT INTO requirement_status SELECT * FROM requirement_status_next"
+        f"INSERT INTO requirement_status ({STATUS_COLUMNS}) "
+        f"SELECT {STATUS_COLUMNS} FROM requirement_status_next"
     ).fetchone()
     tx.execute("DELETE FROM requirement_status_next")
     return Recomputed(

@@ -23,13 +23,26 @@ from core.actor import Actor
 from core.artifacts.models import Artifact, NewArtifact
 from core.artifacts.service import register
 from core.errors import NotFound
+from core.experiments.service import project_test_set
+from core.ml.data import TrainingData, slice_values
+from core.ml.evaluate import MIN_SLICE, classification_metrics, span_metrics
+from core.projects.service import get_project
 from core.projects.spec import ProjectSpec
+from core.registry.service import find_alias
+from core.requirements.status import recompute, select_statuses
+from core.serving.service import Item, load_served, predict_items
 from core.spans.detect import Span, from_dicts
-from core.store import Workspace, utcnow
+from core.store import Tx, Workspace, utcnow
 
 Progress = Callable[[str, float], None]
 BATCH = 256
 Predict = Callable[[list[dict[str, Any]]], tuple[np.ndarray, list[list[Span]]]]
+SERVICE_PATH = "core.serving.predict_items"
+RUN_COLUMNS = (
+    "verification_id, project, model_id, model_version, dataset_id, label_set_id, artifact_id, "
+    "items, path, created_at, created_by"
+)
+METRIC_COLUMNS = "verification_id, metric, slice, value"
 
 
 @dataclass(frozen=True)
@@ -49,23 +62,82 @@ class Verification:
     violated: tuple[str, ...] = ()  # the ML requirements violated after it
 
 
+@dataclass(frozen=True)
+class Predictions:
+    """What the served model said about every test item, in the test set's order."""
+
+    probabilities: np.ndarray  # one row per item, one column per class
+    spans: list[list[Span]]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One verification's figures before they are recorded: what was measured, on what, how."""
+
+    project: str
+    model: Artifact
+    test: TrainingData
+    items: int
+    path: str
+    overall: dict[str, float]
+    slices: dict[str, dict[str, float]]
+
+
+def verify_system(
+    ws: Workspace,
+    project: str,
+    actor: Actor,
+    *,
+    latency_items: int = 200,
+    progress: Progress | None = None,
+) -> Verification:
+    """The production model through the prediction service on the project's test set, recorded
+    as evidence (run, metrics, evaluation artifact, audit) with the statuses recomputed."""
+    report = progress or _silent
+    spec = get_project(ws, project).spec
+    model = production_model(ws, project)
+    report("reading the test set", 0.02)
+    test = project_test_set(ws, spec)
+    predict, path = service_path(ws, project, model, spec)
+    rows = service_rows(test.frame, spec)
+    predictions = predict_all(
+        predict,
+        rows,
+        len(spec.labels.classes),
+        lambda fraction: report(f"predicting {len(rows):,} items through {path}", fraction),
+    )
+    report("timing one item at a time", 0.7)
+    timings = time_items(predict, rows[:latency_items])
+    overall = {**overall_metrics(spec, test, predictions), **latency_figures(timings)}
+    slices = slice_metrics(spec, test, predictions)
+    report("recording the evidence", 0.9)
+    measured = Measurement(project, model, test, len(rows), path, overall, slices)
+    verification = record_verification(ws, measured, actor)
+    report("done", 1.0)
+    return verification
+
+
+def _silent(stage: str, fraction: float) -> None:
+    pass
+
+
+def production_model(ws: Workspace, project: str) -> Artifact:
+    """The model under the project's ``production`` alias: the one a verification checks."""
+    model = find_alias(ws, project, "production")
+    if model is None:
+        raise NotFound(
+            f"Project {project!r} has no model in production to verify.",
+            hint=f"promote one: `loopline promote {project} MODEL --reason …`",
+        )
+    return model
+
+
 def service_path(
     ws: Workspace, project: str, model: Artifact, spec: ProjectSpec
 ) -> tuple[Predict, str]:
-    """The prediction service's own path (``core.serving``), or the model's when it is absent."""
+    """The prediction service's own path (``core.serving``): the served model, one request's
+    items at a time, results as the service answers them; and the path's name."""
     classes = list(spec.labels.classes)
-    try:
-        from core.serving.service import Item, load_served, predict_items
-    except ImportError:  # a build without the service: the model's own predict path
-        from core.registry.service import load_model
-
-        loaded = load_model(ws, model)
-
-        def direct(rows: list[dict[str, Any]]) -> tuple[np.ndarray, list[list[Span]]]:
-            frame = pd.DataFrame(rows)
-            return loaded.predict_proba(frame, spec), loaded.extract(frame, spec)
-
-        return direct, "model.predict_proba"
     served = load_served(ws, project, model.artifact_id, None)
     now = utcnow()
 
@@ -78,7 +150,15 @@ def service_path(
         spans = [from_dicts(item.result.get("spans", [])) for item in items]
         return probabilities, spans
 
-    return through_service, "core.serving.predict_items"
+    return through_service, SERVICE_PATH
+
+
+def service_rows(frame: pd.DataFrame, spec: ProjectSpec) -> list[dict[str, Any]]:
+    """The test items as the service receives them: the inputs (and the span field), None for
+    missing values."""
+    span_field = [spec.labels.spans.field] if spec.labels.spans else []
+    fields = [c for c in dict.fromkeys([*spec.inputs, *span_field]) if c in frame]
+    return _records(frame, fields)
 
 
 def _records(frame: pd.DataFrame, fields: Sequence[str]) -> list[dict[str, Any]]:
@@ -86,63 +166,56 @@ def _records(frame: pd.DataFrame, fields: Sequence[str]) -> list[dict[str, Any]]
     return part.to_dict("records")  # type: ignore[return-value]
 
 
-def verify_system(
-    ws: Workspace,
-    project: str,
-    actor: Actor,
-    *,
-    latency_items: int = 200,
-    progress: Progress | None = None,
-) -> Verification:
-    from core.experiments.service import project_test_set
-    from core.ml.data import slice_values
-    from core.ml.evaluate import MIN_SLICE, classification_metrics, span_metrics
-    from core.projects.service import get_project
-    from core.registry.service import find_alias
-    from core.requirements.status import recompute, select_statuses
-
-    report = progress or (lambda stage, fraction: None)
-    spec = get_project(ws, project).spec
-    model = find_alias(ws, project, "production")
-    if model is None:
-        raise NotFound(
-            f"Project {project!r} has no model in production to verify.",
-            hint=f"promote one: `loopline promote {project} MODEL --reason …`",
-        )
-    report("reading the test set", 0.02)
-    test = project_test_set(ws, spec)
-    predict, path = service_path(ws, project, model, spec)
-    span_field = [spec.labels.spans.field] if spec.labels.spans else []
-    fields = [c for c in dict.fromkeys([*spec.inputs, *span_field]) if c in test.frame]
-    rows = _records(test.frame, fields)
+def predict_all(
+    predict: Predict,
+    rows: list[dict[str, Any]],
+    classes: int,
+    progress: Callable[[float], None],
+) -> Predictions:
+    """Every row through ``predict``, ``BATCH`` rows to a request."""
     probabilities: list[np.ndarray] = []
     predicted: list[list[Span]] = []
     for start in range(0, len(rows), BATCH):
         part, spans = predict(rows[start : start + BATCH])
         probabilities.append(part)
         predicted.extend(spans)
-        report(
-            f"predicting {len(rows):,} items through {path}",
-            0.05 + 0.6 * min(1.0, (start + BATCH) / max(1, len(rows))),
-        )
-    matrix = np.vstack(probabilities) if probabilities else np.zeros((0, len(spec.labels.classes)))
-    report("timing one item at a time", 0.7)
+        progress(0.05 + 0.6 * min(1.0, (start + BATCH) / max(1, len(rows))))
+    matrix = np.vstack(probabilities) if probabilities else np.zeros((0, classes))
+    return Predictions(matrix, predicted)
+
+
+def time_items(predict: Predict, rows: Sequence[dict[str, Any]]) -> list[float]:
+    """Milliseconds per item, each item a request of its own."""
     timings = []
-    for row in rows[:latency_items]:
+    for row in rows:
         started = time.perf_counter()
         predict([row])
         timings.append((time.perf_counter() - started) * 1000)
-    classes = list(spec.labels.classes)
+    return timings
+
+
+def latency_figures(timings: Sequence[float]) -> dict[str, float]:
+    """p50/p95/p99 of the per-item timings (nothing when no item was timed)."""
+    if not timings:
+        return {}
+    return {f"latency_p{q}_ms": float(np.percentile(timings, q)) for q in (50, 95, 99)}
+
+
+def overall_metrics(
+    spec: ProjectSpec, test: TrainingData, predictions: Predictions
+) -> dict[str, float]:
+    """Classification and span figures over the whole test set."""
+    return _figures(
+        spec, list(test.labels), predictions.probabilities, test.spans, predictions.spans
+    )
+
+
+def slice_metrics(
+    spec: ProjectSpec, test: TrainingData, predictions: Predictions
+) -> dict[str, dict[str, float]]:
+    """The same figures per value of each slice the project defines (``"name = value"``);
+    values with fewer than ``MIN_SLICE`` items are left out."""
     truth = list(test.labels)
-    types = list(spec.labels.spans.types) if spec.labels.spans else []
-    overall = classification_metrics(truth, matrix, classes, spec.labels.positive)
-    overall.update(span_metrics(test.spans, predicted, types))
-    if timings:
-        overall.update(
-            latency_p50_ms=float(np.percentile(timings, 50)),
-            latency_p95_ms=float(np.percentile(timings, 95)),
-            latency_p99_ms=float(np.percentile(timings, 99)),
-        )
     slices: dict[str, dict[str, float]] = {}
     for slice_spec in spec.slices:
         values = slice_values(test.frame, slice_spec).to_numpy()
@@ -150,103 +223,135 @@ def verify_system(
             mask = values == value
             if mask.sum() < MIN_SLICE:
                 continue
-            figures = classification_metrics(
+            slices[f"{slice_spec.name} = {value}"] = _figures(
+                spec,
                 [t for t, m in zip(truth, mask, strict=True) if m],
-                matrix[mask],
-                classes,
-                spec.labels.positive,
+                predictions.probabilities[mask],
+                [g for g, m in zip(test.spans, mask, strict=True) if m],
+                [p for p, m in zip(predictions.spans, mask, strict=True) if m],
             )
-            figures.update(
-                span_metrics(
-                    [g for g, m in zip(test.spans, mask, strict=True) if m],
-                    [p for p, m in zip(predicted, mask, strict=True) if m],
-                    types,
-                )
-            )
-            slices[f"{slice_spec.name} = {value}"] = figures
-    report("recording the evidence", 0.9)
-    flat = [("", k, v) for k, v in overall.items()] + [
-        (s, k, v) for s, metrics in slices.items() for k, v in metrics.items()
-    ]
+    return slices
+
+
+def _figures(
+    spec: ProjectSpec,
+    truth: list[str],
+    probabilities: np.ndarray,
+    gold: Sequence[Sequence[Span]],
+    predicted: Sequence[Sequence[Span]],
+) -> dict[str, float]:
+    types = list(spec.labels.spans.types) if spec.labels.spans else []
+    figures = classification_metrics(
+        truth, probabilities, list(spec.labels.classes), spec.labels.positive
+    )
+    figures.update(span_metrics(gold, predicted, types))
+    return figures
+
+
+def record_verification(ws: Workspace, measured: Measurement, actor: Actor) -> Verification:
+    """One transaction: the evaluation artifact, the run and its metrics, the audit row and the
+    recomputed statuses."""
+    model, project = measured.model, measured.project
     with ws.store.transaction() as tx:
         verification_id = int(tx.scalar("SELECT nextval('verification_ids')"))
-        artifact = register(
-            ws,
-            NewArtifact(
-                "evaluation",
-                f"{project}.verification",
-                project=project,
-                files={
-                    "evaluation.json": json.dumps(
-                        {"overall": overall, "slices": slices, "items": len(rows), "path": path},
-                        sort_keys=True,
-                    ).encode()
-                },
-                inputs=[
-                    ("evaluates", model.artifact_id),
-                    ("evaluated_on", test.dataset.artifact_id),
-                    ("evaluated_on", test.label_set.artifact_id),
-                ],
-                metadata={
-                    "verification_id": verification_id,
-                    "model": model.ref,
-                    "items": len(rows),
-                    "path": path,
-                    "accuracy": overall.get("accuracy"),
-                    "latency_p95_ms": overall.get("latency_p95_ms"),
-                },
-            ),
-            actor,
-        )
-        tx.execute(
-            "INSERT INTO verification_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                verification_id,
-                project,
-                model.artifact_id,
-                model.version,
-                test.dataset.artifact_id,
-                test.label_set.artifact_id,
-                artifact.artifact_id,
-                len(rows),
-                path,
-                utcnow(),
-                actor.name,
-            ],
-        )
-        tx.execute(
-            "INSERT INTO verification_metrics SELECT ?, unnest(?::VARCHAR[]), "
-            "unnest(?::VARCHAR[]), unnest(?::DOUBLE[])",
-            [
-                verification_id,
-                [k for _, k, _ in flat],
-                [s for s, _, _ in flat],
-                [float(v) for _, _, v in flat],
-            ],
-        )
+        artifact = register(ws, evaluation_artifact(verification_id, measured), actor)
+        insert_run(tx, verification_id, measured, artifact.artifact_id, actor)
+        insert_metrics(tx, verification_id, measured.overall, measured.slices)
         record(
             tx,
             actor,
             "verify_system",
             project=project,
             target=f"verification #{verification_id}",
-            details={"model": model.ref, "items": len(rows), "path": path},
+            details={"model": model.ref, "items": measured.items, "path": measured.path},
         )
         done = recompute(tx, project, cause=f"verification #{verification_id} of {model.ref}")
         statuses = select_statuses(tx, project)
-    report("done", 1.0)
+    violated = (k for k, s in statuses.items() if s.status == "violated" and s.level == "ml")
     return Verification(
         verification_id,
         project,
         model.ref,
         model.artifact_id,
-        test.dataset.artifact_id,
-        test.label_set.artifact_id,
-        len(rows),
-        path,
-        overall,
-        slices,
+        measured.test.dataset.artifact_id,
+        measured.test.label_set.artifact_id,
+        measured.items,
+        measured.path,
+        measured.overall,
+        measured.slices,
         artifact.artifact_id,
         done.changes,
-        tuple(sorted(k for k, s in statuses.items() if s.status == "violated" and s.level == "ml")),
+        tuple(sorted(violated)),
+    )
+
+
+def evaluation_artifact(verification_id: int, measured: Measurement) -> NewArtifact:
+    """The ``evaluation`` artifact: the figures as JSON, linked to the model, dataset, label set."""
+    evaluation = {
+        "overall": measured.overall,
+        "slices": measured.slices,
+        "items": measured.items,
+        "path": measured.path,
+    }
+    return NewArtifact(
+        "evaluation",
+        f"{measured.project}.verification",
+        project=measured.project,
+        files={"evaluation.json": json.dumps(evaluation, sort_keys=True).encode()},
+        inputs=[
+            ("evaluates", measured.model.artifact_id),
+            ("evaluated_on", measured.test.dataset.artifact_id),
+            ("evaluated_on", measured.test.label_set.artifact_id),
+        ],
+        metadata={
+            "verification_id": verification_id,
+            "model": measured.model.ref,
+            "items": measured.items,
+            "path": measured.path,
+            "accuracy": measured.overall.get("accuracy"),
+            "latency_p95_ms": measured.overall.get("latency_p95_ms"),
+        },
+    )
+
+
+def insert_run(
+    tx: Tx, verification_id: int, measured: Measurement, artifact_id: int, actor: Actor
+) -> None:
+    tx.execute(
+        f"INSERT INTO verification_runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            verification_id,
+            measured.project,
+            measured.model.artifact_id,
+            measured.model.version,
+            measured.test.dataset.artifact_id,
+            measured.test.label_set.artifact_id,
+            artifact_id,
+            measured.items,
+            measured.path,
+            utcnow(),
+            actor.name,
+        ],
+    )
+
+
+def insert_metrics(
+    tx: Tx,
+    verification_id: int,
+    overall: Mapping[str, float],
+    slices: Mapping[str, Mapping[str, float]],
+) -> None:
+    """Every figure in one statement: overall ones with slice '', then each slice's."""
+    flat = [("", k, v) for k, v in overall.items()] + [
+        (s, k, v) for s, metrics in slices.items() for k, v in metrics.items()
+    ]
+    tx.execute(
+        f"INSERT INTO verification_metrics ({METRIC_COLUMNS}) "
+        "SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::DOUBLE[])",
+        [
+            verification_id,
+            [k for _, k, _ in flat],
+            [s for s, _, _ in flat],
+            [float(v) for _, _, v in flat],
+        ],
     )
