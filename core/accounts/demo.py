@@ -22,6 +22,11 @@ from core.accounts.tokens import create_token
 from core.actor import Actor, os_login
 from core.store import Workspace, utcnow
 
+_INSERT_ROLE = (
+    "INSERT INTO user_roles (user_name, role, project, granted_at, granted_by) "
+    "VALUES (?, ?, ?, ?, ?)"
+)
+
 DEMO_PASSWORD = "loopline-demo"
 NOTES = "demo-notes.md"
 SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
@@ -88,7 +93,8 @@ def seed_demo_users(ws: Workspace, *, login: str | None = None) -> str:
                 details={"roles": list(roles), "demo": True},
             )
             tx.execute(
-                "INSERT INTO users VALUES (?, ?, NULL, ?, ?, true, ?, ?, ?)",
+                "INSERT INTO users (user_name, display_name, os_user, password_hash, active, "
+                "created_at, created_by, password_changed_at) VALUES (?, ?, ?, ?, true, ?, ?, ?)",
                 [
                     name,
                     display,
@@ -100,7 +106,7 @@ def seed_demo_users(ws: Workspace, *, login: str | None = None) -> str:
                 ],
             )
             tx.executemany(
-                "INSERT INTO user_roles VALUES (?, ?, ?, ?, ?)",
+                _INSERT_ROLE,
                 [[name, role, ALL_PROJECTS, now, creator.name] for role in roles],
             )
     token = create_token(ws, Actor("admin", "demo"), "ci", "demo CI token")

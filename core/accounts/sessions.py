@@ -24,6 +24,10 @@ from core.store import Tx, Workspace, utcnow
 POLICY = LoginPolicy()
 TOUCH_EVERY = timedelta(seconds=60)  # last_seen_at is written at most this often
 MAX_NAME = 200
+_ATTEMPT = (
+    'INSERT INTO login_attempts (attempt_id, "at", user_name, client, ok) '
+    "VALUES (nextval('login_attempt_ids'), ?, ?, ?, {ok})"
+)
 
 
 class LoginRefused(Forbidden):
@@ -122,11 +126,12 @@ def login(
     expires = moment + timedelta(hours=policy.absolute_hours)
     with ws.store.transaction() as tx:
         tx.execute(
-            "INSERT INTO login_attempts VALUES (nextval('login_attempt_ids'), ?, ?, ?, true)",
+            _ATTEMPT.format(ok="true"),
             [moment, name, client],
         )
         tx.execute(
-            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+            "INSERT INTO sessions (session_hash, user_name, via, client, created_at, last_seen_at, "
+            "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [_key(secret), name, via, client, moment, moment, expires],
         )
         if stored is not None and needs_rehash(stored):  # stronger parameters since it was set
@@ -144,7 +149,7 @@ def record_sign_in(
     """A sign-in made elsewhere (the identity provider, for OpenID Connect), for the audit log."""
     with ws.store.transaction() as tx:
         tx.execute(
-            "INSERT INTO login_attempts VALUES (nextval('login_attempt_ids'), ?, ?, ?, true)",
+            _ATTEMPT.format(ok="true"),
             [utcnow(), user_name, client[:MAX_NAME]],
         )
         record(
@@ -169,7 +174,7 @@ def _failed(
     with ws.store.transaction() as tx:
         if count:  # attempts during a lockout do not lengthen it
             tx.execute(
-                "INSERT INTO login_attempts VALUES (nextval('login_attempt_ids'), ?, ?, ?, false)",
+                _ATTEMPT.format(ok="false"),
                 [moment, name, client],
             )
         record(

@@ -71,7 +71,8 @@ def create_token(
             details={"token_id": token_id, "label": label, "expires_days": expires_days},
         )
         tx.execute(
-            "INSERT INTO api_tokens VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+            "INSERT INTO api_tokens (token_id, user_name, label, token_hash, created_at, "
+            "created_by, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
                 token_id,
                 user,

@@ -26,6 +26,11 @@ from core.actor import Actor
 from core.errors import Forbidden, InvalidInput, NotFound, expected_one_of
 from core.store import Tx, Workspace, utcnow
 
+_INSERT_ROLE = (
+    "INSERT INTO user_roles (user_name, role, project, granted_at, granted_by) "
+    "VALUES (?, ?, ?, ?, ?)"
+)
+
 
 def _check_role(role: str, project: str | None) -> Grant:
     if role not in ROLES:
@@ -109,12 +114,14 @@ def create_user(
             )
         _check_os_user(tx, login, name)
         tx.execute(
-            "INSERT INTO users VALUES (?, ?, ?, ?, ?, true, ?, ?, ?)",
+            "INSERT INTO users (user_name, display_name, email, os_user, password_hash, "
+            "active, created_at, created_by, password_changed_at) "
+            "VALUES (?, ?, ?, ?, ?, true, ?, ?, ?)",
             [name, display, mail, login, digest, now, _creator(actor), now if digest else None],
         )
         for grant in grants:
             tx.execute(
-                "INSERT INTO user_roles VALUES (?, ?, ?, ?, ?)",
+                _INSERT_ROLE,
                 [name, grant.role, grant.project, now, _creator(actor)],
             )
         created = require_user(tx, name)
@@ -349,7 +356,7 @@ def _change_role(
             if wanted in user.grants:
                 raise InvalidInput(f"{name} already has the role {wanted.label}.")
             tx.execute(
-                "INSERT INTO user_roles VALUES (?, ?, ?, ?, ?)",
+                _INSERT_ROLE,
                 [name, wanted.role, wanted.project, utcnow(), actor.name],
             )
         else:

@@ -76,7 +76,9 @@ def ensure_schema(
         try:
             up(con)
             con.execute(
-                "INSERT INTO schema_migrations VALUES (?, ?, now()::TIMESTAMP)", [number, name]
+                "INSERT INTO schema_migrations (version, name, applied_at) "
+                "VALUES (?, ?, now()::TIMESTAMP)",
+                [number, name],
             )
             con.execute("COMMIT")
         except BaseException:
