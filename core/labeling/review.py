@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
-from core.accounts.access import readable
+from core.accounts.access import check_task_visible, readable
 from core.accounts.audit import record
 from core.actor import Actor
 from core.artifacts.service import get_artifact
@@ -39,14 +40,21 @@ def review_reason(answers: Sequence[Annotation]) -> str | None:
 def latest_reviews(ws: Workspace, task_ids: Sequence[int]) -> dict[tuple[int, str], Review]:
     with ws.store.read() as tx:
         rows = tx.rows(
-            "SELECT review_id, task_id, item_id, reviewer, label, spans, note, created_at FROM reviews "
+            f"SELECT {REVIEW_COLUMNS} FROM reviews "
             "WHERE task_id IN (SELECT unnest(?::BIGINT[])) "
             "QUALIFY row_number() OVER (PARTITION BY task_id, item_id ORDER BY review_id DESC) = 1",
             [list(task_ids)],
         )
-    return {
-        (r[1], r[2]): Review(*[*r[:5], tuple(from_dicts(json.loads(r[5]))), *r[6:]]) for r in rows
-    }
+    reviews = [_review(row) for row in rows]
+    return {(r.task_id, r.item_id): r for r in reviews}
+
+
+REVIEW_COLUMNS = "review_id, task_id, item_id, reviewer, label, spans, note, created_at"
+
+
+def _review(row: Sequence[Any]) -> Review:
+    fields = dict(zip(REVIEW_COLUMNS.split(", "), row, strict=True))
+    return Review(**{**fields, "spans": tuple(from_dicts(json.loads(fields["spans"])))})
 
 
 _ORDER = {"disagreement": 0, "span disagreement": 1, "unsure": 2}
@@ -96,7 +104,7 @@ def decide(
         review_id = int(tx.scalar("SELECT nextval('review_ids')"))
         now = utcnow()
         tx.execute(
-            "INSERT INTO reviews VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO reviews ({REVIEW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 review_id,
                 task_id,
@@ -142,3 +150,13 @@ def task_agreement(
             )
             groups.update({item: str(row.get(by)) for item, row in fields.items()})
     return agreement(answers, project.spec.labels.classes, groups)
+
+
+def agreement_so_far(ws: Workspace, task_id: int, actor: Actor | None = None) -> AgreementReport:
+    """The agreement an annotator sees beside their progress: over the task's current answers.
+    Whoever may see the task reads it (``labeling.read``, or the task's own annotators: a single
+    figure over everyone's answers shows none of them)."""
+    task = get_task(ws, task_id)
+    check_task_visible(ws, actor, task)
+    classes = get_project(ws, task.project).spec.labels.classes
+    return agreement(current_annotations(ws, [task_id]), classes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -113,7 +114,65 @@ def create_task(
     """Create a task; ``probabilities`` (index: item id, columns: classes) give suggestions and order."""
     task_filter = task_filter or TaskFilter()
     project = get_project(ws, project_name)
-    spec = project.spec
+    _check_settings(
+        name, overlap, agreement_sample, agreement_overlap, ordering, probabilities, lease_seconds
+    )
+    source = _dataset_to_label(ws, project_name, dataset)
+    ids = _matching_ids(ws, project, source, task_filter)
+    items = _suggested(ids, probabilities, project.spec.labels.classes, uncertainty, task_filter)
+    items = _limited(items, task_filter, ordering)
+    required = _required(items.ids, task_filter.seed, overlap, agreement_sample, agreement_overlap)
+    with ws.store.transaction() as tx:
+        task_id = int(tx.scalar("SELECT nextval('task_ids')"))
+        tx.execute(
+            f"INSERT INTO tasks ({_TASK_INSERT_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)",
+            [
+                task_id,
+                project_name,
+                name.strip(),
+                source.artifact_id,
+                json.dumps(task_filter.as_dict()),
+                overlap,
+                ordering,
+                uncertainty if probabilities is not None else None,
+                model_id,
+                lease_seconds,
+                instructions,
+                trigger_id,
+                utcnow(),
+                actor.name,
+            ],
+        )
+        _insert_items(tx, task_id, items, required, task_filter.seed)
+        record(
+            tx,
+            actor,
+            "task.create",
+            project=project_name,
+            target=f"task #{task_id}",
+            details={
+                "name": name,
+                "items": len(items.ids),
+                "overlap": overlap,
+                "dataset": source.ref,
+            },
+        )
+    return get_task(ws, task_id)
+
+
+_TASK_INSERT_COLUMNS = _TASK_COLUMNS.replace("t.", "")
+
+
+def _check_settings(
+    name: str,
+    overlap: int,
+    agreement_sample: float,
+    agreement_overlap: int,
+    ordering: str,
+    probabilities: pd.DataFrame | None,
+    lease_seconds: int,
+) -> None:
     if not name.strip():
         raise InvalidInput("A task needs a name, e.g. 'August sample'.")
     if not 1 <= overlap <= 5:
@@ -135,110 +194,128 @@ def create_task(
         )
     if lease_seconds < 10:
         raise InvalidInput(f"The lease must last at least 10 seconds, got {lease_seconds}.")
+
+
+def _dataset_to_label(ws: Workspace, project_name: str, dataset: int | str | None) -> Artifact:
+    """The named dataset version of the project, or its latest."""
     source = get_artifact(ws, dataset) if dataset is not None else latest_dataset(ws, project_name)
     if source is None or source.kind != "dataset" or source.project != project_name:
         raise NotFound(
             f"Project {project_name!r} has no such dataset version to label.",
             hint=f"ingest data first: `loopline ingest {project_name} FILE`",
         )
+    return source
+
+
+def _matching_ids(
+    ws: Workspace, project: Project, source: Artifact, task_filter: TaskFilter
+) -> np.ndarray:
+    """The ids of the dataset's rows the filter keeps (without those in another task, if asked)."""
     rows = select_items(project, load_rows(ws, source), task_filter)
-    ids = rows[spec.id_column].astype(str).to_numpy()
-    if task_filter.untasked_only:
-        with ws.store.read() as tx:
-            tasked = {
-                r[0]
-                for r in tx.rows(
-                    "SELECT DISTINCT i.item_id FROM task_items i JOIN tasks t USING (task_id) WHERE t.project = ?",
-                    [project_name],
-                )
-            }
-        ids = ids[~np.isin(ids, np.array(sorted(tasked), dtype=object))] if tasked else ids
-    scores = suggestion = confidence = None
-    if probabilities is not None:
-        scores, suggestion, confidence = _score(
-            probabilities, ids, spec.labels.classes, uncertainty
+    ids = rows[project.spec.id_column].astype(str).to_numpy()
+    if not task_filter.untasked_only:
+        return ids
+    with ws.store.read() as tx:
+        tasked = {
+            r[0]
+            for r in tx.rows(
+                "SELECT DISTINCT i.item_id FROM task_items i JOIN tasks t USING (task_id) WHERE t.project = ?",
+                [project.name],
+            )
+        }
+    return ids[~np.isin(ids, np.array(sorted(tasked), dtype=object))] if tasked else ids
+
+
+@dataclass(frozen=True)
+class _Items:
+    """A task's items in dataset order, with the model's score, suggestion and its confidence."""
+
+    ids: np.ndarray
+    scores: np.ndarray | None = None
+    suggestion: np.ndarray | None = None
+    confidence: np.ndarray | None = None
+
+    def take(self, keep: np.ndarray) -> _Items:
+        """The items ``keep`` (a mask or positions) picks."""
+        return _Items(
+            self.ids[keep],
+            *(
+                None if a is None else a[keep]
+                for a in (self.scores, self.suggestion, self.confidence)
+            ),
         )
-        keep = np.ones(len(ids), dtype=bool)
-        if task_filter.score_min is not None:
-            keep &= scores >= task_filter.score_min
-        if task_filter.score_max is not None:
-            keep &= scores <= task_filter.score_max
-        ids, scores, suggestion, confidence = (
-            ids[keep],
-            scores[keep],
-            suggestion[keep],
-            confidence[keep],
-        )
-    order = _stable_rank(list(ids), task_filter.seed)
+
+
+def _suggested(
+    ids: np.ndarray,
+    probabilities: pd.DataFrame | None,
+    classes: Sequence[str],
+    uncertainty: str,
+    task_filter: TaskFilter,
+) -> _Items:
+    """The items with the model's suggestions, kept within the filter's score bounds."""
+    if probabilities is None:
+        return _Items(ids)
+    scores, suggestion, confidence = _score(probabilities, ids, classes, uncertainty)
+    keep = np.ones(len(ids), dtype=bool)
+    if task_filter.score_min is not None:
+        keep &= scores >= task_filter.score_min
+    if task_filter.score_max is not None:
+        keep &= scores <= task_filter.score_max
+    return _Items(ids, scores, suggestion, confidence).take(keep)
+
+
+def _limited(items: _Items, task_filter: TaskFilter, ordering: str) -> _Items:
+    """At most the filter's limit of items (the least sure ones in uncertainty order, else a
+    stable random sample); refused when none is left."""
     if task_filter.limit is not None:
         if task_filter.limit < 1:
             raise InvalidInput(f"The item limit must be positive, got {task_filter.limit}.")
         pick = (
-            np.argsort(-scores, kind="stable")
-            if ordering == "uncertainty" and scores is not None
-            else order
+            np.argsort(-items.scores, kind="stable")
+            if ordering == "uncertainty" and items.scores is not None
+            else _stable_rank(list(items.ids), task_filter.seed)
         )
-        chosen = np.sort(pick[: task_filter.limit])
-        ids = ids[chosen]
-        scores, suggestion, confidence = (
-            None if a is None else a[chosen] for a in (scores, suggestion, confidence)
-        )
-        order = _stable_rank(list(ids), task_filter.seed)
-    if len(ids) == 0:
+        items = items.take(np.sort(pick[: task_filter.limit]))
+    if len(items.ids) == 0:
         raise InvalidInput(
             "No item matches this filter; nothing was created.", hint="widen the filter"
         )
-    positions = np.empty(len(ids), dtype=np.int64)
-    positions[order] = np.arange(len(ids))
-    required = [
+    return items
+
+
+def _required(
+    ids: np.ndarray, seed: int, overlap: int, agreement_sample: float, agreement_overlap: int
+) -> list[int]:
+    """Annotators each item needs: the agreement sample's overlap for a stable share of items."""
+    return [
         agreement_overlap
-        if agreement_sample and _hash_fraction(i, task_filter.seed) < agreement_sample
+        if agreement_sample and _hash_fraction(i, seed) < agreement_sample
         else overlap
         for i in ids
     ]
-    with ws.store.transaction() as tx:
-        task_id = int(tx.scalar("SELECT nextval('task_ids')"))
-        tx.execute(
-            "INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)",
-            [
-                task_id,
-                project_name,
-                name.strip(),
-                source.artifact_id,
-                json.dumps(task_filter.as_dict()),
-                overlap,
-                ordering,
-                uncertainty if probabilities is not None else None,
-                model_id,
-                lease_seconds,
-                instructions,
-                trigger_id,
-                utcnow(),
-                actor.name,
-            ],
-        )
-        tx.execute(
-            "INSERT INTO task_items SELECT ?, unnest(?::VARCHAR[]), unnest(?::INTEGER[]), unnest(?::INTEGER[]), "
-            "unnest(?::DOUBLE[]), unnest(?::VARCHAR[]), unnest(?::DOUBLE[]), NULL",
-            [
-                task_id,
-                list(ids),
-                positions.tolist(),
-                required,
-                [None] * len(ids) if scores is None else scores.tolist(),
-                [None] * len(ids) if suggestion is None else list(suggestion),
-                [None] * len(ids) if confidence is None else confidence.tolist(),
-            ],
-        )
-        record(
-            tx,
-            actor,
-            "task.create",
-            project=project_name,
-            target=f"task #{task_id}",
-            details={"name": name, "items": len(ids), "overlap": overlap, "dataset": source.ref},
-        )
-    return get_task(ws, task_id)
+
+
+def _insert_items(tx: Tx, task_id: int, items: _Items, required: list[int], seed: int) -> None:
+    """The task's items, each at its place in the (stable random) queue order."""
+    n = len(items.ids)
+    positions = np.empty(n, dtype=np.int64)
+    positions[_stable_rank(list(items.ids), seed)] = np.arange(n)
+    tx.execute(
+        "INSERT INTO task_items (task_id, item_id, position, required, score, suggestion, "
+        "suggestion_probability, suggested_spans) "
+        "SELECT ?, unnest(?::VARCHAR[]), unnest(?::INTEGER[]), unnest(?::INTEGER[]), "
+        "unnest(?::DOUBLE[]), unnest(?::VARCHAR[]), unnest(?::DOUBLE[]), NULL",
+        [
+            task_id,
+            list(items.ids),
+            positions.tolist(),
+            required,
+            [None] * n if items.scores is None else items.scores.tolist(),
+            [None] * n if items.suggestion is None else list(items.suggestion),
+            [None] * n if items.confidence is None else items.confidence.tolist(),
+        ],
+    )
 
 
 def _score(
@@ -267,7 +344,9 @@ def _task_row(tx: Tx, where: str, params: list[Any], items: str = _ITEMS_PER_TAS
     rows = tx.rows(
         f"SELECT {_TASK_COLUMNS}, {items} FROM tasks t {where} ORDER BY t.task_id DESC", params
     )
-    return [Task(*[*row[:4], json.loads(row[4]), *row[5:]]) for row in rows]
+    names = [c.strip().removeprefix("t.") for c in _TASK_COLUMNS.split(",")] + ["items"]
+    tasks = [dict(zip(names, row, strict=True)) for row in rows]
+    return [Task(**{**t, "filter": json.loads(t["filter"])}) for t in tasks]
 
 
 def get_task(ws: Workspace, task_id: int) -> Task:

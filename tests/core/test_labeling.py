@@ -8,10 +8,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from core.accounts.users import create_user
 from core.actor import Actor
 from core.artifacts.lineage import lineage
 from core.data.service import ingest
-from core.errors import InvalidInput
+from core.errors import Forbidden, InvalidInput
 from core.labeling.freeze import freeze, load_label_set
 from core.labeling.models import TaskFilter
 from core.labeling.progress import labels_left, left_for, task_progress
@@ -23,7 +24,7 @@ from core.labeling.queue import (
     skip_item,
     undo_last,
 )
-from core.labeling.review import decide, review_queue
+from core.labeling.review import agreement_so_far, decide, review_queue
 from core.labeling.tasks import create_task, uncertainty_scores
 from core.projects.service import Project
 from core.spans.detect import Span
@@ -353,3 +354,26 @@ def test_annotators_working_at_once_in_threads(loaded: Workspace, actor: Actor) 
     per_item = Counter(a.item_id for a in answers)
     assert len(per_item) == 20 and set(per_item.values()) == {2}
     assert all(len({a.annotator for a in answers if a.item_id == i}) == 2 for i in per_item)
+
+
+def test_agreement_so_far_is_read_by_the_tasks_annotators_and_no_one_outside(
+    loaded: Workspace, actor: Actor
+) -> None:
+    task = create_task(loaded, "tickets", actor, name="pairs", overlap=2)
+    create_user(loaded, actor, "root", roles=["admin"])
+    for name, role in (("ann", "annotator"), ("ben", "annotator"), ("rel", "release_manager")):
+        create_user(loaded, Actor("root", "test"), name, roles=[role])
+    for who, labels in ((ANN, ["billing", "bug"]), (BEN, ["billing", "billing"])):
+        for label in labels:
+            item = next_item(loaded, task.task_id, who)
+            assert item is not None
+            save_annotation(loaded, task.task_id, item.item_id, who, label)
+    report = agreement_so_far(loaded, task.task_id, ANN)  # an annotator: no labeling.read needed
+    assert report.items_compared == 2
+    assert agreement_so_far(loaded, task.task_id, Actor("root", "test")) == report
+    with pytest.raises(Forbidden) as refused:
+        agreement_so_far(loaded, task.task_id, Actor("rel", "test"))
+    assert str(refused.value) == (
+        "rel (release_manager) may not see labeling tasks, answers and agreement in tickets; "
+        "a reviewer or data_scientist or manager role is needed."
+    )
