@@ -24,7 +24,7 @@ from core.data.formats import detect_format
 from core.data.quality import quality_flags, quality_report
 from core.data.validate import RowProblem, Validation
 from core.errors import InvalidInput, NotFound
-from core.projects.service import get_project, load_spec_text
+from core.projects.service import Project, get_project, load_spec_text
 from core.projects.spec import ProjectSpec
 from core.store import Workspace
 
@@ -79,109 +79,40 @@ def ingest(
         raise InvalidInput(f"Unknown ingest mode {mode!r}. Expected one of: append, replace.")
     project = get_project(ws, project_name)
     authorize(ws, actor, "data.ingest", project_name)  # before the file is read or stored
-    spec = project.spec
     name = display_name or Path(path).name
     if not Path(path).is_file():
         raise InvalidInput(f"No file at {path}.", hint="check the path")
-    file_format = detect_format(name, fmt)
+    file = _SourceFile(Path(path), name, detect_format(name, fmt), encoding)
     progress("reading and checking", 0.05)
-    extractor = load_entry_point(spec.extractor)
-    checked: Validation = extractor(Path(path), spec, fmt=file_format, name=name, encoding=encoding)
-    if not checked.ok:
-        raise IngestRefused(name, checked.problems, checked.problem_count)
+    extractor = load_entry_point(project.spec.extractor)
+    checked = _checked(extractor, file, project.spec)
+    new_rows = checked.frame
     progress("combining with the previous version", 0.45)
     previous = latest_dataset(ws, project_name)
     previous_rows = load_rows(ws, previous) if previous is not None else None
-    new_rows = checked.frame
-    if mode == "append" and previous_rows is not None:
-        kept = previous_rows[~previous_rows[spec.id_column].isin(new_rows[spec.id_column])]
-        combined = pd.concat([kept, new_rows], ignore_index=True) if len(kept) else new_rows
-    else:
-        combined = new_rows
-    combined = sort_rows(combined, spec)
-    content_hash = dataset_hash(combined, spec)
-    report = quality_report(new_rows, spec, previous_rows, checked.warnings)
+    combined = _combined(previous_rows, new_rows, project.spec, mode)
+    content_hash = dataset_hash(combined, project.spec)
+    report = quality_report(new_rows, project.spec, previous_rows, checked.warnings)
     if previous is not None and previous.content_hash == content_hash:
         progress("done: no change", 1.0)
-        return IngestResult(
-            project_name,
-            get_artifact(ws, previous.metadata["source_id"]),
-            previous,
-            _quality_artifact(ws, previous),
-            0,
-            len(combined),
-            (),
-            unchanged=True,
-        )
+        return _unchanged(ws, project_name, previous, len(combined))
     progress("writing the dataset", 0.65)
-    rows_blob = to_parquet(combined)
+    rows_blob = to_parquet(combined)  # before the transaction: the workspace waits for no encoder
     with ws.store.transaction() as tx:
-        code = register(ws, code_artifact(spec.extractor, extractor), actor, reuse=True)
-        source = register(
-            ws,
-            NewArtifact(
-                "data_source",
-                f"{project_name}.source",
-                project=project_name,
-                files={"raw": Path(path)},
-                metadata={
-                    "file_name": name,
-                    "format": file_format,
-                    "encoding": encoding,
-                    "rows": len(new_rows),
-                },
-            ),
-            actor,
-        )
-        inputs = [
-            ("derived_from", source.artifact_id),
-            ("extracted_by", code.artifact_id),
-            ("defined_by", project.spec_artifact_id),
-        ]
-        if previous is not None and mode == "append":
-            inputs.append(("extends", previous.artifact_id))
+        code = register(ws, code_artifact(project.spec.extractor, extractor), actor, reuse=True)
+        source = _register_source(ws, project_name, file, len(new_rows), actor)
+        extends = previous if mode == "append" else None
+        version = {
+            "new_rows": len(new_rows),
+            "mode": mode,
+            "replaced_rows": report["ids_already_in_previous_version"],
+        }
         dataset = register(
             ws,
-            NewArtifact(
-                "dataset",
-                project_name,
-                project=project_name,
-                files={"rows": rows_blob},
-                content_hash=content_hash,
-                inputs=inputs,
-                metadata={
-                    "rows": len(combined),
-                    "new_rows": len(new_rows),
-                    "mode": mode,
-                    "replaced_rows": report["ids_already_in_previous_version"],
-                    "source_id": source.artifact_id,
-                    "code_id": code.artifact_id,
-                    "previous_id": previous.artifact_id
-                    if previous is not None and mode == "append"
-                    else None,
-                    "spec_id": project.spec_artifact_id,
-                    "columns": list(spec.column_names),
-                    "time_range": _time_range(combined, spec),
-                },
-            ),
+            _dataset(project, combined, rows_blob, content_hash, (source, code, extends), version),
             actor,
         )
-        quality = register(
-            ws,
-            NewArtifact(
-                "report",
-                f"{project_name}.quality",
-                project=project_name,
-                files={"report.json": json.dumps(report, indent=1, default=str).encode()},
-                metadata={
-                    "report": "data_quality",
-                    "dataset_id": dataset.artifact_id,
-                    "flags": quality_flags(report)[:20],
-                },
-                inputs=[("describes", dataset.artifact_id), ("derived_from", source.artifact_id)],
-            ),
-            actor,
-        )
+        quality = _register_quality(ws, project_name, report, dataset, source, actor)
         record(
             tx,
             actor,
@@ -199,6 +130,136 @@ def ingest(
         len(new_rows),
         len(combined),
         tuple(quality_flags(report)),
+    )
+
+
+@dataclass(frozen=True)
+class _SourceFile:
+    path: Path
+    name: str
+    format: str
+    encoding: str
+
+
+def _checked(extractor: Any, file: _SourceFile, spec: ProjectSpec) -> Validation:
+    """The file's rows read and checked by the project's extractor; refused on any problem."""
+    checked: Validation = extractor(
+        file.path, spec, fmt=file.format, name=file.name, encoding=file.encoding
+    )
+    if not checked.ok:
+        raise IngestRefused(file.name, checked.problems, checked.problem_count)
+    return checked
+
+
+def _combined(
+    previous_rows: pd.DataFrame | None, new_rows: pd.DataFrame, spec: ProjectSpec, mode: str
+) -> pd.DataFrame:
+    """The new version's rows in id order: appended over the previous version (a new row
+    replaces the one with its id), or the new rows alone."""
+    combined = new_rows
+    if mode == "append" and previous_rows is not None:
+        kept = previous_rows[~previous_rows[spec.id_column].isin(new_rows[spec.id_column])]
+        combined = pd.concat([kept, new_rows], ignore_index=True) if len(kept) else new_rows
+    return sort_rows(combined, spec)
+
+
+def _unchanged(ws: Workspace, project_name: str, previous: Artifact, rows: int) -> IngestResult:
+    """The result of ingesting what the latest version already holds: nothing written."""
+    return IngestResult(
+        project_name,
+        get_artifact(ws, previous.metadata["source_id"]),
+        previous,
+        _quality_artifact(ws, previous),
+        0,
+        rows,
+        (),
+        unchanged=True,
+    )
+
+
+def _register_source(
+    ws: Workspace, project_name: str, file: _SourceFile, rows: int, actor: Actor
+) -> Artifact:
+    """The file as it came (the data source of the version)."""
+    return register(
+        ws,
+        NewArtifact(
+            "data_source",
+            f"{project_name}.source",
+            project=project_name,
+            files={"raw": file.path},
+            metadata={
+                "file_name": file.name,
+                "format": file.format,
+                "encoding": file.encoding,
+                "rows": rows,
+            },
+        ),
+        actor,
+    )
+
+
+def _dataset(
+    project: Project,
+    combined: pd.DataFrame,
+    rows_blob: bytes,
+    content_hash: str,
+    made_from: tuple[Artifact, Artifact, Artifact | None],
+    version: dict[str, Any],
+) -> NewArtifact:
+    """The dataset version: its rows, and the source, code, definition and version it extends."""
+    source, code, extends = made_from
+    inputs = [
+        ("derived_from", source.artifact_id),
+        ("extracted_by", code.artifact_id),
+        ("defined_by", project.spec_artifact_id),
+    ]
+    if extends is not None:
+        inputs.append(("extends", extends.artifact_id))
+    return NewArtifact(
+        "dataset",
+        project.name,
+        project=project.name,
+        files={"rows": rows_blob},
+        content_hash=content_hash,
+        inputs=inputs,
+        metadata={
+            "rows": len(combined),
+            **version,
+            "source_id": source.artifact_id,
+            "code_id": code.artifact_id,
+            "previous_id": extends.artifact_id if extends is not None else None,
+            "spec_id": project.spec_artifact_id,
+            "columns": list(project.spec.column_names),
+            "time_range": _time_range(combined, project.spec),
+        },
+    )
+
+
+def _register_quality(
+    ws: Workspace,
+    project_name: str,
+    report: dict[str, Any],
+    dataset: Artifact,
+    source: Artifact,
+    actor: Actor,
+) -> Artifact:
+    """The data-quality report of the new rows, describing the dataset version."""
+    return register(
+        ws,
+        NewArtifact(
+            "report",
+            f"{project_name}.quality",
+            project=project_name,
+            files={"report.json": json.dumps(report, indent=1, default=str).encode()},
+            metadata={
+                "report": "data_quality",
+                "dataset_id": dataset.artifact_id,
+                "flags": quality_flags(report)[:20],
+            },
+            inputs=[("describes", dataset.artifact_id), ("derived_from", source.artifact_id)],
+        ),
+        actor,
     )
 
 
