@@ -105,17 +105,14 @@ def task_text(task: Task) -> str:
 
 
 def acknowledge_incident(api: Client, incident: Incident, note: str) -> dict[str, list[int]]:
-    """Acknowledge every open alert of the incident with one note (core's ``acknowledge`` per
-    alert). The refusals are returned, never dropped: each reason with the alerts it refused."""
-    refused: dict[str, list[int]] = {}
-    for alert in incident.alerts:
-        if alert.status != "open":
-            continue
-        try:
-            api.monitoring.acknowledge(alert.alert_id, note)
-        except CoreError as error:
-            refused.setdefault(error.message + _hint(error), []).append(alert.alert_id)
-    return refused
+    """Acknowledge every open alert of the incident with one note, in one unit of work (all or
+    none). A refusal is returned, never dropped: its reason with the alerts it refused."""
+    waiting = [a.alert_id for a in incident.alerts if a.status == "open"]
+    try:
+        api.monitoring.acknowledge_alerts(waiting, note)
+    except CoreError as error:
+        return {error.message + _hint(error): waiting}
+    return {}
 
 
 def _hint(error: CoreError) -> str:
@@ -137,6 +134,14 @@ def _incident_card(api: Client, incident: Incident, rights: dict[str, Forbidden 
     tasks = {t.task_id: t for a in incident.alerts for t in api.monitoring.tasks_of(a.alert_id)}
     for task in tasks.values():
         st.caption(f"🏷️ Sent to {task_text(task)}")
+    _timeline(incident)
+    if incident.status != "resolved":
+        _actions(api, incident, rights)
+
+
+def _timeline(incident: Incident) -> None:
+    """The notes of the incident's alerts (people's and monitoring's own), the latest dozen."""
+    key = incident.incident_id
     timeline = sorted(
         ((at, who_, note, a.alert_id) for a in incident.alerts for who_, note, at in a.acks),
         key=lambda entry: entry[0],
@@ -150,8 +155,12 @@ def _incident_card(api: Client, incident: Incident, rights: dict[str, Forbidden 
                 )
             if len(timeline) > 12:
                 st.caption(f"… and {plural(len(timeline) - 12, 'earlier note')}")
-    if incident.status == "resolved":
-        return
+
+
+def _actions(api: Client, incident: Incident, rights: dict[str, Forbidden | None]) -> None:
+    """One note, and the buttons that act on the incident: acknowledge, label, retrain."""
+    key = incident.incident_id
+    lead = incident.lead
     open_alerts = [a for a in incident.alerts if a.status == "open"]
     ack_refused, act_refused = rights["alert.ack"], rights["alert.act"]
     note = st.text_input(

@@ -4,7 +4,6 @@ drill-down (the alerts are in monitoring_incidents.py)."""
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 import streamlit as st
 
@@ -18,23 +17,18 @@ from app.components.monitoring import (
 )
 from app.components.words import plural
 from app.deps import attempt
-from core.actor import Actor
-from core.monitoring.dashboard import Dashboard, feature_distribution
-from core.monitoring.service import compute_windows
-from core.serving.log import count_quarantined, quarantine_folder
-from core.store import Workspace
+from core.api import Client
+from core.api.types import Dashboard
 
 
-def compute_now(ws: Workspace, project: str, grain: str, who: Actor) -> None:
+def compute_now(api: Client, project: str, grain: str) -> None:
     """Read new log segments and record their windows, with a progress bar."""
     with st.status("Computing windows from the prediction log…", expanded=False) as status:
         bar = st.progress(0.0)
         done = attempt(
-            compute_windows,
-            ws,
+            api.monitoring.compute_windows,
             project,
             grain=grain,
-            actor=who,
             progress=lambda stage, fraction: bar.progress(min(1.0, fraction), text=stage),
         )
         if done is not None:
@@ -47,12 +41,12 @@ def compute_now(ws: Workspace, project: str, grain: str, who: Actor) -> None:
                 st.caption(note)
 
 
-def overview(view: Dashboard, root: Path | None = None) -> None:
-    """The tiles (and, given the workspace folder, a line on quarantined log records), then
-    latency and accuracy beside the class mix and the drift heatmap."""
+def overview(view: Dashboard, api: Client | None = None) -> None:
+    """The tiles (and, given the client, a line on quarantined log records), then latency and
+    accuracy beside the class mix and the drift heatmap."""
     tiles(view)
-    if root is not None:
-        quarantine_note(root, view.project)
+    if api is not None:
+        quarantine_note(api, view.project)
     left, right = st.columns(2)
     with left:
         latency_chart(view)
@@ -62,11 +56,11 @@ def overview(view: Dashboard, root: Path | None = None) -> None:
         drift_heatmap(view)
 
 
-def quarantine_note(root: Path, project: str) -> None:
+def quarantine_note(api: Client, project: str) -> None:
     """A warning line when the service set aside log records it could not write (nothing else)."""
-    count = count_quarantined(root, project)
+    quarantine = api.monitoring.quarantined(project)
+    count, folder = quarantine.count, quarantine.folder
     if count:
-        folder = quarantine_folder(root, project).relative_to(root)
         st.warning(
             f"{plural(count, 'log record')} could not be written to the prediction log and "
             f"{'was' if count == 1 else 'were'} quarantined: the figures here do not include "
@@ -75,7 +69,7 @@ def quarantine_note(root: Path, project: str) -> None:
         )
 
 
-def feature_drilldown(ws: Workspace, project: str, grain: str, view: Dashboard) -> None:
+def feature_drilldown(api: Client, project: str, grain: str, view: Dashboard) -> None:
     """One feature in one window against the training data, and its drift over the range."""
     st.subheader("Feature drill-down")
     if not view.features:
@@ -96,7 +90,9 @@ def feature_drilldown(ws: Workspace, project: str, grain: str, view: Dashboard) 
         key="monitoring.window",
         format_func=lambda w: f"{w:%Y-%m-%d %H:%M}",
     )
-    found = attempt(feature_distribution, ws, project, feature, grain, chosen.to_pydatetime())
+    found = attempt(
+        api.monitoring.feature_distribution, project, feature, grain, chosen.to_pydatetime()
+    )
     if found is None:
         return
     distribution_chart(found)

@@ -22,8 +22,6 @@ st.caption(
     "records the windows and raises alerts; act on them below."
 )
 api = client()
-who = api.actor
-ws = api.workspace  # for monitoring_panels, which still takes the workspace (to move onto api)
 top = st.columns([2, 1, 1, 3])
 project = project_picker(api, "monitoring.project", container=top[0]).name
 grains = api.monitoring.grains(project) or ["day"]
@@ -35,7 +33,7 @@ if top[2].button(
     help=f"🔒 {refused.message}" if refused else "read new log segments and record their windows",
     disabled=refused is not None,
 ):
-    compute_now(ws, project, grain, who)
+    compute_now(api, project, grain)
 starts = api.monitoring.windows(project, grain)
 if not starts:
     st.info(
@@ -72,6 +70,6 @@ if view.empty:
     st.info("No window of this model version in the time range.")
     st.stop()
 
-overview(view, api.location)  # with the folder: a line on quarantined log records
-feature_drilldown(ws, project, grain, view)
+overview(view, api)  # with the client: a line on quarantined log records
+feature_drilldown(api, project, grain, view)
 incidents_panel(api, project, view.alerts)

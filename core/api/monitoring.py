@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
+from typing import Protocol
 
-from core.api.area import Area, Progress
+from core.api.area import Area, Handle, Progress
 from core.labeling.models import Task
-from core.monitoring.alerts import acknowledge, get_alert, list_alerts
+from core.monitoring.alerts import acknowledge, acknowledge_alerts, get_alert, list_alerts
 from core.monitoring.dashboard import (
     Dashboard,
     FeatureDistribution,
@@ -21,9 +23,22 @@ from core.monitoring.models import Alert, MonitorReport, RetrainRequest
 from core.monitoring.retrain import list_retrain_requests, request_retraining
 from core.monitoring.service import compute_windows
 from core.monitoring.windows import recorded_grains, window_starts
+from core.serving.log import Quarantine, quarantine_summary
+
+
+class Located(Handle, Protocol):
+    """A client that also knows its workspace folder (the quarantine is read from files there,
+    without opening the workspace)."""
+
+    @property
+    def location(self) -> Path: ...
 
 
 class Monitoring(Area):
+    def __init__(self, client: Located) -> None:
+        super().__init__(client)
+        self._located = client
+
     # reading
     def dashboard(
         self,
@@ -53,6 +68,11 @@ class Monitoring(Area):
     def windows(self, project: str, grain: str) -> list[datetime]:
         """The start of every recorded window, oldest first."""
         return window_starts(self._ws, project, grain)
+
+    def quarantined(self, project: str) -> Quarantine:
+        """How many prediction-log records the service set aside (the schema could not hold
+        them, or the disk refused them) and the folder, inside the workspace, that keeps them."""
+        return quarantine_summary(self._located.location, project)
 
     # computing
     def compute_windows(
@@ -86,6 +106,11 @@ class Monitoring(Area):
 
     def acknowledge(self, alert_id: int, note: str) -> Alert:
         return acknowledge(self._ws, alert_id, self._actor, note)
+
+    def acknowledge_alerts(self, alert_ids: Sequence[int], note: str) -> list[Alert]:
+        """Acknowledge several alerts (an incident's open ones) with one note: all, or none and
+        the refusal raised."""
+        return acknowledge_alerts(self._ws, alert_ids, self._actor, note)
 
     # the loop back
     def retrain_requests(self, project: str) -> list[RetrainRequest]:

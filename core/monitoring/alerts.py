@@ -240,7 +240,10 @@ def _resolve(tx: Tx, alert_id: int, note: str) -> None:
         "UPDATE alerts SET status = 'resolved', active = false, updated_at = ? WHERE alert_id = ?",
         [now, alert_id],
     )
-    tx.execute("INSERT INTO alert_acks VALUES (?, ?, ?, ?)", [alert_id, SYSTEM, note, now])
+    tx.execute(
+        'INSERT INTO alert_acks (alert_id, actor, note, "at") VALUES (?, ?, ?, ?)',
+        [alert_id, SYSTEM, note, now],
+    )
 
 
 def _open(
@@ -349,42 +352,76 @@ def get_alert(ws: Workspace, alert_id: int) -> Alert:
 
 def acknowledge(ws: Workspace, alert_id: int, actor: Actor, note: str) -> Alert:
     """Mark an alert as seen, with a note saying what is being done about it."""
-    alert = get_alert(ws, alert_id)
-    if alert.status == "resolved":
-        raise InvalidInput(
-            f"Alert #{alert.alert_id} is already resolved: {alert.resolution or 'cleared'}",
-            hint="a new breach opens a new alert; `loopline alerts PROJECT --all` lists them",
-        )
+    return acknowledge_alerts(ws, [alert_id], actor, note)[0]
+
+
+def acknowledge_alerts(
+    ws: Workspace, alert_ids: Sequence[int], actor: Actor, note: str
+) -> list[Alert]:
+    """Mark several alerts as seen (an incident's open ones) with one note, in one unit of work:
+    all of them are acknowledged, or none is and the first refusal is raised."""
+    ids = list(dict.fromkeys(int(a) for a in alert_ids))
+    with ws.store.transaction() as tx:
+        alerts = _acknowledgeable(tx, ids, note)
+        now = utcnow()
+        for alert in alerts:
+            _acknowledge(tx, alert, actor, note.strip(), now)
+    with ws.store.read() as tx:
+        done = {a.alert_id: a for a in _alerts(tx, _BY_IDS, [ids])}
+    return [done[a] for a in ids]
+
+
+_BY_IDS = "WHERE alert_id IN (SELECT unnest(?::BIGINT[]))"
+
+
+def _acknowledgeable(tx: Tx, ids: list[int], note: str) -> list[Alert]:
+    """The alerts to acknowledge, in the order asked: each must exist and still stand, and the
+    note must say something."""
+    found = {a.alert_id: a for a in _alerts(tx, _BY_IDS, [ids])}
+    for alert_id in ids:
+        alert = found.get(alert_id)
+        if alert is None:
+            raise NotFound(
+                f"No alert #{alert_id}.", hint="list them with `loopline alerts PROJECT`"
+            )
+        if alert.status == "resolved":
+            raise InvalidInput(
+                f"Alert #{alert.alert_id} is already resolved: {alert.resolution or 'cleared'}",
+                hint="a new breach opens a new alert; `loopline alerts PROJECT --all` lists them",
+            )
     if not note.strip():
         raise InvalidInput(
             "Say what you will do about the alert (the note is kept with it).",
             hint="e.g. 'German replies arrive; labeling them in task #12'",
         )
-    now = utcnow()
-    with ws.store.transaction() as tx:
-        tx.execute(
-            "UPDATE alerts SET status = 'acknowledged', updated_at = ? WHERE alert_id = ?",
-            [now, alert.alert_id],
-        )
-        tx.execute(
-            "INSERT INTO alert_acks VALUES (?, ?, ?, ?)",
-            [alert.alert_id, actor.name, note.strip(), now],
-        )
-        record(
-            tx,
-            actor,
-            "alert.ack",
-            project=alert.project,
-            target=f"alert #{alert.alert_id}",
-            details={"note": note.strip(), "metric": alert.metric, "was": alert.status},
-        )
-    return get_alert(ws, alert.alert_id)
+    return [found[a] for a in ids]
+
+
+def _acknowledge(tx: Tx, alert: Alert, actor: Actor, note: str, now: datetime) -> None:
+    """One alert acknowledged: its status, its timeline note and the audit row."""
+    tx.execute(
+        "UPDATE alerts SET status = 'acknowledged', updated_at = ? WHERE alert_id = ?",
+        [now, alert.alert_id],
+    )
+    tx.execute(
+        'INSERT INTO alert_acks (alert_id, actor, note, "at") VALUES (?, ?, ?, ?)',
+        [alert.alert_id, actor.name, note, now],
+    )
+    record(
+        tx,
+        actor,
+        "alert.ack",
+        project=alert.project,
+        target=f"alert #{alert.alert_id}",
+        details={"note": note, "metric": alert.metric, "was": alert.status},
+    )
 
 
 __all__ = [
     "AlertRule",
     "RuleOutcome",
     "acknowledge",
+    "acknowledge_alerts",
     "default_rules",
     "evaluate_rules",
     "get_alert",

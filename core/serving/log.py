@@ -166,6 +166,21 @@ def count_quarantined(root: Workspace | Path, project: str) -> int:
     return total
 
 
+@dataclass(frozen=True)
+class Quarantine:
+    """How many log records of a project were set aside, and where (relative to the workspace)."""
+
+    count: int
+    folder: Path
+
+
+def quarantine_summary(root: Workspace | Path, project: str) -> Quarantine:
+    """The project's quarantine: its record count and its folder inside the workspace."""
+    base = root if isinstance(root, Path) else root.root
+    folder = quarantine_folder(root, project)
+    return Quarantine(count_quarantined(root, project), folder.relative_to(base))
+
+
 def read_log(root: Workspace | Path, project: str, kind: str = PREDICTIONS) -> pd.DataFrame:
     """Every record of a log in event-time order (an empty frame when nothing was logged)."""
     import duckdb

@@ -15,6 +15,7 @@ from core.monitoring.alerts import get_alert, list_alerts
 from core.monitoring.incidents import Incident, group_alerts
 from core.monitoring.loop import tasks_of
 from core.monitoring.retrain import list_retrain_requests
+from core.serving.log import quarantine_folder, write_quarantine
 from core.store import Workspace
 from tests.app.conftest import MAIN, sign_in
 
@@ -170,3 +171,26 @@ def test_a_task_sent_from_an_alert_is_shown_by_its_name(at: AppTest, demo_copy: 
     shown = [c.value for c in at.caption if c.value.startswith("🏷️ Sent to")]
     named = f"🏷️ Sent to labeling task “{task.name}” (#{task.task_id}, {task.items:,} items"
     assert any(c.startswith(named) for c in shown), shown
+
+
+def _quarantine_note(root: str) -> None:
+    from app.components.monitoring_panels import quarantine_note
+    from core.api import SYSTEM, Client
+
+    quarantine_note(Client(root, SYSTEM), "hw-triage")
+
+
+def test_the_quarantine_line_reads_through_the_client(tmp_path: Path) -> None:
+    """The quarantine is read from its folder, without opening a workspace (none is here)."""
+    empty = AppTest.from_function(_quarantine_note, args=(str(tmp_path),), default_timeout=60)
+    assert not empty.run().warning
+    folder = quarantine_folder(tmp_path, "hw-triage")
+    write_quarantine(folder, "predictions", [({"request_id": "r-1"}, "OverflowError: too big")])
+    shown = AppTest.from_function(_quarantine_note, args=(str(tmp_path),), default_timeout=60).run()
+    assert not shown.exception
+    (warning,) = shown.warning
+    assert warning.value == (
+        "1 log record could not be written to the prediction log and was quarantined: the "
+        "figures here do not include it. Each is kept with its reason in "
+        "`logs/hw-triage/quarantine/`."
+    )

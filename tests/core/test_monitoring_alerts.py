@@ -10,11 +10,12 @@ import pytest
 from core.actor import Actor
 from core.artifacts.models import NewArtifact
 from core.artifacts.service import register
-from core.errors import InvalidInput
+from core.errors import InvalidInput, NotFound
 from core.monitoring.alerts import (
     AlertRule,
     RuleOutcome,
     acknowledge,
+    acknowledge_alerts,
     evaluate_rules,
     get_alert,
     list_alerts,
@@ -89,6 +90,37 @@ def test_an_acknowledged_alert_resolves_when_its_condition_clears(
     done = get_alert(ws, alert.alert_id)
     assert done.status == "resolved"
     assert [who for who, _, _ in done.acks] == ["tester", "loopline"]
+
+
+def test_an_incidents_alerts_are_acknowledged_together_or_not_at_all(
+    ws: Workspace, tickets: Project, actor: Actor
+) -> None:
+    v1 = _model(ws, actor, "a")
+    rules = [
+        AlertRule("busy-week", "volume", ">", 100.0, "warning", min_volume=1),
+        AlertRule("very-busy-week", "volume", ">", 120.0, "critical", min_volume=1),
+    ]
+    with ws.store.transaction() as tx:
+        outcome = evaluate_rules(
+            ws, tx, tickets.spec, _windows([(v1, 1, 150)]), rules, {}, {}, {}, actor
+        )
+    ids = sorted(a.alert_id for a in outcome.opened)
+    assert len(ids) == 2
+
+    def acks() -> int:
+        with ws.store.read() as tx:
+            return int(tx.scalar("SELECT count(*) FROM audit_log WHERE action = 'alert.ack'"))
+
+    with pytest.raises(InvalidInput, match="^Say what you will do about the alert"):
+        acknowledge_alerts(ws, ids, actor, "  ")
+    with pytest.raises(NotFound, match=r"^No alert #999999\.$"):
+        acknowledge_alerts(ws, [ids[0], 999999], actor, "seen")
+    assert [get_alert(ws, a).status for a in ids] == ["open", "open"] and acks() == 0
+    done = acknowledge_alerts(ws, [ids[1], ids[0]], actor, " a campaign week ")
+    assert [a.alert_id for a in done] == [ids[1], ids[0]]
+    assert all(a.status == "acknowledged" for a in done)
+    assert all(a.acks[-1][:2] == ("tester", "a campaign week") for a in done)
+    assert acks() == 2  # one audit row per alert, written in the same unit of work
 
 
 def test_a_newer_production_model_supersedes_the_alert(
