@@ -11,7 +11,7 @@ from core.actor import Actor
 from core.store import Tx
 
 SHOWN_IDS = 20  # an audit row's target names this many runs; details list them all
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # tracking imports this module to write its buffer; only the type is needed
     from core.experiments.tracking import _Buffered
 
 
@@ -25,94 +25,116 @@ def write_runs(
     dirty: bool | None,
 ) -> None:
     _audit(tx, actor, fresh, done)
-    new_rows = [s for s in fresh + done if not s.written]
-    if new_rows:
-        columns = list(
-            zip(
-                *[
-                    (
-                        s.run_id,
-                        s.project,
-                        s.experiment,
-                        s.name,
-                        s.status,
-                        s.started_at,
-                        s.ended_at,
-                        s.duration_s,
-                        s.error,
-                        s.created_by,
-                    )
-                    for s in new_rows
-                ],
-                strict=True,
-            )
-        )
-        tx.execute(
-            """
-            INSERT INTO runs SELECT i, p, e, n, st, sa, ea, d, ?, ?, ?::JSON, err, cb
-            FROM (SELECT unnest(?::BIGINT[]) i, unnest(?::VARCHAR[]) p, unnest(?::VARCHAR[]) e,
-                         unnest(?::VARCHAR[]) n, unnest(?::VARCHAR[]) st, unnest(?::TIMESTAMP[]) sa,
-                         unnest(?::TIMESTAMP[]) ea, unnest(?::DOUBLE[]) d, unnest(?::VARCHAR[]) err,
-                         unnest(?::VARCHAR[]) cb)
-            """,
-            [commit, dirty, json.dumps(env), *[list(c) for c in columns]],
-        )
-    for s in done:
-        if s.written:
-            tx.execute(
-                "UPDATE runs SET status = ?, ended_at = ?, duration_s = ?, error = ? WHERE run_id = ?",
-                [s.status, s.ended_at, s.duration_s, s.error, s.run_id],
-            )
     everything = fresh + done
-    for (
-        s
-    ) in everything:  # a key logged again after the run was first written replaces the old value
-        if s.written and s.params:
+    _insert_runs(tx, [s for s in everything if not s.written], env, commit, dirty)
+    _finish_written(tx, [s for s in done if s.written])
+    _drop_relogged(tx, [s for s in everything if s.written])
+    _insert_values(tx, everything)
+
+
+def _insert_runs(
+    tx: Tx, new: list[_Buffered], env: dict[str, Any], commit: str | None, dirty: bool | None
+) -> None:
+    """The runs not written yet, with the batch's environment and code version."""
+    if not new:
+        return
+    rows = [
+        (
+            s.run_id,
+            s.project,
+            s.experiment,
+            s.name,
+            s.status,
+            s.started_at,
+            s.ended_at,
+            s.duration_s,
+            s.error,
+            s.created_by,
+        )
+        for s in new
+    ]
+    tx.execute(
+        """
+        INSERT INTO runs (run_id, project, experiment, name, status, started_at, ended_at,
+                          duration_s, code_commit, code_dirty, environment, error, created_by)
+        SELECT i, p, e, n, st, sa, ea, d, ?, ?, ?::JSON, err, cb
+        FROM (SELECT unnest(?::BIGINT[]) i, unnest(?::VARCHAR[]) p, unnest(?::VARCHAR[]) e,
+                     unnest(?::VARCHAR[]) n, unnest(?::VARCHAR[]) st, unnest(?::TIMESTAMP[]) sa,
+                     unnest(?::TIMESTAMP[]) ea, unnest(?::DOUBLE[]) d, unnest(?::VARCHAR[]) err,
+                     unnest(?::VARCHAR[]) cb)
+        """,
+        [commit, dirty, json.dumps(env), *[list(c) for c in zip(*rows, strict=True)]],
+    )
+
+
+def _finish_written(tx: Tx, finished: list[_Buffered]) -> None:
+    """Runs written when they started, now ended."""
+    for s in finished:
+        tx.execute(
+            "UPDATE runs SET status = ?, ended_at = ?, duration_s = ?, error = ? WHERE run_id = ?",
+            [s.status, s.ended_at, s.duration_s, s.error, s.run_id],
+        )
+
+
+def _drop_relogged(tx: Tx, written: list[_Buffered]) -> None:
+    """A key logged again after the run was first written replaces the old value."""
+    for s in written:
+        if s.params:
             tx.execute(
                 "DELETE FROM run_params WHERE run_id = ? AND key IN (SELECT unnest(?::VARCHAR[]))",
                 [s.run_id, list(s.params)],
             )
-        if s.written and s.metrics:
+        if s.metrics:
             tx.execute(
                 "DELETE FROM run_metrics WHERE run_id = ? AND key || chr(31) || slice IN "
                 "(SELECT unnest(?::VARCHAR[]))",
                 [s.run_id, [f"{k}\x1f{sl}" for k, sl in s.metrics]],
             )
+
+
+def _insert_values(tx: Tx, runs: list[_Buffered]) -> None:
+    """The runs' params, metrics, metric history, tags, inputs and files."""
     _bulk(
         tx,
         "run_params",
-        [(s.run_id, k, v) for s in everything for k, v in s.params.items()],
-        ("BIGINT", "VARCHAR", "VARCHAR"),
+        [(s.run_id, k, v) for s in runs for k, v in s.params.items()],
+        {"run_id": "BIGINT", "key": "VARCHAR", "value": "VARCHAR"},
     )
     _bulk(
         tx,
         "run_metrics",
-        [(s.run_id, k, sl, v) for s in everything for (k, sl), v in s.metrics.items()],
-        ("BIGINT", "VARCHAR", "VARCHAR", "DOUBLE"),
+        [(s.run_id, k, sl, v) for s in runs for (k, sl), v in s.metrics.items()],
+        {"run_id": "BIGINT", "key": "VARCHAR", "slice": "VARCHAR", "value": "DOUBLE"},
     )
     _bulk(
         tx,
         "metric_history",
-        [(s.run_id, *h) for s in everything for h in s.history],
-        ("BIGINT", "VARCHAR", "INTEGER", "DOUBLE", "TIMESTAMP"),
+        [(s.run_id, *h) for s in runs for h in s.history],
+        {
+            "run_id": "BIGINT",
+            "key": "VARCHAR",
+            "step": "INTEGER",
+            "value": "DOUBLE",
+            "logged_at": "TIMESTAMP",
+        },
     )
     _bulk(
         tx,
         "run_tags",
-        [(s.run_id, k, v) for s in everything for k, v in s.tags.items()],
-        ("BIGINT", "VARCHAR", "VARCHAR"),
+        [(s.run_id, k, v) for s in runs for k, v in s.tags.items()],
+        {"run_id": "BIGINT", "key": "VARCHAR", "value": "VARCHAR"},
     )
     _bulk(
         tx,
         "run_inputs",
-        [(s.run_id, r, a) for s in everything for r, a in s.inputs],
-        ("BIGINT", "VARCHAR", "BIGINT"),
+        [(s.run_id, r, a) for s in runs for r, a in s.inputs],
+        {"run_id": "BIGINT", "role": "VARCHAR", "artifact_id": "BIGINT"},
     )
     _bulk(
         tx,
         "run_files",
-        [(s.run_id, r, d, n) for s in everything for r, (d, n) in s.files.items()],
-        ("BIGINT", "VARCHAR", "VARCHAR", "BIGINT"),
+        [(s.run_id, r, d, n) for s in runs for r, (d, n) in s.files.items()],
+        {"run_id": "BIGINT", "role": "VARCHAR", "blob_hash": "VARCHAR", "size_bytes": "BIGINT"},
     )
 
 
@@ -139,10 +161,10 @@ def _audit(tx: Tx, actor: Actor, fresh: list[_Buffered], done: list[_Buffered]) 
         )
 
 
-def _bulk(tx: Tx, table: str, rows: list[tuple[Any, ...]], types: tuple[str, ...]) -> None:
-    """Insert many rows in one statement (columns bound as lists); replaces earlier values of a key."""
+def _bulk(tx: Tx, table: str, rows: list[tuple[Any, ...]], types: dict[str, str]) -> None:
+    """Insert many rows in one statement, columns (named, with their types) bound as lists."""
     if not rows:
         return
     columns = [list(c) for c in zip(*rows, strict=True)]
-    select = ", ".join(f"unnest(?::{t}[])" for t in types)
-    tx.execute(f"INSERT INTO {table} SELECT {select}", columns)
+    select = ", ".join(f"unnest(?::{t}[])" for t in types.values())
+    tx.execute(f"INSERT INTO {table} ({', '.join(types)}) SELECT {select}", columns)
