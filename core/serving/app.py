@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,6 +25,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from core.errors import CoreError
+from core.projects.spec import Column, ProjectSpec
 from core.serving.auth import Authenticate, BearerAuth
 from core.serving.batching import MicroBatcher
 from core.serving.http import (
@@ -63,25 +65,69 @@ def create_app(
     ``authenticate(token)`` returns the actor a bearer token belongs to, or raises Forbidden;
     without it ``/feedback`` answers 503.
     """
-    watcher = ModelWatcher(ws, project, poll_seconds=poll_seconds)
-    logs = PredictionLog(ws, watcher.current.spec, flush_seconds=flush_seconds)
-    schemas = Schemas(watcher.current.spec)
+    service = Service(
+        ws,
+        project,
+        authenticate=authenticate,
+        max_body_bytes=max_body_bytes,
+        poll_seconds=poll_seconds,
+        flush_seconds=flush_seconds,
+    )
+    app = FastAPI(
+        title=f"Loopline prediction service: {project}",
+        description="Predictions from the project's production model; every one is logged.",
+        lifespan=service.lifespan,
+    )
+    app.state.watcher = service.watcher
+    app.state.logs = service.logs
+    app.add_exception_handler(Refused, _refused)  # type: ignore[arg-type]
+    app.get("/health")(service.health)
+    app.get("/model")(service.model)
+    body = {"application/json": {"schema": service.schemas.predict.model_json_schema()}}
+    app.post("/predict", openapi_extra={"requestBody": {"required": True, "content": body}})(
+        service.predict
+    )
+    app.post("/feedback")(service.feedback)
+    return app
 
-    def switched(previous: ServedModel, current: ServedModel) -> None:
-        nonlocal schemas
-        if current.spec != schemas.spec:  # the project definition changed with the model
-            schemas = Schemas(current.spec)
-            logs.follow(current.spec)
 
-    watcher.on_switch = switched
-    batcher = MicroBatcher(watcher)
-    authenticated = BearerAuth(authenticate)
-    started = time.time()
+async def _refused(request: Request, error: Refused) -> Response:
+    return JSONResponse(error.payload, status_code=error.status, headers=error.headers)
+
+
+class Service:
+    """What the endpoints of one service share: the served model (watched for a new production
+    version), its logs, the request schemas of its project definition, the micro-batcher and the
+    bearer-token check. Each endpoint is one method."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        project: str,
+        *,
+        authenticate: Authenticate | None,
+        max_body_bytes: int,
+        poll_seconds: float,
+        flush_seconds: float,
+    ) -> None:
+        self.ws, self.project, self.max_body_bytes = ws, project, max_body_bytes
+        self.watcher = ModelWatcher(ws, project, poll_seconds=poll_seconds)
+        self.logs = PredictionLog(ws, self.watcher.current.spec, flush_seconds=flush_seconds)
+        self.schemas = Schemas(self.watcher.current.spec)
+        self.watcher.on_switch = self._switched
+        self.batcher = MicroBatcher(self.watcher)
+        self.authenticated = BearerAuth(authenticate)
+        self.started = time.time()
+
+    def _switched(self, previous: ServedModel, current: ServedModel) -> None:
+        if current.spec != self.schemas.spec:  # the project definition changed with the model
+            self.schemas = Schemas(current.spec)
+            self.logs.follow(current.spec)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        logs.start()
-        watcher.start()
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        self.logs.start()
+        self.watcher.start()
         # The model, pandas and the web stack are loaded and live for the whole service: move
         # them out of the collector's sight, so a full collection does not walk them (it cost
         # p99 ≈ 120 ms under load: every request in flight waits out the pause).
@@ -90,145 +136,89 @@ def create_app(
         try:
             yield
         finally:
-            watcher.stop()
-            logs.close()
+            self.watcher.stop()
+            self.logs.close()
 
-    app = FastAPI(
-        title=f"Loopline prediction service: {project}",
-        description="Predictions from the project's production model; every one is logged.",
-        lifespan=lifespan,
-    )
-    app.state.watcher = watcher
-    app.state.logs = logs
-
-    @app.exception_handler(Refused)
-    async def refused(request: Request, error: Refused) -> Response:
-        return JSONResponse(error.payload, status_code=error.status, headers=error.headers)
-
-    @app.get("/health")
-    async def health() -> Response:
-        served = watcher.current
-        stats = logs.predictions.stats()
-        problems = [p for p in (stats.last_error, watcher.last_poll_error) if p]
+    async def health(self) -> Response:
+        served = self.watcher.current
+        stats = self.logs.predictions.stats()
+        problems = [p for p in (stats.last_error, self.watcher.last_poll_error) if p]
         return json_response(
             {
                 "status": "degraded" if problems else "ok",
-                "project": project,
-                "model": {
-                    "artifact_id": served.artifact.artifact_id,
-                    "version": served.artifact.version,
-                },
-                "uptime_s": round(time.time() - started, 1),
+                "project": self.project,
+                "model": _model_ref(served),
+                "uptime_s": round(time.time() - self.started, 1),
                 "log": asdict(stats),
-                "quarantined": logs.quarantined,
-                "alias_check_error": watcher.last_poll_error,
+                "quarantined": self.logs.quarantined,
+                "alias_check_error": self.watcher.last_poll_error,
             }
         )
 
-    @app.get("/model")
-    async def model() -> Response:
-        served = watcher.current
+    async def model(self) -> Response:
+        served = self.watcher.current
         spec = served.spec
         return json_response(
             {
-                "project": project,
-                "alias": watcher.alias,
+                "project": self.project,
+                "alias": self.watcher.alias,
                 "model": served.describe(),
                 "kind": spec.kind,
                 "classes": served.predictor.classes,
                 "features": list(spec.inputs),
-                "fields": [
-                    {
-                        "name": c.name,
-                        "type": c.type,
-                        "input": c.name in spec.inputs,
-                        "required": c.name in spec.inputs and c.required,
-                        **({"values": list(c.values)} if c.values else {}),
-                        **({"min": c.min} if c.min is not None else {}),
-                        **({"max": c.max} if c.max is not None else {}),
-                    }
-                    for c in spec.columns
-                ],
+                "fields": [_field(c, spec) for c in spec.columns],
                 "spans": list(spec.labels.spans.types) if spec.labels.spans else [],
-                "switches": watcher.switches,
+                "switches": self.watcher.switches,
                 "max_batch": MAX_BATCH,
             }
         )
 
-    @app.post(
-        "/predict",
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": schemas.predict.model_json_schema()}},
-            }
-        },
-    )
-    async def predict(request: Request) -> Response:
+    async def predict(self, request: Request) -> Response:
         received = utcnow()
-        body = await read_body(request, max_body_bytes)
-        served, current = watcher.current, schemas
+        body = await read_body(request, self.max_body_bytes)
+        served, current = self.watcher.current, self.schemas
         try:
             parsed = parse(current.predict, body, current.allowed)
         except BadRequest as bad:
-            logs.failed(served, refused_items(body, bad, received, served.spec.id_column), received)
+            refused = refused_items(body, bad, received, served.spec.id_column)
+            self.logs.failed(served, refused, received)
             return bad_request(bad)
         base, items = parsed_items(parsed, served, received)
         try:
             if inline(served, items):
-                served, per_item = await batcher.predict(items)
+                served, per_item = await self.batcher.predict(items)
             else:
                 per_item = await run_in_threadpool(predict_items, served, items)
         except Exception as error:
             message = f"internal error: {type(error).__name__}: {error}"
-            logs.failed(served, [(i.request_id, i.ts, i.item_id, message) for i in items], received)
+            failed = [(i.request_id, i.ts, i.item_id, message) for i in items]
+            self.logs.failed(served, failed, received)
             raise
-        logs.predicted(served, items, received, per_item)
-        head = {
-            "model": {
-                "artifact_id": served.artifact.artifact_id,
-                "version": served.artifact.version,
-            }
-        }
+        self.logs.predicted(served, items, received, per_item)
+        head = {"model": _model_ref(served)}
         if parsed.inputs is not None:
             return json_response({**items[0].result, **head})
         return json_response({"request_id": base, **head, "items": [i.result for i in items]})
 
-    @app.post("/feedback")
-    async def feedback(request: Request) -> Response:
+    async def feedback(self, request: Request) -> Response:
         received = utcnow()
-        actor = await authenticated(request)
-        body = await read_body(request, max_body_bytes)
-        current = schemas
+        actor = await self.authenticated(request)
+        body = await read_body(request, self.max_body_bytes)
+        current = self.schemas
         try:
             parsed = parse(current.feedback, body, current.feedback_allowed)
         except BadRequest as bad:
             return bad_request(bad)
         entries = parsed.items if parsed.items is not None else [parsed]
-        answers = [
-            {
-                "ts": naive_utc(entry.time) or received,
-                "received_at": received,
-                "request_id": entry.request_id,
-                "label": entry.label,
-                "actor": actor.name,
-            }
-            for entry in entries
-        ]
+        answers = [_answer(entry, received, actor.name) for entry in entries]
         ids = [str(a["request_id"]) for a in answers]
         try:  # the audit row first: feedback is logged only once it is recorded
-            await run_in_threadpool(record_feedback, ws, actor, project, ids)
+            await run_in_threadpool(record_feedback, self.ws, actor, self.project, ids)
         except CoreError as error:
             raise refusal(error) from None
-        logs.answered(answers)
-        # kept either way (the prediction may come from another replica's unflushed log), but
-        # the caller learns at once which request ids no prediction of ours carries
-        pending = logs.predictions.pending_values("request_id")
-        unknown = sorted(set(ids) - pending)
-        if unknown:
-            found = await run_in_threadpool(logged_request_ids, ws, project, unknown)
-            unknown = [i for i in unknown if i not in found]
+        self.logs.answered(answers)
         payload: dict[str, Any] = {"accepted": len(answers), "actor": actor.name}
+        unknown = await self._unknown(ids)
         if unknown:
             payload["unknown_request_ids"] = unknown[:20]
             payload["warning"] = (
@@ -237,4 +227,40 @@ def create_app(
             )
         return json_response(payload)
 
-    return app
+    async def _unknown(self, ids: list[str]) -> list[str]:
+        """The request ids no prediction of ours carries. Their feedback is kept either way (the
+        prediction may come from another replica's unflushed log), but the caller learns at once."""
+        pending = self.logs.predictions.pending_values("request_id")
+        unknown = sorted(set(ids) - pending)
+        if unknown:
+            found = await run_in_threadpool(logged_request_ids, self.ws, self.project, unknown)
+            unknown = [i for i in unknown if i not in found]
+        return unknown
+
+
+def _model_ref(served: ServedModel) -> dict[str, Any]:
+    return {"artifact_id": served.artifact.artifact_id, "version": served.artifact.version}
+
+
+def _field(column: Column, spec: ProjectSpec) -> dict[str, Any]:
+    """One column of the project as ``/model`` describes it."""
+    return {
+        "name": column.name,
+        "type": column.type,
+        "input": column.name in spec.inputs,
+        "required": column.name in spec.inputs and column.required,
+        **({"values": list(column.values)} if column.values else {}),
+        **({"min": column.min} if column.min is not None else {}),
+        **({"max": column.max} if column.max is not None else {}),
+    }
+
+
+def _answer(entry: Any, received: datetime, actor: str) -> dict[str, Any]:
+    """One feedback entry as the feedback log keeps it."""
+    return {
+        "ts": naive_utc(entry.time) or received,
+        "received_at": received,
+        "request_id": entry.request_id,
+        "label": entry.label,
+        "actor": actor,
+    }
