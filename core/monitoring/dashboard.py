@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,12 +13,14 @@ import pandas as pd
 from core.accounts.access import readable
 from core.errors import InvalidInput, NotFound
 from core.monitoring.alerts import list_alerts
+from core.monitoring.drift import SIGNIFICANCE
 from core.monitoring.log import LogReader
-from core.monitoring.models import Alert
+from core.monitoring.models import Alert, FeatureReference
 from core.monitoring.reference import ensure_reference
 from core.monitoring.service import bucket_sql, resolve_model
 from core.monitoring.stats import sturges_edges
-from core.monitoring.windows import load_metrics, recorded_grains
+from core.monitoring.windows import latest_windows, load_metrics, recorded_grains
+from core.registry.service import promotion_history
 from core.store import Workspace
 
 TOP_CATEGORIES = 15
@@ -79,8 +82,6 @@ def dashboard(
     model_version: int | None = None,
 ) -> Dashboard:
     """The recorded windows of a project (optionally a time range and one model version)."""
-    from core.registry.service import promotion_history
-
     readable(ws, None, "monitoring.read", project)
     grains = tuple(recorded_grains(ws, project))
     chosen = grain or (grains[0] if grains else "day")
@@ -149,8 +150,6 @@ def _alerts_of(alerts: list[Alert], frame: pd.DataFrame, model_version: int | No
 def _drift_matrix(rows: pd.DataFrame) -> pd.DataFrame:
     """Feature × window: PSI where the feature's test says it changed (p < 0.05), else 0 — a
     PSI on a few dozen rows is mostly noise; text fields: the share of unseen tokens."""
-    from core.monitoring.drift import SIGNIFICANCE
-
     found = rows[rows["metric"].str.match(r"^drift\.(psi|novelty|ks_p|chi2_p)\.")].copy()
     found["statistic"] = found["metric"].str.split(".", n=2).str[1]
     found["feature"] = found["metric"].str.split(".", n=2).str[2]
@@ -196,6 +195,36 @@ def feature_distribution(
         raise NotFound(
             f"No recorded {grain} window of {project} starts at {window:%Y-%m-%d %H:%M}."
         )
+    ref = _feature_reference(ws, frame, feature, window)
+    prefix = f"drift.{{}}.{feature}"
+    statistics = {
+        s: float(v)
+        for s in ("psi", "js", "ks", "ks_p", "chi2_p", "novelty")
+        for v in frame.loc[frame["metric"] == prefix.format(s), "value"].dropna()
+    }
+    version = (
+        None if pd.isna(frame["model_version"].iloc[0]) else int(frame["model_version"].iloc[0])
+    )
+    kind = ref.feature.kind
+    if kind == "vocabulary":
+        return FeatureDistribution(
+            feature, "vocabulary", window, (), np.zeros(0), np.zeros(0), statistics, version
+        )
+    current = _window_counts(ws, project, ref, grain, window)
+    if kind == "category" or ref.per_value:
+        shares = _value_shares(ref, current)
+    else:
+        kind, shares = "numeric", _bin_shares(ref, current)
+    return FeatureDistribution(feature, kind, window, *shares, statistics, version)
+
+
+Shares = tuple[tuple[str, ...], np.ndarray, np.ndarray]  # labels, reference and current shares
+
+
+def _feature_reference(
+    ws: Workspace, frame: pd.DataFrame, feature: str, window: datetime
+) -> FeatureReference:
+    """The feature's reference in the training data of the model that served the window."""
     model = resolve_model(ws, str(frame["model_id"].iloc[0]))
     if model is None:
         raise NotFound(
@@ -206,58 +235,47 @@ def feature_distribution(
         raise InvalidInput(
             f"Unknown feature {feature!r}. Expected one of: {', '.join(sorted(reference.features))}."
         )
-    ref = reference.features[feature]
-    prefix = f"drift.{{}}.{feature}"
-    statistics = {
-        s: float(v)
-        for s in ("psi", "js", "ks", "ks_p", "chi2_p", "novelty")
-        for v in frame.loc[frame["metric"] == prefix.format(s), "value"].dropna()
-    }
+    return reference.features[feature]
+
+
+def _window_counts(
+    ws: Workspace, project: str, ref: FeatureReference, grain: str, window: datetime
+) -> dict[Any, float]:
+    """How often each value of the feature was logged in the window."""
     expr = ref.feature.sql()
     with LogReader(ws.root, project) as reader:
-        rows = (
-            reader.rows(
-                f"SELECT {expr} AS v, count(*) FROM predictions WHERE {bucket_sql(grain)} = ? AND v IS NOT NULL GROUP BY v",
-                [window],
-            )
-            if ref.feature.kind != "vocabulary"
-            else []
+        rows = reader.rows(
+            f"SELECT {expr} AS v, count(*) FROM predictions WHERE {bucket_sql(grain)} = ? AND v IS NOT NULL GROUP BY v",
+            [window],
         )
-    current = {v: float(c) for v, c in rows}
-    version = (
-        None if pd.isna(frame["model_version"].iloc[0]) else int(frame["model_version"].iloc[0])
+    return {v: float(c) for v, c in rows}
+
+
+def _value_shares(ref: FeatureReference, current: dict[Any, float]) -> Shares:
+    """Categories (or the values of a feature with few of them): the most common in either."""
+    if ref.feature.kind == "category":
+        ref_counts = dict(ref.categories)
+    else:
+        assert ref.distribution is not None
+        ref_counts = {str(k): v for k, v in ref.distribution.value_counts().items()}
+        current = {str(float(k)): v for k, v in current.items()}
+    keys = sorted(set(ref_counts) | {str(k) for k in current})
+    r = np.array([ref_counts.get(k, 0.0) for k in keys])
+    c = np.array([current.get(k, 0.0) for k in keys])
+    order = np.argsort(-(r / max(r.sum(), 1) + c / max(c.sum(), 1)))[:TOP_CATEGORIES]
+    return (
+        tuple(keys[i] for i in order),
+        r[order] / max(r.sum(), 1),
+        c[order] / max(c.sum(), 1),
     )
-    if ref.feature.kind == "category" or ref.per_value:
-        if ref.feature.kind == "category":
-            ref_counts = dict(ref.categories)
-        else:
-            assert ref.distribution is not None
-            ref_counts = {str(k): v for k, v in ref.distribution.value_counts().items()}
-            current = {str(float(k)): v for k, v in current.items()}
-        keys = sorted(set(ref_counts) | {str(k) for k in current})
-        r = np.array([ref_counts.get(k, 0.0) for k in keys])
-        c = np.array([current.get(k, 0.0) for k in keys])
-        order = np.argsort(-(r / max(r.sum(), 1) + c / max(c.sum(), 1)))[:TOP_CATEGORIES]
-        return FeatureDistribution(
-            feature,
-            ref.feature.kind,
-            window,
-            tuple(keys[i] for i in order),
-            r[order] / max(r.sum(), 1),
-            c[order] / max(c.sum(), 1),
-            statistics,
-            version,
-        )
-    if ref.feature.kind == "vocabulary":
-        return FeatureDistribution(
-            feature, "vocabulary", window, (), np.zeros(0), np.zeros(0), statistics, version
-        )
+
+
+def _bin_shares(ref: FeatureReference, current: dict[Any, float]) -> Shares:
+    """A numeric feature: Sturges bins over the reference's and the window's range."""
     dist = ref.distribution
     assert dist is not None
     if not current:
-        return FeatureDistribution(
-            feature, "numeric", window, (), np.zeros(0), np.zeros(0), statistics, version
-        )
+        return (), np.zeros(0), np.zeros(0)
     values = np.array(list(current), dtype=float)
     counts = np.array(list(current.values()))
     edges = sturges_edges(
@@ -269,16 +287,7 @@ def feature_distribution(
     r = dist.histogram(edges)
     c = np.histogram(values, edges, weights=counts)[0]
     labels = tuple(f"{edges[i]:.4g}…{edges[i + 1]:.4g}" for i in range(len(edges) - 1))
-    return FeatureDistribution(
-        feature,
-        "numeric",
-        window,
-        labels,
-        r / max(r.sum(), 1),
-        c / max(c.sum(), 1),
-        statistics,
-        version,
-    )
+    return labels, r / max(r.sum(), 1), c / max(c.sum(), 1)
 
 
 @dataclass(frozen=True)
@@ -304,8 +313,6 @@ def ops_summary(ws: Workspace, project: str) -> OpsSummary:
     if not grains:
         return OpsSummary(None, None, None, None, None, None, None, len(alerts), critical)
     grain = "day" if "day" in grains else grains[0]
-    from core.monitoring.windows import latest_windows
-
     (window,) = latest_windows(ws, project, grain, 1)
     return OpsSummary(
         grain,

@@ -18,13 +18,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 
 from core.accounts.audit import record
 from core.actor import Actor
+from core.artifacts.models import Artifact
+from core.artifacts.service import find_artifact
+from core.data.service import dataset_rows_path, ingest, latest_dataset
 from core.errors import InvalidInput
 from core.labeling.models import Task, TaskFilter
+from core.labeling.tasks import create_task, list_tasks
 from core.monitoring.alerts import get_alert
 from core.monitoring.drift import NOVELTY_DRIFT
 from core.monitoring.log import FEATURE_PREFIX, LogReader, quote
@@ -33,6 +38,7 @@ from core.monitoring.reference import TOKENS, ensure_reference
 from core.monitoring.retrain import link
 from core.monitoring.service import bucket_sql
 from core.monitoring.stats import sturges_edges
+from core.projects.service import get_project
 from core.projects.spec import ProjectSpec
 from core.store import Workspace
 
@@ -56,30 +62,17 @@ def _grown(keys: list[Any], reference: np.ndarray, current: np.ndarray) -> list[
     return chosen
 
 
-def _region(reader: LogReader, ref: FeatureReference) -> tuple[str, dict[str, Any], str] | None:
+Region = tuple[str, dict[str, Any], str]  # SQL condition, its parameters, what it is in words
+
+
+def _region(reader: LogReader, ref: FeatureReference) -> Region | None:
     """A SQL condition on ``candidates`` for the feature's drifted region, its parameters and a
     sentence saying what it is."""
     feature = ref.feature
     expr = feature.sql(FEATURE_PREFIX)
     key = feature.name.replace(".", "_")
     if feature.kind == "vocabulary":
-        baseline = float(ref.details.get("held_out_novelty") or 0.0)
-        reader.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE vocabulary_{key} AS SELECT unnest(?::VARCHAR[]) AS token",
-            [list(ref.categories)],
-        )
-        reader.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE novelty_{key} AS SELECT request_id, "
-            "avg(CASE WHEN v.token IS NULL THEN 1.0 ELSE 0.0 END) AS novelty FROM (SELECT request_id, "
-            f"unnest(regexp_extract_all({expr}, '{TOKENS}')) AS token FROM candidates) t "
-            f"LEFT JOIN vocabulary_{key} v USING (token) GROUP BY request_id"
-        )
-        limit = baseline + NOVELTY_DRIFT
-        return (
-            f"request_id IN (SELECT request_id FROM novelty_{key} WHERE novelty >= ${key})",
-            {key: limit},
-            f"{feature.column} has at least {limit:.0%} tokens unseen in training",
-        )
+        return _unseen_tokens(reader, ref, expr, key)
     rows = reader.rows(
         f"SELECT {expr} AS v, count(*) FROM candidates WHERE v IS NOT NULL GROUP BY v"
     )
@@ -87,38 +80,83 @@ def _region(reader: LogReader, ref: FeatureReference) -> tuple[str, dict[str, An
         return None
     current = {v: float(c) for v, c in rows}
     if feature.kind == "category":
-        keys = sorted(set(ref.categories) | {str(k) for k in current})
-        chosen = _grown(
-            keys,
-            np.array([ref.categories.get(k, 0.0) for k in keys]),
-            np.array([current.get(k, 0.0) for k in keys]),
-        )
-        if not chosen:
-            return None
-        return (
-            f"{expr} IN (SELECT unnest(${key}::VARCHAR[]))",
-            {key: chosen},
-            f"{feature.name} in {chosen}",
-        )
+        return _grown_categories(ref, current, expr, key)
+    if ref.per_value:
+        return _grown_values(ref, current, expr, key)
+    return _grown_bins(ref, current, expr, key)
+
+
+def _unseen_tokens(reader: LogReader, ref: FeatureReference, expr: str, key: str) -> Region:
+    """Texts with at least the reference's held-out share of unseen tokens plus the drift margin."""
+    feature = ref.feature
+    baseline = float(ref.details.get("held_out_novelty") or 0.0)
+    reader.con.execute(
+        f"CREATE OR REPLACE TEMP TABLE vocabulary_{key} AS SELECT unnest(?::VARCHAR[]) AS token",
+        [list(ref.categories)],
+    )
+    reader.con.execute(
+        f"CREATE OR REPLACE TEMP TABLE novelty_{key} AS SELECT request_id, "
+        "avg(CASE WHEN v.token IS NULL THEN 1.0 ELSE 0.0 END) AS novelty FROM (SELECT request_id, "
+        f"unnest(regexp_extract_all({expr}, '{TOKENS}')) AS token FROM candidates) t "
+        f"LEFT JOIN vocabulary_{key} v USING (token) GROUP BY request_id"
+    )
+    limit = baseline + NOVELTY_DRIFT
+    return (
+        f"request_id IN (SELECT request_id FROM novelty_{key} WHERE novelty >= ${key})",
+        {key: limit},
+        f"{feature.column} has at least {limit:.0%} tokens unseen in training",
+    )
+
+
+def _grown_categories(
+    ref: FeatureReference, current: dict[Any, float], expr: str, key: str
+) -> Region | None:
+    """The category values whose share grew."""
+    keys = sorted(set(ref.categories) | {str(k) for k in current})
+    chosen = _grown(
+        keys,
+        np.array([ref.categories.get(k, 0.0) for k in keys]),
+        np.array([current.get(k, 0.0) for k in keys]),
+    )
+    if not chosen:
+        return None
+    return (
+        f"{expr} IN (SELECT unnest(${key}::VARCHAR[]))",
+        {key: chosen},
+        f"{ref.feature.name} in {chosen}",
+    )
+
+
+def _grown_values(
+    ref: FeatureReference, current: dict[Any, float], expr: str, key: str
+) -> Region | None:
+    """The numbers (of a feature with few distinct values) whose share grew."""
     dist = ref.distribution
+    assert dist is not None
+    reference = dist.value_counts()
+    numbers: list[float] = sorted(set(reference) | {float(k) for k in current})
+    chosen = _grown(
+        numbers,
+        np.array([reference.get(k, 0.0) for k in numbers]),
+        np.array([current.get(k, 0.0) for k in numbers]),
+    )
+    if not chosen:
+        return None
+    return (
+        f"{expr} IN (SELECT unnest(${key}::DOUBLE[]))",
+        {key: chosen},
+        f"{ref.feature.name} in {chosen}",
+    )
+
+
+def _grown_bins(
+    ref: FeatureReference, current: dict[Any, float], expr: str, key: str
+) -> Region | None:
+    """The Sturges bins (over the reference's and the live range) whose share grew."""
+    feature, dist = ref.feature, ref.distribution
     assert dist is not None
     values = np.array(list(current), dtype=float)
     counts = np.array(list(current.values()))
-    if ref.per_value:
-        reference = dist.value_counts()
-        numbers: list[float] = sorted(set(reference) | {float(k) for k in current})
-        chosen = _grown(
-            numbers,
-            np.array([reference.get(k, 0.0) for k in numbers]),
-            np.array([current.get(k, 0.0) for k in numbers]),
-        )
-        if not chosen:
-            return None
-        return (
-            f"{expr} IN (SELECT unnest(${key}::DOUBLE[]))",
-            {key: chosen},
-            f"{feature.name} in {chosen}",
-        )
     edges = sturges_edges(
         min(dist.minimum, values.min()),
         max(dist.maximum, values.max()),
@@ -147,8 +185,6 @@ def drifted_items(
 ) -> tuple[pd.DataFrame, list[str]]:
     """The alert's live predictions most worth labeling (uncertain, in the drifted region), with
     the sentences that describe the region."""
-    from core.projects.service import get_project
-
     spec = get_project(ws, alert.project).spec
     model = _alert_model(ws, alert)
     reference = ensure_reference(ws, model) if model is not None else None
@@ -186,8 +222,6 @@ def drifted_items(
 
 
 def _alert_model(ws: Workspace, alert: Alert) -> Any:
-    from core.artifacts.service import find_artifact
-
     return find_artifact(ws, alert.model_id) if alert.model_id else None
 
 
@@ -237,9 +271,6 @@ def send_to_labeling(
     overlap: int = 1,
 ) -> Task:
     """A labeling task of the alert's drifted live items the model is least sure of."""
-    from core.data.service import dataset_rows_path, ingest, latest_dataset
-    from core.labeling.tasks import create_task
-
     if not 1 <= limit <= 10_000:
         raise InvalidInput(f"Send 1 to 10,000 items to labeling, got {limit}.")
     alert = get_alert(ws, alert_id)
@@ -253,40 +284,7 @@ def send_to_labeling(
     keys = (
         frame["item_id"].where(frame["item_id"].notna(), "req-" + frame["request_id"]).astype(str)
     )
-    dataset = latest_dataset(ws, alert.project)
-    known: set[str] = set()
-    if dataset is not None:
-        import duckdb
-
-        with duckdb.connect() as con:
-            known = {
-                str(r[0])
-                for r in con.execute(
-                    f"SELECT CAST({quote(spec.id_column)} AS VARCHAR) FROM read_parquet(?) "
-                    f"WHERE CAST({quote(spec.id_column)} AS VARCHAR) IN (SELECT unnest(?::VARCHAR[]))",
-                    [str(dataset_rows_path(ws, dataset)), keys.tolist()],
-                ).fetchall()
-            }
-    fresh = frame[~keys.isin(known).to_numpy()]
-    registered = None
-    if len(fresh) or dataset is None:
-        rows = _rows_to_register(spec, fresh)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / f"alert-{alert.alert_id}-live-items.parquet"
-            rows.to_parquet(path, index=False)
-            registered = ingest(ws, alert.project, path, actor).dataset
-        dataset = registered
-        if alert.artifact_id:
-            with ws.store.transaction() as tx:
-                link(tx, registered.artifact_id, "triggered_by", alert.artifact_id)
-    assert dataset is not None
-    classes = list(spec.labels.classes)
-    probabilities = pd.DataFrame(
-        frame[[f"p_{c}" for c in classes]].to_numpy(dtype=float),
-        index=keys.to_numpy(),
-        columns=classes,
-    )
-    what = alert.describe()
+    dataset, registered = _dataset_to_label(ws, alert, spec, frame, keys, actor)
     task = create_task(
         ws,
         alert.project,
@@ -297,15 +295,9 @@ def send_to_labeling(
         overlap=overlap,
         ordering="uncertainty",
         uncertainty="margin",
-        probabilities=probabilities,
+        probabilities=_probabilities(spec, frame, keys),
         model_id=alert.model_id,
-        instructions=f"Live items from alert #{alert.alert_id} ({what}); "
-        + (
-            "in the drifted region: " + "; ".join(region)
-            if region
-            else "the model's least sure ones"
-        )
-        + ". The suggestion is what the model answered in production.",
+        instructions=_instructions(alert, region),
         trigger_id=alert.artifact_id,
     )
     with ws.store.transaction() as tx:
@@ -325,16 +317,73 @@ def send_to_labeling(
     return task
 
 
-def _spec(ws: Workspace, project: str) -> ProjectSpec:
-    from core.projects.service import get_project
+def _dataset_to_label(
+    ws: Workspace,
+    alert: Alert,
+    spec: ProjectSpec,
+    frame: pd.DataFrame,
+    keys: pd.Series,
+    actor: Actor,
+) -> tuple[Artifact, Artifact | None]:
+    """The dataset version the task labels, and the one registered for it (if any): the latest
+    version when it holds every item, else a new one with the items it lacks (rebuilt from their
+    logged inputs), linked to the alert."""
+    dataset = latest_dataset(ws, alert.project)
+    known = _known_ids(ws, spec, dataset, keys.tolist()) if dataset is not None else set()
+    fresh = frame[~keys.isin(known).to_numpy()]
+    if dataset is not None and not len(fresh):
+        return dataset, None
+    rows = _rows_to_register(spec, fresh)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"alert-{alert.alert_id}-live-items.parquet"
+        rows.to_parquet(path, index=False)
+        registered = ingest(ws, alert.project, path, actor).dataset
+    if alert.artifact_id:
+        with ws.store.transaction() as tx:
+            link(tx, registered.artifact_id, "triggered_by", alert.artifact_id)
+    return registered, registered
 
+
+def _known_ids(ws: Workspace, spec: ProjectSpec, dataset: Artifact, keys: list[str]) -> set[str]:
+    """Which of ``keys`` the dataset version already holds (by the project's id column)."""
+    column = quote(spec.id_column)
+    with duckdb.connect() as con:
+        return {
+            str(r[0])
+            for r in con.execute(
+                f"SELECT CAST({column} AS VARCHAR) FROM read_parquet(?) "
+                f"WHERE CAST({column} AS VARCHAR) IN (SELECT unnest(?::VARCHAR[]))",
+                [str(dataset_rows_path(ws, dataset)), keys],
+            ).fetchall()
+        }
+
+
+def _probabilities(spec: ProjectSpec, frame: pd.DataFrame, keys: pd.Series) -> pd.DataFrame:
+    """What the model answered in production, per item: the task's suggestions and order."""
+    classes = list(spec.labels.classes)
+    return pd.DataFrame(
+        frame[[f"p_{c}" for c in classes]].to_numpy(dtype=float),
+        index=keys.to_numpy(),
+        columns=classes,
+    )
+
+
+def _instructions(alert: Alert, region: list[str]) -> str:
+    where = (
+        "in the drifted region: " + "; ".join(region) if region else "the model's least sure ones"
+    )
+    return (
+        f"Live items from alert #{alert.alert_id} ({alert.describe()}); {where}. "
+        "The suggestion is what the model answered in production."
+    )
+
+
+def _spec(ws: Workspace, project: str) -> ProjectSpec:
     return get_project(ws, project).spec
 
 
 def tasks_of(ws: Workspace, alert: Alert) -> list[Task]:
     """The labeling tasks sent from an alert."""
-    from core.labeling.tasks import list_tasks
-
     if alert.artifact_id is None:
         return []
     return [t for t in list_tasks(ws, alert.project) if t.trigger_id == alert.artifact_id]

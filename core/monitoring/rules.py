@@ -60,84 +60,94 @@ class AlertRule:
         return COMPARATORS[self.comparator](value, self.threshold)
 
 
+BASE_RULES = (
+    AlertRule(
+        "drift",
+        "drift.score",
+        ">",
+        0.25,
+        "warning",
+        min_volume=30,
+        description="an input's PSI above 0.25 (its test significant): a large shift",
+    ),
+    AlertRule(
+        "estimated-accuracy",
+        "estimated.accuracy",
+        "drop",
+        0.05,
+        "warning",
+        min_volume=100,
+        description="estimated accuracy 5 points below the reference",
+    ),
+    AlertRule(
+        "accuracy",
+        "accuracy",
+        "drop",
+        0.05,
+        "critical",
+        min_volume=30,
+        description="realized accuracy 5 points below the reference",
+    ),
+    AlertRule(
+        "latency",
+        "latency_p95_ms",
+        ">",
+        LATENCY_BUDGET_MS,
+        "critical",
+        min_volume=20,
+        description=f"p95 latency above the {LATENCY_BUDGET_MS:.0f} ms budget",
+    ),
+    AlertRule(
+        "errors",
+        "error_rate",
+        ">",
+        0.01,
+        "warning",
+        min_volume=100,
+        description="more than 1% of requests failed",
+    ),
+)
+
+
 def default_rules(spec: ProjectSpec) -> list[AlertRule]:
     """Rules every project gets: drift, estimated and realized performance, latency, errors."""
-    rules = [
+    return [*BASE_RULES, *_precision_rules(spec), *_recall_rules(spec)]
+
+
+def _precision_rules(spec: ProjectSpec) -> list[AlertRule]:
+    """Estimated precision of the positive class, when the project names one."""
+    if not spec.labels.positive:
+        return []
+    return [
         AlertRule(
-            "drift",
-            "drift.score",
-            ">",
-            0.25,
-            "warning",
-            min_volume=30,
-            description="an input's PSI above 0.25 (its test significant): a large shift",
-        ),
-        AlertRule(
-            "estimated-accuracy",
-            "estimated.accuracy",
+            f"estimated-precision.{spec.labels.positive}",
+            f"estimated.precision.{spec.labels.positive}",
             "drop",
-            0.05,
+            0.10,
             "warning",
             min_volume=100,
-            description="estimated accuracy 5 points below the reference",
-        ),
-        AlertRule(
-            "accuracy",
-            "accuracy",
-            "drop",
-            0.05,
-            "critical",
-            min_volume=30,
-            description="realized accuracy 5 points below the reference",
-        ),
-        AlertRule(
-            "latency",
-            "latency_p95_ms",
-            ">",
-            LATENCY_BUDGET_MS,
-            "critical",
-            min_volume=20,
-            description=f"p95 latency above the {LATENCY_BUDGET_MS:.0f} ms budget",
-        ),
-        AlertRule(
-            "errors",
-            "error_rate",
-            ">",
-            0.01,
-            "warning",
-            min_volume=100,
-            description="more than 1% of requests failed",
-        ),
-    ]
-    if spec.labels.positive:
-        rules.append(
-            AlertRule(
-                f"estimated-precision.{spec.labels.positive}",
-                f"estimated.precision.{spec.labels.positive}",
-                "drop",
-                0.10,
-                "warning",
-                min_volume=100,
-                description="estimated precision 10 points below the reference",
-            )
+            description="estimated precision 10 points below the reference",
         )
-    # per class, overall and within the slices the project protects (every value of them)
+    ]
+
+
+def _recall_rules(spec: ProjectSpec) -> list[AlertRule]:
+    """Recall per class, overall and within the slices the project protects (every value)."""
     watched = [
         ("", 0.10, 100),
         *((f"{s} = *", 0.15, 50) for s in sorted({p.slice for p in spec.protected_slices})),
     ]
-    for where, drop, volume in watched:
-        for name in spec.labels.classes:
-            rules.append(
-                AlertRule(
-                    f"recall.{name}",
-                    f"recall.{name}",
-                    "drop",
-                    drop,
-                    "warning",
-                    slice=where,
-                    min_volume=volume,
-                    description=f"realized recall {drop * 100:.0f} points below the reference",
-                )
-            )
-    return rules
+    return [
+        AlertRule(
+            f"recall.{name}",
+            f"recall.{name}",
+            "drop",
+            drop,
+            "warning",
+            slice=where,
+            min_volume=volume,
+            description=f"realized recall {drop * 100:.0f} points below the reference",
+        )
+        for where, drop, volume in watched
+        for name in spec.labels.classes
+    ]
