@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,8 @@ from core.actor import Actor
 from core.artifacts.models import NewArtifact
 from core.artifacts.service import register
 from core.errors import InvalidInput, NotFound
-from core.projects.service import get_project
+from core.projects.service import get_project, list_projects
+from core.requirements.interchange import read_file, render, to_yaml
 from core.requirements.models import (
     CHECK_FIELDS,
     LIST_FIELDS,
@@ -29,6 +30,7 @@ from core.requirements.models import (
     SaveResult,
 )
 from core.requirements.parse import parse_entry, validate_set
+from core.requirements.status import recompute
 from core.store import Tx, Workspace, utcnow
 
 COLUMN_NAMES = tuple(f.name for f in fields(Requirement))  # the table's columns, in this order
@@ -46,6 +48,7 @@ CURRENT = (
     "QUALIFY row_number() OVER (PARTITION BY project, requirement_id ORDER BY version DESC) = 1 "
     + NATURAL_ORDER
 )
+SET_COLUMNS = "project, set_version, artifact_id, source, note, changed, created_at, created_by"
 MAX_FILE = 20 << 20
 
 
@@ -110,88 +113,175 @@ def save_requirements(
     spec = get_project(ws, project).spec
     where = origin or project  # how error messages name what is being saved
     incoming = list(items)
-    for item in incoming:
+    _check_project(incoming, project)
+    with ws.store.transaction() as tx:
+        every = {r.requirement_id: r for r in select_current(tx, project, include_deleted=True)}
+        live = {k: r for k, r in every.items() if not r.deleted}
+        given = _given_once(incoming, where)
+        removing = _removing(live, given, project, delete, delete_missing)
+        kept = {k: r for k, r in live.items() if k not in removing}
+        validate_set({**kept, **given}.values(), spec, where)
+        now = utcnow()
+        changes = new_versions(every, given, removing, now)
+        if not changes.rows:
+            return SaveResult(project, None, (), (), (), changes.unchanged)
+        set_version = _next_set_version(tx, project)
+        _insert_versions(tx, changes.rows, set_version, note, actor, now)
+        artifact_id = _snapshot(ws, tx, project, set_version, source, note, actor)
+        _insert_set(
+            tx, project, set_version, artifact_id, source, note, len(changes.rows), now, actor
+        )
+        _audit_save(tx, actor, project, set_version, source, note, changes, every, given)
+        recompute(tx, project, cause=f"requirement set v{set_version} ({source})")
+    return SaveResult(
+        project,
+        set_version,
+        changes.created,
+        changes.changed,
+        changes.deleted,
+        changes.unchanged,
+        artifact_id,
+    )
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What a save writes: one new version per row (the item, its version, deleted or not, when its
+    check last changed), and which ids are new, changed or deleted."""
+
+    rows: tuple[tuple[Requirement, int, bool, Any], ...]
+    created: tuple[str, ...]
+    changed: tuple[str, ...]
+    deleted: tuple[str, ...]
+    unchanged: int
+
+
+def _check_project(items: Sequence[Requirement], project: str) -> None:
+    for item in items:
         if item.project != project:
             raise InvalidInput(
                 f"{item.requirement_id} belongs to {item.project!r}, not {project!r}."
             )
-    with ws.store.transaction() as tx:
-        every = {r.requirement_id: r for r in select_current(tx, project, include_deleted=True)}
-        live = {k: r for k, r in every.items() if not r.deleted}
-        given = {r.requirement_id: r for r in incoming}
-        if len(given) != len(incoming):
-            counts = Counter(r.requirement_id for r in incoming)
-            twice = sorted(k for k, n in counts.items() if n > 1)
-            verb = "appears" if len(twice) == 1 else "appear"
-            raise InvalidInput(f"{where}: {', '.join(twice)} {verb} more than once.")
-        removing = set(delete) | (set(live) - set(given) if delete_missing else set())
-        unknown = sorted(removing - set(live))
-        if unknown:
-            raise NotFound(f"No requirement {', '.join(unknown)} in {project!r} to remove.")
-        merged = {**{k: r for k, r in live.items() if k not in removing}, **given}
-        validate_set(merged.values(), spec, where)
-        now = utcnow()
-        created: list[str] = []
-        changed: list[str] = []
-        rows: list[tuple[Requirement, int, bool, Any]] = []
-        for rid, item in given.items():
-            before = every.get(rid)
-            if before is not None and not before.deleted and before.content() == item.content():
-                continue
-            check_at = None
-            if before is not None:
-                old, new = before.content(), item.content()
-                moved = before.deleted or any(old[f] != new[f] for f in CHECK_FIELDS)
-                check_at = now if moved else before.check_changed_at
-            (changed if before is not None and not before.deleted else created).append(rid)
-            rows.append((item, (before.version if before else 0) + 1, False, check_at))
-        for rid in sorted(removing):
-            before = live[rid]
-            rows.append((before, before.version + 1, True, before.check_changed_at))
-        unchanged = len(given) - len(created) - len(changed)
-        if not rows:
-            return SaveResult(project, None, (), (), (), unchanged)
-        set_version = int(
-            tx.scalar(
-                "SELECT coalesce(max(set_version), 0) + 1 FROM requirement_sets WHERE project = ?",
-                [project],
-            )
-        )
-        _insert_versions(tx, rows, set_version, note, actor, now)
-        artifact_id = _snapshot(ws, tx, project, set_version, source, note, actor)
-        tx.execute(
-            "INSERT INTO requirement_sets VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [project, set_version, artifact_id, source, note, len(rows), now, actor.name],
-        )
-        deleted_ids = tuple(sorted(removing))
-        details: dict[str, Any] = {
-            "set_version": set_version,
-            "source": source,
-            "created": created,
-            "changed": changed,
-            "deleted": list(deleted_ids),
-            "note": note,
-        }
-        if source == "edit":
-            details["fields"] = {
-                rid: sorted(_diff(every[rid].content(), given[rid].content())) for rid in changed
-            }
-        action = "requirements.import" if source != "edit" else "requirements.edit"
-        if not given and removing:
-            action = "requirements.delete"
-        record(
-            tx,
-            actor,
-            action,
-            project=project,
-            target=f"requirements:{project}@{set_version}",
-            details=details,
-        )
-        from core.requirements.status import recompute
 
-        recompute(tx, project, cause=f"requirement set v{set_version} ({source})")
-    return SaveResult(
-        project, set_version, tuple(created), tuple(changed), deleted_ids, unchanged, artifact_id
+
+def _given_once(items: Sequence[Requirement], where: str) -> dict[str, Requirement]:
+    """The items by id; an id given twice is refused."""
+    given = {r.requirement_id: r for r in items}
+    if len(given) != len(items):
+        counts = Counter(r.requirement_id for r in items)
+        twice = sorted(k for k, n in counts.items() if n > 1)
+        verb = "appears" if len(twice) == 1 else "appear"
+        raise InvalidInput(f"{where}: {', '.join(twice)} {verb} more than once.")
+    return given
+
+
+def _removing(
+    live: Mapping[str, Requirement],
+    given: Mapping[str, Requirement],
+    project: str,
+    delete: Iterable[str],
+    delete_missing: bool,
+) -> set[str]:
+    """The ids to remove: those named, and (``delete_missing``) the live ones not given."""
+    removing = set(delete) | (set(live) - set(given) if delete_missing else set())
+    unknown = sorted(removing - set(live))
+    if unknown:
+        raise NotFound(f"No requirement {', '.join(unknown)} in {project!r} to remove.")
+    return removing
+
+
+def new_versions(
+    every: Mapping[str, Requirement],
+    given: Mapping[str, Requirement],
+    removing: Iterable[str],
+    now: Any,
+) -> Changes:
+    """A new version for each given item whose content differs from its current one (a deleted
+    one comes back), a tombstone for each removed id; ``check_changed_at`` moves to ``now`` when
+    a field of the check changed."""
+    created: list[str] = []
+    changed: list[str] = []
+    rows: list[tuple[Requirement, int, bool, Any]] = []
+    for rid, item in given.items():
+        before = every.get(rid)
+        if before is not None and not before.deleted and before.content() == item.content():
+            continue
+        check_at = None
+        if before is not None:
+            old, new = before.content(), item.content()
+            moved = before.deleted or any(old[f] != new[f] for f in CHECK_FIELDS)
+            check_at = now if moved else before.check_changed_at
+        (changed if before is not None and not before.deleted else created).append(rid)
+        rows.append((item, (before.version if before else 0) + 1, False, check_at))
+    deleted = tuple(sorted(removing))
+    for rid in deleted:
+        before = every[rid]
+        rows.append((before, before.version + 1, True, before.check_changed_at))
+    unchanged = len(given) - len(created) - len(changed)
+    return Changes(tuple(rows), tuple(created), tuple(changed), deleted, unchanged)
+
+
+def _next_set_version(tx: Tx, project: str) -> int:
+    return int(
+        tx.scalar(
+            "SELECT coalesce(max(set_version), 0) + 1 FROM requirement_sets WHERE project = ?",
+            [project],
+        )
+    )
+
+
+def _insert_set(
+    tx: Tx,
+    project: str,
+    set_version: int,
+    artifact_id: int,
+    source: str,
+    note: str,
+    changed: int,
+    now: Any,
+    actor: Actor,
+) -> None:
+    tx.execute(
+        f"INSERT INTO requirement_sets ({SET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [project, set_version, artifact_id, source, note, changed, now, actor.name],
+    )
+
+
+def _audit_save(
+    tx: Tx,
+    actor: Actor,
+    project: str,
+    set_version: int,
+    source: str,
+    note: str,
+    changes: Changes,
+    every: Mapping[str, Requirement],
+    given: Mapping[str, Requirement],
+) -> None:
+    """One audit row: import, edit (with the fields each changed requirement changed) or delete."""
+    details: dict[str, Any] = {
+        "set_version": set_version,
+        "source": source,
+        "created": list(changes.created),
+        "changed": list(changes.changed),
+        "deleted": list(changes.deleted),
+        "note": note,
+    }
+    if source == "edit":
+        details["fields"] = {
+            rid: sorted(_diff(every[rid].content(), given[rid].content()))
+            for rid in changes.changed
+        }
+    action = "requirements.import" if source != "edit" else "requirements.edit"
+    if not given and changes.deleted:
+        action = "requirements.delete"
+    record(
+        tx,
+        actor,
+        action,
+        project=project,
+        target=f"requirements:{project}@{set_version}",
+        details=details,
     )
 
 
@@ -237,8 +327,6 @@ def _snapshot(
     ws: Workspace, tx: Tx, project: str, set_version: int, source: str, note: str, actor: Actor
 ) -> int:
     """The set as it now stands, registered as ``requirements:<project>@N`` (same transaction)."""
-    from core.requirements.interchange import to_yaml
-
     current = select_current(tx, project)
     previous = tx.scalar(
         "SELECT artifact_id FROM requirement_sets WHERE project = ? ORDER BY set_version DESC LIMIT 1",
@@ -344,8 +432,6 @@ def import_requirements(
     note: str = "",
 ) -> SaveResult:
     """Import a YAML, CSV or ReqIF file (by its extension) as a new version of a project's set."""
-    from core.requirements.interchange import read_file
-
     file = Path(path)
     if not file.is_file():
         raise InvalidInput(
@@ -369,9 +455,6 @@ def import_requirements(
 def export_requirements(ws: Workspace, project: str | None, fmt: str) -> str:
     """A project's current set in an export format (yaml, csv or reqif); without a project, the
     workspace's only one."""
-    from core.projects.service import list_projects
-    from core.requirements.interchange import render
-
     if project:
         chosen = get_project(ws, project).name
     else:
