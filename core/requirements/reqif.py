@@ -80,9 +80,31 @@ def to_reqif(
     chosen = list(items)
     now = utcnow().strftime("%Y-%m-%dT%H:%M:%S")
     stamp = f'LAST-CHANGE="{now}"'
-    out: list[str] = [
+    out = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         f'<REQ-IF xmlns="{NAMESPACE}" xmlns:xhtml="{XHTML}">',
+        *_header(project, now),
+        "  <CORE-CONTENT>",
+        "    <REQ-IF-CONTENT>",
+        *_datatypes(stamp),
+        *_spec_types(stamp, with_status=statuses is not None),
+        "      <SPEC-OBJECTS>",
+        *(line for item in chosen for line in _spec_object(project, item, statuses, stamp)),
+        "      </SPEC-OBJECTS>",
+        "      <SPEC-RELATIONS>",
+        *(line for item in chosen for line in _relations(project, item, stamp)),
+        "      </SPEC-RELATIONS>",
+        *_specification(project, chosen, stamp),
+        "    </REQ-IF-CONTENT>",
+        "  </CORE-CONTENT>",
+        "</REQ-IF>",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def _header(project: str, now: str) -> list[str]:
+    return [
         "  <THE-HEADER>",
         f'    <REQ-IF-HEADER IDENTIFIER="{_ident("header", project)}">',
         f"      <CREATION-TIME>{now}</CREATION-TIME>",
@@ -92,15 +114,23 @@ def to_reqif(
         f"      <TITLE>{escape(project)} requirements</TITLE>",
         "    </REQ-IF-HEADER>",
         "  </THE-HEADER>",
-        "  <CORE-CONTENT>",
-        "    <REQ-IF-CONTENT>",
+    ]
+
+
+def _datatypes(stamp: str) -> list[str]:
+    return [
         "      <DATATYPES>",
         f'        <DATATYPE-DEFINITION-STRING IDENTIFIER="DT-STRING" LONG-NAME="Text" MAX-LENGTH="100000" {stamp}/>',
         f'        <DATATYPE-DEFINITION-REAL IDENTIFIER="DT-REAL" LONG-NAME="Real" ACCURACY="12" MIN="-1e300" MAX="1e300" {stamp}/>',
         f'        <DATATYPE-DEFINITION-INTEGER IDENTIFIER="DT-INTEGER" LONG-NAME="Integer" MIN="0" MAX="100000" {stamp}/>',
         "      </DATATYPES>",
-        "      <SPEC-TYPES>",
     ]
+
+
+def _spec_types(stamp: str, *, with_status: bool) -> list[str]:
+    """One object type per level with its attribute definitions (plus the status attributes when
+    statuses are exported), the "derived from" relation type and the specification type."""
+    out = ["      <SPEC-TYPES>"]
     for level, (type_id, long_name) in TYPES.items():
         out.append(
             f'        <SPEC-OBJECT-TYPE IDENTIFIER="{type_id}" LONG-NAME="{long_name}" {stamp}>'
@@ -108,94 +138,96 @@ def to_reqif(
         out.append("          <SPEC-ATTRIBUTES>")
         for key in SYSTEM_FIELDS if level == "system" else FIELDS:
             name, kind, _ = FIELDS[key]
-            out += [
-                f'            <ATTRIBUTE-DEFINITION-{kind} IDENTIFIER="{_ident(level, key)}" LONG-NAME="{name}" {stamp}>',
-                f"              <TYPE><DATATYPE-DEFINITION-{kind}-REF>DT-{kind}</DATATYPE-DEFINITION-{kind}-REF></TYPE>",
-                f"            </ATTRIBUTE-DEFINITION-{kind}>",
-            ]
-        for name in STATUS_FIELDS if statuses is not None else ():
-            out += [
-                f'            <ATTRIBUTE-DEFINITION-STRING IDENTIFIER="{_ident(level, name)}" LONG-NAME="{name}" {stamp}>',
-                "              <TYPE><DATATYPE-DEFINITION-STRING-REF>DT-STRING</DATATYPE-DEFINITION-STRING-REF></TYPE>",
-                "            </ATTRIBUTE-DEFINITION-STRING>",
-            ]
+            out += _attribute_definition(kind, _ident(level, key), name, stamp)
+        for name in STATUS_FIELDS if with_status else ():
+            out += _attribute_definition("STRING", _ident(level, name), name, stamp)
         out += ["          </SPEC-ATTRIBUTES>", "        </SPEC-OBJECT-TYPE>"]
-    out += [
+    return [
+        *out,
         f'        <SPEC-RELATION-TYPE IDENTIFIER="RT-derived" LONG-NAME="derived from" {stamp}/>',
         f'        <SPECIFICATION-TYPE IDENTIFIER="SPT-set" LONG-NAME="Loopline requirement set" {stamp}>',
         "          <SPEC-ATTRIBUTES>",
-        f'            <ATTRIBUTE-DEFINITION-STRING IDENTIFIER="A-project" LONG-NAME="Loopline.Project" {stamp}>',
-        "              <TYPE><DATATYPE-DEFINITION-STRING-REF>DT-STRING</DATATYPE-DEFINITION-STRING-REF></TYPE>",
-        "            </ATTRIBUTE-DEFINITION-STRING>",
+        *_attribute_definition("STRING", "A-project", "Loopline.Project", stamp),
         "          </SPEC-ATTRIBUTES>",
         "        </SPECIFICATION-TYPE>",
         "      </SPEC-TYPES>",
-        "      <SPEC-OBJECTS>",
     ]
-    for item in chosen:
-        out.append(
-            f'        <SPEC-OBJECT IDENTIFIER="{_ident(project, item.requirement_id)}" {stamp}>'
-        )
-        out.append("          <VALUES>")
-        values = _values(item)
-        for key in SYSTEM_FIELDS if item.level == "system" else FIELDS:
-            value = values.get(key)
-            if value is None or value == "":
-                continue
-            kind = FIELDS[key][1]
-            shown = f"{value:.12g}" if kind == "REAL" else str(value)
-            out.append(
-                f"            <ATTRIBUTE-VALUE-{kind} THE-VALUE={quoteattr(shown)}><DEFINITION>"
-                f"<ATTRIBUTE-DEFINITION-{kind}-REF>{_ident(item.level, key)}</ATTRIBUTE-DEFINITION-{kind}-REF>"
-                f"</DEFINITION></ATTRIBUTE-VALUE-{kind}>"
-            )
-        found = statuses.get(item.requirement_id) if statuses is not None else None
-        if found is not None:
-            facts = (found.status, found.value_text, found.evidence_ref or "")
-            for name, value in zip(STATUS_FIELDS, facts, strict=True):
-                out.append(
-                    f"            <ATTRIBUTE-VALUE-STRING THE-VALUE={quoteattr(value)}><DEFINITION>"
-                    f"<ATTRIBUTE-DEFINITION-STRING-REF>{_ident(item.level, name)}</ATTRIBUTE-DEFINITION-STRING-REF>"
-                    "</DEFINITION></ATTRIBUTE-VALUE-STRING>"
-                )
+
+
+def _attribute_definition(kind: str, identifier: str, name: str, stamp: str) -> list[str]:
+    return [
+        f'            <ATTRIBUTE-DEFINITION-{kind} IDENTIFIER="{identifier}" LONG-NAME="{name}" {stamp}>',
+        f"              <TYPE><DATATYPE-DEFINITION-{kind}-REF>DT-{kind}</DATATYPE-DEFINITION-{kind}-REF></TYPE>",
+        f"            </ATTRIBUTE-DEFINITION-{kind}>",
+    ]
+
+
+def _attribute_value(kind: str, value: str, definition: str) -> str:
+    return (
+        f"<ATTRIBUTE-VALUE-{kind} THE-VALUE={quoteattr(value)}><DEFINITION>"
+        f"<ATTRIBUTE-DEFINITION-{kind}-REF>{definition}</ATTRIBUTE-DEFINITION-{kind}-REF>"
+        f"</DEFINITION></ATTRIBUTE-VALUE-{kind}>"
+    )
+
+
+def _spec_object(
+    project: str, item: Requirement, statuses: Mapping[str, Any] | None, stamp: str
+) -> list[str]:
+    """One requirement: its non-empty fields (and its status, when statuses are exported)."""
+    out = [
+        f'        <SPEC-OBJECT IDENTIFIER="{_ident(project, item.requirement_id)}" {stamp}>',
+        "          <VALUES>",
+    ]
+    values = _values(item)
+    for key in SYSTEM_FIELDS if item.level == "system" else FIELDS:
+        value = values.get(key)
+        if value is None or value == "":
+            continue
+        kind = FIELDS[key][1]
+        shown = f"{value:.12g}" if kind == "REAL" else str(value)
+        out.append("            " + _attribute_value(kind, shown, _ident(item.level, key)))
+    found = statuses.get(item.requirement_id) if statuses is not None else None
+    if found is not None:
+        facts = (found.status, found.value_text, found.evidence_ref or "")
+        for name, fact in zip(STATUS_FIELDS, facts, strict=True):
+            out.append("            " + _attribute_value("STRING", fact, _ident(item.level, name)))
+    return [
+        *out,
+        "          </VALUES>",
+        f"          <TYPE><SPEC-OBJECT-TYPE-REF>{TYPES[item.level][0]}</SPEC-OBJECT-TYPE-REF></TYPE>",
+        "        </SPEC-OBJECT>",
+    ]
+
+
+def _relations(project: str, item: Requirement, stamp: str) -> list[str]:
+    """A "derived from" relation from ``item`` to each requirement it is derived from."""
+    out: list[str] = []
+    for target in item.derived_from:
         out += [
-            "          </VALUES>",
-            f"          <TYPE><SPEC-OBJECT-TYPE-REF>{TYPES[item.level][0]}</SPEC-OBJECT-TYPE-REF></TYPE>",
-            "        </SPEC-OBJECT>",
+            f'        <SPEC-RELATION IDENTIFIER="{_ident("rel", project, item.requirement_id, target)}" {stamp}>',
+            "          <TYPE><SPEC-RELATION-TYPE-REF>RT-derived</SPEC-RELATION-TYPE-REF></TYPE>",
+            f"          <SOURCE><SPEC-OBJECT-REF>{_ident(project, item.requirement_id)}</SPEC-OBJECT-REF></SOURCE>",
+            f"          <TARGET><SPEC-OBJECT-REF>{_ident(project, target)}</SPEC-OBJECT-REF></TARGET>",
+            "        </SPEC-RELATION>",
         ]
-    out += ["      </SPEC-OBJECTS>", "      <SPEC-RELATIONS>"]
-    for item in chosen:
-        for target in item.derived_from:
-            out += [
-                f'        <SPEC-RELATION IDENTIFIER="{_ident("rel", project, item.requirement_id, target)}" {stamp}>',
-                "          <TYPE><SPEC-RELATION-TYPE-REF>RT-derived</SPEC-RELATION-TYPE-REF></TYPE>",
-                f"          <SOURCE><SPEC-OBJECT-REF>{_ident(project, item.requirement_id)}</SPEC-OBJECT-REF></SOURCE>",
-                f"          <TARGET><SPEC-OBJECT-REF>{_ident(project, target)}</SPEC-OBJECT-REF></TARGET>",
-                "        </SPEC-RELATION>",
-            ]
-    out += [
-        "      </SPEC-RELATIONS>",
+    return out
+
+
+def _specification(project: str, items: Sequence[Requirement], stamp: str) -> list[str]:
+    """The set's one specification: the project as its attribute, the tree as its children."""
+    return [
         "      <SPECIFICATIONS>",
         f'        <SPECIFICATION IDENTIFIER="{_ident("spec", project)}" LONG-NAME={quoteattr(project + " requirements")} {stamp}>',
         "          <VALUES>",
-        f"            <ATTRIBUTE-VALUE-STRING THE-VALUE={quoteattr(project)}><DEFINITION>"
-        "<ATTRIBUTE-DEFINITION-STRING-REF>A-project</ATTRIBUTE-DEFINITION-STRING-REF></DEFINITION>"
-        "</ATTRIBUTE-VALUE-STRING>",
+        "            " + _attribute_value("STRING", project, "A-project"),
         "          </VALUES>",
         "          <TYPE><SPECIFICATION-TYPE-REF>SPT-set</SPECIFICATION-TYPE-REF></TYPE>",
         "          <CHILDREN>",
-    ]
-    out += _hierarchy(project, chosen, stamp)
-    out += [
+        *_hierarchy(project, items, stamp),
         "          </CHILDREN>",
         "        </SPECIFICATION>",
         "      </SPECIFICATIONS>",
-        "    </REQ-IF-CONTENT>",
-        "  </CORE-CONTENT>",
-        "</REQ-IF>",
-        "",
     ]
-    return "\n".join(out)
 
 
 def _hierarchy(project: str, items: Sequence[Requirement], stamp: str) -> list[str]:

@@ -126,46 +126,100 @@ def _content(root: Node, source: str) -> Node:
 def from_reqif(
     data: bytes, source: str, project: str | None = None
 ) -> tuple[str, list[Requirement]]:
-    root = parse_xml(data, source)
-    content = _content(root, source)
+    """The project (``project``, else the file's Loopline.Project) and its requirements: each
+    SPEC-OBJECT one requirement, "derived" relations and the hierarchy linking them."""
+    content = _content(parse_xml(data, source), source)
+    types = spec_types(content)
+    objects = spec_objects(content, types, source)
+    derived = derivations(content, types, objects, source)
+    placed_under = placements(content, objects, source)
+    chosen = project or _project_value(content, types.definitions) or ""
+    if not chosen:
+        raise InvalidInput(
+            f"{source}: which project? The file names none (Loopline.Project).",
+            hint="pass --project NAME",
+        )
+    ids = {
+        ident: found.values.get("id") or found.node.attrs.get("LONG-NAME") or ident
+        for ident, found in objects.items()
+    }
+    items: list[Requirement] = []
+    for ident, found in objects.items():
+        level, entry = _entry(ident, found, objects, ids, derived, placed_under)
+        items.append(parse_entry(entry, chosen, level, f"{source}: {found.node.where()}"))
+    return chosen, items
+
+
+@dataclass(frozen=True)
+class SpecTypes:
+    """What the SPEC-TYPES (and enumerations) define, by IDENTIFIER: attribute definitions' long
+    names, object and relation types' names, enumeration values' names."""
+
+    definitions: dict[str, str]
+    objects: dict[str, str]
+    relations: dict[str, str]
+    enums: dict[str, str]
+
+
+@dataclass(frozen=True)
+class SpecObject:
+    node: Node
+    values: dict[str, str]  # field -> text
+    type_name: str
+
+
+def spec_types(content: Node) -> SpecTypes:
     enums = {
         value.attrs.get("IDENTIFIER", ""): value.attrs.get("LONG-NAME")
         or value.attrs.get("KEY", "")
         for value in content.walk()
         if value.tag == "ENUM-VALUE"
     }
-    definitions: dict[str, str] = {}
-    types: dict[str, str] = {}
-    relation_types: dict[str, str] = {}
-    spec_types = content.find("SPEC-TYPES")
-    for node in spec_types.children if spec_types else []:
+    found = SpecTypes({}, {}, {}, enums)
+    holder = content.find("SPEC-TYPES")
+    for node in holder.children if holder else []:
         name = node.attrs.get("LONG-NAME", node.attrs.get("IDENTIFIER", ""))
         if node.tag == "SPEC-OBJECT-TYPE":
-            types[node.attrs.get("IDENTIFIER", "")] = name
+            found.objects[node.attrs.get("IDENTIFIER", "")] = name
         elif node.tag == "SPEC-RELATION-TYPE":
-            relation_types[node.attrs.get("IDENTIFIER", "")] = name
+            found.relations[node.attrs.get("IDENTIFIER", "")] = name
         for definition in node.walk():
             if (
                 definition.tag.startswith("ATTRIBUTE-DEFINITION-")
                 and "IDENTIFIER" in definition.attrs
             ):
-                definitions[definition.attrs["IDENTIFIER"]] = definition.attrs.get("LONG-NAME", "")
-    objects: dict[str, tuple[Node, dict[str, str], str]] = {}
+                ident = definition.attrs["IDENTIFIER"]
+                found.definitions[ident] = definition.attrs.get("LONG-NAME", "")
+    return found
+
+
+def spec_objects(content: Node, types: SpecTypes, source: str) -> dict[str, SpecObject]:
+    """Each SPEC-OBJECT by IDENTIFIER, with its values by field and its type's name."""
+    objects: dict[str, SpecObject] = {}
     holder = content.find("SPEC-OBJECTS")
     for node in holder.all("SPEC-OBJECT") if holder else []:
         ident = node.attrs.get("IDENTIFIER")
         if not ident:
             raise InvalidInput(f"{source}: {node.where()} has no IDENTIFIER.")
         type_ref = node.ref("TYPE")
-        if type_ref not in types:
+        if type_ref not in types.objects:
             raise InvalidInput(
                 f"{source}: {node.where()}: its TYPE refers to unknown SPEC-OBJECT-TYPE {type_ref!r}."
             )
-        objects[ident] = (node, _values(node, definitions, enums, source), types[type_ref])
+        values = _values(node, types.definitions, types.enums, source)
+        objects[ident] = SpecObject(node, values, types.objects[type_ref])
+    return objects
+
+
+def derivations(
+    content: Node, types: SpecTypes, objects: Mapping[str, SpecObject], source: str
+) -> dict[str, list[str]]:
+    """Source object → the objects it is derived from: relations whose type speaks of deriving,
+    satisfying or refining (or has no name)."""
     derived: dict[str, list[str]] = {}
     holder = content.find("SPEC-RELATIONS")
     for node in holder.all("SPEC-RELATION") if holder else []:
-        kind = relation_types.get(node.ref("TYPE") or "", "")
+        kind = types.relations.get(node.ref("TYPE") or "", "")
         src, dst = node.ref("SOURCE"), node.ref("TARGET")
         for end, ref in (("SOURCE", src), ("TARGET", dst)):
             if ref not in objects:
@@ -179,6 +233,11 @@ def from_reqif(
             or not kind
         ):
             derived.setdefault(str(src), []).append(str(dst))
+    return derived
+
+
+def placements(content: Node, objects: Mapping[str, SpecObject], source: str) -> dict[str, str]:
+    """Object → the object it sits under in a SPEC-HIERARCHY."""
     placed_under: dict[str, str] = {}
     for spec in content.walk():
         if spec.tag == "SPEC-HIERARCHY":
@@ -192,34 +251,36 @@ def from_reqif(
                 ref = child.ref("OBJECT")
                 if ref is not None:
                     placed_under[ref] = here
-    chosen = project or _project_value(content, definitions) or ""
-    if not chosen:
-        raise InvalidInput(
-            f"{source}: which project? The file names none (Loopline.Project).",
-            hint="pass --project NAME",
-        )
-    ids = {
-        ident: values.get("id") or objects[ident][0].attrs.get("LONG-NAME") or ident
-        for ident, (_, values, _) in objects.items()
-    }
-    items: list[Requirement] = []
-    for ident, (node, values, type_name) in objects.items():
-        level = "ml" if values.get("metric") or re.search(r"\bML\b", type_name) else "system"
-        entry: dict[str, Any] = {k: v for k, v in values.items() if k in FIELDS}
-        entry["id"] = ids[ident]
-        if not entry.get("title"):
-            text = entry.get("statement", "") or ids[ident]
-            entry["title"] = text.splitlines()[0][:80]
-        if level == "system":
-            entry = {k: v for k, v in entry.items() if k in SYSTEM_FIELDS}
-            above = placed_under.get(ident)
-            if above is not None and above in objects and not objects[above][1].get("metric"):
-                entry["parent"] = ids[above]
-        else:
-            links = derived.get(ident) or ([placed_under[ident]] if ident in placed_under else [])
-            entry["derived_from"] = [ids[t] for t in links]
-        items.append(parse_entry(entry, chosen, level, f"{source}: {node.where()}"))
-    return chosen, items
+    return placed_under
+
+
+def _entry(
+    ident: str,
+    found: SpecObject,
+    objects: Mapping[str, SpecObject],
+    ids: Mapping[str, str],
+    derived: Mapping[str, list[str]],
+    placed_under: Mapping[str, str],
+) -> tuple[str, dict[str, Any]]:
+    """The object's level and the entry :func:`parse_entry` reads: an ML requirement (it has a
+    metric, or its type says ML) is derived from its relations' targets, else from the object it
+    sits under; a system requirement's parent is the system requirement it sits under."""
+    values = found.values
+    level = "ml" if values.get("metric") or re.search(r"\bML\b", found.type_name) else "system"
+    entry: dict[str, Any] = {k: v for k, v in values.items() if k in FIELDS}
+    entry["id"] = ids[ident]
+    if not entry.get("title"):
+        text = entry.get("statement", "") or ids[ident]
+        entry["title"] = text.splitlines()[0][:80]
+    if level == "system":
+        entry = {k: v for k, v in entry.items() if k in SYSTEM_FIELDS}
+        above = placed_under.get(ident)
+        if above is not None and above in objects and not objects[above].values.get("metric"):
+            entry["parent"] = ids[above]
+    else:
+        links = derived.get(ident) or ([placed_under[ident]] if ident in placed_under else [])
+        entry["derived_from"] = [ids[t] for t in links]
+    return level, entry
 
 
 def _values(
