@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from core.errors import InvalidInput, expected_one_of
@@ -71,33 +72,67 @@ def derive(kind: str, inputs: Mapping[str, Any], metric: str | None = None) -> D
     """
     if kind not in KINDS:
         raise InvalidInput(expected_one_of("derivation kind", kind, KINDS))
-    period = str(inputs.get("period") or "period")
-    used: dict[str, Any] = {"period": period} if kind != "latency" else {}
-    steps: list[str] = []
     if kind == "latency":
-        budget = _number(inputs, "budget_ms", 0.0, None)
-        other = _number(inputs, "other_ms", 0.0, None)
-        used.update(budget_ms=budget, other_ms=other)
-        left = budget - other
-        if left <= 0:
-            raise InvalidInput(
-                f"Derivation: the rest of the system takes {_n(other)} ms of a {_n(budget)} ms "
-                "budget, so nothing is left for the model.",
-                hint="lower other_ms or raise budget_ms",
-            )
-        threshold = _floor(left)
-        name = metric or "latency_p95_ms"
-        steps += [
-            f"End-to-end budget: {_n(budget)} ms per item",
-            f"Taken by the rest of the system (fetch, parse, store, show): {_n(other)} ms",
-            f"Left for the model: {_n(budget)} − {_n(other)} = {_n(left)} ms",
-            f"Rounded down to 0.1 ms (never looser): {name} ≤ {threshold:g}",
-        ]
-        return Derivation(kind, name, "<=", threshold, used, tuple(steps))
+        return _latency(inputs, metric)
+    tolerance = _tolerance(inputs)
+    if kind == "accuracy":
+        rate = _accuracy(tolerance, metric)
+    else:
+        rate = _positives(kind, inputs, tolerance, metric)
+    return _rounded_up(kind, tolerance, rate)
+
+
+@dataclass(frozen=True)
+class _Tolerance:
+    """Where every error-rate derivation starts: the volume and the wrong outputs it tolerates."""
+
+    period: str
+    volume: float
+    allowed: float  # wrong outputs tolerated per period
+    allowed_text: str  # the step that shows how ``allowed`` was reached
+    used: dict[str, Any]  # the inputs read so far
+
+
+@dataclass(frozen=True)
+class _Rate:
+    """An unrounded minimum rate, the metric it is for and the steps that reached it."""
+
+    name: str
+    value: float
+    used: dict[str, Any]
+    steps: tuple[str, ...]
+
+
+def _latency(inputs: Mapping[str, Any], metric: str | None) -> Derivation:
+    """The model's latency budget: the end-to-end budget minus the rest of the system."""
+    budget = _number(inputs, "budget_ms", 0.0, None)
+    other = _number(inputs, "other_ms", 0.0, None)
+    left = budget - other
+    if left <= 0:
+        raise InvalidInput(
+            f"Derivation: the rest of the system takes {_n(other)} ms of a {_n(budget)} ms "
+            "budget, so nothing is left for the model.",
+            hint="lower other_ms or raise budget_ms",
+        )
+    threshold = _floor(left)
+    name = metric or "latency_p95_ms"
+    steps = (
+        f"End-to-end budget: {_n(budget)} ms per item",
+        f"Taken by the rest of the system (fetch, parse, store, show): {_n(other)} ms",
+        f"Left for the model: {_n(budget)} − {_n(other)} = {_n(left)} ms",
+        f"Rounded down to 0.1 ms (never looser): {name} ≤ {threshold:g}",
+    )
+    used = {"budget_ms": budget, "other_ms": other}
+    return Derivation("latency", name, "<=", threshold, used, steps)
+
+
+def _tolerance(inputs: Mapping[str, Any]) -> _Tolerance:
+    """Wrong outputs tolerated per period: tolerated failures ÷ the share of wrong outputs that
+    become failures."""
+    period = str(inputs.get("period") or "period")
     volume = _number(inputs, "volume", 1e-9, None)
     tolerated = _number(inputs, "tolerated", 0.0, None)
     share = _number(inputs, "failure_share", 1e-9, 1.0)
-    used.update(volume=volume, tolerated=tolerated, failure_share=share)
     allowed = tolerated / share
     if share < 1.0:
         allowed_text = (
@@ -106,51 +141,64 @@ def derive(kind: str, inputs: Mapping[str, Any], metric: str | None = None) -> D
         )
     else:
         allowed_text = f"Wrong outputs tolerated per {period}: {_n(allowed)}"
-    if kind == "accuracy":
-        value = 1 - allowed / volume
-        name = metric or "accuracy"
-        steps += [
-            f"Items per {period}: {_n(volume)}",
-            allowed_text,
-            f"Accuracy ≥ 1 − {_n(allowed)} ÷ {_n(volume)} = {value:.5f}",
-        ]
-    else:
-        base_rate = _number(inputs, "base_rate", 1e-9, 1.0)
-        used["base_rate"] = base_rate
-        expected = volume * base_rate
-        steps.append(
-            f"Expected positives per {period}: volume × base rate = {_n(volume)} × "
-            f"{_n(base_rate)} = {_n(expected)}"
+    used = {"period": period, "volume": volume, "tolerated": tolerated, "failure_share": share}
+    return _Tolerance(period, volume, allowed, allowed_text, used)
+
+
+def _accuracy(tolerance: _Tolerance, metric: str | None) -> _Rate:
+    value = 1 - tolerance.allowed / tolerance.volume
+    steps = (
+        f"Items per {tolerance.period}: {_n(tolerance.volume)}",
+        tolerance.allowed_text,
+        f"Accuracy ≥ 1 − {_n(tolerance.allowed)} ÷ {_n(tolerance.volume)} = {value:.5f}",
+    )
+    return _Rate(metric or "accuracy", value, tolerance.used, steps)
+
+
+def _positives(
+    kind: str, inputs: Mapping[str, Any], tolerance: _Tolerance, metric: str | None
+) -> _Rate:
+    """Precision or recall of a class, from the positives expected per period."""
+    base_rate = _number(inputs, "base_rate", 1e-9, 1.0)
+    used = {**tolerance.used, "base_rate": base_rate}
+    expected = tolerance.volume * base_rate
+    first = (
+        f"Expected positives per {tolerance.period}: volume × base rate = "
+        f"{_n(tolerance.volume)} × {_n(base_rate)} = {_n(expected)}"
+    )
+    allowed = tolerance.allowed
+    if kind == "precision":
+        recall = _number(inputs, "expected_recall", 1e-9, 1.0)
+        used["expected_recall"] = recall
+        found = expected * recall
+        value = found / (found + allowed) if found + allowed else 1.0
+        steps = (
+            f"Of which the model finds (expected recall {_n(recall)}): {_n(expected)} × "
+            f"{_n(recall)} = {_n(found)}",
+            tolerance.allowed_text,
+            f"Precision = found ÷ (found + wrong) ≥ {_n(found)} ÷ ({_n(found)} + {_n(allowed)}) "
+            f"= {value:.5f}",
         )
-        if kind == "precision":
-            recall = _number(inputs, "expected_recall", 1e-9, 1.0)
-            used["expected_recall"] = recall
-            found = expected * recall
-            value = found / (found + allowed) if found + allowed else 1.0
-            name = metric or "precision.<class>"
-            steps += [
-                f"Of which the model finds (expected recall {_n(recall)}): {_n(expected)} × "
-                f"{_n(recall)} = {_n(found)}",
-                allowed_text,
-                f"Precision = found ÷ (found + wrong) ≥ {_n(found)} ÷ ({_n(found)} + {_n(allowed)}) "
-                f"= {value:.5f}",
-            ]
-        else:
-            value = 1 - allowed / expected
-            name = metric or "recall.<class>"
-            steps += [
-                allowed_text.replace("Wrong outputs", "Misses"),
-                f"Recall = 1 − misses ÷ positives ≥ 1 − {_n(allowed)} ÷ {_n(expected)} = {value:.5f}",
-            ]
-    if value <= 0:
+        return _Rate(metric or "precision.<class>", value, used, (first, *steps))
+    value = 1 - allowed / expected
+    steps = (
+        tolerance.allowed_text.replace("Wrong outputs", "Misses"),
+        f"Recall = 1 − misses ÷ positives ≥ 1 − {_n(allowed)} ÷ {_n(expected)} = {value:.5f}",
+    )
+    return _Rate(metric or "recall.<class>", value, used, (first, *steps))
+
+
+def _rounded_up(kind: str, tolerance: _Tolerance, rate: _Rate) -> Derivation:
+    """The rate rounded up to 3 decimals; a rate of 0 or less constrains nothing and is refused."""
+    if rate.value <= 0:
         raise InvalidInput(
-            f"Derivation: {_n(allowed)} tolerated errors per {period} are more than the model "
-            "can make, so the system requirement does not constrain the model.",
+            f"Derivation: {_n(tolerance.allowed)} tolerated errors per {tolerance.period} are "
+            "more than the model can make, so the system requirement does not constrain the model.",
             hint="check the volume, base rate and tolerated errors",
         )
-    threshold = _ceil(value)
-    steps.append(f"Rounded up to 3 decimals (never looser): {name} ≥ {threshold:.3f}")
-    return Derivation(kind, name, ">=", threshold, used, tuple(steps))
+    threshold = _ceil(rate.value)
+    steps = (*rate.steps, f"Rounded up to 3 decimals (never looser): {rate.name} ≥ {threshold:.3f}")
+    return Derivation(kind, rate.name, ">=", threshold, rate.used, steps)
 
 
 def derivation_inputs(kind: str) -> tuple[str, ...]:

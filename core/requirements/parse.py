@@ -83,24 +83,9 @@ def _float(entry: Mapping[str, Any], key: str, where: str) -> float | None:
 
 def parse_entry(entry: Mapping[str, Any], project: str, level: str, where: str) -> Requirement:
     """One requirement from a mapping; ``level`` is 'system' or 'ml'."""
-    if not isinstance(entry, Mapping):
-        raise InvalidInput(f"{where}: expected a mapping with id, title, …")
-    if level not in LEVELS:
-        raise InvalidInput(f"{where}.level: {expected_one_of('level', level, LEVELS)}")
-    rid = _text(entry, "id", where, required=True)
-    if not ID_PATTERN.match(rid):
-        raise InvalidInput(
-            f"{where}.id: {rid!r} is not a requirement id. Expected letters, digits, '.', '_' or "
-            "'-' (at most 64), such as SYS-1 or ML-12."
-        )
+    rid = _requirement_id(entry, level, where)
     where = f"{where} ({rid})"
-    allowed = SYSTEM_KEYS if level == "system" else ML_KEYS
-    unknown = sorted(str(k) for k in entry if k not in allowed)
-    if unknown:
-        shown = sorted(allowed - {"absent_slice", "level"})
-        raise InvalidInput(
-            f"{where}: unknown field(s) {', '.join(unknown)}. Expected some of: {', '.join(shown)}."
-        )
+    _check_keys(entry, level, where)
     common: dict[str, Any] = {
         "project": project,
         "requirement_id": rid,
@@ -114,69 +99,52 @@ def parse_entry(entry: Mapping[str, Any], project: str, level: str, where: str) 
     if level == "system":
         parent = _text(entry, "parent", where) or None
         return Requirement(**common, category=category or "reliability", parent=parent)
-    derived = _names(entry.get("derived_from"), f"{where}.derived_from")
-    if not derived:
+    return _ml_requirement(entry, common, category, where)
+
+
+def _requirement_id(entry: Mapping[str, Any], level: str, where: str) -> str:
+    """The entry's id, once the entry is a mapping of a known level."""
+    if not isinstance(entry, Mapping):
+        raise InvalidInput(f"{where}: expected a mapping with id, title, …")
+    if level not in LEVELS:
+        raise InvalidInput(f"{where}.level: {expected_one_of('level', level, LEVELS)}")
+    rid = _text(entry, "id", where, required=True)
+    if not ID_PATTERN.match(rid):
         raise InvalidInput(
-            f"{where}.derived_from: an ML requirement must name the system requirement(s) it "
-            "is derived from.",
-            hint="add derived_from: [SYS-1]",
+            f"{where}.id: {rid!r} is not a requirement id. Expected letters, digits, '.', '_' or "
+            "'-' (at most 64), such as SYS-1 or ML-12."
         )
+    return rid
+
+
+def _check_keys(entry: Mapping[str, Any], level: str, where: str) -> None:
+    allowed = SYSTEM_KEYS if level == "system" else ML_KEYS
+    unknown = sorted(str(k) for k in entry if k not in allowed)
+    if unknown:
+        shown = sorted(allowed - {"absent_slice", "level"})
+        raise InvalidInput(
+            f"{where}: unknown field(s) {', '.join(unknown)}. Expected some of: {', '.join(shown)}."
+        )
+
+
+def _ml_requirement(
+    entry: Mapping[str, Any], common: Mapping[str, Any], category: str, where: str
+) -> Requirement:
+    """The ML fields, checked in the order a reader fixes them: links, metric and scope, the
+    check (comparator, threshold or relative form), evidence, window, an absent slice."""
+    derived = _derived_from(entry, where)
     metric = _text(entry, "metric", where, required=True)
-    slices = tuple(normalize_slice(s) for s in _names(entry.get("slices"), f"{where}.slices"))
-    if entry.get("slice") not in (None, ""):
-        slices += tuple(normalize_slice(s) for s in _names(entry.get("slice"), f"{where}.slice"))
-    slices = tuple(s for s in dict.fromkeys(slices) if s)
+    slices = _slices(entry, where)
     relative_to = _text(entry, "relative_to", where) or None
-    comparator = _text(entry, "comparator", where) or default_comparator(metric)
-    comparator = _COMPARATOR_WORDS.get(comparator, comparator)
-    if comparator not in COMPARATORS:
-        raise InvalidInput(
-            f"{where}.comparator: {expected_one_of('comparator', comparator, COMPARATORS)}"
-        )
+    comparator = _comparator(entry, metric, where)
     threshold = _float(entry, "threshold", where)
     tolerance = _float(entry, "tolerance", where)
-    derivation_data = entry.get("derivation")
-    derivation: dict[str, Any] | None = None
-    if isinstance(derivation_data, str) and derivation_data.strip():
-        try:
-            derivation_data = json.loads(derivation_data)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(f"{where}.derivation: not valid JSON ({exc.msg}).") from None
-    if isinstance(derivation_data, Mapping) and derivation_data:
-        kind = str(derivation_data.get("kind", ""))
-        done = derive(kind, derivation_data, metric)
-        derivation = done.as_dict()
-        if threshold is None:
-            threshold = done.threshold
-    if relative_to is not None and threshold is not None:
-        raise InvalidInput(
-            f"{where}: give either a threshold or relative_to (the relative form compares with "
-            "another slice's value minus a tolerance), not both.",
-            hint="split it into two requirements",
-        )
-    if relative_to is None and threshold is None:
-        raise InvalidInput(
-            f"{where}.threshold: missing.",
-            hint="give a threshold, a derivation to compute it, or relative_to for the relative form",
-        )
-    if tolerance is not None and tolerance < 0:
-        raise InvalidInput(f"{where}.tolerance: must be 0 or more, got {tolerance:g}.")
-    evidence = _names(entry.get("evidence"), f"{where}.evidence") or ("production",)
-    for source in evidence:
-        if source not in EVIDENCE:
-            raise InvalidInput(f"{where}.evidence: {expected_one_of('evidence', source, EVIDENCE)}")
-    possible = metric_sources(metric)
-    if not any(source in possible for source in evidence):
-        raise InvalidInput(
-            f"{where}.evidence: {metric} is recorded by {', '.join(possible)}, not by "
-            f"{', '.join(evidence)}.",
-            hint=f"use evidence: {possible[0]}",
-        )
-    window = _float(entry, "window_days", where)
-    if window is not None and (window < 1 or window > 3660 or not float(window).is_integer()):
-        raise InvalidInput(
-            f"{where}.window_days: expected whole days from 1 to 3660, got {window:g}."
-        )
+    derivation, derived_threshold = _derivation(entry, metric, where)
+    if threshold is None:
+        threshold = derived_threshold
+    _check_target(relative_to, threshold, tolerance, where)
+    evidence = _evidence(entry, metric, where)
+    window = _window_days(entry, where)
     absent = _text(entry, "if_slice_absent", where) or _text(entry, "absent_slice", where)
     absent = absent or "no_evidence"
     if absent not in ABSENT:
@@ -192,11 +160,101 @@ def parse_entry(entry: Mapping[str, Any], project: str, level: str, where: str) 
         comparator=comparator,
         threshold=threshold if relative_to is None else None,
         model=_text(entry, "model", where) or None,
-        evidence=tuple(dict.fromkeys(evidence)),
+        evidence=evidence,
         window_days=int(window) if window else (30 if "monitoring" in evidence else None),
         absent_slice=absent,
         derivation=derivation,
     )
+
+
+def _derived_from(entry: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    derived = _names(entry.get("derived_from"), f"{where}.derived_from")
+    if not derived:
+        raise InvalidInput(
+            f"{where}.derived_from: an ML requirement must name the system requirement(s) it "
+            "is derived from.",
+            hint="add derived_from: [SYS-1]",
+        )
+    return derived
+
+
+def _slices(entry: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    """``slices`` and ``slice`` together, normalised, each once."""
+    slices = tuple(normalize_slice(s) for s in _names(entry.get("slices"), f"{where}.slices"))
+    if entry.get("slice") not in (None, ""):
+        slices += tuple(normalize_slice(s) for s in _names(entry.get("slice"), f"{where}.slice"))
+    return tuple(s for s in dict.fromkeys(slices) if s)
+
+
+def _comparator(entry: Mapping[str, Any], metric: str, where: str) -> str:
+    comparator = _text(entry, "comparator", where) or default_comparator(metric)
+    comparator = _COMPARATOR_WORDS.get(comparator, comparator)
+    if comparator not in COMPARATORS:
+        raise InvalidInput(
+            f"{where}.comparator: {expected_one_of('comparator', comparator, COMPARATORS)}"
+        )
+    return comparator
+
+
+def _derivation(
+    entry: Mapping[str, Any], metric: str, where: str
+) -> tuple[dict[str, Any] | None, float | None]:
+    """The derivation (a mapping, or its JSON text in a CSV/ReqIF cell) and the threshold it
+    computes; (None, None) without one."""
+    data = entry.get("derivation")
+    if isinstance(data, str) and data.strip():
+        try:
+            data = json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"{where}.derivation: not valid JSON ({exc.msg}).") from None
+    if not (isinstance(data, Mapping) and data):
+        return None, None
+    done = derive(str(data.get("kind", "")), data, metric)
+    return done.as_dict(), done.threshold
+
+
+def _check_target(
+    relative_to: str | None, threshold: float | None, tolerance: float | None, where: str
+) -> None:
+    """Either a threshold or the relative form (another slice minus a tolerance ≥ 0)."""
+    if relative_to is not None and threshold is not None:
+        raise InvalidInput(
+            f"{where}: give either a threshold or relative_to (the relative form compares with "
+            "another slice's value minus a tolerance), not both.",
+            hint="split it into two requirements",
+        )
+    if relative_to is None and threshold is None:
+        raise InvalidInput(
+            f"{where}.threshold: missing.",
+            hint="give a threshold, a derivation to compute it, or relative_to for the relative form",
+        )
+    if tolerance is not None and tolerance < 0:
+        raise InvalidInput(f"{where}.tolerance: must be 0 or more, got {tolerance:g}.")
+
+
+def _evidence(entry: Mapping[str, Any], metric: str, where: str) -> tuple[str, ...]:
+    """The evidence sources (production by default), each known and one able to record ``metric``."""
+    evidence = _names(entry.get("evidence"), f"{where}.evidence") or ("production",)
+    for source in evidence:
+        if source not in EVIDENCE:
+            raise InvalidInput(f"{where}.evidence: {expected_one_of('evidence', source, EVIDENCE)}")
+    possible = metric_sources(metric)
+    if not any(source in possible for source in evidence):
+        raise InvalidInput(
+            f"{where}.evidence: {metric} is recorded by {', '.join(possible)}, not by "
+            f"{', '.join(evidence)}.",
+            hint=f"use evidence: {possible[0]}",
+        )
+    return tuple(dict.fromkeys(evidence))
+
+
+def _window_days(entry: Mapping[str, Any], where: str) -> float | None:
+    window = _float(entry, "window_days", where)
+    if window is not None and (window < 1 or window > 3660 or not float(window).is_integer()):
+        raise InvalidInput(
+            f"{where}.window_days: expected whole days from 1 to 3660, got {window:g}."
+        )
+    return window
 
 
 def _ml_category(metric: str) -> str:
