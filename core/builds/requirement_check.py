@@ -4,11 +4,16 @@ check (``requirements`` in the gate's registry), so a violated one fails the bui
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
 from typing import Any
 
 from core.artifacts.models import Artifact
-from core.store import Workspace
+from core.builds.gate import MeetsRequirements
+from core.errors import InvalidInput, NotFound
+from core.requirements.service import select_current
+from core.requirements.status import missing_rates, workspace_root
+from core.store import BlobStore, Workspace
 
 
 def requirement_check(
@@ -22,9 +27,6 @@ def requirement_check(
 ) -> list[Any]:
     """``checks`` with the requirements check filled in: the one the gate file lists (its ``ids``
     choose the requirements), else one added for every ML requirement with evidence 'build'."""
-    from core.builds.gate import MeetsRequirements
-    from core.requirements.service import select_current
-
     with ws.store.read() as tx:
         current = [r for r in select_current(tx, project) if r.is_ml]
         listed = [c for c in checks if isinstance(c, MeetsRequirements)]
@@ -37,8 +39,6 @@ def requirement_check(
             wanted = tuple(check.ids)
             unknown = sorted(set(wanted) - {r.requirement_id for r in current})
             if unknown:
-                from core.errors import InvalidInput
-
                 raise InvalidInput(
                     f"The gate names requirement(s) {', '.join(unknown)}, which {project!r} does "
                     "not have.",
@@ -61,12 +61,6 @@ def run_figures(
 ) -> dict[str, float]:
     """Figures of a build that its evaluation does not hold: training time and model size (from
     the run), label agreement (of the label set), missing-value rates (of the dataset)."""
-    import json
-
-    from core.errors import NotFound
-    from core.requirements.status import missing_rates, workspace_root
-    from core.store import BlobStore
-
     out = {
         str(key): float(value)
         for key, value in tx.rows(

@@ -16,9 +16,11 @@ from typing import Any
 
 import yaml
 
-from core.errors import InvalidInput
+from core.errors import InvalidInput, expected_one_of
 from core.requirements.models import CONTENT_FIELDS, Requirement, file_name
 from core.requirements.parse import parse_document, parse_entry
+from core.requirements.reqif import to_reqif
+from core.requirements.reqif_read import from_reqif
 
 CSV_COLUMNS = ("project", "level", "id", *(file_name(f) for f in CONTENT_FIELDS))
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -167,8 +169,6 @@ def read_text(path: Path) -> str:
 
 def read_file(path: Path, project: str | None = None) -> tuple[str, list[Requirement]]:
     """Any supported file, by extension: .yaml/.yml, .csv, .reqif/.xml, .reqifz (zipped ReqIF)."""
-    from core.requirements.reqif_read import from_reqif
-
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
         return from_yaml(read_text(path), path.name, project)
@@ -199,9 +199,6 @@ def _unzip_reqif(path: Path) -> bytes:
 
 def render(project: str, items: Sequence[Requirement], fmt: str) -> str:
     """A set in one of the export formats: yaml, csv or reqif."""
-    from core.errors import expected_one_of
-    from core.requirements.reqif import to_reqif
-
     if fmt == "yaml":
         return to_yaml(project, items)
     if fmt == "csv":

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from core.accounts.access import readable
 from core.artifacts.models import Artifact
 from core.artifacts.service import select_artifacts
+from core.errors import NotFound
 from core.projects.service import get_project
 from core.requirements.models import (
     Coverage,
@@ -143,8 +144,6 @@ class EvidenceDetail:
 
 
 def evidence_detail(ws: Workspace, project: str, requirement_id: str) -> EvidenceDetail:
-    from core.errors import NotFound
-
     with ws.store.read() as tx:
         readable(tx, None, "requirements.read", project)
         items = {r.requirement_id: r for r in select_current(tx, project)}

@@ -14,10 +14,17 @@ import yaml
 
 from core.accounts.access import readable
 from core.artifacts.models import Artifact
+from core.artifacts.service import find_artifact
 from core.errors import InvalidInput, NotFound, expected_one_of
+from core.projects.service import get_project
+from core.registry.service import find_alias
+from core.requirements.impact import model_candidate, what_if
 from core.requirements.interchange import safe_cell
 from core.requirements.matrix import traceability_matrix
 from core.requirements.models import HistoryEntry, Matrix, Requirement, Status
+from core.requirements.reqif import to_reqif
+from core.requirements.service import select_current
+from core.requirements.status import select_statuses, status_history
 from core.store import Workspace, utcnow
 
 FORMATS = ("csv", "html", "yaml", "reqif")
@@ -98,15 +105,11 @@ def trace_export(ws: Workspace, project: str, fmt: str) -> str:
             writer.writerow([safe_cell(row[c]) for c in TRACE_COLUMNS])
         return buffer.getvalue()
     if fmt == "reqif":
-        from core.requirements.reqif import to_reqif
-
         return to_reqif(project, list(matrix.requirements.values()), matrix.statuses)
     if fmt == "yaml":
         return yaml.safe_dump(
             _trace_document(matrix), sort_keys=False, allow_unicode=True, width=100
         )
-    from core.requirements.status import status_history
-
     return html_report(ws, matrix, status_history(ws, project, limit=100))
 
 
@@ -164,9 +167,6 @@ def badge(status: str | None) -> str:
 
 
 def html_report(ws: Workspace, matrix: Matrix, history: Sequence[HistoryEntry]) -> str:
-    from core.projects.service import get_project
-    from core.registry.service import find_alias
-
     project = get_project(ws, matrix.project)
     production = find_alias(ws, matrix.project)
     counts = matrix.coverage.by_status
@@ -250,12 +250,6 @@ class ModelCard:
 def model_card(ws: Workspace, project: str, version: int | None = None) -> ModelCard:
     """A model version's card: what it is, what it was trained on, and every requirement's status
     (the current one for the production model, what promoting it would give for another)."""
-    from core.artifacts.service import find_artifact
-    from core.registry.service import find_alias
-    from core.requirements.impact import model_candidate, what_if
-    from core.requirements.service import select_current
-    from core.requirements.status import select_statuses
-
     production = find_alias(ws, project)
     if version is None and production is None:
         raise NotFound(f"{project!r} has no model in production.", hint="pass --version N")
