@@ -172,7 +172,7 @@ def _positives(
         used["expected_recall"] = recall
         found = expected * recall
         value = found / (found + allowed) if found + allowed else 1.0
-        steps = (
+        steps: tuple[str, ...] = (
             f"Of which the model finds (expected recall {_n(recall)}): {_n(expected)} × "
             f"{_n(recall)} = {_n(found)}",
             tolerance.allowed_text,
