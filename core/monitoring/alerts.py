@@ -27,6 +27,7 @@ from core.accounts.access import readable
 from core.accounts.audit import record
 from core.actor import Actor
 from core.artifacts.models import NewArtifact
+from core.artifacts.service import register
 from core.errors import InvalidInput, NotFound, expected_one_of
 from core.monitoring.models import Alert, FeatureDrift, Reference, Window
 from core.monitoring.rules import AlertRule, default_rules
@@ -260,8 +261,6 @@ def _open(
     evidence: dict[str, Any],
     actor: Actor,
 ) -> int:
-    from core.artifacts.service import register
-
     alert_id = int(tx.scalar("SELECT nextval('alert_ids')"))
     now = utcnow()
     tx.execute(

@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from core.monitoring.stats import Distribution
+from core.monitoring.log import quote
+from core.monitoring.stats import PER_VALUE_LIMIT, Distribution
 
 
 @dataclass(frozen=True)
@@ -23,8 +24,6 @@ class Feature:
 
     def sql(self, prefix: str = "f_") -> str:
         """The SQL expression of the feature over a table whose inputs carry ``prefix``."""
-        from core.monitoring.log import quote
-
         if self.column == "prediction":
             return "CAST(prediction AS VARCHAR)"
         column = quote(prefix + self.column)
@@ -49,8 +48,6 @@ class FeatureReference:
     @property
     def per_value(self) -> bool:
         """Evidently compares per value when the reference has at most 20 distinct values."""
-        from core.monitoring.stats import PER_VALUE_LIMIT
-
         d = self.distribution
         return d is not None and d.exact and d.knots.size <= PER_VALUE_LIMIT
 

@@ -20,11 +20,15 @@ import numpy as np
 from core.accounts.audit import record
 from core.actor import SYSTEM, Actor
 from core.artifacts.models import Artifact
+from core.artifacts.service import get_artifact, read_file
 from core.errors import NotFound
+from core.ml.data import training_data
 from core.monitoring.estimate import fit_calibration
 from core.monitoring.models import Feature, FeatureReference, Reference
 from core.monitoring.stats import Distribution, finite
+from core.projects.service import get_project
 from core.projects.spec import ProjectSpec
+from core.registry.service import load_model
 from core.store import Tx, Workspace, utcnow
 
 TOKENS = r"\p{L}{2,}"  # a token: two or more letters (any script), lowercased first
@@ -169,7 +173,6 @@ def novelty(
 
 
 def _evaluation(ws: Workspace, model: Artifact) -> dict[str, dict[str, float]]:
-    from core.artifacts.service import read_file
 
     out: dict[str, dict[str, float]] = {"": dict(model.metadata.get("metrics") or {})}
     if any(f.role == "evaluation.json" for f in model.files):
@@ -181,11 +184,6 @@ def _evaluation(ws: Workspace, model: Artifact) -> dict[str, dict[str, float]]:
 
 def compute_reference(ws: Workspace, model: Artifact) -> Reference:
     """Summarize the model's training data (no store writes)."""
-    from core.artifacts.service import get_artifact
-    from core.ml.data import training_data
-    from core.projects.service import get_project
-    from core.registry.service import load_model
-
     label_set_id = model.metadata.get("label_set_id")
     if not label_set_id:
         raise NotFound(
@@ -235,6 +233,16 @@ def compute_reference(ws: Workspace, model: Artifact) -> Reference:
     )
 
 
+_SET_COLUMNS = (
+    "model_id, project, dataset_id, label_set_id, row_count, labeled_count, evaluation, "
+    "created_at, created_by"
+)
+_FEATURE_COLUMNS = (
+    "model_id, feature, kind, n, missing, distinct_values, exact, is_integer, minimum, maximum, "
+    "keys, points, counts, counts_upto, details"
+)
+
+
 def store_reference(tx: Tx, reference: Reference, actor: Actor) -> None:
     """Write a reference (replacing any earlier one of the same model) in the caller's transaction."""
     model_id = reference.model_id
@@ -242,7 +250,7 @@ def store_reference(tx: Tx, reference: Reference, actor: Actor) -> None:
     tx.execute("DELETE FROM monitor_reference_sets WHERE model_id = ?", [model_id])
     now = utcnow()
     tx.execute(
-        "INSERT INTO monitor_reference_sets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO monitor_reference_sets ({_SET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             model_id,
             reference.project,
@@ -255,50 +263,12 @@ def store_reference(tx: Tx, reference: Reference, actor: Actor) -> None:
             actor.name,
         ],
     )
-    rows: list[list[Any]] = []
-    for ref in reference.features.values():
-        d = ref.distribution
-        rows.append(
-            [
-                model_id,
-                ref.feature.name,
-                ref.feature.kind,
-                ref.n,
-                ref.missing,
-                d.distinct if d is not None else len(ref.categories),
-                d.exact if d is not None else True,
-                ref.feature.integer,
-                d.minimum if d is not None and d.n else None,
-                d.maximum if d is not None and d.n else None,
-                list(ref.categories) if d is None else None,
-                d.knots.tolist() if d is not None else None,
-                d.below.tolist() if d is not None else list(ref.categories.values()),
-                d.upto.tolist() if d is not None else None,
-                json.dumps({"column": ref.feature.column, **ref.details}, default=float),
-            ]
-        )
-    for name, curve in reference.calibration.items():
-        rows.append(
-            [
-                model_id,
-                name,
-                "calibration",
-                0,
-                0,
-                None,
-                True,
-                False,
-                0.0,
-                1.0,
-                None,
-                None,
-                curve.tolist(),
-                None,
-                json.dumps({"column": name}),
-            ]
-        )
+    rows = [_feature_row(model_id, ref) for ref in reference.features.values()]
+    rows += [_calibration_row(model_id, n, c) for n, c in reference.calibration.items()]
     tx.executemany(
-        "INSERT INTO monitor_references VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+        f"INSERT INTO monitor_references ({_FEATURE_COLUMNS}) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
     )
     record(
         tx,
@@ -308,6 +278,49 @@ def store_reference(tx: Tx, reference: Reference, actor: Actor) -> None:
         target=f"model #{model_id}",
         details={"rows": reference.rows, "features": len(reference.features)},
     )
+
+
+def _feature_row(model_id: int, ref: FeatureReference) -> list[Any]:
+    """One feature's profile as a ``monitor_references`` row (``_FEATURE_COLUMNS``)."""
+    d = ref.distribution
+    return [
+        model_id,
+        ref.feature.name,
+        ref.feature.kind,
+        ref.n,
+        ref.missing,
+        d.distinct if d is not None else len(ref.categories),
+        d.exact if d is not None else True,
+        ref.feature.integer,
+        d.minimum if d is not None and d.n else None,
+        d.maximum if d is not None and d.n else None,
+        list(ref.categories) if d is None else None,
+        d.knots.tolist() if d is not None else None,
+        d.below.tolist() if d is not None else list(ref.categories.values()),
+        d.upto.tolist() if d is not None else None,
+        json.dumps({"column": ref.feature.column, **ref.details}, default=float),
+    ]
+
+
+def _calibration_row(model_id: int, name: str, curve: np.ndarray) -> list[Any]:
+    """One class's calibration curve as a ``monitor_references`` row (kind ``calibration``)."""
+    return [
+        model_id,
+        name,
+        "calibration",
+        0,
+        0,
+        None,
+        True,
+        False,
+        0.0,
+        1.0,
+        None,
+        None,
+        curve.tolist(),
+        None,
+        json.dumps({"column": name}),
+    ]
 
 
 def find_reference(tx: Tx, model_id: int) -> Reference | None:

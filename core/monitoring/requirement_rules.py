@@ -10,7 +10,9 @@ evaluated one is the promise the model was released with.
 from __future__ import annotations
 
 from core.monitoring.rules import AlertRule
+from core.registry.service import find_alias
 from core.requirements.models import Requirement
+from core.requirements.service import list_requirements
 from core.store import Workspace
 
 MONITORED = ("accuracy", "precision.", "recall.", "f1.", "f1_macro")
@@ -21,8 +23,6 @@ SLICE_VOLUME = 30  # windows with fewer live items in the slice say too little
 
 
 def rules_from_requirements(ws: Workspace, project: str) -> list[AlertRule]:
-    from core.requirements.service import list_requirements
-
     rules: list[AlertRule] = []
     requirements = [
         r
@@ -71,8 +71,6 @@ def _threshold(
 
 
 def _production_metrics(ws: Workspace, project: str) -> dict[tuple[str, str], float]:
-    from core.registry.service import find_alias
-
     model = find_alias(ws, project)
     run_id = model.metadata.get("run_id") if model else None
     if run_id is None:

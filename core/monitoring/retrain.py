@@ -56,7 +56,9 @@ def request_retraining(
         request_id = int(tx.scalar("SELECT nextval('retrain_request_ids')"))
         text = reason.strip() or alert.describe()
         tx.execute(
-            "INSERT INTO retrain_requests VALUES (?, ?, ?, ?, 'pending', ?, ?, NULL, NULL)",
+            "INSERT INTO retrain_requests (request_id, project, alert_id, reason, status, "
+            "requested_at, requested_by, build_id, consumed_at) "
+            "VALUES (?, ?, ?, ?, 'pending', ?, ?, NULL, NULL)",
             [request_id, alert.project, alert.alert_id, text, utcnow(), actor.name],
         )
         record(

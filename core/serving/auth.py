@@ -17,6 +17,8 @@ from collections.abc import Callable
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
+from core.accounts.access import authorize
+from core.accounts.tokens import verify_token
 from core.actor import Actor
 from core.errors import CoreError
 from core.serving.http import Refused, refusal
@@ -75,8 +77,6 @@ def token_authenticator(ws: Workspace, project: str) -> Authenticate:
     in one short read of the workspace."""
 
     def check(token: str) -> Actor:
-        from core.accounts.access import authorize
-        from core.accounts.tokens import verify_token
 
         with ws.store.read():
             actor = verify_token(ws, token, via="service")

@@ -25,8 +25,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.artifacts.service import get_artifact
+from core.data.extract import load_entry_point
+from core.data.formats import detect_format
+from core.data.service import IngestRefused, latest_dataset, load_rows
 from core.errors import InvalidInput
 from core.projects.spec import ProjectSpec
+from core.registry.service import find_alias
 from core.store import Workspace
 
 MAX_BATCH = 20
@@ -37,8 +42,6 @@ def replay_rows(
     ws: Workspace, spec: ProjectSpec, start: datetime | str | None, source: Path | None
 ) -> tuple[pd.DataFrame, datetime]:
     """The rows to replay in event-time order (column ``__ts``) and where the window starts."""
-    from core.data.service import latest_dataset, load_rows
-
     if spec.time_column is None:
         raise InvalidInput(
             f"Project {spec.name!r} has no time column; a replay needs each row's event time.",
@@ -73,9 +76,6 @@ def replay_rows(
 
 def _trained_until(ws: Workspace, project: str) -> datetime | None:
     """The end of the time range of the data the production model was trained on."""
-    from core.artifacts.service import get_artifact
-    from core.registry.service import find_alias
-
     model = find_alias(ws, project)
     if model is None or not model.metadata.get("dataset_id"):
         return None
@@ -89,10 +89,6 @@ def _naive(moment: pd.Timestamp) -> pd.Timestamp:
 
 def read_source(path: Path, spec: ProjectSpec) -> pd.DataFrame:
     """The rows of a file, read and checked as an ingest would (refused with its problems)."""
-    from core.data.extract import load_entry_point
-    from core.data.formats import detect_format
-    from core.data.service import IngestRefused
-
     if not Path(path).is_file():
         raise InvalidInput(f"No file at {path}.", hint="check the path")
     extractor = load_entry_point(spec.extractor)

@@ -25,7 +25,9 @@ from core.artifacts.service import get_artifact
 from core.errors import CoreError, NotFound
 from core.ml.model import Model
 from core.ml.row import RowPredictor
+from core.projects.service import get_project
 from core.projects.spec import ProjectSpec
+from core.registry.service import load_model
 from core.serving.log import (
     FEEDBACK,
     FEEDBACK_SCHEMA,
@@ -91,9 +93,6 @@ def _alias_row(ws: Workspace, project: str, alias: str) -> tuple[int, datetime] 
 
 def load_served(ws: Workspace, project: str, artifact_id: int, promoted_at: Any) -> ServedModel:
     """Read the model's record and spec in one unit of work, then its files (no store needed)."""
-    from core.projects.service import get_project
-    from core.registry.service import load_model
-
     with ws.store.read():
         artifact = get_artifact(ws, artifact_id)
         spec = get_project(ws, project).spec
@@ -122,8 +121,6 @@ class ModelWatcher:
         self.last_poll_error: str | None = None
         found = _alias_row(ws, project, alias)
         if found is None:
-            from core.projects.service import get_project
-
             get_project(ws, project)  # an unknown project says so
             raise NotFound(
                 f"Project {project!r} has no {alias} model to serve.",

@@ -21,9 +21,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.accounts.access import authorize
 from core.actor import Actor
 from core.errors import CoreError, Forbidden, InvalidInput
+from core.projects.service import get_project
 from core.projects.spec import ProjectSpec
+from core.serving.app import create_app
 from core.serving.log import PREDICTIONS, count_records, log_folder
 from core.serving.replay import (
     FeedbackSchedule,
@@ -34,6 +37,7 @@ from core.serving.replay import (
     thin,
     truth_labels,
 )
+from core.serving.server import BackgroundServer
 from core.store import Workspace
 
 Progress = Callable[[str, float], None]
@@ -78,8 +82,6 @@ def simulate(
     progress: Progress | None = None,
 ) -> SimulationResult:
     """Replay ``days`` of later data through the service at ``url`` (or one started here)."""
-    from core.projects.service import get_project
-
     if not days > 0:
         raise InvalidInput(f"--days must be positive, got {days}.")
     if not 0 <= feedback_rate <= 1:
@@ -98,8 +100,6 @@ def simulate(
     with ws.store.read():  # one opening of the workspace for everything read here
         spec = get_project(ws, project).spec
         if actor is not None and feedback_rate > 0 and url is None:  # else the service checks
-            from core.accounts.access import authorize
-
             authorize(ws, actor, "feedback", project)
         rows, window_start = replay_rows(ws, spec, start, source)
     window_end = window_start + timedelta(days=days)
@@ -150,8 +150,6 @@ def _service(
     if url is not None:
         yield url.rstrip("/"), token
         return
-    from core.serving.app import create_app
-    from core.serving.server import BackgroundServer
 
     secret = secrets.token_urlsafe(24)
 
