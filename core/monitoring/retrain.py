@@ -20,7 +20,10 @@ from core.store import Tx, Workspace, utcnow
 
 def link(tx: Tx, src: int, relation: str, dst: int) -> None:
     """A lineage edge added after both artifacts exist (idempotent)."""
-    tx.execute("INSERT OR IGNORE INTO edges VALUES (?, ?, ?)", [src, relation, dst])
+    tx.execute(
+        "INSERT OR IGNORE INTO edges (src_id, relation, dst_id) VALUES (?, ?, ?)",
+        [src, relation, dst],
+    )
 
 
 _REQUEST_COLUMNS = (
