@@ -135,68 +135,75 @@ def evaluate_rules(
         reference = references.get(dominant.get(window.start, ""))
         for rule in rules:
             for (metric, slice_name), (value, n) in sorted(window.metrics.items()):
-                if value is None or not fnmatch.fnmatchcase(metric, rule.metric):
-                    continue
-                if not fnmatch.fnmatchcase(slice_name, rule.slice):
-                    continue
-                if (n or 0) < rule.min_volume:
+                if value is None or not _watches(rule, metric, slice_name, n):
                     continue
                 base = _reference_value(reference, metric, slice_name)
                 if rule.comparator == "drop" and base is None:
                     continue
                 key = [spec.name, rule.name, metric, slice_name, window.grain]
-                live = tx.one(
-                    "SELECT alert_id, last_window, model_id FROM alerts WHERE project = ? "
-                    "AND rule = ? AND metric = ? AND slice = ? AND grain = ? "
-                    "AND status <> 'resolved' ORDER BY alert_id DESC LIMIT 1",
-                    key,
-                )
+                live = _live_alert(tx, key)
                 breached = rule.breached(value, base)
-                if (
-                    live is not None
-                    and window.model_id is not None
-                    and live[2] != window.model_id
-                    and window.start > live[1]
-                ):
-                    _resolve(
-                        tx,
-                        live[0],
-                        f"Superseded: production v{window.model_version} serves the "
-                        f"{window.grain} window of {window.start:%Y-%m-%d %H:%M}; it is judged "
-                        "on its own windows.",
-                    )
+                if live is not None and _superseded(tx, live, window):
                     resolved.append(live[0])
                     live = None
                 if live is not None:
                     if _follow(tx, live[0], live[1], window, metric, breached, value, n):
                         resolved.append(live[0])
                     continue
-                if not breached or tx.one(
-                    "SELECT 1 FROM alerts WHERE project = ? AND rule = ? AND metric = ? AND slice = ? "
-                    "AND grain = ? AND first_window <= ? AND last_window >= ?",
-                    [*key, window.start, window.start],
-                ):
+                if not breached or _already_alerted(tx, key, window.start):
                     continue  # fine, or this window's breach is already part of an earlier alert
                 evidence = _evidence(
                     window, rule, metric, slice_name, value, n, base, drift.get(window.start, ())
                 )
-                opened.append(
-                    _open(
-                        ws,
-                        tx,
-                        spec.name,
-                        rule,
-                        metric,
-                        slice_name,
-                        window,
-                        value,
-                        n,
-                        base,
-                        evidence,
-                        actor,
-                    )
-                )
+                args = (rule, metric, slice_name, window, value, n, base, evidence, actor)
+                opened.append(_open(ws, tx, spec.name, *args))
     return RuleOutcome([get_alert(ws, a) for a in opened], resolved)
+
+
+def _watches(rule: AlertRule, metric: str, slice_name: str, n: int | None) -> bool:
+    """Whether the rule judges this figure (its metric and slice, on enough items)."""
+    return (
+        fnmatch.fnmatchcase(metric, rule.metric)
+        and fnmatch.fnmatchcase(slice_name, rule.slice)
+        and (n or 0) >= rule.min_volume
+    )
+
+
+def _live_alert(tx: Tx, key: list[Any]) -> tuple[Any, ...] | None:
+    """The alert still standing for (project, rule, metric, slice, grain): id, last window, model."""
+    return tx.one(
+        "SELECT alert_id, last_window, model_id FROM alerts WHERE project = ? "
+        "AND rule = ? AND metric = ? AND slice = ? AND grain = ? "
+        "AND status <> 'resolved' ORDER BY alert_id DESC LIMIT 1",
+        key,
+    )
+
+
+def _superseded(tx: Tx, live: tuple[Any, ...], window: Window) -> bool:
+    """A later window served by another production model resolves the live alert."""
+    alert_id, last, model_id = live
+    if window.model_id is None or model_id == window.model_id or window.start <= last:
+        return False
+    _resolve(
+        tx,
+        alert_id,
+        f"Superseded: production v{window.model_version} serves the "
+        f"{window.grain} window of {window.start:%Y-%m-%d %H:%M}; it is judged "
+        "on its own windows.",
+    )
+    return True
+
+
+def _already_alerted(tx: Tx, key: list[Any], start: datetime) -> bool:
+    """Whether an earlier alert (of the same key) already covers the window."""
+    return (
+        tx.one(
+            "SELECT 1 FROM alerts WHERE project = ? AND rule = ? AND metric = ? AND slice = ? "
+            "AND grain = ? AND first_window <= ? AND last_window >= ?",
+            [*key, start, start],
+        )
+        is not None
+    )
 
 
 def _follow(
