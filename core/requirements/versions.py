@@ -7,7 +7,7 @@ from core.accounts.access import readable
 from core.errors import NotFound
 from core.projects.service import get_project
 from core.requirements.models import Requirement, RequirementSet, VersionEntry
-from core.requirements.service import READ_COLUMNS, _diff, row_to_requirement
+from core.requirements.service import READ_COLUMNS, SET_COLUMNS, _diff, row_to_requirement
 from core.store import Workspace
 
 
@@ -60,8 +60,8 @@ def requirement_versions(
 def requirement_sets(ws: Workspace, project: str) -> list[RequirementSet]:
     with ws.store.read() as tx:
         rows = tx.rows(
-            "SELECT project, set_version, artifact_id, source, note, changed, created_at, created_by "
-            "FROM requirement_sets WHERE project = ? ORDER BY set_version DESC",
+            f"SELECT {SET_COLUMNS} FROM requirement_sets WHERE project = ? "
+            "ORDER BY set_version DESC",
             [project],
         )
     return [RequirementSet(*row) for row in rows]
