@@ -116,35 +116,20 @@ def freeze(
 ) -> FrozenLabelSet:
     """Freeze the tasks' final labels (on top of ``extends``, a previous label set, if given)."""
     project = get_project(ws, project_name)
-    if not task_ids:
-        raise InvalidInput("Name at least one task to freeze.")
-    tasks = [get_task(ws, t) for t in task_ids]
-    for task in tasks:
-        if task.project != project_name:
-            raise InvalidInput(
-                f"Task #{task.task_id} belongs to project {task.project!r}, not {project_name!r}."
-            )
+    tasks = _tasks_to_freeze(ws, project_name, task_ids)
     frame, excluded = final_labels(ws, task_ids, rule)
     base = get_artifact(ws, extends) if extends is not None else None
     if base is not None:
-        if base.kind != "label_set" or base.project != project_name:
-            raise InvalidInput(f"{base.ref} is not a label set of {project_name!r}.")
-        previous = load_label_set(ws, base)
-        frame = pd.concat(
-            [previous[~previous["item_id"].isin(frame["item_id"])], frame], ignore_index=True
-        )
-        frame = frame.sort_values("item_id", kind="stable").reset_index(drop=True)
+        frame = _on_top_of(ws, project_name, base, frame)
     if frame.empty:
         raise InvalidInput(
             "There is no final label to freeze yet.",
             hint="label some items, or review disagreements",
         )
-    datasets = sorted({t.dataset_id for t in tasks})
-    current = current_annotations(ws, task_ids)
-    report = agreement(current, project.spec.labels.classes)
-    classes = {str(k): int(v) for k, v in frame["label"].value_counts().sort_index().items()}
-    sources = {str(k): int(v) for k, v in frame["source"].value_counts().sort_index().items()}
+    classes, sources = _counts(frame, "label"), _counts(frame, "source")
+    report = agreement(current_annotations(ws, task_ids), project.spec.labels.classes)
     history = _annotation_history(ws, task_ids)
+    datasets = sorted({t.dataset_id for t in tasks})
     inputs = [("annotates", d) for d in datasets] + (
         [("extends", base.artifact_id)] if base else []
     )
@@ -186,6 +171,36 @@ def freeze(
             details={"rows": len(frame), "tasks": list(task_ids), "rule": rule},
         )
     return FrozenLabelSet(artifact, len(frame), excluded, classes, sources)
+
+
+def _tasks_to_freeze(ws: Workspace, project_name: str, task_ids: Sequence[int]) -> list[Task]:
+    """The tasks, each checked to belong to the project."""
+    if not task_ids:
+        raise InvalidInput("Name at least one task to freeze.")
+    tasks = [get_task(ws, t) for t in task_ids]
+    for task in tasks:
+        if task.project != project_name:
+            raise InvalidInput(
+                f"Task #{task.task_id} belongs to project {task.project!r}, not {project_name!r}."
+            )
+    return tasks
+
+
+def _on_top_of(
+    ws: Workspace, project_name: str, base: Artifact, frame: pd.DataFrame
+) -> pd.DataFrame:
+    """The new final labels over a previous label set's (a new label replaces its item's)."""
+    if base.kind != "label_set" or base.project != project_name:
+        raise InvalidInput(f"{base.ref} is not a label set of {project_name!r}.")
+    previous = load_label_set(ws, base)
+    frame = pd.concat(
+        [previous[~previous["item_id"].isin(frame["item_id"])], frame], ignore_index=True
+    )
+    return frame.sort_values("item_id", kind="stable").reset_index(drop=True)
+
+
+def _counts(frame: pd.DataFrame, column: str) -> dict[str, int]:
+    return {str(k): int(v) for k, v in frame[column].value_counts().sort_index().items()}
 
 
 def trigger_inputs(tasks: Sequence[Task]) -> list[tuple[str, int]]:

@@ -20,10 +20,10 @@ from core.actor import Actor
 from core.artifacts.service import get_artifact
 from core.errors import InvalidInput, expected_one_of
 from core.labeling.freeze import load_label_set
-from core.labeling.models import TaskFilter
-from core.labeling.queue import check_answer
+from core.labeling.models import Task, TaskFilter
+from core.labeling.queue import ANNOTATION_COLUMNS, check_answer
 from core.labeling.tasks import create_task, get_task, item_fields
-from core.projects.service import get_project
+from core.projects.service import Project, get_project
 from core.safe_csv import safe_cell, to_csv
 from core.spans.detect import Span
 from core.store import Workspace, utcnow
@@ -276,22 +276,65 @@ def _import(
         raise InvalidInput("The file holds no annotations.")
     ids = sorted(set(records["item_id"].astype(str)))
     if task_id is None:
-        task = create_task(
-            ws, project_name, actor, name=task_name, task_filter=TaskFilter(item_ids=tuple(ids))
-        )
-        per_item = records.groupby("item_id")["annotator"].nunique()
-        several = per_item[per_item > 1]
-        if len(several):  # items that several people labeled need that many answers
-            with ws.store.transaction() as tx:
-                tx.execute(
-                    "UPDATE task_items SET required = least(5, n) FROM (SELECT unnest(?::VARCHAR[]) AS i, "
-                    "unnest(?::INTEGER[]) AS n) WHERE task_id = ? AND item_id = i",
-                    [[str(i) for i in several.index], [int(n) for n in several], task.task_id],
-                )
+        task = _task_for_import(ws, project_name, records, actor, task_name, ids)
     else:
         task = get_task(ws, task_id)
         if task.project != project_name:
             raise InvalidInput(f"Task #{task.task_id} belongs to project {task.project!r}.")
+    rows = _checked_records(ws, project, task, records, ids)
+    columns = list(zip(*rows, strict=True))
+    with ws.store.transaction() as tx:
+        tx.execute(
+            f"""
+            INSERT INTO annotations ({ANNOTATION_COLUMNS})
+            SELECT nextval('annotation_ids'), ?, i, a, 'labeled', l, s::JSON, u, n, NULL, ?, ?
+            FROM (SELECT unnest(?::VARCHAR[]) AS i, unnest(?::VARCHAR[]) AS a, unnest(?::VARCHAR[]) AS l,
+                         unnest(?::VARCHAR[]) AS s, unnest(?::BOOLEAN[]) AS u, unnest(?::VARCHAR[]) AS n)
+            """,
+            [task.task_id, source, utcnow(), *[list(c) for c in columns]],
+        )
+        record(
+            tx,
+            actor,
+            "annotations.import",
+            project=project_name,
+            target=f"task #{task.task_id}",
+            details={"annotations": len(rows), "source": source},
+        )
+    return ImportResult(
+        task.task_id, len(rows), len(set(columns[0])), tuple(sorted(set(columns[1])))
+    )
+
+
+def _task_for_import(
+    ws: Workspace,
+    project_name: str,
+    records: pd.DataFrame,
+    actor: Actor,
+    task_name: str,
+    ids: list[str],
+) -> Task:
+    """A new task over the items named; an item several people labeled needs that many answers."""
+    task = create_task(
+        ws, project_name, actor, name=task_name, task_filter=TaskFilter(item_ids=tuple(ids))
+    )
+    per_item = records.groupby("item_id")["annotator"].nunique()
+    several = per_item[per_item > 1]
+    if len(several):
+        with ws.store.transaction() as tx:
+            tx.execute(
+                "UPDATE task_items SET required = least(5, n) FROM (SELECT unnest(?::VARCHAR[]) AS i, "
+                "unnest(?::INTEGER[]) AS n) WHERE task_id = ? AND item_id = i",
+                [[str(i) for i in several.index], [int(n) for n in several], task.task_id],
+            )
+    return task
+
+
+def _checked_records(
+    ws: Workspace, project: Project, task: Task, records: pd.DataFrame, ids: list[str]
+) -> list[tuple[Any, ...]]:
+    """Each record as a row to insert (item, annotator, label, spans JSON, unsure, note), checked
+    against its item in the task; refused, naming up to ``MAX_PROBLEMS`` problems, if any fails."""
     fields = item_fields(ws, get_artifact(ws, task.dataset_id), ids, project.spec.id_column)
     with ws.store.read() as tx:
         in_task = {
@@ -326,28 +369,7 @@ def _import(
             f"{len(problems)} of {len(records)} annotations are invalid; nothing was imported: "
             + "; ".join(problems[:MAX_PROBLEMS])
         )
-    columns = list(zip(*rows, strict=True))
-    with ws.store.transaction() as tx:
-        tx.execute(
-            """
-            INSERT INTO annotations
-            SELECT nextval('annotation_ids'), ?, i, a, 'labeled', l, s::JSON, u, n, NULL, ?, ?
-            FROM (SELECT unnest(?::VARCHAR[]) AS i, unnest(?::VARCHAR[]) AS a, unnest(?::VARCHAR[]) AS l,
-                         unnest(?::VARCHAR[]) AS s, unnest(?::BOOLEAN[]) AS u, unnest(?::VARCHAR[]) AS n)
-            """,
-            [task.task_id, source, utcnow(), *[list(c) for c in columns]],
-        )
-        record(
-            tx,
-            actor,
-            "annotations.import",
-            project=project_name,
-            target=f"task #{task.task_id}",
-            details={"annotations": len(rows), "source": source},
-        )
-    return ImportResult(
-        task.task_id, len(rows), len(set(columns[0])), tuple(sorted(set(columns[1])))
-    )
+    return rows
 
 
 def read_annotation_table(raw: bytes, name: str) -> pd.DataFrame:
