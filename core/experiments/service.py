@@ -16,7 +16,7 @@ from core.artifacts.models import Artifact
 from core.artifacts.service import get_artifact, list_artifacts
 from core.data.service import latest_dataset, load_rows
 from core.errors import InvalidInput, NotFound
-from core.experiments.tracking import Tracker
+from core.experiments.tracking import Run, Tracker
 from core.labeling.freeze import latest_label_set, load_label_set
 from core.ml.data import TrainingData, in_test_set, training_data
 from core.ml.evaluate import Evaluation, as_dict, evaluate
@@ -91,9 +91,7 @@ def train(
     authorize(ws, actor, "train", project)  # before any work: a refusal leaves nothing behind
     report = progress or (lambda stage, fraction: None)
     spec = get_project(ws, project).spec
-    chosen = get_artifact(ws, label_set) if label_set is not None else latest_label_set(ws, project)
-    if chosen.kind != "label_set" or chosen.project != project:
-        raise InvalidInput(f"{chosen.ref} is not a label set of {project!r}.")
+    chosen = _label_set_to_train(ws, project, label_set)
     report("reading the label set", 0.05)
     data = training_data(ws, spec, chosen)
     train_part = data.part(test=False)
@@ -109,26 +107,7 @@ def train(
         ) as run,
     ):
         report(f"training {trainer} on {len(train_part.frame):,} items", 0.15)
-        started = time.perf_counter()
-        model = fit(
-            spec,
-            train_part.frame,
-            train_part.labels,
-            train_part.spans,
-            trainer=trainer,
-            params=params,
-            seed=seed,
-        )
-        training_time = time.perf_counter() - started
-        run.log_params(
-            {
-                "trainer": trainer,
-                "seed": seed,
-                **model.manifest["params"],
-                "train_items": len(train_part.frame),
-                "test_items": len(test_part.frame),
-            }
-        )
+        model, training_time = _fit(run, spec, train_part, test_part, trainer, params, seed)
         report(f"evaluating on {len(test_part.frame):,} test items", 0.6)
         evaluation = evaluate(
             model,
@@ -138,23 +117,73 @@ def train(
             spec,
             ids=test_part.frame[spec.id_column].astype(str).tolist(),
         )
-        files = {role: run.log_artifact(role, content) for role, content in model.files().items()}
-        files["evaluation.json"] = run.log_artifact(
-            "evaluation.json", json.dumps(as_dict(evaluation)).encode()
-        )
-        size = sum(len(c) for c in model.files().values())
-        run.log_metrics(
-            {
-                **evaluation.overall,
-                **evaluation.latency,
-                "training_time_s": training_time,
-                "model_size_bytes": float(size),
-            }
-        )
-        for slice_name, metrics in evaluation.slices.items():
-            run.log_metrics(metrics, slice=slice_name)
+        files = _log_results(run, model, evaluation, training_time)
         report("done", 1.0)
     return TrainResult(run.run_id, model, evaluation, chosen, data.dataset, files)
+
+
+def _label_set_to_train(ws: Workspace, project: str, label_set: int | str | None) -> Artifact:
+    """The named label set of the project, or its latest."""
+    chosen = get_artifact(ws, label_set) if label_set is not None else latest_label_set(ws, project)
+    if chosen.kind != "label_set" or chosen.project != project:
+        raise InvalidInput(f"{chosen.ref} is not a label set of {project!r}.")
+    return chosen
+
+
+def _fit(
+    run: Run,
+    spec: ProjectSpec,
+    train_part: TrainingData,
+    test_part: TrainingData,
+    trainer: str,
+    params: Mapping[str, Any] | None,
+    seed: int,
+) -> tuple[Model, float]:
+    """The model trained on the training split, its parameters logged; and the seconds it took."""
+    started = time.perf_counter()
+    model = fit(
+        spec,
+        train_part.frame,
+        train_part.labels,
+        train_part.spans,
+        trainer=trainer,
+        params=params,
+        seed=seed,
+    )
+    training_time = time.perf_counter() - started
+    run.log_params(
+        {
+            "trainer": trainer,
+            "seed": seed,
+            **model.manifest["params"],
+            "train_items": len(train_part.frame),
+            "test_items": len(test_part.frame),
+        }
+    )
+    return model, training_time
+
+
+def _log_results(
+    run: Run, model: Model, evaluation: Evaluation, training_time: float
+) -> dict[str, str]:
+    """The model's files, the evaluation and its metrics (overall and per slice) on the run;
+    the logged files' blob hashes by role."""
+    files = {role: run.log_artifact(role, content) for role, content in model.files().items()}
+    files["evaluation.json"] = run.log_artifact(
+        "evaluation.json", json.dumps(as_dict(evaluation)).encode()
+    )
+    size = sum(len(c) for c in model.files().values())
+    run.log_metrics(
+        {
+            **evaluation.overall,
+            **evaluation.latency,
+            "training_time_s": training_time,
+            "model_size_bytes": float(size),
+        }
+    )
+    for slice_name, metrics in evaluation.slices.items():
+        run.log_metrics(metrics, slice=slice_name)
+    return files
 
 
 @dataclass(frozen=True)
@@ -179,16 +208,19 @@ class RunDetail:
     files: dict[str, str]
 
 
+RUN_COLUMNS = (
+    "run_id, project, name, status, started_at, duration_s, code_commit, code_dirty, "
+    "environment, error, created_by"
+)  # the stored attributes of a RunDetail, in its order
+
+
 def get_run(ws: Workspace, run_id: int) -> RunDetail:
     with ws.store.read() as tx:
-        row = tx.one(
-            "SELECT run_id, project, name, status, started_at, duration_s, code_commit, code_dirty, "
-            "environment, error, created_by FROM runs WHERE run_id = ?",
-            [int(run_id)],
-        )
+        row = tx.one(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?", [int(run_id)])
         if row is None:
             raise NotFound(f"No run #{run_id}.", hint="list runs with `loopline runs PROJECT`")
-        readable(tx, None, "experiments.read", str(row[1]))
+        run = dict(zip(RUN_COLUMNS.split(", "), row, strict=True))
+        readable(tx, None, "experiments.read", str(run["project"]))
         params = dict(tx.rows("SELECT key, value FROM run_params WHERE run_id = ?", [run_id]))
         metrics: dict[str, float] = {}
         slices: dict[str, dict[str, float]] = {}
@@ -205,19 +237,16 @@ def get_run(ws: Workspace, run_id: int) -> RunDetail:
             tx.rows("SELECT role, artifact_id FROM run_inputs WHERE run_id = ?", [run_id])
         )
         files = dict(tx.rows("SELECT role, blob_hash FROM run_files WHERE run_id = ?", [run_id]))
-    fields: list[Any] = [
-        *row[:8],
-        json.loads(row[8]),
-        *row[9:],
-        params,
-        metrics,
-        slices,
-        history,
-        tags,
-        inputs,
-        files,
-    ]
-    return RunDetail(*fields)
+    return RunDetail(
+        **{**run, "environment": json.loads(run["environment"])},
+        params=params,
+        metrics=metrics,
+        slice_metrics=slices,
+        history=history,
+        tags=tags,
+        inputs=inputs,
+        files=files,
+    )
 
 
 def load_run_model(ws: Workspace, run_id: int) -> Model:
