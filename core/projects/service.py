@@ -119,31 +119,45 @@ def create_project(ws: Workspace, path: Path, actor: Actor, *, update: bool = Fa
 def _upsert(tx: Tx, spec: ProjectSpec, artifact_id: int, actor: Actor) -> None:
     tx.execute(
         """
-        INSERT INTO projects VALUES (?, ?, ?, ?, ?, ?)
+        INSERT INTO projects (name, title, kind, spec_artifact_id, created_at, created_by)
+        VALUES (?, ?, ?, ?, ?, ?)
         ON CONFLICT (name) DO UPDATE SET title = excluded.title, spec_artifact_id = excluded.spec_artifact_id
         """,
         [spec.name, spec.title, spec.kind, artifact_id, utcnow(), actor.name],
     )
 
 
-def _rows(tx: Tx, where: str = "", params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-    return tx.rows(
-        "SELECT p.name, p.title, p.kind, p.spec_artifact_id, a.version, p.created_at, p.created_by "
+PROJECT_COLUMNS = {  # a Project's stored fields (all but its parsed spec) and where each is read
+    "name": "p.name",
+    "title": "p.title",
+    "kind": "p.kind",
+    "spec_artifact_id": "p.spec_artifact_id",
+    "spec_version": "a.version",
+    "created_at": "p.created_at",
+    "created_by": "p.created_by",
+}
+
+
+def _rows(tx: Tx, where: str = "", params: list[Any] | None = None) -> list[dict[str, Any]]:
+    rows = tx.rows(
+        f"SELECT {', '.join(PROJECT_COLUMNS.values())} "
         f"FROM projects p JOIN artifacts a ON a.artifact_id = p.spec_artifact_id {where} ORDER BY p.name",
         params or [],
     )
+    return [dict(zip(PROJECT_COLUMNS, row, strict=True)) for row in rows]
 
 
 _SPECS: dict[str, ProjectSpec] = {}  # content hash -> parsed spec; stored specs never change
 
 
-def _project(ws: Workspace, row: tuple[Any, ...]) -> Project:
-    artifact = get_artifact(ws, row[3])
+def _project(ws: Workspace, row: dict[str, Any]) -> Project:
+    artifact = get_artifact(ws, row["spec_artifact_id"])
     spec = _SPECS.get(artifact.content_hash)
     if spec is None:
-        spec = load_spec_text(read_file(ws, artifact, "spec").decode("utf-8"), f"{row[0]} (stored)")
+        text = read_file(ws, artifact, "spec").decode("utf-8")
+        spec = load_spec_text(text, f"{row['name']} (stored)")
         _SPECS[artifact.content_hash] = spec
-    return Project(row[0], row[1], row[2], spec, row[3], row[4], row[5], row[6])
+    return Project(spec=spec, **row)
 
 
 def find_project(ws: Workspace, name: str) -> Project | None:
