@@ -10,7 +10,7 @@ updates or deletes audit rows; a test greps the source to keep it so. Each row i
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +20,7 @@ from core.actor import Actor
 from core.store import Tx, chain, utcnow
 
 MAX_TEXT = 2000  # audit rows stay small: long texts (a hostile user name) are cut
+AUDIT_COLUMNS = ", ".join(f'"{c}"' for c in chain.COLUMNS["audit_log"])  # AuditEntry's fields
 
 
 def record(
@@ -36,9 +37,9 @@ def record(
     resolved = check_action(tx, actor, action, project=project, target=target)
     merged = {**dict(details or {}), **resolved.details}
     stored = tx.one(
-        'INSERT INTO audit_log (audit_id, "at", actor, via, action, project, target, details) '
+        f"INSERT INTO audit_log ({AUDIT_COLUMNS}) "
         "VALUES (nextval('audit_ids'), ?, ?, ?, ?, ?, ?, ?) "
-        'RETURNING audit_id, "at", actor, via, action, project, target, details',
+        f"RETURNING {AUDIT_COLUMNS}",
         [
             utcnow(),
             _cut(resolved.name or actor.name),
@@ -52,6 +53,35 @@ def record(
     assert stored is not None
     audit_id = int(stored[0])
     chain.append(tx, "audit_log", [audit_id], {audit_id: chain.from_row("audit_log", stored)})
+
+
+def record_many(
+    tx: Tx, actor: Actor, action: str, rows: Sequence[tuple[str | None, str | None]]
+) -> None:
+    """``record`` for many rows of one action, each a (project, target) pair: the check is made
+    once per project (with no target), the rows are appended and chained in one statement."""
+    if not rows:
+        return
+    projects = dict.fromkeys(project for project, _ in rows)
+    resolved = {p: check_action(tx, actor, action, project=p, target=None) for p in projects}
+    stored = tx.rows(
+        f"INSERT INTO audit_log ({AUDIT_COLUMNS}) "
+        "SELECT nextval('audit_ids'), ?::TIMESTAMP, who, ?, ?, p, t, d "
+        "FROM (SELECT unnest(?::VARCHAR[]) AS who, unnest(?::VARCHAR[]) AS p, "
+        "unnest(?::VARCHAR[]) AS t, unnest(?::JSON[]) AS d) "
+        f"RETURNING {AUDIT_COLUMNS}",
+        [
+            utcnow(),
+            _cut(actor.via),
+            _cut(action),
+            [_cut(resolved[p].name or actor.name) for p, _ in rows],
+            [_cut(p) for p, _ in rows],
+            [_cut(t) for _, t in rows],
+            [json.dumps(resolved[p].details, sort_keys=True, default=str) for p, _ in rows],
+        ],
+    )
+    ids = [int(row[0]) for row in stored]
+    chain.append(tx, "audit_log", ids, {int(r[0]): chain.from_row("audit_log", r) for r in stored})
 
 
 def _cut(value: str | None) -> str | None:
@@ -123,15 +153,10 @@ def select_entries(tx: Tx, query: AuditQuery) -> tuple[list[AuditEntry], int]:
     """
     total = int(tx.scalar("SELECT count(*) FROM audit_log " + where, params))
     rows = tx.rows(
-        'SELECT audit_id, "at", actor, via, action, project, target, details FROM audit_log '
-        + where
-        + " ORDER BY audit_id DESC LIMIT ?",
+        f"SELECT {AUDIT_COLUMNS} FROM audit_log {where} ORDER BY audit_id DESC LIMIT ?",
         [*params, max(0, int(query.limit))],
     )
-    entries = [
-        AuditEntry(int(r[0]), r[1], str(r[2]), str(r[3]), str(r[4]), r[5], r[6], json.loads(r[7]))
-        for r in rows
-    ]
+    entries = [AuditEntry(**chain.from_row("audit_log", row)) for row in rows]
     return entries, total
 
 

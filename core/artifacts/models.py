@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +54,20 @@ class ArtifactFile:
     size_bytes: int
 
 
+ARTIFACT_FIELDS = (
+    "artifact_id",
+    "kind",
+    "name",
+    "version",
+    "project",
+    "content_hash",
+    "metadata",
+    "created_at",
+    "created_by",
+)
+ARTIFACT_COLUMNS = ", ".join(ARTIFACT_FIELDS)  # an ``artifacts`` row, read by ``artifact_from_row``
+
+
 @dataclass(frozen=True)
 class Artifact:
     artifact_id: int
@@ -80,6 +95,13 @@ class Artifact:
             if item.role == role:
                 return item
         raise KeyError(f"{self.ref} has no file {role!r}")
+
+
+def artifact_from_row(row: Sequence[Any], files: Sequence[ArtifactFile] = ()) -> Artifact:
+    """A row of ``ARTIFACT_COLUMNS`` (a SELECT or an INSERT … RETURNING) with its files."""
+    values = dict(zip(ARTIFACT_FIELDS, row, strict=True))
+    values["metadata"] = json.loads(values["metadata"])
+    return Artifact(**values, files=tuple(files))
 
 
 @dataclass(frozen=True)

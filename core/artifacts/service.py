@@ -7,25 +7,24 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from core.accounts.access import check_action, readable
-from core.accounts.audit import record
+from core.accounts.audit import record, record_many
 from core.actor import Actor
 from core.artifacts.models import (
+    ARTIFACT_COLUMNS,
     KINDS,
     NAME_PATTERN,
     RELATIONS,
     Artifact,
     ArtifactFile,
     NewArtifact,
+    artifact_from_row,
 )
 from core.errors import Immutable, InvalidInput, NotFound, expected_one_of
 from core.store import Tx, Workspace, chain, utcnow
 
-_COLUMNS = (
-    "artifact_id, kind, name, version, project, content_hash, metadata, created_at, created_by"
-)
 _REF = re.compile(r"^(?P<kind>[a-z_]+):(?P<name>[^@]+?)(?:@v?(?P<version>\d+))?$")
 
 
@@ -119,6 +118,12 @@ def check_first(
                 check_action(tx, actor, action, project=project, target=None)
 
 
+class _Latest(NamedTuple):
+    version: int
+    artifact_id: int
+    content_hash: str
+
+
 def _insert(
     tx: Tx,
     news: Sequence[NewArtifact],
@@ -127,23 +132,45 @@ def _insert(
     actor: Actor,
     reuse: bool,
 ) -> list[Artifact]:
+    """``register_many``'s write transaction: the artifacts of ``news``, in their order."""
+    _check_targets(tx, news)
+    latest = _latest_versions(tx, news)
+    reused = _reused(tx, news, hashes, latest) if reuse else {}
+    fresh = [index for index in range(len(news)) if index not in reused]
+    made = _insert_fresh(
+        tx,
+        [news[i] for i in fresh],
+        [blob_maps[i] for i in fresh],
+        [hashes[i] for i in fresh],
+        latest,
+        actor,
+    )
+    found = dict(zip(fresh, made, strict=True))
+    kept = {a.artifact_id: a for a in artifacts_by_id(tx, sorted(set(reused.values())))}
+    return [found[i] if i in found else kept[reused[i]] for i in range(len(news))]
+
+
+def _check_targets(tx: Tx, news: Sequence[NewArtifact]) -> None:
+    """NotFound unless every lineage input of ``news`` is an artifact of this workspace."""
     targets = sorted({dst for new in news for _, dst in new.inputs})
-    if targets:
-        found = {
-            row[0]
-            for row in tx.rows(
-                "SELECT artifact_id FROM artifacts WHERE artifact_id IN (SELECT unnest(?::BIGINT[]))",
-                [targets],
-            )
-        }
-        missing = [t for t in targets if t not in found]
-        if missing:
-            raise NotFound(
-                f"Cannot link to artifact(s) {missing}: no such artifact in this workspace."
-            )
+    if not targets:
+        return
+    found = {
+        row[0]
+        for row in tx.rows(
+            "SELECT artifact_id FROM artifacts WHERE artifact_id IN (SELECT unnest(?::BIGINT[]))",
+            [targets],
+        )
+    }
+    missing = [t for t in targets if t not in found]
+    if missing:
+        raise NotFound(f"Cannot link to artifact(s) {missing}: no such artifact in this workspace.")
+
+
+def _latest_versions(tx: Tx, news: Sequence[NewArtifact]) -> dict[tuple[str, str], _Latest]:
+    """The latest stored version of each (kind, name) in ``news``."""
     keys = sorted({(new.kind, new.name) for new in news})
-    latest: dict[tuple[str, str], tuple[int, int, str]] = {}
-    for kind, name, version, artifact_id, content_hash in tx.rows(
+    rows = tx.rows(
         """
         SELECT a.kind, a.name, a.version, a.artifact_id, a.content_hash
         FROM artifacts a
@@ -152,142 +179,154 @@ def _insert(
         QUALIFY row_number() OVER (PARTITION BY a.kind, a.name ORDER BY a.version DESC) = 1
         """,
         [[k for k, _ in keys], [n for _, n in keys]],
-    ):
-        latest[(kind, name)] = (version, artifact_id, content_hash)
+    )
+    return {(kind, name): _Latest(*rest) for kind, name, *rest in rows}
 
-    results: list[Artifact | int] = []
-    fresh: list[int] = []
+
+def _reused(
+    tx: Tx,
+    news: Sequence[NewArtifact],
+    hashes: Sequence[str],
+    latest: Mapping[tuple[str, str], _Latest],
+) -> dict[int, int]:
+    """index in ``news`` → id of the latest version it is identical to (content and inputs)."""
+    found: dict[int, int] = {}
     for index, (new, content_hash) in enumerate(zip(news, hashes, strict=True)):
         previous = latest.get((new.kind, new.name))
         if (
-            reuse
-            and previous
-            and previous[2] == content_hash
-            and _same_inputs(tx, previous[1], new)
+            previous
+            and previous.content_hash == content_hash
+            and _same_inputs(tx, previous.artifact_id, new)
         ):
-            results.append(previous[1])
-        else:
-            results.append(index)
-            fresh.append(index)
-    if fresh:
-        ids = [
-            row[0] for row in tx.rows("SELECT nextval('artifact_ids') FROM range(?)", [len(fresh)])
-        ]
-        now = utcnow()
-        counters = {key: value[0] for key, value in latest.items()}
-        rows: dict[str, list[Any]] = {
-            c: [] for c in ("id", "kind", "name", "ver", "proj", "hash", "meta")
-        }
-        files: dict[str, list[Any]] = {"id": [], "role": [], "blob": [], "size": []}
-        edges: dict[str, list[Any]] = {"src": [], "rel": [], "dst": []}
-        for artifact_id, index in zip(ids, fresh, strict=True):
-            new = news[index]
-            version = counters.get((new.kind, new.name), 0) + 1
-            counters[(new.kind, new.name)] = version
-            for column, value in zip(
-                rows,
-                (
-                    artifact_id,
-                    new.kind,
-                    new.name,
-                    version,
-                    new.project,
-                    hashes[index],
-                    canonical_json(new.metadata),
-                ),
-                strict=True,
-            ):
-                rows[column].append(value)
-            for role, (digest, size) in sorted(blob_maps[index].items()):
-                for column, value in zip(files, (artifact_id, role, digest, size), strict=True):
-                    files[column].append(value)
-            for relation, dst in sorted(set(new.inputs)):
-                for column, value in zip(edges, (artifact_id, relation, dst), strict=True):
-                    edges[column].append(value)
-            results[index] = artifact_id
-        stored = tx.rows(
-            f"""
-            INSERT INTO artifacts ({_COLUMNS})
-            SELECT unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]),
-                   unnest(?::INTEGER[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]),
-                   unnest(?::JSON[]), ?::TIMESTAMP, ?
-            RETURNING {_COLUMNS}
-            """,
-            [*rows.values(), now, actor.name],
+            found[index] = previous.artifact_id
+    return found
+
+
+def _insert_fresh(
+    tx: Tx,
+    news: Sequence[NewArtifact],
+    blob_maps: Sequence[Mapping[str, tuple[str, int]]],
+    hashes: Sequence[str],
+    latest: Mapping[tuple[str, str], _Latest],
+    actor: Actor,
+) -> list[Artifact]:
+    """Insert ``news`` as new versions with their files and inputs, chain them and audit them."""
+    if not news:
+        return []
+    ids = [row[0] for row in tx.rows("SELECT nextval('artifact_ids') FROM range(?)", [len(news)])]
+    versions = _next_versions(news, latest)
+    stored = _insert_rows(tx, ids, news, versions, hashes, actor)
+    _insert_files(tx, ids, blob_maps)
+    _insert_edges(tx, ids, news)
+    chain.append(tx, "artifacts", ids, _chained(stored, news, blob_maps))
+    refs = [f"{n.kind}:{n.name}@{v}" for n, v in zip(news, versions, strict=True)]
+    # one check per project (as ``record`` makes per row); a refusal rolls the whole batch back
+    record_many(tx, actor, "register", [(n.project, r) for n, r in zip(news, refs, strict=True)])
+    return [
+        artifact_from_row(row, _files(blobs)) for row, blobs in zip(stored, blob_maps, strict=True)
+    ]
+
+
+def _next_versions(
+    news: Sequence[NewArtifact], latest: Mapping[tuple[str, str], _Latest]
+) -> list[int]:
+    """Each new artifact's version: one past the latest (or the batch's previous) of its name."""
+    counters = {key: value.version for key, value in latest.items()}
+    versions = []
+    for new in news:
+        key = (new.kind, new.name)
+        counters[key] = counters.get(key, 0) + 1
+        versions.append(counters[key])
+    return versions
+
+
+def _insert_rows(
+    tx: Tx,
+    ids: Sequence[int],
+    news: Sequence[NewArtifact],
+    versions: Sequence[int],
+    hashes: Sequence[str],
+    actor: Actor,
+) -> list[tuple[Any, ...]]:
+    """The ``artifacts`` rows as stored (``ARTIFACT_COLUMNS``), in the order of ``ids``."""
+    stored = tx.rows(
+        f"""
+        INSERT INTO artifacts ({ARTIFACT_COLUMNS})
+        SELECT unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]),
+               unnest(?::INTEGER[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]),
+               unnest(?::JSON[]), ?::TIMESTAMP, ?
+        RETURNING {ARTIFACT_COLUMNS}
+        """,
+        [
+            list(ids),
+            [new.kind for new in news],
+            [new.name for new in news],
+            list(versions),
+            [new.project for new in news],
+            list(hashes),
+            [canonical_json(new.metadata) for new in news],
+            utcnow(),
+            actor.name,
+        ],
+    )
+    order = {artifact_id: index for index, artifact_id in enumerate(ids)}
+    return sorted(stored, key=lambda row: order[row[0]])
+
+
+def _insert_files(
+    tx: Tx, ids: Sequence[int], blob_maps: Sequence[Mapping[str, tuple[str, int]]]
+) -> None:
+    rows = [
+        (artifact_id, role, digest, size)
+        for artifact_id, blobs in zip(ids, blob_maps, strict=True)
+        for role, (digest, size) in sorted(blobs.items())
+    ]
+    if rows:
+        tx.execute(
+            "INSERT INTO artifact_files (artifact_id, role, blob_hash, size_bytes) "
+            "SELECT unnest(?::BIGINT[]), unnest(?::VARCHAR[]), "
+            "unnest(?::VARCHAR[]), unnest(?::BIGINT[])",
+            [list(column) for column in zip(*rows, strict=True)],
         )
-        if files["id"]:
-            tx.execute(
-                "INSERT INTO artifact_files (artifact_id, role, blob_hash, size_bytes) "
-                "SELECT unnest(?::BIGINT[]), unnest(?::VARCHAR[]), "
-                "unnest(?::VARCHAR[]), unnest(?::BIGINT[])",
-                list(files.values()),
-            )
-        if edges["src"]:
-            tx.execute(
-                "INSERT INTO edges (src_id, relation, dst_id) SELECT unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::BIGINT[])",
-                list(edges.values()),
-            )
-        refs = [
-            f"{k}:{n}@{v}" for k, n, v in zip(rows["kind"], rows["name"], rows["ver"], strict=True)
-        ]
-        # the rows are appended in bulk (one per artifact), so the check ``record`` makes is made
-        # here, once per project; a refusal rolls the whole batch back
-        for project in dict.fromkeys(rows["proj"]):
-            resolved = check_action(tx, actor, "register", project=project, target=None)
-        chain.append(
-            tx,
-            "artifacts",
-            ids,
-            _chained(stored, news, dict(zip(ids, fresh, strict=True)), blob_maps),
+
+
+def _insert_edges(tx: Tx, ids: Sequence[int], news: Sequence[NewArtifact]) -> None:
+    rows = [
+        (artifact_id, relation, dst)
+        for artifact_id, new in zip(ids, news, strict=True)
+        for relation, dst in sorted(set(new.inputs))
+    ]
+    if rows:
+        tx.execute(
+            "INSERT INTO edges (src_id, relation, dst_id) "
+            "SELECT unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::BIGINT[])",
+            [list(column) for column in zip(*rows, strict=True)],
         )
-        audit_rows = tx.rows(
-            """
-            INSERT INTO audit_log (audit_id, "at", actor, via, action, project, target, details)
-            SELECT nextval('audit_ids'), ?::TIMESTAMP, ?, ?, 'register', p, t, ?::JSON
-            FROM (SELECT unnest(?::VARCHAR[]) AS p, unnest(?::VARCHAR[]) AS t)
-            RETURNING audit_id, "at", actor, via, action, project, target, details
-            """,
-            [
-                now,
-                resolved.name or actor.name,
-                actor.via,
-                json.dumps(resolved.details, sort_keys=True, default=str),
-                rows["proj"],
-                refs,
-            ],
-        )
-        chain.append(
-            tx,
-            "audit_log",
-            [int(row[0]) for row in audit_rows],
-            {int(row[0]): chain.from_row("audit_log", row) for row in audit_rows},
-        )
-    wanted = [r for r in results if isinstance(r, int)]
-    by_id = {
-        a.artifact_id: a
-        for a in select_artifacts(tx, "WHERE artifact_id IN (SELECT unnest(?::BIGINT[]))", [wanted])
-    }
-    return [by_id[r] for r in results if isinstance(r, int)]
+
+
+def _files(blobs: Mapping[str, tuple[str, int]]) -> list[ArtifactFile]:
+    return [ArtifactFile(role, digest, size) for role, (digest, size) in sorted(blobs.items())]
 
 
 def _chained(
     stored: Sequence[Sequence[Any]],
     news: Sequence[NewArtifact],
-    indexes: Mapping[int, int],
     blob_maps: Sequence[Mapping[str, tuple[str, int]]],
 ) -> dict[int, dict[str, Any]]:
     """What the hash chain covers of each new artifact: its row as stored, its files and its
     lineage inputs (as ``core.store.chain.contents`` reads them back)."""
-    found = {int(row[0]): chain.from_row("artifacts", row) for row in stored}
-    for artifact_id, index in indexes.items():
-        found[artifact_id]["files"] = {
-            role: [digest, int(size)] for role, (digest, size) in sorted(blob_maps[index].items())
+    found: dict[int, dict[str, Any]] = {}
+    for row, new, blobs in zip(stored, news, blob_maps, strict=True):
+        content = chain.from_row("artifacts", row)
+        content["files"] = {
+            role: [digest, int(size)] for role, (digest, size) in sorted(blobs.items())
         }
-        found[artifact_id]["inputs"] = [
+        content["inputs"] = [
             [relation, int(dst)]
-            for relation, dst in sorted(set(news[index].inputs))
+            for relation, dst in sorted(set(new.inputs))
             if relation not in chain.LATE_RELATIONS
         ]
+        found[int(row[0])] = content
     return found
 
 
@@ -300,32 +339,36 @@ def _same_inputs(tx: Tx, artifact_id: int, new: NewArtifact) -> bool:
 
 
 def select_artifacts(tx: Tx, where: str, params: Sequence[Any] = ()) -> list[Artifact]:
-    rows = tx.rows(f"SELECT {_COLUMNS} FROM artifacts {where}", list(params))
-    if not rows:
+    rows = tx.rows(f"SELECT {ARTIFACT_COLUMNS} FROM artifacts {where}", list(params))
+    files = _files_of(tx, [row[0] for row in rows]) if rows else {}
+    return [artifact_from_row(row, files.get(row[0], ())) for row in rows]
+
+
+def artifacts_by_id(tx: Tx, ids: Sequence[int]) -> list[Artifact]:
+    """The artifacts ``ids`` (a point query for one id)."""
+    if not ids:
         return []
-    ids = [row[0] for row in rows]
+    if len(ids) == 1:
+        return select_artifacts(tx, "WHERE artifact_id = ?", [ids[0]])
+    return select_artifacts(tx, "WHERE artifact_id IN (SELECT unnest(?::BIGINT[]))", [list(ids)])
+
+
+def _files_of(tx: Tx, ids: Sequence[int]) -> dict[int, list[ArtifactFile]]:
+    """The files of the artifacts ``ids``, by role. One id is a point query (``=``): on the demo
+    workspace 0.2 ms a call against 0.4–0.6 ms for the join on ``unnest``."""
+    params: list[Any]
+    if len(ids) == 1:
+        where, params = "artifact_id = ?", [ids[0]]
+    else:
+        where, params = "artifact_id IN (SELECT unnest(?::BIGINT[]))", [list(ids)]
     files: dict[int, list[ArtifactFile]] = {}
     for artifact_id, role, blob_hash, size in tx.rows(
-        "SELECT artifact_id, role, blob_hash, size_bytes FROM artifact_files "
-        "WHERE artifact_id IN (SELECT unnest(?::BIGINT[])) ORDER BY role",
-        [ids],
+        f"SELECT artifact_id, role, blob_hash, size_bytes FROM artifact_files WHERE {where} "
+        "ORDER BY role",
+        params,
     ):
         files.setdefault(artifact_id, []).append(ArtifactFile(role, blob_hash, size))
-    return [
-        Artifact(
-            artifact_id=row[0],
-            kind=row[1],
-            name=row[2],
-            version=row[3],
-            project=row[4],
-            content_hash=row[5],
-            metadata=json.loads(row[6]),
-            created_at=row[7],
-            created_by=row[8],
-            files=tuple(files.get(row[0], ())),
-        )
-        for row in rows
-    ]
+    return files
 
 
 def get_artifact(ws: Workspace, ref: int | str) -> Artifact:
