@@ -6,25 +6,53 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
+from core.accounts.access import check_action
 from core.accounts.audit import record
 from core.actor import Actor
 from core.artifacts.integrity import alias_problems, chain_problems, promoted_model_problems
 from core.artifacts.models import Problem, VerifyReport
-from core.store import Workspace
+from core.store import Tx, Workspace
 
 
 def verify_workspace(
     ws: Workspace, progress: Callable[[int, int], None] | None = None
 ) -> VerifyReport:
-    problems: list[Problem] = []
+    """Read what the store says (one read), re-hash every blob it names, then name what is wrong:
+    chains and aliases, damaged files, rows pointing nowhere, blobs and temp files left over."""
     with ws.store.read() as tx:
-        files = tx.rows(
-            "SELECT f.artifact_id, a.kind || ':' || a.name || '@' || a.version, f.role, f.blob_hash "
-            "FROM artifact_files f LEFT JOIN artifacts a USING (artifact_id) ORDER BY f.artifact_id, f.role"
-        )
-        artifacts = tx.scalar("SELECT count(*) FROM artifacts")
-        dangling_edges = tx.rows(
+        rows = _read_rows(tx)
+        problems = [*chain_problems(tx), *alias_problems(tx)]
+    blobs = _Blobs(ws)
+    problems += _artifact_file_problems(rows.files, blobs, progress)
+    problems += _run_file_problems(rows.run_files, blobs)
+    with ws.store.read() as tx:
+        problems += promoted_model_problems(tx, blobs.verify)
+    problems += _dangling_problems(rows)
+    problems += _leftover_warnings(ws, set(blobs.checked))
+    return VerifyReport(tuple(problems), rows.artifacts, len(blobs.checked), rows.edges)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    files: list[tuple[Any, ...]]  # artifact_id, ref (None: no such artifact), role, blob_hash
+    run_files: list[tuple[Any, ...]]  # run_id, role, blob_hash
+    dangling_edges: list[tuple[Any, ...]]  # src_id, relation, dst_id, no_src, no_dst
+    dangling_aliases: list[tuple[Any, ...]]  # project, alias, artifact_id
+    artifacts: int
+    edges: int
+
+
+def _read_rows(tx: Tx) -> _Rows:
+    return _Rows(
+        files=tx.rows(
+            "SELECT f.artifact_id, a.kind || ':' || a.name || '@' || a.version, f.role, "
+            "f.blob_hash FROM artifact_files f LEFT JOIN artifacts a USING (artifact_id) "
+            "ORDER BY f.artifact_id, f.role"
+        ),
+        run_files=tx.rows("SELECT run_id, role, blob_hash FROM run_files ORDER BY run_id, role"),
+        dangling_edges=tx.rows(
             """
             SELECT e.src_id, e.relation, e.dst_id,
                    s.artifact_id IS NULL AS no_src, d.artifact_id IS NULL AS no_dst
@@ -33,49 +61,73 @@ def verify_workspace(
             LEFT JOIN artifacts d ON d.artifact_id = e.dst_id
             WHERE s.artifact_id IS NULL OR d.artifact_id IS NULL
             """
-        )
-        edges = tx.scalar("SELECT count(*) FROM edges")
-        dangling_aliases = tx.rows(
+        ),
+        dangling_aliases=tx.rows(
             "SELECT l.project, l.alias, l.artifact_id FROM aliases l "
             "LEFT JOIN artifacts a USING (artifact_id) WHERE a.artifact_id IS NULL"
-        )
-        orphan_files = [row for row in files if row[1] is None]
-        run_files = tx.rows("SELECT run_id, role, blob_hash FROM run_files ORDER BY run_id, role")
-        problems.extend(chain_problems(tx))
-        problems.extend(alias_problems(tx))
-    checked: dict[str, str | None] = {}
+        ),
+        artifacts=int(tx.scalar("SELECT count(*) FROM artifacts") or 0),
+        edges=int(tx.scalar("SELECT count(*) FROM edges") or 0),
+    )
 
-    def verify_blob(digest: str) -> str | None:
-        if digest not in checked:
-            checked[digest] = ws.blobs.verify(digest)
-        return checked[digest]
 
+class _Blobs:
+    """Each blob re-hashed once: digest → problem (None: intact)."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self.checked: dict[str, str | None] = {}
+
+    def verify(self, digest: str) -> str | None:
+        if digest not in self.checked:
+            self.checked[digest] = self.ws.blobs.verify(digest)
+        return self.checked[digest]
+
+
+def _artifact_file_problems(
+    files: list[tuple[Any, ...]], blobs: _Blobs, progress: Callable[[int, int], None] | None
+) -> list[Problem]:
+    problems = []
     for index, (artifact_id, ref, role, digest) in enumerate(files, start=1):
-        if verify_blob(digest):
+        problem = blobs.verify(digest)
+        if problem:
             problems.append(
-                Problem(
-                    f"#{artifact_id} {ref}", f"file {role!r} ({digest[:12]}…): {checked[digest]}"
-                )
+                Problem(f"#{artifact_id} {ref}", f"file {role!r} ({digest[:12]}…): {problem}")
             )
         if progress:
             progress(index, len(files))
+    return problems
+
+
+def _run_file_problems(run_files: list[tuple[Any, ...]], blobs: _Blobs) -> list[Problem]:
+    problems = []
     for run_id, role, digest in run_files:
-        if verify_blob(digest):
-            problems.append(
-                Problem(f"run #{run_id}", f"file {role!r} ({digest[:12]}…): {checked[digest]}")
-            )
-    with ws.store.read() as tx:
-        problems.extend(promoted_model_problems(tx, verify_blob))
-    for artifact_id, _, role, _ in orphan_files:
-        problems.append(Problem(f"file row of #{artifact_id}", f"{role!r} belongs to no artifact"))
-    for src, relation, dst, no_src, no_dst in dangling_edges:
+        problem = blobs.verify(digest)
+        if problem:
+            problems.append(Problem(f"run #{run_id}", f"file {role!r} ({digest[:12]}…): {problem}"))
+    return problems
+
+
+def _dangling_problems(rows: _Rows) -> list[Problem]:
+    """File rows, edges and aliases that point to no artifact."""
+    problems = [
+        Problem(f"file row of #{artifact_id}", f"{role!r} belongs to no artifact")
+        for artifact_id, ref, role, _ in rows.files
+        if ref is None
+    ]
+    for src, relation, dst, no_src, no_dst in rows.dangling_edges:
         missing = ", ".join(n for n, gone in (("source", no_src), ("target", no_dst)) if gone)
         problems.append(Problem(f"edge #{src} {relation} #{dst}", f"points to a missing {missing}"))
-    for project, alias, artifact_id in dangling_aliases:
+    for project, alias, artifact_id in rows.dangling_aliases:
         problems.append(
             Problem(f"alias {project}/{alias}", f"points to missing artifact #{artifact_id}")
         )
-    referenced = set(checked)
+    return problems
+
+
+def _leftover_warnings(ws: Workspace, referenced: set[str]) -> list[Problem]:
+    """Blobs nothing refers to and temporary files: harmless, worth a look."""
+    problems = []
     orphans = [d for d in ws.blobs.iter_digests() if d not in referenced]
     if orphans:
         problems.append(
@@ -95,7 +147,7 @@ def verify_workspace(
                 severity="warning",
             )
         )
-    return VerifyReport(tuple(problems), int(artifacts or 0), len(checked), int(edges or 0))
+    return problems
 
 
 PRUNE_AFTER = timedelta(hours=1)
@@ -120,8 +172,6 @@ def prune_blobs(
     Inside one write transaction, so no registration commits a new reference meanwhile; a blob
     touched within ``older_than`` is kept (a registration in another process stores its files
     before it takes the lock, and touches a blob it reuses)."""
-    from core.accounts.access import check_action
-
     removed = freed = recent = 0
     with ws.store.transaction() as tx:
         check_action(tx, actor, "blobs.prune", project=None, target="objects/")  # before deleting
