@@ -11,11 +11,10 @@ from core.serving.log import quarantine_folder, write_quarantine
 
 
 def note(root: str) -> None:
-    from pathlib import Path
-
     from app.components.monitoring_panels import quarantine_note
+    from core.api import SYSTEM, Client
 
-    quarantine_note(Path(root), "hw-triage")
+    quarantine_note(Client(root, SYSTEM), "hw-triage")
 
 
 def test_the_quarantine_is_counted_on_the_monitoring_page(tmp_path: Path) -> None:
