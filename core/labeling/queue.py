@@ -41,7 +41,9 @@ class _Picked:
 
 
 def _annotation(row: Sequence[Any]) -> Annotation:
-    return Annotation(*[*row[:6], tuple(from_dicts(json.loads(row[6]))), *row[7:]])
+    """An annotations row, read as ``SELECT {ANNOTATION_COLUMNS}``."""
+    fields = dict(zip(ANNOTATION_COLUMNS.split(", "), row, strict=True))
+    return Annotation(**{**fields, "spans": tuple(from_dicts(json.loads(fields["spans"])))})
 
 
 @one_unit_of_work
