@@ -25,6 +25,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.errors import CoreError
+from core.store import Workspace, resolve_path
+
 SURFACES = ("cli", "app", "service", "test", "demo")
 TOKEN_PREFIX = "llt."
 
@@ -107,8 +110,6 @@ def in_session(actor: Actor | None) -> Iterator[None]:
 def cli_workspace(path: str | os.PathLike[str] | None) -> Iterator[None]:
     """Tell ``Actor.from_env`` which workspace the CLI command opens, so that an OS login mapped
     to another user name is named by that user from the start."""
-    from core.store import resolve_path
-
     reset = _CLI_WORKSPACE.set(resolve_path(path))
     try:
         yield
@@ -120,9 +121,6 @@ def _mapped_name(login: str) -> str | None:
     root = _CLI_WORKSPACE.get()
     if root is None:
         return None
-    from core.errors import CoreError
-    from core.store import Workspace
-
     if not Workspace.exists(root):
         return None
     try:

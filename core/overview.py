@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from core.accounts.access import visible_projects
 from core.actor import Actor
 from core.artifacts.models import Artifact
 from core.artifacts.service import count_by_kind, find_artifact
+from core.builds.service import list_builds
+from core.experiments.search import search_runs
+from core.monitoring.alerts import list_alerts
 from core.projects.service import Project, list_projects
+from core.registry.service import find_alias
+from core.requirements.status import status_summary
 from core.store import Workspace
 
 
@@ -56,9 +62,6 @@ def project_overview(ws: Workspace, project: Project) -> ProjectOverview:
             f"dataset v{dataset.version}",
             tuple(details),
         )
-    from core.builds.service import list_builds
-    from core.experiments.search import search_runs
-    from core.registry.service import find_alias
 
     runs = search_runs(ws, name, limit=1, metrics_columns=False).total
     production = find_alias(ws, name)
@@ -98,7 +101,6 @@ def project_overview(ws: Workspace, project: Project) -> ProjectOverview:
             ("`loopline build` runs the CI gate",),
         )
     ops, alerts = _operations(ws, name)
-    from core.requirements.status import status_summary
 
     health = status_summary(ws, name).get("ml", {})
     return ProjectOverview(project, (dm, mod, dev, ops), counts, health, alerts)
@@ -106,8 +108,6 @@ def project_overview(ws: Workspace, project: Project) -> ProjectOverview:
 
 def _operations(ws: Workspace, name: str) -> tuple[Stage, int]:
     """Live traffic as monitoring recorded it (day windows), and the open alerts."""
-    from core.monitoring.alerts import list_alerts
-
     alerts = list_alerts(ws, name, status="open")
     with ws.store.read() as tx:
         row = tx.one(
@@ -154,8 +154,6 @@ def _operations(ws: Workspace, name: str) -> tuple[Stage, int]:
 
 def workspace_overview(ws: Workspace, actor: Actor | None = None) -> list[ProjectOverview]:
     """Every project the actor may see (all of them without accounts or an actor)."""
-    from core.accounts.access import visible_projects
-
     with ws.store.read() as tx:  # one open of the file for the whole page
         projects = list_projects(ws)
         shown = set(visible_projects(tx, actor, [p.name for p in projects]))

@@ -135,6 +135,8 @@ def _os_details(actor: Actor) -> dict[str, Any]:
 
 
 def _proved_by_token(tx: Tx, actor: Actor, now: datetime | None) -> tuple[str, dict[str, Any]]:
+    # tokens.py imports this module (its functions check their caller), so importing it at the
+    # top would be a cycle at import time inside the package
     from core.accounts.tokens import check_token
 
     assert actor.token is not None

@@ -37,6 +37,7 @@ from core.artifacts.service import get_artifact, register
 from core.builds.gate import Check, CheckResult, load_gate, run_gate
 from core.builds.owner import BuildOwner
 from core.builds.reaper import reap_quietly
+from core.builds.requirement_check import requirement_check
 from core.errors import CoreError, NotFound
 from core.experiments.service import TrainResult, get_run, project_test_set, train
 from core.ml.evaluate import Evaluation, evaluate
@@ -50,6 +51,7 @@ from core.projects.service import get_project
 from core.projects.spec import ProjectSpec
 from core.registry.service import find_alias, load_model, register_run_model
 from core.releases.service import promote
+from core.requirements.status import recompute
 from core.store import Tx, Workspace, utcnow
 
 Progress = Callable[[str, float], None]
@@ -279,8 +281,6 @@ def _check_gate(
     result: TrainResult,
     baseline: Evaluation | None,
 ) -> None:
-    from core.builds.requirement_check import requirement_check
-
     gate_checks = requirement_check(
         ws,
         attempt.project,
@@ -373,8 +373,6 @@ def _register_model(
 
 def _close(tx: Tx, actor: Actor, attempt: _Attempt, artifact_id: int | None) -> None:
     """The row gets its outcome, checks and audit row; requirement statuses follow."""
-    from core.requirements.status import recompute
-
     tx.execute(
         "UPDATE builds SET status = ?, reason = ?, run_id = ?, label_set_id = ?, model_id = ?, "
         "baseline_model_id = ?, artifact_id = ?, log = ?, ended_at = ? "

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from core.accounts.demo import seed_demo_users
 from core.actor import Actor
 from core.data.service import ingest
 from core.demo.chapters import label_chapter, story_chapter
@@ -85,7 +86,6 @@ def build_demo(
     report = progress or (lambda stage, fraction: None)
     try:
         ws = Workspace.init(staging)
-        from core.accounts.demo import seed_demo_users
 
         seed_demo_users(ws)  # every step below is checked against these accounts' roles
         actor = Actor("demo", "demo")

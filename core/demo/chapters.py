@@ -11,8 +11,30 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from core.actor import Actor
-from core.labeling.models import Task
+from core.artifacts.service import list_artifacts
+from core.builds.service import run_build
+from core.data.service import ingest
+from core.labeling.freeze import freeze
+from core.labeling.models import Task, TaskFilter
+from core.labeling.simulate import (
+    AnnotatorProfile,
+    simulate_labeling,
+    simulate_review,
+    simulate_verdicts,
+    truth_table,
+)
+from core.labeling.tasks import create_task, list_tasks
+from core.monitoring.alerts import list_alerts
+from core.monitoring.loop import send_to_labeling
+from core.monitoring.requirement_rules import rules_from_requirements
+from core.monitoring.retrain import request_retraining
+from core.monitoring.service import compute_windows
 from core.projects.service import Project
+from core.registry.service import find_alias, predict_dataset
+from core.requirements.service import import_requirements
+from core.requirements.status import recompute_statuses
+from core.requirements.verify import verify_system
+from core.serving.simulate import simulate
 from core.store import Workspace
 
 if TYPE_CHECKING:
@@ -23,8 +45,6 @@ HARD = ("hard_negative", "ambiguous")
 
 
 def _truth(plan: DemoPlan, project: Project) -> dict[str, dict[str, Any]]:
-    from core.labeling.simulate import truth_table
-
     assert plan.truth is not None
     return truth_table(
         pd.read_csv(plan.truth, dtype=str, keep_default_na=False), project.spec.id_column
@@ -40,16 +60,12 @@ def run_task(
     hard: tuple[str, ...] = HARD,
 ) -> Task:
     """Create a task from the config and let its simulated annotators (and reviewer) work it."""
-    from core.labeling.models import TaskFilter
-    from core.labeling.tasks import create_task
 
     where = {
         str(k): tuple(str(v) for v in values) for k, values in (config.get("where") or {}).items()
     }
     probabilities, model_id = None, None
     if config.get("model"):  # suggestions and uncertainty order from a registered model
-        from core.registry.service import find_alias, predict_dataset
-
         model = find_alias(ws, project.name, str(config["model"]))
         if model is not None:
             probabilities, model_id = predict_dataset(ws, model), model.artifact_id
@@ -86,8 +102,6 @@ def work_task(
     hard: tuple[str, ...] = HARD,
 ) -> None:
     """The task's simulated annotators work through the real queue; a reviewer settles some."""
-    from core.labeling.simulate import AnnotatorProfile, simulate_labeling, simulate_review
-
     profiles = [AnnotatorProfile.from_dict(a) for a in config["annotators"]]
     simulate_labeling(
         ws,
@@ -108,8 +122,6 @@ def label_chapter(
     ws: Workspace, project: Project, plan: DemoPlan, actor: Actor, report: Progress
 ) -> None:
     """Months of labeling: imported verdicts, simulated annotators, a reviewer, a frozen label set."""
-    from core.labeling.freeze import freeze
-    from core.labeling.simulate import AnnotatorProfile, simulate_verdicts
 
     spec = project.spec
     config = plan.labeling
@@ -188,14 +200,10 @@ class Story:
         return self._truth
 
     def _recompute(self, cause: str) -> None:
-        from core.requirements.status import recompute_statuses
-
         recompute_statuses(self.ws, self.project.name, cause=cause)
 
     def _task_id(self, name: str) -> int:
         if name not in self.tasks:
-            from core.labeling.tasks import list_tasks
-
             found = {t.name: t.task_id for t in list_tasks(self.ws, self.project.name)}
             if name not in found:
                 raise ValueError(f"{self.plan.folder.name}/demo.yaml: no task named {name!r}")
@@ -203,8 +211,6 @@ class Story:
         return self.tasks[name]
 
     def step_requirements(self, config: Mapping[str, Any]) -> None:
-        from core.requirements.service import import_requirements
-
         import_requirements(
             self.ws,
             self.plan.folder / str(config.get("file", "requirements.yaml")),
@@ -215,8 +221,6 @@ class Story:
         self._recompute("requirements imported")
 
     def step_build(self, config: Mapping[str, Any]) -> None:
-        from core.builds.service import run_build
-
         run_build(
             self.ws,
             self.project.name,
@@ -226,8 +230,6 @@ class Story:
         )
 
     def step_ingest(self, config: Mapping[str, Any]) -> None:
-        from core.data.service import ingest
-
         ingest(
             self.ws,
             self.project.name,
@@ -242,8 +244,6 @@ class Story:
 
     def step_verdicts(self, config: Mapping[str, Any]) -> None:
         """Operators' verdicts for the units of a later file, brought in through the importer."""
-        from core.labeling.simulate import AnnotatorProfile, simulate_verdicts
-
         spec = self.project.spec
         frame = pd.read_csv(getattr(self.plan, str(config.get("file", "later"))), dtype=str)
         if config.get("before"):
@@ -266,8 +266,6 @@ class Story:
     def step_serve(self, config: Mapping[str, Any]) -> None:
         """Live traffic: the project's later data through the real service, with delayed
         feedback; then monitoring computes its windows and requirement statuses follow."""
-        from core.monitoring.service import compute_windows
-        from core.serving.simulate import simulate
 
         assert self.plan.truth is not None
         result = simulate(
@@ -296,9 +294,6 @@ class Story:
     def step_alert(self, config: Mapping[str, Any]) -> None:
         """Act on the open alert: send its drifted, uncertain items to labeling (the simulated
         annotators label them) and ask for a retraining build."""
-        from core.monitoring.alerts import list_alerts
-        from core.monitoring.loop import send_to_labeling
-        from core.monitoring.retrain import request_retraining
 
         alerts = [
             a
@@ -333,13 +328,9 @@ class Story:
     def step_verify(self, config: Mapping[str, Any]) -> None:
         """`loopline verify-system`: the production model end to end on the large test set,
         evidence for the system-level requirements."""
-        from core.requirements.verify import verify_system
-
         verify_system(self.ws, self.project.name, self.lead)
 
     def step_freeze(self, config: Mapping[str, Any]) -> None:
-        from core.artifacts.service import list_artifacts
-        from core.labeling.freeze import freeze
 
         extends = None
         if config.get("extends"):
@@ -364,6 +355,4 @@ SEVERITIES = {"info": 0, "warning": 1, "critical": 2}
 
 def _requirement_rules(ws: Workspace, project: str) -> list[Any]:
     """Alert rules from the project's ML requirements checked against monitoring."""
-    from core.monitoring.requirement_rules import rules_from_requirements
-
     return rules_from_requirements(ws, project)

@@ -3,17 +3,23 @@ history. Moving an alias is a release (core/releases)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import pandas as pd
+
+from core.accounts.access import authorize
 from core.actor import Actor
 from core.artifacts.integrity import ensure_intact
 from core.artifacts.models import Artifact, NewArtifact
 from core.artifacts.service import get_artifact, register
+from core.data.service import latest_dataset, load_rows
 from core.errors import InvalidInput, NotFound
 from core.experiments.service import get_run
 from core.ml.model import Model
+from core.projects.service import get_project
 from core.store import Workspace
 
 ALIASES = ("production", "candidate")
@@ -23,8 +29,6 @@ def register_run_model(
     ws: Workspace, run_id: int, actor: Actor, *, build_artifact: int | None = None
 ) -> Artifact:
     """The run's model files become model version N of the project (the same blobs, no copy)."""
-    from core.accounts.access import authorize
-
     run = get_run(ws, run_id)
     authorize(ws, actor, "model.register", run.project)
     if run.status != "finished":
@@ -33,7 +37,6 @@ def register_run_model(
         )
     if "model.json" not in run.files:
         raise NotFound(f"Run #{run_id} logged no model.")
-    import json
 
     manifest = json.loads(ws.blobs.read_bytes(run.files["model.json"]))
     inputs = [("trained_on", run.inputs["dataset"]), ("labeled_with", run.inputs["label_set"])]
@@ -118,11 +121,6 @@ def promotion_history(ws: Workspace, project: str) -> list[Promotion]:
 def predict_dataset(ws: Workspace, model: Artifact, dataset: Artifact | None = None) -> Any:
     """Class probabilities for every item of a dataset version (index: item id, columns: classes),
     e.g. to suggest labels and order a labeling task by the model's uncertainty."""
-    import pandas as pd
-
-    from core.data.service import latest_dataset, load_rows
-    from core.projects.service import get_project
-
     project = get_project(ws, str(model.project))
     source = dataset or latest_dataset(ws, project.name)
     if source is None:

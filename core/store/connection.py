@@ -32,6 +32,7 @@ from core.store.engine import (
     leave,
     quoted,
 )
+from core.store.migrations import ensure_schema, latest_version
 
 DB_FILE = "loopline.duckdb"
 _CHECKED: set[str] = set()  # database files this process has already brought to the latest schema
@@ -224,7 +225,6 @@ class Store:
         cur = engine_cursor(attachment.alias)
         try:
             if not _still_current(cur, str(self.db_path)):
-                from core.store.migrations import ensure_schema
 
                 def reattach(copy: Callable[[], None]) -> duckdb.DuckDBPyConnection:
                     """Detach (checkpointing the file), run ``copy``, attach again."""
@@ -247,8 +247,6 @@ def _still_current(con: duckdb.DuckDBPyConnection, path: str) -> bool:
     """For a file this process already migrated: one cheap query instead of the full check."""
     if path not in _CHECKED:
         return False
-    from core.store.migrations import latest_version
-
     try:
         row = con.execute("SELECT count(*) FROM schema_migrations").fetchone()
     except duckdb.Error:
