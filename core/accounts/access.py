@@ -21,10 +21,19 @@ from core.errors import Forbidden
 from core.store import Tx, Workspace
 
 _TASK = re.compile(r"task #(\d+)")
-USER_COLUMNS = (  # what user_from_rows reads
-    "u.user_name, u.display_name, u.email, u.os_user, u.active, u.password_hash IS NOT NULL, "
-    "u.created_at, u.created_by, r.role, r.project"
-)
+_USER_SELECT = {  # User field (then role and project) -> column of users u and user_roles r
+    "name": "u.user_name",
+    "display_name": "u.display_name",
+    "email": "u.email",
+    "os_user": "u.os_user",
+    "active": "u.active",
+    "has_password": "u.password_hash IS NOT NULL",
+    "created_at": "u.created_at",
+    "created_by": "u.created_by",
+    "role": "r.role",
+    "project": "r.project",
+}
+USER_COLUMNS = ", ".join(_USER_SELECT.values())  # what user_from_rows reads
 
 
 @dataclass(frozen=True)
@@ -76,23 +85,14 @@ def load_user(tx: Tx, name: str) -> User | None:
 
 def user_from_rows(rows: list[tuple[Any, ...]]) -> User:
     """One user from their rows of ``USER_COLUMNS`` (one row per role)."""
-    first = rows[0]
+    named = [dict(zip(_USER_SELECT, row, strict=True)) for row in rows]
     order = list(ROLES)
     grants = sorted(
-        (Grant(str(r[8]), str(r[9])) for r in rows if r[8] is not None),
+        (Grant(str(r["role"]), str(r["project"])) for r in named if r["role"] is not None),
         key=lambda g: (order.index(g.role) if g.role in order else len(order), g.project),
     )
-    return User(
-        str(first[0]),
-        str(first[1]),
-        first[2],
-        first[3],
-        bool(first[4]),
-        bool(first[5]),
-        first[6],
-        str(first[7]),
-        tuple(grants),
-    )
+    user = {k: v for k, v in named[0].items() if k not in ("role", "project")}
+    return User(**user, grants=tuple(grants))
 
 
 @contextmanager

@@ -11,6 +11,7 @@ import hashlib
 import math
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from core.accounts.access import authorize, load_user, resolve
 from core.accounts.audit import record
@@ -19,7 +20,16 @@ from core.actor import TOKEN_PREFIX, Actor, token_user
 from core.errors import Forbidden, InvalidInput, NotFound
 from core.store import Tx, Workspace, utcnow
 
-TOKEN_COLUMNS = "token_id, user_name, label, created_at, created_by, expires_at, revoked_at"
+_TOKEN_SELECT = {  # Token field -> column of api_tokens
+    "token_id": "token_id",
+    "user": "user_name",
+    "label": "label",
+    "created_at": "created_at",
+    "created_by": "created_by",
+    "expires_at": "expires_at",
+    "revoked_at": "revoked_at",
+}
+TOKEN_COLUMNS = ", ".join(_TOKEN_SELECT.values())
 MAX_TOKEN_LENGTH = 200
 EXPIRES_DAYS = (1, 3650)  # a token lives at least a day and at most ten years (or for ever)
 
@@ -28,8 +38,9 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
-def _token(row: tuple[object, ...]) -> Token:
-    return Token(*row)  # type: ignore[arg-type]
+def _token(row: tuple[Any, ...]) -> Token:
+    """A row of ``TOKEN_COLUMNS``."""
+    return Token(**dict(zip(_TOKEN_SELECT, row, strict=True)))
 
 
 def create_token(
@@ -116,12 +127,12 @@ def check_token(tx: Tx, token: str, *, now: datetime | None = None) -> Token:
     row = tx.one(
         f"SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = ?", [token_hash(token)]
     )
-    if row is None or str(row[1]) != claimed:
+    found = _token(row) if row is not None else None
+    if found is None or found.user != claimed:
         raise Forbidden(
             "The API token is not valid for this workspace.",
             hint="an admin creates one with `loopline tokens create USER --label …`",
         )
-    found = _token(row)
     moment = now or utcnow()
     if found.revoked_at is not None:
         raise Forbidden(

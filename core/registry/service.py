@@ -104,18 +104,30 @@ class Promotion:
     previous_model_text: str | None = None  # the version it replaced, named the same way
 
 
+_PROMOTION_SELECT = {  # Promotion field -> what alias_history h (a: promoted, p: replaced) gives
+    "alias": "h.alias",
+    "artifact_id": "h.artifact_id",
+    "previous_artifact_id": "h.previous_artifact_id",
+    "at": 'h."at"',
+    "actor": "h.actor",
+    "reason": "h.reason",
+    "build_id": "h.build_id",
+    "model_text": "coalesce(a.name || ' v' || a.version, '#' || h.artifact_id)",
+    "previous_model_text": "p.name || ' v' || p.version",
+}
+PROMOTION_COLUMNS = ", ".join(_PROMOTION_SELECT.values())
+
+
 def promotion_history(ws: Workspace, project: str) -> list[Promotion]:
     with ws.store.read() as tx:
         rows = tx.rows(
-            'SELECT h.alias, h.artifact_id, h.previous_artifact_id, h."at", h.actor, h.reason, '
-            "h.build_id, coalesce(a.name || ' v' || a.version, '#' || h.artifact_id), "
-            "p.name || ' v' || p.version "
+            f"SELECT {PROMOTION_COLUMNS} "
             "FROM alias_history h LEFT JOIN artifacts a ON a.artifact_id = h.artifact_id "
             "LEFT JOIN artifacts p ON p.artifact_id = h.previous_artifact_id "
             "WHERE h.project = ? ORDER BY h.entry_id DESC",
             [project],
         )
-    return [Promotion(*row) for row in rows]
+    return [Promotion(**dict(zip(_PROMOTION_SELECT, row, strict=True))) for row in rows]
 
 
 def predict_dataset(ws: Workspace, model: Artifact, dataset: Artifact | None = None) -> Any:
