@@ -61,14 +61,36 @@ ENDED = {  # the audit action of each way a build ends (literal, for the role ma
     "failed": "build.failed",
     "aborted": "build.aborted",
 }
-BUILD_COLUMNS = (
-    "b.build_id, b.project, b.status, b.reason, b.run_id, b.label_set_id, b.model_id, "
-    "b.baseline_model_id, b.artifact_id, b.trigger, b.log, b.started_at, b.ended_at, b.created_by"
+_BUILD_FIELDS = (  # Build's fields stored in builds b
+    "build_id",
+    "project",
+    "status",
+    "reason",
+    "run_id",
+    "label_set_id",
+    "model_id",
+    "baseline_model_id",
+    "artifact_id",
+    "trigger",
+    "log",
+    "started_at",
+    "ended_at",
+    "created_by",
 )
-CHECK_COLUMNS = (
-    "c.build_id, c.check_name, c.kind, c.metric, c.slice, c.value, c.baseline, c.threshold, "
-    "c.passed, c.message"
-)
+BUILD_COLUMNS = ", ".join(f"b.{name}" for name in _BUILD_FIELDS)
+_CHECK_SELECT = {  # build id, then CheckResult field -> column of build_checks c
+    "build_id": "c.build_id",
+    "name": "c.check_name",
+    "kind": "c.kind",
+    "metric": "c.metric",
+    "slice": "c.slice",
+    "value": "c.value",
+    "baseline": "c.baseline",
+    "threshold": "c.threshold",
+    "passed": "c.passed",
+    "message": "c.message",
+}
+CHECK_COLUMNS = ", ".join(_CHECK_SELECT.values())
 
 
 @dataclass(frozen=True)
@@ -452,14 +474,16 @@ _BUILD_SELECT = (
 def _build(row: tuple[Any, ...], checks: list[tuple[Any, ...]]) -> Build:
     """A ``_BUILD_SELECT`` row (``BUILD_COLUMNS``, then its model as ``name vN``) and its
     ``CHECK_COLUMNS`` rows."""
-    results = tuple(
-        CheckResult(
-            name, kind, metric or "", slice_name or "", value, baseline, threshold, passed, message
-        )
-        for _, name, kind, metric, slice_name, value, baseline, threshold, passed, message in checks
-    )
-    fields: list[Any] = [*row[:-1], results, row[-1]]
-    return Build(*fields)
+    values = dict(zip((*_BUILD_FIELDS, "model_text"), row, strict=True))
+    return Build(**values, checks=tuple(_check_result(check) for check in checks))
+
+
+def _check_result(row: tuple[Any, ...]) -> CheckResult:
+    """A row of ``CHECK_COLUMNS``."""
+    values = dict(zip(_CHECK_SELECT, row, strict=True))
+    del values["build_id"]
+    values["metric"], values["slice"] = values["metric"] or "", values["slice"] or ""
+    return CheckResult(**values)
 
 
 def get_build(ws: Workspace, build_id: int) -> Build:
