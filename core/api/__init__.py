@@ -8,7 +8,7 @@ The dataclasses it takes and returns are in ``core.api.types``; ``serialise`` tu
 into JSON-ready values for a remote transport. The areas' static methods are pure helpers that
 need no workspace (e.g. ``Monitoring.group_alerts``); a remote client runs them locally."""
 
-from core.actor import SYSTEM, Actor, in_session
+from core.actor import SYSTEM, Actor, cli_workspace, in_session
 from core.api.client import Client
 from core.api.monitoring import Monitoring
 from core.api.serialise import serialise
@@ -25,6 +25,7 @@ __all__ = [
     "InvalidInput",
     "Monitoring",
     "NotFound",
+    "cli_workspace",
     "in_session",
     "serialise",
 ]

@@ -7,7 +7,7 @@ import dataclasses
 from datetime import timedelta
 
 from core.api.area import Area, Progress
-from core.artifacts.lineage import lineage
+from core.artifacts.lineage import lineage, lineage_tree_lines
 from core.artifacts.models import Artifact, Lineage, Problem, VerifyReport
 from core.artifacts.preview import Preview, preview
 from core.artifacts.service import count_by_kind, find_artifact, get_artifact, list_artifacts
@@ -41,6 +41,12 @@ class Artifacts(Area):
     def lineage(self, ref: int | str, direction: str = "up", max_depth: int = 100) -> Lineage:
         """What ``ref`` was made from (``up``) or what was made from it (``down``)."""
         return lineage(self._ws, ref, direction, max_depth)
+
+    @staticmethod
+    def lineage_lines(graph: Lineage) -> builtins.list[str]:
+        """A lineage as an indented tree, one line per artifact (one reached twice is printed
+        once)."""
+        return lineage_tree_lines(graph)
 
     def preview(self, ref: int | str, limit: int = 50) -> builtins.list[Preview]:
         """The first rows, the JSON or the text of each of the artifact's files."""

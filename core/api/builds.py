@@ -8,15 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from core.api.area import Area, Progress
-from core.builds.service import Build, get_build, list_builds, run_build
+from core.builds.service import Build, get_build, junit_xml, list_builds, run_build
 from core.builds.slices import SliceFinding, slice_findings
 from core.registry.compare import compare_runs
 
 
 class Builds(Area):
     def list(self, project: str) -> builtins.list[Build]:
-        """The project's builds, newest first."""
-        return list_builds(self._ws, project)
+        """The project's builds, newest first (one whose process died is closed as aborted,
+        noticed by the client's user)."""
+        return list_builds(self._ws, project, self._actor)
 
     def get(self, build_id: int) -> Build:
         return get_build(self._ws, build_id)
@@ -47,6 +48,11 @@ class Builds(Area):
             trigger=trigger,
             progress=progress,
         )
+
+    @staticmethod
+    def junit_xml(build: Build) -> str:
+        """A build as JUnit XML, one test case per gate check, for any CI server."""
+        return junit_xml(build)
 
     def slice_findings(
         self, run_ids: Sequence[int], metric: str = "accuracy"

@@ -7,18 +7,24 @@ HTTP server can expose each method one to one and a remote client can implement 
 interface.
 
 Who is checked: a change is made as the client's ``actor`` (core checks its role, as for the CLI);
-a read is checked where core checks it today, against the session user (``in_session``: the app
-sets it around each page, a server sets it per request), and is unchecked without one (a trusted
-in-process caller, like the CLI).
+the reads of accounts (users, tokens, the audit log) are checked against the client's ``actor``
+too; other reads are checked where core checks them today, against the session user
+(``in_session``: the app sets it around each page, a server sets it per request), and are
+unchecked without one (a trusted in-process caller, like the CLI).
+
+Besides the areas, the client creates the workspace (``init``) or the demo (``build_demo``);
+``serving.serve`` runs the prediction service in the calling process until it is stopped.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
 from core.actor import Actor
 from core.api.accounts import Accounts
+from core.api.area import Progress
 from core.api.artifacts import Artifacts
 from core.api.builds import Builds
 from core.api.data import Data
@@ -28,6 +34,8 @@ from core.api.monitoring import Monitoring
 from core.api.projects import Projects
 from core.api.requirements import Requirements
 from core.api.runs import Runs
+from core.api.serving import Serving
+from core.demo import build_demo
 from core.store import Workspace, resolve_path
 
 _OPEN: dict[Path, Workspace] = {}  # one handle per workspace folder for the whole process
@@ -48,7 +56,8 @@ def open_workspace(location: str | Path) -> Workspace:
 class Client:
     """Loopline's use cases on the workspace at ``workspace``, acting as ``actor``."""
 
-    def __init__(self, workspace: str | Path, actor: Actor) -> None:
+    def __init__(self, workspace: str | os.PathLike[str] | None, actor: Actor) -> None:
+        """``workspace`` None: ``$LOOPLINE_WORKSPACE``, else ``./.loopline``."""
         self.location = resolve_path(workspace)
         self._actor = actor
         self.projects = Projects(self)
@@ -61,6 +70,7 @@ class Client:
         self.requirements = Requirements(self)
         self.monitoring = Monitoring(self)
         self.accounts = Accounts(self)
+        self.serving = Serving(self)
 
     @property
     def actor(self) -> Actor:
@@ -70,6 +80,23 @@ class Client:
     def workspace(self) -> Workspace:
         """The workspace handle (opened lazily, shared by every client of the same folder)."""
         return open_workspace(self.location)
+
+    # the workspace itself
+    def exists(self) -> bool:
+        """Whether a workspace is at ``location``."""
+        return Workspace.exists(self.location)
+
+    def init(self) -> Path:
+        """Create an empty workspace at ``location`` (an existing one is opened as it is); its
+        folder."""
+        return Workspace.init(self.location).root
+
+    def build_demo(self, *, force: bool = False, progress: Progress | None = None) -> Path:
+        """Build the demo workspace (both sample projects) at ``location``; ``force`` replaces an
+        existing workspace. Its folder."""
+        with _LOCK:
+            _OPEN.pop(self.location, None)  # a replaced workspace is opened afresh
+        return build_demo(self.location, force=force, progress=progress).root
 
     def acting_as(self, actor: Actor) -> Client:
         """The same workspace, another acting user."""

@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import pandas as pd
+
 from core.api.area import Area
+from core.artifacts.models import Artifact
 from core.artifacts.service import get_artifact
 from core.errors import InvalidInput
 from core.labeling.agreement import AgreementReport, agreement
@@ -27,7 +30,7 @@ from core.labeling.models import (
     TaskFilter,
     TaskProgress,
 )
-from core.labeling.progress import left_for, task_progress
+from core.labeling.progress import labels_left, left_for, task_progress
 from core.labeling.queue import (
     current_annotations,
     item_history,
@@ -39,8 +42,10 @@ from core.labeling.queue import (
 from core.labeling.review import decide, review_queue, task_agreement
 from core.labeling.tasks import create_task, get_task, list_tasks
 from core.projects.service import get_project
-from core.registry.service import predict_dataset
+from core.registry.service import find_alias, predict_dataset
 from core.spans.detect import Span
+
+ALIASES = ("production", "candidate")
 
 
 class Labeling(Area):
@@ -62,14 +67,24 @@ class Labeling(Area):
         agreement_sample: float = 0.0,
         agreement_overlap: int = 2,
         suggest_with: int | str | None = None,
+        predictions: Path | None = None,
+        ordering: str | None = None,
         uncertainty: str = "least_confident",
         lease_seconds: int = 900,
         instructions: str = "",
     ) -> Task:
         """A labeling task over a dataset version (the latest by default). ``suggest_with``: a
-        model version whose predictions are shown as suggestions, the least sure items first."""
-        model = get_artifact(self._ws, suggest_with) if suggest_with is not None else None
-        probabilities = predict_dataset(self._ws, model) if model is not None else None
+        model version (or ``production``, ``candidate``) whose predictions are shown as
+        suggestions; ``predictions``: a CSV of item_id and one column per class instead.
+        ``ordering`` (random, uncertainty): by default the least sure items first when there are
+        suggestions, else random."""
+        model = self._suggesting_model(project, suggest_with)
+        if model is not None:
+            probabilities = predict_dataset(self._ws, model)
+        else:
+            probabilities = _read_predictions(predictions) if predictions is not None else None
+        if ordering is None:
+            ordering = "uncertainty" if probabilities is not None else "random"
         return create_task(
             self._ws,
             project,
@@ -80,13 +95,23 @@ class Labeling(Area):
             overlap=overlap,
             agreement_sample=agreement_sample,
             agreement_overlap=agreement_overlap,
-            ordering="uncertainty" if model is not None else "random",
+            ordering=ordering,
             uncertainty=uncertainty,
             probabilities=probabilities,
             model_id=model.artifact_id if model is not None else None,
             lease_seconds=lease_seconds,
             instructions=instructions,
         )
+
+    def _suggesting_model(self, project: str, ref: int | str | None) -> Artifact | None:
+        if ref is None:
+            return None
+        if ref not in ALIASES:
+            return get_artifact(self._ws, ref)
+        model = find_alias(self._ws, project, str(ref))
+        if model is None:
+            raise InvalidInput(f"Project {project!r} has no {ref} model yet.")
+        return model
 
     # the annotator's queue
     def next_item(self, task_id: int) -> QueueItem | None:
@@ -129,6 +154,11 @@ class Labeling(Area):
     # progress and agreement
     def progress(self, task_id: int, annotator: str | None = None) -> TaskProgress:
         return task_progress(self._ws, task_id, annotator)
+
+    def labels_left(self, task_ids: Sequence[int]) -> dict[int, int]:
+        """How many answers each task still needs (items × the annotators each requires, minus
+        those given)."""
+        return labels_left(self._ws, task_ids)
 
     def left_for(self, task_ids: Sequence[int], annotator: str) -> dict[int, int]:
         """Items each task still has for ``annotator``."""
@@ -214,3 +244,16 @@ class Labeling(Area):
             task_name=task_name or f"Import: {name}",
             source=source or found,
         )
+
+
+def _read_predictions(path: Path) -> pd.DataFrame:
+    """A model's class probabilities from a CSV: item_id and one column per class."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInput(f"No predictions file at {path}.")
+    try:
+        return pd.read_csv(path, dtype={"item_id": str}).set_index("item_id")
+    except (ValueError, KeyError, pd.errors.ParserError) as exc:
+        raise InvalidInput(
+            f"{path.name}: expected a CSV with item_id and one column per class ({exc})."
+        ) from exc

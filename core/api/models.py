@@ -7,7 +7,13 @@ from typing import Any
 from core.api.area import Area
 from core.artifacts.models import Artifact
 from core.artifacts.service import get_artifact
-from core.registry.service import Promotion, find_alias, predict_dataset, promotion_history
+from core.registry.service import (
+    Promotion,
+    find_alias,
+    predict_dataset,
+    promotion_history,
+    register_run_model,
+)
 from core.releases.service import promote, rollback
 
 
@@ -15,6 +21,10 @@ class Models(Area):
     def find_alias(self, project: str, alias: str = "production") -> Artifact | None:
         """The model version ``alias`` points to (None when nothing does yet)."""
         return find_alias(self._ws, project, alias)
+
+    def register_run(self, run_id: int) -> Artifact:
+        """A finished run's model as the project's next model version (the same files)."""
+        return register_run_model(self._ws, run_id, self._actor)
 
     def promote(
         self,

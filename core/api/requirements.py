@@ -8,10 +8,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from core.api.area import Area
+from core.api.area import Area, Progress
 from core.builds.impact import impact
 from core.requirements.derive import derivation_inputs, derive
 from core.requirements.editor import editor_rows, save_rows
+from core.requirements.impact import impact_json
 from core.requirements.interchange import render
 from core.requirements.matrix import EvidenceDetail, evidence_detail, traceability_matrix
 from core.requirements.models import (
@@ -23,14 +24,28 @@ from core.requirements.models import (
     SaveResult,
     VersionEntry,
 )
-from core.requirements.report import ModelCard, model_card, model_card_markdown, trace_export
+from core.requirements.report import (
+    ModelCard,
+    model_card,
+    model_card_html,
+    model_card_markdown,
+    trace_export,
+)
 from core.requirements.service import (
     create_derived_requirement,
+    delete_requirements,
+    edit_requirement,
     export_requirements,
     import_requirements,
     list_requirements,
 )
-from core.requirements.status import status_history, status_summary
+from core.requirements.status import (
+    Recomputed,
+    recompute_statuses,
+    status_history,
+    status_summary,
+)
+from core.requirements.verify import Verification, verify_system
 from core.requirements.versions import requirement_versions
 
 
@@ -70,6 +85,31 @@ class Requirements(Area):
         return requirement_versions(self._ws, project, requirement_id)
 
     # editing
+    def edit(
+        self,
+        project: str,
+        requirement_id: str,
+        changes: Mapping[str, Any],
+        *,
+        note: str = "",
+    ) -> SaveResult:
+        """Change some fields of one requirement (a new version of the set)."""
+        return edit_requirement(self._ws, project, requirement_id, changes, self._actor, note=note)
+
+    def delete(self, project: str, requirement_ids: Sequence[str], *, note: str = "") -> SaveResult:
+        """Remove requirements (a new version of the set marks them removed)."""
+        return delete_requirements(self._ws, project, requirement_ids, self._actor, note=note)
+
+    def recompute(self, project: str | None = None, *, cause: str) -> Recomputed:
+        """Recompute statuses from the evidence now (every project's by default)."""
+        return recompute_statuses(self._ws, project, cause=cause)
+
+    def verify_system(self, project: str, *, progress: Progress | None = None) -> Verification:
+        """The production model end to end through the prediction service on the large test
+        set, recorded as evidence; the statuses are recomputed (``violated``: the ML
+        requirements violated after it)."""
+        return verify_system(self._ws, project, self._actor, progress=progress)
+
     @staticmethod
     def editor_rows(items: Iterable[Requirement]) -> builtins.list[dict[str, Any]]:
         """Requirements as the editor's flat rows (lists written ``SYS-1; SYS-3``)."""
@@ -125,6 +165,11 @@ class Requirements(Area):
         """What would change if ``model`` (or the model of ``build``) were promoted."""
         return impact(self._ws, project, model=model, build=build)
 
+    @staticmethod
+    def impact_json(result: Impact) -> str:
+        """An impact as JSON text (project, candidate, changes)."""
+        return impact_json(result)
+
     # files and reports
     def import_file(
         self,
@@ -164,3 +209,7 @@ class Requirements(Area):
     @staticmethod
     def model_card_markdown(card: ModelCard) -> str:
         return model_card_markdown(card)
+
+    @staticmethod
+    def model_card_html(card: ModelCard) -> str:
+        return model_card_html(card)

@@ -8,6 +8,7 @@ from typing import Any
 from core.api.area import Area, Progress
 from core.experiments.search import RunTable, search_runs
 from core.experiments.service import RunDetail, get_run, train
+from core.experiments.sweep import sweep
 from core.registry.compare import Comparison, compare_runs
 
 
@@ -58,3 +59,30 @@ class Runs(Area):
             progress=progress,
         )
         return get_run(self._ws, result.run_id)
+
+    def sweep(
+        self,
+        project: str,
+        grid: Mapping[str, Sequence[Any]],
+        *,
+        trainer: str | None = None,
+        label_set: int | str | None = None,
+        seed: int = 0,
+        n_jobs: int = 2,
+        dask_address: str | None = None,
+        progress: Progress | None = None,
+    ) -> list[int]:
+        """One tracked run per combination of the grid's values (on ``n_jobs`` local workers, or
+        on the Dask scheduler at ``dask_address``); the runs' ids."""
+        return sweep(
+            self._ws,
+            project,
+            self._actor,
+            grid,
+            trainer=trainer,
+            label_set=label_set,
+            seed=seed,
+            n_jobs=n_jobs,
+            dask_address=dask_address,
+            progress=progress,
+        )

@@ -3,8 +3,9 @@
 Pages and other surfaces import these names from here, never from core's modules."""
 
 from core.accounts.audit import AuditEntry, AuditQuery
-from core.accounts.models import Grant, Session, Token, User
+from core.accounts.models import Grant, NewUser, Session, Token, User
 from core.actor import Actor
+from core.api.serving import Service
 from core.artifacts.models import (
     KINDS,
     Artifact,
@@ -60,6 +61,9 @@ from core.requirements.models import (
     VersionEntry,
 )
 from core.requirements.report import ModelCard
+from core.requirements.status import Recomputed
+from core.requirements.verify import Verification
+from core.serving.simulate import SimulationResult
 from core.spans.detect import Span
 
 __all__ = [
@@ -98,6 +102,7 @@ __all__ = [
     "MatrixRow",
     "ModelCard",
     "MonitorReport",
+    "NewUser",
     "Preview",
     "Problem",
     "Project",
@@ -106,6 +111,7 @@ __all__ = [
     "Promotion",
     "PruneReport",
     "QueueItem",
+    "Recomputed",
     "Reproduction",
     "Requirement",
     "RetrainRequest",
@@ -114,7 +120,9 @@ __all__ = [
     "RunDetail",
     "RunTable",
     "SaveResult",
+    "Service",
     "Session",
+    "SimulationResult",
     "SliceFinding",
     "SliceValue",
     "Span",
@@ -128,6 +136,7 @@ __all__ = [
     "TrainResult",
     "Typical",
     "User",
+    "Verification",
     "VerifyReport",
     "VersionEntry",
 ]

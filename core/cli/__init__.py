@@ -1,7 +1,8 @@
-"""The `loopline` command. Each command opens the workspace, makes one core call and prints.
+"""The `loopline` command. Each command makes its core calls through the public API (core.api's
+Client, from ``core.cli.common.client``) and prints.
 
-Exit codes: 0 ok, 1 a check failed, 2 bad usage or input. Heavy libraries are imported inside
-the commands that need them, so `loopline --help` starts fast.
+Exit codes: 0 ok, 1 a check failed, 2 bad usage or input. The API (and the heavy libraries behind
+it) is imported inside the commands, so `loopline --help` starts fast.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from core.cli import (
     workspace,
 )
 from core.cli.common import Handler
-from core.errors import CoreError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from core.actor import cli_workspace
+    from core.api import CoreError, cli_workspace
 
     try:
         with cli_workspace(args.workspace):

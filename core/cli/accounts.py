@@ -13,8 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.actor import Actor
-from core.cli.common import Adder, open_workspace, print_table
+from core.cli.common import Adder, client, print_table
 
 OPEN_NOTICE = (
     "notice: this workspace has no accounts yet, so it has no access control; "
@@ -48,12 +47,8 @@ def _row(user: Any) -> dict[str, Any]:
 
 
 def cmd_users_add(args: argparse.Namespace) -> int:
-    from core.accounts.users import add_user
-    from core.actor import os_login
-
-    added = add_user(
-        open_workspace(args),
-        Actor.from_env(),
+    api = client(args)
+    added = api.accounts.add_user(
         args.name,
         roles=args.role or [],
         project=args.project,
@@ -62,7 +57,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
         display_name=args.display_name,
         email=args.email,
         os_user=args.os_user,
-        first_os_user=os_login(),  # the first admin is whoever sets the workspace up
+        first_os_user=api.actor.os_user,  # the first admin is whoever sets the workspace up
     )
     user = added.user
     print(f"Added {user.name} ({_grants(user)}).")
@@ -77,9 +72,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
 
 def cmd_users_list(args: argparse.Namespace) -> int:
-    from core.accounts.users import list_users
-
-    users = list_users(open_workspace(args), Actor.from_env())
+    users = client(args).accounts.users()
     if not users:  # no account at all: the workspace is open
         print(OPEN_NOTICE)
     print_table([_row(u) for u in users])
@@ -87,11 +80,9 @@ def cmd_users_list(args: argparse.Namespace) -> int:
 
 
 def cmd_users_whoami(args: argparse.Namespace) -> int:
-    from core.accounts.users import who_is
-
-    ws = open_workspace(args)
-    actor = Actor.from_env()
-    user = who_is(ws, actor)
+    api = client(args)
+    actor = api.actor
+    user = api.accounts.whoami()
     if user is None:
         print(f"{actor.name} (no accounts in this workspace: everything is allowed)")
         print(OPEN_NOTICE)
@@ -104,10 +95,8 @@ def cmd_users_whoami(args: argparse.Namespace) -> int:
 
 
 def cmd_users_set_active(args: argparse.Namespace) -> int:
-    from core.accounts.users import set_active
-
     active = args.users_command == "enable"
-    user = set_active(open_workspace(args), Actor.from_env(), args.name, active)
+    user = client(args).accounts.set_active(args.name, active)
     print(
         f"{user.name} is {'enabled' if user.active else 'disabled (sessions ended, tokens refused)'}."
     )
@@ -115,10 +104,8 @@ def cmd_users_set_active(args: argparse.Namespace) -> int:
 
 
 def cmd_users_reset_password(args: argparse.Namespace) -> int:
-    from core.accounts.users import reset_password
-
     given = _password(args)
-    chosen = reset_password(open_workspace(args), Actor.from_env(), args.name, given)
+    chosen = client(args).accounts.reset_password(args.name, given)
     if given is None:
         print(f"Temporary password for {args.name} (shown once): {chosen}")
     else:
@@ -127,20 +114,15 @@ def cmd_users_reset_password(args: argparse.Namespace) -> int:
 
 
 def cmd_users_grant(args: argparse.Namespace) -> int:
-    from core.accounts.users import grant, revoke
-
-    change = grant if args.users_command == "grant" else revoke
-    user = change(open_workspace(args), Actor.from_env(), args.name, args.role, args.project)
+    accounts = client(args).accounts
+    change = accounts.grant if args.users_command == "grant" else accounts.revoke
+    user = change(args.name, args.role, args.project)
     print(f"{user.name}: {_grants(user)}")
     return 0
 
 
 def cmd_users_update(args: argparse.Namespace) -> int:
-    from core.accounts.users import update_user
-
-    user = update_user(
-        open_workspace(args),
-        Actor.from_env(),
+    user = client(args).accounts.update_user(
         args.name,
         display_name=args.display_name,
         email=args.email,
@@ -151,26 +133,24 @@ def cmd_users_update(args: argparse.Namespace) -> int:
 
 
 def cmd_users_assign(args: argparse.Namespace) -> int:
-    from core.accounts.assignments import assign
-
     remove = args.users_command == "unassign"
-    ws = open_workspace(args)
+    api = client(args)
     for task in args.task:
-        names = assign(ws, Actor.from_env(), task, [args.name], remove=remove)
+        names = api.accounts.assign(task, [args.name], remove=remove)
         print(f"task #{task}: " + (", ".join(names) or "open to every annotator of the project"))
     return 0
 
 
 def cmd_users_roles(args: argparse.Namespace) -> int:
-    from core.accounts.roles import ROLES, actions_markdown, matrix_markdown
+    from core.api.accounts import Accounts
 
-    for role, does in ROLES.items():
+    for role, does in Accounts.roles().items():
         print(f"{role:<16} {does}")
     print()
-    print(matrix_markdown())
+    print(Accounts.permission_matrix())
     if args.actions:
         print()
-        print(actions_markdown())
+        print(Accounts.audited_actions())
     return 0
 
 
@@ -178,14 +158,8 @@ def cmd_users_roles(args: argparse.Namespace) -> int:
 
 
 def cmd_tokens_create(args: argparse.Namespace) -> int:
-    from core.accounts.tokens import create_token
-
-    token = create_token(
-        open_workspace(args),
-        Actor.from_env(),
-        args.user,
-        args.label,
-        expires_days=args.expires_days,
+    token = client(args).accounts.create_token(
+        args.user, args.label, expires_days=args.expires_days
     )
     print(
         f"API token for {args.user} ({args.label}); it is shown once, keep it secret "
@@ -197,9 +171,7 @@ def cmd_tokens_create(args: argparse.Namespace) -> int:
 
 
 def cmd_tokens_list(args: argparse.Namespace) -> int:
-    from core.accounts.tokens import list_tokens
-
-    tokens = list_tokens(open_workspace(args), Actor.from_env(), args.user)
+    tokens = client(args).accounts.tokens(args.user)
     if not tokens:
         print("No API tokens.")
     print_table(
@@ -219,9 +191,7 @@ def cmd_tokens_list(args: argparse.Namespace) -> int:
 
 
 def cmd_tokens_revoke(args: argparse.Namespace) -> int:
-    from core.accounts.tokens import revoke_token
-
-    token = revoke_token(open_workspace(args), Actor.from_env(), args.token_id)
+    token = client(args).accounts.revoke_token(args.token_id)
     print(f"API token #{token.token_id} ({token.label}) of {token.user} is revoked.")
     return 0
 
@@ -230,21 +200,20 @@ def cmd_tokens_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from core.accounts.audit import AuditQuery
-    from core.accounts.auditlog import export_audit_csv, parse_time, search_audit
+    from core.api.types import AuditQuery
 
+    api = client(args)
     query = AuditQuery(
         actor=args.actor,
         action=args.action,
         project=args.project,
-        since=parse_time(args.since),
-        until=parse_time(args.until),
+        since=api.accounts.parse_time(args.since),
+        until=api.accounts.parse_time(args.until),
         text=args.text,
         limit=args.limit,
     )
-    ws = open_workspace(args)
     if args.csv:
-        data = export_audit_csv(ws, Actor.from_env(), query)
+        data = api.accounts.export_audit(query)
         if args.csv == "-":
             sys.stdout.buffer.write(data)
         else:
@@ -255,7 +224,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             lines = data.count(b"\n") - 1
             print(f"Wrote {target} ({lines} entries).")
         return 0
-    entries, total = search_audit(ws, Actor.from_env(), query)
+    entries, total = api.accounts.audit(query)
     print_table(
         [
             {

@@ -1,4 +1,5 @@
-"""What every command module shares: opening the workspace and registering a subcommand."""
+"""What every command module shares: the public API's client for the command, registering a
+subcommand, printing a table, writing a file whole."""
 
 from __future__ import annotations
 
@@ -7,24 +8,22 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # at run time the API is imported by the commands that use it
+    from core.api import Client
 
 Handler = Callable[[argparse.Namespace], int]
 Adder = Callable[[str, Handler, str], argparse.ArgumentParser]
 
 
-def open_workspace(args: argparse.Namespace) -> Any:
-    from core.store import Workspace
-
-    return Workspace.open(args.workspace)
-
-
-def client(args: argparse.Namespace) -> Any:
-    """The public API on the command's workspace, acting as the CLI's user (``Actor.from_env``)."""
+def client(args: argparse.Namespace) -> Client:
+    """The public API on the command's workspace (``--workspace``, else ``$LOOPLINE_WORKSPACE``,
+    else ``./.loopline``), acting as the CLI's user (``Actor.from_env``). Every command makes its
+    core calls through it."""
     from core.api import Actor, Client
-    from core.store import resolve_path
 
-    return Client(resolve_path(args.workspace), Actor.from_env())
+    return Client(args.workspace, Actor.from_env())
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:

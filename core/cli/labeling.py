@@ -7,20 +7,14 @@ import json
 import sys
 from pathlib import Path
 
-from core.actor import Actor
-from core.cli.common import Adder, open_workspace, print_table
-from core.errors import InvalidInput
+from core.cli.common import Adder, client, print_table
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
-    from core.labeling.progress import labels_left
-    from core.labeling.tasks import list_tasks
-    from core.projects.service import get_project
-
-    ws = open_workspace(args)
-    get_project(ws, args.project)  # an unknown project is an error, not an empty list
-    tasks = list_tasks(ws, args.project)
-    left = labels_left(ws, [t.task_id for t in tasks])
+    api = client(args)
+    api.projects.get(args.project)  # an unknown project is an error, not an empty list
+    tasks = api.labeling.tasks(args.project)
+    left = api.labeling.labels_left([t.task_id for t in tasks])
     if not tasks:
         print(
             f"No tasks in {args.project}. Create one with `loopline task create {args.project} --name NAME`."
@@ -44,6 +38,8 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def _equals(pairs: list[str]) -> dict[str, tuple[str, ...]]:
+    from core.api import InvalidInput
+
     out: dict[str, tuple[str, ...]] = {}
     for pair in pairs:
         if "=" not in pair:
@@ -54,39 +50,10 @@ def _equals(pairs: list[str]) -> dict[str, tuple[str, ...]]:
 
 
 def cmd_task_create(args: argparse.Namespace) -> int:
-    from core.labeling.models import TaskFilter
-    from core.labeling.tasks import create_task
+    from core.api.types import TaskFilter
 
-    probabilities = None
-    if args.model:
-        from core.artifacts.service import get_artifact
-        from core.registry.service import find_alias, predict_dataset
-
-        ws = open_workspace(args)
-        model = (
-            find_alias(ws, args.project, args.model)
-            if args.model in ("production", "candidate")
-            else get_artifact(ws, args.model)
-        )
-        if model is None:
-            raise InvalidInput(f"Project {args.project!r} has no {args.model} model yet.")
-        probabilities = predict_dataset(ws, model)
-    elif args.predictions:
-        import pandas as pd
-
-        path = Path(args.predictions)
-        if not path.is_file():
-            raise InvalidInput(f"No predictions file at {path}.")
-        try:
-            probabilities = pd.read_csv(path, dtype={"item_id": str}).set_index("item_id")
-        except (ValueError, KeyError, pd.errors.ParserError) as exc:
-            raise InvalidInput(
-                f"{path.name}: expected a CSV with item_id and one column per class ({exc})."
-            ) from exc
-    task = create_task(
-        open_workspace(args),
+    task = client(args).labeling.create_task(
         args.project,
-        Actor.from_env(),
         name=args.name,
         task_filter=TaskFilter(
             date_from=args.date_from,
@@ -101,18 +68,17 @@ def cmd_task_create(args: argparse.Namespace) -> int:
         agreement_overlap=args.agreement_overlap,
         lease_seconds=args.lease,
         instructions=args.instructions,
+        suggest_with=args.model or None,
+        predictions=Path(args.predictions) if args.predictions and not args.model else None,
         ordering=args.order,
         uncertainty=args.uncertainty,
-        probabilities=probabilities,
     )
     print(f"Task #{task.task_id} {task.name!r}: {task.items} items from dataset #{task.dataset_id}")
     return 0
 
 
 def cmd_agreement(args: argparse.Namespace) -> int:
-    from core.labeling.review import task_agreement
-
-    report = task_agreement(open_workspace(args), args.task, args.by)
+    report = client(args).labeling.agreement(args.task, args.by)
     if args.json:
         print(json.dumps(report, default=lambda o: o.__dict__, indent=1))
         return 0
@@ -141,9 +107,7 @@ def cmd_agreement(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    from core.labeling.review import review_queue
-
-    cases, waiting = review_queue(open_workspace(args), args.task, limit=args.limit)
+    cases, waiting = client(args).labeling.review_queue(args.task, limit=args.limit)
     print(f"{waiting} item(s) wait for review in task #{args.task}")
     print_table(
         [
@@ -162,11 +126,7 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 def cmd_decide(args: argparse.Namespace) -> int:
-    from core.labeling.review import decide
-
-    review = decide(
-        open_workspace(args), args.task, args.item, Actor.from_env(), args.label, note=args.note
-    )
+    review = client(args).labeling.decide(args.task, args.item, args.label, note=args.note)
     print(
         f"Task #{review.task_id} item {review.item_id}: {review.label} (decided by {review.reviewer})"
     )
@@ -174,12 +134,8 @@ def cmd_decide(args: argparse.Namespace) -> int:
 
 
 def cmd_freeze(args: argparse.Namespace) -> int:
-    from core.labeling.freeze import freeze
-
-    frozen = freeze(
-        open_workspace(args),
+    frozen = client(args).labeling.freeze(
         args.project,
-        Actor.from_env(),
         args.task,
         rule=args.rule,
         extends=args.extends,
@@ -193,9 +149,7 @@ def cmd_freeze(args: argparse.Namespace) -> int:
 
 
 def cmd_labels_export(args: argparse.Namespace) -> int:
-    from core.labeling.interchange import export_label_set
-
-    data = export_label_set(open_workspace(args), args.ref, args.format)
+    data = client(args).labeling.export(args.ref, args.format)
     if args.out:
         Path(args.out).write_bytes(data)
         print(f"Wrote {len(data):,} bytes to {args.out}")
@@ -205,36 +159,13 @@ def cmd_labels_export(args: argparse.Namespace) -> int:
 
 
 def cmd_labels_import(args: argparse.Namespace) -> int:
-    from core.labeling.interchange import (
-        import_annotations,
-        parse_label_studio,
-        read_annotation_table,
-    )
-    from core.projects.service import get_project
+    from core.api import InvalidInput
 
-    ws = open_workspace(args)
+    api = client(args)
     path = Path(args.file)
     if not path.is_file():
         raise InvalidInput(f"No file at {path}.")
-    raw = path.read_bytes()
-    if path.suffix.lower() == ".json":
-        records = parse_label_studio(raw, get_project(ws, args.project).spec.id_column)
-        source = "label-studio"
-    elif path.suffix.lower() == ".csv":
-        records, source = read_annotation_table(raw, path.name), "import"
-    else:
-        raise InvalidInput(
-            f"{path.name}: expected a Label Studio .json export or a .csv of item_id, annotator, label."
-        )
-    done = import_annotations(
-        ws,
-        args.project,
-        records,
-        Actor.from_env(),
-        task_id=args.task,
-        task_name=f"Import: {path.name}",
-        source=source,
-    )
+    done = api.labeling.import_labels(args.project, path, task_id=args.task)
     print(
         f"Imported {done.annotations} annotations on {done.items} items by {len(done.annotators)} "
         f"annotator(s) into task #{done.task_id}"

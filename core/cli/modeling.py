@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.actor import Actor
-from core.cli.common import Adder, open_workspace, print_table
-from core.errors import InvalidInput
+from core.cli.common import Adder, client, print_table
 
 
 def _params(pairs: list[str]) -> dict[str, Any]:
+    from core.api import InvalidInput
+
     out: dict[str, Any] = {}
     for pair in pairs:
         if "=" not in pair:
@@ -27,38 +27,34 @@ def _params(pairs: list[str]) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from core.experiments.service import train
     from core.progress import Bar
 
-    result = train(
-        open_workspace(args),
+    api = client(args)
+    run = api.runs.train(
         args.project,
-        Actor.from_env(),
         label_set=args.label_set,
         trainer=args.trainer,
         params=_params(args.param),
         seed=args.seed,
         progress=Bar("train"),
     )
-    overall = result.evaluation.overall
+    label_set = api.artifacts.get(run.inputs["label_set"])
+    overall = run.metrics
     print(
-        f"Run #{result.run_id} on {result.label_set.ref}: "
+        f"Run #{run.run_id} on {label_set.ref}: "
         + ", ".join(
             f"{k} {overall[k]:.3f}" for k in ("accuracy", "f1_macro", "roc_auc") if k in overall
         )
     )
-    for name in sorted(result.evaluation.slices)[:12]:
-        print(f"  {name}: accuracy {result.evaluation.slices[name]['accuracy']:.3f}")
+    for name in sorted(run.slice_metrics)[:12]:
+        print(f"  {name}: accuracy {run.slice_metrics[name]['accuracy']:.3f}")
     return 0
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from core.experiments.search import search_runs
-    from core.projects.service import get_project
-
-    ws = open_workspace(args)
-    get_project(ws, args.project)  # an unknown project is an error, not an empty list
-    table = search_runs(ws, args.project, args.filter or "", args.order or [], limit=args.limit)
+    api = client(args)
+    api.projects.get(args.project)  # an unknown project is an error, not an empty list
+    table = api.runs.search(args.project, args.filter or "", args.order or [], limit=args.limit)
     frame = table.frame
     keep = [
         c
@@ -85,9 +81,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from core.experiments.service import get_run
-
-    run = get_run(open_workspace(args), args.run)
+    run = client(args).runs.get(args.run)
     print(
         json.dumps(
             {
@@ -114,38 +108,25 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_register(args: argparse.Namespace) -> int:
-    from core.registry.service import register_run_model
-
-    model = register_run_model(open_workspace(args), args.run, Actor.from_env())
+    model = client(args).models.register_run(args.run)
     print(f"Registered {model.label} from run #{args.run}")
     return 0
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from core.releases.service import promote
-
-    model = promote(
-        open_workspace(args),
-        args.project,
-        args.model,
-        Actor.from_env(),
-        alias=args.alias,
-        reason=args.reason,
+    model = client(args).models.promote(
+        args.project, args.model, alias=args.alias, reason=args.reason
     )
     print(f"{args.alias} of {args.project} is now {model.ref}")
     return 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from core.artifacts.service import list_artifacts
-    from core.projects.service import get_project
-    from core.registry.service import find_alias
-
-    ws = open_workspace(args)
-    get_project(ws, args.project)
-    aliases = {a: find_alias(ws, args.project, a) for a in ("production", "candidate")}
+    api = client(args)
+    api.projects.get(args.project)
+    aliases = {a: api.models.find_alias(args.project, a) for a in ("production", "candidate")}
     rows = []
-    for model in list_artifacts(ws, kind="model", project=args.project):
+    for model in api.artifacts.list(kind="model", project=args.project):
         marks = [a for a, m in aliases.items() if m and m.artifact_id == model.artifact_id]
         metrics = model.metadata.get("metrics", {})
         rows.append(
@@ -163,18 +144,16 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from core.builds.service import junit_xml, run_build
     from core.progress import Bar
 
-    build = run_build(
-        open_workspace(args),
+    api = client(args)
+    build = api.builds.run(
         args.project,
-        Actor.from_env(),
         label_set=args.label_set,
         trainer=args.trainer,
         params=_params(args.param),
         gate=Path(args.gate) if args.gate else None,
-        promote_model=args.promote,
+        promote=args.promote,
         trigger=args.trigger,
         progress=Bar("build"),
     )
@@ -190,17 +169,14 @@ def cmd_build(args: argparse.Namespace) -> int:
     elif build.model_id:
         print(f"  the model is identical to production ({model}): nothing new registered")
     if args.junit:
-        Path(args.junit).write_text(junit_xml(build), encoding="utf-8")
+        Path(args.junit).write_text(api.builds.junit_xml(build), encoding="utf-8")
     return build.exit_code
 
 
 def cmd_builds(args: argparse.Namespace) -> int:
-    from core.builds.service import list_builds
-    from core.projects.service import get_project
-
-    ws = open_workspace(args)
-    get_project(ws, args.project)  # an unknown project is an error, not an empty list
-    builds = list_builds(ws, args.project, Actor.from_env())
+    api = client(args)
+    api.projects.get(args.project)  # an unknown project is an error, not an empty list
+    builds = api.builds.list(args.project)
     if not builds:
         print(f"No builds in {args.project} yet. Run `loopline build {args.project}`.")
     print_table(
@@ -219,8 +195,7 @@ def cmd_builds(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from core.experiments.search import search_runs
-    from core.experiments.sweep import sweep
+    from core.api import InvalidInput
     from core.progress import Bar
 
     grid: dict[str, list[Any]] = {}
@@ -229,11 +204,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             raise InvalidInput(f"--grid takes KEY=V1,V2,…, got {pair!r}.")
         key, values = pair.split("=", 1)
         grid[key.strip()] = [_params([f"v={v}"])["v"] for v in values.split(",") if v.strip()]
-    ws = open_workspace(args)
-    run_ids = sweep(
-        ws,
+    api = client(args)
+    run_ids = api.runs.sweep(
         args.project,
-        Actor.from_env(),
         grid,
         trainer=args.trainer,
         label_set=args.label_set,
@@ -243,8 +216,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         progress=Bar("sweep"),
     )
     ids = ", ".join(str(i) for i in run_ids)
-    best = search_runs(
-        ws, args.project, f"run_id IN ({ids})", ["metrics.f1_macro DESC"], limit=1
+    best = api.runs.search(
+        args.project, f"run_id IN ({ids})", ["metrics.f1_macro DESC"], limit=1
     ).frame
     print(
         f"{len(run_ids)} runs: #{run_ids[0]}–#{run_ids[-1]}; best #{int(best['run_id'].iloc[0])} "

@@ -9,8 +9,7 @@ import math
 import sys
 from typing import Any
 
-from core.actor import Actor
-from core.cli.common import Adder, open_workspace, print_table
+from core.cli.common import Adder, client, print_table
 
 SHOWN = {
     "volume": "volume",
@@ -60,20 +59,19 @@ def _alert_json(alert: Any) -> dict[str, Any]:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    from core.monitoring.service import compute_windows
+    # the public API has no reading of the latest windows yet: these two wait for
+    # Monitoring.latest_windows and Monitoring.drift_table in core/api/monitoring.py
     from core.monitoring.windows import drift_table, latest_windows
     from core.progress import Bar
 
-    ws = open_workspace(args)
-    report = compute_windows(
-        ws,
+    api = client(args)
+    report = api.monitoring.compute_windows(
         args.project,
         grain=args.window,
         last=args.last,
-        actor=Actor.from_env(),
         progress=None if args.json else Bar("monitor"),
     )
-    windows = latest_windows(ws, args.project, args.window, args.last or 14)
+    windows = latest_windows(api.workspace, args.project, args.window, args.last or 14)
     drifted = next((w for w in reversed(windows) if drift_table(w)), None)
     table = drift_table(drifted) if drifted else {}
     for result in report.drift.get(drifted.start.isoformat(), ()) if drifted else ():
@@ -150,14 +148,10 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
-    from core.monitoring.alerts import list_alerts
-    from core.monitoring.incidents import group_alerts
-    from core.projects.service import get_project
-
-    ws = open_workspace(args)
-    get_project(ws, args.project)
-    alerts = list_alerts(ws, args.project, status=None if args.all else "open")
-    incidents = group_alerts(alerts)
+    api = client(args)
+    api.projects.get(args.project)
+    alerts = api.monitoring.alerts(args.project, status=None if args.all else "open")
+    incidents = api.monitoring.group_alerts(alerts)
     if args.json:
         print(
             json.dumps(
@@ -199,22 +193,17 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 
 def cmd_alert(args: argparse.Namespace) -> int:
-    from core.monitoring.alerts import acknowledge
-    from core.monitoring.loop import send_to_labeling
-    from core.monitoring.retrain import request_retraining
-
-    ws = open_workspace(args)
-    actor = Actor.from_env()
+    monitoring = client(args).monitoring
     if args.action == "ack":
-        alert = acknowledge(ws, args.alert, actor, args.note or "")
+        alert = monitoring.acknowledge(args.alert, args.note or "")
         print(f"Acknowledged {alert.label}.")
     elif args.action == "label":
-        task = send_to_labeling(ws, args.alert, actor, limit=args.limit)
+        task = monitoring.send_to_labeling(args.alert, limit=args.limit)
         print(
             f"Created labeling task #{task.task_id} with {task.items} item(s) from alert #{args.alert}."
         )
     else:
-        request = request_retraining(ws, args.alert, actor, args.note or "")
+        request = monitoring.request_retraining(args.alert, args.note or "")
         print(
             f"Retraining request #{request.request_id} is pending; the next `loopline build "
             f"{request.project}` picks it up."

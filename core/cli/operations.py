@@ -6,56 +6,43 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
-from core.cli.common import Adder, open_workspace
+from core.cli.common import Adder, client
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from core.serving.app import create_app
-    from core.serving.auth import token_authenticator
-    from core.serving.log import PREDICTIONS, log_folder
-    from core.serving.server import bind, run, url_of
-
-    if args.max_body_bytes < 1_000:
-        from core.errors import InvalidInput
-
-        raise InvalidInput(f"--max-body-bytes must be at least 1000, got {args.max_body_bytes}.")
-    ws = open_workspace(args)
-    sock = bind(args.host, args.port)  # a port in use is said before the model loads
-    try:
-        app = create_app(
-            ws,
-            args.project,
-            authenticate=token_authenticator(ws, args.project),
-            max_body_bytes=args.max_body_bytes,
-        )
-    except BaseException:
-        sock.close()
-        raise
-    served = app.state.watcher.current
-    url = url_of(sock)
-    print(
-        f"Serving {served.artifact.ref} (production of {args.project}) at {url}\n"
-        f"  POST {url}/predict  POST {url}/feedback  GET {url}/health  GET {url}/model  "
-        f"docs: {url}/docs\n"
-        f"  log: {log_folder(ws, args.project, PREDICTIONS).parent}\n"
-        "  Ctrl-C stops it (the log is flushed first).",
-        flush=True,
+    client(args).serving.serve(
+        args.project,
+        host=args.host,
+        port=args.port,  # a port in use is said before the model loads
+        max_body_bytes=args.max_body_bytes,
+        log_level=args.log_level,
+        access_log=args.access_log,
+        ready=_say_serving,
     )
-    run(app, sock, log_level=args.log_level, access_log=args.access_log)
     return 0
 
 
-def cmd_simulate(args: argparse.Namespace) -> int:
-    from core.actor import Actor
-    from core.progress import Bar
-    from core.serving.simulate import simulate
+def _say_serving(service: Any) -> None:
+    url = service.url
+    print(
+        f"Serving {service.model} (production of {service.project}) at {url}\n"
+        f"  POST {url}/predict  POST {url}/feedback  GET {url}/health  GET {url}/model  "
+        f"docs: {url}/docs\n"
+        f"  log: {service.log_folder}\n"
+        "  Ctrl-C stops it (the log is flushed first).",
+        flush=True,
+    )
 
-    ws = open_workspace(args)
-    truth = args.truth or _sample_truth(args.project)
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from core.progress import Bar
+
+    api = client(args)
+    truth = args.truth or api.serving.sample_truth(args.project)
     token = args.token or os.environ.get("LOOPLINE_TOKEN") or None
-    result = simulate(
-        ws,
+    result = api.serving.simulate(
         args.project,
         days=args.days,
         url=args.url,
@@ -67,7 +54,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         seed=args.seed,
         source=args.file,
         token=token,
-        actor=Actor.from_env() if args.url is None else None,
         progress=Bar("simulate"),
     )
     print(
@@ -86,20 +72,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if result.logged is not None:
         print(f"Log: {result.log_folder} ({result.logged} record(s))")
     return 1 if result.errors else 0
-
-
-def _sample_truth(project: str) -> Path | None:
-    """The sample projects' truth file (sample_data/<project>/data/truth.csv) by default."""
-    from core.demo import demo_plans
-
-    try:
-        plans = demo_plans()
-    except Exception:  # no sample data in this installation
-        return None
-    for plan in plans:
-        if plan.folder.name == project and plan.truth is not None and plan.truth.is_file():
-            return plan.truth
-    return None
 
 
 def add_commands(add: Adder) -> None:

@@ -7,18 +7,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from core.actor import Actor
-from core.cli.common import Adder, open_workspace, print_table, write_out
-from core.errors import InvalidInput
+from core.cli.common import Adder, client, print_table, write_out
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from core.requirements.service import import_requirements
-
-    result = import_requirements(
-        open_workspace(args),
+    result = client(args).requirements.import_file(
         args.file,
-        Actor.from_env(),
         project=args.project,
         delete_missing=args.delete_missing,
         note=args.note or "",
@@ -28,16 +22,12 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from core.requirements.service import export_requirements
-
-    write_out(export_requirements(open_workspace(args), args.project, args.format), args.out)
+    write_out(client(args).requirements.export(args.project, args.format), args.out)
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from core.requirements.matrix import traceability_matrix
-
-    matrix = traceability_matrix(open_workspace(args), args.project)
+    matrix = client(args).requirements.matrix(args.project)
     found = matrix.select(
         level=args.level, status=args.status, owner=args.owner, category=args.category
     )
@@ -70,9 +60,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from core.requirements.matrix import evidence_detail
-
-    detail = evidence_detail(open_workspace(args), args.project, args.id)
+    detail = client(args).requirements.evidence(args.project, args.id)
     item, status = detail.requirement, detail.status
     print(f"{item.requirement_id} (v{item.version}, {item.level}): {item.title}")
     if item.statement:
@@ -110,10 +98,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from core.requirements.status import status_history
-    from core.requirements.versions import requirement_versions
-
-    ws = open_workspace(args)
+    requirements = client(args).requirements
     if args.versions:
         rows = [
             {
@@ -125,7 +110,7 @@ def cmd_history(args: argparse.Namespace) -> int:
                 "changed": "removed" if v.deleted else ", ".join(sorted(v.changes))[:70],
                 "note": v.note[:40],
             }
-            for v in requirement_versions(ws, args.project, args.id)
+            for v in requirements.versions(args.project, args.id)
         ]
     else:
         rows = [
@@ -137,14 +122,14 @@ def cmd_history(args: argparse.Namespace) -> int:
                 "evidence": h.evidence_ref or "",
                 "cause": h.cause[:60],
             }
-            for h in status_history(ws, args.project, args.id)
+            for h in requirements.status_history(args.project, args.id)
         ]
     print_table(rows) if rows else print("No history yet.")
     return 0
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
-    from core.requirements.service import edit_requirement
+    from core.api import InvalidInput
 
     changes: dict[str, Any] = {}
     for pair in args.set:
@@ -152,27 +137,19 @@ def cmd_edit(args: argparse.Namespace) -> int:
             raise InvalidInput(f"--set takes FIELD=VALUE, got {pair!r}.")
         key, value = pair.split("=", 1)
         changes[key.strip()] = value.strip()
-    result = edit_requirement(
-        open_workspace(args), args.project, args.id, changes, Actor.from_env(), note=args.note or ""
-    )
+    result = client(args).requirements.edit(args.project, args.id, changes, note=args.note or "")
     print(result.summary)
     return 0
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    from core.requirements.service import delete_requirements
-
-    result = delete_requirements(
-        open_workspace(args), args.project, args.ids, Actor.from_env(), note=args.note or ""
-    )
+    result = client(args).requirements.delete(args.project, args.ids, note=args.note or "")
     print(result.summary)
     return 0
 
 
 def cmd_recompute(args: argparse.Namespace) -> int:
-    from core.requirements.status import recompute_statuses
-
-    done = recompute_statuses(open_workspace(args), args.project, cause=args.cause)
+    done = client(args).requirements.recompute(args.project, cause=args.cause)
     print(f"{done.statuses} status(es) recomputed, {done.changes} changed")
     return 0
 

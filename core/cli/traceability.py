@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from core.actor import Actor
-from core.cli.common import Adder, open_workspace, write_out
-from core.errors import InvalidInput
+from core.cli.common import Adder, client, write_out
 
 DERIVE_INPUTS = (
     "volume",
@@ -25,29 +23,24 @@ DERIVE_INPUTS = (
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    from core.requirements.report import trace_export
-
-    write_out(trace_export(open_workspace(args), args.project, args.format), args.out)
+    write_out(client(args).requirements.trace_export(args.project, args.format), args.out)
     return 0
 
 
 def cmd_model_card(args: argparse.Namespace) -> int:
-    from core.requirements.report import model_card, model_card_html, model_card_markdown
-
-    card = model_card(open_workspace(args), args.project, args.version)
-    write_out(
-        model_card_html(card) if args.format == "html" else model_card_markdown(card), args.out
+    requirements = client(args).requirements
+    card = requirements.model_card(args.project, args.version)
+    render = (
+        requirements.model_card_html if args.format == "html" else requirements.model_card_markdown
     )
+    write_out(render(card), args.out)
     return 0
 
 
 def cmd_verify_system(args: argparse.Namespace) -> int:
     from core.progress import Bar
-    from core.requirements.verify import verify_system
 
-    done = verify_system(
-        open_workspace(args), args.project, Actor.from_env(), progress=Bar("verify-system")
-    )
+    done = client(args).requirements.verify_system(args.project, progress=Bar("verify-system"))
     overall = done.overall
     print(
         f"Verification #{done.verification_id} of {done.model_ref} on {done.items:,} test items "
@@ -63,12 +56,10 @@ def cmd_verify_system(args: argparse.Namespace) -> int:
 
 
 def cmd_impact(args: argparse.Namespace) -> int:
-    from core.builds.impact import impact
-    from core.requirements.impact import impact_json
-
-    result = impact(open_workspace(args), args.project, model=args.model, build=args.build)
+    requirements = client(args).requirements
+    result = requirements.impact(args.project, model=args.model, build=args.build)
     if args.json:
-        print(impact_json(result))
+        print(requirements.impact_json(result))
     else:
         print(result.summary)
         for change in result.changes:
@@ -77,26 +68,23 @@ def cmd_impact(args: argparse.Namespace) -> int:
 
 
 def cmd_derive(args: argparse.Namespace) -> int:
-    from core.requirements.derive import derive
+    from core.api import InvalidInput
 
+    requirements = client(args).requirements
     inputs = {k: getattr(args, k) for k in DERIVE_INPUTS if getattr(args, k) is not None}
-    done = derive(args.kind, inputs, args.metric)
+    done = requirements.derive(args.kind, inputs, args.metric)
     for step in done.steps:
         print(step)
     if args.create:
-        from core.requirements.service import create_derived_requirement
-
         if not (args.project and args.id and args.derived_from and args.metric):
             raise InvalidInput(
                 "--create needs --project, --id, --derived-from and --metric.",
                 hint="e.g. --create --project ooo-replies --id ML-9 --derived-from SYS-1 --metric precision.out_of_office",
             )
-        result = create_derived_requirement(
-            open_workspace(args),
+        result = requirements.create_derived(
             args.project,
             args.id,
             done,
-            Actor.from_env(),
             derived_from=args.derived_from,
             evidence=args.evidence,
             title=args.title,

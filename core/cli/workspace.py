@@ -8,16 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.actor import Actor
 from core.cli.common import Adder, client
-from core.cli.common import open_workspace as _workspace
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from core.store import Workspace
-
-    ws = Workspace.init(args.workspace)
-    print(f"Workspace ready at {ws.root}")
+    root = client(args).init()
+    print(f"Workspace ready at {root}")
     print(
         "No accounts yet: anyone who can open this workspace can change everything; "
         "`loopline users add NAME --role admin` turns access control on."
@@ -26,19 +22,13 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_project_create(args: argparse.Namespace) -> int:
-    from core.projects.service import create_project
-
-    project = create_project(
-        _workspace(args), Path(args.file), Actor.from_env(), update=args.update
-    )
+    project = client(args).projects.create(Path(args.file), update=args.update)
     print(f"Project {project.name} ({project.kind}) at definition version {project.spec_version}")
     return 0
 
 
 def cmd_projects(args: argparse.Namespace) -> int:
-    from core.projects.service import list_projects
-
-    projects = list_projects(_workspace(args))
+    projects = client(args).projects.list()
     if not projects:
         print("No projects yet. Create one with `loopline project create FILE`.")
     for p in projects:
@@ -47,15 +37,14 @@ def cmd_projects(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from core.data.service import IngestRefused, ingest
+    from core.api import IngestRefused
     from core.progress import Bar
 
+    api = client(args)
     try:
-        result = ingest(
-            _workspace(args),
+        result = api.data.ingest(
             args.project,
             Path(args.file),
-            Actor.from_env(),
             fmt=args.format,
             encoding=args.encoding,
             mode=args.mode,
@@ -83,26 +72,23 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from core.demo import build_demo
     from core.progress import Bar
-    from core.store import Workspace
 
-    if args.if_missing and Workspace.exists(args.workspace):
-        print(f"Demo workspace already at {Workspace.open(args.workspace).root}; kept.")
+    api = client(args)
+    if args.if_missing and api.exists():
+        print(f"Demo workspace already at {api.location}; kept.")
         return 0
-    ws = build_demo(args.workspace, force=args.force, progress=Bar("demo"))
-    print(f"Demo workspace ready at {ws.root}")
+    root = api.build_demo(force=args.force, progress=Bar("demo"))
+    print(f"Demo workspace ready at {root}")
     print(
         "Demo accounts: every user's password is loopline-demo; you are admin. "
-        f"See {ws.root / 'demo-notes.md'}"
+        f"See {root / 'demo-notes.md'}"
     )
     return 0
 
 
 def cmd_artifacts(args: argparse.Namespace) -> int:
-    from core.artifacts.service import list_artifacts
-
-    items = list_artifacts(_workspace(args), kind=args.kind, project=args.project, limit=args.limit)
+    items = client(args).artifacts.list(kind=args.kind, project=args.project, limit=args.limit)
     if args.json:
         print(json.dumps([_artifact_dict(a) for a in items], indent=1, default=str))
         return 0
@@ -132,33 +118,23 @@ def _artifact_dict(a: Any) -> dict[str, Any]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from core.artifacts.service import get_artifact
-
-    print(
-        json.dumps(_artifact_dict(get_artifact(_workspace(args), args.id)), indent=1, default=str)
-    )
+    artifact = client(args).artifacts.get(args.id)
+    print(json.dumps(_artifact_dict(artifact), indent=1, default=str))
     return 0
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:
-    from core.artifacts.lineage import lineage, lineage_tree_lines
-
+    api = client(args)
     direction = "down" if args.down else "up"
-    graph = lineage(_workspace(args), args.id, direction, max_depth=args.depth)
+    graph = api.artifacts.lineage(args.id, direction, max_depth=args.depth)
     print("Made from (upstream):" if direction == "up" else "Used by (downstream):")
-    for line in lineage_tree_lines(graph):
+    for line in api.artifacts.lineage_lines(graph):
         print(line)
     return 0
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from core.artifacts.service import get_artifact
-    from core.data.service import reproduce_dataset
-    from core.experiments.reproduce import reproduce_model
-
-    ws = _workspace(args)
-    kind = get_artifact(ws, args.id).kind
-    result = reproduce_model(ws, args.id) if kind == "model" else reproduce_dataset(ws, args.id)
+    result = client(args).artifacts.reproduce(args.id)
     verdict = "identical" if result.identical else "different"
     print(
         f"{result.artifact.ref}: {verdict} (recorded {result.recorded_hash[:16]}…, "

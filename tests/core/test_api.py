@@ -6,15 +6,19 @@ from __future__ import annotations
 import inspect
 import json
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pandas as pd
 import pytest
 
-from core.api import Actor, Client, CoreError, Forbidden, IngestRefused, serialise
+from core.api import Actor, Client, CoreError, Forbidden, IngestRefused, InvalidInput, serialise
 from core.api.types import AuditQuery, Project, TaskFilter
 from tests.conftest import FIXTURES, ROOT
 
@@ -29,6 +33,7 @@ AREAS = (
     "requirements",
     "monitoring",
     "accounts",
+    "serving",
 )
 
 
@@ -71,6 +76,34 @@ def test_a_missing_workspace_is_named_with_a_hint(tmp_path: Path) -> None:
         api.projects.list()
     assert caught.value.message == f"No workspace at {tmp_path / 'nowhere'}."
     assert caught.value.hint.startswith("run `loopline init` or `loopline demo`")
+
+
+def test_init_makes_a_workspace_where_there_was_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOOPLINE_WORKSPACE", str(tmp_path / "from-env"))
+    api = Client(None, Actor("tester", "test"))  # None: $LOOPLINE_WORKSPACE
+    assert api.location == tmp_path / "from-env" and not api.exists()
+    assert api.init() == tmp_path / "from-env"
+    assert api.exists() and api.projects.list() == []
+    assert api.init() == tmp_path / "from-env"  # an existing workspace is opened as it is
+
+
+def test_serve_refuses_a_tiny_body_limit_before_anything_else(client: Client) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        client.serving.serve("tickets", max_body_bytes=10)
+    assert caught.value.message == "--max-body-bytes must be at least 1000, got 10."
+
+
+def test_suggestions_need_a_model_or_a_predictions_file(client: Client, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        client.labeling.create_task("tickets", name="x", suggest_with="production")
+    assert caught.value.message == "Project 'tickets' has no production model yet."
+    missing = tmp_path / "none.csv"
+    with pytest.raises(InvalidInput) as caught:
+        client.labeling.create_task("tickets", name="x", predictions=missing)
+    assert caught.value.message == f"No predictions file at {missing}."
+    assert client.serving.sample_truth("tickets") is None  # not a sample project
 
 
 def test_clients_of_one_folder_share_one_workspace_handle(client: Client) -> None:
@@ -185,7 +218,9 @@ def test_every_method_of_every_area_runs_on_the_demo(demo: Client, tmp_path: Pat
     assert call("artifacts.get", dataset.artifact_id) == dataset
     assert call("artifacts.find", 10**9) is None
     assert call("artifacts.count_by_kind")["dataset"] >= 2
-    assert call("artifacts.lineage", dataset.artifact_id, "down").nodes
+    graph = call("artifacts.lineage", dataset.artifact_id, "down")
+    assert graph.nodes
+    assert call("artifacts.lineage_lines", graph)[0] == graph.nodes[dataset.artifact_id].label
     call("artifacts.preview", dataset.artifact_id, 5)
     assert call("artifacts.verify").ok
     assert call("artifacts.prune", dry_run=True).dry_run
@@ -236,6 +271,20 @@ def test_every_method_of_every_area_runs_on_the_demo(demo: Client, tmp_path: Pat
     ]
     assert call("labeling.progress", task.task_id, "admin").mine_total == 1
     assert call("labeling.left_for", [task.task_id], "admin")[task.task_id] == 4
+    assert call("labeling.labels_left", [task.task_id]) == {task.task_id: 4}
+    predictions = tmp_path / "predictions.csv"
+    probabilities.rename_axis("item_id").to_csv(predictions)
+    from_file = demo.labeling.create_task(
+        project, name="api file", task_filter=TaskFilter(limit=3), predictions=predictions
+    )
+    assert (from_file.items, from_file.ordering, from_file.model_id) == (3, "uncertainty", None)
+    by_alias = demo.labeling.create_task(
+        project, name="api alias", task_filter=TaskFilter(limit=3), suggest_with="production"
+    )
+    assert (by_alias.ordering, by_alias.model_id) == ("uncertainty", production.artifact_id)
+    with pytest.raises(InvalidInput) as caught:
+        demo.labeling.create_task(project, name="x", suggest_with="candidate")
+    assert caught.value.message == f"Project {project!r} has no candidate model yet."
     call("labeling.agreement", [t.task_id for t in tasks])
     call("labeling.agreement_so_far", tasks[0].task_id)
     cases, waiting = call("labeling.review_queue", tasks[0].task_id, 5)
@@ -259,12 +308,16 @@ def test_every_method_of_every_area_runs_on_the_demo(demo: Client, tmp_path: Pat
     assert len(table.frame) >= 1
     run_ids = [int(r) for r in table.frame["run_id"].head(2)]
     assert call("runs.get", trained.run_id).name == "api"
+    assert call("models.register_run", trained.run_id).project == project
+    swept = call("runs.sweep", "ooo-replies", {"C": [0.5]}, n_jobs=1)
+    assert [call("runs.get", i).params["C"] for i in swept] == ["0.5"]
     call("runs.compare", run_ids)
     call("builds.slice_findings", run_ids)
     builds = call("builds.list", project)
     call("builds.get", builds[0].build_id)
     build = call("builds.run", project, trigger="api test")
     assert build.status in ("successful", "failed")
+    assert f'classname="loopline.gate.{project}"' in call("builds.junit_xml", build)
 
     # promotion
     models = call("artifacts.list", kind="model", project=project)
@@ -296,7 +349,15 @@ def test_every_method_of_every_area_runs_on_the_demo(demo: Client, tmp_path: Pat
     )
     systems = [r.requirement_id for r in full.requirements.values() if r.level == "system"]
     call("requirements.create_derived", project, "ML-API", derivation, derived_from=systems[:1])
-    call("requirements.impact", project, model=production.artifact_id)
+    edited_one = call("requirements.edit", project, "ML-API", {"owner": "api"}, note="api")
+    assert edited_one.changed == ("ML-API",)
+    assert call("requirements.delete", project, ["ML-API"], note="api: gone").deleted == ("ML-API",)
+    assert "ML-API" not in call("requirements.matrix", project).requirements
+    assert call("requirements.recompute", project, cause="api").statuses > 0
+    impact = call("requirements.impact", project, model=production.artifact_id)
+    assert json.loads(call("requirements.impact_json", impact))["project"] == project
+    verified = call("requirements.verify_system", project)
+    assert verified.project == project and verified.items > 0
     yaml_text = call("requirements.export", project, "yaml")
     assert call("requirements.render", project, list(full.requirements.values()), "csv")
     source = tmp_path / "requirements.yaml"
@@ -305,6 +366,7 @@ def test_every_method_of_every_area_runs_on_the_demo(demo: Client, tmp_path: Pat
     assert call("requirements.trace_export", project, "csv")
     card = call("requirements.model_card", project)
     assert call("requirements.model_card_markdown", card).startswith("#")
+    assert call("requirements.model_card_html", card).startswith("<!doctype html>")
 
     # monitoring
     grains = call("monitoring.grains", project)
@@ -321,6 +383,11 @@ def test_every_method_of_every_area_runs_on_the_demo(demo: Client, tmp_path: Pat
     assert call("monitoring.group_alerts", alerts)
     call("monitoring.incidents", project)
     call("monitoring.acknowledge", alert.alert_id, "api: looking")
+    others = [a.alert_id for a in alerts if a.status == "open" and a.alert_id != alert.alert_id]
+    assert others  # the demo's hw-triage has two open alerts
+    acked = call("monitoring.acknowledge_alerts", others, "api: all of them")
+    assert [a.alert_id for a in acked] == others and {a.status for a in acked} == {"acknowledged"}
+    assert call("monitoring.quarantined", project).count == 0
     request = call("monitoring.request_retraining", alert.alert_id, "api")
     assert request in call("monitoring.retrain_requests", project)
     drifted = next((a for a in alerts if a.evidence.get("drift")), alert)
@@ -338,6 +405,16 @@ def test_every_method_of_every_area_runs_on_the_demo(demo: Client, tmp_path: Pat
     token = next(t for t in call("accounts.tokens", "api-user") if t.label == "api test")
     call("accounts.revoke_token", token.token_id)
     call("accounts.set_active", "api-user", False)
+    added = call("accounts.add_user", "api-temp", roles=["annotator"], temporary_password=True)
+    assert added.password and not added.first
+    assert call("accounts.update_user", "api-temp", display_name="API").display_name == "API"
+    assert call("accounts.reset_password", "api-temp") != added.password
+    assert call("accounts.assign", task.task_id, ["api-temp"]) == ["api-temp"]
+    assert call("accounts.whoami").name == "admin"
+    assert "admin" in call("accounts.roles")
+    assert call("accounts.permission_matrix").startswith("|")
+    assert call("accounts.audited_actions").startswith("| action | permission |")
+    assert call("accounts.parse_time", "2026-01-02") == datetime(2026, 1, 2)
     assert secret.startswith("llt.api-user.")
     assert call("accounts.is_open") is False
     session = call("accounts.sign_in", "maria", "loopline-demo", client="test")
@@ -356,5 +433,57 @@ def test_every_method_of_every_area_runs_on_the_demo(demo: Client, tmp_path: Pat
     refused = annotator.refusal("promote", project)
     assert refused is not None and "alice" in refused.message
 
+    # serving
+    truth = call("serving.sample_truth", project)
+    assert truth == ROOT / "sample_data" / project / "data" / "truth.csv"
+    later = ROOT / "sample_data" / project / "data" / "later.csv"
+    replay = call(
+        "serving.simulate",
+        project,
+        days=1,
+        start="2026-07-01",  # production was trained on everything up to September
+        source=later,
+        truth=truth,
+        rate_per_hour=3,
+        feedback_rate=0,
+    )
+    assert replay.items > 0 and replay.errors == 0
+    service, health = serve_once(demo.location, project)
+    assert service["project"] == project and service["model"] == production.ref
+    assert health == 200
+    call.called.add("serving.serve")  # it ran in a process of its own (it serves until stopped)
+
     missing = methods(demo) - call.called
     assert not missing, f"not called: {sorted(missing)}"
+
+
+def serve_once(location: Path, project: str) -> tuple[dict[str, Any], int]:
+    """``client.serving.serve`` in a process of its own on a free port: the service it reported
+    ready, and how ``GET /health`` answered; then SIGTERM must end it (gracefully: uvicorn
+    flushes the log, then re-raises the signal)."""
+    code = (
+        "import json\n"
+        "from core.api import Actor, Client, serialise\n"
+        f"api = Client({str(location)!r}, Actor('admin', 'test'))\n"
+        f"api.serving.serve({project!r}, port=0, "
+        "ready=lambda s: print(json.dumps(serialise(s)), flush=True))\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    try:
+        line = process.stdout.readline()
+        if not line:
+            raise AssertionError(f"serve said nothing: {process.communicate(timeout=30)[1]}")
+        service = json.loads(line)
+        health = httpx.get(f"{service['url']}/health", timeout=30).status_code
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, errors = process.communicate(timeout=60)  # a service that does not stop fails here
+    assert "Traceback" not in errors, errors
+    return service, health
