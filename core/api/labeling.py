@@ -12,7 +12,7 @@ from core.api.area import Area
 from core.artifacts.models import Artifact
 from core.artifacts.service import get_artifact
 from core.errors import InvalidInput
-from core.labeling.agreement import AgreementReport, agreement
+from core.labeling.agreement import AgreementReport
 from core.labeling.freeze import FrozenLabelSet, freeze
 from core.labeling.interchange import (
     ImportResult,
@@ -32,14 +32,13 @@ from core.labeling.models import (
 )
 from core.labeling.progress import labels_left, left_for, task_progress
 from core.labeling.queue import (
-    current_annotations,
     item_history,
     next_item,
     save_annotation,
     skip_item,
     undo_last,
 )
-from core.labeling.review import decide, review_queue, task_agreement
+from core.labeling.review import agreement_so_far, decide, review_queue, task_agreement
 from core.labeling.tasks import create_task, get_task, list_tasks
 from core.projects.service import get_project
 from core.registry.service import find_alias, predict_dataset
@@ -170,10 +169,9 @@ class Labeling(Area):
         return task_agreement(self._ws, task_ids, by)
 
     def agreement_so_far(self, task_id: int) -> AgreementReport:
-        """The agreement an annotator sees beside their progress (no labeling.read needed)."""
-        task = get_task(self._ws, task_id)
-        classes = get_project(self._ws, task.project).spec.labels.classes
-        return agreement(current_annotations(self._ws, [task_id]), classes)
+        """The agreement an annotator sees beside their progress (the task's annotators, or
+        anyone who may read labeling)."""
+        return agreement_so_far(self._ws, task_id, self._actor)
 
     # review
     def review_queue(self, task_id: int, limit: int = 50) -> tuple[list[ReviewCase], int]:

@@ -19,10 +19,15 @@ from core.monitoring.dashboard import (
 )
 from core.monitoring.incidents import Incident, group_alerts
 from core.monitoring.loop import send_to_labeling, tasks_of
-from core.monitoring.models import Alert, MonitorReport, RetrainRequest
+from core.monitoring.models import Alert, MonitorReport, RetrainRequest, Window
 from core.monitoring.retrain import list_retrain_requests, request_retraining
 from core.monitoring.service import compute_windows
-from core.monitoring.windows import recorded_grains, window_starts
+from core.monitoring.windows import (
+    drift_table,
+    latest_windows,
+    recorded_grains,
+    window_starts,
+)
 from core.serving.log import Quarantine, quarantine_summary
 
 
@@ -60,6 +65,15 @@ class Monitoring(Area):
     ) -> FeatureDistribution:
         """One feature in one window against the serving model's training data."""
         return feature_distribution(self._ws, project, feature, grain, window)
+
+    def latest_windows(self, project: str, grain: str = "day", count: int = 14) -> list[Window]:
+        """The latest ``count`` recorded windows, oldest first, with every figure."""
+        return latest_windows(self._ws, project, grain, count)
+
+    @staticmethod
+    def drift_table(window: Window) -> dict[str, dict[str, float]]:
+        """Per feature, the drift statistics recorded for ``window``."""
+        return drift_table(window)
 
     def grains(self, project: str) -> list[str]:
         """The window sizes recorded for the project (``hour``, ``day``, …)."""

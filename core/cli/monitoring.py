@@ -59,9 +59,6 @@ def _alert_json(alert: Any) -> dict[str, Any]:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    # the public API has no reading of the latest windows yet: these two wait for
-    # Monitoring.latest_windows and Monitoring.drift_table in core/api/monitoring.py
-    from core.monitoring.windows import drift_table, latest_windows
     from core.progress import Bar
 
     api = client(args)
@@ -71,9 +68,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         last=args.last,
         progress=None if args.json else Bar("monitor"),
     )
-    windows = latest_windows(api.workspace, args.project, args.window, args.last or 14)
-    drifted = next((w for w in reversed(windows) if drift_table(w)), None)
-    table = drift_table(drifted) if drifted else {}
+    windows = api.monitoring.latest_windows(args.project, args.window, args.last or 14)
+    drifted = next((w for w in reversed(windows) if api.monitoring.drift_table(w)), None)
+    table = api.monitoring.drift_table(drifted) if drifted else {}
     for result in report.drift.get(drifted.start.isoformat(), ()) if drifted else ():
         if "ks_error" in result.statistics and result.feature in table:
             table[result.feature]["ks_error_bound"] = result.statistics["ks_error"]

@@ -372,6 +372,9 @@ def test_every_method_of_every_area_runs_on_the_demo(demo: Client, tmp_path: Pat
     grains = call("monitoring.grains", project)
     grain = grains[0]
     starts = call("monitoring.windows", project, grain)
+    latest = call("monitoring.latest_windows", project, grain, 3)
+    assert 1 <= len(latest) <= 3
+    assert isinstance(call("monitoring.drift_table", latest[-1]), dict)
     view = call("monitoring.dashboard", project, grain, since=starts[0])
     feature = view.features[0]
     call("monitoring.feature_distribution", project, feature, grain, starts[-1])

@@ -112,3 +112,12 @@ def test_the_checker_sees_a_cycle_hidden_in_a_function(tmp_path: Path) -> None:
         ("accounts", "core/store/__init__.py:2", True)
     ]
     assert [(i.source, i.target) for i in upward(imports)] == [("store", "accounts")]
+
+
+def test_the_architecture_doc_lists_the_public_api_as_it_is() -> None:
+    from tests.layering import ROOT, api_table
+
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    assert f"<!-- api:start -->\n{api_table()}\n<!-- api:end -->" in text, (
+        "regenerate the table with `python -m tests.layering --api`"
+    )
