@@ -78,8 +78,9 @@ def assert_health_kept_up(latencies: list[float]) -> None:
     """Every poll answered; 99% within 100 ms and none beyond 1 s. The percentile, not the maximum:
     on a machine shared by many processes (load 13 on 2 cores here) the scheduler alone now and
     then wakes the poller or the service 100+ ms late, which says nothing of the service; a
-    request that held the event loop (the defect: 20 s) shows in many polls at once."""
-    assert len(latencies) > 20 and all(latency >= 0 for latency in latencies), latencies
+    request that held the event loop (the defect: 20 s) shows in many polls at once. How many
+    polls fit depends on how fast the work is, so only a handful are required."""
+    assert len(latencies) >= 5 and all(latency >= 0 for latency in latencies), latencies
     late = [latency for latency in latencies if latency >= 100]
     assert len(late) <= len(latencies) // 100, (len(latencies), sorted(late))
     assert max(latencies) < 1_000, sorted(latencies)[-5:]
