@@ -35,13 +35,16 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("builds", ("builds",)),
     ("overview and demo", ("overview", "demo")),
     ("public API", ("api",)),
+    ("transport", ("server", "remote")),
     ("cli", ("cli",)),
 )
 PUBLIC_API = "core.api"
 # What the CLI may import from core: the public API (with core.api.types and the areas' static
 # helpers), its own modules, and the terminal progress bar (a foundation module that knows no
 # domain). CoreError and InvalidInput come re-exported by core.api, so core.errors is not needed.
-CLI_MAY_IMPORT = (PUBLIC_API, "core.cli", "core.progress")
+CLI_MAY_IMPORT = (PUBLIC_API, "core.cli", "core.progress", "core.server", "core.remote")
+# The HTTP server and the remote client are a transport over the public API: nothing below it.
+TRANSPORT_MAY_IMPORT = (PUBLIC_API, "core.server", "core.remote", "core.progress")
 # Imports the CLI keeps until the public API has what they do: (file, module) -> what is missing.
 # An entry no longer needed is reported too, so this list only shrinks.
 CLI_WAITING: dict[tuple[str, str], str] = {}
@@ -184,6 +187,17 @@ def app_imports(root: Path = ROOT) -> list[tuple[str, str]]:
 def cli_imports(root: Path = ROOT) -> list[tuple[str, str]]:
     """(module, file:line) for every core import in core/cli/ outside ``CLI_MAY_IMPORT``."""
     return imports_outside(root / "core" / "cli", CLI_MAY_IMPORT, root)
+
+
+def transport_imports(root: Path = ROOT) -> list[tuple[str, str]]:
+    """(module, file:line) for every core import in core/server/ and core/remote/ outside
+    ``TRANSPORT_MAY_IMPORT``."""
+    return [
+        found
+        for package in ("server", "remote")
+        if (root / "core" / package).is_dir()
+        for found in imports_outside(root / "core" / package, TRANSPORT_MAY_IMPORT, root)
+    ]
 
 
 def cli_waiting(found: list[tuple[str, str]]) -> tuple[list[str], list[str]]:

@@ -11,9 +11,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
+if TYPE_CHECKING:
+    import duckdb
+else:
+    from core.store.lazy_duckdb import duckdb
 
 from core.errors import InvalidInput, expected_one_of
 from core.serving.log import FEEDBACK, PREDICTIONS, SEGMENT_GLOB, log_folder

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
+if TYPE_CHECKING:
+    import duckdb
+else:
+    from core.store.lazy_duckdb import duckdb
 import numpy as np
 import pandas as pd
 

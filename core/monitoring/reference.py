@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
+if TYPE_CHECKING:
+    import duckdb
+else:
+    from core.store.lazy_duckdb import duckdb
 import numpy as np
 
 from core.accounts.audit import record

@@ -16,9 +16,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
+if TYPE_CHECKING:
+    import duckdb
+else:
+    from core.store.lazy_duckdb import duckdb
 
 from core.errors import CoreError
 from core.store.engine import (

@@ -21,9 +21,12 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
+if TYPE_CHECKING:
+    import duckdb
+else:
+    from core.store.lazy_duckdb import duckdb
 
 from core.errors import SchemaError, WorkspaceBusy
 

@@ -4,18 +4,23 @@ progress bar. `python -m tests.layering` prints the graph."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.layering import (
     CLI_MAY_IMPORT,
     CLI_WAITING,
     LAYERS,
+    ROOT,
+    TRANSPORT_MAY_IMPORT,
     app_imports,
     cli_imports,
     cli_waiting,
     core_imports,
     cycles,
     graph,
+    transport_imports,
     upward,
 )
 
@@ -45,6 +50,28 @@ def test_the_cli_imports_only_the_public_api() -> None:
         f"  {w}" for w in wrong
     )
     assert not stale, "no longer imported, drop from CLI_WAITING: " + "; ".join(stale)
+
+
+def test_the_server_and_the_remote_client_import_only_the_public_api() -> None:
+    wrong = transport_imports()
+    assert not wrong, (
+        f"core/server/ or core/remote/ imports beyond {', '.join(TRANSPORT_MAY_IMPORT)}:\n"
+        + "\n".join(f"  {m} at {w}" for m, w in wrong)
+    )
+
+
+def test_importing_the_public_api_and_the_cli_does_not_load_duckdb() -> None:
+    """A remote client (CLI, runner, serving host) never opens a workspace: DuckDB is imported
+    on first use (core.store.lazy_duckdb), not by importing core."""
+    code = (
+        "import sys, core.api, core.api.types, core.cli\n"
+        "core.cli.build_parser()\n"
+        "print('duckdb' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.strip() == "False", done.stderr
 
 
 def test_the_cli_check_sees_an_import_in_a_command_and_a_stale_waiting_entry(

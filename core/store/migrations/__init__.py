@@ -14,8 +14,12 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-import duckdb
+if TYPE_CHECKING:
+    import duckdb
+else:
+    from core.store.lazy_duckdb import duckdb
 
 from core.errors import SchemaError
 
@@ -49,7 +53,7 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
-Reattach = Callable[[Callable[[], None]], duckdb.DuckDBPyConnection]
+Reattach = Callable[[Callable[[], None]], "duckdb.DuckDBPyConnection"]
 
 
 def ensure_schema(
