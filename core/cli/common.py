@@ -1,5 +1,6 @@
-"""What every command module shares: the public API's client for the command, registering a
-subcommand, printing a table, writing a file whole."""
+"""What every command module shares: the public API's client for the command (a workspace here,
+or a Loopline server in remote mode), registering a subcommand, printing a table, writing a file
+whole."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:  # at run time the API is imported by the commands that use it
     from core.api import Client
@@ -16,11 +17,31 @@ if TYPE_CHECKING:  # at run time the API is imported by the commands that use it
 Handler = Callable[[argparse.Namespace], int]
 Adder = Callable[[str, Handler, str], argparse.ArgumentParser]
 
+URL_VARIABLE = "LOOPLINE_URL"
+
+
+def server_of(args: argparse.Namespace) -> str | None:
+    """The Loopline server the command talks to (``--server``, else ``$LOOPLINE_URL``); None
+    when it works on a workspace here."""
+    chosen = getattr(args, "server", None) or os.environ.get(URL_VARIABLE) or ""
+    return chosen.strip() or None
+
+
+def is_remote(args: argparse.Namespace) -> bool:
+    return server_of(args) is not None
+
 
 def client(args: argparse.Namespace) -> Client:
-    """The public API on the command's workspace (``--workspace``, else ``$LOOPLINE_WORKSPACE``,
-    else ``./.loopline``), acting as the CLI's user (``Actor.from_env``). Every command makes its
-    core calls through it."""
+    """The public API for the command. Remote mode (``--server URL`` or ``$LOOPLINE_URL``): the
+    server's, as the user of ``$LOOPLINE_TOKEN`` (``core.remote.RemoteClient``, the same areas
+    and results; no workspace is opened here). Otherwise the command's workspace
+    (``--workspace``, else ``$LOOPLINE_WORKSPACE``, else ``./.loopline``), acting as the CLI's
+    user (``Actor.from_env``). Every command makes its core calls through it."""
+    url = server_of(args)
+    if url is not None:
+        from core.remote import from_env
+
+        return cast("Client", from_env(url))
     from core.api import Actor, Client
 
     return Client(args.workspace, Actor.from_env())
