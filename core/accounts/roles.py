@@ -91,6 +91,7 @@ PERMISSIONS: dict[str, Permission] = {
     # the workspace
     "users.manage": Permission("manage users, roles and tokens", (), workspace=True),
     "settings": Permission("change workspace settings", (), workspace=True),
+    "backup": Permission("back up and restore the workspace", (), workspace=True),
     "self": Permission("manage their own password and tokens", _ANYONE),
 }
 
@@ -135,6 +136,8 @@ ACTIONS: dict[str, str | None] = {
     "verify_system": "verify_system",
     "feedback": "feedback",
     # accounts and the audit log
+    "workspace.backup": "backup",
+    "workspace.restore": "backup",
     "users.add": "users.manage",
     "users.update": "users.manage",
     "users.disable": "users.manage",

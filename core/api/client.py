@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
+from core.accounts.access import authorize
+from core.accounts.audit import record
 from core.actor import Actor
 from core.api.accounts import Accounts
 from core.api.area import Progress
@@ -35,8 +38,12 @@ from core.api.projects import Projects
 from core.api.requirements import Requirements
 from core.api.runs import Runs
 from core.api.serving import Serving
+from core.artifacts.models import VerifyReport
+from core.artifacts.verify import verify_workspace
 from core.demo import build_demo
+from core.errors import InvalidInput
 from core.store import Workspace, resolve_path
+from core.store.backup import Backup, Restored, read_backup, restore_backup, take_backup
 
 _OPEN: dict[Path, Workspace] = {}  # one handle per workspace folder for the whole process
 _LOCK = threading.Lock()
@@ -51,6 +58,18 @@ def open_workspace(location: str | Path) -> Workspace:
         if found is None:
             found = _OPEN[root] = Workspace.open(root)
     return found
+
+
+@dataclass(frozen=True)
+class BackupReport:
+    backup: Backup
+    verified: VerifyReport
+
+
+@dataclass(frozen=True)
+class RestoreReport:
+    restored: Restored
+    verified: VerifyReport
 
 
 class Client:
@@ -98,9 +117,71 @@ class Client:
             _OPEN.pop(self.location, None)  # a replaced workspace is opened afresh
         return build_demo(self.location, force=force, progress=progress).root
 
+    def backup(self, dest: Path, *, progress: Progress | None = None) -> BackupReport:
+        """A consistent copy of the workspace (store, objects, prediction logs) in the new folder
+        ``dest``, taken while servers and users go on working, then verified: every object the
+        copy names re-hashed, every hash chain walked. Runs where the workspace folder is."""
+        ws = self.workspace
+        authorize(ws, self._actor, "backup")
+        say = progress or (lambda stage, fraction: None)
+        backup = take_backup(
+            self.location, ws.store.snapshot, dest, lambda stage, f: say(stage, 0.8 * f)
+        )
+        say("verifying the copy", 0.85)
+        report = BackupReport(backup, verify_workspace(Workspace.open(backup.path)))
+        with ws.store.transaction() as tx:
+            record(
+                tx, self._actor, "workspace.backup", target=str(backup.path), details=_facts(report)
+            )
+        say("done", 1.0)
+        return report
+
+    def restore(self, source: Path, *, replace: bool = False) -> RestoreReport:
+        """Put the backup at ``source`` in place of the workspace at ``location`` (stop the
+        server first). The backup is verified before anything is moved; with ``replace`` an
+        existing workspace is moved aside, renamed, never deleted."""
+        backup = read_backup(source)
+        if self.exists():
+            authorize(self.workspace, self._actor, "backup")
+        checked = verify_workspace(Workspace.open(backup.path))
+        if not checked.ok:
+            raise InvalidInput(
+                f"The backup {backup.path} does not verify: "
+                + "; ".join(
+                    f"{p.what}: {p.detail}" for p in checked.problems if p.severity == "error"
+                ),
+                hint="restore from another backup",
+            )
+        with _LOCK:
+            _OPEN.pop(self.location, None)  # the restored workspace is opened afresh
+        restored = restore_backup(backup, self.location, replace=replace)
+        report = RestoreReport(restored, verify_workspace(Workspace.open(self.location)))
+        with self.workspace.store.transaction() as tx:
+            record(
+                tx,
+                self._actor,
+                "workspace.restore",
+                target=str(backup.path),
+                details={
+                    "taken_at": backup.taken_at.isoformat(),
+                    "moved_aside": str(restored.moved_aside) if restored.moved_aside else None,
+                },
+            )
+        return report
+
     def acting_as(self, actor: Actor) -> Client:
         """The same workspace, another acting user."""
         return Client(self.location, actor)
 
     def __repr__(self) -> str:
         return f"Client({str(self.location)!r}, {self._actor!r})"
+
+
+def _facts(report: BackupReport) -> dict[str, object]:
+    backup = report.backup
+    return {
+        "objects": backup.objects,
+        "bytes": backup.database_bytes + backup.object_bytes,
+        "seconds": backup.seconds,
+        "verified": report.verified.ok,
+    }

@@ -9,7 +9,9 @@ finish detaches it, which checkpoints the file and releases it for other process
 from __future__ import annotations
 
 import contextlib
+import os
 import random
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -198,6 +200,17 @@ class Store:
                     raise
                 time.sleep(0.005 * (2**attempt) * (1 + random.random()))
         raise AssertionError("unreachable")
+
+    def snapshot(self, target: Path) -> None:
+        """Copy the database file as it is between two units of work: no writer of this process
+        runs (the write lock), no other process can attach the file (we hold it), and a
+        checkpoint first puts every committed change in the file itself."""
+        with self._write_lock, self.cursor() as cur:
+            cur.execute("CHECKPOINT")
+            with self.db_path.open("rb") as source, target.open("xb") as copy:
+                shutil.copyfileobj(source, copy, 1 << 20)
+                copy.flush()
+                os.fsync(copy.fileno())
 
     # -- attaching -----------------------------------------------------------------------------
     def _attach(self, attachment: Attachment) -> None:
