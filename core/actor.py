@@ -11,6 +11,8 @@ recorded (``core.accounts.access``):
   to an admin ("act as"); the audit row names the OS login and who acted as whom.
 - app: the signed-in user of the session (the app puts it in ``in_session`` around each page).
 - service: the user of the request's API token (``core.accounts.tokens.verify_token``).
+- api: the user of the request's API token on ``loopline server``; ``address`` is the client's
+  address, recorded in the audit row's details.
 
 A workspace without accounts has no access control, and every actor is taken at its name.
 """
@@ -28,7 +30,7 @@ from pathlib import Path
 from core.errors import CoreError
 from core.store import Workspace, resolve_path
 
-SURFACES = ("cli", "app", "service", "test", "demo")
+SURFACES = ("cli", "app", "service", "api", "test", "demo")
 TOKEN_PREFIX = "llt."
 
 _SESSION: ContextVar[Actor | None] = ContextVar("loopline_session_actor", default=None)
@@ -40,7 +42,8 @@ class Actor:
     """The acting user (``name``) and where the action came from (``via``).
 
     ``token``, ``os_user`` and ``chosen`` are the CLI's claims, verified against the workspace's
-    accounts; they do not take part in equality.
+    accounts; ``address`` is where a request came from (the server's client). None of them take
+    part in equality.
     """
 
     name: str
@@ -48,6 +51,7 @@ class Actor:
     token: str | None = field(default=None, repr=False, compare=False)
     os_user: str | None = field(default=None, compare=False)
     chosen: bool = field(default=False, compare=False)  # the name came from LOOPLINE_USER
+    address: str | None = field(default=None, compare=False)  # the client's address (server)
 
     @classmethod
     def from_env(cls, via: str = "cli") -> Actor:

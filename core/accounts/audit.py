@@ -35,7 +35,7 @@ def record(
     """Check that ``actor`` may do ``action`` in ``project`` (Forbidden if not), then append the
     row: when, who (the user the actor resolved to), via which surface, what, on what."""
     resolved = check_action(tx, actor, action, project=project, target=target)
-    merged = {**dict(details or {}), **resolved.details}
+    merged = {**dict(details or {}), **resolved.details, **_address(actor)}
     stored = tx.one(
         f"INSERT INTO audit_log ({AUDIT_COLUMNS}) "
         "VALUES (nextval('audit_ids'), ?, ?, ?, ?, ?, ?, ?) "
@@ -77,11 +77,19 @@ def record_many(
             [_cut(resolved[p].name or actor.name) for p, _ in rows],
             [_cut(p) for p, _ in rows],
             [_cut(t) for _, t in rows],
-            [json.dumps(resolved[p].details, sort_keys=True, default=str) for p, _ in rows],
+            [
+                json.dumps({**resolved[p].details, **_address(actor)}, sort_keys=True, default=str)
+                for p, _ in rows
+            ],
         ],
     )
     ids = [int(row[0]) for row in stored]
     chain.append(tx, "audit_log", ids, {int(r[0]): chain.from_row("audit_log", r) for r in stored})
+
+
+def _address(actor: Actor) -> dict[str, str]:
+    """Where the change came from, when a server says it (the client's address)."""
+    return {"address": _cut(actor.address) or ""} if actor.address else {}
 
 
 def _cut(value: str | None) -> str | None:

@@ -151,18 +151,24 @@ def check_token(tx: Tx, token: str, *, now: datetime | None = None) -> Token:
 
 
 def verify_token(
-    ws: Workspace, token: str, *, via: str = "service", now: datetime | None = None
+    ws: Workspace,
+    token: str,
+    *,
+    via: str = "service",
+    now: datetime | None = None,
+    address: str | None = None,
 ) -> Actor:
     """The actor an API token stands for; Forbidden when it is not a live token.
 
-    The returned actor carries the token, so the audit rows of its changes name the token's label.
+    The returned actor carries the token, so the audit rows of its changes name the token's label
+    (and ``address``, the client's address, when a server gives it).
     """
     if not isinstance(token, str) or not token.strip():
         raise Forbidden("An API token is needed.", hint="send `Authorization: Bearer <token>`")
     token = token.strip()
     with ws.store.read() as tx:
         found = check_token(tx, token, now=now)
-    return Actor(found.user, via, token=token)
+    return Actor(found.user, via, token=token, address=address)
 
 
 def list_tokens(ws: Workspace, actor: Actor | None = None, user: str | None = None) -> list[Token]:

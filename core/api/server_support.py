@@ -1,0 +1,175 @@
+"""What ``loopline server`` needs from the workspace besides the client's areas: proving a
+request's API token, reading a content-addressed object, the folder of uploads, and the kept
+responses of writes (so a retried write is answered, not redone).
+
+Not an area of :class:`core.api.Client` (nothing here is callable over ``/api/v1/call``)::
+
+    support = ServerSupport(Client(workspace, SYSTEM))
+    actor = support.verify_token(token, address="10.0.0.7")
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from core.accounts.access import authorize
+from core.accounts.tokens import verify_token
+from core.actor import Actor
+from core.api.area import Area
+from core.errors import CoreError, InvalidInput, NotFound
+from core.store import utcnow
+
+UPLOADS = Path("tmp") / "uploads"  # under the workspace root
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+
+
+@dataclass(frozen=True)
+class KeptResponse:
+    """A write's response as first sent: HTTP status, media type and body."""
+
+    status: int
+    media_type: str
+    body: bytes
+
+
+class RequestRunning(CoreError):
+    """The first attempt of a request is still running (its retry waits for it)."""
+
+
+class ServerSupport(Area):
+    # who is asking
+    def verify_token(self, token: str, *, address: str | None = None) -> Actor:
+        """The actor (surface ``api``) of a live API token; Forbidden when it is malformed,
+        unknown, revoked, expired or its user is disabled."""
+        return verify_token(self._ws, token, via="api", address=address)
+
+    # objects
+    def object_path(self, sha256: str) -> Path:
+        """The file of a content-addressed object the client's user may read (``data.read`` in a
+        project of an artifact holding it); NotFound when there is none."""
+        sha256 = sha256.lower()
+        if not _SHA256.fullmatch(sha256):
+            raise InvalidInput(
+                f"Not a SHA-256: {sha256[:80]!r}.", hint="send 64 lowercase hexadecimal digits"
+            )
+        with self._ws.store.read() as tx:
+            projects = [
+                row[0]
+                for row in tx.rows(
+                    "SELECT DISTINCT a.project FROM artifact_files f "
+                    "JOIN artifacts a USING (artifact_id) WHERE f.blob_hash = ? ORDER BY a.project",
+                    [sha256],
+                )
+            ]
+        path = self._ws.blobs.path(sha256)
+        if not projects or not path.is_file():
+            raise NotFound(f"No object {sha256} in this workspace.")
+        refusal: CoreError | None = None
+        for project in projects:
+            try:
+                authorize(self._ws, self._actor, "data.read", project)
+                return path
+            except CoreError as error:
+                refusal = error
+        assert refusal is not None
+        raise refusal
+
+    # uploads
+    @property
+    def uploads(self) -> Path:
+        """``<workspace>/tmp/uploads``: ``<id>.part`` while a file arrives, ``<id>/<name>`` after."""
+        return self._client.workspace.root / UPLOADS
+
+    def clean_uploads(self, *, older_than: timedelta = timedelta(hours=24)) -> list[Path]:
+        """Remove every ``.part`` (an upload cut off; the server calls this when it starts) and
+        the uploads older than ``older_than``; what was removed."""
+        removed: list[Path] = []
+        if not self.uploads.is_dir():
+            return removed
+        cutoff = time.time() - older_than.total_seconds()
+        for entry in sorted(self.uploads.iterdir()):
+            if entry.name.endswith(".part") or entry.stat().st_mtime < cutoff:
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+                removed.append(entry)
+        return removed
+
+    # kept responses of writes
+    @staticmethod
+    def check_request_id(request_id: str) -> str:
+        if not _REQUEST_ID.fullmatch(request_id):
+            raise InvalidInput(
+                f"X-Request-Id must be 1 to 100 letters, digits or ._:-; got {request_id[:120]!r}.",
+                hint="send a UUID4 per logical call and the same one on its retries",
+            )
+        return request_id
+
+    def claim_request(self, user: str, request_id: str, method: str) -> KeptResponse | None:
+        """Start a write under (``user``, ``request_id``): None when it is new (the caller runs
+        it and keeps its response), the kept response when it ran before; RequestRunning while
+        its first attempt runs; InvalidInput when the id was used for another method."""
+        with self._ws.store.transaction() as tx:
+            row = tx.one(
+                "SELECT method, state, status, media_type, response FROM api_requests "
+                "WHERE user_name = ? AND request_id = ?",
+                [user, request_id],
+            )
+            if row is None:
+                tx.execute(
+                    "INSERT INTO api_requests (user_name, request_id, method, state, created_at) "
+                    "VALUES (?, ?, ?, 'running', ?)",
+                    [user, request_id, method, utcnow()],
+                )
+                return None
+        kept_method, state, status, media_type, body = row
+        if kept_method != method:
+            raise InvalidInput(
+                f"X-Request-Id {request_id!r} was already used for {kept_method}, not {method}.",
+                hint="send a new request id for each logical call",
+            )
+        if state != "done":
+            raise RequestRunning(f"Request {request_id!r} is still running.")
+        return KeptResponse(int(status), str(media_type), bytes(body))
+
+    def keep_response(self, user: str, request_id: str, response: KeptResponse) -> None:
+        with self._ws.store.transaction() as tx:
+            tx.execute(
+                "UPDATE api_requests SET state = 'done', status = ?, media_type = ?, "
+                "response = ?, finished_at = ? WHERE user_name = ? AND request_id = ?",
+                [
+                    response.status,
+                    response.media_type,
+                    response.body,
+                    utcnow(),
+                    user,
+                    request_id,
+                ],
+            )
+
+    def forget_request(self, user: str, request_id: str) -> None:
+        """Drop a claim whose write did not finish (a retry runs it again)."""
+        with self._ws.store.transaction() as tx:
+            tx.execute(
+                "DELETE FROM api_requests WHERE user_name = ? AND request_id = ?",
+                [user, request_id],
+            )
+
+    def forget_unfinished(self) -> int:
+        """Drop the claims of a server that stopped mid-write (called when a server starts):
+        a retry runs the write again. How many."""
+        with self._ws.store.transaction() as tx:
+            rows = tx.rows("DELETE FROM api_requests WHERE state <> 'done' RETURNING request_id")
+        return len(rows)
+
+    @staticmethod
+    def json_body(value: object) -> bytes:
+        return json.dumps(value, separators=(",", ":")).encode("utf-8")
