@@ -28,6 +28,7 @@ from core.monitoring.windows import (
     recorded_grains,
     window_starts,
 )
+from core.serving.hosts import ReceivedSegment, receive_segment
 from core.serving.log import Quarantine, quarantine_summary
 
 
@@ -87,6 +88,16 @@ class Monitoring(Area):
         """How many prediction-log records the service set aside (the schema could not hold
         them, or the disk refused them) and the folder, inside the workspace, that keeps them."""
         return quarantine_summary(self._located.location, project)
+
+    # serving hosts
+    def receive_segment(
+        self, project: str, host: str, kind: str, name: str, path: Path
+    ) -> ReceivedSegment:
+        """Keep a prediction-log segment a serving host shipped (``kind``: ``predictions`` or
+        ``feedback``; ``name``: the host's segment name) beside the local ones, where monitoring
+        reads it; the same (host, kind, name) again is kept once (``duplicate``). Needs the
+        ``monitor.record`` permission (role ``service``)."""
+        return receive_segment(self._ws, project, self._actor, host, kind, name, path)
 
     # computing
     def compute_windows(

@@ -1,20 +1,25 @@
 """Serving: running the prediction service of a project's production model, and replaying later
-data through it (simulate)."""
+data through it (simulate); what serving hosts of a Loopline server ask of it (the production
+model, feedback checks and audit rows), and running such a host (:func:`serve_host`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from core.accounts.access import authorize
 from core.api.area import Area, Progress
 from core.demo import demo_plans
 from core.errors import InvalidInput
 from core.serving.app import create_app
 from core.serving.auth import token_authenticator
-from core.serving.log import PREDICTIONS, log_folder
+from core.serving.host import SHIP_SECONDS, Host, HostPlaces, Hubs, default_cache, server_key
+from core.serving.hosts import ProductionModel, check_host_id, production_model
+from core.serving.log import PREDICTIONS, log_folder, logged_request_ids
 from core.serving.server import bind, run, url_of
+from core.serving.service import POLL_SECONDS, record_feedback
 from core.serving.simulate import SimulationResult, simulate
 
 MIN_BODY_BYTES = 1_000
@@ -67,6 +72,32 @@ class Serving(Area):
             ready(Service(project, app.state.watcher.current.artifact.ref, url_of(sock), folder))
         run(app, sock, log_level=log_level, access_log=access_log)
 
+    # what a serving host of a Loopline server asks (as its token's user)
+    def production_model(self, project: str, alias: str = "production") -> ProductionModel:
+        """The model under ``alias`` as a serving host fetches it: its record, its files' SHA-256
+        (each downloaded from ``GET /api/v1/objects/{sha256}``) and the project definition. A
+        damaged model is refused. Needs the ``monitor.record`` permission (role ``service``)."""
+        return production_model(self._ws, project, self._actor, alias)
+
+    def feedback_actor(self, project: str) -> str:
+        """The client's user name when it may send feedback on the project (Forbidden when not):
+        a serving host checks a feedback sender's token with it."""
+        authorize(self._ws, self._actor, "feedback", project)
+        return self._actor.name
+
+    def record_feedback(self, project: str, request_ids: Sequence[str]) -> int:
+        """Record a feedback request of the client's user on a serving host (the audit row a local
+        service writes); how many answers it held."""
+        if not request_ids:
+            raise InvalidInput("A feedback record names at least one request id.")
+        record_feedback(self._ws, self._actor, project, list(request_ids))
+        return len(request_ids)
+
+    def logged_request_ids(self, project: str, request_ids: Sequence[str]) -> list[str]:
+        """Which of ``request_ids`` the project's prediction log holds (any host's segments)."""
+        authorize(self._ws, self._actor, "feedback", project)
+        return sorted(logged_request_ids(self._ws, project, request_ids))
+
     def simulate(
         self,
         project: str,
@@ -116,3 +147,47 @@ class Serving(Area):
             if plan.folder.name == project and plan.truth is not None and plan.truth.is_file():
                 return plan.truth
         return None
+
+
+def serve_host(
+    hubs: Hubs,
+    url: str,
+    project: str,
+    *,
+    host_id: str,
+    cache: Path | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    max_body_bytes: int = 1_000_000,
+    log_level: str = "warning",
+    access_log: bool = False,
+    poll_seconds: float = POLL_SECONDS,
+    ship_seconds: float = SHIP_SECONDS,
+    ready: Callable[[Service], None] | None = None,
+) -> None:
+    """A serving host of the Loopline server at ``url`` (``hubs``: its transport, as the host's
+    token and as a feedback sender's): serve the project's production model, pulled from the
+    server and cached under ``cache`` (default ``$LOOPLINE_CACHE`` or ``~/.cache/loopline``),
+    following the alias every ``poll_seconds``, and ship the log to the server every
+    ``ship_seconds``, as host ``host_id``. Runs until interrupted, like ``Serving.serve``."""
+    if max_body_bytes < MIN_BODY_BYTES:
+        raise InvalidInput(
+            f"--max-body-bytes must be at least {MIN_BODY_BYTES}, got {max_body_bytes}."
+        )
+    places = HostPlaces(cache or default_cache(), server_key(url), check_host_id(host_id))
+    sock = bind(host, port)
+    try:
+        serving_host = Host(hubs, project, places, url, ship_seconds=ship_seconds)
+        app = create_app(
+            serving_host.backend(),
+            project,
+            max_body_bytes=max_body_bytes,
+            poll_seconds=poll_seconds,
+        )
+    except BaseException:
+        sock.close()
+        raise
+    if ready is not None:
+        model = app.state.watcher.current.artifact.ref
+        ready(Service(project, model, url_of(sock), places.spool / "logs" / project))
+    run(app, sock, log_level=log_level, access_log=access_log)

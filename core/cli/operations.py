@@ -12,6 +12,9 @@ from core.cli.common import Adder, client
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    url = getattr(args, "server", None) or os.environ.get("LOOPLINE_URL", "").strip()
+    if url:
+        return _serve_host(args, url)
     client(args).serving.serve(
         args.project,
         host=args.host,
@@ -19,6 +22,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         log_level=args.log_level,
         access_log=args.access_log,
+        ready=_say_serving,
+    )
+    return 0
+
+
+def _serve_host(args: argparse.Namespace, url: str) -> int:
+    """A serving host of the server at ``url``: the model pulled from it, the log shipped."""
+    from core.remote.serving import serve
+
+    serve(
+        url,
+        os.environ.get("LOOPLINE_TOKEN", "").strip() or None,
+        args.project,
+        host_id=args.host_id,
+        cache=args.cache,
+        host=args.host,
+        port=args.port,
+        max_body_bytes=args.max_body_bytes,
+        log_level=args.log_level,
+        access_log=args.access_log,
+        poll_seconds=args.poll_seconds,
         ready=_say_serving,
     )
     return 0
@@ -103,6 +127,30 @@ def add_commands(add: Adder) -> None:
         help="server messages (default: %(default)s)",
     )
     serve.add_argument("--access-log", action="store_true", help="print a line per request")
+    host = serve.add_argument_group(
+        "serving host (with LOOPLINE_URL or --server: the model comes from the server, the log "
+        "goes back to it)"
+    )
+    host.add_argument(
+        "--host-id",
+        metavar="ID",
+        help="this host's name on the server: each host of a project needs its own "
+        "(default: $LOOPLINE_HOST_ID, else the machine's name)",
+    )
+    host.add_argument(
+        "--cache",
+        type=Path,
+        metavar="DIR",
+        help="where the model and the unshipped log are kept "
+        "(default: $LOOPLINE_CACHE, else ~/.cache/loopline)",
+    )
+    host.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="how often the server is asked for the production model (default: %(default)s)",
+    )
     sim = add(
         "simulate",
         cmd_simulate,

@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from core.actor import Actor
 from core.errors import CoreError
 from core.projects.spec import Column, ProjectSpec
 from core.serving.auth import Authenticate, BearerAuth
@@ -41,9 +43,11 @@ from core.serving.log import logged_request_ids
 from core.serving.requests import MAX_BATCH, BadRequest, Schemas, naive_utc, parse
 from core.serving.service import (
     POLL_SECONDS,
+    ModelSource,
     ModelWatcher,
     PredictionLog,
     ServedModel,
+    WorkspaceSource,
     inline,
     predict_items,
     record_feedback,
@@ -51,8 +55,41 @@ from core.serving.service import (
 from core.store import Workspace, utcnow
 
 
+@dataclass(frozen=True)
+class Backend:
+    """Where the service runs: what it serves from, where it logs, how it checks feedback.
+
+    The workspace's (:func:`local_backend`) or a Loopline server's (``core.remote.serving``):
+    ``source`` finds and loads the model under the alias; segments are written under
+    ``log_root`` (the workspace, or a serving host's spool); ``record_feedback(actor, ids)``
+    records (and checks) a feedback request before its answers are logged;
+    ``logged_request_ids(ids)`` says which ids a finished segment holds; ``start``/``stop`` run
+    with the service (after the log starts, after it is closed) and ``health`` adds to /health.
+    """
+
+    source: ModelSource
+    log_root: Workspace | Path
+    authenticate: Authenticate | None
+    record_feedback: Callable[[Actor, Sequence[str]], None]
+    logged_request_ids: Callable[[Sequence[str]], set[str]]
+    start: Callable[[], None] = lambda: None
+    stop: Callable[[], None] = lambda: None
+    health: Callable[[], dict[str, Any]] = dict
+
+
+def local_backend(ws: Workspace, project: str, authenticate: Authenticate | None) -> Backend:
+    """The service on the workspace's own machine: model, log and audit rows in the workspace."""
+    return Backend(
+        source=WorkspaceSource(ws),
+        log_root=ws,
+        authenticate=authenticate,
+        record_feedback=lambda actor, ids: record_feedback(ws, actor, project, ids),
+        logged_request_ids=lambda ids: logged_request_ids(ws, project, ids),
+    )
+
+
 def create_app(
-    ws: Workspace,
+    where: Workspace | Backend,
     project: str,
     *,
     authenticate: Authenticate | None = None,
@@ -62,13 +99,14 @@ def create_app(
 ) -> FastAPI:
     """The service for ``project``'s production model. Raises NotFound when there is none.
 
-    ``authenticate(token)`` returns the actor a bearer token belongs to, or raises Forbidden;
-    without it ``/feedback`` answers 503.
+    ``where``: the workspace, or a :class:`Backend` (a serving host of a Loopline server).
+    ``authenticate(token)`` (for a workspace) returns the actor a bearer token belongs to, or
+    raises Forbidden; without it ``/feedback`` answers 503.
     """
+    backend = where if isinstance(where, Backend) else local_backend(where, project, authenticate)
     service = Service(
-        ws,
+        backend,
         project,
-        authenticate=authenticate,
         max_body_bytes=max_body_bytes,
         poll_seconds=poll_seconds,
         flush_seconds=flush_seconds,
@@ -102,21 +140,21 @@ class Service:
 
     def __init__(
         self,
-        ws: Workspace,
+        backend: Backend,
         project: str,
         *,
-        authenticate: Authenticate | None,
         max_body_bytes: int,
         poll_seconds: float,
         flush_seconds: float,
     ) -> None:
-        self.ws, self.project, self.max_body_bytes = ws, project, max_body_bytes
-        self.watcher = ModelWatcher(ws, project, poll_seconds=poll_seconds)
-        self.logs = PredictionLog(ws, self.watcher.current.spec, flush_seconds=flush_seconds)
-        self.schemas = Schemas(self.watcher.current.spec)
+        self.backend, self.project, self.max_body_bytes = backend, project, max_body_bytes
+        self.watcher = ModelWatcher(backend.source, project, poll_seconds=poll_seconds)
+        current = self.watcher.current.spec
+        self.logs = PredictionLog(backend.log_root, current, flush_seconds=flush_seconds)
+        self.schemas = Schemas(current)
         self.watcher.on_switch = self._switched
         self.batcher = MicroBatcher(self.watcher)
-        self.authenticated = BearerAuth(authenticate)
+        self.authenticated = BearerAuth(backend.authenticate)
         self.started = time.time()
 
     def _switched(self, previous: ServedModel, current: ServedModel) -> None:
@@ -127,6 +165,7 @@ class Service:
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
         self.logs.start()
+        self.backend.start()
         self.watcher.start()
         # The model, pandas and the web stack are loaded and live for the whole service: move
         # them out of the collector's sight, so a full collection does not walk them (it cost
@@ -138,6 +177,7 @@ class Service:
         finally:
             self.watcher.stop()
             self.logs.close()
+            self.backend.stop()
 
     async def health(self) -> Response:
         served = self.watcher.current
@@ -152,6 +192,7 @@ class Service:
                 "log": asdict(stats),
                 "quarantined": self.logs.quarantined,
                 "alias_check_error": self.watcher.last_poll_error,
+                **self.backend.health(),
             }
         )
 
@@ -213,7 +254,7 @@ class Service:
         answers = [_answer(entry, received, actor.name) for entry in entries]
         ids = [str(a["request_id"]) for a in answers]
         try:  # the audit row first: feedback is logged only once it is recorded
-            await run_in_threadpool(record_feedback, self.ws, actor, self.project, ids)
+            await run_in_threadpool(self.backend.record_feedback, actor, ids)
         except CoreError as error:
             raise refusal(error) from None
         self.logs.answered(answers)
@@ -233,7 +274,7 @@ class Service:
         pending = self.logs.predictions.pending_values("request_id")
         unknown = sorted(set(ids) - pending)
         if unknown:
-            found = await run_in_threadpool(logged_request_ids, self.ws, self.project, unknown)
+            found = await run_in_threadpool(self.backend.logged_request_ids, unknown)
             unknown = [i for i in unknown if i not in found]
         return unknown
 

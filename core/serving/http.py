@@ -53,8 +53,15 @@ def bad_request(bad: BadRequest) -> Response:
     )
 
 
+class Unavailable(CoreError):
+    """What the service needs for a request cannot be reached now (a serving host's server)."""
+
+
 def refusal(error: CoreError) -> Refused:
-    """A token check or feedback record refused: 403, or 503 while the workspace is busy."""
+    """A token check or feedback record refused: 403, or 503 while the workspace is busy or
+    what checks it is unreachable."""
+    if isinstance(error, Unavailable):
+        return Refused(503, {"error": error.message, "hint": error.hint})
     if isinstance(error, WorkspaceBusy):
         return Refused(503, {"error": error.message, "hint": "try again in a moment"})
     if isinstance(error, Forbidden):

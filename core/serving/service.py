@@ -16,7 +16,8 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from core.accounts.audit import record
 from core.actor import Actor
@@ -100,44 +101,81 @@ def load_served(ws: Workspace, project: str, artifact_id: int, promoted_at: Any)
     return ServedModel(artifact, model, model.row_predictor(spec), spec, utcnow(), promoted_at)
 
 
+Found = tuple[int, Any]  # the aliased model's artifact id, and when the alias last moved
+
+
+class ModelSource(Protocol):
+    """Where the served model comes from: the workspace here, or a Loopline server
+    (``core.remote.serving``). ``find`` reads the alias (None: no model under it), ``load``
+    loads the model it names; both raise CoreError when they cannot (the watcher keeps serving)."""
+
+    def find(self, project: str, alias: str) -> Found | None: ...
+
+    def load(self, project: str, found: Found) -> ServedModel: ...
+
+    def missing(self, project: str, alias: str) -> CoreError: ...
+
+
+class WorkspaceSource:
+    """The model under the alias in the workspace (a short read unit per poll)."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+
+    def find(self, project: str, alias: str) -> Found | None:
+        return _alias_row(self.ws, project, alias)
+
+    def load(self, project: str, found: Found) -> ServedModel:
+        return load_served(self.ws, project, *found)
+
+    def missing(self, project: str, alias: str) -> CoreError:
+        get_project(self.ws, project)  # an unknown project says so
+        return no_model(project, alias)
+
+
+def no_model(project: str, alias: str) -> NotFound:
+    return NotFound(
+        f"Project {project!r} has no {alias} model to serve.",
+        hint=f"promote one: `loopline promote {project} MODEL --reason …` "
+        "(or `loopline build PROJECT --promote`)",
+    )
+
+
 class ModelWatcher:
     """Holds the served model and follows the alias from a background thread."""
 
     def __init__(
         self,
-        ws: Workspace,
+        source: Workspace | ModelSource,
         project: str,
         *,
         alias: str = ALIAS,
         poll_seconds: float = POLL_SECONDS,
         on_switch: Callable[[ServedModel, ServedModel], None] | None = None,
     ) -> None:
-        self.ws = ws
+        self.source: ModelSource = (
+            WorkspaceSource(source) if isinstance(source, Workspace) else source
+        )
         self.project = project
         self.alias = alias
         self.poll_seconds = poll_seconds
         self.on_switch = on_switch
         self.switches = 0
         self.last_poll_error: str | None = None
-        found = _alias_row(ws, project, alias)
+        found = self.source.find(project, alias)
         if found is None:
-            get_project(ws, project)  # an unknown project says so
-            raise NotFound(
-                f"Project {project!r} has no {alias} model to serve.",
-                hint=f"promote one: `loopline promote {project} MODEL --reason …` "
-                "(or `loopline build PROJECT --promote`)",
-            )
-        self.current = load_served(ws, project, *found)
+            raise self.source.missing(project, alias)
+        self.current = self.source.load(project, found)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def check(self) -> bool:
         """Read the alias once; load and swap in the model it names if it moved."""
-        found = _alias_row(self.ws, self.project, self.alias)
+        found = self.source.find(self.project, self.alias)
         if found is None or found[0] == self.current.artifact.artifact_id:
             return False
         previous = self.current
-        self.current = load_served(self.ws, self.project, *found)
+        self.current = self.source.load(self.project, found)
         self.switches += 1
         log.warning(
             "%s: now serving %s (was %s)",
@@ -251,16 +289,17 @@ def record_feedback(ws: Workspace, actor: Actor, project: str, request_ids: Sequ
 class PredictionLog:
     """The service's two logs (predictions and feedback), as records for the segment writers."""
 
-    def __init__(self, ws: Workspace, spec: ProjectSpec, *, flush_seconds: float) -> None:
+    def __init__(self, root: Workspace | Path, spec: ProjectSpec, *, flush_seconds: float) -> None:
+        """``root``: the workspace, or the folder a serving host spools its segments in."""
         self.spec = spec
         self.fields = logged_fields(spec)
         self.predictions = SegmentWriter(
-            log_folder(ws, spec.name, PREDICTIONS),
+            log_folder(root, spec.name, PREDICTIONS),
             prediction_schema(spec),
             flush_seconds=flush_seconds,
         )
         self.feedback = SegmentWriter(
-            log_folder(ws, spec.name, FEEDBACK), FEEDBACK_SCHEMA, flush_seconds=flush_seconds
+            log_folder(root, spec.name, FEEDBACK), FEEDBACK_SCHEMA, flush_seconds=flush_seconds
         )
 
     def start(self) -> None:
