@@ -1,14 +1,20 @@
-"""Runs: searching and comparing tracked runs, training one."""
+"""Runs: searching and comparing tracked runs, training one, and the writes of a remote tracker
+(``core.remote.tracking.Tracker``: a notebook logging to the team server)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+from core.accounts.access import authorize
 from core.api.area import Area, Progress
+from core.errors import InvalidInput
 from core.experiments.search import RunTable, search_runs
 from core.experiments.service import RunDetail, get_run, train
 from core.experiments.sweep import sweep
+from core.experiments.tracking import Origin, from_wire
+from core.experiments.tracking_store import LocalSink, log_segments
 from core.registry.compare import Comparison, compare_runs
 
 
@@ -86,3 +92,50 @@ class Runs(Area):
             dask_address=dask_address,
             progress=progress,
         )
+
+    # what a remote tracker calls (a tracker on the workspace writes directly)
+    def check_logging(self, project: str | None = None, inputs: Sequence[int] = ()) -> None:
+        """Forbidden unless the client's user may train in ``project`` (when given); NotFound
+        unless every id in ``inputs`` is an artifact."""
+        LocalSink(self._ws, self._actor).check(project, [int(i) for i in inputs])
+
+    def reserve_ids(self, count: int) -> list[int]:
+        """``count`` (1 to 1,000) fresh run ids for runs a tracker is about to log."""
+        return LocalSink(self._ws, self._actor).reserve(_reserve_count(count, least=1))
+
+    def put_file(self, project: str, content: bytes | Path) -> str:
+        """Store a run's file (content-addressed) for a run in ``project``; its SHA-256 (a run
+        then names it in ``log_batch``)."""
+        authorize(self._ws, self._actor, "train", project)
+        digest, _ = LocalSink(self._ws, self._actor).put(project, content)
+        return digest
+
+    def log_batch(
+        self,
+        runs: Sequence[Mapping[str, Any]],
+        *,
+        environment: Mapping[str, Any] | None = None,
+        code_commit: str | None = None,
+        code_dirty: bool | None = None,
+        reserve: int = 0,
+    ) -> dict[str, list[int]]:
+        """Write the runs a tracker buffered (pieces of runs in the form of
+        ``core.experiments.tracking.to_wire``) as the client's user, in one transaction; a piece
+        already written (same run uuid and segment: a retried batch) is not written again.
+        ``{"run_ids": the runs' ids in order, "reserved": reserve fresh run ids}``."""
+        pieces = [from_wire(item, self._actor.name) for item in runs]
+        if environment is not None and not isinstance(environment, Mapping):
+            raise InvalidInput(
+                f"environment must be a JSON object; got {type(environment).__name__}."
+            )
+        origin = Origin(dict(environment or {}), code_commit, code_dirty)
+        ids, reserved = log_segments(
+            self._ws, self._actor, pieces, origin, _reserve_count(reserve, least=0)
+        )
+        return {"run_ids": ids, "reserved": reserved}
+
+
+def _reserve_count(count: int, *, least: int) -> int:
+    if isinstance(count, bool) or not isinstance(count, int) or not least <= count <= 1000:
+        raise InvalidInput(f"Reserve {least} to 1000 run ids at a time; got {count!r}.")
+    return count

@@ -11,27 +11,36 @@ A run is kept in memory and written with others in one short transaction (at mos
 second, and when the tracker closes), so logging a thousand runs opens the workspace a handful of
 times and other processes can use it in between. An exception inside ``start_run`` marks the run
 failed and keeps everything logged before it.
+
+Where the runs go is the tracker's ``sink``: the workspace (``LocalSink``, when given a
+``Workspace``) or a Loopline server (``core.remote.tracking.Tracker``, which sends the same
+batches over HTTP). Each buffered run carries a client-side ``uuid`` and each piece of it sent
+(``segment``) a number, so that a batch written twice (a retry after a lost response) is
+written once.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import platform
+import re
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
-from core.accounts.access import authorize
 from core.actor import Actor
-from core.errors import InvalidInput, NotFound
-from core.experiments.tracking_store import write_runs
-from core.store import Tx, Workspace, utcnow
+from core.errors import InvalidInput
+from core.experiments.tracking_store import LocalSink
+from core.store import Workspace, utcnow
 
 PACKAGES = (
     "duckdb",
@@ -80,6 +89,15 @@ def code_state(directory: Path | None = None) -> tuple[str | None, bool | None]:
     return commit.stdout.strip(), bool(status.stdout.strip())
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where a tracker's runs come from: its environment and the code's git commit."""
+
+    environment: dict[str, Any]
+    commit: str | None
+    dirty: bool | None
+
+
 @dataclass
 class _Buffered:
     run_id: int
@@ -94,11 +112,43 @@ class _Buffered:
     error: str | None = None
     written: bool = False  # the run row exists in the store
     params: dict[str, str] = field(default_factory=dict)
-    metrics: dict[tuple[str, str], float] = field(default_factory=dict)
-    history: list[tuple[str, int, float, Any]] = field(default_factory=list)
+    metrics: dict[tuple[str, str], float | None] = field(default_factory=dict)
+    history: list[tuple[str, int, float | None, Any]] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     inputs: list[tuple[str, int]] = field(default_factory=list)
     files: dict[str, tuple[str, int]] = field(default_factory=dict)
+    uuid: str = field(default_factory=lambda: str(uuid.uuid4()))  # the run, client-side
+    segment: int = 0  # the number of the piece of the run sent next
+
+
+class Sink(Protocol):
+    """Where a tracker writes: the workspace (``LocalSink``) or a server (core.remote.tracking).
+
+    ``keeps_failed`` is True when a failed ``write`` keeps the batch itself (to send it again,
+    unchanged, with the next one); otherwise the tracker takes it back into its buffers."""
+
+    keeps_failed: bool
+
+    @property
+    def actor_name(self) -> str: ...
+
+    def check(self, project: str | None, inputs: Sequence[int]) -> None:
+        """Forbidden unless the actor may train in ``project`` (when given); NotFound unless
+        every id in ``inputs`` is an artifact."""
+
+    def reserve(self, count: int) -> list[int]:
+        """``count`` fresh run ids."""
+
+    def write(
+        self, fresh: list[_Buffered], done: list[_Buffered], origin: Origin, reserve: int
+    ) -> list[int]:
+        """Write a batch (open runs not written yet, finished runs); ``reserve`` fresh ids."""
+
+    def put(self, project: str, content: bytes | Path) -> tuple[str, int]:
+        """Store a file of a run in ``project`` (content-addressed): its SHA-256 and size."""
+
+    def pending(self) -> bool:
+        """Whether failed batches wait to be sent again (with the next write)."""
 
 
 class Run:
@@ -132,10 +182,10 @@ class Run:
             for key, value in metrics.items():
                 number = None if value is None else float(value)
                 if step is None:
-                    self._state.metrics[(_key(key), slice)] = number  # type: ignore[assignment]
+                    self._state.metrics[(_key(key), slice)] = number
                 else:
-                    self._state.history.append((_key(key), int(step), number, now))  # type: ignore[arg-type]
-                    self._state.metrics[(_key(key), slice)] = number  # type: ignore[assignment]
+                    self._state.history.append((_key(key), int(step), number, now))
+                    self._state.metrics[(_key(key), slice)] = number
 
     def set_tag(self, key: str, value: Any) -> None:
         with self._tracker._lock:
@@ -143,11 +193,7 @@ class Run:
 
     def log_artifact(self, role: str, content: bytes | Path) -> str:
         """Store a file with the run (content-addressed); returns its hash."""
-        blobs = self._tracker.ws.blobs
-        if isinstance(content, Path):
-            digest, size = blobs.put_file(content), content.stat().st_size
-        else:
-            digest, size = blobs.put_bytes(content), len(content)
+        digest, size = self._tracker.sink.put(self._state.project, content)
         with self._tracker._lock:
             self._state.files[_key(role)] = (digest, size)
         return digest
@@ -177,6 +223,145 @@ class Run:
         self._tracker._finished(self._state)
 
 
+# --- the wire form of a buffered run (a remote tracker sends it; the server reads it back) -------
+
+WIRE_FIELDS = (
+    "uuid",
+    "segment",
+    "run_id",
+    "project",
+    "experiment",
+    "name",
+    "status",
+    "started_at",
+    "ended_at",
+    "duration_s",
+    "error",
+    "params",
+    "metrics",
+    "history",
+    "tags",
+    "inputs",
+    "files",
+)
+STATUSES = ("running", "finished", "failed")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def to_wire(state: _Buffered) -> dict[str, Any]:
+    """A buffered run (or a piece of one) as JSON-ready values."""
+    return {
+        "uuid": state.uuid,
+        "segment": state.segment,
+        "run_id": state.run_id,
+        "project": state.project,
+        "experiment": state.experiment,
+        "name": state.name,
+        "status": state.status,
+        "started_at": state.started_at.isoformat(),
+        "ended_at": None if state.ended_at is None else state.ended_at.isoformat(),
+        "duration_s": state.duration_s,
+        "error": state.error,
+        "params": state.params,
+        "metrics": [[key, slice_, _wire_number(v)] for (key, slice_), v in state.metrics.items()],
+        "history": [
+            [key, step, _wire_number(value), at.isoformat()]
+            for key, step, value, at in state.history
+        ],
+        "tags": state.tags,
+        "inputs": [[role, artifact] for role, artifact in state.inputs],
+        "files": {role: [digest, size] for role, (digest, size) in state.files.items()},
+    }
+
+
+def from_wire(item: Mapping[str, Any], created_by: str) -> _Buffered:
+    """A run sent by ``to_wire``, checked; InvalidInput naming the first thing wrong."""
+    if not isinstance(item, Mapping) or set(item) != set(WIRE_FIELDS):
+        got = sorted(item) if isinstance(item, Mapping) else type(item).__name__
+        raise InvalidInput(
+            f"A run must have exactly the fields {', '.join(WIRE_FIELDS)}; got {got}.",
+            hint="send runs as core.experiments.tracking.to_wire writes them",
+        )
+    try:
+        state = _Buffered(
+            run_id=_integer(item["run_id"]),
+            project=str(item["project"]),
+            experiment=str(item["experiment"]),
+            name=str(item["name"]),
+            started_at=_time(item["started_at"]),
+            created_by=created_by,
+            status=str(item["status"]),
+            ended_at=None if item["ended_at"] is None else _time(item["ended_at"]),
+            duration_s=None if item["duration_s"] is None else float(item["duration_s"]),
+            error=None if item["error"] is None else str(item["error"])[:2000],
+            params={_key(k): str(v) for k, v in dict(item["params"]).items()},
+            metrics={(_key(k), str(sl)): _number(v) for k, sl, v in item["metrics"]},
+            history=[
+                (_key(k), _integer(st), _number(v), _time(at)) for k, st, v, at in item["history"]
+            ],
+            tags={_key(k): str(v) for k, v in dict(item["tags"]).items()},
+            inputs=[(str(role), _integer(a)) for role, a in item["inputs"]],
+            files={_key(r): (str(d), _integer(n)) for r, (d, n) in dict(item["files"]).items()},
+            uuid=str(uuid.UUID(str(item["uuid"]))),
+            segment=_integer(item["segment"]),
+        )
+    except (TypeError, ValueError) as error:
+        raise InvalidInput(
+            f"Run {str(item.get('uuid'))[:40]!r} is malformed: {error}.",
+            hint="send runs as core.experiments.tracking.to_wire writes them",
+        ) from None
+    _check_wire(state)
+    return state
+
+
+def _check_wire(state: _Buffered) -> None:
+    if state.status not in STATUSES:
+        raise InvalidInput(
+            f"Unknown run status {state.status!r}. Expected one of: {', '.join(STATUSES)}."
+        )
+    for role, _ in state.inputs:
+        if role not in INPUT_ROLES:
+            raise InvalidInput(
+                f"Unknown input role {role!r}. Expected one of: {', '.join(INPUT_ROLES)}."
+            )
+    for digest, _ in state.files.values():
+        if not _SHA256.fullmatch(digest):
+            raise InvalidInput(
+                f"Run {state.uuid}: {digest[:80]!r} is not a SHA-256 (64 hex digits)."
+            )
+    if state.segment < 0 or state.run_id < 1:
+        raise InvalidInput(
+            f"Run {state.uuid}: segment must be >= 0 and run_id >= 1; got "
+            f"{state.segment} and {state.run_id}."
+        )
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected an integer, got {value!r}"[:120])
+    return value
+
+
+def _wire_number(value: float | None) -> float | str | None:
+    """JSON has no NaN or infinity: they travel as the strings ``float()`` reads back."""
+    return value if value is None or math.isfinite(value) else str(value)
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    if value in ("nan", "inf", "-inf"):
+        return float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number, got {value!r}"[:120])
+    return float(value)
+
+
+def _time(value: Any) -> Any:
+    moment = datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)
+
+
 def _key(key: str) -> str:
     text = str(key).strip()
     if not text or len(text) > 250:
@@ -192,10 +377,18 @@ class Tracker:
     """Buffers runs and writes them in few short transactions."""
 
     def __init__(
-        self, ws: Workspace, actor: Actor | None = None, *, flush_interval: float = 0.5
+        self,
+        ws: Workspace | Sink,
+        actor: Actor | None = None,
+        *,
+        flush_interval: float = 0.5,
     ) -> None:
-        self.ws = ws
-        self.actor = actor or Actor.from_env()
+        """``ws``: the workspace to write to (as ``actor``, default ``Actor.from_env()``), or a
+        ``Sink`` that knows its own actor (a server acts as the token's user)."""
+        if isinstance(ws, Workspace):
+            self.sink: Sink = LocalSink(ws, actor or Actor.from_env())
+        else:
+            self.sink = ws
         self.flush_interval = flush_interval
         self._lock = threading.RLock()
         self._open: dict[int, _Buffered] = {}
@@ -204,8 +397,7 @@ class Tracker:
         self._block = 0
         self._known_inputs: set[int] = set()
         self._may_train: set[str] = set()  # projects where the actor's role was checked
-        self._environment = environment()
-        self._commit, self._dirty = code_state()
+        self._origin = Origin(environment(), *code_state())
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._writing = threading.Lock()  # one flush at a time; logging never waits for it
@@ -230,15 +422,12 @@ class Tracker:
     ) -> Run:
         """Start a run in ``project``: Forbidden unless the actor may train there (checked once
         per project and tracker, and again when the runs are written)."""
-        if project not in self._may_train:
-            authorize(self.ws, self.actor, "train", project)
-            self._may_train.add(project)
         for role in inputs or {}:
             if role not in INPUT_ROLES:
                 raise InvalidInput(
                     f"Unknown input role {role!r}. Expected one of: {', '.join(INPUT_ROLES)}."
                 )
-        self._check_inputs([int(v) for v in (inputs or {}).values()])
+        self._check(project, [int(v) for v in (inputs or {}).values()])
         run_id = self._next_id()
         state = _Buffered(
             run_id,
@@ -246,7 +435,7 @@ class Tracker:
             experiment or project,
             name or f"run-{run_id}",
             utcnow(),
-            self.actor.name,
+            self.sink.actor_name,
             inputs=[(r, int(a)) for r, a in (inputs or {}).items()],
             tags={k: _text(v) for k, v in (tags or {}).items()},
         )
@@ -255,38 +444,29 @@ class Tracker:
         self._ensure_flusher()
         return Run(self, state)
 
-    def _check_inputs(self, ids: list[int]) -> None:
-        unknown = [i for i in ids if i not in self._known_inputs]
-        if not unknown:
+    def _check(self, project: str, inputs: list[int]) -> None:
+        """The actor's role in ``project`` and the inputs, each checked once per tracker (the
+        role again when the runs are written)."""
+        unknown = [i for i in inputs if i not in self._known_inputs]
+        if project in self._may_train and not unknown:
             return
-        with self.ws.store.read() as tx:
-            found = {
-                r[0]
-                for r in tx.rows(
-                    "SELECT artifact_id FROM artifacts WHERE artifact_id IN "
-                    "(SELECT unnest(?::BIGINT[]))",
-                    [unknown],
-                )
-            }
-        missing = [i for i in unknown if i not in found]
-        if missing:
-            raise NotFound(f"Run inputs {missing} are not artifacts of this workspace.")
-        self._known_inputs |= found
+        self.sink.check(None if project in self._may_train else project, unknown)
+        self._may_train.add(project)
+        self._known_inputs |= set(unknown)
 
     def _next_id(self) -> int:
         with self._lock:
             if self._ids:
                 return self._ids.pop(0)
-        with self.ws.store.transaction() as tx:  # only when the reserve ran dry
-            ids = self._reserve(tx)
+        ids = self.sink.reserve(self._grow())  # only when the reserve ran dry
         with self._lock:
             self._ids.extend(ids)
             return self._ids.pop(0)
 
-    def _reserve(self, tx: Tx) -> list[int]:
-        """Run ids in growing blocks (1, 4, 16, … 200): few gaps, few round trips."""
+    def _grow(self) -> int:
+        """Run ids come in growing blocks (1, 4, 16, … 200): few gaps, few round trips."""
         self._block = min(200, max(1, self._block * 4))
-        return [r[0] for r in tx.rows("SELECT nextval('run_ids') FROM range(?)", [self._block])]
+        return self._block
 
     def _running_low(self) -> bool:
         """The flusher tops up the id reserve, so starting runs needs no write of its own."""
@@ -321,6 +501,7 @@ class Tracker:
                 return
             with self._lock:
                 waiting = bool(self._done) or any(not s.written for s in self._open.values())
+            waiting = waiting or self.sink.pending()
             if not waiting:
                 continue
             try:
@@ -333,27 +514,20 @@ class Tracker:
         """Write what is buffered in one transaction; returns how many finished runs were written.
 
         The buffers are taken under the lock and written without it, so logging goes on while
-        the workspace is busy; a failed write gives the batch back and raises."""
+        the workspace is busy; a failed write gives the batch back (or leaves it with a sink
+        that ``keeps_failed``, to be sent again first) and raises."""
         with self._writing:
             batch = self._take()
-            if batch is None:
+            if batch is None and not self.sink.pending():
                 return 0
-            fresh, done = batch
+            fresh, done = batch or ([], [])
             snapshots = [snapshot for snapshot, _ in fresh]
+            reserve = self._grow() if self._running_low() else 0
             try:
-                with self.ws.store.transaction() as tx:
-                    write_runs(
-                        tx,
-                        self.actor,
-                        snapshots,
-                        done,
-                        self._environment,
-                        self._commit,
-                        self._dirty,
-                    )
-                    reserved = self._reserve(tx) if self._running_low() else []
+                reserved = self.sink.write(snapshots, done, self._origin, reserve)
             except BaseException:
-                self._give_back(fresh, done)
+                if not self.sink.keeps_failed:
+                    self._give_back(fresh, done)
                 raise
             with self._lock:
                 self._ids.extend(reserved)
@@ -370,6 +544,9 @@ class Tracker:
         with self._lock:
             done, self._done = self._done, []
             fresh = [(_detach(s), s) for s in self._open.values() if not s.written]
+            if self.sink.keeps_failed:  # each piece sent is numbered, so the server keeps it once
+                for _, state in fresh:
+                    state.segment += 1
             if not done and not fresh:
                 return None
             return fresh, done
