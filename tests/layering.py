@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("errors", "safe_csv", "progress")),
+    ("foundation", ("errors", "safe_csv", "progress", "stats")),
     ("store", ("store",)),
     ("identity and audit", ("actor", "accounts")),
     ("artifacts", ("artifacts",)),

@@ -1,0 +1,204 @@
+"""Confidence intervals for the figures used as evidence: a sample size and an interval per figure.
+
+Proportions (accuracy, precision, recall, error and missing rates) get a Wilson score interval,
+which stays inside [0, 1] and behaves at 0/n and n/n where the normal approximation does not.
+Other statistics (F1, AUC, latency percentiles, …) get a percentile bootstrap: seeded, so the same
+evidence gives the same interval, and bounded, so its cost does not grow with the square of the
+sample. A figure measured without sampling (a model's size) has no interval.
+
+A foundation module: numpy and the standard library only, nothing of core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+
+CONFIDENCE = 0.95
+SEED = 20260501  # fixed: a figure's interval is a function of its evidence
+MIN_RESAMPLES = 200
+MAX_RESAMPLES = 1000
+BUDGET = 2_000_000  # items drawn per bootstrap at most (resamples × n), above MIN_RESAMPLES
+METHODS = ("wilson", "bootstrap", "exact", "none")
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A figure's sample size and its confidence interval (``lower``/``upper`` None: none known)."""
+
+    n: float | None
+    lower: float | None
+    upper: float | None
+    method: str
+    confidence: float = CONFIDENCE
+
+    @property
+    def known(self) -> bool:
+        return self.lower is not None and self.upper is not None
+
+    def text(self, digits: int = 3) -> str:
+        """``n = 319, 95% CI 0.612–0.705`` (or what is missing)."""
+        size = "n = ?" if self.n is None else f"n = {self.n:,.0f}"
+        if self.lower is None or self.upper is None:
+            return f"{size}, no interval"
+        return f"{size}, {self.confidence:.0%} CI {self.lower:.{digits}f}–{self.upper:.{digits}f}"
+
+
+def z_value(confidence: float = CONFIDENCE) -> float:
+    """The two-sided normal quantile: 1.960 for 95%."""
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
+def wilson(successes: float, n: float, confidence: float = CONFIDENCE) -> Interval:
+    """The Wilson score interval of ``successes`` out of ``n`` (no continuity correction: the
+    interval scipy's ``binomtest(...).proportion_ci(method='wilson')`` gives)."""
+    if n <= 0:
+        return Interval(n, None, None, "wilson", confidence)
+    z = z_value(confidence)
+    p = min(max(successes / n, 0.0), 1.0)
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    lower, upper = max(0.0, centre - half), min(1.0, centre + half)
+    return Interval(n, float(lower), float(upper), "wilson", confidence)
+
+
+def wilson_rate(rate: float, n: float, confidence: float = CONFIDENCE) -> Interval:
+    """Wilson for a proportion given as a rate of ``n`` (successes = rate × n)."""
+    return wilson(rate * n, n, confidence)
+
+
+def resamples_for(n: int) -> int:
+    """How many bootstrap resamples a sample of ``n`` gets: 1,000, fewer for large samples so
+    resamples × n stays within the budget, never fewer than 200."""
+    return int(min(MAX_RESAMPLES, max(MIN_RESAMPLES, BUDGET // max(n, 1))))
+
+
+def _percentiles(values: Sequence[float] | np.ndarray, confidence: float) -> tuple[float, float]:
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(finite, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+def bootstrap(
+    statistic: Callable[[np.ndarray], float],
+    n: int,
+    *,
+    seed: int = SEED,
+    resamples: int | None = None,
+    confidence: float = CONFIDENCE,
+) -> Interval:
+    """Percentile bootstrap of ``statistic(indices)``, where ``indices`` picks ``n`` items with
+    replacement; resamples whose statistic is not finite are left out."""
+    if n <= 0:
+        return Interval(n, None, None, "bootstrap", confidence)
+    rng = np.random.default_rng(seed)
+    count = resamples or resamples_for(n)
+    values = [statistic(rng.integers(0, n, n)) for _ in range(count)]
+    if not np.isfinite(np.asarray(values, dtype=float)).any():
+        return Interval(n, None, None, "bootstrap", confidence)
+    low, high = _percentiles(values, confidence)
+    return Interval(n, low, high, "bootstrap", confidence)
+
+
+def bootstrap_mean(
+    values: Sequence[float] | np.ndarray,
+    *,
+    seed: int = SEED,
+    resamples: int | None = None,
+    confidence: float = CONFIDENCE,
+) -> Interval:
+    """Percentile bootstrap of the mean (the reference case the tests compare with scipy)."""
+    data = np.asarray(values, dtype=float)
+    return bootstrap(
+        lambda picks: float(data[picks].mean()),
+        len(data),
+        seed=seed,
+        resamples=resamples,
+        confidence=confidence,
+    )
+
+
+def bootstrap_quantile(
+    values: Sequence[float] | np.ndarray,
+    q: float,
+    *,
+    seed: int = SEED,
+    resamples: int | None = None,
+    confidence: float = CONFIDENCE,
+) -> Interval:
+    """Percentile bootstrap of a percentile (``q`` in 0–100), e.g. a latency p95."""
+    data = np.asarray(values, dtype=float)
+    return bootstrap(
+        lambda picks: float(np.percentile(data[picks], q)),
+        len(data),
+        seed=seed,
+        resamples=resamples,
+        confidence=confidence,
+    )
+
+
+def bootstrap_counts(
+    counts: np.ndarray,
+    statistic: Callable[[np.ndarray], float],
+    *,
+    seed: int = SEED,
+    resamples: int | None = None,
+    confidence: float = CONFIDENCE,
+) -> Interval:
+    """Bootstrap of a statistic of a count table (a confusion matrix): the items are resampled
+    as a multinomial over the cells, which is the item bootstrap for any statistic of the table
+    at a fraction of its cost."""
+    table = np.asarray(counts, dtype=float)
+    n = round(float(table.sum()))
+    if n <= 0:
+        return Interval(n, None, None, "bootstrap", confidence)
+    rng = np.random.default_rng(seed)
+    count = resamples or MAX_RESAMPLES
+    draws = rng.multinomial(n, (table / table.sum()).ravel(), size=count)
+    values = [statistic(draw.reshape(table.shape)) for draw in draws]
+    if not np.isfinite(np.asarray(values, dtype=float)).any():
+        return Interval(n, None, None, "bootstrap", confidence)
+    low, high = _percentiles(values, confidence)
+    return Interval(n, low, high, "bootstrap", confidence)
+
+
+def f1_of(confusion: np.ndarray, index: int) -> float:
+    """F1 of class ``index`` from a confusion matrix (rows true, columns predicted)."""
+    tp = confusion[index, index]
+    wrong = confusion[index, :].sum() + confusion[:, index].sum() - 2 * tp
+    return float(2 * tp / (2 * tp + wrong)) if 2 * tp + wrong else 0.0
+
+
+def f1_macro_of(confusion: np.ndarray) -> float:
+    """Macro F1 over the classes present (truly or predicted) in the matrix."""
+    present = [i for i in range(len(confusion)) if confusion[i, :].sum() or confusion[:, i].sum()]
+    return float(np.mean([f1_of(confusion, i) for i in present])) if present else 0.0
+
+
+def confusion_intervals(
+    confusion: np.ndarray, classes: Sequence[str], *, prefix: str = "", seed: int = SEED
+) -> dict[str, Interval]:
+    """Every figure of a confusion matrix (rows true, columns predicted) with its interval:
+    accuracy, precision and recall per class (Wilson, over their own denominators), F1 per class
+    and macro F1 (bootstrap over the table). Names as the evaluation writes them."""
+    table = np.asarray(confusion, dtype=float)
+    total = float(table.sum())
+    out = {f"{prefix}accuracy": wilson(float(np.trace(table)), total)}
+    for index, name in enumerate(classes):
+        tp, actual, predicted = table[index, index], table[index, :].sum(), table[:, index].sum()
+        if not actual and not predicted:
+            continue
+        out[f"{prefix}precision.{name}"] = wilson(tp, predicted)
+        out[f"{prefix}recall.{name}"] = wilson(tp, actual)
+        out[f"{prefix}f1.{name}"] = bootstrap_counts(
+            table, lambda t, i=index: f1_of(t, i), seed=seed, resamples=MIN_RESAMPLES * 2
+        )
+    out[f"{prefix}f1_macro"] = bootstrap_counts(
+        table, f1_macro_of, seed=seed, resamples=MIN_RESAMPLES * 2
+    )
+    return out

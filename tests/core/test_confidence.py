@@ -1,0 +1,107 @@
+"""core.stats against SciPy and NumPy references: Wilson intervals, the percentile bootstrap, and
+the multinomial bootstrap of confusion-matrix figures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from core import stats
+
+
+@pytest.mark.parametrize(
+    ("k", "n"), [(0, 1), (1, 2), (2, 2), (0, 10), (7, 10), (10, 10), (33, 120), (9001, 11478)]
+)
+def test_wilson_is_scipys_wilson_interval(k: int, n: int) -> None:
+    expected = scipy_stats.binomtest(k, n).proportion_ci(0.95, method="wilson")
+    got = stats.wilson(k, n)
+    assert got.n == n and got.method == "wilson"
+    assert got.lower == pytest.approx(expected.low, abs=1e-12)
+    assert got.upper == pytest.approx(expected.high, abs=1e-12)
+
+
+def test_wilson_at_other_confidence_levels_is_scipys() -> None:
+    for level in (0.8, 0.9, 0.99):
+        expected = scipy_stats.binomtest(12, 40).proportion_ci(level, method="wilson")
+        got = stats.wilson(12, 40, level)
+        assert (got.lower, got.upper) == pytest.approx((expected.low, expected.high), abs=1e-12)
+
+
+def test_wilson_of_nothing_has_no_interval() -> None:
+    assert stats.wilson(0, 0) == stats.Interval(0, None, None, "wilson")
+    assert stats.wilson(0, 0).text() == "n = 0, no interval"
+
+
+def test_a_rate_of_two_is_wide_and_says_so() -> None:
+    two = stats.wilson_rate(1.0, 2)
+    assert two.lower == pytest.approx(0.3424, abs=1e-4) and two.upper == 1.0
+    assert two.text() == "n = 2, 95% CI 0.342–1.000"
+
+
+def _numpy_percentile_bootstrap(data: np.ndarray, resamples: int, seed: int) -> tuple[float, float]:
+    rng = np.random.default_rng(seed)
+    means = [data[rng.integers(0, len(data), len(data))].mean() for _ in range(resamples)]
+    low, high = np.quantile(means, [0.025, 0.975])
+    return float(low), float(high)
+
+
+def test_the_bootstrap_is_the_numpy_percentile_bootstrap_draw_for_draw() -> None:
+    data = np.random.default_rng(1).gamma(2.0, 3.0, 400)
+    got = stats.bootstrap_mean(data, seed=7, resamples=500)
+    assert (got.lower, got.upper) == _numpy_percentile_bootstrap(data, 500, 7)
+    assert got.n == 400 and got.method == "bootstrap"
+
+
+def test_the_bootstrap_agrees_with_scipys_percentile_bootstrap() -> None:
+    data = np.random.default_rng(2).normal(10.0, 2.0, 600)
+    reference = scipy_stats.bootstrap(
+        (data,), np.mean, n_resamples=4000, method="percentile", random_state=3
+    ).confidence_interval
+    got = stats.bootstrap_mean(data, resamples=1000)
+    assert got.lower == pytest.approx(reference.low, abs=0.04)
+    assert got.upper == pytest.approx(reference.high, abs=0.04)
+
+
+def test_the_bootstrap_is_seeded_and_bounded() -> None:
+    data = np.arange(50_000, dtype=float)
+    assert stats.bootstrap_mean(data[:100]) == stats.bootstrap_mean(data[:100])
+    assert stats.resamples_for(100) == 1000
+    assert stats.resamples_for(50_000) == 200
+    assert stats.resamples_for(5_000) == 400
+
+
+def test_a_latency_percentile_interval_covers_the_percentile() -> None:
+    timings = np.random.default_rng(4).lognormal(1.0, 0.5, 2000)
+    got = stats.bootstrap_quantile(timings, 95)
+    assert got.lower is not None and got.upper is not None
+    assert got.lower < float(np.percentile(timings, 95)) < got.upper
+
+
+def test_confusion_figures_use_their_own_denominators() -> None:
+    confusion = np.array([[50, 10], [5, 35]])  # rows true, columns predicted
+    got = stats.confusion_intervals(confusion, ["a", "b"])
+    assert got["accuracy"] == stats.wilson(85, 100)
+    assert got["precision.b"] == stats.wilson(35, 45)  # predicted b
+    assert got["recall.b"] == stats.wilson(35, 40)  # truly b
+    f1 = got["f1.b"]
+    assert f1.n == 100 and f1.lower is not None and f1.upper is not None
+    assert f1.lower < 2 * 35 / (2 * 35 + 15) < f1.upper
+
+
+def test_the_table_bootstrap_matches_an_item_bootstrap_of_f1() -> None:
+    rng = np.random.default_rng(5)
+    truth = rng.integers(0, 3, 3000)
+    predicted = np.where(rng.random(3000) < 0.8, truth, rng.integers(0, 3, 3000))
+    confusion = np.zeros((3, 3))
+    np.add.at(confusion, (truth, predicted), 1)
+    table = stats.bootstrap_counts(confusion, stats.f1_macro_of, resamples=1000)
+
+    def item_f1(picks: np.ndarray) -> float:
+        matrix = np.zeros((3, 3))
+        np.add.at(matrix, (truth[picks], predicted[picks]), 1)
+        return stats.f1_macro_of(matrix)
+
+    items = stats.bootstrap(item_f1, 3000, resamples=1000, seed=9)
+    assert table.lower == pytest.approx(items.lower, abs=0.006)
+    assert table.upper == pytest.approx(items.upper, abs=0.006)
