@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from core import __version__
-from core.api import SYSTEM, Actor, Client, CoreError, in_session, serialise
+from core.api import SYSTEM, Actor, Client, CoreError, InvalidInput, in_session, serialise
 from core.api.server_support import KeptResponse, ServerSupport
 from core.server import uploads
 from core.server.auth import authenticate, bearer_token, client_address
@@ -207,15 +207,17 @@ async def _call(server: Server, method: Method, request: Request) -> Response:
     if method.kind != WRITE or not request_id:
         kept = await run_in_threadpool(_run, server, method, actor, body)
     else:
-        request_id = server.support.check_request_id(request_id)
-        kept = await run_in_threadpool(
-            server.requests.run,
-            server.support,
-            actor.name,
-            request_id,
-            method.key,
-            lambda: _run(server, method, actor, body),
-        )
+        try:
+            kept = await run_in_threadpool(
+                server.requests.run,
+                server.support,
+                actor.name,
+                server.support.check_request_id(request_id),
+                method.key,
+                lambda: _run(server, method, actor, body),
+            )
+        except InvalidInput as error:  # the request id does not fit
+            raise ApiError(422, "InvalidInput", error.message, error.hint) from None
     headers = {}
     if kept.media_type == BYTES_TYPE:
         headers["X-Content-SHA256"] = hashlib.sha256(kept.body).hexdigest()

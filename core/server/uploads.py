@@ -16,6 +16,7 @@ import shutil
 import uuid
 from pathlib import Path
 from typing import IO
+from urllib.parse import unquote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
@@ -59,7 +60,7 @@ def _announced(request: Request, max_bytes: int) -> tuple[str, str, int | None]:
             f"X-Content-SHA256 must be the file's SHA-256 in hex; got {digest[:80]!r}.",
             hint="send the 64 hexadecimal digits of the file's SHA-256",
         )
-    name = check_name(request.headers.get("x-file-name", ""))
+    name = check_name(unquote(request.headers.get("x-file-name", "")))
     length_text = request.headers.get("content-length")
     length = int(length_text) if length_text and length_text.isdigit() else None
     if length is not None and length > max_bytes:
