@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ else:
     from core.store.lazy_duckdb import duckdb
 
 from core.errors import CoreError
+from core.store import clock
 from core.store.engine import (
     INHERITED,
     Attachment,
@@ -44,8 +45,9 @@ _CHECKED: set[str] = set()  # database files this process has already brought to
 
 
 def utcnow() -> datetime:
-    """Naive UTC: every timestamp in the store is UTC."""
-    return datetime.now(UTC).replace(tzinfo=None)
+    """Naive UTC: every timestamp in the store is UTC. The wall clock, or the demo's simulated
+    clock while it plays a story (core/store/clock.py)."""
+    return clock.now()
 
 
 class Tx:
