@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from core import __version__
 from core.accounts.access import authorize
 from core.accounts.tokens import verify_token
 from core.actor import Actor
@@ -25,6 +26,7 @@ from core.api.area import Area
 from core.errors import CoreError, InvalidInput, NotFound
 from core.store import utcnow
 
+VERSION = __version__  # the Loopline version a server reports at /health
 UPLOADS = Path("tmp") / "uploads"  # under the workspace root
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
@@ -52,32 +54,35 @@ class ServerSupport(Area):
 
     # objects
     def object_path(self, sha256: str) -> Path:
-        """The file of a content-addressed object the client's user may read (``data.read`` in a
-        project of an artifact holding it); NotFound when there is none."""
+        """The file of a content-addressed object the client's user may read: ``data.read`` in
+        the project of an artifact holding it, or for a model's file ``monitor.record`` (a
+        serving host's ``service`` role); NotFound when there is none."""
         sha256 = sha256.lower()
         if not _SHA256.fullmatch(sha256):
-            raise InvalidInput(
-                f"Not a SHA-256: {sha256[:80]!r}.", hint="send 64 lowercase hexadecimal digits"
+            raise NotFound(
+                f"No object {sha256[:80]!r}: an object is named by its SHA-256.",
+                hint="send 64 hexadecimal digits",
             )
         with self._ws.store.read() as tx:
-            projects = [
-                row[0]
-                for row in tx.rows(
-                    "SELECT DISTINCT a.project FROM artifact_files f "
-                    "JOIN artifacts a USING (artifact_id) WHERE f.blob_hash = ? ORDER BY a.project",
-                    [sha256],
-                )
-            ]
+            holders = tx.rows(
+                "SELECT DISTINCT a.project, a.kind FROM artifact_files f "
+                "JOIN artifacts a USING (artifact_id) WHERE f.blob_hash = ? "
+                "ORDER BY a.project, a.kind",
+                [sha256],
+            )
         path = self._ws.blobs.path(sha256)
-        if not projects or not path.is_file():
+        if not holders or not path.is_file():
             raise NotFound(f"No object {sha256} in this workspace.")
         refusal: CoreError | None = None
-        for project in projects:
-            try:
-                authorize(self._ws, self._actor, "data.read", project)
-                return path
-            except CoreError as error:
-                refusal = error
+        for project, kind in holders:
+            for permission in (
+                ("data.read", "monitor.record") if kind == "model" else ("data.read",)
+            ):
+                try:
+                    authorize(self._ws, self._actor, permission, project)
+                    return path
+                except CoreError as error:
+                    refusal = refusal or error
         assert refusal is not None
         raise refusal
 
@@ -87,15 +92,18 @@ class ServerSupport(Area):
         """``<workspace>/tmp/uploads``: ``<id>.part`` while a file arrives, ``<id>/<name>`` after."""
         return self._client.workspace.root / UPLOADS
 
-    def clean_uploads(self, *, older_than: timedelta = timedelta(hours=24)) -> list[Path]:
-        """Remove every ``.part`` (an upload cut off; the server calls this when it starts) and
-        the uploads older than ``older_than``; what was removed."""
+    def clean_uploads(
+        self, *, older_than: timedelta = timedelta(hours=24), parts: bool = False
+    ) -> list[Path]:
+        """Remove the uploads older than ``older_than`` and with ``parts`` every ``.part`` (an
+        upload cut off: the server removes them when it starts, before any arrives); what was
+        removed."""
         removed: list[Path] = []
         if not self.uploads.is_dir():
             return removed
         cutoff = time.time() - older_than.total_seconds()
         for entry in sorted(self.uploads.iterdir()):
-            if entry.name.endswith(".part") or entry.stat().st_mtime < cutoff:
+            if (parts and entry.name.endswith(".part")) or entry.stat().st_mtime < cutoff:
                 if entry.is_dir():
                     shutil.rmtree(entry, ignore_errors=True)
                 else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,8 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from core import __version__
 from core.api import SYSTEM, Actor, Client, CoreError, InvalidInput, in_session, serialise
-from core.api.server_support import KeptResponse, ServerSupport
+from core.api.server_support import VERSION, KeptResponse, ServerSupport
 from core.server import uploads
 from core.server.auth import authenticate, bearer_token, client_address
 from core.server.convert import ArgumentError
@@ -34,6 +34,7 @@ API_VERSION = 1
 MiB = 1 << 20
 DEFAULT_MAX_BODY = 16 * MiB
 DEFAULT_MAX_UPLOAD = 2 * 1024 * MiB
+CLEAN_EVERY_SECONDS = 3600.0
 JSON_TYPE = "application/json"
 BYTES_TYPE = "application/octet-stream"
 
@@ -54,12 +55,20 @@ class Server:
         self.max_upload_bytes = max_upload_bytes
         self.trust_proxy = trust_proxy
         self.requests = Requests()
+        self.cleaned = time.monotonic()
 
     def start(self) -> None:
         """Remove the uploads a stopped server left (``.part``, older than a day) and drop the
         claims of writes it did not finish."""
-        self.support.clean_uploads()
+        self.support.clean_uploads(parts=True)
         self.support.forget_unfinished()
+        self.cleaned = time.monotonic()
+
+    def clean_now_and_then(self) -> None:
+        """Remove the uploads unused for a day, at most once an hour (called on uploads)."""
+        if time.monotonic() - self.cleaned > CLEAN_EVERY_SECONDS:
+            self.cleaned = time.monotonic()
+            self.support.clean_uploads()
 
     async def actor(self, request: Request) -> Actor:
         token = bearer_token(request)
@@ -95,7 +104,7 @@ def create_app(
     server.start()
     app = FastAPI(
         title="Loopline",
-        version=__version__,
+        version=VERSION,
         description="Loopline's public API over HTTP: `POST /api/v1/call/{area}/{method}` with "
         "the method's keyword arguments as a JSON object, `Authorization: Bearer <API token>`. "
         "See docs/team.md.",
@@ -143,7 +152,7 @@ def _health(app: FastAPI) -> None:
     @app.get("/health", tags=["server"])
     async def health() -> dict[str, Any]:
         """The server is up (no token needed)."""
-        return {"status": "ok", "version": __version__, "api": API_VERSION}
+        return {"status": "ok", "version": VERSION, "api": API_VERSION}
 
 
 def _call_route(app: FastAPI, server: Server, method: Method) -> None:
@@ -297,6 +306,7 @@ def _upload_route(app: FastAPI, server: Server) -> None:
         """Upload a file as the raw body (headers X-Content-SHA256, X-File-Name,
         Content-Length); its id, passed to a method as ``{"$upload": id}``."""
         await server.actor(request)
+        await run_in_threadpool(server.clean_now_and_then)
         answer = await uploads.receive(request, server.support.uploads, server.max_upload_bytes)
         return JSONResponse(answer, status_code=201)
 

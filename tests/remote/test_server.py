@@ -418,8 +418,11 @@ def test_an_ingest_through_an_upload_and_the_objects_it_stored(hub: Hub) -> None
         status == 404
         and json.loads(body)["error"]["message"] == f"No object {'0' * 64} in this workspace."
     )
-    status, _, body = hub.request("GET", f"/api/v1/objects/{source}", token="annotator")
-    assert status == 403  # annotators do not read datasets
+    for role in ("annotator", "service"):  # they do not read datasets (a service reads models)
+        status, _, body = hub.request("GET", f"/api/v1/objects/{source}", token=role)
+        assert status == 403 and json.loads(body)["error"]["kind"] == "Forbidden"
+    status, _, body = hub.request("GET", "/api/v1/objects/..%2f..%2fetc", token="reviewer")
+    assert status == 404
 
 
 def test_a_refused_ingest_is_422_with_its_problems(hub: Hub) -> None:
