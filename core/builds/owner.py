@@ -7,16 +7,26 @@ pid cannot fool the check. The file also says which pid on which host took it, f
 
 A lock is held by an open file description: a process forked (not exec'd) during the build shares
 it and keeps the build alive until it exits too.
+
+A remote build (one trained on a CI runner, core/builds/remote.py) has no process here to hold a
+lock: it holds a **lease** instead, ``locks/build-<id>.lease``, a small JSON file with the moment
+it lapses (and what the build was started with). The runner renews it while it trains; when it
+stops renewing (killed, cut off, or the server itself was down too long) the lease lapses and the
+build counts as dead, exactly like a build whose lock is free.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import socket
+import tempfile
+import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 LOCKS = "locks"
 
@@ -70,8 +80,11 @@ class BuildOwner:
 
 
 def owner_is_alive(root: Path, build_id: int) -> bool:
-    """False when no process holds the build's lock: its file is gone (an older Loopline, or the
-    owner cleaned up) or the lock can be taken."""
+    """False when no process holds the build's lock (its file is gone: an older Loopline, or the
+    owner cleaned up; or the lock can be taken) and no runner holds a lease that has not lapsed."""
+    lease = read_lease(root, build_id)
+    if lease is not None:
+        return float(lease["expires"]) > time.time()
     try:
         fd = os.open(lock_path(root, build_id), os.O_RDWR | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -86,6 +99,41 @@ def owner_is_alive(root: Path, build_id: int) -> bool:
 
 
 def forget(root: Path, build_id: int) -> None:
-    """Remove a dead build's lock file."""
+    """Remove a dead build's lock (or lease) file."""
     with contextlib.suppress(OSError):
         lock_path(root, build_id).unlink()
+    with contextlib.suppress(OSError):
+        lease_path(root, build_id).unlink()
+
+
+def lease_path(root: Path, build_id: int) -> Path:
+    return root / LOCKS / f"build-{int(build_id)}.lease"
+
+
+def write_lease(root: Path, build_id: int, seconds: float, state: dict[str, Any]) -> float:
+    """Hold (or renew) a remote build's lease for ``seconds`` from now, with ``state`` (what the
+    build was started with); the moment it lapses, in seconds since the epoch. Written to a
+    temporary file and renamed, so a reader sees the old lease or the new one."""
+    expires = time.time() + seconds
+    path = lease_path(root, build_id)
+    path.parent.mkdir(exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump({**state, "expires": expires, "lease_s": seconds}, handle)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return expires
+
+
+def read_lease(root: Path, build_id: int) -> dict[str, Any] | None:
+    """A remote build's lease (None: it has none, or it was released)."""
+    try:
+        found: dict[str, Any] = json.loads(lease_path(root, build_id).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except ValueError:  # torn by a crash mid-write: it cannot say the build is alive
+        return {"expires": 0.0}
+    return found

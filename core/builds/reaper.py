@@ -5,6 +5,9 @@ A running build holds its lock (core/builds/owner.py) until it closes its row. A
 (SIGKILL, power loss, an out-of-memory kill): ``reap_dead_builds`` closes it as aborted, in one
 transaction with its audit row. ``list_builds``/``get_build`` (the CLI, the Builds page) and
 ``verify`` call it.
+
+A remote build (trained on a CI runner) holds a lease instead of a lock: once the runner stops
+renewing it, the build is closed the same way, with the reason ``LAPSED``.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ import contextlib
 
 from core.accounts.audit import record
 from core.actor import SYSTEM, Actor, session_actor
-from core.builds.owner import forget, owner_is_alive
+from core.builds.owner import forget, owner_is_alive, read_lease
 from core.errors import CoreError
 from core.store import Tx, Workspace, utcnow
 
 DEAD_OWNER = "the build process ended without closing the build (killed?)"
+LAPSED = "the runner stopped renewing the build's lease (killed, or cut off from the server?)"
 ACTION = "build.reaped"
 
 
@@ -33,7 +37,11 @@ def reap_dead_builds(ws: Workspace, actor: Actor | None = None) -> list[int]:
                 "SELECT build_id FROM builds WHERE status = 'running' ORDER BY build_id"
             )
         ]
-    dead = [build_id for build_id in running if not owner_is_alive(ws.root, build_id)]
+    dead = {
+        build_id: LAPSED if read_lease(ws.root, build_id) is not None else DEAD_OWNER
+        for build_id in running
+        if not owner_is_alive(ws.root, build_id)
+    }
     if not dead:
         return []
     actor = actor or session_actor()
@@ -50,18 +58,20 @@ def reap_quietly(ws: Workspace, actor: Actor | None = None) -> None:
         reap_dead_builds(ws, actor)
 
 
-def _close_dead(tx: Tx, dead: list[int], actor: Actor | None) -> list[int]:
+def _close_dead(tx: Tx, dead: dict[int, str], actor: Actor | None) -> list[int]:
+    """Close the ``dead`` builds (id -> reason) still running."""
     rows = tx.rows(
         "SELECT build_id, project, created_by FROM builds "
         "WHERE build_id IN (SELECT unnest(?::BIGINT[])) AND status = 'running' ORDER BY build_id",
-        [dead],
+        [list(dead)],
     )
     for build_id, project, _ in rows:
+        reason = dead[int(build_id)]
         tx.execute(
             "UPDATE builds SET status = 'aborted', reason = ?, ended_at = ?, "
             "log = log || CASE WHEN log = '' THEN '' ELSE chr(10) END || ? "
             "WHERE build_id = ? AND status = 'running'",
-            [DEAD_OWNER, utcnow(), f"aborted: {DEAD_OWNER}", build_id],
+            [reason, utcnow(), f"aborted: {reason}", build_id],
         )
         record(
             tx,
@@ -69,6 +79,6 @@ def _close_dead(tx: Tx, dead: list[int], actor: Actor | None) -> list[int]:
             ACTION,
             project=project,
             target=f"build #{build_id}",
-            details={"reason": DEAD_OWNER, "noticed_by": actor.name if actor else None},
+            details={"reason": reason, "noticed_by": actor.name if actor else None},
         )
     return [int(row[0]) for row in rows]

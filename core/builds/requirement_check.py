@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from core.artifacts.models import Artifact
@@ -21,18 +21,21 @@ def requirement_check(
     project: str,
     checks: Sequence[Any],
     *,
-    run_id: int,
+    run_id: int | None = None,
+    run_metrics: Mapping[str, float | None] | None = None,
     label_set: Artifact | None = None,
     dataset: Artifact | None = None,
 ) -> list[Any]:
     """``checks`` with the requirements check filled in: the one the gate file lists (its ``ids``
-    choose the requirements), else one added for every ML requirement with evidence 'build'."""
+    choose the requirements), else one added for every ML requirement with evidence 'build'.
+    The run's overall metrics are read from run ``run_id``, or given (``run_metrics``: a run not
+    recorded yet, such as a remote build's)."""
     with ws.store.read() as tx:
         current = [r for r in select_current(tx, project) if r.is_ml]
         listed = [c for c in checks if isinstance(c, MeetsRequirements)]
         if not listed and not any("build" in r.evidence for r in current):
             return list(checks)
-        extra = run_figures(tx, run_id, label_set, dataset)
+        extra = run_figures(tx, run_id, label_set, dataset, run_metrics)
     out: list[Any] = []
     for check in checks if listed else [*checks, MeetsRequirements()]:
         if isinstance(check, MeetsRequirements):
@@ -57,17 +60,25 @@ def requirement_check(
 
 
 def run_figures(
-    tx: Any, run_id: int, label_set: Artifact | None, dataset: Artifact | None
+    tx: Any,
+    run_id: int | None,
+    label_set: Artifact | None,
+    dataset: Artifact | None,
+    run_metrics: Mapping[str, float | None] | None = None,
 ) -> dict[str, float]:
     """Figures of a build that its evaluation does not hold: training time and model size (from
-    the run), label agreement (of the label set), missing-value rates (of the dataset)."""
-    out = {
-        str(key): float(value)
-        for key, value in tx.rows(
+    the run, or ``run_metrics``), label agreement (of the label set), missing-value rates (of the
+    dataset)."""
+    given = run_metrics if run_metrics is not None else {}
+    rows = (
+        tx.rows(
             "SELECT key, value FROM run_metrics WHERE run_id = ? AND slice = '' AND value IS NOT NULL",
             [run_id],
         )
-    }
+        if run_id is not None
+        else list(given.items())
+    )
+    out = {str(key): float(value) for key, value in rows if value is not None}
     if label_set is not None and label_set.metadata.get("alpha") is not None:
         out["label_agreement"] = float(label_set.metadata["alpha"])
     if dataset is not None:

@@ -41,7 +41,6 @@ from core.builds.requirement_check import requirement_check
 from core.errors import CoreError, NotFound
 from core.experiments.service import TrainResult, get_run, project_test_set, train
 from core.ml.evaluate import Evaluation, evaluate
-from core.monitoring.models import RetrainRequest
 from core.monitoring.retrain import (
     consume_retrain_request,
     pending_retrain_request,
@@ -138,7 +137,7 @@ class _Attempt:
     build_id: int
     project: str
     trigger: str | None
-    request: RetrainRequest | None
+    request_id: int | None  # the retraining request this build answers
     answers: list[tuple[str, int]]
     log: list[str] = field(default_factory=list)
     status: str = "aborted"
@@ -176,6 +175,7 @@ def run_build(
     gate: Path | None = None,
     promote_model: bool = False,
     trigger: str | None = None,
+    dask_address: str | None = None,
     progress: Progress | None = None,
 ) -> Build:
     report = progress or (lambda stage, fraction: None)
@@ -185,7 +185,7 @@ def run_build(
     try:
         try:
             gate_checks = _load_gate(ws, spec, gate, attempt)
-            result = _train(ws, actor, attempt, label_set, trainer, params, report)
+            result = _train(ws, actor, attempt, label_set, trainer, params, dask_address, report)
             baseline = _evaluate_baseline(ws, spec, attempt, report)
             _check_gate(ws, spec, attempt, gate_checks, result, baseline)
         except Exception as error:  # the build's outcome: recorded below
@@ -215,6 +215,27 @@ def _start(
     ws: Workspace, project: str, actor: Actor, trigger: str | None
 ) -> tuple[_Attempt, BuildOwner]:
     """The build's row, ``running`` from the moment this process holds its lock."""
+    owners: list[BuildOwner] = []
+
+    def hold(build_id: int) -> str:
+        owners.append(BuildOwner.take(ws.root, build_id))
+        return owners[0].path.name
+
+    attempt = open_build(ws, project, actor, trigger, hold, lambda build_id: owners[0].release())
+    return attempt, owners[0]
+
+
+def open_build(
+    ws: Workspace,
+    project: str,
+    actor: Actor,
+    trigger: str | None,
+    hold: Callable[[int], str],
+    let_go: Callable[[int], None],
+) -> _Attempt:
+    """Insert the build's row as ``running`` (audited ``build.running``), once ``hold(build_id)``
+    holds what says the build is alive (a lock, or a runner's lease; its name for the audit row);
+    ``let_go`` gives it up when the row cannot be written."""
     with ws.store.transaction() as tx:
         build_id = int(tx.scalar("SELECT nextval('build_ids')"))
         request = pending_retrain_request(tx, project)  # an alert asked for this build
@@ -222,7 +243,7 @@ def _start(
         if request is not None:
             trigger = f"{request.trigger}; {trigger}" if trigger else request.trigger
             answers = retrain_inputs(tx, request.request_id)
-        owner = BuildOwner.take(ws.root, build_id)
+        owner = hold(build_id)
         try:
             tx.execute(
                 "INSERT INTO builds (build_id, project, status, reason, trigger, log, started_at, "
@@ -235,12 +256,13 @@ def _start(
                 "build.running",
                 project=project,
                 target=f"build #{build_id}",
-                details={"trigger": trigger, "owner": owner.path.name},
+                details={"trigger": trigger, "owner": owner},
             )
         except BaseException:
-            owner.release()
+            let_go(build_id)
             raise
-    return _Attempt(build_id, project, trigger, request, answers), owner
+    request_id = request.request_id if request is not None else None
+    return _Attempt(build_id, project, trigger, request_id, answers)
 
 
 def _load_gate(
@@ -258,6 +280,7 @@ def _train(
     label_set: int | str | None,
     trainer: str | None,
     params: dict[str, Any] | None,
+    dask_address: str | None,
     report: Progress,
 ) -> TrainResult:
     result = train(
@@ -269,6 +292,7 @@ def _train(
         params=params,
         name=f"build-{attempt.build_id}",
         tags={"build": attempt.build_id},
+        dask_address=dask_address,
         progress=lambda stage, f: report(stage, 0.7 * f),
     )
     attempt.run_id, attempt.label_set_id = result.run_id, result.label_set.artifact_id
@@ -326,9 +350,9 @@ def _record(ws: Workspace, actor: Actor, attempt: _Attempt, promote_model: bool)
         artifact = _register_build_artifact(ws, actor, attempt)
         if attempt.status == "successful":
             _register_model(ws, actor, attempt, artifact.artifact_id, promote_model)
-            if attempt.request is not None:  # a failed build leaves the request pending
-                consume_retrain_request(tx, attempt.request.request_id, attempt.build_id)
-                attempt.log.append(f"answered retraining request #{attempt.request.request_id}")
+            if attempt.request_id is not None:  # a failed build leaves the request pending
+                consume_retrain_request(tx, attempt.request_id, attempt.build_id)
+                attempt.log.append(f"answered retraining request #{attempt.request_id}")
         _close(tx, actor, attempt, artifact.artifact_id)
 
 

@@ -147,16 +147,22 @@ def cmd_build(args: argparse.Namespace) -> int:
     from core.progress import Bar
 
     api = client(args)
-    build = api.builds.run(
-        args.project,
-        label_set=args.label_set,
-        trainer=args.trainer,
-        params=_params(args.param),
-        gate=Path(args.gate) if args.gate else None,
-        promote=args.promote,
-        trigger=args.trigger,
-        progress=Bar("build"),
-    )
+    options: dict[str, Any] = {
+        "label_set": args.label_set,
+        "trainer": args.trainer,
+        "params": _params(args.param),
+        "gate": Path(args.gate) if args.gate else None,
+        "promote": args.promote,
+        "trigger": args.trigger,
+        "dask_address": args.dask,
+        "progress": Bar("build"),
+    }
+    if getattr(api, "remote", False):  # a CI runner: train here, the server gates and records
+        from core.remote.build import run_remote_build
+
+        build = run_remote_build(api, args.project, **options)  # type: ignore[arg-type]
+    else:
+        build = api.builds.run(args.project, **options)
     print(f"Build #{build.build_id} {build.status.upper()}: {build.reason}")
     if build.hint:
         print(f"hint: {build.hint}")
@@ -280,6 +286,11 @@ def add_commands(add: Adder) -> None:
         "--junit", metavar="FILE", help="write JUnit XML, one test case per gate check"
     )
     build.add_argument("--trigger", help="why this build runs (kept with it)")
+    build.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="fit the model on this Dask scheduler, e.g. tcp://10.0.0.5:8786",
+    )
     sweep = add(
         "sweep", cmd_sweep, "Search hyper-parameters: each grid combination is a tracked run."
     )

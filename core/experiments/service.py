@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -16,16 +16,17 @@ from core.artifacts.models import Artifact
 from core.artifacts.service import get_artifact, list_artifacts
 from core.data.service import latest_dataset, load_rows
 from core.errors import InvalidInput, NotFound
-from core.experiments.tracking import Run, Tracker
+from core.experiments.tracking import Origin, Run, Tracker, _Buffered, _key, _text
+from core.experiments.tracking_store import write_runs
 from core.labeling.freeze import latest_label_set, load_label_set
-from core.ml.data import TrainingData, in_test_set, training_data
-from core.ml.evaluate import Evaluation, as_dict, evaluate
+from core.ml.data import TrainingData, training_data
+from core.ml.evaluate import Evaluation
+from core.ml.fit import Fitted, fit_and_evaluate
+from core.ml.labeled import project_test_rows
 from core.ml.model import DEFAULT_TRAINER, Model
-from core.ml.model import train_model as fit
 from core.projects.service import get_project
 from core.projects.spec import ProjectSpec
-from core.spans.detect import from_dicts
-from core.store import Workspace
+from core.store import Tx, Workspace, utcnow
 
 Progress = Callable[[str, float], None]
 
@@ -44,34 +45,22 @@ def project_test_set(ws: Workspace, spec: ProjectSpec) -> TrainingData:
     """The project's test set: every frozen label (the newest for each item) whose item the split
     rule puts in the test set, on the latest dataset version. It grows as contexts are labeled, so
     a model is always checked on the old contexts too."""
+    sets = test_set_inputs(ws, spec)
+    dataset = latest_dataset(ws, spec.name)
+    assert dataset is not None
+    rows = project_test_rows(load_rows(ws, dataset), [load_label_set(ws, a) for a in sets], spec)
+    return TrainingData(rows.frame, rows.labels, rows.spans, rows.test, dataset, sets[-1])
+
+
+def test_set_inputs(ws: Workspace, spec: ProjectSpec) -> list[Artifact]:
+    """The label sets the project's test set is made of, oldest first (and the latest dataset
+    version holds its rows)."""
     sets = sorted(
         list_artifacts(ws, kind="label_set", project=spec.name), key=lambda a: a.artifact_id
     )
     if not sets:
         raise NotFound(f"Project {spec.name!r} has no frozen label set yet.")
-    labels = pd.concat([load_label_set(ws, a) for a in sets], ignore_index=True)
-    labels = labels.drop_duplicates("item_id", keep="last")
-    dataset = latest_dataset(ws, spec.name)
-    assert dataset is not None
-    rows = load_rows(ws, dataset)
-    rows[spec.id_column] = rows[spec.id_column].astype(str)
-    joined = rows.merge(
-        labels[["item_id", "label", "spans"]], left_on=spec.id_column, right_on="item_id"
-    )
-    joined = (
-        joined[in_test_set(joined, spec)]
-        .sort_values(spec.id_column, kind="stable")
-        .reset_index(drop=True)
-    )
-    frame = joined.drop(columns=["item_id", "label", "spans"])
-    return TrainingData(
-        frame,
-        joined["label"].astype(str),
-        [from_dicts(json.loads(s)) for s in joined["spans"]],
-        in_test_set(frame, spec),
-        dataset,
-        sets[-1],
-    )
+    return sets
 
 
 def train(
@@ -85,13 +74,15 @@ def train(
     seed: int = 0,
     name: str | None = None,
     tags: Mapping[str, Any] | None = None,
+    dask_address: str | None = None,
     progress: Progress | None = None,
 ) -> TrainResult:
-    """Train on the label set's training split, evaluate on the project's test set, track it all."""
+    """Train on the label set's training split, evaluate on the project's test set, track it all
+    (``dask_address``: fit on that Dask cluster)."""
     authorize(ws, actor, "train", project)  # before any work: a refusal leaves nothing behind
     report = progress or (lambda stage, fraction: None)
     spec = get_project(ws, project).spec
-    chosen = _label_set_to_train(ws, project, label_set)
+    chosen = label_set_to_train(ws, project, label_set)
     report("reading the label set", 0.05)
     data = training_data(ws, spec, chosen)
     train_part = data.part(test=False)
@@ -106,23 +97,22 @@ def train(
             tags={"trainer": trainer, **(tags or {})},
         ) as run,
     ):
-        report(f"training {trainer} on {len(train_part.frame):,} items", 0.15)
-        model, training_time = _fit(run, spec, train_part, test_part, trainer, params, seed)
-        report(f"evaluating on {len(test_part.frame):,} test items", 0.6)
-        evaluation = evaluate(
-            model,
-            test_part.frame,
-            list(test_part.labels),
-            test_part.spans,
+        fitted = fit_and_evaluate(
             spec,
-            ids=test_part.frame[spec.id_column].astype(str).tolist(),
+            train_part,
+            test_part,
+            trainer=trainer,
+            params=params,
+            seed=seed,
+            dask_address=dask_address,
+            progress=report,
         )
-        files = _log_results(run, model, evaluation, training_time)
+        files = _log_results(run, fitted)
         report("done", 1.0)
-    return TrainResult(run.run_id, model, evaluation, chosen, data.dataset, files)
+    return TrainResult(run.run_id, fitted.model, fitted.evaluation, chosen, data.dataset, files)
 
 
-def _label_set_to_train(ws: Workspace, project: str, label_set: int | str | None) -> Artifact:
+def label_set_to_train(ws: Workspace, project: str, label_set: int | str | None) -> Artifact:
     """The named label set of the project, or its latest."""
     chosen = get_artifact(ws, label_set) if label_set is not None else latest_label_set(ws, project)
     if chosen.kind != "label_set" or chosen.project != project:
@@ -130,60 +120,66 @@ def _label_set_to_train(ws: Workspace, project: str, label_set: int | str | None
     return chosen
 
 
-def _fit(
-    run: Run,
-    spec: ProjectSpec,
-    train_part: TrainingData,
-    test_part: TrainingData,
-    trainer: str,
-    params: Mapping[str, Any] | None,
-    seed: int,
-) -> tuple[Model, float]:
-    """The model trained on the training split, its parameters logged; and the seconds it took."""
-    started = time.perf_counter()
-    model = fit(
-        spec,
-        train_part.frame,
-        train_part.labels,
-        train_part.spans,
-        trainer=trainer,
-        params=params,
-        seed=seed,
-    )
-    training_time = time.perf_counter() - started
-    run.log_params(
-        {
-            "trainer": trainer,
-            "seed": seed,
-            **model.manifest["params"],
-            "train_items": len(train_part.frame),
-            "test_items": len(test_part.frame),
-        }
-    )
-    return model, training_time
-
-
-def _log_results(
-    run: Run, model: Model, evaluation: Evaluation, training_time: float
-) -> dict[str, str]:
-    """The model's files, the evaluation and its metrics (overall and per slice) on the run;
-    the logged files' blob hashes by role."""
-    files = {role: run.log_artifact(role, content) for role, content in model.files().items()}
-    files["evaluation.json"] = run.log_artifact(
-        "evaluation.json", json.dumps(as_dict(evaluation)).encode()
-    )
-    size = sum(len(c) for c in model.files().values())
-    run.log_metrics(
-        {
-            **evaluation.overall,
-            **evaluation.latency,
-            "training_time_s": training_time,
-            "model_size_bytes": float(size),
-        }
-    )
-    for slice_name, metrics in evaluation.slices.items():
+def _log_results(run: Run, fitted: Fitted) -> dict[str, str]:
+    """The parameters, the model's files, the evaluation and its metrics (overall and per slice)
+    on the run; the logged files' blob hashes by role."""
+    run.log_params(fitted.params)
+    files = {role: run.log_artifact(role, content) for role, content in fitted.files().items()}
+    run.log_metrics(fitted.metrics())
+    for slice_name, metrics in fitted.evaluation.slices.items():
         run.log_metrics(metrics, slice=slice_name)
     return files
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    """A run trained elsewhere (a CI runner) with everything it logged, recorded in one go."""
+
+    project: str
+    name: str
+    params: Mapping[str, Any]
+    metrics: Mapping[str, float | None]
+    slice_metrics: Mapping[str, Mapping[str, float | None]]
+    tags: Mapping[str, Any]
+    inputs: Mapping[str, int]
+    files: Mapping[str, tuple[str, int]]  # role -> (blob hash, size): already in the blob store
+    started_at: datetime
+    duration_s: float
+    environment: dict[str, Any]
+    code_commit: str | None = None
+    code_dirty: bool | None = None
+
+
+def record_run(tx: Tx, actor: Actor, trained: TrainedRun) -> int:
+    """Write a finished run in the caller's transaction (audited ``run.log``, as a tracked run
+    is); its id."""
+    run_id = int(tx.scalar("SELECT nextval('run_ids')"))
+    metrics = {(key, ""): _number(v) for key, v in trained.metrics.items()}
+    for slice_name, values in trained.slice_metrics.items():
+        metrics.update({(key, slice_name): _number(v) for key, v in values.items()})
+    state = _Buffered(
+        run_id,
+        trained.project,
+        trained.project,
+        trained.name,
+        trained.started_at,
+        actor.name,
+        status="finished",
+        ended_at=utcnow(),
+        duration_s=trained.duration_s,
+        params={_key(k): _text(v) for k, v in trained.params.items()},
+        metrics=metrics,  # type: ignore[arg-type]  # None: a metric that could not be measured
+        tags={_key(k): _text(v) for k, v in trained.tags.items()},
+        inputs=[(role, int(a)) for role, a in trained.inputs.items()],
+        files=dict(trained.files),
+    )
+    origin = Origin(trained.environment, trained.code_commit, trained.code_dirty)
+    write_runs(tx, actor, [], [state], origin)
+    return run_id
+
+
+def _number(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.ml.data import slice_values
+from core.ml.labeled import slice_values
 from core.ml.model import Model
 from core.projects.spec import ProjectSpec
 from core.spans.detect import Span
