@@ -11,6 +11,7 @@ A foundation module: numpy and the standard library only, nothing of core.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -174,6 +175,10 @@ def f1_of(confusion: np.ndarray, index: int) -> float:
     return float(2 * tp / (2 * tp + wrong)) if 2 * tp + wrong else 0.0
 
 
+def _f1_at(confusion: np.ndarray, index: int) -> float:
+    return f1_of(confusion, index)
+
+
 def f1_macro_of(confusion: np.ndarray) -> float:
     """Macro F1 over the classes present (truly or predicted) in the matrix."""
     present = [i for i in range(len(confusion)) if confusion[i, :].sum() or confusion[:, i].sum()]
@@ -196,7 +201,7 @@ def confusion_intervals(
         out[f"{prefix}precision.{name}"] = wilson(tp, predicted)
         out[f"{prefix}recall.{name}"] = wilson(tp, actual)
         out[f"{prefix}f1.{name}"] = bootstrap_counts(
-            table, lambda t, i=index: f1_of(t, i), seed=seed, resamples=MIN_RESAMPLES * 2
+            table, functools.partial(_f1_at, index=index), seed=seed, resamples=MIN_RESAMPLES * 2
         )
     out[f"{prefix}f1_macro"] = bootstrap_counts(
         table, f1_macro_of, seed=seed, resamples=MIN_RESAMPLES * 2

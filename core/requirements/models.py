@@ -8,7 +8,8 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-from core.requirements.rules import Rule, compared
+from core.requirements.rules import Rule, compared, default_min_n
+from core.stats import Interval
 
 SYSTEM_CATEGORIES = (
     "reliability",
@@ -37,10 +38,19 @@ CHECK_FIELDS = (  # a change to one of these makes the requirement's evidence su
     "evidence",
     "window_days",
     "absent_slice",
+    "min_n",
 )
+VERDICT_FIELDS = ("fail_when_inconclusive",)  # what a verdict means to `verify-system`
 SYSTEM_FIELDS = (*DESCRIPTION_FIELDS, "parent")
-ML_FIELDS = (*DESCRIPTION_FIELDS, "derived_from", *CHECK_FIELDS, "derivation")
-CONTENT_FIELDS = (*DESCRIPTION_FIELDS, "parent", "derived_from", *CHECK_FIELDS, "derivation")
+ML_FIELDS = (*DESCRIPTION_FIELDS, "derived_from", *CHECK_FIELDS, *VERDICT_FIELDS, "derivation")
+CONTENT_FIELDS = (
+    *DESCRIPTION_FIELDS,
+    "parent",
+    "derived_from",
+    *CHECK_FIELDS,
+    *VERDICT_FIELDS,
+    "derivation",
+)
 LIST_FIELDS = ("derived_from", "slices", "evidence")
 FILE_NAMES = {"absent_slice": "if_slice_absent"}  # where files and the editor say it otherwise
 
@@ -75,6 +85,8 @@ class Requirement:
     evidence: tuple[str, ...] = ()
     window_days: int | None = None
     absent_slice: str = "no_evidence"
+    min_n: int | None = None  # None: the default of the metric's kind (rules.MIN_N)
+    fail_when_inconclusive: bool = False
     derivation: Mapping[str, Any] | None = None
     # set when read from the store
     version: int = 0
@@ -109,6 +121,13 @@ class Requirement:
         if not self.is_ml or self.metric is None or self.comparator is None:
             return ""
         return self.rule().text()
+
+    @property
+    def minimum_sample(self) -> int:
+        """The smallest n a verdict is drawn from: ``min_n``, else its metric kind's default."""
+        if self.min_n is not None:
+            return self.min_n
+        return default_min_n(self.metric) if self.metric else 0
 
     @property
     def evidence_text(self) -> str:
@@ -223,6 +242,11 @@ class Status:
     missing: int | None
     evidence_ref: str | None
     computed_at: datetime
+    lower: float | None = None
+    upper: float | None = None
+    interval_method: str | None = None
+    min_n: int | None = None
+    alert_id: int | None = None  # an open monitoring alert on the requirement's rule
 
     @property
     def value_text(self) -> str:
@@ -231,6 +255,33 @@ class Status:
             return "—"
         where = f" on {self.slice}" if self.slice else ""
         return f"{compared(self.value, self.comparator, self.threshold)}{where}"
+
+    @property
+    def interval(self) -> Interval:
+        return Interval(self.n, self.lower, self.upper, self.interval_method or "none")
+
+    @property
+    def interval_text(self) -> str:
+        """``n = 319, 95% CI 0.612–0.705``; ``exact`` for a figure measured without sampling;
+        empty without a figure."""
+        if self.value is None:
+            return ""
+        if self.interval_method == "exact":
+            return "exact" if self.n is None else f"n = {self.n:,.0f}, exact"
+        return self.interval.text()
+
+    @property
+    def figure(self) -> dict[str, Any]:
+        """The figure as exports and ``--json`` carry it."""
+        return {
+            "value": self.value,
+            "n": self.n,
+            "lower": self.lower,
+            "upper": self.upper,
+            "interval": self.interval_method,
+            "min_n": self.min_n,
+            "alert_id": self.alert_id,
+        }
 
 
 @dataclass(frozen=True)
@@ -250,6 +301,10 @@ class HistoryEntry:
     via: str | None
     cause: str
     at: datetime
+    n: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    alert_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -163,6 +163,8 @@ def _ml_requirement(
         evidence=evidence,
         window_days=int(window) if window else (30 if "monitoring" in evidence else None),
         absent_slice=absent,
+        min_n=_min_n(entry, where),
+        fail_when_inconclusive=_flag(entry, "fail_when_inconclusive", where),
         derivation=derivation,
     )
 
@@ -255,6 +257,33 @@ def _window_days(entry: Mapping[str, Any], where: str) -> float | None:
             f"{where}.window_days: expected whole days from 1 to 3660, got {window:g}."
         )
     return window
+
+
+def _min_n(entry: Mapping[str, Any], where: str) -> int | None:
+    """The smallest sample a verdict is drawn from (None: the default of the metric's kind)."""
+    value = _float(entry, "min_n", where)
+    if value is not None and (value < 0 or value > 1e9 or not float(value).is_integer()):
+        raise InvalidInput(
+            f"{where}.min_n: expected a whole number of items from 0 to 1,000,000,000, "
+            f"got {value:g}.",
+            hint="leave it out for the default of the metric's kind (30 for a rate)",
+        )
+    return int(value) if value is not None else None
+
+
+_YES, _NO = ("true", "yes", "1", "on"), ("false", "no", "0", "off", "")
+
+
+def _flag(entry: Mapping[str, Any], key: str, where: str) -> bool:
+    raw = entry.get(key)
+    if raw is None or isinstance(raw, bool):
+        return bool(raw)
+    if isinstance(raw, float) and math.isnan(raw):
+        return False
+    text = str(raw).strip().lower()
+    if text in _YES or text in _NO:
+        return text in _YES
+    raise InvalidInput(f"{where}.{key}: expected true or false, got {raw!r}.")
 
 
 def _ml_category(metric: str) -> str:

@@ -39,6 +39,8 @@ FIELDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "evidence": ("Loopline.Evidence", "STRING", ("evidence",)),
     "window_days": ("Loopline.WindowDays", "INTEGER", ("window days",)),
     "if_slice_absent": ("Loopline.IfSliceAbsent", "STRING", ()),
+    "min_n": ("Loopline.MinN", "INTEGER", ("minimum sample", "min n")),
+    "fail_when_inconclusive": ("Loopline.FailWhenInconclusive", "STRING", ()),
     "derivation": ("Loopline.Derivation", "STRING", ()),
 }
 SYSTEM_FIELDS = ("id", *DESCRIPTION_FIELDS)  # a parent is the tree, derived_from a relation
@@ -66,10 +68,18 @@ def _values(item: Requirement) -> dict[str, Any]:
             values[key] = "; ".join(values[key]) or None
     if values.get("derivation") is not None:
         values["derivation"] = json.dumps(values["derivation"], sort_keys=True)
+    if "fail_when_inconclusive" in values:
+        values["fail_when_inconclusive"] = "true" if values["fail_when_inconclusive"] else None
     return values
 
 
-STATUS_FIELDS = ("Loopline.Status", "Loopline.Value", "Loopline.Evidence")
+STATUS_FIELDS = (
+    "Loopline.Status",
+    "Loopline.Value",
+    "Loopline.SampleSize",
+    "Loopline.Interval",
+    "Loopline.Evidence",
+)
 
 
 def to_reqif(
@@ -188,7 +198,13 @@ def _spec_object(
         out.append("            " + _attribute_value(kind, shown, _ident(item.level, key)))
     found = statuses.get(item.requirement_id) if statuses is not None else None
     if found is not None:
-        facts = (found.status, found.value_text, found.evidence_ref or "")
+        facts = (
+            found.status,
+            found.value_text,
+            "" if found.n is None else f"{found.n:.0f}",
+            found.interval_text,
+            found.evidence_ref or "",
+        )
         for name, fact in zip(STATUS_FIELDS, facts, strict=True):
             out.append("            " + _attribute_value("STRING", fact, _ident(item.level, name)))
     return [

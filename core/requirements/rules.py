@@ -40,8 +40,18 @@ EVIDENCE = {
 }
 ABSENT = ("no_evidence", "met")
 LEVELS = ("system", "ml")
-STATUSES = ("met", "suspect", "no_evidence", "violated")
-SEVERITY = {"met": 0, "no_evidence": 1, "suspect": 2, "violated": 3}
+STATUSES = ("met", "inconclusive", "suspect", "no_evidence", "violated")
+SEVERITY = {"met": 0, "no_evidence": 1, "inconclusive": 2, "suspect": 3, "violated": 4}
+# A verdict needs a sample: below its minimum a figure is inconclusive, whatever it says. The
+# requirement's ``min_n`` overrides the default of its metric's kind.
+MIN_N = {"proportion": 30, "statistic": 30, "latency": 20, "drift": 30, "exact": 0}
+KIND_TEXT = {
+    "proportion": "a proportion: Wilson interval over its own denominator",
+    "statistic": "a statistic of the sample: seeded bootstrap interval",
+    "latency": "a latency percentile: bootstrap interval over the timed items",
+    "drift": "a drift statistic of the window: judged by its value",
+    "exact": "measured without sampling (no interval)",
+}
 
 # Metrics by family; a trailing "." takes a class, span type, column or feature after it.
 _PLAIN = {
@@ -111,6 +121,37 @@ def metric_problem(
 
 def default_comparator(metric: str) -> str:
     return "<=" if base_metric(metric).startswith(LOWER_IS_BETTER) else ">="
+
+
+def metric_kind(metric: str) -> str:
+    """How a metric's uncertainty is measured: ``proportion`` (a share of items: Wilson),
+    ``latency`` (a percentile of timings), ``drift``, ``exact`` (no sampling), else ``statistic``
+    (F1, AUC, log loss, agreement: bootstrap)."""
+    name = base_metric(metric)
+    if name in ("accuracy", "error_rate") or name.startswith(
+        ("precision.", "recall.", "missing_rate", "span_precision.", "span_recall.")
+    ):
+        return "proportion"
+    if name.startswith(("latency_", "batch_latency")):
+        return "latency"
+    if name.startswith("drift."):
+        return "drift"
+    if name in ("training_time_s", "model_size_bytes", "volume"):
+        return "exact"
+    return "statistic"
+
+
+def default_min_n(metric: str) -> int:
+    """The smallest sample a verdict on ``metric`` is drawn from, unless the requirement says."""
+    return MIN_N[metric_kind(metric)]
+
+
+def counts_items(metric: str) -> bool:
+    """Whether a figure's ``n`` counted items is its own denominator (so a Wilson interval
+    follows from the rate and n alone): accuracy and error/missing rates, not precision or
+    recall, whose denominators are the predicted or true members of a class."""
+    name = base_metric(metric)
+    return name in ("accuracy", "error_rate") or name.startswith("missing_rate")
 
 
 def metric_sources(metric: str) -> tuple[str, ...]:
@@ -226,6 +267,35 @@ def check(rule: Rule, lookup: Callable[[str, str], float | None]) -> RuleResult:
     if worst is None:  # every slice absent, and absence counts as met
         return RuleResult(True, None, limit, min(rule.slices or ("",)), 0, 0)
     return RuleResult(True, worst[1], limit, worst[2], 0, 0)
+
+
+def verdict(
+    value: float | None,
+    comparator: str,
+    limit: float | None,
+    *,
+    n: float | None = None,
+    lower: float | None = None,
+    upper: float | None = None,
+    min_n: int = 0,
+) -> str:
+    """One figure against its threshold: ``met`` when its interval clears the threshold,
+    ``violated`` when the interval lies wholly on the wrong side, ``inconclusive`` when it
+    straddles the threshold or ``n`` is below ``min_n``; a figure without an interval is judged by
+    its value; ``no_evidence`` without a value. The status query does the same in SQL."""
+    if value is None or limit is None:
+        return "no_evidence"
+    if n is not None and n < min_n:
+        return "inconclusive"
+    if lower is None or upper is None:
+        return "met" if compare(value, comparator, limit) else "violated"
+    upward = comparator in (">=", ">")
+    good, bad = (lower, upper) if upward else (upper, lower)
+    if compare(good, comparator, limit):
+        return "met"
+    if not compare(bad, comparator, limit):
+        return "violated"
+    return "inconclusive"
 
 
 def parse_slice(text: str) -> tuple[str, str] | None:

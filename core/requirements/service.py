@@ -312,6 +312,8 @@ def _insert_versions(
         "tolerance": "DOUBLE[]",
         "threshold": "DOUBLE[]",
         "window_days": "INTEGER[]",
+        "min_n": "INTEGER[]",
+        "fail_when_inconclusive": "BOOLEAN[]",
         "derivation": "JSON[]",
         "version": "INTEGER[]",
         "set_version": "INTEGER[]",

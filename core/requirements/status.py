@@ -25,6 +25,7 @@ from typing import Any
 
 from core.accounts.access import readable
 from core.errors import NotFound
+from core.requirements.confidence import metric_facts, requirement_metrics, run_intervals
 from core.requirements.models import HistoryEntry, Status
 from core.requirements.status_sql import (
     GRAIN_RANK,
@@ -38,11 +39,11 @@ STATUS_COLUMNS = (
     "project, requirement_id, level, requirement_version, status, value, threshold, comparator, "
     "slice, estimated, n, source, model_id, model_version, run_id, dataset_id, label_set_id, "
     "build_id, verification_id, window_from, window_to, measured_at, via, failing, missing, "
-    "evidence_ref, computed_at"
+    "evidence_ref, computed_at, lower, upper, interval_method, min_n, alert_id"
 )
 HISTORY_COLUMNS = (
     "project, requirement_id, level, status, previous_status, value, threshold, slice, source, "
-    'evidence_ref, model_id, model_version, via, cause, "at"'
+    'evidence_ref, model_id, model_version, via, cause, "at", n, lower, upper, alert_id'
 )
 
 
@@ -73,13 +74,19 @@ def status_query(candidate: Candidate | None = None) -> str:
 
 
 def query_params(tx: Tx, project: str | None, candidate: Candidate | None = None) -> dict[str, Any]:
-    datasets, metrics, values = data_metrics(tx, project, candidate)
+    datasets, metrics, values, sizes = data_metrics(tx, project, candidate)
+    blobs = BlobStore(workspace_root(tx) / "objects")
+    runs = run_intervals(tx, blobs, evidence_runs(tx, project, candidate))
     params: dict[str, Any] = {
         "project": project,
         "now": utcnow(),
         "dm_dataset": datasets,
         "dm_metric": metrics,
         "dm_value": values,
+        "dm_n": sizes,
+        "alerts": candidate is None,
+        **metric_facts(requirement_metrics(tx, project)).params(),
+        **{f"ri_{key}": value for key, value in runs.items()},
     }
     if candidate is not None:
         params.update(
@@ -108,7 +115,7 @@ def recompute(tx: Tx, project: str | None = None, *, cause: str) -> Recomputed:
         INSERT INTO requirement_status_history (entry_id, {HISTORY_COLUMNS})
         SELECT nextval('requirement_status_ids'), n.project, n.requirement_id, n.level, n.status,
                o.status, n.value, n.threshold, n.slice, n.source, n.evidence_ref, n.model_id,
-               n.model_version, n.via, ?, ?
+               n.model_version, n.via, ?, ?, n.n, n.lower, n.upper, n.alert_id
         FROM requirement_status_next n
         LEFT JOIN requirement_status o
           ON o.project = n.project AND o.requirement_id = n.requirement_id
@@ -120,7 +127,8 @@ def recompute(tx: Tx, project: str | None = None, *, cause: str) -> Recomputed:
         f"""
         INSERT INTO requirement_status_history (entry_id, {HISTORY_COLUMNS})
         SELECT nextval('requirement_status_ids'), o.project, o.requirement_id, o.level, 'removed',
-               o.status, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, ?, ?
+               o.status, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, ?, ?, NULL, NULL, NULL,
+               NULL
         FROM requirement_status o
         WHERE (CAST(? AS VARCHAR) IS NULL OR o.project = ?)
           AND NOT EXISTS (SELECT 1 FROM requirement_status_next n
@@ -208,9 +216,29 @@ def workspace_root(tx: Tx) -> Path:
     return Path(str(path)).parent
 
 
+def evidence_runs(tx: Tx, project: str | None, candidate: Candidate | None) -> list[int]:
+    """The runs whose evaluations can be evidence: production's, the latest builds', a
+    candidate's."""
+    scope = [project, project]
+    rows = tx.rows(
+        """
+        SELECT TRY_CAST(json_extract_string(m.metadata, '$.run_id') AS BIGINT)
+        FROM aliases a JOIN artifacts m ON m.artifact_id = a.artifact_id
+        WHERE a.alias = 'production' AND (CAST(? AS VARCHAR) IS NULL OR a.project = ?)
+        UNION SELECT arg_max(run_id, build_id) FROM builds
+        WHERE run_id IS NOT NULL AND (CAST(? AS VARCHAR) IS NULL OR project = ?) GROUP BY project
+        """,
+        scope * 2,
+    )
+    found = [int(row[0]) for row in rows if row[0] is not None]
+    if candidate is not None and candidate.run_id is not None:
+        found.append(candidate.run_id)
+    return found
+
+
 def data_metrics(
     tx: Tx, project: str | None, candidate: Candidate | None = None
-) -> tuple[list[int], list[str], list[float]]:
+) -> tuple[list[int], list[str], list[float], list[float]]:
     """``missing_rate`` (every cell) and ``missing_rate.<column>`` of the datasets that production,
     the latest builds, verification runs (and a candidate) were made from; only when a current
     requirement asks for them."""
@@ -221,7 +249,7 @@ def data_metrics(
         scope,
     )
     if not wanted:
-        return [], [], []
+        return [], [], [], []
     ids = {
         int(row[0])
         for row in tx.rows(
@@ -253,23 +281,33 @@ def data_metrics(
         [sorted(ids)],
     )
     blobs = BlobStore(workspace_root(tx) / "objects")
-    out: tuple[list[int], list[str], list[float]] = ([], [], [])
+    out: tuple[list[int], list[str], list[float], list[float]] = ([], [], [], [])
     for dataset_id, digest in reports:
         try:
             report = json.loads(blobs.read_bytes(digest))
         except (NotFound, ValueError):
             continue  # a damaged report is no evidence; `loopline verify` names it
-        for metric, value in missing_rates(report).items():
+        for metric, (value, cells) in missing_rates_with_n(report).items():
             out[0].append(int(dataset_id))
             out[1].append(metric)
             out[2].append(value)
+            out[3].append(cells)
     return out
 
 
 def missing_rates(report: Mapping[str, Any]) -> dict[str, float]:
+    return {k: value for k, (value, _) in missing_rates_with_n(report).items()}
+
+
+def missing_rates_with_n(report: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
+    """Each missing rate with the cells it counts over (its n)."""
     columns = report.get("columns") or []
     rows = int(report.get("rows") or 0)
-    out = {f"missing_rate.{c['column']}": float(c.get("missing_rate", 0.0)) for c in columns}
+    out = {
+        f"missing_rate.{c['column']}": (float(c.get("missing_rate", 0.0)), float(rows))
+        for c in columns
+    }
     if rows and columns:
-        out["missing_rate"] = sum(int(c.get("missing", 0)) for c in columns) / (rows * len(columns))
+        cells = rows * len(columns)
+        out["missing_rate"] = (sum(int(c.get("missing", 0)) for c in columns) / cells, float(cells))
     return out

@@ -1,8 +1,18 @@
 """The status of every requirement in one set-based query (see ``status.py`` for the rules).
 
 Parameters: ``$project`` (NULL = every project), ``$dm_dataset`` / ``$dm_metric`` / ``$dm_value``
-(data-quality figures per dataset, read from the quality reports), ``$now``. ``{production}`` is
-the production model per project: the ``production`` alias, or a candidate for impact analysis.
+/ ``$dm_n`` (data-quality figures per dataset, read from the quality reports), ``$k_*`` (per
+metric of a current requirement: its kind's facts and default minimum sample, from
+``rules.metric_kind``), ``$ri_*`` (intervals of evaluation figures read from the runs' evaluation
+files), ``$alerts`` (whether open monitoring alerts count: not for a candidate), ``$now``.
+``{production}`` is the production model per project: the ``production`` alias, or a candidate
+for impact analysis.
+
+A figure is judged with its interval (``rules.verdict`` does the same in Python): met when the
+interval clears the threshold, violated when it lies wholly on the wrong side, inconclusive when it
+straddles it or n is below the requirement's minimum sample; a figure without an interval is
+judged by its value. While an alert made from the requirement's rule is open the requirement is
+not met.
 """
 
 from __future__ import annotations
@@ -151,8 +161,10 @@ ctx AS (
 ),
 chosen AS MATERIALIZED (
     SELECT c.*, r.metric, r.comparator, r.threshold, r.relative_to, r.tolerance, r.absent_slice,
-           r.window_days
+           r.window_days, coalesce(r.min_n, k.min_n, 0) AS min_n
     FROM ctx c JOIN ml r ON r.project = c.project AND r.requirement_id = c.requirement_id
+    LEFT JOIN (SELECT unnest(CAST($k_metric AS VARCHAR[])) AS metric,
+                      unnest(CAST($k_min_n AS INTEGER[])) AS min_n) k ON k.metric = r.metric
     QUALIFY row_number() OVER (
         PARTITION BY c.project, c.requirement_id
         ORDER BY c.current DESC, list_position(r.evidence, c.source)) = 1
@@ -168,30 +180,58 @@ vm_metrics AS (SELECT DISTINCT verification_id, metric FROM verification_metrics
 data_metrics AS (
     SELECT unnest(CAST($dm_dataset AS BIGINT[])) AS dataset_id,
            unnest(CAST($dm_metric AS VARCHAR[])) AS metric,
-           unnest(CAST($dm_value AS DOUBLE[])) AS value
+           unnest(CAST($dm_value AS DOUBLE[])) AS value,
+           unnest(CAST($dm_n AS DOUBLE[])) AS n
+),
+kinds AS (
+    SELECT unnest(CAST($k_metric AS VARCHAR[])) AS metric,
+           unnest(CAST($k_items AS BOOLEAN[])) AS counts_items,
+           unnest(CAST($k_proportion AS BOOLEAN[])) AS proportion,
+           unnest(CAST($k_exact AS BOOLEAN[])) AS exact,
+           unnest(CAST($k_min_n AS INTEGER[])) AS min_n
+),
+run_ci AS (
+    SELECT unnest(CAST($ri_run AS BIGINT[])) AS run_id,
+           unnest(CAST($ri_metric AS VARCHAR[])) AS metric,
+           unnest(CAST($ri_slice AS VARCHAR[])) AS slice,
+           unnest(CAST($ri_n AS DOUBLE[])) AS n,
+           unnest(CAST($ri_lower AS DOUBLE[])) AS lower,
+           unnest(CAST($ri_upper AS DOUBLE[])) AS upper,
+           unnest(CAST($ri_method AS VARCHAR[])) AS method
 ),
 found AS (
     SELECT t.project, t.requirement_id, t.slice, t.is_base,
            CASE WHEN vk.metric IS NOT NULL THEN vm.value ELSE rm.value END AS value,
-           false AS estimated, NULL::DOUBLE AS n
+           false AS estimated,
+           CASE WHEN vk.metric IS NOT NULL THEN coalesce(vm.n, vn.value)
+                ELSE coalesce(ri.n, rn.value) END AS n,
+           CASE WHEN vk.metric IS NOT NULL THEN vm.lower ELSE ri.lower END AS lower,
+           CASE WHEN vk.metric IS NOT NULL THEN vm.upper ELSE ri.upper END AS upper,
+           CASE WHEN vk.metric IS NOT NULL AND vm.lower IS NOT NULL THEN 'stored'
+                WHEN vk.metric IS NULL AND ri.lower IS NOT NULL THEN ri.method END AS method
     FROM targets t
     JOIN chosen c ON c.project = t.project AND c.requirement_id = t.requirement_id
     LEFT JOIN vm_metrics vk ON vk.verification_id = c.verification_id AND vk.metric = c.metric
     LEFT JOIN verification_metrics vm ON vm.verification_id = c.verification_id
          AND vm.metric = c.metric AND vm.slice = t.slice
+    LEFT JOIN verification_metrics vn ON vn.verification_id = c.verification_id
+         AND vn.metric = 'n' AND vn.slice = t.slice
     LEFT JOIN run_metrics rm ON rm.run_id = c.run_id AND rm.key = c.metric AND rm.slice = t.slice
+    LEFT JOIN run_metrics rn ON rn.run_id = c.run_id AND rn.key = 'n' AND rn.slice = t.slice
+    LEFT JOIN run_ci ri ON ri.run_id = c.run_id AND ri.metric = c.metric AND ri.slice = t.slice
     WHERE c.source IN ('production', 'build', 'verification')
       AND CASE WHEN vk.metric IS NOT NULL THEN vm.value ELSE rm.value END IS NOT NULL
     UNION ALL
     SELECT t.project, t.requirement_id, t.slice, t.is_base,
-           TRY_CAST(json_extract_string(ls.metadata, '$.alpha') AS DOUBLE), false, NULL
+           TRY_CAST(json_extract_string(ls.metadata, '$.alpha') AS DOUBLE), false,
+           TRY_CAST(json_extract_string(ls.metadata, '$.items') AS DOUBLE), NULL, NULL, NULL
     FROM targets t
     JOIN chosen c ON c.project = t.project AND c.requirement_id = t.requirement_id
     JOIN artifacts ls ON ls.artifact_id = c.label_set_id
     WHERE c.metric = 'label_agreement' AND t.slice = ''
       AND TRY_CAST(json_extract_string(ls.metadata, '$.alpha') AS DOUBLE) IS NOT NULL
     UNION ALL
-    SELECT t.project, t.requirement_id, t.slice, t.is_base, d.value, false, NULL
+    SELECT t.project, t.requirement_id, t.slice, t.is_base, d.value, false, d.n, NULL, NULL, NULL
     FROM targets t
     JOIN chosen c ON c.project = t.project AND c.requirement_id = t.requirement_id
     JOIN data_metrics d ON d.dataset_id = c.dataset_id AND d.metric = c.metric
@@ -199,7 +239,7 @@ found AS (
     UNION ALL
     SELECT t.project, t.requirement_id, t.slice, t.is_base,
            sum(m.value * coalesce(m.n, 1)) / nullif(sum(coalesce(m.n, 1)), 0),
-           m.metric <> c.metric, sum(m.n)
+           m.metric <> c.metric, sum(m.n), NULL, NULL, NULL
     FROM targets t
     JOIN chosen c ON c.project = t.project AND c.requirement_id = t.requirement_id
          AND c.source = 'monitoring'
@@ -215,44 +255,97 @@ vals AS MATERIALIZED (
     QUALIFY row_number() OVER (
         PARTITION BY project, requirement_id, slice, is_base ORDER BY estimated) = 1
 ),
+-- each figure's interval: stored with it, else Wilson from its rate and n where n is its own
+-- denominator (monitoring records each rate's own n; an evaluation's n counts items)
+vals_ci AS MATERIALIZED (
+    SELECT v.project, v.requirement_id, v.slice, v.is_base, v.value, v.estimated, v.n,
+           coalesce(v.lower, w.lower) AS lower, coalesce(v.upper, w.upper) AS upper,
+           CASE WHEN v.method IS NOT NULL THEN v.method
+                WHEN w.lower IS NOT NULL THEN 'wilson'
+                WHEN k.exact THEN 'exact' END AS method
+    FROM vals v
+    JOIN ml r ON r.project = v.project AND r.requirement_id = v.requirement_id
+    JOIN chosen c ON c.project = v.project AND c.requirement_id = v.requirement_id
+    LEFT JOIN kinds k ON k.metric = r.metric
+    LEFT JOIN LATERAL (
+        SELECT greatest(0.0, (p + z * z / (2 * v.n)
+                    - z * sqrt(p * (1 - p) / v.n + z * z / (4 * v.n * v.n))) / (1 + z * z / v.n))
+                 AS lower,
+               least(1.0, (p + z * z / (2 * v.n)
+                    + z * sqrt(p * (1 - p) / v.n + z * z / (4 * v.n * v.n))) / (1 + z * z / v.n))
+                 AS upper
+        FROM (SELECT least(greatest(v.value, 0.0), 1.0) AS p, 1.959963984540054 AS z)
+        WHERE v.lower IS NULL AND v.n > 0 AND k.proportion
+          AND (c.source = 'monitoring' OR k.counts_items)
+    ) w ON true
+),
 scored AS (
-    SELECT t.project, t.requirement_id, t.slice, v.value, v.estimated, v.n, c.absent_slice,
+    SELECT t.project, t.requirement_id, t.slice, v.value, v.estimated, v.n, v.lower, v.upper,
+           v.method, c.absent_slice,
            c.relative_to IS NOT NULL AND b.value IS NULL AS base_missing,
+           c.relative_to IS NOT NULL AND b.n IS NOT NULL AND b.n < c.min_n AS base_small,
            CASE WHEN c.relative_to IS NULL THEN c.threshold
                 WHEN c.comparator IN ('>=', '>') THEN b.value - coalesce(c.tolerance, 0)
                 ELSE b.value + coalesce(c.tolerance, 0) END AS limit_value,
-           c.comparator
+           c.comparator, c.min_n
     FROM targets t
     JOIN chosen c ON c.project = t.project AND c.requirement_id = t.requirement_id
-    LEFT JOIN vals v ON v.project = t.project AND v.requirement_id = t.requirement_id
+    LEFT JOIN vals_ci v ON v.project = t.project AND v.requirement_id = t.requirement_id
          AND v.slice = t.slice AND NOT v.is_base
-    LEFT JOIN vals b ON b.project = t.project AND b.requirement_id = t.requirement_id AND b.is_base
+    LEFT JOIN vals_ci b ON b.project = t.project AND b.requirement_id = t.requirement_id
+         AND b.is_base
     WHERE NOT t.is_base
 ),
 judged AS (
     SELECT *,
            CASE WHEN value IS NULL OR limit_value IS NULL THEN NULL
-                WHEN comparator = '>=' THEN value >= limit_value
-                WHEN comparator = '>' THEN value > limit_value
-                WHEN comparator = '<=' THEN value <= limit_value
-                ELSE value < limit_value END AS passed,
+                WHEN n IS NOT NULL AND n < min_n THEN 'inconclusive'
+                WHEN lower IS NULL OR upper IS NULL THEN
+                     CASE WHEN (comparator = '>=' AND value >= limit_value)
+                            OR (comparator = '>' AND value > limit_value)
+                            OR (comparator = '<=' AND value <= limit_value)
+                            OR (comparator = '<' AND value < limit_value)
+                          THEN 'met' ELSE 'violated' END
+                WHEN (comparator = '>=' AND lower >= limit_value)
+                  OR (comparator = '>' AND lower > limit_value)
+                  OR (comparator = '<=' AND upper <= limit_value)
+                  OR (comparator = '<' AND upper < limit_value) THEN 'met'
+                WHEN (comparator = '>=' AND upper < limit_value)
+                  OR (comparator = '>' AND upper <= limit_value)
+                  OR (comparator = '<=' AND lower > limit_value)
+                  OR (comparator = '<' AND lower >= limit_value) THEN 'violated'
+                ELSE 'inconclusive' END AS verdict,
            CASE WHEN comparator IN ('>=', '>') THEN value - limit_value
                 ELSE limit_value - value END AS room
     FROM scored
 ),
 per_ml AS (
     SELECT project, requirement_id,
-           count(*) FILTER (WHERE passed = false) AS failing,
-           count(*) FILTER (WHERE passed IS NULL AND (absent_slice <> 'met' OR base_missing))
+           count(*) FILTER (WHERE verdict = 'violated') AS failing,
+           count(*) FILTER (WHERE verdict = 'inconclusive') AS unsure,
+           count(*) FILTER (WHERE verdict IS NULL AND (absent_slice <> 'met' OR base_missing))
              AS missing,
-           bool_or(base_missing) AS base_missing,
-           arg_min(slice, room) AS worst_slice, arg_min(value, room) AS worst_value,
-           arg_min(estimated, room) AS worst_estimated, arg_min(n, room) AS worst_n,
+           bool_or(base_missing) AS base_missing, bool_or(base_small) AS base_small,
+           arg_min(slice, (verdict <> 'violated', room)) AS worst_slice,
+           arg_min(value, (verdict <> 'violated', room)) AS worst_value,
+           arg_min(estimated, (verdict <> 'violated', room)) AS worst_estimated,
+           arg_min(n, (verdict <> 'violated', room)) AS worst_n,
+           arg_min(lower, (verdict <> 'violated', room)) AS worst_lower,
+           arg_min(upper, (verdict <> 'violated', room)) AS worst_upper,
+           arg_min(method, (verdict <> 'violated', room)) AS worst_method,
            min(room) AS room, any_value(limit_value) AS limit_value,
-           min(slice) FILTER (WHERE passed IS NULL AND (absent_slice <> 'met' OR base_missing))
+           min(slice) FILTER (WHERE verdict IS NULL AND (absent_slice <> 'met' OR base_missing))
              AS missing_slice,
            min(slice) AS first_slice
     FROM judged GROUP BY project, requirement_id
+),
+open_alerts AS (
+    SELECT r.project, r.requirement_id, max(a.alert_id) AS alert_id,
+           bool_or(NOT starts_with(a.metric, 'estimated.')) AS realized
+    FROM ml r JOIN alerts a ON a.project = r.project AND a.active AND a.status <> 'resolved'
+         AND starts_with(a.rule, r.requirement_id || ': ')
+    WHERE CAST($alerts AS BOOLEAN)
+    GROUP BY r.project, r.requirement_id
 ),
 ml_final AS MATERIALIZED (
     SELECT r.project, r.requirement_id, 'ml' AS level, r.version AS requirement_version,
@@ -260,6 +353,8 @@ ml_final AS MATERIALIZED (
                 WHEN NOT c.current THEN 'suspect'
                 WHEN s.failing > 0 THEN 'violated'
                 WHEN s.missing > 0 THEN 'no_evidence'
+                WHEN s.unsure > 0 OR s.base_small THEN 'inconclusive'
+                WHEN oa.alert_id IS NOT NULL THEN 'inconclusive'
                 WHEN r.check_changed_at IS NOT NULL AND c.measured_at < r.check_changed_at
                   THEN 'suspect'
                 ELSE 'met' END AS status,
@@ -275,10 +370,15 @@ ml_final AS MATERIALIZED (
            c.build_id, c.verification_id, c.window_from, c.window_to, c.measured_at,
            NULL::VARCHAR AS via, CAST(s.failing AS INTEGER) AS failing,
            CAST(s.missing AS INTEGER) AS missing, c.evidence_ref,
-           CAST($now AS TIMESTAMP) AS computed_at, s.room
+           CAST($now AS TIMESTAMP) AS computed_at,
+           CASE WHEN s.failing > 0 OR s.missing = 0 THEN s.worst_lower END AS lower,
+           CASE WHEN s.failing > 0 OR s.missing = 0 THEN s.worst_upper END AS upper,
+           CASE WHEN s.failing > 0 OR s.missing = 0 THEN s.worst_method END AS interval_method,
+           CAST(c.min_n AS INTEGER) AS min_n, oa.alert_id, s.room
     FROM ml r
     LEFT JOIN chosen c ON c.project = r.project AND c.requirement_id = r.requirement_id
     LEFT JOIN per_ml s ON s.project = r.project AND s.requirement_id = r.requirement_id
+    LEFT JOIN open_alerts oa ON oa.project = r.project AND oa.requirement_id = r.requirement_id
 ),
 closure(project, anc, des) AS (
     SELECT project, requirement_id, requirement_id FROM sys
@@ -294,21 +394,22 @@ sys_via AS (
     JOIN ml_final f ON f.project = l.project AND f.requirement_id = l.ml_id
     QUALIFY row_number() OVER (
         PARTITION BY c.project, c.anc
-        ORDER BY CASE f.status WHEN 'violated' THEN 3 WHEN 'suspect' THEN 2
-                 WHEN 'no_evidence' THEN 1 ELSE 0 END DESC,
+        ORDER BY CASE f.status WHEN 'violated' THEN 4 WHEN 'suspect' THEN 3
+                 WHEN 'inconclusive' THEN 2 WHEN 'no_evidence' THEN 1 ELSE 0 END DESC,
                  f.room ASC NULLS LAST, f.requirement_id) = 1
 )
 SELECT project, requirement_id, level, requirement_version, status, value, threshold,
        comparator, slice, estimated, n, source, model_id, model_version, run_id, dataset_id,
        label_set_id, build_id, verification_id, window_from, window_to, measured_at, via,
-       failing, missing, evidence_ref, computed_at
+       failing, missing, evidence_ref, computed_at, lower, upper, interval_method, min_n, alert_id
 FROM ml_final
 UNION ALL
 SELECT s.project, s.requirement_id, 'system', s.version, coalesce(v.status, 'no_evidence'),
        v.value, v.threshold, v.comparator, v.slice, v.estimated, v.n, v.source, v.model_id,
        v.model_version, v.run_id, v.dataset_id, v.label_set_id, v.build_id, v.verification_id,
        v.window_from, v.window_to, v.measured_at, v.requirement_id, v.failing, v.missing,
-       v.evidence_ref, CAST($now AS TIMESTAMP)
+       v.evidence_ref, CAST($now AS TIMESTAMP), v.lower, v.upper, v.interval_method, v.min_n,
+       v.alert_id
 FROM sys s
 LEFT JOIN sys_via v ON v.project = s.project AND v.sys_id = s.requirement_id
 """

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,9 +29,11 @@ from core.ml.evaluate import MIN_SLICE, classification_metrics, span_metrics
 from core.projects.service import get_project
 from core.projects.spec import ProjectSpec
 from core.registry.service import find_alias
+from core.requirements.confidence import figure_intervals, latency_intervals, span_counts
 from core.requirements.status import recompute, select_statuses
 from core.serving.service import Item, load_served, predict_items
 from core.spans.detect import Span, from_dicts
+from core.stats import Interval
 from core.store import Tx, Workspace, utcnow
 
 Progress = Callable[[str, float], None]
@@ -42,7 +44,7 @@ RUN_COLUMNS = (
     "verification_id, project, model_id, model_version, dataset_id, label_set_id, artifact_id, "
     "items, path, created_at, created_by"
 )
-METRIC_COLUMNS = "verification_id, metric, slice, value"
+METRIC_COLUMNS = "verification_id, metric, slice, value, n, lower, upper"
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class Measurement:
     path: str
     overall: dict[str, float]
     slices: dict[str, dict[str, float]]
+    intervals: dict[str, dict[str, Interval]] = field(default_factory=dict)  # by slice ('')
 
 
 def verify_system(
@@ -110,8 +113,11 @@ def verify_system(
     timings = time_items(predict, rows[:latency_items])
     overall = {**overall_metrics(spec, test, predictions), **latency_figures(timings)}
     slices = slice_metrics(spec, test, predictions)
+    report("measuring each figure's confidence interval", 0.8)
+    intervals = measured_intervals(spec, test, predictions, overall, slices)
+    intervals[""].update(latency_intervals(timings))
     report("recording the evidence", 0.9)
-    measured = Measurement(project, model, test, len(rows), path, overall, slices)
+    measured = Measurement(project, model, test, len(rows), path, overall, slices, intervals)
     verification = record_verification(ws, measured, actor)
     report("done", 1.0)
     return verification
@@ -233,6 +239,36 @@ def slice_metrics(
     return slices
 
 
+def measured_intervals(
+    spec: ProjectSpec,
+    test: TrainingData,
+    predictions: Predictions,
+    overall: Mapping[str, float],
+    slices: Mapping[str, Mapping[str, float]],
+) -> dict[str, dict[str, Interval]]:
+    """Each figure's n and interval, overall ('') and per slice, from the same predictions."""
+    classes = list(spec.labels.classes)
+    types = list(spec.labels.spans.types) if spec.labels.spans else []
+    truth = np.asarray([classes.index(t) for t in test.labels], dtype=int)
+
+    def measure(mask: np.ndarray, figures: Mapping[str, float]) -> dict[str, Interval]:
+        gold = [g for g, m in zip(test.spans, mask, strict=True) if m] if test.spans else []
+        found = [p for p, m in zip(predictions.spans, mask, strict=True) if m]
+        counts = span_counts(gold, found, types) if gold else None
+        return figure_intervals(
+            truth[mask], predictions.probabilities[mask], classes, figures, counts
+        )
+
+    out = {"": measure(np.ones(len(truth), dtype=bool), overall)}
+    for slice_spec in spec.slices:
+        values = slice_values(test.frame, slice_spec).to_numpy()
+        for value in pd.unique(values):
+            name = f"{slice_spec.name} = {value}"
+            if name in slices:
+                out[name] = measure(values == value, slices[name])
+    return out
+
+
 def _figures(
     spec: ProjectSpec,
     truth: list[str],
@@ -256,7 +292,7 @@ def record_verification(ws: Workspace, measured: Measurement, actor: Actor) -> V
         verification_id = int(tx.scalar("SELECT nextval('verification_ids')"))
         artifact = register(ws, evaluation_artifact(verification_id, measured), actor)
         insert_run(tx, verification_id, measured, artifact.artifact_id, actor)
-        insert_metrics(tx, verification_id, measured.overall, measured.slices)
+        insert_metrics(tx, verification_id, measured.overall, measured.slices, measured.intervals)
         record(
             tx,
             actor,
@@ -340,18 +376,27 @@ def insert_metrics(
     verification_id: int,
     overall: Mapping[str, float],
     slices: Mapping[str, Mapping[str, float]],
+    intervals: Mapping[str, Mapping[str, Interval]] | None = None,
 ) -> None:
-    """Every figure in one statement: overall ones with slice '', then each slice's."""
+    """Every figure in one statement with its n and interval (where measured): overall ones
+    with slice '', then each slice's."""
     flat = [("", k, v) for k, v in overall.items()] + [
         (s, k, v) for s, metrics in slices.items() for k, v in metrics.items()
     ]
+    known = intervals or {}
+    none = Interval(None, None, None, "none")
+    found = [known.get(s, {}).get(k, none) for s, k, _ in flat]
     tx.execute(
         f"INSERT INTO verification_metrics ({METRIC_COLUMNS}) "
-        "SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::DOUBLE[])",
+        "SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::DOUBLE[]), "
+        "unnest(?::DOUBLE[]), unnest(?::DOUBLE[]), unnest(?::DOUBLE[])",
         [
             verification_id,
             [k for _, k, _ in flat],
             [s for s, _, _ in flat],
             [float(v) for _, _, v in flat],
+            [i.n for i in found],
+            [i.lower for i in found],
+            [i.upper for i in found],
         ],
     )

@@ -124,8 +124,8 @@ def test_insert_metrics_writes_overall_then_slices_by_name(evidence_ws: Workspac
             f"SELECT {METRIC_COLUMNS} FROM verification_metrics WHERE verification_id = 9999 "
             "ORDER BY slice, metric"
         )
-    assert [tuple(r) for r in found] == [
-        (9999, "accuracy", "", 0.9),
-        (9999, "f1", "", 0.8),
-        (9999, "accuracy", "channel = mail", 0.7),
+    assert [tuple(r) for r in found] == [  # no intervals given: none stored
+        (9999, "accuracy", "", 0.9, None, None, None),
+        (9999, "f1", "", 0.8, None, None, None),
+        (9999, "accuracy", "channel = mail", 0.7, None, None, None),
     ]

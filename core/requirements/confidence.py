@@ -1,0 +1,227 @@
+"""Each figure used as evidence with its sample size and confidence interval.
+
+- a verification (``verify-system``) measures every figure with its interval from the predictions
+  themselves: Wilson for proportions over their own denominators (items, predicted or true
+  members of a class, spans), a seeded bootstrap for F1, AUC, log loss, calibration error and
+  latency percentiles (``figure_intervals``);
+- an evaluation run records its overall confusion matrix: its accuracy, precision, recall and F1
+  get intervals from it (``run_intervals``); its per-slice accuracy gets Wilson from the slice's
+  n in the status query;
+- monitoring records each rate with its own n: the status query pools the windows and applies
+  Wilson.
+
+The facts the status query needs about each metric (``metric_facts``) come from
+``rules.metric_kind``, the one place a metric's kind is decided.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import NotFound
+from core.ml.evaluate import expected_calibration_error
+from core.requirements.rules import counts_items, default_min_n, metric_kind
+from core.stats import (
+    Interval,
+    bootstrap,
+    bootstrap_counts,
+    bootstrap_quantile,
+    confusion_intervals,
+    resamples_for,
+    wilson,
+)
+from core.store import BlobStore, Tx
+
+BOOTSTRAP_STATISTICS = ("roc_auc", "log_loss", "calibration_error")
+
+
+@dataclass(frozen=True)
+class MetricFacts:
+    """Per metric of the current requirements, as arrays for the status query."""
+
+    metric: list[str]
+    counts_items: list[bool]
+    proportion: list[bool]
+    exact: list[bool]
+    min_n: list[int]
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "k_metric": self.metric,
+            "k_items": self.counts_items,
+            "k_proportion": self.proportion,
+            "k_exact": self.exact,
+            "k_min_n": self.min_n,
+        }
+
+
+def metric_facts(metrics: Iterable[str]) -> MetricFacts:
+    names = sorted(set(metrics))
+    return MetricFacts(
+        names,
+        [counts_items(m) for m in names],
+        [metric_kind(m) == "proportion" for m in names],
+        [metric_kind(m) == "exact" for m in names],
+        [default_min_n(m) for m in names],
+    )
+
+
+def requirement_metrics(tx: Tx, project: str | None) -> list[str]:
+    rows = tx.rows(
+        "SELECT DISTINCT metric FROM requirements WHERE metric IS NOT NULL "
+        "AND (CAST(? AS VARCHAR) IS NULL OR project = ?)",
+        [project, project],
+    )
+    return [str(row[0]) for row in rows]
+
+
+# -- evaluation runs ---------------------------------------------------------------------------
+RunIntervals = dict[str, list[Any]]
+
+
+def run_intervals(tx: Tx, blobs: BlobStore, run_ids: Iterable[int]) -> RunIntervals:
+    """The intervals of the overall figures of each run's evaluation file (its confusion matrix),
+    as ``$ri_*`` arrays: run, metric, slice, n, lower, upper, method."""
+    out: RunIntervals = {k: [] for k in ("run", "metric", "slice", "n", "lower", "upper", "method")}
+    ids = sorted({int(r) for r in run_ids})
+    if not ids:
+        return out
+    files = tx.rows(
+        "SELECT run_id, blob_hash FROM run_files WHERE role = 'evaluation.json' "
+        "AND run_id IN (SELECT unnest(?::BIGINT[]))",
+        [ids],
+    )
+    for run_id, digest in files:
+        for metric, interval in _evaluation_intervals(blobs, str(digest)).items():
+            out["run"].append(int(run_id))
+            out["metric"].append(metric)
+            out["slice"].append("")
+            out["n"].append(interval.n)
+            out["lower"].append(interval.lower)
+            out["upper"].append(interval.upper)
+            out["method"].append(interval.method)
+    return out
+
+
+def _evaluation_intervals(blobs: BlobStore, digest: str) -> dict[str, Interval]:
+    return _cached_intervals(str(blobs.root), digest)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_intervals(root: str, digest: str) -> dict[str, Interval]:
+    """An evaluation file's figures with intervals (content-addressed: cached by its hash)."""
+    try:
+        evaluation = json.loads(BlobStore(Path(root)).read_bytes(digest))
+    except (NotFound, ValueError, OSError):
+        return {}  # a damaged file is no interval; `loopline verify` names it
+    confusion, classes = evaluation.get("confusion"), evaluation.get("classes")
+    if not confusion or not classes:
+        return {}
+    return confusion_intervals(np.asarray(confusion, dtype=float), [str(c) for c in classes])
+
+
+# -- a verification's figures ------------------------------------------------------------------
+def figure_intervals(
+    truth: Sequence[int],
+    probabilities: np.ndarray,
+    classes: Sequence[str],
+    figures: Mapping[str, float],
+    span_counts: Mapping[str, tuple[float, float, float]] | None = None,
+) -> dict[str, Interval]:
+    """Every classification figure of one sample with its interval. ``truth`` holds class
+    indexes; ``span_counts`` maps a span type to (correct, predicted, gold) spans."""
+    y = np.asarray(truth, dtype=int)
+    predicted = probabilities.argmax(axis=1) if len(y) else np.zeros(0, dtype=int)
+    confusion = np.zeros((len(classes), len(classes)))
+    np.add.at(confusion, (y, predicted), 1)
+    out = {k: v for k, v in confusion_intervals(confusion, classes).items() if k in figures}
+    for name in BOOTSTRAP_STATISTICS:
+        if name in figures:
+            out[name] = _bootstrapped(name, y, probabilities, classes)
+    for kind, (correct, found, gold) in (span_counts or {}).items():
+        out[f"span_precision.{kind}"] = wilson(correct, found)
+        out[f"span_recall.{kind}"] = wilson(correct, gold)
+        out[f"span_f1.{kind}"] = _span_f1(correct, found, gold)
+    out["n"] = Interval(float(len(y)), None, None, "exact")
+    return {k: v for k, v in out.items() if k in figures or k == "n"}
+
+
+def _bootstrapped(
+    name: str, y: np.ndarray, probabilities: np.ndarray, classes: Sequence[str]
+) -> Interval:
+    """AUC, log loss or calibration error re-measured on item resamples (fewer for big samples)."""
+    from sklearn.metrics import log_loss, roc_auc_score
+
+    def statistic(picks: np.ndarray) -> float:
+        truth, probs = y[picks], probabilities[picks]
+        if name == "calibration_error":
+            return float(expected_calibration_error(truth, probs))
+        if name == "log_loss":
+            clipped = np.clip(probs, 1e-7, 1)
+            return float(
+                log_loss(
+                    truth, clipped / clipped.sum(axis=1, keepdims=True), labels=range(len(classes))
+                )
+            )
+        present = sorted(set(truth.tolist()))
+        if len(present) < 2:
+            return float("nan")
+        if len(classes) == 2:
+            return float(roc_auc_score(truth == 1, probs[:, 1]))
+        if len(present) < 3:
+            return float("nan")
+        scores = probs[:, present] / np.clip(
+            probs[:, present].sum(axis=1, keepdims=True), 1e-9, None
+        )
+        return float(roc_auc_score(truth, scores, multi_class="ovr", labels=present))
+
+    return bootstrap(statistic, len(y), resamples=min(resamples_for(len(y)), 200))
+
+
+def _span_f1(correct: float, found: float, gold: float) -> Interval:
+    """Span F1 = 2·correct ÷ (found + gold): a bootstrap of the spans as a table of correct,
+    spurious and missed spans."""
+
+    table = np.array([correct, max(found - correct, 0.0), max(gold - correct, 0.0)])
+
+    def f1(t: np.ndarray) -> float:
+        total = 2 * t[0] + t[1] + t[2]
+        return float(2 * t[0] / total) if total else float("nan")
+
+    interval = bootstrap_counts(table, f1, resamples=400)
+    return Interval(gold, interval.lower, interval.upper, "bootstrap")
+
+
+def span_counts(
+    gold: Sequence[Sequence[Any]], predicted: Sequence[Sequence[Any]], types: Sequence[str]
+) -> dict[str, tuple[float, float, float]]:
+    """Per span type: (correct, predicted, gold) spans, matched as ``span_metrics`` matches them
+    (same item, start and end)."""
+    out: dict[str, tuple[float, float, float]] = {}
+    for kind in types:
+        truth = {
+            (i, s.start, s.end) for i, spans in enumerate(gold) for s in spans if s.type == kind
+        }
+        found = {
+            (i, s.start, s.end)
+            for i, spans in enumerate(predicted)
+            for s in spans
+            if s.type == kind
+        }
+        if truth or found:
+            out[kind] = (float(len(truth & found)), float(len(found)), float(len(truth)))
+    return out
+
+
+def latency_intervals(timings: Sequence[float]) -> dict[str, Interval]:
+    """p50/p95/p99 of per-item timings, each with a bootstrap interval."""
+    if not timings:
+        return {}
+    return {f"latency_p{q}_ms": bootstrap_quantile(timings, q) for q in (50, 95, 99)}
