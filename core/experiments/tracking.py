@@ -128,6 +128,7 @@ class Sink(Protocol):
     unchanged, with the next one); otherwise the tracker takes it back into its buffers."""
 
     keeps_failed: bool
+    min_block: int  # the fewest run ids to reserve at a time (more for a far-away store)
 
     @property
     def actor_name(self) -> str: ...
@@ -465,7 +466,7 @@ class Tracker:
 
     def _grow(self) -> int:
         """Run ids come in growing blocks (1, 4, 16, … 200): few gaps, few round trips."""
-        self._block = min(200, max(1, self._block * 4))
+        self._block = min(200, max(self.sink.min_block, self._block * 4))
         return self._block
 
     def _running_low(self) -> bool:

@@ -27,6 +27,7 @@ class LocalSink:
     """A tracker's runs written straight into the workspace, as ``actor``."""
 
     keeps_failed = False
+    min_block = 1
 
     def __init__(self, ws: Workspace, actor: Actor) -> None:
         self.ws = ws

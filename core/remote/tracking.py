@@ -34,6 +34,7 @@ class RemoteSink:
     """A tracker's runs sent to the server of ``client``, as the client's token's user."""
 
     keeps_failed = True
+    min_block = 50  # a round trip per reserve: fewer, larger blocks
 
     def __init__(self, client: RemoteClient) -> None:
         self.client = client

@@ -32,6 +32,7 @@ class ApiSink:
     them; with ``lose`` set, the answer to that many writes is lost after they were written."""
 
     keeps_failed = True
+    min_block = 1
 
     def __init__(self, client: Client, lose: int = 0) -> None:
         self.client = client
