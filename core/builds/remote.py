@@ -35,7 +35,7 @@ import yaml
 from core.accounts.access import authorize
 from core.actor import Actor
 from core.artifacts.models import Artifact
-from core.artifacts.service import get_artifact
+from core.artifacts.service import get_artifact, read_file
 from core.builds.gate import Check, default_gate, load_gate, parse_gate, run_gate
 from core.builds.owner import forget, lease_path, read_lease, write_lease
 from core.builds.requirement_check import requirement_check
@@ -73,7 +73,7 @@ class RemoteBuildPlan:
     status: str  # "running": train and finish; "aborted": it ended already (``reason``)
     reason: str
     lease_s: float
-    spec: dict[str, Any] = field(default_factory=dict)  # the project file (ProjectSpec.to_dict)
+    spec: str = ""  # the project file's text (YAML), the version the project has now
     trainer: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
@@ -255,6 +255,7 @@ def _plan(
 ) -> tuple[RemoteBuildPlan, dict[str, Any]]:
     """The files to train on and to compare with, and the state the server keeps for finishing."""
     authorize(ws, actor, "train", spec.name)
+    project = get_project(ws, spec.name)
     chosen = label_set_to_train(ws, spec.name, label_set)
     attempt.label_set_id = chosen.artifact_id
     dataset = get_artifact(ws, chosen.metadata["dataset_ids"][-1])
@@ -268,7 +269,7 @@ def _plan(
         "running",
         "",
         lease_s,
-        spec=spec.to_dict(),
+        spec=read_file(ws, get_artifact(ws, project.spec_artifact_id), "spec").decode("utf-8"),
         trainer=trainer or DEFAULT_TRAINER[spec.kind],
         params=dict(params or {}),
         seed=int(seed),

@@ -27,7 +27,8 @@ from core.ml.evaluate import evaluate
 from core.ml.fit import Fitted, evaluation_json, fit_and_evaluate
 from core.ml.labeled import Labeled, project_test_rows, training_rows
 from core.ml.model import Model
-from core.projects.spec import ProjectSpec, parse_spec
+from core.projects.service import load_spec_text
+from core.projects.spec import ProjectSpec
 from core.store import utcnow
 
 Progress = Callable[[str, float], None]
@@ -75,7 +76,7 @@ def train_plan(
     -> local file)."""
     report = progress or (lambda stage, fraction: None)
     started, clock = utcnow(), time.monotonic()
-    spec = parse_spec(plan.spec, f"{plan.project}'s project file")
+    spec = load_spec_text(plan.spec, f"{plan.project}'s project file")
     report("reading the label set", 0.05)
     train_part = _training_rows(plan, spec, paths).part(test=False)
     test_part = _test_rows(plan, spec, paths)
