@@ -112,7 +112,7 @@ def test_a_remote_build_gates_and_records_what_a_local_build_does(
     again_remote = _remote_build(remote, tmp_path / "r2")
     assert _outcome(remote, again_remote) == _outcome(local, again_local)
     assert again_remote.model_id == again_remote.baseline_model_id == production.artifact_id
-    assert any("no regression of f1_macro" == c.name and c.baseline for c in again_remote.checks)
+    assert any(c.name == "no regression of f1_macro" and c.baseline for c in again_remote.checks)
     assert not lease_path(remote.location, again_remote.build_id).exists()
     entries, _ = remote.accounts.audit(
         AuditQuery(action="build.", text=f"#{again_remote.build_id}")
