@@ -125,6 +125,10 @@ def _errors(app: FastAPI) -> None:
     async def api_error(request: Request, error: ApiError) -> Response:
         return error.response()
 
+    @app.exception_handler(CoreError)
+    async def refused(request: Request, error: CoreError) -> Response:
+        return core_error(error).response()  # e.g. the workspace busy while a token is checked
+
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> Response:
         first = error.errors()[0] if error.errors() else {}

@@ -57,14 +57,47 @@ def from_json(value: Any, annotation: Any, where: str, upload: Upload) -> Any:
     raise ArgumentError(f"{where}: this argument cannot be sent over HTTP.")
 
 
+def supported(annotation: Any) -> bool:
+    """Whether a parameter of this type can be sent as JSON (every API method's must be)."""
+    if annotation is Any or annotation is object or annotation is type(None):
+        return True
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return True
+    if origin is not None:
+        return all(a is Ellipsis or supported(a) for a in typing.get_args(annotation))
+    if not isinstance(annotation, type):
+        return False
+    if dataclasses.is_dataclass(annotation):
+        return all(supported(hint) for hint in _hints(annotation).values())
+    return annotation in _PLAIN or issubclass(annotation, Path | enum.Enum)
+
+
+_PLAIN = (
+    bool,
+    int,
+    float,
+    str,
+    bytes,
+    datetime,
+    date,
+    timedelta,
+    list,
+    tuple,
+    set,
+    frozenset,
+    dict,
+)
+
+
 def _union(value: Any, options: tuple[Any, ...], where: str, upload: Upload) -> Any:
     if value is None:
         if type(None) in options:
             return None
         raise _wrong(where, options, value)
-    if _is_upload(value):
-        for option in options:
-            if option is Path or option is bytes:
+    if _is_upload(value):  # a file: its path when the method takes one, else its bytes
+        for option in (Path, bytes):
+            if option in options:
                 return from_json(value, option, where, upload)
     failures: list[ArgumentError] = []
     for option in options:
