@@ -1,7 +1,8 @@
 """Signing in to the app: the login form, the first admin account, OpenID Connect, signing out.
 
 Local accounts sign in with a password (``client.accounts.sign_in``: failed sign-ins are limited,
-sessions expire). With ``[auth]`` in .streamlit/secrets.toml the company's identity provider signs
+sessions expire); the session's secret is kept in a cookie (app/components/session_cookie.py), so
+a reload or a new tab of the same browser stays signed in until the session ends. With ``[auth]`` in .streamlit/secrets.toml the company's identity provider signs
 people in (``st.login``) and ``st.user``'s e-mail picks the Loopline user. A workspace without
 users is open: the sidebar offers to create the first admin account.
 """
@@ -13,12 +14,17 @@ from pathlib import Path
 
 import streamlit as st
 
+from app.components import session_cookie
 from app.deps import show_error
 from core.api import Actor, Client, CoreError
+from core.api.types import Session
 
 SESSION = "login.session"  # the session's secret (kept in this browser tab's server-side state)
 USER = "login.name"
 NOTICE = "login.notice"
+COOKIE = "login.cookie"  # the secret the browser's cookie holds, as far as this tab knows
+DROPPED = "login.dropped"  # a secret that ended: its cookie (still sent until reload) is ignored
+LIFETIME = "login.lifetime"  # seconds the new session lasts at most (the cookie's lifetime)
 
 
 def client_address() -> str:
@@ -53,21 +59,28 @@ def signed_in(api: Client, *, keep_page: Callable[[], object] | None = None) -> 
     provider = identity_provider()
     if provider is not None:
         return _with_identity_provider(api, provider)
-    secret = st.session_state.get(SESSION)
+    secret = st.session_state.get(SESSION) or _cookie_secret()
     if secret:
         try:
             actor = api.accounts.resume(str(secret))
         except CoreError as error:
-            st.session_state.pop(SESSION, None)
+            _drop(str(secret))
             st.session_state[NOTICE] = error.message
         else:
+            st.session_state[SESSION] = secret
             st.session_state[USER] = actor.name
             _sidebar(api, actor)
+            if st.session_state.get(COOKIE) != secret:  # signed in here: keep it in the browser
+                session_cookie.remember(str(secret), st.session_state.get(LIFETIME, 0), st.sidebar)
+                st.session_state[COOKIE] = secret
             return actor
     st.session_state.pop(USER, None)
     if keep_page is not None:
         keep_page()
     _form(api)
+    if st.session_state.get(COOKIE):  # the browser still keeps an ended session's cookie
+        session_cookie.forget()
+        st.session_state.pop(COOKIE, None)
     st.stop()
     raise AssertionError("unreachable: st.stop() raises")
 
@@ -93,9 +106,30 @@ def _form(api: Client) -> None:
         except CoreError as error:
             show_error(error)
             return
-        st.session_state[SESSION] = session.secret
-        st.session_state[USER] = session.user
-        st.rerun()
+        _started(session)
+
+
+def _started(session: Session) -> None:
+    """A new session, kept for this tab; the next run puts it in the browser's cookie."""
+    st.session_state[SESSION] = session.secret
+    st.session_state[USER] = session.user
+    st.session_state[LIFETIME] = (session.expires_at - session.created_at).total_seconds()
+    st.rerun()
+
+
+def _cookie_secret() -> str | None:
+    """The session the browser's cookie names, unless it is one this tab saw end."""
+    secret = session_cookie.sent_secret()
+    if not secret or secret == st.session_state.get(DROPPED):
+        return None
+    st.session_state[COOKIE] = secret
+    return secret
+
+
+def _drop(secret: str) -> None:
+    """Forget an ended session in this tab (its cookie is removed when the form is drawn)."""
+    st.session_state.pop(SESSION, None)
+    st.session_state[DROPPED] = secret
 
 
 def _sidebar(api: Client, actor: Actor) -> None:
@@ -106,10 +140,13 @@ def _sidebar(api: Client, actor: Actor) -> None:
 
 
 def _sign_out(api: Client) -> None:
+    """End the session in the workspace (every tab and the cookie stop working at once)."""
     secret = st.session_state.pop(SESSION, None)
     st.session_state.pop(USER, None)
     if secret:
         api.accounts.sign_out(str(secret))
+        st.session_state[DROPPED] = str(secret)
+        st.session_state[COOKIE] = str(secret)  # the form run removes it from the browser
     st.session_state[NOTICE] = "You signed out."
 
 
@@ -141,9 +178,7 @@ def _first_admin(api: Client) -> None:
         with box:
             show_error(error)
         return
-    st.session_state[SESSION] = session.secret
-    st.session_state[USER] = session.user
-    st.rerun()
+    _started(session)
 
 
 def _with_identity_provider(api: Client, provider: str) -> Actor:
