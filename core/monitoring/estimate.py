@@ -102,6 +102,21 @@ def calibrated_sql(
     ], params
 
 
+def denominators_from_confusion(
+    matrix: np.ndarray, classes: Sequence[str], prefix: str = ""
+) -> dict[str, float]:
+    """What each per-class rate is a share of, as figures of their own: ``support.<class>`` (items
+    truly of the class: recall's denominator) and ``predicted.<class>`` (precision's). The
+    status query reads them as those rates' n, for their confidence intervals."""
+    out: dict[str, float] = {}
+    for index, name in enumerate(classes):
+        true_count, predicted = float(matrix[index].sum()), float(matrix[:, index].sum())
+        if true_count > 0 or predicted > 0:
+            out[f"{prefix}support.{name}"] = true_count
+            out[f"{prefix}predicted.{name}"] = predicted
+    return out
+
+
 def metrics_from_confusion(
     matrix: np.ndarray, classes: Sequence[str], prefix: str = ""
 ) -> dict[str, float]:

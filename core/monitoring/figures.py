@@ -11,7 +11,11 @@ from typing import Any
 import numpy as np
 
 from core.ml.evaluate import MIN_SLICE
-from core.monitoring.estimate import calibrated_sql, metrics_from_confusion
+from core.monitoring.estimate import (
+    calibrated_sql,
+    denominators_from_confusion,
+    metrics_from_confusion,
+)
 from core.monitoring.log import FEATURE_PREFIX, LogReader, quote
 from core.monitoring.models import Reference
 from core.projects.spec import ProjectSpec
@@ -138,6 +142,8 @@ def realized(
             _put(figures, window, "labeled", name, float(labeled), labeled, "realized")
             for metric, number in metrics_from_confusion(matrix, classes).items():
                 _put(figures, window, metric, name, number, labeled, "realized")
+            for metric, count in denominators_from_confusion(matrix, classes).items():
+                _put(figures, window, metric, name, count, round(count), "realized")
 
 
 def estimated(
@@ -181,3 +187,5 @@ def estimated(
                 continue
             for metric, number in metrics_from_confusion(matrix, classes, "estimated.").items():
                 _put(figures, window, metric, name, number, n, "estimated")
+            for metric, count in denominators_from_confusion(matrix, classes, "estimated.").items():
+                _put(figures, window, metric, name, count, round(count), "estimated")

@@ -199,6 +199,24 @@ run_ci AS (
            unnest(CAST($ri_upper AS DOUBLE[])) AS upper,
            unnest(CAST($ri_method AS VARCHAR[])) AS method
 ),
+-- what a per-class rate in monitoring is a share of: items truly of the class (recall), or
+-- predicted as it (precision), pooled over the same windows: the rate's own n
+mon_den AS (
+    SELECT t.project, t.requirement_id, t.slice, t.is_base,
+           starts_with(m.metric, 'estimated.') AS estimated, sum(m.value) AS n
+    FROM targets t
+    JOIN chosen c ON c.project = t.project AND c.requirement_id = t.requirement_id
+         AND c.source = 'monitoring'
+    JOIN mon m ON m.project = t.project AND m.slice = t.slice
+         AND m.model_version IS NOT DISTINCT FROM c.model_version
+         AND m.window_end > c.last_end - to_days(coalesce(c.window_days, 30))
+    WHERE m.value IS NOT NULL
+      AND regexp_replace(m.metric, '^estimated[.]', '') = CASE
+            WHEN starts_with(c.metric, 'recall.') THEN 'support.' || substr(c.metric, 8)
+            WHEN starts_with(c.metric, 'precision.') THEN 'predicted.' || substr(c.metric, 11)
+          END
+    GROUP BY ALL
+),
 found AS (
     SELECT t.project, t.requirement_id, t.slice, t.is_base,
            CASE WHEN vk.metric IS NOT NULL THEN vm.value ELSE rm.value END AS value,
@@ -224,7 +242,11 @@ found AS (
     UNION ALL
     SELECT t.project, t.requirement_id, t.slice, t.is_base,
            TRY_CAST(json_extract_string(ls.metadata, '$.alpha') AS DOUBLE), false,
-           TRY_CAST(json_extract_string(ls.metadata, '$.items') AS DOUBLE), NULL, NULL, NULL
+           TRY_CAST(json_extract_string(ls.metadata, '$.items_compared') AS DOUBLE),
+           TRY_CAST(json_extract_string(ls.metadata, '$.alpha_lower') AS DOUBLE),
+           TRY_CAST(json_extract_string(ls.metadata, '$.alpha_upper') AS DOUBLE),
+           CASE WHEN json_extract_string(ls.metadata, '$.alpha_lower') IS NOT NULL
+                THEN 'bootstrap' END
     FROM targets t
     JOIN chosen c ON c.project = t.project AND c.requirement_id = t.requirement_id
     JOIN artifacts ls ON ls.artifact_id = c.label_set_id
@@ -237,18 +259,25 @@ found AS (
     JOIN data_metrics d ON d.dataset_id = c.dataset_id AND d.metric = c.metric
     WHERE t.slice = ''
     UNION ALL
-    SELECT t.project, t.requirement_id, t.slice, t.is_base,
-           sum(m.value * coalesce(m.n, 1)) / nullif(sum(coalesce(m.n, 1)), 0),
-           m.metric <> c.metric, sum(m.n), NULL, NULL, NULL
-    FROM targets t
-    JOIN chosen c ON c.project = t.project AND c.requirement_id = t.requirement_id
-         AND c.source = 'monitoring'
-    JOIN mon m ON m.project = t.project AND m.slice = t.slice
-         AND m.model_version IS NOT DISTINCT FROM c.model_version
-         AND m.window_end > c.last_end - to_days(coalesce(c.window_days, 30))
-         AND m.metric IN (c.metric, 'estimated.' || c.metric)
-    WHERE m.value IS NOT NULL
-    GROUP BY t.project, t.requirement_id, t.slice, t.is_base, m.metric <> c.metric
+    SELECT f.project, f.requirement_id, f.slice, f.is_base, f.value, f.estimated,
+           coalesce(d.n, f.n), NULL, NULL,
+           CASE WHEN d.n IS NOT NULL THEN 'own_n' END
+    FROM (
+        SELECT t.project, t.requirement_id, t.slice, t.is_base,
+               sum(m.value * coalesce(m.n, 1)) / nullif(sum(coalesce(m.n, 1)), 0) AS value,
+               m.metric <> c.metric AS estimated, sum(m.n) AS n
+        FROM targets t
+        JOIN chosen c ON c.project = t.project AND c.requirement_id = t.requirement_id
+             AND c.source = 'monitoring'
+        JOIN mon m ON m.project = t.project AND m.slice = t.slice
+             AND m.model_version IS NOT DISTINCT FROM c.model_version
+             AND m.window_end > c.last_end - to_days(coalesce(c.window_days, 30))
+             AND m.metric IN (c.metric, 'estimated.' || c.metric)
+        WHERE m.value IS NOT NULL
+        GROUP BY t.project, t.requirement_id, t.slice, t.is_base, m.metric <> c.metric
+    ) f
+    LEFT JOIN mon_den d ON d.project = f.project AND d.requirement_id = f.requirement_id
+         AND d.slice = f.slice AND d.is_base = f.is_base AND d.estimated = f.estimated
 ),
 vals AS MATERIALIZED (
     SELECT * FROM found WHERE value IS NOT NULL
@@ -256,11 +285,11 @@ vals AS MATERIALIZED (
         PARTITION BY project, requirement_id, slice, is_base ORDER BY estimated) = 1
 ),
 -- each figure's interval: stored with it, else Wilson from its rate and n where n is its own
--- denominator (monitoring records each rate's own n; an evaluation's n counts items)
+-- denominator (items for accuracy and error rates; a class's members for its rates)
 vals_ci AS MATERIALIZED (
     SELECT v.project, v.requirement_id, v.slice, v.is_base, v.value, v.estimated, v.n,
            coalesce(v.lower, w.lower) AS lower, coalesce(v.upper, w.upper) AS upper,
-           CASE WHEN v.method IS NOT NULL THEN v.method
+           CASE WHEN v.lower IS NOT NULL THEN v.method
                 WHEN w.lower IS NOT NULL THEN 'wilson'
                 WHEN k.exact THEN 'exact' END AS method
     FROM vals v
@@ -276,7 +305,7 @@ vals_ci AS MATERIALIZED (
                  AS upper
         FROM (SELECT least(greatest(v.value, 0.0), 1.0) AS p, 1.959963984540054 AS z)
         WHERE v.lower IS NULL AND v.n > 0 AND k.proportion
-          AND (c.source = 'monitoring' OR k.counts_items)
+          AND (k.counts_items OR v.method = 'own_n')
     ) w ON true
 ),
 scored AS (
