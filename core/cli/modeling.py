@@ -160,7 +160,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     if getattr(api, "remote", False):  # a CI runner: train here, the server gates and records
         from core.remote.build import run_remote_build
 
-        build = run_remote_build(api, args.project, **options)  # type: ignore[arg-type]
+        build = run_remote_build(api, args.project, lease_s=args.lease, **options)  # type: ignore[arg-type]
     else:
         build = api.builds.run(args.project, **options)
     print(f"Build #{build.build_id} {build.status.upper()}: {build.reason}")
@@ -290,6 +290,13 @@ def add_commands(add: Adder) -> None:
         "--dask",
         metavar="ADDRESS",
         help="fit the model on this Dask scheduler, e.g. tcp://10.0.0.5:8786",
+    )
+    build.add_argument(
+        "--lease",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="remote mode: the server aborts the build when the runner is silent this long",
     )
     sweep = add(
         "sweep", cmd_sweep, "Search hyper-parameters: each grid combination is a tracked run."

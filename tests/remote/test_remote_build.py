@@ -1,0 +1,149 @@
+"""`loopline build` on a CI runner: a process with only LOOPLINE_URL and a token trains the small
+tickets project against `loopline server`, the server gates and records; the runner never loads
+DuckDB; a runner killed mid-build (or a server killed mid-build) leaves the build aborted once its
+lease lapses, and `verify` clean."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from core.api import Actor, Client
+from core.builds.reaper import LAPSED
+from tests.core.small_project import PROJECT, label_tickets
+from tests.remote.conftest import Hub, start_server, stop_server
+
+# the CLI in a runner process, then whether it loaded DuckDB (printed last)
+RUNNER = """
+import runpy, sys
+sys.argv = ["loopline", *sys.argv[1:]]
+code = 0
+try:
+    runpy.run_module("core.cli", run_name="__main__")
+except SystemExit as done:
+    code = done.code or 0
+print("duckdb loaded:", "duckdb" in sys.modules)
+sys.exit(code)
+"""
+
+
+def _label(hub: Hub, tmp_path: Path) -> Client:
+    """The hub's tickets project labeled and frozen (written beside the running server)."""
+    admin = Client(hub.workspace, Actor("admin", "test"))
+    if not admin.labeling.tasks(PROJECT):
+        label_tickets(admin, tmp_path)
+    return admin
+
+
+def _runner(hub: Hub, *args: str, token: str, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", RUNNER, *args],
+        cwd=cwd,
+        env={**hub.env(token), "PYTHONPATH": str(Path(__file__).parents[2])},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _builds(hub: Hub) -> list[dict[str, object]]:
+    status, body = hub.call("builds", "list", token="admin", project=PROJECT)
+    assert status == 200, body
+    return list(body["result"])
+
+
+def _wait_for(condition: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.2)
+    pytest.fail(f"waited {timeout:.0f} s for {what}")
+
+
+def test_a_runner_builds_and_the_server_records_it(hub: Hub, tmp_path: Path) -> None:
+    admin = _label(hub, tmp_path)
+    folder = hub.client_dir()
+    started = time.monotonic()
+    runner = _runner(
+        hub, "build", PROJECT, "--junit", "build.xml", "--promote", token="admin", cwd=folder
+    )
+    out, err = runner.communicate(timeout=600)
+    seconds = time.monotonic() - started
+    assert runner.returncode == 0, f"{out}\n{err}\nserver:\n{hub.output()}"
+    assert out.strip().endswith("duckdb loaded: False"), out
+    build = admin.builds.list(PROJECT)[0]
+    assert build.status == "successful" and f"Build #{build.build_id} SUCCESSFUL" in out
+    assert "registered tickets v1" in out and "promoted it to production" in out
+    production = admin.models.find_alias(PROJECT, "production")
+    assert production is not None and production.artifact_id == build.model_id
+    run = admin.runs.get(build.run_id)  # type: ignore[arg-type]
+    assert run.tags["runner"] == "remote" and run.created_by == "admin"
+    suite = ET.parse(folder / "build.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "0"
+    assert suite.get("name") == f"loopline build #{build.build_id} {PROJECT}"
+    assert not [p for p in admin.artifacts.verify().problems if p.severity == "error"]
+    print(f"remote build of {PROJECT}: {seconds:.1f} s (runner process, start to exit)")
+
+
+def test_a_runner_without_the_right_to_build_is_refused(hub: Hub, tmp_path: Path) -> None:
+    _label(hub, tmp_path)
+    done = hub.run_client("build", PROJECT, token="annotator")
+    assert done.returncode == 2
+    assert "may not build" in done.stderr or "may not build" in done.stdout, done.stderr
+
+
+def test_a_runner_killed_mid_build_is_aborted_after_its_lease(hub: Hub, tmp_path: Path) -> None:
+    admin = _label(hub, tmp_path)
+    before = {int(b["build_id"]) for b in _builds(hub)}  # type: ignore[call-overload]
+    runner = _runner(
+        hub, "build", PROJECT, "--lease", "2", token="data_scientist", cwd=hub.client_dir()
+    )
+    new: list[dict[str, object]] = []
+
+    def running() -> bool:
+        new[:] = [b for b in _builds(hub) if b["build_id"] not in before]
+        return bool(new) and new[0]["status"] == "running"
+
+    _wait_for(running, 120, "the runner's build to start")
+    runner.send_signal(signal.SIGKILL)
+    runner.wait(timeout=30)
+    build_id = int(new[0]["build_id"])  # type: ignore[call-overload]
+    time.sleep(2.5)  # the lease lapses
+    build = admin.builds.get(build_id)
+    assert (build.status, build.reason) == ("aborted", LAPSED)
+    assert build.run_id is None and build.model_id is None
+    verify = hub.run_client("verify", token="admin")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_a_server_killed_mid_build_leaves_it_aborted_after_restart(
+    fresh_hub: Hub, tmp_path: Path
+) -> None:
+    admin = _label(fresh_hub, tmp_path)
+    runner = _runner(
+        fresh_hub, "build", PROJECT, "--lease", "3", token="admin", cwd=fresh_hub.client_dir()
+    )
+    _wait_for(lambda: any(b["status"] == "running" for b in _builds(fresh_hub)), 120, "a build")
+    assert fresh_hub.process is not None
+    os.kill(fresh_hub.process.pid, signal.SIGKILL)
+    fresh_hub.process.wait(timeout=30)
+    out, err = runner.communicate(timeout=600)
+    assert runner.returncode != 0 and "Cannot reach the Loopline server" in err, out + err
+    process, fresh_hub.url = start_server(fresh_hub.workspace, fresh_hub.log)
+    try:
+        time.sleep(3.5)  # the lease lapses
+        build = admin.builds.list(PROJECT)[0]
+        assert (build.status, build.reason) == ("aborted", LAPSED)
+        assert admin.runs.search(PROJECT).total == 0  # nothing half-registered
+        verify = fresh_hub.run_client("verify", token="admin")
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+    finally:
+        stop_server(process)
