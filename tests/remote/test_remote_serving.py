@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +118,7 @@ class ServingHost:
         threading.Thread(target=self._drain, daemon=True).start()
         if not ready.startswith("Serving "):
             self.process.wait(timeout=30)
-            raise AssertionError(f"the serving host did not start:\n{self.text}")
+            raise AssertionError(f"the serving host did not start:\n{self.output()}")
         self.url = ready.split(" at ")[-1].strip()
         self.http = httpx.Client(base_url=self.url, timeout=30)
         self.token = token
@@ -128,13 +129,21 @@ class ServingHost:
         for line in self.process.stdout:
             self.lines.append(line)
 
-    @property
-    def text(self) -> str:
+    def output(self) -> str:
         return "".join(self.lines)
+
+    def serves(self, version: int) -> bool:
+        """Whether a prediction now comes from model version ``version``."""
+        return bool(self.predict()["model"]["version"] == version)
+
+    def shipped_all(self) -> bool:
+        """Whether everything logged so far is written and shipped."""
+        health = self.health()
+        return bool(health["log"]["pending"] == 0 and health["spooled_segments"] == 0)
 
     def predict(self) -> dict[str, Any]:
         answer = self.http.post("/predict", json={"inputs": ROW})
-        assert answer.status_code == 200, f"{answer.text}\n{self.text}"
+        assert answer.status_code == 200, f"{answer.text}\n{self.output()}"
         found: dict[str, Any] = answer.json()
         self.sent.append(found["request_id"])
         return found
@@ -229,26 +238,19 @@ def test_hosts_serve_follow_a_promotion_and_deliver_every_prediction_once_across
         promote(server, keys["release_manager"], "model:tickets@2")
         moved = time.monotonic()
         for host in (one, two):
-            wait_for(lambda h=host: h.predict()["model"]["version"] == 2, 30, lambda h=host: h.text)
+            wait_for(partial(host.serves, 2), 30, host.output)
         switch_seconds = time.monotonic() - moved
         assert switch_seconds < POLL + 10
 
         server.kill()  # the server is gone: the hosts keep answering and spool their log
         assert [h.predict()["model"]["version"] for h in (one, two) * 15] == [2, 2] * 15
-        wait_for(lambda: one.health()["ship_error"] is not None, 30, lambda: one.text)
-        assert one.health()["status"] == "ok" or one.health()["ship_error"]
-        wait_for(lambda: one.health()["spooled_segments"] > 0, 30, lambda: one.text)
+        wait_for(lambda: one.health()["ship_error"] is not None, 30, one.output)
+        wait_for(lambda: one.health()["spooled_segments"] > 0, 30, one.output)
         server.start()
         for host in (one, two):
             host.predict()
         for host in (one, two):
-            wait_for(
-                lambda h=host: (
-                    h.health()["spooled_segments"] == 0 and h.health()["log"]["pending"] == 0
-                ),
-                60,
-                lambda h=host: h.text,
-            )
+            wait_for(host.shipped_all, 60, host.output)
     finally:
         one.stop()
         two.stop()
@@ -290,9 +292,7 @@ def test_a_host_restarted_while_the_server_is_down_serves_its_cached_model(
         assert refused.status_code == 503
         assert refused.json()["error"].endswith("this token cannot be checked until it is back.")
         server.start()
-        wait_for(lambda: again.health()["spooled_segments"] == 0, 60, lambda: again.text)
-        wait_for(lambda: again.health()["log"]["pending"] == 0, 30, lambda: again.text)
-        wait_for(lambda: again.health()["spooled_segments"] == 0, 60, lambda: again.text)
+        wait_for(again.shipped_all, 60, again.output)
     finally:
         again.stop()
         server.stop()
