@@ -36,9 +36,9 @@ what = top[1].selectbox(
 projects = [p.name for p in api.projects.list()]
 project = top[2].selectbox("Project", [ANY, *projects], key="audit.project")
 text = top[3].text_input("Text in target or details", key="audit.text", max_chars=200)
-today = datetime.now(UTC).date()
+today = datetime.now(UTC).date()  # the wall clock: the demo's story (May–September) is older
 days = st.date_input(
-    "Days (UTC)", value=(today - timedelta(days=30), today), key="audit.days", max_value=today
+    "Days (UTC)", value=(today - timedelta(days=365), today), key="audit.days", max_value=today
 )
 start, end = (days[0], days[-1]) if isinstance(days, tuple | list) and days else (None, None)
 query = AuditQuery(
