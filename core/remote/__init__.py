@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 
 from core.remote.client import RemoteClient, area_types, local_only
-from core.remote.deserialise import rebuild
-from core.remote.transport import Transport, core_error
+from core.remote.deserialise import core_error, rebuild
+from core.remote.transport import Transport
 
 URL_VARIABLE = "LOOPLINE_URL"
 TOKEN_VARIABLE = "LOOPLINE_TOKEN"

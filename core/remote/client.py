@@ -66,7 +66,7 @@ class RemoteClient:
         self.location = self.transport.url
         self._actor = Actor(_token_user(token), "api", token=token)
         for name, area in area_types().items():
-            setattr(self, name, remote_area(area)(self, name))
+            setattr(self, name, _remote_area(area)(self, name))
 
     @property
     def actor(self) -> Actor:
@@ -182,7 +182,16 @@ class RemoteArea:
         return f"<remote {self._name} of {self._client.location}>"
 
 
-@functools.cache
+_AREAS: dict[type[Area], type[RemoteArea]] = {}
+
+
+def _remote_area(area: type[Area]) -> type[RemoteArea]:
+    found = _AREAS.get(area)
+    if found is None:
+        found = _AREAS[area] = remote_area(area)
+    return found
+
+
 def remote_area(area: type[Area]) -> type[RemoteArea]:
     """A class with ``area``'s public methods, each a call to the server; its static methods
     as they are (they need no workspace)."""

@@ -195,7 +195,8 @@ def _frame(value: Json) -> Any:
 
     if not isinstance(value, list):
         raise Mismatch(f"expected a list of records, got {type(value).__name__}")
-    return pd.DataFrame.from_records(value) if value else pd.DataFrame()
+    rows: list[Any] = value
+    return pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
 
 
 def _dataclass(value: Json, cls: type) -> Any:

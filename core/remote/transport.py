@@ -104,14 +104,15 @@ class Transport:
         }
         with self._response("POST", f"{API}/uploads", opener, headers) as response:
             payload = _json(response.read(), self.url)
-        if not isinstance(payload, dict) or not isinstance(payload.get("upload"), str):
+        upload = payload.get("upload") if isinstance(payload, dict) else None
+        if not isinstance(upload, str):
             raise CoreError(f"The server at {self.url} did not say where the upload went.")
-        if payload.get("sha256") not in (None, digest):
+        if isinstance(payload, dict) and payload.get("sha256") not in (None, digest):
             raise CoreError(
                 f"{name}: the server received other bytes than were sent (SHA-256 differs).",
                 hint="send it again; if it recurs, something between here and the server alters it",
             )
-        return payload["upload"]
+        return upload
 
     def download(self, sha256: str, dest: Path) -> Path:
         """The object with this SHA-256 from the server's object store, streamed to ``dest``
