@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Command modules registered when they are present (`loopline server`)
-OPTIONAL_COMMANDS = ("core.cli.server",)
+OPTIONAL_COMMANDS = ("core.cli.server", "core.cli.backup")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
