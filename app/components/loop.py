@@ -25,6 +25,7 @@ def loop_cards(overview: ProjectOverview) -> None:
 STATUS_LABELS = {
     "met": ("🟢", "met"),
     "violated": ("🔴", "violated"),
+    "inconclusive": ("🟣", "inconclusive"),
     "suspect": ("🟠", "suspect"),
     "no_evidence": ("⚪", "no evidence"),
 }

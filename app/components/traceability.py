@@ -11,11 +11,44 @@ import plotly.graph_objects as go
 
 from core.api.types import EvidenceDetail, HistoryEntry, Matrix, SliceValue, Status
 
-STATUS_ORDER = ("met", "no_evidence", "suspect", "violated")
-COLORS = {"met": "#2b9348", "no_evidence": "#adb5bd", "suspect": "#f4a261", "violated": "#d62828"}
-TINTS = {"met": "#d8f3dc", "no_evidence": "#eceff3", "suspect": "#fde8d4", "violated": "#fbd5d5"}
-ICONS = {"met": "🟢", "no_evidence": "⚪", "suspect": "🟠", "violated": "🔴", "removed": "✖️"}
-LABELS = {"met": "met", "no_evidence": "no evidence", "suspect": "suspect", "violated": "violated"}
+STATUS_ORDER = ("met", "no_evidence", "inconclusive", "suspect", "violated")
+COLORS = {
+    "met": "#2b9348",
+    "no_evidence": "#adb5bd",
+    "inconclusive": "#6c63ff",
+    "suspect": "#f4a261",
+    "violated": "#d62828",
+}
+TINTS = {
+    "met": "#d8f3dc",
+    "no_evidence": "#eceff3",
+    "inconclusive": "#e4e2ff",
+    "suspect": "#fde8d4",
+    "violated": "#fbd5d5",
+}
+ICONS = {
+    "met": "🟢",
+    "no_evidence": "⚪",
+    "inconclusive": "🟣",
+    "suspect": "🟠",
+    "violated": "🔴",
+    "removed": "✖️",
+}
+LABELS = {
+    "met": "met",
+    "no_evidence": "no evidence",
+    "inconclusive": "inconclusive",
+    "suspect": "suspect",
+    "violated": "violated",
+}
+
+
+def sample_text(status: Status | None) -> str:
+    """``n = 319, 95% CI 0.612–0.705`` and the open alert that keeps it from being met."""
+    if status is None:
+        return ""
+    alert = f" · alert #{status.alert_id} open" if status.alert_id is not None else ""
+    return status.interval_text + alert
 
 
 def label(status: Status | str | None) -> str:
@@ -38,6 +71,7 @@ def matrix_frame(matrix: Matrix) -> pd.DataFrame:
                 "value vs threshold": (
                     f"via {found.via}: {found.value_text}" if found and found.via else ""
                 ),
+                "n and 95% interval": sample_text(found) if found and found.via else "",
                 "check": "",
                 "evidence": "",
                 "measured on": "",
@@ -51,6 +85,7 @@ def matrix_frame(matrix: Matrix) -> pd.DataFrame:
                     "requirement": f"{indent}\u2003↳ {item.requirement_id} · {item.title}",
                     "status": label(status),
                     "value vs threshold": status.value_text if status else "—",
+                    "n and 95% interval": sample_text(status),
                     "check": item.check_text,
                     "evidence": item.evidence_text,
                     "measured on": (status.evidence_ref or "") if status else "",
@@ -70,7 +105,8 @@ def styled_matrix(frame: pd.DataFrame) -> Any:
         weight = "font-weight: 600;" if frame.loc[row.name, "_level"] == "system" else ""
         tint = f"background-color: {TINTS.get(key, '#fff')};"
         return [
-            weight + (tint if column in ("status", "value vs threshold") else "")
+            weight
+            + (tint if column in ("status", "value vs threshold", "n and 95% interval") else "")
             for column in shown.columns
         ]
 
@@ -105,6 +141,7 @@ def matrix_heatmap(matrix: Matrix, max_columns: int = 60, max_rows: int = 80) ->
             hover_row.append(
                 f"<b>{row.requirement.requirement_id} ← {rid}</b><br>{item.check_text}<br>"
                 f"{LABELS[key]}: {status.value_text if status else '—'}<br>"
+                f"{sample_text(status)}<br>"
                 f"{(status.evidence_ref or '') if status else ''}"
             )
         z.append(z_row)
@@ -129,10 +166,21 @@ def slice_chart(values: Sequence[SliceValue], metric: str) -> go.Figure:
             x=[v.slice or "overall" for v in shown],
             y=[v.value for v in shown],
             marker_color=[
-                "#6b7689" if v.reference else COLORS["met" if v.passed else "violated"]
+                "#6b7689" if v.reference else COLORS.get(v.verdict or "", COLORS["no_evidence"])
                 for v in shown
             ],
-            text=[f"{v.value:.3f}" + (" (estimated)" if v.estimated else "") for v in shown],
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": [(v.upper - v.value) if v.upper is not None else 0 for v in shown],
+                "arrayminus": [(v.value - v.lower) if v.lower is not None else 0 for v in shown],
+            },
+            text=[
+                f"{v.value:.3f}"
+                + (" (estimated)" if v.estimated else "")
+                + (f" · n = {v.n:,.0f}" if v.n is not None else "")
+                for v in shown
+            ],
             textposition="outside",
             name=metric,
             width=min(0.8, 0.25 * len(shown)) if shown else None,

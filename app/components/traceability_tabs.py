@@ -3,8 +3,11 @@ requirement, the status history and the impact of promoting a candidate."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from app.components.lineage import lineage_figure
 from app.components.traceability import (
@@ -15,6 +18,7 @@ from app.components.traceability import (
     matrix_frame,
     matrix_heatmap,
     per_version_heatmap,
+    sample_text,
     slice_chart,
     styled_matrix,
 )
@@ -28,15 +32,17 @@ MAX_CHART_ROWS = 80  # matrix_heatmap's default
 def coverage_tiles(full: Matrix) -> None:
     """System requirements per status, and the gaps: no ML requirement, no evidence."""
     counts = full.coverage.by_status
-    cells = st.columns(6)
-    for cell, key in zip(cells, ("met", "violated", "suspect", "no_evidence"), strict=False):
+    cells = st.columns(7)
+    for cell, key in zip(
+        cells, ("met", "violated", "inconclusive", "suspect", "no_evidence"), strict=False
+    ):
         cell.metric(f"System: {LABELS[key]}", counts.get(f"system.{key}", 0))
-    cells[4].metric(
+    cells[5].metric(
         "No ML requirement",
         len(full.coverage.system_without_ml),
         help=", ".join(full.coverage.system_without_ml) or "every system requirement is covered",
     )
-    cells[5].metric(
+    cells[6].metric(
         "ML: no evidence",
         len(full.coverage.ml_without_evidence),
         help=", ".join(full.coverage.ml_without_evidence) or "every ML requirement has evidence",
@@ -90,7 +96,19 @@ def evidence_tab(api: Client, project: str, matrix: Matrix) -> None:
         found.status if found else "", st.info
     )
     via = f" via {found.via}" if found and found.via else ""
-    box(f"{item.requirement_id} is {label(found)}{via}: {found.value_text if found else '—'}")
+    sample = f" ({found.interval_text})" if found and found.interval_text else ""
+    box(
+        f"{item.requirement_id} is {label(found)}{via}: "
+        f"{found.value_text if found else '—'}{sample}"
+    )
+    if found is not None and found.alert_id is not None:
+        with contextlib.suppress(StreamlitAPIException):  # only for roles that may see it
+            st.page_link(
+                "views/monitoring.py",
+                label=f"Alert #{found.alert_id} is open on this requirement's rule: "
+                "it is not met while the alert is open",
+                icon="🚨",
+            )
     st.markdown(f"**{item.title}** — {item.statement}")
     if item.is_ml:
         st.caption(
@@ -122,6 +140,7 @@ def _links(detail: EvidenceDetail) -> None:
                     "requirement": f"{r.requirement_id} · {r.title}",
                     "status": label(s),
                     "value vs threshold": s.value_text if s else "—",
+                    "n and 95% interval": sample_text(s),
                     "check": r.check_text,
                 }
                 for r, s in (*detail.upstream, *detail.downstream)

@@ -19,8 +19,11 @@ st.title("🧭 Traceability")
 st.caption(
     "System requirements (rows) and the ML requirements derived from them, each checked against "
     "its evidence: the production model's evaluation, the latest build, monitoring, or a system "
-    "verification run. Colours: 🟢 met · 🔴 violated · 🟠 suspect (evidence about an older model "
-    "or wording) · ⚪ no evidence."
+    "verification run. Every figure shows its sample size n and 95% interval: 🟢 met (the "
+    "interval clears the threshold) · 🔴 violated (it lies wholly on the wrong side) · 🟣 "
+    "inconclusive (it straddles the threshold, n is below the requirement's minimum, or a "
+    "monitoring alert on its rule is open) · 🟠 suspect (evidence about an older model or "
+    "wording) · ⚪ no evidence."
 )
 api = client()
 left, *filters = st.columns([2, 1, 1, 1])
@@ -56,7 +59,7 @@ owner = filters[0].selectbox("Owner", ["(all)", *owners], key="traceability.owne
 category = filters[1].selectbox("Category", ["(all)", *categories], key="traceability.category")
 status = filters[2].selectbox(
     "Status",
-    ["(all)", "violated", "suspect", "no_evidence", "met"],
+    ["(all)", "violated", "inconclusive", "suspect", "no_evidence", "met"],
     key="traceability.status",
     format_func=lambda s: LABELS.get(s, s),
 )

@@ -4,6 +4,11 @@ arithmetic written out so a manager can check it.
 
 Thresholds are rounded towards the stricter side (a derived ``≥`` threshold is rounded up, a
 ``≤`` budget down), so rounding never loosens the system requirement.
+
+A base rate or expected recall that was *measured* says on how many items (``base_rate_n``,
+``expected_recall_n``): the threshold then carries the uncertainty of those figures (the range
+it takes over their 95% Wilson intervals), and nothing is derived from fewer than
+``MIN_DERIVE_N`` items.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 
 from core.errors import InvalidInput, expected_one_of
 from core.requirements.models import Derivation
+from core.stats import wilson_rate
 
 KINDS = {
     "precision": "wrong detections tolerated per period → minimum precision of a class",
@@ -23,12 +29,22 @@ KINDS = {
     "latency": "end-to-end time budget minus the rest of the system → model latency budget",
 }
 _INPUTS = {
-    "precision": ("volume", "base_rate", "tolerated", "expected_recall", "failure_share"),
-    "recall": ("volume", "base_rate", "tolerated", "failure_share"),
+    "precision": (
+        "volume",
+        "base_rate",
+        "tolerated",
+        "expected_recall",
+        "failure_share",
+        "base_rate_n",
+        "expected_recall_n",
+    ),
+    "recall": ("volume", "base_rate", "tolerated", "failure_share", "base_rate_n"),
     "accuracy": ("volume", "tolerated", "failure_share"),
     "latency": ("budget_ms", "other_ms"),
 }
 _DEFAULTS = {"expected_recall": 1.0, "failure_share": 1.0, "period": "period"}
+MEASURED = {"base_rate": "base_rate_n", "expected_recall": "expected_recall_n"}
+MIN_DERIVE_N = 30  # a measured input from fewer items derives nothing
 
 
 def _n(value: float) -> str:
@@ -79,7 +95,73 @@ def derive(kind: str, inputs: Mapping[str, Any], metric: str | None = None) -> D
         rate = _accuracy(tolerance, metric)
     else:
         rate = _positives(kind, inputs, tolerance, metric)
-    return _rounded_up(kind, tolerance, rate)
+    done = _rounded_up(kind, tolerance, rate)
+    return _with_uncertainty(kind, inputs, tolerance, metric, done) if kind != "accuracy" else done
+
+
+def _measured(inputs: Mapping[str, Any], key: str) -> float | None:
+    """The n a measured input was measured on (None: given, not measured); refused below
+    ``MIN_DERIVE_N``."""
+    if inputs.get(MEASURED[key]) in (None, ""):
+        return None
+    n = _number(inputs, MEASURED[key], 1.0, None)
+    if n < MIN_DERIVE_N:
+        raise InvalidInput(
+            f"Derivation: {key} was measured on {_n(n)} items; a threshold is not derived from "
+            f"fewer than {MIN_DERIVE_N}.",
+            hint=f"measure {key} on more items, or leave {MEASURED[key]} out if it is known",
+        )
+    return n
+
+
+def _with_uncertainty(
+    kind: str,
+    inputs: Mapping[str, Any],
+    tolerance: _Tolerance,
+    metric: str | None,
+    done: Derivation,
+) -> Derivation:
+    """The threshold's range over the 95% intervals of the measured inputs, as a last step."""
+    ranges: dict[str, tuple[float, float]] = {}
+    used = dict(done.inputs)
+    for key in ("base_rate", "expected_recall") if kind == "precision" else ("base_rate",):
+        n = _measured(inputs, key)
+        if n is None:
+            continue
+        interval = wilson_rate(float(used[key]), n)
+        assert interval.lower is not None and interval.upper is not None
+        ranges[key] = (max(interval.lower, 1e-9), interval.upper)
+        used[MEASURED[key]] = n
+    if not ranges:
+        return done
+    values = []
+    for corner in _corners(ranges):
+        trial = {**inputs, **corner}
+        values.append(_positives(kind, trial, tolerance, metric).value)
+    low, high = _ceil(max(min(values), 0.0)), _ceil(max(values))
+    measured = "; ".join(
+        f"{key} {lo:.4g}–{hi:.4g} (95% CI, n = {_n(used[MEASURED[key]])})"
+        for key, (lo, hi) in ranges.items()
+    )
+    step = (
+        f"Over the measured inputs' intervals ({measured}): {done.metric} ≥ {low:.3f} … {high:.3f}"
+    )
+    return Derivation(
+        done.kind,
+        done.metric,
+        done.comparator,
+        done.threshold,
+        used,
+        (*done.steps, step),
+        (low, high),
+    )
+
+
+def _corners(ranges: Mapping[str, tuple[float, float]]) -> list[dict[str, float]]:
+    corners: list[dict[str, float]] = [{}]
+    for key, (low, high) in ranges.items():
+        corners = [{**c, key: v} for c in corners for v in (low, high)]
+    return corners
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from core.accounts.access import readable
 from core.artifacts.models import Artifact
@@ -19,10 +20,9 @@ from core.requirements.models import (
     Status,
     system_tree,
 )
-from core.requirements.rules import compare, effective_threshold
 from core.requirements.service import select_current
-from core.requirements.status import select_statuses
-from core.requirements.status_sql import GRAIN_RANK
+from core.requirements.status import select_statuses, slice_verdicts
+from core.stats import Interval
 from core.store import Tx, Workspace
 
 
@@ -128,6 +128,19 @@ class SliceValue:
     passed: bool | None
     estimated: bool | None = None
     reference: bool = False  # the slice the relative form compares with
+    verdict: str | None = None  # met, violated, inconclusive (None: not measured, or reference)
+    n: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    interval_method: str | None = None
+
+    @property
+    def interval_text(self) -> str:
+        if self.value is None:
+            return ""
+        if self.interval_method == "exact":
+            return "exact"
+        return Interval(self.n, self.lower, self.upper, self.interval_method or "none").text()
 
 
 @dataclass(frozen=True)
@@ -221,73 +234,38 @@ def _artifacts(tx: Tx, status: Status | None) -> dict[str, Artifact]:
 
 
 def _slice_values(tx: Tx, item: Requirement, status: Status | None) -> tuple[SliceValue, ...]:
-    """The evidence's value on each slice the requirement names (and the reference slice)."""
+    """The evidence's value on each slice the requirement names (and the reference slice),
+    judged by the status query itself: each with its n, interval and verdict."""
     if status is None or status.source is None or item.metric is None or item.comparator is None:
         return ()
-    targets = list(item.slices or ("",))
-    wanted = targets + ([item.relative_to] if item.relative_to else [])
-    values: dict[str, tuple[float, bool]] = {}
-    if status.source == "monitoring":
-        rows = tx.rows(
-            f"""
-            WITH g AS (SELECT arg_min(grain, {GRAIN_RANK}) AS grain
-                       FROM monitor_metrics WHERE project = ?)
-            SELECT slice, sum(value * coalesce(n, 1)) / nullif(sum(coalesce(n, 1)), 0),
-                   metric <> ? AS estimated
-            FROM monitor_metrics WHERE project = ? AND grain = (SELECT grain FROM g)
-              AND model_version IS NOT DISTINCT FROM ? AND window_end > ?::TIMESTAMP - to_days(?)
-              AND metric IN (?, 'estimated.' || ?) AND slice IN (SELECT unnest(?::VARCHAR[]))
-              AND value IS NOT NULL
-            GROUP BY slice, estimated ORDER BY estimated DESC
-            """,
-            [
-                item.project,
-                item.metric,
-                item.project,
-                status.model_version,
-                tx.scalar(
-                    "SELECT max(window_end) FROM monitor_metrics WHERE project = ?", [item.project]
-                ),
-                item.window_days or 30,
-                item.metric,
-                item.metric,
-                wanted,
-            ],
-        )
-        for slice_name, value, estimated in rows:  # realized rows come last and win
-            if value is not None:
-                values[slice_name] = (float(value), bool(estimated))
-    elif item.metric == "label_agreement" or item.metric.startswith("missing_rate"):
-        if status.value is not None:
-            values[""] = (status.value, False)
-    else:
-        recorded = status.verification_id is not None and tx.scalar(
-            "SELECT count(*) FROM verification_metrics WHERE verification_id = ? AND metric = ?",
-            [status.verification_id, item.metric],
-        )
-        if recorded:
-            sql, key = (
-                "SELECT slice, value FROM verification_metrics WHERE verification_id = ? AND metric = ?",
-                status.verification_id,
-            )
-        else:
-            sql, key = (
-                "SELECT slice, value FROM run_metrics WHERE run_id = ? AND key = ?",
-                status.run_id,
-            )
-        for slice_name, value in tx.rows(
-            sql + " AND slice IN (SELECT unnest(?::VARCHAR[]))", [key, item.metric, wanted]
-        ):
-            if value is not None:
-                values[slice_name] = (float(value), False)
-    base = values[item.relative_to][0] if item.relative_to and item.relative_to in values else None
-    limit = effective_threshold(item.comparator, item.threshold, base, item.tolerance)
+    found = {
+        (bool(row[9]), str(row[0])): row
+        for row in slice_verdicts(tx, item.project, item.requirement_id)
+    }
     out = []
-    for target in targets:
-        value, estimated = values.get(target, (None, None))
-        passed = None if value is None or limit is None else compare(value, item.comparator, limit)
-        out.append(SliceValue(target, value, limit, passed, estimated))
+    for target in item.slices or ("",):
+        row = found.get((False, target))
+        out.append(_slice_value(target, row, reference=False))
     if item.relative_to:
-        value, estimated = values.get(item.relative_to, (None, None))
-        out.append(SliceValue(item.relative_to, value, None, None, estimated, reference=True))
+        out.append(_slice_value(item.relative_to, found.get((True, item.relative_to)), True))
     return tuple(out)
+
+
+def _slice_value(name: str, row: tuple[Any, ...] | None, reference: bool) -> SliceValue:
+    if row is None:
+        return SliceValue(name, None, None, None, None, reference=reference)
+    _, value, limit, verdict, estimated, n, lower, upper, method, _ = row
+    passed = {"met": True, "violated": False}.get(verdict) if verdict else None
+    return SliceValue(
+        name,
+        None if value is None else float(value),
+        None if limit is None else float(limit),
+        passed,
+        None if estimated is None else bool(estimated),
+        reference=reference,
+        verdict=verdict,
+        n=None if n is None else float(n),
+        lower=lower,
+        upper=upper,
+        interval_method=method,
+    )

@@ -156,7 +156,11 @@ class Requirement:
             out[name] = list(out[name])
         derivation = self.derivation
         out["derivation"] = (
-            {k: v for k, v in derivation.items() if k not in ("steps", "threshold")}
+            {
+                k: v
+                for k, v in derivation.items()
+                if k not in ("steps", "threshold", "threshold_range")
+            }
             if derivation
             else None
         )
@@ -401,9 +405,11 @@ class Impact:
         if not self.changes:
             return f"Promoting {self.candidate} would change no requirement's status."
         worse = sum(c.after == "violated" for c in self.changes)
+        unsure = sum(c.after == "inconclusive" for c in self.changes)
         return (
             f"Promoting {self.candidate} would change {len(self.changes)} status(es)"
             + (f", {worse} to violated" if worse else "")
+            + (f", {unsure} to inconclusive" if unsure else "")
             + "."
         )
 
@@ -418,11 +424,15 @@ class Derivation:
     threshold: float
     inputs: Mapping[str, Any]
     steps: tuple[str, ...]
+    threshold_range: tuple[float, float] | None = None  # over measured inputs' intervals
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "kind": self.kind,
             **dict(self.inputs),
             "threshold": self.threshold,
             "steps": list(self.steps),
         }
+        if self.threshold_range is not None:
+            out["threshold_range"] = list(self.threshold_range)
+        return out

@@ -28,8 +28,20 @@ from core.requirements.status import select_statuses, status_history
 from core.store import Workspace, utcnow
 
 FORMATS = ("csv", "html", "yaml", "reqif")
-COLORS = {"met": "#2b9348", "violated": "#d62828", "suspect": "#f4a261", "no_evidence": "#adb5bd"}
-LABELS = {"met": "met", "violated": "violated", "suspect": "suspect", "no_evidence": "no evidence"}
+COLORS = {
+    "met": "#2b9348",
+    "violated": "#d62828",
+    "suspect": "#f4a261",
+    "inconclusive": "#6c63ff",
+    "no_evidence": "#adb5bd",
+}
+LABELS = {
+    "met": "met",
+    "violated": "violated",
+    "suspect": "suspect",
+    "inconclusive": "inconclusive",
+    "no_evidence": "no evidence",
+}
 TRACE_COLUMNS = (
     "system_id",
     "system_title",
@@ -41,8 +53,13 @@ TRACE_COLUMNS = (
     "evidence",
     "status",
     "value",
+    "n",
+    "lower",
+    "upper",
+    "interval",
     "threshold",
     "slice",
+    "alert_id",
     "evidence_ref",
     "model_version",
     "measured_at",
@@ -76,6 +93,11 @@ def _ml_cells(item: Requirement | None, status: Status | None) -> dict[str, Any]
         "evidence": item.evidence_text,
         "status": _label(status),
         "value": None if status is None or status.value is None else round(status.value, 4),
+        "n": _rounded(status.n if status else None, 0),
+        "lower": _rounded(status.lower if status else None, 4),
+        "upper": _rounded(status.upper if status else None, 4),
+        "interval": (status.interval_method or "") if status else "",
+        "alert_id": status.alert_id if status else None,
         "threshold": None
         if status is None or status.threshold is None
         else round(status.threshold, 4),
@@ -86,6 +108,10 @@ def _ml_cells(item: Requirement | None, status: Status | None) -> dict[str, Any]
         if status and status.measured_at
         else "",
     }
+
+
+def _rounded(value: float | None, places: int) -> float | None:
+    return None if value is None else round(value, places)
 
 
 def _label(status: Status | None) -> str:
@@ -130,6 +156,11 @@ def _trace_document(matrix: Matrix) -> dict[str, Any]:
         if status is not None:
             entry.update(
                 value=status.value,
+                n=status.n,
+                lower=status.lower,
+                upper=status.upper,
+                interval=status.interval_method,
+                min_n=status.min_n,
                 threshold=status.threshold,
                 slice=status.slice,
                 evidence=status.evidence_ref,
@@ -137,6 +168,8 @@ def _trace_document(matrix: Matrix) -> dict[str, Any]:
             )
             if status.via:
                 entry["via"] = status.via
+            if status.alert_id is not None:
+                entry["alert_id"] = status.alert_id
         out.append(entry)
     return {
         "project": matrix.project,
@@ -173,7 +206,7 @@ def html_report(ws: Workspace, matrix: Matrix, history: Sequence[HistoryEntry]) 
     summary = " · ".join(
         f"{badge(s)} {counts.get(f'{level}.{s}', 0)}"
         for level in ("system",)
-        for s in ("met", "violated", "suspect", "no_evidence")
+        for s in ("met", "violated", "inconclusive", "suspect", "no_evidence")
     )
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
@@ -203,7 +236,9 @@ def html_report(ws: Workspace, matrix: Matrix, history: Sequence[HistoryEntry]) 
                 f"<tr><td>{pad}&nbsp;&nbsp;↳ {escape(item.requirement_id)} {escape(item.title)}</td>"
                 f"<td>{escape(item.check_text)}</td><td>{escape(item.evidence_text)}</td>"
                 f"<td>{badge(status.status if status else None)}</td>"
-                f"<td class='num'>{escape(status.value_text if status else '—')}</td>"
+                f"<td class='num'>{escape(status.value_text if status else '—')}"
+                f"<br><span class='muted'>{escape(status.interval_text if status else '')}"
+                f"{escape(_alert_note(status))}</span></td>"
                 f"<td>{escape((status.evidence_ref or '') if status else '')}</td></tr>"
             )
     parts.append("</table>")
@@ -222,6 +257,10 @@ def html_report(ws: Workspace, matrix: Matrix, history: Sequence[HistoryEntry]) 
         parts.append("</table>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _alert_note(status: Status | None) -> str:
+    return f" · alert #{status.alert_id} open" if status and status.alert_id is not None else ""
 
 
 def _via(status: Status | None) -> str:

@@ -100,6 +100,32 @@ def query_params(tx: Tx, project: str | None, candidate: Candidate | None = None
     return params
 
 
+def slice_query() -> str:
+    """The status query up to its per-slice verdicts, ending in every slice of one ML
+    requirement (and its reference slice): what the Evidence tab shows, judged where the status
+    is judged."""
+    full = status_query()
+    head = full[: full.index("closure(project, anc, des) AS (")].rstrip().rstrip(",")
+    return (
+        head
+        + """
+SELECT slice, value, limit_value, verdict, estimated, n, lower, upper, method, false
+FROM judged WHERE requirement_id = $requirement_id
+UNION ALL
+SELECT slice, value, NULL, NULL, estimated, n, lower, upper, method, true
+FROM vals_ci WHERE requirement_id = $requirement_id AND is_base
+ORDER BY 10, 1
+"""
+    )
+
+
+def slice_verdicts(tx: Tx, project: str, requirement_id: str) -> list[tuple[Any, ...]]:
+    """(slice, value, threshold, verdict, estimated, n, lower, upper, method, reference) per
+    slice of an ML requirement, from the status query itself."""
+    params = {**query_params(tx, project), "requirement_id": requirement_id}
+    return tx.rows(slice_query(), params)
+
+
 def recompute(tx: Tx, project: str | None = None, *, cause: str) -> Recomputed:
     """Recompute every status of ``project`` (None: all projects) inside the caller's transaction;
     history rows are written only for requirements whose status (or evidence model) changed."""

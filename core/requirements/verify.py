@@ -30,6 +30,7 @@ from core.projects.service import get_project
 from core.projects.spec import ProjectSpec
 from core.registry.service import find_alias
 from core.requirements.confidence import figure_intervals, latency_intervals, span_counts
+from core.requirements.service import select_current
 from core.requirements.status import recompute, select_statuses
 from core.serving.service import Item, load_served, predict_items
 from core.spans.detect import Span, from_dicts
@@ -62,6 +63,15 @@ class Verification:
     artifact_id: int
     changes: int
     violated: tuple[str, ...] = ()  # the ML requirements violated after it
+    # inconclusive ML requirements that say an inconclusive verdict fails (fail_when_inconclusive)
+    inconclusive_failing: tuple[str, ...] = ()
+    inconclusive: tuple[str, ...] = ()  # every inconclusive ML requirement after it
+
+    @property
+    def fails(self) -> bool:
+        """Whether `verify-system` exits 1: a violated requirement, or an inconclusive one that
+        says inconclusive fails."""
+        return bool(self.violated or self.inconclusive_failing)
 
 
 @dataclass(frozen=True)
@@ -303,7 +313,11 @@ def record_verification(ws: Workspace, measured: Measurement, actor: Actor) -> V
         )
         done = recompute(tx, project, cause=f"verification #{verification_id} of {model.ref}")
         statuses = select_statuses(tx, project)
+        strict = {r.requirement_id for r in select_current(tx, project) if r.fail_when_inconclusive}
     violated = (k for k, s in statuses.items() if s.status == "violated" and s.level == "ml")
+    unsure = sorted(
+        k for k, s in statuses.items() if s.status == "inconclusive" and s.level == "ml"
+    )
     return Verification(
         verification_id,
         project,
@@ -318,6 +332,8 @@ def record_verification(ws: Workspace, measured: Measurement, actor: Actor) -> V
         artifact.artifact_id,
         done.changes,
         tuple(sorted(violated)),
+        tuple(k for k in unsure if k in strict),
+        tuple(unsure),
     )
 
 

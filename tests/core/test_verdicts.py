@@ -180,3 +180,33 @@ def test_min_n_and_fail_when_inconclusive_are_checked_once() -> None:
     assert str(bad.value) == (
         "req.yaml: ml[0] (ML-1).fail_when_inconclusive: expected true or false, got 'perhaps'."
     )
+
+
+def test_a_derived_threshold_carries_the_uncertainty_of_a_measured_base_rate() -> None:
+    from core.requirements.derive import derive
+
+    known = derive("recall", {"volume": 2000, "base_rate": 0.25, "tolerated": 50})
+    assert (known.threshold, known.threshold_range) == (0.9, None)
+    measured = derive(
+        "recall", {"volume": 2000, "base_rate": 0.25, "tolerated": 50, "base_rate_n": 200}
+    )
+    assert measured.threshold == 0.9 and measured.threshold_range == (0.872, 0.921)
+    assert measured.steps[-1] == (
+        "Over the measured inputs' intervals (base_rate 0.1951–0.3143 (95% CI, n = 200)): "
+        "recall.<class> ≥ 0.872 … 0.921"
+    )
+    assert measured.as_dict()["threshold_range"] == [0.872, 0.921]
+
+
+def test_nothing_is_derived_from_a_handful_of_items() -> None:
+    from core.requirements.derive import derive
+
+    with pytest.raises(InvalidInput) as refused:
+        derive("precision", {"volume": 100, "base_rate": 0.3, "tolerated": 2, "base_rate_n": 3})
+    assert str(refused.value) == (
+        "Derivation: base_rate was measured on 3 items; a threshold is not derived from fewer "
+        "than 30."
+    )
+    assert refused.value.hint == (
+        "measure base_rate on more items, or leave base_rate_n out if it is known"
+    )
