@@ -417,9 +417,9 @@ def ingest_ceiling(
         "ingested_per_s": round(arrived / span, 1),
         "last_segment_after_s": round(span, 1),
         "load_errors": sum(load["errors"] for load in loads),
-        "method": "4 `loopline serve` hosts (LOOPLINE_URL, one service token, own caches) on "
-        "this machine, 4 keep-alive load connections each; the server stores their shipped "
-        "segments; ingested/s = records stored / (load start → last segment stored)",
+        "method": f"{len(services)} `loopline serve` hosts (LOOPLINE_URL, one service token, own "
+        "caches) on this machine, 4 keep-alive load connections each; the server stores their "
+        "shipped segments; ingested/s = records stored / (load start → last segment stored)",
     }
 
 
