@@ -14,6 +14,8 @@ import json
 import re
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -46,6 +48,13 @@ class RequestRunning(CoreError):
 
 
 class ServerSupport(Area):
+    @contextmanager
+    def unit_of_work(self) -> Iterator[None]:
+        """Everything in the block attaches the workspace file once (a request's token check,
+        its call and its kept response), as ``core.store.one_unit_of_work`` does."""
+        with self._ws.store.read():
+            yield
+
     # who is asking
     def verify_token(self, token: str, *, address: str | None = None) -> Actor:
         """The actor (surface ``api``) of a live API token; Forbidden when it is malformed,

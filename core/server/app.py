@@ -35,6 +35,7 @@ MiB = 1 << 20
 DEFAULT_MAX_BODY = 16 * MiB
 DEFAULT_MAX_UPLOAD = 2 * 1024 * MiB
 CLEAN_EVERY_SECONDS = 3600.0
+SMALL_BODY = 1 * MiB  # read before the token is checked (then one unit of work for both)
 JSON_TYPE = "application/json"
 BYTES_TYPE = "application/octet-stream"
 
@@ -213,28 +214,56 @@ def _unknown_call_route(app: FastAPI, server: Server) -> None:
 
 
 async def _call(server: Server, method: Method, request: Request) -> Response:
+    """Check the token, read the body, run the method (a write once per request id), answer.
+
+    A small body is read first, and the token check and the call share one unit of work (the
+    workspace file is attached once); a large or unannounced one only after the token is checked.
+    """
     _check_length(request, server.max_body_bytes)
-    actor = await server.actor(request)
-    body = await _json_body(request, server.max_body_bytes)
+    token = bearer_token(request)
+    address = client_address(request, trust_proxy=server.trust_proxy)
     request_id = request.headers.get("x-request-id")
-    if method.kind != WRITE or not request_id:
-        kept = await run_in_threadpool(_run, server, method, actor, body)
-    else:
-        try:
-            kept = await run_in_threadpool(
-                server.requests.run,
+    if method.kind == WRITE and request_id:
+        request_id = _request_id(server, request_id)
+    checked: Actor | None = None
+    if _announced_length(request) > SMALL_BODY:
+        checked = await run_in_threadpool(authenticate, server.support, token, address)
+    body = await _json_body(request, server.max_body_bytes)
+
+    def serve() -> KeptResponse:
+        with server.support.unit_of_work():
+            actor = checked or authenticate(server.support, token, address)
+            if method.kind != WRITE or not request_id:
+                return _run(server, method, actor, body)
+            return server.requests.run(
                 server.support,
                 actor.name,
-                server.support.check_request_id(request_id),
+                request_id,
                 method.key,
                 lambda: _run(server, method, actor, body),
             )
-        except InvalidInput as error:  # the request id does not fit
-            raise ApiError(422, "InvalidInput", error.message, error.hint) from None
+
+    try:
+        kept = await run_in_threadpool(serve)
+    except InvalidInput as error:  # the request id was used for another method
+        raise ApiError(422, "InvalidInput", error.message, error.hint) from None
     headers = {}
     if kept.media_type == BYTES_TYPE:
         headers["X-Content-SHA256"] = hashlib.sha256(kept.body).hexdigest()
     return Response(kept.body, status_code=kept.status, media_type=kept.media_type, headers=headers)
+
+
+def _request_id(server: Server, request_id: str) -> str:
+    try:
+        return server.support.check_request_id(request_id)
+    except InvalidInput as error:
+        raise ApiError(422, "InvalidInput", error.message, error.hint) from None
+
+
+def _announced_length(request: Request) -> int:
+    """The Content-Length, or more than any small body when it is not announced."""
+    length = request.headers.get("content-length")
+    return int(length) if length is not None and length.isdigit() else SMALL_BODY + 1
 
 
 def _check_length(request: Request, limit: int) -> None:
