@@ -199,3 +199,25 @@ def test_only_the_runner_that_started_a_build_may_finish_it(labeled: Path, tmp_p
         other.builds.abort_remote(plan.build_id, "not mine")
     assert refused.value.message == f"Build #{plan.build_id} belongs to admin, not someone."
     assert client.builds.abort_remote(plan.build_id, "done").status == "aborted"
+
+
+def test_with_dask_the_runner_and_a_local_build_fit_the_same_model(
+    labeled: Path, tmp_path: Path
+) -> None:
+    from dask.distributed import LocalCluster
+
+    client = _copy(labeled, tmp_path, "ws")
+    plan = client.builds.start_remote(PROJECT)
+    paths = _download(client, plan, tmp_path / "files")
+    here = Builds.train_plan(plan, paths)
+    with LocalCluster(
+        n_workers=1, processes=False, threads_per_worker=1, dashboard_address=None
+    ) as cluster:
+        address = cluster.scheduler_address
+        on_dask = Builds.train_plan(plan, paths, dask_address=address)
+        client.builds.abort_remote(plan.build_id, "compared only")
+        local = client.builds.run(PROJECT, dask_address=address)
+    assert on_dask.files == here.files
+    assert on_dask.log[0].endswith(f"on Dask at {address}: " + here.log[0].split(": ", 1)[1])
+    run = client.runs.get(local.run_id)  # type: ignore[arg-type]
+    assert {r: h for r, h in run.files.items() if r != "evaluation.json"} == here.files
