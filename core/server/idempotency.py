@@ -14,11 +14,12 @@ from collections.abc import Callable
 
 from core.api.server_support import KeptResponse, RequestRunning, ServerSupport
 
-_POLL_SECONDS = 0.5  # a first attempt in another thread is watched this often
-
 
 class Requests:
-    """The writes this server runs, by (user, request id)."""
+    """The writes this server runs, by (user, request id).
+
+    One server process serves a workspace: a claim marked running in the table that no thread
+    of this process runs is a leftover (a server stopped mid-write) and is taken over."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -35,45 +36,41 @@ class Requests:
         """``work``'s response, run once for this request id (a kept one when it ran before)."""
         key = (user, request_id)
         while True:
-            try:
-                kept = support.claim_request(user, request_id, method)
-            except RequestRunning:
-                self._wait(key)
-                continue
-            if kept is not None:
-                return kept
-            return self._first(support, key, method, work)
+            with self._lock:
+                running = self._running.get(key)
+                if running is None:
+                    mine = self._running[key] = threading.Event()
+            if running is None:
+                break
+            running.wait()  # a retry while the first attempt runs: wait for its answer
+        try:
+            return self._once(support, key, method, work)
+        finally:
+            with self._lock:
+                self._running.pop(key, None)
+            mine.set()
 
-    def _first(
+    def _once(
         self,
         support: ServerSupport,
         key: tuple[str, str],
         method: str,
         work: Callable[[], KeptResponse],
     ) -> KeptResponse:
-        done = threading.Event()
-        with self._lock:
-            self._running[key] = done
+        try:
+            kept = support.claim_request(*key, method)
+        except RequestRunning:  # nobody here runs it: a stopped server's leftover
+            support.forget_request(*key)
+            kept = support.claim_request(*key, method)
+        if kept is not None:
+            return kept
         try:
             response = work()
         except BaseException:
             support.forget_request(*key)
             raise
+        if response.status == 409 or response.status >= 500:
+            support.forget_request(*key)
         else:
-            if response.status == 409 or response.status >= 500:
-                support.forget_request(*key)
-            else:
-                support.keep_response(*key, response)
-            return response
-        finally:
-            with self._lock:
-                self._running.pop(key, None)
-            done.set()
-
-    def _wait(self, key: tuple[str, str]) -> None:
-        with self._lock:
-            running = self._running.get(key)
-        if running is None:
-            threading.Event().wait(_POLL_SECONDS)
-        else:
-            running.wait(_POLL_SECONDS * 20)
+            support.keep_response(*key, response)
+        return response
