@@ -147,3 +147,39 @@ def test_a_server_killed_mid_build_leaves_it_aborted_after_restart(
         assert verify.returncode == 0, verify.stdout + verify.stderr
     finally:
         stop_server(process)
+
+
+def test_the_modeling_commands_say_the_same_remotely_and_locally(hub: Hub, tmp_path: Path) -> None:
+    _label(hub, tmp_path)
+    trained = hub.run_client("train", PROJECT, "--seed", "5", token="data_scientist")
+    assert trained.returncode == 0, trained.stderr
+    run_id = trained.stdout.split()[1].lstrip("#")
+    promoted = hub.run_client(
+        "promote", PROJECT, "--reason", "remote test", _registered(hub, run_id), token="admin"
+    )
+    assert promoted.returncode == 0, promoted.stderr
+    for command in (
+        ["run", run_id],
+        ["runs", PROJECT],
+        ["models", PROJECT],
+        ["builds", PROJECT],
+    ):
+        remote = hub.run_client(*command, token="admin")
+        local = subprocess.run(
+            [sys.executable, "-m", "core.cli", "--workspace", str(hub.workspace), *command],
+            env={**hub.env("admin"), "LOOPLINE_URL": ""},
+            cwd=Path(__file__).parents[2],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert remote.returncode == 0 and remote.stdout, remote.stderr
+        assert (remote.returncode, remote.stdout) == (local.returncode, local.stdout), command
+
+
+def _registered(hub: Hub, run_id: str) -> str:
+    done = hub.run_client("register", run_id, token="data_scientist")
+    assert done.returncode == 0, done.stderr
+    status, body = hub.call("artifacts", "list", kind="model", project=PROJECT)
+    assert status == 200, body
+    return str(max(int(m["artifact_id"]) for m in body["result"]))
