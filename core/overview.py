@@ -13,7 +13,9 @@ from core.experiments.search import search_runs
 from core.monitoring.alerts import list_alerts
 from core.projects.service import Project, list_projects
 from core.registry.service import find_alias
+from core.requirements.rules import MIN_N
 from core.requirements.status import status_summary
+from core.stats import wilson_rate
 from core.store import Workspace
 
 
@@ -117,9 +119,9 @@ def _operations(ws: Workspace, name: str) -> tuple[Stage, int]:
             [name],
         )
         last = {
-            str(metric): float(value)
-            for metric, value in tx.rows(
-                "SELECT metric, value FROM monitor_metrics WHERE project = ? AND grain = 'day' "
+            str(metric): (float(value), None if n is None else int(n))
+            for metric, value, n in tx.rows(
+                "SELECT metric, value, n FROM monitor_metrics WHERE project = ? AND grain = 'day' "
                 "AND slice = '' AND window_start = ? AND metric IN "
                 "('volume', 'accuracy', 'estimated.accuracy', 'latency_p95_ms')",
                 [name, row[1] if row else None],
@@ -142,14 +144,33 @@ def _operations(ws: Workspace, name: str) -> tuple[Stage, int]:
         f"{_count(int(volume or 0), 'prediction')} over {_count(windows, 'day')}, "
         f"last {latest:%Y-%m-%d}"
     ]
-    if "accuracy" in last:
-        details.append(f"accuracy {last['accuracy']:.3f} (realized)")
-    elif "estimated.accuracy" in last:
-        details.append(f"accuracy ≈ {last['estimated.accuracy']:.3f} (estimated)")
+    realized = _accuracy_text(last.get("accuracy"), "realized")
+    estimated = _accuracy_text(last.get("estimated.accuracy"), "estimated")
+    if realized and not realized.startswith("too few"):
+        details.append(realized)
+    elif estimated:
+        details.append(estimated + (f"; {realized}" if realized else ""))
+    elif realized:
+        details.append(realized)
     headline = _count(len(alerts), "open alert") if alerts else "no open alerts"
     return Stage(
         "ops", "Operations", "attention" if alerts else "done", headline, tuple(details)
     ), len(alerts)
+
+
+def _accuracy_text(figure: tuple[float, int | None] | None, kind: str) -> str:
+    """``accuracy 0.912 (realized, n = 319, 95% CI 0.880–0.937)``, or ``too few labels (n = 2)
+    for realized accuracy`` below a rate's minimum sample."""
+    if figure is None:
+        return ""
+    value, n = figure
+    if n is None:
+        return f"accuracy {value:.3f} ({kind}, n unknown)"
+    if n < MIN_N["proportion"]:
+        what = "labels" if kind == "realized" else "predictions"
+        return f"too few {what} (n = {n:,}) for {kind} accuracy"
+    interval = wilson_rate(value, n)
+    return f"accuracy {value:.3f} ({kind}, {interval.text()})"
 
 
 def workspace_overview(ws: Workspace, actor: Actor | None = None) -> list[ProjectOverview]:

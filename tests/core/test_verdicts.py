@@ -210,3 +210,27 @@ def test_nothing_is_derived_from_a_handful_of_items() -> None:
     assert refused.value.hint == (
         "measure base_rate on more items, or leave base_rate_n out if it is known"
     )
+
+
+def test_home_says_too_few_labels_instead_of_a_perfect_accuracy(evidence_ws: Workspace) -> None:
+    from core.overview import project_overview
+    from core.projects.service import get_project
+
+    ws = evidence_ws
+    version = production(ws).version
+    add_window(
+        ws,
+        {("volume", ""): (400.0, 400), ("accuracy", ""): (1.0, 2)},
+        model_version=version,
+        end=AUG,
+    )
+    ops = project_overview(ws, get_project(ws, "tickets")).stages[3]
+    assert "too few labels (n = 2) for realized accuracy" in ops.details
+    add_window(
+        ws,
+        {("volume", ""): (400.0, 400), ("accuracy", ""): (0.9, 300)},
+        model_version=version,
+        end=AUG + DAY,
+    )
+    ops = project_overview(ws, get_project(ws, "tickets")).stages[3]
+    assert "accuracy 0.900 (realized, n = 300, 95% CI 0.861–0.929)" in ops.details
