@@ -24,8 +24,9 @@ from core.server.convert import ArgumentError, Upload, from_json
 READ, WRITE = "read", "write"
 log = logging.getLogger("loopline.server")
 
-# the app's own sessions: a token already proves the user, and recording another party's
-# sign-in is the app's business
+# The app's own sign-in: a token already proves the user, recording another party's sign-in is
+# the app's business, and its unchecked look-ups of any user (by name, by e-mail) are for the
+# sign-in page only (`accounts.users` is the checked listing).
 NOT_CALLABLE = frozenset(
     {
         "serving.serve",
@@ -33,6 +34,8 @@ NOT_CALLABLE = frozenset(
         "accounts.resume",
         "accounts.sign_out",
         "accounts.record_sign_in",
+        "accounts.user",
+        "accounts.user_for_email",
     }
 )
 
@@ -55,7 +58,7 @@ monitoring.grains monitoring.incidents monitoring.latest_windows monitoring.quar
 monitoring.retrain_requests monitoring.tasks_of monitoring.windows
 serving.feedback_actor serving.logged_request_ids serving.production_model
 accounts.allowed accounts.audit accounts.audit_actions accounts.audit_actors accounts.is_open
-accounts.refusal accounts.tokens accounts.user accounts.user_for_email accounts.users
+accounts.refusal accounts.tokens accounts.users
 accounts.whoami
 """
 _WRITES = """

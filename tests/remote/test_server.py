@@ -293,6 +293,12 @@ def test_x_forwarded_for_is_ignored_without_trust_proxy(hub: Hub) -> None:
             "serving.serve is not callable over HTTP.",
         ),
         ("accounts/sign_in", b"{}", 404, "accounts.sign_in is not callable over HTTP."),
+        (
+            "accounts/user_for_email",
+            b'{"email": "a@example.org"}',
+            404,
+            "accounts.user_for_email is not callable over HTTP.",
+        ),
     ],
 )
 def test_a_request_that_does_not_fit_is_refused_with_a_message(
