@@ -557,3 +557,29 @@ def test_the_workspace_is_left_verified(hub: Hub) -> None:
     assert status == 200
     assert [p for p in body["result"]["problems"] if p["severity"] == "error"] == []
     assert Path(hub.workspace).is_dir()
+
+
+def test_concurrent_writes_of_several_clients_all_land_without_a_lock_error(hub: Hub) -> None:
+    answers: list[int] = []
+
+    def client(number: int) -> None:
+        for call in range(5):
+            status, _ = hub.call(
+                "accounts",
+                "create_token",
+                token="admin",
+                request_id=str(uuid.uuid4()),
+                user="service",
+                label=f"client {number} call {call}",
+            )
+            answers.append(status)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [200] * 40
+    _, tokens = hub.call("accounts", "tokens", user="service")
+    labels = {t["label"] for t in tokens["result"]}
+    assert {f"client {n} call {c}" for n in range(8) for c in range(5)} <= labels
