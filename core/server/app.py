@@ -7,11 +7,7 @@ for the CLI. Core's calls run in the thread pool, so the event loop stays free.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,71 +17,19 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from core.api import SYSTEM, Actor, Client, CoreError, InvalidInput, in_session, serialise
-from core.api.server_support import VERSION, KeptResponse, ServerSupport
-from core.server import uploads
-from core.server.auth import authenticate, bearer_token, client_address
-from core.server.convert import ArgumentError
-from core.server.dispatch import NOT_CALLABLE, WRITE, Method, callable_methods
+from core.api import Actor, CoreError, in_session
+from core.api.server_support import VERSION
+from core.server import calls, uploads
+from core.server.calls import BYTES_TYPE, JSON_TYPE, MiB
+from core.server.context import Server
+from core.server.dispatch import NOT_CALLABLE, Method
 from core.server.errors import ApiError, core_error, error_response, internal_error
-from core.server.idempotency import Requests
 
 API_VERSION = 1
-MiB = 1 << 20
 DEFAULT_MAX_BODY = 16 * MiB
 DEFAULT_MAX_UPLOAD = 2 * 1024 * MiB
-CLEAN_EVERY_SECONDS = 3600.0
-SMALL_BODY = 1 * MiB  # read before the token is checked (then one unit of work for both)
-JSON_TYPE = "application/json"
-BYTES_TYPE = "application/octet-stream"
 
 log = logging.getLogger("loopline.server")
-
-
-class Server:
-    """What the routes share: the workspace, its support, the methods, the limits."""
-
-    def __init__(
-        self, workspace: Path, *, max_body_bytes: int, max_upload_bytes: int, trust_proxy: bool
-    ) -> None:
-        self.base = Client(workspace, SYSTEM)
-        self.base.workspace  # noqa: B018 - a missing workspace is refused now, not per request
-        self.support = ServerSupport(self.base)
-        self.methods = callable_methods(self.base)
-        self.max_body_bytes = max_body_bytes
-        self.max_upload_bytes = max_upload_bytes
-        self.trust_proxy = trust_proxy
-        self.requests = Requests()
-        self.cleaned = time.monotonic()
-
-    def start(self) -> None:
-        """Remove the uploads a stopped server left (``.part``, older than a day) and drop the
-        claims of writes it did not finish."""
-        self.support.clean_uploads(parts=True)
-        self.support.forget_unfinished()
-        self.cleaned = time.monotonic()
-
-    def clean_now_and_then(self) -> None:
-        """Remove the uploads unused for a day, at most once an hour (called on uploads)."""
-        if time.monotonic() - self.cleaned > CLEAN_EVERY_SECONDS:
-            self.cleaned = time.monotonic()
-            self.support.clean_uploads()
-
-    async def actor(self, request: Request) -> Actor:
-        token = bearer_token(request)
-        address = client_address(request, trust_proxy=self.trust_proxy)
-        return await run_in_threadpool(authenticate, self.support, token, address)
-
-    def support_for(self, actor: Actor) -> ServerSupport:
-        return ServerSupport(self.base.acting_as(actor))
-
-    def upload_path(self, used: list[str]) -> Callable[[str], Path]:
-        def find(upload_id: str) -> Path:
-            path = uploads.uploaded_file(self.support.uploads, upload_id)
-            used.append(upload_id)
-            return path
-
-        return find
 
 
 def create_app(
@@ -162,7 +106,7 @@ def _health(app: FastAPI) -> None:
 
 def _call_route(app: FastAPI, server: Server, method: Method) -> None:
     async def call(request: Request) -> Response:
-        return await _call(server, method, request)
+        return await calls.call(server, method, request)
 
     doc = (
         getattr(getattr(type(getattr(server.base, method.area)), method.name), "__doc__", "") or ""
@@ -211,126 +155,6 @@ def _unknown_call_route(app: FastAPI, server: Server) -> None:
             f"No API method {key}.",
             hint="GET /docs lists them: client.<area>.<method> of core.api.Client",
         )
-
-
-async def _call(server: Server, method: Method, request: Request) -> Response:
-    """Check the token, read the body, run the method (a write once per request id), answer.
-
-    A small body is read first, and the token check and the call share one unit of work (the
-    workspace file is attached once); a large or unannounced one only after the token is checked.
-    """
-    _check_length(request, server.max_body_bytes)
-    token = bearer_token(request)
-    address = client_address(request, trust_proxy=server.trust_proxy)
-    request_id = request.headers.get("x-request-id")
-    if method.kind == WRITE and request_id:
-        request_id = _request_id(server, request_id)
-    checked: Actor | None = None
-    if _announced_length(request) > SMALL_BODY:
-        checked = await run_in_threadpool(authenticate, server.support, token, address)
-    body = await _json_body(request, server.max_body_bytes)
-
-    def serve() -> KeptResponse:
-        with server.support.unit_of_work():
-            actor = checked or authenticate(server.support, token, address)
-            if method.kind != WRITE or not request_id:
-                return _run(server, method, actor, body)
-            return server.requests.run(
-                server.support,
-                actor.name,
-                request_id,
-                method.key,
-                lambda: _run(server, method, actor, body),
-            )
-
-    try:
-        kept = await run_in_threadpool(serve)
-    except InvalidInput as error:  # the request id was used for another method
-        raise ApiError(422, "InvalidInput", error.message, error.hint) from None
-    headers = {}
-    if kept.media_type == BYTES_TYPE:
-        headers["X-Content-SHA256"] = hashlib.sha256(kept.body).hexdigest()
-    return Response(kept.body, status_code=kept.status, media_type=kept.media_type, headers=headers)
-
-
-def _request_id(server: Server, request_id: str) -> str:
-    try:
-        return server.support.check_request_id(request_id)
-    except InvalidInput as error:
-        raise ApiError(422, "InvalidInput", error.message, error.hint) from None
-
-
-def _announced_length(request: Request) -> int:
-    """The Content-Length, or more than any small body when it is not announced."""
-    length = request.headers.get("content-length")
-    return int(length) if length is not None and length.isdigit() else SMALL_BODY + 1
-
-
-def _check_length(request: Request, limit: int) -> None:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise _body_too_large(limit)
-
-
-def _body_too_large(limit: int) -> ApiError:
-    return ApiError(
-        413,
-        "InvalidInput",
-        f"The request body is larger than this server takes ({limit:,} bytes).",
-        hint="send files with POST /api/v1/uploads; the admin raises the limit with "
-        "`loopline server --max-body-bytes N`",
-    )
-
-
-async def _json_body(request: Request, limit: int) -> Any:
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > limit:
-            raise _body_too_large(limit)
-    if not raw.strip():
-        return {}
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ApiError(
-            422,
-            "InvalidInput",
-            f"The body is not valid JSON: {str(error)[:200]}.",
-            hint="send a JSON object of the method's keyword arguments",
-        ) from None
-
-
-def _run(server: Server, method: Method, actor: Actor, body: Any) -> KeptResponse:
-    """Bind, call as ``actor`` and answer: the response as it is sent (and kept for a write)."""
-    used: list[str] = []
-    try:
-        kwargs = method.bind(body, server.upload_path(used))
-        with in_session(actor):
-            result = method.call(server.base.acting_as(actor), kwargs)
-    except ArgumentError as error:
-        return _kept(ApiError(422, "InvalidInput", error.message, error.hint))
-    except CoreError as error:
-        return _kept(core_error(error))
-    except Exception:
-        log.exception("unexpected error in %s", method.key)
-        return _kept(internal_error())
-    uploads.remove(server.support.uploads, used)
-    if isinstance(result, bytes | bytearray):
-        return KeptResponse(200, BYTES_TYPE, bytes(result))
-    try:
-        payload = ServerSupport.json_body({"result": serialise(result)})
-    except (TypeError, ValueError):
-        log.exception("no JSON form for the result of %s", method.key)
-        return _kept(internal_error())
-    return KeptResponse(200, JSON_TYPE, payload)
-
-
-def _kept(error: ApiError) -> KeptResponse:
-    body = {
-        "error": {"kind": error.kind, "message": error.message, "hint": error.hint, **error.extra}
-    }
-    return KeptResponse(error.status, JSON_TYPE, ServerSupport.json_body(body))
 
 
 def _upload_route(app: FastAPI, server: Server) -> None:
