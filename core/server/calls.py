@@ -109,6 +109,8 @@ async def _json_body(request: Request, limit: int) -> Any:
         return {}
     try:
         return json.loads(raw)
+    except RecursionError:
+        raise _too_deep() from None
     except (ValueError, UnicodeDecodeError) as error:
         raise ApiError(
             422,
@@ -127,6 +129,8 @@ def _run(server: Server, method: Method, actor: Actor, body: Any) -> KeptRespons
             result = method.call(server.base.acting_as(actor), kwargs)
     except ArgumentError as error:
         return _kept(ApiError(422, "InvalidInput", error.message, error.hint))
+    except RecursionError:
+        return _kept(_too_deep())
     except CoreError as error:
         return _kept(core_error(error))
     except Exception:
@@ -141,6 +145,15 @@ def _run(server: Server, method: Method, actor: Actor, body: Any) -> KeptRespons
         log.exception("no JSON form for the result of %s", method.key)
         return _kept(internal_error())
     return KeptResponse(200, JSON_TYPE, payload)
+
+
+def _too_deep() -> ApiError:
+    return ApiError(
+        422,
+        "InvalidInput",
+        "The body is nested too deeply.",
+        hint="send the method's keyword arguments as a plain JSON object",
+    )
 
 
 def _kept(error: ApiError) -> KeptResponse:
