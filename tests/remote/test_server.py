@@ -169,6 +169,24 @@ def test_reads_are_checked_against_the_tokens_user(hub: Hub) -> None:
     assert status == 200 and body["result"]["name"] == "annotator"
 
 
+@pytest.mark.parametrize(
+    ("area", "method", "what"),
+    [
+        ("runs", "search", "see runs, builds and models"),
+        ("artifacts", "list", "see datasets, artifacts and lineage"),
+        ("monitoring", "alerts", "see monitoring, drift and alerts"),
+        ("requirements", "list", "see requirements and their evidence"),
+    ],
+)
+def test_reads_core_checks_against_the_session_user_are_checked_as_the_tokens_user(
+    hub: Hub, area: str, method: str, what: str
+) -> None:
+    status, message, _ = error_of(hub.call(area, method, token="annotator", project=PROJECT))
+    assert status == 403
+    assert message.startswith(f"annotator (annotator) may not {what} in {PROJECT}; ")
+    assert hub.call(area, method, token="manager", project=PROJECT)[0] == 200
+
+
 def test_a_write_through_the_server_is_audited_via_api_with_the_clients_address(
     hub: Hub,
 ) -> None:
