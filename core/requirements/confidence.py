@@ -99,10 +99,10 @@ def run_intervals(tx: Tx, blobs: BlobStore, run_ids: Iterable[int]) -> RunInterv
         [ids],
     )
     for run_id, digest in files:
-        for metric, interval in _evaluation_intervals(blobs, str(digest)).items():
+        for (slice_name, metric), interval in _evaluation_intervals(blobs, str(digest)).items():
             out["run"].append(int(run_id))
             out["metric"].append(metric)
-            out["slice"].append("")
+            out["slice"].append(slice_name)
             out["n"].append(interval.n)
             out["lower"].append(interval.lower)
             out["upper"].append(interval.upper)
@@ -110,21 +110,29 @@ def run_intervals(tx: Tx, blobs: BlobStore, run_ids: Iterable[int]) -> RunInterv
     return out
 
 
-def _evaluation_intervals(blobs: BlobStore, digest: str) -> dict[str, Interval]:
+def _evaluation_intervals(blobs: BlobStore, digest: str) -> dict[tuple[str, str], Interval]:
     return _cached_intervals(str(blobs.root), digest)
 
 
 @functools.lru_cache(maxsize=256)
-def _cached_intervals(root: str, digest: str) -> dict[str, Interval]:
-    """An evaluation file's figures with intervals (content-addressed: cached by its hash)."""
+def _cached_intervals(root: str, digest: str) -> dict[tuple[str, str], Interval]:
+    """An evaluation file's figures with intervals by (slice, metric), content-addressed (cached
+    by its hash): from its confusion matrix overall, from ``slice_confusion`` per slice and from
+    ``latency_timings`` (per-item milliseconds) when the file has them."""
     try:
         evaluation = json.loads(BlobStore(Path(root)).read_bytes(digest))
     except (NotFound, ValueError, OSError):
         return {}  # a damaged file is no interval; `loopline verify` names it
-    confusion, classes = evaluation.get("confusion"), evaluation.get("classes")
-    if not confusion or not classes:
-        return {}
-    return confusion_intervals(np.asarray(confusion, dtype=float), [str(c) for c in classes])
+    classes = [str(c) for c in evaluation.get("classes") or []]
+    tables = {"": evaluation.get("confusion"), **(evaluation.get("slice_confusion") or {})}
+    out: dict[tuple[str, str], Interval] = {}
+    for slice_name, table in tables.items():
+        if table and classes:
+            for metric, interval in confusion_intervals(np.asarray(table, float), classes).items():
+                out[(str(slice_name), metric)] = interval
+    for metric, interval in latency_intervals(evaluation.get("latency_timings") or []).items():
+        out[("", metric)] = interval
+    return out
 
 
 # -- a verification's figures ------------------------------------------------------------------

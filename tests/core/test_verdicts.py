@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core.errors import InvalidInput
@@ -14,7 +15,7 @@ from core.requirements.rules import MIN_N, metric_kind, verdict
 from core.requirements.status import current_statuses, recompute_statuses, status_history
 from core.stats import wilson_rate
 from core.store import Workspace, utcnow
-from tests.core.test_requirements_support import add_window, import_text, production
+from tests.core.test_requirements_support import CLASSES, add_window, import_text, production
 
 pytest_plugins = ["tests.core.test_requirements_support"]  # evidence_base, evidence_ws
 
@@ -234,3 +235,33 @@ def test_home_says_too_few_labels_instead_of_a_perfect_accuracy(evidence_ws: Wor
     )
     ops = project_overview(ws, get_project(ws, "tickets")).stages[3]
     assert "accuracy 0.900 (realized, n = 300, 95% CI 0.861–0.929)" in ops.details
+
+
+def test_an_evaluation_runs_rates_get_intervals_over_their_own_denominators(
+    evidence_ws: Workspace, tmp_path: Path
+) -> None:
+    import json
+
+    from core.experiments.service import get_run
+    from core.stats import confusion_intervals
+
+    ws = evidence_ws
+    first = next(iter(CLASSES))
+    import_text(
+        ws,
+        _one(
+            f"  - {{id: ML-1, title: R, derived_from: [SYS-1], metric: recall.{first}, "
+            "threshold: 0.01, evidence: production}\n"
+        ),
+        tmp_path,
+    )
+    found = current_statuses(ws, "tickets")["ML-1"]
+    run = get_run(ws, int(production(ws).metadata["run_id"]))
+    digest = run.files["evaluation.json"]
+    evaluation = json.loads(ws.blobs.read_bytes(digest))
+    expected = confusion_intervals(
+        np.asarray(evaluation["confusion"], float), evaluation["classes"]
+    )[f"recall.{first}"]
+    assert found.interval_method == "wilson" and found.source == "production"
+    assert (found.n, found.lower, found.upper) == (expected.n, expected.lower, expected.upper)
+    assert found.n < sum(map(sum, evaluation["confusion"]))  # the class's members, not all items
