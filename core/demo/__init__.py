@@ -11,6 +11,7 @@ import os
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ import yaml
 from core.accounts.demo import seed_demo_users
 from core.actor import Actor
 from core.data.service import ingest
-from core.demo.chapters import label_chapter, story_chapter
+from core.demo.calendar import calendar, moment, timeline
+from core.demo.chapters import Story, label_steps
 from core.errors import CoreError, InvalidInput
 from core.projects.service import create_project
 from core.store import Workspace, resolve_path
@@ -37,6 +39,7 @@ class DemoPlan:
     truth: Path | None
     labeling: Mapping[str, Any] = field(default_factory=dict)
     story: tuple[Mapping[str, Any], ...] = ()
+    start: datetime | None = None  # when the project is created (None: the wall clock)
 
 
 def demo_plans(root: Path | None = None) -> list[DemoPlan]:
@@ -64,6 +67,7 @@ def demo_plans(root: Path | None = None) -> list[DemoPlan]:
                 **optional,
                 labeling=data.get("labeling") or {},
                 story=tuple(data.get("story") or ()),
+                start=moment(data.get("start"), f"{manifest}: start"),
             )
         )
     return plans
@@ -86,24 +90,12 @@ def build_demo(
     report = progress or (lambda stage, fraction: None)
     try:
         ws = Workspace.init(staging)
-
-        seed_demo_users(ws)  # every step below is checked against these accounts' roles
-        actor = Actor("demo", "demo")
         plans = demo_plans()
+        with calendar(_accounts_date(plans)):  # every step is checked against these accounts
+            seed_demo_users(ws)
         for index, plan in enumerate(plans):
             share = 1 / max(1, len(plans))
-            base = index * share
-            report(f"{plan.folder.name}: project", base)
-            project = create_project(ws, plan.project_file, actor)
-            report(f"{plan.folder.name}: ingest history", base + 0.1 * share)
-            ingest(ws, project.name, plan.history, actor)
-            if plan.labeling and plan.truth:
-                label_chapter(
-                    ws, project, plan, actor, _within(report, plan.folder.name, base, share * 0.6)
-                )
-            if plan.story:
-                chapter = _within(report, plan.folder.name, base + 0.5 * share, share * 0.5)
-                story_chapter(ws, project, plan, actor, chapter)
+            play_project(ws, plan, _within(report, plan.folder.name, index * share, share))
         report("finishing", 0.99)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -115,10 +107,37 @@ def build_demo(
     return Workspace.open(target)
 
 
+def play_project(ws: Workspace, plan: DemoPlan, report: Progress) -> None:
+    """One sample project's story on its calendar: created and its history ingested at its
+    start, then its labeling and story steps merged by date."""
+    actor = Actor("demo", "demo")
+    name = plan.folder.name
+    with calendar(plan.start) as clock:
+        report("project", 0.0)
+        project = create_project(ws, plan.project_file, actor)
+        report("ingest history", 0.05)
+        ingest(ws, project.name, plan.history, actor)
+        labeling = label_steps(ws, project, plan, actor) if plan.labeling and plan.truth else []
+        story = Story(ws, project, plan, actor, clock).steps() if plan.story else []
+        steps = timeline(
+            [(f"{name}/demo.yaml: labeling", labeling), (f"{name}/demo.yaml: story", story)]
+        )
+        for number, step in enumerate(steps):
+            clock.advance_to(step.at)
+            report(step.name, 0.1 + 0.9 * number / max(1, len(steps)))
+            step.run()
+
+
+def _accounts_date(plans: list[DemoPlan]) -> datetime | None:
+    """The demo's accounts exist an hour before the first project's story starts."""
+    starts = [p.start for p in plans if p.start is not None]
+    return min(starts) - timedelta(hours=1) if starts else None
+
+
 def _within(report: Progress, name: str, base: float, share: float) -> Progress:
     """A chapter's progress, mapped into its share of the whole demo's bar."""
 
     def inner(stage: str, fraction: float) -> None:
-        report(f"{name}: {stage}", base + (0.2 + 0.8 * fraction) * share)
+        report(f"{name}: {stage}", base + fraction * share)
 
     return inner

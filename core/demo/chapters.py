@@ -5,7 +5,9 @@ Driven by each sample project's demo.yaml; every step goes through the real serv
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -14,6 +16,7 @@ from core.actor import Actor
 from core.artifacts.service import list_artifacts
 from core.builds.service import run_build
 from core.data.service import ingest
+from core.demo.calendar import Calendar, Step, moment
 from core.labeling.freeze import freeze
 from core.labeling.models import Task, TaskFilter
 from core.labeling.simulate import (
@@ -122,76 +125,123 @@ def label_chapter(
     ws: Workspace, project: Project, plan: DemoPlan, actor: Actor, report: Progress
 ) -> None:
     """Months of labeling: imported verdicts, simulated annotators, a reviewer, a frozen label set."""
+    steps = label_steps(ws, project, plan, actor)
+    for index, step in enumerate(steps):
+        report(step.name, index / max(1, len(steps)))
+        step.run()
 
-    spec = project.spec
+
+def label_steps(ws: Workspace, project: Project, plan: DemoPlan, actor: Actor) -> list[Step]:
+    """The labeling chapter's steps, in demo.yaml's order: verdicts imported, each task worked by
+    simulated annotators (and a reviewer), the label set frozen."""
     config = plan.labeling
-    truth = _truth(plan, project)
-    hard = tuple(config.get("hard_values", HARD))
+    where = f"{plan.folder.name}/demo.yaml: labeling"
     frozen: list[int] = []
+    steps: list[Step] = []
+    truth = functools.cache(lambda: _truth(plan, project))
     verdicts = config.get("verdicts")
     if verdicts:
-        report("verdicts", 0.0)
-        history_ids = pd.read_csv(plan.history, usecols=[spec.id_column], dtype=str)[
-            spec.id_column
-        ].tolist()
-        result = simulate_verdicts(
-            ws,
-            project.name,
-            truth,
-            history_ids,
-            [AnnotatorProfile.from_dict(o) for o in verdicts["operators"]],
-            spec.labels.classes,
-            actor,
-            second_opinion=float(verdicts.get("second_opinion", 0.0)),
-            seed=int(verdicts.get("seed", 0)),
-            task_name=str(verdicts.get("name", "Verdicts")),
-        )
-        frozen.append(result.task_id)
-    tasks = config.get("tasks", [])
-    for index, task_config in enumerate(tasks):
-        report(f"labeling: {task_config['name']}", 0.1 + 0.7 * index / max(1, len(tasks)))
-        task = run_task(ws, project, task_config, truth, actor, hard)
-        if task_config.get("freeze", True):
-            frozen.append(task.task_id)
-    if frozen and config.get("freeze"):
-        report("freezing the label set", 0.95)
-        freeze(
-            ws,
-            project.name,
-            actor,
-            frozen,
-            rule=str(config["freeze"].get("rule", "majority")),
-            note=str(config["freeze"].get("note", "")),
-        )
+
+        def import_verdicts() -> None:
+            frozen.append(_verdicts(ws, project, plan, actor, verdicts, truth()))
+
+        steps.append(Step("verdicts", import_verdicts, moment(verdicts.get("at"), where)))
+    hard = tuple(config.get("hard_values", HARD))
+    for task_config in config.get("tasks", []):
+
+        def labeling(task_config: Mapping[str, Any] = task_config) -> None:
+            task = run_task(ws, project, task_config, truth(), actor, hard)
+            if task_config.get("freeze", True):
+                frozen.append(task.task_id)
+
+        at = moment(task_config.get("at"), f"{where}: {task_config['name']}")
+        steps.append(Step(f"labeling: {task_config['name']}", labeling, at))
+    freezing = config.get("freeze")
+    if freezing:
+
+        def freeze_label_set() -> None:
+            if frozen:
+                freeze(
+                    ws,
+                    project.name,
+                    actor,
+                    frozen,
+                    rule=str(freezing.get("rule", "majority")),
+                    note=str(freezing.get("note", "")),
+                )
+
+        at = moment(freezing.get("at"), f"{where}: freeze")
+        steps.append(Step("freezing the label set", freeze_label_set, at))
+    return steps
 
 
-def story_chapter(
-    ws: Workspace, project: Project, plan: DemoPlan, actor: Actor, report: Progress
-) -> None:
-    """Steps after the first label set: requirements, builds, live traffic through the service,
-    monitoring and its alerts, the loop back to labeling, more builds."""
-    story = Story(ws, project, plan, actor)
-    for index, step in enumerate(plan.story):
-        kind, config = next(iter(step.items()))
-        handler = getattr(story, f"step_{kind}", None)
-        if handler is None:
-            raise ValueError(f"unknown demo step {kind!r} in {plan.folder.name}/demo.yaml")
-        label = str((config or {}).get("note") or (config or {}).get("name") or "")
-        report(f"{kind}: {label}".rstrip(": "), index / max(1, len(plan.story)))
-        handler(config or {})
+def _verdicts(
+    ws: Workspace,
+    project: Project,
+    plan: DemoPlan,
+    actor: Actor,
+    verdicts: Mapping[str, Any],
+    truth: Mapping[str, Mapping[str, Any]],
+) -> int:
+    """The screening operators' verdicts on the history's units, imported as a task."""
+    spec = project.spec
+    history_ids = pd.read_csv(plan.history, usecols=[spec.id_column], dtype=str)[
+        spec.id_column
+    ].tolist()
+    result = simulate_verdicts(
+        ws,
+        project.name,
+        truth,
+        history_ids,
+        [AnnotatorProfile.from_dict(o) for o in verdicts["operators"]],
+        spec.labels.classes,
+        actor,
+        second_opinion=float(verdicts.get("second_opinion", 0.0)),
+        seed=int(verdicts.get("seed", 0)),
+        task_name=str(verdicts.get("name", "Verdicts")),
+    )
+    return result.task_id
 
 
 class Story:
     """The story's steps, one method each (``step_<kind>`` for a ``<kind>:`` entry)."""
 
-    def __init__(self, ws: Workspace, project: Project, plan: DemoPlan, actor: Actor) -> None:
+    def __init__(
+        self,
+        ws: Workspace,
+        project: Project,
+        plan: DemoPlan,
+        actor: Actor,
+        calendar: Calendar | None = None,
+    ) -> None:
         self.ws, self.project, self.plan, self.actor = ws, project, plan, actor
+        self.calendar = calendar or Calendar(None)
         self.ci = Actor("ci", "cli")  # CI runs builds, the service and monitoring
         self.lead = Actor("lead", "app")  # the data scientist who acts on alerts
         self.tasks: dict[str, int] = {}
         self.alert_id: int | None = None
         self.replayed_until: Any = None
         self._truth: dict[str, dict[str, Any]] | None = None
+
+    def steps(self) -> list[Step]:
+        """demo.yaml's story, one step per entry, each with its date (``at:``)."""
+        steps: list[Step] = []
+        for index, entry in enumerate(self.plan.story):
+            kind, config = next(iter(entry.items()))
+            handler = getattr(self, f"step_{kind}", None)
+            if handler is None:
+                raise ValueError(f"unknown demo step {kind!r} in {self.plan.folder.name}/demo.yaml")
+            config = config or {}
+            label = str(config.get("note") or config.get("name") or "")
+            where = f"{self.plan.folder.name}/demo.yaml: story step {index + 1} ({kind}): at"
+            steps.append(
+                Step(
+                    f"{kind}: {label}".rstrip(": "),
+                    functools.partial(handler, config),
+                    moment(config.get("at"), where),
+                )
+            )
+        return steps
 
     @property
     def truth(self) -> dict[str, dict[str, Any]]:
@@ -281,6 +331,8 @@ class Story:
             actor=self.ci,
         )
         self.replayed_until = result.end
+        # monitoring's nightly job runs on the window's last evening, after its last request
+        self.calendar.advance_to(result.end - MONITORING_LAG)
         for grain in config.get("grains", ["day"]):
             compute_windows(
                 self.ws,
@@ -351,6 +403,7 @@ class Story:
 
 
 SEVERITIES = {"info": 0, "warning": 1, "critical": 2}
+MONITORING_LAG = timedelta(hours=1)
 
 
 def _requirement_rules(ws: Workspace, project: str) -> list[Any]:
