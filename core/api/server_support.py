@@ -187,6 +187,18 @@ class ServerSupport(Area):
             rows = tx.rows("DELETE FROM api_requests WHERE state <> 'done' RETURNING request_id")
         return len(rows)
 
+    def forget_old_requests(self, *, older_than: timedelta = timedelta(days=1)) -> int:
+        """Drop the kept responses older than ``older_than`` (a client retries within minutes);
+        how many."""
+        cutoff = utcnow() - older_than
+        with self._ws.store.transaction() as tx:
+            rows = tx.rows(
+                "DELETE FROM api_requests WHERE state = 'done' AND finished_at < ? "
+                "RETURNING request_id",
+                [cutoff],
+            )
+        return len(rows)
+
     @staticmethod
     def json_body(value: object) -> bytes:
         return json.dumps(value, separators=(",", ":")).encode("utf-8")

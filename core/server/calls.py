@@ -52,6 +52,7 @@ async def call(server: Server, method: Method, request: Request) -> Response:
             actor = checked or authenticate(server.support, token, address)
             if method.kind != WRITE or not request_id:
                 return _run(server, method, actor, body)
+            server.clean_now_and_then()
             return server.requests.run(
                 server.support,
                 actor.name,

@@ -37,17 +37,20 @@ class Server:
         self.cleaned = time.monotonic()
 
     def start(self) -> None:
-        """Remove the uploads a stopped server left (``.part``, older than a day) and drop the
-        claims of writes it did not finish."""
+        """Remove the uploads a stopped server left (``.part``, older than a day), drop the
+        claims of writes it did not finish and the responses kept for over a day."""
         self.support.clean_uploads(parts=True)
         self.support.forget_unfinished()
+        self.support.forget_old_requests()
         self.cleaned = time.monotonic()
 
     def clean_now_and_then(self) -> None:
-        """Remove the uploads unused for a day, at most once an hour (called on uploads)."""
+        """At most once an hour (called on uploads and writes): remove the uploads unused for a
+        day and the responses kept for over a day."""
         if time.monotonic() - self.cleaned > CLEAN_EVERY_SECONDS:
             self.cleaned = time.monotonic()
             self.support.clean_uploads()
+            self.support.forget_old_requests()
 
     async def actor(self, request: Request) -> Actor:
         token = bearer_token(request)
