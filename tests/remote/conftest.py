@@ -9,7 +9,8 @@ The workspace has the made-up ``tickets`` project (tests/fixtures/tickets.yaml, 
 one user per role, each named after the role (``admin``, ``data_scientist``, ``annotator``,
 ``reviewer``, ``release_manager``, ``manager``, ``service``), with an API token each
 (``hub.token("manager")``). ``hub`` is one server per test module (tests share its workspace:
-make names unique); ``fresh_hub`` is one per test.
+make names unique); ``fresh_hub`` is one per test. ``hub.stop()``/``hub.kill()`` and
+``hub.start()`` take the server away and bring it back on the same URL (fault tests).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -101,6 +103,23 @@ class Hub:
     ) -> subprocess.CompletedProcess[str]:
         """``python -c CODE`` as a client process (same environment as ``run_client``)."""
         return run_python(["-c", code], env=self.env(token), cwd=cwd, timeout=timeout)
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM: requests in flight finish)."""
+        if self.process is not None:
+            stop_server(self.process)
+
+    def kill(self) -> None:
+        """SIGKILL the server: no chance to clean up."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+    def start(self) -> None:
+        """Start the server again on the same URL (after ``stop`` or ``kill``)."""
+        assert self.process is None or self.process.poll() is not None, "it is still running"
+        port = urlsplit(self.url).port
+        self.process, _ = start_server(self.workspace, self.log, port=port)
 
     def output(self) -> str:
         """What the server printed so far (for failure messages)."""
@@ -211,13 +230,15 @@ def start_server(
     extra: Sequence[str] = (),
     scheme: str = "http",
     context: Any = None,
+    port: int | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
     """`loopline --workspace WS server --port P` in a subprocess, healthy; a port taken between
-    choosing and binding it is retried with another."""
+    choosing and binding it is retried with another (unless ``port`` is given)."""
     env = {k: v for k, v in os.environ.items() if k not in CLEARED}
     text = ""
+    fixed = port
     for _ in range(3):
-        port = free_port()
+        port = fixed or free_port()
         url = f"{scheme}://127.0.0.1:{port}"
         with log.open("ab") as out:
             process = subprocess.Popen(
@@ -237,7 +258,7 @@ def start_server(
             time.sleep(0.2)
         stop_server(process)
         text = log.read_text(errors="replace")
-        if "already in use" not in text and "address in use" not in text.lower():
+        if fixed or "address already in use" not in text.lower():
             break
     pytest.fail(f"`loopline server` did not become healthy at {url}/health. Output:\n{text}")
 
@@ -261,7 +282,7 @@ def _hub(folder: Path) -> Iterator[Hub]:
     try:
         yield hub
     finally:
-        stop_server(process)
+        hub.stop()  # the process it runs now (a test may have restarted it)
 
 
 @pytest.fixture(scope="module")
