@@ -158,7 +158,7 @@ def _generic(value: Any, origin: Any, args: tuple[Any, ...], where: str, upload:
             raise _wrong(where, "an object", value)
         key, item = args if len(args) == 2 else (Any, Any)
         return {
-            from_json(k, key, f"{where}[{k!r}]", upload): from_json(
+            from_json(_key(k, key), key, f"{where}[{k!r}]", upload): from_json(
                 v, item, f"{where}[{k!r}]", upload
             )
             for k, v in value.items()
@@ -181,6 +181,13 @@ def _generic(value: Any, origin: Any, args: tuple[Any, ...], where: str, upload:
             items if origin in (list, abc.Sequence, abc.Iterable, abc.Collection) else origin(items)
         )
     raise ArgumentError(f"{where}: this argument cannot be sent over HTTP.")
+
+
+def _key(key: str, annotation: Any) -> Any:
+    """A JSON object's key (always text) as an integer where the mapping's keys are."""
+    if annotation is int and key.lstrip("-").isdigit():
+        return int(key)
+    return key
 
 
 def _dataclass(value: Any, kind: type, where: str, upload: Upload) -> Any:

@@ -44,6 +44,7 @@ def convert(value: Any, annotation: Any) -> Any:
         ({"C": [0.1, 1]}, Mapping[str, Sequence[Any]], {"C": [0.1, 1]}),
         ({"k": {"n": None}}, dict[str, Any], {"k": {"n": None}}),
         ({"1": 2}, dict[str, int], {"1": 2}),
+        ({"1": 2, "-3": 4}, dict[int, int], {1: 2, -3: 4}),
         ([1, "a"], tuple[int, str], (1, "a")),
         (
             {"action": "users.", "since": "2026-01-01T00:00:00", "projects": ["a"]},
