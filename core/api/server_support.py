@@ -102,17 +102,25 @@ class ServerSupport(Area):
         return self._client.workspace.root / UPLOADS
 
     def clean_uploads(
-        self, *, older_than: timedelta = timedelta(hours=24), parts: bool = False
+        self,
+        *,
+        older_than: timedelta = timedelta(hours=24),
+        parts_older_than: timedelta | None = None,
     ) -> list[Path]:
-        """Remove the uploads older than ``older_than`` and with ``parts`` every ``.part`` (an
-        upload cut off: the server removes them when it starts, before any arrives); what was
-        removed."""
+        """Remove the uploads older than ``older_than`` and, with ``parts_older_than``, the
+        ``.part`` files (uploads cut off) older than that (the server passes 0 when it starts,
+        before any upload arrives; ``verify --prune`` its age limit); what was removed."""
         removed: list[Path] = []
         if not self.uploads.is_dir():
             return removed
-        cutoff = time.time() - older_than.total_seconds()
+        now = time.time()
         for entry in sorted(self.uploads.iterdir()):
-            if (parts and entry.name.endswith(".part")) or entry.stat().st_mtime < cutoff:
+            age = now - entry.stat().st_mtime
+            if entry.name.endswith(".part"):
+                stale = parts_older_than is not None and age >= parts_older_than.total_seconds()
+            else:
+                stale = age > older_than.total_seconds()
+            if stale:
                 if entry.is_dir():
                     shutil.rmtree(entry, ignore_errors=True)
                 else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
@@ -39,7 +40,7 @@ class Server:
     def start(self) -> None:
         """Remove the uploads a stopped server left (``.part``, older than a day), drop the
         claims of writes it did not finish and the responses kept for over a day."""
-        self.support.clean_uploads(parts=True)
+        self.support.clean_uploads(parts_older_than=timedelta(0))
         self.support.forget_unfinished()
         self.support.forget_old_requests()
         self.cleaned = time.monotonic()
