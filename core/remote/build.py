@@ -12,15 +12,18 @@ a local build:
 4. ``builds.finish_remote`` uploads the model's files as one zip with the evaluations; the server
    checks them, runs the gate and records everything in one transaction, and answers the build.
 
-Whatever stops the runner before the end closes the build as aborted (``builds.abort_remote``);
-a runner that is killed cannot, and the server closes the build once its lease lapses.
+Whatever stops the runner before the end closes the build as aborted (``builds.abort_remote``),
+a cancelled CI job too (SIGINT or SIGTERM); a runner that is killed cannot, and the server closes
+the build once its lease lapses.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -31,6 +34,43 @@ from core.api.types import Build
 from core.remote.client import RemoteClient
 
 Progress = Callable[[str, float], None]
+
+
+class Terminated(KeyboardInterrupt):
+    """The runner got SIGTERM (a CI job cancelled): the build is aborted, then the process ends."""
+
+
+class _Cancel:
+    """SIGTERM while a build runs: ``Terminated`` in the main thread once the build is known
+    (``arm``), so that it can be aborted; one that came earlier waits for ``arm``."""
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.pending = False
+
+    def handle(self, number: int, frame: object) -> None:
+        if self.armed:
+            raise Terminated("SIGTERM")
+        self.pending = True
+
+    def arm(self) -> None:
+        self.armed = True
+        if self.pending:
+            raise Terminated("SIGTERM")
+
+
+@contextlib.contextmanager
+def _sigterm_aborts() -> Iterator[_Cancel]:
+    """While a build runs in the main thread, SIGTERM is handled by the yielded ``_Cancel``."""
+    cancel = _Cancel()
+    if threading.current_thread() is not threading.main_thread():
+        yield cancel
+        return
+    previous = signal.signal(signal.SIGTERM, cancel.handle)
+    try:
+        yield cancel
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class LeaseKeeper:
@@ -86,28 +126,30 @@ def run_remote_build(
     """A build trained here and recorded by the server at ``api``; the build as recorded."""
     report = progress or (lambda stage, fraction: None)
     report("asking the server for a build", 0.01)
-    plan = api.builds.start_remote(
-        project,
-        label_set=label_set,
-        trainer=trainer,
-        params=dict(params or {}),
-        seed=seed,
-        gate=_gate_text(gate),
-        gate_name=gate.name if gate else "gate file",
-        promote=promote,
-        trigger=trigger,
-        lease_s=lease_s,
-    )
-    if plan.status != "running":  # it ended at once (a bad gate file, no label set…)
-        return api.builds.get(plan.build_id)
-    with LeaseKeeper(api, plan) as lease, tempfile.TemporaryDirectory() as folder:
-        try:
-            return _train_and_finish(api, plan, Path(folder), lease, dask_address, report)
-        except BaseException as error:
-            build = _abort(api, plan, error)
-            if build is None or not isinstance(error, Exception):
-                raise
-            return build
+    with _sigterm_aborts() as cancel:
+        plan = api.builds.start_remote(
+            project,
+            label_set=label_set,
+            trainer=trainer,
+            params=dict(params or {}),
+            seed=seed,
+            gate=_gate_text(gate),
+            gate_name=gate.name if gate else "gate file",
+            promote=promote,
+            trigger=trigger,
+            lease_s=lease_s,
+        )
+        if plan.status != "running":  # it ended at once (a bad gate file, no label set…)
+            return api.builds.get(plan.build_id)
+        with LeaseKeeper(api, plan) as lease, tempfile.TemporaryDirectory() as folder:
+            try:
+                cancel.arm()
+                return _train_and_finish(api, plan, Path(folder), lease, dask_address, report)
+            except BaseException as error:
+                build = _abort(api, plan, error)
+                if build is None or not isinstance(error, Exception):
+                    raise
+                return build
 
 
 def _gate_text(gate: Path | None) -> str | None:
@@ -168,6 +210,8 @@ def _abort(api: RemoteClient, plan: RemoteBuildPlan, error: BaseException) -> Bu
         reason, hint = error.message, error.hint
     elif isinstance(error, Exception):
         reason, hint = f"{type(error).__name__} on the runner: {error}", None
+    elif isinstance(error, Terminated):
+        reason, hint = "the runner was stopped (SIGTERM: a cancelled job?)", None
     else:
         reason, hint = f"the runner was interrupted ({type(error).__name__})", None
     try:

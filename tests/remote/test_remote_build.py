@@ -124,6 +124,27 @@ def test_a_runner_killed_mid_build_is_aborted_after_its_lease(hub: Hub, tmp_path
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
+def test_a_cancelled_runner_aborts_its_build_at_once(hub: Hub, tmp_path: Path) -> None:
+    admin = _label(hub, tmp_path)
+    before = {int(b["build_id"]) for b in _builds(hub)}  # type: ignore[call-overload]
+    runner = _runner(hub, "build", PROJECT, token="data_scientist", cwd=hub.client_dir())
+    new: list[dict[str, object]] = []
+
+    def running() -> bool:
+        new[:] = [b for b in _builds(hub) if b["build_id"] not in before]
+        return bool(new) and new[0]["status"] == "running"
+
+    _wait_for(running, 120, "the runner's build to start")
+    runner.send_signal(signal.SIGTERM)  # a cancelled CI job; the lease (120 s) has not lapsed
+    out, err = runner.communicate(timeout=60)
+    assert runner.returncode == 130 and "interrupted" in err, out + err
+    build = admin.builds.get(int(new[0]["build_id"]))  # type: ignore[call-overload]
+    assert (build.status, build.reason) == (
+        "aborted",
+        "the runner was stopped (SIGTERM: a cancelled job?)",
+    )
+
+
 def test_a_server_killed_mid_build_leaves_it_aborted_after_restart(
     fresh_hub: Hub, tmp_path: Path
 ) -> None:
