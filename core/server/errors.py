@@ -65,7 +65,6 @@ def internal_error() -> ApiError:
     return ApiError(
         500,
         "InternalError",
-        "The server failed on this request (a bug in Loopline); nothing was changed by it "
-        "unless its transaction had committed.",
+        "The server failed on this request: a bug in Loopline.",
         hint="the server's log has the traceback; please report it",
     )

@@ -15,7 +15,7 @@ import re
 import shutil
 import uuid
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 from urllib.parse import unquote
 
 from starlette.concurrency import run_in_threadpool
@@ -26,7 +26,7 @@ from core.server.errors import ApiError
 
 _ID = re.compile(r"[0-9a-f]{32}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_BUFFER = 1 << 20  # written to disk a MiB at a time, off the event loop
+_BUFFER = 1 << 20  # hashed and written a MiB at a time, off the event loop
 MAX_NAME = 255
 
 
@@ -117,18 +117,23 @@ async def _stream(request: Request, part: Path, max_bytes: int) -> tuple[int, st
             size += len(chunk)
             if size > max_bytes:
                 raise _too_large(max_bytes)
-            hasher.update(chunk)
             buffer += chunk
             if len(buffer) >= _BUFFER:
-                await run_in_threadpool(handle.write, bytes(buffer))
+                await run_in_threadpool(_write, handle, hasher, bytes(buffer))
                 buffer.clear()
         if buffer:
-            await run_in_threadpool(handle.write, bytes(buffer))
+            await run_in_threadpool(_write, handle, hasher, bytes(buffer))
     except ClientDisconnect:
         raise ApiError(400, "InvalidInput", "The upload was cut off; nothing was kept.") from None
     finally:
         await run_in_threadpool(handle.close)
     return size, hasher.hexdigest()
+
+
+def _write(handle: IO[bytes], hasher: Any, data: bytes) -> None:
+    """Hash and write a MiB off the event loop."""
+    hasher.update(data)
+    handle.write(data)
 
 
 def _keep(part: Path, folder: Path, name: str) -> None:
