@@ -440,7 +440,10 @@ def spooled_request_ids(root: Path, project: str, wanted: set[str]) -> set[str]:
     """Which of ``wanted`` the spool's finished prediction segments hold (read with pyarrow)."""
     found: set[str] = set()
     for segment in segments(root, project, PREDICTIONS):
-        ids = pq.read_table(segment, columns=["request_id"]).column(0).to_pylist()
+        try:
+            ids = pq.read_table(segment, columns=["request_id"]).column(0).to_pylist()
+        except (OSError, ValueError):  # shipped (and deleted) meanwhile: the server has it
+            continue
         found |= wanted.intersection(ids)
     return found
 
