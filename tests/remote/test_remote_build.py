@@ -179,6 +179,10 @@ def test_the_modeling_commands_say_the_same_remotely_and_locally(hub: Hub, tmp_p
         "promote", PROJECT, "--reason", "remote test", _registered(hub, run_id), token="admin"
     )
     assert promoted.returncode == 0, promoted.stderr
+    swept = hub.run_client(
+        "sweep", PROJECT, "--grid", "C=1,2", "--jobs", "1", token="data_scientist"
+    )
+    assert swept.returncode == 0 and swept.stdout.startswith("2 runs: #"), swept.stderr
     for command in (
         ["run", run_id],
         ["runs", PROJECT],
