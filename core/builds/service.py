@@ -16,6 +16,9 @@ Every way out closes the row: an error in steps 3–5 is the build's outcome (``
 trace for a crash); an error in step 6 rolls it back and the ``finally`` closes the row as
 ``aborted``. A process that dies (SIGKILL) cannot close it: the next reader does
 (``reap_dead_builds`` in core/builds/reaper.py).
+
+A build trained on a CI runner (core/builds/remote.py) shares steps 1, 2 (``open_build``, under a
+lease instead of a lock), 5 and 6 (``_record``); steps 3 and 4 run on the runner.
 """
 
 from __future__ import annotations
