@@ -416,3 +416,18 @@ def test_a_serving_hosts_token_may_fetch_model_files_and_nothing_else(setup: Set
     assert host_may_fetch(setup.ws, fleet, dataset) is False
     assert host_may_fetch(setup.ws, ann, model) is False
     assert host_may_fetch(setup.ws, fleet, "0" * 64) is False
+
+
+def test_a_host_and_the_workspaces_own_service_answer_alike(setup: Setup) -> None:
+    local = create_app(setup.ws, "tickets", flush_seconds=0.05)
+    remote = create_app(setup.host().backend(), "tickets", flush_seconds=0.05)
+    answers = []
+    for app in (local, remote):
+        with BackgroundServer(app) as running:
+            answer = httpx.post(f"{running.url}/predict", json={"inputs": ROW}).json()
+            model = httpx.get(f"{running.url}/model").json()
+            del model["model"]["loaded_at"]
+        answers.append(({k: v for k, v in answer.items() if k != "request_id"}, model))
+    assert answers[0] == answers[1]
+    assert answers[0][1]["model"]["ref"] == "model:tickets@1"
+    assert count_records(setup.ws, "tickets", PREDICTIONS) == 2  # the local one and the shipped
