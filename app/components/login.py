@@ -2,9 +2,10 @@
 
 Local accounts sign in with a password (``client.accounts.sign_in``: failed sign-ins are limited,
 sessions expire); the session's secret is kept in a cookie (app/components/session_cookie.py), so
-a reload or a new tab of the same browser stays signed in until the session ends. With ``[auth]`` in .streamlit/secrets.toml the company's identity provider signs
-people in (``st.login``) and ``st.user``'s e-mail picks the Loopline user. A workspace without
-users is open: the sidebar offers to create the first admin account.
+a reload or a new tab of the same browser stays signed in until the session ends. With ``[auth]``
+in .streamlit/secrets.toml the company's identity provider signs people in (``st.login``) and
+``st.user``'s e-mail picks the Loopline user. A workspace without users is open: the sidebar
+offers to create the first admin account.
 """
 
 from __future__ import annotations
@@ -70,8 +71,9 @@ def signed_in(api: Client, *, keep_page: Callable[[], object] | None = None) -> 
             st.session_state[SESSION] = secret
             st.session_state[USER] = actor.name
             _sidebar(api, actor)
-            if st.session_state.get(COOKIE) != secret:  # signed in here: keep it in the browser
-                session_cookie.remember(str(secret), st.session_state.get(LIFETIME, 0), st.sidebar)
+            lifetime = st.session_state.get(LIFETIME)
+            if lifetime and st.session_state.get(COOKIE) != secret:  # signed in in this tab
+                session_cookie.remember(str(secret), float(lifetime), st.sidebar)
                 st.session_state[COOKIE] = secret
             return actor
     st.session_state.pop(USER, None)
