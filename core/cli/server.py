@@ -22,7 +22,9 @@ def add_commands(add: Adder) -> None:
     server.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
     )
-    server.add_argument("--port", type=int, default=8765, help="port (default: %(default)s)")
+    server.add_argument(
+        "--port", type=int, default=8765, help="port (default: %(default)s; 0 picks a free one)"
+    )
     server.add_argument("--certfile", metavar="FILE", help="TLS certificate (PEM), with --keyfile")
     server.add_argument("--keyfile", metavar="FILE", help="TLS private key (PEM), with --certfile")
     server.add_argument(

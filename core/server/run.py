@@ -1,14 +1,20 @@
 """Running the server on uvicorn: plain HTTP on 127.0.0.1 by default, TLS with a certificate and
-key, or plain HTTP behind a reverse proxy that terminates TLS (``trust_proxy``)."""
+key, or plain HTTP behind a reverse proxy that terminates TLS (``trust_proxy``).
+
+The socket is bound here, before uvicorn starts (as ``loopline serve`` does), so a port in use is
+a clear error, ``port`` 0 picks a free one and the printed URL is the bound one. It is made with
+``IPPROTO_TCP`` so that asyncio sets TCP_NODELAY on its connections."""
 
 from __future__ import annotations
 
+import errno
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
 
-from core.api import InvalidInput
+from core.api import CoreError, InvalidInput
 from core.server.app import DEFAULT_MAX_BODY, DEFAULT_MAX_UPLOAD, create_app
 
 MIN_BODY_BYTES = 1_000
@@ -47,7 +53,7 @@ def run_server(
     ready: Callable[[str], None] | None = None,
 ) -> None:
     """Serve the workspace until interrupted (Ctrl-C or SIGTERM); ``ready`` is told the URL
-    before uvicorn starts."""
+    once the port is bound."""
     check_options(certfile, keyfile, max_body_bytes, max_upload_bytes)
     app = create_app(
         workspace,
@@ -57,15 +63,37 @@ def run_server(
     )
     config = uvicorn.Config(
         app,
-        host=host,
-        port=port,
         ssl_certfile=str(certfile) if certfile else None,
         ssl_keyfile=str(keyfile) if keyfile else None,
         proxy_headers=False,  # the client's address is read by core.server.auth
         server_header=False,
         log_level=log_level,
     )
+    sock = bind(host, port)
     if ready is not None:
-        scheme = "https" if certfile else "http"
-        ready(f"{scheme}://{host}:{port}")
-    uvicorn.Server(config).run()
+        ready(url_of(sock, tls=certfile is not None))
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        if error.errno == errno.EADDRINUSE:
+            raise CoreError(
+                f"Port {port} on {host} is in use.",
+                hint="choose another with --port (0 picks a free one)",
+            ) from None
+        raise CoreError(f"Cannot listen on {host}:{port}: {error.strerror}.") from None
+    sock.listen(2048)
+    return sock
+
+
+def url_of(sock: socket.socket, *, tls: bool) -> str:
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"{'https' if tls else 'http'}://{shown}:{port}"

@@ -7,6 +7,7 @@ import hashlib
 import http.client
 import json
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -131,6 +132,17 @@ def test_options_the_server_refuses(tmp_path: Path) -> None:
     done = _server("--max-body-bytes", "10", workspace=tmp_path / "ws")
     assert done.returncode == 2
     assert done.stderr.splitlines()[0] == "error: --max-body-bytes must be at least 1000, got 10."
+    make_workspace(tmp_path / "ws")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        done = _server("--port", str(port), workspace=tmp_path / "ws")
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[:2] == [
+        f"error: Port {port} on 127.0.0.1 is in use.",
+        "hint: choose another with --port (0 picks a free one)",
+    ]
     done = _server(workspace=tmp_path / "missing")
     assert done.returncode == 2
     assert done.stderr.splitlines()[0] == f"error: No workspace at {tmp_path / 'missing'}."
