@@ -164,6 +164,16 @@ def stale(client: Client) -> list[str]:
     return sorted(set(KINDS) - found)
 
 
+def unresolved(client: Client) -> list[str]:
+    """Public API methods whose annotations do not resolve at run time (not served)."""
+    return [
+        f"{area_name}.{name}"
+        for area_name, area in _areas(client)
+        for name in sorted(dir(type(area)))
+        if _exposable(type(area), name) and _hints(type(area), name) is None
+    ]
+
+
 def _areas(client: Client) -> list[tuple[str, Any]]:
     return [
         (name, area)
@@ -183,11 +193,25 @@ def _candidate(area_name: str, area: type, name: str) -> bool:
     """A public method that is not refused outright (static helpers, callbacks, NOT_CALLABLE)."""
     if not _exposable(area, name) or f"{area_name}.{name}" in NOT_CALLABLE:
         return False
-    function = inspect.getattr_static(area, name)
-    hints = typing.get_type_hints(function)
+    hints = _hints(area, name)
+    if hints is None:
+        return False
     return not any(
         _is_callback(hint) for p, hint in hints.items() if p not in ("progress", "return")
     )
+
+
+def _hints(area: type, name: str) -> dict[str, Any] | None:
+    """The method's resolved annotations (None, logged, when one names a type that cannot be
+    resolved at run time, e.g. one imported only for type checking: such a method is not
+    served)."""
+    try:
+        return typing.get_type_hints(inspect.getattr_static(area, name))
+    except (NameError, TypeError) as error:
+        log.warning(
+            "%s.%s is not served: its annotations do not resolve (%s)", area.__name__, name, error
+        )
+        return None
 
 
 def _method(area_name: str, area: type, name: str) -> Method | None:
@@ -198,7 +222,7 @@ def _method(area_name: str, area: type, name: str) -> Method | None:
         log.warning("%s is not served: it is not classified in core.server.dispatch.KINDS", key)
         return None
     function = inspect.getattr_static(area, name)
-    hints = typing.get_type_hints(function)
+    hints = _hints(area, name) or {}
     parameters = {
         p.name: p
         for p in list(inspect.signature(function).parameters.values())[1:]  # without self

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from core.api import SYSTEM, Client
-from core.server.dispatch import KINDS, stale, unclassified
+from core.server.dispatch import KINDS, stale, unclassified, unresolved
 from tests.remote.conftest import FIXTURES, PROJECT, Hub
 
 
@@ -84,6 +84,7 @@ def test_every_api_method_is_classified_as_a_read_or_a_write() -> None:
     client = Client("/nonexistent", SYSTEM)
     assert unclassified(client) == [], "add them to core.server.dispatch.KINDS"
     assert stale(client) == []
+    assert unresolved(client) == [], "import their annotations' types at run time"
     assert KINDS["projects.create"] == "write" and KINDS["runs.search"] == "read"
 
 
