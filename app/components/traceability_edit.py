@@ -11,6 +11,9 @@ from core.api import Client
 from core.api.types import DERIVATION_KINDS as KINDS
 from core.api.types import Matrix
 
+# the inputs of a derivation that may have been measured, by the sample size they were measured on
+MEASURED = {"precision": ("base_rate_n", "expected_recall_n"), "recall": ("base_rate_n",)}
+
 DERIVE_DEFAULTS = {
     "volume": 2000.0,
     "base_rate": 0.25,
@@ -82,6 +85,18 @@ def derive_tab(api: Client, project: str, full: Matrix) -> None:
         inputs["period"] = columns[2].text_input(
             "period", value="week", key="traceability.derive.period"
         )
+        for name in MEASURED.get(kind, ()):
+            items = st.number_input(
+                f"{name.removesuffix('_n').replace('_', ' ')} measured on (items; 0: known)",
+                min_value=0,
+                value=0,
+                step=1,
+                key=f"traceability.derive.{name}",
+                help="A measured input carries its uncertainty into the threshold (its 95% "
+                "interval); nothing is derived from fewer than 30 items.",
+            )
+            if items:
+                inputs[name] = items
     metric = st.text_input(
         "Metric", key="traceability.derive.metric", placeholder="precision.out_of_office"
     )

@@ -5,6 +5,10 @@ figure (it moves before labels arrive) and one on the realized figure. A relativ
 ("German no worse than English − 0.05") gets a fixed threshold from the production model's own
 evaluation of the reference slice: the live English figure wobbles from window to window, the
 evaluated one is the promise the model was released with.
+
+A rule never watches fewer items than its requirement's minimum sample (``min_n``), and while an
+alert made from a rule is open the requirement is not met (the status query reads the alerts):
+the alert and the requirement's status cannot disagree.
 """
 
 from __future__ import annotations
@@ -51,7 +55,9 @@ def rules_from_requirements(ws: Workspace, project: str) -> list[AlertRule]:
                         threshold=round(threshold, 4),
                         severity="critical" if req.priority == "high" else "warning",
                         slice=slice_name,
-                        min_volume=SLICE_VOLUME if slice_name else 100,
+                        # never below the requirement's own minimum sample: an alert
+                        # does not fire on fewer items than a verdict is drawn from
+                        min_volume=max(req.minimum_sample, SLICE_VOLUME if slice_name else 100),
                         description=f"{req.requirement_id} ({req.title})",
                     )
                 )

@@ -29,16 +29,8 @@ KINDS = {
     "latency": "end-to-end time budget minus the rest of the system → model latency budget",
 }
 _INPUTS = {
-    "precision": (
-        "volume",
-        "base_rate",
-        "tolerated",
-        "expected_recall",
-        "failure_share",
-        "base_rate_n",
-        "expected_recall_n",
-    ),
-    "recall": ("volume", "base_rate", "tolerated", "failure_share", "base_rate_n"),
+    "precision": ("volume", "base_rate", "tolerated", "expected_recall", "failure_share"),
+    "recall": ("volume", "base_rate", "tolerated", "failure_share"),
     "accuracy": ("volume", "tolerated", "failure_share"),
     "latency": ("budget_ms", "other_ms"),
 }
@@ -287,3 +279,10 @@ def derivation_inputs(kind: str) -> tuple[str, ...]:
     if kind not in KINDS:
         raise InvalidInput(expected_one_of("derivation kind", kind, KINDS))
     return _INPUTS[kind]
+
+
+def measured_inputs(kind: str) -> tuple[str, ...]:
+    """The optional sample sizes of a kind's measured inputs (``base_rate_n`` …)."""
+    if kind not in KINDS:
+        raise InvalidInput(expected_one_of("derivation kind", kind, KINDS))
+    return tuple(MEASURED[k] for k in _INPUTS[kind] if k in MEASURED)

@@ -24,6 +24,7 @@ VERBS = {
     "violated": "would violate",
     "met": "would meet",
     "suspect": "would make suspect",
+    "inconclusive": "would leave inconclusive",
     "no_evidence": "would leave without evidence",
 }
 
@@ -94,8 +95,11 @@ def describe(label: str, status: Status, before: str | None) -> str:
     figures = ""
     if status.value is not None and status.threshold is not None and status.comparator:
         figures = f": {compared(status.value, status.comparator, status.threshold)}"
+        if status.interval_text:
+            figures += f" ({status.interval_text})"
     now = f" (now {before.replace('_', ' ')})" if before else ""
-    return f"{label} {VERBS[status.status]} {status.requirement_id}{via}{where}{figures}{now}"
+    verb = VERBS.get(status.status, f"would make {status.status}")
+    return f"{label} {verb} {status.requirement_id}{via}{where}{figures}{now}"
 
 
 def impact_json(result: Impact) -> str:

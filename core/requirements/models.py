@@ -267,9 +267,9 @@ class Status:
     @property
     def interval_text(self) -> str:
         """``n = 319, 95% CI 0.612–0.705``; ``exact`` for a figure measured without sampling;
-        empty without a figure."""
-        if self.value is None:
-            return ""
+        empty without a figure or without anything known about its sample."""
+        if self.value is None or (self.n is None and self.lower is None):
+            return ""  # nothing known about the sample (a figure recorded without it)
         if self.interval_method == "exact":
             return "exact" if self.n is None else f"n = {self.n:,.0f}, exact"
         return self.interval.text()

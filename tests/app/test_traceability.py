@@ -80,10 +80,13 @@ def test_manager_filters_to_violated_and_drills_to_the_evidence(traced: Path) ->
     assert (
         ml3["status"] == "🔴 violated"
         and ml3["value vs threshold"] == "0.700 < 0.880 on language = de"
+        and ml3["n and 95% interval"] == "n = 150, 95% CI 0.622–0.768"  # wholly below 0.880
     )
     at.selectbox(key="traceability.requirement").set_value("ML-3").run()
     assert not at.exception
-    assert at.error[0].value == "ML-3 is 🔴 violated: 0.700 < 0.880 on language = de"
+    assert at.error[0].value == (
+        "ML-3 is 🔴 violated: 0.700 < 0.880 on language = de (n = 150, 95% CI 0.622–0.768)"
+    )
     evidence = table(at, "artifact")
     assert "monitoring window" in list(evidence["evidence"])
     assert any(str(a).endswith("(realized)") for a in evidence["artifact"])

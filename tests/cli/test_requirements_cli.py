@@ -55,13 +55,15 @@ def test_import_list_show_edit_history_export(
         "tickets",
         "ML-2",
         "--set",
-        "threshold=0.99",
+        "threshold=0.1",
+        "--set",
+        "min_n=5",  # the mail slice is small: judged from 5 items
         "--note",
-        "stricter",
+        "looser",
     )
     assert code == 0 and "1 changed" in out
     code, out, _ = run(ws, capsys, "requirements", "history", "tickets", "ML-2", "--versions")
-    assert "threshold" in out and "stricter" in out
+    assert "threshold" in out and "min_n" in out and "looser" in out
     code, out, _ = run(ws, capsys, "requirements", "history", "tickets", "ML-2")
     assert (
         "suspect" in out and "requirement set v2 (edit)" in out
