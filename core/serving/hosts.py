@@ -25,7 +25,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from core.accounts.access import allowed, authorize
+from core.accounts.access import authorize
 from core.actor import Actor
 from core.artifacts.integrity import ensure_intact
 from core.artifacts.service import get_artifact
@@ -115,22 +115,6 @@ def production_model(
         metadata=dict(artifact.metadata),
         spec=dict(spec.raw),
     )
-
-
-def host_may_fetch(ws: Workspace, actor: Actor, sha256: str) -> bool:
-    """Whether ``sha256`` is a file of a model of a project in which ``actor`` may run a serving
-    host (``GET /api/v1/objects/{sha256}`` for a host's token, which has no ``data.read``)."""
-    with ws.store.read() as tx:
-        projects = [
-            str(row[0])
-            for row in tx.rows(
-                "SELECT DISTINCT a.project FROM artifact_files f JOIN artifacts a "
-                "USING (artifact_id) WHERE f.blob_hash = ? AND a.kind = 'model' "
-                "AND a.project IS NOT NULL ORDER BY a.project",
-                [sha256],
-            )
-        ]
-    return any(allowed(ws, actor, SERVING_HOST, project) for project in projects)
 
 
 def check_host_id(host: str) -> str:

@@ -401,23 +401,6 @@ def wait_for(condition: Any, seconds: float = 10.0) -> None:
         time.sleep(0.05)
 
 
-def test_a_serving_hosts_token_may_fetch_model_files_and_nothing_else(setup: Setup) -> None:
-    from core.artifacts.service import get_artifact
-    from core.serving.hosts import host_may_fetch
-
-    admin = Client(setup.ws.root, Actor("admin", "test"))
-    admin.accounts.create_user("admin", roles=["admin"])
-    admin.accounts.create_user("fleet", roles=["service"], project="tickets")
-    admin.accounts.create_user("ann", roles=["annotator"], project="tickets")
-    model = get_artifact(setup.ws, "model:tickets@1").files[0].blob_hash
-    dataset = get_artifact(setup.ws, "dataset:tickets@1").files[0].blob_hash
-    fleet, ann = Actor("fleet", "api"), Actor("ann", "api")
-    assert host_may_fetch(setup.ws, fleet, model) is True
-    assert host_may_fetch(setup.ws, fleet, dataset) is False
-    assert host_may_fetch(setup.ws, ann, model) is False
-    assert host_may_fetch(setup.ws, fleet, "0" * 64) is False
-
-
 def test_a_host_and_the_workspaces_own_service_answer_alike(setup: Setup) -> None:
     local = create_app(setup.ws, "tickets", flush_seconds=0.05)
     remote = create_app(setup.host().backend(), "tickets", flush_seconds=0.05)

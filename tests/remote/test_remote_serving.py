@@ -36,9 +36,9 @@ from tests.remote.conftest import CLEARED, ROLES, ROOT, free_port, health, stop_
 pytest_plugins = ["tests.core.test_requirements_support"]  # evidence_base
 
 POLL = 0.5  # the hosts' --poll-seconds
-# a serving host's token: role `service` once GET /api/v1/objects lets monitor.record read model
-# files (core/api/server_support.py's object_path asks for data.read, which `service` lacks)
-HOST_ROLE = "data_scientist"
+# a serving host's token: role service (monitor.record pulls the production model and its files
+# and ships the log; feedback checks a sender)
+HOST_ROLE = "service"
 NO_DUCKDB = (  # the host process: `loopline` with DuckDB made unimportable
     "import runpy, sys; sys.modules['duckdb'] = None; sys.argv[0] = 'loopline'; "
     "runpy.run_module('core.cli', run_name='__main__')"
