@@ -22,7 +22,6 @@ from core.builds.service import Build, get_build, junit_xml, list_builds, run_bu
 from core.builds.slices import SliceFinding, slice_findings
 from core.registry.compare import compare_runs
 
-
 __all__ = ["Builds", "RemoteBuildPlan", "RunnerResult"]  # the runner names the plan's types
 
 
