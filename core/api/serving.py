@@ -73,11 +73,15 @@ class Serving(Area):
         run(app, sock, log_level=log_level, access_log=access_log)
 
     # what a serving host of a Loopline server asks (as its token's user)
-    def production_model(self, project: str, alias: str = "production") -> ProductionModel:
+    def production_model(
+        self, project: str, alias: str = "production", serving: int | None = None
+    ) -> ProductionModel:
         """The model under ``alias`` as a serving host fetches it: its record, its files' SHA-256
         (each downloaded from ``GET /api/v1/objects/{sha256}``) and the project definition. A
-        damaged model is refused. Needs the ``monitor.record`` permission (role ``service``)."""
-        return production_model(self._ws, project, self._actor, alias)
+        damaged model is refused (``serving``: the artifact id the host serves now, whose files
+        are not re-hashed on every poll). Needs the ``monitor.record`` permission (role
+        ``service``)."""
+        return production_model(self._ws, project, self._actor, alias, serving)
 
     def feedback_actor(self, project: str) -> str:
         """The client's user name when it may send feedback on the project (Forbidden when not):

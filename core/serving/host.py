@@ -187,15 +187,14 @@ class ServerSource:
         self.cache = ModelCache(places.objects)
         self.answers: dict[int, dict[str, Any]] = {}  # artifact id → production_model answer
         self.started_offline: str | None = None  # why the first model came from the cache
-        self._served = False
+        self._serving: int | None = None  # the artifact id of the model loaded last
 
     def find(self, project: str, alias: str) -> Found | None:
         try:
-            info = self.hub.call(
-                "serving", "production_model", {"project": project, "alias": alias}
-            )
+            asked = {"project": project, "alias": alias, "serving": self._serving}
+            info = self.hub.call("serving", "production_model", asked)
         except CoreError as error:
-            if self._served or not unreachable(error):
+            if self._serving is not None or not unreachable(error):
                 raise
             info = self._remembered(project, alias, error)
             self.started_offline = error.message
@@ -214,7 +213,7 @@ class ServerSource:
         }
         served = served_from(info, files, utcnow())
         self._remember(project, info)
-        self._served = True
+        self._serving = served.artifact.artifact_id
         return served
 
     def missing(self, project: str, alias: str) -> CoreError:

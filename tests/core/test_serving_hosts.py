@@ -414,3 +414,22 @@ def test_a_host_and_the_workspaces_own_service_answer_alike(setup: Setup) -> Non
     assert answers[0] == answers[1]
     assert answers[0][1]["model"]["ref"] == "model:tickets@1"
     assert count_records(setup.ws, "tickets", PREDICTIONS) == 2  # the local one and the shipped
+
+
+def test_a_damaged_model_is_refused_to_a_new_host_and_polls_do_not_rehash(setup: Setup) -> None:
+    from core.errors import Immutable
+
+    production = find_alias(setup.ws, "tickets")
+    assert production is not None
+    role = "classifier.skops"
+    path = setup.ws.blobs.path(production.file(role).blob_hash)
+    path.chmod(0o644)
+    path.write_bytes(path.read_bytes() + b"x")
+    client = Client(setup.ws.root, TESTER)
+    with pytest.raises(Immutable) as caught:
+        client.serving.production_model("tickets")
+    assert str(caught.value).startswith(
+        f"Refusing to serve model:tickets@1 (#{production.artifact_id}): its file '{role}' "
+    )
+    polled = client.serving.production_model("tickets", serving=production.artifact_id)
+    assert polled.artifact_id == production.artifact_id  # a host serving it checked its files
