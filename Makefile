@@ -45,8 +45,9 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
+# Two workers, one per core; a test module stays on one worker (its module-scoped servers start once).
 pytest: $(VENV)/.installed-dev chromium
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 test: lint typecheck pytest
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -36,23 +37,38 @@ def tickets(ws: Workspace, actor: Actor) -> Project:
 
 @pytest.fixture(scope="session")
 def demo_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo workspace, built once per test session by the real `loopline demo` command
-    (or copied from ``LOOPLINE_TEST_DEMO``, a demo a developer built with the same code, to rerun
-    tests quickly; CI never sets it). Tests must not write to it: use ``demo_copy`` for that."""
+    """The demo workspace, built once per test run by the real `loopline demo` command (or
+    copied from ``LOOPLINE_TEST_DEMO``, a demo a developer built with the same code, to rerun
+    tests quickly; CI never sets it). With pytest-xdist the first worker to need it builds it
+    for all (the others wait on a lock) and each worker reads a copy of its own. Tests must not
+    write to it: use ``demo_copy`` for that."""
     path = tmp_path_factory.mktemp("demo") / "ws"
     prebuilt = os.environ.get("LOOPLINE_TEST_DEMO")  # a developer's demo built once, for reruns
-    if prebuilt:
-        shutil.copytree(prebuilt, path)
-        return path
-    done = subprocess.run(
-        [sys.executable, "-m", "core.cli", "--workspace", str(path), "demo"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0, f"`loopline demo` failed:\n{done.stdout}\n{done.stderr}"
+    shutil.copytree(prebuilt or _shared_demo(tmp_path_factory), path)
     return path
+
+
+def _shared_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One demo for every worker of this run, in the folder the workers' temp folders share."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    built = shared / "demo-shared" / "ws"
+    shared.joinpath("demo-shared").mkdir(exist_ok=True)
+    with (shared / "demo-shared" / "build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (built / "loopline.duckdb").is_file():
+            staging = built.with_name("ws.building")
+            shutil.rmtree(staging, ignore_errors=True)
+            done = subprocess.run(
+                [sys.executable, "-m", "core.cli", "--workspace", str(staging), "demo"],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
+            assert done.returncode == 0, f"`loopline demo` failed:\n{done.stdout}\n{done.stderr}"
+            staging.rename(built)
+    return built
 
 
 @pytest.fixture
