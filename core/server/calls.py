@@ -33,8 +33,9 @@ log = logging.getLogger("loopline.server")
 async def call(server: Server, method: Method, request: Request) -> Response:
     """Check the token, read the body, run the method (a write once per request id), answer.
 
-    A small body is read first, and the token check and the call share one unit of work (the
-    workspace file is attached once); a large or unannounced one only after the token is checked.
+    A small body is read before the token is checked (in the same thread as the call); a large or
+    unannounced one only after. The workspace file stays attached through a burst of requests
+    (``Linger``).
     """
     _check_length(request, server.max_body_bytes)
     token = bearer_token(request)
@@ -48,7 +49,7 @@ async def call(server: Server, method: Method, request: Request) -> Response:
     body = await _json_body(request, server.max_body_bytes)
 
     def serve() -> KeptResponse:
-        with server.support.unit_of_work():
+        with server.linger.held():
             actor = checked or authenticate(server.support, token, address)
             if method.kind != WRITE or not request_id:
                 return _run(server, method, actor, body)

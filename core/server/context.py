@@ -17,6 +17,7 @@ from core.server import uploads
 from core.server.auth import authenticate, bearer_token, client_address
 from core.server.dispatch import callable_methods
 from core.server.idempotency import Requests
+from core.server.linger import Linger
 
 CLEAN_EVERY_SECONDS = 3600.0
 
@@ -35,6 +36,7 @@ class Server:
         self.max_upload_bytes = max_upload_bytes
         self.trust_proxy = trust_proxy
         self.requests = Requests()
+        self.linger = Linger(self.support)
         self.cleaned = time.monotonic()
 
     def start(self) -> None:

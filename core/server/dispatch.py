@@ -43,7 +43,7 @@ _READS = """
 projects.get projects.list projects.overview projects.visible
 artifacts.count_by_kind artifacts.find artifacts.get artifacts.lineage artifacts.list
 artifacts.preview artifacts.reproduce
-data.profile data.quality
+data.export data.profile data.quality
 labeling.agreement labeling.agreement_so_far labeling.export labeling.item_history
 labeling.labels_left labeling.left_for labeling.progress labeling.review_queue labeling.task
 labeling.tasks

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from core.api import SYSTEM, Client
+from core.api import SYSTEM, Actor, Client
 from core.server.dispatch import KINDS, stale, unclassified, unresolved
 from tests.remote.conftest import FIXTURES, PROJECT, Hub
 
@@ -605,3 +605,14 @@ def test_concurrent_writes_of_several_clients_all_land_without_a_lock_error(hub:
     _, tokens = hub.call("accounts", "tokens", user="service")
     labels = {t["label"] for t in tokens["result"]}
     assert {f"client {n} call {c}" for n in range(8) for c in range(5)} <= labels
+
+
+def test_the_server_lets_go_of_the_workspace_file_soon_after_a_burst(hub: Hub) -> None:
+    """Another process on the machine (the app, a backup) opens the workspace between bursts."""
+    for _ in range(5):
+        assert hub.call("accounts", "whoami", token="manager")[0] == 200
+    started = time.monotonic()
+    local = Client(hub.workspace, Actor("manager", "test"))
+    assert PROJECT in [p.name for p in local.projects.list()]
+    assert time.monotonic() - started < 5  # the linger is half a second; attaching is the rest
+    assert hub.call("accounts", "whoami", token="manager")[0] == 200  # and the server gets it back
