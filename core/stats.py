@@ -143,6 +143,26 @@ def bootstrap_quantile(
     )
 
 
+def bootstrap_units(
+    units: Sequence[object],
+    statistic: Callable[[dict[int, object]], float | None],
+    *,
+    seed: int = SEED,
+    resamples: int | None = None,
+    confidence: float = CONFIDENCE,
+) -> Interval:
+    """Bootstrap of a statistic over units (e.g. items with their annotators' labels, for
+    Krippendorff's alpha): each resample maps 0..n-1 to units drawn with replacement, so a unit
+    drawn twice counts twice."""
+    n = len(units)
+
+    def of(picks: np.ndarray) -> float:
+        value = statistic({j: units[int(i)] for j, i in enumerate(picks)})
+        return float("nan") if value is None else float(value)
+
+    return bootstrap(of, n, seed=seed, resamples=resamples, confidence=confidence)
+
+
 def bootstrap_counts(
     counts: np.ndarray,
     statistic: Callable[[np.ndarray], float],

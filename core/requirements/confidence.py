@@ -50,6 +50,7 @@ class MetricFacts:
     counts_items: list[bool]
     proportion: list[bool]
     exact: list[bool]
+    items_n: list[bool]  # an evaluation's item count is the figure's sample size
     min_n: list[int]
 
     def params(self) -> dict[str, Any]:
@@ -58,6 +59,7 @@ class MetricFacts:
             "k_items": self.counts_items,
             "k_proportion": self.proportion,
             "k_exact": self.exact,
+            "k_items_n": self.items_n,
             "k_min_n": self.min_n,
         }
 
@@ -69,6 +71,7 @@ def metric_facts(metrics: Iterable[str]) -> MetricFacts:
         [counts_items(m) for m in names],
         [metric_kind(m) == "proportion" for m in names],
         [metric_kind(m) == "exact" for m in names],
+        [counts_items(m) or metric_kind(m) == "statistic" for m in names],
         [default_min_n(m) for m in names],
     )
 

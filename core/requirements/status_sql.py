@@ -188,6 +188,7 @@ kinds AS (
            unnest(CAST($k_items AS BOOLEAN[])) AS counts_items,
            unnest(CAST($k_proportion AS BOOLEAN[])) AS proportion,
            unnest(CAST($k_exact AS BOOLEAN[])) AS exact,
+           unnest(CAST($k_items_n AS BOOLEAN[])) AS items_n,
            unnest(CAST($k_min_n AS INTEGER[])) AS min_n
 ),
 run_ci AS (
@@ -221,8 +222,11 @@ found AS (
     SELECT t.project, t.requirement_id, t.slice, t.is_base,
            CASE WHEN vk.metric IS NOT NULL THEN vm.value ELSE rm.value END AS value,
            false AS estimated,
-           CASE WHEN vk.metric IS NOT NULL THEN coalesce(vm.n, vn.value)
-                ELSE coalesce(ri.n, rn.value) END AS n,
+           -- an evaluation's n counts its items: the sample of accuracy, F1, AUC …, not of a
+           -- class's rates (their own denominators) nor of latency (the items timed)
+           CASE WHEN vk.metric IS NOT NULL
+                THEN coalesce(vm.n, CASE WHEN k.items_n THEN vn.value END)
+                ELSE coalesce(ri.n, CASE WHEN k.items_n THEN rn.value END) END AS n,
            CASE WHEN vk.metric IS NOT NULL THEN vm.lower ELSE ri.lower END AS lower,
            CASE WHEN vk.metric IS NOT NULL THEN vm.upper ELSE ri.upper END AS upper,
            CASE WHEN vk.metric IS NOT NULL AND vm.lower IS NOT NULL THEN 'stored'
@@ -237,6 +241,7 @@ found AS (
     LEFT JOIN run_metrics rm ON rm.run_id = c.run_id AND rm.key = c.metric AND rm.slice = t.slice
     LEFT JOIN run_metrics rn ON rn.run_id = c.run_id AND rn.key = 'n' AND rn.slice = t.slice
     LEFT JOIN run_ci ri ON ri.run_id = c.run_id AND ri.metric = c.metric AND ri.slice = t.slice
+    LEFT JOIN kinds k ON k.metric = c.metric
     WHERE c.source IN ('production', 'build', 'verification')
       AND CASE WHEN vk.metric IS NOT NULL THEN vm.value ELSE rm.value END IS NOT NULL
     UNION ALL

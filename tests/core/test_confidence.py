@@ -105,3 +105,18 @@ def test_the_table_bootstrap_matches_an_item_bootstrap_of_f1() -> None:
     items = stats.bootstrap(item_f1, 3000, resamples=1000, seed=9)
     assert table.lower == pytest.approx(items.lower, abs=0.006)
     assert table.upper == pytest.approx(items.upper, abs=0.006)
+
+
+def test_alpha_over_resampled_units_covers_the_alpha_of_the_units() -> None:
+    from core.labeling.agreement import krippendorff_alpha
+
+    rng = np.random.default_rng(6)
+    truth = rng.integers(0, 3, 300)
+    units = [
+        [int(t) if rng.random() < 0.85 else int(rng.integers(0, 3)) for _ in range(2)]
+        for t in truth
+    ]
+    alpha = krippendorff_alpha(dict(enumerate(units)))
+    got = stats.bootstrap_units(units, krippendorff_alpha, resamples=200)
+    assert alpha is not None and got.lower is not None and got.upper is not None
+    assert got.n == 300 and got.lower < alpha < got.upper and got.upper - got.lower < 0.2

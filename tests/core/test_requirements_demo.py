@@ -32,19 +32,22 @@ def test_sample_thresholds_hold_with_a_margin_on_the_demo_models(demo_copy: Path
     ws = Workspace.open(demo_copy)
     _import_samples(ws)
     a = current_statuses(ws, "ooo-replies")
+    # ooo-replies' test set is small (222 items; German and French slices of 13–35): every
+    # figure meets its threshold, but its 95% interval straddles it, so the verdicts say so
     assert {k: s.status for k, s in a.items() if s.level == "ml"} == {
-        "ML-1": "met",
-        "ML-2": "met",
-        "ML-3": "met",
-        "ML-4": "met",
-        "ML-5": "met",
-        # the demo ends with `verify-system` of production v2: German and French return dates
-        # fall short on the large test set, an open problem the matrix shows honestly
-        "ML-6": "violated",
+        "ML-1": "inconclusive",
+        "ML-2": "inconclusive",
+        "ML-3": "inconclusive",
+        "ML-4": "inconclusive",
+        "ML-5": "inconclusive",
+        # German and French return dates fell short on the large test set before intervals:
+        # 0.667 < 0.75 on 13 items, whose interval (0.435–0.839) cannot tell
+        "ML-6": "inconclusive",
         "ML-7": "met",
-        "ML-8": "met",
+        "ML-8": "inconclusive",
     }
-    assert a["SYS-1"].status == "met" and a["SYS-3"].status == "met"
+    assert all(s.n is not None for k, s in a.items() if s.level == "ml" and k != "ML-7")
+    assert a["SYS-1"].status == "inconclusive" and a["SYS-3"].status == "inconclusive"
     # B as if build 1 were in production: the demo's gate may refuse it when the machine is busy
     # (its default max_latency of 100 ms is close to this model's one-item latency)
     b = impact(ws, "hw-triage", build=1).after
@@ -93,7 +96,8 @@ def test_story_a_monitoring_breaks_sys1_and_production_v2_fixes_it(demo_copy: Pa
     promote(ws, "ooo-replies", production.artifact_id, LEAD, reason="build 3: both markets")
     found = current_statuses(ws, "ooo-replies")
     ml3 = found["ML-3"]
-    assert ml3.status == "met" and ml3.source == "production"  # monitoring saw only v1
+    # monitoring saw only v1; v2's verification passes on too few German and French items
+    assert ml3.status == "inconclusive" and ml3.source == "production"
     assert ml3.value is not None and ml3.threshold is not None and ml3.value >= ml3.threshold
     assert found["SYS-1"].status == before
     story = [(h.status, h.cause) for h in reversed(status_history(ws, "ooo-replies", "SYS-1"))]
