@@ -8,6 +8,8 @@ for the CLI. Core's calls run in the thread pool, so the event loop stays free.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +49,14 @@ def create_app(
         trust_proxy=trust_proxy,
     )
     server.start()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await run_in_threadpool(server.linger.close)  # the workspace file is let go of at once
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Loopline",
         version=VERSION,
         description="Loopline's public API over HTTP: `POST /api/v1/call/{area}/{method}` with "

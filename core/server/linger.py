@@ -26,7 +26,7 @@ class Linger:
         self._support = support
         self._seconds = seconds
         self._until = 0.0
-        self._holding = False
+        self._holding: threading.Thread | None = None
         self._changed = threading.Condition()
 
     @contextmanager
@@ -42,17 +42,26 @@ class Linger:
         """A request starts or ends: hold the file until ``seconds`` from now."""
         with self._changed:
             self._until = time.monotonic() + self._seconds
-            if self._holding:
+            if self._holding is not None:
                 return
-            self._holding = True
-        threading.Thread(target=self._hold, name="loopline-linger", daemon=True).start()
+            self._holding = threading.Thread(target=self._hold, name="loopline-linger", daemon=True)
+            self._holding.start()
+
+    def close(self) -> None:
+        """Let go of the file now (the server is stopping)."""
+        with self._changed:
+            self._until = 0.0
+            self._changed.notify_all()
+            holding = self._holding
+        if holding is not None:
+            holding.join(timeout=30)
 
     def _hold(self) -> None:
         try:
             with self._support.unit_of_work(), self._changed:
                 while (left := self._until - time.monotonic()) > 0:
                     self._changed.wait(left)
-                self._holding = False
+                self._holding = None
         except BaseException:  # the file could not be attached: the requests attach it themselves
             with self._changed:
-                self._holding = False
+                self._holding = None
