@@ -8,7 +8,10 @@ from typing import Any
 
 from core.api.area import Area, Progress
 from core.artifacts.service import get_artifact
+from core.data.draft import Draft, draft_project
+from core.data.export import export_dataset
 from core.data.formats import detect_format
+from core.data.label_columns import map_label_columns
 from core.data.profile import Typical, typical_ranges, unusual_values
 from core.data.quality import quality_flags
 from core.data.service import IngestResult, ingest, quality_of
@@ -68,3 +71,57 @@ class Data(Area):
     ) -> dict[str, str]:
         """The fields of one row outside their typical range, each with why."""
         return unusual_values(fields, ranges, within)
+
+    @staticmethod
+    def draft(
+        path: Path,
+        *,
+        name: str | None = None,
+        id_column: str | None = None,
+        time_column: str | None = None,
+        label_column: str | None = None,
+        labels_path: Path | None = None,
+        classes: Sequence[str] = (),
+        display_name: str | None = None,
+        fmt: str | None = None,
+        encoding: str = "utf-8",
+    ) -> Draft:
+        """A project file drafted from a data file (types, id, time, text and category columns,
+        classes, slices) as commented YAML for the user to review; nothing is written."""
+        return draft_project(
+            Path(path),
+            name=name,
+            id_column=id_column,
+            time_column=time_column,
+            label_column=label_column,
+            labels_path=None if labels_path is None else Path(labels_path),
+            classes=tuple(classes),
+            display_name=display_name,
+            fmt=fmt,
+            encoding=encoding,
+        )
+
+    def export(self, dataset: int | str, fmt: str = "csv") -> bytes:
+        """A dataset version's rows as formula-safe CSV or Parquet."""
+        return export_dataset(self._ws, dataset, fmt)
+
+    @staticmethod
+    def map_label_columns(
+        path: Path,
+        *,
+        item_col: str,
+        label_col: str,
+        annotator: str | None = None,
+        display_name: str | None = None,
+        encoding: str = "utf-8",
+    ) -> bytes:
+        """A labels file of the user's shape as the annotation CSV (item_id, annotator, label)
+        that ``labeling.import_labels`` takes; ``annotator``: a column of the file or a name."""
+        return map_label_columns(
+            Path(path),
+            item_col=item_col,
+            label_col=label_col,
+            annotator=annotator,
+            display_name=display_name,
+            encoding=encoding,
+        )

@@ -162,17 +162,43 @@ def _read_csv_pandas(path: Path, name: str, encoding: str, separator: str) -> pd
         ) from exc
     except pd.errors.EmptyDataError as exc:
         raise InvalidInput(f"{name}: the file has no header and no rows.") from exc
-    except pd.errors.ParserWarning as exc:
+    except (pd.errors.ParserWarning, pd.errors.ParserError) as exc:
+        ragged = _ragged_row(path, encoding, separator)
+        detail = ragged or str(exc).strip().splitlines()[-1]
         raise InvalidInput(
-            f"{name}: not a well-formed CSV file: a row has more fields than the header.",
+            f"{name}: not a well-formed CSV file: {detail}",
             hint="check quoting (fields with commas need double quotes) and the number of fields",
         ) from exc
-    except pd.errors.ParserError as exc:
+    ragged = _ragged_row(path, encoding, separator, fewer=True)
+    if ragged is not None:
         raise InvalidInput(
-            f"{name}: not a well-formed CSV file: {str(exc).strip().splitlines()[-1]}",
-            hint="check quoting and the number of fields on that line",
-        ) from exc
+            f"{name}: not a well-formed CSV file: {ragged}",
+            hint="check quoting (fields with commas need double quotes) and the number of fields",
+        )
     return frame
+
+
+def _ragged_row(path: Path, encoding: str, separator: str, *, fewer: bool = False) -> str | None:
+    """The first row whose field count differs from the header's (``fewer``: also rows with
+    fewer fields; blank lines are skipped as pandas does), in words, or None."""
+    text_encoding = "utf-8-sig" if encoding.lower().replace("_", "-") == "utf-8" else encoding
+    try:
+        with path.open(encoding=text_encoding, newline="") as handle:
+            reader = csv.reader(handle, delimiter=separator)
+            header = next(reader, None)
+            if header is None:
+                return None
+            for number, row in enumerate(reader, start=2):
+                if not row or (fewer is False and len(row) < len(header)):
+                    continue
+                if len(row) != len(header):
+                    line = f" (line {reader.line_num})" if reader.line_num != number else ""
+                    return (
+                        f"row {number}{line} has {len(row)} fields; the header has {len(header)}."
+                    )
+    except (UnicodeDecodeError, csv.Error):
+        return None
+    return None
 
 
 def _read_jsonl(path: Path, name: str, encoding: str) -> pd.DataFrame:

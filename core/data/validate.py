@@ -6,6 +6,7 @@ expected; the list is capped but counted. A table with any problem is refused as
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,13 +109,15 @@ def validate_table(raw: pd.DataFrame, spec: ProjectSpec, *, row_offset: int = 2)
             )
         )
     missing = [c for c in spec.columns if c.name not in present]
+    unexpected = [c for c in present if c not in spec.column_names]
     for column in missing:
         if column.required or column.name == spec.id_column:
             problems.add(
                 RowProblem(
                     None,
                     column.name,
-                    "required column is missing from the header",
+                    "required column is missing from the header"
+                    + _closest(column.name, unexpected),
                     f"a column named {column.name!r}",
                 )
             )
@@ -142,6 +145,20 @@ def validate_table(raw: pd.DataFrame, spec: ProjectSpec, *, row_offset: int = 2)
         frame = pd.DataFrame()
     listed = sorted(problems.listed, key=lambda p: p.row or 0)
     return Validation(frame, tuple(listed), problems.count, tuple(warnings))
+
+
+def _closest(name: str, unexpected: list[str]) -> str:
+    """The header's columns that the schema does not know, the likeliest one first, as a clause
+    for the missing-column problem (a renamed or misspelt column is the usual cause)."""
+    if not unexpected:
+        return ""
+    folded = {c.lower().replace(" ", "_").replace("-", "_"): c for c in unexpected}
+    near = difflib.get_close_matches(name.lower(), list(folded), n=1, cutoff=0.6)
+    listed = ", ".join(repr(c) for c in unexpected[:10]) + (
+        f" (+{len(unexpected) - 10} more)" if len(unexpected) > 10 else ""
+    )
+    guess = f"; did you mean {folded[near[0]]!r}?" if near else ""
+    return f"; the header has columns the schema does not: {listed}{guess}"
 
 
 def _duplicate_ids(ids: pd.Series, id_column: str, problems: _Problems) -> None:

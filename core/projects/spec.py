@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -15,7 +17,9 @@ PROJECT_KINDS = {
     "tabular_classification": "classify a row of typed feature columns",
 }
 COLUMN_TYPES = ("string", "text", "integer", "number", "boolean", "datetime", "category")
-DERIVATIONS = ("email_domain", "month")
+TIME_DERIVATIONS = ("week", "month", "quarter", "half", "year")  # a datetime column's period
+DERIVATIONS = ("email_domain", *TIME_DERIVATIONS)
+NUMERIC_TYPES = ("integer", "number")
 DETECTOR_NAMES = ("date", "email", "phone", "name")
 SPLIT_METHODS = ("hash", "time")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -29,6 +33,7 @@ DATA_KEYS = {
     "feature_groups",
     "max_text_length",
 }
+SLICE_KEYS = ("name", "column", "derive", "bins")
 COLUMN_KEYS = ("name", "type", "required", "values", "min", "max", "max_length")
 TEXT_TYPES = ("string", "text")  # the column types whose values are free text
 # The prediction service refuses a text value longer than this (characters), unless the project
@@ -66,6 +71,7 @@ class SliceSpec:
     name: str
     column: str
     derive: str | None = None
+    bins: tuple[float, ...] | None = None  # a numeric column's edges: "< 18", "18–65", "≥ 65"
 
 
 @dataclass(frozen=True)
@@ -152,6 +158,11 @@ class ProjectSpec:
         for column in out["columns"]:
             if column["max_length"] is None:
                 del column["max_length"]
+        for slice_ in out["slices"]:
+            if slice_["bins"] is None:  # as before bins existed: the same content hash
+                del slice_["bins"]
+            else:
+                slice_["bins"] = list(slice_["bins"])
         return out
 
 
@@ -239,7 +250,7 @@ def parse_spec(data: Any, source: str = "project file") -> ProjectSpec:
         where = f"data.feature_groups.{group}"
         feature_groups[str(group)] = tuple(known(c, where) for c in r.names(members, where))
     labels = _labels(r, top.get("labels"), kind, known)
-    slices = _slices(r, top.get("slices"), known)
+    slices = _slices(r, top.get("slices"), known, {c.name: c.type for c in columns})
     split = _split(r, top.get("split"), id_column, known)
     protected = _protected(r, top.get("protected_slices"), slices)
     return ProjectSpec(
@@ -371,7 +382,7 @@ def _labels(r: _Reader, value: Any, kind: str, known: Any) -> LabelSpec:
     return LabelSpec(classes, None if positive is None else str(positive), spans)
 
 
-def _slices(r: _Reader, value: Any, known: Any) -> tuple[SliceSpec, ...]:
+def _slices(r: _Reader, value: Any, known: Any, types: Mapping[str, str]) -> tuple[SliceSpec, ...]:
     if value is None:
         return ()
     if not isinstance(value, Sequence) or isinstance(value, str):
@@ -380,14 +391,49 @@ def _slices(r: _Reader, value: Any, known: Any) -> tuple[SliceSpec, ...]:
     for index, item in enumerate(value):
         where = f"slices[{index}]"
         entry = r.mapping(item, where)
+        extra = sorted(set(entry) - set(SLICE_KEYS))
+        if extra:
+            raise r.fail(f"{where}.{extra[0]}", expected_one_of("slice key", extra[0], SLICE_KEYS))
         column = known(r.text(entry, "column", f"{where}."), f"{where}.column")
         derive = entry.get("derive")
         if derive is not None and derive not in DERIVATIONS:
             raise r.fail(f"{where}.derive", expected_one_of("derivation", derive, DERIVATIONS))
-        out.append(SliceSpec(r.text(entry, "name", f"{where}.", default=column), column, derive))
+        if derive in TIME_DERIVATIONS and types[column] != "datetime":
+            raise r.fail(
+                f"{where}.derive",
+                f"{derive!r} needs a datetime column; {column!r} is {types[column]}.",
+            )
+        bins = _bins(r, entry.get("bins"), f"{where}.bins", column, types[column], derive)
+        name = r.text(entry, "name", f"{where}.", default=column)
+        out.append(SliceSpec(name, column, derive, bins))
     if len({s.name for s in out}) != len(out):
         raise r.fail("slices", "slice names must be distinct.")
     return tuple(out)
+
+
+def _bins(
+    r: _Reader, value: Any, where: str, column: str, kind: str, derive: Any
+) -> tuple[float, ...] | None:
+    """A numeric slice's bin edges: one or more numbers, strictly increasing."""
+    if value is None:
+        return None
+    if derive is not None:
+        raise r.fail(where, "a slice has bins or a derivation, not both.")
+    if kind not in NUMERIC_TYPES:
+        raise r.fail(where, f"bins need a numeric column; {column!r} is {kind}.")
+    if (
+        not isinstance(value, Sequence)
+        or isinstance(value, str)
+        or not value
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+    ):
+        raise r.fail(where, f"expected a list of numbers (the bin edges), got {value!r}.")
+    edges = tuple(float(v) for v in value)
+    if any(b <= a for a, b in itertools.pairwise(edges)) or not all(
+        math.isfinite(v) for v in edges
+    ):
+        raise r.fail(where, f"bin edges must be finite and increasing, got {list(value)}.")
+    return edges
 
 
 def _split(r: _Reader, value: Any, id_column: str, known: Any) -> SplitSpec:

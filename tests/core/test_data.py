@@ -132,7 +132,7 @@ def test_same_rows_hash_the_same_in_any_format_order_and_encoding(
         (
             "short.csv",
             HEADER + "T-1,2026-03-01T10:00:00Z,mail,a,1,2,yes,EXTRA\n",
-            "short.csv: not a well-formed CSV file: a row has more fields than the header.",
+            "short.csv: not a well-formed CSV file: row 2 has 8 fields; the header has 7.",
         ),
     ],
 )

@@ -111,7 +111,7 @@ def spec_with(**changes: object) -> str:
         ),
         (
             {"slices__1__derive": "weekday"},
-            "p.yaml: slices[1].derive: Unknown derivation 'weekday'. Expected one of: email_domain, month.",
+            "p.yaml: slices[1].derive: Unknown derivation 'weekday'. Expected one of: email_domain, half, month, quarter, week, year.",
         ),
         (
             {"colour": "blue"},
