@@ -3,15 +3,19 @@ sample size, and a requirement whose monitoring alert is open is not met."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from core.errors import InvalidInput
 from core.requirements.parse import parse_document
 from core.requirements.rules import MIN_N, metric_kind, verdict
+from core.requirements.service import list_requirements
 from core.requirements.status import current_statuses, recompute_statuses, status_history
 from core.stats import wilson_rate
 from core.store import Workspace, utcnow
@@ -162,7 +166,6 @@ def test_min_n_and_fail_when_inconclusive_are_checked_once() -> None:
         "  - {id: ML-1, title: A, derived_from: [SYS-1], metric: accuracy, threshold: 0.5, "
         "min_n: %s, fail_when_inconclusive: %s}\n"
     )
-    import yaml
 
     def parsed(min_n: str, flag: str) -> object:
         data = yaml.safe_load(_one(entry % (min_n, flag)))
@@ -265,3 +268,45 @@ def test_an_evaluation_runs_rates_get_intervals_over_their_own_denominators(
     assert found.interval_method == "wilson" and found.source == "production"
     assert (found.n, found.lower, found.upper) == (expected.n, expected.lower, expected.upper)
     assert found.n < sum(map(sum, evaluation["confusion"]))  # the class's members, not all items
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "csv", "reqif"])
+def test_min_n_and_fail_when_inconclusive_survive_every_file_format(
+    evidence_ws: Workspace, tmp_path: Path, fmt: str
+) -> None:
+    from core.requirements.service import export_requirements, import_requirements
+    from tests.core.test_requirements_support import TESTER
+
+    ws = evidence_ws
+    strict = MONITORED.replace("window_days: 10}", "window_days: 10, min_n: 50, ")
+    import_text(ws, _one(strict + "fail_when_inconclusive: true}\n"), tmp_path)
+    target = tmp_path / f"again.{fmt}"
+    target.write_text(export_requirements(ws, "tickets", fmt))
+    again = import_requirements(ws, target, TESTER, project="tickets")
+    assert again.set_version is None  # read back as it was written: nothing changed
+    item = next(r for r in list_requirements(ws, "tickets") if r.requirement_id == "ML-1")
+    assert (item.min_n, item.fail_when_inconclusive) == (50, True)
+
+
+def test_trace_exports_carry_n_and_the_interval(evidence_ws: Workspace, tmp_path: Path) -> None:
+    from core.requirements.report import trace_export
+
+    ws = evidence_ws
+    import_text(ws, _one(MONITORED), tmp_path)
+    add_window(ws, {("accuracy", ""): (0.9, 400)}, model_version=production(ws).version, end=AUG)
+    recompute_statuses(ws, "tickets", cause="labels")
+    found = current_statuses(ws, "tickets")["ML-1"]
+    assert found.lower is not None and found.upper is not None
+    rows = list(csv.DictReader(io.StringIO(trace_export(ws, "tickets", "csv"))))
+    row = next(r for r in rows if r["ml_id"] == "ML-1")
+    assert (row["n"], row["interval"]) == ("400", "wilson")
+    assert (float(row["lower"]), float(row["upper"])) == (
+        round(found.lower, 4),
+        round(found.upper, 4),
+    )
+    document = yaml.safe_load(trace_export(ws, "tickets", "yaml"))
+    entry = next(e for e in document["requirements"] if e["id"] == "ML-1")
+    assert (entry["n"], entry["interval"], entry["min_n"]) == (400, "wilson", 30)
+    assert "n = 400, 95% CI" in trace_export(ws, "tickets", "html")
+    reqif = trace_export(ws, "tickets", "reqif")
+    assert "Loopline.SampleSize" in reqif and found.interval_text in reqif
