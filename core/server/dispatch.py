@@ -26,9 +26,12 @@ log = logging.getLogger("loopline.server")
 
 # The app's own sign-in: a token already proves the user, recording another party's sign-in is
 # the app's business, and its unchecked look-ups of any user (by name, by e-mail) are for the
-# sign-in page only (`accounts.users` is the checked listing).
+# sign-in page only (`accounts.users` is the checked listing). data.import_mlflow reads whatever
+# tracking store its URI names from the server's side (a file: URI is a folder of the server):
+# it runs where the workspace is, until it refuses such URIs for a remote caller.
 NOT_CALLABLE = frozenset(
     {
+        "data.import_mlflow",
         "serving.serve",
         "accounts.sign_in",
         "accounts.resume",
