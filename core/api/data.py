@@ -15,6 +15,7 @@ from core.data.label_columns import map_label_columns
 from core.data.profile import Typical, typical_ranges, unusual_values
 from core.data.quality import quality_flags
 from core.data.service import IngestResult, ingest, quality_of
+from core.experiments.mlflow_import import MlflowImport, import_mlflow
 
 
 class Data(Area):
@@ -124,4 +125,24 @@ class Data(Area):
             annotator=annotator,
             display_name=display_name,
             encoding=encoding,
+        )
+
+    def import_mlflow(
+        self,
+        tracking_uri: str,
+        experiment: str,
+        project: str,
+        *,
+        artifacts: Path | None = None,
+    ) -> MlflowImport:
+        """An MLflow experiment's runs (params, metrics with their history, tags, times, source
+        commit) and its registered scikit-learn (skops) and XGBoost model versions with their
+        aliases, from MLflow's SQLite store; all or nothing, and a re-run adds only what is new."""
+        return import_mlflow(
+            self._ws,
+            self._actor,
+            tracking_uri,
+            experiment,
+            project,
+            artifacts=None if artifacts is None else Path(artifacts),
         )
