@@ -18,7 +18,7 @@ from core.labeling.interchange import (
     ImportResult,
     export_label_set,
     import_annotations,
-    parse_label_studio,
+    import_label_studio,
     read_annotation_table,
 )
 from core.labeling.models import (
@@ -40,7 +40,6 @@ from core.labeling.queue import (
 )
 from core.labeling.review import agreement_so_far, decide, review_queue, task_agreement
 from core.labeling.tasks import create_task, get_task, list_tasks
-from core.projects.service import get_project
 from core.registry.service import find_alias, predict_dataset
 from core.spans.detect import Span
 
@@ -217,31 +216,52 @@ class Labeling(Area):
         task_id: int | None = None,
         task_name: str | None = None,
         source: str | None = None,
+        config: bytes | Path | None = None,
+        mapping: bytes | Path | None = None,
     ) -> ImportResult:
         """Answers from a Label Studio JSON export or a CSV of item_id, annotator, label (told
-        apart by ``file_name``'s suffix), into ``task_id`` or a new task."""
+        apart by ``file_name``'s suffix), into ``task_id`` or a new task.
+
+        A Label Studio export's items are created from its tasks' ``data`` when the project has
+        none; ``config`` (the project's labeling config XML) and
+        ``mapping`` (YAML: item_id, classes, span_types) match its names to the project's."""
         if isinstance(data, Path):
             file_name, data = file_name or data.name, data.read_bytes()
         name = file_name or "labels.json"
         suffix = Path(name).suffix.lower()
         if suffix == ".json":
-            records = parse_label_studio(data, get_project(self._ws, project).spec.id_column)
-            found = "label-studio"
-        elif suffix == ".csv":
-            records, found = read_annotation_table(data, name), "import"
-        else:
+            return import_label_studio(
+                self._ws,
+                project,
+                data,
+                self._actor,
+                config=_read_bytes(config),
+                mapping=_read_bytes(mapping),
+                file_name=Path(name).name,
+                task_id=task_id,
+                task_name=task_name,
+            )
+        if suffix != ".csv":
             raise InvalidInput(
                 f"{name}: expected a Label Studio .json export or a .csv of item_id, annotator, label."
             )
         return import_annotations(
             self._ws,
             project,
-            records,
+            read_annotation_table(data, name),
             self._actor,
             task_id=task_id,
             task_name=task_name or f"Import: {name}",
-            source=source or found,
+            source=source or "import",
         )
+
+
+def _read_bytes(given: bytes | Path | None) -> bytes | None:
+    if isinstance(given, Path):
+        if not given.is_file():
+            raise InvalidInput(f"No file at {given}.")
+        return given.read_bytes()
+    return given
 
 
 def _read_predictions(path: Path) -> pd.DataFrame:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import io
 import json
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -17,23 +19,34 @@ import pandas as pd
 from core.accounts.access import readable
 from core.accounts.audit import record
 from core.actor import Actor
-from core.artifacts.service import get_artifact
+from core.artifacts.models import Artifact, NewArtifact
+from core.artifacts.service import get_artifact, read_file, register, select_artifacts
+from core.data.service import ingest, latest_dataset
 from core.errors import InvalidInput, expected_one_of
 from core.labeling.freeze import load_label_set
+from core.labeling.label_studio import (
+    MAX_PROBLEMS,
+    ExportAnnotation,
+    LsTask,
+    ParsedExport,
+    export_tasks,
+    parse_export,
+    read_label_config,
+    read_mapping,
+)
 from core.labeling.models import Task, TaskFilter
 from core.labeling.queue import ANNOTATION_COLUMNS, check_answer
+from core.labeling.review import insert_review, latest_reviews
 from core.labeling.tasks import create_task, get_task, item_fields
 from core.projects.service import Project, get_project
 from core.safe_csv import safe_cell, to_csv
-from core.spans.detect import Span
+from core.spans.detect import Span, from_dicts
 from core.store import Workspace, utcnow
 
 __all__ = ["safe_cell"]  # re-exported: neutralising formulas lives in core.safe_csv
 
 EXPORT_FORMATS = ("csv", "jsonl", "label-studio")
 CSV_COLUMNS = ("item_id", "label", "spans", "source", "annotations")
-MAX_IMPORT_BYTES = 200 << 20
-MAX_PROBLEMS = 50
 
 
 def export_label_set(ws: Workspace, ref: int | str, fmt: str) -> bytes:
@@ -59,57 +72,7 @@ def export_label_set(ws: Workspace, ref: int | str, fmt: str) -> bytes:
             for r in labels.to_dict("records")
         ]
         return ("\n".join(lines) + "\n").encode("utf-8")
-    project = get_project(ws, str(artifact.project))
-    dataset = get_artifact(ws, artifact.metadata["dataset_ids"][-1])
-    fields = item_fields(ws, dataset, labels["item_id"].tolist(), project.spec.id_column)
-    shown = [project.spec.id_column, *project.spec.inputs]
-    span_field = project.spec.labels.spans.field if project.spec.labels.spans else None
-    tasks = []
-    for number, row in enumerate(labels.to_dict("records"), start=1):
-        data = {
-            k: _jsonable(v) for k, v in fields.get(str(row["item_id"]), {}).items() if k in shown
-        }
-        result: list[dict[str, Any]] = [
-            {
-                "id": f"{row['item_id']}-label",
-                "type": "choices",
-                "from_name": "label",
-                "to_name": span_field or "item",
-                "value": {"choices": [row["label"]]},
-            }
-        ]
-        for index, span in enumerate(json.loads(row["spans"])):
-            result.append(
-                {
-                    "id": f"{row['item_id']}-span{index}",
-                    "type": "labels",
-                    "from_name": "spans",
-                    "to_name": span_field or "item",
-                    "value": {
-                        "start": span["start"],
-                        "end": span["end"],
-                        "text": span["text"],
-                        "labels": [span["type"]],
-                    },
-                }
-            )
-        tasks.append(
-            {
-                "id": number,
-                "data": data,
-                "annotations": [
-                    {
-                        "id": number,
-                        "completed_by": {"email": f"{row['source']}@loopline"},
-                        "result": result,
-                        "was_cancelled": False,
-                        "created_at": str(artifact.created_at),
-                    }
-                ],
-                "meta": {"label_set": artifact.ref, "source": row["source"]},
-            }
-        )
-    return json.dumps(tasks, ensure_ascii=False, indent=1).encode("utf-8")
+    return _export_label_studio(ws, artifact, labels)
 
 
 def _jsonable(value: Any) -> Any:
@@ -128,122 +91,11 @@ class ImportResult:
     annotators: tuple[str, ...]
 
 
-def _annotator(completed_by: Any) -> str:
-    if isinstance(completed_by, dict):
-        return str(
-            completed_by.get("email")
-            or completed_by.get("username")
-            or f"ls-user-{completed_by.get('id')}"
-        )
-    return (
-        f"ls-user-{completed_by}"
-        if isinstance(completed_by, int)
-        else str(completed_by or "label-studio")
-    )
-
-
 def parse_label_studio(raw: bytes, id_column: str) -> pd.DataFrame:
-    """Label Studio's JSON export → rows of (item_id, annotator, label, spans)."""
-    if len(raw) > MAX_IMPORT_BYTES:
-        raise InvalidInput(
-            f"The file is {len(raw) >> 20} MiB; imports take at most {MAX_IMPORT_BYTES >> 20} MiB."
-        )
-    try:
-        tasks = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInput(
-            f"Not a Label Studio JSON export: {exc}.",
-            hint="export with Label Studio's 'JSON' format",
-        ) from exc
-    if not isinstance(tasks, list):
-        raise InvalidInput("Not a Label Studio JSON export: expected a list of tasks.")
-    records: list[dict[str, Any]] = []
-    problems: list[str] = []
-    for index, task in enumerate(tasks):
-        data = task.get("data") if isinstance(task, dict) else None
-        if not isinstance(data, dict):
-            problems.append(f"task {index}: no 'data' object")
-            continue
-        item_id = data.get(id_column, data.get("item_id"))
-        if item_id is None:
-            problems.append(
-                f"task {index}: data has no {id_column!r} (or 'item_id') to name the item"
-            )
-            continue
-        annotations = task.get("annotations") or []
-        if not isinstance(annotations, list):
-            problems.append(f"task {index} (item {item_id}): 'annotations' is not a list")
-            continue
-        for number, annotation in enumerate(annotations):
-            where = f"task {index} (item {item_id}), annotation {number}"
-            if not isinstance(annotation, dict):
-                problems.append(f"{where}: not an object")
-                continue
-            if annotation.get("was_cancelled"):
-                continue
-            label, spans, bad = _read_results(annotation.get("result") or [], where)
-            problems.extend(bad)
-            if bad:
-                continue
-            if label is None:
-                problems.append(f"task {index} (item {item_id}): an annotation without a choice")
-                continue
-            records.append(
-                {
-                    "item_id": str(item_id),
-                    "annotator": _annotator(annotation.get("completed_by")),
-                    "label": label,
-                    "spans": spans,
-                }
-            )
-    if problems:
-        raise InvalidInput(
-            f"The Label Studio file has {len(problems)} problem(s); nothing was imported: "
-            + "; ".join(problems[:MAX_PROBLEMS])
-        )
-    return pd.DataFrame(records, columns=["item_id", "annotator", "label", "spans"])
-
-
-def _read_results(results: Any, where: str) -> tuple[str | None, list[Span], list[str]]:
-    """An annotation's ``result`` list → (label, spans, problems), checking every type."""
-    if not isinstance(results, list):
-        return None, [], [f"{where}: 'result' is not a list"]
-    label: str | None = None
-    spans: list[Span] = []
-    problems: list[str] = []
-    for number, result in enumerate(results):
-        here = f"{where}, result {number}"
-        if not isinstance(result, dict):
-            problems.append(f"{here}: not an object")
-            continue
-        value = result.get("value") or {}
-        if not isinstance(value, dict):
-            problems.append(f"{here}: 'value' is not an object")
-            continue
-        kind = result.get("type")
-        if kind == "choices" and value.get("choices"):
-            choices = value["choices"]
-            if not isinstance(choices, list):
-                problems.append(f"{here}: 'value.choices' is not a list")
-                continue
-            label = str(choices[0])
-        elif kind == "labels" and value.get("labels"):
-            labels = value["labels"]
-            if not isinstance(labels, list):
-                problems.append(f"{here}: 'value.labels' is not a list")
-                continue
-            try:
-                spans.append(
-                    Span(
-                        int(value["start"]),
-                        int(value["end"]),
-                        str(labels[0]),
-                        str(value.get("text") or ""),
-                    )
-                )
-            except (KeyError, TypeError, ValueError, OverflowError):
-                problems.append(f"{here}: a span without whole-number 'start' and 'end'")
-    return label, spans, problems
+    """Label Studio's JSON export → rows of (item_id, annotator, label, spans), in its own names
+    (no project to match them against: ``import_label_studio`` does that)."""
+    parsed = parse_export(raw, id_column, None, None)
+    return parsed.records[["item_id", "annotator", "label", "spans"]]
 
 
 def import_annotations(
@@ -255,11 +107,13 @@ def import_annotations(
     task_id: int | None = None,
     task_name: str = "Imported labels",
     source: str = "import",
+    items: Sequence[str] = (),
 ) -> ImportResult:
     """Add annotations (item_id, annotator, label, spans[, unsure, note]) to a task, all or nothing.
-    Without a task, one is made over the items named (from the latest dataset version)."""
+    Without a task, one is made over the items named (and ``items``, unannotated ones to include,
+    from the latest dataset version)."""
     with ws.store.transaction():  # one unit: a refused import leaves no new task behind
-        return _import(ws, project_name, records, actor, task_id, task_name, source)
+        return _import(ws, project_name, records, actor, task_id, task_name, source, items)
 
 
 def _import(
@@ -270,13 +124,15 @@ def _import(
     task_id: int | None,
     task_name: str,
     source: str,
+    items: Sequence[str],
 ) -> ImportResult:
     project = get_project(ws, project_name)
     if records.empty:
         raise InvalidInput("The file holds no annotations.")
     ids = sorted(set(records["item_id"].astype(str)))
     if task_id is None:
-        task = _task_for_import(ws, project_name, records, actor, task_name, ids)
+        every = sorted(set(ids) | set(items))
+        task = _task_for_import(ws, project_name, records, actor, task_name, every)
     else:
         task = get_task(ws, task_id)
         if task.project != project_name:
@@ -370,6 +226,194 @@ def _checked_records(
             + "; ".join(problems[:MAX_PROBLEMS])
         )
     return rows
+
+
+# --- Label Studio ------------------------------------------------------------------------------
+
+
+def import_label_studio(
+    ws: Workspace,
+    project_name: str,
+    raw: bytes,
+    actor: Actor,
+    *,
+    config: bytes | None = None,
+    mapping: bytes | None = None,
+    file_name: str = "export.json",
+    task_id: int | None = None,
+    task_name: str | None = None,
+) -> ImportResult:
+    """A Label Studio JSON export into ``task_id`` or a new task, all or nothing: the items from its ``data``
+    when the project has none yet (a new dataset version, validated like any ingest), every
+    annotator's annotation (cancelled ones skipped), ``ground_truth`` as a reviewer's decision.
+    The export and config are kept as a ``data_source``, so an export writes the same tasks back."""
+    project = get_project(ws, project_name)
+    spans = project.spec.labels.spans
+    parsed = parse_export(
+        raw,
+        project.spec.id_column,
+        project.spec.labels.classes,
+        spans.types if spans else (),
+        config=read_label_config(config) if config is not None else None,
+        mapping=read_mapping(mapping) if mapping is not None else None,
+        name=file_name,
+    )
+    with ws.store.transaction():  # the items, answers, decisions and source: all or nothing
+        if latest_dataset(ws, project_name) is None:
+            _items_from_data(ws, project, parsed, actor, file_name)
+        result = import_annotations(
+            ws,
+            project_name,
+            parsed.records,
+            actor,
+            task_id=task_id,
+            task_name=task_name or f"Label Studio: {file_name}",
+            source="label-studio",
+            items=[t.item_id for t in parsed.tasks],
+        )
+        _ground_truth(ws, result.task_id, parsed.records, actor)
+        _keep_source(ws, project_name, result.task_id, raw, config, parsed, actor)
+    return result
+
+
+def _items_from_data(
+    ws: Workspace, project: Project, parsed: ParsedExport, actor: Actor, file_name: str
+) -> None:
+    """The export's ``data`` as the project's first dataset version (checked like any ingest)."""
+    rows = [{**t.data, project.spec.id_column: t.item_id} for t in parsed.tasks]
+    with tempfile.TemporaryDirectory(prefix="loopline-ls-") as folder:
+        path = Path(folder) / "items.jsonl"
+        path.write_text(
+            "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8"
+        )
+        ingest(ws, project.spec.name, path, actor, display_name=f"{file_name} (data)", fmt="jsonl")
+
+
+def _ground_truth(ws: Workspace, task_id: int, records: pd.DataFrame, actor: Actor) -> None:
+    """An annotation Label Studio marks ``ground_truth`` settles its item, as a review would."""
+    truth = records[records["ground_truth"]]
+    if truth.empty:
+        return
+    project = get_project(ws, get_task(ws, task_id).project)
+    fields = item_fields(
+        ws,
+        get_artifact(ws, get_task(ws, task_id).dataset_id),
+        list(truth["item_id"]),
+        project.spec.id_column,
+    )
+    with ws.store.transaction() as tx:
+        now = utcnow()
+        for row in truth.itertuples(index=False):
+            given: list[Span] = list(row.spans) if isinstance(row.spans, list) else []
+            spans = check_answer(project, fields[str(row.item_id)], str(row.label), given)
+            note = "ground truth in Label Studio"
+            insert_review(
+                tx, task_id, str(row.item_id), str(row.annotator), str(row.label), spans, note, now
+            )
+        record(
+            tx,
+            actor,
+            "review",
+            project=project.spec.name,
+            target=f"task #{task_id}",
+            details={"ground_truth": len(truth)},
+        )
+
+
+def _keep_source(
+    ws: Workspace,
+    project_name: str,
+    task_id: int,
+    raw: bytes,
+    config: bytes | None,
+    parsed: ParsedExport,
+    actor: Actor,
+) -> None:
+    files = {"export.json": raw} | ({"label_config.xml": config} if config is not None else {})
+    register(
+        ws,
+        NewArtifact(
+            "data_source",
+            f"label-studio-task-{task_id}",
+            project=project_name,
+            files=files,
+            metadata={
+                "format": "label-studio",
+                "task_id": task_id,
+                "names": dict(parsed.names),
+                "tasks": [[t.ls_id, t.item_id] for t in parsed.tasks],
+            },
+        ),
+        actor,
+    )
+
+
+def label_studio_source(ws: Workspace, task_ids: Sequence[int]) -> Artifact | None:
+    """The Label Studio export the first of ``task_ids`` that came from one was imported from."""
+    with ws.store.read() as tx:
+        found = select_artifacts(
+            tx,
+            "WHERE kind = 'data_source' AND json_extract_string(metadata, '$.format') = 'label-studio' "
+            "AND CAST(json_extract(metadata, '$.task_id') AS BIGINT) IN (SELECT unnest(?::BIGINT[])) "
+            "ORDER BY artifact_id",
+            [list(task_ids)],
+        )
+    return found[0] if found else None
+
+
+def _export_label_studio(ws: Workspace, artifact: Artifact, labels: pd.DataFrame) -> bytes:
+    """A label set as Label Studio tasks: those of the export it came from (ids, data, order,
+    unannotated ones too) and then any other item, one annotation per annotator."""
+    project = get_project(ws, str(artifact.project))
+    task_ids = [int(t) for t in artifact.metadata.get("tasks", [])]
+    answers = _current_answers(ws, artifact, task_ids)
+    source = label_studio_source(ws, task_ids)
+    tasks: list[LsTask] = []
+    original: list[Any] = []
+    names: dict[str, Any] = {}
+    if source is not None:
+        original = json.loads(read_file(ws, source, "export.json").decode("utf-8-sig"))
+        names = source.metadata["names"]
+        tasks = [
+            LsTask(ls_id, item_id, original[index]["data"])
+            for index, (ls_id, item_id) in enumerate(source.metadata["tasks"])
+        ]
+    known = {t.item_id for t in tasks}
+    rest = [i for i in dict.fromkeys([*labels["item_id"], *answers]) if i not in known]
+    if rest:
+        dataset = get_artifact(ws, artifact.metadata["dataset_ids"][-1])
+        fields = item_fields(ws, dataset, rest, project.spec.id_column)
+        shown = [project.spec.id_column, *project.spec.inputs]
+        number = max([0, *[t.ls_id for t in tasks if isinstance(t.ls_id, int)]])
+        for offset, item_id in enumerate(rest, start=1):
+            data = {k: _jsonable(v) for k, v in fields.get(item_id, {}).items() if k in shown}
+            tasks.append(LsTask(number + offset, item_id, data))
+    written = export_tasks(tasks, answers, names, original)
+    return json.dumps(written, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def _current_answers(
+    ws: Workspace, artifact: Artifact, task_ids: Sequence[int]
+) -> dict[str, list[ExportAnnotation]]:
+    """Each annotator's current answer per item, from the label set's frozen annotations; the
+    one whose answer a reviewer's decision repeats (as its reviewer) marked ground truth."""
+    history = pd.read_parquet(io.BytesIO(read_file(ws, artifact, "annotations.parquet")))
+    current = history.sort_values("annotation_id").groupby(["item_id", "annotator"]).tail(1)
+    current = current[current["status"] == "labeled"].sort_values(["item_id", "annotation_id"])
+    decided = latest_reviews(ws, task_ids)
+    reviewer = {item: r.reviewer for (_, item), r in decided.items()}
+    answers: dict[str, list[ExportAnnotation]] = {}
+    for row in current.itertuples(index=False):
+        spans = tuple(from_dicts(json.loads(str(row.spans))))
+        answers.setdefault(str(row.item_id), []).append(
+            ExportAnnotation(
+                str(row.annotator),
+                str(row.label),
+                spans,
+                reviewer.get(str(row.item_id)) == row.annotator,
+            )
+        )
+    return answers
 
 
 def read_annotation_table(raw: bytes, name: str) -> pd.DataFrame:

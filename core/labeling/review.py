@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from core.accounts.access import check_task_visible, readable
@@ -19,7 +20,7 @@ from core.labeling.queue import check_answer, current_annotations, load_item
 from core.labeling.tasks import get_task, item_fields
 from core.projects.service import get_project
 from core.spans.detect import Span, from_dicts
-from core.store import Workspace, utcnow
+from core.store import Tx, Workspace, utcnow
 
 
 def _spans_key(spans: Sequence[Span]) -> tuple[tuple[str, int, int], ...]:
@@ -101,21 +102,8 @@ def decide(
     item = load_item(ws, task, project, item_id)
     checked = check_answer(project, item.fields, label, spans)
     with ws.store.transaction() as tx:
-        review_id = int(tx.scalar("SELECT nextval('review_ids')"))
         now = utcnow()
-        tx.execute(
-            f"INSERT INTO reviews ({REVIEW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                review_id,
-                task_id,
-                item_id,
-                reviewer.name,
-                label,
-                json.dumps([s.as_dict() for s in checked], ensure_ascii=False),
-                note,
-                now,
-            ],
-        )
+        review_id = insert_review(tx, task_id, item_id, reviewer.name, label, checked, note, now)
         record(
             tx,
             reviewer,
@@ -125,6 +113,34 @@ def decide(
             details={"label": label, "spans": len(checked)},
         )
     return Review(review_id, task_id, item_id, reviewer.name, label, checked, note, now)
+
+
+def insert_review(
+    tx: Tx,
+    task_id: int,
+    item_id: str,
+    reviewer: str,
+    label: str,
+    spans: Sequence[Span],
+    note: str,
+    now: datetime,
+) -> int:
+    """One decision row (already checked against the item); its id."""
+    review_id = int(tx.scalar("SELECT nextval('review_ids')"))
+    tx.execute(
+        f"INSERT INTO reviews ({REVIEW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            review_id,
+            task_id,
+            item_id,
+            reviewer,
+            label,
+            json.dumps([s.as_dict() for s in spans], ensure_ascii=False),
+            note,
+            now,
+        ],
+    )
+    return review_id
 
 
 def task_agreement(
