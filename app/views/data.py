@@ -4,6 +4,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from app.components.draft import draft_flow
 from app.components.upload import ingest_upload, quality_warning
 from app.deps import attempt, client, project_picker
 
@@ -12,6 +13,12 @@ st.caption(
     "Every ingest is checked against the project's schema and becomes a new dataset version."
 )
 api = client()
+with st.expander("New project from a file", icon="🧾"):
+    st.caption(
+        "Upload a data file (and a separate labels file if the labels live apart): Loopline "
+        "drafts the project file from the values for you to review, then creates the project."
+    )
+    draft_flow(api)
 name = project_picker(api, "data.project").name
 
 with st.expander("Ingest a file", icon="📥"):

@@ -77,7 +77,13 @@ def draft_project(
     chosen_id = _id_column(text_frame, guesses, id_column, shown)
     chosen_time = _time_column(guesses, time_column, shown)
     label_source, label_name = _label_source(text_frame, label_column, labels_path, classes)
-    found = classes or _classes(label_source, label_name, labels_path or path, encoding)
+    found = classes or _classes(
+        label_source,
+        label_name,
+        labels_path or path,
+        encoding,
+        labels_path.name if labels_path else shown,
+    )
     inputs = [c for c in guesses if c not in {chosen_id, chosen_time, label_name}]
     text_fields = [c for c in inputs if guesses[c].type == "text"]
     features = [
@@ -202,9 +208,10 @@ def _classes(
     column: str | None,
     path: Path,
     encoding: str,
+    shown: str,
 ) -> tuple[str, ...]:
     if frame is None:  # a separate labels file
-        frame = read_table(path, detect_format(path.name), name=path.name, encoding=encoding)
+        frame = read_table(path, detect_format(path.name), name=shown, encoding=encoding)
         frame.columns = [str(c) for c in frame.columns]
         frame = frame.astype("string")
         if column is None:
@@ -212,22 +219,22 @@ def _classes(
             column = named[0] if named else (frame.columns[-1] if frame.shape[1] == 2 else None)
     if column is None:
         raise InvalidInput(
-            f"{path.name}: no label column to take the classes from.",
+            f"{shown}: no label column to take the classes from.",
             hint="name it with --label COL (in this file, or with --labels FILE in a separate "
             "labels file), or list the classes with --classes a,b",
         )
-    _known(column, frame.columns, path.name, "--label")
+    _known(column, frame.columns, shown, "--label")
     cells = frame[column].fillna("").str.strip()
     found = tuple(sorted(str(v) for v in cells[cells != ""].unique()))
     if len(found) < 2:
         raise InvalidInput(
-            f"{path.name}: column {column!r} has {len(found)} distinct label(s); a project needs "
+            f"{shown}: column {column!r} has {len(found)} distinct label(s); a project needs "
             "at least two classes.",
             hint="name the column that holds the labels with --label",
         )
     if len(found) > MAX_CLASSES:
         raise InvalidInput(
-            f"{path.name}: column {column!r} has {len(found)} distinct values; that is not a "
+            f"{shown}: column {column!r} has {len(found)} distinct values; that is not a "
             f"label column (at most {MAX_CLASSES} classes).",
             hint="name the column that holds the labels with --label, or list --classes",
         )

@@ -132,7 +132,12 @@ def import_mlflow(
         done = _imported_models(tx, project)
         new_versions = [v for v in versions if v.key not in done]
         registered = register_many(
-            ws, [_model_artifact(project, v, run_ids[v.run_uuid]) for v in new_versions], actor
+            ws,
+            [
+                _model_artifact(project, v, run_ids[v.run_uuid], _latest(runs[v.run_uuid]))
+                for v in new_versions
+            ],
+            actor,
         )
     return MlflowImport(
         experiment,
@@ -447,12 +452,15 @@ def _write_runs(
     return out
 
 
+def _latest(run: _MlflowRun) -> dict[str, float | None]:
+    """Each metric's value at its last step (the history is ordered by step, then time)."""
+    return {key: value for key, _step, value, _when in run.history}
+
+
 def _buffered(
     run: _MlflowRun, run_id: int, project: str, experiment: str, created_by: str
 ) -> _Buffered:
-    latest: dict[tuple[str, str], float | None] = {}
-    for key, _step, value, _when in run.history:  # ordered by step, then time: the last wins
-        latest[(key, "")] = value
+    latest = {(key, ""): value for key, value in _latest(run).items()}
     tags = {k: v for k, v in run.tags.items() if k != "mlflow.runName"}
     tags |= {"source": "mlflow", "mlflow.run_id": run.uuid, "mlflow.experiment": experiment}
     duration = None if run.ended_at is None else (run.ended_at - run.started_at).total_seconds()
@@ -488,7 +496,9 @@ def _imported_models(tx: Tx, project: str) -> dict[str, int]:
     return out
 
 
-def _model_artifact(project: str, version: _Version, run_id: int) -> NewArtifact:
+def _model_artifact(
+    project: str, version: _Version, run_id: int, metrics: Mapping[str, float | None]
+) -> NewArtifact:
     files: dict[str, bytes | Path] = {
         "MLmodel": version.folder / "MLmodel",
         f"model/{version.model_file}": version.folder / version.model_file,
@@ -502,6 +512,7 @@ def _model_artifact(project: str, version: _Version, run_id: int) -> NewArtifact
             "run_id": run_id,
             "trainer": f"mlflow.{version.flavor}",
             "source": "mlflow",
+            "metrics": {k: v for k, v in metrics.items() if v is not None},
             "mlflow": {
                 "key": version.key,
                 "name": version.name,

@@ -147,6 +147,7 @@ def test_runs_and_model_versions_arrive_with_their_history(
     assert models["triage-sklearn/2"].metadata["mlflow"]["aliases"] == ["latest-try"]
     assert models["triage-xgb/1"].metadata["mlflow"]["aliases"] == ["challenger"]
     assert first.metadata["run_id"] == logreg.run_id  # lineage: the run → the model
+    assert first.metadata["metrics"] == logreg.metrics
     xgb_run = client.runs.get(done.run_ids[written["runs"]["xgb"]])
     assert models["triage-xgb/1"].metadata["run_id"] == xgb_run.run_id and xgb_run.name == "xgb"
     workspace = client.workspace
