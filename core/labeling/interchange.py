@@ -21,7 +21,8 @@ from core.accounts.audit import record
 from core.actor import Actor
 from core.artifacts.models import Artifact, NewArtifact
 from core.artifacts.service import get_artifact, read_file, register, select_artifacts
-from core.data.service import ingest, latest_dataset
+from core.data.service import IngestRefused, ingest, latest_dataset
+from core.data.validate import RowProblem
 from core.errors import InvalidInput, expected_one_of
 from core.labeling.freeze import load_label_set
 from core.labeling.label_studio import (
@@ -286,7 +287,25 @@ def _items_from_data(
         path.write_text(
             "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8"
         )
-        ingest(ws, project.spec.name, path, actor, display_name=f"{file_name} (data)", fmt="jsonl")
+        try:
+            ingest(
+                ws, project.spec.name, path, actor, display_name=f"{file_name} (data)", fmt="jsonl"
+            )
+        except IngestRefused as refused:
+            raise InvalidInput(
+                f"The tasks' data does not fit project {project.spec.name!r}; nothing was "
+                f"imported: {'; '.join(_in_task(p, parsed) for p in refused.problems)}.",
+                hint="fix the data in Label Studio, or the project's columns, and import again",
+            ) from refused
+
+
+def _in_task(problem: RowProblem, parsed: ParsedExport) -> str:
+    """An ingest problem, located by the Label Studio task (row N is the N-th task)."""
+    row = problem.row
+    if row is None or not 1 <= row <= len(parsed.tasks):
+        return str(problem)
+    task = parsed.tasks[row - 1]
+    return f"task {task.ls_id} (item {task.item_id}): {problem.column}: {problem.problem} (expected {problem.expected})"
 
 
 def _ground_truth(ws: Workspace, task_id: int, records: pd.DataFrame, actor: Actor) -> None:

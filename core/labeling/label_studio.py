@@ -252,6 +252,7 @@ class _Reader:
         self.seen: dict[str, set[tuple[str, str]]] = {"choices": set(), "labels": set()}
         self.values: dict[str, set[str]] = {"choices": set(), "labels": set()}
         self.items: set[str] = set()
+        self.mappings: list[str] = []
 
     def task(self, index: int, task: Any) -> None:
         data = task.get("data") if isinstance(task, dict) else None
@@ -388,10 +389,9 @@ class _Reader:
                 f"project's {kind} ({', '.join(allowed) or 'none'})"
             )
             key = "classes" if what == "choice" else "span_types"
-            self.hint = (
-                f"map them in a mapping file, e.g. {key}: {{{missing[0]}: {(allowed or ['…'])[0]}}}, "
-                "and pass it with --mapping"
-            )
+            pairs = ", ".join(f"{v}: {_closest(v, allowed)}" for v in missing)
+            self.mappings.append(f"{key}: {{{pairs}}}")
+            self.hint = f"map them in a mapping file ({'; '.join(self.mappings)}) and pass it with --mapping"
 
     def class_of(self, value: str) -> str:
         return self.mapping.classes.get(value, value)
@@ -410,6 +410,13 @@ class _Reader:
         out["classes"] = {self.class_of(v): v for v in sorted(self.values["choices"])}
         out["span_types"] = {self.span_type_of(v): v for v in sorted(self.values["labels"])}
         return out
+
+
+def _closest(value: str, allowed: Sequence[str]) -> str:
+    """The allowed name equal to ``value`` but for case or separators, else the first."""
+    folded = "".join(c for c in value.lower() if c.isalnum())
+    same = [a for a in allowed if "".join(c for c in a.lower() if c.isalnum()) == folded]
+    return (same or list(allowed) or ["…"])[0]
 
 
 # --- writing an export ---------------------------------------------------------------------------
