@@ -12,7 +12,15 @@ from app.components.labeling import item_card
 from app.components.words import plural
 from app.deps import attempt
 from core.api import Client
-from core.api.types import EXPORT_FORMATS, FREEZE_RULES, Project, Task, TaskFilter
+from core.api.types import (
+    EXPORT_FORMATS,
+    FREEZE_RULES,
+    Project,
+    ReviewCase,
+    Span,
+    Task,
+    TaskFilter,
+)
 
 
 def review_tab(api: Client, task: Task, project: Project) -> None:
@@ -44,17 +52,52 @@ def review_tab(api: Client, task: Task, project: Project) -> None:
         hide_index=True,
         width="stretch",
     )
+    chosen = _chosen_spans(case)
     note = st.text_input("Reason (kept with the decision)", key="review.note")
     columns = st.columns(len(project.spec.labels.classes))
     for column, label in zip(columns, project.spec.labels.classes, strict=True):
         votes = [a for a in case.annotations if a.label == label]
         if column.button(f"Decide: {label}", key=f"review.decide.{label}", width="stretch"):
-            spans = votes[0].spans if votes else ()
+            spans = chosen if chosen is not None else (votes[0].spans if votes else ())
             if attempt(
                 api.labeling.decide, task.task_id, case.item_id, label, spans=spans, note=note
             ):
                 st.toast(f"{case.item_id}: {label}")
                 st.rerun()
+
+
+SPAN_MODES = {"span": "Span by span", "item": "One annotator's spans"}
+
+
+def _chosen_spans(case: ReviewCase) -> tuple[Span, ...] | None:
+    """The spans the decision keeps, when annotators marked any: ticked one by one (those most
+    annotators marked are ticked to begin with), or all of one annotator's."""
+    if not case.span_votes:
+        return None
+    mode = st.radio(
+        "Spans to keep",
+        list(SPAN_MODES),
+        key="review.span_mode",
+        horizontal=True,
+        format_func=SPAN_MODES.__getitem__,
+    )
+    if mode == "item":
+        names = [a.annotator for a in case.annotations]
+        who = st.selectbox("Spans of", names, key=f"review.span_from.{case.item_id}")
+        return case.spans_of(str(who))
+    majority = set(case.majority_spans())
+    kept = []
+    for index, vote in enumerate(case.span_votes):
+        span = vote.span
+        tick = st.checkbox(
+            f"{span.type} · “{span.text}” ({span.start}–{span.end}) · marked by "
+            f"{', '.join(vote.annotators)}",
+            value=span in majority,
+            key=f"review.span.{case.item_id}.{index}",
+        )
+        if tick:
+            kept.append(span)
+    return tuple(kept)
 
 
 def agreement_tab(api: Client, task: Task, project: Project) -> None:

@@ -130,12 +130,31 @@ class TaskProgress:
 
 
 @dataclass(frozen=True)
+class SpanVote:
+    """A span some annotators of an item marked (same type, start and end), and who."""
+
+    span: Span
+    annotators: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ReviewCase:
-    """An item to adjudicate: every annotator's current answer, and why it is in the queue."""
+    """An item to adjudicate: every annotator's current answer, why it is in the queue, and
+    each distinct span they marked with who marked it (to decide span by span)."""
 
     task_id: int
     item_id: str
-    reason: str  # "disagreement" or "unsure"
+    reason: str  # "disagreement", "span disagreement" or "unsure"
     annotations: tuple[Annotation, ...]
     fields: Mapping[str, Any]
     suggestion: Suggestion
+    span_votes: tuple[SpanVote, ...] = ()
+
+    def spans_of(self, annotator: str) -> tuple[Span, ...]:
+        """One annotator's spans (to decide the item's spans as theirs)."""
+        return next((a.spans for a in self.annotations if a.annotator == annotator), ())
+
+    def majority_spans(self) -> tuple[Span, ...]:
+        """The spans more than half the item's annotators marked."""
+        half = len(self.annotations) / 2
+        return tuple(v.span for v in self.span_votes if len(v.annotators) > half)

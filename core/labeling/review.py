@@ -15,7 +15,7 @@ from core.actor import Actor
 from core.artifacts.service import get_artifact
 from core.errors import InvalidInput, expected_one_of
 from core.labeling.agreement import AgreementReport, agreement
-from core.labeling.models import Annotation, Review, ReviewCase
+from core.labeling.models import Annotation, Review, ReviewCase, SpanVote
 from core.labeling.queue import check_answer, current_annotations, load_item
 from core.labeling.tasks import get_task, item_fields
 from core.projects.service import get_project
@@ -58,6 +58,19 @@ def _review(row: Sequence[Any]) -> Review:
     return Review(**{**fields, "spans": tuple(from_dicts(json.loads(fields["spans"])))})
 
 
+def span_votes(answers: Sequence[Annotation]) -> tuple[SpanVote, ...]:
+    """Each distinct span (type, start, end) the answers marked, with who marked it, in text order."""
+    who: dict[tuple[int, int, str], list[str]] = defaultdict(list)
+    first: dict[tuple[int, int, str], Span] = {}
+    for answer in answers:
+        for span in answer.spans:
+            key = (span.start, span.end, span.type)
+            first.setdefault(key, span)
+            if answer.annotator not in who[key]:
+                who[key].append(answer.annotator)
+    return tuple(SpanVote(first[k], tuple(sorted(who[k]))) for k in sorted(first))
+
+
 _ORDER = {"disagreement": 0, "span disagreement": 1, "unsure": 2}
 
 
@@ -82,7 +95,15 @@ def review_queue(ws: Workspace, task_id: int, limit: int = 50) -> tuple[list[Rev
             item = load_item(ws, task, project, item_id)
             ordered = tuple(sorted(answers[item_id], key=lambda a: a.annotator))
             cases.append(
-                ReviewCase(task_id, item_id, reason, ordered, item.fields, item.suggestion)
+                ReviewCase(
+                    task_id,
+                    item_id,
+                    reason,
+                    ordered,
+                    item.fields,
+                    item.suggestion,
+                    span_votes(ordered),
+                )
             )
     return cases, len(waiting)
 
