@@ -70,6 +70,10 @@ def draft_project(
     ``classes``, else ``label_column`` of ``labels_path`` (a separate labels file), else of the
     data file itself (that column is then not a model input)."""
     shown = display_name or path.name
+    if not path.is_file():
+        raise InvalidInput(
+            f"No file at {path}.", hint="pass the path of a CSV, Parquet or JSONL file"
+        )
     frame = read_table(path, detect_format(shown, fmt), name=shown, encoding=encoding)
     frame.columns = [str(c) for c in frame.columns]
     text_frame = frame.astype("string")
@@ -211,6 +215,8 @@ def _classes(
     shown: str,
 ) -> tuple[str, ...]:
     if frame is None:  # a separate labels file
+        if not path.is_file():
+            raise InvalidInput(f"No labels file at {path}.", hint="pass --labels FILE")
         frame = read_table(path, detect_format(path.name), name=shown, encoding=encoding)
         frame.columns = [str(c) for c in frame.columns]
         frame = frame.astype("string")

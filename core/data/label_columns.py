@@ -30,6 +30,10 @@ def map_label_columns(
     every row (default ``import``). Rows without a label are left out; a row without an item is
     refused with its row number."""
     shown = display_name or path.name
+    if not path.is_file():
+        raise InvalidInput(
+            f"No file at {path}.", hint="pass the path of a CSV, Parquet or JSONL file"
+        )
     frame = read_table(path, detect_format(shown), name=shown, encoding=encoding).astype("string")
     frame.columns = [str(c) for c in frame.columns]
     names = list(frame.columns)
