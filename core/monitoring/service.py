@@ -8,9 +8,10 @@ them (or, with ``last``, the latest N windows), so running it from cron is cheap
 
 from __future__ import annotations
 
+import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from core.accounts.audit import record
@@ -81,11 +82,41 @@ def _choose_windows(
     after = since - LATE_MARGIN
     rows = reader.rows(
         f"SELECT DISTINCT {bucket} FROM predictions WHERE ts IS NOT NULL AND received_at > ? "
-        f"UNION SELECT DISTINCT {bucket} FROM predictions p JOIN feedback f USING (request_id) "
-        "WHERE p.ts IS NOT NULL AND f.received_at > ?",
+        f"UNION SELECT DISTINCT {bucket} FROM predictions WHERE ts IS NOT NULL AND request_id IN "
+        "(SELECT request_id FROM feedback WHERE received_at > ?)",
         [after, after],
     )
-    return sorted(r[0] for r in rows)
+    return sorted({r[0] for r in rows} | _windows_of_late_segments(reader, bucket, after))
+
+
+def _windows_of_late_segments(reader: LogReader, bucket: str, after: datetime) -> set[datetime]:
+    """Windows of segments that reached the workspace after ``after`` whatever their records'
+    times say: a serving host that could not reach the server ships its spool when it is back,
+    and those predictions count in windows computed before they arrived."""
+    cutoff = after.replace(tzinfo=UTC).timestamp()
+    late = [f for f in reader.prediction_files if os.path.getmtime(f) > cutoff]
+    late_feedback = [f for f in reader.feedback_files if os.path.getmtime(f) > cutoff]
+    found: set[datetime] = set()
+    if late:
+        found |= {
+            r[0]
+            for r in reader.rows(
+                f"SELECT DISTINCT {bucket} FROM read_parquet(?, union_by_name = true) "
+                "WHERE ts IS NOT NULL",
+                [late],
+            )
+        }
+    if late_feedback:
+        found |= {
+            r[0]
+            for r in reader.rows(
+                f"SELECT DISTINCT {bucket} FROM predictions "
+                "WHERE ts IS NOT NULL AND request_id IN "
+                "(SELECT request_id FROM read_parquet(?, union_by_name = true))",
+                [late_feedback],
+            )
+        }
+    return found
 
 
 def compute_windows(

@@ -344,6 +344,22 @@ def test_monitoring_counts_shipped_segments_exactly_as_local_ones(
     assert shipped.windows[0].value("volume") == 40
 
 
+def test_a_segment_shipped_after_an_outage_is_counted_in_windows_computed_before(
+    setup: Setup,
+) -> None:
+    """Its records carry the time they were made (long before the last monitor run); the window
+    is computed again because the segment arrived after that run."""
+    client = Client(setup.ws.root, TESTER)
+    spool_segment(setup.places, setup.ws, 10)
+    Shipper(setup.hubs, "tickets", setup.places).ship_once()
+    first = client.monitoring.compute_windows("tickets", grain="hour")
+    assert [w.value("volume") for w in first.windows] == [10]
+    spool_segment(setup.places, setup.ws, 15, start=10)  # spooled while the server was away
+    Shipper(setup.hubs, "tickets", setup.places).ship_once()
+    again = client.monitoring.compute_windows("tickets", grain="hour")
+    assert [(w.start, w.value("volume")) for w in again.windows] == [(datetime(2026, 8, 1, 10), 25)]
+
+
 def test_a_host_service_serves_logs_and_ships_over_http(setup: Setup) -> None:
     """The whole host in this process: predictions and feedback over HTTP while the server is
     down, then shipped once it is back; a promotion followed."""
