@@ -75,8 +75,16 @@ class Artifacts(Area):
     def prune(
         self, *, older_than: timedelta = timedelta(hours=1), dry_run: bool = False
     ) -> PruneReport:
-        """Delete the blobs nothing refers to (admins only)."""
-        return prune_blobs(self._ws, self._actor, older_than=older_than, dry_run=dry_run)
+        """Delete the blobs nothing refers to (admins only), and uploads to a server that were
+        cut off (``.part``) or never used."""
+        report = prune_blobs(self._ws, self._actor, older_than=older_than, dry_run=dry_run)
+        if not dry_run:
+            from core.api.server_support import ServerSupport  # the server's uploads folder
+
+            ServerSupport(self._client).clean_uploads(
+                older_than=max(older_than, timedelta(hours=24)), parts_older_than=older_than
+            )
+        return report
 
     def reproduce(self, ref: int | str) -> Reproduction:
         """Rebuild a dataset or a model from its recorded inputs and compare the hashes."""
