@@ -165,15 +165,20 @@ def test_a_label_column_in_the_data_file_is_left_out_of_the_inputs(tmp_path: Pat
             "x.csv: not a well-formed CSV file: row 2 has 3 fields; the header has 2.",
         ),
         ("", {"classes": ("a", "b")}, "x.csv: the file is empty."),
+        (
+            "id,text\n1,caf\xe9 au lait\n".encode("latin-1"),
+            {"classes": ("a", "b")},
+            "x.csv: the file is not utf-8 text (line 2, byte 13 is 0xe9).",
+        ),
     ],
 )
 def test_a_draft_that_cannot_be_made_says_why(
-    tmp_path: Path, content: str, options: dict[str, object], message: str
+    tmp_path: Path, content: str | bytes, options: dict[str, object], message: str
 ) -> None:
     from core.api.data import Data
 
     path = tmp_path / "x.csv"
-    path.write_text(content, encoding="utf-8")
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(InvalidInput) as caught:
         Data.draft(path, **options)  # type: ignore[arg-type]
     assert str(caught.value) == message
