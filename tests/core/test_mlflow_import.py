@@ -182,6 +182,8 @@ def test_a_second_import_writes_nothing_new(
     )
     assert again.run_ids == first.run_ids and again.model_ids == first.model_ids
     assert counts(client) == before == {"runs": 4, "models": 3}
+    report = client.artifacts.verify()  # the imported rows hash-chained like any other
+    assert report.ok and not report.problems, report.problems
 
 
 def test_a_pickled_model_is_refused_and_nothing_is_written(
