@@ -99,7 +99,7 @@ class Transport:
             "Content-Type": "application/octet-stream",
             "Content-Length": str(size),
             "X-Content-SHA256": digest,
-            "X-File-Name": name if name.isascii() and name.isprintable() else quote(name),
+            "X-File-Name": quote(name),  # percent-encoded; the server decodes it
             "X-Request-Id": str(uuid.uuid4()),
         }
         with self._response("POST", f"{API}/uploads", opener, headers) as response:

@@ -345,7 +345,7 @@ def test_an_upload_streams_the_file_with_its_hash_and_name(stub: Stub, tmp_path:
     assert transport(stub).upload(file) == "u-1"
     method, path, headers, body = stub.requests[0]
     assert (method, path, body) == ("POST", "/api/v1/uploads", file.read_bytes())
-    assert headers["X-Content-SHA256"] == digest and headers["X-File-Name"] == "new emails.csv"
+    assert headers["X-Content-SHA256"] == digest and headers["X-File-Name"] == "new%20emails.csv"
     assert headers["Content-Length"] == "3000000"
 
 
