@@ -238,6 +238,16 @@ def test_hostile_stores_are_refused_with_a_clear_message(
             "(sqlite:///PATH) can be imported.",
         )
     )
+    truncated = tmp_path / "truncated" / "mlflow.db"
+    truncated.parent.mkdir()
+    truncated.write_bytes((folder / "mlflow.db").read_bytes()[:8192])
+    cases.append(
+        (
+            f"sqlite:///{truncated}",
+            "triage",
+            "mlflow.db: the MLflow store could not be read (database disk image is malformed).",
+        )
+    )
     # a model file named outside its folder
     escaped = copy_store(folder, tmp_path / "escape")
     mlmodel = next(
