@@ -83,6 +83,9 @@ def impact_of(ws: Workspace, project: str, candidate: Candidate) -> Impact:
                 new.slice,
                 new.via,
                 describe(candidate.label, new, old.status if old else None),
+                new.n,
+                new.lower,
+                new.upper,
             )
         )
     return Impact(project, candidate.label, tuple(changes), after)

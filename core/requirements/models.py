@@ -386,6 +386,9 @@ class ImpactChange:
     slice: str | None
     via: str | None
     message: str
+    n: float | None = None
+    lower: float | None = None
+    upper: float | None = None
 
 
 @dataclass(frozen=True)
