@@ -165,3 +165,27 @@ def test_manager_creates_a_derived_ml_requirement(traced: Path) -> None:
         ("SYS-1",),
     )
     assert ml9.derivation is not None and ml9.derivation["kind"] == "precision"
+
+
+def test_an_open_alert_keeps_a_requirement_from_being_met_and_is_linked(
+    demo_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """hw-triage's ML-8 has an open alert on its rule in the demo: the Evidence tab says it is
+    not met, with its n and interval, and links the alert."""
+    ws = Workspace.open(demo_copy)
+    recompute_statuses(ws, "hw-triage", cause="issue 15: verdicts with confidence")
+    monkeypatch.setenv("LOOPLINE_WORKSPACE", str(demo_copy))
+    at = open_page()
+    at.selectbox(key="traceability.project").set_value("hw-triage").run()
+    at.selectbox(key="traceability.requirement").set_value("ML-8").run()
+    assert not at.exception
+    box = at.info[0].value
+    assert box.startswith("ML-8 is 🟣 inconclusive: ") and "(n = " in box, box
+    links = [p.proto.label for p in at.get("page_link")]
+    assert any(
+        label.startswith("Alert #") and label.endswith("it is not met while the alert is open")
+        for label in links
+    ), links
+    matrix = table(at, "n and 95% interval")
+    ml8 = matrix[matrix["requirement"].str.contains("ML-8")].iloc[0]
+    assert ml8["status"] == "🟣 inconclusive" and "alert #" in ml8["n and 95% interval"]
