@@ -334,6 +334,7 @@ judged AS (
     SELECT *,
            CASE WHEN value IS NULL OR limit_value IS NULL THEN NULL
                 WHEN n IS NOT NULL AND n < min_n THEN 'inconclusive'
+                WHEN base_small THEN 'inconclusive'  -- a threshold from too few items
                 WHEN lower IS NULL OR upper IS NULL THEN
                      CASE WHEN (comparator = '>=' AND value >= limit_value)
                             OR (comparator = '>' AND value > limit_value)

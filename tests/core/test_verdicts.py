@@ -310,3 +310,33 @@ def test_trace_exports_carry_n_and_the_interval(evidence_ws: Workspace, tmp_path
     assert "n = 400, 95% CI" in trace_export(ws, "tickets", "html")
     reqif = trace_export(ws, "tickets", "reqif")
     assert "Loopline.SampleSize" in reqif and found.interval_text in reqif
+
+
+def test_a_threshold_relative_to_a_handful_of_items_decides_nothing(
+    evidence_ws: Workspace, tmp_path: Path
+) -> None:
+    from core.requirements.matrix import evidence_detail
+
+    ws = evidence_ws
+    import_text(
+        ws,
+        _one(
+            "  - {id: ML-1, title: Chat no worse, derived_from: [SYS-1], metric: accuracy, "
+            "slices: [channel = chat], relative_to: channel = mail, tolerance: 0.05, "
+            "evidence: monitoring, window_days: 10}\n"
+        ),
+        tmp_path,
+    )
+    version = production(ws).version
+    add_window(
+        ws,
+        {("accuracy", "channel = chat"): (0.9, 500), ("accuracy", "channel = mail"): (0.4, 3)},
+        model_version=version,
+        end=AUG,
+    )
+    recompute_statuses(ws, "tickets", cause="three mails")
+    found = current_statuses(ws, "tickets")["ML-1"]
+    assert found.status == "inconclusive" and found.threshold == pytest.approx(0.35)
+    chat, mail = evidence_detail(ws, "tickets", "ML-1").slices
+    assert (chat.slice, chat.verdict, chat.n) == ("channel = chat", "inconclusive", 500)
+    assert (mail.reference, mail.n) == (True, 3)
