@@ -40,6 +40,7 @@ from core.ml.serialize import load_booster, load_sklearn
 from core.projects.service import get_project
 from core.store import Tx, Workspace
 
+MODELS_TAG = "mlflow.registered_models"  # a run's tag: the model versions registered from it
 UUID_PREFIX = "mlflow:"  # a Loopline run's uuid for MLflow run R is "mlflow:R"
 STATUSES = {"FINISHED": "finished", "FAILED": "failed", "KILLED": "failed", "RUNNING": "running"}
 REQUIRED = {
@@ -128,6 +129,7 @@ def import_mlflow(
     with ws.store.transaction() as tx:
         known = _imported_runs(tx, list(runs))
         new_runs = [r for uuid, r in runs.items() if uuid not in known]
+        _name_versions(new_runs, versions)
         run_ids = {**known, **_write_runs(tx, actor, project, experiment, new_runs)}
         done = _imported_models(tx, project)
         new_versions = [v for v in versions if v.key not in done]
@@ -450,6 +452,17 @@ def _write_runs(
         write_segments(tx, actor, [state], origin)
         out[run.uuid] = run_id
     return out
+
+
+def _name_versions(runs: list[_MlflowRun], versions: list[_Version]) -> None:
+    """Tag each run with its registered model versions (``name/version``), so the runs table
+    shows which run a version came from."""
+    by_run: dict[str, list[str]] = {}
+    for version in versions:
+        by_run.setdefault(version.run_uuid, []).append(version.key)
+    for run in runs:
+        if run.uuid in by_run:
+            run.tags[MODELS_TAG] = ", ".join(by_run[run.uuid])
 
 
 def _latest(run: _MlflowRun) -> dict[str, float | None]:

@@ -34,6 +34,11 @@ def test_imported_runs_show_with_their_history(
     assert sorted(runs["name"]) == ["broken", "logreg-1", "logreg-2", "xgb"]
     assert set(runs["status"]) == {"finished", "failed"}
     assert "params.C" in runs.columns
+    at.text_input(key="experiments.filter").input(
+        "tags.mlflow.registered_models = 'triage-xgb/1'"
+    ).run()  # the run a model version came from, found by the version
+    assert not at.exception and at.dataframe[0].value["name"].tolist() == ["xgb"]
+    at.text_input(key="experiments.filter").input("").run()
     logreg = sorted(done.run_ids[r] for r in done.run_ids)[:2]
     at.multiselect(key="experiments.compare.triage").set_value(logreg).run()
     assert not at.exception

@@ -148,6 +148,8 @@ def test_runs_and_model_versions_arrive_with_their_history(
     assert models["triage-xgb/1"].metadata["mlflow"]["aliases"] == ["challenger"]
     assert first.metadata["run_id"] == logreg.run_id  # lineage: the run → the model
     assert first.metadata["metrics"] == logreg.metrics
+    assert logreg.tags["mlflow.registered_models"] == "triage-sklearn/1"
+    assert "mlflow.registered_models" not in broken.tags
     xgb_run = client.runs.get(done.run_ids[written["runs"]["xgb"]])
     assert models["triage-xgb/1"].metadata["run_id"] == xgb_run.run_id and xgb_run.name == "xgb"
     workspace = client.workspace
