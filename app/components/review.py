@@ -216,18 +216,38 @@ def interchange_tab(api: Client, project: Project, task: Task) -> None:
                 key="review.download",
             )
     st.divider()
+    import_form(api, project)
+
+
+def import_form(api: Client, project: Project) -> None:
+    """A Label Studio JSON export in, with its labeling config and a mapping of names; its items
+    are created from the export when the project has none."""
     upload = st.file_uploader(
-        "Import a Label Studio JSON export as annotations", type=["json"], key="review.import"
+        "Import a Label Studio JSON export", type=["json"], key="review.import"
+    )
+    left, right = st.columns(2)
+    config = left.file_uploader(
+        "Its labeling config (optional)",
+        type=["xml"],
+        key="review.import_config",
+        help="Label Studio: Settings → Labeling Interface → Code, saved as an .xml file",
+    )
+    mapping = right.file_uploader(
+        "A mapping of names (optional)",
+        type=["yaml", "yml"],
+        key="review.import_mapping",
+        help="YAML: classes: {Billing: billing}, span_types: {Date: RETURN_DATE}, item_id: FIELD",
     )
     if upload is not None and st.button("Import", key="review.import_go"):
-        task_name = f"Import: {upload.name}"
+        task_name = f"Label Studio: {upload.name}"
         done = attempt(
             api.labeling.import_labels,
             project.name,
             upload.getvalue(),
             upload.name,
             task_name=task_name,
-            source="import",
+            config=config.getvalue() if config is not None else None,
+            mapping=mapping.getvalue() if mapping is not None else None,
         )
         if done:
             st.success(

@@ -5,6 +5,7 @@ import streamlit as st
 from app.components.review import (
     agreement_tab,
     freeze_tab,
+    import_form,
     interchange_tab,
     new_task_tab,
     review_tab,
@@ -20,8 +21,10 @@ project = project_picker(api, "review.project", container=left)
 name = project.name
 tasks = api.labeling.tasks(name)
 if not tasks:
-    st.info("This project has no labeling task yet: create one below.")
+    st.info("This project has no labeling task yet: create one, or import a Label Studio project.")
     new_task_tab(api, project)
+    st.divider()
+    import_form(api, project)
     st.stop()
 by_id = {t.task_id: t for t in tasks}
 waiting = {t.task_id: api.labeling.review_queue(t.task_id, limit=0)[1] for t in tasks}

@@ -123,3 +123,20 @@ def test_decide_as_one_annotators_spans(workspace: tuple[Path, int]) -> None:
     assert _decided(path, task_id) == {(6, 13, "DATE"), (18, 33, "PRODUCT"), (47, 54, "PRODUCT")}
     at.run()
     assert "Nothing to review in this task." in [s.value for s in at.success]
+
+
+def test_a_project_without_tasks_offers_the_label_studio_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = Workspace.init(tmp_path / "ws")
+    (tmp_path / "routing.yaml").write_text(PROJECT_YAML)
+    create_project(ws, tmp_path / "routing.yaml", Actor("tester", "test"))
+    monkeypatch.setenv("LOOPLINE_WORKSPACE", str(tmp_path / "ws"))
+    at = sign_in(AppTest.from_file(MAIN, default_timeout=60), "tester")
+    at.switch_page("views/review.py").run()
+    at.selectbox(key="review.project").set_value("routing").run()
+    assert not at.exception, at.exception
+    assert [i.value for i in at.info] == [
+        "This project has no labeling task yet: create one, or import a Label Studio project."
+    ]
+    assert "review.import_go" not in {b.key for b in at.button}  # no file chosen yet

@@ -138,3 +138,35 @@ def test_import_keeps_every_annotator_and_ground_truth(
     for item, annotation in truths.items():
         assert labels.loc[item, "source"] == "review"
         assert labels.loc[item, "label"] == annotation["result"][-1]["value"]["choices"][0].lower()
+
+
+def _block(text: str, after: str, fence: str) -> str:
+    """The first ``fence`` code block after the line ``after`` in a docs page."""
+    rest = text[text.index(after) :]
+    start = rest.index(f"```{fence}\n") + len(fence) + 4
+    return rest[start : rest.index("```", start)]
+
+
+def test_the_docs_example_round_trips(
+    ws: Workspace, routing: str, actor: Actor, tmp_path: Path
+) -> None:
+    """docs/labeling.md's worked example, as written there: its config, export and mapping."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "labeling.md").read_text()
+    example = page[page.index("### Example: ticket routing from Label Studio") :]
+    config = _write(
+        tmp_path, "label_config.xml", _block(example, "`label_config.xml`", "xml").encode()
+    )
+    export = _write(tmp_path, "export.json", _block(example, "`export.json`", "json").encode())
+    mapping = _block(example, "so `names.yaml` maps them", "yaml").encode()
+    done = import_label_studio(
+        ws, routing, export.read_bytes(), actor, config=config.read_bytes(), mapping=mapping
+    )
+    assert (done.items, done.annotations, done.annotators) == (1, 1, ("ls-user-1",))
+    frozen = freeze(ws, routing, actor, [done.task_id])
+    back = _write(tmp_path, "back.json", export_label_set(ws, frozen.artifact.ref, "label-studio"))
+    before, after = convert(config, export), convert(config, back)
+    assert before["json_min"] == after["json_min"] and before["csv"] == after["csv"]
+    assert after["json_min"][0]["intent"] == "Bug"
+    assert after["json_min"][0]["ner"] == [
+        {"start": 18, "end": 33, "text": "Zebra-7 scanner", "labels": ["Product"]}
+    ]
