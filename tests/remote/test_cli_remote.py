@@ -253,6 +253,19 @@ def test_task_writes_and_user_admin_work_remotely(hub: Hub, loop: dict[str, str]
     assert "made remotely" in same(hub, "tokens", "list", "annotator")
 
 
+def test_review_and_traceability_writes_work_remotely(hub: Hub, loop: dict[str, str]) -> None:
+    done = ok(remote(hub, "decide", loop["task"], "T-000", "billing", token="reviewer"))
+    assert done == f"Task #{loop['task']} item T-000: billing (decided by reviewer)\n"
+    same(hub, "review", loop["task"])
+    edit = ("requirements", "edit", "tickets", "ML-1", "--set", "threshold=0.4", "--note", "remote")
+    assert "1 changed" in ok(remote(hub, *edit))
+    assert "remote" in same(hub, "requirements", "history", "tickets", "--versions")
+    done = remote(hub, "verify-system", "tickets")
+    assert done.returncode in (0, 1), done.stderr
+    assert done.stdout.startswith("Verification #") and " of model:tickets@1 on " in done.stdout
+    same(hub, "requirements", "history", "tickets")
+
+
 # -- refusals ------------------------------------------------------------------------------------------
 
 
