@@ -120,3 +120,31 @@ def test_import_mlflow_refuses_a_server_url(
         "can be imported.\nhint: point --tracking-uri at the mlflow.db that `mlflow server "
         "--backend-store-uri sqlite:///…` writes (a copy of it is fine)\n"
     )
+
+
+def test_labels_import_takes_the_files_own_columns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`labels import --item-col/--label-col/--annotator` (a labels file shaped case_id,diagnosis)."""
+    ws = str(tmp_path / "ws")
+    data, labels = cases_csv(tmp_path, count=12)
+    spec = tmp_path / "p.yaml"
+    assert loopline(capsys, "-w", ws, "init")[0] == 0
+    draft = ["project", "draft", str(data), "--labels", str(labels), "--label", "diagnosis"]
+    assert loopline(capsys, "-w", ws, *draft, "--out", str(spec))[0] == 0
+    assert loopline(capsys, "-w", ws, "project", "create", str(spec))[0] == 0
+    assert loopline(capsys, "-w", ws, "ingest", "admissions", str(data))[0] == 0
+    mapped = ["--item-col", "case_id", "--label-col", "diagnosis", "--annotator", "records"]
+    code, out, err = loopline(
+        capsys, "-w", ws, "labels", "import", "admissions", str(labels), *mapped
+    )
+    assert code == 0, err
+    assert out.strip() == "Imported 12 annotations on 12 items by 1 annotator(s) into task #1"
+    half = ["--item-col", "case_id"]
+    code, out, err = loopline(
+        capsys, "-w", ws, "labels", "import", "admissions", str(labels), *half
+    )
+    assert code == 2 and err == (
+        "error: --item-col and --label-col go together.\n"
+        "hint: name both, e.g. --item-col case_id --label-col diagnosis\n"
+    )
