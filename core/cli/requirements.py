@@ -5,6 +5,7 @@ recompute`. The traceability commands (trace, model-card, verify-system, impact,
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 from core.cli.common import Adder, client, print_table, write_out
@@ -41,9 +42,31 @@ def cmd_list(args: argparse.Namespace) -> int:
             "status": status.status.replace("_", " ") if status else "",
             "value": (status.value_text if status else "")
             + (f" via {status.via}" if status and status.via else ""),
+            "sample": (status.interval_text if status else "")
+            + (f" · alert #{status.alert_id}" if status and status.alert_id is not None else ""),
         }
         for item, status in found
     ]
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": item.requirement_id,
+                        "level": item.level,
+                        "status": status.status if status else None,
+                        "threshold": status.threshold if status else None,
+                        "comparator": status.comparator if status else None,
+                        "slice": status.slice if status else None,
+                        "evidence": status.evidence_ref if status else None,
+                        **(status.figure if status else {}),
+                    }
+                    for item, status in found
+                ],
+                indent=1,
+            )
+        )
+        return 0
     if not rows:
         print(
             f"No requirements match in {args.project}. Import some: `loopline requirements import FILE`."
@@ -76,12 +99,18 @@ def cmd_show(args: argparse.Namespace) -> int:
             f"  status: {status.status.replace('_', ' ')} {status.value_text}"
             + (f" via {status.via}" if status.via else "")
         )
+        if status.interval_text:
+            print(f"  sample: {status.interval_text} (verdicts need n ≥ {status.min_n})")
+        if status.alert_id is not None:
+            print(f"  alert #{status.alert_id} is open on its rule: not met while it is open")
         if status.evidence_ref:
             print(
                 f"  evidence: {status.evidence_ref}" + (" (estimated)" if status.estimated else "")
             )
     for value in detail.slices:
-        mark = "" if value.passed is None else (" ok" if value.passed else " FAILS")
+        mark = {"met": " ok", "violated": " FAILS", "inconclusive": " INCONCLUSIVE"}.get(
+            value.verdict or "", ""
+        ) + (f" ({value.interval_text})" if value.interval_text else "")
         shown = "—" if value.value is None else f"{value.value:.3f}"
         limit = "" if value.threshold is None else f" vs {value.threshold:.3f}"
         role = " (reference)" if value.reference else ""
@@ -119,6 +148,7 @@ def cmd_history(args: argparse.Namespace) -> int:
                 "id": h.requirement_id,
                 "from": (h.previous_status or "").replace("_", " "),
                 "to": h.status.replace("_", " "),
+                "n": "" if h.n is None else f"{h.n:,.0f}",
                 "evidence": h.evidence_ref or "",
                 "cause": h.cause[:60],
             }
@@ -186,7 +216,12 @@ def add_commands(add: Adder) -> None:
     exp.add_argument("--out", metavar="FILE", help="default: print")
     lst = action("list", cmd_list, "List requirements with their status.")
     lst.add_argument("project", metavar="PROJECT")
-    lst.add_argument("--status", choices=["met", "violated", "suspect", "no_evidence"])
+    lst.add_argument(
+        "--status", choices=["met", "violated", "inconclusive", "suspect", "no_evidence"]
+    )
+    lst.add_argument(
+        "--json", action="store_true", help="each requirement's status, figure, n and interval"
+    )
     lst.add_argument("--level", choices=["system", "ml"])
     lst.add_argument("--owner")
     lst.add_argument("--category")

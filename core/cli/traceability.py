@@ -19,6 +19,8 @@ DERIVE_INPUTS = (
     "period",
     "budget_ms",
     "other_ms",
+    "base_rate_n",
+    "expected_recall_n",
 )
 
 
@@ -52,7 +54,14 @@ def cmd_verify_system(args: argparse.Namespace) -> int:
         )
     )
     print(f"{done.changes} status(es) changed; violated: {', '.join(done.violated) or 'none'}")
-    return 1 if done.violated else 0
+    if done.inconclusive:
+        failing = (
+            f" (failing, as they require: {', '.join(done.inconclusive_failing)})"
+            if done.inconclusive_failing
+            else ""
+        )
+        print(f"inconclusive: {', '.join(done.inconclusive)}{failing}")
+    return 1 if done.fails else 0
 
 
 def cmd_impact(args: argparse.Namespace) -> int:
@@ -110,7 +119,7 @@ def add_commands(add: Adder) -> None:
     verify = add(
         "verify-system",
         cmd_verify_system,
-        "Run the production model end to end on the large test set; record it as evidence (exit 1 if an ML requirement is violated).",
+        "Run the production model end to end on the large test set; record it as evidence (exit 1 if an ML requirement is violated, or inconclusive where it says fail_when_inconclusive).",
     )
     verify.add_argument("project", metavar="PROJECT")
     imp_cmd = add(
@@ -131,6 +140,15 @@ def add_commands(add: Adder) -> None:
     der.add_argument("kind", choices=["precision", "recall", "accuracy", "latency"])
     der.add_argument("--volume", type=float, help="items per period")
     der.add_argument("--base-rate", type=float, help="share of positives (0–1)")
+    der.add_argument(
+        "--base-rate-n",
+        type=int,
+        help="items the base rate was measured on: the threshold carries its uncertainty "
+        "(refused below 30)",
+    )
+    der.add_argument(
+        "--expected-recall-n", type=int, help="items the expected recall was measured on"
+    )
     der.add_argument("--tolerated", type=float, help="failures tolerated per period")
     der.add_argument(
         "--expected-recall", type=float, help="precision: recall the model reaches (default 1)"

@@ -39,6 +39,7 @@ def test_import_list_show_edit_history_export(
         "evidence",
         "status",
         "value",
+        "sample",
     ]
     line = next(row for row in out.splitlines() if row.startswith("ML-2 "))
     assert line.split()[1] == "ml" and "accuracy on channel = mail ≥ 0.5" in line
