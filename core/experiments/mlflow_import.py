@@ -7,7 +7,7 @@ registered model version whose run is imported becomes a ``model`` artifact (the
 its aliases, the Loopline run it came from). Model files are loaded through the safe model path
 before anything is written: scikit-learn models saved with skops (types outside scikit-learn,
 NumPy and SciPy refused), XGBoost models in their native UBJSON/JSON format. A pickled model
-(MLflow's ``cloudpickle``/``pickle`` formats) is Python code and is refused, naming the version.
+(MLflow's two pickle formats) is Python code and is refused, naming the version.
 
 Re-running the import writes nothing new: a run is keyed by its MLflow run id (the uuid of its
 run record), a model version by ``name/version``. The whole import is one transaction: a refusal
@@ -54,7 +54,6 @@ REQUIRED = {
 }
 MAX_MLMODEL_BYTES = 1 << 20
 MAX_MODEL_BYTES = 1 << 30
-PICKLE_FORMATS = ("cloudpickle", "pickle")
 RELOG_HINT = (
     "re-log the model with mlflow.sklearn.log_model(model, name=..., serialization_format="
     '"skops") (or an XGBoost model with mlflow.xgboost.log_model(model, model_format="ubj")) '
@@ -366,8 +365,8 @@ def _flavor(folder: Path, what: str) -> tuple[str, str]:
         return "xgboost", _inside(folder, entry.get("data"), what)
     if isinstance(flavors.get("sklearn"), dict):
         entry = flavors["sklearn"]
-        form = str(entry.get("serialization_format", "cloudpickle"))
-        if form in PICKLE_FORMATS:
+        form = str(entry.get("serialization_format") or "pickle")
+        if form.endswith("pickle"):  # MLflow's pickle and its cloud variant: both run code
             raise InvalidInput(
                 f"Model {what} is saved with {form} (pickled Python code, which could run "
                 "anything when loaded); Loopline does not load pickled models.",
