@@ -33,6 +33,10 @@ class Evaluation:
     classes: list[str]
     latency: dict[str, float] = field(default_factory=dict)
     disagreements: list[str] = field(default_factory=list)
+    # every slice's confusion matrix (small slices too: their verdicts are judged by n) and the
+    # per-item milliseconds behind the latency percentiles, so figures carry n and an interval
+    slice_confusion: dict[str, list[list[int]]] = field(default_factory=dict)
+    latency_timings: list[float] = field(default_factory=list)
 
 
 def classification_metrics(
@@ -129,6 +133,13 @@ def latency(
 ) -> dict[str, float]:
     """Milliseconds per item one at a time (p50, p95), through the path the service runs (the
     lean row predictor, spans included), and per item in a batch of up to 1,000."""
+    return timed_latency(model, frame, spec, singles)[0]
+
+
+def timed_latency(
+    model: Model, frame: pd.DataFrame, spec: ProjectSpec, singles: int = 100
+) -> tuple[dict[str, float], list[float]]:
+    """``latency``'s figures and the per-item milliseconds of the single calls behind them."""
     predictor = model.row_predictor(spec)
     records: list[dict[str, Any]] = [
         {str(k): v for k, v in row.items()} for row in frame.head(singles).to_dict("records")
@@ -146,11 +157,14 @@ def latency(
     started = time.perf_counter()
     model.predict_proba(batch, spec)
     per_item = (time.perf_counter() - started) * 1000 / max(1, len(batch))
-    return {
+    if not timings:
+        return {"batch_latency_per_item_ms": per_item}, []
+    figures = {
         "latency_p50_ms": float(np.percentile(timings, 50)),
         "latency_p95_ms": float(np.percentile(timings, 95)),
         "batch_latency_per_item_ms": per_item,
     }
+    return figures, [float(t) for t in timings]
 
 
 def evaluate(
@@ -163,8 +177,6 @@ def evaluate(
     measure_latency: bool = True,
     ids: Sequence[str] | None = None,
 ) -> Evaluation:
-    from sklearn.metrics import confusion_matrix
-
     probabilities = model.predict_proba(frame, spec)
     classes = list(spec.labels.classes)
     predicted_spans = model.extract(frame, spec)
@@ -173,12 +185,18 @@ def evaluate(
     overall.update(span_metrics(gold_spans, predicted_spans, span_types))
     slices: dict[str, dict[str, float]] = {}
     sizes: dict[str, int] = {}
+    y = [classes.index(t) for t in truth]
+    predicted = probabilities.argmax(axis=1)
+    slice_confusion: dict[str, list[list[int]]] = {}
     for slice_spec in spec.slices:
         values = slice_values(frame, slice_spec).to_numpy()
         for value in pd.unique(values):
             mask = values == value
             name = f"{slice_spec.name} = {value}"
             sizes[name] = int(mask.sum())
+            slice_confusion[name] = confusion_table(
+                [v for v, m in zip(y, mask, strict=True) if m], predicted[mask], len(classes)
+            )
             if mask.sum() < MIN_SLICE:
                 continue
             part = classification_metrics(
@@ -195,15 +213,29 @@ def evaluate(
                 )
             )
             slices[name] = part
-    y = [classes.index(t) for t in truth]
-    matrix = confusion_matrix(y, probabilities.argmax(axis=1), labels=range(len(classes))).tolist()
-    result_latency = latency(model, frame, spec) if measure_latency else {}
+    matrix = confusion_table(y, predicted, len(classes))
+    result_latency, timings = timed_latency(model, frame, spec) if measure_latency else ({}, [])
     wrong = [
-        str(i)
-        for i, t, p in zip(ids or [], truth, probabilities.argmax(axis=1), strict=False)
-        if classes[int(p)] != t
+        str(i) for i, t, p in zip(ids or [], truth, predicted, strict=False) if classes[int(p)] != t
     ]
-    return Evaluation(overall, slices, sizes, matrix, classes, result_latency, wrong[:500])
+    return Evaluation(
+        overall,
+        slices,
+        sizes,
+        matrix,
+        classes,
+        result_latency,
+        wrong[:500],
+        slice_confusion=slice_confusion,
+        latency_timings=timings,
+    )
+
+
+def confusion_table(truth: Sequence[int], predicted: np.ndarray, classes: int) -> list[list[int]]:
+    """Counts by (true class index, predicted class index), every class a row and a column."""
+    table = np.zeros((classes, classes), dtype=int)
+    np.add.at(table, (np.asarray(truth, dtype=int), np.asarray(predicted, dtype=int)), 1)
+    return [[int(c) for c in row] for row in table]
 
 
 def as_dict(evaluation: Evaluation) -> dict[str, Any]:
@@ -215,4 +247,28 @@ def as_dict(evaluation: Evaluation) -> dict[str, Any]:
         "classes": evaluation.classes,
         "latency": evaluation.latency,
         "misclassified": evaluation.disagreements,
+        "slice_confusion": evaluation.slice_confusion,
+        "latency_timings": evaluation.latency_timings,
     }
+
+
+def from_dict(data: dict[str, Any]) -> Evaluation:
+    """An evaluation as ``as_dict`` wrote it (files written before slice_confusion and
+    latency_timings were recorded read back without them)."""
+    return Evaluation(
+        overall={str(k): float(v) for k, v in data["overall"].items()},
+        slices={
+            str(name): {str(k): float(v) for k, v in values.items()}
+            for name, values in data["slices"].items()
+        },
+        sizes={str(k): int(v) for k, v in data["sizes"].items()},
+        confusion=[[int(c) for c in row] for row in data["confusion"]],
+        classes=[str(c) for c in data["classes"]],
+        latency={str(k): float(v) for k, v in data.get("latency", {}).items()},
+        disagreements=[str(i) for i in data.get("misclassified", [])],
+        slice_confusion={
+            str(name): [[int(c) for c in row] for row in table]
+            for name, table in (data.get("slice_confusion") or {}).items()
+        },
+        latency_timings=[float(t) for t in data.get("latency_timings") or []],
+    )
