@@ -3,6 +3,7 @@
     python bench/remote.py            # from the repository root; prints one JSON object
     python bench/remote.py --quick    # tiny sizes, no serving phases (tests/bench runs it)
     python bench/remote.py --no-peer  # Loopline's side only
+    python bench/remote.py --serving-only [--repeat N]  # only C, both sides (a few minutes)
 
 Both servers run as subprocesses on 127.0.0.1: ``loopline server`` over a fresh workspace (one
 process), ``mlflow server`` over a SQLite file (its own bench-only venv, as in
@@ -24,6 +25,8 @@ C. A fresh serving host's start to first prediction with the production model: `
    to the first 200 of ``POST /predict``; MLflow: a fresh process that imports mlflow, runs
    ``mlflow.pyfunc.load_model("models:/…@production")`` from the server and predicts one row.
    Target: ≥ 3× faster. Needs ``core/remote/serving.py`` (else "not measured").
+   ``--serving-only`` measures just this, ``--repeat`` times per side, alternating sides (the
+   ratio is of the medians): no runs logged or searched, no ceiling.
 D. The single server's ceiling: 4 serving hosts of hw-triage under load for a few seconds; the
    predictions they answered, and how many per second the server took in (segments shipped and
    stored under ``<workspace>/logs``) from the load's start until the last one arrived.
@@ -510,6 +513,61 @@ def mlflow_first_prediction(url: str) -> dict[str, Any]:
     }
 
 
+# --- --serving-only ------------------------------------------------------------------------------
+
+
+def serving_only(tmp: Path, repeat: int, peer_too: bool) -> dict[str, Any]:
+    """C alone: both servers up at once, then fresh hosts and fresh MLflow loads, alternating
+    (so both sides see the same machine load); medians and their ratio."""
+    prepared = prepare_workspace(tmp / "ws", 0, serving=True)
+    tokens = prepared.pop("tokens")
+    out: dict[str, Any] = {"prepare": prepared, "load_average_before": os.getloadavg()}
+    ours, url = start_loopline(tmp / "ws", tmp / "server.log")
+    theirs = None
+    try:
+        if peer_too:
+            MLFLOW.prepare()
+            theirs, mlflow_url = start_mlflow(
+                tmp / "mlflow.db", tmp / "artifacts", tmp / "mlflow-server.log"
+            )
+            registered = peer({"mode": "register", "uri": mlflow_url, "name": SERVE_PROJECT})
+        hosts: list[dict[str, Any]] = []
+        loads: list[dict[str, Any]] = []
+        for index in range(repeat):
+            hosts.append(
+                first_prediction(url, tokens[HOST_USER], tmp / f"host-{index}", f"bench-{index}")
+            )
+            if peer_too:
+                figures, wall = MLFLOW.run(
+                    {"mode": "load", "uri": mlflow_url, "name": SERVE_PROJECT}
+                )
+                loads.append({**figures, "start_to_first_prediction_s": round(wall, 3)})
+    finally:
+        stop(ours)
+        if theirs is not None:
+            stop(theirs)
+    out["load_average_after"] = os.getloadavg()
+    key = "start_to_first_prediction_s"
+    out["loopline"] = {"runs": hosts, key: _median([h[key] for h in hosts])}
+    if peer_too:
+        out["mlflow"] = {
+            "runs": loads,
+            key: _median([m[key] for m in loads]),
+            "registered_version": registered["version"],
+        }
+        out["ratio (Loopline faster by ×)"] = round(out["mlflow"][key] / out["loopline"][key], 2)
+        out["meets_target"] = (
+            out["ratio (Loopline faster by ×)"] >= TARGETS["first_prediction_ratio"]
+        )
+    return out
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
 # --- main ---------------------------------------------------------------------------------------
 
 
@@ -552,11 +610,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, no serving phases")
     parser.add_argument("--no-peer", action="store_true", help="Loopline's side only")
+    parser.add_argument(
+        "--serving-only", action="store_true", help="only C (start to first prediction)"
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="with --serving-only: runs per side")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         config = json.loads(args.worker)
         emit_line(WORKERS[config["mode"]](config))
+        return 0
+    if args.serving_only:
+        clock = Stopwatch()
+        result = header("remote-serving", workload={"repeat": args.repeat}, targets=TARGETS)
+        with scratch("remote-serving") as tmp:
+            result.update(serving_only(tmp, args.repeat, not args.no_peer))
+        emit(result, clock)
         return 0
     size = QUICK if args.quick else FULL
     serving = not args.quick and (ROOT / "core" / "remote" / "serving.py").is_file()

@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from core.errors import InvalidInput, expected_one_of
+from core.ml.form import ROLE as FORM_ROLE
+from core.ml.form import form_bytes, serving_form
 from core.ml.row import RowPredictor
 from core.ml.serialize import dump_booster, dump_sklearn, load_booster, load_sklearn
 from core.ml.spans import extract_spans, fit_span_models
@@ -136,6 +138,9 @@ class Model:
             out["classifier.skops"] = dump_sklearn(self.classifier)
         if self.span_models:
             out["spans.skops"] = dump_sklearn(self.span_models)
+        form = serving_form(self)  # what a fresh serving host predicts with (NumPy only)
+        if form is not None:
+            out[FORM_ROLE] = form_bytes(form)
         return out
 
     @classmethod

@@ -39,6 +39,8 @@ import pyarrow.parquet as pq
 from core.actor import Actor
 from core.artifacts.models import Artifact, ArtifactFile
 from core.errors import CoreError, Forbidden, InvalidInput, NotFound
+from core.ml.form import ROLE as FORM_ROLE
+from core.ml.form import FormModel, FormPredictor
 from core.ml.model import Model
 from core.projects.spec import parse_spec
 from core.serving.app import Backend
@@ -52,6 +54,7 @@ SHIP_SECONDS = 1.0  # the shipper looks at the spool this often
 MAX_BACKOFF_SECONDS = 30.0  # while the server is unreachable, tries at most this far apart
 OFFLINE_TOKEN_SECONDS = 3600.0  # a feedback token checked this recently works while unreachable
 SKIPPED_ROLES = ("evaluation.json",)  # model files a host does not need to serve
+FORM_ROLES = ("model.json", FORM_ROLE)  # all a host needs of a model with a serving form
 REFUSED = "refused"  # spool folder of segments the server refused (kept, never lost)
 
 
@@ -166,10 +169,22 @@ def served_from(info: dict[str, Any], files: dict[str, bytes], loaded: datetime)
         ),
     )
     spec = parse_spec(info["spec"], f"project {info['project']} (from the server)")
+    promoted = _time(info["promoted_at"])
+    if FORM_ROLE in files:  # NumPy only: no scikit-learn, skops or XGBoost to import
+        manifest = json.loads(files["model.json"])
+        form = FormModel(manifest)
+        return ServedModel(
+            artifact, form, FormPredictor(json.loads(files[FORM_ROLE])), spec, loaded, promoted
+        )
     model = Model.from_files(files)
-    return ServedModel(
-        artifact, model, model.row_predictor(spec), spec, loaded, _time(info["promoted_at"])
-    )
+    return ServedModel(artifact, model, model.row_predictor(spec), spec, loaded, promoted)
+
+
+def needed(listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The model files a host fetches: with a serving form, that and the manifest only."""
+    if any(f["role"] == FORM_ROLE for f in listed):
+        return [f for f in listed if f["role"] in FORM_ROLES]
+    return [f for f in listed if f["role"] not in SKIPPED_ROLES]
 
 
 def _time(value: Any) -> datetime:
@@ -208,8 +223,7 @@ class ServerSource:
         info = self.answers[found[0]]
         files = {
             str(f["role"]): self.cache.fetch(self.hub, str(f["sha256"]))
-            for f in info["files"]
-            if f["role"] not in SKIPPED_ROLES
+            for f in needed(info["files"])
         }
         served = served_from(info, files, utcnow())
         self._remember(project, info)

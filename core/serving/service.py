@@ -24,6 +24,7 @@ from core.actor import Actor
 from core.artifacts.models import Artifact
 from core.artifacts.service import get_artifact
 from core.errors import CoreError, NotFound
+from core.ml.form import FormModel, FormPredictor
 from core.ml.model import Model
 from core.ml.row import RowPredictor
 from core.projects.service import get_project
@@ -60,8 +61,8 @@ class ServedModel:
     """A loaded model version, ready to predict."""
 
     artifact: Artifact
-    model: Model
-    predictor: RowPredictor
+    model: Model | FormModel  # a serving host's model loaded from its serving form: FormModel
+    predictor: RowPredictor | FormPredictor
     spec: ProjectSpec
     loaded_at: datetime
     promoted_at: datetime | None

@@ -1,0 +1,321 @@
+"""The serving form of a tabular model: plain JSON arrays a fresh serving host predicts with
+using NumPy alone, without importing scikit-learn, skops or XGBoost (seconds of a host's
+start-up).
+
+``serving_form(model)`` is written at registration as the model file ``serving.json`` (beside the
+skops and UBJSON files, which stay the model of record): the fitted tabular preprocessing as
+:class:`core.ml.row.RowPredictor` plans it (imputation values, scaling, one-hot positions) and
+the classifier as data: XGBoost's trees (split feature, threshold, children, default direction,
+leaf values) or the logistic regression's coefficients. :class:`FormPredictor` evaluates it the
+way XGBoost's CPU predictor does (float32 features and thresholds, leaf values added to the base
+margin tree by tree in float32, its float32 softmax with the C library's ``expf``), so its
+probabilities are the row predictor's, bit for bit (tested on the sample projects' data). Text
+models, span models and structures the plan does not know have no serving form; a host loads
+those the usual way. The form is data only: nothing in it is executed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+ROLE = "serving.json"
+FORMAT = "loopline-serving/1"
+OBJECTIVES = ("multi:softprob", "binary:logistic")
+BLOCK = 64  # rows evaluated at once (rows × trees nodes in flight)
+
+
+# -- building (at registration, where the fitted objects are at hand) --------------------------
+
+
+def serving_form(model: Any) -> dict[str, Any] | None:
+    """The model's serving form, or None when it has none (text, spans, unknown structure)."""
+    from core.ml.row import RowPredictor
+
+    if model.manifest.get("kind") != "tabular_classification" or model.span_models:
+        return None
+    predictor = RowPredictor(model, None)  # type: ignore[arg-type]  # tabular plans skip the spec
+    plan = predictor._plan
+    if not predictor.lean or plan is None:
+        return None
+    if predictor._booster is not None:
+        classifier = _trees(predictor._booster)
+        if classifier is None:
+            return None
+    else:
+        assert predictor._coef is not None and predictor._intercept is not None
+        classifier = {
+            "kind": "linear",
+            "dtype": str(predictor._coef.dtype),
+            "coef": predictor._coef.tolist(),
+            "intercept": predictor._intercept.tolist(),
+        }
+    return {
+        "format": FORMAT,
+        "classes": list(model.classes),
+        "known": list(predictor._known),
+        "plan": {
+            "width": plan.width,
+            "numeric": list(plan.numeric),
+            "numeric_at": plan.numeric_at,
+            "fill": None if plan.fill is None else plan.fill.tolist(),
+            "mean": None if plan.mean is None else plan.mean.tolist(),
+            "scale": None if plan.scale is None else plan.scale.tolist(),
+            "categorical": list(plan.categorical),
+            "positions": [{k: v.tolist() for k, v in p.items()} for p in plan.positions],
+            "sparse": plan.sparse,
+        },
+        "classifier": classifier,
+    }
+
+
+def _trees(booster: Any) -> dict[str, Any] | None:
+    learner = json.loads(bytes(booster.save_raw(raw_format="json")))["learner"]
+    objective = learner["objective"]["name"]
+    trees = learner["gradient_booster"]["model"]
+    if objective not in OBJECTIVES or learner["gradient_booster"]["name"] != "gbtree":
+        return None
+    if any(t["categories_nodes"] or any(t["split_type"]) for t in trees["trees"]):
+        return None  # categorical splits: not planned
+    base = learner["learner_model_param"]["base_score"].strip("[]")
+    return {
+        "kind": "trees",
+        "objective": objective,
+        "base_score": [float(np.float32(v)) for v in base.split(",")],
+        "tree_info": [int(g) for g in trees["tree_info"]],
+        "trees": [
+            {
+                "left": t["left_children"],
+                "right": t["right_children"],
+                "feature": t["split_indices"],
+                "value": t["split_conditions"],  # the threshold, or the leaf's value
+                "default_left": t["default_left"],
+            }
+            for t in trees["trees"]
+        ],
+    }
+
+
+def form_bytes(form: dict[str, Any]) -> bytes:
+    return json.dumps(form, sort_keys=True, separators=(",", ":")).encode()
+
+
+# -- predicting (on the serving host) -----------------------------------------------------------
+
+
+class FormModel:
+    """Stands for :class:`core.ml.model.Model` in a served model loaded from its serving form."""
+
+    def __init__(self, manifest: dict[str, Any]) -> None:
+        self.manifest = manifest
+        self.span_models: dict[str, Any] = {}
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.manifest["classes"])
+
+
+class FormPredictor:
+    """A :class:`core.ml.row.RowPredictor` of a tabular model, from its serving form."""
+
+    text = False
+    lean = True
+
+    def __init__(self, form: Mapping[str, Any]) -> None:
+        if form.get("format") != FORMAT:
+            raise ValueError(f"not a serving form of format {FORMAT}")
+        self.classes = list(form["classes"])
+        self._known = [int(k) for k in form["known"]]
+        self._plan = _Plan(form["plan"])
+        found = form["classifier"]
+        self._trees = _Forest(found) if found["kind"] == "trees" else None
+        self._linear = _Linear(found) if found["kind"] == "linear" else None
+
+    def predict_proba(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        matrix = self._plan.matrix(rows, missing_is_zero=self._trees is not None)
+        if self._trees is not None:
+            raw = np.asarray(self._trees.predict(matrix), dtype=np.float64)
+            if raw.shape[1] == 1:
+                raw = np.column_stack([1 - raw[:, 0], raw[:, 0]])
+        else:
+            assert self._linear is not None
+            raw = self._linear.predict(matrix)
+        if len(self._known) == len(self.classes):
+            return raw
+        full = np.zeros((raw.shape[0], len(self.classes)))
+        full[:, self._known] = raw
+        return full
+
+    def extract(self, rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+        return [[] for _ in rows]
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _number(value: Any) -> float:
+    if _missing(value):
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _array(values: Any) -> np.ndarray | None:
+    return None if values is None else np.asarray(values, dtype=np.float64)
+
+
+class _Plan:
+    """``core.ml.row._TabularPlan`` from its JSON form (the same steps, the same arrays)."""
+
+    def __init__(self, plan: Mapping[str, Any]) -> None:
+        self.width = int(plan["width"])
+        self.numeric = tuple(plan["numeric"])
+        self.numeric_at = int(plan["numeric_at"])
+        self.fill, self.mean, self.scale = (_array(plan[k]) for k in ("fill", "mean", "scale"))
+        self.categorical = tuple(plan["categorical"])
+        self.positions = tuple(
+            {k: np.asarray(v, dtype=np.int64) for k, v in p.items()} for p in plan["positions"]
+        )
+        self.sparse = bool(plan["sparse"])
+
+    def matrix(self, rows: Sequence[Mapping[str, Any]], *, missing_is_zero: bool) -> np.ndarray:
+        out = np.zeros((len(rows), self.width))
+        if self.numeric:
+            block = np.array(
+                [[_number(row.get(name)) for name in self.numeric] for row in rows],
+                dtype=np.float64,
+            ).reshape(len(rows), len(self.numeric))
+            if self.fill is not None:
+                block = np.where(np.isnan(block), self.fill, block)
+            if self.mean is not None:
+                block = block - self.mean
+            if self.scale is not None:
+                block = block / self.scale
+            out[:, self.numeric_at : self.numeric_at + len(self.numeric)] = block
+        for name, known in zip(self.categorical, self.positions, strict=True):
+            for index, row in enumerate(rows):
+                value = row.get(name)
+                found = known.get("(missing)" if _missing(value) else str(value))
+                if found is not None:
+                    out[index, found] = 1.0
+        if self.sparse and missing_is_zero:
+            out[out == 0] = np.nan
+        return out
+
+
+class _Forest:
+    """XGBoost's gbtree, evaluated as its CPU predictor does, all trees at once per level."""
+
+    def __init__(self, found: Mapping[str, Any]) -> None:
+        trees = found["trees"]
+        width = max(len(t["left"]) for t in trees)
+
+        def packed(key: str, dtype: Any, pad: Any) -> np.ndarray:
+            out = np.full((len(trees), width), pad, dtype=dtype)
+            for index, tree in enumerate(trees):
+                out[index, : len(tree[key])] = tree[key]
+            return out
+
+        self.left = packed("left", np.int32, -1)
+        self.right = packed("right", np.int32, -1)
+        self.feature = packed("feature", np.int32, 0)
+        self.value = packed("value", np.float32, 0)
+        self.default_left = packed("default_left", np.bool_, False)
+        self.depth = _depth(self.left, self.right)
+        self.groups = np.asarray(found["tree_info"], dtype=np.int64)
+        self.base = np.asarray(found["base_score"], dtype=np.float32)
+        self.softmax = found["objective"] == "multi:softprob"
+        self.classes = len(self.base) if self.softmax else 1
+
+    def predict(self, matrix: np.ndarray) -> np.ndarray:
+        parts = [self._block(matrix[i : i + BLOCK]) for i in range(0, len(matrix), BLOCK)]
+        return np.concatenate(parts) if parts else np.zeros((0, self.classes), np.float32)
+
+    def _block(self, matrix: np.ndarray) -> np.ndarray:
+        features = matrix.astype(np.float32)
+        rows, trees = features.shape[0], self.left.shape[0]
+        tree = np.broadcast_to(np.arange(trees), (rows, trees))
+        row = np.broadcast_to(np.arange(rows)[:, None], (rows, trees))
+        node = np.zeros((rows, trees), dtype=np.int32)
+        for _ in range(self.depth):
+            left = self.left[tree, node]
+            x = features[row, self.feature[tree, node]]
+            with np.errstate(invalid="ignore"):
+                goes_left = np.where(
+                    np.isnan(x), self.default_left[tree, node], x < self.value[tree, node]
+                )
+            node = np.where(left < 0, node, np.where(goes_left, left, self.right[tree, node]))
+        leaves = self.value[tree, node]
+        margins = np.empty((rows, self.classes), dtype=np.float32)
+        for group in range(self.classes):
+            chosen = leaves[:, self.groups == group]
+            start = np.full((rows, 1), self.base[group], dtype=np.float32)
+            margins[:, group] = np.add.accumulate(np.hstack([start, chosen]), axis=1)[:, -1]
+        return _softmax(margins) if self.softmax else _logistic(margins)
+
+
+def _depth(left: np.ndarray, right: np.ndarray) -> int:
+    """The deepest leaf's depth over all trees (the levels a walk from the roots takes)."""
+    depth = 0
+    level = np.zeros(left.shape, dtype=np.bool_)
+    level[:, 0] = True
+    while True:
+        tree, node = np.nonzero(level & (left >= 0))
+        if len(tree) == 0:
+            return depth
+        level = np.zeros(left.shape, dtype=np.bool_)
+        level[tree, left[tree, node]] = True
+        level[tree, right[tree, node]] = True
+        depth += 1
+
+
+_LIBM = ctypes.CDLL("libm.so.6")
+_LIBM.expf.restype = ctypes.c_float
+_LIBM.expf.argtypes = [ctypes.c_float]
+
+
+def _softmax(margins: np.ndarray) -> np.ndarray:
+    """XGBoost's ``common::Softmax``: float32 max, expf, a double sum, float32 division."""
+    out = np.empty_like(margins)
+    for index, row in enumerate(margins):
+        top = np.float32(row.max())
+        exps = [np.float32(_LIBM.expf(float(np.float32(v - top)))) for v in row]
+        total = 0.0
+        for value in exps:
+            total += float(value)
+        out[index] = [np.float32(v / np.float32(total)) for v in exps]
+    return out
+
+
+def _logistic(margins: np.ndarray) -> np.ndarray:
+    """XGBoost's ``common::Sigmoid`` in float32: 1 / (1 + expf(-x)), one column."""
+    one = np.float32(1.0)
+    return np.array(
+        [[one / (one + np.float32(_LIBM.expf(float(-v))))] for v in margins[:, 0]],
+        dtype=np.float32,
+    )
+
+
+class _Linear:
+    """The logistic regression's coefficients, as the row predictor applies them."""
+
+    def __init__(self, found: Mapping[str, Any]) -> None:
+        self.coef = np.asarray(found["coef"], dtype=found["dtype"])
+        self.intercept = np.asarray(found["intercept"], dtype=found["dtype"])
+
+    def predict(self, matrix: np.ndarray) -> np.ndarray:
+        from scipy.special import expit, softmax
+
+        decision = np.asarray(matrix @ self.coef) + self.intercept
+        if decision.shape[1] == 1:
+            positive = expit(decision[:, 0])
+            return np.column_stack([1 - positive, positive])
+        return np.asarray(softmax(decision, axis=1))
