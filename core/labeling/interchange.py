@@ -260,8 +260,11 @@ def import_label_studio(
         name=file_name,
     )
     with ws.store.transaction():  # the items, answers, decisions and source: all or nothing
-        if latest_dataset(ws, project_name) is None:
+        dataset = latest_dataset(ws, project_name)
+        if dataset is None:
             _items_from_data(ws, project, parsed, actor, file_name)
+        else:
+            _check_items_known(ws, project, dataset, parsed)
         result = import_annotations(
             ws,
             project_name,
@@ -297,6 +300,22 @@ def _items_from_data(
                 f"imported: {'; '.join(_in_task(p, parsed) for p in refused.problems)}.",
                 hint="fix the data in Label Studio, or the project's columns, and import again",
             ) from refused
+
+
+def _check_items_known(
+    ws: Workspace, project: Project, dataset: Artifact, parsed: ParsedExport
+) -> None:
+    """Into a project with data, every task must name one of its items."""
+    ids = [t.item_id for t in parsed.tasks]
+    known = item_fields(ws, dataset, ids, project.spec.id_column)
+    missing = [t for t in parsed.tasks if t.item_id not in known]
+    if missing:
+        named = ", ".join(f"task {t.ls_id} (item {t.item_id})" for t in missing[:MAX_PROBLEMS])
+        raise InvalidInput(
+            f"{len(missing)} Label Studio task(s) name items that {dataset.ref} does not have; "
+            f"nothing was imported: {named}.",
+            hint="ingest those items first, or name the item field with a mapping (item_id: FIELD)",
+        )
 
 
 def _in_task(problem: RowProblem, parsed: ParsedExport) -> str:

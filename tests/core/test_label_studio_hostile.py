@@ -230,3 +230,31 @@ def test_unmatched_values_come_with_a_mapping_to_write(
         "map them in a mapping file (classes: {Bug: bug, Sales: sales}; "
         "span_types: {Date: DATE, Product: PRODUCT}) and pass it with --mapping"
     )
+
+
+def test_tasks_naming_items_the_data_lacks_are_refused(
+    ws: Workspace, routing: str, actor: Actor
+) -> None:
+    first = import_label_studio(
+        ws, routing, _export(), actor, config=CONFIG.encode(), mapping=MAPPING.encode()
+    )
+    more = studio_export(5, 10)  # the same eight tasks, and two more the data does not have
+    before = _rows(ws)
+    with pytest.raises(CoreError) as refused:
+        import_label_studio(
+            ws,
+            routing,
+            json.dumps(more).encode(),
+            actor,
+            config=CONFIG.encode(),
+            mapping=MAPPING.encode(),
+        )
+    assert str(refused.value) == (
+        "2 Label Studio task(s) name items that dataset:routing@1 does not have; nothing was "
+        "imported: task 109 (item TK-109), task 110 (item TK-110)."
+    )
+    assert _rows(ws) == before
+    again = import_label_studio(
+        ws, routing, _export(), actor, config=CONFIG.encode(), mapping=MAPPING.encode()
+    )
+    assert again.task_id != first.task_id and again.annotations == first.annotations
