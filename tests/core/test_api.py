@@ -19,8 +19,10 @@ import pandas as pd
 import pytest
 
 from core.api import Actor, Client, CoreError, Forbidden, IngestRefused, InvalidInput, serialise
+from core.api.tracking import Tracker
 from core.api.types import AuditQuery, Project, TaskFilter
 from tests.conftest import FIXTURES, ROOT
+from tests.core.test_tracking_remote import ApiSink
 
 AREAS = (
     "projects",
@@ -185,6 +187,7 @@ def test_serialise_turns_results_into_json_values() -> None:
         "via": "cli",
         "os_user": None,
         "chosen": False,
+        "address": None,
     }
     refused = Forbidden("No.", hint="ask an admin")
     assert serialise(refused) == {"error": "Forbidden", "message": "No.", "hint": "ask an admin"}
@@ -456,8 +459,84 @@ def test_every_method_of_every_area_runs_on_the_demo(demo: Client, tmp_path: Pat
     assert health == 200
     call.called.add("serving.serve")  # it ran in a process of its own (it serves until stopped)
 
+    # a project drafted from a CSV, a labels file of another shape, a dataset out, MLflow in
+    draft = call("data.draft", FIXTURES / "tickets.csv", name="drafted", classes=["a", "b"])
+    assert "ticket_id" in draft.text
+    theirs = tmp_path / "verdicts.csv"
+    theirs.write_text("case_id,diagnosis\nU-1,hardware_fault\n", encoding="utf-8")
+    mapped = call(
+        "data.map_label_columns", theirs, item_col="case_id", label_col="diagnosis", annotator="lab"
+    )
+    assert mapped.decode().splitlines()[1] == "U-1,lab,hardware_fault"
+    exported = call("data.export", f"dataset:{project}@1")
+    assert exported.splitlines()[0].startswith(b"unit_id") or b"," in exported.splitlines()[0]
+    with pytest.raises(CoreError):  # tests/core/test_mlflow_import.py imports a store MLflow wrote
+        demo.data.import_mlflow(f"sqlite:///{tmp_path}/none.db", "exp", project)
+    call.called.add("data.import_mlflow")
+
+    # what a serving host asks of the server (tests/core/test_serving_hosts.py has the rules)
+    pulled = call("serving.production_model", project)
+    assert pulled.artifact_id == production.artifact_id and pulled.files
+    assert call("serving.feedback_actor", project) == "admin"
+    assert call("serving.record_feedback", project, ["api-test-1"]) == 1
+    logged = sorted((demo.location / "logs" / project / "predictions").glob("seg-*.parquet"))
+    shipped = tmp_path / logged[0].name
+    shutil.copyfile(logged[0], shipped)
+    received = call(
+        "monitoring.receive_segment", project, "api-test", "predictions", shipped.name, shipped
+    )
+    assert received.records > 0 and not received.duplicate
+    assert call("serving.logged_request_ids", project, ["no-such-request"]) == []
+
+    # a remote tracker's calls (tests/core/test_tracking_remote.py has their rules)
+    tracker = Tracker(ApiSink(_Routed(call, demo.actor)))
+    with tracker, tracker.start_run(project, name="api-remote") as run:
+        run.log_params({"model": "xgb"})
+        run.log_metric("loss", 0.5, step=1)
+        run.log_artifact("report", b"a report")
+    assert call("runs.get", run.run_id).params == {"model": "xgb"}
+
+    # a build on a remote runner (tests/core/test_builds_remote.py has the rules)
+    plan = call("builds.start_remote", "ooo-replies", trigger="api test, remote")
+    paths = {sha: demo.workspace.blobs.path(sha) for sha in call("builds.files_needed", plan)}
+    out = call("builds.train_plan", plan, paths)
+    call("builds.renew_remote", plan.build_id)
+    (tmp_path / "model.zip").write_bytes(out.bundle)
+    done = call(
+        "builds.finish_remote",
+        plan.build_id,
+        model=tmp_path / "model.zip",
+        files=out.files,
+        evaluation=out.evaluation,
+        baseline=out.baseline,
+        params=out.params,
+        training_time_s=out.training_time_s,
+        started_at=out.started_at,
+        duration_s=out.duration_s,
+        environment=out.environment,
+    )
+    assert done.status in ("successful", "failed")
+    aborted = call("builds.start_remote", "ooo-replies")
+    assert call("builds.abort_remote", aborted.build_id, "api test").status == "aborted"
+
     missing = methods(demo) - call.called
     assert not missing, f"not called: {sorted(missing)}"
+
+
+class _Routed:
+    """A client whose ``runs`` calls go through the recorder (for the tracker's sink)."""
+
+    def __init__(self, call: Recorder, actor: Actor) -> None:
+        self.actor = actor
+        self.runs = _Area(call, "runs")
+
+
+class _Area:
+    def __init__(self, call: Recorder, area: str) -> None:
+        self._call, self._area = call, area
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: self._call(f"{self._area}.{name}", *args, **kwargs)
 
 
 def serve_once(location: Path, project: str) -> tuple[dict[str, Any], int]:
