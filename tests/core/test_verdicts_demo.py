@@ -14,9 +14,6 @@ from core.store import Workspace
 # Figures whose interval waits on a change outside core/requirements: (project, requirement) ->
 # what is missing. An entry no longer needed fails the test too, so this list only shrinks.
 WAITING = {
-    ("hw-triage", "ML-4"): "a build's latency p95: evaluation.json latency_timings (core/ml)",
-    ("ooo-replies", "ML-7"): "a build's latency p95: evaluation.json latency_timings (core/ml)",
-    ("hw-triage", "ML-6"): "a build's per-slice recall: evaluation.json slice_confusion (core/ml)",
     ("hw-triage", "ML-9"): "label agreement: alpha_lower/alpha_upper in the label set (freeze)",
 }
 
