@@ -10,11 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.actor import Actor
+from core.api.serialise import serialise
 from core.ml.form import ROLE, FormPredictor, serving_form
 from core.ml.model import Model, train_model
 from core.projects.spec import ProjectSpec
-from core.serving.host import needed
-from core.store import Workspace
+from core.serving.host import needed, served_from
+from core.serving.hosts import production_model
+from core.serving.service import ALIAS, WorkspaceSource
+from core.store import Workspace, utcnow
 from tests.conftest import ROOT
 from tests.core.test_serving_lean import awkward, run_model, sample
 
@@ -87,3 +91,27 @@ def test_an_unknown_format_is_refused() -> None:
         assert str(error) == "not a serving form of format loopline-serving/1"
     else:
         raise AssertionError("an unknown form was accepted")
+
+
+def test_a_host_serves_the_form_as_the_workspace_serves_the_model(demo_workspace: Path) -> None:
+    """``served_from`` (what a serving host loads from the server's answer and the files it
+    pulled) with the serving form predicts what the workspace's own service predicts."""
+    ws = Workspace.open(demo_workspace)
+    spec, rows = sample(ws, "hw-triage")
+    source = WorkspaceSource(ws)
+    found = source.find("hw-triage", ALIAS)
+    assert found is not None
+    local = source.load("hw-triage", found)
+    answer = production_model(ws, "hw-triage", Actor("admin", "cli"))
+    info = json.loads(json.dumps(serialise(answer)))  # as it crosses the wire
+    assert isinstance(local.model, Model)
+    files = local.model.files()
+    host = served_from(info, {r: files[r] for r in ("model.json", ROLE)}, utcnow())
+    assert isinstance(host.predictor, FormPredictor)
+    assert host.describe()["trainer"] == "xgb"
+    records = pd.concat([rows, awkward(rows, spec)], ignore_index=True).to_dict("records")
+    assert host.predictor.classes == local.predictor.classes
+    assert np.array_equal(
+        host.predictor.predict_proba(records), local.predictor.predict_proba(records)
+    )
+    assert host.predictor.extract(records[:3]) == [[], [], []]
