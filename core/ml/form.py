@@ -5,12 +5,13 @@ start-up).
 ``serving_form(model)`` is written at registration as the model file ``serving.json`` (beside the
 skops and UBJSON files, which stay the model of record): the fitted tabular preprocessing as
 :class:`core.ml.row.RowPredictor` plans it (imputation values, scaling, one-hot positions) and
-the classifier as data: XGBoost's trees (split feature, threshold, children, default direction,
-leaf values) or the logistic regression's coefficients. :class:`FormPredictor` evaluates it the
+the classifier as data: XGBoost's trees of a multi-class model (split feature, threshold, children,
+default direction, leaf values) or the logistic regression's coefficients. :class:`FormPredictor` evaluates it the
 way XGBoost's CPU predictor does (float32 features and thresholds, leaf values added to the base
 margin tree by tree in float32, its float32 softmax with the C library's ``expf``), so its
 probabilities are the row predictor's, bit for bit (tested on the sample projects' data). Text
-models, span models and structures the plan does not know have no serving form; a host loads
+models, span models, two-class boosters and structures the plan does not know have no serving
+form; a host loads
 those the usual way. The form is data only: nothing in it is executed.
 """
 
@@ -26,7 +27,7 @@ import numpy as np
 
 ROLE = "serving.json"
 FORMAT = "loopline-serving/1"
-OBJECTIVES = ("multi:softprob", "binary:logistic")
+OBJECTIVES = ("multi:softprob",)  # a binary booster's base score is a probability: not planned
 BLOCK = 64  # rows evaluated at once (rows × trees nodes in flight)
 
 
@@ -140,8 +141,6 @@ class FormPredictor:
         matrix = self._plan.matrix(rows, missing_is_zero=self._trees is not None)
         if self._trees is not None:
             raw = np.asarray(self._trees.predict(matrix), dtype=np.float64)
-            if raw.shape[1] == 1:
-                raw = np.column_stack([1 - raw[:, 0], raw[:, 0]])
         else:
             assert self._linear is not None
             raw = self._linear.predict(matrix)
@@ -232,8 +231,7 @@ class _Forest:
         self.depth = _depth(self.left, self.right)
         self.groups = np.asarray(found["tree_info"], dtype=np.int64)
         self.base = np.asarray(found["base_score"], dtype=np.float32)
-        self.softmax = found["objective"] == "multi:softprob"
-        self.classes = len(self.base) if self.softmax else 1
+        self.classes = len(self.base)
 
     def predict(self, matrix: np.ndarray) -> np.ndarray:
         parts = [self._block(matrix[i : i + BLOCK]) for i in range(0, len(matrix), BLOCK)]
@@ -259,7 +257,7 @@ class _Forest:
             chosen = leaves[:, self.groups == group]
             start = np.full((rows, 1), self.base[group], dtype=np.float32)
             margins[:, group] = np.add.accumulate(np.hstack([start, chosen]), axis=1)[:, -1]
-        return _softmax(margins) if self.softmax else _logistic(margins)
+        return _softmax(margins)
 
 
 def _depth(left: np.ndarray, right: np.ndarray) -> int:
@@ -293,15 +291,6 @@ def _softmax(margins: np.ndarray) -> np.ndarray:
             total += float(value)
         out[index] = [np.float32(v / np.float32(total)) for v in exps]
     return out
-
-
-def _logistic(margins: np.ndarray) -> np.ndarray:
-    """XGBoost's ``common::Sigmoid`` in float32: 1 / (1 + expf(-x)), one column."""
-    one = np.float32(1.0)
-    return np.array(
-        [[one / (one + np.float32(_LIBM.expf(float(-v))))] for v in margins[:, 0]],
-        dtype=np.float32,
-    )
 
 
 class _Linear:

@@ -115,3 +115,16 @@ def test_a_host_serves_the_form_as_the_workspace_serves_the_model(demo_workspace
         host.predictor.predict_proba(records), local.predictor.predict_proba(records)
     )
     assert host.predictor.extract(records[:3]) == [[], [], []]
+
+
+def test_a_two_class_booster_has_no_form() -> None:
+    """binary:logistic keeps its base score as a probability: such a model loads the usual way."""
+    import xgboost as xgb
+
+    from core.ml.form import _trees
+
+    rng = np.random.default_rng(5)
+    features = rng.normal(size=(200, 4))
+    labels = (features[:, 0] > 0).astype(int)
+    model = xgb.XGBClassifier(n_estimators=5, max_depth=2, n_jobs=1, random_state=0)
+    assert _trees(model.fit(features, labels).get_booster()) is None
