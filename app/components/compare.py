@@ -8,58 +8,89 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app.components.tables import shown
-from core.api.types import LOWER_IS_BETTER, Comparison, SliceFinding
+from core.api.types import Comparison, SliceFinding
 
 REGRESSION = "background-color: #ffe3e3; font-weight: 600"
 FAILED = "background-color: #cf222e; color: #ffffff; font-weight: 700"
+UNCLEAR = "color: #8c959f"
+TOO_SMALL = "color: #8c959f; background-color: #f6f8fa"
+VERDICT_STYLES = {
+    "better": "color: #1a7f37",
+    "worse": "color: #cf222e; font-weight: 600",
+    "no clear difference": UNCLEAR,
+}
 
 
-def _delta_style(frame: pd.DataFrame) -> pd.DataFrame:
+def _delta_style(comparison: Comparison) -> pd.DataFrame:
+    """Green/red only where the difference's interval excludes 0; grey where it does not."""
+    frame = comparison.metrics
     styles = pd.DataFrame("", index=frame.index, columns=frame.columns)
     for column in frame.columns:
-        if not str(column).startswith("Δ"):
+        if not str(column).startswith("Δ "):
             continue
-        for metric, value in frame[column].items():
-            if value is None or pd.isna(value) or abs(value) < 1e-9:
-                continue
-            better = (value < 0) if metric in LOWER_IS_BETTER else (value > 0)
-            styles.loc[metric, column] = (
-                "color: #1a7f37" if better else "color: #cf222e; font-weight: 600"
-            )
+        for metric in frame.index:
+            verdict = comparison.verdict(str(column)[2:], str(metric))
+            styles.loc[metric, column] = VERDICT_STYLES.get(verdict, "")
     return styles
 
 
+def _delta_rows(comparison: Comparison) -> pd.DataFrame:
+    """The judged differences as a table a person reads: delta, its interval and the verdict."""
+    frame = comparison.deltas
+    return pd.DataFrame(
+        {
+            "run": frame["run"],
+            "metric": frame["metric"],
+            "Δ vs production": frame["delta"].round(4),
+            "95% interval": [
+                f"{lo:+.4f} … {hi:+.4f}" if lo is not None and hi is not None else "none"
+                for lo, hi in zip(frame["lower"], frame["upper"], strict=True)
+            ],
+            "verdict": frame["verdict"],
+        }
+    )
+
+
 def _slice_style(
-    frame: pd.DataFrame, failed: set[tuple[str, str]], tolerance: float = 0.02
+    frame: pd.DataFrame,
+    failed: set[tuple[str, str]],
+    small: set[str] | frozenset[str] = frozenset(),
+    tolerance: float = 0.02,
 ) -> pd.DataFrame:
     """Light red: more than ``tolerance`` below production; solid red: fails a requirement or a
-    gate threshold (``failed`` holds (slice, column) pairs)."""
+    gate threshold (``failed`` holds (slice, column) pairs); grey: a slice in ``small`` has too
+    few items to judge."""
     styles = pd.DataFrame("", index=frame.index, columns=frame.columns)
     if "production" in frame:
         for column in frame.columns:
-            if column == "production":
+            if column in ("production", "n"):
                 continue
             drop = frame["production"] - frame[column]
             styles.loc[drop > tolerance, column] = REGRESSION
     for slice_name, column in failed:
         if slice_name in styles.index and column in styles.columns:
             styles.loc[slice_name, column] = FAILED
+    for slice_name in small:
+        styles.loc[slice_name, :] = TOO_SMALL
     return styles
 
 
 def slice_table(comparison: Comparison, findings: list[SliceFinding]) -> None:
     """Accuracy per slice, with the cells that fall short marked and explained below."""
     failed = {(f.slice, f.column) for f in findings}
-    frame = comparison.slices
-    styles = _slice_style(frame, failed)
+    frame = comparison.slices.copy()
+    frame.insert(0, "n", [comparison.slice_sizes.get(str(s)) for s in frame.index])
+    small = {str(s) for s in frame.index if comparison.too_small(str(s))}
+    styles = _slice_style(frame, failed, small)
     display = shown(frame)
     for slice_name, column in failed:
         if slice_name in display.index and column in display.columns:
             display.loc[slice_name, column] = f"✖ {display.loc[slice_name, column]}"
     styler = display.style.apply(lambda _: styles, axis=None)
     st.markdown(
-        "**Accuracy per slice** · light red: more than 0.02 below production · "
-        "✖ solid red: fails a requirement or a gate threshold"
+        "**Accuracy per slice** · n: items of the slice in the common test set · light red: "
+        "more than 0.02 below production · ✖ solid red: fails a requirement or a gate threshold"
+        f" · grey: fewer than {comparison.min_slice} items, too few to judge"
     )
     st.dataframe(
         styler,
@@ -72,13 +103,19 @@ def slice_table(comparison: Comparison, findings: list[SliceFinding]) -> None:
 
 
 def comparison_view(comparison: Comparison, findings: list[SliceFinding]) -> None:
-    st.markdown("**Metrics** · Δ is against the model in production (green better, red worse)")
+    st.caption(f"Measured on {comparison.test_set}.")
+    st.markdown(
+        "**Metrics** · Δ is against the model in production · green better, red worse only where "
+        "the difference's 95% interval (paired bootstrap on the common items) excludes 0 · "
+        "grey: no clear difference"
+    )
     st.dataframe(
-        shown(comparison.metrics).style.apply(
-            lambda _: _delta_style(comparison.metrics), axis=None
-        ),
+        shown(comparison.metrics).style.apply(lambda _: _delta_style(comparison), axis=None),
         width="stretch",
     )
+    if not comparison.deltas.empty:
+        with st.expander("Differences with their uncertainty"):
+            st.dataframe(_delta_rows(comparison), width="stretch", hide_index=True)
     slice_table(comparison, findings)
     if comparison.confusion:
         columns = st.columns(len(comparison.confusion))

@@ -60,6 +60,7 @@ class Comparison:
     # ("better", "worse", "no clear difference"); a paired bootstrap gives the interval
     deltas: pd.DataFrame = field(default_factory=pd.DataFrame)
     slice_sizes: dict[str, int] = field(default_factory=dict)  # items per slice, common set
+    min_slice: int = MIN_SLICE  # a slice with fewer items is too small to judge
 
     def verdict(self, label: str, metric: str) -> str:
         """``better``/``worse``/``no clear difference`` for the run column ``label`` on
@@ -71,7 +72,7 @@ class Comparison:
 
     def too_small(self, slice_name: str) -> bool:
         """Whether the slice has too few common items to judge (fewer than MIN_SLICE)."""
-        return self.slice_sizes.get(slice_name, 0) < MIN_SLICE
+        return self.slice_sizes.get(slice_name, 0) < self.min_slice
 
 
 def run_label(run: RunDetail) -> str:

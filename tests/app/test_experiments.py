@@ -31,9 +31,22 @@ def test_compare_two_runs(app_on: AppTest) -> None:
     assert not at.exception
     tables = [t.value for t in at.dataframe]
     slices = next(t for t in tables if "language = en" in t.index)
-    assert "production" in slices.columns and len(slices.columns) == 3
+    assert "production" in slices.columns and len(slices.columns) == 4
+    assert slices.columns[0] == "n" and slices["n"].min() >= 1  # items per slice, common set
     metrics = next(t for t in tables if "f1_macro" in t.index)
     assert any(str(c).startswith("Δ") for c in metrics.columns)
+    # one common test set, named; each difference with its interval and verdict
+    measured = [c.value for c in at.caption if c.value.startswith("Measured on ")]
+    assert len(measured) == 1 and re.fullmatch(
+        r"Measured on the project's current test set \([\d,]+ items\), re-scored with each "
+        r"model\.",
+        measured[0],
+    ), measured
+    assert (
+        metrics.loc["n", [c for c in metrics.columns if not str(c).startswith("Δ")]].nunique() == 1
+    )
+    differences = next(t for t in tables if "verdict" in t.columns)
+    assert set(differences["verdict"]) <= {"better", "worse", "no clear difference"}
 
 
 def test_filter_runs(app_on: AppTest) -> None:
