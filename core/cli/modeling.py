@@ -1,4 +1,5 @@
-"""Modeling and CI commands: train, runs, run, register, promote, models, build, builds."""
+"""Modeling and CI commands: train, runs, run, compare, register, promote, models, build,
+builds."""
 
 from __future__ import annotations
 
@@ -105,6 +106,59 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    comparison = client(args).runs.compare(args.runs, args.slice_metric)
+    deltas = comparison.deltas
+    if args.json:
+        print(json.dumps(_comparison_json(comparison), indent=1, default=str))
+        return 0
+    print(f"Measured on {comparison.test_set}.")
+    columns = [c for c in comparison.metrics.columns if not str(c).startswith("Δ ")]
+    rows = []
+    for metric, values in comparison.metrics.iterrows():
+        row: dict[str, Any] = {"metric": metric}
+        row.update({str(c): _number(values[c]) for c in columns})
+        for _, judged in deltas[deltas["metric"] == metric].iterrows():
+            row[f"Δ {judged['run']}"] = (
+                f"{judged['delta']:+.4f} [{judged['lower']:+.4f}, {judged['upper']:+.4f}] "
+                f"{judged['verdict']}"
+            )
+        rows.append(row)
+    print_table(rows)
+    if len(comparison.slices):
+        print(f"\n{args.slice_metric} per slice (n: items in the common test set):")
+        print_table(
+            [
+                {
+                    "slice": name,
+                    "n": comparison.slice_sizes.get(str(name), ""),
+                    **{str(c): _number(v) for c, v in values.items()},
+                    "note": "too few to judge" if comparison.too_small(str(name)) else "",
+                }
+                for name, values in comparison.slices.iterrows()
+            ]
+        )
+    return 0
+
+
+def _number(value: Any) -> str:
+    return "" if value is None or value != value else f"{float(value):.4f}"
+
+
+def _comparison_json(comparison: Any) -> dict[str, Any]:
+    metrics = comparison.metrics.astype(object).where(comparison.metrics.notna(), None)
+    slices = comparison.slices.astype(object).where(comparison.slices.notna(), None)
+    return {
+        "test_set": comparison.test_set,
+        "common_items": comparison.common_items,
+        "metrics": metrics.to_dict(),
+        "differences": comparison.deltas.to_dict("records"),
+        "slices": slices.to_dict(),
+        "slice_sizes": comparison.slice_sizes,
+        "too_small": sorted(s for s in comparison.slice_sizes if comparison.too_small(s)),
+    }
 
 
 def cmd_register(args: argparse.Namespace) -> int:
@@ -252,6 +306,16 @@ def add_commands(add: Adder) -> None:
     runs.add_argument("--limit", type=int, default=50)
     run = add("run", cmd_run, "Print one run as JSON.")
     run.add_argument("run", type=int, metavar="RUN")
+    compare = add(
+        "compare",
+        cmd_compare,
+        "Compare runs on one common test set (the current one, re-scored with each model): each "
+        "difference from production with its interval, 'no clear difference' when it is "
+        "smaller than its uncertainty.",
+    )
+    compare.add_argument("runs", type=int, nargs="+", metavar="RUN")
+    compare.add_argument("--slice-metric", default="accuracy", help="the metric per slice")
+    compare.add_argument("--json", action="store_true", help="print the comparison as JSON")
     register_cmd = add(
         "register", cmd_register, "Register a finished run's model as a new model version."
     )

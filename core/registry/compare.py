@@ -13,12 +13,13 @@ import pandas as pd
 
 from core.errors import InvalidInput, NotFound
 from core.experiments.service import RunDetail, get_run, project_test_set
-from core.ml.evaluate import MIN_SLICE, classification_metrics
+from core.ml.evaluate import MIN_SLICE, classification_metrics, span_metrics
 from core.ml.labeled import slice_values
 from core.ml.model import Model
 from core.projects.service import get_project
 from core.projects.spec import ProjectSpec
 from core.registry.service import find_alias
+from core.spans.detect import Span
 from core.stats import Interval, bootstrap, f1_of
 from core.store import Workspace
 
@@ -88,6 +89,8 @@ class _Common:
     frame: pd.DataFrame
     truth: np.ndarray  # class index per item
     probabilities: dict[int, np.ndarray]  # run id -> its model's probabilities on the items
+    spans: list[list[Span]] = field(default_factory=list)  # gold spans per item
+    extracted: dict[int, list[list[Span]]] = field(default_factory=dict)  # run id -> its spans
 
     @property
     def classes(self) -> list[str]:
@@ -183,7 +186,15 @@ def _rescored(ws: Workspace, runs: Sequence[RunDetail]) -> _Common | None:
         for run_id, model in models.items()
         if model is not None
     }
-    return _Common(spec, frame, truth, scores)
+    if not spec.labels.spans:
+        return _Common(spec, frame, truth, scores)
+    gold = [list(s) for s, k in zip(data.spans, keep, strict=True) if k]
+    extracted = {
+        run_id: [list(s) for s in model.extract(frame, spec)]
+        for run_id, model in models.items()
+        if model is not None
+    }
+    return _Common(spec, frame, truth, scores, gold, extracted)
 
 
 def _model(ws: Workspace, run: RunDetail) -> Model | None:
@@ -218,13 +229,17 @@ def _figures(run: RunDetail, common: _Common | None) -> dict[str, float]:
     measured = classification_metrics(
         truth, common.probabilities[run.run_id], common.classes, common.spec.labels.positive
     )
+    if common.spec.labels.spans:
+        types = list(common.spec.labels.spans.types)
+        measured.update(span_metrics(common.spans, common.extracted[run.run_id], types))
     kept = {k: v for k, v in run.metrics.items() if not _is_evaluation_metric(k)}
     return {**kept, **measured}
 
 
 def _is_evaluation_metric(name: str) -> bool:
     return name in {"accuracy", "f1_macro", "n", "log_loss", "roc_auc", "calibration_error"} or (
-        name.split(".", 1)[0] in {"precision", "recall", "f1"}
+        name.split(".", 1)[0]
+        in {"precision", "recall", "f1", "span_precision", "span_recall", "span_f1"}
     )
 
 

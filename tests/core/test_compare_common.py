@@ -4,12 +4,14 @@ test set (the project's current one), and a difference within its paired-bootstr
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from core.api import Actor, Client, InvalidInput
+from core.cli import main
 from core.ml.evaluate import classification_metrics
 from core.registry.compare import delta_verdict, paired_differences
 from core.stats import Interval
@@ -91,3 +93,19 @@ def test_comparing_eleven_runs_is_refused(two_test_sets: tuple[Client, int, int]
     with pytest.raises(InvalidInput) as raised:
         client.runs.compare([first] * 11)
     assert str(raised.value).startswith("Compare 1 to 10 runs, got 11.")
+
+
+def test_loopline_compare_names_the_common_set_and_each_verdict(
+    two_test_sets: tuple[Client, int, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    client, first, second = two_test_sets
+    workspace = str(client.workspace.root)
+    assert main(["--workspace", workspace, "compare", str(first), str(second), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["common_items"] == client.runs.get(second).metrics["n"]
+    assert {d["metric"] for d in shown["differences"]} >= {"accuracy", "f1_macro"}
+    assert set(shown["too_small"]) == {s for s, n in shown["slice_sizes"].items() if n < 10}
+    assert main(["--workspace", workspace, "compare", str(first), str(second)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Measured on the project's current test set (")
+    assert "items in the common test set" in text
