@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from core.cli import (
     accounts,
+    imports,
     labeling,
     modeling,
     monitoring,
@@ -38,6 +39,7 @@ LOCAL_ONLY = {
     "app": "the app opens its workspace folder directly",
     "backup": "it copies the workspace's files on the machine that holds them",
     "restore": "it writes a workspace folder on the machine that will hold it",
+    "import": "it reads the MLflow store and model files of this machine",
 }
 LOCAL_HINT = "run it on the server's machine, without --server and with LOOPLINE_URL unset"
 
@@ -76,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     operations.add_commands(add)
     monitoring.add_commands(add)
     accounts.add_commands(add)
+    imports.add_commands(add)
     for module in OPTIONAL_COMMANDS:
         if importlib.util.find_spec(module) is not None:
             importlib.import_module(module).add_commands(add)

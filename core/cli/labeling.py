@@ -165,7 +165,18 @@ def cmd_labels_import(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise InvalidInput(f"No file at {path}.")
-    done = api.labeling.import_labels(args.project, path, task_id=args.task)
+    if args.item_col or args.label_col:  # a labels file in its own shape, e.g. case_id,diagnosis
+        if not (args.item_col and args.label_col):
+            raise InvalidInput(
+                "--item-col and --label-col go together.",
+                hint="name both, e.g. --item-col case_id --label-col diagnosis",
+            )
+        table = api.data.map_label_columns(
+            path, item_col=args.item_col, label_col=args.label_col, annotator=args.annotator
+        )
+        done = api.labeling.import_labels(args.project, table, "labels.csv", task_id=args.task)
+    else:
+        done = api.labeling.import_labels(args.project, path, task_id=args.task)
     print(
         f"Imported {done.annotations} annotations on {done.items} items by {len(done.annotators)} "
         f"annotator(s) into task #{done.task_id}"
@@ -281,4 +292,11 @@ def add_commands(add: Adder) -> None:
     imp.add_argument("file", metavar="FILE")
     imp.add_argument(
         "--task", type=int, help="add to this task (default: a new task over the items)"
+    )
+    imp.add_argument("--item-col", metavar="COL", help="the CSV's column naming the item")
+    imp.add_argument("--label-col", metavar="COL", help="the CSV's column holding the label")
+    imp.add_argument(
+        "--annotator",
+        metavar="NAME|COL",
+        help="with --item-col: who labeled, a column of the file or one name (default: import)",
     )

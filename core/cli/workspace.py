@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from core.cli.common import Adder, client
+from core.cli.imports import add_project_draft
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -186,6 +187,7 @@ def add_commands(add: Adder) -> None:
         p = project_sub.add_parser(action, help=help_text, description=help_text)
         p.add_argument("file", metavar="FILE", help="the project YAML file")
         p.set_defaults(handler=cmd_project_create, update=update)
+    add_project_draft(project_sub)
     add("projects", cmd_projects, "List the workspace's projects.")
     ingest = add(
         "ingest",
