@@ -17,23 +17,19 @@ import numpy as np
 import pandas as pd
 
 from core.errors import InvalidInput
+from core.projects import slicing
 from core.projects.spec import ProjectSpec, SliceSpec
 from core.spans.detect import Span, from_dicts
 
 
 def derive(values: pd.Series, how: str | None) -> pd.Series:
-    """A slice column's values: as they are, or derived (``email_domain``, ``month``)."""
-    if how is None:
-        return values.astype("string").fillna("(missing)")
-    if how == "email_domain":
-        return values.astype("string").str.lower().str.rsplit("@", n=1).str[-1].fillna("(missing)")
-    if how == "month":
-        return pd.to_datetime(values).dt.strftime("%Y-%m").astype("string").fillna("(missing)")
-    raise InvalidInput(f"Unknown derivation {how!r}.")
+    """A slice column's values: as they are, or derived (``email_domain``, ``week`` … ``year``)."""
+    return slicing.derive(values, how)
 
 
 def slice_values(frame: pd.DataFrame, spec: SliceSpec) -> pd.Series:
-    return derive(frame[spec.column], spec.derive)
+    """Each row's value of the slice ``spec``: derived, binned or as it is."""
+    return slicing.slice_values(frame[spec.column], spec)
 
 
 def in_test_set(frame: pd.DataFrame, spec: ProjectSpec) -> np.ndarray:

@@ -18,6 +18,7 @@ from core.monitoring.estimate import (
 )
 from core.monitoring.log import FEATURE_PREFIX, LogReader, quote
 from core.monitoring.models import Reference
+from core.projects import slicing
 from core.projects.spec import ProjectSpec
 
 Figures = dict[datetime, dict[tuple[str, str], tuple[float | None, int | None, str]]]
@@ -33,12 +34,7 @@ def slice_sql(spec: ProjectSpec, reader: LogReader) -> dict[str, str]:
             column = "ts"
         elif not reader.has(column):
             continue
-        value = f"CAST({quote(column)} AS VARCHAR)"
-        if item.derive == "email_domain":
-            value = f"lower(regexp_extract({value}, '[^@]*$'))"
-        elif item.derive == "month":
-            value = f"strftime(TRY_CAST({quote(column)} AS TIMESTAMP), '%Y-%m')"
-        out[item.name] = f"coalesce({value}, '(missing)')"
+        out[item.name] = slicing.slice_sql(quote(column), item)
     return out
 
 
