@@ -176,7 +176,13 @@ def cmd_labels_import(args: argparse.Namespace) -> int:
         )
         done = api.labeling.import_labels(args.project, table, "labels.csv", task_id=args.task)
     else:
-        done = api.labeling.import_labels(args.project, path, task_id=args.task)
+        done = api.labeling.import_labels(
+            args.project,
+            path,
+            task_id=args.task,
+            config=Path(args.config) if args.config else None,
+            mapping=Path(args.mapping) if args.mapping else None,
+        )
     print(
         f"Imported {done.annotations} annotations on {done.items} items by {len(done.annotators)} "
         f"annotator(s) into task #{done.task_id}"
@@ -284,8 +290,9 @@ def add_commands(add: Adder) -> None:
     imp = labels_sub.add_parser(
         "import",
         help="Import annotations (Label Studio JSON or a CSV table).",
-        description="Import annotations: a Label Studio JSON export, or a CSV of "
-        "item_id, annotator, label[, spans, unsure, note]. All or nothing.",
+        description="Import annotations: a Label Studio JSON export (its items made from its "
+        "data when the project has none), or a CSV of item_id, annotator, label[, spans, "
+        "unsure, note]. All or nothing.",
     )
     imp.set_defaults(handler=cmd_labels_import)
     imp.add_argument("project", metavar="PROJECT")
@@ -299,4 +306,15 @@ def add_commands(add: Adder) -> None:
         "--annotator",
         metavar="NAME|COL",
         help="with --item-col: who labeled, a column of the file or one name (default: import)",
+    )
+    imp.add_argument(
+        "--config",
+        metavar="XML",
+        help="a Label Studio export's labeling config (Settings → Labeling Interface → Code)",
+    )
+    imp.add_argument(
+        "--mapping",
+        metavar="YAML",
+        help="Label Studio's names → the project's: classes: {Billing: billing}, "
+        "span_types: {Date: DATE}, item_id: FIELD",
     )
