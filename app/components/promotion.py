@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from app.components.impact import impact_panel
 from app.components.rights import explain, refusal
 from app.deps import attempt
 from core.api import Client
@@ -49,6 +50,11 @@ def promotion_form(api: Client, name: str, production: Artifact | None) -> None:
         serving = production is not None and target.artifact_id == production.artifact_id
         back = production is not None and target.version < production.version
         verb = "Roll back to" if back else "Promote"
+        if not serving:
+            st.markdown(f"**Impact of serving {target.name} v{target.version}**")
+            result = attempt(api.requirements.impact, name, model=target.artifact_id)
+            if result is not None:
+                impact_panel(result)
         if st.button(
             f"{verb} {target.name} v{target.version}",
             type="primary",

@@ -87,3 +87,30 @@ def test_a_manager_sees_why_she_cannot_promote(
         "a release_manager role is needed."
         " To get it, ask an admin: `loopline users grant maria release_manager --project ooo-replies`"
     ) in [c.value for c in at.caption]
+
+
+def test_rolling_back_to_a_version_that_violated_shows_its_impact_in_red(
+    demo_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """hw-triage v2 violated ML-8 and SYS-1 while it served; with v1 serving again, picking v2
+    to roll back to shows the impact panel red, with v2's old evidence."""
+    from core.actor import Actor
+    from core.releases.service import promote
+
+    promote(Workspace.open(demo_copy), "hw-triage", "model:hw-triage@1", Actor("lead", "test"),
+            reason="back to v1 for the test")  # fmt: skip
+    at = _open(demo_copy, monkeypatch, "lead")
+    at.selectbox(key="builds.project").set_value("hw-triage").run()
+    picker = at.selectbox(key="builds.target")
+    target = next(o for o in picker.options if o == "hw-triage v2")
+    picker.select_index(picker.options.index(target)).run()
+    assert not at.exception
+    assert any(m.value == "**Impact of serving hw-triage v2**" for m in at.markdown)
+    red = [e.value for e in at.error]
+    assert any(re.fullmatch(r"Promoting v2 would change \d+ status\(es\), 2 to violated\.", e)
+               for e in red), red  # fmt: skip
+    lines = next(m.value for m in at.markdown if "when it served" in m.value)
+    assert (
+        "- **violated** · v2 violated ML-8 when it served: violated 0.630 vs 0.809 on "
+        "firmware_version = R24.1 (model:hw-triage@2 (run #6), 2026-09-02)"
+    ) in lines
