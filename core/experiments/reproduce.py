@@ -9,6 +9,7 @@ from core.data.service import Reproduction
 from core.errors import InvalidInput
 from core.experiments.service import get_run
 from core.ml.data import training_data
+from core.ml.form import ROLE as FORM_ROLE
 from core.ml.model import TRAINERS, train_model
 from core.projects.service import get_project
 from core.store import Workspace
@@ -39,6 +40,8 @@ def reproduce_model(ws: Workspace, ref: int | str) -> Reproduction:
     )
     recorded = {f.role: f.blob_hash for f in model.files if f.role != "evaluation.json"}
     fresh = {role: sha256_bytes(content) for role, content in again.files().items()}
+    if FORM_ROLE not in recorded:  # registered before models carried their serving form
+        fresh.pop(FORM_ROLE, None)
     notes = tuple(
         f"{role} differs"
         for role in sorted(set(recorded) | set(fresh))
