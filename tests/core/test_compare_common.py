@@ -109,3 +109,25 @@ def test_loopline_compare_names_the_common_set_and_each_verdict(
     text = capsys.readouterr().out
     assert text.startswith("Measured on the project's current test set (")
     assert "items in the common test set" in text
+
+
+def test_a_run_without_a_model_keeps_its_recorded_figures_and_nothing_is_judged(
+    two_test_sets: tuple[Client, int, int],
+) -> None:
+    from core.experiments.tracking import Tracker
+
+    client, first, _ = two_test_sets
+    with Tracker(client.workspace, ADMIN) as tracker, tracker.start_run(PROJECT) as run:
+        run.log_params({"test_items": 12})
+        run.log_metric("accuracy", 0.5)
+    comparison = client.runs.compare([first, run.run_id])
+    assert comparison.common_items is None
+    assert comparison.test_set.startswith("each run's own test set as recorded (")
+    assert comparison.test_set.endswith(
+        "items): not comparable item for item, so no difference is judged"
+    )
+    assert (
+        comparison.deltas.empty
+        and comparison.verdict(f"#{run.run_id} run-{run.run_id}", "accuracy") == ""
+    )
+    assert comparison.metrics.loc["accuracy", f"#{run.run_id} run-{run.run_id}"] == 0.5
