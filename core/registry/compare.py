@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.data.service import latest_dataset
 from core.errors import InvalidInput, NotFound
-from core.experiments.service import RunDetail, get_run, project_test_set
+from core.experiments.service import RunDetail, get_run, project_test_set, test_set_inputs
 from core.ml.evaluate import MIN_SLICE, classification_metrics, span_metrics
 from core.ml.labeled import slice_values
 from core.ml.model import Model
@@ -165,8 +166,34 @@ def compare_runs(
 # -- the common test set -----------------------------------------------------------------------
 def _rescored(ws: Workspace, runs: Sequence[RunDetail]) -> _Common | None:
     """Every run's model on the project's current test set, or None when one has no model files
-    (an imported run) or the project has no test set."""
-    spec = get_project(ws, runs[0].project).spec
+    (an imported run) or the project has no test set. Kept for the same models and test set
+    (the page reruns on every click)."""
+    project = get_project(ws, runs[0].project)
+    if any("model.json" not in r.files for r in runs):
+        return None
+    try:
+        sets = tuple(a.artifact_id for a in test_set_inputs(ws, project.spec))
+    except NotFound:
+        return None
+    dataset = latest_dataset(ws, project.name)
+    key = (
+        str(ws.root),
+        project.spec_artifact_id,
+        sets,
+        None if dataset is None else dataset.artifact_id,
+        tuple(sorted((r.run_id, tuple(sorted(r.files.items()))) for r in runs)),
+    )
+    if key not in _RESCORED:
+        _RESCORED[key] = _score(ws, project.spec, runs)
+        while len(_RESCORED) > 8:
+            _RESCORED.pop(next(iter(_RESCORED)))
+    return _RESCORED[key]
+
+
+_RESCORED: dict[tuple[Any, ...], _Common | None] = {}
+
+
+def _score(ws: Workspace, spec: ProjectSpec, runs: Sequence[RunDetail]) -> _Common | None:
     models = {r.run_id: _model(ws, r) for r in runs}
     if any(m is None for m in models.values()):
         return None
