@@ -36,6 +36,22 @@ def tickets(ws: Workspace, actor: Actor) -> Project:
 
 
 @pytest.fixture(scope="session")
+def demo_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo as `loopline demo` built it for this run (or ``LOOPLINE_TEST_DEMO``); never
+    opened by a test: the fixtures below copy it."""
+    prebuilt = os.environ.get("LOOPLINE_TEST_DEMO")
+    return Path(prebuilt) if prebuilt else _shared_demo(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def demo_pristine(demo_source: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the demo no other test module has touched (for tests of what the demo wrote)."""
+    path = tmp_path_factory.mktemp("demo-pristine") / "ws"
+    shutil.copytree(demo_source, path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def demo_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo workspace, built once per test run by the real `loopline demo` command (or
     copied from ``LOOPLINE_TEST_DEMO``, a demo a developer built with the same code, to rerun

@@ -253,7 +253,9 @@ def test_a_violated_requirement_whose_evidence_is_the_build_fails_it(
     assert cases[names[0]].get("classname") == "loopline.requirements.tickets"
     assert cases[names[0]].find("failure") is not None and cases[names[1]].find("failure") is None
     found = current_statuses(ws, "tickets")
-    assert found["ML-7"].status == "violated" and found["ML-7"].build_id == failed.build_id
+    # the gate judges the figure itself; the matrix's verdict weighs its sample too, and the mail
+    # slice is below the minimum sample (30), so it is inconclusive there, never met
+    assert found["ML-7"].status == "inconclusive" and found["ML-7"].build_id == failed.build_id
     assert found["SYS-1"].via == "ML-7"
     explicit = tmp_path / "only-ml8.yaml"
     explicit.write_text("checks:\n  - {check: requirements, ids: [ML-8]}\n")

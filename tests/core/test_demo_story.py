@@ -39,10 +39,14 @@ def test_story_a_new_market_breaks_and_build_3_fixes(demo_workspace: Path) -> No
     statuses = current_statuses(ws, "ooo-replies")
     missing = [k for k, s in statuses.items() if s.level == "ml" and s.status == "no_evidence"]
     assert missing == []  # builds, monitoring and the final verify-system cover every one
-    ml3 = statuses["ML-3"]
-    assert ml3.status == "met"
-    history = [h.status for h in status_history(ws, "ooo-replies", "ML-3")]  # newest first
-    assert "violated" in history and history[0] == "met"
+    # (its slices are small, 13–35 replies, so the verdicts carry their intervals: the August
+    # monitoring could not call it met any more, and the open alert holds it after the fix)
+    history = status_history(ws, "ooo-replies", "ML-3")  # newest first
+    assert any(h.previous_status == "met" and h.source == "monitoring" for h in history)
+    fixed = history[0]
+    assert fixed.model_version == 2 and fixed.lower is not None and fixed.threshold is not None
+    assert fixed.lower >= fixed.threshold  # the new model's evidence clears the threshold
+    assert statuses["ML-3"].status != "met" or fixed.alert_id is None
 
 
 def test_story_b_firmware_rollout_is_caught_and_retrained(demo_workspace: Path) -> None:

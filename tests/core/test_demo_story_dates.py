@@ -46,8 +46,8 @@ def _span(ws: Workspace, table: str, column: str) -> tuple[datetime | None, date
     return row[0], row[1]
 
 
-def test_nothing_the_demo_wrote_carries_the_time_it_was_built(demo_workspace: Path) -> None:
-    ws = Workspace.open(demo_workspace)
+def test_nothing_the_demo_wrote_carries_the_time_it_was_built(demo_pristine: Path) -> None:
+    ws = Workspace.open(demo_pristine)
     assert utcnow() > END  # else this test could not tell the story's dates from the build's
     late = {}
     for table, column in _timestamp_columns(ws):
@@ -64,8 +64,8 @@ def test_nothing_the_demo_wrote_carries_the_time_it_was_built(demo_workspace: Pa
         assert oldest >= FIRST and newest <= END, (table, column, oldest, newest)
 
 
-def test_the_audit_log_has_entries_in_every_month_of_the_story(demo_workspace: Path) -> None:
-    ws = Workspace.open(demo_workspace)
+def test_the_audit_log_has_entries_in_every_month_of_the_story(demo_pristine: Path) -> None:
+    ws = Workspace.open(demo_pristine)
     with ws.store.read() as tx:
         months = [
             int(r[0]) for r in tx.rows('SELECT DISTINCT month("at") FROM audit_log ORDER BY 1')
@@ -73,13 +73,16 @@ def test_the_audit_log_has_entries_in_every_month_of_the_story(demo_workspace: P
     assert months == [5, 6, 7, 8, 9]
 
 
-def test_story_a_breaks_in_august_and_is_fixed_in_september(demo_workspace: Path) -> None:
-    ws = Workspace.open(demo_workspace)
+def test_story_a_breaks_in_august_and_is_fixed_in_september(demo_pristine: Path) -> None:
+    ws = Workspace.open(demo_pristine)
     history = status_history(ws, "ooo-replies", "ML-3")[::-1]  # oldest first
     assert history[0].at.date() == date(2026, 5, 6)  # the requirements were agreed in May
-    violated = [h.at for h in history if h.status == "violated"]
-    assert violated and date(2026, 8, 31) <= violated[0].date() <= date(2026, 9, 1)
-    assert history[-1].status == "met" and history[-1].at.date() >= date(2026, 9, 4)
+    broke = [h.at for h in history if h.previous_status == "met" and h.source == "monitoring"]
+    assert broke and date(2026, 8, 31) <= broke[0].date() <= date(2026, 9, 1)
+    fixed = history[-1]  # the new model's evidence clears the threshold
+    assert fixed.at.date() >= date(2026, 9, 4) and fixed.model_version == 2
+    assert fixed.lower is not None and fixed.threshold is not None
+    assert fixed.lower >= fixed.threshold
     builds = sorted(list_builds(ws, "ooo-replies"), key=lambda b: b.build_id)
     assert [b.started_at.date() for b in builds] == [
         date(2026, 7, 27),
@@ -90,8 +93,8 @@ def test_story_a_breaks_in_august_and_is_fixed_in_september(demo_workspace: Path
     assert opened == {date(2026, 8, 31), date(2026, 9, 30)}  # by August's, September's monitoring
 
 
-def test_story_b_is_retrained_after_the_summer_rollout(demo_workspace: Path) -> None:
-    ws = Workspace.open(demo_workspace)
+def test_story_b_is_retrained_after_the_summer_rollout(demo_pristine: Path) -> None:
+    ws = Workspace.open(demo_pristine)
     builds = sorted(list_builds(ws, "hw-triage"), key=lambda b: b.build_id)
     assert [b.started_at.date() for b in builds] == [date(2026, 6, 30), date(2026, 9, 2)]
     history = [h.at for h in status_history(ws, "hw-triage", "SYS-1")]

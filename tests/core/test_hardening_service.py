@@ -139,7 +139,7 @@ def test_each_feedback_request_leaves_one_audit_row(
     from core.accounts.tokens import list_tokens, revoke_token
 
     client, tokens = service
-    ws: Workspace = client.app.state.watcher.ws  # type: ignore[attr-defined]
+    ws: Workspace = client.app.state.watcher.source.ws  # type: ignore[attr-defined]
     admin = admin_of(ws)
     spare = create_token(ws, admin, "fuzz-service", "spare")
 

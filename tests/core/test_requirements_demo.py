@@ -44,7 +44,7 @@ def test_sample_thresholds_hold_with_a_margin_on_the_demo_models(demo_copy: Path
         # 0.667 < 0.75 on 13 items, whose interval (0.435–0.839) cannot tell
         "ML-6": "inconclusive",
         "ML-7": "met",
-        "ML-8": "inconclusive",
+        "ML-8": "met",  # latency: its per-item timings give an interval far below 50 ms
     }
     assert all(s.n is not None for k, s in a.items() if s.level == "ml" and k != "ML-7")
     assert a["SYS-1"].status == "inconclusive" and a["SYS-3"].status == "inconclusive"
