@@ -61,6 +61,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/traceability.py
 	$(BIN)/python bench/serving.py
 	$(BIN)/python bench/monitoring.py
+	$(BIN)/python bench/remote.py
 	$(BIN)/python bench/compare.py
 
 # The layers of core/ and each package's imports (tests/core/test_layering.py checks them).

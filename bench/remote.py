@@ -615,6 +615,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, no serving phases")
     parser.add_argument("--no-peer", action="store_true", help="Loopline's side only")
     parser.add_argument(
+        "--no-serving", action="store_true", help="skip the serving phases (C and the ceiling)"
+    )
+    parser.add_argument(
         "--serving-only", action="store_true", help="only C (start to first prediction)"
     )
     parser.add_argument("--repeat", type=int, default=3, help="with --serving-only: runs per side")
@@ -632,7 +635,11 @@ def main() -> int:
         emit(result, clock)
         return 0
     size = QUICK if args.quick else FULL
-    serving = not args.quick and (ROOT / "core" / "remote" / "serving.py").is_file()
+    serving = (
+        not args.quick
+        and not args.no_serving
+        and (ROOT / "core" / "remote" / "serving.py").is_file()
+    )
     clock = Stopwatch()
     result = header(
         "remote",
@@ -654,7 +661,11 @@ def main() -> int:
             result["mlflow"] = optional(mlflow_side, tmp / "mlflow", size, serving)
     if not serving:
         reason = "not measured: " + (
-            "--quick" if args.quick else "core/remote/serving.py is absent"
+            "--quick"
+            if args.quick
+            else "--no-serving"
+            if args.no_serving
+            else "core/remote/serving.py is absent"
         )
         result["loopline"]["first_prediction"] = result["loopline"]["ingest"] = reason
     factor = ratios(result["loopline"], result["mlflow"])
