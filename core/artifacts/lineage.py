@@ -17,6 +17,11 @@ def lineage(
     """Upstream (``up``: what it was made from) or downstream (``down``) in one recursive query."""
     if direction not in ("up", "down"):
         raise InvalidInput(expected_one_of("lineage direction", direction, ("up", "down")))
+    if max_depth < 0:
+        raise InvalidInput(
+            f"A lineage depth must be 0 or more, got {max_depth}.",
+            hint="give --depth 1 for the direct inputs (or outputs) only",
+        )
     near, far = ("src_id", "dst_id") if direction == "up" else ("dst_id", "src_id")
     with ws.store.read() as tx:
         root = get_artifact(ws, ref)  # same unit of work: the file is opened once
@@ -50,24 +55,26 @@ def lineage(
                 tx, "WHERE artifact_id IN (SELECT unnest(?::BIGINT[]))", [ids]
             )
         }
-    return Lineage(root.artifact_id, direction, nodes, edges, depth)
+    return Lineage(root.artifact_id, direction, nodes, edges, depth, max_depth)
 
 
 def lineage_tree_lines(graph: Lineage) -> list[str]:
-    """The lineage as an indented tree; a node reached twice is printed once."""
+    """The lineage as an indented tree, at most ``graph.max_depth`` steps deep; a node reached
+    twice is printed once."""
     lines: list[str] = []
     seen: set[int] = set()
 
-    def visit(artifact_id: int, prefix: str, relation: str | None) -> None:
+    def visit(artifact_id: int, level: int, relation: str | None) -> None:
         node = graph.nodes[artifact_id]
         tag = f"{relation} → " if relation else ""
         again = artifact_id in seen
+        prefix = "    " * level
         lines.append(f"{prefix}{tag}{node.label}" + ("  (shown above)" if again else ""))
-        if again:
-            return
         seen.add(artifact_id)
+        if again or level >= graph.max_depth:
+            return
         for rel, child in graph.children(artifact_id):
-            visit(child, prefix + "    ", rel)
+            visit(child, level + 1, rel)
 
-    visit(graph.root_id, "", None)
+    visit(graph.root_id, 0, None)
     return lines

@@ -133,6 +133,7 @@ class Lineage:
     nodes: Mapping[int, Artifact]
     edges: tuple[Edge, ...]
     depth: Mapping[int, int]
+    max_depth: int = 100  # how many steps were followed: the tree stops there too
 
     def children(self, artifact_id: int) -> list[tuple[str, int]]:
         """Next step away from the root: (relation, artifact id)."""

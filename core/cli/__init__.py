@@ -30,6 +30,7 @@ from core.cli import (
     workspace,
 )
 from core.cli.common import Handler, server_of
+from core.cli.suggest import mistyped
 
 # Commands that need the workspace's own machine, and why (remote mode refuses them).
 LOCAL_ONLY = {
@@ -91,6 +92,11 @@ OPTIONAL_COMMANDS = ("core.cli.server", "core.cli.backup")
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    typo = mistyped(parser, sys.argv[1:] if argv is None else argv)
+    if typo:
+        parser.print_usage(sys.stderr)
+        print(f"loopline: error: {typo}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     from core.api import CoreError, cli_workspace
 
