@@ -6,6 +6,7 @@ nothing. CSV cells that a spreadsheet would run as a formula are neutralised on 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import tempfile
@@ -90,6 +91,7 @@ class ImportResult:
     annotations: int
     items: int
     annotators: tuple[str, ...]
+    ignored: tuple[str, ...] = ()  # controls of a Label Studio config not imported, and why
 
 
 def parse_label_studio(raw: bytes, id_column: str) -> pd.DataFrame:
@@ -257,6 +259,7 @@ def import_label_studio(
         spans.types if spans else (),
         config=read_label_config(config) if config is not None else None,
         mapping=read_mapping(mapping) if mapping is not None else None,
+        span_field=spans.field if spans else None,
         name=file_name,
     )
     with ws.store.transaction():  # the items, answers, decisions and source: all or nothing
@@ -277,7 +280,7 @@ def import_label_studio(
         )
         _ground_truth(ws, result.task_id, parsed.records, actor)
         _keep_source(ws, project_name, result.task_id, raw, config, parsed, actor)
-    return result
+    return dataclasses.replace(result, ignored=parsed.ignored)
 
 
 def _items_from_data(
@@ -379,6 +382,7 @@ def _keep_source(
                 "format": "label-studio",
                 "task_id": task_id,
                 "names": dict(parsed.names),
+                "ignored": list(parsed.ignored),
                 "tasks": [[t.ls_id, t.item_id] for t in parsed.tasks],
             },
         ),

@@ -144,7 +144,8 @@ HOSTILE: dict[str, tuple[bytes, bytes | None, bytes | None, str]] = {
         _export(),
         CONFIG.encode(),
         b"labels: {a: b}",
-        "Unknown key(s) in the mapping file: labels. Expected: item_id, classes, span_types.",
+        "Unknown key(s) in the mapping file: labels. Expected: item_id, classes, span_types, "
+        "class_control.",
     ),
     "mapping-not-yaml": (
         _export(),
