@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from core.errors import InvalidInput, expected_one_of
+from core.projects.retraining import RetrainingSpec, parse_retraining
 
 PROJECT_KINDS = {
     "text_classification": "classify a text (optionally extracting spans from one field)",
@@ -52,6 +53,7 @@ TOP_KEYS = {
     "split",
     "protected_slices",
     "extractor",
+    "retraining",
 }
 
 
@@ -125,6 +127,7 @@ class ProjectSpec:
     compare_within: str | None = None  # typical values are judged within this column's groups
     feature_groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     max_text_length: int = DEFAULT_MAX_TEXT_LENGTH
+    retraining: RetrainingSpec | None = None  # schedules and triggers of builds (issue 17)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def column(self, name: str) -> Column:
@@ -155,6 +158,8 @@ class ProjectSpec:
         out.pop("raw")
         if out["max_text_length"] == DEFAULT_MAX_TEXT_LENGTH:
             del out["max_text_length"]
+        if out["retraining"] is None:  # a file without schedules keeps its content hash
+            del out["retraining"]
         for column in out["columns"]:
             if column["max_length"] is None:
                 del column["max_length"]
@@ -273,6 +278,7 @@ def parse_spec(data: Any, source: str = "project file") -> ProjectSpec:
         max_text_length=_length(
             r, data_section.get("max_text_length", DEFAULT_MAX_TEXT_LENGTH), "data.max_text_length"
         ),
+        retraining=parse_retraining(top.get("retraining"), r.fail),
         raw=dict(top),
     )
 

@@ -1,0 +1,244 @@
+"""Events derived from what the store already records, queued once per webhook.
+
+Nothing else in Loopline calls the notifier: it reads the tables the other packages write —
+``alerts`` (opened; resolved), ``audit_log`` (builds that failed or were aborted),
+``alias_history`` (promotions; a move to an older version is a rollback) and
+``requirement_status_history`` (status changes) — from a durable cursor per append-only source
+(``notify_cursors``: the last id read). ``queue_events`` reads what is new, queues one delivery per
+interested webhook (``webhook_deliveries``, keyed by the event's key, never twice) and moves the
+cursors, all in one transaction: a crash before the commit queues nothing and reads again; after
+it, the outbox holds every event. A webhook is told only of events recorded after it was added.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from core.notify.models import Event, Webhook
+from core.notify.payload import payload_of
+from core.store import Tx, Workspace, utcnow
+
+Source = Callable[[Tx, int], tuple[list[Event], int]]
+
+
+def queue_events(ws: Workspace, webhooks: list[Webhook]) -> int:
+    """Queue every new event for the webhooks that want it; how many deliveries were queued."""
+    active = [w for w in webhooks if w.active]
+    with ws.store.transaction() as tx:
+        events: list[Event] = []
+        for name, source in SOURCES.items():
+            found, last = source(tx, _cursor(tx, name))
+            events += found
+            _move_cursor(tx, name, last)
+        events += _resolved_alerts(tx, active)
+        return sum(_queue(tx, event, active) for event in events)
+
+
+def _queue(tx: Tx, event: Event, webhooks: Iterable[Webhook]) -> int:
+    queued = 0
+    for hook in webhooks:
+        if hook.project != event.project or event.event not in hook.events:
+            continue
+        if event.at < hook.created_at:
+            continue
+        if tx.one(
+            "SELECT 1 FROM webhook_deliveries WHERE webhook_id = ? AND event_key = ?",
+            [hook.webhook_id, event.key],
+        ):
+            continue
+        tx.execute(
+            "INSERT INTO webhook_deliveries (delivery_id, webhook_id, event_key, event, project, "
+            "payload, status, attempts, next_attempt_at, created_at) VALUES "
+            "(nextval('webhook_delivery_ids'), ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+            [
+                hook.webhook_id,
+                event.key,
+                event.event,
+                event.project,
+                json.dumps(payload_of(event, hook.format), default=str),
+                utcnow(),
+                utcnow(),
+            ],
+        )
+        queued += 1
+    return queued
+
+
+def _cursor(tx: Tx, source: str) -> int:
+    row = tx.one("SELECT last_key FROM notify_cursors WHERE source = ?", [source])
+    return 0 if row is None else int(row[0])
+
+
+def _move_cursor(tx: Tx, source: str, last: int) -> None:
+    tx.execute(
+        "INSERT OR REPLACE INTO notify_cursors (source, last_key, updated_at) VALUES (?, ?, ?)",
+        [source, last, utcnow()],
+    )
+
+
+def _opened_alerts(tx: Tx, after: int) -> tuple[list[Event], int]:
+    rows = tx.rows(
+        "SELECT alert_id, project, rule, metric, slice, severity, value, threshold, comparator, "
+        "created_at FROM alerts WHERE alert_id > ? ORDER BY alert_id",
+        [after],
+    )
+    events = [
+        Event(
+            f"alert.opened:{r[0]}",
+            "alert.opened",
+            r[1],
+            r[9],
+            f"[{r[1]}] alert #{r[0]} opened: {r[2]} ({r[3]}"
+            + (f" on {r[4]}" if r[4] else "")
+            + f" = {_num(r[6])}, {r[8]} {_num(r[7])} expected; {r[5]})",
+            {
+                "alert_id": r[0],
+                "rule": r[2],
+                "metric": r[3],
+                "slice": r[4],
+                "severity": r[5],
+                "value": r[6],
+                "threshold": r[7],
+                "comparator": r[8],
+            },
+        )
+        for r in rows
+    ]
+    return events, max([after, *(int(r[0]) for r in rows)])
+
+
+def _resolved_alerts(tx: Tx, webhooks: list[Webhook]) -> list[Event]:
+    """Resolved alerts have no append-only row: read those resolved since the oldest webhook of
+    their project was added (the delivery key keeps each one to one delivery)."""
+    since: dict[str, datetime] = {}
+    for hook in webhooks:
+        if "alert.resolved" in hook.events:
+            since[hook.project] = min(since.get(hook.project, hook.created_at), hook.created_at)
+    events = []
+    for project, moment in since.items():
+        for r in tx.rows(
+            "SELECT alert_id, rule, metric, updated_at FROM alerts WHERE project = ? "
+            "AND status = 'resolved' AND updated_at >= ? ORDER BY alert_id",
+            [project, moment],
+        ):
+            events.append(
+                Event(
+                    f"alert.resolved:{r[0]}",
+                    "alert.resolved",
+                    project,
+                    r[3],
+                    f"[{project}] alert #{r[0]} resolved: {r[1]} ({r[2]})",
+                    {"alert_id": r[0], "rule": r[1], "metric": r[2]},
+                )
+            )
+    return events
+
+
+_BUILD_ENDS = ("build.failed", "build.aborted", "build.reaped")
+
+
+def _failed_builds(tx: Tx, after: int) -> tuple[list[Event], int]:
+    last = tx.one("SELECT max(audit_id) FROM audit_log")
+    newest = int(last[0]) if last and last[0] is not None else after
+    rows = tx.rows(
+        'SELECT a.audit_id, a.project, a.target, a.action, a."at", b.build_id, b.status, '
+        "b.reason, b.trigger FROM audit_log a LEFT JOIN builds b "
+        "ON a.target = 'build #' || CAST(b.build_id AS VARCHAR) "
+        "WHERE a.audit_id > ? AND a.audit_id <= ? AND a.action IN (?, ?, ?) ORDER BY a.audit_id",
+        [after, newest, *_BUILD_ENDS],
+    )
+    events = [
+        Event(
+            f"build.failed:{r[5] if r[5] is not None else r[2]}",
+            "build.failed",
+            r[1],
+            r[4],
+            f"[{r[1]}] {r[2]} {r[6] or r[3].split('.')[-1]}: {r[7] or 'no reason given'}",
+            {"build_id": r[5], "status": r[6], "reason": r[7], "trigger": r[8]},
+        )
+        for r in rows
+        if r[1] is not None
+    ]
+    return events, max(after, newest)
+
+
+def _alias_moves(tx: Tx, after: int) -> tuple[list[Event], int]:
+    rows = tx.rows(
+        'SELECT h.entry_id, h.project, h.alias, h."at", h.actor, h.reason, h.build_id, '
+        "n.name, n.version, p.version FROM alias_history h "
+        "JOIN artifacts n ON n.artifact_id = h.artifact_id "
+        "LEFT JOIN artifacts p ON p.artifact_id = h.previous_artifact_id "
+        "WHERE h.entry_id > ? ORDER BY h.entry_id",
+        [after],
+    )
+    events = []
+    for r in rows:
+        back = r[9] is not None and r[8] < r[9]
+        event = "model.rolled_back" if back else "model.promoted"
+        verb = "rolled back to" if back else "promoted"
+        events.append(
+            Event(
+                f"{event}:{r[0]}",
+                event,
+                r[1],
+                r[3],
+                f"[{r[1]}] {r[7]} v{r[8]} {verb} {r[2]}"
+                + (f" (was v{r[9]})" if r[9] is not None else "")
+                + f" by {r[4]}: {r[5]}",
+                {
+                    "alias": r[2],
+                    "model": r[7],
+                    "version": r[8],
+                    "previous_version": r[9],
+                    "actor": r[4],
+                    "reason": r[5],
+                    "build_id": r[6],
+                },
+            )
+        )
+    return events, max([after, *(int(r[0]) for r in rows)])
+
+
+def _status_changes(tx: Tx, after: int) -> tuple[list[Event], int]:
+    rows = tx.rows(
+        "SELECT entry_id, project, requirement_id, level, status, previous_status, value, "
+        'threshold, cause, "at" FROM requirement_status_history WHERE entry_id > ? '
+        "ORDER BY entry_id",
+        [after],
+    )
+    events = [
+        Event(
+            f"requirement.status_changed:{r[0]}",
+            "requirement.status_changed",
+            r[1],
+            r[9],
+            f"[{r[1]}] {r[2]} {r[5] or 'new'} → {r[4]} ({r[8]})",
+            {
+                "requirement_id": r[2],
+                "level": r[3],
+                "status": r[4],
+                "previous_status": r[5],
+                "value": r[6],
+                "threshold": r[7],
+                "cause": r[8],
+            },
+        )
+        for r in rows
+        if r[4] != r[5]
+    ]
+    return events, max([after, *(int(r[0]) for r in rows)])
+
+
+def _num(value: Any) -> str:
+    return "n/a" if value is None else f"{float(value):.3g}"
+
+
+SOURCES: dict[str, Source] = {
+    "alerts": _opened_alerts,
+    "audit_log": _failed_builds,
+    "alias_history": _alias_moves,
+    "requirement_status_history": _status_changes,
+}
