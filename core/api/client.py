@@ -29,6 +29,7 @@ from core.actor import Actor
 from core.api.accounts import Accounts
 from core.api.area import Progress
 from core.api.artifacts import Artifacts
+from core.api.automation import Automation
 from core.api.builds import Builds
 from core.api.data import Data
 from core.api.labeling import Labeling
@@ -90,6 +91,7 @@ class Client:
         self.monitoring = Monitoring(self)
         self.accounts = Accounts(self)
         self.serving = Serving(self)
+        self.automation = Automation(self)
 
     @property
     def actor(self) -> Actor:
