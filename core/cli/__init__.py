@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from core.cli import (
     accounts,
+    automation,
     imports,
     labeling,
     modeling,
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     monitoring.add_commands(add)
     accounts.add_commands(add)
     imports.add_commands(add)
+    automation.add_commands(add)
     for module in OPTIONAL_COMMANDS:
         if importlib.util.find_spec(module) is not None:
             importlib.import_module(module).add_commands(add)
