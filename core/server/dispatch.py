@@ -63,6 +63,7 @@ serving.feedback_actor serving.logged_request_ids serving.production_model
 accounts.allowed accounts.audit accounts.audit_actions accounts.audit_actors accounts.is_open
 accounts.refusal accounts.tokens accounts.users
 accounts.whoami
+automation.bisect automation.deliveries automation.schedules automation.webhooks
 """
 _WRITES = """
 projects.create
@@ -81,6 +82,8 @@ accounts.add_user accounts.assign accounts.create_token accounts.create_user
 accounts.export_audit accounts.grant accounts.reset_password accounts.revoke
 accounts.revoke_token accounts.set_active accounts.update_user
 serving.record_feedback serving.simulate
+automation.add_webhook automation.deliver automation.remove_webhook automation.scheduler_pass
+automation.test_webhook
 """
 KINDS: dict[str, str] = {
     **dict.fromkeys(_READS.split(), READ),
