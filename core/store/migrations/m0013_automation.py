@@ -10,7 +10,8 @@
 - ``webhook_deliveries``: the outbox and delivery log: one row per (webhook, event), with its
   attempts, the next try and the receiver's last answer.
 
-No secondary indexes: the tables still change.
+No secondary indexes: the tables still change (a delivery is queued once per (webhook, event
+key) by the notifier's own check, in the transaction that queues it).
 """
 
 from __future__ import annotations
@@ -87,8 +88,7 @@ def up(con: duckdb.DuckDBPyConnection) -> None:
             last_code INTEGER,
             last_error VARCHAR,
             created_at TIMESTAMP NOT NULL,
-            delivered_at TIMESTAMP,
-            UNIQUE (webhook_id, event_key)
+            delivered_at TIMESTAMP
         )
         """
     )
