@@ -187,6 +187,8 @@ def cmd_labels_import(args: argparse.Namespace) -> int:
         f"Imported {done.annotations} annotations on {done.items} items by {len(done.annotators)} "
         f"annotator(s) into task #{done.task_id}"
     )
+    for note in done.ignored:  # a Label Studio control with no counterpart in the project
+        print(f"  {note}")
     return 0
 
 

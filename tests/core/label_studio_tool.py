@@ -256,3 +256,112 @@ def convert(config: Path, export: Path) -> dict[str, Any]:
     )
     assert done.returncode == 0, f"the converter failed:\n{done.stdout}\n{done.stderr}"
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+# --- a config with several controls --------------------------------------------------------------
+
+# The routing project with the ticket's subject line as a second text column.
+MULTI_PROJECT_YAML = PROJECT_YAML.replace(
+    "    - {name: text, type: text, required: true}\n",
+    "    - {name: subject, type: text, required: true}\n"
+    "    - {name: text, type: text, required: true}\n",
+)
+
+# Nested views, two objects, controls pointing at either: the class (intent) labels the subject,
+# a second <Choices> (urgency, several values at once), spans on the subject too (subject_tags,
+# sharing the value "Product" with ner), a free-text comment and a rating.
+MULTI_CONFIG = """<View>
+  <View style="display: flex">
+    <Header value="Subject"/>
+    <Text name="subject" value="$subject"/>
+    <Labels name="subject_tags" toName="subject">
+      <Label value="Urgent"/><Label value="Product"/>
+    </Labels>
+  </View>
+  <View>
+    <Text name="text" value="$text"/>
+    <Labels name="ner" toName="text">
+      <Label value="Product"/><Label value="Date"/>
+    </Labels>
+  </View>
+  <View>
+    <Choices name="urgency" toName="text" choice="multiple">
+      <Choice value="Low"/><Choice value="High"/><Choice value="Legal"/>
+    </Choices>
+    <Choices name="intent" toName="subject" choice="single">
+      <Choice value="Billing"/><Choice value="Bug"/><Choice value="Sales"/>
+    </Choices>
+    <TextArea name="comment" toName="text" editable="true"/>
+    <Rating name="confidence" toName="text" maxRating="5"/>
+  </View>
+</View>
+"""
+SUBJECTS = ("URGENT: {p} problem", "Question about {p}", "{p} - refund", "Re: {p}")
+
+
+def studio_export_multi(seed: int, tasks: int = 12) -> list[dict[str, Any]]:
+    """``studio_export`` for ``MULTI_CONFIG``: each task gets a subject; each kept annotation's
+    class points at it, and it gets (at random) subject spans, urgency choices, a comment and a
+    rating, placed among its results as a person would make them."""
+    rng = random.Random(seed * 7919)
+    out = studio_export(seed, tasks)
+    for task in out:
+        product = next((p for p in PRODUCTS if p in task["data"]["text"]), PRODUCTS[0])
+        subject = rng.choice(SUBJECTS).format(p=product)
+        task["data"] = {**task["data"], "subject": subject}
+        for annotation in task["annotations"]:
+            if annotation["was_cancelled"]:
+                continue
+            for result in annotation["result"]:
+                if result["from_name"] == "intent":
+                    result["to_name"] = "subject"
+            for extra in _extras(rng, subject, product):
+                annotation["result"].insert(rng.randint(0, len(annotation["result"])), extra)
+    return out
+
+
+def _extras(rng: random.Random, subject: str, product: str) -> list[dict[str, Any]]:
+    extras: list[dict[str, Any]] = []
+
+    def add(from_name: str, kind: str, value: dict[str, Any], to_name: str = "text") -> None:
+        extras.append(
+            {
+                "value": value,
+                "id": _region_id(rng),
+                "from_name": from_name,
+                "to_name": to_name,
+                "type": kind,
+                "origin": "manual",
+            }
+        )
+
+    if rng.random() < 0.6:
+        start = subject.index(product)
+        add(
+            "subject_tags",
+            "labels",
+            {"start": start, "end": start + len(product), "text": product, "labels": ["Product"]},
+            "subject",
+        )
+    if subject.startswith("URGENT") and rng.random() < 0.8:
+        add(
+            "subject_tags",
+            "labels",
+            {"start": 0, "end": 6, "text": "URGENT", "labels": ["Urgent"]},
+            "subject",
+        )
+    if rng.random() < 0.7:
+        add(
+            "urgency",
+            "choices",
+            {"choices": rng.sample(["Low", "High", "Legal"], k=rng.choice([1, 2]))},
+        )
+    if rng.random() < 0.5:
+        add(
+            "comment",
+            "textarea",
+            {"text": [rng.choice(["check refund policy", "dup of #88", "Grüße, ops"])]},
+        )
+    if rng.random() < 0.5:
+        add("confidence", "rating", {"rating": rng.randint(1, 5)})
+    return extras
