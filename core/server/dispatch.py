@@ -55,7 +55,7 @@ builds.get builds.list builds.slice_findings
 models.find_alias models.predict_dataset models.promotion_history
 requirements.evidence requirements.export requirements.impact requirements.list
 requirements.matrix requirements.model_card requirements.status_history
-requirements.status_summary requirements.trace_export requirements.versions
+requirements.status_summary requirements.trace_export requirements.versions requirements.document
 monitoring.alert monitoring.alerts monitoring.dashboard monitoring.feature_distribution
 monitoring.grains monitoring.incidents monitoring.latest_windows monitoring.quarantined
 monitoring.retrain_requests monitoring.tasks_of monitoring.windows
