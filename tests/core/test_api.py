@@ -366,6 +366,7 @@ def test_every_method_of_every_area_runs_on_the_demo(demo: Client, tmp_path: Pat
     source = tmp_path / "requirements.yaml"
     source.write_text(yaml_text)
     call("requirements.import_file", source, project=project)
+    assert call("requirements.document", project) == []  # a YAML file has no structure
     assert call("requirements.trace_export", project, "csv")
     card = call("requirements.model_card", project)
     assert call("requirements.model_card_markdown", card).startswith("#")
