@@ -11,12 +11,14 @@ from typing import Any
 from core.api.area import Area, Progress
 from core.builds.impact import impact
 from core.requirements.derive import derivation_inputs, derive
+from core.requirements.documents import requirement_document
 from core.requirements.editor import editor_rows, save_rows
 from core.requirements.impact import impact_json
 from core.requirements.interchange import render
 from core.requirements.matrix import EvidenceDetail, evidence_detail, traceability_matrix
 from core.requirements.models import (
     Derivation,
+    DocumentNode,
     HistoryEntry,
     Impact,
     Matrix,
@@ -178,8 +180,11 @@ class Requirements(Area):
         project: str | None = None,
         delete_missing: bool = False,
         note: str = "",
+        mapping: Path | None = None,
     ) -> SaveResult:
-        """A YAML, CSV or ReqIF file (by its extension) as a new version of a project's set."""
+        """A YAML, CSV or ReqIF file (by its extension) as a new version of a project's set;
+        ``mapping``: how a requirements tool's ReqIF reads (object types, levels, fields,
+        relations; see docs/requirements.md)."""
         return import_requirements(
             self._ws,
             Path(path),
@@ -187,7 +192,13 @@ class Requirements(Area):
             project=project,
             delete_missing=delete_missing,
             note=note,
+            mapping=Path(mapping) if mapping is not None else None,
         )
+
+    def document(self, project: str) -> builtins.list[DocumentNode]:
+        """The structure of the last imported document: its sections, text nodes and where
+        each requirement sits (empty when no import carried one)."""
+        return requirement_document(self._ws, project)
 
     def export(self, project: str | None, fmt: str) -> str:
         """The current set as yaml, csv or reqif."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from core.cli.common import Adder, client, print_table, write_out
@@ -17,8 +18,14 @@ def cmd_import(args: argparse.Namespace) -> int:
         project=args.project,
         delete_missing=args.delete_missing,
         note=args.note or "",
+        mapping=args.mapping,
     )
     print(result.summary)
+    if result.changed:
+        print(
+            f"changed: {', '.join(result.changed)} (see `loopline requirements history "
+            f"{result.project} ID --versions`)"
+        )
     return 0
 
 
@@ -90,10 +97,12 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"  {item.statement}")
     print(f"  owner {item.owner or '—'} · category {item.category} · priority {item.priority}")
     if item.is_ml:
-        print(f"  check: {item.check_text}; evidence: {item.evidence_text}")
+        print(f"  check: {item.check_text}; evidence: {item.evidence_text or '—'}")
         print(f"  derived from: {', '.join(item.derived_from)}")
     elif item.parent:
         print(f"  part of {item.parent}")
+    for name, value in (item.attributes or {}).items():
+        print(f"  {name} ({value['type']}): {value['value']}")
     if status is not None:
         print(
             f"  status: {status.status.replace('_', ' ')} {status.value_text}"
@@ -210,6 +219,12 @@ def add_commands(add: Adder) -> None:
         "--delete-missing", action="store_true", help="the file is the whole set: remove the others"
     )
     imp.add_argument("--note", help="kept with the set version")
+    imp.add_argument(
+        "--mapping",
+        metavar="MAP.yaml",
+        type=Path,
+        help="how a requirements tool's ReqIF reads: object types, levels, fields, relations",
+    )
     exp = action("export", cmd_export, "Export a project's requirement set.")
     exp.add_argument("--project", help="default: the workspace's only project")
     exp.add_argument("--format", choices=["yaml", "csv", "reqif"], default="yaml")

@@ -20,11 +20,14 @@ from core.errors import InvalidInput, expected_one_of
 from core.requirements.models import CONTENT_FIELDS, Requirement, file_name
 from core.requirements.parse import parse_document, parse_entry
 from core.requirements.reqif import to_reqif
-from core.requirements.reqif_read import from_reqif
+from core.requirements.reqif_map import NO_MAPPING, ReqifMapping
+from core.requirements.reqif_read import ReqifDocument, read_reqif
 
 CSV_COLUMNS = ("project", "level", "id", *(file_name(f) for f in CONTENT_FIELDS))
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 MAX_UNZIPPED = 50 << 20
+MAX_RATIO = 200  # a .reqifz member that unpacks more than 200x is a zip bomb, not an export
+MAX_MEMBERS = 10_000
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: 10x faster on big sets
 _ALWAYS = ("title", "derived_from", "metric", "comparator", "evidence")  # written even when empty
@@ -169,32 +172,70 @@ def read_text(path: Path) -> str:
 
 def read_file(path: Path, project: str | None = None) -> tuple[str, list[Requirement]]:
     """Any supported file, by extension: .yaml/.yml, .csv, .reqif/.xml, .reqifz (zipped ReqIF)."""
+    found = read_document(path, project)
+    return found.project, found.requirements
+
+
+def read_document(
+    path: Path, project: str | None = None, mapping: ReqifMapping = NO_MAPPING
+) -> ReqifDocument:
+    """A file's project, requirements and (ReqIF) document structure; a mapping file applies to
+    ReqIF only."""
     suffix = path.suffix.lower()
+    if mapping is not NO_MAPPING and suffix not in (".reqif", ".xml", ".reqifz"):
+        raise InvalidInput(
+            f"{path.name}: a mapping file applies to ReqIF (.reqif, .reqifz) only.",
+            hint="drop --mapping for YAML and CSV files",
+        )
     if suffix in (".yaml", ".yml"):
-        return from_yaml(read_text(path), path.name, project)
+        return ReqifDocument(*from_yaml(read_text(path), path.name, project), [])
     if suffix == ".csv":
-        return from_csv(read_text(path), path.name, project)
+        return ReqifDocument(*from_csv(read_text(path), path.name, project), [])
     if suffix in (".reqif", ".xml"):
-        return from_reqif(path.read_bytes(), path.name, project)
+        return read_reqif(path.read_bytes(), path.name, project, mapping)
     if suffix == ".reqifz":
-        return from_reqif(_unzip_reqif(path), path.name, project)
+        return read_reqif(unzip_reqif(path), path.name, project, mapping)
     raise InvalidInput(
         f"{path.name}: unknown file type {suffix or '(none)'!r}. Expected one of: .csv, .reqif, "
         ".reqifz, .xml, .yaml, .yml."
     )
 
 
-def _unzip_reqif(path: Path) -> bytes:
+def unzip_reqif(path: Path) -> bytes:
+    """The one .reqif inside a .reqifz, read with its size bounded whatever the archive claims
+    (a zip bomb is refused, not unpacked)."""
     try:
         with zipfile.ZipFile(path) as archive:
-            members = [m for m in archive.infolist() if m.filename.lower().endswith(".reqif")]
-            if not members:
-                raise InvalidInput(f"{path.name}: the archive holds no .reqif file.")
-            if members[0].file_size > MAX_UNZIPPED:
-                raise InvalidInput(f"{path.name}: the .reqif inside is larger than 50 MiB.")
-            return archive.read(members[0])
+            infos = archive.infolist()
+            if len(infos) > MAX_MEMBERS:
+                raise InvalidInput(f"{path.name}: the archive holds {len(infos):,} files; refused.")
+            members = [m for m in infos if m.filename.lower().endswith(".reqif")]
+            if len(members) != 1:
+                raise InvalidInput(
+                    f"{path.name}: the archive holds {len(members)} .reqif files; expected one.",
+                    hint="zip one ReqIF document (its attachments may sit beside it)",
+                )
+            return _bounded(archive, members[0], path.name)
     except zipfile.BadZipFile as exc:
         raise InvalidInput(f"{path.name}: not a zip archive ({exc}).") from exc
+
+
+def _bounded(archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str) -> bytes:
+    limit = min(MAX_UNZIPPED, max(member.compress_size, 1) * MAX_RATIO)
+    if member.file_size > limit:
+        raise InvalidInput(
+            f"{name}: {member.filename} unpacks to {member.file_size:,} bytes from "
+            f"{member.compress_size:,}; refused (at most 50 MiB and {MAX_RATIO}x).",
+        )
+    out = bytearray()
+    with archive.open(member) as stream:  # the header may lie: count what comes out
+        while chunk := stream.read(1 << 16):
+            out += chunk
+            if len(out) > limit:
+                raise InvalidInput(
+                    f"{name}: {member.filename} unpacks to more than its header says; refused."
+                )
+    return bytes(out)
 
 
 def render(project: str, items: Sequence[Requirement], fmt: str) -> str:

@@ -52,6 +52,9 @@ CONTENT_FIELDS = (
     "derivation",
 )
 LIST_FIELDS = ("derived_from", "slices", "evidence")
+NO_CHECK = "no check yet"
+TOOL_FIELDS = ("external_id", "attributes")  # what a requirements tool gave (ReqIF imports)
+REQIF_TYPES = ("STRING", "XHTML", "ENUMERATION", "INTEGER", "REAL", "BOOLEAN", "DATE")
 FILE_NAMES = {"absent_slice": "if_slice_absent"}  # where files and the editor say it otherwise
 
 
@@ -88,6 +91,11 @@ class Requirement:
     min_n: int | None = None  # None: the default of the metric's kind (rules.MIN_N)
     fail_when_inconclusive: bool = False
     derivation: Mapping[str, Any] | None = None
+    # from a requirements tool: its identifier of the object (re-imports update in place by it)
+    # and every attribute it gave, ``{name: {"type": "INTEGER", "value": 3}}`` (None: not given,
+    # a save keeps the stored ones)
+    external_id: str | None = None
+    attributes: Mapping[str, Mapping[str, Any]] | None = None
     # set when read from the store
     version: int = 0
     set_version: int = 0
@@ -116,11 +124,18 @@ class Requirement:
         )
 
     @property
+    def has_check(self) -> bool:
+        """An ML requirement with a Loopline check (a metric and comparator); one imported from a
+        requirements tool without them is "no check yet"."""
+        return self.is_ml and self.metric is not None and self.comparator is not None
+
+    @property
     def check_text(self) -> str:
-        """``precision.out_of_office ≥ 0.85`` (empty for a system requirement)."""
-        if not self.is_ml or self.metric is None or self.comparator is None:
+        """``precision.out_of_office ≥ 0.85``; ``no check yet`` for an ML requirement without one;
+        empty for a system requirement."""
+        if not self.is_ml:
             return ""
-        return self.rule().text()
+        return self.rule().text() if self.has_check else NO_CHECK
 
     @property
     def minimum_sample(self) -> int:
@@ -144,6 +159,8 @@ class Requirement:
         for name in LIST_FIELDS:
             out[name] = list(out[name])
         out["derivation"] = dict(self.derivation) if self.derivation else None
+        out["external_id"] = self.external_id
+        out["attributes"] = {k: dict(v) for k, v in (self.attributes or {}).items()}
         return out
 
     def entry(self) -> dict[str, Any]:
@@ -181,6 +198,23 @@ def system_tree(items: Iterable[Requirement]) -> dict[str | None, list[Requireme
     for item in systems:
         children.setdefault(item.parent if item.parent in known else None, []).append(item)
     return children
+
+
+@dataclass(frozen=True)
+class DocumentNode:
+    """One node of an imported document, in document order: a heading/section (``section``), a
+    free-text node (``text``) or the place of a requirement (``requirement``)."""
+
+    project: str
+    set_version: int
+    position: int
+    depth: int
+    kind: str
+    node_id: str
+    title: str
+    text: str
+    requirement_id: str | None
+    specification: str
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,8 @@ def _ml_requirement(
     """The ML fields, checked in the order a reader fixes them: links, metric and scope, the
     check (comparator, threshold or relative form), evidence, window, an absent slice."""
     derived = _derived_from(entry, where)
+    if not any(entry.get(k) not in (None, "", []) for k in _CHECK_KEYS):
+        return _no_check(common, category, derived)
     metric = _text(entry, "metric", where, required=True)
     slices = _slices(entry, where)
     relative_to = _text(entry, "relative_to", where) or None
@@ -166,6 +168,20 @@ def _ml_requirement(
         min_n=_min_n(entry, where),
         fail_when_inconclusive=_flag(entry, "fail_when_inconclusive", where),
         derivation=derivation,
+    )
+
+
+_CHECK_KEYS = ("metric", "threshold", "comparator", "relative_to", "derivation", "slices", "slice")
+
+
+def _no_check(common: Mapping[str, Any], category: str, derived: Sequence[str]) -> Requirement:
+    """An ML requirement written in a requirements tool before anyone gave it a Loopline check:
+    kept (shown "no check yet", with no evidence to look for) until one is added."""
+    return Requirement(
+        **common,
+        category=category or ML_CATEGORIES[0],
+        derived_from=tuple(dict.fromkeys(derived)),
+        evidence=(),
     )
 
 

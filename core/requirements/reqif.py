@@ -32,9 +32,9 @@ FIELDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "metric": ("Loopline.Metric", "STRING", ("metric",)),
     "slices": ("Loopline.Slices", "STRING", ("slices", "slice", "scope")),
     "relative_to": ("Loopline.RelativeTo", "STRING", ("relative to",)),
-    "tolerance": ("Loopline.Tolerance", "REAL", ("tolerance",)),
+    "tolerance": ("Loopline.Tolerance", "STRING", ("tolerance",)),
     "comparator": ("Loopline.Comparator", "STRING", ("comparator",)),
-    "threshold": ("Loopline.Threshold", "REAL", ("threshold", "target")),
+    "threshold": ("Loopline.Threshold", "STRING", ("threshold",)),
     "model": ("Loopline.Model", "STRING", ()),
     "evidence": ("Loopline.Evidence", "STRING", ("evidence",)),
     "window_days": ("Loopline.WindowDays", "INTEGER", ("window days",)),
@@ -194,7 +194,9 @@ def _spec_object(
         if value is None or value == "":
             continue
         kind = FIELDS[key][1]
-        shown = f"{value:.12g}" if kind == "REAL" else str(value)
+        shown = f"{value:.12g}" if isinstance(value, float) else str(value)
+        if key == "title":
+            shown = " ".join(shown.split())  # a name is one line (StrictDoc's TITLE is)
         out.append("            " + _attribute_value(kind, shown, _ident(item.level, key)))
     found = statuses.get(item.requirement_id) if statuses is not None else None
     if found is not None:
@@ -206,6 +208,8 @@ def _spec_object(
             found.evidence_ref or "",
         )
         for name, fact in zip(STATUS_FIELDS, facts, strict=True):
+            if fact in ("", "—"):
+                continue  # an empty THE-VALUE is no value (StrictDoc refuses it)
             out.append("            " + _attribute_value("STRING", fact, _ident(item.level, name)))
     return [
         *out,

@@ -1,27 +1,40 @@
-"""Reading ReqIF 1.2 (see ``reqif.py`` for the layout Loopline writes).
+r"""Reading ReqIF 1.2 as requirements tools write it (see ``reqif.py`` for Loopline's own layout).
 
-Reads Loopline's own files and the common shapes other tools write: attributes named
-``ReqIF.ForeignID`` / ``ReqIF.Name`` / ``ReqIF.Text`` (or ID / Title / Text …), string, XHTML,
-real, integer and enumeration values, "derived" relations and the hierarchy for parents. The XML
-is parsed with defusedxml (no DTDs, entities or external references); every problem names the
-line and the element.
+- **Structure**: each SPECIFICATION's SPEC-HIERARCHY is walked in document order; headings,
+  sections and free-text objects become the document's structure (``DocumentNode``), never
+  requirements; requirements keep their place in it.
+- **Links**: relations whose type means derivation (``reqif_map.DERIVATION``, plus the mapping
+  file's ``relations``) link source to target; an ML requirement may have several; without one,
+  the requirement it sits under in the hierarchy.
+- **Levels**: from the mapping, a Loopline metric, the object type's name, a level attribute, or
+  the section or specification the object sits in; system otherwise.
+- **Attributes**: every value is kept with its ReqIF type (STRING, XHTML, ENUMERATION, INTEGER,
+  REAL, BOOLEAN, DATE); XHTML keeps its paragraphs and line breaks; StrictDoc's escaped strings
+  (``\n``, ``\xNN``, ``\uNNNN``) are decoded.
+- An ML requirement without a Loopline check is kept as "no check yet".
+
+The XML is parsed with defusedxml (no DTDs, entities or external references); every problem names
+the line and the element.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import xml.sax
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 import defusedxml
 import defusedxml.sax
 
 from core.errors import InvalidInput
-from core.requirements.models import Requirement
-from core.requirements.parse import parse_entry
-from core.requirements.reqif import FIELDS, NAMES, SYSTEM_FIELDS
+from core.requirements.models import DocumentNode, Requirement
+from core.requirements.parse import ID_PATTERN, parse_entry
+from core.requirements.reqif import NAMES, SYSTEM_FIELDS
+from core.requirements.reqif_map import NO_MAPPING, ReqifMapping
 
 
 @dataclass
@@ -45,6 +58,13 @@ class Node:
 
     def content(self) -> str:
         return " ".join(self._text().split())
+
+    def xhtml(self) -> str:
+        """The text of an XHTML value as its author laid it out: paragraphs and blocks apart by a
+        blank line, ``<br/>`` a line break, list items one per line, spaces inside a line
+        collapsed (kept inside ``<pre>``)."""
+        text = _blocks(self).strip("\n")
+        return re.sub(r"\n{3,}", "\n\n", text)
 
     def _text(self) -> str:
         return "".join(p if isinstance(p, str) else p._text() for p in self.parts)
@@ -113,59 +133,160 @@ def parse_xml(data: bytes, source: str) -> Node:
     return builder.root
 
 
+_BLOCK = {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "table", "ul", "ol"}
+_LINE = {"li", "tr", "dt", "dd"}
+
+
+def _blocks(node: Node, pre: bool = False) -> str:
+    """XHTML as text (see :meth:`Node.xhtml`)."""
+    out: list[str] = []
+    for part in node.parts:
+        if isinstance(part, str):
+            out.append(part if pre else re.sub(r"\s+", " ", part))
+        elif part.tag == "br":
+            out.append("\n")
+        elif part.tag in _BLOCK:
+            out.append("\n\n" + _blocks(part, pre or part.tag == "pre").strip(" \n") + "\n\n")
+        elif part.tag in _LINE:
+            bullet = "- " if part.tag == "li" else ""
+            out.append("\n" + bullet + _blocks(part, pre).strip(" \n") + "\n")
+        else:
+            out.append(_blocks(part, pre))
+    text = "".join(out)
+    return text if pre else re.sub(r" *\n *", "\n", text)
+
+
+_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[nrt\\\"'])")
+_SIMPLE = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", '"': '"', "'": "'"}
+
+
+def unescape(text: str) -> str:
+    """StrictDoc writes string values escaped (``\\n``, ``\\xe9``, ``\\u2265``): decoded."""
+
+    def one(match: re.Match[str]) -> str:
+        code = match.group(1)
+        return _SIMPLE[code] if len(code) == 1 else chr(int(code[1:], 16))
+
+    return _ESCAPE.sub(one, text)
+
+
 def _content(root: Node, source: str) -> Node:
-    for path in (("CORE-CONTENT", "REQ-IF-CONTENT"),):
-        node: Node | None = root
-        for tag in path:
-            node = node.find(tag) if node else None
-        if node is not None:
-            return node
-    raise InvalidInput(f"{source}: line {root.line}: <REQ-IF> has no CORE-CONTENT/REQ-IF-CONTENT.")
+    node: Node | None = root
+    for tag in ("CORE-CONTENT", "REQ-IF-CONTENT"):
+        node = node.find(tag) if node else None
+    if node is None:
+        raise InvalidInput(
+            f"{source}: line {root.line}: <REQ-IF> has no CORE-CONTENT/REQ-IF-CONTENT."
+        )
+    return node
+
+
+def _tools(root: Node) -> set[str]:
+    """The tools the header names (lower case): StrictDoc escapes its string values; Loopline's
+    own files carry no tool identity to keep."""
+    header = root.find("THE-HEADER")
+    return {
+        n.content().lower()
+        for n in (header.walk() if header else ())
+        if n.tag in ("REQ-IF-TOOL-ID", "SOURCE-TOOL-ID")
+    }
+
+
+@dataclass(frozen=True)
+class ReqifDocument:
+    """What an import reads: the project, its requirements and the document's structure."""
+
+    project: str
+    requirements: list[Requirement]
+    nodes: list[DocumentNode]
 
 
 def from_reqif(
     data: bytes, source: str, project: str | None = None
 ) -> tuple[str, list[Requirement]]:
-    """The project (``project``, else the file's Loopline.Project) and its requirements: each
-    SPEC-OBJECT one requirement, "derived" relations and the hierarchy linking them."""
-    content = _content(parse_xml(data, source), source)
+    """The project and its requirements (:func:`read_reqif` without the structure)."""
+    found = read_reqif(data, source, project)
+    return found.project, found.requirements
+
+
+def read_reqif(
+    data: bytes, source: str, project: str | None = None, mapping: ReqifMapping = NO_MAPPING
+) -> ReqifDocument:
+    """The project (``project``, the mapping's, else the file's Loopline.Project), its
+    requirements and the document's structure, as named steps: types, objects, where each sits,
+    what each is, the links, then the entries."""
+    root = parse_xml(data, source)
+    content = _content(root, source)
     types = spec_types(content)
-    objects = spec_objects(content, types, source)
-    derived = derivations(content, types, objects, source)
-    placed_under = placements(content, objects, source)
-    chosen = project or _project_value(content, types.definitions) or ""
+    tools = _tools(root)
+    objects = spec_objects(content, types, source, escaped=any("strictdoc" in t for t in tools))
+    places = placements(content, objects, source)
+    kinds = {
+        i: _kind(o, _context(places.get(i, ()), objects, mapping), mapping)
+        for i, o in objects.items()
+    }
+    links = derivations(content, types, objects, kinds, mapping, source)
+    chosen = project or mapping.project or _project_value(content, types.definitions) or ""
     if not chosen:
         raise InvalidInput(
             f"{source}: which project? The file names none (Loopline.Project).",
-            hint="pass --project NAME",
+            hint="pass --project NAME, or project: NAME in the mapping file",
         )
-    ids = {
-        ident: found.values.get("id") or found.node.attrs.get("LONG-NAME") or ident
+    ids = _ids(objects, kinds, mapping)
+    items = [
+        _requirement(ident, found, kinds, ids, links, places, chosen, mapping, source)
         for ident, found in objects.items()
-    }
-    items: list[Requirement] = []
-    for ident, found in objects.items():
-        level, entry = _entry(ident, found, objects, ids, derived, placed_under)
-        items.append(parse_entry(entry, chosen, level, f"{source}: {found.node.where()}"))
-    return chosen, items
+        if kinds[ident] in ("system", "ml")
+    ]
+    if tools == {"loopline"}:  # our own export: its attributes are the fields themselves
+        items = [replace(r, external_id=None, attributes=None) for r in items]
+    return ReqifDocument(chosen, items, _nodes(content, objects, kinds, ids, chosen, mapping))
 
 
 @dataclass(frozen=True)
 class SpecTypes:
     """What the SPEC-TYPES (and enumerations) define, by IDENTIFIER: attribute definitions' long
-    names, object and relation types' names, enumeration values' names."""
+    names and ReqIF types, object and relation types' names, enumeration values' names."""
 
     definitions: dict[str, str]
     objects: dict[str, str]
     relations: dict[str, str]
     enums: dict[str, str]
+    kinds: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Value:
+    """One attribute value: its ReqIF type, the value (int, float, bool, list of enumeration
+    names, text) and its text."""
+
+    kind: str
+    value: Any
+    text: str
 
 
 @dataclass(frozen=True)
 class SpecObject:
     node: Node
-    values: dict[str, str]  # field -> text
+    attributes: dict[str, Value]  # long name -> value, in the file's order
     type_name: str
+
+    def field(self, mapping: ReqifMapping, name: str) -> str:
+        """The first non-empty value of the attributes that mean Loopline field ``name``."""
+        for attribute, value in self.attributes.items():
+            key = attribute.strip().lower()
+            if mapping.fields.get(key, NAMES.get(key)) == name and value.text.strip():
+                return value.text.strip()
+        return ""
+
+    def fields(self, mapping: ReqifMapping) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for attribute, value in self.attributes.items():
+            key = attribute.strip().lower()
+            name = mapping.fields.get(key, NAMES.get(key))
+            if name is not None and name not in out and value.text.strip():
+                out[name] = value.text.strip()
+        return out
 
 
 def spec_types(content: Node) -> SpecTypes:
@@ -189,12 +310,15 @@ def spec_types(content: Node) -> SpecTypes:
                 and "IDENTIFIER" in definition.attrs
             ):
                 ident = definition.attrs["IDENTIFIER"]
-                found.definitions[ident] = definition.attrs.get("LONG-NAME", "")
+                found.definitions[ident] = definition.attrs.get("LONG-NAME", ident)
+                found.kinds[ident] = definition.tag[len("ATTRIBUTE-DEFINITION-") :]
     return found
 
 
-def spec_objects(content: Node, types: SpecTypes, source: str) -> dict[str, SpecObject]:
-    """Each SPEC-OBJECT by IDENTIFIER, with its values by field and its type's name."""
+def spec_objects(
+    content: Node, types: SpecTypes, source: str, *, escaped: bool = False
+) -> dict[str, SpecObject]:
+    """Each SPEC-OBJECT by IDENTIFIER, with its typed values by attribute name and its type."""
     objects: dict[str, SpecObject] = {}
     holder = content.find("SPEC-OBJECTS")
     for node in holder.all("SPEC-OBJECT") if holder else []:
@@ -206,113 +330,264 @@ def spec_objects(content: Node, types: SpecTypes, source: str) -> dict[str, Spec
             raise InvalidInput(
                 f"{source}: {node.where()}: its TYPE refers to unknown SPEC-OBJECT-TYPE {type_ref!r}."
             )
-        values = _values(node, types.definitions, types.enums, source)
+        values = _values(node, types, source, escaped)
         objects[ident] = SpecObject(node, values, types.objects[type_ref])
     return objects
 
 
+Place = tuple[str, int, tuple[str, ...]]  # specification, depth, the objects above (nearest last)
+
+
+def placements(
+    content: Node, objects: Mapping[str, SpecObject], source: str
+) -> dict[str, tuple[Place, ...]]:
+    """Object → where it sits in the SPECIFICATIONs' hierarchies (first place first)."""
+    places: dict[str, tuple[Place, ...]] = {}
+    for spec, depth, above, here in _hierarchy(content, objects, source):
+        places[here] = (*places.get(here, ()), (spec, depth, above))
+    return places
+
+
+def _hierarchy(
+    content: Node, objects: Mapping[str, SpecObject], source: str
+) -> Iterable[tuple[str, int, tuple[str, ...], str]]:
+    """Every SPEC-HIERARCHY in document order: specification name, depth, objects above, object."""
+    specs = content.find("SPECIFICATIONS")
+
+    def walk(node: Node, spec: str, depth: int, above: tuple[str, ...]) -> Iterable[Any]:
+        below = node.find("CHILDREN")
+        for child in below.all("SPEC-HIERARCHY") if below else []:
+            here = child.ref("OBJECT")
+            if here is None or here not in objects:
+                raise InvalidInput(
+                    f"{source}: {child.where()}: its OBJECT refers to unknown SPEC-OBJECT {here!r}."
+                )
+            yield spec, depth, above, here
+            yield from walk(child, spec, depth + 1, (*above, here))
+
+    for spec in specs.all("SPECIFICATION") if specs else []:
+        name = spec.attrs.get("LONG-NAME") or spec.attrs.get("IDENTIFIER", "")
+        yield from walk(spec, name, 0, ())
+
+
+def _context(
+    places: tuple[Place, ...], objects: Mapping[str, SpecObject], mapping: ReqifMapping
+) -> list[str]:
+    """The titles that may name an object's level, nearest first: the headings above its first
+    place, then that specification's name."""
+    if not places:
+        return []
+    spec, _, above = places[0]
+    titles = [
+        objects[a].field(mapping, "title") or objects[a].node.attrs.get("LONG-NAME", "")
+        for a in reversed(above)
+        if mapping.object_kind(objects[a].type_name) == "section"
+        or _is_heading(objects[a], mapping)
+    ]
+    return [*titles, spec]
+
+
+def _kind(found: SpecObject, context: list[str], mapping: ReqifMapping) -> str:
+    """section | text | system | ml for one object (see the module's docstring)."""
+    named = mapping.object_kind(found.type_name)
+    if named is not None:
+        return named
+    for name in (mapping.level_attribute, "Level", "Requirement Level", "Loopline.Level"):
+        value = _attribute(found, name) if name else None
+        level = mapping.level_of(value.text) if value is not None and value.text.strip() else None
+        if level is not None:
+            return level
+    if found.field(mapping, "metric"):
+        return "ml"
+    if _is_heading(found, mapping):
+        return "section"
+    if re.search(r"\bML\b", found.type_name):
+        return "ml"
+    levels = (mapping.level_of(title) for title in context if title)
+    return next((level for level in levels if level is not None), "system")
+
+
+def _attribute(found: SpecObject, name: str) -> Value | None:
+    wanted = name.strip().lower()
+    return next((v for n, v in found.attributes.items() if n.strip().lower() == wanted), None)
+
+
+def _is_heading(found: SpecObject, mapping: ReqifMapping) -> bool:
+    """A DOORS-style heading: a chapter name and no text."""
+    names = {n.strip().lower() for n, v in found.attributes.items() if v.text.strip()}
+    heading = names & {"reqif.chaptername", "object heading", "heading"}
+    return bool(heading) and not found.field(mapping, "statement")
+
+
 def derivations(
-    content: Node, types: SpecTypes, objects: Mapping[str, SpecObject], source: str
+    content: Node,
+    types: SpecTypes,
+    objects: Mapping[str, SpecObject],
+    kinds: Mapping[str, str],
+    mapping: ReqifMapping,
+    source: str,
 ) -> dict[str, list[str]]:
-    """Source object → the objects it is derived from: relations whose type speaks of deriving,
-    satisfying or refining (or has no name)."""
+    """Object → the objects it is derived from, by the relations that mean derivation (both
+    ends requirements)."""
     derived: dict[str, list[str]] = {}
     holder = content.find("SPEC-RELATIONS")
     for node in holder.all("SPEC-RELATION") if holder else []:
-        kind = types.relations.get(node.ref("TYPE") or "", "")
+        meaning = mapping.relation(types.relations.get(node.ref("TYPE") or "", ""))
         src, dst = node.ref("SOURCE"), node.ref("TARGET")
         for end, ref in (("SOURCE", src), ("TARGET", dst)):
             if ref not in objects:
                 raise InvalidInput(
                     f"{source}: {node.where()}: its {end} refers to unknown SPEC-OBJECT {ref!r}."
                 )
-        if (
-            "deriv" in kind.lower()
-            or "satisf" in kind.lower()
-            or "refine" in kind.lower()
-            or not kind
-        ):
-            derived.setdefault(str(src), []).append(str(dst))
+        child, parent = (str(src), str(dst)) if meaning == "derived_from" else (str(dst), str(src))
+        if meaning != "ignore" and {kinds[child], kinds[parent]} <= {"system", "ml"}:
+            derived.setdefault(child, [])
+            if parent not in derived[child]:
+                derived[child].append(parent)
     return derived
 
 
-def placements(content: Node, objects: Mapping[str, SpecObject], source: str) -> dict[str, str]:
-    """Object → the object it sits under in a SPEC-HIERARCHY."""
-    placed_under: dict[str, str] = {}
-    for spec in content.walk():
-        if spec.tag == "SPEC-HIERARCHY":
-            below = spec.find("CHILDREN")
-            here = spec.ref("OBJECT")
-            if here is None or here not in objects:
-                raise InvalidInput(
-                    f"{source}: {spec.where()}: its OBJECT refers to unknown SPEC-OBJECT {here!r}."
-                )
-            for child in below.all("SPEC-HIERARCHY") if below else []:
-                ref = child.ref("OBJECT")
-                if ref is not None:
-                    placed_under[ref] = here
-    return placed_under
+def _ids(
+    objects: Mapping[str, SpecObject], kinds: Mapping[str, str], mapping: ReqifMapping
+) -> dict[str, str]:
+    """Each object's requirement id: its id attribute, else its LONG-NAME, else its IDENTIFIER,
+    made a valid id (letters, digits, '.', '_', '-')."""
+    out: dict[str, str] = {}
+    for ident, found in objects.items():
+        raw = found.field(mapping, "id") or found.node.attrs.get("LONG-NAME") or ident
+        if not ID_PATTERN.match(raw):
+            raw = re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip("-._")[:64] or ident
+        out[ident] = raw
+    return out
 
 
-def _entry(
+def _requirement(
     ident: str,
     found: SpecObject,
-    objects: Mapping[str, SpecObject],
+    kinds: Mapping[str, str],
     ids: Mapping[str, str],
-    derived: Mapping[str, list[str]],
-    placed_under: Mapping[str, str],
-) -> tuple[str, dict[str, Any]]:
-    """The object's level and the entry :func:`parse_entry` reads: an ML requirement (it has a
-    metric, or its type says ML) is derived from its relations' targets, else from the object it
-    sits under; a system requirement's parent is the system requirement it sits under."""
-    values = found.values
-    level = "ml" if values.get("metric") or re.search(r"\bML\b", found.type_name) else "system"
-    entry: dict[str, Any] = {k: v for k, v in values.items() if k in FIELDS}
+    links: Mapping[str, list[str]],
+    places: Mapping[str, tuple[Place, ...]],
+    project: str,
+    mapping: ReqifMapping,
+    source: str,
+) -> Requirement:
+    """One requirement: its fields, its links (an ML requirement's from its relations, else the
+    requirement it sits under; a system requirement's parent likewise) and every attribute."""
+    level = kinds[ident]
+    values = found.fields(mapping)
+    entry: dict[str, Any] = {k: v for k, v in values.items() if level == "ml" or k in SYSTEM_FIELDS}
     entry["id"] = ids[ident]
     if not entry.get("title"):
         text = entry.get("statement", "") or ids[ident]
         entry["title"] = text.splitlines()[0][:80]
+    above = [
+        a for a in (places[ident][0][2] if ident in places else ()) if kinds[a] in ("system", "ml")
+    ]
     if level == "system":
-        entry = {k: v for k, v in entry.items() if k in SYSTEM_FIELDS}
-        above = placed_under.get(ident)
-        if above is not None and above in objects and not objects[above].values.get("metric"):
-            entry["parent"] = ids[above]
+        parents = [t for t in links.get(ident, []) if kinds[t] == "system"]
+        nearest = [a for a in above if kinds[a] == "system"][-1:]
+        if parents or nearest:
+            entry["parent"] = ids[(parents or nearest)[0]]
     else:
-        links = derived.get(ident) or ([placed_under[ident]] if ident in placed_under else [])
-        entry["derived_from"] = [ids[t] for t in links]
-    return level, entry
+        entry["derived_from"] = [ids[t] for t in links.get(ident, []) or above[-1:]]
+    item = parse_entry(entry, project, level, f"{source}: {found.node.where()}")
+    attributes = {name: {"type": v.kind, "value": v.value} for name, v in found.attributes.items()}
+    return replace(item, external_id=ident, attributes=attributes)
 
 
-def _values(
-    node: Node, definitions: Mapping[str, str], enums: Mapping[str, str], source: str
-) -> dict[str, str]:
-    out: dict[str, str] = {}
+def _nodes(
+    content: Node,
+    objects: Mapping[str, SpecObject],
+    kinds: Mapping[str, str],
+    ids: Mapping[str, str],
+    project: str,
+    mapping: ReqifMapping,
+) -> list[DocumentNode]:
+    """The document in order: sections, text nodes and the places of requirements."""
+    out: list[DocumentNode] = []
+    for spec, depth, _, here in _hierarchy(content, objects, ""):
+        found, kind = objects[here], kinds[here]
+        title = found.field(mapping, "title") or found.node.attrs.get("LONG-NAME", "")
+        text = found.field(mapping, "statement")
+        out.append(
+            DocumentNode(
+                project,
+                0,
+                len(out),
+                depth,
+                kind if kind in ("section", "text") else "requirement",
+                here,
+                title,
+                text,
+                ids[here] if kind in ("system", "ml") else None,
+                spec,
+            )
+        )
+    return out
+
+
+def _values(node: Node, types: SpecTypes, source: str, escaped: bool) -> dict[str, Value]:
+    out: dict[str, Value] = {}
     holder = node.find("VALUES")
     for value in holder.children if holder else []:
         if not value.tag.startswith("ATTRIBUTE-VALUE-"):
             continue
         ref = value.ref("DEFINITION")
-        if ref is None or ref not in definitions:
+        if ref is None or ref not in types.definitions:
             raise InvalidInput(
                 f"{source}: {node.where()}: line {value.line}: <{value.tag}> refers to unknown "
                 f"attribute definition {ref!r}."
             )
         kind = value.tag[len("ATTRIBUTE-VALUE-") :]
-        if kind == "XHTML":
-            holder_text = value.find("THE-VALUE")
-            text = holder_text.content() if holder_text is not None else ""
-        elif kind == "ENUMERATION":
-            holder_values = value.find("VALUES")
-            refs = [c.content() for c in holder_values.children] if holder_values else []
-            text = "; ".join(enums.get(r, r) for r in refs)
-        else:
-            if "THE-VALUE" not in value.attrs:
-                raise InvalidInput(f"{source}: line {value.line}: <{value.tag}> has no THE-VALUE.")
-            text = value.attrs["THE-VALUE"]
-        key = NAMES.get(definitions[ref].strip().lower())
-        if key is not None:
-            out[key] = text.strip()
+        out[types.definitions[ref]] = _value(value, kind, types.enums, source, escaped)
     return out
+
+
+def _value(value: Node, kind: str, enums: Mapping[str, str], source: str, escaped: bool) -> Value:
+    """One typed value, checked against its type."""
+    if kind == "XHTML":
+        holder = value.find("THE-VALUE")
+        text = holder.xhtml() if holder is not None else ""
+        return Value(kind, text, text)
+    if kind == "ENUMERATION":
+        holder = value.find("VALUES")
+        names = [enums.get(c.content(), c.content()) for c in holder.children] if holder else []
+        return Value(kind, names, "; ".join(names))
+    if "THE-VALUE" not in value.attrs:
+        raise InvalidInput(f"{source}: line {value.line}: <{value.tag}> has no THE-VALUE.")
+    raw = value.attrs["THE-VALUE"]
+    try:
+        typed = _typed(kind, raw)
+    except ValueError:
+        raise InvalidInput(
+            f"{source}: line {value.line}: <{value.tag}> THE-VALUE={raw!r} is not a valid "
+            f"{kind.lower()}.",
+            hint="export the file again from the requirements tool",
+        ) from None
+    if kind == "STRING" and escaped:
+        typed = raw = unescape(raw)
+    text = ("true" if typed else "false") if kind == "BOOLEAN" else raw
+    return Value(kind, typed, text)
+
+
+def _typed(kind: str, raw: str) -> Any:
+    text = raw.strip()
+    if kind == "INTEGER":
+        return int(text)
+    if kind == "REAL":
+        number = float(text)
+        if math.isnan(number) or math.isinf(number):
+            raise ValueError(text)
+        return number
+    if kind == "BOOLEAN":
+        if text.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(text)
+        return text.lower() in ("true", "1")
+    if kind == "DATE":
+        datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return text
+    return raw
 
 
 def _project_value(content: Node, definitions: Mapping[str, str]) -> str | None:

@@ -21,15 +21,18 @@ from core.artifacts.models import NewArtifact
 from core.artifacts.service import register
 from core.errors import InvalidInput, NotFound
 from core.projects.service import get_project, list_projects
-from core.requirements.interchange import read_file, render, to_yaml
+from core.requirements.documents import insert_document
+from core.requirements.interchange import read_document, render, to_yaml
 from core.requirements.models import (
     CHECK_FIELDS,
     LIST_FIELDS,
     Derivation,
+    DocumentNode,
     Requirement,
     SaveResult,
 )
 from core.requirements.parse import parse_entry, validate_set
+from core.requirements.reqif_map import read_mapping
 from core.requirements.status import recompute
 from core.store import Tx, Workspace, utcnow
 
@@ -39,6 +42,7 @@ _LIST = "array_to_string({0}, chr(31)) AS {0}"  # lists as text: 20x faster to f
 READ_COLUMNS = ", ".join(_LIST.format(c) if c in LIST_FIELDS else c for c in COLUMN_NAMES)
 _LISTS_AT = tuple(COLUMN_NAMES.index(c) for c in LIST_FIELDS)
 _DERIVATION_AT = COLUMN_NAMES.index("derivation")
+_ATTRIBUTES_AT = COLUMN_NAMES.index("attributes")
 NATURAL_ORDER = (
     "ORDER BY level <> 'system', regexp_replace(requirement_id, '[0-9]+$', ''), "
     "TRY_CAST(regexp_extract(requirement_id, '([0-9]+)$', 1) AS BIGINT) NULLS FIRST, requirement_id"
@@ -65,6 +69,8 @@ def row_to_requirement(row: Sequence[Any]) -> Requirement:
         values[index] = _names(values[index])
     derivation = values[_DERIVATION_AT]
     values[_DERIVATION_AT] = json.loads(derivation) if derivation else None
+    attributes = values[_ATTRIBUTES_AT]
+    values[_ATTRIBUTES_AT] = json.loads(attributes) if attributes else {}
     return Requirement(*values)
 
 
@@ -107,9 +113,12 @@ def save_requirements(
     delete: Iterable[str] = (),
     delete_missing: bool = False,
     origin: str | None = None,
+    document: Sequence[DocumentNode] | None = None,
 ) -> SaveResult:
     """Save new versions of the requirements that changed (and tombstones for ``delete``); with
-    ``delete_missing``, the given items are the whole set and the others are removed."""
+    ``delete_missing``, the given items are the whole set and the others are removed. A
+    requirements tool's object already stored under another id keeps that id (matched by the
+    tool's identifier). ``document``: the imported file's structure, kept with the new version."""
     spec = get_project(ws, project).spec
     where = origin or project  # how error messages name what is being saved
     incoming = list(items)
@@ -117,7 +126,8 @@ def save_requirements(
     with ws.store.transaction() as tx:
         every = {r.requirement_id: r for r in select_current(tx, project, include_deleted=True)}
         live = {k: r for k, r in every.items() if not r.deleted}
-        given = _given_once(incoming, where)
+        incoming = by_tool_identity(incoming, live)
+        given = _keep_tool_fields(_given_once(incoming, where), every)
         removing = _removing(live, given, project, delete, delete_missing)
         kept = {k: r for k, r in live.items() if k not in removing}
         validate_set({**kept, **given}.values(), spec, where)
@@ -127,6 +137,8 @@ def save_requirements(
             return SaveResult(project, None, (), (), (), changes.unchanged)
         set_version = _next_set_version(tx, project)
         _insert_versions(tx, changes.rows, set_version, note, actor, now)
+        if document:
+            insert_document(tx, project, set_version, document)
         artifact_id = _snapshot(ws, tx, project, set_version, source, note, actor)
         _insert_set(
             tx, project, set_version, artifact_id, source, note, len(changes.rows), now, actor
@@ -173,6 +185,44 @@ def _given_once(items: Sequence[Requirement], where: str) -> dict[str, Requireme
         verb = "appears" if len(twice) == 1 else "appear"
         raise InvalidInput(f"{where}: {', '.join(twice)} {verb} more than once.")
     return given
+
+
+def by_tool_identity(
+    items: Sequence[Requirement], live: Mapping[str, Requirement]
+) -> list[Requirement]:
+    """Items whose tool identifier names a stored requirement under another id take that id (a
+    requirement renamed in the tool is updated in place), with the links that named it."""
+    stored = {r.external_id: rid for rid, r in live.items() if r.external_id}
+    renamed = {
+        r.requirement_id: stored[r.external_id]
+        for r in items
+        if r.external_id in stored and stored[r.external_id] != r.requirement_id
+    }
+    if not renamed:
+        return list(items)
+    return [
+        replace(
+            r,
+            requirement_id=renamed.get(r.requirement_id, r.requirement_id),
+            parent=renamed.get(r.parent, r.parent) if r.parent else None,
+            derived_from=tuple(renamed.get(d, d) for d in r.derived_from),
+        )
+        for r in items
+    ]
+
+
+def _keep_tool_fields(
+    given: Mapping[str, Requirement], every: Mapping[str, Requirement]
+) -> dict[str, Requirement]:
+    """A save that does not carry a requirement's tool identifier and attributes (an edit, a
+    YAML file) keeps the stored ones."""
+    out = {}
+    for rid, item in given.items():
+        before = every.get(rid)
+        if item.attributes is None and before is not None:
+            item = replace(item, external_id=before.external_id, attributes=before.attributes)
+        out[rid] = item
+    return out
 
 
 def _removing(
@@ -267,7 +317,7 @@ def _audit_save(
         "deleted": list(changes.deleted),
         "note": note,
     }
-    if source == "edit":
+    if changes.changed:
         details["fields"] = {
             rid: sorted(_diff(every[rid].content(), given[rid].content()))
             for rid in changes.changed
@@ -302,6 +352,8 @@ def _insert_versions(
             values[index] = list(values[index])
         derivation = item.derivation
         values[_DERIVATION_AT] = json.dumps(dict(derivation)) if derivation else None
+        attributes = item.attributes
+        values[_ATTRIBUTES_AT] = json.dumps(_plain_attributes(attributes)) if attributes else None
         values += [version, set_version, deleted, check_at, note, now, actor.name]
         for name, value in zip(columns, values, strict=True):
             columns[name].append(value)
@@ -315,6 +367,7 @@ def _insert_versions(
         "min_n": "INTEGER[]",
         "fail_when_inconclusive": "BOOLEAN[]",
         "derivation": "JSON[]",
+        "attributes": "JSON[]",
         "version": "INTEGER[]",
         "set_version": "INTEGER[]",
         "deleted": "BOOLEAN[]",
@@ -323,6 +376,10 @@ def _insert_versions(
     }
     selects = ", ".join(f"unnest(?::{types.get(name, 'VARCHAR[]')})" for name in columns)
     tx.execute(f"INSERT INTO requirements ({COLUMNS}) SELECT {selects}", list(columns.values()))
+
+
+def _plain_attributes(attributes: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    return {name: dict(value) for name, value in attributes.items()}
 
 
 def _snapshot(
@@ -432,8 +489,10 @@ def import_requirements(
     project: str | None = None,
     delete_missing: bool = False,
     note: str = "",
+    mapping: str | Path | None = None,
 ) -> SaveResult:
-    """Import a YAML, CSV or ReqIF file (by its extension) as a new version of a project's set."""
+    """Import a YAML, CSV or ReqIF file (by its extension) as a new version of a project's set;
+    ``mapping``: a YAML file saying how a requirements tool's ReqIF reads (``reqif_map``)."""
     file = Path(path)
     if not file.is_file():
         raise InvalidInput(
@@ -441,16 +500,17 @@ def import_requirements(
         )
     if file.stat().st_size > MAX_FILE:
         raise InvalidInput(f"{file.name}: larger than 20 MiB; split it.")
-    chosen, items = read_file(file, project)
+    found = read_document(file, project, read_mapping(mapping))
     return save_requirements(
         ws,
-        chosen,
-        items,
+        found.project,
+        found.requirements,
         actor,
         source=f"import {file.name}",
         note=note or f"imported from {file.name}",
         delete_missing=delete_missing,
         origin=file.name,
+        document=found.nodes,
     )
 
 

@@ -26,6 +26,7 @@ from core.requirements.models import (
     CONTENT_FIELDS,
     ML_FIELDS,
     SYSTEM_FIELDS,
+    TOOL_FIELDS,
     Requirement,
     file_name,
 )
@@ -97,7 +98,10 @@ def test_every_layout_is_made_from_the_one_field_list() -> None:
     requirement using every field comes back the same from each layout."""
     stored = [f.name for f in fields(Requirement)]
     assert stored[3 : 3 + len(CONTENT_FIELDS)] == list(CONTENT_FIELDS)
-    assert list(Requirement("p", "SYS-1", "system", "t").content()) == list(CONTENT_FIELDS)
+    assert list(Requirement("p", "SYS-1", "system", "t").content()) == [
+        *CONTENT_FIELDS,
+        *TOOL_FIELDS,
+    ]
     written = [file_name(f) for f in CONTENT_FIELDS]
     assert list(CSV_COLUMNS) == ["project", "level", "id", *written]
     assert {"id", "level", *SYSTEM_FIELDS} == SYSTEM_KEYS
