@@ -172,7 +172,11 @@ def cmd_labels_import(args: argparse.Namespace) -> int:
                 hint="name both, e.g. --item-col case_id --label-col diagnosis",
             )
         table = api.data.map_label_columns(
-            path, item_col=args.item_col, label_col=args.label_col, annotator=args.annotator
+            path,
+            item_col=args.item_col,
+            label_col=args.label_col,
+            annotator=args.annotator,
+            encoding=args.encoding,
         )
         done = api.labeling.import_labels(args.project, table, "labels.csv", task_id=args.task)
     else:
@@ -310,6 +314,11 @@ def add_commands(add: Adder) -> None:
         help="with --item-col: who labeled, a column of the file or one name (default: import)",
     )
     imp.add_argument(
+        "--encoding",
+        default="utf-8",
+        help="with --item-col: the file's text encoding (default utf-8; e.g. latin-1, utf-16)",
+    )
+    imp.add_argument(
         "--config",
         metavar="XML",
         help="a Label Studio export's labeling config (Settings → Labeling Interface → Code)",
@@ -318,5 +327,5 @@ def add_commands(add: Adder) -> None:
         "--mapping",
         metavar="YAML",
         help="Label Studio's names → the project's: classes: {Billing: billing}, "
-        "span_types: {Date: DATE}, item_id: FIELD",
+        "span_types: {Date: DATE}, item_id: FIELD, class_control: NAME (of several <Choices>)",
     )

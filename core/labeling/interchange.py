@@ -459,17 +459,21 @@ def _current_answers(
 
 
 def read_annotation_table(raw: bytes, name: str) -> pd.DataFrame:
-    """A CSV of item_id, annotator, label[, spans as JSON, unsure, note] (e.g. operators' verdicts)."""
+    """A CSV of item_id, annotator, label[, spans as JSON, unsure, note] (e.g. operators' verdicts):
+    UTF-8 text, a byte-order mark allowed (spreadsheets write one)."""
     try:
-        frame = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        frame = pd.read_csv(io.StringIO(_utf8_text(raw, name)), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InvalidInput(
             f"{name}: not a readable CSV file ({str(exc).splitlines()[0]})."
         ) from exc
     missing = [c for c in ("item_id", "annotator", "label") if c not in frame.columns]
     if missing:
         raise InvalidInput(
-            f"{name}: missing column(s) {missing}; expected item_id, annotator, label[, spans, unsure, note]."
+            f"{name}: missing column(s) {missing}; expected item_id, annotator, label[, spans, "
+            f"unsure, note]. The file has: {', '.join(map(str, frame.columns))}.",
+            hint="name the file's own columns with --item-col COL --label-col COL "
+            "[--annotator NAME|COL]",
         )
     spans = []
     for number, text in enumerate(frame.get("spans", pd.Series([""] * len(frame))), start=2):
@@ -489,3 +493,25 @@ def read_annotation_table(raw: bytes, name: str) -> pd.DataFrame:
     if "unsure" in out:
         out["unsure"] = out["unsure"].str.lower().isin(["true", "1", "yes"])
     return out
+
+
+ENCODING_HINT = (
+    "save it as UTF-8 (in a spreadsheet: 'CSV UTF-8'), or read it with --item-col item_id "
+    "--label-col label --annotator annotator --encoding ENCODING"
+)
+
+
+def _utf8_text(raw: bytes, name: str) -> str:
+    """A labels file's text: UTF-8 with or without a byte-order mark; UTF-16 and other encodings
+    are named, with the line and byte where the text stops being UTF-8."""
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise InvalidInput(f"{name}: the file is UTF-16 text, not UTF-8.", hint=ENCODING_HINT)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InvalidInput(
+            f"{name}: the file is not UTF-8 text (line {line}, byte {exc.start} is "
+            f"{raw[exc.start]:#04x}).",
+            hint=ENCODING_HINT,
+        ) from exc
