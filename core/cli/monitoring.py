@@ -107,7 +107,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     if windows:
         print(
-            f"{args.project} · {args.window} windows · computed {len(report.windows)} now · "
+            f"{args.project} · {args.window} windows · computed {len(report.windows):,} now · "
             f"showing the latest {len(windows)}"
         )
         print_table(
@@ -197,7 +197,8 @@ def cmd_alert(args: argparse.Namespace) -> int:
     elif args.action == "label":
         task = monitoring.send_to_labeling(args.alert, limit=args.limit)
         print(
-            f"Created labeling task #{task.task_id} with {task.items} item(s) from alert #{args.alert}."
+            f"Created labeling task #{task.task_id} “{task.name}” with "
+            f"{task.items:,} item{'' if task.items == 1 else 's'} from alert #{args.alert}."
         )
     else:
         request = monitoring.request_retraining(args.alert, args.note or "")

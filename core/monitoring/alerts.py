@@ -30,6 +30,7 @@ from core.artifacts.models import NewArtifact
 from core.artifacts.service import register
 from core.errors import InvalidInput, NotFound, expected_one_of
 from core.monitoring.models import Alert, FeatureDrift, Reference, Window
+from core.monitoring.ranking import ranked
 from core.monitoring.rules import AlertRule, default_rules
 from core.projects.spec import ProjectSpec
 from core.store import Tx, Workspace, utcnow
@@ -44,6 +45,7 @@ EVIDENCE_METRICS = (
     "drift.score",
     "drift.share",
 )
+DRIFT_ROWS = 8  # the features an alert's evidence keeps, highest drift score first
 
 
 def _reference_value(reference: Reference | None, metric: str, slice_name: str) -> float | None:
@@ -67,10 +69,11 @@ def _evidence(
     reference: float | None,
     drift: Sequence[FeatureDrift],
 ) -> dict[str, Any]:
-    top = sorted(
-        (d for d in drift if "psi" in d.statistics or "novelty" in d.statistics),
-        key=lambda d: -(d.statistics.get("psi") or d.statistics.get("novelty") or 0.0),
-    )[:8]
+    top = ranked(
+        {"feature": d.feature, "n": d.n, **d.statistics}
+        for d in drift
+        if "psi" in d.statistics or "novelty" in d.statistics
+    )[:DRIFT_ROWS]
     return {
         "rule": asdict(rule),
         "metric": metric,
@@ -86,15 +89,7 @@ def _evidence(
         },
         "model": {"id": window.model_id, "version": window.model_version},
         "figures": {m: window.value(m) for m in EVIDENCE_METRICS if window.value(m) is not None},
-        "drift": [
-            {
-                "feature": d.feature,
-                "n": d.n,
-                "drifted": d.drifted,
-                **{k: v for k, v in d.statistics.items()},
-            }
-            for d in top
-        ],
+        "drift": top,  # ranked by the score that ticks them (core/monitoring/ranking.py)
     }
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from core.monitoring.models import Alert
+from core.monitoring.models import Alert, count
 
 GRAIN_LENGTH = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
 SEVERITY_RANK = {"critical": 2, "warning": 1, "info": 0}
@@ -76,7 +76,8 @@ class Incident:
 
     @property
     def label(self) -> str:
-        return f"Incident #{self.incident_id} ({self.severity}, {len(self.alerts)} alerts): {self.headline}"
+        alerts = count(len(self.alerts), "alert")
+        return f"Incident #{self.incident_id} ({self.severity}, {alerts}): {self.headline}"
 
 
 def group_alerts(alerts: Sequence[Alert]) -> list[Incident]:

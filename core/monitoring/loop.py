@@ -36,7 +36,7 @@ from core.labeling.tasks import create_task, list_tasks
 from core.monitoring.alerts import get_alert
 from core.monitoring.drift import NOVELTY_DRIFT
 from core.monitoring.log import FEATURE_PREFIX, LogReader, quote
-from core.monitoring.models import Alert, FeatureReference
+from core.monitoring.models import Alert, FeatureReference, count
 from core.monitoring.reference import TOKENS, ensure_reference
 from core.monitoring.retrain import link
 from core.monitoring.service import bucket_sql
@@ -292,7 +292,7 @@ def send_to_labeling(
         ws,
         alert.project,
         actor,
-        name=name or f"Alert #{alert.alert_id}: drifted live items",
+        name=name or task_name(alert, len(frame)),
         dataset=dataset.artifact_id,
         task_filter=TaskFilter(item_ids=tuple(keys)),
         overlap=overlap,
@@ -371,12 +371,24 @@ def _probabilities(spec: ProjectSpec, frame: pd.DataFrame, keys: pd.Series) -> p
     )
 
 
+def task_name(alert: Alert, items: int) -> str:
+    """A task made from an alert, named as a sentence: ``Label 300 live items the model was
+    least sure of: accuracy on language = de was 0.71 in the week of 2026-08-24, below 0.87
+    (alert #12)``."""
+    return (
+        f"Label {count(items, 'live item')} the model was least sure of: "
+        f"{alert.sentence()} (alert #{alert.alert_id})"
+    )
+
+
 def _instructions(alert: Alert, region: list[str]) -> str:
     where = (
-        "in the drifted region: " + "; ".join(region) if region else "the model's least sure ones"
+        "They come from the drifted region (" + "; ".join(region) + ")"
+        if region
+        else "They are the ones the model was least sure of"
     )
     return (
-        f"Live items from alert #{alert.alert_id} ({alert.describe()}); {where}. "
+        f"Monitoring raised alert #{alert.alert_id} because {alert.sentence()}. {where}. "
         "The suggestion is what the model answered in production."
     )
 

@@ -13,6 +13,14 @@ from core.monitoring.log import quote
 from core.monitoring.stats import PER_VALUE_LIMIT, Distribution
 
 
+def count(n: int, noun: str, many: str | None = None) -> str:
+    """Counts in words: ``count(1, "alert")`` → "1 alert", ``count(2, "alert")`` → "2 alerts"."""
+    return f"1 {noun}" if n == 1 else f"{n:,} {many or noun + 's'}"
+
+
+BOUNDS = {">": "above", ">=": "at or above", "<": "below", "<=": "at or below"}
+
+
 @dataclass(frozen=True)
 class Feature:
     """A monitored input: a logged column (or a text field's length) and how to compare it."""
@@ -136,6 +144,23 @@ class Alert:
         where = f" [{self.slice}]" if self.slice else ""
         return f"#{self.alert_id} {self.severity}: {self.metric}{where}"
 
+    def sentence(self) -> str:
+        """What went wrong, as a sentence: ``accuracy on language = de was 0.71 in the week of
+        2026-08-24, below 0.87`` (``in 3 week windows from …`` when it held for several)."""
+        about = self.metric + (f" on {self.slice}" if self.slice else "")
+        value = "no figure" if self.value is None else f"{self.value:.3g}"
+        if self.comparator == "drop":
+            bound = f"more than {self.threshold:g} below the model's evaluated {self.reference:.3g}"
+        else:
+            bound = f"{BOUNDS.get(self.comparator, self.comparator)} {self.threshold:g}"
+        start = f"{self.first_window:%Y-%m-%d}"
+        when = (
+            f"in the {self.grain} of {start}"
+            if self.windows == 1
+            else f"in {count(self.windows, self.grain + ' window')} from {start}"
+        )
+        return f"{about} was {value} {when}, {bound}"
+
     def describe(self) -> str:
         value = "—" if self.value is None else f"{self.value:.4g}"
         if self.comparator == "drop":
@@ -146,7 +171,7 @@ class Alert:
             f"{self.metric}{' [' + self.slice + ']' if self.slice else ''} = {value}, {bound} "
             f"({self.grain} window {self.first_window:%Y-%m-%d %H:%M}"
             + (
-                f" … {self.last_window:%Y-%m-%d %H:%M}, {self.windows} windows)"
+                f" … {self.last_window:%Y-%m-%d %H:%M}, {count(self.windows, 'window')})"
                 if self.windows > 1
                 else ")"
             )
