@@ -388,6 +388,7 @@ def test_every_method_of_every_area_runs_on_the_demo(demo: Client, tmp_path: Pat
     alert = alerts[0]
     assert call("monitoring.alert", alert.alert_id).alert_id == alert.alert_id
     assert call("monitoring.group_alerts", alerts)
+    assert call("monitoring.drift_rows", alert.evidence.get("drift") or []) is not None
     call("monitoring.incidents", project)
     call("monitoring.acknowledge", alert.alert_id, "api: looking")
     others = [a.alert_id for a in alerts if a.status == "open" and a.alert_id != alert.alert_id]
