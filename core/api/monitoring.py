@@ -3,10 +3,10 @@ alerts and incidents, and the actions that close the loop (acknowledge, retrain,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from core.api.area import Area, Handle, Progress
 from core.labeling.models import Task
@@ -20,6 +20,7 @@ from core.monitoring.dashboard import (
 from core.monitoring.incidents import Incident, group_alerts
 from core.monitoring.loop import send_to_labeling, tasks_of
 from core.monitoring.models import Alert, MonitorReport, RetrainRequest, Window
+from core.monitoring.ranking import COLUMN_HELP, RULE, table_rows
 from core.monitoring.retrain import list_retrain_requests, request_retraining
 from core.monitoring.service import compute_windows
 from core.monitoring.windows import (
@@ -70,6 +71,15 @@ class Monitoring(Area):
     def latest_windows(self, project: str, grain: str = "day", count: int = 14) -> list[Window]:
         """The latest ``count`` recorded windows, oldest first, with every figure."""
         return latest_windows(self._ws, project, grain, count)
+
+    DRIFT_RULE = RULE  # which test decides "drifted", and so the ranking
+    DRIFT_COLUMN_HELP = COLUMN_HELP
+
+    @staticmethod
+    def drift_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Drift rows (an alert's evidence) ranked by the score that ticks them, as a table
+        shows them: feature, score, drifted, n, PSI, p and its test, JS, KS, unseen tokens."""
+        return table_rows(rows)
 
     @staticmethod
     def drift_table(window: Window) -> dict[str, dict[str, float]]:

@@ -21,9 +21,48 @@ from core.monitoring.service import bucket_sql, resolve_model
 from core.monitoring.stats import sturges_edges
 from core.monitoring.windows import latest_windows, load_metrics, recorded_grains
 from core.registry.service import promotion_history
+from core.requirements.rules import default_min_n
+from core.stats import Interval, bootstrap_quantile, wilson_rate
 from core.store import Workspace
 
 TOP_CATEGORIES = 15
+PROPORTIONS = ("accuracy", "estimated.accuracy", "error_rate")  # Wilson over their own n
+
+
+@dataclass(frozen=True)
+class WindowFigure:
+    """One figure of one window, as a report states it: its window, value, n and interval, and
+    whether it rests on enough items (``minimum``) to be worth stating at all."""
+
+    metric: str
+    grain: str
+    window: datetime | None
+    value: float | None
+    n: int | None
+    interval: Interval | None
+    minimum: int = 0
+
+    @property
+    def enough(self) -> bool:
+        return self.value is not None and (self.n or 0) >= self.minimum
+
+    @property
+    def when(self) -> str:
+        """``week of 2026-09-21``, ``2026-09-21`` (a day), ``2026-09-21 13:00`` (an hour)."""
+        if self.window is None:
+            return "no window"
+        if self.grain == "hour":
+            return f"{self.window:%Y-%m-%d %H:%M}"
+        return (
+            f"week of {self.window:%Y-%m-%d}" if self.grain == "week" else f"{self.window:%Y-%m-%d}"
+        )
+
+    def range_text(self, digits: int = 3) -> str:
+        """``95% CI 0.871–0.940`` (empty when there is none)."""
+        found = self.interval
+        if found is None or found.lower is None or found.upper is None:
+            return ""
+        return f"{found.confidence:.0%} CI {found.lower:.{digits}f}–{found.upper:.{digits}f}"
 
 
 @dataclass(frozen=True)
@@ -47,6 +86,7 @@ class Dashboard:
     alerts: tuple[Alert, ...]
     features: tuple[str, ...] = field(default=())
     counts: pd.DataFrame = field(default_factory=pd.DataFrame)  # like overall: each figure's n
+    latency_p95: Interval | None = None  # the latest window's p95 with its bootstrap interval
 
     @property
     def empty(self) -> bool:
@@ -63,6 +103,20 @@ class Dashboard:
         if series.empty:
             return None, None
         return series.index[-1].to_pydatetime(), float(series.iloc[-1])
+
+    def figure(self, metric: str, minimum: int | None = None) -> WindowFigure:
+        """``metric`` in the latest window that has it, with its n and interval (Wilson for a
+        proportion; the stored bootstrap for latency p95); ``minimum``: the requirement's default
+        minimum sample for the metric unless given."""
+        least = default_min_n(metric.removeprefix("estimated.")) if minimum is None else minimum
+        when, value = self.latest(metric)
+        n = self.count_at(metric, when)
+        interval = None
+        if value is not None and n and metric in PROPORTIONS:
+            interval = wilson_rate(value, n)
+        elif metric == "latency_p95_ms" and self.latency_p95 is not None:
+            interval = self.latency_p95
+        return WindowFigure(metric, self.grain, when, value, n, interval, least)
 
     def count_at(self, metric: str, window: datetime | None) -> int | None:
         """How many items ``metric``'s figure rests on in ``window`` (None if unknown)."""
@@ -135,7 +189,27 @@ def dashboard(
         tuple(_alerts_of(list_alerts(ws, project), frame, model_version)),
         tuple(drift.index),
         counts,
+        _latency_p95(ws, project, chosen, overall),
     )
+
+
+def _latency_p95(ws: Workspace, project: str, grain: str, overall: pd.DataFrame) -> Interval | None:
+    """The latest window's p95 latency with a seeded bootstrap interval over its timed items."""
+    if "latency_p95_ms" not in overall or overall["latency_p95_ms"].dropna().empty:
+        return None
+    window = overall["latency_p95_ms"].dropna().index[-1].to_pydatetime()
+    with LogReader(ws.root, project) as reader:
+        if not reader.has("latency_ms"):
+            return None
+        timings = np.asarray(
+            reader.con.execute(
+                f"SELECT latency_ms FROM predictions WHERE {bucket_sql(grain)} = ? "
+                "AND latency_ms IS NOT NULL",
+                [window],
+            ).fetchnumpy()["latency_ms"],
+            dtype=float,
+        )
+    return bootstrap_quantile(timings, 95) if len(timings) else None
 
 
 def _alerts_of(alerts: list[Alert], frame: pd.DataFrame, model_version: int | None) -> list[Alert]:
