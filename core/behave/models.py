@@ -19,7 +19,7 @@ class Failure:
 
 
 @dataclass(frozen=True)
-class TestResult:
+class BehaveResult:
     name: str
     kind: str  # mft | inv | dir
     capability: str
@@ -63,12 +63,12 @@ class SuiteResult:
     project: str
     model: str  # the model as people name it
     source: str  # the suite file
-    tests: tuple[TestResult, ...]
+    tests: tuple[BehaveResult, ...]
 
     @property
     def passed(self) -> bool:
         return all(t.passed for t in self.tests)
 
     @property
-    def failed(self) -> tuple[TestResult, ...]:
+    def failed(self) -> tuple[BehaveResult, ...]:
         return tuple(t for t in self.tests if not t.passed)

@@ -17,23 +17,23 @@ import pandas as pd
 
 from core.behave.dates import render_date
 from core.behave.expect import Expectation, Outcome, describe
-from core.behave.models import MAX_FAILURES, Failure, TestResult
+from core.behave.models import MAX_FAILURES, Failure, BehaveResult
 from core.behave.perturb import Row
-from core.behave.suite import BehaveTest, DateFill, Suite, Template, TestSetSample
+from core.behave.suite import BehaveTest, DateFill, Suite, Template, FromTestSet
 from core.ml.model import Model
 from core.projects.spec import ProjectSpec
 
-Sample = Callable[[TestSetSample, int], pd.DataFrame]  # the test set's rows for a sample, seeded
+Sample = Callable[[FromTestSet, int], pd.DataFrame]  # the test set's rows for a sample, seeded
 Example = tuple[Row | None, Row, dict[str, str]]  # before (None: a minimum functionality test)
 
 
-def run_suite(model: Model, spec: ProjectSpec, suite: Suite, sample: Sample) -> list[TestResult]:
+def run_suite(model: Model, spec: ProjectSpec, suite: Suite, sample: Sample) -> list[BehaveResult]:
     return [run_test(model, spec, test, suite.seed, sample) for test in suite.tests]
 
 
 def run_test(
     model: Model, spec: ProjectSpec, test: BehaveTest, seed: int, sample: Sample
-) -> TestResult:
+) -> BehaveResult:
     rng = random.Random(f"{seed}:{test.name}")
     examples = _perturbed(test, spec, _examples(test, spec, rng, sample), rng)
     befores = [b for b, _, _ in examples if b is not None]
@@ -53,7 +53,7 @@ def run_test(
                     "; ".join(got for _, got in missed),
                 )
             )
-    return TestResult(
+    return BehaveResult(
         name=test.name,
         kind=test.kind,
         capability=test.capability,

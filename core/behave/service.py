@@ -13,7 +13,7 @@ from core.artifacts.models import Artifact
 from core.artifacts.service import get_artifact
 from core.behave.models import SuiteResult
 from core.behave.run import Sample, run_suite
-from core.behave.suite import Suite, TestSetSample, load_suite
+from core.behave.suite import Suite, FromTestSet, load_suite
 from core.errors import InvalidInput, NotFound
 from core.experiments.service import project_test_set
 from core.ml.model import Model
@@ -49,7 +49,7 @@ def test_set_sampler(ws: Workspace, spec: ProjectSpec) -> Sample:
     """Draws examples from the project's test set, read once on first use."""
     frames: list[tuple[pd.DataFrame, pd.Series]] = []
 
-    def sample(wanted: TestSetSample, seed: int) -> pd.DataFrame:
+    def sample(wanted: FromTestSet, seed: int) -> pd.DataFrame:
         if not frames:
             test = project_test_set(ws, spec)
             frames.append((test.frame, test.labels))

@@ -49,7 +49,7 @@ class Template:
 
 
 @dataclass(frozen=True)
-class TestSetSample:
+class FromTestSet:
     count: int
     label: str | None = None
     where: Mapping[str, str] = dataclasses.field(default_factory=dict)
@@ -60,7 +60,7 @@ class BehaveTest:
     name: str
     kind: str  # mft | inv | dir
     capability: str
-    examples: Template | TestSetSample
+    examples: Template | FromTestSet
     perturb: Perturbation | None
     expect: tuple[Expectation, ...]
     min_pass_rate: float
@@ -163,7 +163,7 @@ def _test(entry: Any, where: str, spec: ProjectSpec, default_rate: float) -> Beh
 
 def _vars_known(
     expect: Sequence[Expectation],
-    examples: Template | TestSetSample,
+    examples: Template | FromTestSet,
     perturb: Perturbation | None,
     where: str,
 ) -> None:
@@ -193,7 +193,7 @@ def _count(value: Any, where: str) -> int:
     return value
 
 
-def _examples(data: Any, where: str, spec: ProjectSpec) -> Template | TestSetSample:
+def _examples(data: Any, where: str, spec: ProjectSpec) -> Template | FromTestSet:
     if isinstance(data, Mapping) and "template" in data:
         row = data["template"]
         columns = {c.name for c in spec.columns}
@@ -211,7 +211,7 @@ def _examples(data: Any, where: str, spec: ProjectSpec) -> Template | TestSetSam
                 f"{where}.label: {expected_one_of('label', label, spec.labels.classes)}"
             )
         where_ = {str(k): str(v) for k, v in (data.get("where") or {}).items()}
-        return TestSetSample(_count(data["test_set"], f"{where}.test_set"), label, where_)
+        return FromTestSet(_count(data["test_set"], f"{where}.test_set"), label, where_)
     raise InvalidInput(
         f"{where}: expected {{template: {{column: text}}, fill: …, count: N}} "
         "or {test_set: N, label: …, where: …}."
