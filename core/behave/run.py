@@ -17,9 +17,9 @@ import pandas as pd
 
 from core.behave.dates import render_date
 from core.behave.expect import Expectation, Outcome, describe
-from core.behave.models import MAX_FAILURES, Failure, BehaveResult
+from core.behave.models import MAX_FAILURES, BehaveResult, Failure
 from core.behave.perturb import Row
-from core.behave.suite import BehaveTest, DateFill, Suite, Template, FromTestSet
+from core.behave.suite import BehaveTest, DateFill, FromTestSet, Suite, Template
 from core.ml.model import Model
 from core.projects.spec import ProjectSpec
 

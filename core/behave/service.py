@@ -13,7 +13,7 @@ from core.artifacts.models import Artifact
 from core.artifacts.service import get_artifact
 from core.behave.models import SuiteResult
 from core.behave.run import Sample, run_suite
-from core.behave.suite import Suite, FromTestSet, load_suite
+from core.behave.suite import FromTestSet, Suite, load_suite
 from core.errors import InvalidInput, NotFound
 from core.experiments.service import project_test_set
 from core.ml.model import Model
