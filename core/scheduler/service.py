@@ -99,7 +99,7 @@ def tick(
         if retraining is None:
             continue
         at = now or utcnow()
-        if _first_due(ws, project.name, retraining, at, holder) is None:
+        if what_is_due(ws, project.name, retraining, at, holder) is None:
             continue
         if not claim(ws, project.name, holder, "scheduled build", lease_s):
             say(f"{project.name}: another scheduler holds the project; skipped")
@@ -125,7 +125,7 @@ def _build_if_still_due(
     if running is not None:
         say(f"{project}: build #{running} is running; the schedule waits")
         return None
-    due = _first_due(ws, project, retraining, at, holder)
+    due = what_is_due(ws, project, retraining, at, holder)
     if due is None:
         return None
     _write_mark(ws, project, due.name, due.due_at, None, holder)
@@ -144,7 +144,7 @@ def _fired(due: Due, build: Build) -> Fired:
     return Fired(due.project, due.name, due.trigger, build.build_id, build.status)
 
 
-def _first_due(
+def what_is_due(
     ws: Workspace, project: str, retraining: RetrainingSpec, at: datetime, holder: str
 ) -> Due | None:
     """The first schedule or trigger of the project that asks for a build at ``at``."""
