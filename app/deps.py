@@ -40,6 +40,44 @@ def client(actor: Actor | None = None) -> Client:
     return found
 
 
+# --- reads kept between reruns -------------------------------------------------------------------
+# A page reruns on every click; the reads that cost seconds on a large project (a review queue over
+# 37,000 items, a comparison re-scoring 11,000) are kept for this workspace and user. ``cached``
+# reads change with the workspace: they are kept FRESH_SECONDS at most, and any change made in
+# the app drops them at once (``forget``; the pages call it after each write), so what a person
+# does shows at the next rerun and what others do within a minute. ``kept`` reads are of
+# registered, immutable things (an artifact's preview, a dataset's profile): kept until evicted.
+FRESH_SECONDS = 60
+
+
+@st.cache_data(ttl=FRESH_SECONDS, max_entries=512, show_spinner=False)
+def _fresh(path: str, user: str, area: str, method: str, args: tuple[Any, ...], kwargs: Any) -> Any:
+    return getattr(getattr(_client(path, user, "app"), area), method)(*args, **dict(kwargs))
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _kept(path: str, user: str, area: str, method: str, args: tuple[Any, ...], kwargs: Any) -> Any:
+    return getattr(getattr(_client(path, user, "app"), area), method)(*args, **dict(kwargs))
+
+
+def cached(area: str, method: str, *args: Any, **kwargs: Any) -> Any:
+    """``client().<area>.<method>(*args, **kwargs)``, kept up to FRESH_SECONDS for this
+    workspace and user, dropped by ``forget``."""
+    key = tuple(sorted(kwargs.items()))
+    return _fresh(workspace_location(), current_user(), area, method, args, key)
+
+
+def kept(area: str, method: str, *args: Any, **kwargs: Any) -> Any:
+    """Like ``cached``, for what never changes once registered (no expiry, never forgotten)."""
+    key = tuple(sorted(kwargs.items()))
+    return _kept(workspace_location(), current_user(), area, method, args, key)
+
+
+def forget() -> None:
+    """Drop every ``cached`` read: the app changed the workspace."""
+    _fresh.clear()
+
+
 def show_error(error: CoreError) -> None:
     st.error(error.message, icon="⚠️")
     if error.hint:

@@ -9,6 +9,7 @@ import streamlit as st
 
 from app.components.items import text_card, unit_card
 from app.components.words import plural
+from app.deps import forget, kept
 from core.api import Client, CoreError
 from core.api.types import Project, QueueItem, Span, Task
 
@@ -51,6 +52,7 @@ def _save(api: Client, item: QueueItem, label: str) -> None:
     except CoreError as error:
         st.session_state[f"{KEY}.error"] = error.message
         return
+    forget()  # the review queue and agreement of this task changed
     st.session_state[f"{KEY}.saved"] = f"Saved {item.item_id} as {label}."
     _forget(item)
 
@@ -59,12 +61,14 @@ def _skip(api: Client, item: QueueItem) -> None:
     api.labeling.skip(
         item.task_id, item.item_id, note=str(st.session_state.get(f"{KEY}.note") or "")
     )
+    forget()
     st.session_state[f"{KEY}.saved"] = f"Skipped {item.item_id}."
     _forget(item)
 
 
 def _undo(api: Client, task_id: int) -> None:
     back = api.labeling.undo(task_id)
+    forget()
     if back is None:
         st.session_state[f"{KEY}.saved"] = "Nothing to undo: you have no answer or skip here."
         return
@@ -167,7 +171,7 @@ def item_card(
     numeric = [
         c.name for c in spec.columns if c.type in ("integer", "number") and c.name in spec.features
     ]
-    ranges = api.data.profile(task.dataset_id, numeric, spec.compare_within)
+    ranges = kept("data", "profile", task.dataset_id, numeric, spec.compare_within)
     unit_card(spec, fields, api.data.unusual(fields, ranges, spec.compare_within))
 
 
@@ -209,7 +213,7 @@ def label_panel(api: Client, task: Task, project: Project) -> None:
             for c in spec.columns
             if c.type in ("integer", "number") and c.name in spec.features
         ]
-        ranges = api.data.profile(task.dataset_id, numeric, spec.compare_within)
+        ranges = kept("data", "profile", task.dataset_id, numeric, spec.compare_within)
         unit_card(spec, item.fields, api.data.unusual(item.fields, ranges, spec.compare_within))
     if item.suggestion.label:
         st.info(

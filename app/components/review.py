@@ -10,7 +10,7 @@ import streamlit as st
 
 from app.components.labeling import item_card
 from app.components.words import plural
-from app.deps import attempt
+from app.deps import attempt, cached, forget, kept
 from core.api import Client
 from core.api.types import (
     EXPORT_FORMATS,
@@ -24,7 +24,7 @@ from core.api.types import (
 
 
 def review_tab(api: Client, task: Task, project: Project) -> None:
-    cases, waiting = api.labeling.review_queue(task.task_id, limit=20)
+    cases, waiting = cached("labeling", "review_queue", task.task_id, limit=20)
     st.caption(
         f"{plural(waiting, 'item')} {'waits' if waiting == 1 else 'wait'} for a decision: "
         "disagreements first, then answers flagged unsure."
@@ -62,6 +62,7 @@ def review_tab(api: Client, task: Task, project: Project) -> None:
             if attempt(
                 api.labeling.decide, task.task_id, case.item_id, label, spans=spans, note=note
             ):
+                forget()
                 st.toast(f"{case.item_id}: {label}")
                 st.rerun()
 
@@ -103,7 +104,9 @@ def _chosen_spans(case: ReviewCase) -> tuple[Span, ...] | None:
 def agreement_tab(api: Client, task: Task, project: Project) -> None:
     slicing = [c.name for c in project.spec.columns if c.type == "category"]
     by = st.selectbox("Break down by", ["(none)", *slicing], key="review.agreement_by")
-    report = attempt(lambda: api.labeling.agreement([task.task_id], None if by == "(none)" else by))
+    report = attempt(
+        lambda: cached("labeling", "agreement", [task.task_id], None if by == "(none)" else by)
+    )
     if report is None:
         return
     if report.items_compared == 0:
@@ -193,8 +196,10 @@ def freeze_tab(api: Client, project: Project, tasks: list[Task], current: Task) 
             api.labeling.freeze, project.name, chosen, rule=rule, extends=base or None, note=note
         )
         if frozen:
+            forget()
             st.success(
-                f"{frozen.artifact.ref}: {frozen.rows:,} items · {frozen.classes} · left out {frozen.excluded}"
+                f"{frozen.artifact.ref}: {plural(frozen.rows, 'item')} · {frozen.classes} · "
+                f"left out {frozen.excluded}"
             )
 
 
@@ -206,15 +211,13 @@ def interchange_tab(api: Client, project: Project, task: Task) -> None:
             "Label set", sets, key="review.export_set", format_func=lambda a: a.ref
         )
         fmt = right.selectbox("Format", EXPORT_FORMATS, key="review.export_format")
-        data = attempt(lambda: api.labeling.export(chosen.artifact_id, fmt))
-        if data is not None:
-            suffix = {"csv": "csv", "jsonl": "jsonl", "label-studio": "json"}[fmt]
-            st.download_button(
-                "Download",
-                data,
-                file_name=f"{project.name}-labels-v{chosen.version}.{suffix}",
-                key="review.download",
-            )
+        suffix = {"csv": "csv", "jsonl": "jsonl", "label-studio": "json"}[fmt]
+        st.download_button(
+            "Download",
+            lambda: kept("labeling", "export", chosen.artifact_id, fmt),  # made on the click
+            file_name=f"{project.name}-labels-v{chosen.version}.{suffix}",
+            key="review.download",
+        )
     st.divider()
     import_form(api, project)
 
@@ -250,8 +253,9 @@ def import_form(api: Client, project: Project) -> None:
             mapping=mapping.getvalue() if mapping is not None else None,
         )
         if done:
+            forget()
             st.success(
-                f"{done.annotations} annotations on {done.items} items into task "
+                f"{plural(done.annotations, 'annotation')} on {plural(done.items, 'item')} into task "
                 f"#{done.task_id} {task_name}."
             )
 
@@ -320,8 +324,10 @@ def new_task_tab(api: Client, project: Project) -> None:
                 suggest_with=model,
             )
             if task:
+                forget()
                 st.success(
-                    f"Task {task.label} with {task.items:,} items is open on the Labeling page."
+                    f"Task {task.label} with {plural(task.items, 'item')} is open on the Labeling "
+                    "page."
                 )
 
 

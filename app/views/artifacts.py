@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from app.components.lineage import lineage_figure
-from app.deps import attempt, client
+from app.deps import attempt, cached, client, kept
 from core.api.types import KINDS
 
 st.title("🗂️ Artifacts")
@@ -76,7 +76,7 @@ with meta_tab:
             hide_index=True,
         )
 with content_tab:
-    for item in api.artifacts.preview(artifact.artifact_id):
+    for item in kept("artifacts", "preview", artifact.artifact_id):  # registered: never changes
         st.markdown(f"**{item.role}** · {item.size_bytes:,} bytes")
         if item.shape == "table":
             st.caption(f"first {len(item.table or [])} of {item.total_rows:,} rows")
@@ -90,8 +90,8 @@ with content_tab:
     if not artifact.files:
         st.caption("This artifact is metadata only.")
 with lineage_tab:
-    up = api.artifacts.lineage(artifact.artifact_id, "up")
-    down = api.artifacts.lineage(artifact.artifact_id, "down")
+    up = kept("artifacts", "lineage", artifact.artifact_id, "up")  # what it was made from: fixed
+    down = cached("artifacts", "lineage", artifact.artifact_id, "down")
     st.caption(
         f"{len(up.nodes) - 1} upstream · {len(down.nodes) - 1} downstream · "
         "arrows point from what was used to what was made"

@@ -1,12 +1,14 @@
 """Experiments: every run of a project, searchable, and a comparison of the ones you pick."""
 
-import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 from app.components.compare import comparison_view
-from app.deps import attempt, client, project_picker, show_error
+from app.components.runs import parameter_effects
+from app.components.tables import shown as readable
+from app.deps import attempt, cached, client, project_picker, show_error
 from core.api import CoreError
+
+PAGE = 200  # the newest runs matching the filter: a table and a picker a browser draws at once
 
 BUILD_ICONS = {"successful": "✅", "failed": "❌", "aborted": "⚠️", "running": "⏳"}
 
@@ -24,12 +26,12 @@ query = right.text_input(
     help="Fields: metrics.NAME, params.NAME, tags.NAME, status, name … joined with AND",
 )
 try:
-    table = api.runs.search(name, query or "", ["run_id DESC"], 10_000)
+    table = api.runs.search(name, query or "", ["run_id DESC"], PAGE)
 except CoreError as error:  # a malformed filter: say why under it and show every run meanwhile
     with right:
         show_error(error)
         st.caption("Showing every run until the filter is fixed.")
-    table = api.runs.search(name, "", ["run_id DESC"], 10_000)
+    table = api.runs.search(name, "", ["run_id DESC"], PAGE)
 runs = table.frame
 for notice in table.notices:
     st.warning(notice, icon="🔎")
@@ -57,7 +59,10 @@ shown = [
     or c in ("metrics.accuracy", "metrics.f1_macro", "metrics.roc_auc", "metrics.latency_p95_ms")
 ]
 st.dataframe(
-    runs[shown], hide_index=True, width="stretch", height=min(400, 35 * (len(runs) + 1) + 3)
+    readable(runs[shown]),
+    hide_index=True,
+    width="stretch",
+    height=min(400, 35 * (len(runs) + 1) + 3),
 )
 names = dict(zip(runs["run_id"].astype(int), runs["name"], strict=True))
 
@@ -67,36 +72,38 @@ def run_text(run_id: int) -> str:
     return f"#{run_id} {names[run_id]}" if names.get(run_id) else f"#{run_id}"
 
 
+newest = f"the newest {len(runs):,} of {table.total:,} runs" if table.total > len(runs) else ""
 st.caption(
-    f"{len(runs):,} of {table.total:,} runs · ★ production is {production.name} "
-    f"v{production.version}, trained by run {run_text(production_run)}"
-    if production and production_run
-    else f"{len(runs):,} runs · no model in production yet"
+    " · ".join(
+        part
+        for part in (
+            newest or f"{table.total:,} runs",
+            f"★ production is {production.name} v{production.version}, trained by run "
+            f"{run_text(production_run)}"
+            if production and production_run
+            else "no model in production yet",
+            "narrow them down with the filter" if newest else "",
+        )
+        if part
+    )
 )
-
-numeric = [
-    c for c in runs.columns if c.startswith(("params.", "metrics.")) and runs[c].nunique() > 1
-]
-if len(runs) > 2 and "metrics.f1_macro" in runs:
-    dims = [*[c for c in numeric if c.startswith("params.")][:5], "metrics.f1_macro"]
-    frame = runs[dims].apply(pd.to_numeric, errors="coerce")
-    usable = [c for c in dims if frame[c].notna().any() and frame[c].nunique() > 1]
-    if len(usable) > 1:
-        figure = px.parallel_coordinates(frame[usable], color="metrics.f1_macro", height=320)
-        figure.update_layout(margin={"l": 90, "r": 90, "t": 60, "b": 30})  # room for axis labels
-        st.plotly_chart(figure, key="experiments.parallel")
+effects = parameter_effects(runs, run_text)
+if effects is not None:
+    st.plotly_chart(effects, key="experiments.effects")
 
 st.subheader("Compare runs")
+picked = f"experiments.compare.{name}"  # one per project: another project's runs are others
 default = [int(r) for r in runs["run_id"].head(2)]
+kept = [int(r) for r in st.session_state.get(picked, default)]  # picked before a new filter
 chosen = st.multiselect(
     "Runs (2 to 10)",
-    [int(r) for r in runs["run_id"]],
+    [*kept, *(int(r) for r in runs["run_id"] if int(r) not in kept)],
     default=default,
-    key=f"experiments.compare.{name}",  # one per project: another project's runs are others
+    key=picked,
     max_selections=10,
     format_func=run_text,
 )
 if len(chosen) >= 1:
-    comparison = attempt(api.runs.compare, chosen)
+    comparison = attempt(cached, "runs", "compare", chosen)  # re-scores the test set: kept
     if comparison:
-        comparison_view(comparison, attempt(api.builds.slice_findings, chosen) or [])
+        comparison_view(comparison, attempt(cached, "builds", "slice_findings", chosen) or [])

@@ -6,7 +6,7 @@ import streamlit as st
 from app.components.lineage import KIND_COLORS
 from app.components.login import refused_page_note
 from app.components.loop import loop_cards, requirement_health
-from app.deps import client
+from app.deps import cached, client
 
 st.title("🔁 Loopline")
 refused_page_note()
@@ -15,8 +15,8 @@ st.caption(
     "for every ML component in this workspace."
 )
 api = client()
-overviews = api.projects.overview()
-counts = api.artifacts.count_by_kind()
+overviews = cached("projects", "overview")  # kept a minute, dropped when the app changes something
+counts = cached("artifacts", "count_by_kind")
 
 if not overviews:
     st.info(

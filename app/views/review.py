@@ -11,7 +11,7 @@ from app.components.review import (
     review_tab,
 )
 from app.components.words import plural
-from app.deps import client, project_picker
+from app.deps import cached, client, project_picker
 
 st.title("⚖️ Review & label sets")
 st.caption("Reviewers settle disagreements; frozen label sets are what models are trained on.")
@@ -27,7 +27,7 @@ if not tasks:
     import_form(api, project)
     st.stop()
 by_id = {t.task_id: t for t in tasks}
-waiting = {t.task_id: api.labeling.review_queue(t.task_id, limit=0)[1] for t in tasks}
+waiting = {t.task_id: cached("labeling", "review_queue", t.task_id, limit=20)[1] for t in tasks}
 # The task with the most items to review first (the default), then the newest.
 order = sorted(by_id, key=lambda t: (-waiting[t], -by_id[t].task_id))
 task = by_id[

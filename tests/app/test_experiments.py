@@ -89,8 +89,12 @@ def test_runs_show_their_build_and_the_production_star(app_on: AppTest) -> None:
     assert list(runs["★"]) == ["★", "", ""]  # build-5 trained the production model
     caption = next(c.value for c in at.caption if "★ production is" in c.value)
     assert f"run #{runs.loc['build-5', 'run_id']} build-5" in caption  # run ids come in blocks
-    layout = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
-    assert layout["margin"]["l"] >= 80  # the parallel coordinates' left axis label has room
+    effects = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert effects["layout"]["title"]["text"] == "f1_macro by parameter · each point a run"
+    panels = [a["text"] for a in effects["layout"]["annotations"]]
+    assert panels == ["test_items", "train_items"]  # each parameter named over its own axis
+    named = {name for trace in effects["data"] for name in trace["hovertext"]}
+    assert named == {f"#{r} {n}" for n, r in runs["run_id"].items()}  # each point names its run
 
 
 def test_the_failed_build_s_slice_is_marked_by_the_requirement_it_misses(app_on: AppTest) -> None:
