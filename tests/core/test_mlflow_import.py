@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import os
+import pickle
 import shutil
 import sqlite3
 import subprocess
@@ -46,7 +47,7 @@ X_CHECK = [[0.5, -1.0, 2.0], [-1.5, 0.3, 0.1], [2.0, 2.0, -2.0]]
 
 def mlflow_python() -> Path:
     """The venv's Python, built once and rebuilt when the requirements change (a stamp holds
-    the file's SHA-256); the test is skipped, with pip's last lines, when it cannot be built."""
+    the file's SHA-256); the test fails, with pip's last lines, when it cannot be built."""
     python = VENV / "bin" / "python"
     stamp = VENV / ".requirements.sha256"
     wanted = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
@@ -59,9 +60,8 @@ def mlflow_python() -> Path:
         [str(python), "-m", "pip", "install", "--quiet", "-r", str(REQUIREMENTS)],
     ):
         done = subprocess.run(command, capture_output=True, text=True, timeout=1200)
-        if done.returncode != 0:
-            tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-5:])
-            pytest.skip(f"the MLflow test venv could not be built ({command[2]}): {tail}")
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-5:])
+        assert done.returncode == 0, f"the MLflow test venv could not be built: {tail}"
     stamp.write_text(wanted)
     return python
 
@@ -94,6 +94,13 @@ def client(tmp_path: Path) -> Client:
 
 def uri(folder: Path) -> str:
     return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+def table_rows(client: Client) -> dict[str, int]:
+    """Every table's row count: what a refused import must leave as it was."""
+    with client.workspace.store.read() as tx:
+        names = [r[0] for r in tx.rows("SELECT table_name FROM duckdb_tables() ORDER BY 1")]
+        return {n: int(tx.scalar(f'SELECT count(*) FROM "{n}"')) for n in names}
 
 
 def counts(client: Client) -> dict[str, int]:
@@ -192,6 +199,7 @@ def test_a_pickled_model_is_refused_and_nothing_is_written(
     mlflow_store: tuple[Path, dict[str, Any]], client: Client
 ) -> None:
     folder, _ = mlflow_store
+    before = table_rows(client)
     with pytest.raises(InvalidInput) as caught:
         client.data.import_mlflow(uri(folder), "pickled", "triage")
     assert str(caught.value) == (
@@ -199,7 +207,7 @@ def test_a_pickled_model_is_refused_and_nothing_is_written(
         "could run anything when loaded); Loopline does not load pickled models."
     )
     assert caught.value.hint is not None and 'serialization_format="skops"' in caught.value.hint
-    assert counts(client) == {"runs": 0, "models": 0}
+    assert table_rows(client) == before
 
 
 def copy_store(folder: Path, tmp_path: Path) -> Path:
@@ -212,6 +220,7 @@ def test_hostile_stores_are_refused_with_a_clear_message(
     mlflow_store: tuple[Path, dict[str, Any]], client: Client, tmp_path: Path
 ) -> None:
     folder, _ = mlflow_store
+    before = table_rows(client)
     cases: list[tuple[str, str, str]] = []
     not_sqlite = tmp_path / "fake.db"
     not_sqlite.write_text("<html>not a database</html>")
@@ -277,10 +286,28 @@ def test_hostile_stores_are_refused_with_a_clear_message(
     )[0]
     skops_file.write_bytes(_with_builtin(skops_file.read_bytes()))
     _point_store_at(tampered, folder)
+    # pickled code where the MLmodel file promises skops: it would touch a file if it ran
+    disguised = copy_store(folder, tmp_path / "disguised")
+    ran = tmp_path / "the-pickle-ran"
+    for skops_file in (disguised / "artifacts" / "triage" / "models").glob(
+        "*/artifacts/model.skops"
+    ):
+        skops_file.write_bytes(pickle.dumps(_Touch(ran)))  # every version: the first is refused
+    _point_store_at(disguised, folder)
+    cases.append(
+        (
+            uri(disguised),
+            "triage",
+            "Model triage-sklearn version 1: model.skops does not load as a sklearn model "
+            "(BadZipFile: File is not a zip file).",
+        )
+    )
     for tracking_uri, experiment, message in cases:
         with pytest.raises(InvalidInput) as caught:
             client.data.import_mlflow(tracking_uri, experiment, "triage")
         assert str(caught.value) == message
+        assert table_rows(client) == before
+    assert not ran.exists()
     with pytest.raises(InvalidInput) as caught:
         client.data.import_mlflow(uri(tampered), "triage", "triage")
     assert str(caught.value).startswith("Model triage-sklearn version ")
@@ -290,7 +317,17 @@ def test_hostile_stores_are_refused_with_a_clear_message(
     assert str(missing.value) == (
         "mlflow.db: no active MLflow experiment 'nope'. Experiments: Default, pickled, triage."
     )
-    assert counts(client) == {"runs": 0, "models": 0}
+    assert table_rows(client) == before
+
+
+class _Touch:
+    """Pickles as a call that creates ``path``: proof, if the file exists, that a pickle ran."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (Path.touch, (self.path,))
 
 
 def _point_store_at(copy: Path, original: Path) -> None:
