@@ -121,7 +121,8 @@ def _sorted_values(
             part = column
             if order is not None and starts is not None:
                 part = column[order[starts[window] : starts[window + 1]]]
-            values = np.sort(finite(part))
+            values = finite(part)  # the scan's array or a copy of its window: ours to sort
+            values.sort()
             if values.size:
                 yield ref, window, values
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 else:
     from core.store.lazy_duckdb import duckdb
 import numpy as np
+import pyarrow as pa
 
 from core.accounts.audit import record
 from core.actor import SYSTEM, Actor
@@ -116,7 +117,9 @@ def _distributions(
         columns = ", ".join(f"{f.sql(prefix)} AS x{i}" for i, f in enumerate(batch))
         found = con.execute(f"SELECT {columns} FROM {table}").fetchnumpy()
         for i, feature in enumerate(batch):
-            out[feature.name] = Distribution.from_values(finite(found.pop(f"x{i}")))
+            values = finite(found.pop(f"x{i}"))  # this scan's own array: sorted in place
+            values.sort()
+            out[feature.name] = Distribution.from_sorted(values)
     return out
 
 
@@ -241,8 +244,21 @@ _SET_COLUMNS = (
     "created_at, created_by"
 )
 _FEATURE_COLUMNS = (
-    "model_id, feature, kind, n, missing, distinct_values, exact, is_integer, minimum, maximum, "
-    "keys, points, counts, counts_upto, details"
+    "model_id",
+    "feature",
+    "kind",
+    "n",
+    "missing",
+    "distinct_values",
+    "exact",
+    "is_integer",
+    "minimum",
+    "maximum",
+    "keys",
+    "points",
+    "counts",
+    "counts_upto",
+    "details",
 )
 
 
@@ -268,11 +284,8 @@ def store_reference(tx: Tx, reference: Reference, actor: Actor) -> None:
     )
     rows = [_feature_row(model_id, ref) for ref in reference.features.values()]
     rows += [_calibration_row(model_id, n, c) for n, c in reference.calibration.items()]
-    tx.executemany(
-        f"INSERT INTO monitor_references ({_FEATURE_COLUMNS}) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
+    if rows:
+        tx.insert_table("monitor_references", _FEATURE_COLUMNS, _feature_table(rows))
     record(
         tx,
         actor,
@@ -283,47 +296,100 @@ def store_reference(tx: Tx, reference: Reference, actor: Actor) -> None:
     )
 
 
-def _feature_row(model_id: int, ref: FeatureReference) -> list[Any]:
+_LISTS = {
+    "keys": pa.string(),
+    "points": pa.float64(),
+    "counts": pa.float64(),
+    "counts_upto": pa.float64(),
+}
+_SCALARS = {
+    "model_id": pa.int64(),
+    "feature": pa.string(),
+    "kind": pa.string(),
+    "n": pa.int64(),
+    "missing": pa.int64(),
+    "distinct_values": pa.int64(),
+    "exact": pa.bool_(),
+    "is_integer": pa.bool_(),
+    "minimum": pa.float64(),
+    "maximum": pa.float64(),
+    "details": pa.string(),
+}
+
+
+def _feature_table(rows: Sequence[dict[str, Any]]) -> pa.Table:
+    """The rows as Arrow columns (``_FEATURE_COLUMNS``); a distribution's knots and counts go in
+    as whole arrays, not as Python floats one by one."""
+    columns: dict[str, pa.Array] = {}
+    for name in _FEATURE_COLUMNS:
+        values = [row[name] for row in rows]
+        columns[name] = (
+            _list_array(values, _LISTS[name])
+            if name in _LISTS
+            else pa.array(values, _SCALARS[name])
+        )
+    return pa.table(columns)
+
+
+def _list_array(parts: Sequence[Any], kind: pa.DataType) -> pa.Array:
+    """A list column from one array (or list, or None) per row."""
+    lengths = [0 if part is None else len(part) for part in parts]
+    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
+    present = [part for part in parts if part is not None and len(part)]
+    if kind == pa.float64():
+        flat = (
+            np.concatenate([np.asarray(p, dtype=float) for p in present])
+            if present
+            else np.zeros(0)
+        )
+        values = pa.array(flat, type=kind)
+    else:
+        values = pa.array([str(v) for p in present for v in p], type=kind)
+    mask = pa.array([part is None for part in parts])
+    return pa.ListArray.from_arrays(offsets, values, mask=mask)
+
+
+def _feature_row(model_id: int, ref: FeatureReference) -> dict[str, Any]:
     """One feature's profile as a ``monitor_references`` row (``_FEATURE_COLUMNS``)."""
     d = ref.distribution
-    return [
-        model_id,
-        ref.feature.name,
-        ref.feature.kind,
-        ref.n,
-        ref.missing,
-        d.distinct if d is not None else len(ref.categories),
-        d.exact if d is not None else True,
-        ref.feature.integer,
-        d.minimum if d is not None and d.n else None,
-        d.maximum if d is not None and d.n else None,
-        list(ref.categories) if d is None else None,
-        d.knots.tolist() if d is not None else None,
-        d.below.tolist() if d is not None else list(ref.categories.values()),
-        d.upto.tolist() if d is not None else None,
-        json.dumps({"column": ref.feature.column, **ref.details}, default=float),
-    ]
+    return {
+        "model_id": model_id,
+        "feature": ref.feature.name,
+        "kind": ref.feature.kind,
+        "n": ref.n,
+        "missing": ref.missing,
+        "distinct_values": d.distinct if d is not None else len(ref.categories),
+        "exact": d.exact if d is not None else True,
+        "is_integer": ref.feature.integer,
+        "minimum": d.minimum if d is not None and d.n else None,
+        "maximum": d.maximum if d is not None and d.n else None,
+        "keys": list(ref.categories) if d is None else None,
+        "points": d.knots if d is not None else None,
+        "counts": d.below if d is not None else list(ref.categories.values()),
+        "counts_upto": d.upto if d is not None else None,
+        "details": json.dumps({"column": ref.feature.column, **ref.details}, default=float),
+    }
 
 
-def _calibration_row(model_id: int, name: str, curve: np.ndarray) -> list[Any]:
+def _calibration_row(model_id: int, name: str, curve: np.ndarray) -> dict[str, Any]:
     """One class's calibration curve as a ``monitor_references`` row (kind ``calibration``)."""
-    return [
-        model_id,
-        name,
-        "calibration",
-        0,
-        0,
-        None,
-        True,
-        False,
-        0.0,
-        1.0,
-        None,
-        None,
-        curve.tolist(),
-        None,
-        json.dumps({"column": name}),
-    ]
+    return {
+        "model_id": model_id,
+        "feature": name,
+        "kind": "calibration",
+        "n": 0,
+        "missing": 0,
+        "distinct_values": None,
+        "exact": True,
+        "is_integer": False,
+        "minimum": 0.0,
+        "maximum": 1.0,
+        "keys": None,
+        "points": None,
+        "counts": curve,
+        "counts_upto": None,
+        "details": json.dumps({"column": name}),
+    }
 
 
 def find_reference(tx: Tx, model_id: int) -> Reference | None:
@@ -336,39 +402,27 @@ def find_reference(tx: Tx, model_id: int) -> Reference | None:
         return None
     features: dict[str, FeatureReference] = {}
     calibration: dict[str, np.ndarray] = {}
-    for (
-        name,
-        kind,
-        n,
-        missing,
-        exact,
-        integer,
-        keys,
-        points,
-        counts,
-        upto,
-        details,
-    ) in tx.rows(
+    table = tx.arrow(
         "SELECT feature, kind, n, missing, exact, is_integer, keys, points, counts, counts_upto, "
         "details FROM monitor_references WHERE model_id = ? ORDER BY rowid",
         [model_id],
+    )
+    scalars = table.select(["feature", "kind", "n", "missing", "exact", "is_integer", "details"])
+    keys = table.column("keys").to_pylist()
+    points, counts, upto = (_arrays(table.column(c)) for c in ("points", "counts", "counts_upto"))
+    for i, (name, kind, n, missing, exact, integer, details) in enumerate(
+        zip(*(c.to_pylist() for c in scalars.columns), strict=True)
     ):
         extra = json.loads(details)
         if kind == "calibration":
-            calibration[name] = np.asarray(counts, dtype=float)
+            calibration[name] = counts[i]
             continue
         feature = Feature(name, str(extra.pop("column", name)), kind, bool(integer))
         if kind == "numeric":
-            distribution = Distribution(
-                int(n),
-                np.asarray(points or [], dtype=float),
-                np.asarray(counts or [], dtype=float),
-                np.asarray(upto or [], dtype=float),
-                bool(exact),
-            )
+            distribution = Distribution(int(n), points[i], counts[i], upto[i], bool(exact))
             features[name] = FeatureReference(feature, int(n), int(missing), distribution)
         else:
-            categories = dict(zip(keys or [], counts or [], strict=True))
+            categories = dict(zip(keys[i] or [], counts[i].tolist(), strict=True))
             features[name] = FeatureReference(
                 feature, int(n), int(missing), categories=categories, details=extra
             )
@@ -384,6 +438,16 @@ def find_reference(tx: Tx, model_id: int) -> Reference | None:
         calibration=calibration,
         created_at=head[6],
     )
+
+
+def _arrays(column: pa.ChunkedArray) -> list[np.ndarray]:
+    """Each row's list of floats as an array (empty for NULL), sliced from the column's values."""
+    out: list[np.ndarray] = []
+    for chunk in column.chunks:
+        offsets = chunk.offsets.to_numpy()
+        values = chunk.values.to_numpy(zero_copy_only=False).astype(float, copy=False)
+        out += [values[offsets[i] : offsets[i + 1]] for i in range(len(chunk))]
+    return out
 
 
 def ensure_reference(ws: Workspace, model: Artifact, actor: Actor = SYSTEM) -> Reference:

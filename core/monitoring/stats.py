@@ -77,7 +77,12 @@ class Distribution:
     def from_values(cls, values: np.ndarray, limit: int = EXACT_LIMIT) -> Distribution:
         """The distribution of ``values`` (NaNs dropped): one sort; the distinct values are
         where the sorted values change."""
-        data = np.sort(np.asarray(values, dtype=float))
+        return cls.from_sorted(np.sort(np.asarray(values, dtype=float)), limit)
+
+    @classmethod
+    def from_sorted(cls, data: np.ndarray, limit: int = EXACT_LIMIT) -> Distribution:
+        """``from_values`` of values already sorted (NaNs last): a caller that owns its array
+        sorts it in place and spares a copy."""
         data = data[: int(np.searchsorted(data, np.nan))]  # NaNs sort last
         if data.size == 0:
             empty = np.zeros(0)
@@ -85,8 +90,8 @@ class Distribution:
         changes = np.empty(data.size, dtype=bool)
         changes[0] = True
         np.not_equal(data[1:], data[:-1], out=changes[1:])
-        first = np.flatnonzero(changes)
-        if first.size <= limit:
+        if np.count_nonzero(changes) <= limit:
+            first = np.flatnonzero(changes)
             upto = np.append(first[1:], data.size)
             return cls(int(data.size), data[first], first.astype(float), upto.astype(float), True)
         index = np.round(np.linspace(0, data.size - 1, limit)).astype(np.int64)

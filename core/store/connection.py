@@ -78,6 +78,29 @@ class Tx:
                     self.first_error = exc
                 raise translate(exc) from exc
 
+    def insert_table(self, table: str, columns: Sequence[str], data: Any) -> None:
+        """``INSERT INTO table (columns)`` every row of ``data`` (a pyarrow Table or a pandas
+        frame with those columns): one statement, no per-value conversion of Python objects
+        (lists of floats go in as Arrow arrays)."""
+        names = ", ".join(columns)
+        view = "_insert_rows"
+        self.cursor.register(view, data)
+        try:
+            self.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {view}")
+        finally:
+            self.cursor.unregister(view)
+
+    def arrow(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        """The rows of a query as a pyarrow Table (list columns stay arrays: reading back
+        thousands of floats per row costs no Python objects)."""
+        try:
+            self.cursor.complete()  # an earlier execute() left unread (a fetchone) is finished
+            return self.cursor.sql(sql, params=list(params or [])).to_arrow_table()
+        except duckdb.Error as exc:
+            if self.first_error is None:
+                self.first_error = exc
+            raise translate(exc) from exc
+
     def fetchall(self) -> list[tuple[Any, ...]]:
         return self.cursor.fetchall()
 
