@@ -1,0 +1,216 @@
+"""Webhooks (issue 17): events derived from what the store records, posted to a real local HTTP
+receiver with valid HMAC signatures, retried with backoff after it fails, never queued twice
+(also across a restart: a new process finds nothing new), the delivery log, admin-only changes
+and exact messages for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.api import Actor, Client, Forbidden, InvalidInput
+from core.api.automation import verify
+from tests.conftest import ROOT
+from tests.core.small_project import PROJECT, label_tickets
+
+ADMIN = Actor("admin", "test")
+SECRET = "a-test-secret-of-some-length"
+TICKETS = ROOT / "tests" / "fixtures" / "tickets.yaml"
+
+
+class Receiver:
+    """An http.server on a free port that records every POST and answers 500 to the first
+    ``fail_first`` of them."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.fail_first = fail_first
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.received.append({"headers": dict(self.headers), "body": body})
+                failing = len(receiver.received) <= receiver.fail_first
+                receiver.received[-1]["code"] = 500 if failing else 200
+                self.send_response(500 if failing else 200)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def events(self) -> list[str]:
+        return [json.loads(r["body"]).get("event", "slack") for r in self.received]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    found = Receiver(fail_first=2)
+    yield found
+    found.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def labeled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("notify")
+    client = Client(folder / "ws", ADMIN)
+    client.init()
+    client.projects.create(TICKETS)
+    label_tickets(client, folder)
+    return folder / "ws"
+
+
+@pytest.fixture
+def client(labeled: Path, tmp_path: Path) -> Client:
+    shutil.copytree(labeled, tmp_path / "ws")
+    return Client(tmp_path / "ws", ADMIN)
+
+
+def _events_happen(client: Client) -> int:
+    """A promotion (through a build), a failed build and a later rollback: the model promoted."""
+    good = client.builds.run(PROJECT, promote=True, trigger="test")
+    assert good.status == "successful" and good.model_id is not None
+    aborted = client.builds.run(PROJECT, label_set="label_set:tickets@9")
+    assert aborted.status == "aborted"
+    return good.build_id
+
+
+def test_events_are_delivered_signed_and_retried_after_failures(
+    client: Client, receiver: Receiver, tmp_path: Path
+) -> None:
+    hook = client.automation.add_webhook(PROJECT, receiver.url, secret=SECRET)
+    slack = client.automation.add_webhook(
+        PROJECT, receiver.url, format="slack", events=["build.failed"], secret=SECRET
+    )
+    _events_happen(client)
+    first = client.automation.deliver(retry_base_s=0.3)
+    assert first.queued >= 3 and first.retried == 2  # the receiver failed the first two posts
+    assert first.delivered == first.queued - 2
+    time.sleep(0.4)  # the first retry is due after 0.3 s
+    second = client.automation.deliver(retry_base_s=0.3)
+    assert (second.queued, second.delivered, second.retried) == (0, 2, 0)
+    for post in receiver.received:  # every body signed with the webhook's secret
+        assert verify(SECRET, post["headers"], post["body"])
+        assert not verify("another-secret-of-16+", post["headers"], post["body"])
+    log = client.automation.deliveries(PROJECT)
+    assert {d.status for d in log} == {"delivered"}
+    assert sorted(d.attempts for d in log)[-2:] == [2, 2]
+    assert [d.last_code for d in log] == [200] * len(log)
+    generic = {d.event for d in log if d.webhook_id == hook.webhook_id}
+    assert {"model.promoted", "build.failed"} <= generic
+    (to_slack,) = [d for d in log if d.webhook_id == slack.webhook_id]
+    assert set(to_slack.payload) == {"text"} and "build #2 aborted" in to_slack.payload["text"]
+    answered = [json.loads(p["body"]).get("key") for p in receiver.received if p["code"] == 200]
+    keys = [k for k in answered if k]  # the generic posts: each event answered once
+    assert sorted(keys) == sorted(d.event_key for d in log if d.webhook_id == hook.webhook_id)
+    # a restart (a new process) finds nothing new to send: the cursors and outbox are durable
+    done = subprocess.run(
+        [sys.executable, "-m", "core.cli", "-w", str(client.location), "scheduler", "--once"],
+        capture_output=True,
+        text=True,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("LOOPLINE_")},
+             "PYTHONPATH": str(ROOT)},
+        timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "webhooks: 0 delivered, 0 to retry" in done.stdout
+    posted = len(receiver.received)
+    client.models.rollback(PROJECT, "model:tickets@1", reason="same model, to test a move")
+    assert client.automation.deliver().queued == 1  # only the new promotion
+    assert len(receiver.received) == posted + 1
+    assert json.loads(receiver.received[-1]["body"])["event"] == "model.promoted"
+
+
+def test_a_rollback_is_named_and_a_status_change_is_sent(client: Client) -> None:
+    receiver = Receiver()
+    try:
+        client.builds.run(PROJECT, promote=True)
+        client.runs.train(PROJECT, seed=1)
+        run = client.runs.train(PROJECT, seed=2)
+        newer = client.models.register_run(run.run_id)
+        client.models.promote(PROJECT, newer.artifact_id, reason="seed 2")
+        client.automation.add_webhook(
+            PROJECT, receiver.url, events=["model.rolled_back", "model.promoted"], secret=SECRET
+        )
+        client.models.rollback(PROJECT, "model:tickets@1", reason="seed 2 misroutes bills")
+        assert client.automation.deliver().delivered == 1
+        (post,) = receiver.received
+        body = json.loads(post["body"])
+        assert body["event"] == "model.rolled_back"
+        assert body["summary"] == (
+            "[tickets] tickets v1 rolled back to production (was v2) by admin: "
+            "seed 2 misroutes bills"
+        )
+        assert post["headers"]["X-Loopline-Event"] == "model.rolled_back"
+    finally:
+        receiver.server.shutdown()
+
+
+def test_webhooks_test_posts_now_and_logs_a_dead_receiver(client: Client) -> None:
+    receiver = Receiver()
+    hook = client.automation.add_webhook(PROJECT, receiver.url, secret=SECRET)
+    delivery = client.automation.test_webhook(hook.webhook_id)
+    assert (delivery.event, delivery.status, delivery.last_code) == (
+        "webhook.test",
+        "delivered",
+        200,
+    )
+    receiver.server.shutdown()
+    receiver.server.server_close()
+    dead = client.automation.test_webhook(hook.webhook_id)
+    assert dead.status == "failed" and (dead.last_error or "").startswith("no answer: ")
+    removed = client.automation.remove_webhook(hook.webhook_id)
+    assert not removed.active
+    assert [h.active for h in client.automation.webhooks(PROJECT)] == [False]
+    assert [d.status for d in client.automation.deliveries(PROJECT)] == ["failed", "delivered"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"url": "ftp://example.com"},
+         "Webhook URL 'ftp://example.com' is not an http(s) URL."),
+        ({"events": ["build.done"]},
+         "Unknown event 'build.done'. Expected one of: alert.opened, alert.resolved, "
+         "build.failed, model.promoted, model.rolled_back, requirement.status_changed."),
+        ({"format": "teams"}, "Unknown webhook format 'teams'. Expected one of: json, slack."),
+        ({"secret": "short"}, "A webhook secret needs at least 16 characters."),
+    ],
+)  # fmt: skip
+def test_a_bad_webhook_is_refused_and_nothing_is_written(
+    client: Client, change: dict[str, Any], message: str
+) -> None:
+    arguments: dict[str, Any] = {"url": "http://localhost:9/hook", **change}
+    url = arguments.pop("url")
+    with pytest.raises(InvalidInput) as error:
+        client.automation.add_webhook(PROJECT, url, **arguments)
+    assert error.value.message == message
+    assert client.automation.webhooks(PROJECT) == []
+
+
+def test_only_an_admin_changes_webhooks(client: Client) -> None:
+    client.accounts.add_user("admin", roles=["admin"], password="a-long-password-1")
+    client.accounts.add_user("dana", roles=["data_scientist"], password="a-long-password-2")
+    root = client
+    dana = Client(client.location, Actor("dana", "test"))
+    with pytest.raises(Forbidden) as error:
+        dana.automation.add_webhook(PROJECT, "http://localhost:9/hook")
+    assert error.value.message.startswith("dana (data_scientist) may not change workspace settings")
+    assert root.automation.add_webhook(PROJECT, "http://localhost:9/hook").secret
+    assert len(root.automation.webhooks(PROJECT)) == 1
