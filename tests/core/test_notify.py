@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -214,3 +215,25 @@ def test_only_an_admin_changes_webhooks(client: Client) -> None:
     assert error.value.message.startswith("dana (data_scientist) may not change workspace settings")
     assert root.automation.add_webhook(PROJECT, "http://localhost:9/hook").secret
     assert len(root.automation.webhooks(PROJECT)) == 1
+
+
+def test_the_demo_history_reads_as_events(demo_pristine: Path) -> None:
+    """Every source of events on the demo: alerts opened and resolved, status changes,
+    promotions (each source read from its cursor, here from the start)."""
+    from core.notify.events import SOURCES, _resolved_alerts
+    from core.notify.models import Webhook
+
+    ws = Client(demo_pristine, ADMIN).workspace
+    with ws.store.read() as tx:
+        found = {name: source(tx, 0)[0] for name, source in SOURCES.items()}
+        hook = Webhook(1, "hw-triage", "http://x", "json", ("alert.resolved",), True,
+                       datetime(2026, 1, 1), "admin")  # fmt: skip
+        resolved = _resolved_alerts(tx, [hook])
+    opened = [e for e in found["alerts"] if e.project == "hw-triage"]
+    assert [e.key for e in opened][:2] == ["alert.opened:1", "alert.opened:2"]
+    assert opened[0].summary.startswith("[hw-triage] alert #1 opened: drift (drift.score = ")
+    assert {e.key for e in resolved} >= {"alert.resolved:1", "alert.resolved:2"}
+    changes = found["requirement_status_history"]
+    assert changes and all(e.data["status"] != e.data["previous_status"] for e in changes)
+    moves = [e for e in found["alias_history"] if e.project == "ooo-replies"]
+    assert [e.event for e in moves] == ["model.promoted", "model.promoted"]
