@@ -4,8 +4,9 @@
   the Builds page, the CLI, JUnit and exports show; rows written before are numbered in the order
   of their ids;
 - ``behave_results``: one row per behavioural test run in a build (``loopline behave`` alone
-  stores nothing): its kind, capability, expectation in words, pass rate with ``n`` and its
-  Wilson interval, the threshold, the verdict and up to five failing examples as JSON. The
+  stores nothing): its kind, capability, pass rate with ``n`` and its Wilson interval, the
+  threshold, the verdict, and as JSON (``failures``) its expectation in words and up to five
+  failing examples. The
   ``run_id`` ties the figure to the build's run, where requirements with evidence ``build``
   look for it (metric ``behave_pass_rate``, slice ``test = NAME``).
 
@@ -38,7 +39,6 @@ def up(con: duckdb.DuckDBPyConnection) -> None:
             test_name VARCHAR NOT NULL,
             test_kind VARCHAR NOT NULL,
             capability VARCHAR NOT NULL,
-            expectation VARCHAR NOT NULL,
             n INTEGER NOT NULL,
             passed_n INTEGER NOT NULL,
             pass_rate DOUBLE,
