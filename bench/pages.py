@@ -35,6 +35,7 @@ import ast
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -371,6 +372,7 @@ def main() -> int:
     if args.apptest:
         emit_line(apptest_times(Path(args.apptest)))
         return 0
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # servers stopped, folder removed
     clock = Stopwatch()
     rounds = 1 if args.quick else ROUNDS
     result = header("pages", targets=TARGETS, rounds=rounds, method=METHOD)

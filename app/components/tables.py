@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 MISSING = "—"
@@ -27,7 +28,9 @@ def shown(frame: pd.DataFrame, precision: int = 3) -> pd.DataFrame:
 
 
 def cell(value: Any, precision: int = 3) -> Any:
-    """One value as ``shown`` writes it."""
+    """One value as ``shown`` writes it (a list as its items joined by commas)."""
+    if isinstance(value, list | tuple | np.ndarray):
+        return ", ".join(str(cell(v, precision)) for v in value) or MISSING
     if value is None or (not isinstance(value, str | bool) and pd.isna(value)):
         return MISSING
     if isinstance(value, float):

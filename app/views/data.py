@@ -5,6 +5,7 @@ import plotly.express as px
 import streamlit as st
 
 from app.components.draft import draft_flow
+from app.components.tables import shown
 from app.components.upload import ingest_upload, quality_warning
 from app.deps import attempt, client, project_picker
 
@@ -43,21 +44,23 @@ if not versions:
     st.stop()
 st.subheader("Dataset versions")
 st.dataframe(
-    pd.DataFrame(
-        [
-            {
-                "version": f"v{d.version}",
-                "rows": d.metadata.get("rows"),
-                "new rows": d.metadata.get("new_rows"),
-                "from": str((d.metadata.get("time_range") or {}).get("from", ""))[:10],
-                "to": str((d.metadata.get("time_range") or {}).get("to", ""))[:10],
-                "mode": d.metadata.get("mode"),
-                "registered": d.created_at,
-                "by": d.created_by,
-                "id": d.artifact_id,
-            }
-            for d in versions
-        ]
+    shown(
+        pd.DataFrame(
+            [
+                {
+                    "version": f"v{d.version}",
+                    "rows": d.metadata.get("rows"),
+                    "new rows": d.metadata.get("new_rows"),
+                    "from": str((d.metadata.get("time_range") or {}).get("from", ""))[:10],
+                    "to": str((d.metadata.get("time_range") or {}).get("to", ""))[:10],
+                    "mode": d.metadata.get("mode"),
+                    "registered": d.created_at,
+                    "by": d.created_by,
+                    "id": d.artifact_id,
+                }
+                for d in versions
+            ]
+        )
     ),
     hide_index=True,
     width="stretch",
@@ -83,7 +86,7 @@ if report:
     )
     chart.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10}, yaxis_tickformat=".0%")
     st.plotly_chart(chart, key="data.missing")
-    shown = [
+    profile = [
         c
         for c in (
             "column",
@@ -98,4 +101,4 @@ if report:
         )
         if c in columns
     ]
-    st.dataframe(columns[shown], hide_index=True, width="stretch")
+    st.dataframe(shown(columns[profile]), hide_index=True, width="stretch")  # '—', never None

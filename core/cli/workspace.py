@@ -12,6 +12,11 @@ from core.cli.common import Adder, client
 from core.cli.imports import add_project_draft
 
 
+def counted(count: int, noun: str) -> str:
+    """``counted(1, "blob")`` → "1 blob"; ``counted(3, "blob")`` → "3 blobs"."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     root = client(args).init()
     print(f"Workspace ready at {root}")
@@ -155,8 +160,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     errors = [p for p in report.problems if p.severity == "error"]
     for problem in report.problems:
         print(f"{problem.severity}: {problem.what}: {problem.detail}")
-    summary = f"{report.artifacts} artifacts, {report.blobs_checked} blobs, {report.edges} edges"
-    print(f"{'FAILED' if errors else 'OK'}: {summary}; {len(errors)} problem(s)")
+    held = [(report.artifacts, "artifact"), (report.blobs_checked, "blob"), (report.edges, "edge")]
+    summary = ", ".join(counted(n, noun) for n, noun in held)
+    print(f"{'FAILED' if errors else 'OK'}: {summary}; {counted(len(errors), 'problem')}")
     if args.prune:
         from datetime import timedelta
 
@@ -165,7 +171,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         )
         verb = "would delete" if pruned.dry_run else "deleted"
         print(
-            f"prune: {verb} {pruned.removed} unreferenced blob(s)"
+            f"prune: {verb} {counted(pruned.removed, 'unreferenced blob')}"
             + (f", {pruned.freed_bytes:,} bytes" if not pruned.dry_run else "")
             + (
                 f"; kept {pruned.recent} touched in the last {args.older_than:g} min"
