@@ -387,7 +387,7 @@ def validate_set(
             node = parents.get(node)
     if spec is not None:
         for item in items:
-            if item.is_ml:
+            if item.has_check:
                 _check_scope(item, spec, source)
 
 

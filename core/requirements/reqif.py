@@ -78,7 +78,7 @@ STATUS_FIELDS = (
     "Loopline.Value",
     "Loopline.SampleSize",
     "Loopline.Interval",
-    "Loopline.Evidence",
+    "Loopline.EvidenceRef",  # (Loopline.Evidence names the sources)
 )
 
 

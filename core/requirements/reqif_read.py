@@ -112,7 +112,31 @@ class _Builder(xml.sax.ContentHandler):
             self.stack[-1].parts.append(content)
 
 
+_DECLARED = re.compile(rb"""^<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']""")
+
+
+def check_encoding(data: bytes, source: str) -> None:
+    """A file that declares (or, with no declaration and no UTF-16 mark, defaults to) UTF-8 must
+    be UTF-8: name the first byte that is not, instead of expat's 'invalid token'."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return
+    declared = _DECLARED.match(data.lstrip(b"\xef\xbb\xbf")[:300])
+    name = declared.group(1).decode().lower() if declared else "utf-8"
+    if name.replace("-", "").replace("_", "") not in ("utf8", "usascii", "ascii"):
+        return
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InvalidInput(
+            f"{source}: line {line}: byte {exc.start} (0x{data[exc.start]:02x}) is not UTF-8, "
+            f"though the file {'declares' if declared else 'defaults to'} {name.upper()}.",
+            hint="export the file again as UTF-8, or declare its real encoding",
+        ) from None
+
+
 def parse_xml(data: bytes, source: str) -> Node:
+    check_encoding(data, source)
     builder = _Builder()
     try:
         defusedxml.sax.parseString(data, builder, forbid_dtd=True)
