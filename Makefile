@@ -63,6 +63,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/monitoring.py
 	$(BIN)/python bench/remote.py
 	$(BIN)/python bench/compare.py
+	$(BIN)/python bench/compare.py --markdown
 
 # The layers of core/ and each package's imports (tests/core/test_layering.py checks them).
 graph: $(VENV)/.installed-dev

@@ -46,21 +46,44 @@ TARGET_FIGURES = {
         "speedup_vs_evidently": "ratios.speedup_vs_evidently (drift time)",
         "memory_share_of_evidently": "ratios.memory_share_of_evidently (peak RSS)",
     },
+    "labeling": {
+        "next_item_p95_ms (cold)": "queue_cold.next_item.p95_ms",
+        "save_p95_ms (cold)": "queue_cold.save_annotation.p95_ms",
+        "next_item_p95_ms (cold, writer running)": "queue_with_writer.next_item.p95_ms",
+        "save_p95_ms (cold, writer running)": "queue_with_writer.save_annotation.p95_ms",
+        "ingest_1m_seconds": "ingest_1m.seconds",
+        "ingest_1m_peak_mb": "ingest_1m.peak_mb",
+    },
 }
 # the figures docs/benchmarks.md shows for a bench (all figures with a direction otherwise)
 HEADLINES = {
     "monitoring": (
         "loopline.seconds",
+        "loopline.cpu_s",
         "loopline.reference_s",
         "loopline.store_s",
         "loopline.drift_s",
         "loopline.peak_rss_mb",
         "evidently.default.seconds",
+        "evidently.default.cpu_s",
         "evidently.default.peak_rss_mb",
         "psi_agreement.max_abs_diff",
         "js_agreement (categorical, Evidently's default test).max_abs_diff",
         "ratios.speedup_vs_evidently (drift time)",
+        "ratios.speedup_vs_evidently (CPU time: the figure least moved by other load)",
         "ratios.memory_share_of_evidently (peak RSS)",
+    ),
+    "labeling": (
+        "queue_cold.next_item.p50_ms",
+        "queue_cold.next_item.p95_ms",
+        "queue_cold.save_annotation.p50_ms",
+        "queue_cold.save_annotation.p95_ms",
+        "queue_warm.next_item.p95_ms",
+        "queue_warm.save_annotation.p95_ms",
+        "queue_with_writer.next_item.p95_ms",
+        "queue_with_writer.save_annotation.p95_ms",
+        "ingest_1m.seconds",
+        "ingest_1m.peak_mb",
     ),
 }
 
