@@ -101,8 +101,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"  derived from: {', '.join(item.derived_from)}")
     elif item.parent:
         print(f"  part of {item.parent}")
-    for name, value in (item.attributes or {}).items():
-        print(f"  {name} ({value['type']}): {value['value']}")
+    for name, given in (item.attributes or {}).items():
+        print(f"  {name} ({given['type']}): {given['value']}")
     if status is not None:
         print(
             f"  status: {status.status.replace('_', ' ')} {status.value_text}"

@@ -61,6 +61,8 @@ def cmd_verify_system(args: argparse.Namespace) -> int:
             else ""
         )
         print(f"inconclusive: {', '.join(done.inconclusive)}{failing}")
+    if done.no_check:
+        print(f"no check yet (nothing to verify): {', '.join(done.no_check)}")
     return 1 if done.fails else 0
 
 

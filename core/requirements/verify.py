@@ -66,6 +66,7 @@ class Verification:
     # inconclusive ML requirements that say an inconclusive verdict fails (fail_when_inconclusive)
     inconclusive_failing: tuple[str, ...] = ()
     inconclusive: tuple[str, ...] = ()  # every inconclusive ML requirement after it
+    no_check: tuple[str, ...] = ()  # ML requirements with no Loopline check yet (nothing to verify)
 
     @property
     def fails(self) -> bool:
@@ -313,7 +314,9 @@ def record_verification(ws: Workspace, measured: Measurement, actor: Actor) -> V
         )
         done = recompute(tx, project, cause=f"verification #{verification_id} of {model.ref}")
         statuses = select_statuses(tx, project)
-        strict = {r.requirement_id for r in select_current(tx, project) if r.fail_when_inconclusive}
+        current = select_current(tx, project)
+    strict = {r.requirement_id for r in current if r.fail_when_inconclusive}
+    no_check = tuple(r.requirement_id for r in current if r.is_ml and not r.has_check)
     violated = (k for k, s in statuses.items() if s.status == "violated" and s.level == "ml")
     unsure = sorted(
         k for k, s in statuses.items() if s.status == "inconclusive" and s.level == "ml"
@@ -334,6 +337,7 @@ def record_verification(ws: Workspace, measured: Measurement, actor: Actor) -> V
         tuple(sorted(violated)),
         tuple(k for k in unsure if k in strict),
         tuple(unsure),
+        no_check,
     )
 
 

@@ -156,3 +156,41 @@ def test_errors_are_one_line_with_a_hint(
         evidence_ws, capsys, "derive", "latency", "--budget-ms", "100", "--other-ms", "200"
     )
     assert code == 2 and "nothing is left for the model" in err
+
+
+def test_import_a_requirements_tool_export_with_a_mapping(
+    evidence_ws: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A DOORS-shaped export the `reqif` library writes (tests/tools), read through a mapping:
+    the ML requirement has no Loopline check yet and says so; its typed attributes show."""
+    from tests.core.test_reqif_tools import run_tool
+
+    module = tmp_path / "module.reqif"
+    run_tool("doors", str(module))
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text(
+        "project: tickets\nobject_types:\n  ML Requirement: ml\nrelations:\n  see also: ignore\n",
+        encoding="utf-8",
+    )
+    code, out, _ = run(
+        evidence_ws, capsys, "requirements", "import", str(module), "--mapping", str(mapping)
+    )
+    assert code == 0 and out.strip() == (
+        "tickets: requirement set v1: 3 new, 0 changed, 0 removed, 0 unchanged"
+    )
+    code, out, _ = run(evidence_ws, capsys, "requirements", "show", "tickets", "MLR-201")
+    assert code == 0
+    assert "  check: no check yet; evidence: —" in out
+    assert "  derived from: STK-101, STK-102" in out
+    assert "  Error Budget (REAL): 0.25" in out and "  Due Date (DATE): 2026-05-01T00:00:00Z" in out
+    code, out, _ = run(evidence_ws, capsys, "requirements", "list", "tickets", "--level", "ml")
+    line = next(row for row in out.splitlines() if row.startswith("MLR-201 "))
+    assert "no check yet" in line and "no evidence" in line
+    mapping.write_text("object_types:\n  ML Requirement: model\n", encoding="utf-8")
+    code, _, err = run(
+        evidence_ws, capsys, "requirements", "import", str(module), "--mapping", str(mapping)
+    )
+    assert code == 2 and err.splitlines()[0] == (
+        "error: map.yaml: object_types.ML Requirement: Unknown value 'model'. Expected one of: "
+        "ml, section, system, text."
+    )
