@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app.components.tables import shown
+from app.components.words import plural
 from core.api.types import Comparison, SliceFinding
 
 REGRESSION = "background-color: #ffe3e3; font-weight: 600"
@@ -152,5 +153,6 @@ def comparison_view(comparison: Comparison, findings: list[SliceFinding]) -> Non
         )
         st.plotly_chart(chart, key="compare.history")
     if comparison.disagreements:
-        with st.expander(f"{len(comparison.disagreements)} test items on which the runs disagree"):
+        items = plural(len(comparison.disagreements), "test item")
+        with st.expander(f"{items} on which the runs disagree"):
             st.write(", ".join(comparison.disagreements[:200]))

@@ -53,4 +53,4 @@ if counts:
 right.metric("Artifacts", f"{sum(counts.values()):,}")
 right.metric("Projects", len(overviews))
 right.caption("Workspace folder")
-right.code(str(api.location), language=None)
+right.code(str(api.location), language=None, wrap_lines=True)  # a long path wraps, not cut
