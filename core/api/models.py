@@ -7,6 +7,7 @@ from typing import Any
 from core.api.area import Area
 from core.artifacts.models import Artifact
 from core.artifacts.service import get_artifact
+from core.monitoring.candidates import CandidateComparison, compare_candidate
 from core.registry.service import (
     Promotion,
     find_alias,
@@ -14,6 +15,8 @@ from core.registry.service import (
     promotion_history,
     register_run_model,
 )
+from core.releases.canary import CanaryCheck, check_canary
+from core.releases.pipeline import Pipeline, Readiness, pipeline, readiness, release
 from core.releases.service import promote, rollback
 
 
@@ -47,6 +50,40 @@ class Models(Area):
     def promotion_history(self, project: str) -> list[Promotion]:
         """Every move of the production alias, newest first."""
         return promotion_history(self._ws, project)
+
+    def release(
+        self, project: str, model: int | str, *, to: str, reason: str, force: bool = False
+    ) -> Artifact:
+        """Promote ``model`` to ``to`` (``acceptance`` or ``production``) if it meets that
+        environment's policy; refused with every unmet condition listed. An admin may ``force``
+        it past them (recorded in the audit row). An MLflow model Loopline cannot serve is
+        refused either way."""
+        return release(self._ws, project, model, self._actor, to=to, reason=reason, force=force)
+
+    def readiness(self, project: str, model: int | str, to: str = "production") -> Readiness:
+        """Every condition of ``to``'s promotion policy, checked on ``model``."""
+        return readiness(self._ws, project, model, to)
+
+    def environments(self, project: str) -> Pipeline:
+        """The project's environments (acceptance, production) with their models, and what each
+        newer version still lacks for its next environment."""
+        return pipeline(self._ws, project)
+
+    def compare_candidate(self, project: str) -> CandidateComparison | None:
+        """The acceptance model against production on the live requests both scored (shadow or
+        canary); None when no model is in acceptance beside production."""
+        production = find_alias(self._ws, project, "production")
+        candidate = find_alias(self._ws, project, "acceptance")
+        if production is None or candidate is None:
+            return None
+        if production.artifact_id == candidate.artifact_id:
+            return None
+        return compare_candidate(self._ws, project, production.artifact_id, candidate.artifact_id)
+
+    def check_canary(self, project: str) -> CanaryCheck:
+        """Roll a canary back (acceptance to production's model, audited) when the project's
+        rules fire on it: run after monitoring computes the project's windows."""
+        return check_canary(self._ws, project, self._actor)
 
     def predict_dataset(self, model: int | str, dataset: int | str | None = None) -> Any:
         """The model's class probabilities for every row of a dataset version (the project's

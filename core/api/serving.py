@@ -19,7 +19,7 @@ from core.serving.host import SHIP_SECONDS, Host, HostPlaces, Hubs, default_cach
 from core.serving.hosts import ProductionModel, check_host_id, production_model
 from core.serving.log import PREDICTIONS, log_folder, logged_request_ids
 from core.serving.server import bind, run, url_of
-from core.serving.service import POLL_SECONDS, record_feedback
+from core.serving.service import POLL_SECONDS, Placement, ServedModel, record_feedback
 from core.serving.simulate import SimulationResult, simulate
 
 MIN_BODY_BYTES = 1_000
@@ -33,6 +33,7 @@ class Service:
     model: str  # the served model's reference, e.g. model:ooo-replies@3
     url: str
     log_folder: Path
+    candidate: str | None = None  # e.g. "model:ooo-replies@4 in the shadow"
 
 
 class Serving(Area):
@@ -46,15 +47,20 @@ class Serving(Area):
         log_level: str = "warning",
         access_log: bool = False,
         ready: Callable[[Service], None] | None = None,
+        shadow: bool = False,
+        canary: float | None = None,
     ) -> None:
         """Serve the project's production model over HTTP in this process until interrupted
         (Ctrl-C or SIGTERM; the log is flushed first). ``ready`` is told the :class:`Service`
         once the port is bound and the model loaded (a port in use is refused before the model
-        loads; ``port`` 0 picks a free one)."""
+        loads; ``port`` 0 picks a free one). ``shadow``: the ``acceptance`` model scores every
+        request beside production, never answering; ``canary``: it answers that percentage of
+        the keys (sticky per key)."""
         if max_body_bytes < MIN_BODY_BYTES:
             raise InvalidInput(
                 f"--max-body-bytes must be at least {MIN_BODY_BYTES}, got {max_body_bytes}."
             )
+        placement = _placement(shadow, canary)
         ws = self._ws  # a missing workspace is said first
         sock = bind(host, port)
         try:
@@ -63,13 +69,16 @@ class Serving(Area):
                 project,
                 authenticate=token_authenticator(ws, project),
                 max_body_bytes=max_body_bytes,
+                placement=placement,
             )
         except BaseException:
             sock.close()
             raise
         if ready is not None:
             folder = log_folder(ws, project, PREDICTIONS).parent
-            ready(Service(project, app.state.watcher.current.artifact.ref, url_of(sock), folder))
+            watcher = app.state.watcher
+            beside = _beside(watcher.candidate, placement)
+            ready(Service(project, watcher.current.artifact.ref, url_of(sock), folder, beside))
         run(app, sock, log_level=log_level, access_log=access_log)
 
     # what a serving host of a Loopline server asks (as its token's user)
@@ -151,6 +160,28 @@ class Serving(Area):
             if plan.folder.name == project and plan.truth is not None and plan.truth.is_file():
                 return plan.truth
         return None
+
+
+def _placement(shadow: bool, canary: float | None) -> Placement | None:
+    if shadow and canary is not None:
+        raise InvalidInput(
+            "A candidate runs either in the shadow or as a canary, not both.",
+            hint="pass --shadow or --canary PERCENT",
+        )
+    if shadow:
+        return Placement("shadow")
+    return Placement("canary", canary) if canary is not None else None
+
+
+def _beside(candidate: ServedModel | None, placement: Placement | None) -> str | None:
+    """How the service describes its candidate when it starts."""
+    if placement is None:
+        return None
+    if candidate is None:
+        return f"none in acceptance yet ({placement.describe()} once one is promoted there)"
+    if placement.mode == "shadow":
+        return f"{candidate.artifact.ref} in the shadow"
+    return f"{candidate.artifact.ref} as a canary answering {placement.share:g}% of the keys"
 
 
 def serve_host(

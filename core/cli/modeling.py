@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from core.api import serialise
 from core.cli.common import Adder, client, print_table
 
 
@@ -168,17 +169,44 @@ def cmd_register(args: argparse.Namespace) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    model = client(args).models.promote(
-        args.project, args.model, alias=args.alias, reason=args.reason
+    api = client(args)
+    if args.alias == "candidate":  # a bookmark, not an environment: no policy to meet
+        model = api.models.promote(args.project, args.model, alias="candidate", reason=args.reason)
+        print(f"candidate of {args.project} is now {model.ref}")
+        return 0
+    to = args.to or args.alias or "production"
+    model = api.models.release(
+        args.project, args.model, to=to, reason=args.reason, force=args.force
     )
-    print(f"{args.alias} of {args.project} is now {model.ref}")
+    forced = " (forced past its policy; audited)" if args.force else ""
+    print(f"{to} of {args.project} is now {model.ref}{forced}")
+    return 0
+
+
+def cmd_environments(args: argparse.Namespace) -> int:
+    view = client(args).models.environments(args.project)
+    if args.json:
+        print(json.dumps(serialise(view), indent=2))
+        return 0
+    print(f"Environments of {view.project} (policy: {view.policy})")
+    for stage in view.stages:
+        since = f" since {stage.since:%Y-%m-%d %H:%M}" if stage.since else ""
+        print(f"  {stage.environment:<11} {stage.model or '-'}{since}")
+    if not view.candidates:
+        print("No candidate waiting.")
+    for ready in view.candidates:
+        mark = "ready for" if ready.ready else "not ready for"
+        print(f"{ready.model}: {mark} {ready.environment}")
+        for condition in ready.conditions:
+            print(f"  [{'x' if condition.met else ' '}] {condition.line()}")
     return 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
     api = client(args)
     api.projects.get(args.project)
-    aliases = {a: api.models.find_alias(args.project, a) for a in ("production", "candidate")}
+    names = ("production", "acceptance", "candidate")
+    aliases = {a: api.models.find_alias(args.project, a) for a in names}
     rows = []
     for model in api.artifacts.list(kind="model", project=args.project):
         marks = [a for a, m in aliases.items() if m and m.artifact_id == model.artifact_id]
@@ -323,12 +351,35 @@ def add_commands(add: Adder) -> None:
     promote = add(
         "promote",
         cmd_promote,
-        "Point production (or candidate) at a model version; rolls back too.",
+        "Move a model version into acceptance or production (rolls back too) if it meets the "
+        "project's promotion policy; refused with every unmet condition listed.",
     )
     promote.add_argument("project", metavar="PROJECT")
     promote.add_argument("model", metavar="MODEL", help="e.g. model:hw-triage@3 or an id")
-    promote.add_argument("--alias", choices=["production", "candidate"], default="production")
+    promote.add_argument(
+        "--to",
+        choices=["acceptance", "production"],
+        help="the environment (default: production)",
+    )
+    promote.add_argument(
+        "--alias",
+        choices=["production", "acceptance", "candidate"],
+        help="the same as --to; 'candidate' bookmarks a version (no policy)",
+    )
     promote.add_argument("--reason", required=True, help="kept in the promotion history")
+    promote.add_argument(
+        "--force",
+        action="store_true",
+        help="admins only: promote past unmet conditions (recorded in the audit log)",
+    )
+    environments = add(
+        "environments",
+        cmd_environments,
+        "The project's environments (acceptance, production), their models, and what each "
+        "candidate still lacks under the promotion policy.",
+    )
+    environments.add_argument("project", metavar="PROJECT")
+    environments.add_argument("--json", action="store_true", help="print it as JSON")
     models = add(
         "models", cmd_models, "List a project's registered model versions and their aliases."
     )

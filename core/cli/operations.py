@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -23,6 +24,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         access_log=args.access_log,
         ready=_say_serving,
+        shadow=args.shadow,
+        canary=args.canary,
     )
     return 0
 
@@ -55,7 +58,8 @@ def _say_serving(service: Any) -> None:
         f"  POST {url}/predict  POST {url}/feedback  GET {url}/health  GET {url}/model  "
         f"docs: {url}/docs\n"
         f"  log: {service.log_folder}\n"
-        "  Ctrl-C stops it (the log is flushed first).",
+        + (f"  candidate: {service.candidate}\n" if getattr(service, "candidate", None) else "")
+        + "  Ctrl-C stops it (the log is flushed first).",
         flush=True,
     )
 
@@ -98,6 +102,47 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 1 if result.errors else 0
 
 
+def cmd_candidate(args: argparse.Namespace) -> int:
+    api = client(args)
+    if args.check_canary:
+        checked = api.models.check_canary(args.project)
+        print(checked.text())
+    comparison = api.models.compare_candidate(args.project)
+    if comparison is None:
+        print(f"No candidate beside production in {args.project} (nothing in acceptance).")
+        return 0
+    if args.json:
+        from core.api import serialise
+
+        print(json.dumps(serialise(comparison), indent=2))
+        return 0
+    _print_comparison(comparison)
+    return 0
+
+
+def _print_comparison(c: Any) -> None:
+    print(
+        f"Candidate #{c.candidate_id} against production #{c.production_id} in {c.project} "
+        f"({c.mode}): {c.pairs:,} request(s) scored by both, {c.canary_answers:,} answered "
+        "by the candidate"
+    )
+    print(f"  agreement            {c.agreement.text()}")
+    for name, side in (("production", c.production), ("candidate", c.candidate)):
+        estimated = "-" if side.estimated_accuracy is None else f"{side.estimated_accuracy:.3f}"
+        p95 = "-" if side.latency_p95_ms is None else f"{side.latency_p95_ms:.2f} ms"
+        print(
+            f"  {name:<11} estimated accuracy {estimated}, realized "
+            f"{side.realized_accuracy.text()}, p95 latency {p95}"
+        )
+    for s in c.slices:
+        mark = "" if s.judged else " (too few to judge)"
+        print(
+            f"  {s.slice}: n {s.n}, agreement {s.agreement.text()}; realized "
+            f"production {s.production_accuracy.text()}, candidate "
+            f"{s.candidate_accuracy.text()}{mark}"
+        )
+
+
 def add_commands(add: Adder) -> None:
     serve = add(
         "serve",
@@ -127,6 +172,19 @@ def add_commands(add: Adder) -> None:
         help="server messages (default: %(default)s)",
     )
     serve.add_argument("--access-log", action="store_true", help="print a line per request")
+    beside = serve.add_mutually_exclusive_group()
+    beside.add_argument(
+        "--shadow",
+        action="store_true",
+        help="score every request with the acceptance model too, logged, never answered",
+    )
+    beside.add_argument(
+        "--canary",
+        type=float,
+        metavar="PERCENT",
+        help="the acceptance model answers PERCENT of the keys (sticky per X-Canary-Key "
+        "header, else item id); production is scored beside it",
+    )
     host = serve.add_argument_group(
         "serving host (with LOOPLINE_URL or --server: the model comes from the server, the log "
         "goes back to it)"
@@ -151,6 +209,20 @@ def add_commands(add: Adder) -> None:
         metavar="S",
         help="how often the server is asked for the production model (default: %(default)s)",
     )
+    candidate = add(
+        "candidate",
+        cmd_candidate,
+        "Compare the acceptance model with production on the live requests both scored (shadow "
+        "or canary): agreement, estimated and realized accuracy with intervals, latency, slices.",
+    )
+    candidate.add_argument("project", metavar="PROJECT")
+    candidate.add_argument(
+        "--check-canary",
+        action="store_true",
+        help="first roll a canary back (acceptance to production's model, audited) if the "
+        "project's alert rules fire on it",
+    )
+    candidate.add_argument("--json", action="store_true", help="print the comparison as JSON")
     sim = add(
         "simulate",
         cmd_simulate,

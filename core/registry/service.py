@@ -22,7 +22,8 @@ from core.ml.model import Model
 from core.projects.service import get_project
 from core.store import Workspace
 
-ALIASES = ("production", "candidate")
+ENVIRONMENTS = ("acceptance", "production")  # the pipeline a model goes through, in order
+ALIASES = (*ENVIRONMENTS, "candidate")
 
 
 def register_run_model(
@@ -81,6 +82,22 @@ def load_model(ws: Workspace, artifact: Artifact) -> Model:
     return Model.from_files(
         {role: data for role, data in files.items() if role != "evaluation.json"}
     )
+
+
+def unservable(artifact: Artifact) -> str | None:
+    """Why Loopline cannot serve this model version (None when it can): an MLflow model keeps its
+    MLflow files, not the Loopline manifest (``model.json``) the service loads."""
+    if any(f.role == "model.json" for f in artifact.files):
+        return None
+    meta = artifact.metadata
+    if meta.get("source") == "mlflow":
+        mlflow = meta.get("mlflow") or {}
+        return (
+            f"{artifact.ref} was imported from MLflow ({mlflow.get('name', artifact.name)} "
+            f"version {mlflow.get('version', '?')}, {meta.get('trainer', 'mlflow')}): Loopline "
+            "keeps it for comparison and lineage but cannot serve it"
+        )
+    return f"{artifact.ref} has no model.json: Loopline cannot serve it"
 
 
 def find_alias(ws: Workspace, project: str, alias: str = "production") -> Artifact | None:

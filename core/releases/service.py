@@ -3,13 +3,15 @@ chain, writes the audit row and recomputes the requirement statuses that read pr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from core.accounts.audit import record
 from core.actor import Actor
 from core.artifacts.integrity import ensure_intact
 from core.artifacts.models import Artifact
 from core.artifacts.service import get_artifact
 from core.errors import InvalidInput
-from core.registry.service import ALIASES, find_alias
+from core.registry.service import ALIASES, ENVIRONMENTS, find_alias, unservable
 from core.requirements.status import recompute
 from core.store import Workspace, chain, utcnow
 
@@ -23,8 +25,10 @@ def promote(
     alias: str = "production",
     reason: str = "",
     build_id: int | None = None,
+    forced: Sequence[str] = (),
 ) -> Artifact:
-    """Point ``alias`` at a registered model version; rolling back is promoting an older one."""
+    """Point ``alias`` at a registered model version; rolling back is promoting an older one.
+    ``forced``: the release conditions an admin promoted past (kept in the audit row)."""
     if alias not in ALIASES:
         raise InvalidInput(f"Unknown alias {alias!r}. Expected one of: {', '.join(ALIASES)}.")
     artifact = get_artifact(ws, model)
@@ -32,6 +36,13 @@ def promote(
         raise InvalidInput(f"{artifact.ref} is not a registered model of {project!r}.")
     if not reason.strip():
         raise InvalidInput("Say why (a reason is kept in the promotion history).")
+    why_not = unservable(artifact) if alias in ENVIRONMENTS else None
+    if why_not is not None:
+        raise InvalidInput(
+            f"Cannot promote {artifact.ref} to {alias}: {why_not}.",
+            hint="retrain it in Loopline (`loopline train` or `loopline build`) and promote "
+            "that version",
+        )
     ensure_intact(ws, artifact, "promote")  # rolling back is promoting an older version
     previous = find_alias(ws, project, alias)
     now = utcnow()
@@ -68,6 +79,7 @@ def promote(
                 "previous": previous.ref if previous else None,
                 "reason": reason,
                 "build_id": build_id,
+                **({"forced_past": list(forced)} if forced else {}),
             },
         )
         if alias == "production":

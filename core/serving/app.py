@@ -13,6 +13,7 @@ for the disk.
 from __future__ import annotations
 
 import gc
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -23,6 +24,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from core.actor import Actor
@@ -43,8 +45,10 @@ from core.serving.log import logged_request_ids
 from core.serving.requests import MAX_BATCH, BadRequest, Schemas, naive_utc, parse
 from core.serving.service import (
     POLL_SECONDS,
+    Item,
     ModelSource,
     ModelWatcher,
+    Placement,
     PredictionLog,
     ServedModel,
     WorkspaceSource,
@@ -53,6 +57,8 @@ from core.serving.service import (
     record_feedback,
 )
 from core.store import Workspace, utcnow
+
+log = logging.getLogger("loopline.serving")
 
 
 @dataclass(frozen=True)
@@ -96,12 +102,15 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     poll_seconds: float = POLL_SECONDS,
     flush_seconds: float = 1.0,
+    placement: Placement | None = None,
 ) -> FastAPI:
     """The service for ``project``'s production model. Raises NotFound when there is none.
 
     ``where``: the workspace, or a :class:`Backend` (a serving host of a Loopline server).
     ``authenticate(token)`` (for a workspace) returns the actor a bearer token belongs to, or
-    raises Forbidden; without it ``/feedback`` answers 503.
+    raises Forbidden; without it ``/feedback`` answers 503. ``placement``: the ``acceptance``
+    model runs beside production in the shadow or as a canary (none while nothing is in
+    acceptance).
     """
     backend = where if isinstance(where, Backend) else local_backend(where, project, authenticate)
     service = Service(
@@ -110,6 +119,7 @@ def create_app(
         max_body_bytes=max_body_bytes,
         poll_seconds=poll_seconds,
         flush_seconds=flush_seconds,
+        placement=placement,
     )
     app = FastAPI(
         title=f"Loopline prediction service: {project}",
@@ -146,9 +156,12 @@ class Service:
         max_body_bytes: int,
         poll_seconds: float,
         flush_seconds: float,
+        placement: Placement | None = None,
     ) -> None:
         self.backend, self.project, self.max_body_bytes = backend, project, max_body_bytes
-        self.watcher = ModelWatcher(backend.source, project, poll_seconds=poll_seconds)
+        self.watcher = ModelWatcher(
+            backend.source, project, poll_seconds=poll_seconds, placement=placement
+        )
         current = self.watcher.current.spec
         self.logs = PredictionLog(backend.log_root, current, flush_seconds=flush_seconds)
         self.schemas = Schemas(current)
@@ -192,6 +205,7 @@ class Service:
                 "log": asdict(stats),
                 "quarantined": self.logs.quarantined,
                 "alias_check_error": self.watcher.last_poll_error,
+                "candidate": self._candidate(),
                 **self.backend.health(),
             }
         )
@@ -211,8 +225,20 @@ class Service:
                 "spans": list(spec.labels.spans.types) if spec.labels.spans else [],
                 "switches": self.watcher.switches,
                 "max_batch": MAX_BATCH,
+                "candidate": self._candidate(),
             }
         )
+
+    def _candidate(self) -> dict[str, Any] | None:
+        """The candidate beside production and how it runs (None: no placement)."""
+        placement, candidate = self.watcher.placement, self.watcher.candidate
+        if placement is None:
+            return None
+        return {
+            "mode": placement.mode,
+            "share": placement.share if placement.mode == "canary" else None,
+            "model": _model_ref(candidate) if candidate is not None else None,
+        }
 
     async def predict(self, request: Request) -> Response:
         received = utcnow()
@@ -225,21 +251,78 @@ class Service:
             self.logs.failed(served, refused, received)
             return bad_request(bad)
         base, items = parsed_items(parsed, served, received)
+        candidate = self.watcher.candidate
+        answered, canary = self._route(items, candidate, request.headers.get("x-canary-key"))
         try:
-            if inline(served, items):
-                served, per_item = await self.batcher.predict(items)
-            else:
-                per_item = await run_in_threadpool(predict_items, served, items)
+            per_item = await self._predict(served, answered) if answered else 0.0
+            canary_ms = await self._predict(candidate, canary) if candidate and canary else 0.0
         except Exception as error:
             message = f"internal error: {type(error).__name__}: {error}"
             failed = [(i.request_id, i.ts, i.item_id, message) for i in items]
             self.logs.failed(served, failed, received)
             raise
-        self.logs.predicted(served, items, received, per_item)
+        self.logs.predicted(served, answered, received, per_item)
         head = {"model": _model_ref(served)}
+        if candidate is not None and canary:
+            self.logs.predicted(candidate, canary, received, canary_ms, "canary")
+            if parsed.inputs is not None:
+                head = {"model": _model_ref(candidate)}
+            else:
+                for item in canary:
+                    item.result["model"] = _model_ref(candidate)
         if parsed.inputs is not None:
-            return json_response({**items[0].result, **head})
-        return json_response({"request_id": base, **head, "items": [i.result for i in items]})
+            response = json_response({**items[0].result, **head})
+        else:
+            response = json_response(
+                {"request_id": base, **head, "items": [i.result for i in items]}
+            )
+        if candidate is not None:  # scored after the answer is sent: the client never waits
+            response.background = BackgroundTask(
+                self._shadow, served, candidate, answered, canary, received
+            )
+        return response
+
+    def _route(
+        self, items: list[Item], candidate: ServedModel | None, key: str | None
+    ) -> tuple[list[Item], list[Item]]:
+        """The items production answers and those the canary answers (sticky per key: the
+        ``X-Canary-Key`` header, else the item's id, else its request id)."""
+        placement = self.watcher.placement
+        if candidate is None or placement is None or placement.mode != "canary":
+            return items, []
+        answered: list[Item] = []
+        canary: list[Item] = []
+        for item in items:
+            chosen = key or item.item_id or item.request_id
+            (canary if placement.answers(chosen) else answered).append(item)
+        return answered, canary
+
+    async def _predict(self, model: ServedModel, items: list[Item]) -> float:
+        """Model time per item: on the event loop (micro-batched) when cheap, else in a thread."""
+        if inline(model, items):
+            return (await self.batcher.predict(items, model))[1]
+        return await run_in_threadpool(predict_items, model, items)
+
+    async def _shadow(
+        self,
+        served: ServedModel,
+        candidate: ServedModel,
+        answered: list[Item],
+        canary: list[Item],
+        received: datetime,
+    ) -> None:
+        """The model that did not answer scores the same items, into the shadow log: the
+        candidate beside production's answers, production beside the canary's."""
+        for model, items in ((candidate, answered), (served, canary)):
+            if not items:
+                continue
+            twins = [item.twin() for item in items]
+            try:
+                per_item = await self._predict(model, twins)
+            except Exception:  # a shadow failure never touches the answers: say so, go on
+                log.exception("%s: shadow scoring with %s failed", self.project, model.model_id)
+                continue
+            self.logs.predicted(model, twins, received, per_item, "shadow")
 
     async def feedback(self, request: Request) -> Response:
         received = utcnow()

@@ -23,13 +23,16 @@ class MicroBatcher:
 
     def __init__(self, watcher: ModelWatcher) -> None:
         self.watcher = watcher
-        self._pending: list[tuple[list[Item], asyncio.Future[tuple[ServedModel, float]]]] = []
+        self._pending: list[Pending] = []
         self._scheduled = False
 
-    async def predict(self, items: list[Item]) -> tuple[ServedModel, float]:
+    async def predict(
+        self, items: list[Item], model: ServedModel | None = None
+    ) -> tuple[ServedModel, float]:
+        """``items`` predicted by ``model`` (default: the production model at flush time)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[ServedModel, float]] = loop.create_future()
-        self._pending.append((items, future))
+        self._pending.append((items, future, model))
         if not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._flush)
@@ -38,14 +41,27 @@ class MicroBatcher:
     def _flush(self) -> None:
         self._scheduled = False
         pending, self._pending = self._pending, []
-        served = self.watcher.current
-        try:
-            per_item = predict_items(served, [item for items, _ in pending for item in items])
-        except Exception as error:
-            for _, future in pending:
-                if not future.done():
-                    future.set_exception(error)
-            return
-        for _, future in pending:
+        current = self.watcher.current
+        groups: dict[int, tuple[ServedModel, list[Pending]]] = {}
+        for entry in pending:
+            served = entry[2] or current
+            groups.setdefault(id(served), (served, []))[1].append(entry)
+        for served, entries in groups.values():
+            _predict_group(served, entries)
+
+
+Pending = tuple[list[Item], "asyncio.Future[tuple[ServedModel, float]]", ServedModel | None]
+
+
+def _predict_group(served: ServedModel, pending: list[Pending]) -> None:
+    """One model call for every pending request of ``served``; each future gets the outcome."""
+    try:
+        per_item = predict_items(served, [item for items, _, _ in pending for item in items])
+    except Exception as error:
+        for _, future, _ in pending:
             if not future.done():
-                future.set_result((served, per_item))
+                future.set_exception(error)
+        return
+    for _, future, _ in pending:
+        if not future.done():
+            future.set_result((served, per_item))

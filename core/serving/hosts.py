@@ -31,15 +31,17 @@ from core.artifacts.integrity import ensure_intact
 from core.artifacts.service import get_artifact
 from core.errors import InvalidInput, expected_one_of
 from core.projects.service import get_project
-from core.serving.log import FEEDBACK_SCHEMA, KINDS, PREDICTIONS, log_folder
+from core.serving.log import FEEDBACK_SCHEMA, KINDS, PREDICTIONS, SHADOW, log_folder
 from core.serving.service import ALIAS, WorkspaceSource
 from core.store import Workspace
 
 HOST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 SEGMENT_NAME = re.compile(r"^seg-\d{13}-\d{1,10}-\d{6}\.parquet$")
 HOST_HINT = "a host id is 1 to 64 letters, digits, '-' or '_', starting with a letter or digit"
+_PREDICTED = ("ts", "received_at", "request_id", "model_id", "model_version", "prediction")
 REQUIRED = {
-    PREDICTIONS: ("ts", "received_at", "request_id", "model_id", "model_version", "prediction"),
+    PREDICTIONS: _PREDICTED,
+    SHADOW: _PREDICTED,
     "feedback": tuple(FEEDBACK_SCHEMA.names),
 }
 SERVING_HOST = "monitor.record"  # the permission a serving host's token needs (role service)

@@ -4,6 +4,7 @@ Layout (a fixed contract)::
 
     <workspace>/logs/<project>/predictions/seg-<utc epoch ms>-<pid>-<counter>.parquet
     <workspace>/logs/<project>/feedback/seg-<utc epoch ms>-<pid>-<counter>.parquet
+    <workspace>/logs/<project>/shadow/seg-<utc epoch ms>-<pid>-<counter>.parquet
 
     <workspace>/logs/<project>/quarantine/q-<utc epoch ms>-<pid>-<counter>.jsonl
 
@@ -22,9 +23,12 @@ tried again.
 Prediction columns: ``ts`` (event time, naive UTC), ``received_at``, ``request_id``, ``item_id``,
 ``model_id`` (artifact id), ``model_version``, ``prediction``, ``confidence`` (max probability),
 ``p_<class>`` per class, ``latency_ms`` (model time per item), ``spans`` (JSON list, text
-projects), ``error`` (NULL when ok), then ``f_<column>`` for every project column except the id
+projects), ``error`` (NULL when ok), ``route`` (which model answered: ``production`` or ``canary``;
+NULL in logs written before shadow and canary serving), then ``f_<column>`` for every project column except the id
 and time columns: the model's inputs first, then the others (NULL when a request did not send
-them). Feedback columns: ``ts``, ``received_at``, ``request_id``, ``label``, ``actor``.
+them). The shadow log has the same columns: the scores of the model that did *not* answer a
+request (a shadow candidate, or production beside a canary), ``route`` ``shadow``, joined to the
+answer by ``request_id``; monitoring's windows never read it. Feedback columns: ``ts``, ``received_at``, ``request_id``, ``label``, ``actor``.
 """
 
 from __future__ import annotations
@@ -55,7 +59,9 @@ if TYPE_CHECKING:
 LOG_DIR = "logs"
 PREDICTIONS = "predictions"
 FEEDBACK = "feedback"
-KINDS = (PREDICTIONS, FEEDBACK)
+SHADOW = "shadow"
+KINDS = (PREDICTIONS, FEEDBACK, SHADOW)
+ROUTES = ("production", "canary", "shadow")
 QUARANTINE = "quarantine"
 SEGMENT_GLOB = "*.parquet"
 QUARANTINE_GLOB = "*.jsonl"
@@ -111,6 +117,7 @@ def prediction_schema(spec: ProjectSpec) -> pa.Schema:
         ("latency_ms", pa.float64()),
         ("spans", pa.string()),
         ("error", pa.string()),
+        ("route", pa.string()),
     ]
     for name in logged_fields(spec):
         fields.append((input_column(name), _TYPES.get(spec.column(name).type, pa.string())))
@@ -209,6 +216,25 @@ def logged_request_ids(root: Workspace | Path, project: str, wanted: Iterable[st
             [log_glob(root, project, PREDICTIONS), ids],
         ).fetchall()
     return {str(r[0]) for r in rows}
+
+
+def served_count(root: Workspace | Path, project: str, model_id: int) -> int:
+    """How many predictions model ``model_id`` made without error, answered or in the shadow
+    (finished segments of every service process)."""
+    import duckdb
+
+    globs = [
+        log_glob(root, project, k) for k in (PREDICTIONS, SHADOW) if segments(root, project, k)
+    ]
+    if not globs:
+        return 0
+    with duckdb.connect() as con:
+        row = con.execute(
+            "SELECT count(*) FROM read_parquet(?, union_by_name = true) "
+            "WHERE CAST(model_id AS VARCHAR) = ? AND error IS NULL",
+            [globs, str(model_id)],
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def count_records(root: Workspace | Path, project: str, kind: str = PREDICTIONS) -> int:

@@ -4,6 +4,11 @@ The service serves the model under the ``production`` alias. A watcher thread re
 every ``poll_seconds`` in a short read unit (the workspace file is never kept open between polls:
 while one process holds it, no other process can open it) and swaps in a newly promoted model
 without a restart; requests pick up the served model once, so a request never mixes two models.
+
+With a :class:`Placement` the watcher follows the ``acceptance`` alias too: that model is the
+candidate beside production, scored on every request and never answered (shadow), or answering
+a sticky share of the keys (canary). When the alias goes (or points at the production model
+again, as a rolled-back canary's does), the candidate is dropped at the next poll.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import logging
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,7 +29,7 @@ from core.accounts.audit import record
 from core.actor import Actor
 from core.artifacts.models import Artifact
 from core.artifacts.service import get_artifact
-from core.errors import CoreError, NotFound
+from core.errors import CoreError, InvalidInput, NotFound, expected_one_of
 from core.ml.form import FormModel, FormPredictor
 from core.ml.model import Model
 from core.ml.row import RowPredictor
@@ -34,6 +40,7 @@ from core.serving.log import (
     FEEDBACK,
     FEEDBACK_SCHEMA,
     PREDICTIONS,
+    SHADOW,
     SegmentWriter,
     class_column,
     input_column,
@@ -45,6 +52,8 @@ from core.serving.requests import naive_utc
 from core.store import Workspace, utcnow
 
 ALIAS = "production"
+CANDIDATE_ALIAS = "acceptance"  # the model a shadow or canary runs beside production
+MODES = ("shadow", "canary")
 AUDITED_IDS = 20  # a feedback audit row lists this many request ids
 POLL_SECONDS = 2.0
 INLINE_ITEMS = 8  # batches up to this size are predicted on the event loop, larger ones in a thread
@@ -142,8 +151,38 @@ def no_model(project: str, alias: str) -> NotFound:
     )
 
 
+@dataclass(frozen=True)
+class Placement:
+    """How the candidate (the ``acceptance`` model) runs beside production: ``shadow`` (scored on
+    every request, logged, never answered) or ``canary`` (answers ``share`` percent of the keys,
+    the same keys every time; production is scored beside it in the shadow log)."""
+
+    mode: str
+    share: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise InvalidInput(expected_one_of("candidate mode", self.mode, MODES))
+        if self.mode == "canary" and not 0 < self.share <= 100:
+            raise InvalidInput(
+                f"A canary answers a share of the requests between 0 and 100 percent, got "
+                f"{self.share:g}.",
+                hint="e.g. --canary 10 answers one key in ten with the acceptance model",
+            )
+
+    def answers(self, key: str) -> bool:
+        """Whether the canary answers ``key`` (sticky: the same key always goes the same way)."""
+        if self.mode != "canary":
+            return False
+        return zlib.crc32(key.encode("utf-8")) % 10_000 < round(self.share * 100)
+
+    def describe(self) -> str:
+        return "shadow" if self.mode == "shadow" else f"canary {self.share:g}%"
+
+
 class ModelWatcher:
-    """Holds the served model and follows the alias from a background thread."""
+    """Holds the served model (and the candidate, with a placement) and follows the aliases from
+    a background thread."""
 
     def __init__(
         self,
@@ -153,6 +192,7 @@ class ModelWatcher:
         alias: str = ALIAS,
         poll_seconds: float = POLL_SECONDS,
         on_switch: Callable[[ServedModel, ServedModel], None] | None = None,
+        placement: Placement | None = None,
     ) -> None:
         self.source: ModelSource = (
             WorkspaceSource(source) if isinstance(source, Workspace) else source
@@ -167,11 +207,41 @@ class ModelWatcher:
         if found is None:
             raise self.source.missing(project, alias)
         self.current = self.source.load(project, found)
+        self.placement = placement
+        self.candidate: ServedModel | None = None
+        if placement is not None:
+            self.check_candidate(quiet=True)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def check_candidate(self, *, quiet: bool = False) -> bool:
+        """Read the candidate's alias once; load, swap or drop the candidate if it moved."""
+        found = self.source.find(self.project, CANDIDATE_ALIAS)
+        if found is not None and found[0] == self.current.artifact.artifact_id:
+            found = None  # the production model itself (a rolled-back canary): no candidate
+        had = self.candidate.artifact.artifact_id if self.candidate is not None else None
+        if (found[0] if found else None) == had:
+            return False
+        self.candidate = self.source.load(self.project, found) if found is not None else None
+        if quiet:
+            return True
+        log.warning(
+            "%s: candidate now %s (was %s)",
+            self.project,
+            self.candidate.artifact.ref if self.candidate else "none",
+            had,
+        )
+        return True
+
     def check(self) -> bool:
-        """Read the alias once; load and swap in the model it names if it moved."""
+        """Read the alias once; load and swap in the model it names if it moved (then the
+        candidate's alias, with a placement). Whether production moved."""
+        moved = self._check_production()
+        if self.placement is not None:
+            self.check_candidate()
+        return moved
+
+    def _check_production(self) -> bool:
         found = self.source.find(self.project, self.alias)
         if found is None or found[0] == self.current.artifact.artifact_id:
             return False
@@ -221,6 +291,10 @@ class Item:
     ts: datetime
     item_id: str | None = None
     result: dict[str, Any] = field(default_factory=dict)
+
+    def twin(self) -> Item:
+        """The same item without a result: what the model that does not answer scores."""
+        return Item(self.request_id, self.inputs, self.ts, self.item_id)
 
 
 def request_ids(given: str | None, count: int, single: bool) -> tuple[str, list[str]]:
@@ -288,7 +362,8 @@ def record_feedback(ws: Workspace, actor: Actor, project: str, request_ids: Sequ
 
 
 class PredictionLog:
-    """The service's two logs (predictions and feedback), as records for the segment writers."""
+    """The service's logs (predictions, feedback, and the shadow scores of the model that did not
+    answer), as records for the segment writers."""
 
     def __init__(self, root: Workspace | Path, spec: ProjectSpec, *, flush_seconds: float) -> None:
         """``root``: the workspace, or the folder a serving host spools its segments in."""
@@ -302,30 +377,48 @@ class PredictionLog:
         self.feedback = SegmentWriter(
             log_folder(root, spec.name, FEEDBACK), FEEDBACK_SCHEMA, flush_seconds=flush_seconds
         )
+        self.shadow = SegmentWriter(
+            log_folder(root, spec.name, SHADOW),
+            prediction_schema(spec),
+            flush_seconds=flush_seconds,
+        )
+
+    @property
+    def writers(self) -> tuple[SegmentWriter, ...]:
+        return (self.predictions, self.feedback, self.shadow)
 
     def start(self) -> None:
-        self.predictions.start()
-        self.feedback.start()
+        for writer in self.writers:
+            writer.start()
 
     def close(self) -> None:
-        self.predictions.close()
-        self.feedback.close()
+        for writer in self.writers:
+            writer.close()
 
     @property
     def quarantined(self) -> int:
         """Records this process set aside because the log could not hold them."""
-        return self.predictions.stats().quarantined + self.feedback.stats().quarantined
+        return sum(writer.stats().quarantined for writer in self.writers)
 
     def follow(self, spec: ProjectSpec) -> None:
         """A new model came with a changed project definition: new columns from now on."""
         if prediction_schema(spec) != self.predictions.schema:
             self.predictions.flush()
+            self.shadow.flush()
             self.spec, self.fields = spec, logged_fields(spec)
             self.predictions.schema = prediction_schema(spec)
+            self.shadow.schema = prediction_schema(spec)
 
     def predicted(
-        self, served: ServedModel, items: Sequence[Item], received: datetime, latency_ms: float
+        self,
+        served: ServedModel,
+        items: Sequence[Item],
+        received: datetime,
+        latency_ms: float,
+        route: str = "production",
     ) -> None:
+        """Answers (``route``: ``production`` or ``canary``), or with ``route`` ``shadow`` the
+        scores of the model that did not answer, in the shadow log."""
         records = []
         for item in items:
             result = item.result
@@ -334,6 +427,7 @@ class PredictionLog:
                 prediction=result["prediction"],
                 confidence=result["confidence"],
                 latency_ms=latency_ms,
+                route=route,
                 spans=json.dumps(result["spans"], ensure_ascii=False)
                 if "spans" in result
                 else None,
@@ -341,7 +435,7 @@ class PredictionLog:
             for name, p in result["probabilities"].items():
                 record[class_column(name)] = p
             records.append(record)
-        self.predictions.append(records)
+        (self.shadow if route == "shadow" else self.predictions).append(records)
 
     def failed(
         self,
@@ -359,6 +453,7 @@ class PredictionLog:
                 "model_id": served.model_id,
                 "model_version": served.artifact.version,
                 "error": error,
+                "route": "production",
             }
             for request_id, ts, item_id, error in items
         )

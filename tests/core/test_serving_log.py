@@ -76,17 +76,18 @@ def test_the_prediction_columns_follow_the_contract(hw_spec: ProjectSpec) -> Non
         "prediction",
         "confidence",
     ]
-    assert schema.names[8:14] == [
+    assert schema.names[8:15] == [
         "p_software_fault",
         "p_hardware_fault",
         "p_no_fault_found",
         "latency_ms",
         "spans",
         "error",
+        "route",  # which model answered (NULL in logs written before shadow and canary)
     ]
     inputs = [f"f_{name}" for name in hw_spec.inputs]
-    assert schema.names[14 : 14 + len(inputs)] == inputs
-    assert schema.names[14 + len(inputs) :] == ["f_log_id"]  # other columns; not id, not time
+    assert schema.names[15 : 15 + len(inputs)] == inputs
+    assert schema.names[15 + len(inputs) :] == ["f_log_id"]  # other columns; not id, not time
     assert FEEDBACK_SCHEMA.names == ["ts", "received_at", "request_id", "label", "actor"]
 
 
