@@ -53,6 +53,7 @@ labeling.tasks
 runs.check_logging runs.compare runs.get runs.search
 builds.get builds.list builds.slice_findings
 models.find_alias models.predict_dataset models.promotion_history
+models.readiness models.environments models.compare_candidate
 requirements.evidence requirements.export requirements.impact requirements.list
 requirements.matrix requirements.model_card requirements.status_history
 requirements.status_summary requirements.trace_export requirements.versions requirements.document
@@ -74,6 +75,7 @@ labeling.next_item labeling.skip labeling.undo
 runs.log_batch runs.put_file runs.reserve_ids runs.sweep runs.train
 builds.abort_remote builds.finish_remote builds.renew_remote builds.run builds.start_remote
 models.promote models.register_run models.rollback
+models.release models.check_canary
 requirements.create_derived requirements.delete requirements.edit requirements.import_file
 requirements.recompute requirements.save_rows requirements.verify_system
 monitoring.acknowledge monitoring.acknowledge_alerts monitoring.compute_windows
