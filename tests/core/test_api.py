@@ -330,6 +330,12 @@ def test_every_method_of_every_area_runs_on_the_demo(demo: Client, tmp_path: Pat
     )
     back = call("models.promote", project, production.artifact_id, reason="api: back")
     assert back.artifact_id == production.artifact_id
+    accepted = call("models.release", project, older.artifact_id, to="acceptance", reason="api")
+    assert accepted.artifact_id == older.artifact_id
+    assert call("models.readiness", project, older.artifact_id).environment == "production"
+    assert call("models.environments", project).stages[0].model == older.ref
+    call("models.compare_candidate", project)
+    assert call("models.check_canary", project).rolled_back is False
 
     # requirements
     call("requirements.list", project)
