@@ -4,7 +4,7 @@ model, feedback checks and audit rows), and running such a host (:func:`serve_ho
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -126,11 +126,13 @@ class Serving(Area):
         source: Path | None = None,
         token: str | None = None,
         progress: Progress | None = None,
+        truth_columns: Mapping[str, str] | None = None,
     ) -> SimulationResult:
         """Replay the project's later data (or ``source``'s rows) through the service at ``url``
         (default: one started on a free port for the replay, logging as the client's user) in
-        event-time order, with delayed feedback (``truth``: a CSV of the id column and 'label';
-        default: the data's label column)."""
+        event-time order, with delayed feedback (``truth``: a CSV of the id column and 'label',
+        or of its own columns named by ``truth_columns`` ``{"id": …, "label": …}``; default:
+        the data's label column)."""
         return simulate(
             self._ws,
             project,
@@ -146,6 +148,7 @@ class Serving(Area):
             token=token,
             actor=self._actor if url is None else None,
             progress=progress,
+            truth_columns=truth_columns,
         )
 
     @staticmethod

@@ -83,6 +83,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         source=args.file,
         token=token,
         progress=Bar("simulate"),
+        truth_columns=_truth_columns(args),
     )
     print(
         f"Replayed {result.items} item(s) of {result.project} from {result.start:%Y-%m-%d %H:%M} "
@@ -100,6 +101,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if result.logged is not None:
         print(f"Log: {result.log_folder} ({result.logged} record(s))")
     return 1 if result.errors else 0
+
+
+def _truth_columns(args: argparse.Namespace) -> dict[str, str] | None:
+    given = {"id": args.truth_id_col, "label": args.truth_label_col}
+    return {k: v for k, v in given.items() if v} or None
 
 
 def cmd_candidate(args: argparse.Namespace) -> int:
@@ -260,6 +266,16 @@ def add_commands(add: Adder) -> None:
         metavar="FILE",
         help="CSV with the id column and 'label' (default: the data's label column, or the "
         "sample project's data/truth.csv)",
+    )
+    sim.add_argument(
+        "--truth-id-col",
+        metavar="COL",
+        help="the truth file's column holding the item id (default: the project's id column)",
+    )
+    sim.add_argument(
+        "--truth-label-col",
+        metavar="COL",
+        help="the truth file's column holding the true label (default: label)",
     )
     sim.add_argument(
         "--rate-per-hour", type=int, metavar="N", help="at most N items per simulated hour"

@@ -29,7 +29,7 @@ from core.artifacts.service import get_artifact
 from core.data.extract import load_entry_point
 from core.data.formats import detect_format
 from core.data.service import IngestRefused, latest_dataset, load_rows
-from core.errors import InvalidInput
+from core.errors import InvalidInput, expected_one_of
 from core.projects.spec import ProjectSpec
 from core.registry.service import find_alias
 from core.store import Workspace
@@ -111,10 +111,14 @@ def thin(rows: pd.DataFrame, per_hour: int, rng: np.random.Generator) -> pd.Data
 
 
 def truth_labels(
-    rows: pd.DataFrame, spec: ProjectSpec, truth: Path | str | Mapping[str, str] | None
+    rows: pd.DataFrame,
+    spec: ProjectSpec,
+    truth: Path | str | Mapping[str, str] | None,
+    columns: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Item id → true label: the given mapping, a truth file (CSV: id column, ``label``), or the
-    rows' own ``label`` column."""
+    """Item id → true label: the given mapping, a truth file (CSV: id column, ``label``, or the
+    file's own columns named by ``columns``: ``{"id": …, "label": …}``), or the rows' own
+    ``label`` column."""
     if isinstance(truth, Mapping):
         return {str(k): str(v) for k, v in truth.items()}
     if truth is None:
@@ -133,11 +137,13 @@ def truth_labels(
     if not path.is_file():
         raise InvalidInput(f"No truth file at {path}.", hint="check the path")
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame = _mapped(frame, path, spec, columns or {})
     missing = [c for c in (spec.id_column, LABEL_COLUMN) if c not in frame.columns]
     if missing:
         raise InvalidInput(
             f"{path.name} has no column {missing[0]!r}; it has: {', '.join(frame.columns)}.",
-            hint=f"a truth file has the columns {spec.id_column} and {LABEL_COLUMN}",
+            hint=f"a truth file has the columns {spec.id_column} and {LABEL_COLUMN}, or name "
+            "its own with --truth-id-col and --truth-label-col",
         )
     unknown = sorted(set(frame[LABEL_COLUMN]) - set(spec.labels.classes) - {""})
     if unknown:
@@ -146,6 +152,29 @@ def truth_labels(
             f"Expected one of: {', '.join(spec.labels.classes)}."
         )
     return dict(zip(frame[spec.id_column], frame[LABEL_COLUMN], strict=True))
+
+
+TRUTH_KEYS = ("id", "label")
+
+
+def _mapped(
+    frame: pd.DataFrame, path: Path, spec: ProjectSpec, columns: Mapping[str, str]
+) -> pd.DataFrame:
+    """The truth file with its own id and label columns renamed to the project's."""
+    unknown = sorted(set(columns) - set(TRUTH_KEYS))
+    if unknown:
+        raise InvalidInput(expected_one_of("truth column key", unknown[0], TRUTH_KEYS))
+    for key, column in columns.items():
+        if column not in frame.columns:
+            raise InvalidInput(
+                f"{path.name} has no column {column!r} (given as the {key} column); it has: "
+                f"{', '.join(frame.columns)}.",
+                hint="name one of the file's columns",
+            )
+    target = {"id": spec.id_column, "label": LABEL_COLUMN}
+    renamed = {column: target[key] for key, column in columns.items()}
+    kept = frame.drop(columns=[c for c in renamed.values() if c in frame and c not in renamed])
+    return kept.rename(columns=renamed)
 
 
 def payloads(rows: pd.DataFrame, spec: ProjectSpec) -> list[dict[str, Any]]:

@@ -80,8 +80,10 @@ def simulate(
     token: str | None = None,
     actor: Actor | None = None,
     progress: Progress | None = None,
+    truth_columns: Mapping[str, str] | None = None,
 ) -> SimulationResult:
-    """Replay ``days`` of later data through the service at ``url`` (or one started here)."""
+    """Replay ``days`` of later data through the service at ``url`` (or one started here).
+    ``truth_columns``: the truth file's own id and label columns (``{"id": …, "label": …}``)."""
     if not days > 0:
         raise InvalidInput(f"--days must be positive, got {days}.")
     if not 0 <= feedback_rate <= 1:
@@ -113,7 +115,7 @@ def simulate(
     rng = np.random.default_rng(seed)
     if rate_per_hour is not None:
         rows = thin(rows, rate_per_hour, rng)
-    labels = truth_labels(rows, spec, truth) if feedback_rate > 0 else {}
+    labels = truth_labels(rows, spec, truth, truth_columns) if feedback_rate > 0 else {}
     schedule = FeedbackSchedule(labels, rate=feedback_rate, delay_days=feedback_delay_days, rng=rng)
     inputs = payloads(rows, spec)
     name = actor.name if actor is not None else "simulator"
