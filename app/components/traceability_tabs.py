@@ -22,6 +22,7 @@ from app.components.traceability import (
     slice_chart,
     styled_matrix,
 )
+from app.components.traceability_document import attributes_table
 from app.deps import attempt
 from core.api import Client
 from core.api.types import EvidenceDetail, Matrix, Requirement, Status
@@ -115,6 +116,7 @@ def evidence_tab(api: Client, project: str, matrix: Matrix) -> None:
             f"Check `{item.check_text}` · evidence {item.evidence_text} · derived from "
             f"{', '.join(item.derived_from)} · version {item.version}"
         )
+    attributes_table(item.attributes)
     _links(detail)
     if detail.slices:
         metric = item.metric or (

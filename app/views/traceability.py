@@ -4,6 +4,7 @@ shows, right now, whether each holds."""
 import streamlit as st
 
 from app.components.traceability import LABELS
+from app.components.traceability_document import document_tab
 from app.components.traceability_edit import derive_tab, downloads_tab, edit_tab
 from app.components.traceability_tabs import (
     coverage_tiles,
@@ -71,10 +72,11 @@ matrix = api.requirements.matrix(
 )
 coverage_tiles(full)
 
-matrix_view, evidence, history, candidate, edit, derive, downloads = st.tabs(
+matrix_view, evidence, document, history, candidate, edit, derive, downloads = st.tabs(
     [
         "Matrix",
         "Evidence",
+        "Document",
         "History",
         "Impact of a candidate",
         "Edit",
@@ -86,6 +88,8 @@ with matrix_view:
     matrix_tab(matrix)
 with evidence:
     evidence_tab(api, project, matrix)
+with document:
+    document_tab(api, project, full)
 with history:
     history_tab(api, project)
 with candidate:
