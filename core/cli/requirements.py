@@ -89,6 +89,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shown(value: Any) -> str:
+    """An attribute's value as text: a list joined, a boolean lower case."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     detail = client(args).requirements.evidence(args.project, args.id)
     item, status = detail.requirement, detail.status
@@ -102,7 +111,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     elif item.parent:
         print(f"  part of {item.parent}")
     for name, given in (item.attributes or {}).items():
-        print(f"  {name} ({given['type']}): {given['value']}")
+        print(f"  {name} ({given['type']}): {_shown(given['value'])}")
     if status is not None:
         print(
             f"  status: {status.status.replace('_', ' ')} {status.value_text}"

@@ -183,6 +183,7 @@ def test_import_a_requirements_tool_export_with_a_mapping(
     assert "  check: no check yet; evidence: —" in out
     assert "  derived from: STK-101, STK-102" in out
     assert "  Error Budget (REAL): 0.25" in out and "  Due Date (DATE): 2026-05-01T00:00:00Z" in out
+    assert "  Status (ENUMERATION): Approved" in out and "  Safety Relevant (BOOLEAN): true" in out
     code, out, _ = run(evidence_ws, capsys, "requirements", "list", "tickets", "--level", "ml")
     line = next(row for row in out.splitlines() if row.startswith("MLR-201 "))
     assert "no check yet" in line and "no evidence" in line
