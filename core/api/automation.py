@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import builtins
+import logging
 import threading
 from collections.abc import Callable, Sequence
 
@@ -40,6 +41,7 @@ __all__ = [
     "ScheduleState",
     "Webhook",
     "run_scheduler",
+    "scheduler_thread",
     "verify",
 ]
 
@@ -116,3 +118,21 @@ def run_scheduler(
         lease_s=lease_s,
         log=log,
     )
+
+
+def scheduler_thread(
+    client: Handle, stop: threading.Event, *, poll_s: float = 30.0
+) -> threading.Thread:
+    """The scheduler in a daemon thread (``loopline server`` runs one beside the API) as
+    ``client``'s user; it ends when ``stop`` is set (a build still under way when the process
+    ends is closed as aborted by the reaper)."""
+    log = logging.getLogger("loopline.scheduler")
+    thread = threading.Thread(
+        target=run_scheduler,
+        args=(client, stop),
+        kwargs={"poll_s": poll_s, "log": log.info},
+        name="loopline-scheduler",
+        daemon=True,
+    )
+    thread.start()
+    return thread

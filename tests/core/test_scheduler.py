@@ -268,3 +268,26 @@ def test_two_schedulers_on_one_workspace_never_build_at_once(labeled: Path, tmp_
     assert all((b.trigger or "").startswith("schedule fast (every 1s)") for b in builds)
     both = [sum(f"build #{b.build_id} " in out for b in builds) for out in outputs]
     assert all(count >= 1 for count in both), outputs  # each process built some
+
+
+def test_the_server_runs_the_scheduler_beside_the_api(labeled: Path, tmp_path: Path) -> None:
+    client = _workspace(labeled, tmp_path, "  triggers:\n    - {name: labels, new_labels: 100}\n")
+    server = subprocess.Popen(
+        [*LOOPLINE, "-w", str(client.location), "server", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_env(),
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and server.poll() is None:
+            if [b for b in client.builds.list(PROJECT) if b.ended_at is not None]:
+                break
+            time.sleep(0.5)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output = server.communicate(timeout=60)[0]
+    (build,) = client.builds.list(PROJECT)
+    assert build.trigger == "trigger labels: 160 new frozen labels in label_set:tickets@1 (≥ 100)"
+    assert build.status == "successful", output
