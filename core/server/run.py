@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import errno
 import socket
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
 
-from core.api import CoreError, InvalidInput
+from core.api import Actor, Client, CoreError, InvalidInput
+from core.api.automation import scheduler_thread
 from core.server.app import DEFAULT_MAX_BODY, DEFAULT_MAX_UPLOAD, create_app
 
 MIN_BODY_BYTES = 1_000
@@ -51,9 +53,11 @@ def run_server(
     trust_proxy: bool = False,
     log_level: str = "info",
     ready: Callable[[str], None] | None = None,
+    scheduler: bool = True,
 ) -> None:
     """Serve the workspace until interrupted (Ctrl-C or SIGTERM); ``ready`` is told the URL
-    once the port is bound."""
+    once the port is bound. ``scheduler``: scheduled builds and webhooks run beside the API
+    (docs/automation.md), as the user who started the server."""
     check_options(certfile, keyfile, max_body_bytes, max_upload_bytes)
     app = create_app(
         workspace,
@@ -72,7 +76,13 @@ def run_server(
     sock = bind(host, port)
     if ready is not None:
         ready(url_of(sock, tls=certfile is not None))
-    uvicorn.Server(config).run(sockets=[sock])
+    stop = threading.Event()
+    if scheduler:
+        scheduler_thread(Client(workspace, Actor.from_env("service")), stop)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        stop.set()
 
 
 def bind(host: str, port: int) -> socket.socket:
