@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app.components.impact import impact_panel
+from app.components.impact import impact_panel, live_evidence
 from app.components.rights import explain, refusal
 from app.deps import attempt
 from core.api import Client
@@ -55,6 +55,9 @@ def promotion_form(api: Client, name: str, production: Artifact | None) -> None:
             result = attempt(api.requirements.impact, name, model=target.artifact_id)
             if result is not None:
                 impact_panel(result)
+            comparison = attempt(api.models.compare_candidate, name)
+            if comparison is not None and comparison.candidate_id == target.artifact_id:
+                live_evidence(comparison)
         if st.button(
             f"{verb} {target.name} v{target.version}",
             type="primary",
