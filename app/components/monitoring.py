@@ -3,18 +3,47 @@ heatmap with model changes, a feature's reference vs current distribution, an al
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any, Protocol
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app.components.tables import shown
 from app.components.words import plural
 from core.api import Monitoring
 from core.api.types import Alert, Dashboard, FeatureDistribution
 
-MIN_LABELED = 30  # a realized accuracy on fewer labels is not worth a tile
+
+class WindowFigure(Protocol):
+    """What a tile reads of ``Dashboard.figure(...)`` (core.monitoring.dashboard.WindowFigure)."""
+
+    value: float | None
+    n: int | None
+    window: datetime | None
+    minimum: int
+
+    @property
+    def enough(self) -> bool: ...
+    @property
+    def when(self) -> str: ...
+    def range_text(self, digits: int = 3) -> str: ...
+
+
 SEVERITY_ICONS = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
 _MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
+DATE_FORMAT = "%Y-%m-%d"  # every date on the page (hour windows add the time)
+HOUR_FORMAT = "%Y-%m-%d %H:%M"
+
+
+def date_format(grain: str) -> str:
+    """The page's one date format for windows of ``grain``."""
+    return HOUR_FORMAT if grain == "hour" else DATE_FORMAT
+
+
+def _dated(figure: go.Figure, grain: str) -> None:
+    """The x axis in the page's date format, ticks and hover alike."""
+    figure.update_xaxes(tickformat=date_format(grain), hoverformat=date_format(grain))
 
 
 def _marks(figure: go.Figure, view: Dashboard) -> None:
@@ -33,36 +62,51 @@ def _marks(figure: go.Figure, view: Dashboard) -> None:
 
 
 def tiles(view: Dashboard) -> None:
+    """Predictions, latency, realized and estimated accuracy, open alerts: each figure with the
+    window it is from, its n and its interval; a realized accuracy on too few labels says so."""
     volume = view.overall["volume"].sum() if "volume" in view.overall else 0
-    columns = st.columns([1, 1, 1.5, 1])
-    columns[0].metric("Predictions", f"{volume:,.0f}", help="in the windows shown")
-    when, p95 = view.latest("latency_p95_ms")
-    columns[1].metric(
-        "Latency p95",
-        "—" if p95 is None else f"{p95:.1f} ms",
-        help=f"latest window {when:%Y-%m-%d}" if when else None,
-    )
-    realized_at, realized = view.latest("accuracy", min_n=MIN_LABELED)
-    if realized is None:  # no window has enough feedback yet: the latest with any
-        realized_at, realized = view.latest("accuracy")
-    labels = view.count_at("accuracy", realized_at)
-    _, estimated = view.latest("estimated.accuracy")
-    columns[2].metric(
-        "Accuracy (realized / estimated)",
-        f"{'—' if realized is None else f'{realized:.3f}'} / {'—' if estimated is None else f'{estimated:.3f}'}",
-        delta=None
-        if realized_at is None
-        else f"realized: {realized_at:%Y-%m-%d}"
-        + ("" if labels is None else f" · {labels:,} labels"),
+    columns = st.columns([1, 1.2, 1.2, 1.2, 1])
+    columns[0].metric(
+        "Predictions",
+        f"{volume:,.0f}",
+        delta=plural(len(view.overall), f"{view.grain} window"),
         delta_color="off",
         delta_arrow="off",
-        help=f"realized: from feedback, the latest window with {MIN_LABELED}+ labels (else the "
-        "latest with any); estimated: from calibrated confidence (CBPE), the latest window",
+        help="logged by the service in the windows shown (a count: no interval)",
+    )
+    latency = view.figure("latency_p95_ms")
+    columns[1].metric(
+        "Latency p95",
+        "—" if latency.value is None else f"{latency.value:.1f} ms",
+        delta=_facts(latency, "timed requests", digits=1),
+        delta_color="off",
+        delta_arrow="off",
+        help="the latest window's 95th percentile, with a bootstrap interval over its requests",
+    )
+    realized = view.figure("accuracy")
+    columns[2].metric(
+        "Realized accuracy",
+        _headline(realized, "labels"),
+        delta=_facts(realized, "labels"),
+        delta_color="off",
+        delta_arrow="off",
+        help="from feedback (labels that came back) in the latest window, with a Wilson "
+        f"interval; below {plural(realized.minimum, 'label')} it is not stated",
+    )
+    estimated = view.figure("estimated.accuracy")
+    columns[3].metric(
+        "Estimated accuracy",
+        _headline(estimated, "predictions"),
+        delta=_facts(estimated, "predictions"),
+        delta_color="off",
+        delta_arrow="off",
+        help="from the model's calibrated confidence (CBPE) on every prediction of the latest "
+        "window, before labels arrive; Wilson interval over its n",
     )
     open_alerts = [a for a in view.alerts if a.status == "open"]
     incidents = [i for i in Monitoring.group_alerts(view.alerts) if i.status == "open"]
     critical = sum(a.severity == "critical" for a in open_alerts)
-    columns[3].metric(
+    columns[4].metric(
         "Open alerts",
         len(open_alerts),
         delta=f"in {plural(len(incidents), 'incident')}"
@@ -73,6 +117,27 @@ def tiles(view: Dashboard) -> None:
         delta_arrow="off",
         help="alerts nobody has acknowledged yet, grouped below into incidents",
     )
+
+
+def _headline(figure: WindowFigure, things: str) -> str:
+    """The value, or ``too few labels (12)`` below the minimum sample."""
+    if figure.value is None:
+        return "—"
+    if not figure.enough:
+        return f"too few {things} ({figure.n or 0:,})"
+    return f"{figure.value:.3f}"
+
+
+def _facts(figure: WindowFigure, things: str, digits: int = 3) -> str | None:
+    """``week of 2026-09-21 · 212 labels · 95% CI 0.871–0.940``."""
+    if figure.window is None:
+        return None
+    parts = [figure.when]
+    if figure.n is not None:
+        parts.append(plural(figure.n, things[:-1], things))
+    if figure.enough and figure.range_text(digits):
+        parts.append(figure.range_text(digits))
+    return " · ".join(parts)
 
 
 def _lines(view: Dashboard, metrics: dict[str, str], title: str, yaxis: str, key: str) -> None:
@@ -86,6 +151,7 @@ def _lines(view: Dashboard, metrics: dict[str, str], title: str, yaxis: str, key
             go.Scatter(x=series.index, y=series.values, name=label, mode="lines+markers")
         )
     _marks(figure, view)
+    _dated(figure, view.grain)
     figure.update_layout(
         title=title, height=300, margin=_MARGIN, yaxis_title=yaxis, legend={"orientation": "h"}
     )
@@ -128,6 +194,7 @@ def class_mix_chart(view: Dashboard) -> None:
             )
         )
     _marks(figure, view)
+    _dated(figure, view.grain)
     figure.update_layout(
         title="Predicted class mix",
         height=300,
@@ -152,10 +219,11 @@ def drift_heatmap(view: Dashboard) -> None:
             zmin=0,
             zmax=1.0,  # PSI above 1 is a large shift already; a cap keeps moderate drift visible
             colorbar={"title": "PSI ≥ 1" if float(matrix.max().max()) > 1 else "PSI"},
-            hovertemplate="%{y}<br>%{x}<br>%{z:.3f}<extra></extra>",
+            hovertemplate="%{y}<br>%{x|" + date_format(view.grain) + "}<br>%{z:.3f}<extra></extra>",
         )
     )
     _marks(figure, view)
+    _dated(figure, view.grain)
     figure.update_layout(
         title="Drift per feature: PSI where significant (text: unseen tokens)",
         height=80 + 24 * len(matrix),
@@ -165,10 +233,11 @@ def drift_heatmap(view: Dashboard) -> None:
     st.plotly_chart(figure, key="monitoring.heatmap")
 
 
-def distribution_chart(found: FeatureDistribution) -> None:
+def distribution_chart(found: FeatureDistribution, grain: str = "day") -> None:
     stats = ", ".join(f"{k} {v:.3g}" for k, v in found.statistics.items())
     st.caption(
-        f"Window {found.window:%Y-%m-%d %H:%M} vs model v{found.model_version}'s training data · {stats}"
+        f"Window {found.window:{date_format(grain)}} vs model v{found.model_version}'s training "
+        f"data · {stats}"
     )
     if not found.labels:
         st.info("Nothing to draw for this feature in this window.")
@@ -197,19 +266,54 @@ def distribution_chart(found: FeatureDistribution) -> None:
     st.plotly_chart(figure, key="monitoring.distribution")
 
 
+def history_chart(history: pd.Series, name: str, grain: str) -> None:
+    """One feature's drift per window, on the page's date axis."""
+    figure = go.Figure(go.Scatter(x=history.index, y=history.values, name=name, mode="lines"))
+    _dated(figure, grain)
+    figure.update_layout(height=180, margin=_MARGIN, yaxis_title=name, showlegend=False)
+    st.plotly_chart(figure, key="monitoring.history")
+
+
 def alert_evidence(alert: Alert, *, timeline: bool = True) -> None:
-    """What the alert measured against which bound, its figures and drifted features, and (with
+    """What the alert measured against which bound, the figures of the window it opened on (its
+    own metric stated once, above), the inputs behind it ranked by drift score, and (with
     ``timeline``) its notes."""
     st.write(alert.describe())
-    figures = alert.evidence.get("figures") or {}
+    figures = {k: v for k, v in (alert.evidence.get("figures") or {}).items() if k != alert.metric}
     if figures:
-        st.caption(" · ".join(f"{k} {v:.3g}" for k, v in figures.items()))
+        opened = str((alert.evidence.get("window") or {}).get("start", ""))[:10]
+        st.caption(
+            f"The {alert.grain} window it opened on ({opened}): "
+            + " · ".join(f"{k} {v:.3g}" for k, v in figures.items())
+        )
     drift = alert.evidence.get("drift") or []
     if drift:
-        st.dataframe(
-            shown(pd.DataFrame(drift).set_index("feature")),
-            width="stretch",
-            height=min(240, 35 * (len(drift) + 1) + 3),
-        )
+        drift_table(drift)
     for who, note, at in alert.acks if timeline else ():
         st.caption(f"✔ {who}, {at:%Y-%m-%d %H:%M}: {note}")
+
+
+def drift_table(rows: list[dict[str, Any]]) -> None:
+    """The inputs of a window ranked by the score that ticks them, every column explained."""
+    table = pd.DataFrame(Monitoring.drift_rows(rows))
+    st.caption(f"Inputs ranked by drift score; {Monitoring.DRIFT_RULE}.")
+    helps = Monitoring.DRIFT_COLUMN_HELP
+    number = st.column_config.NumberColumn
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        height=min(240, 35 * (len(table) + 1) + 3),
+        column_config={
+            "feature": st.column_config.TextColumn("feature", help=helps["feature"]),
+            "score": number("score", help=helps["score"], format="%.3f"),
+            "drifted": st.column_config.CheckboxColumn("drifted", help=helps["drifted"]),
+            "n": number("n", help=helps["n"], format="%d"),
+            "psi": number("PSI", help=helps["psi"], format="%.3f"),
+            "p": number("p", help=helps["p"], format="%.3g"),
+            "test": st.column_config.TextColumn("test", help=helps["test"]),
+            "js": number("JS", help=helps["js"], format="%.3f"),
+            "ks": number("KS", help=helps["ks"], format="%.3f"),
+            "novelty": number("unseen", help=helps["novelty"], format="%.3f"),
+        },
+    )

@@ -47,9 +47,10 @@ def incidents_panel(api: Client, project: str, alerts: Sequence[Alert]) -> None:
             "were superseded by a newer model."
         )
     rights = {p: refusal(api, p, project) for p in ("alert.ack", "alert.act")}
+    sent = _tasks_by_alert(api, project)
     for incident in standing:
         with st.expander(incident_header(incident), expanded=incident.status == "open"):
-            _incident_card(api, incident, rights)
+            _incident_card(api, incident, rights, sent)
     if resolved and st.toggle(
         f"Show {plural(len(resolved), 'resolved incident')}",
         key="monitoring.resolved",
@@ -57,7 +58,7 @@ def incidents_panel(api: Client, project: str, alerts: Sequence[Alert]) -> None:
     ):
         for incident in resolved:
             with st.expander(incident_header(incident), expanded=False):
-                _incident_card(api, incident, rights)
+                _incident_card(api, incident, rights, sent)
 
 
 def incident_header(incident: Incident) -> str:
@@ -119,7 +120,22 @@ def _hint(error: CoreError) -> str:
     return f" ({error.hint})" if error.hint else ""
 
 
-def _incident_card(api: Client, incident: Incident, rights: dict[str, Forbidden | None]) -> None:
+def _tasks_by_alert(api: Client, project: str) -> dict[int, list[Task]]:
+    """The labeling tasks sent from alerts, by the alert's artifact: one read for the page
+    (not one per alert)."""
+    found: dict[int, list[Task]] = {}
+    for task in api.labeling.tasks(project):
+        if task.trigger_id is not None:
+            found.setdefault(task.trigger_id, []).append(task)
+    return found
+
+
+def _incident_card(
+    api: Client,
+    incident: Incident,
+    rights: dict[str, Forbidden | None],
+    sent: dict[int, list[Task]],
+) -> None:
     key = incident.incident_id
     lead = incident.lead
     st.dataframe(
@@ -131,7 +147,12 @@ def _incident_card(api: Client, incident: Incident, rights: dict[str, Forbidden 
     )
     st.markdown(f"**Acting on {lead.label}**, the most severe alert still standing")
     alert_evidence(lead, timeline=False)
-    tasks = {t.task_id: t for a in incident.alerts for t in api.monitoring.tasks_of(a.alert_id)}
+    tasks = {
+        t.task_id: t
+        for a in incident.alerts
+        if a.artifact_id is not None
+        for t in sent.get(a.artifact_id, ())
+    }
     for task in tasks.values():
         st.caption(f"🏷️ Sent to {task_text(task)}")
     _timeline(incident)

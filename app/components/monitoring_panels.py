@@ -10,8 +10,10 @@ import streamlit as st
 from app.components.monitoring import (
     accuracy_chart,
     class_mix_chart,
+    date_format,
     distribution_chart,
     drift_heatmap,
+    history_chart,
     latency_chart,
     tiles,
 )
@@ -88,14 +90,14 @@ def feature_drilldown(api: Client, project: str, grain: str, view: Dashboard) ->
         windows,
         index=len(windows) - 1,
         key="monitoring.window",
-        format_func=lambda w: f"{w:%Y-%m-%d %H:%M}",
+        format_func=lambda w: f"{w:{date_format(grain)}}",
     )
     found = attempt(
         api.monitoring.feature_distribution, project, feature, grain, chosen.to_pydatetime()
     )
     if found is None:
         return
-    distribution_chart(found)
+    distribution_chart(found, grain)
     history = view.drift.loc[feature].dropna()
     vocabulary = found.kind == "vocabulary"
     st.caption(
@@ -106,9 +108,9 @@ def feature_drilldown(api: Client, project: str, grain: str, view: Dashboard) ->
             else "PSI per window (0 where its test is not significant)"
         )
     )
-    st.line_chart(history.rename("unseen tokens" if vocabulary else "PSI"), height=160)
+    history_chart(history, "unseen tokens" if vocabulary else "PSI", grain)
 
 
 def time_labels(starts: list[datetime], grain: str) -> list[str]:
     """Window starts as the range slider shows them."""
-    return [f"{s:%Y-%m-%d %H:%M}" if grain == "hour" else f"{s:%Y-%m-%d}" for s in starts]
+    return [f"{s:{date_format(grain)}}" for s in starts]

@@ -5,6 +5,7 @@ one note; request retraining from its lead alert; the model version filters the 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -134,9 +135,65 @@ def test_the_model_version_filters_the_alerts(at: AppTest, demo_copy: Path) -> N
     incidents = {i.incident_id: i for i in group_alerts(list_alerts(ws, "ooo-replies"))}
     models = {incidents[i].model_id for i in shown}
     assert len(models) == 1 and len(v1) > 1  # v1's incidents only, though v2 has alerts too
-    tile = next(m for m in at.metric if m.label.startswith("Accuracy"))
-    assert tile.value.split(" / ")[0] != "—"  # the chart's realized points show in the tile
-    assert tile.delta.startswith("realized: 2026-")  # the window it comes from
+    tile = next(m for m in at.metric if m.label == "Realized accuracy")
+    assert tile.value != "—"  # the chart's realized points show in the tile
+    assert tile.delta.startswith("2026-")  # the window it comes from
+
+
+def test_the_headline_names_its_window_n_and_interval(at: AppTest, demo_copy: Path) -> None:
+    from core.monitoring.dashboard import dashboard
+
+    view = dashboard(Workspace.open(demo_copy), "hw-triage", "day")
+    when, value = view.latest("accuracy")
+    labels = view.count_at("accuracy", when)
+    assert when is not None and value is not None and labels is not None
+    tiles = {m.label: m for m in at.metric}
+    realized = tiles["Realized accuracy"]
+    if labels < 30:  # the last day's feedback is thin: said so, never a bare 1.000
+        assert realized.value == f"too few labels ({labels})"
+        assert realized.delta == f"{when:%Y-%m-%d} · {plural(labels, 'label')}"
+    else:
+        figure = view.figure("accuracy")
+        assert realized.value == f"{value:.3f}"
+        assert realized.delta == (
+            f"{when:%Y-%m-%d} · {plural(labels, 'label')} · {figure.range_text()}"
+        )
+    latency = tiles["Latency p95"]
+    assert latency.delta is not None and "timed requests · 95% CI " in latency.delta
+    estimated = tiles["Estimated accuracy"]
+    assert estimated.delta is not None and "predictions · 95% CI " in estimated.delta
+    # one date format on the page: every chart's x axis is written as the tiles are
+    for chart in at.get("plotly_chart"):
+        layout = json.loads(chart.proto.spec)["layout"]
+        if "xaxis" in layout and layout["xaxis"].get("type") != "category":
+            assert layout["xaxis"].get("tickformat") == "%Y-%m-%d", layout["xaxis"]
+
+
+def test_an_alerts_drift_table_ranks_by_its_rule_and_explains_its_columns(at: AppTest) -> None:
+    table = at.expander[0].dataframe[1]  # the lead alert's evidence, below its alerts table
+    rows = table.value
+    assert list(rows.columns)[:4] == ["feature", "score", "drifted", "n"]
+    ticks = list(rows["drifted"])
+    assert ticks == sorted(ticks, reverse=True)  # no unticked feature above a ticked one
+    assert list(rows["score"]) == sorted(rows["score"], reverse=True)
+    assert any(c.value.startswith("Inputs ranked by drift score; drifted when") for c in at.caption)
+    helps = _column_help()
+    assert set(helps) == set(rows.columns) and all(helps.values())
+
+
+def _draw_drift_table(rows: list[dict[str, object]]) -> None:
+    from app.components.monitoring import drift_table
+
+    drift_table(rows)
+
+
+def _column_help() -> dict[str, str]:
+    """Each column's help text as the page sends it (st.column_config)."""
+    rows = [{"feature": "x", "n": 40, "psi": 0.3, "ks_p": 0.01}]
+    shown = AppTest.from_function(_draw_drift_table, args=(rows,), default_timeout=60).run()
+    assert not shown.exception
+    config = json.loads(shown.dataframe[0].proto.columns)
+    return {n: str(c.get("help", "")) for n, c in config.items() if not n.startswith("_")}
 
 
 def test_a_manager_may_acknowledge_but_not_act(
