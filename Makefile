@@ -47,7 +47,7 @@ typecheck: $(VENV)/.installed-dev
 
 # Two workers, one per core; a test module stays on one worker (its module-scoped servers start once).
 pytest: $(VENV)/.installed-dev chromium
-	$(BIN)/pytest -q -n 2 --dist loadfile
+	LOOPLINE_TEST_PREBUILD=1 $(BIN)/pytest -q -n 2 --dist loadfile
 
 test: lint typecheck pytest
 

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,12 @@ def demo_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _shared_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One demo for every worker of this run, in the folder the workers' temp folders share."""
     base = tmp_path_factory.getbasetemp()
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return _build_shared_demo(base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)
+
+
+def _build_shared_demo(shared: Path) -> Path:
+    """The demo built by `loopline demo` in ``shared/demo-shared/ws``, once: whoever comes first
+    builds it under the lock, the others wait for it and find it built."""
     built = shared / "demo-shared" / "ws"
     shared.joinpath("demo-shared").mkdir(exist_ok=True)
     with (shared / "demo-shared" / "build.lock").open("w") as lock:
@@ -80,11 +86,38 @@ def _shared_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 cwd=ROOT,
                 capture_output=True,
                 text=True,
-                timeout=900,
+                timeout=1800,
             )
             assert done.returncode == 0, f"`loopline demo` failed:\n{done.stdout}\n{done.stderr}"
             staging.rename(built)
     return built
+
+
+DEMO_FIXTURES = frozenset({"demo_source", "demo_workspace"})  # every demo fixture uses one
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Test files that need the demo run last (a stable sort: the order within each group
+    stays), so that under `make test` the workers run the others while the demo is built beside
+    them (``pytest_sessionstart``) instead of waiting for it."""
+    needing = {item.path for item in items if DEMO_FIXTURES & set(item.fixturenames)}
+    items.sort(key=lambda item: item.path in needing)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With ``LOOPLINE_TEST_PREBUILD=1`` (`make test`) the controller of a parallel run starts
+    building the shared demo at once, beside the workers, so the files that need it find it
+    built; without it the first test that needs the demo builds it."""
+    config = session.config
+    parallel = getattr(config.option, "numprocesses", None) and not os.environ.get(
+        "PYTEST_XDIST_WORKER"
+    )
+    wanted = os.environ.get("LOOPLINE_TEST_PREBUILD") == "1" and not os.environ.get(
+        "LOOPLINE_TEST_DEMO"
+    )
+    if parallel and wanted:
+        shared = config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
+        threading.Thread(target=_build_shared_demo, args=(shared,), daemon=True).start()
 
 
 @pytest.fixture

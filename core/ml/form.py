@@ -21,6 +21,7 @@ import ctypes
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -132,7 +133,7 @@ class FormPredictor:
             raise ValueError(f"not a serving form of format {FORMAT}")
         self.classes = list(form["classes"])
         self._known = [int(k) for k in form["known"]]
-        self._plan = _Plan(form["plan"])
+        self._plan = TabularPlan.from_json(form["plan"])
         found = form["classifier"]
         self._trees = _Forest(found) if found["kind"] == "trees" else None
         self._linear = _Linear(found) if found["kind"] == "linear" else None
@@ -154,12 +155,19 @@ class FormPredictor:
         return [[] for _ in rows]
 
 
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+def missing(value: Any) -> bool:
+    """None, NaN or pandas' NA (recognised by its type's name: this module imports no pandas)."""
+    return (
+        value is None
+        or (isinstance(value, float) and math.isnan(value))
+        or type(value).__name__ == "NAType"
+    )
 
 
-def _number(value: Any) -> float:
-    if _missing(value):
+def number(value: Any) -> float:
+    """``value`` as a float, NaN when missing or not a number (what ``pd.to_numeric(errors=
+    "coerce")`` makes of it)."""
+    if missing(value):
         return math.nan
     try:
         return float(value)
@@ -171,25 +179,45 @@ def _array(values: Any) -> np.ndarray | None:
     return None if values is None else np.asarray(values, dtype=np.float64)
 
 
-class _Plan:
-    """``core.ml.row._TabularPlan`` from its JSON form (the same steps, the same arrays)."""
+@dataclass(frozen=True)
+class TabularPlan:
+    """The fitted tabular preprocessing (a ColumnTransformer) as arrays: what the row predictor
+    plans from the fitted objects (``core.ml.row``) and the serving form stores as JSON."""
 
-    def __init__(self, plan: Mapping[str, Any]) -> None:
-        self.width = int(plan["width"])
-        self.numeric = tuple(plan["numeric"])
-        self.numeric_at = int(plan["numeric_at"])
-        self.fill, self.mean, self.scale = (_array(plan[k]) for k in ("fill", "mean", "scale"))
-        self.categorical = tuple(plan["categorical"])
-        self.positions = tuple(
-            {k: np.asarray(v, dtype=np.int64) for k, v in p.items()} for p in plan["positions"]
+    width: int
+    numeric: tuple[str, ...]
+    numeric_at: int
+    fill: np.ndarray | None  # the imputer's medians, or None (missing stays NaN)
+    mean: np.ndarray | None
+    scale: np.ndarray | None
+    categorical: tuple[str, ...]
+    positions: tuple[dict[str, np.ndarray], ...]  # per categorical column: value → output columns
+    sparse: bool  # the transformer's output was sparse: XGBoost saw absent zeros as missing
+
+    @classmethod
+    def from_json(cls, plan: Mapping[str, Any]) -> TabularPlan:
+        fill, mean, scale = (_array(plan[k]) for k in ("fill", "mean", "scale"))
+        return cls(
+            width=int(plan["width"]),
+            numeric=tuple(plan["numeric"]),
+            numeric_at=int(plan["numeric_at"]),
+            fill=fill,
+            mean=mean,
+            scale=scale,
+            categorical=tuple(plan["categorical"]),
+            positions=tuple(
+                {k: np.asarray(v, dtype=np.int64) for k, v in p.items()} for p in plan["positions"]
+            ),
+            sparse=bool(plan["sparse"]),
         )
-        self.sparse = bool(plan["sparse"])
 
     def matrix(self, rows: Sequence[Mapping[str, Any]], *, missing_is_zero: bool) -> np.ndarray:
+        """The model input of ``rows``: the numeric block imputed and scaled, the one-hot
+        columns set."""
         out = np.zeros((len(rows), self.width))
         if self.numeric:
             block = np.array(
-                [[_number(row.get(name)) for name in self.numeric] for row in rows],
+                [[number(row.get(name)) for name in self.numeric] for row in rows],
                 dtype=np.float64,
             ).reshape(len(rows), len(self.numeric))
             if self.fill is not None:
@@ -202,11 +230,11 @@ class _Plan:
         for name, known in zip(self.categorical, self.positions, strict=True):
             for index, row in enumerate(rows):
                 value = row.get(name)
-                found = known.get("(missing)" if _missing(value) else str(value))
+                found = known.get("(missing)" if missing(value) else str(value))
                 if found is not None:
                     out[index, found] = 1.0
         if self.sparse and missing_is_zero:
-            out[out == 0] = np.nan
+            out[out == 0] = np.nan  # entries a sparse matrix does not store are missing to XGBoost
         return out
 
 

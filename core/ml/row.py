@@ -8,15 +8,14 @@ not know falls back to the model's own DataFrame path, so the answer is always t
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from core.ml.form import TabularPlan, missing
 from core.ml.spans import extract_spans
 from core.projects.spec import ProjectSpec
 from core.spans.detect import Span
@@ -55,7 +54,7 @@ class RowPredictor:
         elif type(classifier).__name__ == "LogisticRegression":
             self._coef = np.asarray(classifier.coef_).T  # its own dtype, as scikit-learn computes
             self._intercept = np.asarray(classifier.intercept_)
-        self._plan = None if self.text else _TabularPlan.build(model.preprocess, spec)
+        self._plan = None if self.text else _tabular_plan(model.preprocess, spec)
         self.lean = (self._booster is not None or self._coef is not None) and (
             self.text or self._plan is not None
         )
@@ -103,111 +102,61 @@ class RowPredictor:
 
 
 def _text_value(value: Any) -> str:
-    return "" if _missing(value) else str(value)
+    return "" if missing(value) else str(value)
 
 
-def _missing(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+def _tabular_plan(preprocess: Any, spec: ProjectSpec) -> TabularPlan | None:
+    """The fitted ColumnTransformer of a tabular model as arrays, or None for a structure the
+    plan does not know."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-
-def _number(value: Any) -> float:
-    if _missing(value):
-        return math.nan
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan  # what pd.to_numeric(errors="coerce") makes of it
-
-
-@dataclass(frozen=True)
-class _TabularPlan:
-    """The fitted ColumnTransformer of a tabular model, as arrays."""
-
-    width: int
-    numeric: tuple[str, ...]
-    numeric_at: int
-    fill: np.ndarray | None  # the imputer's medians, or None (missing stays NaN)
-    mean: np.ndarray | None
-    scale: np.ndarray | None
-    categorical: tuple[str, ...]
-    positions: tuple[dict[str, np.ndarray], ...]  # per categorical column: value → output columns
-    sparse: bool  # the transformer's output was sparse: XGBoost saw absent zeros as missing
-
-    @classmethod
-    def build(cls, preprocess: Any, spec: ProjectSpec) -> _TabularPlan | None:
-        from sklearn.impute import SimpleImputer
-        from sklearn.pipeline import Pipeline
-        from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-        numeric: tuple[str, ...] = ()
-        numeric_at = 0
-        fill = mean = scale = None
-        categorical: tuple[str, ...] = ()
-        positions: tuple[dict[str, np.ndarray], ...] = ()
-        for name, transformer, columns in getattr(preprocess, "transformers_", ()):
-            where = preprocess.output_indices_[name]
-            if len(columns) == 0 or (name == "remainder" and transformer == "drop"):
-                continue
-            if name == "numeric" and _identity(transformer):
-                numeric, numeric_at = tuple(columns), where.start
-            elif name == "numeric" and isinstance(transformer, Pipeline):
-                steps = [step for _, step in transformer.steps]
-                if not (
-                    len(steps) == 2
-                    and isinstance(steps[0], SimpleImputer)
-                    and steps[0].strategy in ("median", "mean")
-                    and isinstance(steps[1], StandardScaler)
-                ):
-                    return None
-                numeric, numeric_at = tuple(columns), where.start
-                fill = np.asarray(steps[0].statistics_, dtype=np.float64)
-                mean = np.asarray(steps[1].mean_, dtype=np.float64) if steps[1].with_mean else None
-                scale = np.asarray(steps[1].scale_, dtype=np.float64) if steps[1].with_std else None
-            elif (
-                name == "categorical"
-                and isinstance(transformer, OneHotEncoder)
-                and transformer.handle_unknown == "ignore"
+    numeric: tuple[str, ...] = ()
+    numeric_at = 0
+    fill = mean = scale = None
+    categorical: tuple[str, ...] = ()
+    positions: tuple[dict[str, np.ndarray], ...] = ()
+    for name, transformer, columns in getattr(preprocess, "transformers_", ()):
+        where = preprocess.output_indices_[name]
+        if len(columns) == 0 or (name == "remainder" and transformer == "drop"):
+            continue
+        if name == "numeric" and _identity(transformer):
+            numeric, numeric_at = tuple(columns), where.start
+        elif name == "numeric" and isinstance(transformer, Pipeline):
+            steps = [step for _, step in transformer.steps]
+            if not (
+                len(steps) == 2
+                and isinstance(steps[0], SimpleImputer)
+                and steps[0].strategy in ("median", "mean")
+                and isinstance(steps[1], StandardScaler)
             ):
-                categorical = tuple(columns)
-                positions = _one_hot_positions(transformer, categorical, where.start)
-            else:
                 return None
-        width = int(sum(s.stop - s.start for s in preprocess.output_indices_.values()))
-        return cls(
-            width,
-            numeric,
-            numeric_at,
-            fill,
-            mean,
-            scale,
-            categorical,
-            positions,
-            bool(getattr(preprocess, "sparse_output_", False)),
-        )
-
-    def matrix(self, rows: Sequence[Mapping[str, Any]], *, missing_is_zero: bool) -> np.ndarray:
-        out = np.zeros((len(rows), self.width))
-        if self.numeric:
-            block = np.array(
-                [[_number(row.get(name)) for name in self.numeric] for row in rows],
-                dtype=np.float64,
-            ).reshape(len(rows), len(self.numeric))
-            if self.fill is not None:
-                block = np.where(np.isnan(block), self.fill, block)
-            if self.mean is not None:
-                block = block - self.mean
-            if self.scale is not None:
-                block = block / self.scale
-            out[:, self.numeric_at : self.numeric_at + len(self.numeric)] = block
-        for name, known in zip(self.categorical, self.positions, strict=True):
-            for index, row in enumerate(rows):
-                value = row.get(name)
-                found = known.get("(missing)" if _missing(value) else str(value))
-                if found is not None:
-                    out[index, found] = 1.0
-        if self.sparse and missing_is_zero:
-            out[out == 0] = np.nan  # entries a sparse matrix does not store are missing to XGBoost
-        return out
+            numeric, numeric_at = tuple(columns), where.start
+            fill = np.asarray(steps[0].statistics_, dtype=np.float64)
+            mean = np.asarray(steps[1].mean_, dtype=np.float64) if steps[1].with_mean else None
+            scale = np.asarray(steps[1].scale_, dtype=np.float64) if steps[1].with_std else None
+        elif (
+            name == "categorical"
+            and isinstance(transformer, OneHotEncoder)
+            and transformer.handle_unknown == "ignore"
+        ):
+            categorical = tuple(columns)
+            positions = _one_hot_positions(transformer, categorical, where.start)
+        else:
+            return None
+    width = int(sum(s.stop - s.start for s in preprocess.output_indices_.values()))
+    return TabularPlan(
+        width,
+        numeric,
+        numeric_at,
+        fill,
+        mean,
+        scale,
+        categorical,
+        positions,
+        bool(getattr(preprocess, "sparse_output_", False)),
+    )
 
 
 def _identity(transformer: Any) -> bool:
