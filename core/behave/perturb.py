@@ -128,7 +128,8 @@ class DateFormat:
 
     def check(self, where: str) -> None:
         for style in self.to:
-            _one_of(where, "to", style, STYLES)
+            if style not in STYLES:
+                raise InvalidInput(f"{where}.to: {expected_one_of('date style', style, STYLES)}")
 
 
 @dataclass(frozen=True)

@@ -138,7 +138,7 @@ def _test(entry: Any, where: str, spec: ProjectSpec, default_rate: float) -> Beh
     perturb = _perturbation(entry.get("perturb"), f"{where}.perturb", spec)
     if (perturb is None) != (kind == "mft"):
         raise InvalidInput(
-            f"{where}: a {KINDS[kind]} test ({kind}) "
+            f"{where}: {'an' if kind == 'inv' else 'a'} {KINDS[kind]} test ({kind}) "
             + ("takes no perturbation." if kind == "mft" else "needs a perturbation (perturb).")
         )
     expect = _expectations(entry.get("expect"), f"{where}.expect", spec)

@@ -8,6 +8,11 @@ A gate file (``gates/<project>.yaml`` in the workspace, or ``--gate FILE``) list
       - {check: max_regression, metric: accuracy, slices: protected, tolerance: 0.02}
       - {check: max_latency, metric: latency_p95_ms, threshold: 50}
       - {check: requirements, ids: [ML-2, ML-7]}   # default: every ML requirement with evidence 'build'
+      - {check: min_pass_rate, threshold: 0.95, tests: [German out-of-office with a return date]}
+
+The behavioural suite's check (``min_pass_rate``) is also added on its own when the project has
+a suite (``gates/<project>.behave.yaml``, docs/behave.md): each test must pass at least its own
+share of examples (or ``threshold``, when the gate gives one), one check per test.
 
 The requirements check is also added on its own when the project has ML requirements whose
 evidence is the build (see docs/traceability.md): a violated one fails the build, named by its id.
@@ -22,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from core.behave.models import METRIC, BehaveResult
 from core.errors import InvalidInput, expected_one_of
 from core.ml.evaluate import Evaluation
 from core.projects.spec import ProjectSpec
@@ -201,15 +207,78 @@ class MeetsRequirements:
         return results
 
 
+@dataclass(frozen=True)
+class MinPassRate:
+    """Each behavioural test (or the ``tests`` listed) passes at least ``threshold`` of its
+    examples (None: the test's own ``min_pass_rate``). ``results`` and ``suite`` are filled in by
+    the build from its run of the suite."""
+
+    threshold: float | None = None
+    tests: Sequence[str] = ()
+    results: tuple[BehaveResult, ...] = ()
+    suite: str = ""
+
+    def run(
+        self, candidate: Evaluation, baseline: Evaluation | None, spec: ProjectSpec
+    ) -> list[CheckResult]:
+        if not self.suite:
+            return [
+                CheckResult(
+                    "behavioural tests", "behave", METRIC, "", None, None, self.threshold, False,
+                    f"no behavioural suite: write gates/{spec.name}.behave.yaml (docs/behave.md)",
+                )
+            ]  # fmt: skip
+        chosen = [r for r in self.results if not self.tests or r.name in self.tests]
+        unknown = sorted(set(self.tests) - {r.name for r in self.results})
+        if unknown:
+            raise InvalidInput(
+                f"The gate names behavioural test(s) {', '.join(map(repr, unknown))}, which "
+                f"{self.suite} does not have.",
+                hint="use the names of the suite's tests",
+            )
+        return [self._result(r) for r in chosen]
+
+    def _result(self, result: BehaveResult) -> CheckResult:
+        threshold = result.threshold if self.threshold is None else self.threshold
+        rate = result.pass_rate
+        passed = rate is not None and rate >= threshold
+        message = (
+            f"{result.passed_n}/{result.n} passed ({_fmt(rate)}; {result.interval.text()}) "
+            f"{'≥' if passed else '<'} {threshold:g}"
+            if result.n
+            else "no example could be made for this test"
+        )
+        if result.failures and not passed:
+            worst = result.failures[0]
+            message += f"; e.g. expected {worst.expected}, got {worst.got}"
+        return CheckResult(
+            f"behave: {result.name}",
+            "behave",
+            METRIC,
+            result.slice,
+            rate,
+            None,
+            threshold,
+            passed,
+            message,
+        )
+
+
 CHECKS: dict[
-    str, type[MinMetric] | type[MaxRegression] | type[MaxLatency] | type[MeetsRequirements]
+    str,
+    type[MinMetric]
+    | type[MaxRegression]
+    | type[MaxLatency]
+    | type[MeetsRequirements]
+    | type[MinPassRate],
 ] = {
     "min_metric": MinMetric,
     "max_regression": MaxRegression,
     "max_latency": MaxLatency,
     "requirements": MeetsRequirements,
+    "min_pass_rate": MinPassRate,
 }
-Check = MinMetric | MaxRegression | MaxLatency | MeetsRequirements
+Check = MinMetric | MaxRegression | MaxLatency | MeetsRequirements | MinPassRate
 
 
 def _metric(evaluation: Evaluation, metric: str, slice_name: str) -> float | None:
@@ -262,11 +331,35 @@ def parse_gate(data: Any, source: str) -> list[Check]:
             ids = arguments.get("ids") or ()
             ids = [ids] if isinstance(ids, str) else ids
             arguments = {"ids": tuple(str(i) for i in ids)}
+        if kind == "min_pass_rate":
+            arguments = _pass_rate_arguments(arguments, f"{source}: checks[{index}]")
         try:
             checks.append(CHECKS[kind](**arguments))
         except TypeError as exc:
             raise InvalidInput(f"{source}: checks[{index}]: {exc}.") from exc
     return checks
+
+
+def _pass_rate_arguments(arguments: Mapping[str, Any], where: str) -> dict[str, Any]:
+    unknown = sorted(set(arguments) - {"threshold", "tests"})
+    if unknown:
+        raise InvalidInput(
+            f"{where}: the min_pass_rate check takes only 'threshold' and 'tests', "
+            f"not {', '.join(unknown)}."
+        )
+    threshold = arguments.get("threshold")
+    if threshold is not None and (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, int | float)
+        or not 0 <= threshold <= 1
+    ):
+        raise InvalidInput(f"{where}.threshold: expected a share from 0 to 1, got {threshold!r}.")
+    tests = arguments.get("tests") or ()
+    tests = [tests] if isinstance(tests, str) else tests
+    return {
+        "threshold": None if threshold is None else float(threshold),
+        "tests": tuple(str(t) for t in tests),
+    }
 
 
 def load_gate(

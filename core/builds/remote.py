@@ -45,8 +45,10 @@ from core.builds.service import (
     _close,
     _close_aborted,
     _record,
+    behave_step,
     get_build,
     open_build,
+    with_behave,
 )
 from core.data.service import latest_dataset
 from core.errors import CoreError, InvalidInput, NotFound
@@ -140,6 +142,7 @@ def start_remote(
         trigger=attempt.trigger,
         request_id=attempt.request_id,
         answers=attempt.answers,
+        number=attempt.number,
         log=attempt.log,
     )
     write_lease(ws.root, attempt.build_id, lease_s, state)
@@ -188,7 +191,7 @@ def finish_remote(
     spec = get_project(ws, state["project"]).spec
     attempt = _attempt(state, build_id, log)
     metrics = run_metrics(candidate, training_time_s, sum(len(c) for c in contents.values()))
-    _gate_outcome(ws, spec, state, attempt, candidate, before, metrics)
+    _gate_outcome(ws, spec, state, attempt, candidate, before, metrics, Model.from_files(contents))
     contents[EVALUATION] = evaluation.encode()
     stored = {role: (ws.blobs.put_bytes(c), len(c)) for role, c in contents.items()}
     trained = TrainedRun(
@@ -352,6 +355,7 @@ def _attempt(state: dict[str, Any], build_id: int, log: Sequence[str]) -> _Attem
         state.get("trigger"),
         state.get("request_id"),
         [(str(r), int(a)) for r, a in state.get("answers", [])],
+        number=int(state.get("number", 0)),
         log=[*state.get("log", []), *(f"runner: {line}" for line in log)],
     )
     attempt.label_set_id = state.get("label_set_id")
@@ -441,9 +445,12 @@ def _gate_outcome(
     candidate: Evaluation,
     baseline: Evaluation | None,
     metrics: Mapping[str, float],
+    model: Model,
 ) -> None:
-    """The gate kept at start, with the requirements check, on what the runner measured."""
+    """The gate kept at start, with the requirements check, on what the runner measured, and
+    the behavioural suite run here on the model the runner trained."""
     try:
+        behave_step(ws, spec, attempt, model, None, lambda stage, fraction: None)
         text = state.get("gate")
         checks = default_gate(spec) if text is None else _parse(text, state["gate_source"])
         checks = requirement_check(
@@ -454,6 +461,7 @@ def _gate_outcome(
             label_set=get_artifact(ws, state["label_set_id"]),
             dataset=get_artifact(ws, state["dataset_id"]),
         )
+        checks = with_behave(checks, attempt.behave)
         attempt.checks = run_gate(checks, candidate, baseline, spec)
     except Exception as error:  # the build's outcome, as for a local build
         attempt.abort(error)

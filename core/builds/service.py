@@ -8,24 +8,30 @@
    holds the build's lock (core/builds/owner.py) until the row is closed;
 3. **train** on the label set, evaluated on the project's test set (overall and per slice);
 4. **evaluate the baseline**: the production model on the same test set;
-5. **check the gate**;
-6. **record**, in one transaction: the build artifact, the model (a successful build whose model
+5. **behave**: the project's behavioural suite (``gates/<project>.behave.yaml``, if any) on the
+   new model, its results kept per test with failing examples (core/behave);
+6. **check the gate** (the suite's ``min_pass_rate`` check among the others);
+7. **record**, in one transaction: the build artifact, the model (a successful build whose model
    differs from production's), its promotion, the closed row with its checks, the audit row.
 
-Every way out closes the row: an error in steps 3–5 is the build's outcome (``aborted``, with the
-trace for a crash); an error in step 6 rolls it back and the ``finally`` closes the row as
+Every way out closes the row: an error in steps 3–6 is the build's outcome (``aborted``, with the
+trace for a crash); an error in step 7 rolls it back and the ``finally`` closes the row as
 ``aborted``. A process that dies (SIGKILL) cannot close it: the next reader does
 (``reap_dead_builds`` in core/builds/reaper.py).
 
 A build trained on a CI runner (core/builds/remote.py) shares steps 1, 2 (``open_build``, under a
-lease instead of a lock), 5 and 6 (``_record``); steps 3 and 4 run on the runner.
+lease instead of a lock), 5, 6 and 7 (``_record``); steps 3 and 4 run on the runner.
+
+Each build has a number within its project (``number``: #1, #2 … of that project), the one
+people see everywhere; ``build_id`` is the workspace-wide key the tables and the API use.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -37,13 +43,17 @@ from core.accounts.audit import record
 from core.actor import Actor
 from core.artifacts.models import Artifact, NewArtifact
 from core.artifacts.service import get_artifact, register
-from core.builds.gate import Check, CheckResult, load_gate, run_gate
+from core.behave.models import BehaveResult, Failure, SuiteResult
+from core.behave.service import judge
+from core.behave.suite import find_suite
+from core.builds.gate import Check, CheckResult, MinPassRate, load_gate, run_gate
 from core.builds.owner import BuildOwner
 from core.builds.reaper import reap_quietly
 from core.builds.requirement_check import requirement_check
 from core.errors import CoreError, NotFound
 from core.experiments.service import TrainResult, get_run, project_test_set, train
 from core.ml.evaluate import Evaluation, evaluate
+from core.ml.model import Model
 from core.monitoring.retrain import (
     consume_retrain_request,
     pending_retrain_request,
@@ -78,6 +88,7 @@ _BUILD_FIELDS = (  # Build's fields stored in builds b
     "started_at",
     "ended_at",
     "created_by",
+    "number",
 )
 BUILD_COLUMNS = ", ".join(f"b.{name}" for name in _BUILD_FIELDS)
 _CHECK_SELECT = {  # build id, then CheckResult field -> column of build_checks c
@@ -111,8 +122,15 @@ class Build:
     started_at: datetime
     ended_at: datetime | None
     created_by: str
+    number: int  # the build's number within its project: what people see (``#3``)
     checks: tuple[CheckResult, ...] = ()
     model_text: str | None = None  # the registered model as people name it: ``ooo-replies v2``
+    behave: tuple[BehaveResult, ...] = ()  # the behavioural tests run on its model
+
+    @property
+    def label(self) -> str:
+        """The build as people name it: ``#3`` (of its project)."""
+        return f"#{self.number}"
 
     @property
     def exit_code(self) -> int:
@@ -142,6 +160,7 @@ class _Attempt:
     trigger: str | None
     request_id: int | None  # the retraining request this build answers
     answers: list[tuple[str, int]]
+    number: int = 0  # within the project
     log: list[str] = field(default_factory=list)
     status: str = "aborted"
     reason: str = ""
@@ -150,6 +169,7 @@ class _Attempt:
     label_set_id: int | None = None
     baseline_id: int | None = None
     model_id: int | None = None
+    behave: SuiteResult | None = None
 
     def abort(self, error: BaseException) -> None:
         """The build ends aborted by ``error``: its message (and hint) or, for a bug, its trace."""
@@ -179,6 +199,7 @@ def run_build(
     promote_model: bool = False,
     trigger: str | None = None,
     dask_address: str | None = None,
+    behave: Path | None = None,
     progress: Progress | None = None,
 ) -> Build:
     report = progress or (lambda stage, fraction: None)
@@ -190,6 +211,7 @@ def run_build(
             gate_checks = _load_gate(ws, spec, gate, attempt)
             result = _train(ws, actor, attempt, label_set, trainer, params, dask_address, report)
             baseline = _evaluate_baseline(ws, spec, attempt, report)
+            behave_step(ws, spec, attempt, result.model, behave, report)
             _check_gate(ws, spec, attempt, gate_checks, result, baseline)
         except Exception as error:  # the build's outcome: recorded below
             attempt.abort(error)
@@ -241,6 +263,11 @@ def open_build(
     ``let_go`` gives it up when the row cannot be written."""
     with ws.store.transaction() as tx:
         build_id = int(tx.scalar("SELECT nextval('build_ids')"))
+        number = int(
+            tx.scalar(
+                "SELECT coalesce(max(number), 0) + 1 FROM builds WHERE project = ?", [project]
+            )
+        )
         request = pending_retrain_request(tx, project)  # an alert asked for this build
         answers: list[tuple[str, int]] = []
         if request is not None:
@@ -249,9 +276,9 @@ def open_build(
         owner = hold(build_id)
         try:
             tx.execute(
-                "INSERT INTO builds (build_id, project, status, reason, trigger, log, started_at, "
-                "created_by) VALUES (?, ?, 'running', '', ?, '', ?, ?)",
-                [build_id, project, trigger, utcnow(), actor.name],
+                "INSERT INTO builds (build_id, number, project, status, reason, trigger, log, "
+                "started_at, created_by) VALUES (?, ?, ?, 'running', '', ?, '', ?, ?)",
+                [build_id, number, project, trigger, utcnow(), actor.name],
             )
             record(
                 tx,
@@ -259,13 +286,13 @@ def open_build(
                 "build.running",
                 project=project,
                 target=f"build #{build_id}",
-                details={"trigger": trigger, "owner": owner},
+                details={"trigger": trigger, "owner": owner, "number": number},
             )
         except BaseException:
             let_go(build_id)
             raise
     request_id = request.request_id if request is not None else None
-    return _Attempt(build_id, project, trigger, request_id, answers)
+    return _Attempt(build_id, project, trigger, request_id, answers, number)
 
 
 def _load_gate(
@@ -322,6 +349,42 @@ def _evaluate_baseline(
     return baseline
 
 
+def behave_step(
+    ws: Workspace,
+    spec: ProjectSpec,
+    attempt: _Attempt,
+    model: Model,
+    suite_file: Path | None,
+    report: Progress,
+) -> None:
+    """The project's behavioural suite on the new model (nothing when the project has none)."""
+    suite = find_suite(suite_file, ws.root, spec)
+    if suite is None:
+        attempt.log.append(f"behavioural suite: none (gates/{spec.name}.behave.yaml)")
+        return
+    report(f"running the behavioural suite {suite.source}", 0.8)
+    attempt.behave = judge(ws, spec, suite, model, f"build #{attempt.number}")
+    failed = len(attempt.behave.failed)
+    attempt.log.append(
+        f"behavioural suite {suite.source}: {len(suite.tests) - failed} of {len(suite.tests)} "
+        "tests passed"
+    )
+
+
+def with_behave(checks: list[Check], behave: SuiteResult | None) -> list[Check]:
+    """The gate's ``min_pass_rate`` checks given the suite's results; one is added when the
+    project has a suite and the gate lists none."""
+    if behave is None and not any(isinstance(c, MinPassRate) for c in checks):
+        return checks
+    listed = checks if any(isinstance(c, MinPassRate) for c in checks) else [*checks, MinPassRate()]
+    return [
+        replace(c, results=behave.tests, suite=behave.source)
+        if isinstance(c, MinPassRate) and behave is not None
+        else c
+        for c in listed
+    ]
+
+
 def _check_gate(
     ws: Workspace,
     spec: ProjectSpec,
@@ -338,6 +401,7 @@ def _check_gate(
         label_set=result.label_set,
         dataset=result.dataset,
     )
+    gate_checks = with_behave(gate_checks, attempt.behave)
     attempt.checks = run_gate(gate_checks, result.evaluation, baseline, spec)
     failed = [c for c in attempt.checks if not c.passed]
     attempt.status = "failed" if failed else "successful"
@@ -377,10 +441,16 @@ def _register_build_artifact(ws: Workspace, actor: Actor, attempt: _Attempt) -> 
             files={
                 "log.txt": "\n".join(attempt.log).encode(),
                 "checks.json": json.dumps([c.__dict__ for c in attempt.checks], indent=1).encode(),
+                **(
+                    {"behave.json": _behave_json(attempt.behave)}
+                    if attempt.behave is not None
+                    else {}
+                ),
             },
             inputs=inputs + attempt.answers,
             metadata={
                 "build_id": attempt.build_id,
+                "number": attempt.number,
                 "status": attempt.status,
                 "reason": attempt.reason,
                 "run_id": attempt.run_id,
@@ -390,6 +460,18 @@ def _register_build_artifact(ws: Workspace, actor: Actor, attempt: _Attempt) -> 
         ),
         actor,
     )
+
+
+def _behave_json(behave: SuiteResult) -> bytes:
+    return json.dumps(
+        {
+            "suite": behave.source,
+            "model": behave.model,
+            "tests": [dataclasses.asdict(t) for t in behave.tests],
+        },
+        indent=1,
+        ensure_ascii=False,
+    ).encode()
 
 
 def _register_model(
@@ -444,6 +526,7 @@ def _close(tx: Tx, actor: Actor, attempt: _Attempt, artifact_id: int | None) -> 
         "threshold, passed, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(attempt.build_id, *_check_row(c)) for c in attempt.checks],
     )
+    _store_behave(tx, attempt)
     record(
         tx,
         actor,
@@ -453,6 +536,47 @@ def _close(tx: Tx, actor: Actor, attempt: _Attempt, artifact_id: int | None) -> 
         details={"reason": attempt.reason, "model_id": attempt.model_id},
     )
     recompute(tx, attempt.project, cause=f"build #{attempt.build_id} {attempt.status}")
+
+
+def _store_behave(tx: Tx, attempt: _Attempt) -> None:
+    """Each behavioural test's figure (pass rate, n, Wilson interval) and failing examples, tied
+    to the build's run so a requirement with evidence 'build' can read it."""
+    if attempt.behave is None:
+        return
+    now = utcnow()
+    tx.executemany(
+        "INSERT INTO behave_results (build_id, project, run_id, model_id, suite, test_name, "
+        "test_kind, capability, n, passed_n, pass_rate, lower, upper, threshold, passed, "
+        "failures, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                attempt.build_id,
+                attempt.project,
+                attempt.run_id,
+                attempt.model_id,
+                attempt.behave.source,
+                t.name,
+                t.kind,
+                t.capability,
+                t.n,
+                t.passed_n,
+                t.pass_rate,
+                t.interval.lower,
+                t.interval.upper,
+                t.threshold,
+                t.passed,
+                json.dumps(
+                    {
+                        "expectation": t.expectation,
+                        "examples": [dataclasses.asdict(f) for f in t.failures],
+                    },
+                    ensure_ascii=False,
+                ),
+                now,
+            )
+            for t in attempt.behave.tests
+        ],
+    )
 
 
 def _check_row(c: CheckResult) -> tuple[Any, ...]:
@@ -498,11 +622,40 @@ _BUILD_SELECT = (
 )
 
 
-def _build(row: tuple[Any, ...], checks: list[tuple[Any, ...]]) -> Build:
-    """A ``_BUILD_SELECT`` row (``BUILD_COLUMNS``, then its model as ``name vN``) and its
-    ``CHECK_COLUMNS`` rows."""
+def _build(
+    row: tuple[Any, ...],
+    checks: list[tuple[Any, ...]],
+    behave: Sequence[tuple[Any, ...]] = (),
+) -> Build:
+    """A ``_BUILD_SELECT`` row (``BUILD_COLUMNS``, then its model as ``name vN``), its
+    ``CHECK_COLUMNS`` rows and its ``BEHAVE_COLUMNS`` rows."""
     values = dict(zip((*_BUILD_FIELDS, "model_text"), row, strict=True))
-    return Build(**values, checks=tuple(_check_result(check) for check in checks))
+    return Build(
+        **values,
+        checks=tuple(_check_result(check) for check in checks),
+        behave=tuple(_behave_result(b) for b in behave),
+    )
+
+
+BEHAVE_COLUMNS = (
+    "r.build_id, r.test_name, r.test_kind, r.capability, r.n, r.passed_n, r.threshold, r.failures"
+)
+
+
+def _behave_result(row: tuple[Any, ...]) -> BehaveResult:
+    """A row of ``BEHAVE_COLUMNS``."""
+    _, name, kind, capability, n, passed_n, threshold, failures = row
+    detail = json.loads(failures)
+    return BehaveResult(
+        name,
+        kind,
+        capability,
+        detail["expectation"],
+        int(n),
+        int(passed_n),
+        float(threshold),
+        tuple(Failure(**f) for f in detail["examples"]),
+    )
 
 
 def _check_result(row: tuple[Any, ...]) -> CheckResult:
@@ -525,7 +678,11 @@ def get_build(ws: Workspace, build_id: int) -> Build:
             f"SELECT {CHECK_COLUMNS} FROM build_checks c WHERE c.build_id = ? ORDER BY c.rowid",
             [build_id],
         )
-    return _build(row, checks)
+        behave = tx.rows(
+            f"SELECT {BEHAVE_COLUMNS} FROM behave_results r WHERE r.build_id = ? ORDER BY r.rowid",
+            [build_id],
+        )
+    return _build(row, checks, behave)
 
 
 def list_builds(ws: Workspace, project: str, actor: Actor | None = None) -> list[Build]:
@@ -539,19 +696,29 @@ def list_builds(ws: Workspace, project: str, actor: Actor | None = None) -> list
             "WHERE b.project = ? ORDER BY c.rowid",
             [project],
         )
-    return [_build(row, [c for c in checks if c[0] == row[0]]) for row in rows]
+        behave = tx.rows(
+            f"SELECT {BEHAVE_COLUMNS} FROM behave_results r WHERE r.project = ? ORDER BY r.rowid",
+            [project],
+        )
+    return [
+        _build(row, [c for c in checks if c[0] == row[0]], [b for b in behave if b[0] == row[0]])
+        for row in rows
+    ]
 
 
 def junit_xml(build: Build) -> str:
-    """One test case per gate check (and one error case for an aborted build), for any CI server."""
+    """One test case per gate check (a behavioural test's with its failing examples, and one
+    error case for an aborted build), for any CI server."""
+    examples = {f"behave: {t.name}": t.failures for t in build.behave}
     cases = []
     for check in build.checks:
         body = (
             ""
             if check.passed
-            else f"<failure message={quoteattr(check.message)}>{escape(check.message)}</failure>"
+            else f"<failure message={quoteattr(check.message)}>"
+            f"{escape(_failure_text(check, examples.get(check.name, ())))}</failure>"
         )
-        group = "requirements" if check.kind == "requirement" else "gate"
+        group = {"requirement": "requirements", "behave": "behave"}.get(check.kind, "gate")
         cases.append(
             f'    <testcase classname="loopline.{group}.{build.project}" name={quoteattr(check.name)}>{body}</testcase>'
         )
@@ -564,11 +731,18 @@ def junit_xml(build: Build) -> str:
     errors = int(build.status == "aborted")
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"<testsuites><testsuite name={quoteattr(f'loopline build #{build.build_id} {build.project}')} "
+        f"<testsuites><testsuite name={quoteattr(f'loopline build {build.label} {build.project}')} "
         f'tests="{len(cases)}" failures="{failures}" errors="{errors}">\n'
         + "\n".join(cases)
         + "\n  </testsuite></testsuites>\n"
     )
+
+
+def _failure_text(check: CheckResult, failures: Sequence[Failure]) -> str:
+    lines = [check.message]
+    for failure in failures:
+        lines.append(f"- {failure.example}\n  expected: {failure.expected}\n  got: {failure.got}")
+    return "\n".join(lines)
 
 
 def model_of(ws: Workspace, build: Build) -> Artifact | None:
