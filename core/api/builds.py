@@ -18,7 +18,14 @@ from core.builds.remote import (
     start_remote,
 )
 from core.builds.runner import RunnerResult, files_needed, train_plan
-from core.builds.service import Build, get_build, junit_xml, list_builds, run_build
+from core.builds.service import (
+    Build,
+    get_build,
+    get_build_number,
+    junit_xml,
+    list_builds,
+    run_build,
+)
 from core.builds.slices import SliceFinding, slice_findings
 from core.registry.compare import compare_runs
 
@@ -34,6 +41,10 @@ class Builds(Area):
     def get(self, build_id: int) -> Build:
         return get_build(self._ws, build_id)
 
+    def get_number(self, project: str, number: int) -> Build:
+        """The project's build ``#number`` (the number people see)."""
+        return get_build_number(self._ws, project, number)
+
     def run(
         self,
         project: str,
@@ -45,10 +56,12 @@ class Builds(Area):
         promote: bool = False,
         trigger: str | None = None,
         dask_address: str | None = None,
+        behave: Path | None = None,
         progress: Progress | None = None,
     ) -> Build:
-        """Train, evaluate against production on the same test set, gate, register on success
-        (``promote``: and promote; ``dask_address``: fit on that Dask cluster)."""
+        """Train, evaluate against production on the same test set, run the behavioural suite,
+        gate, register on success (``promote``: and promote; ``dask_address``: fit on that Dask
+        cluster; ``behave``: a suite file instead of ``gates/<project>.behave.yaml``)."""
         return run_build(
             self._ws,
             project,
@@ -60,6 +73,7 @@ class Builds(Area):
             promote_model=promote,
             trigger=trigger,
             dask_address=dask_address,
+            behave=behave,
             progress=progress,
         )
 

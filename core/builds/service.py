@@ -685,6 +685,20 @@ def get_build(ws: Workspace, build_id: int) -> Build:
     return _build(row, checks, behave)
 
 
+def get_build_number(ws: Workspace, project: str, number: int) -> Build:
+    """The project's build ``#number``."""
+    with ws.store.read() as tx:
+        found = tx.scalar(
+            "SELECT build_id FROM builds WHERE project = ? AND number = ?", [project, int(number)]
+        )
+    if found is None:
+        raise NotFound(
+            f"Project {project!r} has no build #{number}.",
+            hint=f"list its builds with `loopline builds {project}`",
+        )
+    return get_build(ws, int(found))
+
+
 def list_builds(ws: Workspace, project: str, actor: Actor | None = None) -> list[Build]:
     """The project's builds, newest first; one whose process died shows as aborted (``actor``:
     who is looking, named in the audit row of that)."""
