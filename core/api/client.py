@@ -30,6 +30,7 @@ from core.api.accounts import Accounts
 from core.api.area import Progress
 from core.api.artifacts import Artifacts
 from core.api.automation import Automation
+from core.api.behave import Behave
 from core.api.builds import Builds
 from core.api.data import Data
 from core.api.labeling import Labeling
@@ -92,6 +93,7 @@ class Client:
         self.accounts = Accounts(self)
         self.serving = Serving(self)
         self.automation = Automation(self)
+        self.behave = Behave(self)
 
     @property
     def actor(self) -> Actor:
