@@ -51,7 +51,8 @@ labeling.agreement labeling.agreement_so_far labeling.export labeling.item_histo
 labeling.labels_left labeling.left_for labeling.progress labeling.review_queue labeling.task
 labeling.tasks
 runs.check_logging runs.compare runs.get runs.search
-builds.get builds.list builds.slice_findings
+builds.get builds.get_number builds.list builds.slice_findings
+behave.run
 models.find_alias models.predict_dataset models.promotion_history
 models.readiness models.environments models.compare_candidate
 requirements.evidence requirements.export requirements.impact requirements.list
