@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from core.cli import (
     accounts,
     automation,
+    behave,
     imports,
     labeling,
     modeling,
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     accounts.add_commands(add)
     imports.add_commands(add)
     automation.add_commands(add)
+    behave.add_commands(add)
     for module in OPTIONAL_COMMANDS:
         if importlib.util.find_spec(module) is not None:
             importlib.import_module(module).add_commands(add)
