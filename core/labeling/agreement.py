@@ -9,8 +9,11 @@ from dataclasses import dataclass, field
 from itertools import combinations, permutations
 from typing import Any
 
+import numpy as np
+
 from core.labeling.models import Annotation
 from core.spans.detect import Span, overlaps
+from core.stats import CONFIDENCE, SEED, Interval, resamples_for
 
 
 def cohen_kappa(first: Sequence[Hashable], second: Sequence[Hashable]) -> float:
@@ -49,6 +52,48 @@ def krippendorff_alpha(units: Mapping[Any, Sequence[Any]]) -> float | None:
     return 1.0 - (n - 1) * disagree_observed / disagree_expected
 
 
+def alpha_interval(
+    units: Mapping[Any, Sequence[Any]], *, seed: int = SEED, confidence: float = CONFIDENCE
+) -> Interval:
+    """Percentile bootstrap of nominal alpha over the pairable units (items resampled with
+    replacement; seeded, ``resamples_for`` bounds its cost). Each unit's share of the
+    coincidence matrix is computed once, so a resample is a weighted sum, not a recount: the
+    same alpha as :func:`krippendorff_alpha` on the resampled units."""
+    pairable = [values for values in units.values() if len(values) >= 2]
+    n = len(pairable)
+    if n == 0:
+        return Interval(0, None, None, "bootstrap", confidence)
+    shares, width = _coincidence_shares(pairable)
+    rng = np.random.default_rng(seed)
+    resamples = resamples_for(n)
+    picks = rng.integers(0, n, (resamples, n)) + np.arange(resamples)[:, None] * n
+    counts = np.bincount(picks.ravel(), minlength=resamples * n).reshape(resamples, n)
+    coincidence = (counts @ shares).reshape(-1, width, width)
+    totals = coincidence.sum(axis=2)
+    total = totals.sum(axis=1)
+    observed = total - np.trace(coincidence, axis1=1, axis2=2)
+    expected = total**2 - (totals**2).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alphas = np.where(expected > 0, 1.0 - (total - 1) * observed / expected, 1.0)
+    tail = (1 - confidence) / 2
+    lower, upper = np.quantile(alphas, [tail, 1 - tail])
+    return Interval(n, float(lower), float(upper), "bootstrap", confidence)
+
+
+def _coincidence_shares(pairable: Sequence[Sequence[Any]]) -> tuple[np.ndarray, int]:
+    """Per unit, its flattened share of the values-by-values coincidence matrix."""
+    values = sorted({str(v) for unit in pairable for v in unit})
+    index = {v: i for i, v in enumerate(values)}
+    width = len(values)
+    shares = np.zeros((len(pairable), width * width))
+    for row, unit in enumerate(pairable):
+        codes = [index[str(v)] for v in unit]
+        weight = 1.0 / (len(codes) - 1)
+        for a, b in permutations(range(len(codes)), 2):
+            shares[row, codes[a] * width + codes[b]] += weight
+    return shares, width
+
+
 def span_matches(first: Sequence[Span], second: Sequence[Span], mode: str) -> int:
     """One-to-one matches between two annotators' spans: identical, or same type and overlapping."""
     if mode == "exact":
@@ -85,6 +130,7 @@ class AgreementReport:
     span_overlap_f1: float | None
     alpha_by_group: Mapping[str, float | None] = field(default_factory=dict)
     disagreements: int = 0
+    alpha_interval: Interval | None = None  # bootstrap over the items compared
 
 
 def agreement(
@@ -131,6 +177,7 @@ def agreement(
     return AgreementReport(
         items_compared=len(units),
         alpha=krippendorff_alpha(units),
+        alpha_interval=alpha_interval(units),
         alpha_by_class=per_class,
         pairs=tuple(pairs),
         span_exact_f1=2 * matched["exact"] / total if total else None,

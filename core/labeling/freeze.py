@@ -155,6 +155,8 @@ def freeze(
                     "extends": base.artifact_id if base else None,
                     "annotations": len(history),
                     "alpha": report.alpha,
+                    "alpha_lower": report.alpha_interval.lower if report.alpha_interval else None,
+                    "alpha_upper": report.alpha_interval.upper if report.alpha_interval else None,
                     "items_compared": report.items_compared,
                     "note": note,
                 },

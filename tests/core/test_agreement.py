@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import numpy as np
 import pytest
 
-from core.labeling.agreement import agreement, cohen_kappa, krippendorff_alpha, span_matches
+from core.labeling.agreement import (
+    agreement,
+    alpha_interval,
+    cohen_kappa,
+    krippendorff_alpha,
+    span_matches,
+)
 from core.labeling.models import Annotation
 from core.spans.detect import Span
+from core.stats import SEED, resamples_for
 
 
 def test_cohen_kappa_by_hand() -> None:
@@ -76,3 +84,28 @@ def test_report_over_annotations() -> None:
     )  # 4 spans on items 1 and 3, 1 exact match
     assert report.span_overlap_f1 == pytest.approx(2 * 2 / 4)  # item 3's spans overlap
     assert set(report.alpha_by_group) == {"en", "de"}
+
+
+def test_alpha_interval_is_the_bootstrap_of_alpha_itself() -> None:
+    """The vectorised bootstrap equals recomputing alpha on every resample of the items."""
+    rng = np.random.default_rng(3)
+    units = {
+        i: list(rng.choice(["a", "b", "c"], size=int(rng.integers(1, 4)), p=[0.7, 0.2, 0.1]))
+        for i in range(120)
+    }
+    found = alpha_interval(units)
+    pairable = [v for v in units.values() if len(v) >= 2]
+    n = len(pairable)
+    draws = np.random.default_rng(SEED).integers(0, n, (resamples_for(n), n))
+    alphas = [krippendorff_alpha({j: pairable[k] for j, k in enumerate(row)}) for row in draws]
+    lower, upper = np.quantile(np.asarray(alphas, dtype=float), [0.025, 0.975])
+    assert (found.n, found.method) == (n, "bootstrap")
+    assert found.lower == pytest.approx(lower, abs=1e-12)
+    assert found.upper == pytest.approx(upper, abs=1e-12)
+    assert found.lower < krippendorff_alpha(units) < found.upper  # type: ignore[operator]
+    assert alpha_interval(units) == found  # seeded: the same evidence, the same interval
+
+
+def test_alpha_interval_without_pairable_items_is_empty() -> None:
+    empty = alpha_interval({1: ["a"], 2: ["b"]})
+    assert (empty.n, empty.lower, empty.upper) == (0, None, None)

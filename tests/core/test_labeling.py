@@ -291,6 +291,8 @@ def test_review_and_freeze_rules(loaded: Workspace, actor: Actor) -> None:
     assert labels.loc[order[2], ["label", "source"]].tolist() == ["billing", "review"]
     assert order[1] not in labels.index and unanimous.excluded == {"disagreement": 1}
     assert unanimous.artifact.version == 2 and unanimous.artifact.metadata["items_compared"] == 4
+    meta = unanimous.artifact.metadata  # the agreement carries its interval (requirement evidence)
+    assert meta["alpha_lower"] <= meta["alpha"] <= meta["alpha_upper"]
     graph = lineage(loaded, unanimous.artifact.artifact_id)
     assert {n.kind for n in graph.nodes.values()} >= {"label_set", "dataset", "data_source"}
 
