@@ -34,10 +34,18 @@ def test_imported_runs_show_with_their_history(
     assert sorted(runs["name"]) == ["broken", "logreg-1", "logreg-2", "xgb"]
     assert set(runs["status"]) == {"finished", "failed"}
     assert "params.C" in runs.columns
-    at.text_input(key="experiments.filter").input(
-        "tags.mlflow.registered_models = 'triage-xgb/1'"
-    ).run()  # the run a model version came from, found by the version
-    assert not at.exception and at.dataframe[0].value["name"].tolist() == ["xgb"]
+    # each registered version (as the API lists it) finds the run it came from on the page
+    versions = {
+        a.metadata["mlflow"]["key"]: client.runs.get(a.metadata["run_id"]).name
+        for a in client.artifacts.list(kind="model", project="triage")
+    }
+    assert versions["triage-xgb/1"] == "xgb" and versions["triage-sklearn/1"] == "logreg-1"
+    assert len(versions) == 3
+    for key, run_name in versions.items():
+        at.text_input(key="experiments.filter").input(
+            f"tags.mlflow.registered_models = '{key}'"
+        ).run()
+        assert not at.exception and at.dataframe[0].value["name"].tolist() == [run_name]
     at.text_input(key="experiments.filter").input("").run()
     logreg = sorted(done.run_ids[r] for r in done.run_ids)[:2]
     at.multiselect(key="experiments.compare.triage").set_value(logreg).run()
