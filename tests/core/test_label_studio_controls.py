@@ -216,3 +216,23 @@ def test_a_project_without_span_types_ignores_every_labels_control(
         "control 'ner' is not imported: the project has no span types",
     )
     assert all(not a.spans for a in current_annotations(ws, [done.task_id]))
+
+
+def _block(text: str, after: str, fence: str) -> str:
+    rest = text[text.index(after) :]
+    start = rest.index(f"```{fence}\n") + len(fence) + 4
+    return rest[start : rest.index("```", start)]
+
+
+def test_the_docs_example_with_several_controls(ws: Workspace, routing: str, actor: Actor) -> None:
+    """docs/labeling.md's config with several controls, and what the import prints for it."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "labeling.md").read_text()
+    section = page[page.index("### Configs with several controls") :]
+    config = _block(section, "With the routing project above", "xml")
+    done = _import(ws, routing, actor, config, MAPPING)
+    printed = [
+        f"Imported {done.annotations} annotations on {done.items} items by "
+        f"{len(done.annotators)} annotator(s) into task #{done.task_id}",
+        *(f"  {note}" for note in done.ignored),
+    ]
+    assert _block(section, "```bash", "text").splitlines() == printed
