@@ -259,3 +259,17 @@ def test_tasks_naming_items_the_data_lacks_are_refused(
         ws, routing, _export(), actor, config=CONFIG.encode(), mapping=MAPPING.encode()
     )
     assert again.task_id != first.task_id and again.annotations == first.annotations
+
+
+def test_an_export_over_the_size_limit_is_refused_before_it_is_read(
+    ws: Workspace, routing: str, actor: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import core.labeling.label_studio as label_studio
+
+    monkeypatch.setattr(label_studio, "MAX_IMPORT_BYTES", 1 << 20)
+    huge = json.dumps([{"id": 1, "data": {"text": "x" * (2 << 20)}}]).encode()
+    before = _rows(ws)
+    with pytest.raises(CoreError) as refused:
+        import_label_studio(ws, routing, huge, actor, config=CONFIG.encode())
+    assert str(refused.value) == "The file is 2 MiB; imports take at most 1 MiB."
+    assert _rows(ws) == before

@@ -170,6 +170,11 @@ def test_a_label_column_in_the_data_file_is_left_out_of_the_inputs(tmp_path: Pat
             {"classes": ("a", "b")},
             "x.csv: the file is not utf-8 text (line 2, byte 13 is 0xe9).",
         ),
+        (
+            "id,text\n1,caf\xe9 au lait\n".encode("utf-16"),
+            {"classes": ("a", "b")},
+            "x.csv: the file is not utf-8 text (line 1, byte 0 is 0xff).",
+        ),
     ],
 )
 def test_a_draft_that_cannot_be_made_says_why(
@@ -182,6 +187,25 @@ def test_a_draft_that_cannot_be_made_says_why(
     with pytest.raises(InvalidInput) as caught:
         Data.draft(path, **options)  # type: ignore[arg-type]
     assert str(caught.value) == message
+
+
+def test_a_spreadsheet_export_drafts_with_clean_names(tmp_path: Path) -> None:
+    """A byte-order mark (Excel's 'CSV UTF-8') is no part of the first column's name; a UTF-16
+    file (Excel's 'Unicode text') drafts the same once its encoding is named."""
+    from core.api.data import Data
+
+    text = "case_id,ward,note,label\nC-1,nord,café au lait,a\nC-2,süd,thé noir,b\n"
+    expected = None
+    for name, raw, encoding in (
+        ("bom.csv", b"\xef\xbb\xbf" + text.encode(), "utf-8"),
+        ("utf16.csv", text.encode("utf-16"), "utf-16"),
+    ):
+        path = tmp_path / name
+        path.write_bytes(raw)
+        spec = Data.draft(path, label_column="label", encoding=encoding, name="ward").spec
+        assert spec.id_column == "case_id" and spec.column_names[0] == "case_id"
+        assert (expected or spec.column_names) == spec.column_names
+        expected = spec.column_names
 
 
 def test_hostile_column_names_stay_names_in_the_drafted_yaml(tmp_path: Path) -> None:
