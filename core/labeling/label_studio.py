@@ -394,6 +394,7 @@ class _Reader:
         self.stray: dict[str, set[tuple[str, str]]] = {"choices": set(), "labels": set()}
         self.other: dict[str, str] = {}  # results not read (no config): from_name → type
         self.span_controls: dict[str, tuple[str, str]] = {}  # label value → its control
+        self.controls_seen: dict[str, set[str]] = {"choices": set(), "labels": set()}
         self.items: set[str] = set()
         self.mappings: list[str] = []
 
@@ -472,6 +473,7 @@ class _Reader:
             names = (str(result.get("from_name")), str(result.get("to_name")))
             if self.role(str(kind), names) is None or not value.get(str(kind)):
                 continue  # a control Loopline does not import: kept for the export
+            self.controls_seen[str(kind)].add(names[0])
             values = value[str(kind)]
             if not isinstance(values, list):
                 problems.append(f"{here}: 'value.{kind}' is not a list")
@@ -515,13 +517,16 @@ class _Reader:
     def check_values(self) -> None:
         """The names seen against the config's, and the values against the project's."""
         if self.plan is None:
-            for kind in ("choices", "labels"):
-                seen = sorted(self.seen[kind])
-                if len(seen) > 1:
-                    self.problems.append(
-                        f"results name several {kind} controls ({', '.join(f for f, _ in seen)}); "
-                        "pass the labeling config"
-                    )
+            several = [
+                f"results name several {kind} controls ({', '.join(sorted(seen))}); "
+                "pass the labeling config"
+                for kind, seen in self.controls_seen.items()
+                if len(seen) > 1
+            ]
+            if several:  # which is the class is unknown: every other problem would mislead
+                self.problems = several
+                self.hint = "pass the project's labeling config with --config"
+                return
         else:
             self.check_config()
         self.unmatched("choice", self.values["choices"], self.mapping.classes, self.classes)

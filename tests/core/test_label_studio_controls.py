@@ -236,3 +236,21 @@ def test_the_docs_example_with_several_controls(ws: Workspace, routing: str, act
         *(f"  {note}" for note in done.ignored),
     ]
     assert _block(section, "```bash", "text").splitlines() == printed
+
+
+def test_several_controls_without_the_config_are_refused(
+    ws: Workspace, routing: str, actor: Actor
+) -> None:
+    before = _rows(ws)
+    with pytest.raises(CoreError) as refused:
+        import_label_studio(
+            ws, routing, json.dumps(studio_export_multi(4, 6)).encode(), actor,
+            mapping=MAPPING.encode(),
+        )  # fmt: skip
+    assert str(refused.value) == (
+        "The Label Studio file has 2 problem(s); nothing was imported: results name several "
+        "choices controls (intent, urgency); pass the labeling config; results name several "
+        "labels controls (ner, subject_tags); pass the labeling config"
+    )
+    assert refused.value.hint == "pass the project's labeling config with --config"
+    assert _rows(ws) == before
