@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from core.actor import Actor
@@ -140,12 +141,6 @@ def label_steps(ws: Workspace, project: Project, plan: DemoPlan, actor: Actor) -
     steps: list[Step] = []
     truth = functools.cache(lambda: _truth(plan, project))
     verdicts = config.get("verdicts")
-    if verdicts:
-
-        def import_verdicts() -> None:
-            frozen.append(_verdicts(ws, project, plan, actor, verdicts, truth()))
-
-        steps.append(Step("verdicts", import_verdicts, moment(verdicts.get("at"), where)))
     hard = tuple(config.get("hard_values", HARD))
     for task_config in config.get("tasks", []):
 
@@ -172,7 +167,21 @@ def label_steps(ws: Workspace, project: Project, plan: DemoPlan, actor: Actor) -
 
         at = moment(freezing.get("at"), f"{where}: freeze")
         steps.append(Step("freezing the label set", freeze_label_set, at))
+    if verdicts:
+
+        def import_verdicts() -> None:
+            frozen.append(_verdicts(ws, project, plan, actor, verdicts, truth()))
+
+        at = moment(verdicts.get("at"), where)
+        steps.insert(_place(steps, at), Step("verdicts", import_verdicts, at))
     return steps
+
+
+def _place(steps: list[Step], at: Any) -> int:
+    """Where a dated step goes among steps written in date order: before the first later one."""
+    if at is None:
+        return 0
+    return next((i for i, s in enumerate(steps) if s.at is not None and s.at > at), len(steps))
 
 
 def _verdicts(
@@ -183,16 +192,18 @@ def _verdicts(
     verdicts: Mapping[str, Any],
     truth: Mapping[str, Mapping[str, Any]],
 ) -> int:
-    """The screening operators' verdicts on the history's units, imported as a task."""
+    """Labels recorded elsewhere (screening operators' verdicts, a labeling vendor's batch) on
+    the history's items, imported as a task: all of them, or a seeded sample of ``limit`` items
+    that no task holds yet."""
     spec = project.spec
-    history_ids = pd.read_csv(plan.history, usecols=[spec.id_column], dtype=str)[
-        spec.id_column
-    ].tolist()
+    ids = pd.read_csv(plan.history, usecols=[spec.id_column], dtype=str)[spec.id_column].tolist()
+    if verdicts.get("limit"):
+        ids = _sample(ws, project.name, ids, int(verdicts["limit"]), int(verdicts.get("seed", 0)))
     result = simulate_verdicts(
         ws,
         project.name,
         truth,
-        history_ids,
+        ids,
         [AnnotatorProfile.from_dict(o) for o in verdicts["operators"]],
         spec.labels.classes,
         actor,
@@ -201,6 +212,23 @@ def _verdicts(
         task_name=str(verdicts.get("name", "Verdicts")),
     )
     return result.task_id
+
+
+def _sample(ws: Workspace, project: str, ids: list[str], limit: int, seed: int) -> list[str]:
+    """A seeded sample of ``limit`` of ``ids`` that are in no task of the project yet."""
+    with ws.store.read() as tx:
+        tasked = {
+            str(r[0])
+            for r in tx.rows(
+                "SELECT DISTINCT i.item_id FROM task_items i JOIN tasks t USING (task_id) "
+                "WHERE t.project = ?",
+                [project],
+            )
+        }
+    free = [i for i in ids if i not in tasked]
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(free), size=min(limit, len(free)), replace=False)
+    return [free[int(i)] for i in sorted(picks)]
 
 
 class Story:
