@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from app.components.behave import behave_panel
 from app.components.promotion import promotion_form
 from app.components.tables import shown
 from app.deps import client, project_picker
@@ -29,7 +30,7 @@ else:
         pd.DataFrame(
             [
                 {
-                    "build": f"{ICONS.get(b.status, '')} #{b.build_id}",
+                    "build": f"{ICONS.get(b.status, '')} {b.label}",
                     "status": b.status,
                     "model": b.model_text or "—",
                     "trigger": b.trigger or "—",
@@ -47,10 +48,10 @@ else:
         "Build",
         builds,
         key="builds.build",
-        format_func=lambda b: f"#{b.build_id} · {b.status} · {b.trigger or ''}",
+        format_func=lambda b: f"{b.label} · {b.status} · {b.trigger or ''}",
     )
     (st.success if build.status == "successful" else st.error)(
-        f"Build #{build.build_id} {build.status}: {build.reason}"
+        f"Build {build.label} {build.status}: {build.reason}"
     )
     if build.checks:
         st.dataframe(
@@ -70,11 +71,13 @@ else:
             hide_index=True,
             width="stretch",
         )
+    behave_panel(build)
     with st.expander("Build log"):
         st.code(build.log or "(empty)", language=None)
 
 promotion_form(api, name, production)
 history = api.models.promotion_history(name)
+numbers = {b.build_id: b.label for b in builds}  # promotions name the build by its number
 if history:
     st.markdown(
         "**Promotion history** · newest first; *manual*: promoted here or with `loopline promote`"
@@ -87,7 +90,7 @@ if history:
                     "who": h.actor,
                     "model": h.model_text,
                     "replaced": h.previous_model_text or "—",
-                    "build": f"#{h.build_id}" if h.build_id else "manual",
+                    "build": numbers.get(h.build_id, f"#{h.build_id}") if h.build_id else "manual",
                     "reason": h.reason,
                     "model id": h.artifact_id,
                 }

@@ -114,3 +114,60 @@ def test_rolling_back_to_a_version_that_violated_shows_its_impact_in_red(
         "- **violated** · v2 violated ML-8 when it served: violated 0.630 vs 0.809 on "
         "firmware_version = R24.1 (model:hw-triage@2 (run #6), 2026-09-02)"
     ) in lines
+
+
+@pytest.fixture(scope="module")
+def behaved(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tickets project with a behavioural suite and two builds: the first fails a test."""
+    from core.api import Actor, Client
+    from tests.core.small_project import PROJECT, label_tickets
+    from tests.core.test_builds_behave import LENIENT, SUITE
+
+    folder = tmp_path_factory.mktemp("behaved")
+    client = Client(folder / "ws", Actor("admin", "test"))
+    client.init()
+    client.projects.create(Path(__file__).parents[1] / "fixtures" / "tickets.yaml")
+    label_tickets(client, folder)
+    gates = folder / "ws" / "gates"
+    gates.mkdir()
+    (gates / f"{PROJECT}.behave.yaml").write_text(SUITE, encoding="utf-8")
+    (gates / f"{PROJECT}.yaml").write_text(LENIENT, encoding="utf-8")
+    client.builds.run(PROJECT)
+    (gates / f"{PROJECT}.yaml").write_text(
+        LENIENT + "  - {check: min_pass_rate, threshold: 0.2}\n", encoding="utf-8"
+    )
+    client.builds.run(PROJECT, promote=True)
+    return folder / "ws"
+
+
+def test_a_builds_behavioural_tests_and_failing_examples(
+    behaved: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOOPLINE_WORKSPACE", str(behaved))
+    at = AppTest.from_file(MAIN, default_timeout=120)
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    builds = next(t.value for t in at.dataframe if "trigger" in t.value.columns)
+    assert list(builds["build"]) == ["✅ #2", "❌ #1"]  # numbered within the project
+    assert at.success[0].value.startswith("Build #2 successful")
+    tests = next(t.value for t in at.dataframe if "needs" in t.value.columns)
+    assert list(tests["test"]) == [
+        "billing words route to billing",
+        "a refund that mentions an error is billing",
+        "shouting does not change the team",
+    ]
+    assert list(tests["n"]) == [12, 10, 20] and list(tests["95% CI"])[1] == "0.108–0.603"
+    assert list(tests["needs"]) == ["≥ 0.9"] * 3  # the suite's own thresholds
+    history = next(t.value for t in at.dataframe if "replaced" in t.value.columns)
+    assert list(history["build"]) == ["#2"]
+    picker = at.selectbox(key="builds.build")
+    picker.select_index(1).run()
+    assert at.error[0].value.startswith("Build #1 failed: 3/10 passed")
+    failed = [e for e in at.expander if e.label.startswith("❌ ")]
+    assert [e.label for e in failed] == [
+        "❌ a refund that mentions an error is billing: 3 of 10 passed"
+    ]
+    examples = failed[0].dataframe[0].value
+    assert len(examples) == 5 and set(examples["got"]) == {"label bug"}
+    assert all(e.startswith("please help refund ") for e in examples["example"])
