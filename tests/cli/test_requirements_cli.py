@@ -187,6 +187,8 @@ def test_import_a_requirements_tool_export_with_a_mapping(
     code, out, _ = run(evidence_ws, capsys, "requirements", "list", "tickets", "--level", "ml")
     line = next(row for row in out.splitlines() if row.startswith("MLR-201 "))
     assert "no check yet" in line and "no evidence" in line
+    code, out, _ = run(evidence_ws, capsys, "verify-system", "tickets")
+    assert code == 0 and out.splitlines()[-1] == "no check yet (nothing to verify): MLR-201"
     mapping.write_text("object_types:\n  ML Requirement: model\n", encoding="utf-8")
     code, _, err = run(
         evidence_ws, capsys, "requirements", "import", str(module), "--mapping", str(mapping)
