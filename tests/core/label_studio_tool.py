@@ -299,28 +299,56 @@ MULTI_CONFIG = """<View>
 SUBJECTS = ("URGENT: {p} problem", "Question about {p}", "{p} - refund", "Re: {p}")
 
 
-def studio_export_multi(seed: int, tasks: int = 12) -> list[dict[str, Any]]:
+# The same controls on one text object (no subject): Label Studio then offers CoNLL too.
+ONE_OBJECT_CONFIG = """<View>
+  <View>
+    <Text name="text" value="$text"/>
+    <Labels name="ner" toName="text">
+      <Label value="Product"/><Label value="Date"/>
+    </Labels>
+  </View>
+  <View>
+    <Choices name="urgency" toName="text" choice="multiple">
+      <Choice value="Low"/><Choice value="High"/><Choice value="Legal"/>
+    </Choices>
+    <Choices name="intent" toName="text" choice="single">
+      <Choice value="Billing"/><Choice value="Bug"/><Choice value="Sales"/>
+    </Choices>
+    <TextArea name="comment" toName="text" editable="true"/>
+    <Rating name="confidence" toName="text" maxRating="5"/>
+  </View>
+</View>
+"""
+
+
+def studio_export_multi(
+    seed: int, tasks: int = 12, *, subject: bool = True
+) -> list[dict[str, Any]]:
     """``studio_export`` for ``MULTI_CONFIG``: each task gets a subject; each kept annotation's
     class points at it, and it gets (at random) subject spans, urgency choices, a comment and a
-    rating, placed among its results as a person would make them."""
+    rating, placed among its results as a person would make them. ``subject=False``: for
+    ``ONE_OBJECT_CONFIG`` (no subject, the class on the text)."""
     rng = random.Random(seed * 7919)
     out = studio_export(seed, tasks)
     for task in out:
         product = next((p for p in PRODUCTS if p in task["data"]["text"]), PRODUCTS[0])
-        subject = rng.choice(SUBJECTS).format(p=product)
-        task["data"] = {**task["data"], "subject": subject}
+        line = rng.choice(SUBJECTS).format(p=product)
+        if subject:
+            task["data"] = {**task["data"], "subject": line}
         for annotation in task["annotations"]:
             if annotation["was_cancelled"]:
                 continue
             for result in annotation["result"]:
-                if result["from_name"] == "intent":
+                if result["from_name"] == "intent" and subject:
                     result["to_name"] = "subject"
-            for extra in _extras(rng, subject, product):
+            for extra in _extras(rng, line, product, subject):
                 annotation["result"].insert(rng.randint(0, len(annotation["result"])), extra)
     return out
 
 
-def _extras(rng: random.Random, subject: str, product: str) -> list[dict[str, Any]]:
+def _extras(
+    rng: random.Random, subject: str, product: str, on_subject: bool = True
+) -> list[dict[str, Any]]:
     extras: list[dict[str, Any]] = []
 
     def add(from_name: str, kind: str, value: dict[str, Any], to_name: str = "text") -> None:
@@ -335,7 +363,7 @@ def _extras(rng: random.Random, subject: str, product: str) -> list[dict[str, An
             }
         )
 
-    if rng.random() < 0.6:
+    if rng.random() < 0.6 and on_subject:
         start = subject.index(product)
         add(
             "subject_tags",
@@ -343,7 +371,7 @@ def _extras(rng: random.Random, subject: str, product: str) -> list[dict[str, An
             {"start": start, "end": start + len(product), "text": product, "labels": ["Product"]},
             "subject",
         )
-    if subject.startswith("URGENT") and rng.random() < 0.8:
+    if subject.startswith("URGENT") and rng.random() < 0.8 and on_subject:
         add(
             "subject_tags",
             "labels",

@@ -22,6 +22,8 @@ from tests.core.label_studio_tool import (
     MAPPING,
     MULTI_CONFIG,
     MULTI_PROJECT_YAML,
+    ONE_OBJECT_CONFIG,
+    PROJECT_YAML,
     convert,
     studio_export_multi,
 )
@@ -53,22 +55,22 @@ def _write(folder: Path, name: str, content: Any) -> Path:
     return path
 
 
+@pytest.mark.parametrize("subject", [True, False], ids=["two-objects", "one-object"])
 def test_several_controls_round_trip_through_the_converter(
-    ws: Workspace, routing: str, actor: Actor, tmp_path: Path
+    ws: Workspace, actor: Actor, tmp_path: Path, subject: bool
 ) -> None:
-    export = studio_export_multi(4, 14)
-    config = _write(tmp_path, "label_config.xml", MULTI_CONFIG.encode())
+    (tmp_path / "routing.yaml").write_text(MULTI_PROJECT_YAML if subject else PROJECT_YAML)
+    routing = create_project(ws, tmp_path / "routing.yaml", actor).spec.name
+    xml = MULTI_CONFIG if subject else ONE_OBJECT_CONFIG
+    export = studio_export_multi(4, 14, subject=subject)
+    config = _write(tmp_path, "label_config.xml", xml.encode())
     before = convert(config, _write(tmp_path, "export.json", export))
 
     done = import_label_studio(
-        ws,
-        routing,
-        json.dumps(export).encode(),
-        actor,
-        config=MULTI_CONFIG.encode(),
+        ws, routing, json.dumps(export).encode(), actor, config=xml.encode(),
         mapping=MAPPING.encode(),
-    )
-    assert done.ignored == IGNORED
+    )  # fmt: skip
+    assert done.ignored == (IGNORED if subject else IGNORED[1:])
     # the class from intent (on the subject), the spans from ner only (never subject_tags)
     answers = {(a.item_id, a.annotator): a for a in current_annotations(ws, [done.task_id])}
     for task in export:
@@ -88,11 +90,13 @@ def test_several_controls_round_trip_through_the_converter(
     frozen = freeze(ws, routing, actor, [done.task_id])
     back = export_label_set(ws, frozen.artifact.ref, "label-studio")
     after = convert(config, _write(tmp_path, "back.json", back))
-    assert before["conll"] is None  # Label Studio offers no CoNLL for two text objects
+    # Label Studio offers CoNLL for one text object only
+    assert (before["conll"] is None) == subject and before["conll"] == after["conll"]
     assert before["json_min"] == after["json_min"]
     assert before["csv"] == after["csv"]
     rows = before["json_min"]
-    for control in ("intent", "ner", "subject_tags", "urgency", "comment", "confidence"):
+    controls = ["intent", "ner", "urgency", "comment", "confidence"]
+    for control in [*controls, "subject_tags"] if subject else controls:
         assert any(control in row for row in rows), control  # the rows say something
     written = json.loads(back)
     assert [t["data"] for t in written] == [t["data"] for t in export]
