@@ -20,7 +20,6 @@ SHOWN = {
     "estimated.accuracy": "est. acc.",
     "drift.score": "drift",
 }
-STATISTICS = ("psi", "ks", "ks_p", "chi2_p", "js", "novelty")
 
 
 def _number(metric: str, value: float | None) -> str:
@@ -32,6 +31,8 @@ def _number(metric: str, value: float | None) -> str:
         return f"{value:.1%}"
     if metric.endswith("_ms"):
         return f"{value:.1f}"
+    if metric == "p":
+        return f"{value:.3g}"
     return f"{value:.3f}"
 
 
@@ -124,12 +125,22 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         )
     if drifted is not None:
         print(
-            f"\nDrift per feature, window {drifted.start:%Y-%m-%d %H:%M} (vs the training data of model v{drifted.model_version}):"
+            f"\nDrift per feature, window {drifted.start:%Y-%m-%d %H:%M} (vs the training data "
+            f"of model v{drifted.model_version}), ranked by drift score; "
+            f"{api.monitoring.DRIFT_RULE}:"
         )
+        ranked = api.monitoring.drift_rows([{"feature": f, **v} for f, v in table.items()])
         print_table(
             [
-                {"feature": feature, **{s: _number(s, values.get(s)) for s in STATISTICS}}
-                for feature, values in table.items()
+                {
+                    "feature": row["feature"],
+                    "score": _number("score", row["score"]),
+                    "drifted": "yes" if row["drifted"] else "no",
+                    **{s: _number(s, row.get(s)) for s in ("psi", "p")},
+                    "test": row["test"] or "—",
+                    **{s: _number(s, row.get(s)) for s in ("js", "ks", "novelty")},
+                }
+                for row in ranked
             ]
         )
     if report.new_alerts:

@@ -41,6 +41,10 @@ def test_monitor_prints_windows_drift_and_alerts(
     assert "hw-triage · week windows · computed" in out
     assert "window" in out and "p95 ms" in out and "est. acc." in out
     assert "Drift per feature" in out and "firmware_version" in out
+    assert "ranked by drift score; drifted when its score reaches 0.1" in out
+    table = out[out.index("Drift per feature") :].splitlines()
+    ticks = [line.split()[2] for line in table[2:] if line.split()[2:3] in (["yes"], ["no"])]
+    assert ticks and ticks == sorted(ticks, reverse=True)  # every "yes" above every "no"
     assert "Open alerts" in out and "drift.score" in out
     assert main(["-w", str(workspace), "monitor", "hw-triage", "--window", "week", "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
