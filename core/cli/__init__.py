@@ -43,6 +43,7 @@ LOCAL_ONLY = {
     "backup": "it copies the workspace's files on the machine that holds them",
     "restore": "it writes a workspace folder on the machine that will hold it",
     "import": "it reads the MLflow store and model files of this machine",
+    "scheduler": "it builds on the machine that holds the workspace (`loopline server` runs one)",
 }
 LOCAL_HINT = "run it on the server's machine, without --server and with LOOPLINE_URL unset"
 
