@@ -56,7 +56,6 @@ DERIVATION = (  # relation type names (lower case) whose source is derived from 
     "implements",
     "realizes",
     "traces to",
-    "verifies",
 )
 STRUCTURE = re.compile(r"\b(section|heading|chapter|title|toc)\b", re.IGNORECASE)
 TEXT = re.compile(r"^(text|information|info|note|comment|description)$", re.IGNORECASE)

@@ -268,6 +268,21 @@ def test_a_mapping_file_names_levels_fields_and_relations(client: Client, tmp_pa
     found = {r.requirement_id: r for r in client.requirements.list(PROJECT)}
     assert {k: r.level for k, r in found.items()} == {"101": "system", "102": "system", "201": "ml"}
     assert found["102"].parent == "101" and found["201"].derived_from == ("101", "102")
+    mapping.write_text(
+        "level_attribute: Status\nlevels: {Approved: system, Draft: system}\n"
+        "relations: {see also: parent_of}\n",
+        encoding="utf-8",
+    )
+    result = client.requirements.import_file(module, project=PROJECT, mapping=mapping)
+    assert result.created == ()  # the same objects (by the tool's identifier) keep their ids
+    found = {r.requirement_id: r for r in client.requirements.list(PROJECT)}
+    assert {k: r.level for k, r in found.items()} == {
+        "101": "system",
+        "102": "system",
+        "201": "system",
+    }
+    assert found["101"].parent == "102"  # the "see also" source is the parent
+    assert found["201"].parent == "101"  # now a system requirement: its first link's target
     mapping.write_text("relation: {}\nrelations: {see also: sibling}\n", encoding="utf-8")
     with pytest.raises(InvalidInput) as refused:
         client.requirements.import_file(module, project=PROJECT, mapping=mapping)
