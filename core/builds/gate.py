@@ -159,6 +159,7 @@ class MeetsRequirements:
     ids: Sequence[str] = ()
     rules: tuple[Rule, ...] = ()
     extra: Mapping[str, float] = field(default_factory=dict)
+    behave: tuple[BehaveResult, ...] = ()  # the build's behavioural tests (``test = NAME``)
 
     def run(
         self, candidate: Evaluation, baseline: Evaluation | None, spec: ProjectSpec
@@ -179,6 +180,10 @@ class MeetsRequirements:
             ]
 
         def lookup(metric: str, slice_name: str) -> float | None:
+            if metric == METRIC:
+                return next(
+                    (t.pass_rate for t in self.behave if t.slice == slice_name.strip()), None
+                )
             found = _metric(candidate, metric, slice_name)
             if found is None and not slice_name and metric in self.extra:
                 return float(self.extra[metric])

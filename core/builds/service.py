@@ -46,7 +46,14 @@ from core.artifacts.service import get_artifact, register
 from core.behave.models import BehaveResult, Failure, SuiteResult
 from core.behave.service import judge
 from core.behave.suite import find_suite
-from core.builds.gate import Check, CheckResult, MinPassRate, load_gate, run_gate
+from core.builds.gate import (
+    Check,
+    CheckResult,
+    MeetsRequirements,
+    MinPassRate,
+    load_gate,
+    run_gate,
+)
 from core.builds.owner import BuildOwner
 from core.builds.reaper import reap_quietly
 from core.builds.requirement_check import requirement_check
@@ -372,14 +379,19 @@ def behave_step(
 
 
 def with_behave(checks: list[Check], behave: SuiteResult | None) -> list[Check]:
-    """The gate's ``min_pass_rate`` checks given the suite's results; one is added when the
-    project has a suite and the gate lists none."""
+    """The gate's ``min_pass_rate`` checks given the suite's results (one is added when the
+    project has a suite and the gate lists none); the requirements check may read them too
+    (metric ``behave_pass_rate``, slice ``test = NAME``)."""
     if behave is None and not any(isinstance(c, MinPassRate) for c in checks):
         return checks
     listed = checks if any(isinstance(c, MinPassRate) for c in checks) else [*checks, MinPassRate()]
+    if behave is None:
+        return listed
     return [
         replace(c, results=behave.tests, suite=behave.source)
-        if isinstance(c, MinPassRate) and behave is not None
+        if isinstance(c, MinPassRate)
+        else replace(c, behave=behave.tests)
+        if isinstance(c, MeetsRequirements)
         else c
         for c in listed
     ]

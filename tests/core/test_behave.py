@@ -274,3 +274,19 @@ def test_a_suite_needs_tests_with_distinct_names() -> None:
     with pytest.raises(InvalidInput) as refused:
         parse_suite({"tests": [one, one]}, "s.yaml", OOO)
     assert refused.value.message == "s.yaml: test names must differ; used twice: a."
+
+
+def test_a_requirement_checked_in_the_gate_reads_a_tests_pass_rate() -> None:
+    from core.builds.gate import MeetsRequirements, MinPassRate
+    from core.ml.evaluate import Evaluation
+    from core.requirements.rules import Rule
+
+    german = BehaveResult("German dates", "mft", "return dates", "label is x", 30, 27, 0.9)
+    rule = Rule("ML-9", "behave_pass_rate", ">=", 0.95, slices=("test = German dates",))
+    candidate = Evaluation({}, {}, {}, [], [])
+    [result] = MeetsRequirements(rules=(rule,), behave=(german,)).run(candidate, None, OOO)
+    assert (result.value, result.passed, result.slice) == (0.9, False, "test = German dates")
+    [check] = MinPassRate(results=(german,), suite="s.yaml").run(candidate, None, OOO)
+    assert (
+        check.passed and check.message == "27/30 passed (0.900; n = 30, 95% CI 0.744–0.965) ≥ 0.9"
+    )
