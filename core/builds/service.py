@@ -508,7 +508,7 @@ def _register_model(
             attempt.project,
             model.artifact_id,
             actor,
-            reason=f"build #{attempt.build_id} passed the gate",
+            reason=f"build #{attempt.number} passed the gate",
             build_id=attempt.build_id,
         )
         attempt.log.append("promoted to production")
