@@ -3,7 +3,9 @@
 DuckDB lets one process hold the file. Another process's attempt fails at once, so we wait
 ourselves (backoff with jitter) and never keep the file open while idle: a unit of work attaches it
 to the process's in-memory instance (or joins the units already using it), and the last unit to
-finish detaches it, which checkpoints the file and releases it for other processes.
+finish detaches it and releases it for other processes. Committed changes are in the write-ahead
+log (``loopline.duckdb.wal``) until it outgrows ``CHECKPOINT_WAL_BYTES``: then the detach
+checkpoints them into the file (a snapshot or a migration's backup checkpoints first).
 """
 
 from __future__ import annotations
@@ -268,9 +270,10 @@ class Store:
             if not _still_current(cur, str(self.db_path)):
 
                 def reattach(copy: Callable[[], None]) -> duckdb.DuckDBPyConnection:
-                    """Detach (checkpointing the file), run ``copy``, attach again."""
+                    """Checkpoint and detach the file, run ``copy``, attach again."""
                     nonlocal cur
                     cur.close()
+                    engine_execute("CHECKPOINT " + quoted(attachment.alias))  # all in the file
                     engine_execute("DETACH " + quoted(attachment.alias))
                     copy()
                     attach_with_retry(attachment, self.busy_timeout)
