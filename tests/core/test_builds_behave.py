@@ -195,3 +195,18 @@ def test_behave_runs_a_suite_alone_on_a_registered_model(labeled: Path, tmp_path
     with pytest.raises(CoreError) as no_model:
         client.behave.run(PROJECT, model="candidate", suite=suite_file)
     assert no_model.value.message == "Project 'tickets' has no model in candidate."
+
+
+def test_a_remote_build_runs_the_suite_on_the_runners_model(labeled: Path, tmp_path: Path) -> None:
+    from tests.core.test_builds_remote import _remote_build
+
+    client = _client(labeled, tmp_path)
+    local = client.builds.run(PROJECT)
+    remote = _remote_build(client, tmp_path / "runner")
+    assert (remote.status, remote.number) == ("failed", 2)
+    assert [(t.name, t.n, t.passed_n) for t in remote.behave] == [
+        (t.name, t.n, t.passed_n) for t in local.behave
+    ]  # the same model from the same data and seed: the same figures
+    assert [c.name for c in remote.checks if c.kind == "behave"] == [
+        c.name for c in local.checks if c.kind == "behave"
+    ]
