@@ -42,16 +42,35 @@ def client(actor: Actor | None = None) -> Client:
 
 # --- reads kept between reruns -------------------------------------------------------------------
 # A page reruns on every click; the reads that cost seconds on a large project (a review queue over
-# 37,000 items, a comparison re-scoring 11,000) are kept for this workspace and user. ``cached``
-# reads change with the workspace: they are kept FRESH_SECONDS at most, and any change made in
-# the app drops them at once (``forget``; the pages call it after each write), so what a person
-# does shows at the next rerun and what others do within a minute. ``kept`` reads are of
-# registered, immutable things (an artifact's preview, a dataset's profile): kept until evicted.
-FRESH_SECONDS = 60
+# 37,000 items, a comparison re-scoring 11,000) are kept between reruns, for this workspace and
+# user. ``cached`` reads change with the workspace: they are keyed on ``workspace_stamp`` (it moves
+# with every write, the app's, the CLI's or CI's), kept STALE_SECONDS at most, and dropped at once
+# by ``forget`` (called after each write the app makes). ``kept`` reads are of registered,
+# immutable things (an artifact's preview, a dataset's profile): kept until evicted.
+STALE_SECONDS = 1800
 
 
-@st.cache_data(ttl=FRESH_SECONDS, max_entries=512, show_spinner=False)
-def _fresh(path: str, user: str, area: str, method: str, args: tuple[Any, ...], kwargs: Any) -> Any:
+def workspace_stamp() -> tuple[tuple[str, int, int], ...]:
+    """What moves whenever anything is written to the workspace: name, modification time and
+    size of each entry of its folder (the store's files there change on every commit). Lock
+    files aside: every read touches them. (Core has no change counter yet: this stands in.)"""
+    try:
+        entries = list(os.scandir(workspace_location()))
+    except OSError:
+        return ()
+    return tuple(
+        sorted(
+            (e.name, e.stat().st_mtime_ns, e.stat().st_size)
+            for e in entries
+            if not e.name.endswith(".lock") and e.name != "locks"
+        )
+    )
+
+
+@st.cache_data(ttl=STALE_SECONDS, max_entries=512, show_spinner=False)
+def _fresh(
+    path: str, user: str, stamp: Any, area: str, method: str, args: tuple[Any, ...], kwargs: Any
+) -> Any:
     return getattr(getattr(_client(path, user, "app"), area), method)(*args, **dict(kwargs))
 
 
@@ -61,10 +80,11 @@ def _kept(path: str, user: str, area: str, method: str, args: tuple[Any, ...], k
 
 
 def cached(area: str, method: str, *args: Any, **kwargs: Any) -> Any:
-    """``client().<area>.<method>(*args, **kwargs)``, kept up to FRESH_SECONDS for this
-    workspace and user, dropped by ``forget``."""
+    """``client().<area>.<method>(*args, **kwargs)``, kept for this workspace and user until the
+    workspace changes (``workspace_stamp``) or ``forget`` is called."""
     key = tuple(sorted(kwargs.items()))
-    return _fresh(workspace_location(), current_user(), area, method, args, key)
+    stamp = workspace_stamp()
+    return _fresh(workspace_location(), current_user(), stamp, area, method, args, key)
 
 
 def kept(area: str, method: str, *args: Any, **kwargs: Any) -> Any:

@@ -255,8 +255,10 @@ def one_round(context: Any, url: str) -> tuple[dict[str, float], dict[str, float
         page.close()
 
 
-def browse(workspace: Path, rounds: int, log: Path) -> dict[str, Any]:
-    """``rounds`` rounds on fresh servers: per page, the median cold and warm ms."""
+def browse(workspace: Path, rounds: int, log: Path, *, accounts: bool = True) -> dict[str, Any]:
+    """``rounds`` rounds on fresh servers: per page, the median cold and warm ms. With
+    ``accounts``, a first server is started only to sign in (the cookie then keeps the browser
+    signed in); a workspace without accounts needs none."""
     from playwright.sync_api import sync_playwright
 
     colds: dict[str, list[float]] = {}
@@ -268,7 +270,7 @@ def browse(workspace: Path, rounds: int, log: Path) -> dict[str, Any]:
         context = browser.new_context(viewport=VIEWPORT)
         context.set_default_timeout(TIMEOUT_MS)
         try:
-            for index in range(rounds + 1):
+            for index in range(0 if accounts else 1, rounds + 1):
                 process, url = start_app(workspace, log)
                 try:
                     if index == 0:  # signing in (once): not measured
@@ -350,6 +352,8 @@ def measure(workspace: Path, rounds: int, with_apptest: bool, log: Path) -> dict
         )
         for title, figures in pages.items():
             figures.update(scripted.get(title, {"apptest_ms": None}))
+    for title, figures in pages.items():  # progress for the person waiting
+        print(f"{workspace.name}: {title}: {figures}", file=sys.stderr, flush=True)
     slowest = max(max(f["cold_ms"], f["warm_ms"]) for f in pages.values())
     return {
         "pages": pages,

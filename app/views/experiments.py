@@ -93,17 +93,21 @@ if effects is not None:
 
 st.subheader("Compare runs")
 picked = f"experiments.compare.{name}"  # one per project: another project's runs are others
-default = [int(r) for r in runs["run_id"].head(2)]
-kept = [int(r) for r in st.session_state.get(picked, default)]  # picked before a new filter
+kept = [int(r) for r in st.session_state.get(picked, [])]  # picked before a new filter
 chosen = st.multiselect(
     "Runs (2 to 10)",
     [*kept, *(int(r) for r in runs["run_id"] if int(r) not in kept)],
-    default=default,
     key=picked,
     max_selections=10,
     format_func=run_text,
+    placeholder="Pick runs, e.g. the newest and the one in production",
 )
-if len(chosen) >= 1:
+if not chosen:  # nothing by default: a comparison re-scores the test set (seconds on 10,000 items)
+    st.caption(
+        "Each run you pick is re-scored on the project's current test set and set against the "
+        "model in production."
+    )
+else:
     comparison = attempt(cached, "runs", "compare", chosen)  # re-scores the test set: kept
     if comparison:
         comparison_view(comparison, attempt(cached, "builds", "slice_findings", chosen) or [])

@@ -11,6 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.components.tables import MISSING, cell
+from core.actor import Actor
+from core.labeling.review import decide
 from core.labeling.tasks import list_tasks
 from core.store import Workspace
 from tests.app.conftest import MAIN, sign_in
@@ -41,6 +43,22 @@ def test_a_decision_leaves_the_kept_review_queue_at_once(
     assert not at.exception
     assert waiting(at) == before - 1  # the decision dropped the kept queue
     assert not [o for o in at.selectbox(key="review.case").options if o.startswith(case.item_id)]
+
+
+def test_a_change_made_outside_the_app_shows_at_the_next_rerun(
+    demo_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOOPLINE_WORKSPACE", str(demo_copy))
+    at = sign_in(AppTest.from_file(MAIN, default_timeout=120), "rita")
+    at.switch_page("views/review.py").run()
+    at.selectbox(key="review.project").set_value("ooo-replies").run()
+    ws = Workspace.open(demo_copy)
+    sample = next(t for t in list_tasks(ws, "ooo-replies") if t.name.endswith("sample"))
+    at.selectbox(key="review.task").set_value(sample.task_id).run()
+    before, case = waiting(at), at.selectbox(key="review.case").value
+    decide(ws, sample.task_id, case.item_id, Actor("rita", "cli"), "out_of_office")  # the CLI's
+    at.run()
+    assert waiting(at) == before - 1  # the workspace moved: the kept queue was not used
 
 
 def test_the_data_profile_has_no_none_cells(

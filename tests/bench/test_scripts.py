@@ -19,7 +19,7 @@ import pytest
 
 from bench import harness
 
-SCRIPTS = ("store", "labeling", "tracking", "traceability", "serving", "monitoring")
+SCRIPTS = ("store", "labeling", "tracking", "traceability", "serving", "monitoring", "pages")
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
@@ -123,3 +123,17 @@ def test_serving_load_generator(echo_server: str) -> None:
     assert figures["p50_ms"] <= figures["p95_ms"] <= figures["p99_ms"] <= figures["max_ms"]
     paced = serving.run_load(echo_server, bodies, clients=2, seconds=0.3, rate=20.0)
     assert paced["offered_rps"] == 20.0 and paced["requests"] <= 12
+
+
+def test_pages_times_every_page_of_a_fresh_workspace_in_chromium(tmp_path: Path) -> None:
+    pages = importlib.import_module("bench.pages")
+    from core.store import Workspace
+
+    titles = [title for entries in pages.app_pages().values() for _, title, _, _ in entries]
+    assert titles[0] == "Home" and "Experiments" in titles
+    Workspace.init(tmp_path / "ws")  # no accounts: every page is listed, nobody signs in
+    figures = pages.browse(tmp_path / "ws", 1, tmp_path / "streamlit.log", accounts=False)
+    assert list(figures) == titles  # the sidebar's order, each page timed
+    for page in figures.values():
+        assert 0 < page["cold_ms"] < pages.TIMEOUT_MS and 0 < page["warm_ms"] < pages.TIMEOUT_MS
+        assert len(page["cold_runs_ms"]) == len(page["warm_runs_ms"]) == 1
