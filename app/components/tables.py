@@ -11,9 +11,10 @@ import pandas as pd
 MISSING = "—"
 
 
-def shown(frame: pd.DataFrame, precision: int = 3) -> pd.DataFrame:
+def shown(frame: pd.DataFrame, precision: int = 3, *, counts: bool = False) -> pd.DataFrame:
     """``frame`` with floats rounded to ``precision`` digits as text and missing values as '—';
-    columns without a missing value and without floats keep their type (ids stay numbers)."""
+    columns without a missing value and without floats keep their type (ids stay numbers). With
+    ``counts``, a column of whole numbers reads as counts (21, not 21.000)."""
     out = frame.copy()
     for column in out.columns:
         values = out[column]
@@ -23,7 +24,14 @@ def shown(frame: pd.DataFrame, precision: int = 3) -> pd.DataFrame:
         )
         if not missing.any() and not floats:
             continue
-        out[column] = [cell(v, precision) for v in values]
+        whole = (
+            counts
+            and floats
+            and all(  # counts read as counts: 21, not 21.000
+                float(v).is_integer() for v in values[~missing] if isinstance(v, float | int)
+            )
+        )
+        out[column] = [cell(v, 0 if whole else precision) for v in values]
     return out
 
 
@@ -34,7 +42,7 @@ def cell(value: Any, precision: int = 3) -> Any:
     if value is None or (not isinstance(value, str | bool) and pd.isna(value)):
         return MISSING
     if isinstance(value, float):
-        if value.is_integer() and abs(value) >= 100:  # counts and sizes: 207,970 not 207970.000
+        if value.is_integer() and (abs(value) >= 100 or precision == 0):  # 207,970 not 207970.000
             return f"{value:,.0f}"
         return f"{value:.{precision}f}"
     return str(value) if not isinstance(value, bool) else value

@@ -66,7 +66,10 @@ st.dataframe(
     width="stretch",
 )
 chosen = st.selectbox(
-    "Quality report of", versions, key="data.version", format_func=lambda d: f"v{d.version}"
+    "Quality report of",
+    versions,
+    key=f"data.version.{name}",  # per project: a version of another is no choice here
+    format_func=lambda d: f"v{d.version}",
 )
 report = attempt(lambda: api.data.quality(chosen.artifact_id))
 if report:
@@ -101,4 +104,6 @@ if report:
         )
         if c in columns
     ]
-    st.dataframe(shown(columns[profile]), hide_index=True, width="stretch")  # '—', never None
+    st.dataframe(
+        shown(columns[profile], counts=True), hide_index=True, width="stretch"
+    )  # '—', never None

@@ -52,6 +52,8 @@ runs.insert(
         for r in runs["run_id"]
     ],
 )
+if "code_commit" in runs:  # a short hash, as git shows it: the full one pushes the metrics out
+    runs["code_commit"] = runs["code_commit"].str[:10]
 shown = [
     c
     for c in runs.columns

@@ -58,7 +58,7 @@ def test_upload_becomes_a_new_version_with_its_quality_report(
     assert [v.version for v in versions] == [3, 2, 1] and versions[0].metadata["new_rows"] == 300
     source = list_artifacts(Workspace.open(demo_copy), kind="data_source", project="hw-triage")[0]
     assert source.metadata["file_name"] == "returns-october.csv"
-    data_page.selectbox(key="data.version").set_value(versions[0]).run()
+    data_page.selectbox(key="data.version.hw-triage").set_value(versions[0]).run()
     metrics = {m.label: m.value for m in data_page.metric}
     assert metrics["Rows ingested"] == "300"  # the version's quality report
 

@@ -67,7 +67,7 @@ def test_the_data_profile_has_no_none_cells(
     monkeypatch.setenv("LOOPLINE_WORKSPACE", str(demo_workspace))
     at = sign_in(AppTest.from_file(MAIN, default_timeout=120), "lead")
     at.switch_page("views/data.py").run()
-    for project in ("hw-triage", "ooo-replies"):
+    for project in ("ooo-replies", "hw-triage"):
         at.selectbox(key="data.project").set_value(project).run()
         assert not at.exception
         tables = [t.value for t in at.dataframe]
@@ -75,8 +75,10 @@ def test_the_data_profile_has_no_none_cells(
         for table in tables:
             cells = table.astype(object).to_numpy().ravel().tolist()
             assert not [c for c in cells if c is None or (isinstance(c, float) and pd.isna(c))]
-        profile = tables[1].set_index("column")
-        assert profile.loc[profile.index[0], "min"] == MISSING  # an id column has no minimum
+    profile = tables[1].set_index("column")  # hw-triage's, the last shown
+    assert profile.loc["unit_id", "min"] == MISSING  # an id column has no minimum
+    assert profile.loc["reboot_count", "outside_previous_range"] == "21"  # a count, not 21.000
+    assert profile.loc["firmware_version", "new_categories"] == "R24.1"  # a list, as its items
 
 
 def test_a_list_cell_reads_as_its_items() -> None:
