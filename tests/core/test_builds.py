@@ -130,6 +130,15 @@ def test_promotion_history_and_rollback(demo_copy: Path, tmp_path: Path) -> None
             "unexpected keyword argument",
         ),
         ({"rules": []}, "expected a mapping with a list of 'checks'"),
+        (
+            {"checks": [{"check": "min_pass_rate", "threshold": 2}]},
+            r"gate.yaml: checks\[0\].threshold: expected a share from 0 to 1, got 2.",
+        ),
+        (
+            {"checks": [{"check": "min_pass_rate", "rate": 0.9}]},
+            r"gate.yaml: checks\[0\]: the min_pass_rate check takes only 'threshold' and 'tests', "
+            "not rate.",
+        ),
     ],
 )
 def test_bad_gate_files(data: object, message: str) -> None:
@@ -139,7 +148,8 @@ def test_bad_gate_files(data: object, message: str) -> None:
 
 def test_every_registered_check_runs_on_an_evaluation() -> None:
     """Contract: each check in the registry returns results with a message, with and without production."""
-    from core.builds.gate import CHECKS, MaxLatency, MeetsRequirements
+    from core.behave.models import BehaveResult
+    from core.builds.gate import CHECKS, MaxLatency, MeetsRequirements, MinPassRate
     from core.ml.evaluate import Evaluation
     from core.projects.service import load_spec_text
     from core.requirements.rules import Rule
@@ -160,6 +170,10 @@ def test_every_registered_check_runs_on_an_evaluation() -> None:
         "max_latency": MaxLatency(10.0),
         "requirements": MeetsRequirements(
             rules=(Rule("ML-1", "accuracy", ">=", 0.5, ("channel = mail",), derived_from=("S",)),)
+        ),
+        "min_pass_rate": MinPassRate(
+            results=(BehaveResult("casing", "inv", "", "label unchanged", 20, 19, 0.9),),
+            suite="tickets.behave.yaml",
         ),
     }
     assert set(examples) == set(CHECKS)
