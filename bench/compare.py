@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -275,9 +276,15 @@ def git(*args: str) -> str:
     return done.stdout.strip()
 
 
-def against(revision: str, benches: Sequence[str], args: Sequence[str]) -> list[str]:
+def against(
+    revision: str, benches: Sequence[str], args: Sequence[str], rounds: int = 1
+) -> list[str]:
     """Run ``revision``'s benches (a detached worktree sharing this checkout's peer venvs), then
-    this checkout's, and compare; this checkout's runs are recorded in bench/results/."""
+    this checkout's, and compare; this checkout's runs are recorded in bench/results/.
+
+    With ``rounds`` > 1 the two alternate (before, after, before, after, …) and each side's
+    figures are the medians over its rounds: on a shared machine the load drifts over minutes,
+    and alternating spreads that drift over both sides instead of handing it to one."""
     commit = git("rev-parse", "--verify", f"{revision}^{{commit}}")
     out: list[str] = []
     with tempfile.TemporaryDirectory(prefix="loopline-compare-") as folder:
@@ -287,14 +294,41 @@ def against(revision: str, benches: Sequence[str], args: Sequence[str]) -> list[
             for venv in PEERS.glob(".venv-*"):  # peers are built once, not per worktree
                 (tree / "bench" / "peers" / venv.name).symlink_to(venv)
             for bench in benches:
-                before = {**results_record(run_bench(tree, bench, args)), "commit": commit}
-                before["dirty"] = False
-                report = run_bench(ROOT, bench, args)
-                record = json.loads(write_results(report, RESULTS).read_text())
+                old: list[dict[str, Any]] = []
+                new: list[dict[str, Any]] = []
+                for _ in range(rounds):
+                    old.append(run_bench(tree, bench, args))
+                    new.append(run_bench(ROOT, bench, args))
+                before = {**results_record(median_report(old)), "commit": commit, "dirty": False}
+                record = json.loads(write_results(median_report(new), RESULTS).read_text())
                 out.append(text(record, before, compare(record, before)))
         finally:
             git("worktree", "remove", "--force", str(tree))
     return out
+
+
+def median_report(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The first report with each number replaced by its median over ``reports`` (a number some
+    report lacks is the median of those that have it); one report is returned as it is."""
+    first = dict(reports[0])
+    if len(reports) == 1:
+        return first
+
+    def merge(values: Sequence[Any]) -> Any:
+        head = values[0]
+        if isinstance(head, Mapping):
+            keys = head.keys()
+            return {
+                k: merge([v[k] for v in values if isinstance(v, Mapping) and k in v]) for k in keys
+            }
+        numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+        if isinstance(head, int | float) and not isinstance(head, bool) and numbers:
+            return statistics.median(numbers)
+        return head
+
+    merged: dict[str, Any] = merge(list(reports))
+    merged["rounds"] = len(reports)
+    return merged
 
 
 # --- docs/benchmarks.md ---------------------------------------------------------------------------
@@ -345,6 +379,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--against", metavar="REV", help="run REV's benches too, now, and compare")
     parser.add_argument("--bench", action="append", help="bench name(s) for --against")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="with --against: alternate the two commits this many times, compare the medians",
+    )
+    parser.add_argument(
         "--markdown", action="store_true", help="rewrite docs/benchmarks.md's figures"
     )
     parser.add_argument("--results", type=Path, default=RESULTS, help=argparse.SUPPRESS)
@@ -352,7 +392,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("args", nargs="*", help="after --: arguments for the benches")
     options = parser.parse_args(argv)
     if options.against:
-        print("\n\n".join(against(options.against, options.bench or ["monitoring"], options.args)))
+        benches = options.bench or ["monitoring"]
+        print("\n\n".join(against(options.against, benches, options.args, options.rounds)))
         return 0
     runs = recorded(options.results)
     if options.markdown:
