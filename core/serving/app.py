@@ -24,14 +24,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from core.actor import Actor
 from core.errors import CoreError
 from core.projects.spec import Column, ProjectSpec
 from core.serving.auth import Authenticate, BearerAuth
-from core.serving.batching import MicroBatcher
+from core.serving.batching import MicroBatcher, ShadowQueue
 from core.serving.http import (
     MAX_BODY_BYTES,
     Refused,
@@ -167,6 +166,7 @@ class Service:
         self.schemas = Schemas(current)
         self.watcher.on_switch = self._switched
         self.batcher = MicroBatcher(self.watcher)
+        self.shadows = ShadowQueue(self.logs)
         self.authenticated = BearerAuth(backend.authenticate)
         self.started = time.time()
 
@@ -189,6 +189,7 @@ class Service:
             yield
         finally:
             self.watcher.stop()
+            self.shadows.flush(here=True)
             self.logs.close()
             self.backend.stop()
 
@@ -277,9 +278,8 @@ class Service:
                 {"request_id": base, **head, "items": [i.result for i in items]}
             )
         if candidate is not None:  # scored after the answer is sent: the client never waits
-            response.background = BackgroundTask(
-                self._shadow, served, candidate, answered, canary, received
-            )
+            self.shadows.add(candidate, answered, received)
+            self.shadows.add(served, canary, received)
         return response
 
     def _route(
@@ -302,27 +302,6 @@ class Service:
         if inline(model, items):
             return (await self.batcher.predict(items, model))[1]
         return await run_in_threadpool(predict_items, model, items)
-
-    async def _shadow(
-        self,
-        served: ServedModel,
-        candidate: ServedModel,
-        answered: list[Item],
-        canary: list[Item],
-        received: datetime,
-    ) -> None:
-        """The model that did not answer scores the same items, into the shadow log: the
-        candidate beside production's answers, production beside the canary's."""
-        for model, items in ((candidate, answered), (served, canary)):
-            if not items:
-                continue
-            twins = [item.twin() for item in items]
-            try:
-                per_item = await self._predict(model, twins)
-            except Exception:  # a shadow failure never touches the answers: say so, go on
-                log.exception("%s: shadow scoring with %s failed", self.project, model.model_id)
-                continue
-            self.logs.predicted(model, twins, received, per_item, "shadow")
 
     async def feedback(self, request: Request) -> Response:
         received = utcnow()

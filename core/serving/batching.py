@@ -8,8 +8,14 @@ next turn, and every request that joins before it is predicted in the same call.
 from __future__ import annotations
 
 import asyncio
+import logging
+from datetime import datetime
 
-from core.serving.service import Item, ModelWatcher, ServedModel, predict_items
+from core.serving.service import Item, ModelWatcher, PredictionLog, ServedModel, predict_items
+
+SHADOW_DELAY = 0.005  # seconds the shadow queue gathers requests before it scores them
+SHADOW_MAX = 2_000  # scored at once beyond this many items, whatever the delay
+log = logging.getLogger("loopline.serving")
 
 
 class MicroBatcher:
@@ -65,3 +71,57 @@ def _predict_group(served: ServedModel, pending: list[Pending]) -> None:
     for _, future, _ in pending:
         if not future.done():
             future.set_result((served, per_item))
+
+
+class ShadowQueue:
+    """The scores of the model that did not answer, computed off the requests' path.
+
+    ``add`` only appends twins of the answered items (no future, no task); a flush scheduled
+    ``SHADOW_DELAY`` later on the event loop scores everything gathered with one model call per
+    model and logs it with route ``shadow``. Under load, a few hundred requests cost one booster
+    call, after their answers were sent.
+    """
+
+    def __init__(self, logs: PredictionLog) -> None:
+        self.logs = logs
+        self._pending: dict[int, tuple[ServedModel, list[tuple[list[Item], datetime]]]] = {}
+        self._size = 0
+        self._handle: asyncio.TimerHandle | asyncio.Handle | None = None
+
+    def add(self, model: ServedModel, items: list[Item], received: datetime) -> None:
+        if not items:
+            return
+        twins = [item.twin() for item in items]
+        self._pending.setdefault(id(model), (model, []))[1].append((twins, received))
+        self._size += len(twins)
+        loop = asyncio.get_running_loop()
+        if self._size >= SHADOW_MAX:
+            if self._handle is not None:
+                self._handle.cancel()
+            self._handle = loop.call_soon(self.flush)
+        elif self._handle is None:
+            self._handle = loop.call_later(SHADOW_DELAY, self.flush)
+
+    def flush(self, *, here: bool = False) -> None:
+        """Score what was gathered: tabular models on the event loop (one call for all), text
+        models, whose cost grows with the text, in a thread (``here``: all of them now, as the
+        service stops)."""
+        if self._handle is not None:
+            self._handle.cancel()
+        pending, self._pending, self._size, self._handle = self._pending, {}, 0, None
+        loop = asyncio.get_running_loop()
+        for model, batches in pending.values():
+            if model.predictor.text and not here:
+                loop.run_in_executor(None, self._score, model, batches)
+            else:
+                self._score(model, batches)
+
+    def _score(self, model: ServedModel, batches: list[tuple[list[Item], datetime]]) -> None:
+        items = [item for twins, _ in batches for item in twins]
+        try:
+            per_item = predict_items(model, items)
+        except Exception:  # a shadow failure never touches the answers: say so, go on
+            log.exception("shadow scoring with model %s failed", model.model_id)
+            return
+        for twins, received in batches:
+            self.logs.predicted(model, twins, received, per_item, "shadow")
