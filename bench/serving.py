@@ -17,6 +17,11 @@ keep-alive. Phases:
    a fixed schedule with a random phase; a late answer delays only that client's next request):
    the latency a screening operator's call sees at that load.
 
+Then the same phases again with a candidate in the shadow (``loopline serve hw-triage --shadow``:
+the ``acceptance`` model scores every request after its answer is sent, into the shadow log):
+``shadow`` holds those figures and ``shadow_p95_ratio`` each phase's p95 with the shadow over
+its p95 without (target: at most 1.5). ``--no-shadow`` skips it.
+
 The load generator is a small asyncio HTTP/1.1 client (``run_load``), far cheaper per request
 than httpx, because it shares the machine's cores with the service. It prints one JSON object.
 """
@@ -169,6 +174,9 @@ def build_workspace(path: Path) -> None:
     run = train(ws, PROJECT, actor)
     model = register_run_model(ws, run.run_id, actor)
     promote(ws, PROJECT, model.artifact_id, actor, reason="serving benchmark")
+    other = train(ws, PROJECT, actor, seed=1, params={"max_depth": 4})
+    candidate = register_run_model(ws, other.run_id, actor)
+    promote(ws, PROJECT, candidate.artifact_id, actor, alias="acceptance", reason="shadow bench")
 
 
 def request_bodies(limit: int = 2_000) -> list[dict[str, Any]]:
@@ -182,7 +190,7 @@ def request_bodies(limit: int = 2_000) -> list[dict[str, Any]]:
     return [{"inputs": inputs} for inputs in _payloads(frame, spec)]
 
 
-def start_service(workspace: Path) -> tuple[subprocess.Popen[str], str]:
+def start_service(workspace: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
         [
             sys.executable,
@@ -194,6 +202,7 @@ def start_service(workspace: Path) -> tuple[subprocess.Popen[str], str]:
             PROJECT,
             "--port",
             "0",
+            *extra,
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -229,6 +238,9 @@ def main() -> None:
     parser.add_argument(
         "--rates", default="500,1000", help="offered loads (requests/s) of the paced phases"
     )
+    parser.add_argument(
+        "--no-shadow", action="store_true", help="skip the phases with a shadow candidate"
+    )
     args = parser.parse_args()
     with scratch("serving") if args.workspace is None else nullcontext() as temporary:
         if temporary is None:
@@ -238,16 +250,44 @@ def main() -> None:
             with Stopwatch() as clock:
                 build_workspace(workspace)
             built = clock.seconds
-        emit(measure(workspace, built, args.clients, args.seconds, args.rates.split(",")))
+        rates = args.rates.split(",")
+        report = measure(workspace, built, args.clients, args.seconds, rates)
+        if not args.no_shadow:
+            report |= shadow_figures(report, workspace, args.clients, args.seconds, rates)
+        emit(report)
+
+
+def shadow_figures(
+    plain: dict[str, Any], workspace: Path, clients: int, seconds: float, rates: Sequence[str]
+) -> dict[str, Any]:
+    """The same phases with the acceptance model in the shadow, and each p95 over the plain one."""
+    shadowed = measure(workspace, 0.0, clients, seconds, rates, "--shadow")
+    phases = [("saturated", plain["saturated"], shadowed["saturated"])] + [
+        (f"paced {rate}/s", a, b)
+        for rate, a, b in zip(rates, plain["paced"], shadowed["paced"], strict=True)
+    ]
+    return {
+        "shadow": {k: shadowed[k] for k in ("p50_ms", "p95_ms", "p99_ms", "saturated", "paced")},
+        "shadow_p95_ratio": {
+            name: round(b["p95_ms"] / a["p95_ms"], 2) if a["p95_ms"] else None
+            for name, a, b in phases
+        },
+    }
 
 
 def measure(
-    workspace: Path, built: float, clients: int, seconds: float, rates: Sequence[str]
+    workspace: Path,
+    built: float,
+    clients: int,
+    seconds: float,
+    rates: Sequence[str],
+    *extra: str,
 ) -> dict[str, Any]:
-    """Start the service on ``workspace``, warm it up, run the phases, stop it: the report."""
+    """Start the service on ``workspace`` (``extra``: more ``serve`` options), warm it up, run
+    the phases, stop it: the report."""
     from core.serving.log import PREDICTIONS, count_records
 
-    process, url = start_service(workspace)
+    process, url = start_service(workspace, *extra)
     try:
         bodies = request_bodies()
         run_load(url, bodies[:200], clients=clients, seconds=2.0)  # warm-up, not reported
