@@ -36,6 +36,7 @@ AREAS = (
     "monitoring",
     "accounts",
     "serving",
+    "automation",
 )
 
 
@@ -321,6 +322,10 @@ def test_every_method_of_every_area_runs_on_the_demo(demo: Client, tmp_path: Pat
     build = call("builds.run", project, trigger="api test")
     assert build.status in ("successful", "failed")
     assert f'classname="loopline.gate.{project}"' in call("builds.junit_xml", build)
+    assert call("builds.get_number", project, build.number).build_id == build.build_id
+    suite = ROOT / "sample_data" / project / "behave.yaml"  # tests/core/test_behave*.py
+    behaved = call("behave.run", project, suite=suite)  # on production
+    assert (behaved.project, len(behaved.tests)) == (project, 7)
 
     # promotion
     models = call("artifacts.list", kind="model", project=project)
@@ -526,6 +531,17 @@ def test_every_method_of_every_area_runs_on_the_demo(demo: Client, tmp_path: Pat
     assert done.status in ("successful", "failed")
     aborted = call("builds.start_remote", "ooo-replies")
     assert call("builds.abort_remote", aborted.build_id, "api test").status == "aborted"
+
+    # automation (tests/core/test_scheduler.py, test_notify.py and test_bisect.py have the rules)
+    assert call("automation.schedules", project) == []
+    hook = call("automation.add_webhook", project, "http://127.0.0.1:9/hook")
+    assert [h.webhook_id for h in call("automation.webhooks", project)] == [hook.webhook_id]
+    assert call("automation.test_webhook", hook.webhook_id).status == "failed"
+    assert call("automation.deliver", retry_base_s=0.1).delivered == 0
+    assert call("automation.scheduler_pass").fired == ()
+    assert call("automation.deliveries", project)[-1].event == "webhook.test"
+    assert not call("automation.remove_webhook", hook.webhook_id).active
+    assert call("automation.bisect", "ooo-replies", "accuracy >= 0").first_bad is None
 
     missing = methods(demo) - call.called
     assert not missing, f"not called: {sorted(missing)}"
