@@ -26,6 +26,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -141,10 +142,10 @@ def figures(report: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
 def better(path: str) -> str | None:
     """Which way a figure improves, from its last name (``… (drift time)`` notes dropped)."""
     name = re.sub(r" \([^()]*\)$", "", path).rsplit(".", 1)[-1].lower()
+    if HIGHER.search(name):  # first: ``runs_per_s`` ends like a time but is a rate
+        return "higher"
     if LOWER.search(name):
         return "lower"
-    if HIGHER.search(name):
-        return "higher"
     return None
 
 
@@ -167,11 +168,29 @@ def recorded(folder: Path = RESULTS) -> dict[str, list[dict[str, Any]]]:
     runs: dict[str, list[dict[str, Any]]] = {}
     for path in sorted(folder.glob("*.json")):
         record = json.loads(path.read_text())
+        if "figures" not in record:  # a bench's bare report saved by hand: no commit known
+            record = as_record(record, path)
         record["path"] = str(path)
         runs.setdefault(str(record["bench"]), []).append(record)
     for found in runs.values():
         found.sort(key=lambda r: str(r["timestamp"]))
     return runs
+
+
+def as_record(report: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    """A bare report (what a bench prints) read as a record: its time from the file's name
+    (``<YYYYmmddTHHMMSSZ>-<bench>.json``), the commit unknown, the load the report gives."""
+    stamp = datetime.strptime(path.name.split("-", 1)[0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    machine = dict(report.get("machine") or {})
+    machine.setdefault("load_average", [machine.get("load_average_1min", "?")])
+    return {
+        "bench": bench_name(report),
+        "timestamp": stamp.isoformat(timespec="seconds"),
+        "commit": None,
+        "dirty": None,
+        "machine": machine,
+        "figures": dict(report),
+    }
 
 
 def compare(record: Mapping[str, Any], before: Mapping[str, Any] | None) -> list[Row]:

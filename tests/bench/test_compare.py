@@ -106,3 +106,41 @@ def test_recorded_runs_carry_commit_machine_and_load(tmp_path: Path) -> None:
     assert len(data["machine"]["load_average"]) == 3 and "cpu_model" in data["machine"]
     assert data["figures"]["ratios"]["speedup_vs_evidently (drift time)"] == 60.0
     assert compare.report_of("noise\n" + json.dumps(data["figures"], indent=2)) == data["figures"]
+
+
+def test_docs_show_the_newest_recorded_runs() -> None:
+    """docs/benchmarks.md's figures section is what `bench/compare.py --markdown` writes from
+    bench/results/ (cheap: it reads the JSON files): record a run, then regenerate the docs."""
+    text = compare.DOCS.read_text()
+    assert compare.START in text and compare.END in text
+    shown = compare.START + text.split(compare.START, 1)[1].split(compare.END, 1)[0] + compare.END
+    assert shown == compare.markdown(compare.recorded()), (
+        "docs/benchmarks.md is out of date: run `.venv/bin/python bench/compare.py --markdown`"
+    )
+
+
+def test_rounds_are_merged_into_medians() -> None:
+    merged = compare.median_report(
+        [report(2.0, 60.0, 0.2), report(9.0, 10.0, 0.9), report(3.0, 50.0, 0.3)]
+    )
+    assert merged["loopline"]["seconds"] == 3.0
+    assert merged["ratios"]["speedup_vs_evidently (drift time)"] == 50.0
+    assert merged["meets_targets"] == {"speedup_vs_evidently": True}  # not a number: the first's
+    assert merged["rounds"] == 3 and merged["bench"] == "monitoring"
+    assert compare.median_report([report(2.0, 60.0, 0.2)]) == report(2.0, 60.0, 0.2)
+
+
+def test_a_bare_report_in_the_folder_is_read_with_its_time_from_the_name(results: Path) -> None:
+    (results / "20261202T110000Z-monitoring.json").write_text(json.dumps(report(2.2, 55.0, 0.2)))
+    newest = compare.recorded(results)["monitoring"][-1]
+    assert newest["timestamp"] == "2026-12-02T11:00:00+00:00"
+    assert newest["commit"] is None and newest["figures"]["loopline"]["seconds"] == 2.2
+    assert compare._run(newest) == "2026-12-02T11:00:00+00:00 ?, load ? (?, 2 cores)"
+
+
+def test_a_rate_per_second_is_better_higher() -> None:
+    assert compare.better("loopline.logging.runs_per_s") == "higher"
+    assert compare.better("loopline.logging.seconds") == "lower"
+    assert (
+        compare.better("ratios.speedup_vs_evidently (CPU time: the figure least moved)") == "higher"
+    )
