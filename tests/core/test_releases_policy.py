@@ -298,3 +298,28 @@ def _feedback(ws: object, labels: dict[str, str]) -> None:
     )
     writer.flush()
     assert len(read_log(ws, PROJECT, FEEDBACK)) == len(labels)  # type: ignore[arg-type]
+
+
+def test_a_canary_with_an_open_alert_is_rolled_back(client: Client) -> None:
+    """The canary answers everything; monitoring's windows are its own, the truth says it is
+    wrong, the accuracy rule opens an alert on it, and the check rolls it back."""
+    ws = client.workspace
+    app = create_app(ws, PROJECT, placement=Placement("canary", 100), flush_seconds=0.1)
+    with BackgroundServer(app) as server:
+        answers = [
+            httpx.post(
+                f"{server.url}/predict", json={"request_id": f"a{i}", "inputs": _text(i)}
+            ).json()
+            for i in range(60)
+        ]
+    assert {a["model"]["version"] for a in answers} == {2}
+    _feedback(ws, {a["request_id"]: _other(a["prediction"]) for a in answers})
+    report = client.monitoring.compute_windows(PROJECT)
+    candidate = client.models.find_alias(PROJECT, "acceptance")
+    assert candidate is not None
+    opened = [a for a in report.open_alerts if a.model_id == candidate.artifact_id]
+    assert opened, [(a.rule, a.model_id) for a in report.open_alerts]
+    checked = client.models.check_canary(PROJECT)
+    assert checked.rolled_back
+    assert any(b.startswith(f"alert #{opened[0].alert_id} ") for b in checked.breaches)
+    assert client.models.find_alias(PROJECT, "acceptance").version == 1  # type: ignore[union-attr]
