@@ -39,14 +39,26 @@ def test_story_a_new_market_breaks_and_build_3_fixes(demo_workspace: Path) -> No
     statuses = current_statuses(ws, "ooo-replies")
     missing = [k for k, s in statuses.items() if s.level == "ml" and s.status == "no_evidence"]
     assert missing == []  # builds, monitoring and the final verify-system cover every one
-    # (its slices are small, 13–35 replies, so the verdicts carry their intervals: the August
-    # monitoring could not call it met any more, and the open alert holds it after the fix)
+    # the label set's test split (the team's sample and a vendor's batch) is large enough for
+    # verdicts: English accuracy is judged on about 500 replies, return dates on about 100
+    assert statuses["ML-2"].n is not None and statuses["ML-2"].n >= 400
+    assert statuses["ML-4"].status == "met"
+    # ML-3 broke in the new market: August's monitoring took it off met and opened alerts on its
+    # rules; they resolved once production v2 served the new market
     history = status_history(ws, "ooo-replies", "ML-3")  # newest first
     assert any(h.previous_status == "met" and h.source == "monitoring" for h in history)
-    fixed = history[0]
-    assert fixed.model_version == 2 and fixed.lower is not None and fixed.threshold is not None
-    assert fixed.lower >= fixed.threshold  # the new model's evidence clears the threshold
-    assert statuses["ML-3"].status != "met" or fixed.alert_id is None
+    august = [a for a in alerts if a.rule.startswith("ML-3") and a.first_window.month == 8]
+    assert august and all(a.status == "resolved" for a in august)
+    assert all(str(a.resolution).startswith("Superseded: production v2") for a in august)
+    assert not [a for a in alerts if a.rule.startswith("ML-3") and a.status != "resolved"]
+    # September's monitoring judges v2 in the new markets: its figure clears the threshold, and
+    # the verdict is met only when the interval does too (on ~100–150 labels per language it
+    # does not yet: inconclusive, never met on a point estimate)
+    final = statuses["ML-3"]
+    assert final.source == "monitoring" and final.model_version == 2
+    assert final.value is not None and final.threshold is not None and final.lower is not None
+    assert final.value >= final.threshold
+    assert final.status == ("met" if final.lower >= final.threshold else "inconclusive")
 
 
 def test_story_b_firmware_rollout_is_caught_and_retrained(demo_workspace: Path) -> None:
