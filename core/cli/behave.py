@@ -16,7 +16,7 @@ def add_commands(add: Adder) -> None:
         "behave",
         cmd_behave,
         "Run a project's behavioural tests (gates/PROJECT.behave.yaml) on a model: per test its "
-        "pass rate with n and 95% interval, and failing examples. Writes nothing.",
+        "pass rate with n and confidence interval, and failing examples. Writes nothing.",
     )
     p.add_argument("project")
     p.add_argument(
