@@ -28,7 +28,8 @@ NULL in logs written before shadow and canary serving), then ``f_<column>`` for 
 and time columns: the model's inputs first, then the others (NULL when a request did not send
 them). The shadow log has the same columns: the scores of the model that did *not* answer a
 request (a shadow candidate, or production beside a canary), ``route`` ``shadow``, joined to the
-answer by ``request_id``; monitoring's windows never read it. Feedback columns: ``ts``, ``received_at``, ``request_id``, ``label``, ``actor``.
+answer by ``request_id`` (its ``f_`` columns stay empty: the inputs are the answer's); monitoring's
+windows never read it. Feedback columns: ``ts``, ``received_at``, ``request_id``, ``label``, ``actor``.
 """
 
 from __future__ import annotations

@@ -420,9 +420,10 @@ class PredictionLog:
         """Answers (``route``: ``production`` or ``canary``), or with ``route`` ``shadow`` the
         scores of the model that did not answer, in the shadow log."""
         records = []
+        shadow = route == "shadow"  # its inputs are the answer's (same request id): not again
         for item in items:
             result = item.result
-            record = self._base(served, item, received)
+            record = self._base(served, item, received, inputs=not shadow)
             record.update(
                 prediction=result["prediction"],
                 confidence=result["confidence"],
@@ -458,7 +459,9 @@ class PredictionLog:
             for request_id, ts, item_id, error in items
         )
 
-    def _base(self, served: ServedModel, item: Item, received: datetime) -> dict[str, Any]:
+    def _base(
+        self, served: ServedModel, item: Item, received: datetime, *, inputs: bool = True
+    ) -> dict[str, Any]:
         record: dict[str, Any] = {
             "ts": item.ts,
             "received_at": received,
@@ -467,6 +470,8 @@ class PredictionLog:
             "model_id": served.model_id,
             "model_version": served.artifact.version,
         }
+        if not inputs:
+            return record
         for name in self.fields:
             value = item.inputs.get(name)
             record[input_column(name)] = naive_utc(value) if isinstance(value, datetime) else value

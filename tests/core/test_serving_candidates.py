@@ -78,7 +78,7 @@ def test_shadow_scores_every_request_and_never_answers(ws_path: Path) -> None:
     assert len(shadow) == 35 and set(shadow["model_id"]) == {str(candidate)}
     assert set(shadow["route"]) == {"shadow"}
     assert sorted(shadow["request_id"]) == sorted(answers["request_id"])
-    assert shadow["f_text"].tolist() != [None] * 35  # the inputs are logged with the scores
+    assert shadow["f_text"].isna().all()  # the inputs are the answer's (same request id)
 
 
 def test_canary_answers_a_sticky_share_of_the_keys(ws_path: Path) -> None:
