@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import os
@@ -65,6 +66,11 @@ def _check_text(path: Path, name: str, encoding: str) -> None:
     try:
         head.decode(encoding)
     except UnicodeDecodeError as exc:
+        if (wide := _wide_encoding(head)) is not None:
+            raise InvalidInput(
+                f"{name}: the file is {wide.upper()} text, not {encoding}.",
+                hint=f"pass --encoding {wide} (it reads such files), or re-save it as UTF-8",
+            ) from exc
         if exc.start < len(head) - 4:  # not a character cut at the sample's end
             raise InvalidInput(
                 f"{name}: the file is not {encoding} text (line {head[: exc.start].count(NEWLINE) + 1}, "
@@ -75,6 +81,16 @@ def _check_text(path: Path, name: str, encoding: str) -> None:
         raise InvalidInput(
             f"Unknown encoding {encoding!r}.", hint="use e.g. utf-8, latin-1, cp1252"
         ) from exc
+
+
+def _wide_encoding(head: bytes) -> str | None:
+    """The encoding a byte-order mark at the start names, for a file that is not UTF-8
+    (Excel's "Unicode text" is UTF-16 with a mark), or None."""
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return None
 
 
 def _delimiter(path: Path, encoding: str) -> str:

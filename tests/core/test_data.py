@@ -166,6 +166,25 @@ def test_wrong_encoding_is_named(
     nothing_written(ws)
 
 
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be"])
+def test_a_utf16_file_is_named_and_read_when_its_encoding_is_given(
+    ws: Workspace, tickets: Project, actor: Actor, tmp_path: Path, codec: str
+) -> None:
+    """Excel's "Unicode text" starts with a byte-order mark (ff fe, or fe ff big-endian)."""
+    mark = b"\xfe\xff" if codec.endswith("be") else b""
+    wide = write(tmp_path, "wide.csv", mark + GOOD.encode(codec))
+    with pytest.raises(InvalidInput) as caught:
+        ingest(ws, "tickets", wide, actor)
+    assert str(caught.value) == "wide.csv: the file is UTF-16 text, not utf-8."
+    assert (
+        caught.value.hint == "pass --encoding utf-16 (it reads such files), or re-save it as UTF-8"
+    )
+    nothing_written(ws)
+    read = ingest(ws, "tickets", wide, actor, encoding="utf-16")
+    plain = ingest(ws, "tickets", write(tmp_path, "plain.csv", GOOD), actor)
+    assert plain.unchanged and plain.dataset.content_hash == read.dataset.content_hash
+
+
 def test_bad_text_past_the_first_megabyte_is_named(
     ws: Workspace, tickets: Project, actor: Actor, tmp_path: Path
 ) -> None:

@@ -90,9 +90,17 @@ def test_own_columns_in_another_encoding(admissions: Client, tmp_path: Path) -> 
     """UTF-16 (Excel's 'Unicode text') and latin-1 are refused as UTF-8, read when named."""
     text = "case_id,diagnosis,arzt\nC-1000,cardiac,José\nC-1001,other,Zoë\n"
     before = _rows(admissions)
-    for encoding, message in (
-        ("utf-16", "l.csv: the file is not utf-8 text (line 1, byte 0 is 0xff)."),
-        ("latin-1", "l.csv: the file is not utf-8 text (line 2, byte 41 is 0xe9)."),
+    for encoding, message, hint in (
+        (
+            "utf-16",
+            "l.csv: the file is UTF-16 text, not utf-8.",
+            "pass --encoding utf-16 (it reads such files), or re-save it as UTF-8",
+        ),
+        (
+            "latin-1",
+            "l.csv: the file is not utf-8 text (line 2, byte 41 is 0xe9).",
+            "re-save it as UTF-8, or pass --encoding (e.g. latin-1, cp1252)",
+        ),
     ):
         path = tmp_path / "l.csv"
         path.write_bytes(text.encode(encoding))
@@ -100,9 +108,7 @@ def test_own_columns_in_another_encoding(admissions: Client, tmp_path: Path) -> 
         with pytest.raises(CoreError) as refused:
             admissions.data.map_label_columns(path, **columns)
         assert str(refused.value) == message
-        assert (
-            refused.value.hint == "re-save it as UTF-8, or pass --encoding (e.g. latin-1, cp1252)"
-        )
+        assert refused.value.hint == hint
         assert _rows(admissions) == before
         table = admissions.data.map_label_columns(path, **columns, encoding=encoding)
         assert table.decode().splitlines() == [

@@ -173,7 +173,7 @@ def test_a_label_column_in_the_data_file_is_left_out_of_the_inputs(tmp_path: Pat
         (
             "id,text\n1,caf\xe9 au lait\n".encode("utf-16"),
             {"classes": ("a", "b")},
-            "x.csv: the file is not utf-8 text (line 1, byte 0 is 0xff).",
+            "x.csv: the file is UTF-16 text, not utf-8.",
         ),
     ],
 )
