@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import streamlit as st
 
+from app.components.candidates import candidate_panel
 from app.components.monitoring_incidents import incidents_panel
 from app.components.monitoring_panels import (
     compute_now,
@@ -71,5 +72,6 @@ if view.empty:
     st.stop()
 
 overview(view, api)  # with the client: a line on quarantined log records
+candidate_panel(api, project)  # a shadow or canary candidate beside production, when one runs
 feature_drilldown(api, project, grain, view)
 incidents_panel(api, project, view.alerts)

@@ -77,6 +77,9 @@ PERMISSIONS: dict[str, Permission] = {
     "build.reap": Permission("close builds whose process died", (SYSTEM_ROLE,)),
     "model.register": Permission("register model versions", ("data_scientist",)),
     "promote": Permission("promote or roll back models", ("release_manager",)),
+    "canary.rollback": Permission(
+        "roll a canary back when a rule fires on it", ("release_manager", SYSTEM_ROLE)
+    ),
     # requirements and operations
     "requirements.edit": Permission("edit requirements", ("manager",)),
     "alert.ack": Permission("acknowledge alerts", ("data_scientist", "manager")),
@@ -124,6 +127,7 @@ ACTIONS: dict[str, str | None] = {
     "build.aborted": "build",
     "build.reaped": "build.reap",  # Loopline closes a dead build as aborted, whoever looked
     "promote": "promote",
+    "canary.rollback": "canary.rollback",
     # requirements and operations
     "requirements.edit": "requirements.edit",
     "requirements.import": "requirements.edit",
@@ -149,6 +153,9 @@ ACTIONS: dict[str, str | None] = {
     "tokens.revoke": "self",
     "password.change": "self",
     "settings.update": "settings",
+    "webhook.add": "settings",
+    "webhook.remove": "settings",
+    "webhook.test": "settings",
     "blobs.prune": "settings",
     "audit.export": "audit.read",
     "login": OPEN,

@@ -29,6 +29,7 @@ from core.monitoring.windows import (
     recorded_grains,
     window_starts,
 )
+from core.releases.canary import check_canary
 from core.serving.hosts import ReceivedSegment, receive_segment
 from core.serving.log import Quarantine, quarantine_summary
 
@@ -118,10 +119,13 @@ class Monitoring(Area):
         last: int | None = None,
         progress: Progress | None = None,
     ) -> MonitorReport:
-        """Read new prediction-log segments, record their windows and raise alerts."""
-        return compute_windows(
+        """Read new prediction-log segments, record their windows and raise alerts; then a
+        canary a rule fires on is rolled back (core.releases.canary)."""
+        report = compute_windows(
             self._ws, project, grain=grain, last=last, actor=self._actor, progress=progress
         )
+        check_canary(self._ws, project, self._actor)
+        return report
 
     # alerts
     def alerts(self, project: str | None = None, *, status: str | None = None) -> list[Alert]:

@@ -58,6 +58,19 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns).rstrip())
 
 
+def counted(count: int, noun: str, many: str | None = None) -> str:
+    """``counted(1, "blob")`` → "1 blob"; ``counted(3, "blob")`` → "3 blobs";
+    ``counted(2, "status", "statuses")`` → "2 statuses"."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {many or noun + 's'}"
+
+
+def current_umask() -> int:
+    """The process's umask (reading it means setting it: set back at once)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_out(text: str, out: str | None) -> None:
     """Print, or write the file whole (a temporary name, then renamed into place)."""
     if not out:
@@ -69,6 +82,7 @@ def write_out(text: str, out: str | None) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; a report is the user's file
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

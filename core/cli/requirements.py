@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from core.cli.common import Adder, client, print_table, write_out
+from core.cli.common import Adder, client, counted, print_table, write_out
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -198,7 +198,8 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 def cmd_recompute(args: argparse.Namespace) -> int:
     done = client(args).requirements.recompute(args.project, cause=args.cause)
-    print(f"{done.statuses} status(es) recomputed, {done.changes} changed")
+    recomputed = counted(done.statuses, "status", "statuses")
+    print(f"{recomputed} recomputed, {done.changes:,} changed")
     return 0
 
 

@@ -47,6 +47,12 @@ def add_commands(add: Adder) -> None:
         help="behind a reverse proxy: take the client's address from X-Forwarded-For",
     )
     server.add_argument(
+        "--no-scheduler",
+        action="store_true",
+        help="do not run the projects' scheduled and triggered builds in this server (run "
+        "`loopline scheduler` elsewhere, or none)",
+    )
+    server.add_argument(
         "--log-level",
         default="info",
         choices=("critical", "error", "warning", "info", "debug"),
@@ -74,6 +80,7 @@ def cmd_server(args: argparse.Namespace) -> int:
         trust_proxy=args.trust_proxy,
         log_level=args.log_level,
         ready=ready,
+        scheduler=not args.no_scheduler,
     )
     print("Loopline server stopped.", file=sys.stderr)
     return 0

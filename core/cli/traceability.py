@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from core.cli.common import Adder, client, write_out
+from core.cli.common import Adder, client, counted, write_out
 
 DERIVE_INPUTS = (
     "volume",
@@ -53,7 +53,8 @@ def cmd_verify_system(args: argparse.Namespace) -> int:
             if k in overall
         )
     )
-    print(f"{done.changes} status(es) changed; violated: {', '.join(done.violated) or 'none'}")
+    changed = counted(done.changes, "status", "statuses")
+    print(f"{changed} changed; violated: {', '.join(done.violated) or 'none'}")
     if done.inconclusive:
         failing = (
             f" (failing, as they require: {', '.join(done.inconclusive_failing)})"

@@ -8,13 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.cli.common import Adder, client
+from core.cli.common import Adder, client, counted
 from core.cli.imports import add_project_draft
-
-
-def counted(count: int, noun: str) -> str:
-    """``counted(1, "blob")`` → "1 blob"; ``counted(3, "blob")`` → "3 blobs"."""
-    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
 
 
 def cmd_init(args: argparse.Namespace) -> int:

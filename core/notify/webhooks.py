@@ -1,7 +1,7 @@
 """Each project's webhooks: added, listed and removed by an admin, tested, and their log.
 
 Changing webhooks is a workspace setting (the ``settings`` permission: admins only), audited as
-``settings.update`` with the change in its details. The secret signs every payload
+``webhook.add``, ``webhook.remove`` or ``webhook.test`` with the change in its details. The secret signs every payload
 (core/notify/payload.py); Loopline makes one when none is given and shows it once.
 """
 
@@ -89,14 +89,7 @@ def remove_webhook(ws: Workspace, webhook_id: int, actor: Actor) -> Webhook:
 def _audit(
     tx: Tx, actor: Actor, project: str, webhook_id: int, change: str, **details: object
 ) -> None:
-    record(
-        tx,
-        actor,
-        "settings.update",
-        project=project,
-        target=f"webhook #{webhook_id}",
-        details={"change": change, **details},
-    )
+    record(tx, actor, change, project=project, target=f"webhook #{webhook_id}", details=details)
 
 
 def get_webhook(ws: Workspace, webhook_id: int) -> Webhook:

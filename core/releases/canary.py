@@ -15,7 +15,7 @@ import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.actor import Actor
+from core.actor import SYSTEM, Actor
 from core.monitoring.alerts import list_alerts
 from core.monitoring.candidates import CandidateComparison, SideFigures, compare_candidate
 from core.monitoring.rules import AlertRule, default_rules
@@ -61,8 +61,9 @@ def check_canary(
         ws,
         project,
         production.artifact_id,
-        actor,
+        SYSTEM,  # Loopline itself, whoever computed the windows (``canary.rollback``)
         alias="acceptance",
+        action="canary.rollback",
         reason=f"canary {candidate.ref} rolled back automatically: " + "; ".join(breaches),
     )
     return CanaryCheck(project, candidate.ref, tuple(breaches), True)

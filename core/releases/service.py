@@ -26,9 +26,12 @@ def promote(
     reason: str = "",
     build_id: int | None = None,
     forced: Sequence[str] = (),
+    action: str = "promote",
 ) -> Artifact:
     """Point ``alias`` at a registered model version; rolling back is promoting an older one.
-    ``forced``: the release conditions an admin promoted past (kept in the audit row)."""
+    ``forced``: the release conditions an admin promoted past (kept in the audit row);
+    ``action``: what the audit row calls it (``canary.rollback`` when Loopline itself moves a
+    failing canary back)."""
     if alias not in ALIASES:
         raise InvalidInput(f"Unknown alias {alias!r}. Expected one of: {', '.join(ALIASES)}.")
     artifact = get_artifact(ws, model)
@@ -71,7 +74,7 @@ def promote(
         record(
             tx,
             actor,
-            "promote",
+            action,
             project=project,
             target=artifact.ref,
             details={

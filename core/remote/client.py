@@ -30,6 +30,8 @@ from core.remote.transport import Transport
 if TYPE_CHECKING:
     from core.api.accounts import Accounts
     from core.api.artifacts import Artifacts
+    from core.api.automation import Automation
+    from core.api.behave import Behave
     from core.api.builds import Builds
     from core.api.data import Data
     from core.api.labeling import Labeling
@@ -58,6 +60,8 @@ class RemoteClient:
     monitoring: Monitoring
     accounts: Accounts
     serving: Serving
+    behave: Behave
+    automation: Automation
 
     def __init__(
         self, url: str, token: str | None, *, timeout: float = 300.0, retries: int = 4

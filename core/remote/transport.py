@@ -135,6 +135,9 @@ class Transport:
                         hint="download it again; if it recurs, the server's copy is damaged "
                         "(`loopline verify` there says which)",
                     )
+                mask = os.umask(0)
+                os.umask(mask)
+                os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; the file is the user's
                 os.replace(tmp, dest)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)

@@ -439,12 +439,15 @@ class Impact:
 
     @property
     def summary(self) -> str:
+        """``With v2 in production, 4 statuses would change, 2 to violated.`` (a promotion and a
+        rollback alike: both put the candidate in production)."""
         if not self.changes:
-            return f"Promoting {self.candidate} would change no requirement's status."
+            return f"With {self.candidate} in production, no requirement's status would change."
         worse = sum(c.after == "violated" for c in self.changes)
         unsure = sum(c.after == "inconclusive" for c in self.changes)
+        changed = "1 status" if len(self.changes) == 1 else f"{len(self.changes)} statuses"
         return (
-            f"Promoting {self.candidate} would change {len(self.changes)} status(es)"
+            f"With {self.candidate} in production, {changed} would change"
             + (f", {worse} to violated" if worse else "")
             + (f", {unsure} to inconclusive" if unsure else "")
             + "."

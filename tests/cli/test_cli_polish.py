@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,17 @@ def test_lineage_refuses_a_negative_depth(
         "error: A lineage depth must be 0 or more, got -1.",
         "hint: give --depth 1 for the direct inputs (or outputs) only",
     ]
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_report_files_follow_the_users_umask(tmp_path: Path, umask: int, mode: int) -> None:
+    """A report written with --out is the user's file, as `>` would make it (not mkstemp's 0600)."""
+    from core.cli.common import write_out
+
+    before = os.umask(umask)
+    try:
+        write_out("a report\n", str(tmp_path / "report.csv"))
+    finally:
+        os.umask(before)
+    assert (tmp_path / "report.csv").read_text() == "a report\n"
+    assert (tmp_path / "report.csv").stat().st_mode & 0o777 == mode

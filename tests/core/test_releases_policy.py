@@ -314,12 +314,20 @@ def test_a_canary_with_an_open_alert_is_rolled_back(client: Client) -> None:
         ]
     assert {a["model"]["version"] for a in answers} == {2}
     _feedback(ws, {a["request_id"]: _other(a["prediction"]) for a in answers})
-    report = client.monitoring.compute_windows(PROJECT)
     candidate = client.models.find_alias(PROJECT, "acceptance")
     assert candidate is not None
+    report = client.monitoring.compute_windows(PROJECT)
     opened = [a for a in report.open_alerts if a.model_id == candidate.artifact_id]
     assert opened, [(a.rule, a.model_id) for a in report.open_alerts]
-    checked = client.models.check_canary(PROJECT)
-    assert checked.rolled_back
-    assert any(b.startswith(f"alert #{opened[0].alert_id} ") for b in checked.breaches)
+    # computing the windows rolled the canary back at once, as Loopline itself (the person
+    # computing them need not be allowed to promote), audited as canary.rollback
     assert client.models.find_alias(PROJECT, "acceptance").version == 1  # type: ignore[union-attr]
+    moved = client.models.promotion_history(PROJECT)[0]
+    assert (moved.alias, moved.actor) == ("acceptance", "loopline")
+    assert moved.reason.startswith(
+        f"canary model:{PROJECT}@2 rolled back automatically: alert #{opened[0].alert_id} "
+    )
+    with ws.store.read() as tx:
+        action = tx.scalar("SELECT action FROM audit_log ORDER BY audit_id DESC LIMIT 1")
+    assert action == "canary.rollback"
+    assert not client.models.check_canary(PROJECT).rolled_back  # nothing left to roll back

@@ -384,7 +384,10 @@ def test_impact_of_a_candidate(evidence_ws: Workspace, tmp_path: Path) -> None:
         f"v{worse.version} would violate SYS-1 via ML-1 on channel = mail: 0.700 < 0.800 (now met)",
         f"v{worse.version} would violate ML-1 on channel = mail: 0.700 < 0.800 (now met)",
     ]
-    assert result.summary == f"Promoting v{worse.version} would change 2 status(es), 2 to violated."
+    assert (
+        result.summary
+        == f"With v{worse.version} in production, 2 statuses would change, 2 to violated."
+    )
     assert result.violates and not impact(ws, "tickets", model=production(ws).ref).violates
     assert impact(ws, "tickets", model=production(ws).ref).changes == ()
     assert statuses(ws)["ML-1"] == "met"  # impact writes nothing
