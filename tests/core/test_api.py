@@ -36,6 +36,7 @@ AREAS = (
     "monitoring",
     "accounts",
     "serving",
+    "automation",
 )
 
 
@@ -530,6 +531,17 @@ def test_every_method_of_every_area_runs_on_the_demo(demo: Client, tmp_path: Pat
     assert done.status in ("successful", "failed")
     aborted = call("builds.start_remote", "ooo-replies")
     assert call("builds.abort_remote", aborted.build_id, "api test").status == "aborted"
+
+    # automation (tests/core/test_scheduler.py, test_notify.py and test_bisect.py have the rules)
+    assert call("automation.schedules", project) == []
+    hook = call("automation.add_webhook", project, "http://127.0.0.1:9/hook")
+    assert [h.webhook_id for h in call("automation.webhooks", project)] == [hook.webhook_id]
+    assert call("automation.test_webhook", hook.webhook_id).status == "failed"
+    assert call("automation.deliver", retry_base_s=0.1).delivered == 0
+    assert call("automation.scheduler_pass").fired == ()
+    assert call("automation.deliveries", project)[-1].event == "webhook.test"
+    assert not call("automation.remove_webhook", hook.webhook_id).active
+    assert call("automation.bisect", "ooo-replies", "accuracy >= 0").first_bad is None
 
     missing = methods(demo) - call.called
     assert not missing, f"not called: {sorted(missing)}"
