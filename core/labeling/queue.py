@@ -16,12 +16,11 @@ from typing import Any
 from core.accounts.access import authorize, own_answers_only
 from core.accounts.audit import record
 from core.actor import Actor
-from core.artifacts.service import get_artifact
 from core.errors import InvalidInput, NotFound, expected_one_of
 from core.labeling.answers import current_answers
 from core.labeling.models import Annotation, QueueItem, Suggestion, Task
-from core.labeling.tasks import get_task, item_fields
-from core.projects.service import Project, get_project
+from core.labeling.tasks import OpenTask, get_task, item_fields, open_task
+from core.projects.service import Project
 from core.spans.detect import Span, detect, from_dicts
 from core.store import Tx, Workspace, one_unit_of_work, utcnow
 
@@ -40,7 +39,7 @@ class _Picked:
     resumed: bool
 
 
-def _annotation(row: Sequence[Any]) -> Annotation:
+def annotation_of(row: Sequence[Any]) -> Annotation:
     """An annotations row, read as ``SELECT {ANNOTATION_COLUMNS}``."""
     fields = dict(zip(ANNOTATION_COLUMNS.split(", "), row, strict=True))
     return Annotation(**{**fields, "spans": tuple(from_dicts(json.loads(fields["spans"])))})
@@ -51,25 +50,59 @@ def next_item(
     ws: Workspace, task_id: int, annotator: Actor, *, now: datetime | None = None
 ) -> QueueItem | None:
     """The item this annotator should label next (leased to them), or None when they are done."""
-    task = get_task(ws, task_id)
+    opened = open_task(ws, task_id)
+    task = opened.task
     authorize(ws, annotator, "label", task.project, task=task_id)
     if task.status != "open":
         raise InvalidInput(f"Task #{task_id} is {task.status}; it takes no more labels.")
-    project = get_project(ws, task.project)
     moment = now or utcnow()
     with ws.store.transaction() as tx:
         picked = _pick(tx, task, annotator.name, moment)
         if picked is None:
             return None
         _lease(tx, task, picked.item_id, annotator.name, moment)
-    return _queue_item(ws, task, project, picked)
+    return _queue_item(ws, opened, picked)
 
 
 def _pick(tx: Tx, task: Task, annotator: str, moment: datetime) -> _Picked | None:
     """The item the annotator still holds a live lease on and has not answered (the latest such
     lease); else the first item in queue order that needs more answers and that the annotator
     has not answered: its labeled answers plus other annotators' live leases stay below what it
-    requires. One query: both read the same answers, leases and items."""
+    requires."""
+    touched, resumable = _touched_and_resumable(tx, task.task_id, annotator, moment)
+    if resumable is not None:
+        return _item_meta(tx, task.task_id, resumable, resumed=True)
+    return _first_waiting(tx, task, annotator, moment, touched + 1)
+
+
+def _touched_and_resumable(
+    tx: Tx, task_id: int, annotator: str, moment: datetime
+) -> tuple[int, str | None]:
+    """How many items have an answer or a live lease (only those can be full or the
+    annotator's), and the item of the annotator's latest live lease that they have not answered."""
+    row = tx.one(
+        f"""
+        SELECT (SELECT count(DISTINCT item_id) FROM (
+                    SELECT item_id FROM annotations WHERE task_id = ?
+                    UNION ALL SELECT item_id FROM leases WHERE task_id = ? AND expires_at > ?)),
+               (SELECT l.item_id FROM leases l LEFT JOIN ({current_answers()}) a
+                    ON a.item_id = l.item_id AND a.annotator = l.annotator
+                WHERE l.task_id = ? AND l.annotator = ? AND l.expires_at > ?
+                  AND coalesce(a.status, 'retracted') = 'retracted'
+                ORDER BY l.leased_at DESC LIMIT 1)
+        """,
+        [task_id, task_id, moment, task_id, task_id, annotator, moment],
+    )
+    assert row is not None
+    return int(row[0]), row[1]
+
+
+def _first_waiting(
+    tx: Tx, task: Task, annotator: str, moment: datetime, head: int
+) -> _Picked | None:
+    """The first item in queue order that still waits for this annotator. Only touched items
+    can be refused, so it is among the first ``head`` (touched + 1) items: the query sorts the
+    task's items only that far (a top-N) and joins the answers and leases to those alone."""
     order = (
         "ti.score DESC NULLS LAST, ti.position" if task.ordering == "uncertainty" else "ti.position"
     )
@@ -82,23 +115,26 @@ def _pick(tx: Tx, task: Task, annotator: str, moment: datetime) -> _Picked | Non
             FROM answers GROUP BY item_id
         ),
         held AS (
-            SELECT item_id, count(*) FILTER (WHERE annotator <> ?) AS leased,
-                   max(leased_at) FILTER (WHERE annotator = ?) AS my_lease
+            SELECT item_id, count(*) FILTER (WHERE annotator <> ?) AS leased
             FROM leases WHERE task_id = ? AND expires_at > ? GROUP BY item_id
+        ),
+        head AS (
+            SELECT ti.item_id, ti.required, ti.suggestion, ti.suggestion_probability,
+                   ti.score, ti.position
+            FROM task_items ti WHERE ti.task_id = ? ORDER BY {order} LIMIT ?
         )
         SELECT ti.item_id, ti.required, ti.suggestion, ti.suggestion_probability,
-               coalesce(d.labeled, 0), h.my_lease IS NOT NULL
-        FROM task_items ti LEFT JOIN done d USING (item_id) LEFT JOIN held h USING (item_id)
-        WHERE ti.task_id = ? AND NOT coalesce(d.mine, false)
-          AND (h.my_lease IS NOT NULL
-               OR coalesce(d.labeled, 0) + coalesce(h.leased, 0) < ti.required)
-        ORDER BY h.my_lease DESC NULLS LAST, {order} LIMIT 1
+               coalesce(d.labeled, 0)
+        FROM head ti LEFT JOIN done d USING (item_id) LEFT JOIN held h USING (item_id)
+        WHERE NOT coalesce(d.mine, false)
+          AND coalesce(d.labeled, 0) + coalesce(h.leased, 0) < ti.required
+        ORDER BY {order} LIMIT 1
         """,
-        [task.task_id, annotator, annotator, annotator, task.task_id, moment, task.task_id],
+        [task.task_id, annotator, annotator, task.task_id, moment, task.task_id, head],
     )
     if row is None:
         return None
-    return _Picked(str(row[0]), int(row[1]), row[2], row[3], int(row[4]), bool(row[5]))
+    return _Picked(str(row[0]), int(row[1]), row[2], row[3], int(row[4]), False)
 
 
 def _item_meta(tx: Tx, task_id: int, item_id: str, *, resumed: bool) -> _Picked | None:
@@ -123,31 +159,30 @@ def _lease(tx: Tx, task: Task, item_id: str, annotator: str, moment: datetime) -
     )
 
 
-def _queue_item(ws: Workspace, task: Task, project: Project, picked: _Picked) -> QueueItem:
-    dataset = get_artifact(ws, task.dataset_id)
-    fields = item_fields(ws, dataset, [picked.item_id], project.spec.id_column).get(picked.item_id)
+def _queue_item(ws: Workspace, opened: OpenTask, picked: _Picked) -> QueueItem:
+    dataset = opened.dataset
+    id_column = opened.project.spec.id_column
+    fields = item_fields(ws, dataset, [picked.item_id], id_column).get(picked.item_id)
     if fields is None:
         raise NotFound(f"Item {picked.item_id!r} is not in {dataset.ref}.")
     return QueueItem(
-        task.task_id,
+        opened.task.task_id,
         picked.item_id,
         fields,
-        suggest(project, fields, picked.suggestion, picked.probability),
+        suggest(opened.project, fields, picked.suggestion, picked.probability),
         picked.required,
         picked.labels_so_far,
         picked.resumed,
     )
 
 
-def load_item(
-    ws: Workspace, task: Task, project: Project, item_id: str, *, resumed: bool = False
-) -> QueueItem:
+def load_item(ws: Workspace, opened: OpenTask, item_id: str, *, resumed: bool = False) -> QueueItem:
     """One item of the task as the queue shows it (fields, suggestion, answers so far)."""
     with ws.store.read() as tx:
-        picked = _item_meta(tx, task.task_id, item_id, resumed=resumed)
+        picked = _item_meta(tx, opened.task.task_id, item_id, resumed=resumed)
     if picked is None:
-        raise NotFound(f"Item {item_id!r} is not part of task #{task.task_id}.")
-    return _queue_item(ws, task, project, picked)
+        raise NotFound(f"Item {item_id!r} is not part of task #{opened.task.task_id}.")
+    return _queue_item(ws, opened, picked)
 
 
 def suggest(
@@ -204,9 +239,28 @@ def _insert(
     source: str,
 ) -> Annotation:
     """Append one answer row (and end the annotator's lease on the item); returns the row."""
-    annotation_id = int(tx.scalar("SELECT nextval('annotation_ids')"))
+    created_at = utcnow()
+    spans_json = json.dumps([s.as_dict() for s in spans], ensure_ascii=False)
+    stored = tx.one(
+        f"INSERT INTO annotations ({ANNOTATION_COLUMNS}) "
+        "VALUES (nextval('annotation_ids'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING annotation_id",
+        [
+            task_id,
+            item_id,
+            annotator,
+            status,
+            label,
+            spans_json,
+            unsure,
+            note,
+            seconds,
+            source,
+            created_at,
+        ],
+    )
+    assert stored is not None
     row = Annotation(
-        annotation_id,
+        int(stored[0]),
         task_id,
         item_id,
         annotator,
@@ -217,24 +271,7 @@ def _insert(
         note,
         seconds,
         source,
-        utcnow(),
-    )
-    tx.execute(
-        f"INSERT INTO annotations ({ANNOTATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            annotation_id,
-            task_id,
-            item_id,
-            annotator,
-            status,
-            label,
-            json.dumps([s.as_dict() for s in spans], ensure_ascii=False),
-            unsure,
-            note,
-            seconds,
-            source,
-            row.created_at,
-        ],
+        created_at,
     )
     tx.execute(
         "DELETE FROM leases WHERE task_id = ? AND item_id = ? AND annotator = ?",
@@ -257,15 +294,11 @@ def save_annotation(
     seconds: float | None = None,
 ) -> Annotation:
     """Record an answer (a change is a new row; the latest row is the annotator's answer)."""
-    task = get_task(ws, task_id)
-    project = get_project(ws, task.project)
-    with ws.store.read() as tx:
-        if (
-            tx.one("SELECT 1 FROM task_items WHERE task_id = ? AND item_id = ?", [task_id, item_id])
-            is None
-        ):
-            raise NotFound(f"Item {item_id!r} is not part of task #{task_id}.")
-    fields = load_item(ws, task, project, item_id).fields if spans else {}
+    opened = open_task(ws, task_id, item_id)
+    task, project = opened.task, opened.project
+    if not opened.has_item:
+        raise NotFound(f"Item {item_id!r} is not part of task #{task_id}.")
+    fields = load_item(ws, opened, item_id).fields if spans else {}
     checked = check_answer(project, fields, label, spans)
     if len(note) > 2000:
         raise InvalidInput(f"The note is {len(note)} characters; at most 2,000.")
@@ -357,7 +390,7 @@ def undo_last(ws: Workspace, task_id: int, annotator: Actor) -> QueueItem | None
             project=task.project,
             target=f"task #{task_id} item {item_id}",
         )
-    return load_item(ws, task, get_project(ws, task.project), item_id, resumed=True)
+    return load_item(ws, open_task(ws, task_id), item_id, resumed=True)
 
 
 def release(ws: Workspace, task_id: int, annotator: Actor) -> None:
@@ -375,7 +408,7 @@ def get_annotation(ws: Workspace, annotation_id: int) -> Annotation:
         )
     if row is None:
         raise NotFound(f"No annotation #{annotation_id}.")
-    return _annotation(row)
+    return annotation_of(row)
 
 
 def item_history(ws: Workspace, task_id: int, item_id: str) -> list[Annotation]:
@@ -388,7 +421,7 @@ def item_history(ws: Workspace, task_id: int, item_id: str) -> list[Annotation]:
             "AND (?::VARCHAR IS NULL OR annotator = ?) ORDER BY annotation_id",
             [task_id, item_id, only, only],
         )
-    return [_annotation(r) for r in rows]
+    return [annotation_of(r) for r in rows]
 
 
 def current_annotations(ws: Workspace, task_ids: Sequence[int]) -> list[Annotation]:
@@ -400,4 +433,4 @@ def current_annotations(ws: Workspace, task_ids: Sequence[int]) -> list[Annotati
             "ORDER BY annotation_id",
             [list(task_ids)],
         )
-    return [_annotation(r) for r in rows]
+    return [annotation_of(r) for r in rows]

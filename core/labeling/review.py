@@ -13,11 +13,19 @@ from core.accounts.access import check_task_visible, readable
 from core.accounts.audit import record
 from core.actor import Actor
 from core.artifacts.service import get_artifact
-from core.errors import InvalidInput, expected_one_of
+from core.errors import InvalidInput, NotFound, expected_one_of
 from core.labeling.agreement import AgreementReport, agreement
+from core.labeling.answers import current_answers
 from core.labeling.models import Annotation, Review, ReviewCase, SpanVote
-from core.labeling.queue import check_answer, current_annotations, load_item
-from core.labeling.tasks import get_task, item_fields
+from core.labeling.queue import (
+    ANNOTATION_COLUMNS,
+    annotation_of,
+    check_answer,
+    current_annotations,
+    load_item,
+    suggest,
+)
+from core.labeling.tasks import OpenTask, get_task, item_fields, open_task
 from core.projects.service import get_project
 from core.spans.detect import Span, from_dicts
 from core.store import Tx, Workspace, utcnow
@@ -71,41 +79,92 @@ def span_votes(answers: Sequence[Annotation]) -> tuple[SpanVote, ...]:
     return tuple(SpanVote(first[k], tuple(sorted(who[k]))) for k in sorted(first))
 
 
-_ORDER = {"disagreement": 0, "span disagreement": 1, "unsure": 2}
+_REASONS = ("disagreement", "span disagreement", "unsure")  # in review order
+# one row per item with current labeled answers: its rank in _REASONS, or NULL when nothing
+# to review; an answer's spans compare as the sorted (type, start, end) of review_reason
+_WAITING = f"""
+    WITH labeled AS (
+        SELECT a.item_id, a.label, a.unsure,
+               list_sort([[s.type, s.start::VARCHAR, s."end"::VARCHAR] for s in from_json(
+                   n.spans, '[{{"type": "VARCHAR", "start": "BIGINT", "end": "BIGINT"}}]')]) AS spans
+        FROM ({current_answers()}) a JOIN annotations n USING (annotation_id)
+        WHERE a.status = 'labeled'
+    ),
+    waiting AS (
+        SELECT item_id,
+               CASE WHEN count(DISTINCT label) > 1 THEN 0
+                    WHEN count(*) > 1 AND count(DISTINCT spans) > 1 THEN 1
+                    WHEN bool_or(unsure) THEN 2 END AS reason
+        FROM labeled GROUP BY item_id
+    )
+    SELECT item_id, reason FROM waiting
+    WHERE reason IS NOT NULL
+      AND item_id NOT IN (SELECT item_id FROM reviews WHERE task_id = ?)
+"""
 
 
 def review_queue(ws: Workspace, task_id: int, limit: int = 50) -> tuple[list[ReviewCase], int]:
-    """The first ``limit`` items to review (disagreements first) and how many wait in all."""
-    task = get_task(ws, task_id)
-    readable(ws, None, "labeling.read", task.project)
-    project = get_project(ws, task.project)
-    answers: dict[str, list[Annotation]] = defaultdict(list)
-    for a in current_annotations(ws, [task_id]):
-        answers[a.item_id].append(a)
-    reviewed = latest_reviews(ws, [task_id])
-    waiting = []
-    for item_id, given in answers.items():
-        reason = review_reason(given)
-        if reason and (task_id, item_id) not in reviewed:
-            waiting.append((_ORDER[reason], item_id, reason))
-    waiting.sort()
-    cases = []
-    with ws.store.read():
-        for _, item_id, reason in waiting[:limit]:
-            item = load_item(ws, task, project, item_id)
-            ordered = tuple(sorted(answers[item_id], key=lambda a: a.annotator))
-            cases.append(
-                ReviewCase(
-                    task_id,
-                    item_id,
-                    reason,
-                    ordered,
-                    item.fields,
-                    item.suggestion,
-                    span_votes(ordered),
-                )
-            )
-    return cases, len(waiting)
+    """The first ``limit`` items to review (disagreements first) and how many wait in all.
+    The waiting items are found and counted in SQL; only the shown cases are read in full."""
+    with ws.store.read() as tx:
+        opened = open_task(ws, task_id)
+        readable(ws, None, "labeling.read", opened.task.project)
+        waiting = int(tx.scalar(f"SELECT count(*) FROM ({_WAITING})", [task_id, task_id]))
+        page = tx.rows(f"{_WAITING} ORDER BY reason, item_id LIMIT ?", [task_id, task_id, limit])
+        items = [str(item_id) for item_id, _ in page]
+        answers = _answers_of(tx, task_id, items)
+        suggested = _suggestions_of(tx, task_id, items)
+    fields = item_fields(ws, opened.dataset, items, opened.project.spec.id_column) if items else {}
+    return [
+        _case(opened, item_id, _REASONS[reason], answers, fields, suggested)
+        for item_id, reason in page
+    ], waiting
+
+
+def _answers_of(tx: Tx, task_id: int, items: Sequence[str]) -> dict[str, list[Annotation]]:
+    """The current labeled answers on some items of the task, per item, by annotator."""
+    rows = tx.rows(
+        f"SELECT {ANNOTATION_COLUMNS} FROM annotations WHERE annotation_id IN ("
+        f"SELECT annotation_id FROM ({current_answers()}) WHERE status = 'labeled' "
+        "AND item_id IN (SELECT unnest(?::VARCHAR[]))) ORDER BY annotator",
+        [task_id, list(items)],
+    )
+    found: dict[str, list[Annotation]] = defaultdict(list)
+    for row in rows:
+        answer = annotation_of(row)
+        found[answer.item_id].append(answer)
+    return found
+
+
+def _suggestions_of(tx: Tx, task_id: int, items: Sequence[str]) -> dict[str, tuple[Any, Any]]:
+    rows = tx.rows(
+        "SELECT item_id, suggestion, suggestion_probability FROM task_items "
+        "WHERE task_id = ? AND item_id IN (SELECT unnest(?::VARCHAR[]))",
+        [task_id, list(items)],
+    )
+    return {str(item_id): (label, probability) for item_id, label, probability in rows}
+
+
+def _case(
+    opened: OpenTask,
+    item_id: str,
+    reason: str,
+    answers: dict[str, list[Annotation]],
+    fields: dict[str, dict[str, Any]],
+    suggested: dict[str, tuple[Any, Any]],
+) -> ReviewCase:
+    if item_id not in fields:
+        raise NotFound(f"Item {item_id!r} is not in {opened.dataset.ref}.")
+    ordered = tuple(answers[item_id])
+    return ReviewCase(
+        opened.task.task_id,
+        item_id,
+        reason,
+        ordered,
+        fields[item_id],
+        suggest(opened.project, fields[item_id], *suggested[item_id]),
+        span_votes(ordered),
+    )
 
 
 def decide(
@@ -118,9 +177,9 @@ def decide(
     spans: Sequence[Span] = (),
     note: str = "",
 ) -> Review:
-    task = get_task(ws, task_id)
-    project = get_project(ws, task.project)
-    item = load_item(ws, task, project, item_id)
+    opened = open_task(ws, task_id)
+    task, project = opened.task, opened.project
+    item = load_item(ws, opened, item_id)
     checked = check_answer(project, item.fields, label, spans)
     with ws.store.transaction() as tx:
         now = utcnow()

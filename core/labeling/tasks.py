@@ -19,7 +19,13 @@ from core.artifacts.service import get_artifact
 from core.data.service import dataset_rows_path, latest_dataset, load_rows
 from core.errors import InvalidInput, NotFound, expected_one_of
 from core.labeling.models import ORDERINGS, UNCERTAINTY, Task, TaskFilter
-from core.projects.service import Project, get_project
+from core.projects.service import (
+    PROJECT_JOIN,
+    PROJECT_SELECT,
+    Project,
+    get_project,
+    project_of_row,
+)
 from core.store import Tx, Workspace, utcnow
 
 _TASK_COLUMNS = (
@@ -344,9 +350,16 @@ def _task_row(tx: Tx, where: str, params: list[Any], items: str = _ITEMS_PER_TAS
     rows = tx.rows(
         f"SELECT {_TASK_COLUMNS}, {items} FROM tasks t {where} ORDER BY t.task_id DESC", params
     )
-    names = [c.strip().removeprefix("t.") for c in _TASK_COLUMNS.split(",")] + ["items"]
-    tasks = [dict(zip(names, row, strict=True)) for row in rows]
-    return [Task(**{**t, "filter": json.loads(t["filter"])}) for t in tasks]
+    return [_task_of(row) for row in rows]
+
+
+_TASK_NAMES = [c.strip().removeprefix("t.") for c in _TASK_COLUMNS.split(",")] + ["items"]
+
+
+def _task_of(row: Sequence[Any]) -> Task:
+    """A Task from a row of ``_TASK_COLUMNS`` and the item count."""
+    fields = dict(zip(_TASK_NAMES, row, strict=True))
+    return Task(**{**fields, "filter": json.loads(fields["filter"])})
 
 
 def get_task(ws: Workspace, task_id: int) -> Task:
@@ -362,6 +375,51 @@ def get_task(ws: Workspace, task_id: int) -> Task:
             f"No labeling task #{task_id}.", hint="list them with `loopline tasks PROJECT`"
         )
     return found[0]
+
+
+@dataclass(frozen=True)
+class OpenTask:
+    """A task read with its project and its dataset version in one query (the queue's calls)."""
+
+    task: Task
+    project: Project
+    dataset: Artifact
+    has_item: bool  # whether the item asked about is one of the task's
+
+
+_ARTIFACTS: dict[tuple[str, int, str], Artifact] = {}  # (file, id, content hash): never changes
+
+
+def open_task(ws: Workspace, task_id: int, item_id: str | None = None) -> OpenTask:
+    """The task, its project and dataset (and whether ``item_id`` is one of its items): one
+    query; the project's spec and the dataset's record are read once per process."""
+    with ws.store.read() as tx:
+        row = tx.one(
+            f"SELECT {_TASK_COLUMNS}, (SELECT count(*) FROM task_items WHERE task_id = ?), "
+            f"{PROJECT_SELECT}, d.content_hash, "
+            "EXISTS (SELECT 1 FROM task_items WHERE task_id = ? AND item_id = ?) "
+            f"FROM tasks t JOIN {PROJECT_JOIN} ON p.name = t.project "
+            "JOIN artifacts d ON d.artifact_id = t.dataset_id WHERE t.task_id = ?",
+            [int(task_id), int(task_id), item_id, int(task_id)],
+        )
+        if row is None:
+            raise NotFound(
+                f"No labeling task #{task_id}.", hint="list them with `loopline tasks PROJECT`"
+            )
+        width = len(_TASK_NAMES)
+        task = _task_of(row[:width])
+        project = project_of_row(ws, row[width:-2])
+        return OpenTask(task, project, _dataset(ws, task.dataset_id, row[-2]), bool(row[-1]))
+
+
+def _dataset(ws: Workspace, artifact_id: int, content_hash: str) -> Artifact:
+    key = (str(ws.store.db_path), artifact_id, content_hash)
+    found = _ARTIFACTS.get(key)
+    if found is None:
+        if len(_ARTIFACTS) >= 256:
+            _ARTIFACTS.clear()
+        found = _ARTIFACTS[key] = get_artifact(ws, artifact_id)
+    return found
 
 
 def list_tasks(ws: Workspace, project: str | None = None) -> list[Task]:

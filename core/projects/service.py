@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -138,22 +139,28 @@ PROJECT_COLUMNS = {  # a Project's stored fields (all but its parsed spec) and w
 }
 
 
-def _rows(tx: Tx, where: str = "", params: list[Any] | None = None) -> list[dict[str, Any]]:
-    rows = tx.rows(
-        f"SELECT {', '.join(PROJECT_COLUMNS.values())} "
-        f"FROM projects p JOIN artifacts a ON a.artifact_id = p.spec_artifact_id {where} ORDER BY p.name",
-        params or [],
+# what a query joining projects p and their spec artifacts a selects for project_of_row
+PROJECT_SELECT = ", ".join([*PROJECT_COLUMNS.values(), "a.content_hash"])
+PROJECT_JOIN = "projects p JOIN artifacts a ON a.artifact_id = p.spec_artifact_id"
+
+
+def _rows(tx: Tx, where: str = "", params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    return tx.rows(
+        f"SELECT {PROJECT_SELECT} FROM {PROJECT_JOIN} {where} ORDER BY p.name", params or []
     )
-    return [dict(zip(PROJECT_COLUMNS, row, strict=True)) for row in rows]
 
 
 _SPECS: dict[str, ProjectSpec] = {}  # content hash -> parsed spec; stored specs never change
 
 
-def _project(ws: Workspace, row: dict[str, Any]) -> Project:
-    artifact = get_artifact(ws, row["spec_artifact_id"])
-    spec = _SPECS.get(artifact.content_hash)
+def project_of_row(ws: Workspace, values: Sequence[Any]) -> Project:
+    """A Project from the ``PROJECT_SELECT`` columns of a row. The spec is parsed once per
+    process: its content hash, read in the same row, keys the parsed copy."""
+    *fields, content_hash = values
+    row = dict(zip(PROJECT_COLUMNS, fields, strict=True))
+    spec = _SPECS.get(content_hash)
     if spec is None:
+        artifact = get_artifact(ws, row["spec_artifact_id"])
         text = read_file(ws, artifact, "spec").decode("utf-8")
         spec = load_spec_text(text, f"{row['name']} (stored)")
         _SPECS[artifact.content_hash] = spec
@@ -163,7 +170,7 @@ def _project(ws: Workspace, row: dict[str, Any]) -> Project:
 def find_project(ws: Workspace, name: str) -> Project | None:
     with ws.store.read() as tx:
         rows = _rows(tx, "WHERE p.name = ?", [name])
-        return _project(ws, rows[0]) if rows else None
+        return project_of_row(ws, rows[0]) if rows else None
 
 
 def get_project(ws: Workspace, name: str) -> Project:
@@ -182,4 +189,4 @@ def get_project(ws: Workspace, name: str) -> Project:
 
 def list_projects(ws: Workspace) -> list[Project]:
     with ws.store.read() as tx:
-        return [_project(ws, row) for row in _rows(tx)]
+        return [project_of_row(ws, row) for row in _rows(tx)]
