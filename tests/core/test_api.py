@@ -21,23 +21,11 @@ import pytest
 from core.api import Actor, Client, CoreError, Forbidden, IngestRefused, InvalidInput, serialise
 from core.api.tracking import Tracker
 from core.api.types import AuditQuery, Project, TaskFilter
+from core.remote.client import area_types
 from tests.conftest import FIXTURES, ROOT
 from tests.core.test_tracking_remote import ApiSink
 
-AREAS = (
-    "projects",
-    "artifacts",
-    "data",
-    "labeling",
-    "runs",
-    "builds",
-    "models",
-    "requirements",
-    "monitoring",
-    "accounts",
-    "serving",
-    "automation",
-)
+AREAS = tuple(area_types())  # every area of the client: a new one is called below or fails
 
 
 def methods(client: Client) -> set[str]:
