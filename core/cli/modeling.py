@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.api import serialise
 from core.cli.common import Adder, client, print_table
 
 
@@ -184,6 +183,8 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_environments(args: argparse.Namespace) -> int:
+    from core.api import serialise
+
     view = client(args).models.environments(args.project)
     if args.json:
         print(json.dumps(serialise(view), indent=2))
@@ -239,13 +240,20 @@ def cmd_build(args: argparse.Namespace) -> int:
         "dask_address": args.dask,
         "progress": Bar("build"),
     }
+    behave = Path(args.behave) if args.behave else None
     if getattr(api, "remote", False):  # a CI runner: train here, the server gates and records
+        from core.api import InvalidInput
         from core.remote.build import run_remote_build
 
+        if behave is not None:
+            raise InvalidInput(
+                "--behave runs a suite file here; a build on a server runs the server's suite.",
+                hint=f"put the suite in the server's workspace as gates/{args.project}.behave.yaml",
+            )
         build = run_remote_build(api, args.project, lease_s=args.lease, **options)  # type: ignore[arg-type]
     else:
-        build = api.builds.run(args.project, **options)
-    print(f"Build #{build.build_id} {build.status.upper()}: {build.reason}")
+        build = api.builds.run(args.project, behave=behave, **options)
+    print(f"Build {build.label} {build.status.upper()}: {build.reason}")
     if build.hint:
         print(f"hint: {build.hint}")
     for check in build.checks:
@@ -270,7 +278,7 @@ def cmd_builds(args: argparse.Namespace) -> int:
     print_table(
         [
             {
-                "build": f"#{b.build_id}",
+                "build": b.label,
                 "status": b.status,
                 "model": b.model_text or (b.model_id or ""),
                 "started": f"{b.started_at:%Y-%m-%d %H:%M}",
@@ -399,6 +407,11 @@ def add_commands(add: Adder) -> None:
     )
     build.add_argument(
         "--junit", metavar="FILE", help="write JUnit XML, one test case per gate check"
+    )
+    build.add_argument(
+        "--behave",
+        metavar="FILE",
+        help="the behavioural suite to run (default: gates/PROJECT.behave.yaml, if any)",
     )
     build.add_argument("--trigger", help="why this build runs (kept with it)")
     build.add_argument(
