@@ -239,7 +239,8 @@ def import_form(api: Client, project: Project) -> None:
         "A mapping of names (optional)",
         type=["yaml", "yml"],
         key="review.import_mapping",
-        help="YAML: classes: {Billing: billing}, span_types: {Date: RETURN_DATE}, item_id: FIELD",
+        help="YAML: classes: {Billing: billing}, span_types: {Date: RETURN_DATE}, item_id: FIELD, "
+        "class_control: NAME (the <Choices> that holds the class, when the config has several)",
     )
     if upload is not None and st.button("Import", key="review.import_go"):
         task_name = f"Label Studio: {upload.name}"
@@ -258,6 +259,8 @@ def import_form(api: Client, project: Project) -> None:
                 f"{plural(done.annotations, 'annotation')} on {plural(done.items, 'item')} into task "
                 f"#{done.task_id} {task_name}."
             )
+            for note in done.ignored:  # controls of the config with no counterpart here
+                st.info(note)
 
 
 def new_task_tab(api: Client, project: Project) -> None:
