@@ -69,6 +69,9 @@ def _engine_connection() -> duckdb.DuckDBPyConnection:
                 "checkpoint_on_detach": "DISABLED",  # detach() checkpoints when it is worth it
             },
         )
+        # a Parquet file's footer is parsed once per process (DuckDB re-reads it when the
+        # file's modification time changes; dataset files never change)
+        _engine.execute("SET GLOBAL parquet_metadata_cache = true")
     return _engine
 
 
