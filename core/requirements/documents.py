@@ -26,6 +26,26 @@ def insert_document(tx: Tx, project: str, set_version: int, nodes: Sequence[Docu
     )
 
 
+def document_changed(tx: Tx, project: str, nodes: Sequence[DocumentNode]) -> bool:
+    """Does ``nodes`` differ from the structure last kept for ``project``?"""
+    rows = tx.rows(
+        f"SELECT {COLUMNS} FROM requirement_documents WHERE project = ? AND set_version = "
+        "(SELECT max(set_version) FROM requirement_documents WHERE project = ?) "
+        "ORDER BY position",
+        [project, project],
+    )
+    return [tuple(row[2:]) for row in rows] != [astuple(n)[2:] for n in nodes]
+
+
+def replace_document(tx: Tx, project: str, set_version: int, nodes: Sequence[DocumentNode]) -> None:
+    """The structure kept with ``set_version`` replaced by ``nodes``."""
+    tx.execute(
+        "DELETE FROM requirement_documents WHERE project = ? AND set_version = ?",
+        [project, set_version],
+    )
+    insert_document(tx, project, set_version, nodes)
+
+
 def requirement_document(ws: Workspace, project: str) -> list[DocumentNode]:
     """The structure of the last imported document that had one (empty when none did)."""
     get_project(ws, project)

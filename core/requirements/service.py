@@ -21,7 +21,7 @@ from core.artifacts.models import NewArtifact
 from core.artifacts.service import register
 from core.errors import InvalidInput, NotFound
 from core.projects.service import get_project, list_projects
-from core.requirements.documents import insert_document
+from core.requirements.documents import document_changed, insert_document, replace_document
 from core.requirements.interchange import read_document, render, to_yaml
 from core.requirements.models import (
     CHECK_FIELDS,
@@ -134,6 +134,8 @@ def save_requirements(
         now = utcnow()
         changes = new_versions(every, given, removing, now)
         if not changes.rows:
+            if document and document_changed(tx, project, document):
+                _restructure(tx, actor, project, document, source, note)
             return SaveResult(project, None, (), (), (), changes.unchanged)
         set_version = _next_set_version(tx, project)
         _insert_versions(tx, changes.rows, set_version, note, actor, now)
@@ -269,6 +271,34 @@ def new_versions(
         rows.append((before, before.version + 1, True, before.check_changed_at))
     unchanged = len(given) - len(created) - len(changed)
     return Changes(tuple(rows), tuple(created), tuple(changed), deleted, unchanged)
+
+
+def _restructure(
+    tx: Tx,
+    actor: Actor,
+    project: str,
+    document: Sequence[DocumentNode],
+    source: str,
+    note: str,
+) -> None:
+    """A re-import whose requirements are unchanged but whose document structure moved
+    (a heading renamed, a section added): the structure is kept with the current set version,
+    and the audit row says so."""
+    set_version = _next_set_version(tx, project) - 1
+    replace_document(tx, project, set_version, document)
+    record(
+        tx,
+        actor,
+        "requirements.import",
+        project=project,
+        target=f"requirements:{project}@{set_version}",
+        details={
+            "set_version": set_version,
+            "source": source,
+            "document": "restructured",
+            "note": note,
+        },
+    )
 
 
 def _next_set_version(tx: Tx, project: str) -> int:

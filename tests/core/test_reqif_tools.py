@@ -384,3 +384,26 @@ def test_hostile_archives_are_refused_and_write_nothing(client: Client, tmp_path
         assert str(refused.value).startswith(message), str(refused.value)
     assert client.requirements.list(PROJECT) == []
     assert client.artifacts.list(kind="requirements") == []
+
+
+def test_a_reimport_that_only_moves_the_structure_keeps_the_new_structure(
+    client: Client, strictdoc_export: dict[str, Path], tmp_path: Path
+) -> None:
+    """A heading renamed in the tool, no requirement changed: the document shows the new
+    heading and the audit log says the structure changed. (The same export with its heading
+    renamed: StrictDoc gives objects without a UID new random identifiers on every export.)"""
+    client.requirements.import_file(strictdoc_export["reqif"], project=PROJECT)
+    text = strictdoc_export["reqif"].read_text(encoding="utf-8")
+    renamed = text.replace("ML requirements", "Machine-learning requirements")
+    assert renamed != text
+    (tmp_path / "renamed.reqif").write_text(renamed, encoding="utf-8")
+    result = client.requirements.import_file(tmp_path / "renamed.reqif", project=PROJECT)
+    assert (result.created, result.changed, result.deleted) == ((), (), ())
+    titles = [n.title for n in client.requirements.document(PROJECT) if n.kind == "section"]
+    assert titles == ["System requirements", "Machine-learning requirements"]
+    with client.workspace.store.read() as tx:
+        details = tx.scalar(
+            "SELECT details FROM audit_log WHERE action = 'requirements.import' "
+            "ORDER BY audit_id DESC LIMIT 1"
+        )
+    assert '"document": "restructured"' in str(details)
