@@ -106,7 +106,9 @@ def test_trace_card_impact_verify_derive(
     code, out, _ = run(ws, capsys, "model-card", "tickets", "--version", str(worse.version))
     assert "Not in production" in out and "| ML-1 | Accuracy | accuracy ≥ 0.5 | violated |" in out
     code, out, _ = run(ws, capsys, "impact", "tickets", "--model", "model:tickets@1")
-    assert code == 0 and out.strip() == "With v1 in production, no requirement's status would change."
+    assert (
+        code == 0 and out.strip() == "With v1 in production, no requirement's status would change."
+    )
     code, out, _ = run(ws, capsys, "verify-system", "tickets")
     assert code == 0 and out.startswith("Verification #1 of model:tickets@1 on ")
     code, out, _ = run(

@@ -304,7 +304,10 @@ def test_a_cut_or_foreign_segment_is_refused_and_nothing_is_stored(setup: Setup)
     [
         ({"host": "../x"}, "Invalid serving host id '../x'."),
         ({"host": ""}, "Invalid serving host id ''."),
-        ({"kind": "alerts"}, "Unknown log 'alerts'. Expected one of: feedback, predictions, shadow."),
+        (
+            {"kind": "alerts"},
+            "Unknown log 'alerts'. Expected one of: feedback, predictions, shadow.",
+        ),
         ({"name": "../../store.duckdb"}, "Invalid segment name '../../store.duckdb'."),
         ({"name": "seg-1-2-3.parquet"}, "Invalid segment name 'seg-1-2-3.parquet'."),
     ],
