@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from core.behave.models import METRIC as BEHAVE_METRIC
 from core.errors import InvalidInput, expected_one_of
 from core.projects.spec import ProjectSpec
 from core.requirements.derive import derive
@@ -32,6 +33,7 @@ from core.requirements.rules import (
     parse_slice,
 )
 
+BEHAVE_SLICE = "test"  # behave_pass_rate's slice: the test's name
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 SYSTEM_KEYS = {"id", "level", *SYSTEM_FIELDS}
 ML_KEYS = {"id", "level", "slice", "absent_slice", *(file_name(f) for f in ML_FIELDS)}
@@ -398,6 +400,8 @@ def _check_scope(item: Requirement, spec: ProjectSpec, source: str) -> None:
     if problem:
         raise InvalidInput(f"{where}.metric: {problem}")
     names = [s.name for s in spec.slices]
+    if base_metric(str(item.metric)) == BEHAVE_METRIC:
+        names = [BEHAVE_SLICE]  # a behavioural test's pass rate: slice "test = NAME"
     for text in (*item.slices, *([item.relative_to] if item.relative_to else [])):
         parsed = parse_slice(text)
         if parsed is None:

@@ -71,6 +71,7 @@ _PLAIN = {
     "volume",
     "error_rate",
     "drift.score",
+    "behave_pass_rate",
 }
 _PER_CLASS = ("precision.", "recall.", "f1.")
 _PER_SPAN = ("span_precision.", "span_recall.", "span_f1.")
@@ -128,7 +129,7 @@ def metric_kind(metric: str) -> str:
     ``latency`` (a percentile of timings), ``drift``, ``exact`` (no sampling), else ``statistic``
     (F1, AUC, log loss, agreement: bootstrap)."""
     name = base_metric(metric)
-    if name in ("accuracy", "error_rate") or name.startswith(
+    if name in ("accuracy", "error_rate", "behave_pass_rate") or name.startswith(
         ("precision.", "recall.", "missing_rate", "span_precision.", "span_recall.")
     ):
         return "proportion"
@@ -159,6 +160,8 @@ def metric_sources(metric: str) -> tuple[str, ...]:
     name = base_metric(metric)
     if name.startswith("drift.") or name in ("volume", "error_rate") or metric != name:
         return ("monitoring",)
+    if name == "behave_pass_rate":  # a build's behavioural suite (slice: test = NAME)
+        return ("build", "production")
     if name == "label_agreement" or name.startswith("missing_rate"):
         return ("production", "build")
     if name in ("training_time_s", "model_size_bytes"):

@@ -73,7 +73,7 @@ prod AS (
         PARTITION BY project ORDER BY measured_at DESC NULLS LAST, verification_id DESC NULLS LAST) = 1
 ),
 latest_build AS (
-    SELECT b.project, b.build_id, b.run_id, b.label_set_id, b.model_id, b.ended_at,
+    SELECT b.project, b.build_id, b.number, b.run_id, b.label_set_id, b.model_id, b.ended_at,
            i.artifact_id AS dataset_id, m.version AS model_version
     FROM builds b
     LEFT JOIN run_inputs i ON i.run_id = b.run_id AND i.role = 'dataset'
@@ -140,7 +140,7 @@ ctx AS (
     UNION ALL
     SELECT r.project, r.requirement_id, 'build', b.model_id, b.model_version, b.run_id,
            b.dataset_id, b.label_set_id, b.build_id, NULL, NULL, NULL, NULL, b.ended_at, true,
-           'build #' || b.build_id
+           'build #' || coalesce(b.number, b.build_id)
     FROM ml r JOIN latest_build b ON b.project = r.project
     WHERE list_contains(r.evidence, 'build')
     UNION ALL
@@ -244,6 +244,30 @@ found AS (
     LEFT JOIN kinds k ON k.metric = c.metric
     WHERE c.source IN ('production', 'build', 'verification')
       AND CASE WHEN vk.metric IS NOT NULL THEN vm.value ELSE rm.value END IS NOT NULL
+    UNION ALL
+    -- a behavioural test's pass rate (slice "test = NAME"): of the build, or for production of
+    -- the latest build that tested the production model
+    SELECT t.project, t.requirement_id, t.slice, t.is_base, br.pass_rate, false, br.n,
+           br.lower, br.upper, 'wilson'
+    FROM targets t
+    JOIN chosen c ON c.project = t.project AND c.requirement_id = t.requirement_id
+         AND c.source = 'build'
+    JOIN behave_results br ON br.build_id = c.build_id AND 'test = ' || br.test_name = t.slice
+    WHERE c.metric = 'behave_pass_rate'
+    UNION ALL
+    SELECT * FROM (
+        SELECT t.project, t.requirement_id, t.slice, t.is_base, br.pass_rate, false, br.n,
+               br.lower, br.upper, 'wilson'
+        FROM targets t
+        JOIN chosen c ON c.project = t.project AND c.requirement_id = t.requirement_id
+             AND c.source = 'production'
+        JOIN behave_results br ON br.project = c.project AND br.model_id = c.model_id
+             AND 'test = ' || br.test_name = t.slice
+        WHERE c.metric = 'behave_pass_rate'
+        QUALIFY row_number() OVER (
+            PARTITION BY t.project, t.requirement_id, t.slice, t.is_base
+            ORDER BY br.build_id DESC) = 1
+    )
     UNION ALL
     SELECT t.project, t.requirement_id, t.slice, t.is_base,
            TRY_CAST(json_extract_string(ls.metadata, '$.alpha') AS DOUBLE), false,
