@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app.deps import attempt
+from app.deps import attempt, forget
 from core.api import Client
 from core.api.types import DERIVATION_KINDS as KINDS
 from core.api.types import Matrix
@@ -57,6 +57,7 @@ def edit_tab(api: Client, project: str, full: Matrix) -> None:
         note=note,
     )
     if done is not None:
+        forget()  # the kept matrix and statuses are stale now
         st.success(done.summary)
 
 
@@ -123,6 +124,7 @@ def derive_tab(api: Client, project: str, full: Matrix) -> None:
         note="derived on the traceability page",
     )
     if made is not None:
+        forget()
         st.success(made.summary)
 
 

@@ -23,8 +23,7 @@ from app.components.traceability import (
     styled_matrix,
 )
 from app.components.traceability_document import attributes_table
-from app.deps import attempt
-from core.api import Client
+from app.deps import attempt, cached
 from core.api.types import EvidenceDetail, Matrix, Requirement, Status
 
 MAX_CHART_ROWS = 80  # matrix_heatmap's default
@@ -73,7 +72,7 @@ def matrix_tab(matrix: Matrix) -> None:
     )
 
 
-def evidence_tab(api: Client, project: str, matrix: Matrix) -> None:
+def evidence_tab(project: str, matrix: Matrix) -> None:
     """Pick a requirement (system or ML) and see its status, links, slices, artifacts, lineage,
     derivation and versions."""
     ids = [row.requirement.requirement_id for row in matrix.rows]
@@ -89,7 +88,7 @@ def evidence_tab(api: Client, project: str, matrix: Matrix) -> None:
         key="traceability.requirement",
         format_func=lambda i: f"{i} · {matrix.requirements[i].title}",
     )
-    detail = attempt(api.requirements.evidence, project, chosen)
+    detail = attempt(cached, "requirements", "evidence", project, chosen)
     if detail is None:
         return
     item, found = detail.requirement, detail.status
@@ -123,11 +122,11 @@ def evidence_tab(api: Client, project: str, matrix: Matrix) -> None:
             matrix.requirements[found.via].metric if found and found.via else ""
         )
         st.plotly_chart(slice_chart(detail.slices, str(metric)), key="traceability.slices")
-    _artifacts(api, detail, found)
+    _artifacts(detail, found)
     if item.derivation and item.derivation.get("steps"):
         with st.expander("How the threshold was derived"):
             st.markdown("\n".join(f"1. {s}" for s in item.derivation["steps"]))
-    _versions(api, project, item)
+    _versions(project, item)
 
 
 def _links(detail: EvidenceDetail) -> None:
@@ -154,7 +153,7 @@ def _links(detail: EvidenceDetail) -> None:
     )
 
 
-def _artifacts(api: Client, detail: EvidenceDetail, found: Status | None) -> None:
+def _artifacts(detail: EvidenceDetail, found: Status | None) -> None:
     """What the status was measured on: the artifacts, the monitoring window, their lineage."""
     rows = evidence_rows(detail)
     if found is not None and found.source:
@@ -165,15 +164,20 @@ def _artifacts(api: Client, detail: EvidenceDetail, found: Status | None) -> Non
         )
     if rows:
         st.dataframe(pd.DataFrame(rows), hide_index=True, key="traceability.evidence")
-    if detail.lineage_root is not None:
-        with st.expander("Lineage of the evidence", expanded=False):
-            up = api.artifacts.lineage(detail.lineage_root, "up")
-            down = api.artifacts.lineage(detail.lineage_root, "down", max_depth=1)
+    if detail.lineage_root is None:
+        return
+    drawn = st.expander(  # drawn when opened (a lineage graph costs seconds to build)
+        "Lineage of the evidence", key="traceability.lineage_open", on_change="rerun"
+    )
+    if drawn.open:
+        with drawn:
+            up = cached("artifacts", "lineage", detail.lineage_root, "up")
+            down = cached("artifacts", "lineage", detail.lineage_root, "down", max_depth=1)
             st.plotly_chart(lineage_figure(up, down), key="traceability.lineage")
 
 
-def _versions(api: Client, project: str, item: Requirement) -> None:
-    versions = api.requirements.versions(project, item.requirement_id)
+def _versions(project: str, item: Requirement) -> None:
+    versions = cached("requirements", "versions", project, item.requirement_id)
     with st.expander(f"Versions ({len(versions)})"):
         st.dataframe(
             pd.DataFrame(
@@ -192,8 +196,8 @@ def _versions(api: Client, project: str, item: Requirement) -> None:
         )
 
 
-def history_tab(api: Client, project: str) -> None:
-    history = api.requirements.status_history(project)
+def history_tab(project: str) -> None:
+    history = cached("requirements", "status_history", project)
     if not history:
         st.info("No status changes yet.")
         return
@@ -224,14 +228,15 @@ def history_tab(api: Client, project: str) -> None:
     )
 
 
-def impact_tab(api: Client, project: str) -> None:
+def impact_tab(project: str) -> None:
     st.caption("What would change if this build's model or model version were promoted.")
     candidates = [
-        f"model:{m.name}@{m.version}" for m in api.artifacts.list(kind="model", project=project)
+        f"model:{m.name}@{m.version}"
+        for m in cached("artifacts", "list", kind="model", project=project)
     ]
     candidates += [
         f"build #{b.build_id} ({', '.join(filter(None, (b.status, b.model_text)))})"
-        for b in api.builds.list(project)
+        for b in cached("builds", "list", project)
         if b.run_id
     ]
     if not candidates:
@@ -239,7 +244,9 @@ def impact_tab(api: Client, project: str) -> None:
         return
     pick = st.selectbox("Candidate", candidates, key="traceability.candidate")
     result = attempt(
-        api.requirements.impact,
+        cached,
+        "requirements",
+        "impact",
         project,
         model=pick if pick.startswith("model:") else None,
         build=int(pick.split("#")[1].split()[0]) if pick.startswith("build") else None,

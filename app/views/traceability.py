@@ -1,5 +1,8 @@
 """Traceability: system requirements ↔ the ML requirements derived from them ↔ the evidence that
-shows, right now, whether each holds."""
+shows, right now, whether each holds.
+
+Only the open tab runs (a tab's script is its own cost: the downloads render four files, the impact
+tab re-judges every requirement); the reads are kept until the workspace changes (``cached``)."""
 
 import streamlit as st
 
@@ -13,7 +16,7 @@ from app.components.traceability_tabs import (
     impact_tab,
     matrix_tab,
 )
-from app.deps import attempt, client, project_picker
+from app.deps import attempt, cached, client, project_picker
 from core.api import CoreError
 
 st.title("🧭 Traceability")
@@ -33,7 +36,8 @@ left, *filters = st.columns([2, 1, 1, 1])
 def _violated(name: str) -> int:
     """How many system requirements are violated (projects in trouble come first)."""
     try:
-        return api.requirements.status_summary(name)["system"].get("violated", 0)
+        summary = cached("requirements", "status_summary", name)
+        return int(summary["system"].get("violated", 0))
     except CoreError:  # no right to read this project's requirements: it sorts last
         return -1
 
@@ -46,7 +50,7 @@ project = project_picker(  # the project chosen last, else the one in most troub
     container=left,
     prefer=[n for n, count in violated.items() if worst > 0 and count == worst],
 ).name
-full = attempt(api.requirements.matrix, project)
+full = attempt(cached, "requirements", "matrix", project)
 if full is None:
     st.stop()
 if not full.requirements:
@@ -64,39 +68,27 @@ status = filters[2].selectbox(
     key="traceability.status",
     format_func=lambda s: LABELS.get(s, s),
 )
-matrix = api.requirements.matrix(
-    project,
-    owner=None if owner == "(all)" else owner,
-    category=None if category == "(all)" else category,
-    status=None if status == "(all)" else status,
-)
+chosen = {
+    "owner": None if owner == "(all)" else owner,
+    "category": None if category == "(all)" else category,
+    "status": None if status == "(all)" else status,
+}
+matrix = cached("requirements", "matrix", project, **chosen) if any(chosen.values()) else full
 coverage_tiles(full)
 
-matrix_view, evidence, document, history, candidate, edit, derive, downloads = st.tabs(
-    [
-        "Matrix",
-        "Evidence",
-        "Document",
-        "History",
-        "Impact of a candidate",
-        "Edit",
-        "Derive a threshold",
-        "Downloads",
-    ]
-)
-with matrix_view:
-    matrix_tab(matrix)
-with evidence:
-    evidence_tab(api, project, matrix)
-with document:
-    document_tab(api, project, full)
-with history:
-    history_tab(api, project)
-with candidate:
-    impact_tab(api, project)
-with edit:
-    edit_tab(api, project, full)
-with derive:
-    derive_tab(api, project, full)
-with downloads:
-    downloads_tab(api, project, full)
+TABS = {  # each tab's content, run only while it is open
+    "Matrix": lambda: matrix_tab(matrix),
+    "Evidence": lambda: evidence_tab(project, matrix),
+    "Document": lambda: document_tab(api, project, full),
+    "History": lambda: history_tab(project),
+    "Impact of a candidate": lambda: impact_tab(project),
+    "Edit": lambda: edit_tab(api, project, full),
+    "Derive a threshold": lambda: derive_tab(api, project, full),
+    "Downloads": lambda: downloads_tab(api, project, full),
+}
+for tab, render in zip(
+    st.tabs(list(TABS), key="traceability.tab", on_change="rerun"), TABS.values(), strict=True
+):
+    if tab.open:
+        with tab:
+            render()

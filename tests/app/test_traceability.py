@@ -54,6 +54,12 @@ def table(at: AppTest, column: str):  # type: ignore[no-untyped-def]
     return next(t.value for t in at.dataframe if column in t.value.columns)
 
 
+def open_tab(at: AppTest, name: str) -> AppTest:
+    """Open one of the page's tabs (only the open tab's content runs, as in the browser)."""
+    at.session_state["traceability.tab"] = name
+    return at.run()
+
+
 def open_page(user: str = "maria") -> AppTest:
     """The app as ``user`` (a manager), signed in through the real form, on this page."""
     at = sign_in(AppTest.from_file(MAIN, default_timeout=120), user)
@@ -82,7 +88,7 @@ def test_manager_filters_to_violated_and_drills_to_the_evidence(traced: Path) ->
         and ml3["value vs threshold"] == "0.700 < 0.880 on language = de"
         and ml3["n and 95% interval"] == "n = 150, 95% CI 0.622–0.768"  # wholly below 0.880
     )
-    at.selectbox(key="traceability.requirement").set_value("ML-3").run()
+    open_tab(at, "Evidence").selectbox(key="traceability.requirement").set_value("ML-3").run()
     assert not at.exception
     assert at.error[0].value == (
         "ML-3 is 🔴 violated: 0.700 < 0.880 on language = de (n = 150, 95% CI 0.622–0.768)"
@@ -94,7 +100,7 @@ def test_manager_filters_to_violated_and_drills_to_the_evidence(traced: Path) ->
     assert list(links["link"]) == ["derived from"] and links["requirement"][0].startswith("SYS-3")
     at.selectbox(key="traceability.requirement").set_value("SYS-1").run()
     assert at.error[0].value.startswith("SYS-1 is 🔴 violated via ML-3")
-    history = table(at, "cause")
+    history = table(open_tab(at, "History"), "cause")
     assert "monitoring window of the new market" in set(history["cause"])
 
 
@@ -103,6 +109,7 @@ def test_manager_saves_an_edit_as_a_new_version(traced: Path) -> None:
     at.selectbox(key="traceability.project").set_value("ooo-replies").run()
     rows = table(at, "measured on")
     assert len(rows) > 5
+    open_tab(at, "Edit")
     ids = [r.requirement_id for r in list_requirements(Workspace.open(traced), "ooo-replies")]
     index = ids.index("ML-3")
     at.session_state["traceability.editor"] = {
@@ -129,7 +136,17 @@ def test_impact_derive_and_downloads(app: AppTest, demo_workspace: Path) -> None
     at.switch_page(PAGE).run()
     at.selectbox(key="traceability.project").set_value("ooo-replies").run()
     assert not at.exception
+    assert not at.get("download_button") and not at.get("plotly_chart")[1:]  # one tab runs
     ws = Workspace.open(demo_workspace)
+    open_tab(at, "Evidence")  # a lineage graph is drawn when its expander is opened
+    for rid in [r.requirement_id for r in list_requirements(ws, "ooo-replies")]:
+        at.selectbox(key="traceability.requirement").set_value(rid).run()
+        if "Lineage of the evidence" in [e.label for e in at.expander]:
+            break
+    charts = len(at.get("plotly_chart"))
+    at.session_state["traceability.lineage_open"] = True
+    assert len(at.run().get("plotly_chart")) == charts + 1 and not at.exception
+    open_tab(at, "Impact of a candidate")
     build = next(b for b in list_builds(ws, "ooo-replies") if b.model_text)
     named = f"build #{build.build_id} (successful, {build.model_text})"
     assert named in at.selectbox(key="traceability.candidate").options
@@ -137,19 +154,22 @@ def test_impact_derive_and_downloads(app: AppTest, demo_workspace: Path) -> None
     assert not at.exception
     expected = impact(ws, "ooo-replies", build=build.build_id).summary
     assert expected in [m.value for m in (*at.success, *at.error)]
-    at.selectbox(key="traceability.derive.kind").set_value("precision").run()
+    open_tab(at, "Derive a threshold").selectbox(key="traceability.derive.kind").set_value(
+        "precision"
+    ).run()
     at.text_input(key="traceability.derive.metric").input("precision.out_of_office").run()
     assert not at.exception
     inputs = {k: at.number_input(key=f"traceability.derive.{k}").value for k in DERIVE_KEYS}
     steps = derive("precision", {**inputs, "period": "week"}, "precision.out_of_office").steps
     assert "\n".join(f"1. {step}" for step in steps) in [m.value for m in at.markdown]
-    downloads = {d.proto.label for d in at.get("download_button")}
+    downloads = {d.proto.label for d in open_tab(at, "Downloads").get("download_button")}
     assert {"Matrix (CSV)", "Report (HTML)", "Requirements (ReqIF)"} <= downloads, downloads
 
 
 def test_manager_creates_a_derived_ml_requirement(traced: Path) -> None:
     at = open_page()
     at.selectbox(key="traceability.project").set_value("ooo-replies").run()
+    open_tab(at, "Derive a threshold")
     at.selectbox(key="traceability.derive.kind").set_value("precision").run()
     at.text_input(key="traceability.derive.metric").input("precision.out_of_office").run()
     at.text_input(key="traceability.derive.id").input("ML-9").run()
@@ -177,7 +197,7 @@ def test_an_open_alert_keeps_a_requirement_from_being_met_and_is_linked(
     monkeypatch.setenv("LOOPLINE_WORKSPACE", str(demo_copy))
     at = open_page()
     at.selectbox(key="traceability.project").set_value("hw-triage").run()
-    at.selectbox(key="traceability.requirement").set_value("ML-8").run()
+    open_tab(at, "Evidence").selectbox(key="traceability.requirement").set_value("ML-8").run()
     assert not at.exception
     box = at.info[0].value
     assert box.startswith("ML-8 is 🟣 inconclusive: ") and "(n = " in box, box
@@ -186,6 +206,6 @@ def test_an_open_alert_keeps_a_requirement_from_being_met_and_is_linked(
         label.startswith("Alert #") and label.endswith("it is not met while the alert is open")
         for label in links
     ), links
-    matrix = table(at, "n and 95% interval")
+    matrix = table(open_tab(at, "Matrix"), "measured on")
     ml8 = matrix[matrix["requirement"].str.contains("ML-8")].iloc[0]
     assert ml8["status"] == "🟣 inconclusive" and "alert #" in ml8["n and 95% interval"]
