@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -203,6 +204,7 @@ class Service:
                 "project": self.project,
                 "model": _model_ref(served),
                 "uptime_s": round(time.time() - self.started, 1),
+                "worker": os.getpid(),
                 "log": asdict(stats),
                 "quarantined": self.logs.quarantined,
                 "alias_check_error": self.watcher.last_poll_error,
