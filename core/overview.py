@@ -91,7 +91,7 @@ def project_overview(ws: Workspace, project: Project) -> ProjectOverview:
             "dev",
             "Build & release",
             "done" if last.status == "successful" else "attention",
-            f"build #{last.build_id} {last.status}",
+            f"build {last.label} {last.status}",
             (f"{_count(len(builds), 'build')}, {failed} not successful", last.reason[:80]),
         )
     else:

@@ -52,7 +52,8 @@ SHORT_KIND = {
 def short_label(artifact: Artifact) -> str:
     """A few words that fit under a node: "build #4", "model v2", "labels v3"."""
     if artifact.kind == "build" and artifact.metadata.get("build_id") is not None:
-        return f"build #{artifact.metadata['build_id']}"
+        number = artifact.metadata.get("number", artifact.metadata["build_id"])  # older builds
+        return f"build #{number}"
     kind = SHORT_KIND.get(artifact.kind, artifact.kind.replace("_", " "))
     return f"{kind} v{artifact.version}"
 

@@ -3,6 +3,8 @@ and their delivery log (what was sent, how often it was tried, what the receiver
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 import streamlit as st
 
@@ -17,14 +19,16 @@ def automation_section(api: Client, project: str) -> None:
     st.subheader("Scheduled builds and webhooks")
     states = attempt(api.automation.schedules, project)
     if states is not None:
-        render_schedules(states)
+        labels = {b.build_id: b.label for b in api.builds.list(project)}
+        render_schedules(states, labels)
     hooks = attempt(api.automation.webhooks, project)
     deliveries = attempt(api.automation.deliveries, project, limit=50)
     if hooks is not None and deliveries is not None:
         render_webhooks(hooks, deliveries)
 
 
-def render_schedules(states: list[ScheduleState]) -> None:
+def render_schedules(states: list[ScheduleState], labels: Mapping[int, str]) -> None:
+    """``labels``: build id -> the build's number in its project (``#3``)."""
     if not states:
         st.caption(
             "No schedules or triggers: add a `retraining` section to the project file and run "
@@ -37,7 +41,9 @@ def render_schedules(states: list[ScheduleState]) -> None:
             "kind": s.kind,
             "when": s.text,
             "last fired for": s.last_due_at,
-            "build": f"#{s.last_build_id}" if s.last_build_id else None,
+            "build": labels.get(s.last_build_id, f"#{s.last_build_id}")
+            if s.last_build_id
+            else None,
             "next due": s.next_due_at,
         }
         for s in states

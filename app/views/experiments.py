@@ -46,7 +46,7 @@ runs.insert(
     2,
     "build",
     [
-        f"{BUILD_ICONS.get(built[r].status, '')} #{built[r].build_id} {built[r].status}"
+        f"{BUILD_ICONS.get(built[r].status, '')} {built[r].label} {built[r].status}"
         if r in built
         else "—"
         for r in runs["run_id"]

@@ -145,7 +145,7 @@ def _failed_builds(tx: Tx, after: int) -> tuple[list[Event], int]:
     newest = int(last[0]) if last and last[0] is not None else after
     rows = tx.rows(
         'SELECT a.audit_id, a.project, a.target, a.action, a."at", b.build_id, b.status, '
-        "b.reason, b.trigger FROM audit_log a LEFT JOIN builds b "
+        "b.reason, b.trigger, b.number FROM audit_log a LEFT JOIN builds b "
         "ON a.target = 'build #' || CAST(b.build_id AS VARCHAR) "
         "WHERE a.audit_id > ? AND a.audit_id <= ? AND a.action IN (?, ?, ?) ORDER BY a.audit_id",
         [after, newest, *_BUILD_ENDS],
@@ -156,8 +156,9 @@ def _failed_builds(tx: Tx, after: int) -> tuple[list[Event], int]:
             "build.failed",
             r[1],
             r[4],
-            f"[{r[1]}] {r[2]} {r[6] or r[3].split('.')[-1]}: {r[7] or 'no reason given'}",
-            {"build_id": r[5], "status": r[6], "reason": r[7], "trigger": r[8]},
+            f"[{r[1]}] {f'build #{r[9]}' if r[9] is not None else r[2]} "
+            f"{r[6] or r[3].split('.')[-1]}: {r[7] or 'no reason given'}",
+            {"build_id": r[5], "number": r[9], "status": r[6], "reason": r[7], "trigger": r[8]},
         )
         for r in rows
         if r[1] is not None
@@ -168,9 +169,10 @@ def _failed_builds(tx: Tx, after: int) -> tuple[list[Event], int]:
 def _alias_moves(tx: Tx, after: int) -> tuple[list[Event], int]:
     rows = tx.rows(
         'SELECT h.entry_id, h.project, h.alias, h."at", h.actor, h.reason, h.build_id, '
-        "n.name, n.version, p.version FROM alias_history h "
+        "n.name, n.version, p.version, b.number FROM alias_history h "
         "JOIN artifacts n ON n.artifact_id = h.artifact_id "
         "LEFT JOIN artifacts p ON p.artifact_id = h.previous_artifact_id "
+        "LEFT JOIN builds b ON b.build_id = h.build_id "
         "WHERE h.entry_id > ? ORDER BY h.entry_id",
         [after],
     )
@@ -196,6 +198,7 @@ def _alias_moves(tx: Tx, after: int) -> tuple[list[Event], int]:
                     "actor": r[4],
                     "reason": r[5],
                     "build_id": r[6],
+                    "build_number": r[10],
                 },
             )
         )
