@@ -54,10 +54,10 @@ from core.builds.gate import (
     load_gate,
     run_gate,
 )
-from core.builds.owner import BuildOwner
+from core.builds.owner import BuildOwner, owner_is_alive
 from core.builds.reaper import reap_quietly
 from core.builds.requirement_check import requirement_check
-from core.errors import CoreError, NotFound
+from core.errors import CoreError, InvalidInput, NotFound
 from core.experiments.service import TrainResult, get_run, project_test_set, train
 from core.ml.evaluate import Evaluation, evaluate
 from core.ml.model import Model
@@ -267,8 +267,10 @@ def open_build(
 ) -> _Attempt:
     """Insert the build's row as ``running`` (audited ``build.running``), once ``hold(build_id)``
     holds what says the build is alive (a lock, or a runner's lease; its name for the audit row);
-    ``let_go`` gives it up when the row cannot be written."""
+    ``let_go`` gives it up when the row cannot be written. Refused while another build of the
+    project is running with a live owner (one build of a project at a time)."""
     with ws.store.transaction() as tx:
+        _refuse_second_build(tx, ws.root, project)
         build_id = int(tx.scalar("SELECT nextval('build_ids')"))
         number = int(
             tx.scalar(
@@ -300,6 +302,23 @@ def open_build(
             raise
     request_id = request.request_id if request is not None else None
     return _Attempt(build_id, project, trigger, request_id, answers, number)
+
+
+def _refuse_second_build(tx: Tx, root: Path, project: str) -> None:
+    """A running build whose process (or runner's lease) is alive holds the project; one whose
+    owner is gone does not (the reaper closes it)."""
+    rows = tx.rows(
+        "SELECT build_id, number, created_by, started_at FROM builds "
+        "WHERE project = ? AND status = 'running' ORDER BY build_id",
+        [project],
+    )
+    for build_id, number, created_by, started_at in rows:
+        if owner_is_alive(root, int(build_id)):
+            raise InvalidInput(
+                f"Build #{number} of {project!r} is still running (started by {created_by} at "
+                f"{started_at:%Y-%m-%d %H:%M} UTC): one build of a project runs at a time.",
+                hint=f"wait for it to end (`loopline builds {project}` shows it), then build again",
+            )
 
 
 def _load_gate(
