@@ -47,16 +47,31 @@ def requirement_check(
                     "not have.",
                     hint=f"list them with `loopline requirements list {project}`",
                 )
+            _refuse_unchecked(project, [r for r in current if r.requirement_id in wanted])
             chosen = [
                 r
                 for r in current
-                if (r.requirement_id in wanted if wanted else "build" in r.evidence)
+                if r.has_check
+                and (r.requirement_id in wanted if wanted else "build" in r.evidence)
             ]
             check = dataclasses.replace(
                 check, ids=wanted, rules=tuple(r.rule() for r in chosen), extra=extra
             )
         out.append(check)
     return out
+
+
+def _refuse_unchecked(project: str, named: Sequence[Any]) -> None:
+    """A requirement the gate names must have a check (one imported from a requirements tool
+    may have none yet); unnamed ones without a check are skipped."""
+    unchecked = [r.requirement_id for r in named if not r.has_check]
+    if unchecked:
+        raise InvalidInput(
+            f"The gate names requirement(s) {', '.join(unchecked)} of {project!r}, which have "
+            "no check yet (no metric and comparator): a build cannot judge them.",
+            hint="give each a metric, comparator and threshold in the requirements file, or "
+            "leave it out of the gate's requirements ids",
+        )
 
 
 def run_figures(

@@ -69,3 +69,51 @@ def test_a_second_build_is_refused_while_one_runs_with_a_live_owner(
     build = client.builds.run(PROJECT)
     assert (build.status, build.label) == ("successful", "#2")
     assert [b.status for b in client.builds.list(PROJECT)] == ["successful", "aborted"]
+
+
+def _unchecked_requirement(client: Client, tmp_path: Path) -> None:
+    """ML-1 imported from a requirements tool without a metric: "no check yet"."""
+    from tests.core.test_requirements_interchange import DOORS
+
+    lines = [
+        line.replace('THE-VALUE="accuracy"', 'THE-VALUE="model team"').replace(
+            "a-metric<", "a-who<"
+        )
+        for line in DOORS.decode().splitlines()
+        if "a-thr</ATTRIBUTE" not in line
+    ]
+    export = tmp_path / "module.reqif"
+    export.write_text("\n".join(lines), encoding="utf-8")
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text("level_attribute: Created By\nlevels: {model team: ml}\n", encoding="utf-8")
+    client.requirements.import_file(export, project=PROJECT, mapping=mapping)
+    found = {r.requirement_id: r for r in client.requirements.list(PROJECT)}
+    assert found["ML-1"].level == "ml" and not found["ML-1"].has_check
+
+
+def test_a_gate_naming_a_requirement_without_a_check_aborts_the_build(
+    labeled: Path, tmp_path: Path
+) -> None:
+    client = _client(labeled, tmp_path, LENIENT + "  - {check: requirements, ids: [ML-1]}\n")
+    _unchecked_requirement(client, tmp_path)
+    build = client.builds.run(PROJECT)
+    assert (build.status, build.reason) == (
+        "aborted",
+        "The gate names requirement(s) ML-1 of 'tickets', which have no check yet (no metric "
+        "and comparator): a build cannot judge them.",
+    )
+    assert build.hint == (
+        "give each a metric, comparator and threshold in the requirements file, or leave it out "
+        "of the gate's requirements ids"
+    )
+
+
+def test_a_requirement_without_a_check_is_skipped_by_the_gates_requirements_check(
+    labeled: Path, tmp_path: Path
+) -> None:
+    client = _client(labeled, tmp_path, LENIENT + "  - {check: requirements}\n")
+    _unchecked_requirement(client, tmp_path)
+    build = client.builds.run(PROJECT)
+    assert build.status == "successful", build.reason
+    requirement = [c for c in build.checks if c.kind == "requirement"]
+    assert [c.message for c in requirement] == ["no ML requirement is checked on builds"]
