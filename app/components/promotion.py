@@ -1,4 +1,5 @@
-"""Promote or roll back a model version: the form on the Builds page."""
+"""Promote or roll back a model version: the form on the Builds page. Every move goes through the
+project's promotion policy (``api.models.release``): a refusal lists the unmet conditions."""
 
 import streamlit as st
 
@@ -13,6 +14,10 @@ def promotion_form(api: Client, name: str, production: Artifact | None) -> None:
     """Pick a version, give a reason, confirm; after the action the page reruns so the tile, the
     picker and the history show the new production model."""
     st.subheader("Promote or roll back")
+    st.caption(
+        "A version enters acceptance or production only if it meets the project's promotion "
+        "policy (see Environments above); a refusal lists what it still lacks."
+    )
     if st.session_state.pop("builds.reset", False):  # after an action: ask again next time
         st.session_state["builds.confirm"] = False
         st.session_state["builds.reason"] = ""
@@ -22,7 +27,10 @@ def promotion_form(api: Client, name: str, production: Artifact | None) -> None:
     models = api.artifacts.list(kind="model", project=name)
     refused = refusal(api, "promote", name)
     if models:
-        left, right = st.columns([1, 2])
+        left, middle, right = st.columns([2, 1, 3])
+        environment = middle.selectbox(
+            "Environment", ("production", "acceptance"), key="builds.environment"
+        )
         target = left.selectbox(
             "Model version",
             models,
@@ -47,10 +55,13 @@ def promotion_form(api: Client, name: str, production: Artifact | None) -> None:
             key="builds.confirm",
             disabled=refused is not None,
         )
-        serving = production is not None and target.artifact_id == production.artifact_id
-        back = production is not None and target.version < production.version
+        held = (
+            production if environment == "production" else api.models.find_alias(name, environment)
+        )
+        serving = held is not None and target.artifact_id == held.artifact_id
+        back = held is not None and target.version < held.version
         verb = "Roll back to" if back else "Promote"
-        if not serving:
+        if not serving and environment == "production":
             st.markdown(f"**Impact of serving {target.name} v{target.version}**")
             result = attempt(api.requirements.impact, name, model=target.artifact_id)
             if result is not None:
@@ -59,19 +70,22 @@ def promotion_form(api: Client, name: str, production: Artifact | None) -> None:
             if comparison is not None and comparison.candidate_id == target.artifact_id:
                 live_evidence(comparison)
         if st.button(
-            f"{verb} {target.name} v{target.version}",
+            f"{verb} {target.name} v{target.version} ({environment})",
             type="primary",
             key="builds.promote",
             disabled=refused is not None or not sure or serving,
-            help=f"{target.name} v{target.version} serves already: pick another version"
+            help=f"{target.name} v{target.version} is in {environment} already: pick another "
+            "version"
             if serving
             else None,
         ):
-            done = attempt(api.models.promote, name, target.artifact_id, reason=reason)
+            done = attempt(
+                api.models.release, name, target.artifact_id, to=environment, reason=reason
+            )
             if done:
-                was = f" (replacing {production.name} v{production.version})" if production else ""
+                was = f" (replacing {held.name} v{held.version})" if held else ""
                 st.session_state["builds.flash"] = (
-                    f"{done.name} v{done.version} is now in production{was}."
+                    f"{done.name} v{done.version} is now in {environment}{was}."
                 )
                 st.session_state["builds.reset"] = True
                 st.rerun()  # the tile, the picker and the history show the new production model

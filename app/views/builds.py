@@ -1,11 +1,14 @@
-"""Builds: CI history with its gate checks, and promotion or rollback of model versions."""
+"""Builds: CI history with its gate checks, the environments and promotion or rollback of model
+versions under the promotion policy, and the automation (schedules, webhooks) at the end."""
 
 import pandas as pd
 import streamlit as st
 
 from app.components.behave import behave_panel
+from app.components.environments import environments_panel
 from app.components.promotion import promotion_form
 from app.components.tables import shown
+from app.components.webhooks import automation_section
 from app.deps import client, project_picker
 
 ICONS = {"successful": "✅", "failed": "❌", "aborted": "⚠️", "running": "⏳"}
@@ -75,6 +78,7 @@ else:
     with st.expander("Build log"):
         st.code(build.log or "(empty)", language=None)
 
+environments_panel(api, name)
 promotion_form(api, name, production)
 history = api.models.promotion_history(name)
 numbers = {b.build_id: b.label for b in builds}  # promotions name the build by its number
@@ -100,3 +104,4 @@ if history:
         hide_index=True,
         key="builds.history",
     )
+automation_section(api, name)

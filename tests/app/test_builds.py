@@ -45,7 +45,7 @@ def test_roll_back_with_a_reason(demo_copy: Path, monkeypatch: pytest.MonkeyPatc
     picker = at.selectbox(key="builds.target")
     older = next(o for o in picker.options if "production" not in o)
     picker.select_index(picker.options.index(older)).run()
-    assert at.button(key="builds.promote").label == f"Roll back to {older}"
+    assert at.button(key="builds.promote").label == f"Roll back to {older} (production)"
     at.text_input(key="builds.reason").input("roll back: German replies misread").run()
     at.checkbox(key="builds.confirm").check().run()
     at.button(key="builds.promote").click().run()
@@ -72,6 +72,44 @@ def test_roll_back_with_a_reason(demo_copy: Path, monkeypatch: pytest.MonkeyPatc
     assert first["model id"] == now.artifact_id
     at.run()  # the success message is shown once
     assert not any("is now in production" in s.value for s in at.success)
+
+
+def test_the_page_shows_the_environments_and_the_automation(
+    demo_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _open(demo_copy, monkeypatch, "lead")
+    headers = [h.value for h in at.subheader]
+    assert headers.index("Environments") < headers.index("Promote or roll back")
+    assert headers[-1] == "Scheduled builds and webhooks"  # automation at the end
+    ws = Workspace.open(demo_copy)
+    production = find_alias(ws, "ooo-replies")
+    assert production is not None
+    tiles = {m.label: m.value for m in at.metric}
+    assert tiles["Production"] == production.ref
+    assert any(c.value.startswith("Promotion policy: ") for c in at.caption)
+
+
+def test_a_version_enters_acceptance_through_the_form(
+    demo_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The form moves the environment picked, production stays as it was."""
+    ws = Workspace.open(demo_copy)
+    before = find_alias(ws, "ooo-replies")
+    at = _open(demo_copy, monkeypatch, "lead")
+    at.selectbox(key="builds.environment").set_value("acceptance").run()
+    picker = at.selectbox(key="builds.target")
+    older = next(o for o in picker.options if "production" not in o)
+    picker.select_index(picker.options.index(older)).run()
+    assert at.button(key="builds.promote").label.endswith(" (acceptance)")
+    at.text_input(key="builds.reason").input("try it in acceptance").run()
+    at.checkbox(key="builds.confirm").check().run()
+    at.button(key="builds.promote").click().run()
+    assert not at.exception and not at.error
+    after = find_alias(ws, "ooo-replies")
+    assert before is not None and after is not None and after.artifact_id == before.artifact_id
+    acceptance = find_alias(ws, "ooo-replies", "acceptance")
+    assert acceptance is not None and f"{acceptance.name} v{acceptance.version}" == older
+    assert [s.value for s in at.success][-1].startswith(f"{older} is now in acceptance")
 
 
 def test_a_manager_sees_why_she_cannot_promote(
