@@ -42,7 +42,6 @@ from core.api.runs import Runs
 from core.api.serving import Serving
 from core.artifacts.models import VerifyReport
 from core.artifacts.verify import verify_workspace
-from core.demo import build_demo
 from core.errors import InvalidInput
 from core.store import Workspace, resolve_path
 from core.store.backup import Backup, Restored, read_backup, restore_backup, take_backup
@@ -117,6 +116,8 @@ class Client:
     def build_demo(self, *, force: bool = False, progress: Progress | None = None) -> Path:
         """Build the demo workspace (both sample projects) at ``location``; ``force`` replaces an
         existing workspace. Its folder."""
+        from core.demo import build_demo  # the demo imports the web stack: only when asked
+
         with _LOCK:
             _OPEN.pop(self.location, None)  # a replaced workspace is opened afresh
         return build_demo(self.location, force=force, progress=progress).root
