@@ -117,27 +117,52 @@ def tiles(view: Dashboard) -> None:
         delta_arrow="off",
         help="alerts nobody has acknowledged yet, grouped below into incidents",
     )
+    st.caption(windows_caption(view))
 
 
 def _headline(figure: WindowFigure, things: str) -> str:
-    """The value, or ``too few labels (12)`` below the minimum sample."""
+    """The value, or ``too few`` below the minimum sample (the tile's delta gives n)."""
     if figure.value is None:
         return "—"
     if not figure.enough:
-        return f"too few {things} ({figure.n or 0:,})"
+        return "too few"
     return f"{figure.value:.3f}"
 
 
 def _facts(figure: WindowFigure, things: str, digits: int = 3) -> str | None:
-    """``week of 2026-09-21 · 212 labels · 95% CI 0.871–0.940``."""
+    """``n = 212 · 0.871–0.940`` (its 95% interval), short enough for a tile; below the minimum
+    ``n = 5 · under 30``. The window is named below the tiles (``windows_caption``)."""
     if figure.window is None:
         return None
-    parts = [figure.when]
-    if figure.n is not None:
-        parts.append(plural(figure.n, things[:-1], things))
-    if figure.enough and figure.range_text(digits):
-        parts.append(figure.range_text(digits))
+    if figure.n is None:
+        return figure.when
+    parts = [f"n = {figure.n:,}"]
+    found = figure.range_text(digits)
+    if figure.enough and found:
+        parts.append(found.split(" CI ", 1)[1])
+    elif not figure.enough:
+        parts.append(f"under {figure.minimum:,} {things}")
     return " · ".join(parts)
+
+
+def windows_caption(view: Dashboard) -> str:
+    """Which window each tile is from, and what n and the ranges are."""
+    figures = {
+        "latency": view.figure("latency_p95_ms"),
+        "estimated accuracy": view.figure("estimated.accuracy"),
+        "realized accuracy": view.figure("accuracy"),
+    }
+    whens: dict[str, list[str]] = {}
+    for name, figure in figures.items():
+        if figure.window is not None:
+            whens.setdefault(figure.when, []).append(name)
+    said = "; ".join(f"{', '.join(names)}: {when}" for when, names in whens.items())
+    return (
+        f"Latest {view.grain} window — {said}. n is the sample behind each figure; the range "
+        "beside it is its 95% interval."
+        if said
+        else "No window with these figures in the range."
+    )
 
 
 def _lines(view: Dashboard, metrics: dict[str, str], title: str, yaxis: str, key: str) -> None:

@@ -12,7 +12,7 @@ import streamlit as st
 from app.components.monitoring import SEVERITY_ICONS, alert_evidence
 from app.components.rights import explain, refusal
 from app.components.words import plural
-from app.deps import attempt
+from app.deps import attempt, cached, forget
 from core.api import SYSTEM, Client, CoreError, Forbidden
 from core.api.types import Alert, Incident, RetrainRequest, Task
 
@@ -28,7 +28,7 @@ def incidents_panel(api: Client, project: str, alerts: Sequence[Alert]) -> None:
     if flash:
         st.success(flash, icon="✅")
     by_id = {a.alert_id: a for a in alerts}
-    for request in api.monitoring.retrain_requests(project):
+    for request in cached("monitoring", "retrain_requests", project):
         if request.status == "pending":
             st.info(
                 f"{request_text(request, by_id.get(request.alert_id or -1))} waits for the next "
@@ -124,7 +124,7 @@ def _tasks_by_alert(api: Client, project: str) -> dict[int, list[Task]]:
     """The labeling tasks sent from alerts, by the alert's artifact: one read for the page
     (not one per alert)."""
     found: dict[int, list[Task]] = {}
-    for task in api.labeling.tasks(project):
+    for task in cached("labeling", "tasks", project):
         if task.trigger_id is not None:
             found.setdefault(task.trigger_id, []).append(task)
     return found
@@ -198,6 +198,7 @@ def _actions(api: Client, incident: Incident, rights: dict[str, Forbidden | None
         help="one note for every open alert of the incident",
     ):
         problems = acknowledge_incident(api, incident, note)
+        forget()  # the alerts changed (all or some)
         if not problems:
             st.session_state["monitoring.flash"] = (
                 f"Acknowledged {plural(len(open_alerts), 'alert')} of incident #{key}."
@@ -222,6 +223,7 @@ def _actions(api: Client, incident: Incident, rights: dict[str, Forbidden | None
         with st.status("Choosing the drifted, uncertain live items…") as status:
             task = attempt(api.monitoring.send_to_labeling, lead.alert_id)
             if task is not None:
+                forget()
                 status.update(label=f"Created {task_text(task)}.", state="complete")
     if retrain.button(
         "Request retraining",
@@ -231,6 +233,7 @@ def _actions(api: Client, incident: Incident, rights: dict[str, Forbidden | None
     ):
         request = attempt(api.monitoring.request_retraining, lead.alert_id, note)
         if request is not None:
+            forget()
             st.success(f"{request_text(request, lead)} is pending for the next build.")
     for refused in {id(r): r for r in (ack_refused, act_refused) if r is not None}.values():
         explain(refused)

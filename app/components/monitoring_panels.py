@@ -18,7 +18,7 @@ from app.components.monitoring import (
     tiles,
 )
 from app.components.words import plural
-from app.deps import attempt
+from app.deps import attempt, cached, forget
 from core.api import Client
 from core.api.types import Dashboard
 
@@ -34,6 +34,7 @@ def compute_now(api: Client, project: str, grain: str) -> None:
             progress=lambda stage, fraction: bar.progress(min(1.0, fraction), text=stage),
         )
         if done is not None:
+            forget()  # new windows and alerts: the kept figures are stale
             status.update(
                 label=f"Computed {plural(len(done.windows), 'window')}; "
                 f"{plural(len(done.new_alerts), 'new alert')}.",
@@ -60,7 +61,7 @@ def overview(view: Dashboard, api: Client | None = None) -> None:
 
 def quarantine_note(api: Client, project: str) -> None:
     """A warning line when the service set aside log records it could not write (nothing else)."""
-    quarantine = api.monitoring.quarantined(project)
+    quarantine = api.monitoring.quarantined(project)  # a folder read: not under the stamp
     count, folder = quarantine.count, quarantine.folder
     if count:
         st.warning(
@@ -71,12 +72,22 @@ def quarantine_note(api: Client, project: str) -> None:
         )
 
 
-def feature_drilldown(api: Client, project: str, grain: str, view: Dashboard) -> None:
-    """One feature in one window against the training data, and its drift over the range."""
+def feature_drilldown(project: str, grain: str, view: Dashboard) -> None:
+    """One feature in one window against the training data, and its drift over the range: drawn
+    when opened (the heatmap above has every feature's drift already)."""
     st.subheader("Feature drill-down")
     if not view.features:
         st.info("No drift figures in the range.")
         return
+    if st.toggle(
+        f"Show one of {plural(len(view.features), 'input')} against the training data, and its "
+        "drift over the range",
+        key="monitoring.drilldown",
+    ):
+        _drilldown(project, grain, view)
+
+
+def _drilldown(project: str, grain: str, view: Dashboard) -> None:
     pick, when = st.columns([2, 1])
     feature = pick.selectbox(
         "Feature",
@@ -93,7 +104,13 @@ def feature_drilldown(api: Client, project: str, grain: str, view: Dashboard) ->
         format_func=lambda w: f"{w:{date_format(grain)}}",
     )
     found = attempt(
-        api.monitoring.feature_distribution, project, feature, grain, chosen.to_pydatetime()
+        cached,
+        "monitoring",
+        "feature_distribution",
+        project,
+        feature,
+        grain,
+        chosen.to_pydatetime(),
     )
     if found is None:
         return

@@ -1,10 +1,13 @@
-"""Monitoring: live predictions against each model's training data, alerts and the loop back."""
+"""Monitoring: live predictions against each model's training data, alerts and the loop back.
+
+The reads are kept until the workspace changes (``cached``: a click reruns the page without a
+query); a feature's drill-down is drawn when it is opened."""
 
 from datetime import timedelta
 
 import streamlit as st
 
-from app.components.candidates import candidate_panel
+from app.components.candidates import render_comparison
 from app.components.monitoring_incidents import incidents_panel
 from app.components.monitoring_panels import (
     compute_now,
@@ -13,7 +16,7 @@ from app.components.monitoring_panels import (
     time_labels,
 )
 from app.components.rights import refusal
-from app.deps import client, project_picker
+from app.deps import attempt, cached, client, project_picker
 
 st.title("📈 Monitoring")
 st.caption(
@@ -25,7 +28,7 @@ st.caption(
 api = client()
 top = st.columns([2, 1, 1, 3])
 project = project_picker(api, "monitoring.project", container=top[0]).name
-grains = api.monitoring.grains(project) or ["day"]
+grains = cached("monitoring", "grains", project) or ["day"]
 grain = top[1].selectbox("Window", grains, key="monitoring.grain")
 refused = refusal(api, "monitor.record", project)
 if top[2].button(
@@ -35,7 +38,7 @@ if top[2].button(
     disabled=refused is not None,
 ):
     compute_now(api, project, grain)
-starts = api.monitoring.windows(project, grain)
+starts = cached("monitoring", "windows", project, grain)
 if not starts:
     st.info(
         f"No monitoring figures for {project} yet. Serve predictions (`loopline serve {project}`), "
@@ -51,7 +54,7 @@ first, last = (
     else (labels[0], labels[0])
 )
 since, until = starts[labels.index(first)], starts[labels.index(last)] + timedelta(microseconds=1)
-everything = api.monitoring.dashboard(project, grain, since=since, until=until)
+everything = cached("monitoring", "dashboard", project, grain, since=since, until=until)
 versions = ["all versions", *[f"v{v}" for v in everything.versions]]
 version = st.radio(
     "Model version",
@@ -63,8 +66,14 @@ version = st.radio(
 view = (
     everything
     if version == "all versions"
-    else api.monitoring.dashboard(
-        project, grain, since=since, until=until, model_version=int(version[1:])
+    else cached(
+        "monitoring",
+        "dashboard",
+        project,
+        grain,
+        since=since,
+        until=until,
+        model_version=int(version[1:]),
     )
 )
 if view.empty:
@@ -72,6 +81,8 @@ if view.empty:
     st.stop()
 
 overview(view, api)  # with the client: a line on quarantined log records
-candidate_panel(api, project)  # a shadow or canary candidate beside production, when one runs
-feature_drilldown(api, project, grain, view)
+shadowed = attempt(cached, "models", "compare_candidate", project)
+if shadowed is not None:  # a shadow or canary candidate beside production, when one runs
+    render_comparison(shadowed)
+feature_drilldown(project, grain, view)
 incidents_panel(api, project, view.alerts)

@@ -6,6 +6,7 @@ one note; request retraining from its lead alert; the model version filters the 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -36,13 +37,15 @@ def at(demo_copy: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
 def test_pick_a_feature_and_see_its_drift(at: AppTest) -> None:
     tiles = {m.label: m.value for m in at.metric}
     assert tiles["Predictions"] not in ("0", "") and "Open alerts" in tiles
+    assert len(at.get("plotly_chart")) == 4  # latency, accuracy, class mix, heatmap: at first
+    at.toggle(key="monitoring.drilldown").set_value(True).run()  # the drill-down, on demand
     features = at.selectbox(key="monitoring.feature").options
     assert "firmware_version" in features and "reboot_count" in features
     at.selectbox(key="monitoring.feature").set_value("firmware_version").run()
     assert not at.exception
     caption = next(c.value for c in at.caption if c.value.startswith("Window "))
     assert "psi" in caption and "chi2_p" in caption
-    assert len(at.get("plotly_chart")) >= 5  # latency, accuracy, class mix, heatmap, distribution
+    assert len(at.get("plotly_chart")) == 6  # and the distribution, the feature's drift
     at.selectbox(key="monitoring.feature").set_value("reboot_count").run()
     caption = next(c.value for c in at.caption if c.value.startswith("Window "))
     assert not at.exception and "ks_p" in caption
@@ -137,7 +140,9 @@ def test_the_model_version_filters_the_alerts(at: AppTest, demo_copy: Path) -> N
     assert len(models) == 1 and len(v1) > 1  # v1's incidents only, though v2 has alerts too
     tile = next(m for m in at.metric if m.label == "Realized accuracy")
     assert tile.value != "—"  # the chart's realized points show in the tile
-    assert tile.delta.startswith("2026-")  # the window it comes from
+    assert tile.delta.startswith("n = ")  # its sample
+    windows = next(c.value for c in at.caption if c.value.startswith("Latest day window"))
+    assert "realized accuracy: 2026-" in windows  # the window it comes from
 
 
 def test_the_headline_names_its_window_n_and_interval(at: AppTest, demo_copy: Path) -> None:
@@ -150,18 +155,20 @@ def test_the_headline_names_its_window_n_and_interval(at: AppTest, demo_copy: Pa
     tiles = {m.label: m for m in at.metric}
     realized = tiles["Realized accuracy"]
     if labels < 30:  # the last day's feedback is thin: said so, never a bare 1.000
-        assert realized.value == f"too few labels ({labels})"
-        assert realized.delta == f"{when:%Y-%m-%d} · {plural(labels, 'label')}"
+        assert realized.value == "too few"
+        assert realized.delta == f"n = {labels} · under 30 labels"
     else:
         figure = view.figure("accuracy")
         assert realized.value == f"{value:.3f}"
-        assert realized.delta == (
-            f"{when:%Y-%m-%d} · {plural(labels, 'label')} · {figure.range_text()}"
-        )
+        assert realized.delta == f"n = {labels:,} · {figure.range_text().split(' CI ')[1]}"
+    windows = next(c.value for c in at.caption if c.value.startswith("Latest day window"))
+    assert f"{when:%Y-%m-%d}" in windows and "95% interval" in windows  # named once, below
     latency = tiles["Latency p95"]
-    assert latency.delta is not None and "timed requests · 95% CI " in latency.delta
+    assert latency.delta is not None and re.fullmatch(r"n = [\d,]+ · [\d.]+–[\d.]+", latency.delta)
     estimated = tiles["Estimated accuracy"]
-    assert estimated.delta is not None and "predictions · 95% CI " in estimated.delta
+    assert estimated.delta is not None and re.fullmatch(
+        r"n = [\d,]+ · 0\.\d{3}–[01]\.\d{3}", estimated.delta
+    )
     # one date format on the page: every chart's x axis is written as the tiles are
     for chart in at.get("plotly_chart"):
         layout = json.loads(chart.proto.spec)["layout"]
