@@ -11,7 +11,6 @@ from streamlit.errors import StreamlitAPIException
 
 from app.components.lineage import lineage_figure
 from app.components.traceability import (
-    LABELS,
     evidence_rows,
     history_timeline,
     label,
@@ -27,20 +26,28 @@ from app.deps import attempt, cached
 from core.api.types import EvidenceDetail, Matrix, Requirement, Status
 
 MAX_CHART_ROWS = 80  # matrix_heatmap's default
+MATRIX_WIDTHS = {
+    "requirement": st.column_config.TextColumn(width=300),
+    "status": st.column_config.TextColumn(width=120),
+    "value vs threshold": st.column_config.TextColumn(width=250),
+    "n and 95% interval": st.column_config.TextColumn(width=230),
+}
 
 
 def coverage_tiles(full: Matrix) -> None:
     """System requirements per status, and the gaps: no ML requirement, no evidence."""
     counts = full.coverage.by_status
+    st.caption("System requirements by status, and the gaps")  # short tile labels: none cut off
     cells = st.columns(7)
     for cell, key in zip(
         cells, ("met", "violated", "inconclusive", "suspect", "no_evidence"), strict=False
     ):
-        cell.metric(f"System: {LABELS[key]}", counts.get(f"system.{key}", 0))
+        cell.metric(label(key), counts.get(f"system.{key}", 0))
     cells[5].metric(
-        "No ML requirement",
+        "Not derived",
         len(full.coverage.system_without_ml),
-        help=", ".join(full.coverage.system_without_ml) or "every system requirement is covered",
+        help="system requirements no ML requirement is derived from: "
+        + (", ".join(full.coverage.system_without_ml) or "none, every one is covered"),
     )
     cells[6].metric(
         "ML: no evidence",
@@ -58,6 +65,7 @@ def matrix_tab(matrix: Matrix) -> None:
         styled_matrix(frame),
         hide_index=True,
         width="stretch",
+        column_config=MATRIX_WIDTHS,  # the status, value and interval in view without scrolling
         height=min(600, 35 * (len(frame) + 1) + 3),
         key="traceability.table",
     )
