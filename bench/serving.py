@@ -3,9 +3,14 @@
     python bench/serving.py                       # builds a small workspace in a temp folder
     python bench/serving.py --workspace PATH      # uses PATH's production hw-triage model
     python bench/serving.py --seconds 20 --clients 50 --rates 500,1000
+    python bench/serving.py --workers 1,2          # one worker, then two, in the same run
 
 The service runs as it does in operation: ``loopline serve hw-triage`` in its own process
-(uvicorn, one worker), logging every prediction to Parquet segments. 50 client connections send
+(uvicorn; ``LOOPLINE_SERVE_WORKERS`` worker processes), logging every prediction to Parquet
+segments. Each worker count of ``--workers`` is measured in turn in the same run (the machine is
+shared: only figures from one run compare); ``by_workers`` holds each one's figures with the
+load average when it started and its throughput per worker, and the top-level figures are the
+last count's (the configuration kept). 50 client connections send
 single-item ``POST /predict`` requests (rows of ``sample_data/hw-triage/data/later.csv``) with
 keep-alive. Phases:
 
@@ -31,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import subprocess
 import sys
@@ -190,7 +196,9 @@ def request_bodies(limit: int = 2_000) -> list[dict[str, Any]]:
     return [{"inputs": inputs} for inputs in _payloads(frame, spec)]
 
 
-def start_service(workspace: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
+def start_service(
+    workspace: Path, *extra: str, workers: int = 1
+) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
         [
             sys.executable,
@@ -208,6 +216,7 @@ def start_service(workspace: Path, *extra: str) -> tuple[subprocess.Popen[str], 
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env={**os.environ, "LOOPLINE_SERVE_WORKERS": str(workers)},
     )
     assert process.stdout is not None
     first = process.stdout.readline()
@@ -241,6 +250,12 @@ def main() -> None:
     parser.add_argument(
         "--no-shadow", action="store_true", help="skip the phases with a shadow candidate"
     )
+    parser.add_argument(
+        "--workers",
+        default="1,2",
+        help="worker counts measured in turn, e.g. 1,2,1,2 to alternate (the last one gives "
+        "the top-level figures and the shadow's)",
+    )
     args = parser.parse_args()
     with scratch("serving") if args.workspace is None else nullcontext() as temporary:
         if temporary is None:
@@ -251,23 +266,58 @@ def main() -> None:
                 build_workspace(workspace)
             built = clock.seconds
         rates = args.rates.split(",")
-        report = measure(workspace, built, args.clients, args.seconds, rates)
+        counts = [int(count) for count in args.workers.split(",")]
+        runs = [
+            measure(workspace, built, args.clients, args.seconds, rates, workers=count)
+            for count in counts
+        ]
+        report = runs[-1] | {"by_workers": [_summary(r) for r in runs]}
         if not args.no_shadow:
-            report |= shadow_figures(report, workspace, args.clients, args.seconds, rates)
+            report |= shadow_figures(
+                report, workspace, args.clients, args.seconds, rates, counts[-1]
+            )
         emit(report)
 
 
+def _summary(report: dict[str, Any]) -> dict[str, Any]:
+    """One worker count's figures: saturated latency and throughput (also per worker and per
+    core of the machine, which the load generator shares), the paced p95s and the load."""
+    cores = os.cpu_count() or 1
+    throughput, workers = report["throughput_rps"], report["workers"]
+    return {
+        "workers": workers,
+        "load_average_1min_at_start": report["load_at_start"],
+        "throughput_rps": throughput,
+        "throughput_per_worker": round(throughput / workers, 1),
+        "throughput_per_core": round(throughput / min(workers, cores), 1),
+        "p50_ms": report["p50_ms"],
+        "p95_ms": report["p95_ms"],
+        "p99_ms": report["p99_ms"],
+        "paced_p95_ms": [phase["p95_ms"] for phase in report["paced"]],
+        "logged_records": report["logged_records"],
+        "sent_requests": report["sent_requests"],
+    }
+
+
 def shadow_figures(
-    plain: dict[str, Any], workspace: Path, clients: int, seconds: float, rates: Sequence[str]
+    plain: dict[str, Any],
+    workspace: Path,
+    clients: int,
+    seconds: float,
+    rates: Sequence[str],
+    workers: int = 1,
 ) -> dict[str, Any]:
     """The same phases with the acceptance model in the shadow, and each p95 over the plain one."""
-    shadowed = measure(workspace, 0.0, clients, seconds, rates, "--shadow")
+    shadowed = measure(workspace, 0.0, clients, seconds, rates, "--shadow", workers=workers)
     phases = [("saturated", plain["saturated"], shadowed["saturated"])] + [
         (f"paced {rate}/s", a, b)
         for rate, a, b in zip(rates, plain["paced"], shadowed["paced"], strict=True)
     ]
     return {
-        "shadow": {k: shadowed[k] for k in ("p50_ms", "p95_ms", "p99_ms", "saturated", "paced")},
+        "shadow": {
+            k: shadowed[k]
+            for k in ("load_at_start", "p50_ms", "p95_ms", "p99_ms", "saturated", "paced")
+        },
         "shadow_p95_ratio": {
             name: round(b["p95_ms"] / a["p95_ms"], 2) if a["p95_ms"] else None
             for name, a, b in phases
@@ -282,12 +332,14 @@ def measure(
     seconds: float,
     rates: Sequence[str],
     *extra: str,
+    workers: int = 1,
 ) -> dict[str, Any]:
-    """Start the service on ``workspace`` (``extra``: more ``serve`` options), warm it up, run
-    the phases, stop it: the report."""
+    """Start the service on ``workspace`` (``extra``: more ``serve`` options; ``workers``
+    processes), warm it up, run the phases, stop it: the report."""
     from core.serving.log import PREDICTIONS, count_records
 
-    process, url = start_service(workspace, *extra)
+    load_at_start = round(os.getloadavg()[0], 2)
+    process, url = start_service(workspace, *extra, workers=workers)
     try:
         bodies = request_bodies()
         run_load(url, bodies[:200], clients=clients, seconds=2.0)  # warm-up, not reported
@@ -306,6 +358,8 @@ def measure(
         project=PROJECT,
         http=_http_stack(),
         workspace_build_s=round(built, 1),
+        workers=workers,
+        load_at_start=load_at_start,
         clients=clients,
         throughput_rps=saturated["throughput_rps"],
         p50_ms=saturated["p50_ms"],
