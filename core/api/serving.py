@@ -8,19 +8,21 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import core.serving
 from core.accounts.access import authorize
 from core.api.area import Area, Progress
-from core.demo import demo_plans
 from core.errors import InvalidInput
-from core.serving.app import create_app
-from core.serving.auth import token_authenticator
-from core.serving.host import SHIP_SECONDS, Host, HostPlaces, Hubs, default_cache, server_key
-from core.serving.hosts import ProductionModel, check_host_id, production_model
 from core.serving.log import PREDICTIONS, log_folder, logged_request_ids
-from core.serving.server import bind, run, url_of
-from core.serving.service import POLL_SECONDS, Placement, ServedModel, record_feedback
-from core.serving.simulate import SimulationResult, simulate
+
+if TYPE_CHECKING:  # at run time the annotations below resolve through core.serving's attributes
+    import core.serving.hosts
+    import core.serving.service
+    import core.serving.simulate
+
+# The web stack (FastAPI, uvicorn), the demo and the models' libraries are imported by the
+# methods that use them, so that importing the API (every page, every CLI command) does not.
 
 MIN_BODY_BYTES = 1_000
 
@@ -60,6 +62,10 @@ class Serving(Area):
             raise InvalidInput(
                 f"--max-body-bytes must be at least {MIN_BODY_BYTES}, got {max_body_bytes}."
             )
+        from core.serving.app import create_app
+        from core.serving.auth import token_authenticator
+        from core.serving.server import bind, run, url_of
+
         placement = _placement(shadow, canary)
         ws = self._ws  # a missing workspace is said first
         sock = bind(host, port)
@@ -84,12 +90,14 @@ class Serving(Area):
     # what a serving host of a Loopline server asks (as its token's user)
     def production_model(
         self, project: str, alias: str = "production", serving: int | None = None
-    ) -> ProductionModel:
+    ) -> core.serving.hosts.ProductionModel:
         """The model under ``alias`` as a serving host fetches it: its record, its files' SHA-256
         (each downloaded from ``GET /api/v1/objects/{sha256}``) and the project definition. A
         damaged model is refused (``serving``: the artifact id the host serves now, whose files
         are not re-hashed on every poll). Needs the ``monitor.record`` permission (role
         ``service``)."""
+        from core.serving.hosts import production_model
+
         return production_model(self._ws, project, self._actor, alias, serving)
 
     def feedback_actor(self, project: str) -> str:
@@ -103,6 +111,8 @@ class Serving(Area):
         service writes); how many answers it held."""
         if not request_ids:
             raise InvalidInput("A feedback record names at least one request id.")
+        from core.serving.service import record_feedback
+
         record_feedback(self._ws, self._actor, project, list(request_ids))
         return len(request_ids)
 
@@ -127,12 +137,14 @@ class Serving(Area):
         token: str | None = None,
         progress: Progress | None = None,
         truth_columns: Mapping[str, str] | None = None,
-    ) -> SimulationResult:
+    ) -> core.serving.simulate.SimulationResult:
         """Replay the project's later data (or ``source``'s rows) through the service at ``url``
         (default: one started on a free port for the replay, logging as the client's user) in
         event-time order, with delayed feedback (``truth``: a CSV of the id column and 'label',
         or of its own columns named by ``truth_columns`` ``{"id": …, "label": …}``; default:
         the data's label column)."""
+        from core.serving.simulate import simulate
+
         return simulate(
             self._ws,
             project,
@@ -155,6 +167,8 @@ class Serving(Area):
     def sample_truth(project: str) -> Path | None:
         """The sample project's truth file (sample_data/<project>/data/truth.csv), None when
         ``project`` is not a sample project or this installation has no sample data."""
+        from core.demo import demo_plans
+
         try:
             plans = demo_plans()
         except Exception:  # no sample data in this installation (or none that reads)
@@ -165,7 +179,9 @@ class Serving(Area):
         return None
 
 
-def _placement(shadow: bool, canary: float | None) -> Placement | None:
+def _placement(shadow: bool, canary: float | None) -> core.serving.service.Placement | None:
+    from core.serving.service import Placement
+
     if shadow and canary is not None:
         raise InvalidInput(
             "A candidate runs either in the shadow or as a canary, not both.",
@@ -176,7 +192,10 @@ def _placement(shadow: bool, canary: float | None) -> Placement | None:
     return Placement("canary", canary) if canary is not None else None
 
 
-def _beside(candidate: ServedModel | None, placement: Placement | None) -> str | None:
+def _beside(
+    candidate: core.serving.service.ServedModel | None,
+    placement: core.serving.service.Placement | None,
+) -> str | None:
     """How the service describes its candidate when it starts."""
     if placement is None:
         return None
@@ -187,45 +206,11 @@ def _beside(candidate: ServedModel | None, placement: Placement | None) -> str |
     return f"{candidate.artifact.ref} as a canary answering {placement.share:g}% of the keys"
 
 
-def serve_host(
-    hubs: Hubs,
-    url: str,
-    project: str,
-    *,
-    host_id: str,
-    cache: Path | None = None,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    max_body_bytes: int = 1_000_000,
-    log_level: str = "warning",
-    access_log: bool = False,
-    poll_seconds: float = POLL_SECONDS,
-    ship_seconds: float = SHIP_SECONDS,
-    ready: Callable[[Service], None] | None = None,
-) -> None:
-    """A serving host of the Loopline server at ``url`` (``hubs``: its transport, as the host's
-    token and as a feedback sender's): serve the project's production model, pulled from the
-    server and cached under ``cache`` (default ``$LOOPLINE_CACHE`` or ``~/.cache/loopline``),
-    following the alias every ``poll_seconds``, and ship the log to the server every
-    ``ship_seconds``, as host ``host_id``. Runs until interrupted, like ``Serving.serve``."""
-    if max_body_bytes < MIN_BODY_BYTES:
-        raise InvalidInput(
-            f"--max-body-bytes must be at least {MIN_BODY_BYTES}, got {max_body_bytes}."
-        )
-    places = HostPlaces(cache or default_cache(), server_key(url), check_host_id(host_id))
-    sock = bind(host, port)
-    try:
-        serving_host = Host(hubs, project, places, url, ship_seconds=ship_seconds)
-        app = create_app(
-            serving_host.backend(),
-            project,
-            max_body_bytes=max_body_bytes,
-            poll_seconds=poll_seconds,
-        )
-    except BaseException:
-        sock.close()
-        raise
-    if ready is not None:
-        model = app.state.watcher.current.artifact.ref
-        ready(Service(project, model, url_of(sock), places.spool / "logs" / project))
-    run(app, sock, log_level=log_level, access_log=access_log)
+def __getattr__(name: str) -> Any:
+    """``serve_host`` is in :mod:`core.api.hosting` (it imports the web stack); importing it
+    from here still works."""
+    if name == "serve_host":
+        from core.api.hosting import serve_host
+
+        return serve_host
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

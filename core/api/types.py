@@ -2,6 +2,8 @@
 
 Pages and other surfaces import these names from here, never from core's modules."""
 
+from typing import TYPE_CHECKING, Any
+
 from core.accounts.audit import AuditEntry, AuditQuery
 from core.accounts.models import Grant, NewUser, Session, Token, User
 from core.actor import Actor
@@ -63,7 +65,6 @@ from core.requirements.models import (
 from core.requirements.report import ModelCard
 from core.requirements.status import Recomputed
 from core.requirements.verify import Verification
-from core.serving.simulate import SimulationResult
 from core.spans.detect import Span
 
 __all__ = [
@@ -140,3 +141,16 @@ __all__ = [
     "VerifyReport",
     "VersionEntry",
 ]
+
+if TYPE_CHECKING:
+    from core.serving.simulate import SimulationResult
+
+
+def __getattr__(name: str) -> Any:
+    """``SimulationResult``'s module imports the web stack (FastAPI): it is imported when the
+    name is asked for, not with the types every page imports."""
+    if name == "SimulationResult":
+        from core.serving.simulate import SimulationResult
+
+        return SimulationResult
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -74,6 +74,27 @@ def test_importing_the_public_api_and_the_cli_does_not_load_duckdb() -> None:
     assert done.stdout.strip() == "False", done.stderr
 
 
+def test_importing_the_public_api_loads_no_web_stack_demo_or_model_libraries() -> None:
+    """Every page imports core.api and core.api.types: FastAPI, uvicorn, the demo and the
+    models' libraries are imported by the methods that use them (the app's first page after
+    a start waited ~10 s for them), yet the server still resolves every method's types."""
+    heavy = ("fastapi", "starlette", "uvicorn", "sklearn", "xgboost", "core.demo")
+    code = (
+        "import sys, core.api, core.api.types\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+        "from core.api.types import SimulationResult\n"
+        "from core.api.serving import serve_host\n"
+        "print(SimulationResult.__module__, serve_host.__module__)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.split("\n")[:2] == [
+        "[]",
+        "core.serving.simulate core.api.hosting",
+    ], done.stderr
+
+
 def test_the_cli_check_sees_an_import_in_a_command_and_a_stale_waiting_entry(
     tmp_path: Path,
 ) -> None:
