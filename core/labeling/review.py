@@ -85,8 +85,10 @@ _REASONS = ("disagreement", "span disagreement", "unsure")  # in review order
 _WAITING = f"""
     WITH labeled AS (
         SELECT a.item_id, a.label, a.unsure,
-               list_sort([[s.type, s.start::VARCHAR, s."end"::VARCHAR] for s in from_json(
-                   n.spans, '[{{"type": "VARCHAR", "start": "BIGINT", "end": "BIGINT"}}]')]) AS spans
+               CASE WHEN n.spans = '[]' THEN [] ELSE  -- parsed only when there are spans
+                   list_sort([[s.type, s.start::VARCHAR, s."end"::VARCHAR] for s in from_json(
+                       n.spans, '[{{"type": "VARCHAR", "start": "BIGINT", "end": "BIGINT"}}]')])
+               END AS spans
         FROM ({current_answers()}) a JOIN annotations n USING (annotation_id)
         WHERE a.status = 'labeled'
     ),
@@ -109,8 +111,7 @@ def review_queue(ws: Workspace, task_id: int, limit: int = 50) -> tuple[list[Rev
     with ws.store.read() as tx:
         opened = open_task(ws, task_id)
         readable(ws, None, "labeling.read", opened.task.project)
-        waiting = int(tx.scalar(f"SELECT count(*) FROM ({_WAITING})", [task_id, task_id]))
-        page = tx.rows(f"{_WAITING} ORDER BY reason, item_id LIMIT ?", [task_id, task_id, limit])
+        waiting, page = _waiting(tx, task_id, limit)
         items = [str(item_id) for item_id, _ in page]
         answers = _answers_of(tx, task_id, items)
         suggested = _suggestions_of(tx, task_id, items)
@@ -119,6 +120,19 @@ def review_queue(ws: Workspace, task_id: int, limit: int = 50) -> tuple[list[Rev
         _case(opened, item_id, _REASONS[reason], answers, fields, suggested)
         for item_id, reason in page
     ], waiting
+
+
+def _waiting(tx: Tx, task_id: int, limit: int) -> tuple[int, list[tuple[str, int]]]:
+    """How many items wait for a review, and the first ``limit`` (item id, reason rank): one
+    query (no row means none waits), or a count alone when no case is asked for."""
+    if limit <= 0:
+        return int(tx.scalar(f"SELECT count(*) FROM ({_WAITING})", [task_id, task_id])), []
+    rows = tx.rows(
+        f"SELECT item_id, reason, count(*) OVER () FROM ({_WAITING}) "
+        "ORDER BY reason, item_id LIMIT ?",
+        [task_id, task_id, limit],
+    )
+    return (int(rows[0][2]) if rows else 0), [(str(r[0]), int(r[1])) for r in rows]
 
 
 def _answers_of(tx: Tx, task_id: int, items: Sequence[str]) -> dict[str, list[Annotation]]:
