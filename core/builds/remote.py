@@ -14,7 +14,8 @@ A runner (core/remote/build.py) that cannot reach the workspace builds in four c
    computed and must load as a model; nothing is written when they do not. Then the server checks
    **the same gate** (core/builds/gate.py with the requirements check) and records, in one
    transaction, the run, the build artifact, the model, its promotion, the closed row and the
-   audit row, exactly as ``run_build``'s ``_record`` does;
+   audit row, exactly as ``run_build``'s ``_record`` does, then the promotion it asked for,
+   through the promotion policy (``release_step``);
 4. ``abort_remote`` when the runner fails: the build is closed as aborted with the reason.
 """
 
@@ -48,6 +49,7 @@ from core.builds.service import (
     behave_step,
     get_build,
     open_build,
+    release_step,
     with_behave,
 )
 from core.data.service import latest_dataset
@@ -209,8 +211,9 @@ def finish_remote(
         code_commit=code_commit,
         code_dirty=code_dirty,
     )
-    _record_remote(ws, actor, attempt, trained, bool(state.get("promote")))
+    _record_remote(ws, actor, attempt, trained)
     forget(ws.root, build_id)
+    release_step(ws, actor, build_id, bool(state.get("promote")))
     return get_build(ws, build_id)
 
 
@@ -474,9 +477,7 @@ def _gate_outcome(
     )
 
 
-def _record_remote(
-    ws: Workspace, actor: Actor, attempt: _Attempt, trained: TrainedRun, promote_model: bool
-) -> None:
+def _record_remote(ws: Workspace, actor: Actor, attempt: _Attempt, trained: TrainedRun) -> None:
     """One transaction: the run, then everything ``run_build`` records; on failure nothing of it
     is kept and the row is closed as aborted."""
     try:
@@ -492,7 +493,7 @@ def _record_remote(
                     if overall.get(k) is not None
                 )
             )
-            _record(ws, actor, replace(attempt, log=[*attempt.log]), promote_model)
+            _record(ws, actor, replace(attempt, log=[*attempt.log]))
     except Exception as error:
         if get_build(ws, attempt.build_id).status != "running":
             raise  # reaped meanwhile: closed already, nothing to add

@@ -12,7 +12,10 @@
    new model, its results kept per test with failing examples (core/behave);
 6. **check the gate** (the suite's ``min_pass_rate`` check among the others);
 7. **record**, in one transaction: the build artifact, the model (a successful build whose model
-   differs from production's), its promotion, the closed row with its checks, the audit row.
+   differs from production's), the closed row with its checks, the audit row;
+8. **release** (``promote_model``): the new model enters production only if it meets the
+   project's promotion policy (core/releases/pipeline.py), as ``loopline promote`` does; else the
+   build's log says what it lacks.
 
 Every way out closes the row: an error in steps 3–6 is the build's outcome (``aborted``, with the
 trace for a crash); an error in step 7 rolls it back and the ``finally`` closes the row as
@@ -69,6 +72,7 @@ from core.monitoring.retrain import (
 from core.projects.service import get_project
 from core.projects.spec import ProjectSpec
 from core.registry.service import find_alias, load_model, register_run_model
+from core.releases.pipeline import readiness
 from core.releases.service import promote
 from core.requirements.status import recompute
 from core.store import Tx, Workspace, utcnow
@@ -223,8 +227,8 @@ def run_build(
         except Exception as error:  # the build's outcome: recorded below
             attempt.abort(error)
         report("recording the build", 0.9)
-        _record(ws, actor, replace(attempt, log=[*attempt.log]), promote_model)  # a failure
-        # rolls back all of it and leaves `attempt` as it was
+        _record(ws, actor, replace(attempt, log=[*attempt.log]))  # a failure rolls back all
+        # of it and leaves `attempt` as it was
     except BaseException as error:  # recording failed, or an interrupt: nothing of it was kept
         attempt.abort(error)
         _close_aborted(ws, actor, attempt, error)
@@ -232,6 +236,7 @@ def run_build(
             raise
     finally:
         owner.release()
+    release_step(ws, actor, attempt.build_id, promote_model)
     report("done", 1.0)
     return get_build(ws, attempt.build_id)
 
@@ -442,12 +447,12 @@ def _check_gate(
     )
 
 
-def _record(ws: Workspace, actor: Actor, attempt: _Attempt, promote_model: bool) -> None:
+def _record(ws: Workspace, actor: Actor, attempt: _Attempt) -> None:
     """One transaction: no reader ever sees a registered model of a build still ``running``."""
     with ws.store.transaction() as tx:
         artifact = _register_build_artifact(ws, actor, attempt)
         if attempt.status == "successful":
-            _register_model(ws, actor, attempt, artifact.artifact_id, promote_model)
+            _register_model(ws, actor, attempt, artifact.artifact_id)
             if attempt.request_id is not None:  # a failed build leaves the request pending
                 consume_retrain_request(tx, attempt.request_id, attempt.build_id)
                 attempt.log.append(f"answered retraining request #{attempt.request_id}")
@@ -505,10 +510,8 @@ def _behave_json(behave: SuiteResult) -> bytes:
     ).encode()
 
 
-def _register_model(
-    ws: Workspace, actor: Actor, attempt: _Attempt, build_artifact: int, promote_model: bool
-) -> None:
-    """A new model version, promoted when asked; nothing new when production's is identical."""
+def _register_model(ws: Workspace, actor: Actor, attempt: _Attempt, build_artifact: int) -> None:
+    """A new model version; nothing new when production's is identical."""
     same = _same_as_production(ws, attempt.run_id, attempt.baseline_id)
     if same is not None:
         attempt.model_id = same
@@ -521,16 +524,40 @@ def _register_model(
     model = register_run_model(ws, attempt.run_id, actor, build_artifact=build_artifact)
     attempt.model_id = model.artifact_id
     attempt.log.append(f"registered {model.ref} (#{model.artifact_id})")
-    if promote_model:
-        promote(
-            ws,
-            attempt.project,
-            model.artifact_id,
-            actor,
-            reason=f"build #{attempt.number} passed the gate",
-            build_id=attempt.build_id,
+
+
+def release_step(ws: Workspace, actor: Actor, build_id: int, promote_model: bool) -> None:
+    """``--promote``: a successful build's new model enters production only if it meets the
+    project's promotion policy (core/releases), as ``loopline promote`` does; otherwise the build
+    stays successful, its model registered, and its log says what the model still lacks."""
+    build = get_build(ws, build_id)
+    if not promote_model or build.status != "successful" or not build.registered_model:
+        return
+    assert build.model_id is not None
+    try:
+        line = _release(ws, actor, build)
+    except CoreError as error:  # the build stands; its model was not promoted
+        line = f"not promoted: {error.message}"
+    with ws.store.transaction() as tx:
+        tx.execute(
+            "UPDATE builds SET log = log || chr(10) || ? WHERE build_id = ?", [line, build_id]
         )
-        attempt.log.append("promoted to production")
+
+
+def _release(ws: Workspace, actor: Actor, build: Build) -> str:
+    assert build.model_id is not None
+    ready = readiness(ws, build.project, build.model_id, "production")
+    if ready.unmet:
+        return f"not promoted: {ready.summary()}"
+    promote(
+        ws,
+        build.project,
+        build.model_id,
+        actor,
+        reason=f"build {build.label} passed the gate and the promotion policy",
+        build_id=build.build_id,
+    )
+    return "promoted to production (the promotion policy is met)"
 
 
 def _close(tx: Tx, actor: Actor, attempt: _Attempt, artifact_id: int | None) -> None:

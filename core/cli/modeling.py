@@ -260,8 +260,10 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"  {'PASS' if check.passed else 'FAIL'} {check.message}")
     model = build.model_text or f"#{build.model_id}"
     if build.registered_model:
-        promoted = " and promoted it to production" if args.promote else ""
-        print(f"  registered {model} (#{build.model_id}){promoted}")
+        print(f"  registered {model} (#{build.model_id})")
+        for line in build.log.splitlines():  # --promote: what the promotion policy said
+            if line.startswith(("promoted to production", "not promoted: ")):
+                print(f"  {line}")
     elif build.model_id:
         print(f"  the model is identical to production ({model}): nothing new registered")
     if args.junit:
@@ -403,7 +405,9 @@ def add_commands(add: Adder) -> None:
         "--gate", metavar="FILE", help="default: gates/PROJECT.yaml in the workspace, else built in"
     )
     build.add_argument(
-        "--promote", action="store_true", help="promote a successful build's model to production"
+        "--promote",
+        action="store_true",
+        help="promote a successful build's model to production if it meets the promotion policy",
     )
     build.add_argument(
         "--junit", metavar="FILE", help="write JUnit XML, one test case per gate check"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.actor import Actor
-from core.artifacts.service import list_artifacts
+from core.artifacts.service import get_artifact, list_artifacts
 from core.builds.gate import MaxRegression, MinMetric, parse_gate
 from core.builds.service import junit_xml, list_builds, run_build
 from core.errors import InvalidInput
@@ -55,14 +55,17 @@ def get_test_frame(ws: Workspace):  # type: ignore[no-untyped-def]
 
 def test_build_registers_promotes_and_gates(demo_copy: Path, tmp_path: Path) -> None:
     ws = Workspace.open(demo_copy)
+    serving = find_alias(ws, "hw-triage")
     lenient = tmp_path / "lenient.yaml"
     lenient.write_text("checks:\n  - {check: min_metric, metric: accuracy, threshold: 0.5}\n")
     first = run_build(
         ws, "hw-triage", CI, promote_model=True, params={"n_estimators": 40}, gate=lenient
     )
-    assert first.status == "successful" and first.exit_code == 0
-    production = find_alias(ws, "hw-triage")
-    assert production is not None and production.artifact_id == first.model_id
+    assert first.status == "successful" and first.exit_code == 0 and first.registered_model
+    assert find_alias(ws, "hw-triage") == serving  # --promote goes through the policy: refused
+    assert "min_served: 0 of 200 predictions" in first.log.splitlines()[-1]
+    assert first.model_id is not None
+    production = get_artifact(ws, first.model_id)
     assert {e for e in production.metadata} >= {
         "run_id",
         "trainer",
@@ -90,7 +93,7 @@ def test_build_registers_promotes_and_gates(demo_copy: Path, tmp_path: Path) -> 
         "failed",
         "successful",
     ]
-    assert find_alias(ws, "hw-triage").artifact_id == first.model_id  # type: ignore[union-attr]
+    assert find_alias(ws, "hw-triage") == serving
 
 
 def test_promotion_history_and_rollback(demo_copy: Path, tmp_path: Path) -> None:
