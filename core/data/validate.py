@@ -140,7 +140,7 @@ def validate_table(raw: pd.DataFrame, spec: ProjectSpec, *, row_offset: int = 2)
         )
         typed[column.name] = _convert(series, column, problems)
     _duplicate_ids(typed[spec.id_column], spec.id_column, problems)
-    frame = pd.DataFrame(typed)
+    frame = pd.DataFrame(typed, copy=False)  # the converted columns as they are, no copy
     if problems.count:
         frame = pd.DataFrame()
     listed = sorted(problems.listed, key=lambda p: p.row or 0)
