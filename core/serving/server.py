@@ -33,7 +33,7 @@ from core.errors import CoreError
 WORKERS_ENV = "LOOPLINE_SERVE_WORKERS"
 MAX_WORKERS = 64
 STOP_SECONDS = 30.0  # a worker still running this long after SIGTERM is killed
-QUICK_DEATH_SECONDS = 5.0  # a worker that dies this soon after its start is not started again
+QUICK_DEATH_SECONDS = 5.0  # a worker exiting this soon after its start failed to start
 log = logging.getLogger("loopline.serving")
 
 
@@ -121,7 +121,8 @@ class Workers:
     """``count`` forked processes each calling ``serve``, supervised: SIGTERM or SIGINT to this
     process stops them gracefully (each once: a second SIGINT would skip uvicorn's shutdown and
     with it the last flush of the log); a worker that dies while serving is started again,
-    unless it died within ``QUICK_DEATH_SECONDS`` of its start (then all stop: it is a bug)."""
+    unless it exited by itself within ``QUICK_DEATH_SECONDS`` of its start (then all stop: it
+    failed to start, and another would too)."""
 
     def __init__(self, serve: Callable[[], None], count: int) -> None:
         self.serve, self.count = serve, count
@@ -169,13 +170,16 @@ class Workers:
             began = self.started.pop(pid, None)
             if began is None or self.stopping:
                 continue
-            if time.monotonic() - began < QUICK_DEATH_SECONDS:
+            quick = time.monotonic() - began < QUICK_DEATH_SECONDS
+            if quick and os.WIFEXITED(status):  # it failed by itself: another would too
                 raise CoreError(
                     f"A serving worker (process {pid}) stopped at its start "
                     f"({_exit_text(status)}).",
                     hint="run with one worker (unset LOOPLINE_SERVE_WORKERS) to see why",
                 )
             log.error("serving worker %s stopped (%s); starting another", pid, _exit_text(status))
+            if quick:  # killed soon after its start (out of memory?): not in a tight loop
+                time.sleep(1.0)
             self._fork()
 
     def _stop(self, sig: int, frame: Any) -> None:

@@ -4,6 +4,7 @@ and a bad worker count is refused with its message."""
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -115,3 +116,25 @@ def test_the_worker_count_defaults_to_one(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.delenv("LOOPLINE_SERVE_WORKERS", raising=False)
     assert worker_count() == 1
     assert worker_count(4) == 4
+
+
+def test_a_worker_that_dies_is_replaced(ws_path: Path) -> None:
+    service = Service(ws_path, PROJECT)
+    try:
+        first = set(_worker_models(service.url))
+        killed = min(first)
+        os.kill(killed, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        now: set[int] = set()
+        while time.monotonic() < deadline and (len(now) < WORKERS or killed in now):
+            try:
+                now = set(_worker_models(service.url, seconds=5))
+            except httpx.TransportError:  # a connection the dying worker had accepted
+                continue
+        assert killed not in now and len(now) == WORKERS, service.text
+        assert f"serving worker {killed} stopped (signal 9); starting another" in service.text
+        assert _post(service.url, "after-kill", 1) == 200
+    finally:
+        service.stop()
+    answers = read_log(Workspace.open(ws_path), PROJECT, PREDICTIONS)
+    assert list(answers["request_id"]) == ["after-kill"]
