@@ -7,6 +7,7 @@ A gate file (``gates/<project>.yaml`` in the workspace, or ``--gate FILE``) list
       - {check: max_regression, metric: accuracy, tolerance: 0.01}
       - {check: max_regression, metric: accuracy, slices: protected, tolerance: 0.02}
       - {check: max_latency, metric: latency_p95_ms, threshold: 50}
+      - {check: min_metric, metric: accuracy, slice: language = de, threshold: 0.8, inconclusive: pass}
       - {check: requirements, ids: [ML-2, ML-7]}   # default: every ML requirement with evidence 'build'
       - {check: min_pass_rate, threshold: 0.95, tests: [German out-of-office with a return date]}
 
@@ -16,6 +17,13 @@ share of examples (or ``threshold``, when the gate gives one), one check per tes
 
 The requirements check is also added on its own when the project has ML requirements whose
 evidence is the build (see docs/traceability.md): a violated one fails the build, named by its id.
+
+``min_metric`` and ``requirements`` judge a figure as the traceability matrix does
+(core/requirements/rules.py ``verdict``): with its sample size and confidence interval, *met*
+when the interval clears the threshold, *violated* when it lies on the wrong side, *inconclusive*
+when it straddles it or n is below the metric's minimum sample. An inconclusive check fails the
+build unless the check says ``inconclusive: pass``; its message names the verdict, n and the
+interval, the same words on the Builds page, in JUnit and in the matrix.
 """
 
 from __future__ import annotations
@@ -25,13 +33,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from core.behave.models import METRIC, BehaveResult
 from core.errors import InvalidInput, expected_one_of
 from core.ml.evaluate import Evaluation
 from core.projects.spec import ProjectSpec
-from core.requirements.rules import Rule, check
+from core.requirements.confidence import latency_intervals
+from core.requirements.rules import Rule, check, default_min_n, verdict
+from core.stats import Interval, confusion_intervals
+
+INCONCLUSIVE = ("fail", "pass")  # what an inconclusive verdict does to the build
 
 
 @dataclass(frozen=True)
@@ -47,19 +60,65 @@ class CheckResult:
     message: str
 
 
+def interval_of(evaluation: Evaluation, metric: str, slice_name: str) -> Interval | None:
+    """The figure's sample size and interval, from the evaluation's confusion matrix (overall or
+    the slice's) or its latency timings, as the matrix computes them; None: none known."""
+    table = evaluation.confusion if not slice_name else evaluation.slice_confusion.get(slice_name)
+    if table and evaluation.classes:
+        found = confusion_intervals(np.asarray(table, float), evaluation.classes).get(metric)
+        if found is not None:
+            return found
+    if not slice_name and evaluation.latency_timings:
+        return latency_intervals(evaluation.latency_timings).get(metric)
+    return None
+
+
+def judged(
+    value: float | None,
+    comparator: str,
+    limit: float | None,
+    interval: Interval | None,
+    min_n: int,
+) -> tuple[str, str]:
+    """The verdict (met, violated, inconclusive, no_evidence) and its evidence text."""
+    known = interval if interval is not None else Interval(None, None, None, "none")
+    found = verdict(
+        value, comparator, limit, n=known.n, lower=known.lower, upper=known.upper, min_n=min_n
+    )
+    if found == "inconclusive" and known.n is not None and known.n < min_n:
+        return found, f"{known.text()}; fewer than the {min_n} needed to judge"
+    return found, known.text()
+
+
+def passes(found: str, inconclusive: str) -> bool:
+    return found == "met" or (found == "inconclusive" and inconclusive == "pass")
+
+
 @dataclass(frozen=True)
 class MinMetric:
     metric: str
     threshold: float
     slice: str = ""
+    inconclusive: str = "fail"  # or "pass": what an inconclusive verdict does to the build
+
+    def __post_init__(self) -> None:
+        if self.inconclusive not in INCONCLUSIVE:
+            raise InvalidInput(expected_one_of("inconclusive", self.inconclusive, INCONCLUSIVE))
 
     def run(
         self, candidate: Evaluation, baseline: Evaluation | None, spec: ProjectSpec
     ) -> list[CheckResult]:
         value = _metric(candidate, self.metric, self.slice)
-        passed = value is not None and value >= self.threshold
+        interval = interval_of(candidate, self.metric, self.slice)
+        found, evidence = judged(value, ">=", self.threshold, interval, default_min_n(self.metric))
+        passed = passes(found, self.inconclusive)
         where = f" on {self.slice}" if self.slice else ""
-        text = f"{self.metric}{where} = {_fmt(value)} {'≥' if passed else '<'} {self.threshold}"
+        text = (
+            f"{self.metric}{where} = {_fmt(value)} ({evidence}) vs ≥ {self.threshold}: "
+            f"{found.replace('_', ' ')}"
+        )
+        if found == "inconclusive":
+            text += " (passes: inconclusive: pass)" if passed else " (fails the build)"
         return [
             CheckResult(
                 f"min {self.metric}{where}",
@@ -160,6 +219,12 @@ class MeetsRequirements:
     rules: tuple[Rule, ...] = ()
     extra: Mapping[str, float] = field(default_factory=dict)
     behave: tuple[BehaveResult, ...] = ()  # the build's behavioural tests (``test = NAME``)
+    min_n: Mapping[str, int] = field(default_factory=dict)  # requirement id -> minimum sample
+    inconclusive: str = "fail"  # or "pass": what an inconclusive verdict does to the build
+
+    def __post_init__(self) -> None:
+        if self.inconclusive not in INCONCLUSIVE:
+            raise InvalidInput(expected_one_of("inconclusive", self.inconclusive, INCONCLUSIVE))
 
     def run(
         self, candidate: Evaluation, baseline: Evaluation | None, spec: ProjectSpec
@@ -189,13 +254,27 @@ class MeetsRequirements:
                 return float(self.extra[metric])
             return found
 
+        def interval(metric: str, slice_name: str) -> Interval | None:
+            if metric == METRIC:
+                return next(
+                    (t.interval for t in self.behave if t.slice == slice_name.strip()), None
+                )
+            return interval_of(candidate, metric, slice_name)
+
         results = []
         for rule in self.rules:
             outcome = check(rule, lookup)
             links = f" (derived from {', '.join(rule.derived_from)})" if rule.derived_from else ""
             message = outcome.text(rule) + links
+            passed = outcome.passed is not False
             if outcome.passed is None:
                 message += ": no evidence in this build"
+            else:
+                found, evidence = self._verdict(rule, outcome.threshold, lookup, interval)
+                passed = passes(found, self.inconclusive)
+                message += f" ({evidence}): {found.replace('_', ' ')}"
+                if found == "inconclusive":
+                    message += " (passes: inconclusive: pass)" if passed else " (fails the build)"
             results.append(
                 CheckResult(
                     f"{rule.requirement_id}: {rule.text()}",
@@ -205,11 +284,32 @@ class MeetsRequirements:
                     outcome.value,
                     None,
                     outcome.threshold,
-                    outcome.passed is not False,
+                    passed,
                     message,
                 )
             )
         return results
+
+    def _verdict(
+        self,
+        rule: Rule,
+        limit: float | None,
+        lookup: Any,
+        interval: Any,
+    ) -> tuple[str, str]:
+        """The worst verdict over the rule's slices (violated, then inconclusive, then met),
+        with that slice's evidence."""
+        order = {"violated": 0, "inconclusive": 1, "no_evidence": 2, "met": 3}
+        min_n = self.min_n.get(rule.requirement_id, default_min_n(rule.metric))
+        worst: tuple[str, str] | None = None
+        for target in rule.slices or ("",):
+            value = lookup(rule.metric, target)
+            if value is None:
+                continue
+            found = judged(value, rule.comparator, limit, interval(rule.metric, target), min_n)
+            if worst is None or order[found[0]] < order[worst[0]]:
+                worst = found
+        return worst or ("no_evidence", "no figure")
 
 
 @dataclass(frozen=True)
@@ -327,21 +427,26 @@ def parse_gate(data: Any, source: str) -> list[Check]:
             )
         arguments = {k: v for k, v in entry.items() if k != "check"}
         if kind == "requirements":
-            unknown = sorted(set(arguments) - {"ids"})
+            unknown = sorted(set(arguments) - {"ids", "inconclusive"})
             if unknown:
                 raise InvalidInput(
-                    f"{source}: checks[{index}]: the requirements check takes only 'ids', "
-                    f"not {', '.join(unknown)}."
+                    f"{source}: checks[{index}]: the requirements check takes only 'ids' and "
+                    f"'inconclusive', not {', '.join(unknown)}."
                 )
             ids = arguments.get("ids") or ()
             ids = [ids] if isinstance(ids, str) else ids
-            arguments = {"ids": tuple(str(i) for i in ids)}
+            arguments = {
+                "ids": tuple(str(i) for i in ids),
+                "inconclusive": str(arguments.get("inconclusive", "fail")),
+            }
         if kind == "min_pass_rate":
             arguments = _pass_rate_arguments(arguments, f"{source}: checks[{index}]")
         try:
             checks.append(CHECKS[kind](**arguments))
         except TypeError as exc:
             raise InvalidInput(f"{source}: checks[{index}]: {exc}.") from exc
+        except InvalidInput as exc:
+            raise InvalidInput(f"{source}: checks[{index}]: {exc.message}") from exc
     return checks
 
 

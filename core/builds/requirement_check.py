@@ -51,11 +51,14 @@ def requirement_check(
             chosen = [
                 r
                 for r in current
-                if r.has_check
-                and (r.requirement_id in wanted if wanted else "build" in r.evidence)
+                if r.has_check and (r.requirement_id in wanted if wanted else "build" in r.evidence)
             ]
             check = dataclasses.replace(
-                check, ids=wanted, rules=tuple(r.rule() for r in chosen), extra=extra
+                check,
+                ids=wanted,
+                rules=tuple(r.rule() for r in chosen),
+                extra=extra,
+                min_n={r.requirement_id: r.minimum_sample for r in chosen},
             )
         out.append(check)
     return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,3 +118,109 @@ def test_a_requirement_without_a_check_is_skipped_by_the_gates_requirements_chec
     assert build.status == "successful", build.reason
     requirement = [c for c in build.checks if c.kind == "requirement"]
     assert [c.message for c in requirement] == ["no ML requirement is checked on builds"]
+
+
+def test_build_promote_goes_through_the_promotion_policy(labeled: Path, tmp_path: Path) -> None:
+    client = _client(labeled, tmp_path)
+    first = client.builds.run(PROJECT, promote=True)
+    production = client.models.find_alias(PROJECT)
+    assert production is not None and production.artifact_id == first.model_id  # the first model
+    assert first.log.splitlines()[-1] == "promoted to production (the promotion policy is met)"
+    second = client.builds.run(PROJECT, promote=True, params={"C": 0.3})
+    assert (second.status, second.registered_model) == ("successful", True)
+    production = client.models.find_alias(PROJECT)
+    assert production is not None and production.artifact_id == first.model_id  # not moved
+    assert second.log.splitlines()[-1] == (
+        "not promoted: model:tickets@2 cannot enter production: 1 of 5 conditions unmet — "
+        "min_served: 0 of 200 predictions served or shadowed (serve it with `loopline serve "
+        "PROJECT --shadow` while in acceptance)"
+    )
+    history = client.models.promotion_history(PROJECT)
+    assert [(h.artifact_id, h.build_id) for h in history] == [(first.model_id, first.build_id)]
+
+
+def _evaluation() -> Any:
+    """90 of 100 right overall; a slice of 2 items, both right."""
+    from core.ml.evaluate import Evaluation
+
+    return Evaluation(
+        overall={"accuracy": 0.9},
+        slices={"s": {"accuracy": 1.0}},
+        sizes={"s": 2},
+        confusion=[[45, 5], [5, 45]],
+        classes=["a", "b"],
+        slice_confusion={"s": [[1, 0], [0, 1]]},
+    )
+
+
+@pytest.mark.parametrize(
+    ("check", "passed", "message"),
+    [
+        (
+            {"threshold": 0.8},
+            True,
+            "accuracy = 0.900 (n = 100, 95% CI 0.826–0.945) vs ≥ 0.8: met",
+        ),
+        (
+            {"threshold": 0.88},
+            False,
+            "accuracy = 0.900 (n = 100, 95% CI 0.826–0.945) vs ≥ 0.88: inconclusive "
+            "(fails the build)",
+        ),
+        (
+            {"threshold": 0.95},
+            False,
+            "accuracy = 0.900 (n = 100, 95% CI 0.826–0.945) vs ≥ 0.95: violated",
+        ),
+        (
+            {"threshold": 0.8, "slice": "s"},
+            False,
+            "accuracy on s = 1.000 (n = 2, 95% CI 0.342–1.000; fewer than the 30 needed to "
+            "judge) vs ≥ 0.8: inconclusive (fails the build)",
+        ),
+        (
+            {"threshold": 0.8, "slice": "s", "inconclusive": "pass"},
+            True,
+            "accuracy on s = 1.000 (n = 2, 95% CI 0.342–1.000; fewer than the 30 needed to "
+            "judge) vs ≥ 0.8: inconclusive (passes: inconclusive: pass)",
+        ),
+    ],
+)
+def test_min_metric_judges_the_interval_as_the_matrix_does(
+    check: dict[str, Any], passed: bool, message: str
+) -> None:
+    """A thin slice that reads inconclusive in the matrix is inconclusive in the gate too, not
+    failed (or passed) on its point value."""
+    from core.builds.gate import parse_gate
+
+    (gate_check,) = parse_gate(
+        {"checks": [{"check": "min_metric", "metric": "accuracy", **check}]}, "g.yaml"
+    )
+    (result,) = gate_check.run(_evaluation(), None, None)  # type: ignore[arg-type]
+    assert (result.passed, result.message) == (passed, message)
+
+
+def test_the_requirements_check_judges_each_slice_with_its_interval() -> None:
+    from core.builds.gate import MeetsRequirements
+    from core.requirements.rules import Rule
+
+    rules = (Rule("ML-1", "accuracy", ">=", 0.88), Rule("ML-2", "accuracy", ">=", 0.5, ("s",)))
+    results = MeetsRequirements(rules=rules, min_n={"ML-2": 1}).run(_evaluation(), None, None)  # type: ignore[arg-type]
+    assert [(r.passed, r.message) for r in results] == [
+        (False, "ML-1: accuracy = 0.900 ≥ 0.880 (n = 100, 95% CI 0.826–0.945): inconclusive (fails the build)"),
+        (False, "ML-2: accuracy on s = 1.000 ≥ 0.500 (n = 2, 95% CI 0.342–1.000): inconclusive (fails the build)"),
+    ]  # fmt: skip
+    lenient = MeetsRequirements(rules=rules, min_n={"ML-2": 1}, inconclusive="pass")
+    assert [r.passed for r in lenient.run(_evaluation(), None, None)] == [True, True]  # type: ignore[arg-type]
+
+
+def test_a_bad_inconclusive_option_is_refused_by_its_place() -> None:
+    from core.builds.gate import parse_gate
+    from core.errors import InvalidInput
+
+    entry = {"check": "min_metric", "metric": "accuracy", "threshold": 0.8, "inconclusive": "warn"}
+    with pytest.raises(InvalidInput) as refused:
+        parse_gate({"checks": [entry]}, "g.yaml")
+    assert str(refused.value) == (
+        "g.yaml: checks[0]: Unknown inconclusive 'warn'. Expected one of: fail, pass."
+    )
