@@ -5,6 +5,7 @@ and a bad worker count is refused with its message."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ import pytest
 from core.api import Client
 from core.errors import CoreError
 from core.serving.log import PREDICTIONS, read_log, segments
-from core.serving.server import worker_count
+from core.serving.server import Workers, worker_count
 from core.store import Workspace
 from tests.core.release_project import ADMIN, copy, two_models
 from tests.core.small_project import PROJECT
@@ -138,3 +139,17 @@ def test_a_worker_that_dies_is_replaced(ws_path: Path) -> None:
         service.stop()
     answers = read_log(Workspace.open(ws_path), PROJECT, PREDICTIONS)
     assert list(answers["request_id"]) == ["after-kill"]
+
+
+def _fails() -> None:
+    raise RuntimeError("no model in this worker")
+
+
+def test_workers_that_fail_at_their_start_stop_the_service() -> None:
+    with pytest.raises(CoreError) as caught:
+        Workers(_fails, 2).run()  # forks this process twice; each worker exits with code 1
+    assert re.fullmatch(
+        r"A serving worker \(process \d+\) stopped at its start \(exit code 1\)\.",
+        caught.value.message,
+    )
+    assert caught.value.hint == "run with one worker (unset LOOPLINE_SERVE_WORKERS) to see why"
