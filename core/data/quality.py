@@ -84,6 +84,8 @@ def _duplicate_content_rows(
     if not content:
         return 0
     keyed = max(content, key=lambda name: distinct[name])
+    if distinct[keyed] == len(rows):  # a key: each row's value differs, none missing
+        return 0
     candidates = rows[keyed].duplicated(keep=False).to_numpy()
     if not candidates.any():
         return 0
