@@ -1,5 +1,5 @@
-"""Drawing monitoring: tiles, latency, class mix, realized vs estimated accuracy, the drift
-heatmap with model changes, a feature's reference vs current distribution, an alert's evidence."""
+"""Drawing monitoring: tiles, a feature's reference vs current distribution and its drift, an
+alert's evidence (the overview's four panels are in monitoring_overview.py)."""
 
 from __future__ import annotations
 
@@ -44,21 +44,6 @@ def date_format(grain: str) -> str:
 def _dated(figure: go.Figure, grain: str) -> None:
     """The x axis in the page's date format, ticks and hover alike."""
     figure.update_xaxes(tickformat=date_format(grain), hoverformat=date_format(grain))
-
-
-def _marks(figure: go.Figure, view: Dashboard) -> None:
-    """Vertical lines where another model version started serving."""
-    for change in view.changes:
-        figure.add_vline(x=change.window, line_dash="dot", line_color="#6e7781")
-        figure.add_annotation(
-            x=change.window,
-            y=1.02,
-            yref="paper",
-            text=change.label[:40],
-            showarrow=False,
-            font={"size": 10, "color": "#57606a"},
-            xanchor="left",
-        )
 
 
 def tiles(view: Dashboard) -> None:
@@ -163,99 +148,6 @@ def windows_caption(view: Dashboard) -> str:
         if said
         else "No window with these figures in the range."
     )
-
-
-def _lines(view: Dashboard, metrics: dict[str, str], title: str, yaxis: str, key: str) -> None:
-    present = {m: label for m, label in metrics.items() if m in view.overall}
-    if not present:
-        return
-    figure = go.Figure()
-    for metric, label in present.items():
-        series = view.overall[metric].dropna()
-        figure.add_trace(
-            go.Scatter(x=series.index, y=series.values, name=label, mode="lines+markers")
-        )
-    _marks(figure, view)
-    _dated(figure, view.grain)
-    figure.update_layout(
-        title=title, height=300, margin=_MARGIN, yaxis_title=yaxis, legend={"orientation": "h"}
-    )
-    st.plotly_chart(figure, key=key)
-
-
-def latency_chart(view: Dashboard) -> None:
-    _lines(
-        view,
-        {"latency_p50_ms": "p50", "latency_p95_ms": "p95", "latency_p99_ms": "p99"},
-        "Latency per prediction",
-        "ms",
-        "monitoring.latency",
-    )
-
-
-def accuracy_chart(view: Dashboard) -> None:
-    _lines(
-        view,
-        {"accuracy": "realized (feedback)", "estimated.accuracy": "estimated (CBPE)"},
-        "Accuracy: realized vs estimated",
-        "accuracy",
-        "monitoring.accuracy",
-    )
-
-
-def class_mix_chart(view: Dashboard) -> None:
-    shares = [c for c in view.overall.columns if c.startswith("class_share.")]
-    if not shares:
-        return
-    figure = go.Figure()
-    for column in shares:
-        figure.add_trace(
-            go.Scatter(
-                x=view.overall.index,
-                y=view.overall[column],
-                name=column.split(".", 1)[1],
-                stackgroup="mix",
-                mode="lines",
-            )
-        )
-    _marks(figure, view)
-    _dated(figure, view.grain)
-    figure.update_layout(
-        title="Predicted class mix",
-        height=300,
-        margin=_MARGIN,
-        yaxis_tickformat=".0%",
-        legend={"orientation": "h"},
-    )
-    st.plotly_chart(figure, key="monitoring.mix")
-
-
-def drift_heatmap(view: Dashboard) -> None:
-    if view.drift.empty:
-        st.info("No drift recorded in these windows.")
-        return
-    matrix = view.drift
-    figure = go.Figure(
-        go.Heatmap(
-            z=matrix.to_numpy(dtype=float),
-            x=pd.to_datetime(matrix.columns),
-            y=list(matrix.index),
-            colorscale="OrRd",
-            zmin=0,
-            zmax=1.0,  # PSI above 1 is a large shift already; a cap keeps moderate drift visible
-            colorbar={"title": "PSI ≥ 1" if float(matrix.max().max()) > 1 else "PSI"},
-            hovertemplate="%{y}<br>%{x|" + date_format(view.grain) + "}<br>%{z:.3f}<extra></extra>",
-        )
-    )
-    _marks(figure, view)
-    _dated(figure, view.grain)
-    figure.update_layout(
-        title="Drift per feature: PSI where significant (text: unseen tokens)",
-        height=80 + 24 * len(matrix),
-        margin=_MARGIN,
-        yaxis_autorange="reversed",
-    )
-    st.plotly_chart(figure, key="monitoring.heatmap")
 
 
 def distribution_chart(found: FeatureDistribution, grain: str = "day") -> None:

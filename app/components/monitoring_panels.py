@@ -7,16 +7,8 @@ from datetime import datetime
 
 import streamlit as st
 
-from app.components.monitoring import (
-    accuracy_chart,
-    class_mix_chart,
-    date_format,
-    distribution_chart,
-    drift_heatmap,
-    history_chart,
-    latency_chart,
-    tiles,
-)
+from app.components.monitoring import date_format, distribution_chart, history_chart, tiles
+from app.components.monitoring_overview import overview_figure
 from app.components.words import plural
 from app.deps import attempt, cached, forget
 from core.api import Client
@@ -46,17 +38,11 @@ def compute_now(api: Client, project: str, grain: str) -> None:
 
 def overview(view: Dashboard, api: Client | None = None) -> None:
     """The tiles (and, given the client, a line on quarantined log records), then latency and
-    accuracy beside the class mix and the drift heatmap."""
+    accuracy beside the class mix and the drift heatmap, as four panels of one chart."""
     tiles(view)
     if api is not None:
         quarantine_note(api, view.project)
-    left, right = st.columns(2)
-    with left:
-        latency_chart(view)
-        accuracy_chart(view)
-    with right:
-        class_mix_chart(view)
-        drift_heatmap(view)
+    st.plotly_chart(overview_figure(view, date_format(view.grain)), key="monitoring.overview")
 
 
 def quarantine_note(api: Client, project: str) -> None:
