@@ -21,6 +21,7 @@ last hour keep working (their audit rows are sent when the server is back).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -28,7 +29,8 @@ import os
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -56,6 +58,7 @@ OFFLINE_TOKEN_SECONDS = 3600.0  # a feedback token checked this recently works w
 SKIPPED_ROLES = ("evaluation.json",)  # model files a host does not need to serve
 FORM_ROLES = ("model.json", FORM_ROLE)  # all a host needs of a model with a serving form
 REFUSED = "refused"  # spool folder of segments the server refused (kept, never lost)
+SHIP_LOCK = ".ship.lock"  # held by the process shipping the spool (the service's workers share it)
 
 
 class Hub(Protocol):
@@ -239,7 +242,7 @@ class ServerSource:
     def _remember(self, project: str, info: dict[str, Any]) -> None:
         target = self._pointer(project, str(info.get("alias", "production")))
         target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.tmp")
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # workers write it too
         temporary.write_text(json.dumps(info, default=str), encoding="utf-8")
         os.replace(temporary, target)
 
@@ -268,6 +271,23 @@ class ShipperStats:
     last_error: str | None = None
 
 
+@contextmanager
+def spool_lock(spool: Path, *, wait: bool = False) -> Iterator[bool]:
+    """The spool's shipping lock (an advisory lock on ``<spool>/.ship.lock``), taken at once or,
+    with ``wait``, once free: whether this process holds it."""
+    spool.mkdir(parents=True, exist_ok=True)
+    with open(spool / SHIP_LOCK, "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class Shipper:
     """Ships the spool's finished segments to the server, oldest first, from a thread; each is
     deleted once the server has it. Feedback audit rows that could not be sent wait here too."""
@@ -293,12 +313,14 @@ class Shipper:
         found = [(k, s) for k in KINDS for s in segments(self.places.spool, self.project, k)]
         return sorted(found, key=lambda pair: pair[1].name)
 
-    def ship_once(self) -> int:
-        """Ship what waits (stops at the first failure to reach the server); how many went."""
-        with self._ship_lock:
+    def ship_once(self, *, wait: bool = False) -> int:
+        """Ship what waits (stops at the first failure to reach the server); how many went.
+        One process at a time ships a spool (the service's workers share it): while another
+        holds the spool's lock, this one ships nothing this time (``wait``: it waits its turn)."""
+        with self._ship_lock, spool_lock(self.places.spool, wait=wait) as mine:
             self._send_audits()
             sent = 0
-            for kind, segment in self.waiting():
+            for kind, segment in self.waiting() if mine else []:
                 if not self._ship(kind, segment):
                     break
                 sent += 1
@@ -396,7 +418,7 @@ class Shipper:
             self._thread.join(timeout=30)
             self._thread = None
         try:
-            self.ship_once()
+            self.ship_once(wait=True)  # after any other worker shipping now: its flush too
         except Exception:
             log.exception("shipping the prediction log at shutdown failed")
 

@@ -17,6 +17,7 @@ import pytest
 
 from core.api import Client
 from core.errors import CoreError
+from core.serving.host import spool_lock
 from core.serving.log import PREDICTIONS, read_log, segments
 from core.serving.server import Workers, worker_count
 from core.store import Workspace
@@ -153,3 +154,10 @@ def test_workers_that_fail_at_their_start_stop_the_service() -> None:
         caught.value.message,
     )
     assert caught.value.hint == "run with one worker (unset LOOPLINE_SERVE_WORKERS) to see why"
+
+
+def test_one_worker_at_a_time_ships_a_hosts_spool(tmp_path: Path) -> None:
+    with spool_lock(tmp_path / "spool") as first, spool_lock(tmp_path / "spool") as second:
+        assert (first, second) == (True, False)  # the second waits for its next turn
+    with spool_lock(tmp_path / "spool") as again:
+        assert again
