@@ -22,8 +22,9 @@ evidence is the build (see docs/traceability.md): a violated one fails the build
 (core/requirements/rules.py ``verdict``): with its sample size and confidence interval, *met*
 when the interval clears the threshold, *violated* when it lies on the wrong side, *inconclusive*
 when it straddles it or n is below the metric's minimum sample. An inconclusive check fails the
-build unless the check says ``inconclusive: pass``; its message names the verdict, n and the
-interval, the same words on the Builds page, in JUnit and in the matrix.
+build on a protected slice of the project and passes elsewhere (``inconclusive: protected``, the
+default), or always fails (``fail``) or passes (``pass``); its message names the verdict, n and
+the interval, the same words on the Builds page, in JUnit and in the matrix.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from core.requirements.confidence import latency_intervals
 from core.requirements.rules import Rule, check, default_min_n, verdict
 from core.stats import Interval, confusion_intervals
 
-INCONCLUSIVE = ("fail", "pass")  # what an inconclusive verdict does to the build
+INCONCLUSIVE = ("protected", "fail", "pass")  # what an inconclusive verdict does to the build
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,21 @@ def judged(
     return found, known.text()
 
 
-def passes(found: str, inconclusive: str) -> bool:
-    return found == "met" or (found == "inconclusive" and inconclusive == "pass")
+def settle(
+    found: str, inconclusive: str, slice_name: str, spec: ProjectSpec | None
+) -> tuple[bool, str]:
+    """Whether a verdict passes the gate, and what the message adds for an inconclusive one:
+    ``protected`` (the default) fails it on a protected slice and lets it pass elsewhere."""
+    if found != "inconclusive":
+        return found == "met", ""
+    protected = spec is not None and slice_name in {str(p) for p in spec.protected_slices}
+    if inconclusive == "protected":
+        if protected:
+            return False, " (fails the build: a protected slice)"
+        return True, " (passes: not a protected slice)"
+    if inconclusive == "pass":
+        return True, " (passes: inconclusive: pass)"
+    return False, " (fails the build)"
 
 
 @dataclass(frozen=True)
@@ -99,7 +113,7 @@ class MinMetric:
     metric: str
     threshold: float
     slice: str = ""
-    inconclusive: str = "fail"  # or "pass": what an inconclusive verdict does to the build
+    inconclusive: str = "protected"  # what an inconclusive verdict does (INCONCLUSIVE)
 
     def __post_init__(self) -> None:
         if self.inconclusive not in INCONCLUSIVE:
@@ -111,14 +125,12 @@ class MinMetric:
         value = _metric(candidate, self.metric, self.slice)
         interval = interval_of(candidate, self.metric, self.slice)
         found, evidence = judged(value, ">=", self.threshold, interval, default_min_n(self.metric))
-        passed = passes(found, self.inconclusive)
+        passed, note = settle(found, self.inconclusive, self.slice, spec)
         where = f" on {self.slice}" if self.slice else ""
         text = (
             f"{self.metric}{where} = {_fmt(value)} ({evidence}) vs ≥ {self.threshold}: "
-            f"{found.replace('_', ' ')}"
+            f"{found.replace('_', ' ')}{note}"
         )
-        if found == "inconclusive":
-            text += " (passes: inconclusive: pass)" if passed else " (fails the build)"
         return [
             CheckResult(
                 f"min {self.metric}{where}",
@@ -220,7 +232,7 @@ class MeetsRequirements:
     extra: Mapping[str, float] = field(default_factory=dict)
     behave: tuple[BehaveResult, ...] = ()  # the build's behavioural tests (``test = NAME``)
     min_n: Mapping[str, int] = field(default_factory=dict)  # requirement id -> minimum sample
-    inconclusive: str = "fail"  # or "pass": what an inconclusive verdict does to the build
+    inconclusive: str = "protected"  # what an inconclusive verdict does (INCONCLUSIVE)
 
     def __post_init__(self) -> None:
         if self.inconclusive not in INCONCLUSIVE:
@@ -270,11 +282,9 @@ class MeetsRequirements:
             if outcome.passed is None:
                 message += ": no evidence in this build"
             else:
-                found, evidence = self._verdict(rule, outcome.threshold, lookup, interval)
-                passed = passes(found, self.inconclusive)
-                message += f" ({evidence}): {found.replace('_', ' ')}"
-                if found == "inconclusive":
-                    message += " (passes: inconclusive: pass)" if passed else " (fails the build)"
+                found, evidence, where = self._verdict(rule, outcome.threshold, lookup, interval)
+                passed, note = settle(found, self.inconclusive, where, spec)
+                message += f" ({evidence}): {found.replace('_', ' ')}{note}"
             results.append(
                 CheckResult(
                     f"{rule.requirement_id}: {rule.text()}",
@@ -296,20 +306,20 @@ class MeetsRequirements:
         limit: float | None,
         lookup: Any,
         interval: Any,
-    ) -> tuple[str, str]:
+    ) -> tuple[str, str, str]:
         """The worst verdict over the rule's slices (violated, then inconclusive, then met),
-        with that slice's evidence."""
+        with that slice's evidence and the slice."""
         order = {"violated": 0, "inconclusive": 1, "no_evidence": 2, "met": 3}
         min_n = self.min_n.get(rule.requirement_id, default_min_n(rule.metric))
-        worst: tuple[str, str] | None = None
+        worst: tuple[str, str, str] | None = None
         for target in rule.slices or ("",):
             value = lookup(rule.metric, target)
             if value is None:
                 continue
             found = judged(value, rule.comparator, limit, interval(rule.metric, target), min_n)
             if worst is None or order[found[0]] < order[worst[0]]:
-                worst = found
-        return worst or ("no_evidence", "no figure")
+                worst = (*found, target)
+        return worst or ("no_evidence", "no figure", "")
 
 
 @dataclass(frozen=True)
@@ -437,7 +447,7 @@ def parse_gate(data: Any, source: str) -> list[Check]:
             ids = [ids] if isinstance(ids, str) else ids
             arguments = {
                 "ids": tuple(str(i) for i in ids),
-                "inconclusive": str(arguments.get("inconclusive", "fail")),
+                "inconclusive": str(arguments.get("inconclusive", "protected")),
             }
         if kind == "min_pass_rate":
             arguments = _pass_rate_arguments(arguments, f"{source}: checks[{index}]")

@@ -258,7 +258,7 @@ def test_a_violated_requirement_whose_evidence_is_the_build_fails_it(
     assert failed.status == "failed" and failed.model_id is None
     assert failed.reason.startswith("ML-7: accuracy on channel = mail = ")
     assert failed.reason.endswith(
-        "; fewer than the 30 needed to judge): inconclusive (fails the build)"
+        "; fewer than the 30 needed to judge): inconclusive (fails the build: a protected slice)"
     )
     names = [c.name for c in failed.checks if c.kind == "requirement"]
     assert names == [

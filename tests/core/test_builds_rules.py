@@ -139,64 +139,54 @@ def test_build_promote_goes_through_the_promotion_policy(labeled: Path, tmp_path
     assert [(h.artifact_id, h.build_id) for h in history] == [(first.model_id, first.build_id)]
 
 
+MAIL = "channel = mail"  # protected in tickets.yaml
+
+
+def _spec() -> Any:
+    from core.projects.service import load_spec_text
+
+    return load_spec_text((Path(__file__).parents[1] / "fixtures" / "tickets.yaml").read_text())
+
+
 def _evaluation() -> Any:
-    """90 of 100 right overall; a slice of 2 items, both right."""
+    """90 of 100 right overall; the protected mail slice has 2 items, both right."""
     from core.ml.evaluate import Evaluation
 
     return Evaluation(
         overall={"accuracy": 0.9},
-        slices={"s": {"accuracy": 1.0}},
-        sizes={"s": 2},
+        slices={MAIL: {"accuracy": 1.0}},
+        sizes={MAIL: 2},
         confusion=[[45, 5], [5, 45]],
         classes=["a", "b"],
-        slice_confusion={"s": [[1, 0], [0, 1]]},
+        slice_confusion={MAIL: [[1, 0], [0, 1]]},
     )
+
+
+OVERALL = "accuracy = 0.900 (n = 100, 95% CI 0.826–0.945) vs ≥ "
+THIN = "accuracy on channel = mail = 1.000 (n = 2, 95% CI 0.342–1.000; fewer than the 30 needed to judge) vs ≥ 0.8: inconclusive"
 
 
 @pytest.mark.parametrize(
     ("check", "passed", "message"),
     [
-        (
-            {"threshold": 0.8},
-            True,
-            "accuracy = 0.900 (n = 100, 95% CI 0.826–0.945) vs ≥ 0.8: met",
-        ),
-        (
-            {"threshold": 0.88},
-            False,
-            "accuracy = 0.900 (n = 100, 95% CI 0.826–0.945) vs ≥ 0.88: inconclusive "
-            "(fails the build)",
-        ),
-        (
-            {"threshold": 0.95},
-            False,
-            "accuracy = 0.900 (n = 100, 95% CI 0.826–0.945) vs ≥ 0.95: violated",
-        ),
-        (
-            {"threshold": 0.8, "slice": "s"},
-            False,
-            "accuracy on s = 1.000 (n = 2, 95% CI 0.342–1.000; fewer than the 30 needed to "
-            "judge) vs ≥ 0.8: inconclusive (fails the build)",
-        ),
-        (
-            {"threshold": 0.8, "slice": "s", "inconclusive": "pass"},
-            True,
-            "accuracy on s = 1.000 (n = 2, 95% CI 0.342–1.000; fewer than the 30 needed to "
-            "judge) vs ≥ 0.8: inconclusive (passes: inconclusive: pass)",
-        ),
+        ({"threshold": 0.8}, True, OVERALL + "0.8: met"),
+        ({"threshold": 0.88}, True, OVERALL + "0.88: inconclusive (passes: not a protected slice)"),
+        ({"threshold": 0.88, "inconclusive": "fail"}, False, OVERALL + "0.88: inconclusive (fails the build)"),
+        ({"threshold": 0.95}, False, OVERALL + "0.95: violated"),
+        ({"threshold": 0.8, "slice": MAIL}, False, THIN + " (fails the build: a protected slice)"),
+        ({"threshold": 0.8, "slice": MAIL, "inconclusive": "pass"}, True, THIN + " (passes: inconclusive: pass)"),
     ],
-)
+)  # fmt: skip
 def test_min_metric_judges_the_interval_as_the_matrix_does(
     check: dict[str, Any], passed: bool, message: str
 ) -> None:
     """A thin slice that reads inconclusive in the matrix is inconclusive in the gate too, not
-    failed (or passed) on its point value."""
+    failed (or passed) on its point value; it fails the build on a protected slice by default."""
     from core.builds.gate import parse_gate
 
-    (gate_check,) = parse_gate(
-        {"checks": [{"check": "min_metric", "metric": "accuracy", **check}]}, "g.yaml"
-    )
-    (result,) = gate_check.run(_evaluation(), None, None)  # type: ignore[arg-type]
+    entry = {"check": "min_metric", "metric": "accuracy", **check}
+    (gate_check,) = parse_gate({"checks": [entry]}, "g.yaml")
+    (result,) = gate_check.run(_evaluation(), None, _spec())
     assert (result.passed, result.message) == (passed, message)
 
 
@@ -204,14 +194,16 @@ def test_the_requirements_check_judges_each_slice_with_its_interval() -> None:
     from core.builds.gate import MeetsRequirements
     from core.requirements.rules import Rule
 
-    rules = (Rule("ML-1", "accuracy", ">=", 0.88), Rule("ML-2", "accuracy", ">=", 0.5, ("s",)))
-    results = MeetsRequirements(rules=rules, min_n={"ML-2": 1}).run(_evaluation(), None, None)  # type: ignore[arg-type]
+    rules = (Rule("ML-1", "accuracy", ">=", 0.88), Rule("ML-2", "accuracy", ">=", 0.5, (MAIL,)))
+    results = MeetsRequirements(rules=rules, min_n={"ML-2": 1}).run(_evaluation(), None, _spec())
     assert [(r.passed, r.message) for r in results] == [
-        (False, "ML-1: accuracy = 0.900 ≥ 0.880 (n = 100, 95% CI 0.826–0.945): inconclusive (fails the build)"),
-        (False, "ML-2: accuracy on s = 1.000 ≥ 0.500 (n = 2, 95% CI 0.342–1.000): inconclusive (fails the build)"),
+        (True, "ML-1: accuracy = 0.900 ≥ 0.880 (n = 100, 95% CI 0.826–0.945): inconclusive (passes: not a protected slice)"),
+        (False, "ML-2: accuracy on channel = mail = 1.000 ≥ 0.500 (n = 2, 95% CI 0.342–1.000): inconclusive (fails the build: a protected slice)"),
     ]  # fmt: skip
+    strict = MeetsRequirements(rules=rules, min_n={"ML-2": 1}, inconclusive="fail")
+    assert [r.passed for r in strict.run(_evaluation(), None, _spec())] == [False, False]
     lenient = MeetsRequirements(rules=rules, min_n={"ML-2": 1}, inconclusive="pass")
-    assert [r.passed for r in lenient.run(_evaluation(), None, None)] == [True, True]  # type: ignore[arg-type]
+    assert [r.passed for r in lenient.run(_evaluation(), None, _spec())] == [True, True]
 
 
 def test_a_bad_inconclusive_option_is_refused_by_its_place() -> None:
@@ -222,5 +214,5 @@ def test_a_bad_inconclusive_option_is_refused_by_its_place() -> None:
     with pytest.raises(InvalidInput) as refused:
         parse_gate({"checks": [entry]}, "g.yaml")
     assert str(refused.value) == (
-        "g.yaml: checks[0]: Unknown inconclusive 'warn'. Expected one of: fail, pass."
+        "g.yaml: checks[0]: Unknown inconclusive 'warn'. Expected one of: fail, pass, protected."
     )
