@@ -176,8 +176,16 @@ def _queue_item(ws: Workspace, opened: OpenTask, picked: _Picked) -> QueueItem:
     )
 
 
-def load_item(ws: Workspace, opened: OpenTask, item_id: str, *, resumed: bool = False) -> QueueItem:
+def load_item(
+    ws: Workspace, task: Task, project: Project, item_id: str, *, resumed: bool = False
+) -> QueueItem:
     """One item of the task as the queue shows it (fields, suggestion, answers so far)."""
+    opened = open_task(ws, task.task_id)
+    return item_of(ws, OpenTask(task, project, opened.dataset, True), item_id, resumed=resumed)
+
+
+def item_of(ws: Workspace, opened: OpenTask, item_id: str, *, resumed: bool = False) -> QueueItem:
+    """:func:`load_item` for a task read with :func:`open_task`."""
     with ws.store.read() as tx:
         picked = _item_meta(tx, opened.task.task_id, item_id, resumed=resumed)
     if picked is None:
@@ -298,7 +306,7 @@ def save_annotation(
     task, project = opened.task, opened.project
     if not opened.has_item:
         raise NotFound(f"Item {item_id!r} is not part of task #{task_id}.")
-    fields = load_item(ws, opened, item_id).fields if spans else {}
+    fields = item_of(ws, opened, item_id).fields if spans else {}
     checked = check_answer(project, fields, label, spans)
     if len(note) > 2000:
         raise InvalidInput(f"The note is {len(note)} characters; at most 2,000.")
@@ -390,7 +398,7 @@ def undo_last(ws: Workspace, task_id: int, annotator: Actor) -> QueueItem | None
             project=task.project,
             target=f"task #{task_id} item {item_id}",
         )
-    return load_item(ws, open_task(ws, task_id), item_id, resumed=True)
+    return item_of(ws, open_task(ws, task_id), item_id, resumed=True)
 
 
 def release(ws: Workspace, task_id: int, annotator: Actor) -> None:

@@ -22,7 +22,7 @@ from core.labeling.queue import (
     annotation_of,
     check_answer,
     current_annotations,
-    load_item,
+    item_of,
     suggest,
 )
 from core.labeling.tasks import OpenTask, get_task, item_fields, open_task
@@ -193,7 +193,7 @@ def decide(
 ) -> Review:
     opened = open_task(ws, task_id)
     task, project = opened.task, opened.project
-    item = load_item(ws, opened, item_id)
+    item = item_of(ws, opened, item_id)
     checked = check_answer(project, item.fields, label, spans)
     with ws.store.transaction() as tx:
         now = utcnow()
