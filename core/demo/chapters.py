@@ -6,6 +6,8 @@ Driven by each sample project's demo.yaml; every step goes through the real serv
 from __future__ import annotations
 
 import functools
+import secrets
+import shutil
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -15,9 +17,11 @@ import pandas as pd
 
 from core.actor import Actor
 from core.artifacts.service import list_artifacts
-from core.builds.service import run_build
+from core.behave.suite import suite_path
+from core.builds.service import list_builds, run_build
 from core.data.service import ingest
 from core.demo.calendar import Calendar, Step, moment
+from core.errors import Forbidden
 from core.labeling.freeze import freeze
 from core.labeling.models import Task, TaskFilter
 from core.labeling.simulate import (
@@ -35,9 +39,13 @@ from core.monitoring.retrain import request_retraining
 from core.monitoring.service import compute_windows
 from core.projects.service import Project
 from core.registry.service import find_alias, predict_dataset
+from core.releases.pipeline import release
 from core.requirements.service import import_requirements
 from core.requirements.status import recompute_statuses
 from core.requirements.verify import verify_system
+from core.serving.app import create_app
+from core.serving.server import BackgroundServer
+from core.serving.service import Placement
 from core.serving.simulate import simulate
 from core.store import Workspace
 
@@ -289,12 +297,16 @@ class Story:
         return self.tasks[name]
 
     def step_requirements(self, config: Mapping[str, Any]) -> None:
+        """The requirements file (YAML, CSV or a requirements tool's ReqIF read with its
+        ``mapping``) imported as a new version of the project's set."""
+        mapping = config.get("mapping")
         import_requirements(
             self.ws,
             self.plan.folder / str(config.get("file", "requirements.yaml")),
             Actor(str(config.get("by", "maria")), "app"),
             project=self.project.name,
             note=str(config.get("note", "Requirements agreed with the product team")),
+            mapping=self.plan.folder / str(mapping) if mapping else None,
         )
         self._recompute("requirements imported")
 
@@ -345,10 +357,17 @@ class Story:
         """Live traffic: the project's later data through the real service, with delayed
         feedback; then monitoring computes its windows and requirement statuses follow."""
 
+        self._serve(config)
+
+    def _serve(
+        self, config: Mapping[str, Any], url: str | None = None, token: str | None = None
+    ) -> None:
         assert self.plan.truth is not None
         result = simulate(
             self.ws,
             self.project.name,
+            url=url,
+            token=token,
             days=float(config["days"]),
             start=config.get("start") or self.replayed_until,
             feedback_rate=float(config.get("feedback_rate", 0.7)),
@@ -404,6 +423,48 @@ class Story:
             request_retraining(
                 self.ws, alert.alert_id, self.lead, reason=str(config["retrain"].get("note", ""))
             )
+
+    def step_suite(self, config: Mapping[str, Any]) -> None:
+        """The project's behavioural suite is put in place (``gates/<project>.behave.yaml``):
+        every build from now on runs it."""
+        target = suite_path(self.ws.root, self.project.name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.plan.folder / str(config.get("file", "behave.yaml")), target)
+
+    def step_release(self, config: Mapping[str, Any]) -> None:
+        """The latest build's model enters an environment (``to``) under the promotion policy:
+        refused, with every unmet condition named, when the policy is not met."""
+        build = max(list_builds(self.ws, self.project.name), key=lambda b: b.build_id)
+        if build.model_id is None or not build.registered_model:
+            raise ValueError(
+                f"{self.plan.folder.name}/demo.yaml: release: build #{build.number} registered "
+                f"no model ({build.status}: {build.reason})"
+            )
+        release(
+            self.ws,
+            self.project.name,
+            build.model_id,
+            Actor(str(config.get("by", "lead")), "app"),
+            to=str(config["to"]),
+            reason=str(config.get("note", "")),
+        )
+        self._recompute(f"released to {config['to']}")
+
+    def step_shadow(self, config: Mapping[str, Any]) -> None:
+        """Live traffic with the acceptance model in the shadow: production answers, the
+        candidate scores the same requests (``loopline serve --shadow``)."""
+        secret = secrets.token_urlsafe(24)
+
+        def service_token(given: str) -> Actor:
+            if not secrets.compare_digest(given, secret):
+                raise Forbidden("Not the demo's token.")
+            return Actor(self.ci.name, "service")
+
+        app = create_app(
+            self.ws, self.project.name, authenticate=service_token, placement=Placement("shadow")
+        )
+        with BackgroundServer(app) as server:
+            self._serve(config, url=server.url, token=secret)
 
     def step_verify(self, config: Mapping[str, Any]) -> None:
         """`loopline verify-system`: the production model end to end on the large test set,
