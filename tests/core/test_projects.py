@@ -115,7 +115,7 @@ def spec_with(**changes: object) -> str:
         ),
         (
             {"colour": "blue"},
-            "p.yaml: colour: Unknown key 'colour'. Expected one of: data, description, extractor, kind, labels, name, protected_slices, slices, split, title.",
+            "p.yaml: colour: Unknown key 'colour'. Expected one of: data, description, extractor, kind, labels, name, protected_slices, retraining, slices, split, title.",
         ),
     ],
 )
