@@ -211,3 +211,28 @@ def test_an_open_alert_keeps_a_requirement_from_being_met_and_is_linked(
     matrix = table(open_tab(at, "Matrix"), "measured on")
     ml8 = matrix[matrix["requirement"].str.contains("ML-8")].iloc[0]
     assert ml8["status"] == "🟣 inconclusive" and "alert #" in ml8["n and 95% interval"]
+
+
+def test_a_change_made_outside_the_app_shows_at_the_next_rerun(traced: Path) -> None:
+    """The matrix is kept between reruns (cached), keyed on the workspace's stamp: statuses
+    recomputed by the CLI or CI show at the next click, not an hour later."""
+    at = open_page()
+    at.selectbox(key="traceability.project").set_value("ooo-replies").run()
+    before = {m.label: m.value for m in at.metric}["🔴 violated"]
+    ws = Workspace.open(traced)
+    production = find_alias(ws, "ooo-replies")
+    assert production is not None and int(before) >= 2
+    add_window(  # German replies recovered: ML-3 no longer violated
+        ws,
+        {("accuracy", "language = en"): (0.97, 400), ("accuracy", "language = de"): (0.97, 400)},
+        project="ooo-replies",
+        model_version=production.version,
+        end=after_monitoring(ws, "ooo-replies", days=90),
+        days=30,
+    )
+    recompute_statuses(ws, "ooo-replies", cause="the German market recovered")
+    after = status_summary(ws, "ooo-replies")["system"].get("violated", 0)
+    assert after < int(before)
+    at.run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["🔴 violated"] == str(after)
