@@ -51,21 +51,24 @@ class Serving(Area):
         ready: Callable[[Service], None] | None = None,
         shadow: bool = False,
         canary: float | None = None,
+        workers: int | None = None,
     ) -> None:
         """Serve the project's production model over HTTP in this process until interrupted
         (Ctrl-C or SIGTERM; the log is flushed first). ``ready`` is told the :class:`Service`
         once the port is bound and the model loaded (a port in use is refused before the model
         loads; ``port`` 0 picks a free one). ``shadow``: the ``acceptance`` model scores every
         request beside production, never answering; ``canary``: it answers that percentage of
-        the keys (sticky per key)."""
+        the keys (sticky per key); ``workers``: processes answering on the one port (default:
+        ``$LOOPLINE_SERVE_WORKERS``, else 1), each logging its own segments."""
         if max_body_bytes < MIN_BODY_BYTES:
             raise InvalidInput(
                 f"--max-body-bytes must be at least {MIN_BODY_BYTES}, got {max_body_bytes}."
             )
         from core.serving.app import create_app
         from core.serving.auth import token_authenticator
-        from core.serving.server import bind, run, url_of
+        from core.serving.server import bind, run, url_of, worker_count
 
+        count = worker_count(workers)  # a bad count is said before the model loads
         placement = _placement(shadow, canary)
         ws = self._ws  # a missing workspace is said first
         sock = bind(host, port)
@@ -85,7 +88,7 @@ class Serving(Area):
             watcher = app.state.watcher
             beside = _beside(watcher.candidate, placement)
             ready(Service(project, watcher.current.artifact.ref, url_of(sock), folder, beside))
-        run(app, sock, log_level=log_level, access_log=access_log)
+        run(app, sock, log_level=log_level, access_log=access_log, workers=count)
 
     # what a serving host of a Loopline server asks (as its token's user)
     def production_model(

@@ -26,6 +26,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ready=_say_serving,
         shadow=args.shadow,
         canary=args.canary,
+        workers=args.workers,
     )
     return 0
 
@@ -178,6 +179,13 @@ def add_commands(add: Adder) -> None:
         help="server messages (default: %(default)s)",
     )
     serve.add_argument("--access-log", action="store_true", help="print a line per request")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes answering on the port, sharing the loaded model, each logging its own "
+        "segments (default: $LOOPLINE_SERVE_WORKERS, else 1)",
+    )
     beside = serve.add_mutually_exclusive_group()
     beside.add_argument(
         "--shadow",

@@ -75,8 +75,9 @@ def worker_count(workers: int | None = None) -> int:
     except ValueError:
         count = 0
     if not 1 <= count <= MAX_WORKERS:
+        source = WORKERS_ENV if workers is None else "--workers"
         raise CoreError(
-            f"{WORKERS_ENV} must be a whole number from 1 to {MAX_WORKERS}, got {given!r}.",
+            f"{source} must be a whole number from 1 to {MAX_WORKERS}, got {given!r}.",
             hint="one worker per core the service may use (unset it for one)",
         )
     return count

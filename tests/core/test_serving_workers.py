@@ -161,3 +161,11 @@ def test_one_worker_at_a_time_ships_a_hosts_spool(tmp_path: Path) -> None:
         assert (first, second) == (True, False)  # the second waits for its next turn
     with spool_lock(tmp_path / "spool") as again:
         assert again
+
+
+def test_a_bad_workers_flag_is_refused_before_the_model_loads() -> None:
+    """`loopline serve --workers 0` names the flag (not the variable) and starts nothing."""
+    with pytest.raises(CoreError) as caught:
+        worker_count(0)
+    assert caught.value.message == "--workers must be a whole number from 1 to 64, got 0."
+    assert worker_count(3) == 3
