@@ -71,7 +71,8 @@ def _engine_connection() -> duckdb.DuckDBPyConnection:
         )
         # a Parquet file's footer is parsed once per process (DuckDB re-reads it when the
         # file's modification time changes; dataset files never change)
-        _engine.execute("SET GLOBAL parquet_metadata_cache = true")
+        with contextlib.suppress(duckdb.Error):  # an optimisation only (seen once failing to
+            _engine.execute("SET GLOBAL parquet_metadata_cache = true")  # autoload parquet)
     return _engine
 
 
