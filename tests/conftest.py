@@ -86,7 +86,7 @@ def _build_shared_demo(shared: Path) -> Path:
                 cwd=ROOT,
                 capture_output=True,
                 text=True,
-                timeout=1800,
+                timeout=3600,  # a loaded machine builds it in 30 min and more
             )
             assert done.returncode == 0, f"`loopline demo` failed:\n{done.stdout}\n{done.stderr}"
             staging.rename(built)
