@@ -197,8 +197,11 @@ def test_a_builds_behavioural_tests_and_failing_examples(
     ]
     assert list(tests["n"]) == [12, 10, 20] and list(tests["95% CI"])[1] == "0.108–0.603"
     assert list(tests["needs"]) == ["≥ 0.9"] * 3  # the suite's own thresholds
-    history = next(t.value for t in at.dataframe if "replaced" in t.value.columns)
-    assert list(history["build"]) == ["#2"]
+    # the relaxed gate let build #2 pass; --promote went through the promotion policy, which
+    # reads the suite's own thresholds: not promoted, and the build's log says why
+    assert not any("replaced" in t.value.columns for t in at.dataframe)
+    log = next(c.value for c in at.code if "not promoted:" in c.value)
+    assert "behaviour_passed: 1 behavioural test(s) failed: a refund that mentions" in log
     picker = at.selectbox(key="builds.build")
     picker.select_index(1).run()
     assert at.error[0].value.startswith("Build #1 failed: 3/10 passed")
