@@ -145,7 +145,7 @@ def test_rolling_back_to_a_version_that_violated_shows_its_impact_in_red(
     assert not at.exception
     assert any(m.value == "**Impact of serving hw-triage v2**" for m in at.markdown)
     red = [e.value for e in at.error]
-    assert any(re.fullmatch(r"Promoting v2 would change \d+ status\(es\), 2 to violated\.", e)
+    assert any(re.fullmatch(r"With v2 in production, \d+ statuses would change, 2 to violated\.", e)
                for e in red), red  # fmt: skip
     lines = next(m.value for m in at.markdown if "when it served" in m.value)
     assert (
