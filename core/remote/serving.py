@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from core.api import CoreError
-from core.api.serving import Service, serve_host
+from core.api.hosting import serve_host
+from core.api.serving import Service
 from core.remote.transport import TOKEN_HINT, Transport
 
 TIMEOUT_SECONDS = 30.0  # a host's requests: short, so a hung server is noticed and waited out

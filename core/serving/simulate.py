@@ -26,7 +26,6 @@ from core.actor import Actor
 from core.errors import CoreError, Forbidden, InvalidInput
 from core.projects.service import get_project
 from core.projects.spec import ProjectSpec
-from core.serving.app import create_app
 from core.serving.log import PREDICTIONS, count_records, log_folder
 from core.serving.replay import (
     FeedbackSchedule,
@@ -37,7 +36,6 @@ from core.serving.replay import (
     thin,
     truth_labels,
 )
-from core.serving.server import BackgroundServer
 from core.store import Workspace
 
 Progress = Callable[[str, float], None]
@@ -159,6 +157,9 @@ def _service(
         if not secrets.compare_digest(given, secret):
             raise Forbidden("Not the simulation's token.")
         return Actor(actor_name, "service")
+
+    from core.serving.app import create_app  # the web stack, only when a service is started
+    from core.serving.server import BackgroundServer
 
     app = create_app(ws, project, authenticate=private)
     with BackgroundServer(app) as server:
