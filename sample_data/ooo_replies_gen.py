@@ -26,6 +26,10 @@ import pandas as pd
 SEED = 20260501
 N_HISTORY = 3300
 N_LATER = 1700
+# September's extra replies (the sales team's autumn campaign): drawn after every other reply
+# from their own seed, so the history and the first 1,700 later replies stay as they were; they
+# give monitoring enough labeled German and French replies to judge production v2 (ML-3)
+N_SEPTEMBER_EXTRA = 7200
 P_OOO, P_HARD, P_AMBIG = 0.195, 0.12, 0.027
 
 # ---------------------------------------------------------------- utilities
@@ -1588,9 +1592,14 @@ def build(seed: int = SEED):
     ts = _times(r, N_HISTORY, dt.date(2026, 5, 1), dt.date(2026, 8, 1)) + _times(
         r, N_LATER, dt.date(2026, 8, 1), dt.date(2026, 10, 1)
     )
+    extra = R(seed + 1)
+    schedule = [(t, r) for t in ts] + [
+        (t, extra)
+        for t in _times(extra, N_SEPTEMBER_EXTRA, dt.date(2026, 9, 1), dt.date(2026, 10, 1))
+    ]
     rows, truth, threads = [], [], {}
     n_thread = 0
-    for _i, t in enumerate(ts):
+    for t, r in schedule:  # each reply draws from its own stream (r)
         d0 = t.date()
         if t.month <= 7:
             lang = "en"
@@ -1850,6 +1859,8 @@ def build(seed: int = SEED):
     df.insert(0, "reply_id", ids)
     tr = pd.DataFrame(truth)
     tr.insert(0, "reply_id", ids)
+    order = df["received_at"].argsort(kind="stable")  # the extra replies in time order
+    df, tr = df.iloc[order].reset_index(drop=True), tr.iloc[order].reset_index(drop=True)
     return df, tr
 
 
