@@ -8,15 +8,14 @@ first use, under a lock so pytest-xdist workers build it once), never in Looplin
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import random
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from tests.tool_venv import tool_python
 
 ROOT = Path(__file__).resolve().parents[2]
 PEERS = ROOT / "tests" / "peers"
@@ -222,24 +221,8 @@ def studio_export(
 
 
 def converter_python() -> Path:
-    """The venv's Python, built once (rebuilt when the requirements change)."""
-    python = VENV / "bin" / "python"
-    stamp = VENV / ".requirements.sha256"
-    wanted = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    PEERS.mkdir(exist_ok=True)
-    with (PEERS / ".venv-label-studio.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if python.exists() and stamp.exists() and stamp.read_text() == wanted:
-            return python
-        base = getattr(sys, "_base_executable", sys.executable)
-        for command in (
-            [base, "-m", "venv", "--clear", str(VENV)],
-            [str(python), "-m", "pip", "install", "--quiet", "-r", str(REQUIREMENTS)],
-        ):
-            done = subprocess.run(command, capture_output=True, text=True, timeout=900)
-            assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stderr[-2000:]}"
-        stamp.write_text(wanted)
-    return python
+    """label-studio-sdk's Python (tests/tool_venv.py builds its venv once)."""
+    return tool_python(VENV, REQUIREMENTS)
 
 
 def convert(config: Path, export: Path) -> dict[str, Any]:

@@ -5,7 +5,6 @@ writes a SQLite tracking store and an artifact folder; Loopline, without MLflow,
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -13,7 +12,6 @@ import pickle
 import shutil
 import sqlite3
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ import pytest
 from core.actor import Actor
 from core.api import Client, InvalidInput, NotFound, serialise
 from core.ml.serialize import load_booster, load_sklearn
+from tests.tool_venv import tool_python
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
 VENV = TOOLS / ".venv-mlflow"
@@ -46,24 +45,8 @@ X_CHECK = [[0.5, -1.0, 2.0], [-1.5, 0.3, 0.1], [2.0, 2.0, -2.0]]
 
 
 def mlflow_python() -> Path:
-    """The venv's Python, built once and rebuilt when the requirements change (a stamp holds
-    the file's SHA-256); the test fails, with pip's last lines, when it cannot be built."""
-    python = VENV / "bin" / "python"
-    stamp = VENV / ".requirements.sha256"
-    wanted = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    if python.exists() and stamp.exists() and stamp.read_text() == wanted:
-        return python
-    shutil.rmtree(VENV, ignore_errors=True)
-    base = getattr(sys, "_base_executable", sys.executable)
-    for command in (
-        [base, "-m", "venv", str(VENV)],
-        [str(python), "-m", "pip", "install", "--quiet", "-r", str(REQUIREMENTS)],
-    ):
-        done = subprocess.run(command, capture_output=True, text=True, timeout=1200)
-        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-5:])
-        assert done.returncode == 0, f"the MLflow test venv could not be built: {tail}"
-    stamp.write_text(wanted)
-    return python
+    """MLflow's Python (tests/tool_venv.py builds its venv once)."""
+    return tool_python(VENV, REQUIREMENTS)
 
 
 @pytest.fixture(scope="module")

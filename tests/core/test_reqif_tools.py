@@ -9,11 +9,8 @@ text nodes; hostile files get a clear message and write nothing.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ import pytest
 from core.actor import Actor
 from core.api import Client, InvalidInput
 from tests.conftest import ROOT
+from tests.tool_venv import tool_python
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
 VENV = TOOLS / ".venv-reqif"
@@ -83,31 +81,14 @@ RELATIONS:
 """
 
 
-def tool_python() -> Path:
-    """The venv's Python, built once and rebuilt when the requirements change (a stamp holds
-    the file's SHA-256); the test is skipped, with pip's last lines, when it cannot be built."""
-    python = VENV / "bin" / "python"
-    stamp = VENV / ".requirements.sha256"
-    wanted = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    if python.exists() and stamp.exists() and stamp.read_text() == wanted:
-        return python
-    shutil.rmtree(VENV, ignore_errors=True)
-    base = getattr(sys, "_base_executable", sys.executable)
-    for command in (
-        [base, "-m", "venv", str(VENV)],
-        [str(python), "-m", "pip", "install", "--quiet", "-r", str(REQUIREMENTS)],
-    ):
-        done = subprocess.run(command, capture_output=True, text=True, timeout=1200)
-        if done.returncode != 0:
-            tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-5:])
-            pytest.skip(f"the ReqIF tools venv could not be built ({command[2]}): {tail}")
-    stamp.write_text(wanted)
-    return python
+def reqif_python() -> Path:
+    """StrictDoc's and the reqif library's Python (tests/tool_venv.py builds its venv once)."""
+    return tool_python(VENV, REQUIREMENTS)
 
 
 def run_tool(*args: str) -> dict[str, Any]:
     done = subprocess.run(
-        [str(tool_python()), str(TOOLS / "reqif_tool.py"), *args],
+        [str(reqif_python()), str(TOOLS / "reqif_tool.py"), *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -118,7 +99,7 @@ def run_tool(*args: str) -> dict[str, Any]:
 
 def strictdoc(*args: str) -> None:
     done = subprocess.run(
-        [str(tool_python().parent / "strictdoc"), *args],
+        [str(reqif_python().parent / "strictdoc"), *args],
         capture_output=True,
         text=True,
         timeout=300,
