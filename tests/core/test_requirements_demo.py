@@ -32,22 +32,23 @@ def test_sample_thresholds_hold_with_a_margin_on_the_demo_models(demo_copy: Path
     ws = Workspace.open(demo_copy)
     _import_samples(ws)
     a = current_statuses(ws, "ooo-replies")
-    # ooo-replies' test set is small (222 items; German and French slices of 13–35): every
-    # figure meets its threshold, but its 95% interval straddles it, so the verdicts say so
+    # ooo-replies: English is judged on 700 test replies (ML-2 met), ML-3 on September's
+    # monitoring of production v2 (about 1,500 labeled replies per new language: met), ML-9 on
+    # build 3's behavioural suite; precision (ML-1, 205 items) and the German and French slices
+    # of the verification (13-35 items) straddle their thresholds: inconclusive, and they say so
     assert {k: s.status for k, s in a.items() if s.level == "ml"} == {
         "ML-1": "inconclusive",
-        "ML-2": "inconclusive",
-        "ML-3": "inconclusive",
-        "ML-4": "inconclusive",
+        "ML-2": "met",
+        "ML-3": "met",
+        "ML-4": "met",
         "ML-5": "inconclusive",
-        # German and French return dates fell short on the large test set before intervals:
-        # 0.667 < 0.75 on 13 items, whose interval (0.435–0.839) cannot tell
         "ML-6": "inconclusive",
         "ML-7": "met",
         "ML-8": "met",  # latency: its per-item timings give an interval far below 50 ms
+        "ML-9": "met",
     }
     assert all(s.n is not None for k, s in a.items() if s.level == "ml" and k != "ML-7")
-    assert a["SYS-1"].status == "inconclusive" and a["SYS-3"].status == "inconclusive"
+    assert a["SYS-1"].status == "inconclusive" and a["SYS-3"].status == "met"
     # B as if build 1 were in production: the demo's gate may refuse it when the machine is busy
     # (its default max_latency of 100 ms is close to this model's one-item latency)
     b = impact(ws, "hw-triage", build=1).after
