@@ -103,6 +103,7 @@ def test_story_a_monitoring_breaks_sys1_and_production_v2_fixes_it(demo_copy: Pa
     assert found["SYS-1"].status == before
     story = [(h.status, h.cause) for h in reversed(status_history(ws, "ooo-replies", "SYS-1"))]
     assert story[-2:] == [
-        ("violated", "monitoring of the new market"),
+        # v1 is violated the moment it is back: monitoring saw it on September's first days
+        ("violated", "model:ooo-replies@1 promoted: English only, as in months 1–3"),
         (before, f"{production.ref} promoted: build 3: both markets"),
     ]
