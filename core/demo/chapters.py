@@ -40,6 +40,7 @@ from core.monitoring.service import compute_windows
 from core.projects.service import Project
 from core.registry.service import find_alias, predict_dataset
 from core.releases.pipeline import release
+from core.releases.policy import policy_path
 from core.requirements.service import import_requirements
 from core.requirements.status import recompute_statuses
 from core.requirements.verify import verify_system
@@ -430,6 +431,13 @@ class Story:
         target = suite_path(self.ws.root, self.project.name)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(self.plan.folder / str(config.get("file", "behave.yaml")), target)
+
+    def step_policy(self, config: Mapping[str, Any]) -> None:
+        """The project's promotion policy is put in place (``policies/<project>.yaml``): every
+        later promotion, ``build --promote`` included, is judged by it."""
+        target = policy_path(self.ws, self.project.name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.plan.folder / str(config.get("file", "policy.yaml")), target)
 
     def step_release(self, config: Mapping[str, Any]) -> None:
         """The latest build's model enters an environment (``to``) under the promotion policy:
