@@ -126,3 +126,24 @@ def demo_copy(demo_workspace: Path, tmp_path: Path) -> Path:
     target = tmp_path / "demo"
     shutil.copytree(demo_workspace, target)
     return target
+
+
+SHADOW_STAGE_POLICY = """\
+acceptance:
+  - check: servable
+production:
+  - check: servable
+  - check: min_served
+    predictions: 200
+  - check: no_open_alerts
+  - check: requirements_met
+  - check: behaviour_passed
+"""
+
+
+def shadow_stage_policy(workspace: Path, project: str) -> None:
+    """The promotion policy of a project with a shadow stage (production waits for 200 served or
+    shadowed predictions), written where core/releases reads it."""
+    folder = Path(workspace) / "policies"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{project}.yaml").write_text(SHADOW_STAGE_POLICY, encoding="utf-8")

@@ -1,14 +1,13 @@
 """The promotion policy: what a model version must show before it enters an environment.
 
 A policy file (``policies/<project>.yaml`` in the workspace) lists, per environment, named checks
-from :data:`CHECKS`; without one, :func:`default_policy` applies::
+from :data:`CHECKS`; without one, :func:`default_policy` applies (``min_served``, answered or
+scored in the shadow at least N times, is for a project whose file asks for a shadow stage)::
 
     acceptance:
       - check: servable
     production:
       - check: servable
-      - check: min_served        # answered or scored in the shadow/canary at least N times
-        predictions: 200
       - check: no_open_alerts
       - check: requirements_met  # strict: true also fails inconclusive / no evidence
 
@@ -224,9 +223,8 @@ CHECKS: dict[str, type[Any]] = {
 def default_policy() -> dict[str, list[Check]]:
     return {
         "acceptance": [Servable()],
-        "production": [
+        "production": [  # min_served is asked for by a policy file (it needs a shadow stage)
             Servable(),
-            MinServed(),
             NoOpenAlerts(),
             RequirementsMet(),
             BehaviourPassed(),

@@ -14,6 +14,7 @@ from core.api import Actor, Client, CoreError
 from core.builds.owner import BuildOwner
 from core.builds.service import open_build
 from core.store import Workspace
+from tests.conftest import shadow_stage_policy
 from tests.core.small_project import PROJECT, label_tickets
 
 ADMIN = Actor("admin", "test")
@@ -122,6 +123,7 @@ def test_a_requirement_without_a_check_is_skipped_by_the_gates_requirements_chec
 
 def test_build_promote_goes_through_the_promotion_policy(labeled: Path, tmp_path: Path) -> None:
     client = _client(labeled, tmp_path)
+    shadow_stage_policy(client.workspace.root, PROJECT)
     first = client.builds.run(PROJECT, promote=True)
     production = client.models.find_alias(PROJECT)
     assert production is not None and production.artifact_id == first.model_id  # the first model

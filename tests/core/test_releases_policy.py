@@ -25,6 +25,7 @@ from core.serving.app import create_app
 from core.serving.log import FEEDBACK, FEEDBACK_SCHEMA, SegmentWriter, log_folder, read_log
 from core.serving.server import BackgroundServer
 from core.serving.service import Placement
+from tests.conftest import shadow_stage_policy
 from tests.core.release_project import ADMIN, copy, two_models
 from tests.core.small_project import PROJECT
 
@@ -38,7 +39,9 @@ def released(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture()
 def client(released: Path, tmp_path: Path) -> Client:
-    return copy(released, tmp_path / "ws")
+    found = copy(released, tmp_path / "ws")
+    shadow_stage_policy(tmp_path / "ws", PROJECT)  # production waits for served predictions
+    return found
 
 
 def _text(i: int) -> dict[str, object]:
@@ -92,7 +95,7 @@ def test_production_is_refused_with_every_unmet_condition(client: Client) -> Non
 
 def test_a_policy_file_adds_conditions_and_all_unmet_ones_are_listed(client: Client) -> None:
     policies = client.workspace.root / "policies"
-    policies.mkdir()
+    policies.mkdir(exist_ok=True)
     (policies / f"{PROJECT}.yaml").write_text(
         "production:\n"
         "  - check: min_served\n    predictions: 40\n"
@@ -238,7 +241,7 @@ def test_the_pipeline_of_environments(client: Client) -> None:
     assert [(c.model, c.environment, c.ready) for c in view.candidates] == [
         (f"model:{PROJECT}@2", "production", False)
     ]
-    assert view.policy == "default policy"
+    assert view.policy.endswith("policies/tickets.yaml")  # the shadow-stage policy of the fixture
 
 
 def test_a_canary_whose_rule_fires_is_rolled_back_and_audited(client: Client) -> None:
