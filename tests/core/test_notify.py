@@ -236,4 +236,5 @@ def test_the_demo_history_reads_as_events(demo_pristine: Path) -> None:
     changes = found["requirement_status_history"]
     assert changes and all(e.data["status"] != e.data["previous_status"] for e in changes)
     moves = [e for e in found["alias_history"] if e.project == "ooo-replies"]
-    assert [e.event for e in moves] == ["model.promoted", "model.promoted"]
+    # v1 to production; v2 to acceptance (shadow), then to production
+    assert [e.event for e in moves] == ["model.promoted"] * 3

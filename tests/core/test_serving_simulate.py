@@ -96,7 +96,7 @@ def test_by_default_the_replay_starts_after_the_training_data(demo: Path) -> Non
 def test_nothing_left_to_replay_says_what_to_do(demo: Path) -> None:
     with pytest.raises(InvalidInput) as error:
         simulate(Workspace.open(demo), "ooo-replies", days=3)  # production v2 saw everything
-    assert error.value.message.startswith("No rows of 'ooo-replies' after 2026-09-30 17:18:00")
+    assert error.value.message.startswith("No rows of 'ooo-replies' after 2026-09-30 20:51:00")
     assert error.value.hint is not None and "--start DATE" in error.value.hint
 
 

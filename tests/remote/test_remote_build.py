@@ -80,8 +80,8 @@ def test_a_runner_builds_and_the_server_records_it(hub: Hub, tmp_path: Path) -> 
     assert runner.returncode == 0, f"{out}\n{err}\nserver:\n{hub.output()}"
     assert out.strip().endswith("duckdb loaded: False"), out
     build = admin.builds.list(PROJECT)[0]
-    assert build.status == "successful" and f"Build #{build.build_id} SUCCESSFUL" in out
-    assert "registered tickets v1" in out and "promoted it to production" in out
+    assert build.status == "successful" and f"Build #{build.number} SUCCESSFUL" in out
+    assert "registered tickets v1" in out and "promoted to production" in out
     production = admin.models.find_alias(PROJECT, "production")
     assert production is not None and production.artifact_id == build.model_id
     run = admin.runs.get(build.run_id)  # type: ignore[arg-type]
