@@ -11,7 +11,7 @@ vocabulary.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -88,7 +88,7 @@ def window_drift(
     return out
 
 
-def _significant(statistics: dict[str, float]) -> bool:
+def significant(statistics: Mapping[str, Any]) -> bool:
     """The feature's test rejects "same distribution" (KS for numbers, chi-square for categories):
     a large PSI on a handful of rows is noise, not drift."""
     p = statistics.get("ks_p", statistics.get("chi2_p"))
@@ -97,7 +97,7 @@ def _significant(statistics: dict[str, float]) -> bool:
 
 def _drifted(statistics: dict[str, float]) -> bool:
     value = statistics.get("psi")
-    return value is not None and value >= DRIFT_THRESHOLDS["psi"] and _significant(statistics)
+    return value is not None and value >= DRIFT_THRESHOLDS["psi"] and significant(statistics)
 
 
 def _sorted_values(
@@ -232,7 +232,7 @@ def drift_summary(results: Sequence[FeatureDrift]) -> dict[str, float]:
     scored = [r for r in inputs if "psi" in r.statistics]
     out: dict[str, float] = {}
     if scored:
-        scores = [r.statistics["psi"] for r in scored if _significant(dict(r.statistics))]
+        scores = [r.statistics["psi"] for r in scored if significant(r.statistics)]
         out["drift.score"] = float(np.nanmax(scores)) if scores else 0.0
     if inputs:
         out["drift.share"] = float(np.mean([r.drifted for r in inputs]))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from core.monitoring.drift import NOVELTY_DRIFT, SIGNIFICANCE
+from core.monitoring.drift import NOVELTY_DRIFT, SIGNIFICANCE, significant
 from core.monitoring.stats import DRIFT_THRESHOLDS
 
 PSI_DRIFT = DRIFT_THRESHOLDS["psi"]
@@ -51,10 +51,9 @@ def p_value(statistics: Mapping[str, Any]) -> float | None:
 def score(statistics: Mapping[str, Any]) -> float:
     """The feature's drift score: PSI when its test is significant (else 0); text: unseen-token
     share above the reference's."""
-    if statistics.get("psi") is not None:
-        p = p_value(statistics)
+    if statistics.get("psi") is not None:  # the test that ticks it: core.monitoring.drift's
         psi = float(statistics["psi"])
-        return psi if psi == psi and (p is None or p < SIGNIFICANCE) else 0.0
+        return psi if psi == psi and significant(statistics) else 0.0
     novelty = statistics.get("novelty")
     if novelty is not None and novelty == novelty:
         return max(0.0, float(novelty) - float(statistics.get("novelty_reference") or 0.0))

@@ -164,3 +164,21 @@ def test_counts_are_words() -> None:
     (incident,) = group_alerts([_alert()])
     assert "(critical, 1 alert)" in incident.label
     assert "2 windows)" in _alert().describe()
+
+
+def test_the_ranking_ticks_what_the_window_figures_tick() -> None:
+    """One rule: a PSI counts only when its test is significant, and a test that could not be
+    computed (p is NaN) is not significant — for the stored drift figures and the table alike."""
+    from core.monitoring.drift import significant
+    from core.monitoring.ranking import drifted, score
+
+    nan = float("nan")
+    cases = [
+        ({"psi": 0.4, "ks_p": 0.01}, True),
+        ({"psi": 0.4, "ks_p": 0.3}, False),
+        ({"psi": 0.4, "chi2_p": nan}, False),
+        ({"psi": 0.05, "ks_p": 0.001}, False),
+    ]
+    for statistics, ticked in cases:
+        assert drifted(statistics) is ticked, statistics
+        assert (score(statistics) > 0) is significant(statistics), statistics
