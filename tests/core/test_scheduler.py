@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -231,7 +232,7 @@ def test_a_schedule_missed_while_no_scheduler_ran_builds_once_on_restart(
     out = _once(client.location)
     (build,) = client.builds.list(PROJECT)
     assert build.trigger is not None and build.trigger.startswith("schedule fast (every 2s), due ")
-    assert "earlier due runs missed, run once" in build.trigger
+    assert re.search(r"; [1-9]\d* earlier due runs? missed, run once$", build.trigger)
     assert f"build #{build.build_id} successful" in out
 
 
