@@ -26,6 +26,8 @@ from core.accounts.tokens import verify_token
 from core.actor import Actor
 from core.api.area import Area
 from core.errors import CoreError, InvalidInput, NotFound
+from core.serving.server import bind as bind  # one listening socket for both servers
+from core.serving.server import url_of as url_of
 from core.store import utcnow
 
 VERSION = __version__  # the Loopline version a server reports at /health

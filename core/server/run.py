@@ -7,16 +7,15 @@ a clear error, ``port`` 0 picks a free one and the printed URL is the bound one.
 
 from __future__ import annotations
 
-import errno
-import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
 
-from core.api import Actor, Client, CoreError, InvalidInput
+from core.api import Actor, Client, InvalidInput
 from core.api.automation import scheduler_thread
+from core.api.server_support import bind, url_of
 from core.server.app import DEFAULT_MAX_BODY, DEFAULT_MAX_UPLOAD, create_app
 
 MIN_BODY_BYTES = 1_000
@@ -83,27 +82,3 @@ def run_server(
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         stop.set()
-
-
-def bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as error:
-        sock.close()
-        if error.errno == errno.EADDRINUSE:
-            raise CoreError(
-                f"Port {port} on {host} is in use.",
-                hint="choose another with --port (0 picks a free one)",
-            ) from None
-        raise CoreError(f"Cannot listen on {host}:{port}: {error.strerror}.") from None
-    sock.listen(2048)
-    return sock
-
-
-def url_of(sock: socket.socket, *, tls: bool) -> str:
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
-    return f"{'https' if tls else 'http'}://{shown}:{port}"
