@@ -215,7 +215,7 @@ def _number(value: float | None) -> str:
 
 def _run(record: Mapping[str, Any] | None) -> str:
     if record is None:
-        return "no earlier run"
+        return "no earlier run on this kind of machine (compare commits with --against REV)"
     commit = str(record.get("commit") or "?")[:10] + ("+" if record.get("dirty") else "")
     loads = record.get("machine", {}).get("load_average") or ["?"]
     cpu = record.get("machine", {}).get("cpu_model") or "?"
@@ -251,10 +251,19 @@ def text(record: Mapping[str, Any], before: Mapping[str, Any] | None, rows: Sequ
 def latest(
     runs: Mapping[str, list[dict[str, Any]]],
 ) -> Iterator[tuple[dict[str, Any], dict[str, Any] | None]]:
-    """Each bench's newest run and the run before it."""
+    """Each bench's newest run and the newest earlier run on the same kind of machine (CPU model
+    and core count): the same workload on another CPU differs by more than the 25% this report
+    flags (Evidently's drift run took 126 CPU seconds on one of this workplace's Xeons and 199 on
+    an EPYC), so runs on different machines are never compared; ``--against`` is the fair way."""
     for bench in sorted(runs):
-        found = runs[bench]
-        yield found[-1], found[-2] if len(found) > 1 else None
+        *earlier, newest = runs[bench]
+        same = [r for r in earlier if machine_kind(r) == machine_kind(newest)]
+        yield newest, same[-1] if same else None
+
+
+def machine_kind(record: Mapping[str, Any]) -> tuple[str, object]:
+    machine = record.get("machine", {})
+    return str(machine.get("cpu_model") or "?"), machine.get("cpus")
 
 
 # --- the same machine, two commits ----------------------------------------------------------------

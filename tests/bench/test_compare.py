@@ -27,13 +27,13 @@ def report(seconds: float, speedup: float, memory_share: float, rows: int = 1000
     }
 
 
-def record(folder: Path, stamp: str, figures: dict[str, Any]) -> None:
+def record(folder: Path, stamp: str, figures: dict[str, Any], cpu: str = "Test CPU") -> None:
     data = {
         "bench": figures["bench"],
         "timestamp": stamp,
         "commit": "0123456789abcdef",
         "dirty": False,
-        "machine": {"cpu_model": "Test CPU", "cpus": 2, "load_average": [0.5, 0.4, 0.3]},
+        "machine": {"cpu_model": cpu, "cpus": 2, "load_average": [0.5, 0.4, 0.3]},
         "figures": figures,
     }
     (folder / f"{stamp.replace(':', '')}-{figures['bench']}.json").write_text(json.dumps(data))
@@ -62,6 +62,20 @@ def test_the_newest_run_is_compared_with_the_one_before(results: Path) -> None:
     memory = rows["ratios.memory_share_of_evidently (peak RSS)"]
     assert memory.better == "lower" and memory.met is True and not memory.worse
     assert rows["loopline.columns"].better is None and not rows["loopline.columns"].worse
+
+
+def test_a_run_is_compared_only_with_a_run_on_the_same_kind_of_machine(
+    results: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record(results, "2026-12-03T10:00:00+00:00", report(5.0, 20.0, 0.3), cpu="Other CPU")
+    (newest, before), *_ = compare.latest(compare.recorded(results))
+    assert newest["machine"]["cpu_model"] == "Other CPU" and before is None
+    assert compare.main(["--results", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert "against no earlier run on this kind of machine" in out and "WORSE" not in out
+    record(results, "2026-12-04T10:00:00+00:00", report(2.0, 60.0, 0.2))  # back on Test CPU
+    (newest, before), *_ = compare.latest(compare.recorded(results))
+    assert before is not None and before["timestamp"].startswith("2026-12-02")
 
 
 def test_the_report_flags_only_what_got_more_than_a_quarter_worse(
