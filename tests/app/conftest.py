@@ -6,14 +6,23 @@ all use the password ``loopline-demo``).
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
+from streamlit.components.v2 import manifest_scanner
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT
 
 MAIN = str(ROOT / "app" / "main.py")
+
+# Every new AppTest scans the metadata of every installed distribution for Streamlit components
+# (~100 here: 1-4 s of each test's first run, most of an AppTest's start). The installed packages
+# do not change during a run, so the scan runs once per process and its result is reused.
+manifest_scanner.scan_component_manifests = functools.cache(  # type: ignore[method-assign]
+    manifest_scanner.scan_component_manifests
+)
 DEMO_PASSWORD = "loopline-demo"
 
 
