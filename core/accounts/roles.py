@@ -128,6 +128,7 @@ ACTIONS: dict[str, str | None] = {
     "build.reaped": "build.reap",  # Loopline closes a dead build as aborted, whoever looked
     "promote": "promote",
     "canary.rollback": "canary.rollback",
+    "candidate.mode": "promote",
     # requirements and operations
     "requirements.edit": "requirements.edit",
     "requirements.import": "requirements.edit",
