@@ -1,30 +1,37 @@
 """`loopline bisect PROJECT --check CHECK`: which promoted model version first broke a check.
 
 The versions are the models that served in production (``alias_history``), in the order they were
-first promoted. A check is a system-level expectation judged on the project's current test set,
-each model called the way the prediction service calls it (core/requirements/verify.py's path):
+first promoted. A check is a system-level expectation, judged on the project's current test set:
 
 - an ML requirement's id (``ML-3``): its metric, slice, comparator and threshold, as
-  ``verify-system`` judges them (a requirement relative to production has no fixed threshold and
-  is refused);
+  ``verify-system`` judges them (a requirement relative to production has no fixed threshold,
+  and one over several slices has no single figure: both are refused);
 - an expectation written out: ``METRIC [@ SLICE] OP NUMBER`` — ``accuracy >= 0.9``,
-  ``recall @ language = de >= 0.8`` (a slice as ``name = value``, as the matrix shows it).
+  ``recall @ language = de >= 0.8`` (a slice as ``name = value``, as the matrix shows it);
+- a behavioural test of the project's suite (core/bisect/behave.py): ``behave:NAME`` against the
+  test's own ``min_pass_rate``, or ``behave_pass_rate @ test = NAME >= 0.95``, or a requirement
+  whose metric is ``behave_pass_rate``.
+
+A metric is measured with each model called the way the prediction service calls it
+(core/requirements/verify.py's path); a behavioural test re-runs its seeded examples on each model.
 
 Bisection assumes the check held once and fails now: it probes the newest and the oldest version,
 then halves the range between the last that passed and the first that failed, so n versions cost
 about log2(n) evaluations (``every`` probes them all). Nothing is recorded: the report is the
-evidence, each probed version with its figure, n and verdict.
+evidence, each probed version with its figure, n and verdict (a behavioural test's also with its
+interval and a failing example).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 from core.artifacts.models import Artifact
 from core.artifacts.service import get_artifact
+from core.bisect.behave import BehaveProbe, behave_check, named_test
+from core.bisect.models import BisectCheck, BisectReport, Probe
 from core.errors import InvalidInput, NotFound
 from core.experiments.service import project_test_set
 from core.ml.data import TrainingData, slice_values
@@ -42,6 +49,8 @@ from core.requirements.verify import (
 )
 from core.store import Workspace
 
+__all__ = ["BisectCheck", "BisectReport", "Probe", "bisect", "parse_check", "promoted_versions"]
+
 Progress = Callable[[str, float], None]
 _EXPECTATION = re.compile(
     r"^\s*(?P<metric>[A-Za-z0-9_]+)\s*(?:@\s*(?P<slice>.+?))?\s*(?P<op>>=|<=|>|<)\s*"
@@ -49,52 +58,13 @@ _EXPECTATION = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class BisectCheck:
-    text: str  # as the user wrote it
-    metric: str
-    slice: str  # '' = the whole test set
-    comparator: str
-    threshold: float
-    requirement_id: str | None = None
-
-    @property
-    def expectation(self) -> str:
-        where = f" @ {self.slice}" if self.slice else ""
-        return f"{self.metric}{where} {self.comparator} {self.threshold:g}"
-
-
-@dataclass(frozen=True)
-class Probe:
-    """One promoted version judged by the check."""
-
-    model: str  # ``model:ooo-replies@3``
-    artifact_id: int
-    version: int
-    promoted_at: datetime
-    value: float | None  # None: the figure could not be measured (a slice too small)
-    n: int  # test items the figure rests on
-    passed: bool
-    note: str
-
-
-@dataclass(frozen=True)
-class BisectReport:
-    project: str
-    check: BisectCheck
-    versions: tuple[str, ...]  # every promoted version, oldest first
-    probes: tuple[Probe, ...]  # the versions evaluated, oldest first
-    first_bad: str | None
-    last_good: str | None
-    verdict: str
-
-    @property
-    def found(self) -> bool:
-        return self.first_bad is not None and self.last_good is not None
-
-
 def parse_check(ws: Workspace, project: str, text: str) -> BisectCheck:
-    """A requirement id of the project, or an expectation ``METRIC [@ SLICE] OP NUMBER``."""
+    """A requirement id of the project, an expectation ``METRIC [@ SLICE] OP NUMBER``, or a
+    behavioural test ``behave:NAME``."""
+    spec = get_project(ws, project).spec
+    behave = behave_check(ws, spec, text)
+    if behave is not None:
+        return behave
     with ws.store.read() as tx:
         requirements = {r.requirement_id: r for r in select_current(tx, project)}
     if text.strip() in requirements:
@@ -105,15 +75,14 @@ def parse_check(ws: Workspace, project: str, text: str) -> BisectCheck:
         raise InvalidInput(
             f"Unknown check {text!r}. Expected a requirement of {project!r} with a metric"
             + (f" ({', '.join(ids)})" if ids else "")
-            + " or an expectation such as 'accuracy >= 0.9' or 'recall @ language = de >= 0.8'.",
+            + ", an expectation such as 'accuracy >= 0.9' or 'recall @ language = de >= 0.8'"
+            + ", or a behavioural test such as 'behave:NAME'.",
             hint="quote the check: --check 'f1 >= 0.8'",
         )
+    slice_ = (found["slice"] or "").strip()
+    test = named_test(found["metric"], slice_, f"The check {text!r}")
     return BisectCheck(
-        text,
-        found["metric"],
-        (found["slice"] or "").strip(),
-        found["op"],
-        float(found["threshold"]),
+        text, found["metric"], slice_, found["op"], float(found["threshold"]), test=test
     )
 
 
@@ -132,8 +101,19 @@ def _from_requirement(requirement: Requirement, text: str) -> BisectCheck:
     comparator = requirement.comparator or ">="
     if comparator not in COMPARATORS:
         raise InvalidInput(f"Requirement {rid}'s comparator {comparator!r} cannot be bisected.")
+    if len(requirement.slices) > 1:
+        raise InvalidInput(
+            f"Requirement {rid} holds on {len(requirement.slices)} slices "
+            f"({'; '.join(requirement.slices)}): bisect follows one figure.",
+            hint=f"write the expectation for one of them: "
+            f"'{requirement.metric} @ {requirement.slices[0]} {comparator} "
+            f"{requirement.threshold:g}'",
+        )
     slice_ = requirement.slices[0] if requirement.slices else ""
-    return BisectCheck(text, requirement.metric, slice_, comparator, requirement.threshold, rid)
+    test = named_test(requirement.metric, slice_, f"Requirement {rid}")
+    return BisectCheck(
+        text, requirement.metric, slice_, comparator, requirement.threshold, rid, test=test
+    )
 
 
 def promoted_versions(ws: Workspace, project: str) -> list[tuple[Artifact, datetime]]:
@@ -167,13 +147,15 @@ def bisect(
             hint=f"promote one: `loopline promote {project} MODEL --reason …`",
         )
     report("reading the test set", 0.02)
-    test = project_test_set(ws, spec)
+    judge: Callable[[Artifact, datetime], Probe] = (
+        BehaveProbe(ws, spec, parsed) if parsed.test else MetricProbe(ws, spec, parsed)
+    )
     probes: dict[int, Probe] = {}
 
     def probe(index: int) -> Probe:
         if index not in probes:
             report(f"checking {versions[index][0].ref}", 0.05 + 0.9 * len(probes) / len(versions))
-            probes[index] = _probe(ws, spec, test, parsed, *versions[index])
+            probes[index] = judge(*versions[index])
         return probes[index]
 
     if every:
@@ -223,33 +205,35 @@ def _verdict(check: BisectCheck, refs: tuple[str, ...], good: int | None, bad: i
     return f"{refs[bad]} broke {check.expectation}: {refs[good]} before it passed."
 
 
-def _probe(
-    ws: Workspace,
-    spec: ProjectSpec,
-    test: TrainingData,
-    check: BisectCheck,
-    model: Artifact,
-    promoted_at: datetime,
-) -> Probe:
-    predict, _ = service_path(ws, spec.name, model, spec)
-    rows = service_rows(test.frame, spec)
-    predictions = predict_all(predict, rows, len(spec.labels.classes), lambda fraction: None)
-    if check.slice:
-        figures = slice_metrics(spec, test, predictions).get(check.slice, {})
-        n = _slice_size(spec, test, check.slice)
-    else:
-        figures, n = overall_metrics(spec, test, predictions), len(rows)
-    value = figures.get(check.metric)
-    if value is None:
-        where = f"slice {check.slice!r}" if check.slice else "the test set"
-        note = f"no {check.metric} on {where} (unknown metric, or too few items)"
-        return Probe(model.ref, model.artifact_id, model.version, promoted_at, None, n, False, note)
-    passed = compare(float(value), check.comparator, check.threshold)
-    note = f"{check.metric} = {value:.4f} ({'passes' if passed else 'fails'} {check.comparator} "
-    note += f"{check.threshold:g})"
-    return Probe(
-        model.ref, model.artifact_id, model.version, promoted_at, float(value), n, passed, note
-    )
+class MetricProbe:
+    """Judges promoted versions by a metric on the project's test set, read once."""
+
+    def __init__(self, ws: Workspace, spec: ProjectSpec, check: BisectCheck) -> None:
+        self.ws = ws
+        self.spec = spec
+        self.check = check
+        self.test = project_test_set(ws, spec)
+
+    def __call__(self, model: Artifact, promoted_at: datetime) -> Probe:
+        spec, test, check = self.spec, self.test, self.check
+        predict, _ = service_path(self.ws, spec.name, model, spec)
+        rows = service_rows(test.frame, spec)
+        predictions = predict_all(predict, rows, len(spec.labels.classes), lambda fraction: None)
+        if check.slice:
+            figures = slice_metrics(spec, test, predictions).get(check.slice, {})
+            n = _slice_size(spec, test, check.slice)
+        else:
+            figures, n = overall_metrics(spec, test, predictions), len(rows)
+        value = figures.get(check.metric)
+        ref, artifact_id, version = model.ref, model.artifact_id, model.version
+        if value is None:
+            where = f"slice {check.slice!r}" if check.slice else "the test set"
+            note = f"no {check.metric} on {where} (unknown metric, or too few items)"
+            return Probe(ref, artifact_id, version, promoted_at, None, n, False, note)
+        passed = compare(float(value), check.comparator, check.threshold)
+        note = f"{check.metric} = {value:.4f} ({'passes' if passed else 'fails'} "
+        note += f"{check.comparator} {check.threshold:g})"
+        return Probe(ref, artifact_id, version, promoted_at, float(value), n, passed, note)
 
 
 def _slice_size(spec: ProjectSpec, test: TrainingData, name: str) -> int:

@@ -46,8 +46,9 @@ def add_commands(add: Adder) -> None:
     p.add_argument(
         "--check",
         required=True,
-        help="a requirement id (ML-3) or an expectation: 'accuracy >= 0.9', "
-        "'recall @ language = de >= 0.8'",
+        help="a requirement id (ML-3), an expectation ('accuracy >= 0.9', "
+        "'recall @ language = de >= 0.8') or a behavioural test of the project's suite "
+        "('behave:German out-of-office with a return date')",
     )
     p.add_argument("--every", action="store_true", help="evaluate every version, not log2(n)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -156,22 +157,31 @@ def cmd_bisect(args: argparse.Namespace) -> int:
     report = client(args).automation.bisect(args.project, args.check, every=args.every)
     if args.json:
         print(json.dumps(serialise(report), indent=2))
-    else:
-        print(f"{report.project}: {report.check.expectation} over {len(report.versions)} versions")
-        print_table(
-            [
-                {
-                    "version": p.model,
-                    "promoted": f"{p.promoted_at:%Y-%m-%d}",
-                    "value": "-" if p.value is None else f"{p.value:.4f}",
-                    "n": p.n,
-                    "verdict": "pass" if p.passed else "FAIL",
-                }
-                for p in report.probes
-            ]
-        )
-        print(report.verdict)
+        return 1 if report.first_bad is not None else 0
+    print(f"{report.project}: {report.check.expectation} over {len(report.versions)} versions")
+    behave = bool(report.check.test)
+    print_table(
+        [
+            {
+                "version": p.model,
+                "promoted": f"{p.promoted_at:%Y-%m-%d}",
+                ("pass rate" if behave else "value"): "-" if p.value is None else f"{p.value:.4f}",
+                "n": p.n,
+                **({"95% CI": _interval(p.lower, p.upper)} if behave else {}),
+                "verdict": "pass" if p.passed else "FAIL",
+            }
+            for p in report.probes
+        ]
+    )
+    for p in report.probes:
+        if p.example and not p.passed:
+            print(f"{p.model}, e.g. {p.example}")
+    print(report.verdict)
     return 1 if report.first_bad is not None else 0
+
+
+def _interval(lower: float | None, upper: float | None) -> str:
+    return "-" if lower is None or upper is None else f"{lower:.3f}–{upper:.3f}"
 
 
 # -- webhooks -----------------------------------------------------------------------------------

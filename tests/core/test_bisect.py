@@ -1,6 +1,7 @@
 """`loopline bisect` (issue 17): a seeded regression in the promoted model history of the small
 tickets project — v1 and v2 trained on every label, v3 and v4 on six — is found (v3), with the
-evidence per version probed; the check as an expectation or a requirement; exact messages."""
+evidence per version probed; the check as an expectation, a requirement or a behavioural test of
+the project's suite; exact messages. tests/core/test_bisect_behave.py bisects the demo."""
 
 from __future__ import annotations
 
@@ -92,6 +93,135 @@ def test_a_requirement_is_a_check(history: Client, tmp_path: Path) -> None:
     assert report.first_bad == "model:tickets@3"
 
 
+SUITE = """\
+seed: 3
+tests:
+  - name: a billing question goes to billing
+    type: mft
+    examples:
+      template: {text: "please help {a} {b} {c}", channel: mail}
+      fill:
+        a: [invoice, refund, charged]
+        b: [payment, receipt, price]
+        c: [invoice, refund, charged, payment, receipt, price]
+      count: 20
+    expect: {label: billing}
+    min_pass_rate: MIN
+"""
+BILLING = "a billing question goes to billing"
+
+
+def _with_suite(history: Client, folder: Path, min_pass_rate: float = 0.9) -> Client:
+    """A copy of the history whose project has a behavioural suite (gates/tickets.behave.yaml)."""
+    shutil.copytree(history.location, folder / "ws")
+    (folder / "ws" / "gates").mkdir(exist_ok=True)
+    suite = SUITE.replace("MIN", str(min_pass_rate))
+    (folder / "ws" / "gates" / "tickets.behave.yaml").write_text(suite, encoding="utf-8")
+    return Client(folder / "ws", ADMIN)
+
+
+def test_a_behavioural_test_is_a_check(history: Client, tmp_path: Path) -> None:
+    """The suite's test re-run on each version with the same 20 examples: pass rate, n, the
+    Wilson interval and a failing example per version; the test's own min_pass_rate."""
+    client = _with_suite(history, tmp_path)
+    report = client.automation.bisect(PROJECT, f"behave:{BILLING}", every=True)
+    assert (report.check.test, report.check.threshold) == (BILLING, 0.9)
+    assert report.check.expectation == f"behave: {BILLING} (pass rate >= 0.9)"
+    assert (report.last_good, report.first_bad) == ("model:tickets@2", "model:tickets@3")
+    assert report.verdict == (
+        f"model:tickets@3 broke behave: {BILLING} (pass rate >= 0.9): model:tickets@2 before it "
+        "passed."
+    )
+    assert [p.n for p in report.probes] == [20] * 4
+    good, bad = report.probes[1], report.probes[2]
+    assert good.passed and good.value is not None and good.value >= 0.9 and not good.example
+    assert not bad.passed and bad.value is not None and bad.value < 0.9
+    assert bad.lower is not None and bad.upper is not None and bad.lower <= bad.value <= bad.upper
+    assert bad.note.startswith(
+        f"{round(bad.value * 20)}/20 passed ({bad.value:.3f}; n = 20, 95% CI"
+    )
+    assert bad.note.endswith("fails >= 0.9")
+    assert bad.example.startswith("please help ") and "expected label is billing, got label " in (
+        bad.example
+    )
+    again = client.automation.bisect(PROJECT, f"behave: '{BILLING}'", every=True)
+    assert again.probes == report.probes  # seeded: the same examples, the same figures
+
+
+def test_a_behavioural_test_with_its_own_threshold(history: Client, tmp_path: Path) -> None:
+    client = _with_suite(history, tmp_path, min_pass_rate=1.0)
+    strict = client.automation.bisect(PROJECT, f"behave:{BILLING}")
+    lenient = client.automation.bisect(PROJECT, f"behave_pass_rate @ test = {BILLING} >= 0")
+    assert strict.check.threshold == 1.0 and strict.first_bad is not None
+    assert lenient.check.test == BILLING and lenient.first_bad is None
+    assert lenient.verdict == (
+        f"model:tickets@4 passes behave: {BILLING} (pass rate >= 0): nothing is broken."
+    )
+
+
+def test_a_requirement_on_a_behavioural_test_is_a_check(history: Client, tmp_path: Path) -> None:
+    client = _with_suite(history, tmp_path)
+    (tmp_path / "reqs.yaml").write_text(
+        "project: tickets\n"
+        "system:\n  - {id: SYS-1, title: Billing questions reach billing}\n"
+        "ml:\n  - {id: ML-1, title: Billing questions are billing, derived_from: [SYS-1],\n"
+        "     metric: behave_pass_rate, slices: ['test = a billing question goes to billing'],\n"
+        "     comparator: '>=', threshold: 0.9, evidence: build}\n"
+        "  - {id: ML-2, title: Both channels, derived_from: [SYS-1], metric: accuracy,\n"
+        "     slices: ['channel = mail', 'channel = chat'], comparator: '>=', threshold: 0.8}\n",
+        encoding="utf-8",
+    )
+    client.requirements.import_file(tmp_path / "reqs.yaml")
+    report = client.automation.bisect(PROJECT, "ML-1")
+    assert (report.check.requirement_id, report.check.test) == ("ML-1", BILLING)
+    assert report.first_bad == "model:tickets@3"
+    with pytest.raises(InvalidInput) as error:
+        client.automation.bisect(PROJECT, "ML-2")
+    assert error.value.message == (
+        "Requirement ML-2 holds on 2 slices (channel = mail; channel = chat): bisect follows one "
+        "figure."
+    )
+    assert error.value.hint == (
+        "write the expectation for one of them: 'accuracy @ channel = mail >= 0.8'"
+    )
+
+
+def test_a_behavioural_check_that_names_no_known_test(history: Client, tmp_path: Path) -> None:
+    with pytest.raises(NotFound) as missing:
+        history.automation.bisect(PROJECT, f"behave:{BILLING}")
+    assert missing.value.message == (
+        f"Project 'tickets' has no behavioural suite to take the test '{BILLING}' from."
+    )
+    client = _with_suite(history, tmp_path)
+    for check, message in [
+        ("behave:billing questions",
+         "tickets.behave.yaml has no behavioural test 'billing questions'. "
+         f"Expected one of: {BILLING}."),
+        ("behave: ", "The check 'behave: ' names no behavioural test."),
+        ("behave_pass_rate >= 0.9",
+         "The check 'behave_pass_rate >= 0.9': behave_pass_rate is a behavioural test's pass "
+         "rate and needs the test as its slice, not 'none'."),
+    ]:  # fmt: skip
+        with pytest.raises(InvalidInput) as error:
+            client.automation.bisect(PROJECT, check)
+        assert error.value.message == message
+
+
+def test_the_cli_prints_a_behavioural_tests_evidence(history: Client, tmp_path: Path) -> None:
+    client = _with_suite(history, tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "core.cli", "-w", str(client.location), "bisect", PROJECT,
+         "--check", f"behave:{BILLING}"],
+        capture_output=True, text=True, timeout=300, check=False, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"tickets: behave: {BILLING} (pass rate >= 0.9) over 4 versions"
+    assert lines[1].split() == ["version", "promoted", "pass", "rate", "n", "95%", "CI", "verdict"]
+    assert any(line.startswith("model:tickets@3, e.g. please help ") for line in lines)
+    assert lines[-1].startswith("model:tickets@3 broke behave: ")
+
+
 def test_the_cli_prints_the_evidence_and_exits_1(history: Client) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "core.cli", "-w", str(history.location), "bisect", PROJECT,
@@ -108,8 +238,9 @@ def test_the_cli_prints_the_evidence_and_exits_1(history: Client) -> None:
     ("check", "message"),
     [
         ("accuracy is good",
-         "Unknown check 'accuracy is good'. Expected a requirement of 'tickets' with a metric "
-         "or an expectation such as 'accuracy >= 0.9' or 'recall @ language = de >= 0.8'."),
+         "Unknown check 'accuracy is good'. Expected a requirement of 'tickets' with a metric, "
+         "an expectation such as 'accuracy >= 0.9' or 'recall @ language = de >= 0.8', "
+         "or a behavioural test such as 'behave:NAME'."),
     ],
 )  # fmt: skip
 def test_a_bad_check_is_named(history: Client, check: str, message: str) -> None:
