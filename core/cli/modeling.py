@@ -109,10 +109,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    if args.disagreements is not None and args.disagreements < 0:
+        from core.api import InvalidInput
+
+        raise InvalidInput(
+            f"--disagreements takes a number of rows, 0 or more; got {args.disagreements}.",
+            hint="e.g. --disagreements 20",
+        )
     comparison = client(args).runs.compare(args.runs, args.slice_metric)
     deltas = comparison.deltas
     if args.json:
-        print(json.dumps(_comparison_json(comparison), indent=1, default=str))
+        print(json.dumps(_comparison_json(comparison, args.disagreements), indent=1, default=str))
         return 0
     print(f"Measured on {comparison.test_set}.")
     columns = [c for c in comparison.metrics.columns if not str(c).startswith("Δ ")]
@@ -140,16 +147,52 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 for name, values in comparison.slices.iterrows()
             ]
         )
+    if args.disagreements:
+        _print_disagreements(comparison, args.disagreements)
     return 0
+
+
+def _print_disagreements(comparison: Any, count: int) -> None:
+    rows = comparison.disagreement_rows
+    total = comparison.disagreement_total
+    if not total or rows.empty:
+        print("\nThe runs agree on every test item.")
+        return
+    shown = rows.head(count)
+    print(
+        f"\nThe first {len(shown):,} of {total:,} test items on which the runs disagree "
+        f"({comparison.disagreement_order}); ✗ marks a wrong prediction:"
+    )
+    runs = comparison.prediction_columns()
+    wrong = {r: comparison.wrong_in(r) for r in runs}
+    first = [c for c in rows.columns if c not in ("text", *runs) and not _is_score(c, runs)]
+    table = []
+    for index, row in shown.iterrows():
+        line: dict[str, Any] = {c: row[c] for c in first}
+        for run in runs:
+            score = row.get(f"{run} score")
+            mark = "✗ " if wrong[run].loc[index] else ""
+            line[run] = mark + str(row[run]) + ("" if score is None else f" {float(score):.3f}")
+        if "text" in rows.columns:
+            line["text"] = row["text"]
+        table.append(line)
+    print_table(table)
+
+
+def _is_score(column: str, runs: list[str]) -> bool:
+    return any(column == f"{r} score" for r in runs)
 
 
 def _number(value: Any) -> str:
     return "" if value is None or value != value else f"{float(value):.4f}"
 
 
-def _comparison_json(comparison: Any) -> dict[str, Any]:
+def _comparison_json(comparison: Any, disagreements: int | None = None) -> dict[str, Any]:
     metrics = comparison.metrics.astype(object).where(comparison.metrics.notna(), None)
     slices = comparison.slices.astype(object).where(comparison.slices.notna(), None)
+    rows = comparison.disagreement_rows
+    if disagreements is not None:
+        rows = rows.head(disagreements)
     return {
         "test_set": comparison.test_set,
         "common_items": comparison.common_items,
@@ -158,6 +201,12 @@ def _comparison_json(comparison: Any) -> dict[str, Any]:
         "slices": slices.to_dict(),
         "slice_sizes": comparison.slice_sizes,
         "too_small": sorted(s for s in comparison.slice_sizes if comparison.too_small(s)),
+        "disagreements": {
+            "total": comparison.disagreement_total,
+            "order": comparison.disagreement_order,
+            "runs": comparison.prediction_columns(),
+            "rows": rows.astype(object).where(rows.notna(), None).to_dict("records"),
+        },
     }
 
 
@@ -354,6 +403,14 @@ def add_commands(add: Adder) -> None:
     compare.add_argument("runs", type=int, nargs="+", metavar="RUN")
     compare.add_argument("--slice-metric", default="accuracy", help="the metric per slice")
     compare.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    compare.add_argument(
+        "--disagreements",
+        type=int,
+        metavar="N",
+        help="print the first N test items the runs disagree on (text, slices, true label, "
+        "each run's prediction and score), the most telling first; with --json: keep N of them "
+        "(default: every one kept, at most 200)",
+    )
     register_cmd = add(
         "register", cmd_register, "Register a finished run's model as a new model version."
     )

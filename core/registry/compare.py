@@ -15,6 +15,7 @@ from core.data.service import latest_dataset
 from core.errors import InvalidInput, NotFound
 from core.experiments.service import RunDetail, get_run, project_test_set, test_set_inputs
 from core.ml.evaluate import MIN_SLICE, classification_metrics, span_metrics
+from core.ml.importance import feature_weights
 from core.ml.labeled import slice_values
 from core.ml.model import Model
 from core.projects.service import get_project
@@ -52,7 +53,7 @@ class Comparison:
     slices: pd.DataFrame  # rows: slice; columns: run labels; values: the slice metric
     params: pd.DataFrame  # only parameters that differ
     confusion: dict[str, tuple[list[str], list[list[int]]]]
-    disagreements: list[str]  # test items one run gets right and another wrong
+    disagreements: list[str]  # the ids of ``disagreement_rows``, in their order
     history: pd.DataFrame  # run, key, step, value
     # the test set every figure above was measured on, in words, and its size (None: the runs'
     # own, different test sets, so no difference is judged)
@@ -63,6 +64,33 @@ class Comparison:
     deltas: pd.DataFrame = field(default_factory=pd.DataFrame)
     slice_sizes: dict[str, int] = field(default_factory=dict)  # items per slice, common set
     min_slice: int = MIN_SLICE  # a slice with fewer items is too small to judge
+    # the test items one run (production counted) gets right and another wrong, the most telling
+    # first, at most DISAGREEMENT_ROWS: "item", "text" (a cut of the item's text, or a tabular
+    # item's weightiest feature values), one column per slice, "true label", then each run's
+    # prediction under its label ("production" for a production run not picked) and its
+    # probability ("<label> score"); without a common test set: "item" and, per run, "wrong"
+    # where its recorded evaluation got the item wrong
+    disagreement_rows: pd.DataFrame = field(default_factory=pd.DataFrame)
+    disagreement_total: int = 0  # every such item, not only the rows kept
+    disagreement_order: str = ""  # which rows were kept and in what order, in words
+
+    def prediction_columns(self) -> list[str]:
+        """The columns of ``disagreement_rows`` that hold a run's prediction, in order."""
+        names = [run_label(r) for r in self.runs] + ["production"]
+        return [n for n in names if n in self.disagreement_rows.columns]
+
+    def wrong_in(self, column: str) -> pd.Series[bool]:
+        """Which disagreement rows the run in ``column`` gets wrong."""
+        rows = self.disagreement_rows
+        if column not in rows.columns:
+            raise InvalidInput(
+                f"No run {column!r} in the comparison. Expected one of: "
+                f"{', '.join(self.prediction_columns())}.",
+                hint="name a run as its column reads, e.g. '#12 build-3' or 'production'",
+            )
+        if TRUE_LABEL in rows.columns:
+            return rows[column].astype(str) != rows[TRUE_LABEL].astype(str)
+        return rows[column] == "wrong"
 
     def verdict(self, label: str, metric: str) -> str:
         """``better``/``worse``/``no clear difference`` for the run column ``label`` on
@@ -75,6 +103,12 @@ class Comparison:
     def too_small(self, slice_name: str) -> bool:
         """Whether the slice has too few common items to judge (fewer than MIN_SLICE)."""
         return self.slice_sizes.get(slice_name, 0) < self.min_slice
+
+
+DISAGREEMENT_ROWS = 200  # disagreements kept: a table a person reads and a browser draws at once
+TEXT_LENGTH = 120  # characters of an item's text in the disagreement rows
+KEY_FEATURES = 5  # a tabular item's feature values in its text
+TRUE_LABEL = "true label"
 
 
 def run_label(run: RunDetail) -> str:
@@ -92,6 +126,7 @@ class _Common:
     probabilities: dict[int, np.ndarray]  # run id -> its model's probabilities on the items
     spans: list[list[Span]] = field(default_factory=list)  # gold spans per item
     extracted: dict[int, list[list[Span]]] = field(default_factory=dict)  # run id -> its spans
+    weights: dict[int, dict[str, float]] = field(default_factory=dict)  # run id -> feature shares
 
     @property
     def classes(self) -> list[str]:
@@ -137,8 +172,10 @@ def compare_runs(
     params = pd.DataFrame(
         {run_label(r): [r.params.get(k) for k in differing] for r in runs}, index=differing
     )
-    confusion, disagreements = (
-        _common_confusion(runs, common) if common is not None else _recorded_confusion(ws, runs)
+    confusion, split = (
+        _common_confusion(runs, baseline, common)
+        if common is not None
+        else _recorded_confusion(ws, runs)
     )
     history = (
         pd.concat(
@@ -154,12 +191,15 @@ def compare_runs(
         slices,
         params,
         confusion,
-        disagreements[:200],
+        [str(i) for i in split.rows["item"]] if "item" in split.rows else [],
         history,
         test_set=_test_set_text(everyone, common),
         common_items=None if common is None else len(common.frame),
         deltas=deltas,
         slice_sizes=sizes,
+        disagreement_rows=split.rows,
+        disagreement_total=split.total,
+        disagreement_order=split.order,
     )
 
 
@@ -213,15 +253,18 @@ def _score(ws: Workspace, spec: ProjectSpec, runs: Sequence[RunDetail]) -> _Comm
         for run_id, model in models.items()
         if model is not None
     }
+    weights = {
+        run_id: feature_weights(model) for run_id, model in models.items() if model is not None
+    }
     if not spec.labels.spans:
-        return _Common(spec, frame, truth, scores)
+        return _Common(spec, frame, truth, scores, weights=weights)
     gold = [list(s) for s, k in zip(data.spans, keep, strict=True) if k]
     extracted = {
         run_id: [list(s) for s in model.extract(frame, spec)]
         for run_id, model in models.items()
         if model is not None
     }
-    return _Common(spec, frame, truth, scores, gold, extracted)
+    return _Common(spec, frame, truth, scores, gold, extracted, weights)
 
 
 def _model(ws: Workspace, run: RunDetail) -> Model | None:
@@ -441,36 +484,166 @@ def _evaluation(ws: Workspace, run: RunDetail) -> dict[str, Any]:
 
 
 def _common_confusion(
-    runs: Sequence[RunDetail], common: _Common
-) -> tuple[dict[str, tuple[list[str], list[list[int]]]], list[str]]:
+    runs: Sequence[RunDetail], baseline: RunDetail | None, common: _Common
+) -> tuple[dict[str, tuple[list[str], list[list[int]]]], _Split]:
     k = len(common.classes)
     confusion = {}
-    right = {}
     for run in runs:
         predicted = common.predicted(run.run_id)
         table = np.bincount(common.truth * k + predicted, minlength=k * k).reshape(k, k)
         confusion[run_label(run)] = (common.classes, [[int(c) for c in row] for row in table])
-        right[run.run_id] = predicted == common.truth
+    return confusion, _disagreements(runs, baseline, common)
+
+
+# -- the items the runs disagree on ------------------------------------------------------------
+@dataclass(frozen=True)
+class _Split:
+    rows: pd.DataFrame
+    total: int
+    order: str
+
+
+def _disagreements(
+    runs: Sequence[RunDetail], baseline: RunDetail | None, common: _Common
+) -> _Split:
+    """The items one run (production counted) gets right and another wrong. The reference is
+    production (else the first run picked): first the items it gets wrong and another run right,
+    then those it gets right and another wrong; within each, the widest spread of the runs'
+    probabilities of the true label first. Of more than DISAGREEMENT_ROWS, each half keeps
+    at least half the rows."""
+    columns = {run_label(r): r.run_id for r in runs}
+    if baseline is not None and baseline.run_id not in columns.values():
+        columns["production"] = baseline.run_id
+    if len(columns) < 2:
+        return _Split(pd.DataFrame(), 0, "")
+    reference = baseline.run_id if baseline is not None else runs[0].run_id
+    reference_name = next(n for n, r in columns.items() if r == reference)
+    if baseline is not None and reference_name != "production":
+        reference_name = f"production ({reference_name})"
+    items = np.arange(len(common.truth))
+    truth_p = np.vstack([common.probabilities[r][items, common.truth] for r in columns.values()])
+    right = np.vstack([common.predicted(r) == common.truth for r in columns.values()])
+    split = right.any(axis=0) & ~right.all(axis=0)
+    reference_right = common.predicted(reference) == common.truth
+    spread = truth_p.max(axis=0) - truth_p.min(axis=0)
     ids = common.frame[common.spec.id_column].astype(str).to_numpy()
-    if len(runs) < 2:
-        return confusion, []
-    correct = np.vstack(list(right.values()))
-    split = correct.any(axis=0) & ~correct.all(axis=0)
-    return confusion, sorted(ids[split].tolist())
+    fixed, broken = (
+        _ordered(np.flatnonzero(split & ~reference_right), spread, ids),
+        _ordered(np.flatnonzero(split & reference_right), spread, ids),
+    )
+    half = DISAGREEMENT_ROWS // 2
+    first = min(len(fixed), DISAGREEMENT_ROWS - min(len(broken), half))
+    second = min(len(broken), DISAGREEMENT_ROWS - first)
+    kept = np.concatenate([fixed[:first], broken[:second]]).astype(int)
+    total = int(split.sum())
+    order = (
+        f"first where {reference_name} is wrong and another run right ({len(fixed):,}), then "
+        f"where {reference_name} is right and another run wrong ({len(broken):,}); within each, "
+        "the widest spread of the runs' probabilities of the true label first"
+    )
+    if total > len(kept):
+        order += f"; the first {len(kept):,} of {total:,} kept, at most half from either"
+    return _Split(_rows(common, columns, kept), total, order)
+
+
+def _ordered(picked: np.ndarray, spread: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """``picked`` item indices, the widest spread first, then by item id."""
+    if not len(picked):
+        return picked
+    return picked[np.lexsort((ids[picked], -spread[picked]))]
+
+
+def _rows(common: _Common, columns: dict[str, int], kept: np.ndarray) -> pd.DataFrame:
+    spec = common.spec
+    frame = common.frame.iloc[kept].reset_index(drop=True)
+    out: dict[str, Any] = {
+        "item": frame[spec.id_column].astype(str).tolist(),
+        "text": _texts(frame, spec, common.weights),
+    }
+    for slice_spec in spec.slices:
+        name = slice_spec.name if slice_spec.name not in out else f"{slice_spec.name} (slice)"
+        out[name] = [str(v) for v in slice_values(frame, slice_spec)]
+    out[TRUE_LABEL] = [common.classes[i] for i in common.truth[kept]]
+    for name, run_id in columns.items():
+        probabilities = common.probabilities[run_id][kept]
+        predicted = probabilities.argmax(axis=1) if len(kept) else np.zeros(0, dtype=int)
+        out[name] = [common.classes[int(i)] for i in predicted]
+        out[f"{name} score"] = [
+            round(float(p[i]), 3) for p, i in zip(probabilities, predicted, strict=True)
+        ]
+    return pd.DataFrame(out)
+
+
+def _texts(
+    frame: pd.DataFrame, spec: ProjectSpec, weights: dict[int, dict[str, float]]
+) -> list[str]:
+    """Each item as a person reads it: a text project's text fields, whitespace folded, cut to
+    TEXT_LENGTH characters; a tabular item's KEY_FEATURES weightiest feature values (the compared
+    models' mean importance; the slices' own columns are shown beside it)."""
+    if spec.text_fields:
+        parts = [frame[f].astype("string").fillna("") for f in spec.text_fields]
+        return [
+            _cut(" · ".join(" ".join(p.split()) for p in values if p))
+            for values in zip(*parts, strict=True)
+        ]
+    features = _key_features(spec, weights)
+    return [
+        " · ".join(f"{f} {_value(v)}" for f, v in zip(features, values, strict=True))
+        for values in zip(*(frame[f] for f in features), strict=True)
+    ]
+
+
+def _key_features(spec: ProjectSpec, weights: dict[int, dict[str, float]]) -> list[str]:
+    shown = {s.column for s in spec.slices if s.derive is None and s.bins is None}
+    candidates = [f for f in spec.features if f not in shown] or list(spec.features)
+    mean = {f: sum(w.get(f, 0.0) for w in weights.values()) for f in candidates}
+    ranked = sorted(candidates, key=lambda f: (-mean[f], candidates.index(f)))
+    return ranked[:KEY_FEATURES]
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= TEXT_LENGTH else text[: TEXT_LENGTH - 1].rstrip() + "…"
+
+
+def _value(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "—"
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value)).lower()
+    if isinstance(value, int | np.integer):
+        return f"{int(value):,}"
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        if number.is_integer():
+            return f"{number:,.0f}"
+        return f"{number:,.1f}" if abs(number) >= 100 else f"{number:.3g}"
+    return str(value)
 
 
 def _recorded_confusion(
     ws: Workspace, runs: Sequence[RunDetail]
-) -> tuple[dict[str, tuple[list[str], list[list[int]]]], list[str]]:
+) -> tuple[dict[str, tuple[list[str], list[list[int]]]], _Split]:
+    """Runs without a common test set: their recorded confusion matrices, and the items some
+    run's own evaluation got wrong and another's did not (their predictions are not known)."""
     confusion: dict[str, tuple[list[str], list[list[int]]]] = {}
     wrong: dict[str, set[str]] = {}
     for run in runs:
         evaluation = _evaluation(ws, run)
         if evaluation:
             confusion[run_label(run)] = (evaluation["classes"], evaluation["confusion"])
-            wrong[run_label(run)] = set(evaluation.get("misclassified", []))
+            wrong[run_label(run)] = {str(i) for i in evaluation.get("misclassified", [])}
     sets = list(wrong.values())
-    disagreements = (
-        sorted(set().union(*sets) - sets[0].intersection(*sets[1:])) if len(sets) > 1 else []
+    if len(sets) < 2:
+        return confusion, _Split(pd.DataFrame(), 0, "")
+    items = sorted(set().union(*sets) - sets[0].intersection(*sets[1:]))
+    kept = items[:DISAGREEMENT_ROWS]
+    rows = pd.DataFrame(
+        {"item": kept, **{n: ["wrong" if i in w else "" for i in kept] for n, w in wrong.items()}}
     )
-    return confusion, disagreements
+    order = (
+        "the runs have no common test set, so their predictions are not known: each item some "
+        "run's own evaluation got wrong (marked 'wrong') and another's did not, by item id"
+    )
+    if len(items) > len(kept):
+        order += f"; the first {len(kept):,} of {len(items):,} kept"
+    return confusion, _Split(rows, len(items), order)
