@@ -152,7 +152,59 @@ def comparison_view(comparison: Comparison, findings: list[SliceFinding]) -> Non
             comparison.history, x="step", y="value", color="run", facet_col="key", height=280
         )
         st.plotly_chart(chart, key="compare.history")
-    if comparison.disagreements:
-        items = plural(len(comparison.disagreements), "test item")
-        with st.expander(f"{items} on which the runs disagree"):
-            st.write(", ".join(comparison.disagreements[:200]))
+    disagreement_table(comparison)
+
+
+EVERY_ITEM = "every item"
+WRONG = "background-color: #ffe3e3"
+
+
+def _wrong_style(comparison: Comparison, rows: pd.DataFrame) -> pd.DataFrame:
+    """Light red: a run's prediction (and its score) where the run is wrong."""
+    styles = pd.DataFrame("", index=rows.index, columns=rows.columns)
+    for column in comparison.prediction_columns():
+        wrong = comparison.wrong_in(column).loc[rows.index]
+        styles.loc[wrong, column] = WRONG
+        if f"{column} score" in styles.columns:
+            styles.loc[wrong, f"{column} score"] = WRONG
+    return styles
+
+
+def disagreement_table(comparison: Comparison) -> None:
+    """The test items on which the runs disagree: each item's text, slices, true label and each
+    run's prediction, filtered to one run's mistakes, and as a CSV file."""
+    rows = comparison.disagreement_rows
+    if not comparison.disagreement_total or rows.empty:
+        return
+    title = plural(comparison.disagreement_total, "test item")
+    with st.expander(f"{title} on which the runs disagree", expanded=True):
+        order = comparison.disagreement_order
+        st.caption(
+            f"{order[:1].upper()}{order[1:]}. Light red: the run's prediction is wrong; score: "
+            "the model's probability of the label it predicts."
+        )
+        runs = comparison.prediction_columns()
+        key = "experiments.disagreements.wrong"
+        if st.session_state.get(key) not in (None, EVERY_ITEM, *runs):  # other runs picked
+            del st.session_state[key]
+        left, right = st.columns([3, 1])
+        wrong_in = left.selectbox("Only where this run is wrong", [EVERY_ITEM, *runs], key=key)
+        chosen = rows if wrong_in == EVERY_ITEM else rows[comparison.wrong_in(wrong_in)]
+        right.download_button(
+            "Download CSV",
+            chosen.to_csv(index=False).encode("utf-8"),
+            file_name="disagreements.csv",
+            mime="text/csv",
+            key="experiments.disagreements.download",
+        )
+        if wrong_in != EVERY_ITEM:
+            st.caption(
+                f"{plural(len(chosen), 'item')} of the {len(rows):,} shown: {wrong_in} wrong."
+            )
+        st.dataframe(
+            shown(chosen).style.apply(lambda _: _wrong_style(comparison, chosen), axis=None),
+            width="stretch",
+            hide_index=True,
+            height=min(420, 35 * (len(chosen) + 1) + 3),
+            key="experiments.disagreements",
+        )

@@ -49,6 +49,38 @@ def test_compare_two_runs(app_on: AppTest) -> None:
     assert set(differences["verdict"]) <= {"better", "worse", "no clear difference"}
 
 
+def test_the_items_the_runs_disagree_on_show_their_text_and_each_run_s_prediction(
+    app_on: AppTest,
+) -> None:
+    at = app_on
+    at.switch_page("views/experiments.py").run()
+    at.selectbox(key="experiments.project").set_value("ooo-replies").run()
+    runs = at.multiselect(key="experiments.compare.ooo-replies").options
+    ids = [int(r.split()[0].lstrip("#")) for r in runs]
+    at.multiselect(key="experiments.compare.ooo-replies").set_value([ids[-1], ids[-2]]).run()
+    assert not at.exception
+    expander = next(e for e in at.expander if "on which the runs disagree" in e.label)
+    total = int(re.match(r"([\d,]+) test items? on which", expander.label)[1].replace(",", ""))
+    table = next(t.value for t in at.dataframe if "true label" in t.value.columns)
+    labels = dict(zip(ids, runs, strict=True))
+    predictions = [c for c in table.columns if c in runs or c == "production"]
+    assert predictions == [labels[ids[-1]], labels[ids[-2]], "production"]  # build-5 is not picked
+    assert list(table.columns[:5]) == ["item", "text", "language", "sender_domain", "month"]
+    assert 0 < len(table) <= min(total, 200)
+    assert table["text"].str.len().max() <= 120 and table["text"].str.len().min() > 0
+    assert set(table["language"]) <= {"en", "de", "fr"}
+    wrong = table[predictions].ne(table["true label"], axis=0)
+    assert (wrong.any(axis=1) & ~wrong.all(axis=1)).all()  # one right, another wrong
+    assert all(f"{c} score" in table.columns for c in predictions)
+    assert [b.label for b in at.get("download_button")] == ["Download CSV"]
+    # only where the first run is wrong
+    at.selectbox(key="experiments.disagreements.wrong").set_value(predictions[0]).run()
+    assert not at.exception
+    only = next(t.value for t in at.dataframe if "true label" in t.value.columns)
+    assert len(only) == int(wrong[predictions[0]].sum())
+    assert (only[predictions[0]] != only["true label"]).all()
+
+
 def test_filter_runs(app_on: AppTest) -> None:
     at = app_on
     at.switch_page("views/experiments.py").run()
