@@ -334,17 +334,27 @@ class Story:
         ).task_id
 
     def step_verdicts(self, config: Mapping[str, Any]) -> None:
-        """Operators' verdicts for the units of a later file, brought in through the importer."""
+        """Verdicts for the items of a later file received in [``from``, ``before``), brought in
+        through the importer: all of them, or a seeded sample of ``limit`` items that no task
+        holds yet (a labeling vendor's batch)."""
         spec = self.project.spec
         frame = pd.read_csv(getattr(self.plan, str(config.get("file", "later"))), dtype=str)
+        stamps = pd.to_datetime(frame[spec.time_column], utc=True)
+        keep = pd.Series(True, index=frame.index)
+        if config.get("from"):
+            keep &= stamps >= pd.Timestamp(str(config["from"]), tz="UTC")
         if config.get("before"):
-            stamps = pd.to_datetime(frame[spec.time_column], utc=True)
-            frame = frame[stamps < pd.Timestamp(str(config["before"]), tz="UTC")]
+            keep &= stamps < pd.Timestamp(str(config["before"]), tz="UTC")
+        ids = frame.loc[keep, spec.id_column].tolist()
+        if config.get("limit"):
+            ids = _sample(
+                self.ws, self.project.name, ids, int(config["limit"]), int(config.get("seed", 0))
+            )
         result = simulate_verdicts(
             self.ws,
             self.project.name,
             self.truth,
-            frame[spec.id_column].tolist(),
+            ids,
             [AnnotatorProfile.from_dict(o) for o in config["operators"]],
             spec.labels.classes,
             self.actor,
