@@ -509,8 +509,8 @@ def _disagreements(
     """The items one run (production counted) gets right and another wrong. The reference is
     production (else the first run picked): first the items it gets wrong and another run right,
     then those it gets right and another wrong; within each, the widest spread of the runs'
-    probabilities of the true label first. Of more than DISAGREEMENT_ROWS, each half keeps
-    at least half the rows."""
+    probabilities of the true label first. Of more than DISAGREEMENT_ROWS, each side keeps up to
+    half of them and a side with fewer leaves the rest to the other."""
     columns = {run_label(r): r.run_id for r in runs}
     if baseline is not None and baseline.run_id not in columns.values():
         columns["production"] = baseline.run_id
@@ -542,7 +542,10 @@ def _disagreements(
         "the widest spread of the runs' probabilities of the true label first"
     )
     if total > len(kept):
-        order += f"; the first {len(kept):,} of {total:,} kept, at most half from either"
+        order += (
+            f"; {len(kept):,} of {total:,} kept: up to {half:,} from each side, the rest from "
+            "the side with more"
+        )
     return _Split(_rows(common, columns, kept), total, order)
 
 

@@ -168,8 +168,8 @@ def test_many_disagreements_keep_200_half_from_either_side_the_widest_spread_fir
     assert split.order == (
         "first where production is wrong and another run right (600), then where production "
         "is right and another run wrong (300); within each, the widest spread of the runs' "
-        "probabilities of the true label first; the first 200 of 900 kept, at most half from "
-        "either"
+        "probabilities of the true label first; 200 of 900 kept: up to 100 from each side, "
+        "the rest from the side with more"
     )
     index = {item: i for i, item in enumerate(frame["ticket_id"])}
     picked = np.asarray([index[i] for i in rows["item"]])
