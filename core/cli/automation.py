@@ -175,7 +175,7 @@ def cmd_bisect(args: argparse.Namespace) -> int:
     )
     for p in report.probes:
         if p.example and not p.passed:
-            print(f"{p.model}, e.g. {p.example}")
+            print(f"{p.model}, e.g. {' '.join(p.example.split())}")  # on one line
     print(report.verdict)
     return 1 if report.first_bad is not None else 0
 
