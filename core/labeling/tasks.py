@@ -388,28 +388,56 @@ class OpenTask:
 
 
 _ARTIFACTS: dict[tuple[str, int, str], Artifact] = {}  # (file, id, content hash): never changes
+# (file, task id) -> (the task's created_at, its item count): a task's items are inserted once,
+# with the task, so the count is read once per process (created_at tells a task apart from one
+# that had the same id in an earlier workspace at the same path)
+_ITEM_COUNTS: dict[tuple[str, int], tuple[Any, int]] = {}
 
 
 def open_task(ws: Workspace, task_id: int, item_id: str | None = None) -> OpenTask:
     """The task, its project and dataset (and whether ``item_id`` is one of its items): one
-    query; the project's spec and the dataset's record are read once per process."""
+    query; the project's spec, the dataset's record and the task's item count are read once per
+    process. Only a call that names an item looks it up."""
+    key = (str(ws.store.db_path), int(task_id))
+    counted = _ITEM_COUNTS.get(key)
     with ws.store.read() as tx:
         row = tx.one(
-            f"SELECT {_TASK_COLUMNS}, (SELECT count(*) FROM task_items WHERE task_id = ?), "
-            f"{PROJECT_SELECT}, d.content_hash, "
-            "EXISTS (SELECT 1 FROM task_items WHERE task_id = ? AND item_id = ?) "
-            f"FROM tasks t JOIN {PROJECT_JOIN} ON p.name = t.project "
+            f"SELECT {_TASK_COLUMNS}, "
+            + ("NULL, " if counted else "(SELECT count(*) FROM task_items WHERE task_id = ?), ")
+            + f"{PROJECT_SELECT}, d.content_hash, "
+            + (
+                "false "
+                if item_id is None
+                else "EXISTS (SELECT 1 FROM task_items WHERE task_id = ? AND item_id = ?) "
+            )
+            + f"FROM tasks t JOIN {PROJECT_JOIN} ON p.name = t.project "
             "JOIN artifacts d ON d.artifact_id = t.dataset_id WHERE t.task_id = ?",
-            [int(task_id), int(task_id), item_id, int(task_id)],
+            [
+                *([] if counted else [int(task_id)]),
+                *([] if item_id is None else [int(task_id), item_id]),
+                int(task_id),
+            ],
         )
         if row is None:
             raise NotFound(
                 f"No labeling task #{task_id}.", hint="list them with `loopline tasks PROJECT`"
             )
         width = len(_TASK_NAMES)
+        created_at = row[_TASK_NAMES.index("created_at")]
+        if counted is not None and counted[0] != created_at:  # another task under that id
+            counted = None
+            row = (*row[: width - 1], tx.scalar(_COUNT_ITEMS, [int(task_id)]), *row[width:])
+        elif counted is not None:
+            row = (*row[: width - 1], counted[1], *row[width:])
+        if len(_ITEM_COUNTS) >= 1024:
+            _ITEM_COUNTS.clear()
+        _ITEM_COUNTS[key] = (created_at, int(row[width - 1]))
         task = _task_of(row[:width])
         project = project_of_row(ws, row[width:-2])
         return OpenTask(task, project, _dataset(ws, task.dataset_id, row[-2]), bool(row[-1]))
+
+
+_COUNT_ITEMS = "SELECT count(*) FROM task_items WHERE task_id = ?"
 
 
 def _dataset(ws: Workspace, artifact_id: int, content_hash: str) -> Artifact:

@@ -4,6 +4,7 @@ once, the review queue agrees with ``review_reason`` item by item."""
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,6 +142,31 @@ def test_a_cold_call_reads_the_spec_and_dataset_once_per_process(
     assert artifact_reads == []  # spec and dataset records come from this process's first read
     assert len([s for s in statements if s.startswith("SELECT t.task_id")]) == 2  # one per call
     assert len(statements) <= 20, statements
+
+
+def test_a_task_s_items_are_counted_once_per_process_and_per_workspace(
+    tickets: Project, actor: Actor, tmp_path: Path, statements: list[str]
+) -> None:
+    """The queue's calls read the task's item count once; a workspace made again at the same
+    path, whose task has the same id and other items, gets its own count."""
+    root = tmp_path / "again"
+    counts = []
+    for size in (4, 7):
+        shutil.rmtree(root, ignore_errors=True)
+        ws = Workspace.init(root)
+        create_project(ws, FIXTURES / "tickets.yaml", actor)
+        ingest(ws, "tickets", _tickets_csv(tmp_path / "t.csv", size), actor)
+        task = create_task(ws, "tickets", actor, name="t")
+        assert open_task(Workspace.open(root), task.task_id).task.items == size
+        statements.clear()
+        item = next_item(Workspace.open(root), task.task_id, ANN)
+        assert item is not None
+        save_annotation(Workspace.open(root), task.task_id, item.item_id, ANN, "bug")
+        counts.append(sum("count(*) FROM task_items" in s for s in statements))
+        assert open_task(Workspace.open(root), task.task_id).task.items == size
+        assert open_task(Workspace.open(root), task.task_id, "T-99").has_item is False
+        assert open_task(Workspace.open(root), task.task_id, item.item_id).has_item is True
+    assert task.task_id == 1 and counts == [0, 0]
 
 
 def test_a_new_project_version_is_read_at_once(
