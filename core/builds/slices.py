@@ -58,7 +58,7 @@ def slice_findings(
             if not c.passed and c.metric == metric and c.slice in shown
         ]
         gated = {(c.slice, c.name.split(":", 1)[0]) for c in gate if c.kind == "requirement"}
-        build_text = "" if build is None else f"build #{build.build_id} ({build.status})"
+        build_text = "" if build is None else f"build #{build.number} ({build.status})"
         for rule in rules:
             for target in rule.slices:
                 text = _rule_failure(rule, target, run)
