@@ -13,6 +13,7 @@ from core.artifacts.preview import Preview, preview
 from core.artifacts.service import count_by_kind, find_artifact, get_artifact, list_artifacts
 from core.artifacts.verify import PruneReport, prune_blobs, verify_workspace
 from core.builds.reaper import DEAD_OWNER, reap_dead_builds
+from core.builds.service import get_build
 from core.data.service import Reproduction, reproduce_dataset
 from core.experiments.reproduce import reproduce_model
 
@@ -62,13 +63,14 @@ class Artifacts(Area):
             else (lambda done, total: progress("re-hashing blobs", done / max(1, total)))
         )
         report = verify_workspace(self._ws, count)
+        builds = [get_build(self._ws, build_id) for build_id in closed]
         reaped = tuple(
             Problem(
-                f"build #{build_id}",
+                f"build #{build.number} of {build.project}",
                 f"was running with no live process: {DEAD_OWNER}; closed as aborted",
                 severity="warning",
             )
-            for build_id in closed
+            for build in builds
         )
         return dataclasses.replace(report, problems=reaped + report.problems)
 

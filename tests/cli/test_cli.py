@@ -164,24 +164,26 @@ def test_a_reader_that_stops_early_gets_no_traceback(
 
 
 def test_verify_closes_a_build_whose_process_died(tmp_path: Path) -> None:
-    """A build row left `running` by a killed process: verify names it and closes it as aborted."""
+    """A build row left `running` by a killed process: verify names it by its number in its
+    project (#1 of tickets, whose id is 2) and closes it as aborted."""
     from core.store import Workspace, utcnow
 
     ws = Workspace.init(tmp_path / "ws")
     with ws.store.transaction() as tx:
-        tx.execute(
-            "INSERT INTO builds (build_id, project, status, reason, log, started_at, created_by) "
-            "VALUES (nextval('build_ids'), 'tickets', 'running', '', '', ?, 'ci')",
-            [utcnow()],
-        )
+        for project, status in (("emails", "successful"), ("tickets", "running")):
+            tx.execute(
+                "INSERT INTO builds (build_id, number, project, status, reason, log, started_at, "
+                "created_by) VALUES (nextval('build_ids'), 1, ?, ?, '', '', ?, 'ci')",
+                [project, status, utcnow()],
+            )
     done = run("-w", str(ws.root), "verify")
     assert done.returncode == 0, done.stderr
     assert (
-        "warning: build #1: was running with no live process: the build process ended without "
-        "closing the build (killed?); closed as aborted" in done.stdout
+        "warning: build #1 of tickets: was running with no live process: the build process "
+        "ended without closing the build (killed?); closed as aborted" in done.stdout
     )
     with ws.store.read() as tx:
-        assert tx.one("SELECT status, reason FROM builds WHERE build_id = 1") == (
+        assert tx.one("SELECT status, reason FROM builds WHERE build_id = 2") == (
             "aborted",
             "the build process ended without closing the build (killed?)",
         )
