@@ -18,6 +18,7 @@ from core.serving.log import PREDICTIONS, log_folder, logged_request_ids
 
 if TYPE_CHECKING:  # at run time the annotations below resolve through core.serving's attributes
     import core.serving.hosts
+    import core.serving.placements
     import core.serving.service
     import core.serving.simulate
 
@@ -59,7 +60,9 @@ class Serving(Area):
         loads; ``port`` 0 picks a free one). ``shadow``: the ``acceptance`` model scores every
         request beside production, never answering; ``canary``: it answers that percentage of
         the keys (sticky per key); ``workers``: processes answering on the one port (default:
-        ``$LOOPLINE_SERVE_WORKERS``, else 1), each logging its own segments."""
+        ``$LOOPLINE_SERVE_WORKERS``, else 1), each logging its own segments. Without
+        ``shadow`` or ``canary`` the service follows the project's candidate mode
+        (:meth:`place_candidate`) at every poll."""
         if max_body_bytes < MIN_BODY_BYTES:
             raise InvalidInput(
                 f"--max-body-bytes must be at least {MIN_BODY_BYTES}, got {max_body_bytes}."
@@ -69,7 +72,7 @@ class Serving(Area):
         from core.serving.server import bind, run, url_of, worker_count
 
         count = worker_count(workers)  # a bad count is said before the model loads
-        placement = _placement(shadow, canary)
+        placement = candidate_placement(shadow, canary)
         ws = self._ws  # a missing workspace is said first
         sock = bind(host, port)
         try:
@@ -86,9 +89,21 @@ class Serving(Area):
         if ready is not None:
             folder = log_folder(ws, project, PREDICTIONS).parent
             watcher = app.state.watcher
-            beside = _beside(watcher.candidate, placement)
+            beside = candidate_text(watcher.candidate, watcher.placement)
             ready(Service(project, watcher.current.artifact.ref, url_of(sock), folder, beside))
         run(app, sock, log_level=log_level, access_log=access_log, workers=count)
+
+    def place_candidate(
+        self, project: str, mode: str, share: float | None = None
+    ) -> core.serving.placements.CandidateMode | None:
+        """Run the project's ``acceptance`` model beside production on every service that
+        follows the project — each serving host of the server, and ``loopline serve`` started
+        without ``--shadow``/``--canary`` — from their next poll: ``mode`` ``shadow``,
+        ``canary`` (answering ``share`` percent of the keys, sticky per key) or ``off``. Needs
+        the ``promote`` permission; audited as ``candidate.mode``. None once it is off."""
+        from core.serving.placements import set_mode
+
+        return set_mode(self._ws, project, self._actor, mode, share)
 
     # what a serving host of a Loopline server asks (as its token's user)
     def production_model(
@@ -182,7 +197,9 @@ class Serving(Area):
         return None
 
 
-def _placement(shadow: bool, canary: float | None) -> core.serving.service.Placement | None:
+def candidate_placement(
+    shadow: bool, canary: float | None
+) -> core.serving.service.Placement | None:
     from core.serving.service import Placement
 
     if shadow and canary is not None:
@@ -195,7 +212,7 @@ def _placement(shadow: bool, canary: float | None) -> core.serving.service.Place
     return Placement("canary", canary) if canary is not None else None
 
 
-def _beside(
+def candidate_text(
     candidate: core.serving.service.ServedModel | None,
     placement: core.serving.service.Placement | None,
 ) -> str | None:

@@ -84,7 +84,7 @@ monitoring.receive_segment monitoring.request_retraining monitoring.send_to_labe
 accounts.add_user accounts.assign accounts.create_token accounts.create_user
 accounts.export_audit accounts.grant accounts.reset_password accounts.revoke
 accounts.revoke_token accounts.set_active accounts.update_user
-serving.record_feedback serving.simulate
+serving.record_feedback serving.simulate serving.place_candidate
 automation.add_webhook automation.deliver automation.remove_webhook automation.scheduler_pass
 automation.test_webhook
 """

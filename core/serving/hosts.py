@@ -1,6 +1,7 @@
 """Serving hosts of a Loopline server, the server's side: what a host needs to serve (the
-production model's record, files and project definition) and the prediction-log segments it
-ships back.
+production model's record, files and project definition; with it, what runs beside production:
+the ``acceptance`` model and the project's candidate mode) and the prediction-log segments it
+ships back (answers, the shadow scores of the model that did not answer, feedback).
 
 A shipped segment lands beside the segments a local service writes, as
 ``<workspace>/logs/<project>/<kind>/<name stem>.<host>.parquet`` (a host's segment names are
@@ -32,7 +33,8 @@ from core.artifacts.service import get_artifact
 from core.errors import InvalidInput, expected_one_of
 from core.projects.service import get_project
 from core.serving.log import FEEDBACK_SCHEMA, KINDS, PREDICTIONS, SHADOW, log_folder
-from core.serving.service import ALIAS, WorkspaceSource
+from core.serving.placements import read_or_none
+from core.serving.service import ALIAS, CANDIDATE_ALIAS, WorkspaceSource
 from core.store import Workspace
 
 HOST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -55,6 +57,18 @@ class ModelFile:
 
 
 @dataclass(frozen=True)
+class Beside:
+    """What runs beside production, as a serving host polls it: the ``acceptance`` model (None:
+    nothing in acceptance but production's own model) and the project's candidate mode (None:
+    no candidate runs, unless the host was started with its own ``--shadow``/``--canary``)."""
+
+    artifact_id: int | None
+    promoted_at: datetime | None
+    mode: str | None
+    share: float | None
+
+
+@dataclass(frozen=True)
 class ProductionModel:
     """What a serving host needs to serve the model under an alias: its record, its files (each
     fetched by hash from ``GET /api/v1/objects/{sha256}``) and the project definition."""
@@ -71,6 +85,7 @@ class ProductionModel:
     files: list[ModelFile]
     metadata: dict[str, Any]
     spec: dict[str, Any]  # the project file as read (ProjectSpec.raw), for parse_spec
+    beside: Beside | None = None  # with the production alias: the candidate and its mode
 
     @property
     def ref(self) -> str:
@@ -94,7 +109,9 @@ def production_model(
 ) -> ProductionModel:
     """The model under ``alias`` as a serving host fetches it; a damaged one is refused. When it
     is ``serving`` (the artifact id the host serves now: its files were checked when it pulled
-    them), only the record is read: a poll does not re-hash the model's files."""
+    them), only the record is read: a poll does not re-hash the model's files. With the
+    production alias, ``beside`` says what runs beside it (the acceptance model and the
+    project's candidate mode), so one poll tells a host both."""
     authorize(ws, actor, SERVING_HOST, project)
     source = WorkspaceSource(ws)
     found = source.find(project, alias)
@@ -104,6 +121,7 @@ def production_model(
     with ws.store.read():
         artifact = get_artifact(ws, artifact_id)
         spec = get_project(ws, project).spec
+        beside = _beside(source, ws, project, artifact_id) if alias == ALIAS else None
     if artifact.artifact_id != serving:
         ensure_intact(ws, artifact, "serve")
     return ProductionModel(
@@ -119,6 +137,20 @@ def production_model(
         files=[ModelFile(f.role, f.blob_hash, f.size_bytes) for f in artifact.files],
         metadata=dict(artifact.metadata),
         spec=dict(spec.raw),
+        beside=beside,
+    )
+
+
+def _beside(source: WorkspaceSource, ws: Workspace, project: str, production_id: int) -> Beside:
+    candidate = source.find(project, CANDIDATE_ALIAS)
+    if candidate is not None and candidate[0] == production_id:
+        candidate = None  # a rolled-back canary (or a promoted one): nothing beside production
+    mode = read_or_none(ws, project)  # a damaged mode file never stops production's polls
+    return Beside(
+        artifact_id=candidate[0] if candidate else None,
+        promoted_at=candidate[1] if candidate else None,
+        mode=mode.mode if mode else None,
+        share=mode.share if mode else None,
     )
 
 
