@@ -42,6 +42,7 @@ from core.serving.http import (
 )
 from core.serving.items import parsed_items, refused_items
 from core.serving.log import logged_request_ids
+from core.serving.placements import read_mode
 from core.serving.requests import MAX_BATCH, BadRequest, Schemas, naive_utc, parse
 from core.serving.service import (
     POLL_SECONDS,
@@ -70,7 +71,9 @@ class Backend:
     ``log_root`` (the workspace, or a serving host's spool); ``record_feedback(actor, ids)``
     records (and checks) a feedback request before its answers are logged;
     ``logged_request_ids(ids)`` says which ids a finished segment holds; ``start``/``stop`` run
-    with the service (after the log starts, after it is closed) and ``health`` adds to /health.
+    with the service (after the log starts, after it is closed) and ``health`` adds to /health;
+    ``placement()`` is the project's candidate mode, read at every poll when the service is
+    started without a placement of its own.
     """
 
     source: ModelSource
@@ -81,6 +84,7 @@ class Backend:
     start: Callable[[], None] = lambda: None
     stop: Callable[[], None] = lambda: None
     health: Callable[[], dict[str, Any]] = dict
+    placement: Callable[[], Placement | None] | None = None
 
 
 def local_backend(ws: Workspace, project: str, authenticate: Authenticate | None) -> Backend:
@@ -91,7 +95,13 @@ def local_backend(ws: Workspace, project: str, authenticate: Authenticate | None
         authenticate=authenticate,
         record_feedback=lambda actor, ids: record_feedback(ws, actor, project, ids),
         logged_request_ids=lambda ids: logged_request_ids(ws, project, ids),
+        placement=lambda: _mode(ws, project),
     )
+
+
+def _mode(ws: Workspace, project: str) -> Placement | None:
+    found = read_mode(ws, project)
+    return found.placement if found is not None else None
 
 
 def create_app(
@@ -110,7 +120,8 @@ def create_app(
     ``authenticate(token)`` (for a workspace) returns the actor a bearer token belongs to, or
     raises Forbidden; without it ``/feedback`` answers 503. ``placement``: the ``acceptance``
     model runs beside production in the shadow or as a canary (none while nothing is in
-    acceptance).
+    acceptance); without it, as the project's candidate mode says (``loopline candidate
+    PROJECT --shadow | --canary P | --off``), followed at every poll.
     """
     backend = where if isinstance(where, Backend) else local_backend(where, project, authenticate)
     service = Service(
@@ -160,7 +171,11 @@ class Service:
     ) -> None:
         self.backend, self.project, self.max_body_bytes = backend, project, max_body_bytes
         self.watcher = ModelWatcher(
-            backend.source, project, poll_seconds=poll_seconds, placement=placement
+            backend.source,
+            project,
+            poll_seconds=poll_seconds,
+            placement=placement,
+            follow=backend.placement,
         )
         current = self.watcher.current.spec
         self.logs = PredictionLog(backend.log_root, current, flush_seconds=flush_seconds)

@@ -2,7 +2,9 @@
 workspace.
 
 The host pulls the production model from the server (each file by its SHA-256, checked on
-arrival and again when read) into a local cache, follows the alias by polling the server, and
+arrival and again when read) into a local cache, follows the alias by polling the server (each
+answer also names the ``acceptance`` model and the project's candidate mode: that model, pulled
+through the same cache, runs beside production in the shadow or as a canary), and
 writes its prediction-log segments into a local spool that a background thread ships to the
 server (``monitoring.receive_segment``), deleting each one only once the server has it. The
 server keeps a segment under (project, host id, name), so a segment shipped twice (the answer
@@ -11,7 +13,8 @@ was lost) is counted once.
 Cache layout (``$LOOPLINE_CACHE``, else ``~/.cache/loopline``)::
 
     objects/<sha[:2]>/<sha>                              model files, content-addressed
-    servers/<server>/production/<project>.json          the last model served, for a restart
+    servers/<server>/production/<project>.<alias>.json  the last model served (production, and
+                                                         the candidate), for a restart
     servers/<server>/spool/<host id>/logs/<project>/…   segments not yet shipped
 
 When the server is unreachable the service keeps answering with the model it has (a restarted
@@ -48,7 +51,7 @@ from core.projects.spec import parse_spec
 from core.serving.app import Backend
 from core.serving.http import Unavailable
 from core.serving.log import KINDS, PREDICTIONS, segments
-from core.serving.service import Found, ServedModel, no_model
+from core.serving.service import CANDIDATE_ALIAS, Found, Placement, ServedModel, no_model
 from core.store import utcnow
 
 log = logging.getLogger("loopline.serving")
@@ -197,6 +200,10 @@ def _time(value: Any) -> datetime:
 class ServerSource:
     """The model under the alias on the server, cached on local disk (a ``ModelSource``).
 
+    A poll of the production alias tells the rest too (``beside``): the ``acceptance`` model and
+    the project's candidate mode, so the candidate alias is read from the last answer and its
+    model fetched (by hash, through the same cache) only when it changes.
+
     The first ``find`` falls back to the cached model when the server cannot be reached; later
     ones raise, and the watcher keeps serving what it has."""
 
@@ -205,9 +212,16 @@ class ServerSource:
         self.cache = ModelCache(places.objects)
         self.answers: dict[int, dict[str, Any]] = {}  # artifact id → production_model answer
         self.started_offline: str | None = None  # why the first model came from the cache
-        self._serving: int | None = None  # the artifact id of the model loaded last
+        self.beside: dict[str, Any] | None = None  # the last answer's candidate and mode
+        self._serving: int | None = None  # the artifact id of the production model loaded last
+        self._production: int | None = None  # the production model the last answer named
 
     def find(self, project: str, alias: str) -> Found | None:
+        if alias == CANDIDATE_ALIAS:  # told by the last poll of production
+            told = self.beside or {}
+            if told.get("artifact_id") is None:
+                return None
+            return int(told["artifact_id"]), _time(told["promoted_at"])
         try:
             asked = {"project": project, "alias": alias, "serving": self._serving}
             info = self.hub.call("serving", "production_model", asked)
@@ -219,19 +233,50 @@ class ServerSource:
             log.warning("%s: serving the cached %s model: %s", project, alias, error.message)
         if not isinstance(info, dict):
             raise CoreError(f"The server at {self.url} answered no production model.")
-        self.answers[int(info["artifact_id"])] = info
-        return int(info["artifact_id"]), _time(info["promoted_at"])
+        artifact_id = int(info["artifact_id"])
+        self.answers[artifact_id] = info
+        said = info.get("beside")
+        beside: dict[str, Any] | None = said if isinstance(said, dict) else None
+        if beside != self.beside and artifact_id == self._serving:
+            self._remember(project, info)  # a restart without the server runs it too
+        self._production, self.beside = artifact_id, beside
+        return artifact_id, _time(info["promoted_at"])
+
+    def placement(self) -> Placement | None:
+        """The project's candidate mode as the last poll of production said it."""
+        beside = self.beside or {}
+        if beside.get("mode") is None:
+            return None
+        return Placement(str(beside["mode"]), float(beside.get("share") or 0.0))
 
     def load(self, project: str, found: Found) -> ServedModel:
-        info = self.answers[found[0]]
+        production = found[0] == self._production  # else the candidate beside it
+        info = self.answers[found[0]] if production else self._candidate(project, found[0])
         files = {
             str(f["role"]): self.cache.fetch(self.hub, str(f["sha256"]))
             for f in needed(info["files"])
         }
         served = served_from(info, files, utcnow())
         self._remember(project, info)
-        self._serving = served.artifact.artifact_id
+        if production:
+            self._serving = served.artifact.artifact_id
         return served
+
+    def _candidate(self, project: str, artifact_id: int) -> dict[str, Any]:
+        """The acceptance model's record (its files checked by the server), or the cached one
+        while the server cannot be reached."""
+        try:
+            asked = {"project": project, "alias": CANDIDATE_ALIAS, "serving": None}
+            info = self.hub.call("serving", "production_model", asked)
+        except CoreError as error:
+            if not unreachable(error):
+                raise
+            info = self._remembered(project, CANDIDATE_ALIAS, error)
+        if not isinstance(info, dict) or int(info["artifact_id"]) != artifact_id:
+            raise CoreError(  # the alias moved since the poll: the next poll catches up
+                f"The {CANDIDATE_ALIAS} model of {project!r} changed while it was fetched."
+            )
+        return info
 
     def missing(self, project: str, alias: str) -> CoreError:
         return no_model(project, alias)
@@ -505,6 +550,7 @@ class Host:
             start=self.shipper.start,
             stop=self.shipper.stop,
             health=self._health,
+            placement=self.source.placement,
         )
 
     def _record_feedback(self, actor: Actor, request_ids: Sequence[str]) -> None:

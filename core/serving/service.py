@@ -8,7 +8,9 @@ without a restart; requests pick up the served model once, so a request never mi
 With a :class:`Placement` the watcher follows the ``acceptance`` alias too: that model is the
 candidate beside production, scored on every request and never answered (shadow), or answering
 a sticky share of the keys (canary). When the alias goes (or points at the production model
-again, as a rolled-back canary's does), the candidate is dropped at the next poll.
+again, as a rolled-back canary's does), the candidate is dropped at the next poll. Without one,
+it can follow the project's candidate mode (``follow``: read at every poll, see
+:mod:`core.serving.placements`), so one command starts or stops a candidate on every service.
 """
 
 from __future__ import annotations
@@ -193,7 +195,10 @@ class ModelWatcher:
         poll_seconds: float = POLL_SECONDS,
         on_switch: Callable[[ServedModel, ServedModel], None] | None = None,
         placement: Placement | None = None,
+        follow: Callable[[], Placement | None] | None = None,
     ) -> None:
+        """``placement``: how the candidate runs, fixed; else ``follow`` (when given) says it
+        at every poll (the project's candidate mode: None runs no candidate)."""
         self.source: ModelSource = (
             WorkspaceSource(source) if isinstance(source, Workspace) else source
         )
@@ -208,8 +213,17 @@ class ModelWatcher:
             raise self.source.missing(project, alias)
         self.current = self.source.load(project, found)
         self.placement = placement
+        self.follow = follow if placement is None else None
         self.candidate: ServedModel | None = None
-        if placement is not None:
+        if self.follow is not None:
+            try:  # a candidate that cannot be read or loaded never keeps production from serving
+                self._follow()
+                if self.placement is not None:
+                    self.check_candidate(quiet=True)
+            except CoreError as error:
+                self.last_poll_error = error.message
+                log.warning("%s: the candidate beside production: %s", project, error)
+        elif placement is not None:
             self.check_candidate(quiet=True)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -237,9 +251,26 @@ class ModelWatcher:
         """Read the alias once; load and swap in the model it names if it moved (then the
         candidate's alias, with a placement). Whether production moved."""
         moved = self._check_production()
+        if self.follow is not None:
+            self._follow()
         if self.placement is not None:
             self.check_candidate()
         return moved
+
+    def _follow(self) -> None:
+        """Read the project's candidate mode; without one, drop the candidate."""
+        assert self.follow is not None
+        placement = self.follow()
+        if placement != self.placement:
+            log.warning(
+                "%s: candidate mode now %s (was %s)",
+                self.project,
+                placement.describe() if placement else "off",
+                self.placement.describe() if self.placement else "off",
+            )
+            self.placement = placement
+        if placement is None:
+            self.candidate = None
 
     def _check_production(self) -> bool:
         found = self.source.find(self.project, self.alias)
