@@ -48,6 +48,8 @@ def _serve_host(args: argparse.Namespace, url: str) -> int:
         access_log=args.access_log,
         poll_seconds=args.poll_seconds,
         ready=_say_serving,
+        shadow=args.shadow,
+        canary=args.canary,
     )
     return 0
 
@@ -111,6 +113,19 @@ def _truth_columns(args: argparse.Namespace) -> dict[str, str] | None:
 
 def cmd_candidate(args: argparse.Namespace) -> int:
     api = client(args)
+    mode = "shadow" if args.shadow else "canary" if args.canary is not None else args.off
+    if mode:
+        placed = api.serving.place_candidate(args.project, mode, args.canary)
+        print(
+            f"{args.project}: the acceptance model runs {placed.text()}"
+            if placed
+            else f"{args.project}: no candidate runs beside production"
+        )
+        print(
+            "  on every service that follows the project (its serving hosts, and `loopline "
+            "serve` without --shadow/--canary), from their next poll"
+        )
+        return 0
     if args.check_canary:
         checked = api.models.check_canary(args.project)
         print(checked.text())
@@ -237,6 +252,25 @@ def add_commands(add: Adder) -> None:
         "project's alert rules fire on it",
     )
     candidate.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    runs = candidate.add_mutually_exclusive_group()
+    runs.add_argument(
+        "--shadow",
+        action="store_true",
+        help="instead: run the acceptance model in the shadow on every service that follows "
+        "the project (serving hosts, `loopline serve` without --shadow/--canary)",
+    )
+    runs.add_argument(
+        "--canary",
+        type=float,
+        metavar="PERCENT",
+        help="instead: the acceptance model answers PERCENT of the keys on every such service",
+    )
+    runs.add_argument(
+        "--off",
+        action="store_const",
+        const="off",
+        help="instead: run no candidate beside production on those services",
+    )
     sim = add(
         "simulate",
         cmd_simulate,
