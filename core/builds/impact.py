@@ -114,13 +114,14 @@ def _with_old(label: str, change: ImpactChange, old: Served) -> ImpactChange:
 def _build_candidate(ws: Workspace, project: str, build: int) -> Candidate:
     done = get_build(ws, build)
     if done.project != project:
-        raise InvalidInput(f"Build #{build} belongs to {done.project!r}, not {project!r}.")
+        raise InvalidInput(f"Build #{done.number} of {done.project!r} is not one of {project!r}.")
     if done.model_id is not None:
         found = model_candidate(ws, project, done.model_id)
-        return dataclasses.replace(found, label=f"build #{build} ({found.label})")
+        return dataclasses.replace(found, label=f"build #{done.number} ({found.label})")
     if done.run_id is None:
         raise NotFound(
-            f"Build #{build} was {done.status} before it trained a model: nothing to compare.",
+            f"Build #{done.number} was {done.status} before it trained a model: nothing to "
+            "compare.",
             hint="pick a build that trained (successful or failed)",
         )
     with ws.store.read() as tx:
@@ -130,7 +131,7 @@ def _build_candidate(ws: Workspace, project: str, build: int) -> Candidate:
         )
     return Candidate(
         project,
-        f"build #{build}",
+        f"build #{done.number}",
         None,
         project,
         None,
