@@ -238,26 +238,27 @@ def history_tab(project: str) -> None:
 
 def impact_tab(project: str) -> None:
     st.caption("What would change if this build's model or model version were promoted.")
-    candidates = [
-        f"model:{m.name}@{m.version}"
+    candidates: dict[str, int | None] = {
+        f"model:{m.name}@{m.version}": None
         for m in cached("artifacts", "list", kind="model", project=project)
-    ]
-    candidates += [
-        f"build #{b.build_id} ({', '.join(filter(None, (b.status, b.model_text)))})"
+    }
+    candidates |= {  # a build as people name it (its number in the project) -> its id
+        f"build #{b.number} ({', '.join(filter(None, (b.status, b.model_text)))})": b.build_id
         for b in cached("builds", "list", project)
         if b.run_id
-    ]
+    }
     if not candidates:
         st.info("No model versions or builds yet.")
         return
-    pick = st.selectbox("Candidate", candidates, key="traceability.candidate")
+    pick = st.selectbox("Candidate", list(candidates), key="traceability.candidate")
+    build = candidates[pick]
     result = attempt(
         cached,
         "requirements",
         "impact",
         project,
-        model=pick if pick.startswith("model:") else None,
-        build=int(pick.split("#")[1].split()[0]) if pick.startswith("build") else None,
+        model=pick if build is None else None,
+        build=build,
     )
     if result is None:
         return

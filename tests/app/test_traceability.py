@@ -149,8 +149,12 @@ def test_impact_derive_and_downloads(app: AppTest, demo_workspace: Path) -> None
     assert len(at.run().get("plotly_chart")) == charts + 1 and not at.exception
     open_tab(at, "Impact of a candidate")
     build = next(b for b in list_builds(ws, "ooo-replies") if b.model_text)
-    named = f"build #{build.build_id} (successful, {build.model_text})"
-    assert named in at.selectbox(key="traceability.candidate").options
+    named = f"build #{build.number} (successful, {build.model_text})"  # its number, not its id
+    options = at.selectbox(key="traceability.candidate").options
+    assert named in options
+    builds = [o for o in options if o.startswith("build #")]
+    numbers = sorted(b.number for b in list_builds(ws, "ooo-replies") if b.run_id)
+    assert sorted(int(o.split("#")[1].split()[0]) for o in builds) == numbers
     at.selectbox(key="traceability.candidate").set_value(named).run()
     assert not at.exception
     expected = impact(ws, "ooo-replies", build=build.build_id).summary
