@@ -98,7 +98,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     if args.once:
         done = api.automation.scheduler_pass(retry_base_s=args.retry_base)
         for fired in done.fired:
-            print(f"{fired.project}: build #{fired.build_id} {fired.status} ({fired.trigger})")
+            print(f"{fired.project}: build #{fired.number} {fired.status} ({fired.trigger})")
         print(f"webhooks: {done.pumped.delivered} delivered, {done.pumped.retried} to retry")
         return 0
     stop = threading.Event()
@@ -139,7 +139,7 @@ def cmd_schedules(args: argparse.Namespace) -> int:
                 "kind": s.kind,
                 "when": s.text,
                 "last": f"{s.last_due_at:%Y-%m-%d %H:%M:%S}" if s.last_due_at else "-",
-                "build": f"#{s.last_build_id}" if s.last_build_id else "-",
+                "build": f"#{s.last_build_number}" if s.last_build_number else "-",
                 "next": f"{s.next_due_at:%Y-%m-%d %H:%M:%S}" if s.next_due_at else "-",
             }
             for s in states

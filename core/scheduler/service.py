@@ -57,6 +57,7 @@ class Fired:
     trigger: str
     build_id: int
     status: str
+    number: int = 0  # the build's number in its project: what people see (``#3``)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class ScheduleState:
     last_due_at: datetime | None
     last_build_id: int | None
     next_due_at: datetime | None  # schedules only
+    last_build_number: int | None = None  # that build as people see it (``#3``)
 
 
 def tick(
@@ -136,12 +138,12 @@ def _build_if_still_due(
         say(f"{project}: the build was refused: {error}")
         return None
     _write_mark(ws, project, due.name, due.due_at, build.build_id, holder)
-    say(f"{project}: build #{build.build_id} {build.status}")
+    say(f"{project}: build #{build.number} {build.status}")
     return _fired(due, build)
 
 
 def _fired(due: Due, build: Build) -> Fired:
-    return Fired(due.project, due.name, due.trigger, build.build_id, build.status)
+    return Fired(due.project, due.name, due.trigger, build.build_id, build.status, build.number)
 
 
 def what_is_due(
@@ -253,10 +255,11 @@ _EVIDENCE = {
 
 
 def _running_build(ws: Workspace, project: str) -> int | None:
+    """The number of the project's running build (None: none is running)."""
     with ws.store.read() as tx:
         row = tx.one(
-            "SELECT build_id FROM builds WHERE project = ? AND status = 'running' "
-            "ORDER BY build_id LIMIT 1",
+            "SELECT coalesce(number, build_id) FROM builds "
+            "WHERE project = ? AND status = 'running' ORDER BY build_id LIMIT 1",
             [project],
         )
     return None if row is None else int(row[0])
@@ -291,6 +294,8 @@ def schedule_states(
     if spec is None:
         return []
     marks = {mark.name: mark for mark in list_marks(ws, project)}
+    with ws.store.read() as tx:
+        numbers = dict(tx.rows("SELECT build_id, number FROM builds WHERE project = ?", [project]))
     now = utcnow()
     states = [
         ScheduleState(
@@ -301,6 +306,7 @@ def schedule_states(
             marks[s.name].due_at if s.name in marks else None,
             marks[s.name].build_id if s.name in marks else None,
             _next_due(s, now),
+            numbers.get(marks[s.name].build_id) if s.name in marks else None,
         )
         for s in spec.schedules
     ]
@@ -313,6 +319,7 @@ def schedule_states(
             marks[t.name].due_at if t.name in marks else None,
             marks[t.name].build_id if t.name in marks else None,
             None,
+            numbers.get(marks[t.name].build_id) if t.name in marks else None,
         )
         for t in spec.triggers
     ]

@@ -158,6 +158,7 @@ def test_a_schedule_arms_then_runs_once_for_all_it_missed(labeled: Path, tmp_pat
         datetime(2026, 12, 2, 15),
         fired[0].build_id,
     )
+    assert state.last_build_number == fired[0].number == builds[0].number  # what people see
 
 
 def test_a_label_trigger_fires_once_per_new_label_set(labeled: Path, tmp_path: Path) -> None:
