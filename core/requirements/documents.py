@@ -13,7 +13,7 @@ from core.store import Tx, Workspace
 
 COLUMNS = (
     "project, set_version, position, depth, kind, node_id, title, text, requirement_id, "
-    "specification"
+    "specification, tool"
 )
 
 
@@ -21,7 +21,7 @@ def insert_document(tx: Tx, project: str, set_version: int, nodes: Sequence[Docu
     """The document's nodes, in order, under the set version that imported them."""
     rows = [(project, set_version, *astuple(n)[2:]) for n in nodes]
     tx.executemany(
-        f"INSERT INTO requirement_documents ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO requirement_documents ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
 

@@ -17,13 +17,20 @@ from typing import Any
 import yaml
 
 from core.errors import InvalidInput, expected_one_of
-from core.requirements.models import CONTENT_FIELDS, Requirement, file_name
+from core.requirements.models import (
+    CONTENT_FIELDS,
+    TOOL_FIELDS,
+    DocumentNode,
+    Requirement,
+    file_name,
+)
 from core.requirements.parse import parse_document, parse_entry
 from core.requirements.reqif import to_reqif
 from core.requirements.reqif_map import NO_MAPPING, ReqifMapping
 from core.requirements.reqif_read import ReqifDocument, read_reqif
 
-CSV_COLUMNS = ("project", "level", "id", *(file_name(f) for f in CONTENT_FIELDS))
+# a requirements tool's identifier and attributes last (attributes as JSON: {name: {type, value}})
+CSV_COLUMNS = ("project", "level", "id", *(file_name(f) for f in CONTENT_FIELDS), *TOOL_FIELDS)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 MAX_UNZIPPED = 50 << 20
 MAX_RATIO = 200  # a .reqifz member that unpacks more than 200x is a zip bomb, not an export
@@ -35,9 +42,12 @@ _ALWAYS = ("title", "derived_from", "metric", "comparator", "evidence")  # writt
 
 def entry_of(item: Requirement) -> dict[str, Any]:
     """The mapping written to YAML for one requirement: only the fields that say something, one
-    slice or evidence source as a single value."""
+    slice or evidence source as a single value, then what a requirements tool gave (its
+    identifier, its attributes with their ReqIF types)."""
     out: dict[str, Any] = {"id": item.requirement_id}
     for key, value in item.entry().items():
+        if key == "derived_from" and not item.is_ml and not value:
+            continue  # a system requirement's several parents, when it has them
         if key in ("slices", "evidence") and len(value) == 1:
             key, value = ("slice" if key == "slices" else key), value[0]
         elif key == "tolerance":
@@ -48,6 +58,17 @@ def entry_of(item: Requirement) -> dict[str, Any]:
             continue
         if key in _ALWAYS or value not in (None, "", []):
             out[key] = value
+    out.update(tool_fields(item))
+    return out
+
+
+def tool_fields(item: Requirement) -> dict[str, Any]:
+    """What a requirements tool gave, as YAML and CSV carry it (nothing when none did)."""
+    out: dict[str, Any] = {}
+    if item.external_id:
+        out["external_id"] = item.external_id
+    if item.attributes:
+        out["attributes"] = {name: dict(given) for name, given in item.attributes.items()}
     return out
 
 
@@ -101,7 +122,15 @@ def to_csv(project: str, items: Iterable[Requirement]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for item in items:
-        row = {"project": project, "level": item.level, "id": item.requirement_id, **item.entry()}
+        row = {
+            "project": project,
+            "level": item.level,
+            "id": item.requirement_id,
+            **item.entry(),
+            **tool_fields(item),
+        }
+        if "attributes" in row:  # in the tool's order (a derivation's keys are sorted)
+            row["attributes"] = json.dumps(row["attributes"], ensure_ascii=False)
         writer.writerow([safe_cell(row.get(c)) for c in CSV_COLUMNS])
     return buffer.getvalue()
 
@@ -238,12 +267,15 @@ def _bounded(archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str) -> by
     return bytes(out)
 
 
-def render(project: str, items: Sequence[Requirement], fmt: str) -> str:
-    """A set in one of the export formats: yaml, csv or reqif."""
+def render(
+    project: str, items: Sequence[Requirement], fmt: str, document: Sequence[DocumentNode] = ()
+) -> str:
+    """A set in one of the export formats: yaml, csv or reqif (with ``document``, the imported
+    document's structure)."""
     if fmt == "yaml":
         return to_yaml(project, items)
     if fmt == "csv":
         return to_csv(project, items)
     if fmt == "reqif":
-        return to_reqif(project, items)
+        return to_reqif(project, items, document=document)
     raise InvalidInput(expected_one_of("format", fmt, ("csv", "reqif", "yaml")))

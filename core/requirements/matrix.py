@@ -89,15 +89,17 @@ def build_matrix(
     for top in children.get(None, []):
         visit(top, 0)
     ml_items = [r for r in chosen if r.is_ml]
+    below: dict[str | None, list[Requirement]] = {}  # by every parent, not only the first
+    for item in systems:
+        for parent in item.parents:
+            below.setdefault(parent, []).append(item)
     counts: dict[str, int] = {}
     for found in statuses.values():
         counts[f"{found.level}.{found.status}"] = counts.get(f"{found.level}.{found.status}", 0) + 1
     coverage = Coverage(
         len(systems),
         len(ml_items),
-        tuple(
-            r.requirement_id for r in systems if not _covered(r.requirement_id, derived, children)
-        ),
+        tuple(r.requirement_id for r in systems if not _covered(r.requirement_id, derived, below)),
         tuple(
             r.requirement_id
             for r in ml_items
@@ -114,7 +116,8 @@ def _covered(
     derived: Mapping[str, list[Requirement]],
     children: Mapping[str | None, list[Requirement]],
 ) -> bool:
-    """A system requirement is covered when an ML requirement derives from it or a descendant."""
+    """A system requirement is covered when an ML requirement derives from it or from one of the
+    system requirements derived from it (through any of their parents)."""
     if derived.get(rid):
         return True
     return any(_covered(c.requirement_id, derived, children) for c in children.get(rid, []))
@@ -149,7 +152,9 @@ class EvidenceDetail:
 
     requirement: Requirement
     status: Status | None
-    upstream: tuple[tuple[Requirement, Status | None], ...]  # system requirements it derives from
+    # the system requirements it derives from (an ML requirement's, or a system requirement's
+    # parents)
+    upstream: tuple[tuple[Requirement, Status | None], ...]
     downstream: tuple[tuple[Requirement, Status | None], ...]  # ML requirements derived from it
     slices: tuple[SliceValue, ...]
     artifacts: Mapping[str, Artifact]
@@ -174,7 +179,7 @@ def evidence_detail(ws: Workspace, project: str, requirement_id: str) -> Evidenc
             slices = _slice_values(tx, item, status)
             evidence_of = status
         else:
-            upstream = ()
+            upstream = tuple((items[d], statuses.get(d)) for d in item.parents if d in items)
             subtree = _subtree(requirement_id, items)
             downstream = tuple(
                 (r, statuses.get(r.requirement_id))
@@ -200,7 +205,7 @@ def _subtree(rid: str, items: Mapping[str, Requirement]) -> set[str]:
         for other in items.values():
             if (
                 other.level == "system"
-                and other.parent == here
+                and here in other.parents
                 and other.requirement_id not in found
             ):
                 found.add(other.requirement_id)

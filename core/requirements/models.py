@@ -41,7 +41,9 @@ CHECK_FIELDS = (  # a change to one of these makes the requirement's evidence su
     "min_n",
 )
 VERDICT_FIELDS = ("fail_when_inconclusive",)  # what a verdict means to `verify-system`
-SYSTEM_FIELDS = (*DESCRIPTION_FIELDS, "parent")
+# a system requirement's parent is its place in the tree; derived_from names every requirement it
+# is derived from when there are several (a requirements tool's links), the parent first
+SYSTEM_FIELDS = (*DESCRIPTION_FIELDS, "parent", "derived_from")
 ML_FIELDS = (*DESCRIPTION_FIELDS, "derived_from", *CHECK_FIELDS, *VERDICT_FIELDS, "derivation")
 CONTENT_FIELDS = (
     *DESCRIPTION_FIELDS,
@@ -124,6 +126,15 @@ class Requirement:
         )
 
     @property
+    def parents(self) -> tuple[str, ...]:
+        """Every requirement this one is derived from: an ML requirement's system requirements;
+        a system requirement's parent, then the others it is derived from."""
+        if self.is_ml:
+            return self.derived_from
+        first = (self.parent,) if self.parent else ()
+        return tuple(dict.fromkeys((*first, *self.derived_from)))
+
+    @property
     def has_check(self) -> bool:
         """An ML requirement with a Loopline check (a metric and comparator); one imported from a
         requirements tool without them is "no check yet"."""
@@ -167,7 +178,9 @@ class Requirement:
         """The fields of its level under their file names, as :func:`parse_entry` reads them
         back: lists as lists, and of a derivation only what was given (not its result)."""
         if not self.is_ml:
-            return dict(zip(_SYSTEM_NAMES, _SYSTEM(self), strict=True))
+            out = dict(zip(_SYSTEM_NAMES, _SYSTEM(self), strict=True))
+            out["derived_from"] = list(self.derived_from)
+            return out
         out = dict(zip(_ML_NAMES, _ML(self), strict=True))
         for name in LIST_FIELDS:
             out[name] = list(out[name])
@@ -190,8 +203,9 @@ _ML, _ML_NAMES = attrgetter(*ML_FIELDS), tuple(map(file_name, ML_FIELDS))
 
 
 def system_tree(items: Iterable[Requirement]) -> dict[str | None, list[Requirement]]:
-    """System requirements by parent id, in the given order; None holds the roots (and those
-    whose parent is not among them)."""
+    """System requirements by parent id (their first parent: a requirement derived from several
+    sits under the first), in the given order; None holds the roots (and those whose parent is not
+    among them)."""
     systems = [r for r in items if r.level == "system"]
     known = {r.requirement_id for r in systems}
     children: dict[str | None, list[Requirement]] = {}
@@ -215,6 +229,7 @@ class DocumentNode:
     text: str
     requirement_id: str | None
     specification: str
+    tool: str | None = None  # the tools the file's header names (lower case, '; '-separated)
 
 
 @dataclass(frozen=True)

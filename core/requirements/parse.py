@@ -7,6 +7,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from core.behave.models import METRIC as BEHAVE_METRIC
@@ -16,7 +17,9 @@ from core.requirements.derive import derive
 from core.requirements.models import (
     ML_CATEGORIES,
     ML_FIELDS,
+    REQIF_TYPES,
     SYSTEM_FIELDS,
+    TOOL_FIELDS,
     Requirement,
     file_name,
 )
@@ -35,8 +38,15 @@ from core.requirements.rules import (
 
 BEHAVE_SLICE = "test"  # behave_pass_rate's slice: the test's name
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-SYSTEM_KEYS = {"id", "level", *SYSTEM_FIELDS}
-ML_KEYS = {"id", "level", "slice", "absent_slice", *(file_name(f) for f in ML_FIELDS)}
+SYSTEM_KEYS = {"id", "level", *SYSTEM_FIELDS, *TOOL_FIELDS}
+ML_KEYS = {
+    "id",
+    "level",
+    "slice",
+    "absent_slice",
+    *(file_name(f) for f in ML_FIELDS),
+    *TOOL_FIELDS,
+}
 _COMPARATOR_WORDS = {"≥": ">=", "≤": "<=", "=>": ">=", "=<": "<="}
 
 
@@ -99,9 +109,76 @@ def parse_entry(entry: Mapping[str, Any], project: str, level: str, where: str) 
     }
     category = _text(entry, "category", where).lower()
     if level == "system":
-        parent = _text(entry, "parent", where) or None
-        return Requirement(**common, category=category or "reliability", parent=parent)
-    return _ml_requirement(entry, common, category, where)
+        parent, derived = _system_parents(entry, where)
+        item = Requirement(
+            **common, category=category or "reliability", parent=parent, derived_from=derived
+        )
+    else:
+        item = _ml_requirement(entry, common, category, where)
+    if any(key in entry for key in TOOL_FIELDS):
+        item = replace(
+            item,
+            external_id=_text(entry, "external_id", where) or None,
+            attributes=_attributes(entry.get("attributes"), f"{where}.attributes"),
+        )
+    return item
+
+
+_KINDS: dict[
+    str, tuple[type, ...]
+] = {  # what a value of each ReqIF type is, as YAML, CSV's JSON and the store hold it
+    "STRING": (str,),
+    "XHTML": (str,),
+    "DATE": (str,),
+    "INTEGER": (int,),
+    "REAL": (int, float),
+    "BOOLEAN": (bool,),
+    "ENUMERATION": (list,),
+}
+
+
+def _attributes(value: Any, where: str) -> dict[str, dict[str, Any]] | None:
+    """A requirements tool's attributes as files carry them: ``{name: {type, value}}`` (JSON
+    text in a CSV cell), each value of its ReqIF type. None when not given (a save keeps the
+    stored ones)."""
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"{where}: not valid JSON ({exc.msg}).") from None
+    if not isinstance(value, Mapping):
+        raise InvalidInput(f"{where}: expected a mapping of names to {{type, value}}.")
+    out: dict[str, dict[str, Any]] = {}
+    for name, given in value.items():
+        here = f"{where}.{name}"
+        if not isinstance(given, Mapping) or set(given) != {"type", "value"}:
+            raise InvalidInput(f"{here}: expected {{type: ..., value: ...}}, got {given!r}.")
+        kind = str(given["type"]).upper()
+        if kind not in REQIF_TYPES:
+            raise InvalidInput(f"{here}.type: {expected_one_of('type', kind, REQIF_TYPES)}")
+        found: Any = given["value"]
+        allowed = _KINDS[kind]
+        if not isinstance(found, allowed) or (kind != "BOOLEAN" and isinstance(found, bool)):
+            raise InvalidInput(
+                f"{here}.value: expected {kind} ({' or '.join(t.__name__ for t in allowed)}), "
+                f"got {found!r}."
+            )
+        if isinstance(found, list) and not all(isinstance(v, str) for v in found):
+            raise InvalidInput(f"{here}.value: an ENUMERATION value is a list of names.")
+        out[str(name)] = {"type": kind, "value": found}
+    return out
+
+
+def _system_parents(entry: Mapping[str, Any], where: str) -> tuple[str | None, tuple[str, ...]]:
+    """A system requirement's parent (its place in the tree) and, when it is derived from
+    several, all of them, the parent first: ``parent: A`` with ``derived_from: [B]`` and
+    ``derived_from: [A, B]`` alike read as parent A, derived from A and B."""
+    given = _text(entry, "parent", where)
+    named = _names(entry.get("derived_from"), f"{where}.derived_from")
+    parents = tuple(dict.fromkeys((*([given] if given else []), *named)))
+    return (parents[0] if parents else None), (parents if len(parents) > 1 else ())
 
 
 def _requirement_id(entry: Mapping[str, Any], level: str, where: str) -> str:
@@ -304,6 +381,13 @@ def _flag(entry: Mapping[str, Any], key: str, where: str) -> bool:
     raise InvalidInput(f"{where}.{key}: expected true or false, got {raw!r}.")
 
 
+def default_category(level: str, metric: str | None) -> str:
+    """The category a requirement gets when its entry names none."""
+    if level == "system":
+        return "reliability"
+    return _ml_category(metric) if metric else ML_CATEGORIES[0]
+
+
 def _ml_category(metric: str) -> str:
     name = base_metric(metric)
     if name.startswith(("latency", "batch_latency")):
@@ -377,20 +461,30 @@ def validate_set(
                     f"{source}: {item.requirement_id}.derived_from: no system requirement {target!r}.",
                     hint=_known("system requirements", systems),
                 )
-    parents = {r.requirement_id: r.parent for r in items if r.level == "system"}
-    for start in parents:
-        walk, node = [start], parents[start]
-        while node is not None:
-            if node in walk:
-                raise InvalidInput(
-                    f"{source}: the parents of {start} form a cycle: {' → '.join([*walk, node])}."
-                )
-            walk.append(node)
-            node = parents.get(node)
+    _check_cycles({r.requirement_id: r.parents for r in items if r.level == "system"}, source)
     if spec is not None:
         for item in items:
             if item.has_check:
                 _check_scope(item, spec, source)
+
+
+def _check_cycles(parents: Mapping[str, Sequence[str]], source: str) -> None:
+    """No system requirement is (through its parents) derived from itself."""
+    done: set[str] = set()
+
+    def visit(node: str, walk: list[str]) -> None:
+        for up in parents.get(node, ()):
+            if up in walk:
+                raise InvalidInput(
+                    f"{source}: the parents of {walk[0]} form a cycle: {' → '.join([*walk, up])}."
+                )
+            if up not in done:
+                visit(up, [*walk, up])
+        done.add(node)
+
+    for start in parents:
+        if start not in done:
+            visit(start, [start])
 
 
 def _check_scope(item: Requirement, spec: ProjectSpec, source: str) -> None:

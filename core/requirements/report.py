@@ -18,6 +18,7 @@ from core.artifacts.service import find_artifact
 from core.errors import InvalidInput, NotFound, expected_one_of
 from core.projects.service import get_project
 from core.registry.service import find_alias
+from core.requirements.documents import requirement_document
 from core.requirements.impact import model_candidate, what_if
 from core.requirements.interchange import safe_cell
 from core.requirements.matrix import traceability_matrix
@@ -75,7 +76,7 @@ def trace_rows(matrix: Matrix) -> list[dict[str, Any]]:
         head = {
             "system_id": system.requirement_id,
             "system_title": system.title,
-            "system_parent": system.parent or "",
+            "system_parent": "; ".join(system.parents),  # every parent, the tree's first
             "system_status": _label(row.status),
         }
         for item, status in row.ml or ((None, None),):
@@ -131,7 +132,8 @@ def trace_export(ws: Workspace, project: str, fmt: str) -> str:
             writer.writerow([safe_cell(row[c]) for c in TRACE_COLUMNS])
         return buffer.getvalue()
     if fmt == "reqif":
-        return to_reqif(project, list(matrix.requirements.values()), matrix.statuses)
+        document = requirement_document(ws, project)
+        return to_reqif(project, list(matrix.requirements.values()), matrix.statuses, document)
     if fmt == "yaml":
         return yaml.safe_dump(
             _trace_document(matrix), sort_keys=False, allow_unicode=True, width=100
@@ -152,6 +154,8 @@ def _trace_document(matrix: Matrix) -> dict[str, Any]:
             )
         elif item.parent:
             entry["parent"] = item.parent
+            if item.derived_from:  # derived from several: every one, the parent first
+                entry["derived_from"] = list(item.derived_from)
         entry["status"] = status.status if status else None
         if status is not None:
             entry.update(

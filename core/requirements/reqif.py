@@ -1,9 +1,14 @@
 """ReqIF 1.2 (OMG), the interchange format of DOORS, Polarion and Jama.
 
 Export: one SPEC-OBJECT-TYPE for system and one for ML requirements with their attribute
-definitions, a SPEC-OBJECT per requirement, a SPEC-RELATION "derived from" per link (ML → system),
-and a SPECIFICATION whose SPEC-HIERARCHY is the tree (ML requirements under the first system
-requirement they are derived from).
+definitions, a SPEC-OBJECT per requirement and a SPEC-RELATION "derived from" per link (an ML
+requirement to each system requirement it is derived from, a system requirement to each of its
+parents). What a requirements tool's import brought goes back with it: every attribute under its
+own name and ReqIF type (an enumeration with its values; an attribute that holds a Loopline field
+carries the field's current value once it was changed in Loopline), each object under the tool's
+identifier, and the document: its specifications, sections and text nodes, each requirement in
+its place (requirements added since at the end). A set no tool brought has one SPECIFICATION whose
+hierarchy is the tree (ML requirements under the first system requirement they are derived from).
 
 Reading is in ``reqif_read.py``.
 """
@@ -11,12 +16,22 @@ Reading is in ``reqif_read.py``.
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from core.requirements.models import DESCRIPTION_FIELDS, Requirement, system_tree
+from core.requirements.models import (
+    DESCRIPTION_FIELDS,
+    REQIF_TYPES,
+    DocumentNode,
+    Requirement,
+    system_tree,
+)
+from core.requirements.parse import default_category
 from core.store import utcnow
 
 NAMESPACE = "http://www.omg.org/spec/ReqIF/20110401/reqif.xsd"
@@ -43,21 +58,44 @@ FIELDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "fail_when_inconclusive": ("Loopline.FailWhenInconclusive", "STRING", ()),
     "derivation": ("Loopline.Derivation", "STRING", ()),
 }
-SYSTEM_FIELDS = ("id", *DESCRIPTION_FIELDS)  # a parent is the tree, derived_from a relation
+SYSTEM_FIELDS = ("id", *DESCRIPTION_FIELDS)  # parents are relations (and the tree)
 TYPES = {
     "system": ("ST-system", "Loopline system requirement"),
     "ml": ("ST-ml", "Loopline ML requirement"),
+}
+STRUCTURE = {  # the document's own objects, named as StrictDoc names them
+    "section": ("ST-section", "SECTION"),
+    "text": ("ST-text", "TEXT"),
 }
 NAMES = {  # every accepted attribute name (lower case) → field
     alias: key
     for key, (written, _, aliases) in FIELDS.items()
     for alias in (written.lower(), *aliases)
 }
+TOOL_DEFINITION = "_tool-"  # the IDENTIFIER prefix of a tool's attribute (read back as one)
+_NCNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9._-]*$")
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+# what a tool's attribute holds, by its name with case and punctuation dropped ("OWNER",
+# "WINDOW_DAYS", "Loopline.Metric"): the field it fills on import and carries back
+MEANINGS: dict[str, str] = {}
+for _key, (_written, _, _aliases) in FIELDS.items():
+    for _alias in (_written, _written.split(".", 1)[-1], _key, *_aliases):
+        MEANINGS.setdefault(_norm(_alias), _key)
 
 
 def _ident(*parts: str) -> str:
     """An xsd:ID: starts with a letter or '_', then letters, digits, '.', '-', '_'."""
     return "_" + re.sub(r"[^A-Za-z0-9._-]", "_", "-".join(parts))
+
+
+def own_identifier(project: str, requirement_id: str) -> str:
+    """The SPEC-OBJECT IDENTIFIER Loopline gives a requirement no tool identified."""
+    return _ident(project, requirement_id)
 
 
 def _values(item: Requirement) -> dict[str, Any]:
@@ -70,7 +108,16 @@ def _values(item: Requirement) -> dict[str, Any]:
         values["derivation"] = json.dumps(values["derivation"], sort_keys=True)
     if "fail_when_inconclusive" in values:
         values["fail_when_inconclusive"] = "true" if values["fail_when_inconclusive"] else None
+    values.pop("derived_from", None)  # a relation
+    values.pop("parent", None)
     return values
+
+
+def _shown(value: Any) -> str:
+    """A field's value as an attribute's text ('' for none)."""
+    if value is None:
+        return ""
+    return f"{value:.12g}" if isinstance(value, float) else str(value)
 
 
 STATUS_FIELDS = (
@@ -82,29 +129,72 @@ STATUS_FIELDS = (
 )
 
 
+@dataclass
+class Definition:
+    """One attribute definition of an object type: a tool's attribute (``tool``; ``key`` when
+    it holds a Loopline field) or a Loopline field's, with an enumeration's value names."""
+
+    name: str
+    kind: str
+    ident: str
+    key: str | None  # the Loopline field it holds
+    tool: bool
+    names: list[str] = field(default_factory=list)
+    multi: bool = False
+
+    def enum_ref(self, name: str) -> str:
+        return f"{self.ident}-v{self.names.index(name)}"
+
+
 def to_reqif(
-    project: str, items: Iterable[Requirement], statuses: Mapping[str, Any] | None = None
+    project: str,
+    items: Iterable[Requirement],
+    statuses: Mapping[str, Any] | None = None,
+    document: Sequence[DocumentNode] = (),
 ) -> str:
     """The set as ReqIF; with ``statuses`` (requirement id → Status), each object also carries its
-    status, value against threshold and evidence (read back by nothing: a report for the tool)."""
+    status, value against threshold and evidence (read back by nothing: a report for the tool);
+    with ``document`` (the last import's structure), its specifications, sections and text."""
     chosen = list(items)
+    escaped = any("strictdoc" in (node.tool or "") for node in document)
     now = utcnow().strftime("%Y-%m-%dT%H:%M:%S")
     stamp = f'LAST-CHANGE="{now}"'
+    refs = _object_ids(project, chosen)
+    types = {
+        level: _definitions(level, [r for r in chosen if r.level == level], statuses is not None)
+        for level in TYPES
+    }
+    values = {
+        item.requirement_id: _object_values(item, types[item.level], statuses) for item in chosen
+    }
+    _enumerations(types, values.values())
+    structure = _Structure(project, document, chosen, refs)
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         f'<REQ-IF xmlns="{NAMESPACE}" xmlns:xhtml="{XHTML}">',
-        *_header(project, now),
+        *_header(project, now, escaped),
         "  <CORE-CONTENT>",
         "    <REQ-IF-CONTENT>",
-        *_datatypes(stamp),
-        *_spec_types(stamp, with_status=statuses is not None),
+        *_datatypes(stamp, types),
+        *_spec_types(stamp, types, structure),
         "      <SPEC-OBJECTS>",
-        *(line for item in chosen for line in _spec_object(project, item, statuses, stamp)),
+        *(
+            line
+            for item in chosen
+            for line in _spec_object(
+                refs[item.requirement_id],
+                TYPES[item.level][0],
+                values[item.requirement_id],
+                stamp,
+                escaped,
+            )
+        ),
+        *structure.objects(stamp, escaped),
         "      </SPEC-OBJECTS>",
         "      <SPEC-RELATIONS>",
-        *(line for item in chosen for line in _relations(project, item, stamp)),
+        *(line for item in chosen for line in _relations(project, item, refs, stamp)),
         "      </SPEC-RELATIONS>",
-        *_specification(project, chosen, stamp),
+        *structure.specifications(stamp),
         "    </REQ-IF-CONTENT>",
         "  </CORE-CONTENT>",
         "</REQ-IF>",
@@ -113,61 +203,294 @@ def to_reqif(
     return "\n".join(out)
 
 
-def _header(project: str, now: str) -> list[str]:
+def _object_ids(project: str, items: Sequence[Requirement]) -> dict[str, str]:
+    """Each requirement's SPEC-OBJECT IDENTIFIER: the tool's, else one of Loopline's."""
+    out: dict[str, str] = {}
+    used: set[str] = set()
+    for item in items:
+        theirs = item.external_id or ""
+        ident = (
+            theirs
+            if _NCNAME.match(theirs) and theirs not in used
+            else own_identifier(project, item.requirement_id)
+        )
+        out[item.requirement_id] = ident
+        used.add(ident)
+    return out
+
+
+def _definitions(level: str, items: Sequence[Requirement], with_status: bool) -> list[Definition]:
+    """A level's attribute definitions: Loopline's id, then every attribute a tool gave (in the
+    order first seen, a name given two types written as STRING), then the Loopline fields no
+    tool attribute holds, then the status attributes."""
+    keys = SYSTEM_FIELDS if level == "system" else tuple(FIELDS)
+    tools: dict[str, Definition] = {}
+    for item in items:
+        for name, given in (item.attributes or {}).items():
+            kind = str(given.get("type", "STRING"))
+            kind = kind if kind in REQIF_TYPES else "STRING"
+            found = tools.get(name)
+            if found is None:
+                meaning = MEANINGS.get(_norm(name))
+                tools[name] = Definition(
+                    name,
+                    kind,
+                    f"{TOOL_DEFINITION}{level}-{len(tools)}",
+                    meaning if meaning in keys else None,
+                    True,
+                )
+            elif found.kind != kind:
+                found.kind = "STRING"
+    exact = {name.lower() for name in tools}
+    held = {d.key for d in tools.values()}
+    own = [
+        Definition(FIELDS[key][0], FIELDS[key][1], _ident(level, key), key, False)
+        for key in keys
+        if FIELDS[key][0].lower() not in exact
+        and (key in ("id", "title", "statement") or key not in held)
+    ]
+    status = [
+        Definition(name, "STRING", _ident(level, name), None, False)
+        for name in (STATUS_FIELDS if with_status else ())
+    ]
+    first = [d for d in own if d.key == "id"]
+    return [*first, *tools.values(), *(d for d in own if d.key != "id"), *status]
+
+
+def _object_values(
+    item: Requirement, definitions: Sequence[Definition], statuses: Mapping[str, Any] | None
+) -> list[tuple[Definition, Any]]:
+    """The values an object carries, in its type's order (none written empty): a tool's
+    attribute as it was, or the Loopline field it holds once the field was changed; a Loopline
+    field's value; its status."""
+    current = {k: _shown(v) for k, v in _values(item).items()}
+    current["title"] = " ".join(current.get("title", "").split())  # a name is one line
+    implied = {  # what an import makes of a field left out: not written unless a tool gave it
+        "priority": "medium",
+        "if_slice_absent": "no_evidence",
+        "category": default_category(item.level, item.metric),
+    }
+    attributes = item.attributes or {}
+    source: dict[str, str] = {}  # field → the tool attribute it was read from (the first)
+    for d in definitions:
+        given = attributes.get(d.name)
+        if d.tool and d.key and d.key not in source and given and _text(given).strip():
+            source[d.key] = d.name
+    facts = _status_facts(statuses.get(item.requirement_id) if statuses is not None else None)
+    out: list[tuple[Definition, Any]] = []
+    for d in definitions:
+        if d.name in facts and not d.tool:
+            value: Any = facts[d.name]
+        elif not d.tool or d.name not in attributes:
+            value = current.get(d.key or "", "") if d.key else ""
+            if d.key in implied and value == implied[d.key]:
+                continue
+            value = _typed(d.kind, value) if d.tool and value else value
+        else:
+            value = _tool_value(d, attributes[d.name], current, source)
+        if value is not None and value != "" and value != []:
+            out.append((d, value))
+    return out
+
+
+def _tool_value(
+    d: Definition, given: Mapping[str, Any], current: Mapping[str, str], source: Mapping[str, str]
+) -> Any:
+    """A tool attribute's value: as the tool gave it, unless it is where a field was read from
+    and the field has changed since (then the field's value, in the attribute's type when it
+    fits); an attribute holding the requirement's id keeps the tool's."""
+    now = current.get(d.key or "", "")
+    original = _kept(d.kind, given)
+    if not d.key or d.key == "id" or source.get(d.key) != d.name:
+        return original
+    if _same(_text(given), now):
+        return original
+    if not now:
+        return None  # cleared in Loopline
+    fits = _typed(d.kind, now)
+    return original if fits is None else fits
+
+
+def _text(given: Mapping[str, Any]) -> str:
+    """A stored attribute's value as text (as the import read it)."""
+    value = given.get("value")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "; ".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def _kept(kind: str, given: Mapping[str, Any]) -> Any:
+    """A stored attribute's value in the definition's type (its text when the type changed)."""
+    if str(given.get("type")) == kind:
+        value = given.get("value")
+        return list(value) if kind == "ENUMERATION" and isinstance(value, list) else value
+    return _text(given)
+
+
+def _typed(kind: str, text: str) -> Any:
+    """``text`` as a value of ``kind``; None when it is not one."""
+    text = text.strip()
+    if kind == "INTEGER":
+        return int(text) if re.fullmatch(r"[+-]?\d+", text) else None
+    if kind == "REAL":
+        number = _number(text)
+        return number if number is not None and math.isfinite(number) else None
+    if kind == "BOOLEAN":
+        lowered = text.lower()
+        return (
+            lowered in ("true", "yes", "1")
+            if lowered in ("true", "yes", "1", "false", "no", "0")
+            else None
+        )
+    if kind == "DATE":
+        try:
+            datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return text
+    if kind == "ENUMERATION":
+        return [p.strip() for p in re.split(r"[;,]", text) if p.strip()]
+    return text
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        return None
+
+
+def _same(given: str, now: str) -> bool:
+    """Does the tool's value say what the field now says (case, number format, list order and
+    JSON layout aside)?"""
+    if given.strip().casefold() == now.strip().casefold():
+        return True
+    a, b = _number(given.strip()), _number(now.strip())
+    if a is not None and b is not None:
+        return math.isclose(a, b, rel_tol=0, abs_tol=1e-12)
+    try:
+        return bool(json.loads(given) == json.loads(now))
+    except ValueError:
+        pass
+
+    def parts(text: str) -> list[str]:
+        return sorted(p.strip().casefold() for p in re.split(r"[;,\n]", text) if p.strip())
+
+    return parts(given) == parts(now)
+
+
+def _status_facts(found: Any) -> dict[str, str]:
+    if found is None:
+        return {}
+    facts = (
+        found.status,
+        found.value_text,
+        "" if found.n is None else f"{found.n:.0f}",
+        found.interval_text,
+        found.evidence_ref or "",
+    )
+    # an empty THE-VALUE is no value (StrictDoc refuses it)
+    return {n: f for n, f in zip(STATUS_FIELDS, facts, strict=True) if f not in ("", "—")}
+
+
+def _enumerations(
+    types: Mapping[str, Sequence[Definition]], values: Iterable[list[tuple[Definition, Any]]]
+) -> None:
+    """Each enumeration's value names, in the order written; multi-valued when one object has
+    several."""
+    for found in values:
+        for d, value in found:
+            if d.kind == "ENUMERATION":
+                d.multi |= len(value) > 1
+                d.names += [n for n in dict.fromkeys(value) if n not in d.names]
+
+
+def _header(project: str, now: str, escaped: bool) -> list[str]:
+    """Loopline's header; for StrictDoc, the source tool says its string values are escaped
+    (``reqif_read`` decodes them again)."""
+    source = "Loopline (strictdoc escapes)" if escaped else "Loopline"
     return [
         "  <THE-HEADER>",
         f'    <REQ-IF-HEADER IDENTIFIER="{_ident("header", project)}">',
         f"      <CREATION-TIME>{now}</CREATION-TIME>",
         "      <REQ-IF-TOOL-ID>Loopline</REQ-IF-TOOL-ID>",
         "      <REQ-IF-VERSION>1.0</REQ-IF-VERSION>",
-        "      <SOURCE-TOOL-ID>Loopline</SOURCE-TOOL-ID>",
+        f"      <SOURCE-TOOL-ID>{source}</SOURCE-TOOL-ID>",
         f"      <TITLE>{escape(project)} requirements</TITLE>",
         "    </REQ-IF-HEADER>",
         "  </THE-HEADER>",
     ]
 
 
-def _datatypes(stamp: str) -> list[str]:
-    return [
+def _datatypes(stamp: str, types: Mapping[str, Sequence[Definition]]) -> list[str]:
+    out = [
         "      <DATATYPES>",
         f'        <DATATYPE-DEFINITION-STRING IDENTIFIER="DT-STRING" LONG-NAME="Text" MAX-LENGTH="100000" {stamp}/>',
+        f'        <DATATYPE-DEFINITION-XHTML IDENTIFIER="DT-XHTML" LONG-NAME="Formatted text" {stamp}/>',
         f'        <DATATYPE-DEFINITION-REAL IDENTIFIER="DT-REAL" LONG-NAME="Real" ACCURACY="12" MIN="-1e300" MAX="1e300" {stamp}/>',
-        f'        <DATATYPE-DEFINITION-INTEGER IDENTIFIER="DT-INTEGER" LONG-NAME="Integer" MIN="0" MAX="100000" {stamp}/>',
-        "      </DATATYPES>",
+        f'        <DATATYPE-DEFINITION-INTEGER IDENTIFIER="DT-INTEGER" LONG-NAME="Integer" MIN="-9223372036854775808" MAX="9223372036854775807" {stamp}/>',
+        f'        <DATATYPE-DEFINITION-BOOLEAN IDENTIFIER="DT-BOOLEAN" LONG-NAME="Boolean" {stamp}/>',
+        f'        <DATATYPE-DEFINITION-DATE IDENTIFIER="DT-DATE" LONG-NAME="Date" {stamp}/>',
     ]
+    for definitions in types.values():
+        for d in definitions:
+            if d.kind != "ENUMERATION":
+                continue
+            out.append(
+                f'        <DATATYPE-DEFINITION-ENUMERATION IDENTIFIER="DT-{d.ident}" '
+                f"LONG-NAME={quoteattr(d.name)} {stamp}>"
+            )
+            out.append("          <SPECIFIED-VALUES>")
+            for key, name in enumerate(d.names):
+                out.append(
+                    f'            <ENUM-VALUE IDENTIFIER="{d.enum_ref(name)}" LONG-NAME={quoteattr(name)} {stamp}>'
+                    f'<PROPERTIES><EMBEDDED-VALUE KEY="{key}" OTHER-CONTENT=""/></PROPERTIES></ENUM-VALUE>'
+                )
+            out += ["          </SPECIFIED-VALUES>", "        </DATATYPE-DEFINITION-ENUMERATION>"]
+    return [*out, "      </DATATYPES>"]
 
 
-def _spec_types(stamp: str, *, with_status: bool) -> list[str]:
-    """One object type per level with its attribute definitions (plus the status attributes when
-    statuses are exported), the "derived from" relation type and the specification type."""
+def _spec_types(
+    stamp: str, types: Mapping[str, Sequence[Definition]], structure: _Structure
+) -> list[str]:
+    """One object type per level with its attribute definitions, the document's section and
+    text types when it has them, the "derived from" relation type and the specification type."""
     out = ["      <SPEC-TYPES>"]
-    for level, (type_id, long_name) in TYPES.items():
+    every = {
+        **{TYPES[level]: definitions for level, definitions in types.items()},
+        **{STRUCTURE[kind]: found for kind, found in structure.types().items()},
+    }
+    for (type_id, long_name), definitions in every.items():
         out.append(
             f'        <SPEC-OBJECT-TYPE IDENTIFIER="{type_id}" LONG-NAME="{long_name}" {stamp}>'
         )
         out.append("          <SPEC-ATTRIBUTES>")
-        for key in SYSTEM_FIELDS if level == "system" else FIELDS:
-            name, kind, _ = FIELDS[key]
-            out += _attribute_definition(kind, _ident(level, key), name, stamp)
-        for name in STATUS_FIELDS if with_status else ():
-            out += _attribute_definition("STRING", _ident(level, name), name, stamp)
+        for d in definitions:
+            out += _attribute_definition(d, stamp)
         out += ["          </SPEC-ATTRIBUTES>", "        </SPEC-OBJECT-TYPE>"]
     return [
         *out,
         f'        <SPEC-RELATION-TYPE IDENTIFIER="RT-derived" LONG-NAME="derived from" {stamp}/>',
         f'        <SPECIFICATION-TYPE IDENTIFIER="SPT-set" LONG-NAME="Loopline requirement set" {stamp}>',
         "          <SPEC-ATTRIBUTES>",
-        *_attribute_definition("STRING", "A-project", "Loopline.Project", stamp),
+        *_attribute_definition(
+            Definition("Loopline.Project", "STRING", "A-project", None, False), stamp
+        ),
         "          </SPEC-ATTRIBUTES>",
         "        </SPECIFICATION-TYPE>",
         "      </SPEC-TYPES>",
     ]
 
 
-def _attribute_definition(kind: str, identifier: str, name: str, stamp: str) -> list[str]:
+def _attribute_definition(d: Definition, stamp: str) -> list[str]:
+    kind = d.kind
+    datatype = f"DT-{d.ident}" if kind == "ENUMERATION" else f"DT-{kind}"
+    multi = f' MULTI-VALUED="{"true" if d.multi else "false"}"' if kind == "ENUMERATION" else ""
     return [
-        f'            <ATTRIBUTE-DEFINITION-{kind} IDENTIFIER="{identifier}" LONG-NAME="{name}" {stamp}>',
-        f"              <TYPE><DATATYPE-DEFINITION-{kind}-REF>DT-{kind}</DATATYPE-DEFINITION-{kind}-REF></TYPE>",
+        f'            <ATTRIBUTE-DEFINITION-{kind} IDENTIFIER="{d.ident}" LONG-NAME={quoteattr(d.name)}{multi} {stamp}>',
+        f"              <TYPE><DATATYPE-DEFINITION-{kind}-REF>{datatype}</DATATYPE-DEFINITION-{kind}-REF></TYPE>",
         f"            </ATTRIBUTE-DEFINITION-{kind}>",
     ]
 
@@ -180,101 +503,221 @@ def _attribute_value(kind: str, value: str, definition: str) -> str:
     )
 
 
-def _spec_object(
-    project: str, item: Requirement, statuses: Mapping[str, Any] | None, stamp: str
-) -> list[str]:
-    """One requirement: its non-empty fields (and its status, when statuses are exported)."""
-    out = [
-        f'        <SPEC-OBJECT IDENTIFIER="{_ident(project, item.requirement_id)}" {stamp}>',
-        "          <VALUES>",
-    ]
-    values = _values(item)
-    for key in SYSTEM_FIELDS if item.level == "system" else FIELDS:
-        value = values.get(key)
-        if value is None or value == "":
-            continue
-        kind = FIELDS[key][1]
-        shown = f"{value:.12g}" if isinstance(value, float) else str(value)
-        if key == "title":
-            shown = " ".join(shown.split())  # a name is one line (StrictDoc's TITLE is)
-        out.append("            " + _attribute_value(kind, shown, _ident(item.level, key)))
-    found = statuses.get(item.requirement_id) if statuses is not None else None
-    if found is not None:
-        facts = (
-            found.status,
-            found.value_text,
-            "" if found.n is None else f"{found.n:.0f}",
-            found.interval_text,
-            found.evidence_ref or "",
+def xhtml(text: str) -> str:
+    """Text as XHTML: paragraphs apart by a blank line, line breaks as ``<br/>`` (what
+    ``reqif_read`` reads back as the same text)."""
+    paragraphs = [p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    body = "".join(
+        "<xhtml:p>"
+        + "<xhtml:br/>".join(escape(line.strip()) for line in p.split("\n"))
+        + "</xhtml:p>"
+        for p in paragraphs
+    )
+    return f"<xhtml:div>{body}</xhtml:div>"
+
+
+def strictdoc_escape(text: str) -> str:
+    """A string value as StrictDoc writes it, and decodes every one it reads (Python's
+    ``unicode_escape``: ``é`` → ``\\xe9``, a line break → ``\\n``)."""
+    return text.encode("unicode_escape").decode("ascii")
+
+
+def _value_xml(d: Definition, value: Any, escaped: bool = False) -> str:
+    """One ATTRIBUTE-VALUE of its definition's type (a string value escaped for StrictDoc)."""
+    ref = f"<DEFINITION><ATTRIBUTE-DEFINITION-{d.kind}-REF>{d.ident}</ATTRIBUTE-DEFINITION-{d.kind}-REF></DEFINITION>"
+    if d.kind == "XHTML":
+        return f"<ATTRIBUTE-VALUE-XHTML>{ref}<THE-VALUE>{xhtml(str(value))}</THE-VALUE></ATTRIBUTE-VALUE-XHTML>"
+    if d.kind == "ENUMERATION":
+        names = value if isinstance(value, list) else [str(value)]
+        refs = "".join(
+            f"<ENUM-VALUE-REF>{d.enum_ref(n)}</ENUM-VALUE-REF>" for n in dict.fromkeys(names)
         )
-        for name, fact in zip(STATUS_FIELDS, facts, strict=True):
-            if fact in ("", "—"):
-                continue  # an empty THE-VALUE is no value (StrictDoc refuses it)
-            out.append("            " + _attribute_value("STRING", fact, _ident(item.level, name)))
+        return f"<ATTRIBUTE-VALUE-ENUMERATION>{ref}<VALUES>{refs}</VALUES></ATTRIBUTE-VALUE-ENUMERATION>"
+    if d.kind == "BOOLEAN":
+        text = "true" if value is True or str(value).lower() in ("true", "1") else "false"
+    elif d.kind == "REAL":
+        text = repr(float(value))
+    else:
+        text = str(value)
+    if escaped and d.kind == "STRING":
+        text = strictdoc_escape(text)
+    return _attribute_value(d.kind, text, d.ident)
+
+
+def _spec_object(
+    ident: str,
+    type_id: str,
+    values: Sequence[tuple[Definition, Any]],
+    stamp: str,
+    escaped: bool,
+) -> list[str]:
     return [
-        *out,
+        f'        <SPEC-OBJECT IDENTIFIER="{ident}" {stamp}>',
+        "          <VALUES>",
+        *("            " + _value_xml(d, value, escaped) for d, value in values),
         "          </VALUES>",
-        f"          <TYPE><SPEC-OBJECT-TYPE-REF>{TYPES[item.level][0]}</SPEC-OBJECT-TYPE-REF></TYPE>",
+        f"          <TYPE><SPEC-OBJECT-TYPE-REF>{type_id}</SPEC-OBJECT-TYPE-REF></TYPE>",
         "        </SPEC-OBJECT>",
     ]
 
 
-def _relations(project: str, item: Requirement, stamp: str) -> list[str]:
-    """A "derived from" relation from ``item`` to each requirement it is derived from."""
+def _relations(project: str, item: Requirement, refs: Mapping[str, str], stamp: str) -> list[str]:
+    """A "derived from" relation from ``item`` to each requirement it is derived from (an ML
+    requirement's system requirements, a system requirement's parents)."""
     out: list[str] = []
-    for target in item.derived_from:
+    for target in item.parents:
+        if target not in refs:
+            continue
         out += [
             f'        <SPEC-RELATION IDENTIFIER="{_ident("rel", project, item.requirement_id, target)}" {stamp}>',
             "          <TYPE><SPEC-RELATION-TYPE-REF>RT-derived</SPEC-RELATION-TYPE-REF></TYPE>",
-            f"          <SOURCE><SPEC-OBJECT-REF>{_ident(project, item.requirement_id)}</SPEC-OBJECT-REF></SOURCE>",
-            f"          <TARGET><SPEC-OBJECT-REF>{_ident(project, target)}</SPEC-OBJECT-REF></TARGET>",
+            f"          <SOURCE><SPEC-OBJECT-REF>{refs[item.requirement_id]}</SPEC-OBJECT-REF></SOURCE>",
+            f"          <TARGET><SPEC-OBJECT-REF>{refs[target]}</SPEC-OBJECT-REF></TARGET>",
             "        </SPEC-RELATION>",
         ]
     return out
 
 
-def _specification(project: str, items: Sequence[Requirement], stamp: str) -> list[str]:
-    """The set's one specification: the project as its attribute, the tree as its children."""
-    return [
-        "      <SPECIFICATIONS>",
-        f'        <SPECIFICATION IDENTIFIER="{_ident("spec", project)}" LONG-NAME={quoteattr(project + " requirements")} {stamp}>',
-        "          <VALUES>",
-        "            " + _attribute_value("STRING", project, "A-project"),
-        "          </VALUES>",
-        "          <TYPE><SPECIFICATION-TYPE-REF>SPT-set</SPECIFICATION-TYPE-REF></TYPE>",
-        "          <CHILDREN>",
-        *_hierarchy(project, items, stamp),
-        "          </CHILDREN>",
-        "        </SPECIFICATION>",
-        "      </SPECIFICATIONS>",
-    ]
+Tree = list[tuple[str, "Tree"]]  # (object IDENTIFIER, its children) in document order
 
 
-def _hierarchy(project: str, items: Sequence[Requirement], stamp: str) -> list[str]:
+class _Structure:
+    """Where every object goes: the imported document's specifications, sections and text nodes
+    (requirements no longer in the set left out, those added since at the end of the last
+    specification), or without a document the set's tree in one specification."""
+
+    def __init__(
+        self,
+        project: str,
+        document: Sequence[DocumentNode],
+        items: Sequence[Requirement],
+        refs: Mapping[str, str],
+    ) -> None:
+        self.project = project
+        self.nodes: dict[str, DocumentNode] = {}  # IDENTIFIER → a section or text node
+        used = set(refs.values())
+        by_tool = {r.external_id: r.requirement_id for r in items if r.external_id}
+        self.specs: dict[str, Tree] = {}
+        placed: set[str] = set()
+        stack: list[tuple[int, Tree]] = []
+        spec = None
+        for node in document:
+            if node.specification != spec:
+                spec, stack = node.specification, []
+            root = self.specs.setdefault(node.specification, [])
+            while stack and stack[-1][0] >= node.depth:
+                stack.pop()
+            into = stack[-1][1] if stack else root
+            ref = self._ref(node, refs, by_tool, used)
+            if ref is None:  # a requirement no longer in the set: its children move up
+                stack.append((node.depth, into))
+                continue
+            children: Tree = []
+            into.append((ref, children))
+            stack.append((node.depth, children))
+            placed.add(ref)
+        if not self.specs:
+            self.specs[f"{project} requirements"] = _tree(items, refs)
+            return
+        last = list(self.specs.values())[-1]
+        last += [
+            (refs[r.requirement_id], []) for r in items if refs[r.requirement_id] not in placed
+        ]
+
+    def _ref(
+        self,
+        node: DocumentNode,
+        refs: Mapping[str, str],
+        by_tool: Mapping[str, str],
+        used: set[str],
+    ) -> str | None:
+        if node.kind == "requirement":
+            rid = by_tool.get(node.node_id) or node.requirement_id or ""
+            return refs.get(rid)
+        for ident, known in self.nodes.items():
+            if known.node_id == node.node_id:
+                return ident  # one object in two places
+        ident = node.node_id
+        if not _NCNAME.match(ident) or ident in used:
+            ident = _ident("node", self.project, str(len(self.nodes)))
+        used.add(ident)
+        self.nodes[ident] = node
+        return ident
+
+    def types(self) -> dict[str, list[Definition]]:
+        """The section and text object types the document needs, with their definitions."""
+        out: dict[str, list[Definition]] = {}
+        for node in self.nodes.values():
+            found = out.setdefault(node.kind, [])
+            wanted = [("ReqIF.ChapterName", "title")] if node.kind == "section" else []
+            wanted += [("ReqIF.Text", "statement")] if node.text or node.kind == "text" else []
+            for name, key in wanted:
+                if all(d.name != name for d in found):
+                    found.append(Definition(name, "STRING", _ident(node.kind, key), key, False))
+        for found in out.values():  # the title first, as StrictDoc writes it
+            found.sort(key=lambda d: d.key != "title")
+        return out
+
+    def objects(self, stamp: str, escaped: bool) -> list[str]:
+        types = self.types()
+        out: list[str] = []
+        for ident, node in self.nodes.items():
+            facts = {"title": " ".join(node.title.split()), "statement": node.text}
+            values = [(d, facts[d.key or ""]) for d in types[node.kind] if facts[d.key or ""]]
+            out += _spec_object(ident, STRUCTURE[node.kind][0], values, stamp, escaped)
+        return out
+
+    def specifications(self, stamp: str) -> list[str]:
+        out = ["      <SPECIFICATIONS>"]
+        counter = iter(range(1 << 30))
+        for number, (name, tree) in enumerate(self.specs.items()):
+            ident = _ident("spec", self.project, *([str(number)] if number else []))
+            out += [
+                f"        <SPECIFICATION IDENTIFIER={quoteattr(ident)} LONG-NAME={quoteattr(name)} {stamp}>",
+                "          <VALUES>",
+                "            " + _attribute_value("STRING", self.project, "A-project"),
+                "          </VALUES>",
+                "          <TYPE><SPECIFICATION-TYPE-REF>SPT-set</SPECIFICATION-TYPE-REF></TYPE>",
+            ]
+            if tree:
+                out += [
+                    "          <CHILDREN>",
+                    *_hierarchy(self.project, tree, 6, counter, stamp),
+                    "          </CHILDREN>",
+                ]
+            out.append("        </SPECIFICATION>")
+        return [*out, "      </SPECIFICATIONS>"]
+
+
+def _tree(items: Sequence[Requirement], refs: Mapping[str, str]) -> Tree:
+    """The set's tree: system requirements under their (first) parent, ML requirements under the
+    first system requirement they are derived from."""
     children = system_tree(items)
     known = {r.requirement_id for r in items if r.level == "system"}
     for item in items:
         if item.level == "ml":
             home = next((d for d in item.derived_from if d in known), None)
             children.setdefault(home, []).append(item)
-    lines: list[str] = []
 
-    def node(item: Requirement, depth: int) -> None:
-        pad = "  " * depth
-        lines.append(
-            f'{pad}<SPEC-HIERARCHY IDENTIFIER="{_ident("h", project, item.requirement_id)}" {stamp}>'
-        )
-        lines.append(
-            f"{pad}  <OBJECT><SPEC-OBJECT-REF>{_ident(project, item.requirement_id)}</SPEC-OBJECT-REF></OBJECT>"
-        )
+    def node(item: Requirement) -> tuple[str, Tree]:
         below = children.get(item.requirement_id, []) if item.level == "system" else []
+        return refs[item.requirement_id], [node(child) for child in below]
+
+    return [node(top) for top in children.get(None, [])]
+
+
+def _hierarchy(
+    project: str, tree: Tree, depth: int, counter: Iterator[int], stamp: str
+) -> list[str]:
+    lines: list[str] = []
+    pad = "  " * depth
+    for ref, below in tree:
+        ident = _ident("h", project, str(next(counter)))
+        lines.append(f'{pad}<SPEC-HIERARCHY IDENTIFIER="{ident}" {stamp}>')
+        lines.append(f"{pad}  <OBJECT><SPEC-OBJECT-REF>{ref}</SPEC-OBJECT-REF></OBJECT>")
         if below:
             lines.append(f"{pad}  <CHILDREN>")
-            for child in below:
-                node(child, depth + 2)
+            lines += _hierarchy(project, below, depth + 2, counter, stamp)
             lines.append(f"{pad}  </CHILDREN>")
         lines.append(f"{pad}</SPEC-HIERARCHY>")
-
-    for top in children.get(None, []):
-        node(top, 6)
     return lines

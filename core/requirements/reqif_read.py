@@ -33,7 +33,13 @@ import defusedxml.sax
 from core.errors import InvalidInput
 from core.requirements.models import DocumentNode, Requirement
 from core.requirements.parse import ID_PATTERN, parse_entry
-from core.requirements.reqif import NAMES, SYSTEM_FIELDS
+from core.requirements.reqif import (
+    NAMES,
+    SYSTEM_FIELDS,
+    TOOL_DEFINITION,
+    TYPES,
+    own_identifier,
+)
 from core.requirements.reqif_map import NO_MAPPING, ReqifMapping
 
 
@@ -262,9 +268,29 @@ def read_reqif(
         for ident, found in objects.items()
         if kinds[ident] in ("system", "ml")
     ]
-    if tools == {"loopline"}:  # our own export: its attributes are the fields themselves
-        items = [replace(r, external_id=None, attributes=None) for r in items]
-    return ReqifDocument(chosen, items, _nodes(content, objects, kinds, ids, chosen, mapping))
+    if tools and all(t.startswith("loopline") for t in tools):
+        written = _project_value(content, types.definitions) or chosen
+        items = [_own(item, objects, written) for item in items]
+    nodes = _nodes(content, objects, kinds, ids, chosen, mapping)
+    tool = "; ".join(sorted(tools)) or None
+    return ReqifDocument(chosen, items, [replace(n, tool=tool) for n in nodes])
+
+
+def _own(item: Requirement, objects: Mapping[str, SpecObject], project: str) -> Requirement:
+    """A requirement of Loopline's own export: its attributes are its fields, but for those a
+    requirements tool gave (carried back under their own definitions), and its IDENTIFIER is
+    the tool's when one gave it."""
+    ident = str(item.external_id)
+    kept = {
+        name: {"type": v.kind, "value": v.value}
+        for name, v in objects[ident].attributes.items()
+        if v.definition.startswith(TOOL_DEFINITION)
+    }
+    return replace(
+        item,
+        external_id=None if ident == own_identifier(project, item.requirement_id) else ident,
+        attributes=kept or None,
+    )
 
 
 @dataclass(frozen=True)
@@ -287,6 +313,7 @@ class Value:
     kind: str
     value: Any
     text: str
+    definition: str = ""  # its ATTRIBUTE-DEFINITION's IDENTIFIER
 
 
 @dataclass(frozen=True)
@@ -416,6 +443,9 @@ def _kind(found: SpecObject, context: list[str], mapping: ReqifMapping) -> str:
     named = mapping.object_kind(found.type_name)
     if named is not None:
         return named
+    own = next((level for level, (_, name) in TYPES.items() if name == found.type_name), None)
+    if own is not None:  # Loopline's own export says it
+        return own
     for name in (mapping.level_attribute, "Level", "Requirement Level", "Loopline.Level"):
         value = _attribute(found, name) if name else None
         level = mapping.level_of(value.text) if value is not None and value.text.strip() else None
@@ -496,8 +526,9 @@ def _requirement(
     mapping: ReqifMapping,
     source: str,
 ) -> Requirement:
-    """One requirement: its fields, its links (an ML requirement's from its relations, else the
-    requirement it sits under; a system requirement's parent likewise) and every attribute."""
+    """One requirement: its fields, its links (from its relations, else the requirement it sits
+    under: an ML requirement's, and a system requirement's parents, every one kept) and every
+    attribute."""
     level = kinds[ident]
     values = found.fields(mapping)
     entry: dict[str, Any] = {k: v for k, v in values.items() if level == "ml" or k in SYSTEM_FIELDS}
@@ -511,8 +542,7 @@ def _requirement(
     if level == "system":
         parents = [t for t in links.get(ident, []) if kinds[t] == "system"]
         nearest = [a for a in above if kinds[a] == "system"][-1:]
-        if parents or nearest:
-            entry["parent"] = ids[(parents or nearest)[0]]
+        entry["derived_from"] = [ids[t] for t in parents or nearest]
     else:
         entry["derived_from"] = [ids[t] for t in links.get(ident, []) or above[-1:]]
     item = parse_entry(entry, project, level, f"{source}: {found.node.where()}")
@@ -564,7 +594,8 @@ def _values(node: Node, types: SpecTypes, source: str, escaped: bool) -> dict[st
                 f"attribute definition {ref!r}."
             )
         kind = value.tag[len("ATTRIBUTE-VALUE-") :]
-        out[types.definitions[ref]] = _value(value, kind, types.enums, source, escaped)
+        read = _value(value, kind, types.enums, source, escaped)
+        out[types.definitions[ref]] = replace(read, definition=ref)
     return out
 
 

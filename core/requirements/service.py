@@ -21,7 +21,12 @@ from core.artifacts.models import NewArtifact
 from core.artifacts.service import register
 from core.errors import InvalidInput, NotFound
 from core.projects.service import get_project, list_projects
-from core.requirements.documents import document_changed, insert_document, replace_document
+from core.requirements.documents import (
+    document_changed,
+    insert_document,
+    replace_document,
+    requirement_document,
+)
 from core.requirements.interchange import read_document, render, to_yaml
 from core.requirements.models import (
     CHECK_FIELDS,
@@ -545,8 +550,8 @@ def import_requirements(
 
 
 def export_requirements(ws: Workspace, project: str | None, fmt: str) -> str:
-    """A project's current set in an export format (yaml, csv or reqif); without a project, the
-    workspace's only one."""
+    """A project's current set in an export format (yaml, csv or reqif: with the structure of
+    the document last imported); without a project, the workspace's only one."""
     if project:
         chosen = get_project(ws, project).name
     else:
@@ -558,7 +563,8 @@ def export_requirements(ws: Workspace, project: str | None, fmt: str) -> str:
                 hint="pass --project NAME",
             )
         chosen = names[0]
-    return render(chosen, list_requirements(ws, chosen), fmt)
+    document = requirement_document(ws, chosen) if fmt == "reqif" else []
+    return render(chosen, list_requirements(ws, chosen), fmt, document)
 
 
 def with_project(items: Iterable[Requirement], project: str) -> list[Requirement]:

@@ -443,7 +443,8 @@ closure(project, anc, des) AS (
     SELECT project, requirement_id, requirement_id FROM sys
     UNION
     SELECT c.project, c.anc, s.requirement_id
-    FROM closure c JOIN sys s ON s.project = c.project AND s.parent = c.des
+    FROM closure c JOIN sys s ON s.project = c.project
+        AND (s.parent = c.des OR list_contains(s.derived_from, c.des))
 ),
 links AS (SELECT project, requirement_id AS ml_id, unnest(derived_from) AS sys_id FROM ml),
 sys_via AS (

@@ -103,9 +103,16 @@ def test_every_layout_is_made_from_the_one_field_list() -> None:
         *TOOL_FIELDS,
     ]
     written = [file_name(f) for f in CONTENT_FIELDS]
-    assert list(CSV_COLUMNS) == ["project", "level", "id", *written]
-    assert {"id", "level", *SYSTEM_FIELDS} == SYSTEM_KEYS
-    assert {"id", "level", "slice", "absent_slice", *map(file_name, ML_FIELDS)} == ML_KEYS
+    assert list(CSV_COLUMNS) == ["project", "level", "id", *written, *TOOL_FIELDS]
+    assert {"id", "level", *SYSTEM_FIELDS, *TOOL_FIELDS} == SYSTEM_KEYS
+    assert {
+        "id",
+        "level",
+        "slice",
+        "absent_slice",
+        *map(file_name, ML_FIELDS),
+        *TOOL_FIELDS,
+    } == ML_KEYS
     assert set(REQIF_FIELDS) == {"id", *map(file_name, ML_FIELDS)} - {"derived_from"}
     assert set(EDITABLE) == {"id", "level", *written} - {"model", "derivation"}
 

@@ -11,11 +11,14 @@ Commands (each prints one JSON line):
   hierarchy of object identifiers.
 - ``validate FILE``: the file checked against the ReqIF 1.2 XML schema the ``reqif`` library
   ships (xmlschema): the list of errors, empty when valid.
+- ``sdoc FILE...``: each .sdoc as StrictDoc's own reader parses it: per document its title and
+  nodes in order (depth, node type, fields by name, Parent relations' UIDs).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -228,10 +231,33 @@ def read(path: Path) -> dict[str, Any]:
         for attribute in getattr(spec_type, "attribute_definitions", None) or []:
             names[attribute.identifier] = attribute.long_name
     relation_names = {t.identifier: t.long_name for t in content.spec_types}
+    definitions = {
+        d.identifier: d
+        for spec_type in content.spec_types
+        for d in getattr(spec_type, "attribute_definitions", None) or []
+    }
+
+    def typed(attribute: Any) -> list[Any]:
+        """[ReqIF type, value]: an enumeration's value names, XHTML's text (tags dropped)."""
+        kind = attribute.attribute_type.name
+        value = attribute.value
+        if kind == "ENUMERATION":
+            datatype = bundle.lookup.get_data_type_by_ref(
+                definitions[attribute.definition_ref].datatype_definition
+            )
+            value = [datatype.values_map[ref].long_name for ref in value]
+        elif kind == "XHTML":  # blocks and breaks as lines, inline markup dropped
+            text = re.sub(r"<(?:xhtml:)?(?:p|div|br|li)\b[^>]*>", "\n", value)
+            text = re.sub(r"<[^>]+>", "", text).replace("&amp;", "&")
+            text = text.replace("&lt;", "<").replace("&gt;", ">")
+            value = "\n".join(" ".join(ln.split()) for ln in text.splitlines() if ln.strip())
+        return [kind, value]
+
     objects = {
         o.identifier: {
             "type": relation_names.get(o.spec_object_type),
             "values": {names.get(a.definition_ref): a.value for a in o.attributes},
+            "typed": {names.get(a.definition_ref): typed(a) for a in o.attributes},
         }
         for o in content.spec_objects
     }
@@ -247,6 +273,39 @@ def read(path: Path) -> dict[str, Any]:
     return {"objects": objects, "relations": relations, "specifications": specifications}
 
 
+def sdoc(paths: list[Path]) -> dict[str, Any]:
+    from strictdoc.backend.sdoc.reader import SDReader
+
+    documents = []
+    for path in paths:
+        document = SDReader.read(path.read_text(encoding="utf-8"), str(path))
+        nodes: list[dict[str, Any]] = []
+
+        def walk(parent: Any, depth: int, into: list[dict[str, Any]] = nodes) -> None:
+            for node in getattr(parent, "section_contents", None) or []:
+                if not hasattr(node, "node_type"):
+                    continue
+                into.append(
+                    {
+                        "depth": depth,
+                        "type": node.node_type,
+                        "fields": {
+                            f.field_name: f.get_text_value().strip() for f in node.fields_as_parsed
+                        },
+                        "parents": [
+                            r.ref_uid
+                            for r in node.relations
+                            if getattr(r, "ref_type", "") == "Parent"
+                        ],
+                    }
+                )
+                walk(node, depth + 1)
+
+        walk(document, 0)
+        documents.append({"title": document.title, "nodes": nodes})
+    return {"documents": documents}
+
+
 def validate(path: Path) -> list[str]:
     schema = xmlschema.XMLSchema(str(SCHEMA))
     return [str(e.reason) for e in schema.iter_errors(str(path))]
@@ -259,6 +318,8 @@ def main() -> None:
         print(json.dumps(doors(target, changed)))
     elif command == "read":
         print(json.dumps(read(target), default=str))
+    elif command == "sdoc":
+        print(json.dumps(sdoc([Path(p) for p in sys.argv[2:]])))
     elif command == "validate":
         print(json.dumps({"errors": validate(target)}))
     else:
