@@ -108,6 +108,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     if item.is_ml:
         print(f"  check: {item.check_text}; evidence: {item.evidence_text or '—'}")
         print(f"  derived from: {', '.join(item.derived_from)}")
+    elif item.derived_from:  # derived from several: every parent, the tree's first
+        print(f"  part of {item.parent}; derived from: {', '.join(item.parents)}")
     elif item.parent:
         print(f"  part of {item.parent}")
     for name, given in (item.attributes or {}).items():
