@@ -593,7 +593,7 @@ def _close(tx: Tx, actor: Actor, attempt: _Attempt, artifact_id: int | None) -> 
         target=f"build #{attempt.build_id}",
         details={"reason": attempt.reason, "model_id": attempt.model_id},
     )
-    recompute(tx, attempt.project, cause=f"build #{attempt.build_id} {attempt.status}")
+    recompute(tx, attempt.project, cause=f"build #{attempt.number} {attempt.status}")
 
 
 def _store_behave(tx: Tx, attempt: _Attempt) -> None:
