@@ -386,3 +386,17 @@ def test_attributes_of_the_wrong_shape_are_refused(
         client.requirements.import_file(bad)
     assert str(refused.value).startswith(message), str(refused.value)
     assert client.requirements.list(PROJECT) == []
+
+
+def test_show_prints_every_parent(
+    client: Client, sdoc_file: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from core.cli import main
+
+    client.requirements.import_file(sdoc_file["reqif"], project=PROJECT)
+    capsys.readouterr()
+    code = main(["-w", str(client.workspace.root), "requirements", "show", PROJECT, "SYS-1"])
+    out = capsys.readouterr().out
+    assert code == 0 and "  part of STK-1; derived from: STK-1, STK-2" in out, out
+    main(["-w", str(client.workspace.root), "requirements", "show", PROJECT, "SYS-2"])
+    assert "  part of SYS-1\n" in capsys.readouterr().out
