@@ -150,11 +150,47 @@ def windows_caption(view: Dashboard) -> str:
     )
 
 
-def distribution_chart(found: FeatureDistribution, grain: str = "day") -> None:
-    stats = ", ".join(f"{k} {v:.3g}" for k, v in found.statistics.items())
+STATISTIC_NAMES = {
+    "psi": "PSI",
+    "js": "JS",
+    "ks": "KS",
+    "ks_p": "KS p",
+    "chi2_p": "χ² p",
+    "novelty": "unseen tokens",
+}
+
+
+def window_text(start: datetime, grain: str) -> str:
+    """``week of 2026-09-21``, ``2026-09-21`` (a day), ``2026-09-21 13:00`` (an hour)."""
+    return f"week of {start:{DATE_FORMAT}}" if grain == "week" else f"{start:{date_format(grain)}}"
+
+
+def statistics_text(statistics: dict[str, float]) -> str:
+    """``PSI 1.702 · JS 0.634 · χ² p < 0.001``: a feature's drift statistics, named as the
+    drift table names them."""
+    parts = []
+    for key, name in STATISTIC_NAMES.items():
+        if key in statistics and statistics[key] == statistics[key]:
+            value = statistics[key]
+            if key.endswith("_p"):
+                shown = p_text(value)
+                parts.append(f"{name} {shown}" if shown.startswith("<") else f"{name} = {shown}")
+            else:
+                parts.append(f"{name} {value:.3f}")
+    return " · ".join(parts)
+
+
+def distribution_chart(
+    found: FeatureDistribution, grain: str = "day", n: int | None = None
+) -> None:
+    """A feature's shares in one window (``n`` values, tokens for text) against its training
+    data."""
+    stats = statistics_text(found.statistics)
+    unit = "token" if found.kind == "vocabulary" else "value"
+    counted = f" ({plural(n, unit)})" if n is not None else ""
     st.caption(
-        f"Window {found.window:{date_format(grain)}} vs model v{found.model_version}'s training "
-        f"data · {stats}"
+        f"Window {window_text(found.window, grain)}{counted} vs model v{found.model_version}'s "
+        f"training data" + (f" · {stats}" if stats else "")
     )
     if not found.labels:
         st.info("Nothing to draw for this feature in this window.")
@@ -191,18 +227,33 @@ def history_chart(history: pd.Series, name: str, grain: str) -> None:
     st.plotly_chart(figure, key="monitoring.history")
 
 
+FIGURES = {  # an alert's window figures, as a report names them
+    "volume": lambda v: f"{v:,.0f} predictions",
+    "error_rate": lambda v: f"errors {v:.1%}",
+    "latency_p95_ms": lambda v: f"latency p95 {v:.1f} ms",
+    "labeled": lambda v: f"{v:,.0f} labeled",
+    "accuracy": lambda v: f"realized accuracy {v:.3f}",
+    "estimated.accuracy": lambda v: f"estimated accuracy {v:.3f}",
+    "drift.score": lambda v: f"drift score {v:.3f}",
+    "drift.share": lambda v: f"{v:.0%} of inputs drifted",
+}
+
+
+def figures_text(figures: dict[str, float]) -> str:
+    """``84 predictions · errors 0.0% · latency p95 3.0 ms · 73 labeled · …``."""
+    return " · ".join(FIGURES[k](v) if k in FIGURES else f"{k} {v:.3g}" for k, v in figures.items())
+
+
 def alert_evidence(alert: Alert, *, timeline: bool = True) -> None:
-    """What the alert measured against which bound, the figures of the window it opened on (its
-    own metric stated once, above), the inputs behind it ranked by drift score, and (with
-    ``timeline``) its notes."""
-    st.write(alert.describe())
+    """What the alert measured against which bound (with its n), the figures of the window it
+    opened on (its own metric stated once, above), the inputs behind it ranked by drift score,
+    and (with ``timeline``) its notes."""
+    said = alert.sentence()
+    st.write(said[:1].upper() + said[1:] + (f" (n = {alert.n:,})." if alert.n else "."))
     figures = {k: v for k, v in (alert.evidence.get("figures") or {}).items() if k != alert.metric}
     if figures:
         opened = str((alert.evidence.get("window") or {}).get("start", ""))[:10]
-        st.caption(
-            f"The {alert.grain} window it opened on ({opened}): "
-            + " · ".join(f"{k} {v:.3g}" for k, v in figures.items())
-        )
+        st.caption(f"The {alert.grain} window it opened on ({opened}): {figures_text(figures)}")
     drift = alert.evidence.get("drift") or []
     if drift:
         drift_table(drift)
@@ -210,27 +261,64 @@ def alert_evidence(alert: Alert, *, timeline: bool = True) -> None:
         st.caption(f"✔ {who}, {at:%Y-%m-%d %H:%M}: {note}")
 
 
+# Where each statistic is computed: elsewhere its cell reads "—" (not applicable), said in its help
+APPLIES = {
+    "psi": "numbers and categories",
+    "p": "numbers (KS test) and categories (χ² test)",
+    "test": "numbers (KS) and categories (χ²)",
+    "js": "numbers and categories",
+    "ks": "numbers only",
+    "novelty": "text fields only",
+}
+NOT_APPLICABLE = "—"
+
+
 def drift_table(rows: list[dict[str, Any]]) -> None:
-    """The inputs of a window ranked by the score that ticks them, every column explained."""
+    """The inputs of a window ranked by the score that ticks them, every column explained; a
+    statistic that does not apply to an input's kind reads "—" (its column's help says where it
+    is computed)."""
     table = pd.DataFrame(Monitoring.drift_rows(rows))
+    for column in APPLIES:
+        table[column] = [_statistic(column, v) for v in table.get(column, [None] * len(table))]
     st.caption(f"Inputs ranked by drift score; {Monitoring.DRIFT_RULE}.")
-    helps = Monitoring.DRIFT_COLUMN_HELP
-    number = st.column_config.NumberColumn
+    helps = {
+        name: f"{text}. Computed for {APPLIES[name]}; {NOT_APPLICABLE} elsewhere"
+        if name in APPLIES
+        else text
+        for name, text in Monitoring.DRIFT_COLUMN_HELP.items()
+    }
+    number, text = st.column_config.NumberColumn, st.column_config.TextColumn
     st.dataframe(
         table,
         hide_index=True,
         width="stretch",
         height=min(240, 35 * (len(table) + 1) + 3),
         column_config={
-            "feature": st.column_config.TextColumn("feature", help=helps["feature"]),
+            "feature": text("feature", help=helps["feature"]),
             "score": number("score", help=helps["score"], format="%.3f"),
             "drifted": st.column_config.CheckboxColumn("drifted", help=helps["drifted"]),
-            "n": number("n", help=helps["n"], format="%d"),
-            "psi": number("PSI", help=helps["psi"], format="%.3f"),
-            "p": number("p", help=helps["p"], format="%.3g"),
-            "test": st.column_config.TextColumn("test", help=helps["test"]),
-            "js": number("JS", help=helps["js"], format="%.3f"),
-            "ks": number("KS", help=helps["ks"], format="%.3f"),
-            "novelty": number("unseen", help=helps["novelty"], format="%.3f"),
+            "n": number("n", help=helps["n"], format="localized"),
+            "psi": text("PSI", help=helps["psi"]),
+            "p": text("p", help=helps["p"]),
+            "test": text("test", help=helps["test"]),
+            "js": text("JS", help=helps["js"]),
+            "ks": text("KS", help=helps["ks"]),
+            "novelty": text("unseen", help=helps["novelty"]),
         },
     )
+
+
+def _statistic(column: str, value: Any) -> str:
+    """A drift statistic as the table writes it; ``—`` where it does not apply (or is NaN)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return NOT_APPLICABLE
+    if column == "test":
+        return str(value)
+    if column == "p":
+        return p_text(float(value))
+    return f"{float(value):.3f}"
+
+
+def p_text(p: float) -> str:
+    """A p-value as a reader takes it in: ``< 0.001`` when tiny, else three decimals."""
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"

@@ -100,7 +100,7 @@ def _drilldown(project: str, grain: str, view: Dashboard) -> None:
     )
     if found is None:
         return
-    distribution_chart(found, grain)
+    distribution_chart(found, grain, drift_n(view, feature, found.window))
     history = view.drift.loc[feature].dropna()
     vocabulary = found.kind == "vocabulary"
     st.caption(
@@ -112,6 +112,15 @@ def _drilldown(project: str, grain: str, view: Dashboard) -> None:
         )
     )
     history_chart(history, "unseen tokens" if vocabulary else "PSI", grain)
+
+
+def drift_n(view: Dashboard, feature: str, window: datetime) -> int | None:
+    """How many values of ``feature`` its drift in ``window`` rests on (tokens for text)."""
+    for statistic in ("psi", "novelty"):
+        n = view.count_at(f"drift.{statistic}.{feature}", window)
+        if n is not None:
+            return n
+    return None
 
 
 def time_labels(starts: list[datetime], grain: str) -> list[str]:

@@ -44,11 +44,11 @@ def test_pick_a_feature_and_see_its_drift(at: AppTest) -> None:
     at.selectbox(key="monitoring.feature").set_value("firmware_version").run()
     assert not at.exception
     caption = next(c.value for c in at.caption if c.value.startswith("Window "))
-    assert "psi" in caption and "chi2_p" in caption
+    assert "PSI " in caption and "χ² p" in caption and " values)" in caption  # its n
     assert len(at.get("plotly_chart")) == 3  # and the distribution, the feature's drift
     at.selectbox(key="monitoring.feature").set_value("reboot_count").run()
     caption = next(c.value for c in at.caption if c.value.startswith("Window "))
-    assert not at.exception and "ks_p" in caption
+    assert not at.exception and "KS p" in caption
 
 
 def _open_incident(ws: Workspace, project: str) -> Incident:
@@ -183,6 +183,7 @@ def test_an_alerts_drift_table_ranks_by_its_rule_and_explains_its_columns(at: Ap
     ticks = list(rows["drifted"])
     assert ticks == sorted(ticks, reverse=True)  # no unticked feature above a ticked one
     assert list(rows["score"]) == sorted(rows["score"], reverse=True)
+    assert not rows.isna().any().any() and "None" not in rows.to_string()  # "—": not applicable
     assert any(c.value.startswith("Inputs ranked by drift score; drifted when") for c in at.caption)
     helps = _column_help()
     assert set(helps) == set(rows.columns) and all(helps.values())
