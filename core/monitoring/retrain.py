@@ -88,8 +88,12 @@ def consume_retrain_request(tx: Tx, request_id: int, build_id: int) -> RetrainRe
     if not found:
         raise InvalidInput(f"No retraining request #{request_id}.")
     if found[0].status != "pending":
+        number = tx.scalar(  # the build's number in its project, as people see it
+            "SELECT coalesce((SELECT number FROM builds WHERE build_id = ?), ?)",
+            [found[0].build_id, found[0].build_id],
+        )
         raise InvalidInput(
-            f"Retraining request #{request_id} was already answered by build #{found[0].build_id}."
+            f"Retraining request #{request_id} was already answered by build #{number}."
         )
     tx.execute(
         "UPDATE retrain_requests SET status = 'consumed', build_id = ?, consumed_at = ? "

@@ -263,6 +263,11 @@ def test_retraining_request_round_trip(copy: Workspace) -> None:
         link_build_to_request(tx, request.request_id, production(copy, PROJECT).artifact_id)
         assert pending_retrain_request(tx, PROJECT) is None
     assert done.status == "consumed" and done.build_id == 99
+    with pytest.raises(InvalidInput) as twice, copy.store.transaction() as tx:
+        consume_retrain_request(tx, request.request_id, build_id=100)
+    assert twice.value.message == (  # no build row 99 here to take the number from: its id
+        f"Retraining request #{request.request_id} was already answered by build #99."
+    )
     assert {r.status for r in list_retrain_requests(copy, PROJECT)} == {"consumed"}
     up = lineage(copy, production(copy, PROJECT).artifact_id, "up", max_depth=1)
     assert any(e.relation == "triggered_by" and e.dst_id == first.artifact_id for e in up.edges)
