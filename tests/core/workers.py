@@ -12,10 +12,15 @@ from core.artifacts.service import list_artifacts, register
 from core.store import Workspace
 
 
-def write(path: str, name: str, count: int) -> None:
-    """Register ``count`` artifacts one at a time, each with a file and an edge to the previous."""
+def write(path: str, name: str, count: int, go_file: str | None = None) -> None:
+    """Register ``count`` artifacts one at a time, each with a file and an edge to the previous
+    (when ``go_file`` is given: say "ready", then start once it exists, as the others do)."""
     ws = Workspace.open(path, busy_timeout=60)
     actor = Actor(name, "test")
+    if go_file:
+        print("ready", flush=True)
+    while go_file and not os.path.exists(go_file):
+        time.sleep(0.01)
     previous: int | None = None
     for index in range(count):
         inputs = [("derived_from", previous)] if previous else []
@@ -78,7 +83,7 @@ def hold(path: str, seconds: str) -> None:
 if __name__ == "__main__":
     mode, *args = sys.argv[1:]
     if mode == "write":
-        write(args[0], args[1], int(args[2]))
+        write(args[0], args[1], int(args[2]), *args[3:])
     elif mode == "read":
         read(args[0], args[1])
     elif mode == "forever":
