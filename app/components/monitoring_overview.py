@@ -7,6 +7,7 @@ re-validated each step, ~0.3 s a visit)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pandas as pd
@@ -25,6 +26,10 @@ ROW_HEIGHT = 300  # px of the top row; the heatmap's row grows with the features
 GAP = 110  # px between the rows: the top row's legends and the bottom row's titles
 MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
 LEFT, RIGHT = (0.0, 0.415), (0.585, 1.0)  # the columns' domains: room for the feature names
+STEP = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
+REALIZED, ESTIMATED = "#2da44e", "#fb8500"  # the accuracy panel's two figures, always these
+LEGEND_DROP = 34  # px from a panel's bottom to its legend: below the date ticks, not over them
+LABEL_CHARS = 32  # a model change's label on the chart; the whole of it on hover
 
 
 def overview_figure(view: Dashboard, date_format: str) -> dict[str, Any]:
@@ -36,12 +41,13 @@ def overview_figure(view: Dashboard, date_format: str) -> dict[str, Any]:
     bottom = (0.0, heat / plot)
     domains = {"": (LEFT, top), "2": (RIGHT, top), "3": (LEFT, bottom), "4": (RIGHT, bottom)}
     data = [
-        *_lines(view, LATENCY, "", "legend"),
+        *_lines(view, LATENCY, "", "legend", date_format),
         *_class_mix(view),
-        *_lines(view, ACCURACY, "3", "legend3"),
+        *_lines(view, ACCURACY, "3", "legend3", date_format),
         *_heatmap(view, date_format, bottom),
     ]
     layout: dict[str, Any] = {"height": height, "margin": MARGIN, "shapes": [], "annotations": []}
+    span = x_range(view)
     for axis, (x, y) in domains.items():
         layout[f"xaxis{axis}"] = {
             "domain": x,
@@ -49,6 +55,7 @@ def overview_figure(view: Dashboard, date_format: str) -> dict[str, Any]:
             "tickformat": date_format,
             "hoverformat": date_format,
             "nticks": 6,
+            **({"range": [t.isoformat() for t in span], "autorange": False} if span else {}),
         }
         layout[f"yaxis{axis}"] = {"domain": y, "anchor": f"x{axis}"}
     layout["yaxis2"]["tickformat"] = ".0%"
@@ -59,18 +66,31 @@ def overview_figure(view: Dashboard, date_format: str) -> dict[str, Any]:
             layout[f"legend{axis}"] = {
                 "orientation": "h",
                 "x": x[0],
-                "y": y[0] - 0.025,
+                "y": y[0] - LEGEND_DROP / plot,
                 "xanchor": "left",
                 "yanchor": "top",
             }
     if view.drift.empty:
         layout["annotations"].append(_note("No drift recorded in these windows.", "4"))
     for change in view.changes:
-        when = pd.Timestamp(change.window).isoformat()
+        when = pd.Timestamp(change.window)
+        if span and not span[0] <= when <= span[1]:
+            continue  # another version's start outside the windows shown
+        # the label runs into the wider side of the line, so it stays inside the panel
+        side = "left" if not span or when <= span[0] + (span[1] - span[0]) / 2 else "right"
         for axis in domains:
-            layout["shapes"].append(_change_line(when, axis))
-            layout["annotations"].append(_change_label(when, change.label[:40], axis))
+            layout["shapes"].append(_change_line(when.isoformat(), axis))
+            layout["annotations"].append(_change_label(when.isoformat(), change.label, axis, side))
     return {"data": data, "layout": layout}
+
+
+def x_range(view: Dashboard) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The windows shown, padded by half a window on each side (a heatmap's cells fill it)."""
+    windows = [*view.overall.index, *pd.to_datetime(view.drift.columns)]
+    if not windows:
+        return None
+    pad = STEP.get(view.grain, STEP["day"]) / 2
+    return pd.Timestamp(min(windows)) - pad, pd.Timestamp(max(windows)) + pad
 
 
 def _dates(index: Any) -> list[str]:
@@ -82,25 +102,56 @@ def _values(values: Any) -> list[float | None]:
 
 
 def _lines(
-    view: Dashboard, metrics: dict[str, str], axis: str, legend: str
+    view: Dashboard, metrics: dict[str, str], axis: str, legend: str, date_format: str
 ) -> list[dict[str, Any]]:
+    """One line per metric, each point's n on hover; realized accuracy is a line only where a
+    window has enough labels to state it (faint dots elsewhere, as the tile says "too few")."""
     traces = []
     for metric, label in metrics.items():
-        if metric in view.overall:
-            series = view.overall[metric].dropna()
-            traces.append(
-                {
-                    "type": "scatter",
-                    "mode": "lines",
-                    "name": label,
-                    "x": _dates(series.index),
-                    "y": _values(series.values),
-                    "xaxis": f"x{axis}",
-                    "yaxis": f"y{axis}",
-                    "legend": legend,
-                }
-            )
+        if metric not in view.overall:
+            continue
+        series = view.overall[metric].dropna()
+        counts = (
+            view.counts[metric].reindex(series.index)
+            if metric in view.counts
+            else pd.Series(float("nan"), index=series.index)
+        )
+        trace = {
+            "type": "scatter",
+            "mode": "lines",
+            "name": label,
+            "x": _dates(series.index),
+            "y": _values(series.values),
+            "customdata": [_n_text(c) for c in counts],
+            "hovertemplate": f"%{{x|{date_format}}}<br>{label}: %{{y:.3~f}}"
+            + (" ms" if metric.startswith("latency") else "")
+            + "<br>%{customdata}<extra></extra>",
+            "xaxis": f"x{axis}",
+            "yaxis": f"y{axis}",
+            "legend": legend,
+        }
+        if metric != "accuracy":
+            traces.append(trace | ({"line": {"color": ESTIMATED}} if metric in ACCURACY else {}))
+            continue
+        least = view.figure(metric).minimum
+        enough = (counts >= least).to_numpy()
+        y = trace["y"]
+        trace["name"] = f"{label}, ≥ {least} labels"
+        trace["y"] = [v if ok else None for v, ok in zip(y, enough, strict=True)]
+        thin = {
+            **trace,
+            "mode": "markers",
+            "name": f"{label}, fewer labels",
+            "y": [None if ok else v for v, ok in zip(y, enough, strict=True)],
+            "marker": {"size": 4, "opacity": 0.35, "color": REALIZED},
+        }
+        trace |= {"mode": "lines+markers", "line": {"color": REALIZED}, "marker": {"size": 3}}
+        traces += [t for t in (trace, thin) if any(v is not None for v in t["y"])]
     return traces
+
+
+def _n_text(count: Any) -> str:
+    return "n unknown" if pd.isna(count) else f"n = {int(count):,}"
 
 
 def _class_mix(view: Dashboard) -> list[dict[str, Any]]:
@@ -188,14 +239,19 @@ def _change_line(when: str, axis: str) -> dict[str, Any]:
     }
 
 
-def _change_label(when: str, text: str, axis: str) -> dict[str, Any]:
+def _change_label(when: str, text: str, axis: str, side: str) -> dict[str, Any]:
+    """The change's label inside the panel beside its line, anchored on ``side`` (``left``: the
+    text runs rightwards from the line); shortened, the whole of it on hover."""
+    short = text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1].rstrip() + "…"
     return {
-        "text": text,
+        "text": short,
+        "hovertext": text,
         "x": when,
         "y": 0.99,
         "xref": f"x{axis}",
         "yref": f"y{axis} domain",
-        "xanchor": "left",
+        "xanchor": side,
+        "xshift": 2 if side == "left" else -2,
         "yanchor": "top",
         "showarrow": False,
         "font": {"size": 10, "color": "#57606a"},
