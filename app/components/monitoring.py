@@ -248,8 +248,8 @@ def alert_evidence(alert: Alert, *, timeline: bool = True) -> None:
     """What the alert measured against which bound (with its n), the figures of the window it
     opened on (its own metric stated once, above), the inputs behind it ranked by drift score,
     and (with ``timeline``) its notes."""
-    said = alert.sentence()
-    st.write(said[:1].upper() + said[1:] + (f" (n = {alert.n:,})." if alert.n else "."))
+    latest = f" (n = {alert.n:,} in its latest window)" if alert.n else ""
+    st.write(f"{alert.sentence()}{latest}.")  # a metric's name keeps its case
     figures = {k: v for k, v in (alert.evidence.get("figures") or {}).items() if k != alert.metric}
     if figures:
         opened = str((alert.evidence.get("window") or {}).get("start", ""))[:10]

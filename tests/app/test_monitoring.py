@@ -73,6 +73,9 @@ def test_alerts_read_as_incidents(at: AppTest, demo_copy: Path) -> None:
         a.alert_id for a in standing[0].alerts
     ]
     assert not table.isna().any().any() and "None" not in table.to_string()
+    lead = standing[0].lead  # its evidence as a sentence with the page's dates and its n
+    said = f"{lead.sentence()} (n = {lead.n:,} in its latest window)." if lead.n else ""
+    assert said in [m.value for m in at.expander[0].markdown], said
     open_alerts = [a for a in alerts if a.status == "open"]
     tile = next(m for m in at.metric if m.label == "Open alerts")
     assert tile.value == str(len(open_alerts))
