@@ -76,6 +76,31 @@ def test_story_a_new_market_breaks_and_build_3_fixes(demo_workspace: Path) -> No
     assert final.status == "met" and final.n is not None and final.n >= 1000
 
 
+def test_story_a_sys1_is_back_to_met_with_its_history(demo_workspace: Path) -> None:
+    """Story A, step 5: production v2 puts SYS-1 back to met. Its precision (ML-1) is judged on
+    the verification of v2 over the large test set the vendor's September sample grew, so its
+    interval clears the threshold; the history says when SYS-1 broke and what fixed it."""
+    ws = Workspace.open(demo_workspace)
+    statuses = current_statuses(ws, "ooo-replies")
+    ml1 = statuses["ML-1"]
+    assert (ml1.status, ml1.source, ml1.model_version) == ("met", "production", 2)
+    assert ml1.verification_id is not None  # the verification, not build 3's evaluation
+    assert ml1.n is not None and ml1.n >= 300
+    assert ml1.lower is not None and ml1.threshold is not None and ml1.lower > ml1.threshold
+    assert statuses["SYS-1"].status == "met" and statuses["SYS-3"].status == "met"
+    history = status_history(ws, "ooo-replies", "SYS-1")[::-1]  # oldest first
+    # it broke in the new market: monitoring of production v1 on German and French replies
+    # violated ML-3 (no worse in German and French), before v2 was promoted on 5 September
+    broke = [h for h in history if h.status == "violated" and h.via == "ML-3"]
+    assert broke and broke[0].source == "monitoring" and broke[0].model_version == 1
+    assert date(2026, 8, 1) <= broke[0].at.date() < date(2026, 9, 5)
+    # and it is met at the story's end, on v2's verification
+    assert history[-1].status == "met" and history[-1].model_version == 2
+    assert history[-1].at.date() == date(2026, 9, 30) and history[-1].at > broke[-1].at
+    label_sets = list_artifacts(ws, kind="label_set", project="ooo-replies")
+    assert max(a.version for a in label_sets) == 4  # the vendor's sample of the three markets
+
+
 def test_story_a_behaviour_before_release(demo_workspace: Path) -> None:
     """The behavioural suite arrives before build 2: it fails the new-market-only candidate and
     passes build 3; ML-9 rests on the German and French return-date pass rates."""
