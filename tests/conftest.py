@@ -95,13 +95,40 @@ def _build_shared_demo(shared: Path) -> Path:
 
 DEMO_FIXTURES = frozenset({"demo_source", "demo_workspace"})  # every demo fixture uses one
 
+# The slowest test files, longest first (a path that is not there is left out): the API's
+# every-method test on the demo (~13 min in CI's `make test`; over 25 min at load 17) and the
+# four-writers test (4 x 250 over 300 s at load 17, 4 x 25 now 170 s there).
+SLOWEST = (
+    "tests/core/test_api_demo_builds.py",
+    "tests/core/test_api_demo_operations.py",
+    "tests/core/test_api_demo_data.py",
+    "tests/core/test_api.py",
+    "tests/core/test_concurrency.py",
+)
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Test files that need the demo run last (a stable sort: the order within each group
-    stays), so that under `make test` the workers run the others while the demo is built beside
-    them (``pytest_sessionstart``) instead of waiting for it."""
+    """Test files that need the demo run last, so that under `make test` the workers run the
+    others while the demo is built beside them (``pytest_sessionstart``) instead of waiting for
+    it. Within each group the slowest files (``SLOWEST``) come first, each followed by one
+    ordinary file: xdist gives a worker its next file as soon as the current one has two tests
+    or fewer left, so a one-test slow file takes the file after it along, and that must not be
+    the next slow one. The other files keep their order. pyproject.toml's
+    ``--no-loadscope-reorder`` makes xdist keep this order (by default it hands out the files
+    with the most tests first)."""
     needing = {item.path for item in items if DEMO_FIXTURES & set(item.fixturenames)}
-    items.sort(key=lambda item: item.path in needing)
+    files = list(dict.fromkeys(item.path for item in items))
+    slow = {ROOT / name: rank for rank, name in enumerate(SLOWEST)}
+    order: list[Path] = []
+    for last in (False, True):
+        group = [path for path in files if (path in needing) == last]
+        heavy = sorted((path for path in group if path in slow), key=slow.__getitem__)
+        light = [path for path in group if path not in slow]
+        for index, path in enumerate(heavy):
+            order += [path, *light[index : index + 1]]
+        order += light[len(heavy) :]
+    rank = {path: index for index, path in enumerate(order)}
+    items.sort(key=lambda item: rank[item.path])
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
