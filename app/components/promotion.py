@@ -21,6 +21,7 @@ def promotion_form(api: Client, name: str, production: Artifact | None) -> None:
     if st.session_state.pop("builds.reset", False):  # after an action: ask again next time
         st.session_state["builds.confirm"] = False
         st.session_state["builds.reason"] = ""
+        st.session_state["builds.force"] = False
     flash = st.session_state.pop("builds.flash", None)
     if flash:
         st.success(flash, icon="✅")
@@ -69,18 +70,26 @@ def promotion_form(api: Client, name: str, production: Artifact | None) -> None:
             comparison = attempt(api.models.compare_candidate, name)
             if comparison is not None and comparison.candidate_id == target.artifact_id:
                 live_evidence(comparison)
+        blocked, force = False, False
+        if not serving and refused is None:
+            blocked, force = _policy(api, name, target, environment)
         if st.button(
             f"{verb} {target.name} v{target.version} ({environment})",
             type="primary",
             key="builds.promote",
-            disabled=refused is not None or not sure or serving,
+            disabled=refused is not None or not sure or serving or (blocked and not force),
             help=f"{target.name} v{target.version} is in {environment} already: pick another "
             "version"
             if serving
             else None,
         ):
             done = attempt(
-                api.models.release, name, target.artifact_id, to=environment, reason=reason
+                api.models.release,
+                name,
+                target.artifact_id,
+                to=environment,
+                reason=reason,
+                force=force,
             )
             if done:
                 was = f" (replacing {held.name} v{held.version})" if held else ""
@@ -90,3 +99,33 @@ def promotion_form(api: Client, name: str, production: Artifact | None) -> None:
                 st.session_state["builds.reset"] = True
                 st.rerun()  # the tile, the picker and the history show the new production model
         explain(refused)
+
+
+def _policy(api: Client, name: str, target: Artifact, environment: str) -> tuple[bool, bool]:
+    """The policy's conditions for ``target`` entering ``environment``, shown before the click:
+    whether they block it, and whether an admin chose to promote past them (a rollback in an
+    emergency, recorded with the unmet conditions in the audit log)."""
+    ready = attempt(api.models.readiness, name, target.artifact_id, environment)
+    if ready is None:
+        return False, False
+    if ready.ready:
+        st.caption(f"✅ Meets the {environment} policy ({ready.policy}).")
+        return False, False
+    lines = "\n".join(f"- **{c.check}**: {c.detail}" for c in ready.unmet)
+    st.warning(
+        f"{target.name} v{target.version} does not meet the {environment} policy "
+        f"({ready.policy}):\n{lines}",
+        icon="⚠️",
+    )
+    if any(c.check == "servable" for c in ready.unmet):
+        return False, False  # the release refuses it with the reason; nobody may force that
+    user = api.accounts.whoami()
+    if user is not None and not user.is_admin:
+        st.caption("Only an admin may promote past unmet conditions.")
+        return True, False
+    force = st.checkbox(
+        "Promote past the unmet conditions (recorded in the audit log with them)",
+        key="builds.force",
+        help="For a rollback that cannot wait: the conditions still show as unmet afterwards.",
+    )
+    return True, force

@@ -26,12 +26,27 @@ def _open(demo_copy: Path, monkeypatch: pytest.MonkeyPatch, user: str) -> AppTes
     return at
 
 
-@pytest.mark.xfail(
-    reason="issue 17 follow-up: the Builds page's roll-back form now goes through the promotion policy and shows its refusal",
-    strict=False,
-)
-def test_roll_back_with_a_reason(demo_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_rollback_the_policy_refuses_shows_why_before_the_click(
+    demo_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ooo-replies v1 violated SYS-1 when it served: production's policy lists what it lacks
+    under the form, and a lead (not an admin) cannot promote past it."""
     at = _open(demo_copy, monkeypatch, "lead")
+    current = find_alias(Workspace.open(demo_copy), "ooo-replies")
+    picker = at.selectbox(key="builds.target")
+    older = next(o for o in picker.options if "production" not in o)
+    picker.select_index(picker.options.index(older)).run()
+    [warning] = [w.value for w in at.warning if "does not meet the production policy" in w.value]
+    assert "- **requirements_met**:" in warning
+    assert "Only an admin may promote past unmet conditions." in [c.value for c in at.caption]
+    at.text_input(key="builds.reason").input("roll back").run()
+    at.checkbox(key="builds.confirm").check().run()
+    assert at.button(key="builds.promote").disabled
+    assert find_alias(Workspace.open(demo_copy), "ooo-replies") == current
+
+
+def test_roll_back_with_a_reason(demo_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _open(demo_copy, monkeypatch, "admin")
     assert any("fail" in e.value or "successful" in e.value for e in [*at.error, *at.success])
     builds = next(t.value for t in at.dataframe if "trigger" in t.value.columns)
     models = {m for m in builds["model"] if m != "—"}
@@ -52,6 +67,8 @@ def test_roll_back_with_a_reason(demo_copy: Path, monkeypatch: pytest.MonkeyPatc
     assert at.button(key="builds.promote").label == f"Roll back to {older} (production)"
     at.text_input(key="builds.reason").input("roll back: German replies misread").run()
     at.checkbox(key="builds.confirm").check().run()
+    assert at.button(key="builds.promote").disabled  # the policy is not met: not yet
+    at.checkbox(key="builds.force").check().run()  # an admin promotes past it, audited
     at.button(key="builds.promote").click().run()
     assert not at.exception and not at.error
     now = find_alias(ws, "ooo-replies")
@@ -71,7 +88,7 @@ def test_roll_back_with_a_reason(demo_copy: Path, monkeypatch: pytest.MonkeyPatc
         older,
         f"ooo-replies v{current.version}",
         "manual",
-        "lead",
+        "admin",
     )  # versions by name; a promotion without a build is manual; the id is a column of its own
     assert first["model id"] == now.artifact_id
     at.run()  # the success message is shown once
