@@ -34,10 +34,11 @@ def test_sample_thresholds_hold_with_a_margin_on_the_demo_models(demo_copy: Path
     a = current_statuses(ws, "ooo-replies")
     # ooo-replies: English is judged on 700 test replies (ML-2 met), ML-3 on September's
     # monitoring of production v2 (about 1,500 labeled replies per new language: met), ML-9 on
-    # build 3's behavioural suite; precision (ML-1, 205 items) and the German and French slices
-    # of the verification (13-35 items) straddle their thresholds: inconclusive, and they say so
+    # build 3's behavioural suite, precision (ML-1) on the verification's 367 detections (the
+    # vendor's September sample in the test set: met); return-date F1 overall and on the German
+    # and French slices straddles its threshold: inconclusive, and they say so
     assert {k: s.status for k, s in a.items() if s.level == "ml"} == {
-        "ML-1": "inconclusive",
+        "ML-1": "met",
         "ML-2": "met",
         "ML-3": "met",
         "ML-4": "met",
@@ -48,7 +49,7 @@ def test_sample_thresholds_hold_with_a_margin_on_the_demo_models(demo_copy: Path
         "ML-9": "met",
     }
     assert all(s.n is not None for k, s in a.items() if s.level == "ml" and k != "ML-7")
-    assert a["SYS-1"].status == "inconclusive" and a["SYS-3"].status == "met"
+    assert a["SYS-1"].status == "met" and a["SYS-3"].status == "met"
     # B as if build 1 were in production: the demo's gate may refuse it when the machine is busy
     # (its default max_latency of 100 ms is close to this model's one-item latency)
     b = impact(ws, "hw-triage", build=1).after
@@ -100,10 +101,12 @@ def test_story_a_monitoring_breaks_sys1_and_production_v2_fixes_it(demo_copy: Pa
     # monitoring saw only v1; v2's verification passes on too few German and French items
     assert ml3.status == "inconclusive" and ml3.source == "production"
     assert ml3.value is not None and ml3.threshold is not None and ml3.value >= ml3.threshold
-    assert found["SYS-1"].status == before
+    # SYS-1 was met (ML-1 on v2's verification); with ML-3 inconclusive it is inconclusive now
+    assert before == "met" and found["SYS-1"].status == "inconclusive"
+    assert found["SYS-1"].via == "ML-3"
     story = [(h.status, h.cause) for h in reversed(status_history(ws, "ooo-replies", "SYS-1"))]
     assert story[-2:] == [
         # v1 is violated the moment it is back: monitoring saw it on September's first days
         ("violated", "model:ooo-replies@1 promoted: English only, as in months 1–3"),
-        (before, f"{production.ref} promoted: build 3: both markets"),
+        ("inconclusive", f"{production.ref} promoted: build 3: both markets"),
     ]
