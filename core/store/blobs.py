@@ -6,12 +6,21 @@ import hashlib
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO, Protocol
 
 from core.errors import CoreError, NotFound
 
 _CHUNK = 1 << 20
+_SETTLED_NS = 2_000_000_000  # a file unchanged this long before it was hashed: see put_file
+_REMEMBERED = 64
+
+
+class Sink(Protocol):
+    """Where :meth:`BlobStore.put_written` has a writer put the content."""
+
+    def write(self, data: bytes) -> int: ...
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -31,6 +40,7 @@ class BlobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._remembered: dict[tuple[str, int, int, int, int, int], str] = {}
 
     def path(self, digest: str) -> Path:
         return self.root / digest[:2] / digest[2:]
@@ -45,16 +55,71 @@ class BlobStore:
         return digest
 
     def put_file(self, source: Path) -> str:
-        digest = sha256_file(source)
-        if not self._reuse(digest):
+        """Copy ``source`` in, hashing it on the way (one read of the file). A file stored or
+        hashed before by this store and unchanged since (same inode, size, modification and
+        change times) is not read again; nor is a blob of this store's own."""
+        own = self._own_digest(source)
+        if own is not None and self._reuse(own):
+            return own
+        before = source.stat()
+        key = _identity(source, before)
+        remembered = self._remembered.get(key)
+        if remembered is not None and self._reuse(remembered):
+            return remembered
+        started = time.time_ns()
 
-            def copy(handle: object) -> None:
-                with source.open("rb") as src:
-                    while chunk := src.read(_CHUNK):
-                        handle.write(chunk)  # type: ignore[attr-defined]
+        def copy(handle: Sink) -> None:
+            with source.open("rb") as src:
+                while chunk := src.read(_CHUNK):
+                    handle.write(chunk)
 
-            self._write(digest, copy)
+        digest = self.put_written(copy)
+        after = source.stat()
+        # Remembered only when the file's change time is well before the hashing began: a
+        # later write to it would then show as a new change time (the "racy git" case).
+        if _identity(source, after) == key and after.st_ctime_ns + _SETTLED_NS < started:
+            if len(self._remembered) >= _REMEMBERED:
+                self._remembered.pop(next(iter(self._remembered)))
+            self._remembered[key] = digest
         return digest
+
+    def put_written(self, write: Callable[[Sink], None]) -> str:
+        """Store what ``write`` writes to the binary file it is given, hashed as it is written:
+        no second pass over the content and no copy of it in memory. The blob is named once the
+        writer is done; content that is stored already is dropped unsynced."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp")
+        except OSError as error:
+            raise self.not_writable(error, self.root) from error
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                hashing = _HashingWriter(handle)
+                write(hashing)
+                digest = hashing.hexdigest()
+                if self._reuse(digest):
+                    Path(tmp).unlink()
+                    return digest
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o444)
+            target = self.path(digest)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, target)
+        except BaseException as error:
+            Path(tmp).unlink(missing_ok=True)
+            if isinstance(error, OSError):  # ENOSPC, EDQUOT, EFBIG, EIO while writing
+                raise self.not_writable(error, self.root) from error
+            raise
+        return digest
+
+    def _own_digest(self, source: Path) -> str | None:
+        """The digest of ``source`` when it is one of this store's blobs (``objects/ab/cdef…``)."""
+        shard = source.parent
+        if len(shard.name) != 2 or len(source.name) != 62 or shard.parent != self.root:
+            return None
+        digest = shard.name + source.name
+        return digest if all(c in "0123456789abcdef" for c in digest) else None
 
     def _reuse(self, digest: str) -> bool:
         """An existing blob is used again: touch it, so a prune (which only deletes
@@ -119,7 +184,9 @@ class BlobStore:
                         yield sub.name + blob.name
 
     def leftover_temp_files(self) -> list[Path]:
-        return sorted(self.root.glob("*/.tmp*")) if self.root.is_dir() else []
+        if not self.root.is_dir():
+            return []
+        return sorted([*self.root.glob(".tmp*"), *self.root.glob("*/.tmp*")])
 
     def _write(self, digest: str, write: object) -> None:
         target = self.path(digest)
@@ -140,3 +207,40 @@ class BlobStore:
             if isinstance(error, OSError):  # ENOSPC, EDQUOT, EFBIG, EIO while writing
                 raise self.not_writable(error, target.parent) from error
             raise
+
+
+def _identity(path: Path, stat: os.stat_result) -> tuple[str, int, int, int, int, int]:
+    return (
+        str(path.absolute()),
+        stat.st_dev,
+        stat.st_ino,
+        stat.st_size,
+        stat.st_mtime_ns,
+        stat.st_ctime_ns,
+    )
+
+
+class _HashingWriter:
+    """A binary file that hashes what is written to it (``tell`` for writers that ask where they
+    are, as Parquet's does)."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+        self._digest = hashlib.sha256()
+        self._size = 0
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        self._digest.update(data)
+        written = self._handle.write(data)
+        self._size += written
+        return written
+
+    def tell(self) -> int:
+        return self._size
+
+    def flush(self) -> None:
+        return None
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
