@@ -62,7 +62,7 @@ class Automation(Area):
     ) -> BisectReport:
         """The first promoted model version that broke ``check`` (a requirement id, or
         ``METRIC [@ SLICE] OP NUMBER``), with the evidence per version probed."""
-        return bisect(self._ws, project, check, every=every, progress=progress)
+        return bisect(self._ws, project, check, every=every, progress=progress, actor=self._actor)
 
     def add_webhook(
         self,

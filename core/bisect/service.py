@@ -28,6 +28,8 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 
+from core.accounts.access import authorize
+from core.actor import Actor
 from core.artifacts.models import Artifact
 from core.artifacts.service import get_artifact
 from core.bisect.behave import BehaveProbe, behave_check, named_test
@@ -135,8 +137,11 @@ def bisect(
     *,
     every: bool = False,
     progress: Progress | None = None,
+    actor: Actor | None = None,
 ) -> BisectReport:
-    """Find the first promoted version that fails ``check`` after one that passed it."""
+    """Find the first promoted version that fails ``check`` after one that passed it; ``actor``
+    needs ``experiments.read`` in the project (it reads every promoted model and the test set)."""
+    authorize(ws, actor, "experiments.read", project)
     report = progress or (lambda stage, fraction: None)
     spec = get_project(ws, project).spec
     parsed = parse_check(ws, project, check)

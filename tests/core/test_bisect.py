@@ -258,3 +258,20 @@ def test_a_project_never_in_production_has_nothing_to_bisect(tmp_path: Path) -> 
     assert error.value.message == (
         "Project 'tickets' has never had a model in production: nothing to bisect."
     )
+
+
+def test_bisect_needs_the_right_to_read_experiments(history: Client, tmp_path: Path) -> None:
+    """An annotator may not re-run the project's promoted models; the refusal says who may."""
+    from core.api import Forbidden
+
+    copy = tmp_path / "ws"
+    shutil.copytree(history.workspace.root, copy)
+    admin = Client(copy, ADMIN)
+    admin.accounts.create_user("admin", roles=["admin"])
+    admin.accounts.create_user("ann", roles=["annotator"])
+    with pytest.raises(Forbidden) as refused:
+        Client(copy, Actor("ann", "test")).automation.bisect(PROJECT, "accuracy >= 0.9")
+    assert refused.value.message == (
+        "ann (annotator) may not see runs, builds and models in tickets; a data_scientist or "
+        "release_manager or manager role is needed."
+    )
