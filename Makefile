@@ -26,7 +26,7 @@ demo: $(VENV)/.installed
 
 run: demo
 	@echo "Loopline on http://localhost:$(PORT)  (workspace: $(LOOPLINE_WORKSPACE))"
-	$(BIN)/streamlit run app/main.py --server.port $(PORT)
+	$(BIN)/python -m app.serve --server.port $(PORT)
 
 # Debian's chromium (and an emoji font, so screenshots show the page icons) for the browser test:
 # installed when missing and apt is usable.

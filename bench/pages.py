@@ -161,7 +161,7 @@ def start_app(workspace: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]
     with log.open("ab") as out:
         process = subprocess.Popen(
             [
-                *(sys.executable, "-m", "streamlit", "run", "app/main.py"),
+                *(sys.executable, "-m", "app.serve"),  # as `make run` starts it
                 *("--server.port", str(port), "--server.headless", "true"),
                 *("--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"),
                 *("--server.fileWatcherType", "none"),

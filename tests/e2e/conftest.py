@@ -88,7 +88,7 @@ def _start(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str
         with log.open("wb") as out:
             process = subprocess.Popen(
                 [
-                    *(sys.executable, "-m", "streamlit", "run", "app/main.py"),
+                    *(sys.executable, "-m", "app.serve"),  # as `make run` starts it
                     *("--server.port", str(port), "--server.headless", "true"),
                     *("--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"),
                     *("--server.fileWatcherType", "none"),

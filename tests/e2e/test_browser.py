@@ -31,6 +31,10 @@ class NavLink:
         return re.sub(r"[^a-z0-9]+", "-", self.title.lower()).strip("-") or "page"
 
 
+DRAWN_MS = 30_000  # the browser drawing a finished run (5 s, Playwright's default, is not enough
+# at load 12 on two cores: the Home page's skeletons took 5-15 s there)
+
+
 def wait_for_app(page: Page) -> None:
     """Until the script run that the page load started has finished and its output is drawn.
 
@@ -38,12 +42,13 @@ def wait_for_app(page: Page) -> None:
     ``notRunning``, so waiting for ``notRunning`` cannot see a state left over from before.
     """
     page.locator(f'{APP}[data-test-script-state="notRunning"]').wait_for(state="attached")
-    expect(page.get_by_test_id("stStatusWidget")).to_be_hidden()
+    expect(page.get_by_test_id("stStatusWidget")).to_be_hidden(timeout=DRAWN_MS)
     expect(page.locator(f'{MAIN} [data-testid="stElementContainer"]').first).to_be_attached()
-    expect(page.locator(f'{MAIN} [data-testid="stSkeleton"]')).to_have_count(0)
+    # a Plotly chart is a skeleton until its script bundle has loaded: seconds on a busy machine
+    expect(page.locator(f'{MAIN} [data-testid="stSkeleton"]')).to_have_count(0, timeout=DRAWN_MS)
     for chart in page.locator(f'{MAIN} [data-testid="stPlotlyChart"]').all():
         if chart.is_visible():  # charts in hidden tabs are drawn when the tab opens
-            expect(chart.locator(".main-svg").first).to_be_attached()
+            expect(chart.locator(".main-svg").first).to_be_attached(timeout=DRAWN_MS)
 
 
 def open_page(page: Page, url: str) -> None:
