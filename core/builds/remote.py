@@ -290,7 +290,7 @@ def _plan(
         production_id=attempt.baseline_id,
         production_ref=production.ref if production is not None else "",
         production_files={f.role: f.blob_hash for f in production.files} if production else {},
-        run_name=f"build-{attempt.build_id}",
+        run_name=f"build-{attempt.number}",
     )
     keep = ("label_set_id", "dataset_id", "production_id", "production_ref", "trainer", "run_name")
     return plan, {name: getattr(plan, name) for name in keep}

@@ -351,7 +351,7 @@ def _train(
         label_set=label_set,
         trainer=trainer,
         params=params,
-        name=f"build-{attempt.build_id}",
+        name=f"build-{attempt.number}",  # named as people number builds (per project)
         tags={"build": attempt.build_id},
         dask_address=dask_address,
         progress=lambda stage, f: report(stage, 0.7 * f),
