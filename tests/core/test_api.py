@@ -478,6 +478,10 @@ def test_every_method_of_every_area_runs_on_the_demo(demo: Client, tmp_path: Pat
     # what a serving host asks of the server (tests/core/test_serving_hosts.py has the rules)
     pulled = call("serving.production_model", project)
     assert pulled.artifact_id == production.artifact_id and pulled.files
+    placed = call("serving.place_candidate", project, "canary", 10)  # tests/remote/…candidates
+    assert (placed.mode, placed.share) == ("canary", 10.0)
+    assert call("serving.production_model", project).beside.mode == "canary"
+    assert call("serving.place_candidate", project, "off") is None
     assert call("serving.feedback_actor", project) == "admin"
     assert call("serving.record_feedback", project, ["api-test-1"]) == 1
     logged = sorted((demo.location / "logs" / project / "predictions").glob("seg-*.parquet"))
