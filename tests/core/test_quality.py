@@ -10,6 +10,9 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
 import pytest
 
 from core.actor import Actor
@@ -118,3 +121,45 @@ def test_a_dataset_ingested_before_hashes_the_same_and_is_found_unchanged(
     )
     again = ingest(ws, "tickets", path, actor)
     assert again.unchanged and (again.dataset.version, again.new_rows) == (1, 0)
+
+
+def _text(values: list[str | None]) -> pd.Series:
+    """Text as the checks make it: Arrow strings, in more than one chunk as a CSV read gives."""
+    half = len(values) // 2
+    chunks = pa.chunked_array([values[:half], values[half:]], pa.large_string())
+    return pd.Series(pd.arrays.ArrowStringArray(chunks))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_distinct_counts_are_pandas_counts_on_every_column_type(
+    tickets: Project, seed: int
+) -> None:
+    """Counted by sorting (numbers, times, text in order) or hashing: the same as ``nunique``,
+    with missing values, -0 and 0, integers too large for a float, ties in sorted text."""
+    rng = np.random.default_rng(seed)
+    n = 5_000
+    big = 2**60 + rng.integers(0, 50, n)  # neighbours a float64 could not tell apart
+    ids = sorted(f"T-{v:05d}" for v in rng.integers(0, 3_000, n))  # in order, with ties
+    frame = pd.DataFrame(
+        {
+            "ticket_id": _text([None if i % 97 == 0 else v for i, v in enumerate(ids)]),
+            "opened_at": pd.Series(
+                np.datetime64("2026-03-01T00:00:00", "us")
+                + rng.integers(0, 400, n).astype("timedelta64[s]")
+            )
+            .astype("datetime64[us]")
+            .mask(rng.random(n) < 0.1),
+            "channel": _text(list(rng.choice(["mail", "chat", "phone"], n))),
+            "text": _text([None if v == 0 else f"text {v}" for v in rng.integers(0, 700, n)]),
+            "priority": pd.Series(big).astype("Int64").mask(rng.random(n) < 0.2),
+            "amount": pd.Series(rng.choice([0.0, -0.0, 1.5, np.nan, 2.25], n)),
+            "vip": pd.Series(rng.choice([True, False], n))
+            .astype("boolean")
+            .mask(rng.random(n) < 0.3),
+        }
+    )
+    report = quality_report(frame, tickets.spec, None)
+    assert {c["column"]: c["distinct"] for c in report["columns"]} == {
+        name: frame[name].nunique(dropna=True) for name in frame.columns
+    }
+    assert report["columns"][4]["distinct"] > 40  # the large integers stayed apart
