@@ -44,6 +44,7 @@ def _alert_json(alert: Any) -> dict[str, Any]:
         "active": alert.active,
         "rule": alert.rule,
         "metric": alert.metric,
+        "name": alert.name,
         "slice": alert.slice,
         "value": alert.value,
         "threshold": alert.threshold,
@@ -125,7 +126,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         )
     if drifted is not None:
         print(
-            f"\nDrift per feature, window {drifted.start:%Y-%m-%d %H:%M} (vs the training data "
+            f"\nDrift per feature in {drifted.when} (vs the training data "
             f"of model v{drifted.model_version}), ranked by drift score; "
             f"{api.monitoring.DRIFT_RULE}:"
         )
@@ -148,7 +149,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     if report.open_alerts:
         print(f"\nOpen alerts ({len(report.open_alerts)}):")
         for alert in report.open_alerts:
-            print(f"  {alert.label}: {alert.describe()}")
+            print(f"  #{alert.alert_id} {alert.severity}: {alert.describe()}")
         print("Acknowledge with `loopline alert ack ID --note TEXT`.")
         return 1
     print("\nNo open alerts.")
@@ -188,8 +189,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
                     "id": a.alert_id,
                     "severity": a.severity,
                     "status": a.status + (" (firing)" if a.active else ""),
-                    "metric": a.metric + (f" [{a.slice}]" if a.slice else ""),
-                    "value": _number(a.metric, a.value),
+                    "metric": a.name,
+                    "value": a.value_text,
                     "grain": a.grain,
                     "windows": f"{a.first_window:%Y-%m-%d} … {a.last_window:%Y-%m-%d} ({a.windows})",
                     "resolution": a.resolution or "",

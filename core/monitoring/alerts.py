@@ -32,6 +32,7 @@ from core.errors import InvalidInput, NotFound, expected_one_of
 from core.monitoring.models import Alert, FeatureDrift, Reference, Window
 from core.monitoring.ranking import ranked
 from core.monitoring.rules import AlertRule, default_rules
+from core.monitoring.words import figure_text, window_phrase
 from core.projects.spec import ProjectSpec
 from core.store import Tx, Workspace, utcnow
 
@@ -182,9 +183,8 @@ def _superseded(tx: Tx, live: tuple[Any, ...], window: Window) -> bool:
     _resolve(
         tx,
         alert_id,
-        f"Superseded: production v{window.model_version} serves the "
-        f"{window.grain} window of {window.start:%Y-%m-%d %H:%M}; it is judged "
-        "on its own windows.",
+        f"Superseded: production v{window.model_version} serves "
+        f"{window_phrase(window.grain, window.start)}; it is judged on its own windows.",
     )
     return True
 
@@ -225,8 +225,7 @@ def _follow(
         _resolve(
             tx,
             alert_id,
-            f"Cleared: {metric} = {value:.4g} in the {window.grain} window of "
-            f"{start:%Y-%m-%d %H:%M}.",
+            f"Cleared: {figure_text(metric, value)} in {window_phrase(window.grain, start)}.",
         )
         return True
     elif start == last:

@@ -22,6 +22,7 @@ from core.monitoring.reference import ensure_reference
 from core.monitoring.service import bucket_sql, resolve_model
 from core.monitoring.stats import sturges_edges
 from core.monitoring.windows import latest_windows, load_metrics, recorded_grains
+from core.monitoring.words import window_text
 from core.registry.service import promotion_history
 from core.requirements.rules import default_min_n
 from core.stats import MIN_RESAMPLES, Interval, bootstrap_quantile, wilson_rate
@@ -51,13 +52,7 @@ class WindowFigure:
     @property
     def when(self) -> str:
         """``week of 2026-09-21``, ``2026-09-21`` (a day), ``2026-09-21 13:00`` (an hour)."""
-        if self.window is None:
-            return "no window"
-        if self.grain == "hour":
-            return f"{self.window:%Y-%m-%d %H:%M}"
-        return (
-            f"week of {self.window:%Y-%m-%d}" if self.grain == "week" else f"{self.window:%Y-%m-%d}"
-        )
+        return "no window" if self.window is None else window_text(self.grain, self.window)
 
     def range_text(self, digits: int = 3) -> str:
         """``95% CI 0.871–0.940`` (empty when there is none)."""

@@ -65,10 +65,10 @@ class Incident:
 
     @property
     def headline(self) -> str:
-        """``drift.score, accuracy [language = de] and 4 more``."""
+        """``drift score, realized accuracy [language = de] and 4 more``."""
         names: list[str] = []
         for alert in self.alerts:
-            name = alert.metric + (f" [{alert.slice}]" if alert.slice else "")
+            name = alert.name
             if name not in names:
                 names.append(name)
         shown = ", ".join(names[:2])

@@ -11,14 +11,20 @@ import numpy as np
 
 from core.monitoring.log import quote
 from core.monitoring.stats import PER_VALUE_LIMIT, Distribution
+from core.monitoring.words import (
+    alert_sentence,
+    bound_text,
+    figures_text,
+    named,
+    value_text,
+    window_date,
+    window_phrase,
+)
 
 
 def count(n: int, noun: str, many: str | None = None) -> str:
     """Counts in words: ``count(1, "alert")`` → "1 alert", ``count(2, "alert")`` → "2 alerts"."""
     return f"1 {noun}" if n == 1 else f"{n:,} {many or noun + 's'}"
-
-
-BOUNDS = {">": "above", ">=": "at or above", "<": "below", "<=": "at or below"}
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,11 @@ class Window:
         found = self.metrics.get((metric, slice_name))
         return None if found is None else found[1]
 
+    @property
+    def when(self) -> str:
+        """The window in a sentence: ``the week of 2026-09-21``, ``the day of 2026-09-21``."""
+        return window_phrase(self.grain, self.start)
+
 
 @dataclass(frozen=True)
 class FeatureDrift:
@@ -140,42 +151,53 @@ class Alert:
         return next((note for who, note, _ in reversed(self.acks) if who == "loopline"), None)
 
     @property
+    def name(self) -> str:
+        """What it is about, for people: ``realized accuracy [language = de]``."""
+        return named(self.metric, self.slice)
+
+    @property
+    def value_text(self) -> str:
+        """Its latest value in the metric's unit (``1.2%``, ``1,204.0 ms``, ``0.846``)."""
+        return value_text(self.metric, self.value)
+
+    @property
     def label(self) -> str:
-        where = f" [{self.slice}]" if self.slice else ""
-        return f"#{self.alert_id} {self.severity}: {self.metric}{where}"
+        return f"#{self.alert_id} {self.severity}: {self.name}"
 
     def sentence(self) -> str:
-        """What went wrong, as a sentence: ``accuracy on language = de was 0.71 in the week of
-        2026-08-24, below 0.87`` (``in 3 week windows from …`` when it held for several)."""
-        about = self.metric + (f" on {self.slice}" if self.slice else "")
-        value = "no figure" if self.value is None else f"{self.value:.3g}"
-        if self.comparator == "drop":
-            bound = f"more than {self.threshold:g} below the model's evaluated {self.reference:.3g}"
-        else:
-            bound = f"{BOUNDS.get(self.comparator, self.comparator)} {self.threshold:g}"
-        start = f"{self.first_window:%Y-%m-%d}"
-        when = (
-            f"in the {self.grain} of {start}"
-            if self.windows == 1
-            else f"in {count(self.windows, self.grain + ' window')} from {start}"
+        """What went wrong, as a sentence: ``realized accuracy on language = de was 0.71 in the
+        week of 2026-08-24, below 0.87`` (``in 3 week windows from …`` when it held for
+        several)."""
+        return alert_sentence(
+            self.metric,
+            self.slice,
+            self.value,
+            self.comparator,
+            self.threshold,
+            self.reference,
+            self.grain,
+            self.first_window,
+            self.windows,
         )
-        return f"{about} was {value} {when}, {bound}"
 
     def describe(self) -> str:
-        value = "—" if self.value is None else f"{self.value:.4g}"
-        if self.comparator == "drop":
-            bound = f"more than {self.threshold:g} below the reference {self.reference:.4g}"
-        else:
-            bound = f"{self.comparator} {self.threshold:g}"
-        return (
-            f"{self.metric}{' [' + self.slice + ']' if self.slice else ''} = {value}, {bound} "
-            f"({self.grain} window {self.first_window:%Y-%m-%d %H:%M}"
-            + (
-                f" … {self.last_window:%Y-%m-%d %H:%M}, {count(self.windows, 'window')})"
-                if self.windows > 1
-                else ")"
-            )
+        """One line: ``drift score = 8.08, above 0.25 (15 week windows, 2026-06-15 …
+        2026-09-28)``."""
+        bound = bound_text(self.metric, self.comparator, self.threshold, self.reference)
+        when = (
+            window_phrase(self.grain, self.first_window)
+            if self.windows == 1
+            else f"{count(self.windows, self.grain + ' window')}, "
+            f"{window_date(self.grain, self.first_window)} … "
+            f"{window_date(self.grain, self.last_window)}"
         )
+        return f"{self.name} = {self.value_text}, {bound} ({when})"
+
+    def opening_figures(self) -> str:
+        """The figures of the window it opened on, its own metric left out (the sentence says
+        it): ``84 predictions · error rate 0.0% · latency p95 3.0 ms …``."""
+        figures = self.evidence.get("figures") or {}
+        return figures_text({k: v for k, v in figures.items() if k != self.metric})
 
 
 @dataclass(frozen=True)

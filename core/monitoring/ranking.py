@@ -22,7 +22,16 @@ RULE = (
     f"significant (KS for numbers, χ² for categories, p < {SIGNIFICANCE:g}), else 0; text: the "
     f"share of unseen tokens above the training data's ({NOVELTY_DRIFT:g} or more)"
 )
-COLUMN_HELP = {
+NOT_APPLICABLE = "—"  # how a table writes a statistic that does not apply to an input's kind
+APPLIES = {  # where each statistic is computed; elsewhere it is NaN, written "—"
+    "psi": "numbers and categories",
+    "p": "numbers (KS test) and categories (χ² test)",
+    "test": "numbers (KS) and categories (χ²)",
+    "js": "numbers and categories",
+    "ks": "numbers only",
+    "novelty": "text fields only",
+}
+_WHAT = {
     "feature": "the model input (or `prediction`, the predicted class)",
     "score": f"what ranks and ticks the feature: PSI when its test is significant, else 0; "
     f"text: unseen-token share above the training data's. Drifted at {PSI_DRIFT:g} or more",
@@ -36,6 +45,12 @@ COLUMN_HELP = {
     "js": "Jensen–Shannon distance of the shares (0 same, 1 disjoint)",
     "ks": "Kolmogorov–Smirnov statistic: the largest gap between the two cumulative shares",
     "novelty": "text fields: share of the window's tokens never seen in the training data",
+}
+COLUMN_HELP = {  # each column of the drift table explained, and where its statistic applies
+    name: f"{text}. Computed for {APPLIES[name]}; {NOT_APPLICABLE} elsewhere"
+    if name in APPLIES
+    else text
+    for name, text in _WHAT.items()
 }
 
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
 
+from core.monitoring.alerts import SYSTEM as MONITORING
+from core.monitoring.words import alert_sentence, metric_name, named
 from core.notify.models import Event, Webhook
 from core.notify.payload import payload_of
 from core.store import Tx, Workspace, utcnow
@@ -82,7 +83,8 @@ def _move_cursor(tx: Tx, source: str, last: int) -> None:
 def _opened_alerts(tx: Tx, after: int) -> tuple[list[Event], int]:
     rows = tx.rows(
         "SELECT alert_id, project, rule, metric, slice, severity, value, threshold, comparator, "
-        "created_at FROM alerts WHERE alert_id > ? ORDER BY alert_id",
+        "created_at, reference, grain, first_window FROM alerts WHERE alert_id > ? "
+        "ORDER BY alert_id",
         [after],
     )
     events = [
@@ -91,13 +93,13 @@ def _opened_alerts(tx: Tx, after: int) -> tuple[list[Event], int]:
             "alert.opened",
             r[1],
             r[9],
-            f"[{r[1]}] alert #{r[0]} opened: {r[2]} ({r[3]}"
-            + (f" on {r[4]}" if r[4] else "")
-            + f" = {_num(r[6])}, {r[8]} {_num(r[7])} expected; {r[5]})",
+            f"[{r[1]}] alert #{r[0]} opened ({r[5]}): "
+            + alert_sentence(r[3], r[4], r[6], r[8], r[7], r[10], r[11], r[12], 1),
             {
                 "alert_id": r[0],
                 "rule": r[2],
                 "metric": r[3],
+                "name": metric_name(r[3]),
                 "slice": r[4],
                 "severity": r[5],
                 "value": r[6],
@@ -120,18 +122,27 @@ def _resolved_alerts(tx: Tx, webhooks: list[Webhook]) -> list[Event]:
     events = []
     for project, moment in since.items():
         for r in tx.rows(
-            "SELECT alert_id, rule, metric, updated_at FROM alerts WHERE project = ? "
-            "AND status = 'resolved' AND updated_at >= ? ORDER BY alert_id",
-            [project, moment],
+            "SELECT a.alert_id, a.rule, a.metric, a.updated_at, a.slice, (SELECT k.note FROM "
+            'alert_acks k WHERE k.alert_id = a.alert_id AND k.actor = ? ORDER BY k."at" DESC '
+            "LIMIT 1) FROM alerts a WHERE a.project = ? AND a.status = 'resolved' "
+            "AND a.updated_at >= ? ORDER BY a.alert_id",
+            [MONITORING, project, moment],
         ):
+            why = f" — {r[5]}" if r[5] else ""
             events.append(
                 Event(
                     f"alert.resolved:{r[0]}",
                     "alert.resolved",
                     project,
                     r[3],
-                    f"[{project}] alert #{r[0]} resolved: {r[1]} ({r[2]})",
-                    {"alert_id": r[0], "rule": r[1], "metric": r[2]},
+                    f"[{project}] alert #{r[0]} resolved: {named(r[2], r[4])}{why}",
+                    {
+                        "alert_id": r[0],
+                        "rule": r[1],
+                        "metric": r[2],
+                        "name": metric_name(r[2]),
+                        "resolution": r[5],
+                    },
                 )
             )
     return events
@@ -233,10 +244,6 @@ def _status_changes(tx: Tx, after: int) -> tuple[list[Event], int]:
         if r[4] != r[5]
     ]
     return events, max([after, *(int(r[0]) for r in rows)])
-
-
-def _num(value: Any) -> str:
-    return "n/a" if value is None else f"{float(value):.3g}"
 
 
 SOURCES: dict[str, Source] = {

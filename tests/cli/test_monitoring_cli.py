@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -45,7 +46,10 @@ def test_monitor_prints_windows_drift_and_alerts(
     table = out[out.index("Drift per feature") :].splitlines()
     ticks = [line.split()[2] for line in table[2:] if line.split()[2:3] in (["yes"], ["no"])]
     assert ticks and ticks == sorted(ticks, reverse=True)  # every "yes" above every "no"
-    assert "Open alerts" in out and "drift.score" in out
+    opened = out[out.index("Open alerts") :]  # named for people, in the metric's unit
+    assert re.search(r"#\d+ warning: drift score = [\d.]+, above 0\.25 \(", opened), opened
+    assert "drift.score" not in opened
+    assert re.search(r"Drift per feature in the week of 2026-\d\d-\d\d \(vs", out)
     assert main(["-w", str(workspace), "monitor", "hw-triage", "--window", "week", "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert data["new_alerts"] == []  # computing again opens nothing new
@@ -57,7 +61,9 @@ def test_alerts_and_acknowledging_them(workspace: Path, capsys: pytest.CaptureFi
     main(["-w", str(workspace), "monitor", "hw-triage", "--window", "week", "--json"])
     opened = [a["alert_id"] for a in json.loads(capsys.readouterr().out)["open_alerts"]]
     assert main(["-w", str(workspace), "alerts", "hw-triage"]) == 0
-    assert "drift.score" in capsys.readouterr().out
+    listed = capsys.readouterr().out  # the incident and its alerts named as the page names them
+    assert re.search(r"Incident #\d+ \(\w+, \d+ alerts?\): .*drift score", listed), listed
+    assert "drift.score" not in listed
     assert main(["-w", str(workspace), "alert", "ack", str(opened[0])]) == 2
     assert "Say what you will do about the alert" in capsys.readouterr().err
     for alert_id in opened:
@@ -79,6 +85,10 @@ def test_alerts_and_acknowledging_them(workspace: Path, capsys: pytest.CaptureFi
         == 0
     )
     assert "is pending; the next `loopline build hw-triage` picks it up" in capsys.readouterr().out
+    assert main(["-w", str(workspace), "alerts", "hw-triage", "--all", "--json"]) == 0
+    alerts = [a for i in json.loads(capsys.readouterr().out) for a in i["alerts"]]
+    drift = next(a for a in alerts if a["metric"] == "drift.score")  # the key stays for scripts
+    assert drift["name"] == "drift score"
 
 
 def test_a_project_without_predictions_and_an_unknown_one(

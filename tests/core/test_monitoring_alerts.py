@@ -68,7 +68,7 @@ def test_a_breach_that_clears_is_resolved_and_a_new_breach_opens_a_new_alert(
     first = get_alert(ws, first.alert_id)
     assert (first.status, first.active, first.windows) == ("resolved", False, 2)
     assert (first.first_window, first.last_window) == (windows[0].start, windows[1].start)
-    assert first.resolution == "Cleared: volume = 50 in the week window of 2026-08-17 00:00."
+    assert first.resolution == "Cleared: 50 predictions in the week of 2026-08-17."
     assert first.acks[-1][0] == "loopline" and outcome.resolved == [first.alert_id]
     assert (second.status, second.first_window) == ("open", windows[3].start)
     with pytest.raises(InvalidInput, match=f"Alert #{first.alert_id} is already resolved"):
@@ -133,11 +133,10 @@ def test_a_newer_production_model_supersedes_the_alert(
     old, new = get_alert(ws, old.alert_id), get_alert(ws, new.alert_id)
     assert (old.model_id, old.status, old.last_window) == (v1, "resolved", windows[1].start)
     assert old.resolution == (
-        "Superseded: production v2 serves the week window of 2026-08-17 00:00; it is judged on "
-        "its own windows."
+        "Superseded: production v2 serves the week of 2026-08-17; it is judged on its own windows."
     )
     assert (new.model_id, new.first_window, new.status) == (v2, windows[2].start, "resolved")
-    assert (new.resolution or "").startswith("Cleared: volume = 40")
+    assert (new.resolution or "").startswith("Cleared: 40 predictions in the week of ")
     assert [i.incident_id for i in group_alerts(list_alerts(ws, "tickets"))] == [
         new.alert_id,
         old.alert_id,
@@ -196,8 +195,10 @@ def test_alerts_whose_windows_overlap_or_touch_are_one_incident() -> None:
     assert [a.alert_id for a in first.alerts] == [2, 3, 1]  # most severe, then newest
     assert first.incident_id == 1 and first.severity == "critical"
     assert first.lead.alert_id == 2
-    assert first.headline == "accuracy, recall.ooo and 1 more"
-    assert first.label == "Incident #1 (critical, 3 alerts): accuracy, recall.ooo and 1 more"
+    assert first.headline == "realized accuracy, recall of ooo and 1 more"  # named for people
+    assert first.label == (
+        "Incident #1 (critical, 3 alerts): realized accuracy, recall of ooo and 1 more"
+    )
     assert (first.first_window, first.last_window) == (drift.first_window, touching.last_window)
     assert [a.alert_id for a in second.alerts] == [4]
 

@@ -141,16 +141,17 @@ def _alert(**changes: object) -> Alert:
 def test_alerts_and_their_tasks_read_as_sentences() -> None:
     alert = _alert()
     assert alert.sentence() == (
-        "accuracy on language = de was 0.846 in 2 week windows from 2026-08-10, below 0.8716"
+        "realized accuracy on language = de was 0.846 in 2 week windows from 2026-08-10, below "
+        "0.8716"
     )
     single = _alert(windows=1, comparator="drop", threshold=0.05, reference=0.92, slice="")
     assert single.sentence() == (
-        "accuracy was 0.846 in the week of 2026-08-10, more than 0.05 below the model's "
+        "realized accuracy was 0.846 in the week of 2026-08-10, more than 0.05 below the model's "
         "evaluated 0.92"
     )
     assert task_name(alert, 1) == (
-        "Label 1 live item the model was least sure of: accuracy on language = de was 0.846 "
-        "in 2 week windows from 2026-08-10, below 0.8716 (alert #12)"
+        "Label 1 live item the model was least sure of: realized accuracy on language = de was "
+        "0.846 in 2 week windows from 2026-08-10, below 0.8716 (alert #12)"
     )
     assert task_name(alert, 300).startswith("Label 300 live items the model")
 
@@ -163,7 +164,10 @@ def test_counts_are_words() -> None:
     ]
     (incident,) = group_alerts([_alert()])
     assert "(critical, 1 alert)" in incident.label
-    assert "2 windows)" in _alert().describe()
+    assert _alert().describe() == (
+        "realized accuracy [language = de] = 0.846, below 0.8716 "
+        "(2 week windows, 2026-08-10 … 2026-08-17)"
+    )
 
 
 def test_the_ranking_ticks_what_the_window_figures_tick() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -231,8 +232,16 @@ def test_the_demo_history_reads_as_events(demo_pristine: Path) -> None:
         resolved = _resolved_alerts(tx, [hook])
     opened = [e for e in found["alerts"] if e.project == "hw-triage"]
     assert [e.key for e in opened][:2] == ["alert.opened:1", "alert.opened:2"]
-    assert opened[0].summary.startswith("[hw-triage] alert #1 opened: drift (drift.score = ")
+    # named for people, as the page and `loopline alerts` name it
+    assert re.fullmatch(
+        r"\[hw-triage\] alert #1 opened \(warning\): drift score was [\d.]+ in the "
+        r"(day|week) of 2026-\d\d-\d\d, above 0\.25",
+        opened[0].summary,
+    ), opened[0].summary
+    assert opened[0].data["metric"] == "drift.score"  # the key scripts read stays
     assert {e.key for e in resolved} >= {"alert.resolved:1", "alert.resolved:2"}
+    done = next(e for e in resolved if e.key == "alert.resolved:1")
+    assert re.search(r" resolved: drift score — (Cleared|Superseded): ", done.summary), done.summary
     changes = found["requirement_status_history"]
     assert changes and all(e.data["status"] != e.data["previous_status"] for e in changes)
     moves = [e for e in found["alias_history"] if e.project == "ooo-replies"]
