@@ -19,7 +19,9 @@ from core.artifacts.service import get_artifact
 from core.data.service import dataset_rows_path, latest_dataset, load_rows
 from core.errors import InvalidInput, NotFound, expected_one_of
 from core.labeling.models import ORDERINGS, UNCERTAINTY, Task, TaskFilter
+from core.labeling.rows import rows_by_id
 from core.projects.service import (
+    PROJECT_COLUMNS,
     PROJECT_JOIN,
     PROJECT_SELECT,
     Project,
@@ -388,56 +390,87 @@ class OpenTask:
 
 
 _ARTIFACTS: dict[tuple[str, int, str], Artifact] = {}  # (file, id, content hash): never changes
-# (file, task id) -> (the task's created_at, its item count): a task's items are inserted once,
-# with the task, so the count is read once per process (created_at tells a task apart from one
-# that had the same id in an earlier workspace at the same path)
-_ITEM_COUNTS: dict[tuple[str, int], tuple[Any, int]] = {}
+
+
+@dataclass(frozen=True)
+class _Opened:
+    """What :func:`open_task` read of a task in full: everything but its status and its project's
+    title and spec can never change (a task's items are inserted once, with the task; its dataset
+    version and an artifact are immutable). ``created_at`` tells the task apart from one that had
+    the same id in an earlier workspace at the same path."""
+
+    created_at: Any
+    task_row: tuple[Any, ...]  # _TASK_NAMES, the item count included
+    project_row: tuple[Any, ...]  # PROJECT_SELECT
+    dataset: Artifact
+
+
+_OPENED: dict[tuple[str, int], _Opened] = {}  # (file, task id) -> the task as last read in full
+# what may change: checked on every call against the cached copy, in one small query
+_CHANGING = "t.status, t.created_at, p.title, p.spec_artifact_id"
+_HAS_ITEM = "EXISTS (SELECT 1 FROM task_items WHERE task_id = ? AND item_id = ?)"
 
 
 def open_task(ws: Workspace, task_id: int, item_id: str | None = None) -> OpenTask:
-    """The task, its project and dataset (and whether ``item_id`` is one of its items): one
-    query; the project's spec, the dataset's record and the task's item count are read once per
-    process. Only a call that names an item looks it up."""
+    """The task, its project and dataset (and whether ``item_id`` is one of its items). Once a
+    process has read a task in full, a call reads only what can change (the task's status, its
+    project's title and spec) in one small query: joining the artifacts for the spec and the
+    dataset cost three times as much. Only a call that names an item looks it up."""
     key = (str(ws.store.db_path), int(task_id))
-    counted = _ITEM_COUNTS.get(key)
+    known = _OPENED.get(key)
     with ws.store.read() as tx:
-        row = tx.one(
-            f"SELECT {_TASK_COLUMNS}, "
-            + ("NULL, " if counted else "(SELECT count(*) FROM task_items WHERE task_id = ?), ")
-            + f"{PROJECT_SELECT}, d.content_hash, "
-            + (
-                "false "
-                if item_id is None
-                else "EXISTS (SELECT 1 FROM task_items WHERE task_id = ? AND item_id = ?) "
+        if known is not None:
+            row = tx.one(
+                f"SELECT {_CHANGING}, "
+                + ("false " if item_id is None else f"{_HAS_ITEM} ")
+                + "FROM tasks t JOIN projects p ON p.name = t.project WHERE t.task_id = ?",
+                [*([] if item_id is None else [int(task_id), item_id]), int(task_id)],
             )
-            + f"FROM tasks t JOIN {PROJECT_JOIN} ON p.name = t.project "
-            "JOIN artifacts d ON d.artifact_id = t.dataset_id WHERE t.task_id = ?",
-            [
-                *([] if counted else [int(task_id)]),
-                *([] if item_id is None else [int(task_id), item_id]),
-                int(task_id),
-            ],
+            if row is not None and _still(known, row):
+                return _reopened(ws, known, row)
+        return _open_in_full(ws, tx, key, item_id)
+
+
+def _still(known: _Opened, row: Sequence[Any]) -> bool:
+    """Whether the cached task is this one (same creation) with the same project spec and title."""
+    project = dict(zip(PROJECT_COLUMNS, known.project_row, strict=False))
+    return bool(
+        row[1] == known.created_at
+        and row[2] == project["title"]
+        and row[3] == project["spec_artifact_id"]
+    )
+
+
+def _reopened(ws: Workspace, known: _Opened, row: Sequence[Any]) -> OpenTask:
+    status = _TASK_NAMES.index("status")
+    task_row = (*known.task_row[:status], row[0], *known.task_row[status + 1 :])
+    project = project_of_row(ws, known.project_row)
+    return OpenTask(_task_of(task_row), project, known.dataset, bool(row[4]))
+
+
+def _open_in_full(ws: Workspace, tx: Tx, key: tuple[str, int], item_id: str | None) -> OpenTask:
+    """The task, its item count, project and dataset in one query; remembered for the next call."""
+    task_id = key[1]
+    row = tx.one(
+        f"SELECT {_TASK_COLUMNS}, (SELECT count(*) FROM task_items WHERE task_id = ?), "
+        f"{PROJECT_SELECT}, d.content_hash, "
+        + ("false " if item_id is None else f"{_HAS_ITEM} ")
+        + f"FROM tasks t JOIN {PROJECT_JOIN} ON p.name = t.project "
+        "JOIN artifacts d ON d.artifact_id = t.dataset_id WHERE t.task_id = ?",
+        [task_id, *([] if item_id is None else [task_id, item_id]), task_id],
+    )
+    if row is None:
+        raise NotFound(
+            f"No labeling task #{task_id}.", hint="list them with `loopline tasks PROJECT`"
         )
-        if row is None:
-            raise NotFound(
-                f"No labeling task #{task_id}.", hint="list them with `loopline tasks PROJECT`"
-            )
-        width = len(_TASK_NAMES)
-        created_at = row[_TASK_NAMES.index("created_at")]
-        if counted is not None and counted[0] != created_at:  # another task under that id
-            counted = None
-            row = (*row[: width - 1], tx.scalar(_COUNT_ITEMS, [int(task_id)]), *row[width:])
-        elif counted is not None:
-            row = (*row[: width - 1], counted[1], *row[width:])
-        if len(_ITEM_COUNTS) >= 1024:
-            _ITEM_COUNTS.clear()
-        _ITEM_COUNTS[key] = (created_at, int(row[width - 1]))
-        task = _task_of(row[:width])
-        project = project_of_row(ws, row[width:-2])
-        return OpenTask(task, project, _dataset(ws, task.dataset_id, row[-2]), bool(row[-1]))
-
-
-_COUNT_ITEMS = "SELECT count(*) FROM task_items WHERE task_id = ?"
+    width = len(_TASK_NAMES)
+    task = _task_of(row[:width])
+    project = project_of_row(ws, row[width:-2])
+    dataset = _dataset(ws, task.dataset_id, row[-2])
+    if len(_OPENED) >= 1024:
+        _OPENED.clear()
+    _OPENED[key] = _Opened(task.created_at, tuple(row[:width]), tuple(row[width:-2]), dataset)
+    return OpenTask(task, project, dataset, bool(row[-1]))
 
 
 def _dataset(ws: Workspace, artifact_id: int, content_hash: str) -> Artifact:
@@ -474,15 +507,19 @@ def item_fields(
 ) -> dict[str, dict[str, Any]]:
     """The dataset rows of some items, read from its Parquet file by id."""
     path = str(dataset_rows_path(ws, dataset))
-    one = len(item_ids) == 1  # a constant lets DuckDB skip every row group but the item's own
-    with ws.store.read() as tx:
-        cursor = tx.execute(
-            f'SELECT * FROM read_parquet(?) WHERE "{id_column}" '
-            + ("= ?" if one else "IN (SELECT unnest(?::VARCHAR[]))"),
-            [path, item_ids[0] if one else list(item_ids)],
-        ).cursor
-        columns = [d[0] for d in cursor.description or ()]
-        rows = cursor.fetchall()
+    kept = rows_by_id(path, id_column, item_ids)  # a process reading the version again
+    if kept is not None:
+        columns, rows = kept
+    else:
+        one = len(item_ids) == 1  # a constant lets DuckDB skip every row group but the item's own
+        with ws.store.read() as tx:
+            cursor = tx.execute(
+                f'SELECT * FROM read_parquet(?) WHERE "{id_column}" '
+                + ("= ?" if one else "IN (SELECT unnest(?::VARCHAR[]))"),
+                [path, item_ids[0] if one else list(item_ids)],
+            ).cursor
+            columns = [d[0] for d in cursor.description or ()]
+            rows = cursor.fetchall()
     return {
         str(row[columns.index(id_column)]): dict(zip(columns, row, strict=True)) for row in rows
     }

@@ -52,6 +52,18 @@ def utcnow() -> datetime:
     return clock.now()
 
 
+@contextmanager
+def process_cursor() -> Iterator[duckdb.DuckDBPyConnection]:
+    """A cursor on this process's own in-memory database, apart from every workspace file: for
+    copies of immutable data (a dataset version's rows) that outlive a unit of work. Its tables
+    vanish when the instance is closed (before a fork): a reader of them must expect that."""
+    cur = engine_cursor()
+    try:
+        yield cur
+    finally:
+        cur.close()
+
+
 class Tx:
     """A cursor inside a transaction. Remembers the first error, so a caught error still aborts."""
 
