@@ -72,8 +72,18 @@ def build_matrix(
 
     rows: list[MatrixRow] = []
 
+    def refined(ml: list[Requirement]) -> list[Requirement]:
+        """ML requirements each followed by those that refine it (derived from it), depth
+        first, each once."""
+        out: dict[str, Requirement] = {}
+        for one in ml:
+            out.setdefault(one.requirement_id, one)
+            for below in refined(derived.get(one.requirement_id, [])):
+                out.setdefault(below.requirement_id, below)
+        return list(out.values())
+
     def visit(item: Requirement, depth: int) -> None:
-        ml = derived.get(item.requirement_id, [])
+        ml = refined(derived.get(item.requirement_id, []))
         if matches(item) or any(matches(m) for m in ml):
             rows.append(
                 MatrixRow(
@@ -155,7 +165,8 @@ class EvidenceDetail:
     # the system requirements it derives from (an ML requirement's, or a system requirement's
     # parents)
     upstream: tuple[tuple[Requirement, Status | None], ...]
-    downstream: tuple[tuple[Requirement, Status | None], ...]  # ML requirements derived from it
+    # the ML requirements derived from it (and from its descendants, and those refining them)
+    downstream: tuple[tuple[Requirement, Status | None], ...]
     slices: tuple[SliceValue, ...]
     artifacts: Mapping[str, Artifact]
     lineage_root: int | None
@@ -175,20 +186,18 @@ def evidence_detail(ws: Workspace, project: str, requirement_id: str) -> Evidenc
         status = statuses.get(requirement_id)
         if item.is_ml:
             upstream = tuple((items[d], statuses.get(d)) for d in item.derived_from if d in items)
-            downstream: tuple[tuple[Requirement, Status | None], ...] = ()
-            slices = _slice_values(tx, item, status)
-            evidence_of = status
+            subtree = {requirement_id}
         else:
             upstream = tuple((items[d], statuses.get(d)) for d in item.parents if d in items)
             subtree = _subtree(requirement_id, items)
-            downstream = tuple(
-                (r, statuses.get(r.requirement_id))
-                for r in items.values()
-                if r.is_ml and subtree & set(r.derived_from)
-            )
-            via = items.get(status.via) if status is not None and status.via else None
-            slices = _slice_values(tx, via, status) if via is not None else ()
-            evidence_of = status
+        below = _refinements(subtree, items) - {requirement_id}
+        downstream = tuple(
+            (r, statuses.get(r.requirement_id)) for r in items.values() if r.requirement_id in below
+        )
+        # the evidence is the requirement's own, or that of the ML requirement it comes via
+        via = items.get(status.via) if status is not None and status.via else None
+        slices = _slice_values(tx, via or item, status) if via or item.is_ml else ()
+        evidence_of = status
         artifacts = _artifacts(tx, evidence_of)
     root = None
     for key in ("verification", "model", "build"):
@@ -196,6 +205,19 @@ def evidence_detail(ws: Workspace, project: str, requirement_id: str) -> Evidenc
             root = artifacts[key].artifact_id
             break
     return EvidenceDetail(item, status, upstream, downstream, slices, artifacts, root)
+
+
+def _refinements(roots: set[str], items: Mapping[str, Requirement]) -> set[str]:
+    """The ML requirements derived from any of ``roots``, and those derived from them."""
+    found: set[str] = set(roots)
+    frontier = list(roots)
+    while frontier:
+        here = frontier.pop()
+        for other in items.values():
+            if other.is_ml and here in other.derived_from and other.requirement_id not in found:
+                found.add(other.requirement_id)
+                frontier.append(other.requirement_id)
+    return {rid for rid in found if items[rid].is_ml} if found else set()
 
 
 def _subtree(rid: str, items: Mapping[str, Requirement]) -> set[str]:

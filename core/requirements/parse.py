@@ -455,13 +455,19 @@ def validate_set(
                 f"{source}: {item.requirement_id}.parent: no system requirement {item.parent!r}.",
                 hint=_known("system requirements", systems),
             )
+        # an ML requirement is derived from system requirements or refines other ML ones (a
+        # refinement chain, as DOORS modules hold them); a system requirement from systems only
+        allowed = systems if item.level == "system" else set(seen)
         for target in item.derived_from:
-            if target not in systems:
-                raise InvalidInput(
-                    f"{source}: {item.requirement_id}.derived_from: no system requirement {target!r}.",
-                    hint=_known("system requirements", systems),
+            if target not in allowed:
+                what = (
+                    "system requirement" if item.level == "system" else "system or ML requirement"
                 )
-    _check_cycles({r.requirement_id: r.parents for r in items if r.level == "system"}, source)
+                raise InvalidInput(
+                    f"{source}: {item.requirement_id}.derived_from: no {what} {target!r}.",
+                    hint=_known(f"{what}s", allowed),
+                )
+    _check_cycles({r.requirement_id: r.parents for r in items}, source)
     if spec is not None:
         for item in items:
             if item.has_check:
@@ -469,7 +475,7 @@ def validate_set(
 
 
 def _check_cycles(parents: Mapping[str, Sequence[str]], source: str) -> None:
-    """No system requirement is (through its parents) derived from itself."""
+    """No requirement is (through its parents, system or ML) derived from itself."""
     done: set[str] = set()
 
     def visit(node: str, walk: list[str]) -> None:

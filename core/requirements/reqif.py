@@ -691,16 +691,16 @@ class _Structure:
 
 def _tree(items: Sequence[Requirement], refs: Mapping[str, str]) -> Tree:
     """The set's tree: system requirements under their (first) parent, ML requirements under the
-    first system requirement they are derived from."""
+    first requirement they are derived from (a system requirement, or the ML one they refine)."""
     children = system_tree(items)
-    known = {r.requirement_id for r in items if r.level == "system"}
+    known = {r.requirement_id for r in items}
     for item in items:
         if item.level == "ml":
             home = next((d for d in item.derived_from if d in known), None)
             children.setdefault(home, []).append(item)
 
     def node(item: Requirement) -> tuple[str, Tree]:
-        below = children.get(item.requirement_id, []) if item.level == "system" else []
+        below = children.get(item.requirement_id, [])
         return refs[item.requirement_id], [node(child) for child in below]
 
     return [node(top) for top in children.get(None, [])]

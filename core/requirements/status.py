@@ -11,7 +11,9 @@ the model in production (else the first that has anything):
 - **met**: otherwise.
 
 A system requirement takes the worst status of the ML requirements derived from it and from its
-descendants: violated > suspect > no evidence > met. Statuses are derived data: the current ones
+descendants: violated > suspect > no evidence > met. An ML requirement refined by other ML
+requirements (derived from it) takes the worst of its own and theirs, ``via`` the one that decided
+(one without a check of its own: theirs only). Statuses are derived data: the current ones
 are replaced on each recomputation, and only changes go to the history, with their cause.
 """
 

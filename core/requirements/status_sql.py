@@ -446,12 +446,36 @@ closure(project, anc, des) AS (
     FROM closure c JOIN sys s ON s.project = c.project
         AND (s.parent = c.des OR list_contains(s.derived_from, c.des))
 ),
+-- an ML requirement refined by others (derived from it): its status is the worst of its own and
+-- theirs, all the way down, with via naming the one that decided (one without a check of its own
+-- takes theirs only)
+ml_links AS (SELECT project, requirement_id AS child, unnest(derived_from) AS parent FROM ml),
+ml_tree(project, anc, des) AS (
+    SELECT project, requirement_id, requirement_id FROM ml
+    UNION
+    SELECT t.project, t.anc, l.child
+    FROM ml_tree t JOIN ml_links l ON l.project = t.project AND l.parent = t.des
+),
+ml_rolled AS MATERIALIZED (
+    SELECT f.* REPLACE (t.anc AS requirement_id, p.version AS requirement_version,
+                        CASE WHEN t.des <> t.anc THEN t.des END AS via)
+    FROM ml_tree t
+    JOIN ml p ON p.project = t.project AND p.requirement_id = t.anc
+    JOIN ml_final f ON f.project = t.project AND f.requirement_id = t.des
+    QUALIFY row_number() OVER (
+        PARTITION BY t.project, t.anc
+        ORDER BY CASE WHEN t.des = t.anc AND (p.metric IS NULL OR p.comparator IS NULL) THEN -1
+                      WHEN f.status = 'violated' THEN 4 WHEN f.status = 'suspect' THEN 3
+                      WHEN f.status = 'inconclusive' THEN 2 WHEN f.status = 'no_evidence' THEN 1
+                      ELSE 0 END DESC,
+                 t.des = t.anc DESC, f.room ASC NULLS LAST, f.requirement_id) = 1
+),
 links AS (SELECT project, requirement_id AS ml_id, unnest(derived_from) AS sys_id FROM ml),
 sys_via AS (
     SELECT c.anc AS sys_id, f.*
     FROM closure c
     JOIN links l ON l.project = c.project AND l.sys_id = c.des
-    JOIN ml_final f ON f.project = l.project AND f.requirement_id = l.ml_id
+    JOIN ml_rolled f ON f.project = l.project AND f.requirement_id = l.ml_id
     QUALIFY row_number() OVER (
         PARTITION BY c.project, c.anc
         ORDER BY CASE f.status WHEN 'violated' THEN 4 WHEN 'suspect' THEN 3
@@ -462,12 +486,13 @@ SELECT project, requirement_id, level, requirement_version, status, value, thres
        comparator, slice, estimated, n, source, model_id, model_version, run_id, dataset_id,
        label_set_id, build_id, verification_id, window_from, window_to, measured_at, via,
        failing, missing, evidence_ref, computed_at, lower, upper, interval_method, min_n, alert_id
-FROM ml_final
+FROM ml_rolled
 UNION ALL
 SELECT s.project, s.requirement_id, 'system', s.version, coalesce(v.status, 'no_evidence'),
        v.value, v.threshold, v.comparator, v.slice, v.estimated, v.n, v.source, v.model_id,
        v.model_version, v.run_id, v.dataset_id, v.label_set_id, v.build_id, v.verification_id,
-       v.window_from, v.window_to, v.measured_at, v.requirement_id, v.failing, v.missing,
+       v.window_from, v.window_to, v.measured_at, coalesce(v.via, v.requirement_id), v.failing,
+       v.missing,
        v.evidence_ref, CAST($now AS TIMESTAMP), v.lower, v.upper, v.interval_method, v.min_n,
        v.alert_id
 FROM sys s

@@ -82,7 +82,9 @@ def test_removing_a_system_requirement_that_others_derive_from_is_refused(
     evidence_ws: Workspace, tmp_path: Path
 ) -> None:
     import_text(evidence_ws, TICKETS_YAML, tmp_path)
-    with pytest.raises(InvalidInput, match=r"ML-3.derived_from: no system requirement 'SYS-3'"):
+    with pytest.raises(
+        InvalidInput, match=r"ML-3.derived_from: no system or ML requirement 'SYS-3'"
+    ):
         delete_requirements(evidence_ws, "tickets", ["SYS-3"], TESTER)
     with pytest.raises(NotFound, match="No requirement SYS-9 in 'tickets' to remove."):
         delete_requirements(evidence_ws, "tickets", ["SYS-9"], TESTER)
@@ -105,7 +107,7 @@ def test_removing_a_system_requirement_that_others_derive_from_is_refused(
         ),
         (
             "  - {id: ML-1, title: A, derived_from: [SYS-9], metric: accuracy, threshold: 0.5}\n",
-            "req.yaml: ML-1.derived_from: no system requirement 'SYS-9'.",
+            "req.yaml: ML-1.derived_from: no system or ML requirement 'SYS-9'.",
         ),
         (
             "  - {id: ML-1, title: A, metric: accuracy, threshold: 0.5}\n",
@@ -217,6 +219,60 @@ def test_each_status_and_the_roll_up(evidence_ws: Workspace, tmp_path: Path) -> 
     assert matrix.coverage.ml_without_evidence == ("ML-3",)
     violated = traceability_matrix(ws, "tickets", status="violated")
     assert [r.requirement.requirement_id for r in violated.rows] == ["SYS-1", "SYS-2", "SYS-4"]
+
+
+def test_ml_requirements_refining_ml_requirements(evidence_ws: Workspace, tmp_path: Path) -> None:
+    """A refinement chain (an ML requirement derived from another, as DOORS modules hold them):
+    accepted, a child's status reaches its ML parent and on to the system level (via the child),
+    shown in the matrix and the drill-down, and a cycle through ML parents is refused."""
+    ws = evidence_ws
+    logged_model(ws, {"accuracy": 0.80}, {"channel = chat": {"accuracy": 0.60}}, promote_it=True)
+    text = (
+        "project: tickets\nsystem:\n"
+        "  - {id: SYS-1, title: Top}\n"
+        "  - {id: SYS-2, title: Other}\n"
+        "ml:\n"
+        "  - {id: ML-1, title: no check of its own, derived_from: [SYS-1]}\n"
+        "  - {id: ML-2, title: met, derived_from: [ML-1], metric: accuracy, threshold: 0.75}\n"
+        "  - {id: ML-3, title: violated, derived_from: [ML-2], metric: accuracy, slice: channel = chat, threshold: 0.7}\n"
+        "  - {id: ML-4, title: met, derived_from: [SYS-2], metric: accuracy, threshold: 0.75}\n"
+        "  - {id: ML-5, title: not measured, derived_from: [ML-4], metric: recall.bug, threshold: 0.5}\n"
+    )
+    import_text(ws, text, tmp_path)
+    found = current_statuses(ws, "tickets")
+    assert {k: (s.status, s.via) for k, s in found.items()} == {
+        "ML-1": ("violated", "ML-3"),
+        "ML-2": ("violated", "ML-3"),  # met itself, violated through its refinement
+        "ML-3": ("violated", None),
+        "ML-4": ("no_evidence", "ML-5"),
+        "ML-5": ("no_evidence", None),
+        "SYS-1": ("violated", "ML-3"),
+        "SYS-2": ("no_evidence", "ML-5"),
+    }
+    assert found["ML-1"].value_text == "0.600 < 0.700 on channel = chat"
+    matrix = traceability_matrix(ws, "tickets")
+    assert [
+        (r.requirement.requirement_id, [m.requirement_id for m, _ in r.ml]) for r in matrix.rows
+    ] == [("SYS-1", ["ML-1", "ML-2", "ML-3"]), ("SYS-2", ["ML-4", "ML-5"])]
+    assert matrix.coverage.system_without_ml == ()
+    detail = evidence_detail(ws, "tickets", "ML-1")
+    assert [r.requirement_id for r, _ in detail.upstream] == ["SYS-1"]
+    assert [r.requirement_id for r, _ in detail.downstream] == ["ML-2", "ML-3"]
+    assert [(v.slice, v.value, v.verdict) for v in detail.slices] == [
+        ("channel = chat", 0.6, "violated")
+    ]
+    system = evidence_detail(ws, "tickets", "SYS-1")
+    assert [r.requirement_id for r, _ in system.downstream] == ["ML-1", "ML-2", "ML-3"]
+
+    cycle = text.replace("derived_from: [SYS-1]}", "derived_from: [ML-3]}")
+    with pytest.raises(InvalidInput) as refused:
+        import_text(ws, cycle, tmp_path)
+    assert str(refused.value) == (
+        "req.yaml: the parents of ML-1 form a cycle: ML-1 → ML-3 → ML-2 → ML-1."
+    )
+    unknown = text.replace("derived_from: [ML-4]", "derived_from: [ML-9]")
+    with pytest.raises(InvalidInput, match="ML-5.derived_from: no system or ML requirement 'ML-9'"):
+        import_text(ws, unknown, tmp_path)
 
 
 def test_suspect_when_the_model_left_production_or_the_check_changed(
