@@ -164,8 +164,8 @@ def _closest(name: str, unexpected: list[str]) -> str:
 def _duplicate_ids(ids: pd.Series, id_column: str, problems: _Problems) -> None:
     """Each repeated id after its first row is a problem naming the first row."""
     text = _text(ids)
-    if text is not None and pc.count_distinct(text).as_py() == pc.count(text).as_py():
-        return  # Arrow's count of distinct ids: no repeat, and 20x faster than finding them
+    if text is not None and _all_different(text):
+        return
     dup = np.asarray(ids.duplicated(keep="first") & ids.notna(), dtype=bool)
     if not dup.any():
         return
@@ -180,6 +180,17 @@ def _duplicate_ids(ids: pd.Series, id_column: str, problems: _Problems) -> None:
                 "a unique id per row",
             )
         )
+
+
+def _all_different(text: pa.ChunkedArray | pa.Array) -> bool:
+    """No id repeats: the ids in increasing order (a file written in id order: 0.01 s for 1M
+    ids), else Arrow's count of distinct ids (0.4 s; 20x faster than finding the repeats)."""
+    present = pc.drop_null(text)
+    if isinstance(present, pa.ChunkedArray):
+        present = present.combine_chunks()
+    if len(present) < 2 or pc.all(pc.less(present[:-1], present[1:])).as_py():
+        return True
+    return bool(pc.count_distinct(present).as_py() == len(present))
 
 
 def _convert(series: pd.Series, column: Column, problems: _Problems) -> pd.Series:
@@ -336,6 +347,10 @@ def _checked_numbers(
                 )
     clean = np.where(finite, values, np.nan)
     if column.type == "integer":
+        whole = np.round(np.where(finite, values, 0.0))
+        if np.abs(whole).max(initial=0.0) < 2.0**63:  # pandas' reading below, without its copies
+            integers = pd.arrays.IntegerArray(whole.astype(np.int64), ~finite)
+            return pd.Series(integers, index=series.index)
         return pd.Series(clean, index=series.index).round().astype("Int64")
     return pd.Series(clean, index=series.index, dtype="float64")
 
@@ -376,8 +391,11 @@ def _clean_times(series: pd.Series, blank: np.ndarray) -> pd.Series | None:
     given = pc.if_else(pa.array(blank), None, text)
     if pc.any(pc.invert(pc.match_substring_regex(given, _ISO_TIME))).as_py():
         return None
-    zoned = pc.match_substring_regex(given, _ZONED)
-    with_zone, without = pc.any(zoned).as_py(), pc.any(pc.invert(zoned)).as_py()
+    if pc.all(pc.ends_with(given, "Z")).as_py() is not False:  # the usual export: all in UTC
+        with_zone, without = True, False
+    else:
+        zoned = pc.match_substring_regex(given, _ZONED)
+        with_zone, without = pc.any(zoned).as_py(), pc.any(pc.invert(zoned)).as_py()
     if with_zone and without:
         return None
     try:

@@ -354,3 +354,52 @@ def test_a_semicolon_separated_export_is_read_and_a_decimal_comma_is_named(
         "row 2, amount: '120,5' has a decimal comma (expected a number with a decimal point "
         "(1.5, not 1,5))"
     ]
+
+
+@pytest.mark.parametrize(
+    ("ids", "expected"),
+    [
+        (["T-1", "T-2", "T-2", "T-3"], ["row 4, ticket_id: duplicate id 'T-2' (first on row 3)"]),
+        (
+            ["T-3", "T-1", "T-3", "T-1"],
+            [
+                "row 4, ticket_id: duplicate id 'T-3' (first on row 2)",
+                "row 5, ticket_id: duplicate id 'T-1' (first on row 3)",
+            ],
+        ),
+        (["T-3", "T-1", "T-2"], []),
+        (["T-1", "T-10", "T-2"], []),
+    ],
+)
+def test_repeated_ids_are_found_whether_the_file_is_in_id_order_or_not(
+    tickets: Project, tmp_path: Path, ids: list[str], expected: list[str]
+) -> None:
+    from core.data.extract import extract_table
+
+    body = "".join(f"{i},2026-03-01T10:00:00Z,mail,a,1,2,yes\n" for i in ids)
+    checked = extract_table(
+        write(tmp_path, "t.csv", HEADER + body), tickets.spec, fmt="csv", name="t"
+    )
+    assert [str(p).split(" (expected")[0] for p in checked.problems] == expected
+
+
+def test_times_in_utc_and_with_offsets_read_to_the_same_instants(
+    tickets: Project, tmp_path: Path
+) -> None:
+    from core.data.extract import extract_table
+
+    def opened(stamps: list[str]) -> list[str]:
+        body = "".join(f"T-{n},{s},mail,a,1,2,yes\n" for n, s in enumerate(stamps))
+        path = write(tmp_path, "t.csv", HEADER + body)
+        checked = extract_table(path, tickets.spec, fmt="csv", name="t")
+        assert checked.ok, checked.problems
+        return [str(t) for t in checked.frame["opened_at"]]
+
+    assert opened(["2026-03-01T10:00:00Z", "2026-03-01T09:30:00.5Z"]) == [
+        "2026-03-01 10:00:00",
+        "2026-03-01 09:30:00.500000",
+    ]
+    assert opened(["2026-03-01T10:00:00Z", "2026-03-01T12:00:00+02:00"]) == [
+        "2026-03-01 10:00:00",
+        "2026-03-01 10:00:00",
+    ]
