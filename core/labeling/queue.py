@@ -68,73 +68,54 @@ def _pick(tx: Tx, task: Task, annotator: str, moment: datetime) -> _Picked | Non
     """The item the annotator still holds a live lease on and has not answered (the latest such
     lease); else the first item in queue order that needs more answers and that the annotator
     has not answered: its labeled answers plus other annotators' live leases stay below what it
-    requires."""
-    touched, resumable = _touched_and_resumable(tx, task.task_id, annotator, moment)
-    if resumable is not None:
-        return _item_meta(tx, task.task_id, resumable, resumed=True)
-    return _first_waiting(tx, task, annotator, moment, touched + 1)
-
-
-def _touched_and_resumable(
-    tx: Tx, task_id: int, annotator: str, moment: datetime
-) -> tuple[int, str | None]:
-    """How many items have an answer or a live lease (only those can be full or the
-    annotator's), and the item of the annotator's latest live lease that they have not answered."""
-    row = tx.one(
-        f"""
-        SELECT (SELECT count(DISTINCT item_id) FROM (
-                    SELECT item_id FROM annotations WHERE task_id = ?
-                    UNION ALL SELECT item_id FROM leases WHERE task_id = ? AND expires_at > ?)),
-               (SELECT l.item_id FROM leases l LEFT JOIN ({current_answers()}) a
-                    ON a.item_id = l.item_id AND a.annotator = l.annotator
-                WHERE l.task_id = ? AND l.annotator = ? AND l.expires_at > ?
-                  AND coalesce(a.status, 'retracted') = 'retracted'
-                ORDER BY l.leased_at DESC LIMIT 1)
-        """,
-        [task_id, task_id, moment, task_id, task_id, annotator, moment],
-    )
+    requires. One query answers both."""
+    row = tx.one(_PICK, [task.task_id, task.task_id, moment, *[annotator] * 3, task.task_id])
     assert row is not None
-    return int(row[0]), row[1]
+    if row[0] is not None:
+        return _item_meta(tx, task.task_id, str(row[0]), resumed=True)
+    if row[1] is None:
+        return None
+    return _Picked(str(row[1]), int(row[2]), row[3], row[4], int(row[5]), False)
 
 
-def _first_waiting(
-    tx: Tx, task: Task, annotator: str, moment: datetime, head: int
-) -> _Picked | None:
-    """The first item in queue order that still waits for this annotator. Only touched items
-    can be refused, so it is among the first ``head`` (touched + 1) items: the query sorts the
-    task's items only that far (a top-N) and joins the answers and leases to those alone."""
-    order = (
-        "ti.score DESC NULLS LAST, ti.position" if task.ordering == "uncertainty" else "ti.position"
-    )
-    row = tx.one(
-        f"""
-        WITH answers AS ({current_answers()}),
-        done AS (
-            SELECT item_id, count(*) FILTER (WHERE status = 'labeled') AS labeled,
-                   bool_or(annotator = ? AND status <> 'retracted') AS mine
-            FROM answers GROUP BY item_id
-        ),
-        held AS (
-            SELECT item_id, count(*) FILTER (WHERE annotator <> ?) AS leased
-            FROM leases WHERE task_id = ? AND expires_at > ? GROUP BY item_id
-        ),
-        head AS (
-            SELECT ti.item_id, ti.required, ti.suggestion, ti.suggestion_probability,
-                   ti.score, ti.position
-            FROM task_items ti WHERE ti.task_id = ? ORDER BY {order} LIMIT ?
-        )
+# Only touched items (with an answer or a live lease) can be refused, so the first waiting item
+# is among the first touched + 1 of the queue: positions 0 to touched (a task's positions are
+# its queue order, 0 to n - 1; m0017), read as a range instead of sorting the task's items.
+_PICK = f"""
+    WITH answers AS ({current_answers()}),
+    live AS (
+        SELECT item_id, annotator, leased_at FROM leases WHERE task_id = ? AND expires_at > ?
+    ),
+    done AS (
+        SELECT item_id, count(*) FILTER (WHERE status = 'labeled') AS labeled,
+               bool_or(annotator = ? AND status <> 'retracted') AS mine
+        FROM answers GROUP BY item_id
+    ),
+    held AS (
+        SELECT item_id, count(*) FILTER (WHERE annotator <> ?) AS leased FROM live GROUP BY item_id
+    ),
+    resumable AS (
+        SELECT l.item_id FROM live l LEFT JOIN answers a
+            ON a.item_id = l.item_id AND a.annotator = l.annotator
+        WHERE l.annotator = ? AND coalesce(a.status, 'retracted') = 'retracted'
+        ORDER BY l.leased_at DESC LIMIT 1
+    ),
+    head AS (
+        SELECT item_id, required, suggestion, suggestion_probability, position
+        FROM task_items WHERE task_id = ? AND position <= (
+            SELECT count(DISTINCT item_id) FROM (
+                SELECT item_id FROM done UNION ALL SELECT item_id FROM live))
+    ),
+    first AS (
         SELECT ti.item_id, ti.required, ti.suggestion, ti.suggestion_probability,
-               coalesce(d.labeled, 0)
+               coalesce(d.labeled, 0) AS labeled
         FROM head ti LEFT JOIN done d USING (item_id) LEFT JOIN held h USING (item_id)
         WHERE NOT coalesce(d.mine, false)
           AND coalesce(d.labeled, 0) + coalesce(h.leased, 0) < ti.required
-        ORDER BY {order} LIMIT 1
-        """,
-        [task.task_id, annotator, annotator, task.task_id, moment, task.task_id, head],
+        ORDER BY ti.position LIMIT 1
     )
-    if row is None:
-        return None
-    return _Picked(str(row[0]), int(row[1]), row[2], row[3], int(row[4]), False)
+    SELECT (SELECT item_id FROM resumable), f.* FROM (SELECT 1) LEFT JOIN first f ON true
+"""
 
 
 def _item_meta(tx: Tx, task_id: int, item_id: str, *, resumed: bool) -> _Picked | None:

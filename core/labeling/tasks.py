@@ -152,7 +152,7 @@ def create_task(
                 actor.name,
             ],
         )
-        _insert_items(tx, task_id, items, required, task_filter.seed)
+        _insert_items(tx, task_id, items, required, task_filter.seed, ordering)
         record(
             tx,
             actor,
@@ -304,11 +304,18 @@ def _required(
     ]
 
 
-def _insert_items(tx: Tx, task_id: int, items: _Items, required: list[int], seed: int) -> None:
-    """The task's items, each at its place in the (stable random) queue order."""
+def _insert_items(
+    tx: Tx, task_id: int, items: _Items, required: list[int], seed: int, ordering: str
+) -> None:
+    """The task's items, each at its place in the queue: a stable random order, or in
+    uncertainty order the least sure first (ties in that random order). The queue reads its head
+    as a range of positions (m0017)."""
     n = len(items.ids)
     positions = np.empty(n, dtype=np.int64)
     positions[_stable_rank(list(items.ids), seed)] = np.arange(n)
+    if ordering == "uncertainty" and items.scores is not None:
+        place = np.lexsort((positions, -items.scores))  # score descending, then the random rank
+        positions[place] = np.arange(n)
     tx.execute(
         "INSERT INTO task_items (task_id, item_id, position, required, score, suggestion, "
         "suggestion_probability, suggested_spans) "
