@@ -28,3 +28,27 @@ def current_answers(*, many: bool = False) -> str:
 
     It takes one parameter: the task id, or (``many=True``) a list of task ids."""
     return _SELECT.format(tasks=MANY_TASKS if many else ONE_TASK)
+
+
+_WITH_LEASES = """
+    SELECT item_id, annotator, arg_max(status, annotation_id) AS status,
+           max(leased_at) AS leased_at
+    FROM (
+        SELECT item_id, annotator, annotation_id, status, NULL::TIMESTAMP AS leased_at
+        FROM annotations WHERE task_id = ?
+        UNION ALL
+        SELECT item_id, annotator, NULL, NULL, leased_at
+        FROM leases WHERE task_id = ? AND expires_at > ?
+    )
+    GROUP BY item_id, annotator
+"""
+
+
+def current_answers_and_leases() -> str:
+    """A subquery with one row per (item_id, annotator) of one task that has an answer or a live
+    lease: the current ``status`` (NULL with no answer; arg_max skips the leases' NULL ids) and
+    when the live lease was taken (``leased_at``, NULL without one): the queue's one pass over
+    both tables.
+
+    It takes three parameters: the task id, the task id, the moment leases must outlive."""
+    return _WITH_LEASES

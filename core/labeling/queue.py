@@ -17,7 +17,7 @@ from core.accounts.access import authorize, own_answers_only
 from core.accounts.audit import record
 from core.actor import Actor
 from core.errors import InvalidInput, NotFound, expected_one_of
-from core.labeling.answers import current_answers
+from core.labeling.answers import current_answers, current_answers_and_leases
 from core.labeling.models import Annotation, QueueItem, Suggestion, Task
 from core.labeling.tasks import OpenTask, get_task, item_fields, open_task
 from core.projects.service import Project
@@ -81,40 +81,32 @@ def _pick(tx: Tx, task: Task, annotator: str, moment: datetime) -> _Picked | Non
 # Only touched items (with an answer or a live lease) can be refused, so the first waiting item
 # is among the first touched + 1 of the queue: positions 0 to touched (a task's positions are
 # its queue order, 0 to n - 1; m0017), read as a range instead of sorting the task's items.
+# Answers and live leases are read in one pass (``current_answers_and_leases``); per item what
+# the queue needs (answers labeled, whether one is the annotator's, others' leases, the annotator's
+# resumable lease: live, on an item they have not answered or have taken back).
 _PICK = f"""
-    WITH answers AS ({current_answers()}),
-    live AS (
-        SELECT item_id, annotator, leased_at FROM leases WHERE task_id = ? AND expires_at > ?
-    ),
-    done AS (
+    WITH per_annotator AS ({current_answers_and_leases()}),
+    touched AS (
         SELECT item_id, count(*) FILTER (WHERE status = 'labeled') AS labeled,
-               bool_or(annotator = ? AND status <> 'retracted') AS mine
-        FROM answers GROUP BY item_id
-    ),
-    held AS (
-        SELECT item_id, count(*) FILTER (WHERE annotator <> ?) AS leased FROM live GROUP BY item_id
-    ),
-    resumable AS (
-        SELECT l.item_id FROM live l LEFT JOIN answers a
-            ON a.item_id = l.item_id AND a.annotator = l.annotator
-        WHERE l.annotator = ? AND coalesce(a.status, 'retracted') = 'retracted'
-        ORDER BY l.leased_at DESC LIMIT 1
-    ),
-    head AS (
-        SELECT item_id, required, suggestion, suggestion_probability, position
-        FROM task_items WHERE task_id = ? AND position <= (
-            SELECT count(DISTINCT item_id) FROM (
-                SELECT item_id FROM done UNION ALL SELECT item_id FROM live))
-    ),
-    first AS (
-        SELECT ti.item_id, ti.required, ti.suggestion, ti.suggestion_probability,
-               coalesce(d.labeled, 0) AS labeled
-        FROM head ti LEFT JOIN done d USING (item_id) LEFT JOIN held h USING (item_id)
-        WHERE NOT coalesce(d.mine, false)
-          AND coalesce(d.labeled, 0) + coalesce(h.leased, 0) < ti.required
-        ORDER BY ti.position LIMIT 1
+               bool_or(annotator = ? AND status <> 'retracted') AS mine,
+               count(leased_at) FILTER (WHERE annotator <> ?) AS leased,
+               max(leased_at) FILTER (
+                   WHERE annotator = ? AND coalesce(status, 'retracted') = 'retracted'
+               ) AS resumable_since
+        FROM per_annotator GROUP BY item_id
     )
-    SELECT (SELECT item_id FROM resumable), f.* FROM (SELECT 1) LEFT JOIN first f ON true
+    SELECT (SELECT item_id FROM touched WHERE resumable_since IS NOT NULL
+            ORDER BY resumable_since DESC LIMIT 1),
+           first.*
+    FROM (SELECT 1) LEFT JOIN (
+        SELECT ti.item_id, ti.required, ti.suggestion, ti.suggestion_probability,
+               coalesce(t.labeled, 0)
+        FROM task_items ti LEFT JOIN touched t USING (item_id)
+        WHERE ti.task_id = ? AND ti.position <= (SELECT count(*) FROM touched)
+          AND NOT coalesce(t.mine, false)
+          AND coalesce(t.labeled, 0) + coalesce(t.leased, 0) < ti.required
+        ORDER BY ti.position LIMIT 1
+    ) first ON true
 """
 
 
@@ -133,8 +125,14 @@ def _item_meta(tx: Tx, task_id: int, item_id: str, *, resumed: bool) -> _Picked 
 
 
 def _lease(tx: Tx, task: Task, item_id: str, annotator: str, moment: datetime) -> None:
+    """Lease the item to the annotator (anew, if they held it): a delete and a plain insert cost
+    less than an INSERT OR REPLACE (~3.3 vs ~5.4 ms of CPU on a just-opened file)."""
     tx.execute(
-        "INSERT OR REPLACE INTO leases (task_id, item_id, annotator, leased_at, expires_at) "
+        "DELETE FROM leases WHERE task_id = ? AND item_id = ? AND annotator = ?",
+        [task.task_id, item_id, annotator],
+    )
+    tx.execute(
+        "INSERT INTO leases (task_id, item_id, annotator, leased_at, expires_at) "
         "VALUES (?, ?, ?, ?, ?)",
         [task.task_id, item_id, annotator, moment, moment + timedelta(seconds=task.lease_seconds)],
     )
