@@ -114,6 +114,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"  part of {item.parent}")
     for name, given in (item.attributes or {}).items():
         print(f"  {name} ({given['type']}): {_shown(given['value'])}")
+    for relation in item.relations:
+        print(f"  {relation['type']}: {relation['target']}")
     if status is not None:
         print(
             f"  status: {status.status.replace('_', ' ')} {status.value_text}"
