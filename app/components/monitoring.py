@@ -227,33 +227,17 @@ def history_chart(history: pd.Series, name: str, grain: str) -> None:
     st.plotly_chart(figure, key="monitoring.history")
 
 
-FIGURES = {  # an alert's window figures, as a report names them
-    "volume": lambda v: f"{v:,.0f} predictions",
-    "error_rate": lambda v: f"errors {v:.1%}",
-    "latency_p95_ms": lambda v: f"latency p95 {v:.1f} ms",
-    "labeled": lambda v: f"{v:,.0f} labeled",
-    "accuracy": lambda v: f"realized accuracy {v:.3f}",
-    "estimated.accuracy": lambda v: f"estimated accuracy {v:.3f}",
-    "drift.score": lambda v: f"drift score {v:.3f}",
-    "drift.share": lambda v: f"{v:.0%} of inputs drifted",
-}
-
-
-def figures_text(figures: dict[str, float]) -> str:
-    """``84 predictions · errors 0.0% · latency p95 3.0 ms · 73 labeled · …``."""
-    return " · ".join(FIGURES[k](v) if k in FIGURES else f"{k} {v:.3g}" for k, v in figures.items())
-
-
 def alert_evidence(alert: Alert, *, timeline: bool = True) -> None:
     """What the alert measured against which bound (with its n), the figures of the window it
     opened on (its own metric stated once, above), the inputs behind it ranked by drift score,
     and (with ``timeline``) its notes."""
     latest = f" (n = {alert.n:,} in its latest window)" if alert.n else ""
-    st.write(f"{alert.sentence()}{latest}.")  # a metric's name keeps its case
-    figures = {k: v for k, v in (alert.evidence.get("figures") or {}).items() if k != alert.metric}
+    said = alert.sentence()
+    st.write(f"{said[:1].upper()}{said[1:]}{latest}.")  # named for people, as the CLI names it
+    figures = alert.opening_figures()
     if figures:
-        opened = str((alert.evidence.get("window") or {}).get("start", ""))[:10]
-        st.caption(f"The {alert.grain} window it opened on ({opened}): {figures_text(figures)}")
+        opened = f"{alert.first_window:{date_format(alert.grain)}}"
+        st.caption(f"The {alert.grain} it opened on ({opened}): {figures}")
     drift = alert.evidence.get("drift") or []
     if drift:
         drift_table(drift)
@@ -261,62 +245,42 @@ def alert_evidence(alert: Alert, *, timeline: bool = True) -> None:
         st.caption(f"✔ {who}, {at:%Y-%m-%d %H:%M}: {note}")
 
 
-# Where each statistic is computed: elsewhere its cell reads "—" (not applicable), said in its help
-APPLIES = {
-    "psi": "numbers and categories",
-    "p": "numbers (KS test) and categories (χ² test)",
-    "test": "numbers (KS) and categories (χ²)",
-    "js": "numbers and categories",
-    "ks": "numbers only",
-    "novelty": "text fields only",
-}
-NOT_APPLICABLE = "—"
+NOT_APPLICABLE = "—"  # a statistic that does not apply to an input's kind (core's help says so)
+STATISTICS = ("psi", "p", "js", "ks", "novelty")  # numeric columns: NaN where they do not apply
 
 
 def drift_table(rows: list[dict[str, Any]]) -> None:
-    """The inputs of a window ranked by the score that ticks them, every column explained; a
-    statistic that does not apply to an input's kind reads "—" (its column's help says where it
-    is computed)."""
+    """The inputs of a window ranked by the score that ticks them, every column explained (core
+    says where each statistic is computed). Statistics stay numbers, so a column sorts as
+    numbers; one that does not apply to an input's kind is NaN, written "—"."""
     table = pd.DataFrame(Monitoring.drift_rows(rows))
-    for column in APPLIES:
-        table[column] = [_statistic(column, v) for v in table.get(column, [None] * len(table))]
+    for column in STATISTICS:
+        table[column] = pd.to_numeric(table[column], errors="coerce").astype(float)
     st.caption(f"Inputs ranked by drift score; {Monitoring.DRIFT_RULE}.")
-    helps = {
-        name: f"{text}. Computed for {APPLIES[name]}; {NOT_APPLICABLE} elsewhere"
-        if name in APPLIES
-        else text
-        for name, text in Monitoring.DRIFT_COLUMN_HELP.items()
-    }
+    helps = Monitoring.DRIFT_COLUMN_HELP
     number, text = st.column_config.NumberColumn, st.column_config.TextColumn
     st.dataframe(
-        table,
+        # p below 0.001 reads "< 0.001" (a Styler's display text: the cell still sorts as p)
+        table.style.format(na_rep=NOT_APPLICABLE).format(
+            p_text, subset=["p"], na_rep=NOT_APPLICABLE
+        ),
         hide_index=True,
         width="stretch",
         height=min(240, 35 * (len(table) + 1) + 3),
+        placeholder=NOT_APPLICABLE,
         column_config={
             "feature": text("feature", help=helps["feature"]),
             "score": number("score", help=helps["score"], format="%.3f"),
             "drifted": st.column_config.CheckboxColumn("drifted", help=helps["drifted"]),
             "n": number("n", help=helps["n"], format="localized"),
-            "psi": text("PSI", help=helps["psi"]),
-            "p": text("p", help=helps["p"]),
+            "psi": number("PSI", help=helps["psi"], format="%.3f"),
+            "p": number("p", help=helps["p"]),
             "test": text("test", help=helps["test"]),
-            "js": text("JS", help=helps["js"]),
-            "ks": text("KS", help=helps["ks"]),
-            "novelty": text("unseen", help=helps["novelty"]),
+            "js": number("JS", help=helps["js"], format="%.3f"),
+            "ks": number("KS", help=helps["ks"], format="%.3f"),
+            "novelty": number("unseen", help=helps["novelty"], format="%.3f"),
         },
     )
-
-
-def _statistic(column: str, value: Any) -> str:
-    """A drift statistic as the table writes it; ``—`` where it does not apply (or is NaN)."""
-    if value is None or (isinstance(value, float) and value != value):
-        return NOT_APPLICABLE
-    if column == "test":
-        return str(value)
-    if column == "p":
-        return p_text(float(value))
-    return f"{float(value):.3f}"
 
 
 def p_text(p: float) -> str:

@@ -17,6 +17,12 @@ from core.api import SYSTEM, Client, CoreError, Forbidden
 from core.api.types import Alert, Incident, RetrainRequest, Task
 
 STATUS_ORDER = {"open": 0, "acknowledged": 1, "resolved": 2}
+# Rows of three lines when a resolution or a metric's name needs more than one (Streamlit wraps a
+# cell's text in rows taller than 4rem), with widths that fit the page's centered column (906 px)
+RESOLUTION_LINE = 48  # characters a 330 px column shows on one line
+METRIC_LINE = 24  # … and a 180 px one
+WRAPPED = {"metric": 180, "windows": 150, "resolution": 330}
+TALL_ROW = 70
 MONITORING = SYSTEM.name  # monitoring's own notes (cleared, superseded) are written as this user
 
 
@@ -80,8 +86,8 @@ def alerts_table(incident: Incident) -> pd.DataFrame:
         rows.append(
             {
                 "alert": f"{SEVERITY_ICONS.get(a.severity, '⚪')} #{a.alert_id}",
-                "metric": a.metric + (f" [{a.slice}]" if a.slice else ""),
-                "value": "—" if a.value is None else f"{a.value:.4g}",
+                "metric": a.name,
+                "value": a.value_text,
                 "grain": a.grain,
                 "windows": windows,
                 "status": a.status + (" (firing)" if a.active and a.status != "resolved" else ""),
@@ -96,7 +102,7 @@ def request_text(request: RetrainRequest, alert: Alert | None) -> str:
     is about, not only its number."""
     if request.alert_id is None:
         return f"Retraining request #{request.request_id}"
-    about = f" ({alert.metric}{f' [{alert.slice}]' if alert.slice else ''})" if alert else ""
+    about = f" ({alert.name})" if alert else ""
     return f"Retraining request #{request.request_id} from alert #{request.alert_id}{about}"
 
 
@@ -138,12 +144,31 @@ def _incident_card(
 ) -> None:
     key = incident.incident_id
     lead = incident.lead
+    table = alerts_table(incident)
+    # a resolution is a sentence and a metric on its slice a phrase: they wrap (WRAPPED)
+    tall = any(len(r) > RESOLUTION_LINE for r in table["resolution"]) or any(
+        len(m) > METRIC_LINE for m in table["metric"]
+    )
+    row = TALL_ROW if tall else 35
+    widths = WRAPPED if tall else {}
+    text = st.column_config.TextColumn
     st.dataframe(
-        alerts_table(incident),
+        table,
         hide_index=True,
         width="stretch",
         key=f"monitoring.alerts.{key}",
-        height=min(300, 35 * (len(incident.alerts) + 1) + 3),
+        row_height=row,
+        height=min(300 if not tall else 420, row * len(incident.alerts) + 35 + 3),
+        column_config={
+            "metric": text("metric", width=widths.get("metric")),
+            "windows": text("windows", width=widths.get("windows")),
+            "resolution": text(
+                "resolution",
+                width=widths.get("resolution"),
+                help="why monitoring resolved it: cleared (the rule held again) or superseded "
+                "(a newer production model serves the next window)",
+            ),
+        },
     )
     st.markdown(f"**Acting on {lead.label}**, the most severe alert still standing")
     alert_evidence(lead, timeline=False)

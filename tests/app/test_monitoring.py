@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -74,8 +76,14 @@ def test_alerts_read_as_incidents(at: AppTest, demo_copy: Path) -> None:
     ]
     assert not table.isna().any().any() and "None" not in table.to_string()
     lead = standing[0].lead  # its evidence as a sentence with the page's dates and its n
-    said = f"{lead.sentence()} (n = {lead.n:,} in its latest window)." if lead.n else ""
+    sentence = lead.sentence()  # core's, as the CLI and the webhooks say it
+    said = f"{sentence[:1].upper()}{sentence[1:]} (n = {lead.n:,} in its latest window)."
     assert said in [m.value for m in at.expander[0].markdown], said
+    # alerts named for people (core's names), in the metric's unit, never the stored key
+    assert list(table["metric"]) == [a.name for a in standing[0].alerts]
+    assert list(table["value"]) == [a.value_text for a in standing[0].alerts]
+    keys = ("drift.score", "error_rate", "latency_p95_ms", "estimated.")
+    assert not any(k in h for k in keys for h in headers), headers
     open_alerts = [a for a in alerts if a.status == "open"]
     tile = next(m for m in at.metric if m.label == "Open alerts")
     assert tile.value == str(len(open_alerts))
@@ -119,7 +127,7 @@ def test_request_retraining_names_the_lead_alert(at: AppTest, demo_copy: Path) -
     ws = Workspace.open(demo_copy)
     incident = _open_incident(ws, "hw-triage")
     alert = incident.lead
-    about = f"{alert.metric} [{alert.slice}]" if alert.slice else alert.metric
+    about = alert.name  # "realized accuracy [firmware_version = R24.1]", as the table names it
     at.button(key=f"monitoring.retrain.{incident.incident_id}").click().run()
     assert not at.exception and not at.error
     request = next(r for r in list_retrain_requests(ws, "hw-triage") if r.status == "pending")
@@ -186,10 +194,28 @@ def test_an_alerts_drift_table_ranks_by_its_rule_and_explains_its_columns(at: Ap
     ticks = list(rows["drifted"])
     assert ticks == sorted(ticks, reverse=True)  # no unticked feature above a ticked one
     assert list(rows["score"]) == sorted(rows["score"], reverse=True)
-    assert not rows.isna().any().any() and "None" not in rows.to_string()  # "—": not applicable
+    # statistics stay numbers (a column sorts as numbers): NaN where one does not apply to an
+    # input's kind, and the table writes those cells "—" (and p below 0.001 "< 0.001")
+    numeric = ["score", "n", "psi", "p", "js", "ks", "novelty"]
+    assert all(pd.api.types.is_numeric_dtype(rows[c]) for c in numeric), rows.dtypes
+    assert rows["ks"].isna().any() and not rows["feature"].isna().any()  # a category has no KS
+    shown = _display_values(table)
+    assert shown["ks"][rows["ks"].isna()].eq("—").all()
+    tiny = rows["p"] < 0.001
+    assert shown["p"][tiny].eq("< 0.001").all() and "None" not in shown.to_string()
+    assert table.proto.placeholder == "—"
     assert any(c.value.startswith("Inputs ranked by drift score; drifted when") for c in at.caption)
     helps = _column_help()
     assert set(helps) == set(rows.columns) and all(helps.values())
+    assert helps["ks"].endswith("Computed for numbers only; — elsewhere")  # core's help
+
+
+def _display_values(table: Any) -> pd.DataFrame:
+    """What the table writes in each cell (the Styler's text), by column."""
+    import pyarrow as pa
+
+    styler = table.proto.arrow_data.styler
+    return pa.ipc.open_stream(styler.display_values).read_all().to_pandas()
 
 
 def _draw_drift_table(rows: list[dict[str, object]]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -106,18 +107,32 @@ def test_the_drift_table_writes_a_dash_where_a_statistic_does_not_apply() -> Non
         "ks",
         "novelty",
     ]
-    assert not table.isna().any().any() and "None" not in table.to_string()
-    by = table.set_index("feature")
+    # numbers underneath, so a column sorts as numbers: NaN where a statistic does not apply
+    numbers = table.set_index("feature")
+    assert all(pd.api.types.is_float_dtype(numbers[c]) for c in ("psi", "p", "js", "ks", "novelty"))
+    assert numbers.loc["temp", "p"] == 1e-9 and pd.isna(numbers.loc["firmware", "ks"])
+    assert numbers.loc["body", "novelty"] == 0.3 and pd.isna(numbers.loc["body", "psi"])
+    # … and the table writes them as a reader takes them in
+    by = _display_values(shown.dataframe[0]).set_index("feature")
+    assert "None" not in by.to_string() and shown.dataframe[0].proto.placeholder == "—"
     assert by.loc["firmware", "ks"] == "—" and by.loc["firmware", "test"] == "χ²"  # a category
     assert by.loc["temp", "p"] == "< 0.001" and by.loc["temp", "test"] == "KS"  # a number
     assert by.loc["firmware", "p"] == "0.200"
-    assert by.loc["temp", "novelty"] == "—" and by.loc["body", "novelty"] == "0.300"  # text
+    assert by.loc["temp", "novelty"] == "—"  # text only
     assert (by.loc["body", ["psi", "p", "test", "js", "ks"]] == "—").all()
     config = json.loads(shown.dataframe[0].proto.columns)
     helps = {n: str(c.get("help", "")) for n, c in config.items() if not n.startswith("_")}
     assert set(helps) == set(table.columns) and all(helps.values())
     assert "Computed for numbers only; — elsewhere" in helps["ks"]
     assert "Computed for text fields only" in helps["novelty"]
+
+
+def _display_values(table: Any) -> pd.DataFrame:
+    """What the table writes in each cell (the Styler's text; number formats are the column's)."""
+    import pyarrow as pa
+
+    styler = table.proto.arrow_data.styler
+    return pa.ipc.open_stream(styler.display_values).read_all().to_pandas()
 
 
 def test_statistics_and_windows_read_as_the_table_writes_them() -> None:
