@@ -69,6 +69,10 @@ def tool_fields(item: Requirement) -> dict[str, Any]:
         out["external_id"] = item.external_id
     if item.attributes:
         out["attributes"] = {name: dict(given) for name, given in item.attributes.items()}
+    if item.object_type:
+        out["object_type"] = item.object_type
+    if item.relations:
+        out["relations"] = [dict(r) for r in item.relations]
     return out
 
 
@@ -129,8 +133,9 @@ def to_csv(project: str, items: Iterable[Requirement]) -> str:
             **item.entry(),
             **tool_fields(item),
         }
-        if "attributes" in row:  # in the tool's order (a derivation's keys are sorted)
-            row["attributes"] = json.dumps(row["attributes"], ensure_ascii=False)
+        for key in ("attributes", "relations"):  # in the tool's order (not sorted)
+            if key in row:
+                row[key] = json.dumps(row[key], ensure_ascii=False)
         writer.writerow([safe_cell(row.get(c)) for c in CSV_COLUMNS])
     return buffer.getvalue()
 

@@ -55,7 +55,9 @@ CONTENT_FIELDS = (
 )
 LIST_FIELDS = ("derived_from", "slices", "evidence")
 NO_CHECK = "no check yet"
-TOOL_FIELDS = ("external_id", "attributes")  # what a requirements tool gave (ReqIF imports)
+# what a requirements tool gave (ReqIF imports): its identifier of the object, every attribute,
+# its object type's name and the relations that are not derivations ("see also", "verifies")
+TOOL_FIELDS = ("external_id", "attributes", "object_type", "relations")
 REQIF_TYPES = ("STRING", "XHTML", "ENUMERATION", "INTEGER", "REAL", "BOOLEAN", "DATE")
 FILE_NAMES = {"absent_slice": "if_slice_absent"}  # where files and the editor say it otherwise
 
@@ -98,6 +100,10 @@ class Requirement:
     # a save keeps the stored ones)
     external_id: str | None = None
     attributes: Mapping[str, Mapping[str, Any]] | None = None
+    # the tool's relations that are not derivations, ``({"type": "see also", "target": id}, …)``,
+    # and its SPEC-OBJECT-TYPE's long name ("Stakeholder Requirement")
+    relations: tuple[Mapping[str, str], ...] = ()
+    object_type: str | None = None
     # set when read from the store
     version: int = 0
     set_version: int = 0
@@ -172,6 +178,8 @@ class Requirement:
         out["derivation"] = dict(self.derivation) if self.derivation else None
         out["external_id"] = self.external_id
         out["attributes"] = {k: dict(v) for k, v in (self.attributes or {}).items()}
+        out["object_type"] = self.object_type
+        out["relations"] = [dict(r) for r in self.relations]
         return out
 
     def entry(self) -> dict[str, Any]:

@@ -120,6 +120,8 @@ def parse_entry(entry: Mapping[str, Any], project: str, level: str, where: str) 
             item,
             external_id=_text(entry, "external_id", where) or None,
             attributes=_attributes(entry.get("attributes"), f"{where}.attributes"),
+            object_type=_text(entry, "object_type", where) or None,
+            relations=_relations(entry.get("relations"), f"{where}.relations"),
         )
     return item
 
@@ -169,6 +171,32 @@ def _attributes(value: Any, where: str) -> dict[str, dict[str, Any]] | None:
             raise InvalidInput(f"{here}.value: an ENUMERATION value is a list of names.")
         out[str(name)] = {"type": kind, "value": found}
     return out
+
+
+def _relations(value: Any, where: str) -> tuple[dict[str, str], ...]:
+    """A requirements tool's relations that are not derivations, as files carry them: a list of
+    ``{type, target}`` (JSON text in a CSV cell), the type its ReqIF relation type's name."""
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return ()
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"{where}: not valid JSON ({exc.msg}).") from None
+    if not isinstance(value, Sequence) or isinstance(value, str):
+        raise InvalidInput(f"{where}: expected a list of {{type, target}}, got {value!r}.")
+    out: list[dict[str, str]] = []
+    for index, given in enumerate(value):
+        ok = isinstance(given, Mapping) and set(given) == {"type", "target"}
+        if not ok or not all(isinstance(v, str) and v.strip() for v in given.values()):
+            raise InvalidInput(
+                f"{where}[{index}]: expected {{type: <relation type>, target: <requirement id>}}, "
+                f"got {given!r}."
+            )
+        found = {"type": given["type"].strip(), "target": given["target"].strip()}
+        if found not in out:
+            out.append(found)
+    return tuple(out)
 
 
 def _system_parents(entry: Mapping[str, Any], where: str) -> tuple[str | None, tuple[str, ...]]:

@@ -160,15 +160,24 @@ def to_reqif(
     now = utcnow().strftime("%Y-%m-%dT%H:%M:%S")
     stamp = f'LAST-CHANGE="{now}"'
     refs = _object_ids(project, chosen)
+    groups = _object_types(chosen)
     types = {
-        level: _definitions(level, [r for r in chosen if r.level == level], statuses is not None)
-        for level in TYPES
+        key: _definitions(
+            level or ("ml" if any(r.is_ml for r in group) else "system"),
+            group,
+            statuses is not None,
+            prefix,
+            named,
+        )
+        for (level, named), (key, prefix, group) in groups.items()
     }
     values = {
-        item.requirement_id: _object_values(item, types[item.level], statuses) for item in chosen
+        item.requirement_id: _object_values(item, types[groups[_group(item)][0]], statuses)
+        for item in chosen
     }
     _enumerations(types, values.values())
     structure = _Structure(project, document, chosen, refs)
+    kinds = _relation_types(chosen)
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         f'<REQ-IF xmlns="{NAMESPACE}" xmlns:xhtml="{XHTML}">',
@@ -176,14 +185,14 @@ def to_reqif(
         "  <CORE-CONTENT>",
         "    <REQ-IF-CONTENT>",
         *_datatypes(stamp, types),
-        *_spec_types(stamp, types, structure),
+        *_spec_types(stamp, types, structure, kinds),
         "      <SPEC-OBJECTS>",
         *(
             line
             for item in chosen
             for line in _spec_object(
                 refs[item.requirement_id],
-                TYPES[item.level][0],
+                groups[_group(item)][0][0],
                 values[item.requirement_id],
                 stamp,
                 escaped,
@@ -192,7 +201,7 @@ def to_reqif(
         *structure.objects(stamp, escaped),
         "      </SPEC-OBJECTS>",
         "      <SPEC-RELATIONS>",
-        *(line for item in chosen for line in _relations(project, item, refs, stamp)),
+        *(line for item in chosen for line in _relations(project, item, refs, kinds, stamp)),
         "      </SPEC-RELATIONS>",
         *structure.specifications(stamp),
         "    </REQ-IF-CONTENT>",
@@ -219,10 +228,45 @@ def _object_ids(project: str, items: Sequence[Requirement]) -> dict[str, str]:
     return out
 
 
-def _definitions(level: str, items: Sequence[Requirement], with_status: bool) -> list[Definition]:
-    """A level's attribute definitions: Loopline's id, then every attribute a tool gave (in the
-    order first seen, a name given two types written as STRING), then the Loopline fields no
-    tool attribute holds, then the status attributes."""
+Group = dict[tuple[str, str | None], tuple[tuple[str, str], str, list[Requirement]]]
+
+
+def _object_types(items: Sequence[Requirement]) -> Group:
+    """(level, the tool's object type name) → the SPEC-OBJECT-TYPE written (IDENTIFIER, LONG-NAME),
+    the prefix of its attribute definitions' identifiers and its requirements: Loopline's two
+    types (always written), and one per object type a tool gave, under the tool's name."""
+    out: Group = {(level, None): (TYPES[level], level, []) for level in TYPES}
+    for item in items:
+        key = _group(item)
+        if key not in out:
+            number = str(len(out) - len(TYPES))
+            out[key] = (
+                (_ident("ST", number), str(item.object_type)),
+                f"type.{number}",
+                [],
+            )
+        out[key][2].append(item)
+    return out
+
+
+def _group(item: Requirement) -> tuple[str, str | None]:
+    """Its object type's key: one type per tool type name, whatever the level (StrictDoc's
+    ``REQUIREMENT`` holds both); Loopline's own per level."""
+    return ("", item.object_type) if item.object_type else (item.level, None)
+
+
+def _definitions(
+    level: str,
+    items: Sequence[Requirement],
+    with_status: bool,
+    prefix: str | None = None,
+    named: str | None = None,
+) -> list[Definition]:
+    """An object type's attribute definitions: Loopline's id, then every attribute a tool gave
+    (in the order first seen, a name given two types written as STRING), then the Loopline
+    fields no tool attribute holds, then the status attributes; a type under a tool's name also
+    says the level (``Loopline.Level``), which its name may not."""
+    prefix = prefix or level
     keys = SYSTEM_FIELDS if level == "system" else tuple(FIELDS)
     tools: dict[str, Definition] = {}
     for item in items:
@@ -235,7 +279,7 @@ def _definitions(level: str, items: Sequence[Requirement], with_status: bool) ->
                 tools[name] = Definition(
                     name,
                     kind,
-                    f"{TOOL_DEFINITION}{level}-{len(tools)}",
+                    f"{TOOL_DEFINITION}{prefix}-{len(tools)}",
                     meaning if meaning in keys else None,
                     True,
                 )
@@ -244,15 +288,19 @@ def _definitions(level: str, items: Sequence[Requirement], with_status: bool) ->
     exact = {name.lower() for name in tools}
     held = {d.key for d in tools.values()}
     own = [
-        Definition(FIELDS[key][0], FIELDS[key][1], _ident(level, key), key, False)
+        Definition(FIELDS[key][0], FIELDS[key][1], _ident(prefix, key), key, False)
         for key in keys
         if FIELDS[key][0].lower() not in exact
         and (key in ("id", "title", "statement") or key not in held)
     ]
     status = [
-        Definition(name, "STRING", _ident(level, name), None, False)
+        Definition(name, "STRING", _ident(prefix, name), None, False)
         for name in (STATUS_FIELDS if with_status else ())
     ]
+    if named:
+        status.insert(
+            0, Definition("Loopline.Level", "STRING", _ident(prefix, "level"), "level", False)
+        )
     first = [d for d in own if d.key == "id"]
     return [*first, *tools.values(), *(d for d in own if d.key != "id"), *status]
 
@@ -264,6 +312,7 @@ def _object_values(
     attribute as it was, or the Loopline field it holds once the field was changed; a Loopline
     field's value; its status."""
     current = {k: _shown(v) for k, v in _values(item).items()}
+    current["level"] = item.level
     current["title"] = " ".join(current.get("title", "").split())  # a name is one line
     implied = {  # what an import makes of a field left out: not written unless a tool gave it
         "priority": "medium",
@@ -396,7 +445,7 @@ def _status_facts(found: Any) -> dict[str, str]:
 
 
 def _enumerations(
-    types: Mapping[str, Sequence[Definition]], values: Iterable[list[tuple[Definition, Any]]]
+    types: Mapping[Any, Sequence[Definition]], values: Iterable[list[tuple[Definition, Any]]]
 ) -> None:
     """Each enumeration's value names, in the order written; multi-valued when one object has
     several."""
@@ -424,7 +473,7 @@ def _header(project: str, now: str, escaped: bool) -> list[str]:
     ]
 
 
-def _datatypes(stamp: str, types: Mapping[str, Sequence[Definition]]) -> list[str]:
+def _datatypes(stamp: str, types: Mapping[Any, Sequence[Definition]]) -> list[str]:
     out = [
         "      <DATATYPES>",
         f'        <DATATYPE-DEFINITION-STRING IDENTIFIER="DT-STRING" LONG-NAME="Text" MAX-LENGTH="100000" {stamp}/>',
@@ -452,19 +501,29 @@ def _datatypes(stamp: str, types: Mapping[str, Sequence[Definition]]) -> list[st
     return [*out, "      </DATATYPES>"]
 
 
+def _relation_types(items: Sequence[Requirement]) -> dict[str, str]:
+    """The relation types of the tool's other relations ("see also", …): name → IDENTIFIER."""
+    names = dict.fromkeys(str(r["type"]) for item in items for r in item.relations)
+    return {name: _ident("RT", str(number), name) for number, name in enumerate(names)}
+
+
 def _spec_types(
-    stamp: str, types: Mapping[str, Sequence[Definition]], structure: _Structure
+    stamp: str,
+    types: Mapping[tuple[str, str], Sequence[Definition]],
+    structure: _Structure,
+    relation_types: Mapping[str, str],
 ) -> list[str]:
     """One object type per level with its attribute definitions, the document's section and
     text types when it has them, the "derived from" relation type and the specification type."""
     out = ["      <SPEC-TYPES>"]
     every = {
-        **{TYPES[level]: definitions for level, definitions in types.items()},
+        **types,
         **{STRUCTURE[kind]: found for kind, found in structure.types().items()},
     }
     for (type_id, long_name), definitions in every.items():
         out.append(
-            f'        <SPEC-OBJECT-TYPE IDENTIFIER="{type_id}" LONG-NAME="{long_name}" {stamp}>'
+            f"        <SPEC-OBJECT-TYPE IDENTIFIER={quoteattr(type_id)} "
+            f"LONG-NAME={quoteattr(long_name)} {stamp}>"
         )
         out.append("          <SPEC-ATTRIBUTES>")
         for d in definitions:
@@ -473,6 +532,11 @@ def _spec_types(
     return [
         *out,
         f'        <SPEC-RELATION-TYPE IDENTIFIER="RT-derived" LONG-NAME="derived from" {stamp}/>',
+        *(
+            f"        <SPEC-RELATION-TYPE IDENTIFIER={quoteattr(ident)} "
+            f"LONG-NAME={quoteattr(name)} {stamp}/>"
+            for name, ident in relation_types.items()
+        ),
         f'        <SPECIFICATION-TYPE IDENTIFIER="SPT-set" LONG-NAME="Loopline requirement set" {stamp}>',
         "          <SPEC-ATTRIBUTES>",
         *_attribute_definition(
@@ -561,16 +625,34 @@ def _spec_object(
     ]
 
 
-def _relations(project: str, item: Requirement, refs: Mapping[str, str], stamp: str) -> list[str]:
+def _relations(
+    project: str,
+    item: Requirement,
+    refs: Mapping[str, str],
+    relation_types: Mapping[str, str],
+    stamp: str,
+) -> list[str]:
     """A "derived from" relation from ``item`` to each requirement it is derived from (an ML
-    requirement's system requirements, a system requirement's parents)."""
+    requirement's system or ML requirements, a system requirement's parents), then its other
+    relations under their own types (a target no longer in the set left out)."""
     out: list[str] = []
-    for target in item.parents:
+    links = [
+        ("RT-derived", t, _ident("rel", project, item.requirement_id, t)) for t in item.parents
+    ]
+    links += [
+        (
+            relation_types[str(r["type"])],
+            str(r["target"]),
+            _ident("rel", project, item.requirement_id, str(number), str(r["target"])),
+        )
+        for number, r in enumerate(item.relations)
+    ]
+    for kind, target, ident in links:
         if target not in refs:
             continue
         out += [
-            f'        <SPEC-RELATION IDENTIFIER="{_ident("rel", project, item.requirement_id, target)}" {stamp}>',
-            "          <TYPE><SPEC-RELATION-TYPE-REF>RT-derived</SPEC-RELATION-TYPE-REF></TYPE>",
+            f"        <SPEC-RELATION IDENTIFIER={quoteattr(ident)} {stamp}>",
+            f"          <TYPE><SPEC-RELATION-TYPE-REF>{kind}</SPEC-RELATION-TYPE-REF></TYPE>",
             f"          <SOURCE><SPEC-OBJECT-REF>{refs[item.requirement_id]}</SPEC-OBJECT-REF></SOURCE>",
             f"          <TARGET><SPEC-OBJECT-REF>{refs[target]}</SPEC-OBJECT-REF></TARGET>",
             "        </SPEC-RELATION>",

@@ -81,6 +81,11 @@ class ReqifMapping:
             return "derived_from"
         return "ignore"
 
+    def ignores(self, name: str) -> bool:
+        """Does the mapping say to drop relations of this type (else one that is not a
+        derivation is kept as a relation of its type)?"""
+        return self.relations.get(name.strip().lower()) == "ignore"
+
     def object_kind(self, type_name: str) -> str | None:
         """system | ml | section | text from the mapping or the type's name; None: undecided."""
         key = type_name.strip().lower()

@@ -256,6 +256,7 @@ def read_reqif(
         for i, o in objects.items()
     }
     links = derivations(content, types, objects, kinds, mapping, source)
+    others = other_relations(content, types, objects, kinds, mapping)
     chosen = project or mapping.project or _project_value(content, types.definitions) or ""
     if not chosen:
         raise InvalidInput(
@@ -264,7 +265,7 @@ def read_reqif(
         )
     ids = _ids(objects, kinds, mapping)
     items = [
-        _requirement(ident, found, kinds, ids, links, places, chosen, mapping, source)
+        _requirement(ident, found, kinds, ids, (links, others), places, chosen, mapping, source)
         for ident, found in objects.items()
         if kinds[ident] in ("system", "ml")
     ]
@@ -286,10 +287,12 @@ def _own(item: Requirement, objects: Mapping[str, SpecObject], project: str) -> 
         for name, v in objects[ident].attributes.items()
         if v.definition.startswith(TOOL_DEFINITION)
     }
+    own_type = objects[ident].type_name in {name for _, name in TYPES.values()}
     return replace(
         item,
         external_id=None if ident == own_identifier(project, item.requirement_id) else ident,
         attributes=kept or None,
+        object_type=None if own_type else item.object_type,
     )
 
 
@@ -501,6 +504,28 @@ def derivations(
     return derived
 
 
+def other_relations(
+    content: Node,
+    types: SpecTypes,
+    objects: Mapping[str, SpecObject],
+    kinds: Mapping[str, str],
+    mapping: ReqifMapping,
+) -> dict[str, list[tuple[str, str]]]:
+    """Object → (relation type name, target object) of the relations between requirements that
+    are not derivations ("see also", "verifies", "conflicts with"), unless the mapping says to
+    ignore their type. (``derivations`` has checked both ends.)"""
+    found: dict[str, list[tuple[str, str]]] = {}
+    holder = content.find("SPEC-RELATIONS")
+    for node in holder.all("SPEC-RELATION") if holder else []:
+        name = types.relations.get(node.ref("TYPE") or "", "")
+        if mapping.relation(name) != "ignore" or mapping.ignores(name):
+            continue
+        src, dst = str(node.ref("SOURCE")), str(node.ref("TARGET"))
+        if {kinds[src], kinds[dst]} <= {"system", "ml"} and (name, dst) not in found.get(src, []):
+            found.setdefault(src, []).append((name, dst))
+    return found
+
+
 def _ids(
     objects: Mapping[str, SpecObject], kinds: Mapping[str, str], mapping: ReqifMapping
 ) -> dict[str, str]:
@@ -520,15 +545,16 @@ def _requirement(
     found: SpecObject,
     kinds: Mapping[str, str],
     ids: Mapping[str, str],
-    links: Mapping[str, list[str]],
+    relations: tuple[Mapping[str, list[str]], Mapping[str, list[tuple[str, str]]]],
     places: Mapping[str, tuple[Place, ...]],
     project: str,
     mapping: ReqifMapping,
     source: str,
 ) -> Requirement:
     """One requirement: its fields, its links (from its relations, else the requirement it sits
-    under: an ML requirement's, and a system requirement's parents, every one kept) and every
-    attribute."""
+    under: an ML requirement's, and a system requirement's parents, every one kept), its other
+    relations, its object type and every attribute."""
+    links, others = relations
     level = kinds[ident]
     values = found.fields(mapping)
     entry: dict[str, Any] = {k: v for k, v in values.items() if level == "ml" or k in SYSTEM_FIELDS}
@@ -547,7 +573,13 @@ def _requirement(
         entry["derived_from"] = [ids[t] for t in links.get(ident, []) or above[-1:]]
     item = parse_entry(entry, project, level, f"{source}: {found.node.where()}")
     attributes = {name: {"type": v.kind, "value": v.value} for name, v in found.attributes.items()}
-    return replace(item, external_id=ident, attributes=attributes)
+    return replace(
+        item,
+        external_id=ident,
+        attributes=attributes,
+        object_type=found.type_name or None,
+        relations=tuple({"type": t, "target": ids[d]} for t, d in others.get(ident, [])),
+    )
 
 
 def _nodes(

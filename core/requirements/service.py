@@ -48,6 +48,7 @@ READ_COLUMNS = ", ".join(_LIST.format(c) if c in LIST_FIELDS else c for c in COL
 _LISTS_AT = tuple(COLUMN_NAMES.index(c) for c in LIST_FIELDS)
 _DERIVATION_AT = COLUMN_NAMES.index("derivation")
 _ATTRIBUTES_AT = COLUMN_NAMES.index("attributes")
+_RELATIONS_AT = COLUMN_NAMES.index("relations")
 NATURAL_ORDER = (
     "ORDER BY level <> 'system', regexp_replace(requirement_id, '[0-9]+$', ''), "
     "TRY_CAST(regexp_extract(requirement_id, '([0-9]+)$', 1) AS BIGINT) NULLS FIRST, requirement_id"
@@ -76,6 +77,8 @@ def row_to_requirement(row: Sequence[Any]) -> Requirement:
     values[_DERIVATION_AT] = json.loads(derivation) if derivation else None
     attributes = values[_ATTRIBUTES_AT]
     values[_ATTRIBUTES_AT] = json.loads(attributes) if attributes else {}
+    relations = values[_RELATIONS_AT]
+    values[_RELATIONS_AT] = tuple(json.loads(relations)) if relations else ()
     return Requirement(*values)
 
 
@@ -213,6 +216,9 @@ def by_tool_identity(
             requirement_id=renamed.get(r.requirement_id, r.requirement_id),
             parent=renamed.get(r.parent, r.parent) if r.parent else None,
             derived_from=tuple(renamed.get(d, d) for d in r.derived_from),
+            relations=tuple(
+                {**x, "target": renamed.get(x["target"], x["target"])} for x in r.relations
+            ),
         )
         for r in items
     ]
@@ -221,13 +227,19 @@ def by_tool_identity(
 def _keep_tool_fields(
     given: Mapping[str, Requirement], every: Mapping[str, Requirement]
 ) -> dict[str, Requirement]:
-    """A save that does not carry a requirement's tool identifier and attributes (an edit, a
-    YAML file) keeps the stored ones."""
+    """A save that does not carry what a requirements tool gave (its identifier, attributes,
+    object type and relations: an edit, a YAML file without them) keeps the stored ones."""
     out = {}
     for rid, item in given.items():
         before = every.get(rid)
         if item.attributes is None and before is not None:
-            item = replace(item, external_id=before.external_id, attributes=before.attributes)
+            item = replace(
+                item,
+                external_id=before.external_id,
+                attributes=before.attributes,
+                object_type=before.object_type,
+                relations=before.relations,
+            )
         out[rid] = item
     return out
 
@@ -389,6 +401,8 @@ def _insert_versions(
         values[_DERIVATION_AT] = json.dumps(dict(derivation)) if derivation else None
         attributes = item.attributes
         values[_ATTRIBUTES_AT] = json.dumps(_plain_attributes(attributes)) if attributes else None
+        relations = [dict(r) for r in item.relations]
+        values[_RELATIONS_AT] = json.dumps(relations) if relations else None
         values += [version, set_version, deleted, check_at, note, now, actor.name]
         for name, value in zip(columns, values, strict=True):
             columns[name].append(value)
@@ -403,6 +417,7 @@ def _insert_versions(
         "fail_when_inconclusive": "BOOLEAN[]",
         "derivation": "JSON[]",
         "attributes": "JSON[]",
+        "relations": "JSON[]",
         "version": "INTEGER[]",
         "set_version": "INTEGER[]",
         "deleted": "BOOLEAN[]",

@@ -400,3 +400,70 @@ def test_show_prints_every_parent(
     assert code == 0 and "  part of STK-1; derived from: STK-1, STK-2" in out, out
     main(["-w", str(client.workspace.root), "requirements", "show", PROJECT, "SYS-2"])
     assert "  part of SYS-1\n" in capsys.readouterr().out
+
+
+def test_refinements_other_relations_and_object_types_go_back_to_the_tool(
+    client: Client, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A DOORS-shaped file with an ML requirement refining another (derived from it), relations
+    that are not derivations ("see also", "conflicts with") and three object types → import →
+    export → the `reqif` library: every relation under its own type between the same objects,
+    the refinement nested under its parent, each object under its tool's type name; YAML and
+    CSV carry the relations and types; reading the export back changes nothing."""
+    module = tmp_path / "module.reqif"
+    run_tool("doors", str(module), "{}", "refined")
+    client.requirements.import_file(module, project=PROJECT)
+    found = _by_id(client)
+    assert found["MLR-202"].derived_from == ("MLR-201",)
+    assert found["MLR-202"].relations == ({"type": "conflicts with", "target": "STK-102"},)
+    assert found["STK-102"].relations == ({"type": "see also", "target": "STK-101"},)
+    assert {k: r.object_type for k, r in found.items()} == {
+        "STK-101": "Stakeholder Requirement",
+        "STK-102": "Stakeholder Requirement",
+        "MLR-201": "ML Requirement",
+        "MLR-202": "ML Requirement",
+    }
+    assert client.requirements.matrix(PROJECT).statuses["MLR-201"].via == "MLR-202"
+    from core.cli import main
+
+    capsys.readouterr()
+    main(["-w", str(client.workspace.root), "requirements", "show", PROJECT, "MLR-202"])
+    shown = capsys.readouterr().out
+    assert "  derived from: MLR-201\n" in shown and "  conflicts with: STK-102\n" in shown, shown
+
+    exported = tmp_path / "back.reqif"
+    exported.write_text(client.requirements.export(PROJECT, "reqif"), encoding="utf-8")
+    assert run_tool("validate", str(exported))["errors"] == []
+    before, after = run_tool("read", str(module)), run_tool("read", str(exported))
+    assert sorted(after["relations"]) == sorted(before["relations"])
+    assert after["specifications"] == before["specifications"]
+    requirements = {"SR-A", "SR-B", "ML-A", "ML-B"}  # (headings still go back as SECTION)
+    assert {i: after["objects"][i]["type"] for i in requirements} == {
+        i: before["objects"][i]["type"] for i in requirements
+    }
+    again = client.requirements.import_file(exported, project=PROJECT)
+    assert again.set_version is None, again.summary
+    for fmt in ("yaml", "csv"):
+        elsewhere = _client(tmp_path / f"ws-{fmt}")
+        target = tmp_path / f"set.{fmt}"
+        target.write_text(client.requirements.export(PROJECT, fmt), encoding="utf-8")
+        elsewhere.requirements.import_file(target, project=PROJECT)
+        assert {k: r.content() for k, r in _by_id(elsewhere).items()} == {
+            k: r.content() for k, r in found.items()
+        }, fmt
+
+
+def test_relations_of_the_wrong_shape_are_refused(client: Client, tmp_path: Path) -> None:
+    bad = tmp_path / "set.yaml"
+    bad.write_text(
+        "project: tickets\nsystem:\n  - {id: SYS-1, title: A, relations: [{type: see also}]}\n"
+        "ml: []\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InvalidInput) as refused:
+        client.requirements.import_file(bad)
+    assert str(refused.value) == (
+        "set.yaml: system[0] (SYS-1).relations[0]: expected {type: <relation type>, target: "
+        "<requirement id>}, got {'type': 'see also'}."
+    )
+    assert client.requirements.list(PROJECT) == []

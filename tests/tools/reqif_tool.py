@@ -2,10 +2,11 @@
 environment) for tests/core/test_reqif_tools.py.
 
 Commands (each prints one JSON line):
-- ``doors OUT``: a DOORS/Polarion-shaped export written by the ``reqif`` library (parsed from
+- ``doors OUT [CHANGES] [refined]``: a DOORS/Polarion-shaped export written by the ``reqif`` library (parsed from
   the template below and written by its unparser): several SPEC-OBJECT-TYPEs (heading, system,
   ML requirement), typed INTEGER/BOOLEAN/DATE/REAL/ENUMERATION/XHTML attributes, a relation type
-  "derived from", and one SPECIFICATION per level.
+  "derived from" (and "see also", "conflicts with"), and one SPECIFICATION per level; with
+  ``refined``, an ML requirement refining another (derived from it, nested under it).
 - ``read FILE``: the file as the ``reqif`` library reads it: each object's identifier, type and
   attribute values by long name, each relation (type, source, target), each specification's
   hierarchy of object identifiers.
@@ -136,6 +137,7 @@ TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
 @TYPES@
 <SPEC-RELATION-TYPE IDENTIFIER="RT-derived" LAST-CHANGE="2026-01-05T10:00:00Z" LONG-NAME="derived from"/>
 <SPEC-RELATION-TYPE IDENTIFIER="RT-info" LAST-CHANGE="2026-01-05T10:00:00Z" LONG-NAME="see also"/>
+<SPEC-RELATION-TYPE IDENTIFIER="RT-conflict" LAST-CHANGE="2026-01-05T10:00:00Z" LONG-NAME="conflicts with"/>
 <SPECIFICATION-TYPE IDENTIFIER="SPT" LAST-CHANGE="2026-01-05T10:00:00Z" LONG-NAME="Module"/>
 </SPEC-TYPES>
 <SPEC-OBJECTS>
@@ -152,7 +154,7 @@ TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
 </CHILDREN></SPEC-HIERARCHY></CHILDREN></SPECIFICATION>
 <SPECIFICATION IDENTIFIER="SPEC-ml" LAST-CHANGE="2026-01-05T10:00:00Z" LONG-NAME="ML Requirements"><TYPE><SPECIFICATION-TYPE-REF>SPT</SPECIFICATION-TYPE-REF></TYPE><CHILDREN>
 <SPEC-HIERARCHY IDENTIFIER="SH-4" LAST-CHANGE="2026-01-05T10:00:00Z"><OBJECT><SPEC-OBJECT-REF>H-2</SPEC-OBJECT-REF></OBJECT><CHILDREN>
-<SPEC-HIERARCHY IDENTIFIER="SH-5" LAST-CHANGE="2026-01-05T10:00:00Z"><OBJECT><SPEC-OBJECT-REF>ML-A</SPEC-OBJECT-REF></OBJECT></SPEC-HIERARCHY>
+<SPEC-HIERARCHY IDENTIFIER="SH-5" LAST-CHANGE="2026-01-05T10:00:00Z"><OBJECT><SPEC-OBJECT-REF>ML-A</SPEC-OBJECT-REF></OBJECT>@REFINED@</SPEC-HIERARCHY>
 </CHILDREN></SPEC-HIERARCHY></CHILDREN></SPECIFICATION>
 </SPECIFICATIONS>
 </REQ-IF-CONTENT></CORE-CONTENT></REQ-IF>
@@ -178,10 +180,18 @@ def _types() -> str:
     return "\n".join(out)
 
 
-def _objects(changed: dict[str, dict[str, str]]) -> str:
+REFINED = (  # with `refined`: an ML requirement refining MLR-201 (DOORS refinement chains)
+    "ML-B",
+    "ml",
+    {"num": "202", "id": "MLR-202", "name": "Precision on German replies", "status": "EV-draft"},
+)
+REFINED_RELATIONS = [("R-4", "RT-derived", "ML-B", "ML-A"), ("R-5", "RT-conflict", "ML-B", "SR-B")]
+
+
+def _objects(changed: dict[str, dict[str, str]], refined: bool = False) -> str:
     kinds = {s: k for k, s, _ in COMMON} | {"heading": "STRING", "budget": "REAL"}
     out = []
-    for ident, kind, values in OBJECTS:
+    for ident, kind, values in [*OBJECTS, *([REFINED] if refined else [])]:
         values = {**values, **changed.get(ident, {})}
         refs = "".join(
             _value(kinds[s], "A-heading" if s == "heading" else f"A-{kind}-{s}", v)
@@ -195,13 +205,14 @@ def _objects(changed: dict[str, dict[str, str]]) -> str:
     return "\n".join(out)
 
 
-def _relations() -> str:
+def _relations(refined: bool = False) -> str:
     out = []
-    for ident, kind, src, dst in (
+    for ident, kind, src, dst in [
         ("R-1", "RT-derived", "ML-A", "SR-A"),
         ("R-2", "RT-derived", "ML-A", "SR-B"),
         ("R-3", "RT-info", "SR-B", "SR-A"),
-    ):
+        *(REFINED_RELATIONS if refined else []),
+    ]:
         out.append(
             f'<SPEC-RELATION IDENTIFIER="{ident}" LAST-CHANGE="2026-01-05T10:00:00Z">'
             f"<TYPE><SPEC-RELATION-TYPE-REF>{kind}</SPEC-RELATION-TYPE-REF></TYPE>"
@@ -211,11 +222,16 @@ def _relations() -> str:
     return "\n".join(out)
 
 
-def doors(out: Path, changed: dict[str, dict[str, str]]) -> dict[str, Any]:
+def doors(out: Path, changed: dict[str, dict[str, str]], refined: bool = False) -> dict[str, Any]:
+    below = (
+        '<CHILDREN><SPEC-HIERARCHY IDENTIFIER="SH-6" LAST-CHANGE="2026-01-05T10:00:00Z"><OBJECT>'
+        "<SPEC-OBJECT-REF>ML-B</SPEC-OBJECT-REF></OBJECT></SPEC-HIERARCHY></CHILDREN>"
+    )
     text = (
         TEMPLATE.replace("@TYPES@", _types())
-        .replace("@OBJECTS@", _objects(changed))
-        .replace("@RELATIONS@", _relations())
+        .replace("@OBJECTS@", _objects(changed, refined))
+        .replace("@RELATIONS@", _relations(refined))
+        .replace("@REFINED@", below if refined else "")
     )
     bundle = ReqIFParser.parse_from_string(text)
     written = ReqIFUnparser.unparse(bundle)
@@ -315,7 +331,7 @@ def main() -> None:
     command, target = sys.argv[1], Path(sys.argv[2])
     if command == "doors":
         changed = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
-        print(json.dumps(doors(target, changed)))
+        print(json.dumps(doors(target, changed, "refined" in sys.argv[4:])))
     elif command == "read":
         print(json.dumps(read(target), default=str))
     elif command == "sdoc":
