@@ -7,7 +7,8 @@ Batches larger than ``INLINE_ITEMS`` or with more text than ``INLINE_TEXT`` char
 detectors, TF-IDF), token checks (:mod:`core.serving.auth`) and feedback's audit rows (which open
 the workspace, one short unit per request) run in the thread pool. Bodies are read with a byte
 limit before anything parses them (:mod:`core.serving.http`); nothing on the event loop waits
-for the disk.
+for the disk. ``POST /predict`` is answered ahead of FastAPI's routing
+(:mod:`core.serving.fastpath`): its per-request machinery cost as much CPU as the prediction.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from core.errors import CoreError
 from core.projects.spec import Column, ProjectSpec
 from core.serving.auth import Authenticate, BearerAuth
 from core.serving.batching import MicroBatcher, ShadowQueue
+from core.serving.fastpath import PredictPath
 from core.serving.http import (
     MAX_BODY_BYTES,
     Refused,
@@ -39,6 +41,7 @@ from core.serving.http import (
     json_response,
     read_body,
     refusal,
+    refused_body,
 )
 from core.serving.items import parsed_items, refused_items
 from core.serving.log import logged_request_ids
@@ -147,6 +150,7 @@ def create_app(
         service.predict
     )
     app.post("/feedback")(service.feedback)
+    app.add_middleware(PredictPath, answer=service.answer, max_body_bytes=max_body_bytes)
     return app
 
 
@@ -259,18 +263,28 @@ class Service:
         }
 
     async def predict(self, request: Request) -> Response:
+        """``POST /predict`` as a route (the OpenAPI page lists it); requests reach
+        :meth:`answer` through :class:`~core.serving.fastpath.PredictPath` first."""
         received = utcnow()
         body = await read_body(request, self.max_body_bytes)
+        status, payload = await self.answer(body, request.headers.get("x-canary-key"), received)
+        return json_response(payload, status)
+
+    async def answer(
+        self, body: bytes, key: str | None, received: datetime
+    ) -> tuple[int, dict[str, Any]]:
+        """A ``/predict`` body's status and answer, every item logged once (``key``: the
+        ``X-Canary-Key`` header)."""
         served, current = self.watcher.current, self.schemas
         try:
             parsed = parse(current.predict, body, current.allowed)
         except BadRequest as bad:
             refused = refused_items(body, bad, received, served.spec.id_column)
             self.logs.failed(served, refused, received)
-            return bad_request(bad)
+            return bad.status, refused_body(bad)
         base, items = parsed_items(parsed, served, received)
         candidate = self.watcher.candidate
-        answered, canary = self._route(items, candidate, request.headers.get("x-canary-key"))
+        answered, canary = self._route(items, candidate, key)
         try:
             per_item = await self._predict(served, answered) if answered else 0.0
             canary_ms = await self._predict(candidate, canary) if candidate and canary else 0.0
@@ -289,15 +303,13 @@ class Service:
                 for item in canary:
                     item.result["model"] = _model_ref(candidate)
         if parsed.inputs is not None:
-            response = json_response({**items[0].result, **head})
+            payload = {**items[0].result, **head}
         else:
-            response = json_response(
-                {"request_id": base, **head, "items": [i.result for i in items]}
-            )
+            payload = {"request_id": base, **head, "items": [i.result for i in items]}
         if candidate is not None:  # scored after the answer is sent: the client never waits
             self.shadows.add(candidate, answered, received)
             self.shadows.add(served, canary, received)
-        return response
+        return 200, payload
 
     def _route(
         self, items: list[Item], candidate: ServedModel | None, key: str | None
