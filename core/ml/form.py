@@ -103,6 +103,13 @@ def _trees(booster: Any) -> dict[str, Any] | None:
     }
 
 
+def forest_of(booster: Any) -> Forest | None:
+    """The booster's trees as a :class:`Forest` (None when it has no serving form's trees: a
+    two-class objective, categorical splits)."""
+    found = _trees(booster)
+    return Forest(found) if found is not None else None
+
+
 def form_bytes(form: dict[str, Any]) -> bytes:
     return json.dumps(form, sort_keys=True, separators=(",", ":")).encode()
 
@@ -135,7 +142,7 @@ class FormPredictor:
         self._known = [int(k) for k in form["known"]]
         self._plan = TabularPlan.from_json(form["plan"])
         found = form["classifier"]
-        self._trees = _Forest(found) if found["kind"] == "trees" else None
+        self._trees = Forest(found) if found["kind"] == "trees" else None
         self._linear = _Linear(found) if found["kind"] == "linear" else None
 
     def predict_proba(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
@@ -238,25 +245,33 @@ class TabularPlan:
         return out
 
 
-class _Forest:
-    """XGBoost's gbtree, evaluated as its CPU predictor does, all trees at once per level."""
+class Forest:
+    """XGBoost's gbtree, evaluated as its CPU predictor does, every tree at once per level.
+
+    All trees' nodes sit in flat arrays (children by their index there; a leaf is its own child,
+    so a walk that reached it stays), and each level of the walk is a handful of whole-array
+    operations over rows × trees. It costs about 0.6 ms for one row of the sample model's 900
+    trees, where XGBoost's ``inplace_predict`` spends 4-5 ms setting up per call (a view of every
+    tree, built anew each time), so the row predictor uses it for small batches."""
 
     def __init__(self, found: Mapping[str, Any]) -> None:
         trees = found["trees"]
-        width = max(len(t["left"]) for t in trees)
+        sizes = np.asarray([len(t["left"]) for t in trees], dtype=np.intp)
+        self.roots = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
+        offset = np.repeat(self.roots, sizes)
 
-        def packed(key: str, dtype: Any, pad: Any) -> np.ndarray:
-            out = np.full((len(trees), width), pad, dtype=dtype)
-            for index, tree in enumerate(trees):
-                out[index, : len(tree[key])] = tree[key]
-            return out
+        def flat(key: str, dtype: Any) -> np.ndarray:
+            return np.concatenate([np.asarray(t[key], dtype=dtype) for t in trees])
 
-        self.left = packed("left", np.int32, -1)
-        self.right = packed("right", np.int32, -1)
-        self.feature = packed("feature", np.int32, 0)
-        self.value = packed("value", np.float32, 0)
-        self.default_left = packed("default_left", np.bool_, False)
-        self.depth = _depth(self.left, self.right)
+        left, right = flat("left", np.intp), flat("right", np.intp)
+        leaf = left < 0
+        itself = np.arange(len(left), dtype=np.intp)
+        self.left = np.where(leaf, itself, left + offset)
+        self.right = np.where(leaf, itself, right + offset)
+        self.feature = np.where(leaf, 0, flat("feature", np.intp))
+        self.value = flat("value", np.float32)  # a split's threshold, a leaf's value
+        self.default_left = flat("default_left", np.bool_)
+        self.depth = _depth(self.roots, self.left, self.right, leaf)
         self.groups = np.asarray(found["tree_info"], dtype=np.int64)
         self.base = np.asarray(found["base_score"], dtype=np.float32)
         self.classes = len(self.base)
@@ -266,20 +281,20 @@ class _Forest:
         return np.concatenate(parts) if parts else np.zeros((0, self.classes), np.float32)
 
     def _block(self, matrix: np.ndarray) -> np.ndarray:
-        features = matrix.astype(np.float32)
-        rows, trees = features.shape[0], self.left.shape[0]
-        tree = np.broadcast_to(np.arange(trees), (rows, trees))
-        row = np.broadcast_to(np.arange(rows)[:, None], (rows, trees))
-        node = np.zeros((rows, trees), dtype=np.int32)
+        features = np.ascontiguousarray(matrix, dtype=np.float32)
+        rows, width = features.shape
+        trees = len(self.roots)
+        cells = features.ravel()
+        row_start = np.repeat(np.arange(rows, dtype=np.intp) * width, trees)
+        node = np.tile(self.roots, rows)
         for _ in range(self.depth):
-            left = self.left[tree, node]
-            x = features[row, self.feature[tree, node]]
-            with np.errstate(invalid="ignore"):
-                goes_left = np.where(
-                    np.isnan(x), self.default_left[tree, node], x < self.value[tree, node]
-                )
-            node = np.where(left < 0, node, np.where(goes_left, left, self.right[tree, node]))
-        leaves = self.value[tree, node]
+            x = cells.take(row_start + self.feature.take(node))
+            goes_left = x < self.value.take(node)  # False for a missing value: then its default
+            absent = np.isnan(x)
+            if absent.any():
+                goes_left |= absent & self.default_left.take(node)
+            node = np.where(goes_left, self.left.take(node), self.right.take(node))
+        leaves = self.value.take(node).reshape(rows, trees)
         margins = np.empty((rows, self.classes), dtype=np.float32)
         for group in range(self.classes):
             chosen = leaves[:, self.groups == group]
@@ -288,18 +303,15 @@ class _Forest:
         return _softmax(margins)
 
 
-def _depth(left: np.ndarray, right: np.ndarray) -> int:
+def _depth(roots: np.ndarray, left: np.ndarray, right: np.ndarray, leaf: np.ndarray) -> int:
     """The deepest leaf's depth over all trees (the levels a walk from the roots takes)."""
     depth = 0
-    level = np.zeros(left.shape, dtype=np.bool_)
-    level[:, 0] = True
+    level = roots
     while True:
-        tree, node = np.nonzero(level & (left >= 0))
-        if len(tree) == 0:
+        inner = level[~leaf[level]]
+        if len(inner) == 0:
             return depth
-        level = np.zeros(left.shape, dtype=np.bool_)
-        level[tree, left[tree, node]] = True
-        level[tree, right[tree, node]] = True
+        level = np.concatenate([left[inner], right[inner]])
         depth += 1
 
 
@@ -309,16 +321,16 @@ _LIBM.expf.argtypes = [ctypes.c_float]
 
 
 def _softmax(margins: np.ndarray) -> np.ndarray:
-    """XGBoost's ``common::Softmax``: float32 max, expf, a double sum, float32 division."""
-    out = np.empty_like(margins)
-    for index, row in enumerate(margins):
-        top = np.float32(row.max())
-        exps = [np.float32(_LIBM.expf(float(np.float32(v - top)))) for v in row]
-        total = 0.0
-        for value in exps:
-            total += float(value)
-        out[index] = [np.float32(v / np.float32(total)) for v in exps]
-    return out
+    """XGBoost's ``common::Softmax``: float32 max, expf, a double sum (in class order), float32
+    division."""
+    shifted = margins - margins.max(axis=1, keepdims=True)
+    expf = _LIBM.expf
+    exps = np.array([expf(v) for v in shifted.ravel().tolist()], dtype=np.float32)
+    exps = exps.reshape(margins.shape)
+    total = np.zeros(len(margins))
+    for column in range(margins.shape[1]):
+        total += exps[:, column]
+    return exps / total.astype(np.float32)[:, None]
 
 
 class _Linear:

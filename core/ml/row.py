@@ -15,10 +15,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from core.ml.form import TabularPlan, missing
+from core.ml.form import Forest, TabularPlan, forest_of, missing
 from core.ml.spans import extract_spans
 from core.projects.spec import ProjectSpec
 from core.spans.detect import Span
+
+# XGBoost's inplace_predict spends 4-5 ms per call setting up the sample model's 900 trees, then
+# ~0.06 ms a row; the Forest ~0.6 ms for one row, then ~0.15 ms a row: it wins below ~35 rows
+FOREST_ROWS = 24
 
 if TYPE_CHECKING:  # the model makes its row predictor; only its type is needed here
     from core.ml.model import Model
@@ -54,10 +58,19 @@ class RowPredictor:
         elif type(classifier).__name__ == "LogisticRegression":
             self._coef = np.asarray(classifier.coef_).T  # its own dtype, as scikit-learn computes
             self._intercept = np.asarray(classifier.intercept_)
+        self._forest: Forest | None = None  # small batches without XGBoost's set-up per call
         self._plan = None if self.text else _tabular_plan(model.preprocess, spec)
         self.lean = (self._booster is not None or self._coef is not None) and (
             self.text or self._plan is not None
         )
+
+    def for_serving(self) -> RowPredictor:
+        """Ready for the prediction service's small batches: a booster's trees are also kept as
+        a :class:`~core.ml.form.Forest`, which predicts up to ``FOREST_ROWS`` rows several times
+        faster than ``inplace_predict`` (the same probabilities, bit for bit)."""
+        if self._booster is not None and self._plan is not None and self._forest is None:
+            self._forest = forest_of(self._booster)
+        return self
 
     def predict_proba(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """One row of probabilities per item, one column per project class."""
@@ -68,7 +81,9 @@ class RowPredictor:
         else:
             assert self._plan is not None
             matrix = self._plan.matrix(rows, missing_is_zero=self._booster is not None)
-        if self._booster is not None:
+        if self._forest is not None and len(rows) <= FOREST_ROWS:
+            raw = np.asarray(self._forest.predict(matrix), dtype=np.float64)
+        elif self._booster is not None:
             raw = np.asarray(self._booster.inplace_predict(matrix), dtype=np.float64)
             if raw.ndim == 1:
                 raw = np.column_stack([1 - raw, raw])

@@ -110,7 +110,8 @@ def load_served(ws: Workspace, project: str, artifact_id: int, promoted_at: Any)
         artifact = get_artifact(ws, artifact_id)
         spec = get_project(ws, project).spec
     model = load_model(ws, artifact)
-    return ServedModel(artifact, model, model.row_predictor(spec), spec, utcnow(), promoted_at)
+    predictor = model.row_predictor(spec).for_serving()
+    return ServedModel(artifact, model, predictor, spec, utcnow(), promoted_at)
 
 
 Found = tuple[int, Any]  # the aliased model's artifact id, and when the alias last moved
