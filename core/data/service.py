@@ -101,7 +101,7 @@ def ingest(
     progress("writing the dataset", 0.65)
     check_first(ws, actor, [project_name])  # a refusal leaves nothing in objects/
     with ThreadPoolExecutor(2) as writers:  # Arrow encodes and the file is copied meanwhile
-        rows = writers.submit(store_rows, ws, combined)
+        rows = writers.submit(store_rows, ws, combined, project.spec)
         raw = writers.submit(ws.blobs.put_file, file.path)  # found stored when registered below
         report = quality_report(new_rows, project.spec, previous_rows, checked.warnings)
         rows_blob = ws.blobs.path(rows.result())  # before the transaction: it waits for no writer
@@ -277,17 +277,34 @@ def _time_range(frame: pd.DataFrame, spec: ProjectSpec) -> dict[str, str]:
     return {"from": str(frame[spec.time_column].min()), "to": str(frame[spec.time_column].max())}
 
 
-def store_rows(ws: Workspace, frame: pd.DataFrame) -> str:
+def store_rows(ws: Workspace, frame: pd.DataFrame, spec: ProjectSpec) -> str:
     """The rows as a Parquet blob, encoded straight into the workspace's objects (hashed as they
     are written, no copy in memory); returns its digest.
 
-    Sorted by id in small row groups: reading one item skips every group but its own. Without
-    dictionary pages: zstd packs repeated values as well, and ids, times and measurements (most
-    columns) are not worth a dictionary: 25% less time to write, 3% smaller."""
+    Sorted by id, with the id column's min/max in every row group: reading one item skips every
+    group but its own. Pages of 16 KB rather than 1 MB (a group's whole column): DuckDB decodes
+    less of each column to reach the item. Groups of 32,768 rows: a smaller footer to parse on
+    every cold read (8,192-row groups gave 1M rows 0.24 MB of it). One item read: 30 -> 17 ms
+    CPU on 1M rows (8,192-row groups, 1 MB pages -> this). Min/max of the
+    id, time and number columns only: a text column's are costly to write and no query filters
+    on them. Without dictionary pages: zstd packs repeated values as well, and ids, times and
+    measurements (most columns) are not worth a dictionary."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
+    filtered = [
+        c.name
+        for c in spec.columns
+        if c.name in (spec.id_column, spec.time_column)
+        or c.type not in ("string", "text", "category")
+    ]
     return ws.blobs.put_written(
         lambda sink: pq.write_table(
-            table, sink, compression="zstd", row_group_size=8192, use_dictionary=False
+            table,
+            sink,
+            compression="zstd",
+            row_group_size=32_768,
+            data_page_size=16_384,
+            use_dictionary=False,
+            write_statistics=filtered,
         )
     )
 

@@ -403,3 +403,34 @@ def test_times_in_utc_and_with_offsets_read_to_the_same_instants(
         "2026-03-01 10:00:00",
         "2026-03-01 10:00:00",
     ]
+
+
+def test_a_version_is_stored_for_reading_one_item_by_id(
+    ws: Workspace, tickets: Project, actor: Actor, tmp_path: Path
+) -> None:
+    """Rows in id order in row groups whose id min/max do not overlap, so a read of one id opens
+    one group; the blob on disk is the one its hash names."""
+    import hashlib
+    import itertools
+
+    import pyarrow.parquet as pq
+
+    from core.data.service import dataset_rows_path
+    from core.labeling.tasks import item_fields
+    from tests.core.small_project import tickets_csv
+
+    dataset = ingest(ws, "tickets", tickets_csv(tmp_path / "t.csv", 70_000), actor).dataset
+    path = dataset_rows_path(ws, dataset)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == dataset.file("rows").blob_hash
+    meta = pq.ParquetFile(path).metadata
+    assert meta.num_rows == 70_000 and meta.num_row_groups > 1
+    ranges = [
+        (meta.row_group(g).column(0).statistics.min, meta.row_group(g).column(0).statistics.max)
+        for g in range(meta.num_row_groups)
+    ]
+    assert all(low <= high < later for (low, high), (later, _) in itertools.pairwise(ranges))
+    wanted = ["T-1000", "T-40000", "T-70999"]
+    rows = item_fields(ws, dataset, wanted, "ticket_id")
+    assert sorted(rows) == sorted(wanted)
+    assert rows["T-40000"]["channel"] == ["mail", "chat", "phone"][39000 % 3]
+    assert load_rows(ws, dataset)["ticket_id"].is_monotonic_increasing
