@@ -183,7 +183,9 @@ def served_from(info: dict[str, Any], files: dict[str, bytes], loaded: datetime)
             artifact, form, FormPredictor(json.loads(files[FORM_ROLE])), spec, loaded, promoted
         )
     model = Model.from_files(files)
-    return ServedModel(artifact, model, model.row_predictor(spec), spec, loaded, promoted)
+    return ServedModel(
+        artifact, model, model.row_predictor(spec).for_serving(), spec, loaded, promoted
+    )
 
 
 def needed(listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
