@@ -16,7 +16,6 @@ from core.labeling.queue import next_item, save_annotation
 from core.labeling.tasks import create_task, item_fields, open_task, set_task_status
 from core.projects.service import Project, create_project
 from core.store import Workspace
-from core.store.connection import process_cursor
 from tests.conftest import FIXTURES
 
 ANN = Actor("ann", "test")
@@ -43,37 +42,24 @@ def test_rows_from_memory_equal_the_file_s_value_for_value_and_type(
     ids = ["T-00", "T-01", "T-17", "T-29"]
     monkeypatch.setattr(rows, "MAX_ROWS", 0)  # never copied: every read from the file
     from_file = [item_fields(ws, dataset, [i], "ticket_id") for i in ids]
-    assert rows._TABLES == {}
+    assert rows._COPIES == {}
     monkeypatch.undo()
     rows.forget()
     assert item_fields(ws, dataset, ["T-05"], "ticket_id")  # a first read: from the file
-    assert rows._TABLES == {}
+    assert rows._COPIES == {}
     from_memory = [item_fields(ws, dataset, [i], "ticket_id") for i in ids]  # then the copy
-    assert list(rows._TABLES) == [str(dataset_rows_path(ws, dataset))]
+    assert list(rows._COPIES) == [(str(dataset_rows_path(ws, dataset)), "ticket_id")]
     assert from_memory == from_file
     for a, b in zip(from_file, from_memory, strict=True):
         (fa,), (fb,) = a.values(), b.values()
         assert [type(v) for v in fa.values()] == [type(v) for v in fb.values()]
         assert list(fa) == list(fb)  # the same columns in the same order
     assert from_file[0]["T-00"]["channel"] == "chat"
+    with ws.store.read() as tx:  # nothing of the copy in DuckDB's catalog
+        assert not [r for r in tx.rows("SELECT table_name FROM duckdb_tables()") if "rows" in r[0]]
     many = item_fields(ws, dataset, ids, "ticket_id")
     assert many == {k: v for d in from_file for k, v in d.items()}
     assert item_fields(ws, dataset, ["T-99"], "ticket_id") == {}
-
-
-def test_a_lost_copy_is_read_from_the_file_and_made_again(
-    ws: Workspace, tickets: Project, actor: Actor, tmp_path: Path
-) -> None:
-    dataset = ingest(ws, "tickets", _csv(tmp_path / "t.csv", 5), actor).dataset
-    first = item_fields(ws, dataset, ["T-03"], "ticket_id")
-    assert item_fields(ws, dataset, ["T-03"], "ticket_id") == first
-    (table,) = rows._TABLES.values()
-    with process_cursor() as cur:  # as when the instance is closed before a fork
-        cur.execute(f"DROP TABLE {table}")
-    assert item_fields(ws, dataset, ["T-03"], "ticket_id") == first  # from the file
-    assert rows._TABLES == {}
-    assert item_fields(ws, dataset, ["T-03"], "ticket_id") == first  # copied again
-    assert list(rows._TABLES.values()) == [table]
 
 
 def test_a_version_above_the_limit_is_not_copied(
@@ -83,7 +69,7 @@ def test_a_version_above_the_limit_is_not_copied(
     dataset = ingest(ws, "tickets", _csv(tmp_path / "t.csv", 5), actor).dataset
     for _ in range(3):
         assert set(item_fields(ws, dataset, ["T-01", "T-02"], "ticket_id")) == {"T-01", "T-02"}
-    assert rows._TABLES == {}
+    assert rows._COPIES == {}
 
 
 def test_a_task_read_once_shows_its_status_and_project_changes_at_once(
