@@ -87,11 +87,7 @@ class BlobStore:
         """Store what ``write`` writes to the binary file it is given, hashed as it is written:
         no second pass over the content and no copy of it in memory. The blob is named once the
         writer is done; content that is stored already is dropped unsynced."""
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp")
-        except OSError as error:
-            raise self.not_writable(error, self.root) from error
+        fd, tmp = self._temp_file(self.root)
         try:
             with os.fdopen(fd, "wb") as handle:
                 hashing = _HashingWriter(handle)
@@ -183,6 +179,14 @@ class BlobStore:
                     if not blob.name.startswith(".tmp"):
                         yield sub.name + blob.name
 
+    def _temp_file(self, folder: Path) -> tuple[int, str]:
+        """A new temporary file in ``folder`` (made if missing), named to be found as leftover."""
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            return tempfile.mkstemp(dir=folder, prefix=".tmp")
+        except OSError as error:
+            raise self.not_writable(error, folder) from error
+
     def leftover_temp_files(self) -> list[Path]:
         if not self.root.is_dir():
             return []
@@ -190,11 +194,7 @@ class BlobStore:
 
     def _write(self, digest: str, write: object) -> None:
         target = self.path(digest)
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp")
-        except OSError as error:
-            raise self.not_writable(error, target.parent) from error
+        fd, tmp = self._temp_file(target.parent)
         try:
             with os.fdopen(fd, "wb") as handle:
                 write(handle)  # type: ignore[operator]
