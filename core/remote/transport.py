@@ -74,7 +74,7 @@ class Transport:
         headers = {"Content-Type": "application/json", "X-Request-Id": str(uuid.uuid4())}
         path = f"{API}/call/{quote(area)}/{quote(method)}"
         with self._response("POST", path, lambda: body, headers) as response:
-            data = response.read()
+            data = self._whole(response)
             if _content_type(response) == "application/octet-stream":
                 _check_hash(hashlib.sha256(data).hexdigest(), response, what="the response")
                 return data
@@ -103,7 +103,7 @@ class Transport:
             "X-Request-Id": str(uuid.uuid4()),
         }
         with self._response("POST", f"{API}/uploads", opener, headers) as response:
-            payload = _json(response.read(), self.url)
+            payload = _json(self._whole(response), self.url)
         upload = payload.get("upload") if isinstance(payload, dict) else None
         if not isinstance(upload, str):
             raise CoreError(f"The server at {self.url} did not say where the upload went.")
@@ -116,18 +116,36 @@ class Transport:
 
     def download(self, sha256: str, dest: Path) -> Path:
         """The object with this SHA-256 from the server's object store, streamed to ``dest``
-        (a temporary name, renamed into place once the hash is checked)."""
+        (a temporary name, renamed into place once the hash is checked). A body cut short (the
+        server stopped mid-transfer) is fetched again, like a refused connection."""
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         path = f"{API}/objects/{quote(sha256)}"
+        for attempt in range(self.retries + 1):
+            try:
+                return self._download_once(path, sha256, dest)
+            except _CutShort as error:
+                self._drop()
+                if attempt == self.retries:
+                    raise self._unreachable(error) from error
+                self._pause(attempt)
+        raise AssertionError("unreachable")  # the last attempt returns or raises
+
+    def _download_once(self, path: str, sha256: str, dest: Path) -> Path:
         with self._response("GET", path, None, {}) as response:
             fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
             try:
-                digest = hashlib.sha256()
+                digest, received = hashlib.sha256(), 0
                 with os.fdopen(fd, "wb") as handle:
                     for chunk in _chunks(response):
                         digest.update(chunk)
                         handle.write(chunk)
+                        received += len(chunk)
+                if response.length:  # http.client counts down Content-Length as it reads
+                    raise _CutShort(
+                        f"the connection closed after {received:,} of "
+                        f"{received + response.length:,} bytes"
+                    )
                 if digest.hexdigest() != sha256:
                     raise CoreError(
                         f"Object {sha256[:16]}… arrived with another SHA-256 "
@@ -147,7 +165,7 @@ class Transport:
     def get_json(self, path: str) -> Json:
         """A GET of ``path`` (e.g. ``/health``) as JSON."""
         with self._response("GET", path, None, {}) as response:
-            return _json(response.read(), self.url)
+            return _json(self._whole(response), self.url)
 
     # -- requests, retries and errors --------------------------------------------------------
 
@@ -202,6 +220,15 @@ class Transport:
                 continue
             return response
         raise AssertionError("unreachable")  # the last attempt returns or raises
+
+    def _whole(self, response: http.client.HTTPResponse) -> bytes:
+        """The whole body; a connection lost before its end is an unreachable server (a
+        traceback from ``http.client`` otherwise)."""
+        try:
+            return response.read()
+        except (OSError, http.client.HTTPException) as error:
+            self._drop()
+            raise self._unreachable(error) from error
 
     def _pause(self, attempt: int) -> None:
         time.sleep(min(self.backoff * 2**attempt, 10.0))
@@ -288,8 +315,19 @@ def _check_hash(digest: str, response: http.client.HTTPResponse, *, what: str) -
         )
 
 
+class _CutShort(Exception):
+    """A response body that ended before all of it arrived."""
+
+
 def _chunks(response: http.client.HTTPResponse) -> Iterator[bytes]:
-    while chunk := response.read(CHUNK):
+    """The body in pieces; a connection lost mid-body raises ``_CutShort``."""
+    while True:
+        try:
+            chunk = response.read(CHUNK)
+        except (OSError, http.client.HTTPException) as error:
+            raise _CutShort(str(error) or type(error).__name__) from error
+        if not chunk:
+            return
         yield chunk
 
 

@@ -215,6 +215,9 @@ def test_a_refused_ingest_keeps_its_problem_rows() -> None:
 # -- the transport against a real HTTP server ------------------------------------------------------
 
 
+CUT = "X-Stub-Cut"  # an answer's header: the stub sends that many bytes of the body and hangs up
+
+
 class Stub:
     """A tiny HTTP server whose answers a test scripts; it records every request."""
 
@@ -236,12 +239,17 @@ class Stub:
                 status, headers, data = (
                     stub.answers.pop(0) if stub.answers else (200, {}, b'{"result": null}')
                 )
+                cut = headers.pop(CUT, None)  # send only this many bytes, then hang up
                 self.send_response(status)
                 headers.setdefault("Content-Type", "application/json")
                 for key, value in headers.items():
                     self.send_header(key, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
+                if cut is not None:
+                    self.wfile.write(data[: int(cut)])
+                    self.close_connection = True
+                    return
                 self.wfile.write(data)
 
             do_GET = do_POST = _answer
@@ -361,6 +369,37 @@ def test_a_download_is_verified_and_written_whole(stub: Stub, tmp_path: Path) ->
     with pytest.raises(CoreError, match="arrived with another SHA-256"):
         client.download(digest, tmp_path / "other.bin")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]  # no partial file left
+
+
+def test_a_download_cut_short_is_fetched_again(stub: Stub, tmp_path: Path) -> None:
+    data = b"model bytes" * 100_000
+    digest = hashlib.sha256(data).hexdigest()
+    octets = {"Content-Type": "application/octet-stream"}
+    stub.answer(200, data, {**octets, CUT: "0"})  # a server killed right after the headers
+    stub.answer(200, data, {**octets, CUT: "5000"})
+    stub.answer(200, data, octets)
+    target = transport(stub).download(digest, tmp_path / "model.bin")
+    assert target.read_bytes() == data and len(stub.requests) == 3
+
+
+def test_a_download_always_cut_short_is_an_unreachable_server(stub: Stub, tmp_path: Path) -> None:
+    data = b"model bytes" * 1000
+    octets = {"Content-Type": "application/octet-stream", CUT: "10"}
+    stub.answer(200, data, octets)
+    stub.answer(200, data, octets)
+    with pytest.raises(CoreError) as caught:
+        transport(stub, retries=1).download(hashlib.sha256(data).hexdigest(), tmp_path / "m.bin")
+    assert caught.value.message == (
+        f"Cannot reach the Loopline server at {stub.url}: "
+        "the connection closed after 10 of 11,000 bytes."
+    )
+    assert list(tmp_path.iterdir()) == []  # no partial file left
+
+
+def test_an_answer_cut_short_is_an_unreachable_server(stub: Stub) -> None:
+    stub.answer(200, {"result": list(range(100))}, {CUT: "20"})
+    with pytest.raises(CoreError, match="^Cannot reach the Loopline server at .*IncompleteRead"):
+        transport(stub).call("projects", "list", {})
 
 
 def test_the_client_uploads_a_path_and_rebuilds_the_result(stub: Stub, tmp_path: Path) -> None:
