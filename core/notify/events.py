@@ -149,6 +149,13 @@ def _resolved_alerts(tx: Tx, webhooks: list[Webhook]) -> list[Event]:
 
 
 _BUILD_ENDS = ("build.failed", "build.aborted", "build.reaped")
+# The build an audit row is about, by its id (one equality: a hash join): a row names the build
+# by its number (target ``build 3``) and carries its id in ``details.build_id``; rows written
+# before that (target ``build #<build_id>``, no id in the details) by the id in their target.
+_AUDITED_BUILD = (
+    "b.build_id = coalesce(TRY_CAST(a.details->>'build_id' AS BIGINT), "
+    "CASE WHEN a.target LIKE 'build #%' THEN TRY_CAST(a.target[8:] AS BIGINT) END)"
+)
 
 
 def _failed_builds(tx: Tx, after: int) -> tuple[list[Event], int]:
@@ -156,8 +163,7 @@ def _failed_builds(tx: Tx, after: int) -> tuple[list[Event], int]:
     newest = int(last[0]) if last and last[0] is not None else after
     rows = tx.rows(
         'SELECT a.audit_id, a.project, a.target, a.action, a."at", b.build_id, b.status, '
-        "b.reason, b.trigger, b.number FROM audit_log a LEFT JOIN builds b "
-        "ON a.target = 'build #' || CAST(b.build_id AS VARCHAR) "
+        f"b.reason, b.trigger, b.number FROM audit_log a LEFT JOIN builds b ON {_AUDITED_BUILD} "
         "WHERE a.audit_id > ? AND a.audit_id <= ? AND a.action IN (?, ?, ?) ORDER BY a.audit_id",
         [after, newest, *_BUILD_ENDS],
     )
