@@ -61,11 +61,11 @@ def reap_quietly(ws: Workspace, actor: Actor | None = None) -> None:
 def _close_dead(tx: Tx, dead: dict[int, str], actor: Actor | None) -> list[int]:
     """Close the ``dead`` builds (id -> reason) still running."""
     rows = tx.rows(
-        "SELECT build_id, project, created_by FROM builds "
+        "SELECT build_id, project, number FROM builds "
         "WHERE build_id IN (SELECT unnest(?::BIGINT[])) AND status = 'running' ORDER BY build_id",
         [list(dead)],
     )
-    for build_id, project, _ in rows:
+    for build_id, project, number in rows:
         reason = dead[int(build_id)]
         tx.execute(
             "UPDATE builds SET status = 'aborted', reason = ?, ended_at = ?, "
@@ -78,7 +78,12 @@ def _close_dead(tx: Tx, dead: dict[int, str], actor: Actor | None) -> list[int]:
             SYSTEM,
             ACTION,
             project=project,
-            target=f"build #{build_id}",
-            details={"reason": reason, "noticed_by": actor.name if actor else None},
+            target=f"build {number}" if number is not None else f"build #{build_id}",
+            details={
+                "reason": reason,
+                "noticed_by": actor.name if actor else None,
+                "build_id": build_id,
+                "number": number,
+            },
         )
     return [int(row[0]) for row in rows]
