@@ -299,8 +299,13 @@ def open_build(
                 actor,
                 "build.running",
                 project=project,
-                target=f"build #{build_id}",
-                details={"trigger": trigger, "owner": owner, "number": number},
+                target=f"build {number}",  # as people know it; its id in the details
+                details={
+                    "trigger": trigger,
+                    "owner": owner,
+                    "number": number,
+                    "build_id": build_id,
+                },
             )
         except BaseException:
             let_go(build_id)
@@ -590,8 +595,13 @@ def _close(tx: Tx, actor: Actor, attempt: _Attempt, artifact_id: int | None) -> 
         actor,
         ENDED[attempt.status],
         project=attempt.project,
-        target=f"build #{attempt.build_id}",
-        details={"reason": attempt.reason, "model_id": attempt.model_id},
+        target=f"build {attempt.number}",  # as people know it; its id in the details
+        details={
+            "reason": attempt.reason,
+            "model_id": attempt.model_id,
+            "build_id": attempt.build_id,
+            "number": attempt.number,
+        },
     )
     recompute(tx, attempt.project, cause=f"build #{attempt.number} {attempt.status}")
 

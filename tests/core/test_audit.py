@@ -3,6 +3,7 @@ leaves a row naming who, when, via which surface, what), refused changes leave n
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -234,8 +235,11 @@ def test_builds_and_releases_are_audited(demo_copy: Path, tmp_path: Path) -> Non
         "ci",
         "cli",
         "hw-triage",
-        f"build #{build.build_id}",
+        f"build {build.number}",  # as people know it; the id in the details
     )
+    assert build.number != build.build_id  # the demo has builds of two projects
+    details = found["build.successful"][-1][4]
+    assert json.loads(str(details))["build_id"] == build.build_id
     assert any(r[3].startswith("model:hw-triage@") for r in found["register"] if r[0] == "ci")
     assert len(found["promote"]) == before + 1 and found["promote"][-1][0] == "ci"
     older = next(a for a in found["promote"] if a[2] == "hw-triage")[3]

@@ -333,10 +333,14 @@ def test_a_build_start_is_audited_and_its_end_closes_the_row(demo_copy: Path) ->
     ws = Workspace.open(demo_copy)
     done = run_build(ws, "hw-triage", CI, trainer="tfidf_lr")  # aborted: a text trainer
     assert done.status == "aborted" and done.ended_at is not None
+    assert done.number != done.build_id  # the demo has builds of two projects
     with ws.store.read() as tx:
-        entries, _ = select_entries(tx, AuditQuery(text=f"build #{done.build_id}"))
-    actions = [e.action for e in reversed(entries) if e.target == f"build #{done.build_id}"]
-    assert actions == ["build.running", "build.aborted"]
+        entries, _ = select_entries(tx, AuditQuery(project="hw-triage", action="build."))
+    ours = [e for e in reversed(entries) if e.details.get("build_id") == done.build_id]
+    assert [(e.action, e.target) for e in ours] == [  # named as people know the build
+        ("build.running", f"build {done.number}"),
+        ("build.aborted", f"build {done.number}"),
+    ]
     assert not (demo_copy / "locks" / f"build-{done.build_id}.lock").exists()
 
 
@@ -347,9 +351,10 @@ def _leftover_running_build(ws: Workspace, project: str) -> int:
     with ws.store.transaction() as tx:
         build_id = int(tx.scalar("SELECT nextval('build_ids')"))
         tx.execute(
-            "INSERT INTO builds (build_id, project, status, reason, log, started_at, created_by) "
-            "VALUES (?, ?, 'running', '', '', ?, 'ci')",
-            [build_id, project, utcnow()],
+            "INSERT INTO builds (build_id, number, project, status, reason, log, started_at, "
+            "created_by) SELECT ?, coalesce(max(number), 0) + 1, ?, 'running', '', '', ?, 'ci' "
+            "FROM builds WHERE project = ?",
+            [build_id, project, utcnow(), project],
         )
     return build_id
 
@@ -371,8 +376,9 @@ def test_a_build_whose_process_died_is_reaped_by_the_next_reader(demo_copy: Path
     assert get_build(ws, alive).status == "aborted"  # its owner let go without closing it
     from core.accounts.audit import AuditQuery, select_entries
 
+    number = get_build(ws, dead).number
     with ws.store.read() as tx:
-        entries, _ = select_entries(tx, AuditQuery(text=f"build #{dead}"))
-    reaped = [e for e in entries if e.target == f"build #{dead}"]
-    assert [(e.action, e.actor) for e in reaped] == [("build.reaped", "loopline")]
+        entries, _ = select_entries(tx, AuditQuery(action="build.reaped"))
+    reaped = [e for e in entries if e.details.get("build_id") == dead]
+    assert [(e.actor, e.target) for e in reaped] == [("loopline", f"build {number}")]
     assert DEAD_OWNER == "the build process ended without closing the build (killed?)"

@@ -23,7 +23,9 @@ import pytest
 
 from core.api import Actor, Client, Forbidden, InvalidInput
 from core.api.automation import verify
+from core.api.types import AuditQuery
 from tests.conftest import ROOT
+from tests.core.other_project import build_in_another_project
 from tests.core.small_project import PROJECT, label_tickets
 
 ADMIN = Actor("admin", "test")
@@ -74,6 +76,7 @@ def labeled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     client.init()
     client.projects.create(TICKETS)
     label_tickets(client, folder)
+    build_in_another_project(client, folder)  # so a tickets build's id is not its number
     return folder / "ws"
 
 
@@ -137,6 +140,57 @@ def test_events_are_delivered_signed_and_retried_after_failures(
     assert client.automation.deliver().queued == 1  # only the new promotion
     assert len(receiver.received) == posted + 1
     assert json.loads(receiver.received[-1]["body"])["event"] == "model.promoted"
+
+
+def test_a_failed_build_is_named_by_its_number_and_carries_its_id(
+    client: Client, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from core.accounts.audit import record
+    from core.cli import main
+    from core.notify.events import _failed_builds
+
+    receiver = Receiver()
+    strict = tmp_path / "strict.yaml"
+    strict.write_text("checks:\n  - {check: max_latency, threshold: 0}\n")  # never met
+    try:
+        client.automation.add_webhook(PROJECT, receiver.url, secret=SECRET)
+        aborted = client.builds.run(PROJECT, label_set="label_set:tickets@9")
+        failed = client.builds.run(PROJECT, gate=strict)
+        assert [(b.status, b.number, b.build_id) for b in (aborted, failed)] == [
+            ("aborted", 1, 2),
+            ("failed", 2, 3),
+        ]
+        assert client.automation.deliver().delivered == 2
+        bodies = [json.loads(p["body"]) for p in receiver.received]
+    finally:
+        receiver.server.shutdown()
+    assert [(b["key"], b["summary"].split(":")[0]) for b in bodies] == [
+        ("build.failed:2", "[tickets] build #1 aborted"),
+        ("build.failed:3", "[tickets] build #2 failed"),
+    ]
+    assert [(b["data"]["build_id"], b["data"]["number"]) for b in bodies] == [(2, 1), (3, 2)]
+    # the audit rows name the build as people know it, its id in the details
+    entries, _ = client.accounts.audit(AuditQuery(project=PROJECT, action="build."))
+    assert [(e.action, e.target, e.details["build_id"]) for e in reversed(entries)] == [
+        ("build.running", "build 1", 2),
+        ("build.aborted", "build 1", 2),
+        ("build.running", "build 2", 3),
+        ("build.failed", "build 2", 3),
+    ]
+    assert main(["-w", str(client.location), "audit", "--action", "build.failed"]) == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if "build.failed" in x]
+    assert line.split()[-3:] == ["tickets", "build", "2"]  # `loopline audit` shows the number
+    # a row as versions before wrote it (target 'build #<build_id>') still names its build
+    with client.workspace.store.transaction() as tx:
+        after = int(tx.scalar("SELECT max(audit_id) FROM audit_log"))
+        record(tx, ADMIN, "build.failed", project=PROJECT, target=f"build #{failed.build_id}")
+        (event,), _ = _failed_builds(tx, after)
+    assert (event.key, event.summary.split(":")[0]) == (
+        "build.failed:3",
+        "[tickets] build #2 failed",
+    )
+    assert (event.data["build_id"], event.data["number"]) == (3, 2)
+    assert client.automation.deliver().queued == 0  # the same build, told once
 
 
 def test_a_rollback_is_named_and_a_status_change_is_sent(client: Client) -> None:
