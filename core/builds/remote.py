@@ -186,8 +186,9 @@ def finish_remote(
         before = None  # nothing was in production to compare with when the build started
     elif before is None:
         raise InvalidInput(
-            f"Build #{build_id}: production was {state['production_ref']} when the build "
-            "started, but no baseline evaluation was sent.",
+            f"Build #{state['number']} of {state['project']!r}: production was "
+            f"{state['production_ref']} when the build started, but no baseline evaluation "
+            "was sent.",
             hint="evaluate the production model on the same test set and send it as baseline",
         )
     spec = get_project(ws, state["project"]).spec
@@ -330,18 +331,21 @@ def _held(ws: Workspace, build_id: int, actor: Actor) -> dict[str, Any]:
     if build.status != "running" or state is None or "project" not in state:
         closed = f"it is {build.status}" + (f": {build.reason}" if build.reason else "")
         raise CoreError(
-            f"Build #{build_id} is not a running remote build ({closed}).",
+            f"Build #{build.number} of {build.project!r} is not a running remote build ({closed}).",
             hint=f"start a new build with `loopline build {build.project}`",
         )
     if float(state.get("expires", 0)) <= time.time():
         raise CoreError(
-            f"Build #{build_id}'s lease lapsed: the build counts as aborted.",
+            f"The lease of build #{build.number} of {build.project!r} lapsed: the build counts "
+            "as aborted.",
             hint=f"start a new build with `loopline build {build.project}`",
         )
     authorize(ws, actor, "build", state["project"])
+    state.setdefault("number", build.number)  # a lease written before builds had numbers
     if state["actor"] != actor.name:
         raise CoreError(
-            f"Build #{build_id} belongs to {state['actor']}, not {actor.name}.",
+            f"Build #{build.number} of {build.project!r} belongs to {state['actor']}, "
+            f"not {actor.name}.",
             hint="renew, finish or abort a build with the token that started it",
         )
     return state
@@ -358,7 +362,7 @@ def _attempt(state: dict[str, Any], build_id: int, log: Sequence[str]) -> _Attem
         state.get("trigger"),
         state.get("request_id"),
         [(str(r), int(a)) for r, a in state.get("answers", [])],
-        number=int(state.get("number", 0)),
+        number=int(state["number"]),
         log=[*state.get("log", []), *(f"runner: {line}" for line in log)],
     )
     attempt.label_set_id = state.get("label_set_id")
@@ -504,9 +508,11 @@ def _record_remote(ws: Workspace, actor: Actor, attempt: _Attempt, trained: Trai
 
 def _running(tx: Any, build_id: int) -> None:
     """Refuse to record a build that is no longer running (reaped while the runner worked)."""
-    status = tx.scalar("SELECT status FROM builds WHERE build_id = ?", [build_id])
+    row = tx.one("SELECT status, number, project FROM builds WHERE build_id = ?", [build_id])
+    status, number, project = row if row is not None else (None, None, None)
     if status != "running":
+        named = f"#{number} of {project!r}" if number is not None else f"(id {build_id})"
         raise NotFound(
-            f"Build #{build_id} is {status or 'unknown'}, no longer running; nothing was recorded.",
+            f"Build {named} is {status or 'unknown'}, no longer running; nothing was recorded.",
             hint="its lease lapsed: run the build again",
         )

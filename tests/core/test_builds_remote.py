@@ -18,6 +18,7 @@ from core.api.builds import Builds, RemoteBuildPlan
 from core.api.types import AuditQuery, Build
 from core.builds.owner import lease_path
 from core.builds.reaper import LAPSED
+from tests.core.other_project import build_in_another_project
 from tests.core.small_project import PROJECT, label_tickets
 
 ADMIN = Actor("admin", "test")
@@ -26,12 +27,14 @@ LATENCY = ("latency_p50_ms", "latency_p95_ms", "batch_latency_per_item_ms", "tra
 
 @pytest.fixture(scope="module")
 def labeled(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A workspace with the tickets project labeled and frozen (copy it: tests change it)."""
+    """A workspace with the tickets project labeled and frozen (copy it: tests change it), and a
+    build of another project, so a tickets build's id is not its number."""
     folder = tmp_path_factory.mktemp("small")
     client = Client(folder / "ws", ADMIN)
     client.init()
     client.projects.create(Path(__file__).parents[1] / "fixtures" / "tickets.yaml")
     label_tickets(client, folder)
+    build_in_another_project(client, folder)
     return folder / "ws"
 
 
@@ -114,10 +117,14 @@ def test_a_remote_build_gates_and_records_what_a_local_build_does(
     assert again_remote.model_id == again_remote.baseline_model_id == production.artifact_id
     assert any(c.name == "no regression of f1_macro" and c.baseline for c in again_remote.checks)
     assert not lease_path(remote.location, again_remote.build_id).exists()
-    entries, _ = remote.accounts.audit(
-        AuditQuery(action="build.", text=f"#{again_remote.build_id}")
-    )
-    assert sorted(e.action for e in entries) == ["build.running", "build.successful"]
+    assert (again_remote.number, again_remote.build_id) == (2, 3)  # after the other project's
+    entries, _ = remote.accounts.audit(AuditQuery(action="build.", project=PROJECT))
+    audited = {(e.action, e.target, e.details["build_id"]) for e in entries}
+    assert audited == {
+        (action, f"build {b.number}", b.build_id)
+        for b in (first_remote, again_remote)
+        for action in ("build.running", "build.successful")
+    }
     assert not [p for p in remote.artifacts.verify().problems if p.severity == "error"]
 
 
@@ -133,8 +140,9 @@ def test_a_lapsed_lease_is_reaped_as_aborted_and_the_runner_is_refused(
     assert (build.build_id, build.status, build.reason) == (plan.build_id, "aborted", LAPSED)
     with pytest.raises(CoreError) as refused:
         client.builds.renew_remote(plan.build_id)
+    assert plan.build_id == 2  # number 1 of tickets
     assert refused.value.message == (
-        f"Build #{plan.build_id} is not a running remote build (it is aborted: {LAPSED})."
+        f"Build #1 of 'tickets' is not a running remote build (it is aborted: {LAPSED})."
     )
     with pytest.raises(CoreError, match="is not a running remote build"):
         _finish(client, plan, tmp_path)
@@ -197,7 +205,8 @@ def test_only_the_runner_that_started_a_build_may_finish_it(labeled: Path, tmp_p
     other = client.acting_as(Actor("someone", "test"))
     with pytest.raises(CoreError) as refused:
         other.builds.abort_remote(plan.build_id, "not mine")
-    assert refused.value.message == f"Build #{plan.build_id} belongs to admin, not someone."
+    assert plan.build_id == 2  # number 1 of tickets
+    assert refused.value.message == "Build #1 of 'tickets' belongs to admin, not someone."
     assert client.builds.abort_remote(plan.build_id, "done").status == "aborted"
 
 
@@ -221,3 +230,26 @@ def test_with_dask_the_runner_and_a_local_build_fit_the_same_model(
     assert on_dask.log[0].endswith(f"on Dask at {address}: " + here.log[0].split(": ", 1)[1])
     run = client.runs.get(local.run_id)  # type: ignore[arg-type]
     assert {r: h for r, h in run.files.items() if r != "evaluation.json"} == here.files
+
+
+def test_messages_to_the_runner_name_the_build_by_its_number(labeled: Path, tmp_path: Path) -> None:
+    from core.builds.remote import _running
+    from core.errors import NotFound
+
+    client = _copy(labeled, tmp_path, "ws")
+    local = client.builds.run(PROJECT, promote=True)
+    assert (local.status, local.number, local.build_id) == ("successful", 1, 2)
+    plan = client.builds.start_remote(PROJECT)
+    assert (plan.build_id, plan.production_ref) == (3, "model:tickets@1")
+    with pytest.raises(InvalidInput) as refused:
+        _finish(client, plan, tmp_path, baseline=None)
+    assert refused.value.message == (
+        "Build #2 of 'tickets': production was model:tickets@1 when the build started, but no "
+        "baseline evaluation was sent."
+    )
+    client.builds.abort_remote(plan.build_id, "the runner gave up")
+    with client.workspace.store.read() as tx, pytest.raises(NotFound) as closed:
+        _running(tx, plan.build_id)  # what a runner whose build was reaped meanwhile is told
+    assert closed.value.message == (
+        "Build #2 of 'tickets' is aborted, no longer running; nothing was recorded."
+    )
