@@ -1,10 +1,13 @@
 """The structure of an imported requirements document (headings, sections, text nodes and where
-each requirement sits), kept per set version in ``requirement_documents``."""
+each requirement sits), kept per set version in ``requirement_documents``; the tool's ReqIF
+definitions (``reqif_schema``) in ``requirement_schemas``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import astuple
+from typing import Any
 
 from core.accounts.access import readable
 from core.projects.service import get_project
@@ -58,3 +61,40 @@ def requirement_document(ws: Workspace, project: str) -> list[DocumentNode]:
             [project, project],
         )
     return [DocumentNode(*row) for row in rows]
+
+
+def insert_schema(tx: Tx, project: str, set_version: int, schema: Mapping[str, Any] | None) -> None:
+    """The tool's definitions (``reqif_schema``) under the set version that imported them,
+    replacing any kept with it."""
+    if not schema:
+        return
+    tx.execute(
+        "DELETE FROM requirement_schemas WHERE project = ? AND set_version = ?",
+        [project, set_version],
+    )
+    tx.execute(
+        "INSERT INTO requirement_schemas (project, set_version, definitions) VALUES (?, ?, ?)",
+        [project, set_version, json.dumps(schema, ensure_ascii=False)],
+    )
+
+
+def schema_changed(tx: Tx, project: str, schema: Mapping[str, Any] | None) -> bool:
+    """Does ``schema`` differ from the tool's definitions last kept for ``project``?"""
+    return bool(schema) and _last_schema(tx, project) != dict(schema or {})
+
+
+def _last_schema(tx: Tx, project: str) -> dict[str, Any] | None:
+    found = tx.scalar(
+        "SELECT definitions FROM requirement_schemas WHERE project = ? "
+        "ORDER BY set_version DESC LIMIT 1",
+        [project],
+    )
+    return dict(json.loads(found)) if found else None
+
+
+def requirement_schema(ws: Workspace, project: str) -> dict[str, Any] | None:
+    """The requirements tool's definitions from the last import that had them (None: none)."""
+    get_project(ws, project)
+    with ws.store.read() as tx:
+        readable(tx, None, "requirements.read", project)
+        return _last_schema(tx, project)

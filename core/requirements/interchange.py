@@ -273,14 +273,18 @@ def _bounded(archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str) -> by
 
 
 def render(
-    project: str, items: Sequence[Requirement], fmt: str, document: Sequence[DocumentNode] = ()
+    project: str,
+    items: Sequence[Requirement],
+    fmt: str,
+    document: Sequence[DocumentNode] = (),
+    schema: Mapping[str, Any] | None = None,
 ) -> str:
     """A set in one of the export formats: yaml, csv or reqif (with ``document``, the imported
-    document's structure)."""
+    document's structure, and ``schema``, the tool's definitions)."""
     if fmt == "yaml":
         return to_yaml(project, items)
     if fmt == "csv":
         return to_csv(project, items)
     if fmt == "reqif":
-        return to_reqif(project, items, document=document)
+        return to_reqif(project, items, document=document, schema=schema)
     raise InvalidInput(expected_one_of("format", fmt, ("csv", "reqif", "yaml")))

@@ -19,7 +19,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -32,6 +32,7 @@ from core.requirements.models import (
     system_tree,
 )
 from core.requirements.parse import default_category
+from core.requirements.reqif_schema import OWN_OBJECT_TYPES, ToolSchema, attributes_xml
 from core.store import utcnow
 
 NAMESPACE = "http://www.omg.org/spec/ReqIF/20110401/reqif.xsd"
@@ -141,9 +142,39 @@ class Definition:
     tool: bool
     names: list[str] = field(default_factory=list)
     multi: bool = False
+    datatype: str | None = None  # the tool's datatype it refers to (None: Loopline's)
+    refs: dict[str, str] = field(default_factory=dict)  # the tool's enum values: name → id
+    attrs: dict[str, str] = field(default_factory=dict)  # the tool's other XML attributes
 
     def enum_ref(self, name: str) -> str:
+        if self.datatype is not None:
+            return self.refs[name]
         return f"{self.ident}-v{self.names.index(name)}"
+
+    def own_datatype(self) -> None:
+        """Refer to a datatype of Loopline's (a value the tool's no longer fits)."""
+        self.datatype, self.refs = None, {}
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every part of one export needs: the stamp, whether strings are escaped for
+    StrictDoc, the tool's definitions and the identifiers of Loopline's own datatypes."""
+
+    stamp: str
+    escaped: bool
+    tool: ToolSchema
+    own: dict[str, str]  # ReqIF type → its datatype's IDENTIFIER
+
+    @staticmethod
+    def of(stamp: str, escaped: bool, tool: ToolSchema) -> _Context:
+        """Loopline's datatypes are DT-<type>; one the tool also defines, of the same type, is
+        the tool's (written once); of another type, Loopline's gets another identifier."""
+        own = {}
+        for kind in REQIF_TYPES:
+            found = tool.datatype(f"DT-{kind}")
+            own[kind] = f"DT-{kind}" if found is None or found["kind"] == kind else f"_DT-{kind}"
+        return _Context(stamp, escaped, tool, own)
 
 
 def to_reqif(
@@ -151,16 +182,21 @@ def to_reqif(
     items: Iterable[Requirement],
     statuses: Mapping[str, Any] | None = None,
     document: Sequence[DocumentNode] = (),
+    schema: Mapping[str, Any] | None = None,
 ) -> str:
     """The set as ReqIF; with ``statuses`` (requirement id → Status), each object also carries its
     status, value against threshold and evidence (read back by nothing: a report for the tool);
-    with ``document`` (the last import's structure), its specifications, sections and text."""
+    with ``document`` (the last import's structure), its specifications, sections and text; with
+    ``schema`` (the last import's tool definitions, ``reqif_schema``), the tool's datatypes,
+    object types and attribute definitions under their own identifiers."""
     chosen = list(items)
     escaped = any("strictdoc" in (node.tool or "") for node in document)
     now = utcnow().strftime("%Y-%m-%dT%H:%M:%S")
     stamp = f'LAST-CHANGE="{now}"'
+    tool = ToolSchema.of(schema)
+    context = _Context.of(stamp, escaped, tool)
     refs = _object_ids(project, chosen)
-    groups = _object_types(chosen)
+    groups = _object_types(chosen, tool)
     types = {
         key: _definitions(
             level or ("ml" if any(r.is_ml for r in group) else "system"),
@@ -168,6 +204,7 @@ def to_reqif(
             statuses is not None,
             prefix,
             named,
+            tool,
         )
         for (level, named), (key, prefix, group) in groups.items()
     }
@@ -176,16 +213,16 @@ def to_reqif(
         for item in chosen
     }
     _enumerations(types, values.values())
-    structure = _Structure(project, document, chosen, refs)
-    kinds = _relation_types(chosen)
+    structure = _Structure(project, document, chosen, refs, tool, types)
+    kinds = _relation_types(chosen, tool)
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         f'<REQ-IF xmlns="{NAMESPACE}" xmlns:xhtml="{XHTML}">',
         *_header(project, now, escaped),
         "  <CORE-CONTENT>",
         "    <REQ-IF-CONTENT>",
-        *_datatypes(stamp, types),
-        *_spec_types(stamp, types, structure, kinds),
+        *_datatypes(context, [*types.values(), *structure.types().values()]),
+        *_spec_types(context, types, structure, kinds),
         "      <SPEC-OBJECTS>",
         *(
             line
@@ -194,11 +231,11 @@ def to_reqif(
                 refs[item.requirement_id],
                 groups[_group(item)][0][0],
                 values[item.requirement_id],
-                stamp,
-                escaped,
+                context,
+                item.external_id or "",
             )
         ),
-        *structure.objects(stamp, escaped),
+        *structure.objects(context),
         "      </SPEC-OBJECTS>",
         "      <SPEC-RELATIONS>",
         *(line for item in chosen for line in _relations(project, item, refs, kinds, stamp)),
@@ -231,17 +268,24 @@ def _object_ids(project: str, items: Sequence[Requirement]) -> dict[str, str]:
 Group = dict[tuple[str, str | None], tuple[tuple[str, str], str, list[Requirement]]]
 
 
-def _object_types(items: Sequence[Requirement]) -> Group:
+def _object_types(items: Sequence[Requirement], tool: ToolSchema) -> Group:
     """(level, the tool's object type name) → the SPEC-OBJECT-TYPE written (IDENTIFIER, LONG-NAME),
     the prefix of its attribute definitions' identifiers and its requirements: Loopline's two
-    types (always written), and one per object type a tool gave, under the tool's name."""
+    types (always written), and one per object type a tool gave, under the tool's name (and
+    its identifier, when the tool's definitions are kept)."""
     out: Group = {(level, None): (TYPES[level], level, []) for level in TYPES}
     for item in items:
         key = _group(item)
         if key not in out:
             number = str(len(out) - len(TYPES))
+            kept = tool.object_type(name=str(item.object_type))
+            ident = str(kept["attrs"]["IDENTIFIER"]) if kept else ""
+            taken = {found[0][0] for found in out.values()} | set(OWN_OBJECT_TYPES)
             out[key] = (
-                (_ident("ST", number), str(item.object_type)),
+                (
+                    ident if _NCNAME.match(ident) and ident not in taken else _ident("ST", number),
+                    str(item.object_type),
+                ),
                 f"type.{number}",
                 [],
             )
@@ -261,14 +305,16 @@ def _definitions(
     with_status: bool,
     prefix: str | None = None,
     named: str | None = None,
+    tool: ToolSchema | None = None,
 ) -> list[Definition]:
     """An object type's attribute definitions: Loopline's id, then every attribute a tool gave
-    (in the order first seen, a name given two types written as STRING), then the Loopline
-    fields no tool attribute holds, then the status attributes; a type under a tool's name also
-    says the level (``Loopline.Level``), which its name may not."""
+    (the tool's definitions of the type first, every one in its order with its identifier and
+    datatype; then in the order first seen, a name given two types written as STRING), then the
+    Loopline fields no tool attribute holds, then the status attributes; a type under a tool's
+    name also says the level (``Loopline.Level``), which its name may not."""
     prefix = prefix or level
     keys = SYSTEM_FIELDS if level == "system" else tuple(FIELDS)
-    tools: dict[str, Definition] = {}
+    tools = _tool_definitions(tool, named, keys)
     for item in items:
         for name, given in (item.attributes or {}).items():
             kind = str(given.get("type", "STRING"))
@@ -285,6 +331,7 @@ def _definitions(
                 )
             elif found.kind != kind:
                 found.kind = "STRING"
+                found.own_datatype()
     exact = {name.lower() for name in tools}
     held = {d.key for d in tools.values()}
     own = [
@@ -303,6 +350,32 @@ def _definitions(
         )
     first = [d for d in own if d.key == "id"]
     return [*first, *tools.values(), *(d for d in own if d.key != "id"), *status]
+
+
+def _tool_definitions(
+    tool: ToolSchema | None, named: str | None, keys: Sequence[str]
+) -> dict[str, Definition]:
+    """The attribute definitions of the tool's object type ``named``, as the tool defined them."""
+    kept = tool.object_type(name=named) if tool is not None and named else None
+    out: dict[str, Definition] = {}
+    for given in kept["attributes"] if kept else []:
+        attrs = dict(given["attrs"])
+        ident, name = attrs.pop("IDENTIFIER"), attrs.pop("LONG-NAME", given["attrs"]["IDENTIFIER"])
+        if name in out or given["kind"] not in REQIF_TYPES:
+            continue
+        meaning = MEANINGS.get(_norm(name))
+        out[name] = Definition(
+            name,
+            given["kind"],
+            ident,
+            meaning if meaning in keys else None,
+            True,
+            multi=attrs.get("MULTI-VALUED") == "true",
+            datatype=given["datatype"],
+            refs=tool.enum_refs(given["datatype"]) if tool is not None else {},
+            attrs={k: v for k, v in attrs.items() if k != "MULTI-VALUED"},
+        )
+    return out
 
 
 def _object_values(
@@ -454,6 +527,10 @@ def _enumerations(
             if d.kind == "ENUMERATION":
                 d.multi |= len(value) > 1
                 d.names += [n for n in dict.fromkeys(value) if n not in d.names]
+    for definitions in types.values():
+        for d in definitions:
+            if d.kind == "ENUMERATION" and any(n not in d.refs for n in d.names):
+                d.own_datatype()  # a value the tool's enumeration does not have
 
 
 def _header(project: str, now: str, escaped: bool) -> list[str]:
@@ -473,19 +550,33 @@ def _header(project: str, now: str, escaped: bool) -> list[str]:
     ]
 
 
-def _datatypes(stamp: str, types: Mapping[Any, Sequence[Definition]]) -> list[str]:
+OWN_DATATYPES = {  # Loopline's own datatypes' attributes, by ReqIF type
+    "STRING": 'LONG-NAME="Text" MAX-LENGTH="100000"',
+    "XHTML": 'LONG-NAME="Formatted text"',
+    "REAL": 'LONG-NAME="Real" ACCURACY="12" MIN="-1e300" MAX="1e300"',
+    "INTEGER": 'LONG-NAME="Integer" MIN="-9223372036854775808" MAX="9223372036854775807"',
+    "BOOLEAN": 'LONG-NAME="Boolean"',
+    "DATE": 'LONG-NAME="Date"',
+}
+
+
+def _datatypes(context: _Context, types: Iterable[Sequence[Definition]]) -> list[str]:
+    """Loopline's datatypes (but one the tool defines under the same identifier), the tool's
+    (every one it defined, used or not), then an enumeration per attribute that is no tool's."""
+    stamp, tool = context.stamp, context.tool
     out = [
         "      <DATATYPES>",
-        f'        <DATATYPE-DEFINITION-STRING IDENTIFIER="DT-STRING" LONG-NAME="Text" MAX-LENGTH="100000" {stamp}/>',
-        f'        <DATATYPE-DEFINITION-XHTML IDENTIFIER="DT-XHTML" LONG-NAME="Formatted text" {stamp}/>',
-        f'        <DATATYPE-DEFINITION-REAL IDENTIFIER="DT-REAL" LONG-NAME="Real" ACCURACY="12" MIN="-1e300" MAX="1e300" {stamp}/>',
-        f'        <DATATYPE-DEFINITION-INTEGER IDENTIFIER="DT-INTEGER" LONG-NAME="Integer" MIN="-9223372036854775808" MAX="9223372036854775807" {stamp}/>',
-        f'        <DATATYPE-DEFINITION-BOOLEAN IDENTIFIER="DT-BOOLEAN" LONG-NAME="Boolean" {stamp}/>',
-        f'        <DATATYPE-DEFINITION-DATE IDENTIFIER="DT-DATE" LONG-NAME="Date" {stamp}/>',
+        *(
+            f"        <DATATYPE-DEFINITION-{kind} IDENTIFIER={quoteattr(context.own[kind])} "
+            f"{attrs} {stamp}/>"
+            for kind, attrs in OWN_DATATYPES.items()
+            if tool.datatype(context.own[kind]) is None
+        ),
+        *tool.datatype_lines(stamp, set()),
     ]
-    for definitions in types.values():
+    for definitions in types:
         for d in definitions:
-            if d.kind != "ENUMERATION":
+            if d.kind != "ENUMERATION" or d.datatype is not None:
                 continue
             out.append(
                 f'        <DATATYPE-DEFINITION-ENUMERATION IDENTIFIER="DT-{d.ident}" '
@@ -501,37 +592,55 @@ def _datatypes(stamp: str, types: Mapping[Any, Sequence[Definition]]) -> list[st
     return [*out, "      </DATATYPES>"]
 
 
-def _relation_types(items: Sequence[Requirement]) -> dict[str, str]:
-    """The relation types of the tool's other relations ("see also", …): name → IDENTIFIER."""
+DERIVED = "RT-derived"  # Loopline's "derived from" relation type
+
+
+def _relation_types(items: Sequence[Requirement], tool: ToolSchema) -> dict[str, str]:
+    """Every relation type written but Loopline's "derived from": the tool's (every one it
+    defined, under its identifier) and those of the other relations ("see also", …) no kept
+    definition names: name → IDENTIFIER."""
+    out: dict[str, str] = {}
+    for found in tool.relation_types:
+        attrs = found["attrs"]
+        ident = str(attrs.get("IDENTIFIER", ""))
+        if ident != DERIVED and _NCNAME.match(ident):
+            out.setdefault(str(attrs.get("LONG-NAME", ident)), ident)
     names = dict.fromkeys(str(r["type"]) for item in items for r in item.relations)
-    return {name: _ident("RT", str(number), name) for number, name in enumerate(names)}
+    for number, name in enumerate(names):
+        out.setdefault(name, _ident("RT", str(number), name))
+    return out
 
 
 def _spec_types(
-    stamp: str,
+    context: _Context,
     types: Mapping[tuple[str, str], Sequence[Definition]],
     structure: _Structure,
     relation_types: Mapping[str, str],
 ) -> list[str]:
-    """One object type per level with its attribute definitions, the document's section and
-    text types when it has them, the "derived from" relation type and the specification type."""
+    """One object type per level (or tool type) with its attribute definitions, the
+    document's section and text types when it has them, the "derived from" relation type, the
+    tool's relation types and the specification type."""
+    stamp = context.stamp
     out = ["      <SPEC-TYPES>"]
-    every = {
-        **types,
-        **{STRUCTURE[kind]: found for kind, found in structure.types().items()},
-    }
+    every = {**types, **structure.types()}
     for (type_id, long_name), definitions in every.items():
+        kept = context.tool.object_type(ident=type_id)
+        attrs = {
+            k: v
+            for k, v in (kept["attrs"] if kept else {}).items()
+            if k not in ("IDENTIFIER", "LONG-NAME")
+        }
         out.append(
             f"        <SPEC-OBJECT-TYPE IDENTIFIER={quoteattr(type_id)} "
-            f"LONG-NAME={quoteattr(long_name)} {stamp}>"
+            f"LONG-NAME={quoteattr(long_name)}{attributes_xml(attrs)} {stamp}>"
         )
         out.append("          <SPEC-ATTRIBUTES>")
         for d in definitions:
-            out += _attribute_definition(d, stamp)
+            out += _attribute_definition(d, context)
         out += ["          </SPEC-ATTRIBUTES>", "        </SPEC-OBJECT-TYPE>"]
     return [
         *out,
-        f'        <SPEC-RELATION-TYPE IDENTIFIER="RT-derived" LONG-NAME="derived from" {stamp}/>',
+        f'        <SPEC-RELATION-TYPE IDENTIFIER="{DERIVED}" LONG-NAME="derived from" {stamp}/>',
         *(
             f"        <SPEC-RELATION-TYPE IDENTIFIER={quoteattr(ident)} "
             f"LONG-NAME={quoteattr(name)} {stamp}/>"
@@ -540,7 +649,7 @@ def _spec_types(
         f'        <SPECIFICATION-TYPE IDENTIFIER="SPT-set" LONG-NAME="Loopline requirement set" {stamp}>',
         "          <SPEC-ATTRIBUTES>",
         *_attribute_definition(
-            Definition("Loopline.Project", "STRING", "A-project", None, False), stamp
+            Definition("Loopline.Project", "STRING", "A-project", None, False), context
         ),
         "          </SPEC-ATTRIBUTES>",
         "        </SPECIFICATION-TYPE>",
@@ -548,13 +657,18 @@ def _spec_types(
     ]
 
 
-def _attribute_definition(d: Definition, stamp: str) -> list[str]:
+def _attribute_definition(d: Definition, context: _Context) -> list[str]:
+    """One attribute definition: a tool's with its identifier, XML attributes and datatype."""
     kind = d.kind
-    datatype = f"DT-{d.ident}" if kind == "ENUMERATION" else f"DT-{kind}"
+    if d.datatype is not None and context.tool.datatype(d.datatype) is None:
+        d.own_datatype()  # (a datatype the tool's file did not define)
+    datatype = d.datatype or (f"DT-{d.ident}" if kind == "ENUMERATION" else context.own[kind])
     multi = f' MULTI-VALUED="{"true" if d.multi else "false"}"' if kind == "ENUMERATION" else ""
     return [
-        f'            <ATTRIBUTE-DEFINITION-{kind} IDENTIFIER="{d.ident}" LONG-NAME={quoteattr(d.name)}{multi} {stamp}>',
-        f"              <TYPE><DATATYPE-DEFINITION-{kind}-REF>{datatype}</DATATYPE-DEFINITION-{kind}-REF></TYPE>",
+        f"            <ATTRIBUTE-DEFINITION-{kind} IDENTIFIER={quoteattr(d.ident)} "
+        f"LONG-NAME={quoteattr(d.name)}{multi}{attributes_xml(d.attrs)} {context.stamp}>",
+        f"              <TYPE><DATATYPE-DEFINITION-{kind}-REF>{escape(datatype)}"
+        f"</DATATYPE-DEFINITION-{kind}-REF></TYPE>",
         f"            </ATTRIBUTE-DEFINITION-{kind}>",
     ]
 
@@ -586,15 +700,22 @@ def strictdoc_escape(text: str) -> str:
     return text.encode("unicode_escape").decode("ascii")
 
 
-def _value_xml(d: Definition, value: Any, escaped: bool = False) -> str:
-    """One ATTRIBUTE-VALUE of its definition's type (a string value escaped for StrictDoc)."""
-    ref = f"<DEFINITION><ATTRIBUTE-DEFINITION-{d.kind}-REF>{d.ident}</ATTRIBUTE-DEFINITION-{d.kind}-REF></DEFINITION>"
+def _value_xml(
+    d: Definition, value: Any, escaped: bool = False, original: str | None = None
+) -> str:
+    """One ATTRIBUTE-VALUE of its definition's type (a string value escaped for StrictDoc; an
+    XHTML value the tool's ``original`` markup when it still says the same)."""
+    ref = f"<DEFINITION><ATTRIBUTE-DEFINITION-{d.kind}-REF>{escape(d.ident)}</ATTRIBUTE-DEFINITION-{d.kind}-REF></DEFINITION>"
     if d.kind == "XHTML":
-        return f"<ATTRIBUTE-VALUE-XHTML>{ref}<THE-VALUE>{xhtml(str(value))}</THE-VALUE></ATTRIBUTE-VALUE-XHTML>"
+        markup = original if original is not None else xhtml(str(value))
+        return (
+            f"<ATTRIBUTE-VALUE-XHTML>{ref}<THE-VALUE>{markup}</THE-VALUE></ATTRIBUTE-VALUE-XHTML>"
+        )
     if d.kind == "ENUMERATION":
         names = value if isinstance(value, list) else [str(value)]
         refs = "".join(
-            f"<ENUM-VALUE-REF>{d.enum_ref(n)}</ENUM-VALUE-REF>" for n in dict.fromkeys(names)
+            f"<ENUM-VALUE-REF>{escape(d.enum_ref(n))}</ENUM-VALUE-REF>"
+            for n in dict.fromkeys(names)
         )
         return f"<ATTRIBUTE-VALUE-ENUMERATION>{ref}<VALUES>{refs}</VALUES></ATTRIBUTE-VALUE-ENUMERATION>"
     if d.kind == "BOOLEAN":
@@ -605,22 +726,32 @@ def _value_xml(d: Definition, value: Any, escaped: bool = False) -> str:
         text = str(value)
     if escaped and d.kind == "STRING":
         text = strictdoc_escape(text)
-    return _attribute_value(d.kind, text, d.ident)
+    return _attribute_value(d.kind, text, escape(d.ident))
 
 
 def _spec_object(
     ident: str,
     type_id: str,
     values: Sequence[tuple[Definition, Any]],
-    stamp: str,
-    escaped: bool,
+    context: _Context,
+    tool_id: str,
 ) -> list[str]:
+    """One SPEC-OBJECT (``tool_id``: the tool's identifier of it, whose XHTML was kept)."""
     return [
-        f'        <SPEC-OBJECT IDENTIFIER="{ident}" {stamp}>',
+        f'        <SPEC-OBJECT IDENTIFIER="{ident}" {context.stamp}>',
         "          <VALUES>",
-        *("            " + _value_xml(d, value, escaped) for d, value in values),
+        *(
+            "            "
+            + _value_xml(
+                d,
+                value,
+                context.escaped,
+                context.tool.original(tool_id, d.ident, str(value)) if d.kind == "XHTML" else None,
+            )
+            for d, value in values
+        ),
         "          </VALUES>",
-        f"          <TYPE><SPEC-OBJECT-TYPE-REF>{type_id}</SPEC-OBJECT-TYPE-REF></TYPE>",
+        f"          <TYPE><SPEC-OBJECT-TYPE-REF>{escape(type_id)}</SPEC-OBJECT-TYPE-REF></TYPE>",
         "        </SPEC-OBJECT>",
     ]
 
@@ -674,8 +805,12 @@ class _Structure:
         document: Sequence[DocumentNode],
         items: Sequence[Requirement],
         refs: Mapping[str, str],
+        tool: ToolSchema = ToolSchema(),
+        written: Mapping[tuple[str, str], Sequence[Definition]] | None = None,
     ) -> None:
         self.project = project
+        self.tool = tool
+        self.written = dict(written or {})  # the requirements' object types
         self.nodes: dict[str, DocumentNode] = {}  # IDENTIFIER → a section or text node
         used = set(refs.values())
         by_tool = {r.external_id: r.requirement_id for r in items if r.external_id}
@@ -726,27 +861,60 @@ class _Structure:
         self.nodes[ident] = node
         return ident
 
-    def types(self) -> dict[str, list[Definition]]:
-        """The section and text object types the document needs, with their definitions."""
-        out: dict[str, list[Definition]] = {}
+    def node_type(self, node: DocumentNode) -> tuple[tuple[str, str], dict[str, str]]:
+        """A section's or text node's object type (IDENTIFIER, LONG-NAME): the tool's it came
+        with when its definitions are kept, else SECTION or TEXT; and the definitions its title
+        and text go in (field → IDENTIFIER, when the tool's)."""
+        kept = self.tool.nodes.get(node.node_id)
+        found = self.tool.object_type(ident=kept["type"]) if kept else None
+        if kept is None or found is None:
+            return STRUCTURE[node.kind], {}
+        attrs = found["attrs"]
+        ident = str(attrs["IDENTIFIER"])
+        held = {k: str(kept[f]) for k, f in (("title", "title"), ("statement", "text")) if kept[f]}
+        return (ident, str(attrs.get("LONG-NAME", ident))), held
+
+    def types(self) -> dict[tuple[str, str], list[Definition]]:
+        """The section and text object types the document needs (but those its requirements'
+        types already are), with their definitions: a tool's every one it defined, the title
+        and text in the definitions they came from."""
+        out: dict[tuple[str, str], list[Definition]] = {}
         for node in self.nodes.values():
-            found = out.setdefault(node.kind, [])
+            key, held = self.node_type(node)
+            if key in self.written:
+                continue
+            if key not in out:
+                tool = _tool_definitions(self.tool, key[1], ("title", "statement"))
+                out[key] = [replace(d, key=None) for d in tool.values()]
+            found = out[key]
             wanted = [("ReqIF.ChapterName", "title")] if node.kind == "section" else []
             wanted += [("ReqIF.Text", "statement")] if node.text or node.kind == "text" else []
-            for name, key in wanted:
+            for name, field_name in wanted:
+                if field_name in held and any(d.ident == held[field_name] for d in found):
+                    continue
                 if all(d.name != name for d in found):
-                    found.append(Definition(name, "STRING", _ident(node.kind, key), key, False))
-        for found in out.values():  # the title first, as StrictDoc writes it
-            found.sort(key=lambda d: d.key != "title")
+                    ident = _ident(node.kind, field_name)
+                    found.append(Definition(name, "STRING", ident, field_name, False))
+        for key, found in out.items():  # the title first, as StrictDoc writes it
+            if key in STRUCTURE.values():
+                found.sort(key=lambda d: d.key != "title")
         return out
 
-    def objects(self, stamp: str, escaped: bool) -> list[str]:
-        types = self.types()
+    def objects(self, context: _Context) -> list[str]:
+        types = {**self.written, **self.types()}
         out: list[str] = []
         for ident, node in self.nodes.items():
+            key, held = self.node_type(node)
             facts = {"title": " ".join(node.title.split()), "statement": node.text}
-            values = [(d, facts[d.key or ""]) for d in types[node.kind] if facts[d.key or ""]]
-            out += _spec_object(ident, STRUCTURE[node.kind][0], values, stamp, escaped)
+            values: list[tuple[Definition, Any]] = []
+            for name, fact in facts.items():
+                d = next((d for d in types[key] if d.ident == held.get(name)), None)
+                d = d if d is None or d.kind != "ENUMERATION" else None
+                d = d or next((d for d in types[key] if d.key == name and not d.tool), None)
+                if d is not None and fact:
+                    values.append((d, _node_value(d, fact)))
+            tool_id = node.node_id if node.node_id in self.tool.nodes else ""
+            out += _spec_object(ident, key[0], values, context, tool_id)
         return out
 
     def specifications(self, stamp: str) -> list[str]:
@@ -769,6 +937,14 @@ class _Structure:
                 ]
             out.append("        </SPECIFICATION>")
         return [*out, "      </SPECIFICATIONS>"]
+
+
+def _node_value(d: Definition, text: str) -> Any:
+    """A title or text in the tool's definition it came from (its text when not of its type)."""
+    if d.kind in ("STRING", "XHTML"):
+        return text
+    typed = _typed(d.kind, text)
+    return text if typed is None else typed
 
 
 def _tree(items: Sequence[Requirement], refs: Mapping[str, str]) -> Tree:

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
+from xml.sax.saxutils import escape, quoteattr
 
 import defusedxml
 import defusedxml.sax
@@ -36,11 +37,16 @@ from core.requirements.parse import ID_PATTERN, parse_entry
 from core.requirements.reqif import (
     NAMES,
     SYSTEM_FIELDS,
-    TOOL_DEFINITION,
     TYPES,
     own_identifier,
 )
 from core.requirements.reqif_map import NO_MAPPING, ReqifMapping
+from core.requirements.reqif_schema import (
+    OWN_OBJECT_TYPES,
+    ToolSchema,
+    is_own_datatype,
+    is_own_definition,
+)
 
 
 @dataclass
@@ -50,6 +56,7 @@ class Node:
     line: int
     children: list[Node] = field(default_factory=list)
     parts: list[str | Node] = field(default_factory=list)  # text and children in document order
+    raw: dict[str, str] = field(default_factory=dict)  # its XML attributes as written (no xmlns)
 
     def find(self, tag: str) -> Node | None:
         return next((c for c in self.children if c.tag == tag), None)
@@ -67,13 +74,31 @@ class Node:
 
     def xhtml(self) -> str:
         """The text of an XHTML value as its author laid it out: paragraphs and blocks apart by a
-        blank line, ``<br/>`` a line break, list items one per line, spaces inside a line
-        collapsed (kept inside ``<pre>``)."""
+        blank line, ``<br/>`` a line break, list items and table rows one per line, spaces
+        inside a line collapsed (kept inside ``<pre>``)."""
         text = _blocks(self).strip("\n")
         return re.sub(r"\n{3,}", "\n\n", text)
 
     def _text(self) -> str:
         return "".join(p if isinstance(p, str) else p._text() for p in self.parts)
+
+    def markup(self) -> str:
+        """What this element holds as XHTML, as the tool wrote it (elements under the ``xhtml:``
+        prefix whatever prefix the file used; attributes with another prefix dropped)."""
+        out: list[str] = []
+        for part in self.parts:
+            if isinstance(part, str):
+                out.append(escape(part))
+                continue
+            attrs = "".join(
+                f" {name}={quoteattr(value)}"
+                for name, value in part.raw.items()
+                if ":" not in name or name.startswith("xml:")
+            )
+            tag = f"xhtml:{part.tag}"
+            inner = part.markup()
+            out.append(f"<{tag}{attrs}>{inner}</{tag}>" if inner else f"<{tag}{attrs}/>")
+        return "".join(out)
 
     def ref(self, wrapper: str) -> str | None:
         """The text of the ``…-REF`` element inside ``wrapper`` (e.g. TYPE, DEFINITION, SOURCE)."""
@@ -103,6 +128,7 @@ class _Builder(xml.sax.ContentHandler):
     def startElement(self, name: str, attrs: Any) -> None:
         line = self.locator.getLineNumber() if self.locator else 0
         node = Node(name.split(":")[-1], {k.split(":")[-1]: v for k, v in attrs.items()}, line)
+        node.raw = {k: v for k, v in attrs.items() if k != "xmlns" and not k.startswith("xmlns:")}
         if self.stack:
             self.stack[-1].children.append(node)
             self.stack[-1].parts.append(node)
@@ -164,21 +190,30 @@ def parse_xml(data: bytes, source: str) -> Node:
 
 
 _BLOCK = {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "table", "ul", "ol"}
+_LISTS = {"ul", "ol", "table", "dl"}  # their items on consecutive lines
 _LINE = {"li", "tr", "dt", "dd"}
 
 
 def _blocks(node: Node, pre: bool = False) -> str:
-    """XHTML as text (see :meth:`Node.xhtml`)."""
+    """XHTML as text (see :meth:`Node.xhtml`): a list's items one per line ("- item", "1. item"
+    in a numbered list), a table's rows one per line with their cells apart by " | "."""
     out: list[str] = []
+    number = 0
     for part in node.parts:
         if isinstance(part, str):
             out.append(part if pre else re.sub(r"\s+", " ", part))
         elif part.tag == "br":
             out.append("\n")
         elif part.tag in _BLOCK:
-            out.append("\n\n" + _blocks(part, pre or part.tag == "pre").strip(" \n") + "\n\n")
+            inner = _blocks(part, pre or part.tag == "pre").strip(" \n")
+            inner = re.sub(r"\n{2,}", "\n", inner) if part.tag in _LISTS else inner
+            out.append("\n\n" + inner + "\n\n")
+        elif part.tag == "tr":
+            cells = [_blocks(c, pre).strip(" \n") for c in part.children if c.tag in ("td", "th")]
+            out.append("\n" + " | ".join(cells) + "\n")
         elif part.tag in _LINE:
-            bullet = "- " if part.tag == "li" else ""
+            number += part.tag == "li"
+            bullet = (f"{number}. " if node.tag == "ol" else "- ") if part.tag == "li" else ""
             out.append("\n" + bullet + _blocks(part, pre).strip(" \n") + "\n")
         else:
             out.append(_blocks(part, pre))
@@ -229,6 +264,7 @@ class ReqifDocument:
     project: str
     requirements: list[Requirement]
     nodes: list[DocumentNode]
+    schema: dict[str, Any] | None = None  # the tool's definitions (``reqif_schema``)
 
 
 def from_reqif(
@@ -269,12 +305,115 @@ def read_reqif(
         for ident, found in objects.items()
         if kinds[ident] in ("system", "ml")
     ]
-    if tools and all(t.startswith("loopline") for t in tools):
+    own = bool(tools) and all(t.startswith("loopline") for t in tools)
+    if own:
         written = _project_value(content, types.definitions) or chosen
         items = [_own(item, objects, written) for item in items]
     nodes = _nodes(content, objects, kinds, ids, chosen, mapping)
     tool = "; ".join(sorted(tools)) or None
-    return ReqifDocument(chosen, items, [replace(n, tool=tool) for n in nodes])
+    schema = tool_schema(content, objects, kinds, mapping, own=own)
+    return ReqifDocument(
+        chosen, items, [replace(n, tool=tool) for n in nodes], schema.as_json() if schema else None
+    )
+
+
+def tool_schema(
+    content: Node,
+    objects: Mapping[str, SpecObject],
+    kinds: Mapping[str, str],
+    mapping: ReqifMapping,
+    *,
+    own: bool,
+) -> ToolSchema:
+    """The tool's definitions, kept for the way back (``reqif_schema``). In Loopline's own
+    export, only what a tool defined: the object types but Loopline's own, their attribute
+    definitions but those of Loopline's fields, the datatypes those refer to and those no
+    attribute uses but Loopline's own."""
+    holder = content.find("SPEC-TYPES")
+    object_types: list[dict[str, Any]] = []
+    relation_types: list[dict[str, Any]] = []
+    for node in holder.children if holder else []:
+        ident = node.attrs.get("IDENTIFIER", "")
+        if node.tag == "SPEC-RELATION-TYPE":
+            name = node.attrs.get("LONG-NAME", ident)
+            relation_types.append({"attrs": _kept(node), "meaning": mapping.relation(name)})
+        if node.tag != "SPEC-OBJECT-TYPE" or (own and ident in OWN_OBJECT_TYPES):
+            continue
+        attributes = node.find("SPEC-ATTRIBUTES")
+        object_types.append(
+            {
+                "attrs": _kept(node),
+                "attributes": [
+                    {
+                        "kind": d.tag[len("ATTRIBUTE-DEFINITION-") :],
+                        "attrs": _kept(d),
+                        "datatype": d.ref("TYPE") or "",
+                    }
+                    for d in (attributes.children if attributes else [])
+                    if d.tag.startswith("ATTRIBUTE-DEFINITION-")
+                    and not (own and is_own_definition(d.attrs.get("IDENTIFIER", "")))
+                ],
+            }
+        )
+    used = {a["datatype"] for t in object_types for a in t["attributes"]}
+    datatypes = [
+        _datatype(node)
+        for node in _children(content, "DATATYPES")
+        if node.tag.startswith("DATATYPE-DEFINITION-")
+        and (
+            not own
+            or node.attrs.get("IDENTIFIER") in used
+            or not is_own_datatype(node.attrs.get("IDENTIFIER", ""))
+        )
+    ]
+    found = ToolSchema(datatypes, object_types, relation_types if object_types else [])
+    if not found:
+        return found
+    tool_types = {str(t["attrs"].get("IDENTIFIER")) for t in object_types}
+    for ident, spec_object in objects.items():
+        type_ref = spec_object.node.ref("TYPE") or ""
+        if type_ref not in tool_types:
+            continue
+        if kinds[ident] in ("section", "text"):
+            found.nodes[ident] = {
+                "type": type_ref,
+                "title": spec_object.definition(mapping, "title"),
+                "text": spec_object.definition(mapping, "statement"),
+            }
+        originals = {
+            v.definition: {"text": v.text, "xhtml": v.source}
+            for v in spec_object.attributes.values()
+            if v.kind == "XHTML" and v.source
+        }
+        if originals:
+            found.xhtml[ident] = originals
+    return found
+
+
+def _children(content: Node, tag: str) -> list[Node]:
+    holder = content.find(tag)
+    return holder.children if holder else []
+
+
+def _kept(node: Node) -> dict[str, str]:
+    """An element's XML attributes as the tool wrote them, but LAST-CHANGE (an export
+    stamps its own)."""
+    return {k: v for k, v in node.attrs.items() if k != "LAST-CHANGE" and k != "xmlns"}
+
+
+def _datatype(node: Node) -> dict[str, Any]:
+    """One DATATYPE-DEFINITION: its kind and attributes, an enumeration's values in order."""
+    values = []
+    for value in node.walk():
+        if value.tag != "ENUM-VALUE":
+            continue
+        embedded = next((e for e in value.walk() if e.tag == "EMBEDDED-VALUE"), None)
+        entry: dict[str, Any] = {"attrs": _kept(value)}
+        if embedded is not None:
+            entry["key"] = embedded.attrs.get("KEY", "")
+            entry["other_content"] = embedded.attrs.get("OTHER-CONTENT", "")
+        values.append(entry)
+    return {"kind": node.tag[len("DATATYPE-DEFINITION-") :], "attrs": _kept(node), "values": values}
 
 
 def _own(item: Requirement, objects: Mapping[str, SpecObject], project: str) -> Requirement:
@@ -285,7 +424,7 @@ def _own(item: Requirement, objects: Mapping[str, SpecObject], project: str) -> 
     kept = {
         name: {"type": v.kind, "value": v.value}
         for name, v in objects[ident].attributes.items()
-        if v.definition.startswith(TOOL_DEFINITION)
+        if not is_own_definition(v.definition)  # a tool's (under its identifier, or "_tool-…")
     }
     own_type = objects[ident].type_name in {name for _, name in TYPES.values()}
     return replace(
@@ -317,6 +456,7 @@ class Value:
     value: Any
     text: str
     definition: str = ""  # its ATTRIBUTE-DEFINITION's IDENTIFIER
+    source: str = ""  # an XHTML value as the tool wrote it
 
 
 @dataclass(frozen=True)
@@ -332,6 +472,14 @@ class SpecObject:
             if mapping.fields.get(key, NAMES.get(key)) == name and value.text.strip():
                 return value.text.strip()
         return ""
+
+    def definition(self, mapping: ReqifMapping, name: str) -> str | None:
+        """The attribute definition :meth:`field` reads ``name`` from (None: none)."""
+        for attribute, value in self.attributes.items():
+            key = attribute.strip().lower()
+            if mapping.fields.get(key, NAMES.get(key)) == name and value.text.strip():
+                return value.definition
+        return None
 
     def fields(self, mapping: ReqifMapping) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -636,7 +784,7 @@ def _value(value: Node, kind: str, enums: Mapping[str, str], source: str, escape
     if kind == "XHTML":
         holder = value.find("THE-VALUE")
         text = holder.xhtml() if holder is not None else ""
-        return Value(kind, text, text)
+        return Value(kind, text, text, source=holder.markup() if holder is not None else "")
     if kind == "ENUMERATION":
         holder = value.find("VALUES")
         names = [enums.get(c.content(), c.content()) for c in holder.children] if holder else []
