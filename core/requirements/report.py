@@ -18,7 +18,7 @@ from core.artifacts.service import find_artifact
 from core.errors import InvalidInput, NotFound, expected_one_of
 from core.projects.service import get_project
 from core.registry.service import find_alias
-from core.requirements.documents import requirement_document
+from core.requirements.documents import requirement_document, requirement_schema
 from core.requirements.impact import model_candidate, what_if
 from core.requirements.interchange import safe_cell
 from core.requirements.matrix import traceability_matrix
@@ -133,7 +133,10 @@ def trace_export(ws: Workspace, project: str, fmt: str) -> str:
         return buffer.getvalue()
     if fmt == "reqif":
         document = requirement_document(ws, project)
-        return to_reqif(project, list(matrix.requirements.values()), matrix.statuses, document)
+        schema = requirement_schema(ws, project)
+        return to_reqif(
+            project, list(matrix.requirements.values()), matrix.statuses, document, schema
+        )
     if fmt == "yaml":
         return yaml.safe_dump(
             _trace_document(matrix), sort_keys=False, allow_unicode=True, width=100

@@ -24,8 +24,11 @@ from core.projects.service import get_project, list_projects
 from core.requirements.documents import (
     document_changed,
     insert_document,
+    insert_schema,
     replace_document,
     requirement_document,
+    requirement_schema,
+    schema_changed,
 )
 from core.requirements.interchange import read_document, render, to_yaml
 from core.requirements.models import (
@@ -122,11 +125,13 @@ def save_requirements(
     delete_missing: bool = False,
     origin: str | None = None,
     document: Sequence[DocumentNode] | None = None,
+    schema: Mapping[str, Any] | None = None,
 ) -> SaveResult:
     """Save new versions of the requirements that changed (and tombstones for ``delete``); with
     ``delete_missing``, the given items are the whole set and the others are removed. A
     requirements tool's object already stored under another id keeps that id (matched by the
-    tool's identifier). ``document``: the imported file's structure, kept with the new version."""
+    tool's identifier). ``document``: the imported file's structure, kept with the new version;
+    ``schema``: the tool's ReqIF definitions, likewise."""
     spec = get_project(ws, project).spec
     where = origin or project  # how error messages name what is being saved
     incoming = list(items)
@@ -142,13 +147,16 @@ def save_requirements(
         now = utcnow()
         changes = new_versions(every, given, removing, now)
         if not changes.rows:
-            if document and document_changed(tx, project, document):
-                _restructure(tx, actor, project, document, source, note)
+            if (document and document_changed(tx, project, document)) or schema_changed(
+                tx, project, schema
+            ):
+                _restructure(tx, actor, project, document, source, note, schema)
             return SaveResult(project, None, (), (), (), changes.unchanged)
         set_version = _next_set_version(tx, project)
         _insert_versions(tx, changes.rows, set_version, note, actor, now)
         if document:
             insert_document(tx, project, set_version, document)
+        insert_schema(tx, project, set_version, schema)
         artifact_id = _snapshot(ws, tx, project, set_version, source, note, actor)
         _insert_set(
             tx, project, set_version, artifact_id, source, note, len(changes.rows), now, actor
@@ -294,15 +302,18 @@ def _restructure(
     tx: Tx,
     actor: Actor,
     project: str,
-    document: Sequence[DocumentNode],
+    document: Sequence[DocumentNode] | None,
     source: str,
     note: str,
+    schema: Mapping[str, Any] | None = None,
 ) -> None:
     """A re-import whose requirements are unchanged but whose document structure moved
     (a heading renamed, a section added): the structure is kept with the current set version,
     and the audit row says so."""
     set_version = _next_set_version(tx, project) - 1
-    replace_document(tx, project, set_version, document)
+    if document:
+        replace_document(tx, project, set_version, document)
+    insert_schema(tx, project, set_version, schema)
     record(
         tx,
         actor,
@@ -561,6 +572,7 @@ def import_requirements(
         delete_missing=delete_missing,
         origin=file.name,
         document=found.nodes,
+        schema=found.schema,
     )
 
 
@@ -579,7 +591,8 @@ def export_requirements(ws: Workspace, project: str | None, fmt: str) -> str:
             )
         chosen = names[0]
     document = requirement_document(ws, chosen) if fmt == "reqif" else []
-    return render(chosen, list_requirements(ws, chosen), fmt, document)
+    schema = requirement_schema(ws, chosen) if fmt == "reqif" else None
+    return render(chosen, list_requirements(ws, chosen), fmt, document, schema)
 
 
 def with_project(items: Iterable[Requirement], project: str) -> list[Requirement]:
