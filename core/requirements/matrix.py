@@ -170,6 +170,9 @@ class EvidenceDetail:
     slices: tuple[SliceValue, ...]
     artifacts: Mapping[str, Artifact]
     lineage_root: int | None
+    # its relations that are not derivations, both ways: (the tool's relation type, "to" when
+    # it is the relation's source or "from" when the other is, the other requirement)
+    related: tuple[tuple[str, str, Requirement], ...] = ()
 
 
 def evidence_detail(ws: Workspace, project: str, requirement_id: str) -> EvidenceDetail:
@@ -184,6 +187,16 @@ def evidence_detail(ws: Workspace, project: str, requirement_id: str) -> Evidenc
                 hint=f"list them with `loopline requirements list {project}`",
             )
         status = statuses.get(requirement_id)
+        related = tuple(
+            (str(r["type"]), "to", items[r["target"]])
+            for r in item.relations
+            if r["target"] in items
+        ) + tuple(
+            (str(r["type"]), "from", other)
+            for other in items.values()
+            for r in other.relations
+            if r["target"] == requirement_id
+        )
         if item.is_ml:
             upstream = tuple((items[d], statuses.get(d)) for d in item.derived_from if d in items)
             subtree = {requirement_id}
@@ -204,7 +217,7 @@ def evidence_detail(ws: Workspace, project: str, requirement_id: str) -> Evidenc
         if key in artifacts:
             root = artifacts[key].artifact_id
             break
-    return EvidenceDetail(item, status, upstream, downstream, slices, artifacts, root)
+    return EvidenceDetail(item, status, upstream, downstream, slices, artifacts, root, related)
 
 
 def _refinements(roots: set[str], items: Mapping[str, Requirement]) -> set[str]:
