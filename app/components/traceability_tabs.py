@@ -125,6 +125,7 @@ def evidence_tab(project: str, matrix: Matrix) -> None:
         )
     attributes_table(item.attributes)
     _links(detail)
+    _related(detail)
     if detail.slices:
         metric = item.metric or (
             matrix.requirements[found.via].metric if found and found.via else ""
@@ -135,6 +136,35 @@ def evidence_tab(project: str, matrix: Matrix) -> None:
         with st.expander("How the threshold was derived"):
             st.markdown("\n".join(f"1. {s}" for s in item.derivation["steps"]))
     _versions(project, item)
+
+
+def _related(detail: EvidenceDetail) -> None:
+    """The requirements tool's relations that are not derivations ("see also", "conflicts
+    with"), both ways: this requirement's, and those of others to it."""
+    if not detail.related:
+        return
+    here = detail.requirement.requirement_id
+    st.markdown("**Other relations**")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "relation": kind,
+                    "direction": (
+                        f"{here} → {r.requirement_id}"
+                        if way == "to"
+                        else f"{r.requirement_id} → {here}"
+                    ),
+                    "requirement": f"{r.requirement_id} · {r.title}",
+                }
+                for kind, way, r in detail.related
+            ],
+            columns=["relation", "direction", "requirement"],
+        ),
+        hide_index=True,
+        width="stretch",
+        key="traceability.related",
+    )
 
 
 def _links(detail: EvidenceDetail) -> None:
