@@ -291,8 +291,7 @@ def read_reqif(
         i: _kind(o, _context(places.get(i, ()), objects, mapping), mapping)
         for i, o in objects.items()
     }
-    links = derivations(content, types, objects, kinds, mapping, source)
-    others = other_relations(content, types, objects, kinds, mapping)
+    links = relations(content, types, objects, kinds, mapping, source)
     chosen = project or mapping.project or _project_value(content, types.definitions) or ""
     if not chosen:
         raise InvalidInput(
@@ -301,7 +300,7 @@ def read_reqif(
         )
     ids = _ids(objects, kinds, mapping)
     items = [
-        _requirement(ident, found, kinds, ids, (links, others), places, chosen, mapping, source)
+        _requirement(ident, found, kinds, ids, links, places, chosen, mapping, source)
         for ident, found in objects.items()
         if kinds[ident] in ("system", "ml")
     ]
@@ -624,53 +623,48 @@ def _is_heading(found: SpecObject, mapping: ReqifMapping) -> bool:
     return bool(heading) and not found.field(mapping, "statement")
 
 
-def derivations(
+@dataclass(frozen=True)
+class Relations:
+    """What the SPEC-RELATIONs between requirements say: object → the objects it is derived from
+    (by the relation types that mean derivation), and object → (relation type name, target
+    object) of the others ("see also", "verifies", "conflicts with"), but types the mapping
+    says to ignore."""
+
+    derived: dict[str, list[str]]
+    others: dict[str, list[tuple[str, str]]]
+
+
+def relations(
     content: Node,
     types: SpecTypes,
     objects: Mapping[str, SpecObject],
     kinds: Mapping[str, str],
     mapping: ReqifMapping,
     source: str,
-) -> dict[str, list[str]]:
-    """Object → the objects it is derived from, by the relations that mean derivation (both
-    ends requirements)."""
-    derived: dict[str, list[str]] = {}
+) -> Relations:
+    """Every SPEC-RELATION read once: both ends checked, then a derivation or another relation
+    (both ends requirements)."""
+    found = Relations({}, {})
     holder = content.find("SPEC-RELATIONS")
     for node in holder.all("SPEC-RELATION") if holder else []:
-        meaning = mapping.relation(types.relations.get(node.ref("TYPE") or "", ""))
+        name = types.relations.get(node.ref("TYPE") or "", "")
+        meaning = mapping.relation(name)
         src, dst = node.ref("SOURCE"), node.ref("TARGET")
         for end, ref in (("SOURCE", src), ("TARGET", dst)):
             if ref not in objects:
                 raise InvalidInput(
                     f"{source}: {node.where()}: its {end} refers to unknown SPEC-OBJECT {ref!r}."
                 )
-        child, parent = (str(src), str(dst)) if meaning == "derived_from" else (str(dst), str(src))
-        if meaning != "ignore" and {kinds[child], kinds[parent]} <= {"system", "ml"}:
-            derived.setdefault(child, [])
-            if parent not in derived[child]:
-                derived[child].append(parent)
-    return derived
-
-
-def other_relations(
-    content: Node,
-    types: SpecTypes,
-    objects: Mapping[str, SpecObject],
-    kinds: Mapping[str, str],
-    mapping: ReqifMapping,
-) -> dict[str, list[tuple[str, str]]]:
-    """Object → (relation type name, target object) of the relations between requirements that
-    are not derivations ("see also", "verifies", "conflicts with"), unless the mapping says to
-    ignore their type. (``derivations`` has checked both ends.)"""
-    found: dict[str, list[tuple[str, str]]] = {}
-    holder = content.find("SPEC-RELATIONS")
-    for node in holder.all("SPEC-RELATION") if holder else []:
-        name = types.relations.get(node.ref("TYPE") or "", "")
-        if mapping.relation(name) != "ignore" or mapping.ignores(name):
+        src, dst = str(src), str(dst)
+        if not {kinds[src], kinds[dst]} <= {"system", "ml"}:
             continue
-        src, dst = str(node.ref("SOURCE")), str(node.ref("TARGET"))
-        if {kinds[src], kinds[dst]} <= {"system", "ml"} and (name, dst) not in found.get(src, []):
-            found.setdefault(src, []).append((name, dst))
+        if meaning != "ignore":
+            child, parent = (src, dst) if meaning == "derived_from" else (dst, src)
+            parents = found.derived.setdefault(child, [])
+            if parent not in parents:
+                parents.append(parent)
+        elif not mapping.ignores(name) and (name, dst) not in found.others.get(src, []):
+            found.others.setdefault(src, []).append((name, dst))
     return found
 
 
@@ -693,7 +687,7 @@ def _requirement(
     found: SpecObject,
     kinds: Mapping[str, str],
     ids: Mapping[str, str],
-    relations: tuple[Mapping[str, list[str]], Mapping[str, list[tuple[str, str]]]],
+    links: Relations,
     places: Mapping[str, tuple[Place, ...]],
     project: str,
     mapping: ReqifMapping,
@@ -702,7 +696,6 @@ def _requirement(
     """One requirement: its fields, its links (from its relations, else the requirement it sits
     under: an ML requirement's, and a system requirement's parents, every one kept), its other
     relations, its object type and every attribute."""
-    links, others = relations
     level = kinds[ident]
     values = found.fields(mapping)
     entry: dict[str, Any] = {k: v for k, v in values.items() if level == "ml" or k in SYSTEM_FIELDS}
@@ -714,11 +707,11 @@ def _requirement(
         a for a in (places[ident][0][2] if ident in places else ()) if kinds[a] in ("system", "ml")
     ]
     if level == "system":
-        parents = [t for t in links.get(ident, []) if kinds[t] == "system"]
+        parents = [t for t in links.derived.get(ident, []) if kinds[t] == "system"]
         nearest = [a for a in above if kinds[a] == "system"][-1:]
         entry["derived_from"] = [ids[t] for t in parents or nearest]
     else:
-        entry["derived_from"] = [ids[t] for t in links.get(ident, []) or above[-1:]]
+        entry["derived_from"] = [ids[t] for t in links.derived.get(ident, []) or above[-1:]]
     item = parse_entry(entry, project, level, f"{source}: {found.node.where()}")
     attributes = {name: {"type": v.kind, "value": v.value} for name, v in found.attributes.items()}
     return replace(
@@ -726,7 +719,7 @@ def _requirement(
         external_id=ident,
         attributes=attributes,
         object_type=found.type_name or None,
-        relations=tuple({"type": t, "target": ids[d]} for t, d in others.get(ident, [])),
+        relations=tuple({"type": t, "target": ids[d]} for t, d in links.others.get(ident, [])),
     )
 
 

@@ -17,14 +17,17 @@ from typing import Any
 
 import pytest
 
-from core.actor import Actor
 from core.api import Client, InvalidInput
 from core.requirements.reqif_read import unescape
-from tests.conftest import ROOT
-from tests.core.test_reqif_tools import run_tool, strictdoc
-
-ADMIN = Actor("admin", "test")
-PROJECT = "tickets"
+from tests.core.reqif_support import (
+    PROJECT,
+    attributes,
+    by_id,
+    new_client,
+    run_tool,
+    strictdoc,
+    strictdoc_export,
+)
 
 SDOC = """\
 [DOCUMENT]
@@ -106,42 +109,15 @@ RELATIONS:
 """
 
 
-def _client(folder: Path) -> Client:
-    api = Client(folder, ADMIN)
-    api.init()
-    api.projects.create(ROOT / "tests" / "fixtures" / "tickets.yaml")
-    return api
-
-
 @pytest.fixture
 def client(tmp_path: Path) -> Client:
-    return _client(tmp_path / "ws")
+    return new_client(tmp_path / "ws")
 
 
 @pytest.fixture(scope="module")
 def sdoc_file(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The .sdoc above and StrictDoc's own ReqIF export of it."""
-    folder = tmp_path_factory.mktemp("strictdoc")
-    (folder / "docs").mkdir()
-    source = folder / "docs" / "routing.sdoc"
-    source.write_text(SDOC, encoding="utf-8")
-    strictdoc(
-        "export",
-        "--formats",
-        "reqif-sdoc",
-        "--output-dir",
-        str(folder / "out"),
-        str(folder / "docs"),
-    )
-    return {"sdoc": source, "reqif": next((folder / "out").rglob("*.reqif"))}
-
-
-def _by_id(client: Client) -> dict[str, Any]:
-    return {r.requirement_id: r for r in client.requirements.list(PROJECT)}
-
-
-def _attributes(item: Any) -> dict[str, tuple[str, Any]]:
-    return {name: (v["type"], v["value"]) for name, v in (item.attributes or {}).items()}
+    return strictdoc_export(tmp_path_factory.mktemp("strictdoc"), SDOC)
 
 
 def test_a_system_requirement_keeps_every_parent(
@@ -150,7 +126,7 @@ def test_a_system_requirement_keeps_every_parent(
     """SYS-1 refines two stakeholder requirements: both are kept (its place in the tree under
     the first), shown as what it is derived from, judged through it, and written back."""
     client.requirements.import_file(sdoc_file["reqif"], project=PROJECT)
-    found = _by_id(client)
+    found = by_id(client)
     assert {k: r.level for k, r in found.items()} == {
         "STK-1": "system",
         "STK-2": "system",
@@ -192,11 +168,11 @@ def test_a_system_requirement_keeps_every_parent(
     entries = client.requirements.export(PROJECT, "yaml")
     assert "derived_from:\n  - STK-1\n  - STK-2" in entries
     for fmt in ("yaml", "csv", "reqif"):
-        elsewhere = _client(tmp_path / f"ws-{fmt}")
+        elsewhere = new_client(tmp_path / f"ws-{fmt}")
         target = tmp_path / f"again.{fmt}"
         target.write_text(client.requirements.export(PROJECT, fmt), encoding="utf-8")
         elsewhere.requirements.import_file(target, project=PROJECT)
-        again = _by_id(elsewhere)
+        again = by_id(elsewhere)
         assert {k: r.parents for k, r in again.items()} == {
             k: r.parents for k, r in found.items()
         }, fmt
@@ -279,9 +255,9 @@ def test_a_strictdoc_file_goes_back_to_strictdoc_the_same(
 
     same = client.requirements.import_file(exported, project=PROJECT)
     assert same.set_version is None  # read back as it went out: nothing changed
-    elsewhere = _client(tmp_path / "elsewhere")
+    elsewhere = new_client(tmp_path / "elsewhere")
     elsewhere.requirements.import_file(exported, project=PROJECT)
-    theirs, ours = _by_id(elsewhere), _by_id(client)
+    theirs, ours = by_id(elsewhere), by_id(client)
     assert {k: r.content() for k, r in theirs.items()} == {k: r.content() for k, r in ours.items()}
     shape = [
         (n.depth, n.kind, n.title, n.text, n.requirement_id, n.specification, n.node_id)
@@ -333,7 +309,7 @@ def test_a_doors_file_goes_back_with_its_typed_attributes_and_specifications(
     assert set(again.changed) == {"MLR-201", "STK-101"} and again.created == ()
     # the tool's attributes now say what Loopline changed; the fields are as they were
     assert set(client.requirements.versions(PROJECT, "MLR-201")[0].changes) == {"attributes"}
-    assert _by_id(client)["STK-101"].statement == "Replies are recognised.\n\nAll."
+    assert by_id(client)["STK-101"].statement == "Replies are recognised.\n\nAll."
 
 
 @pytest.mark.parametrize("fmt", ["yaml", "csv"])
@@ -345,12 +321,12 @@ def test_yaml_and_csv_carry_the_tools_attributes_and_identifiers(
     client.requirements.import_file(module, project=PROJECT)
     target = tmp_path / f"set.{fmt}"
     target.write_text(client.requirements.export(PROJECT, fmt), encoding="utf-8")
-    elsewhere = _client(tmp_path / "elsewhere")
+    elsewhere = new_client(tmp_path / "elsewhere")
     elsewhere.requirements.import_file(target, project=PROJECT)
-    theirs, ours = _by_id(elsewhere), _by_id(client)
+    theirs, ours = by_id(elsewhere), by_id(client)
     assert {k: r.content() for k, r in theirs.items()} == {k: r.content() for k, r in ours.items()}
-    assert _attributes(theirs["MLR-201"])["Error Budget"] == ("REAL", 0.25)
-    assert _attributes(theirs["STK-101"])["Safety Relevant"] == ("BOOLEAN", True)
+    assert attributes(theirs["MLR-201"])["Error Budget"] == ("REAL", 0.25)
+    assert attributes(theirs["STK-101"])["Safety Relevant"] == ("BOOLEAN", True)
     assert theirs["MLR-201"].external_id == "ML-A"
 
 
@@ -413,7 +389,7 @@ def test_refinements_other_relations_and_object_types_go_back_to_the_tool(
     module = tmp_path / "module.reqif"
     run_tool("doors", str(module), "{}", "refined")
     client.requirements.import_file(module, project=PROJECT)
-    found = _by_id(client)
+    found = by_id(client)
     assert found["MLR-202"].derived_from == ("MLR-201",)
     assert found["MLR-202"].relations == ({"type": "conflicts with", "target": "STK-102"},)
     assert found["STK-102"].relations == ({"type": "see also", "target": "STK-101"},)
@@ -424,6 +400,11 @@ def test_refinements_other_relations_and_object_types_go_back_to_the_tool(
         "MLR-202": "ML Requirement",
     }
     assert client.requirements.matrix(PROJECT).statuses["MLR-201"].via == "MLR-202"
+    related = client.requirements.evidence(PROJECT, "STK-102").related  # both ways
+    assert [(kind, way, r.requirement_id) for kind, way, r in related] == [
+        ("see also", "to", "STK-101"),
+        ("conflicts with", "from", "MLR-202"),
+    ]
     from core.cli import main
 
     capsys.readouterr()
@@ -444,11 +425,11 @@ def test_refinements_other_relations_and_object_types_go_back_to_the_tool(
     again = client.requirements.import_file(exported, project=PROJECT)
     assert again.set_version is None, again.summary
     for fmt in ("yaml", "csv"):
-        elsewhere = _client(tmp_path / f"ws-{fmt}")
+        elsewhere = new_client(tmp_path / f"ws-{fmt}")
         target = tmp_path / f"set.{fmt}"
         target.write_text(client.requirements.export(PROJECT, fmt), encoding="utf-8")
         elsewhere.requirements.import_file(target, project=PROJECT)
-        assert {k: r.content() for k, r in _by_id(elsewhere).items()} == {
+        assert {k: r.content() for k, r in by_id(elsewhere).items()} == {
             k: r.content() for k, r in found.items()
         }, fmt
 

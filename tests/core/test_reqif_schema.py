@@ -9,39 +9,26 @@ export) and reads the definitions of the files Loopline exports.
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
-from core.actor import Actor
+import pytest
+
 from core.api import Client
-from tests.conftest import ROOT
-from tests.core.test_reqif_tools import TOOLS, reqif_python, run_tool
-from tests.core.test_reqif_tools import client as client
-from tests.core.test_reqif_tools import strictdoc_export as strictdoc_export
-
-ADMIN = Actor("admin", "test")
-PROJECT = "tickets"
-
-
-def schema_tool(*args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [str(reqif_python()), str(TOOLS / "reqif_schema_tool.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+from tests.core.reqif_support import (
+    PROJECT,
+    new_client,
+    run_tool,
+    schema_tool,
+    strictdoc_export,
+)
+from tests.core.test_reqif_tools import SDOC
 
 
-def _client(folder: Path) -> Client:
-    api = Client(folder, ADMIN)
-    api.init()
-    api.projects.create(ROOT / "tests" / "fixtures" / "tickets.yaml")
-    return api
+@pytest.fixture
+def client(tmp_path: Path) -> Client:
+    return new_client(tmp_path / "ws")
 
 
 def _export(client: Client, path: Path, trace: bool = False) -> dict[str, Any]:
@@ -96,7 +83,7 @@ def test_the_tools_datatypes_and_attribute_definitions_go_back(
 
     # Loopline's export imported elsewhere and exported again: still the tool's definitions
     first = tmp_path / "back-False.reqif"
-    elsewhere = _client(tmp_path / "elsewhere")
+    elsewhere = new_client(tmp_path / "elsewhere")
     elsewhere.requirements.import_file(first, project=PROJECT)
     again = _export(elsewhere, tmp_path / "again.reqif")
     _same_definitions(before, again)
@@ -114,7 +101,7 @@ def _markup(value: str) -> str:
 
 
 def test_sections_and_text_go_back_under_the_tools_object_types(
-    client: Client, tmp_path: Path, strictdoc_export: dict[str, Path]
+    client: Client, tmp_path: Path
 ) -> None:
     """A chapter and an information object of the tool's own types, and StrictDoc's SECTION and
     TEXT (whose identifiers StrictDoc makes per export), go back under the type and attribute
@@ -131,9 +118,9 @@ def test_sections_and_text_go_back_under_the_tools_object_types(
     assert set(after["object_types"]) >= {"OT-chapter", "OT-info", "OT-customer"}
     assert not {"ST-section", "ST-text"} & set(after["object_types"])
 
-    sdoc = strictdoc_export["reqif"]
+    sdoc = strictdoc_export(tmp_path / "strictdoc", SDOC)["reqif"]
     before = schema_tool("definitions", str(sdoc))
-    elsewhere = _client(tmp_path / "sdoc")
+    elsewhere = new_client(tmp_path / "sdoc")
     elsewhere.requirements.import_file(sdoc, project=PROJECT)
     back = _export(elsewhere, tmp_path / "sdoc-back.reqif")
     _same_definitions(before, back)

@@ -2,7 +2,7 @@
 Loopline imports, and read back (and validate against the ReqIF schema) the files it exports.
 
 Both tools run in their own venv (tests/tools/.venv-reqif, built once from
-tests/tools/requirements-reqif.txt like the MLflow test's). Assertions are on structure: levels,
+tests/tools/requirements-reqif.txt like the MLflow test's; tests/core/reqif_support.py). Assertions are on structure: levels,
 every parent link, every attribute with its type, the exact text, the document's sections and
 text nodes; hostile files get a clear message and write nothing.
 """
@@ -10,24 +10,15 @@ text nodes; hostile files get a clear message and write nothing.
 from __future__ import annotations
 
 import json
-import subprocess
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from core.actor import Actor
 from core.api import Client, InvalidInput
 from core.requirements.reqif_read import unescape
-from tests.conftest import ROOT
-from tests.tool_venv import tool_python
-
-TOOLS = Path(__file__).resolve().parents[1] / "tools"
-VENV = TOOLS / ".venv-reqif"
-REQUIREMENTS = TOOLS / "requirements-reqif.txt"
-ADMIN = Actor("admin", "test")
-PROJECT = "tickets"
+from tests.core.reqif_support import PROJECT, attributes, new_client, run_tool, strictdoc
+from tests.core.reqif_support import strictdoc_export as export
 
 SDOC = """\
 [DOCUMENT]
@@ -82,57 +73,16 @@ RELATIONS:
 """
 
 
-def reqif_python() -> Path:
-    """StrictDoc's and the reqif library's Python (tests/tool_venv.py builds its venv once)."""
-    return tool_python(VENV, REQUIREMENTS)
-
-
-def run_tool(*args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [str(reqif_python()), str(TOOLS / "reqif_tool.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
-
-
-def strictdoc(*args: str) -> None:
-    done = subprocess.run(
-        [str(reqif_python().parent / "strictdoc"), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0 and "error:" not in done.stdout, (done.stdout + done.stderr)[-3000:]
-
-
 @pytest.fixture(scope="module")
 def strictdoc_export(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The .sdoc above exported by StrictDoc as .reqif and as .reqifz."""
     folder = tmp_path_factory.mktemp("strictdoc")
-    (folder / "docs").mkdir()
-    (folder / "docs" / "routing.sdoc").write_text(SDOC, encoding="utf-8")
-    out: dict[str, Path] = {}
-    for fmt, ext in (("reqif-sdoc", "reqif"), ("reqifz-sdoc", "reqifz")):
-        strictdoc(
-            "export", "--formats", fmt, "--output-dir", str(folder / fmt), str(folder / "docs")
-        )
-        out[ext] = next((folder / fmt).rglob(f"*.{ext}"))
-    return out
+    return {fmt: export(folder, SDOC, fmt)[fmt] for fmt in ("reqif", "reqifz")}
 
 
 @pytest.fixture
 def client(tmp_path: Path) -> Client:
-    api = Client(tmp_path / "ws", ADMIN)
-    api.init()
-    api.projects.create(ROOT / "tests" / "fixtures" / "tickets.yaml")
-    return api
-
-
-def _attributes(item: Any) -> dict[str, tuple[str, Any]]:
-    return {name: (v["type"], v["value"]) for name, v in (item.attributes or {}).items()}
+    return new_client(tmp_path / "ws")
 
 
 @pytest.mark.parametrize("kind", ["reqif", "reqifz"])
@@ -152,12 +102,12 @@ def test_a_strictdoc_export_imports_with_its_structure_links_and_text(
     assert found["SYS-1"].statement == (
         "Every ticket reaches the team that can solve it.\nWrongly routed tickets are rare."
     )
-    assert _attributes(found["SYS-1"])["RATIONALE"] == (
+    assert attributes(found["SYS-1"])["RATIONALE"] == (
         "STRING",
         "Clients wait less — déjà vu ≥ 2 days otherwise.",
     )
-    assert _attributes(found["SYS-1"])["STATUS"] == ("STRING", "Approved")
-    assert _attributes(found["ML-1"])["STATUS"] == ("STRING", "Draft")
+    assert attributes(found["SYS-1"])["STATUS"] == ("STRING", "Approved")
+    assert attributes(found["ML-1"])["STATUS"] == ("STRING", "Draft")
     assert found["ML-1"].check_text == "no check yet" and found["ML-1"].evidence == ()
     matrix = client.requirements.matrix(PROJECT)
     assert matrix.statuses["ML-1"].status == "no_evidence"
@@ -207,7 +157,7 @@ def test_a_doors_like_file_from_the_reqif_library_imports_and_reimports_in_place
         "Out-of-office replies are recognised.\n\nSecond paragraph,\nwith a line break."
     )
     assert found["MLR-201"].statement == "Precision & recall stay high <for every market>."
-    assert _attributes(found["MLR-201"]) == {
+    assert attributes(found["MLR-201"]) == {
         "Absolute Number": ("INTEGER", 201),
         "Object Identifier": ("STRING", "MLR-201"),
         "ReqIF.Name": ("STRING", "Precision of the out-of-office class"),
@@ -231,8 +181,8 @@ def test_a_doors_like_file_from_the_reqif_library_imports_and_reimports_in_place
     assert result.created == () and set(result.changed) == {"STK-102", "MLR-201"}
     again = {r.requirement_id: r for r in client.requirements.list(PROJECT)}
     assert set(again) == set(found)  # renamed in the tool, kept by its identifier
-    assert _attributes(again["STK-102"])["Status"] == ("ENUMERATION", ["Approved"])
-    assert _attributes(again["MLR-201"])["Error Budget"] == ("REAL", 0.2)
+    assert attributes(again["STK-102"])["Status"] == ("ENUMERATION", ["Approved"])
+    assert attributes(again["MLR-201"])["Error Budget"] == ("REAL", 0.2)
     latest = client.requirements.versions(PROJECT, "MLR-201")[0]
     assert latest.version == 2 and set(latest.changes) == {"attributes"}
 
