@@ -32,7 +32,7 @@ import defusedxml
 import defusedxml.sax
 
 from core.errors import InvalidInput
-from core.requirements.models import DocumentNode, Requirement
+from core.requirements.models import REQIF_TYPES, DocumentNode, Requirement
 from core.requirements.parse import ID_PATTERN, parse_entry
 from core.requirements.reqif import (
     NAMES,
@@ -333,6 +333,8 @@ def tool_schema(
     relation_types: list[dict[str, Any]] = []
     for node in holder.children if holder else []:
         ident = node.attrs.get("IDENTIFIER", "")
+        if not ident.strip():
+            continue  # (nothing could refer to it)
         if node.tag == "SPEC-RELATION-TYPE":
             name = node.attrs.get("LONG-NAME", ident)
             relation_types.append({"attrs": _kept(node), "meaning": mapping.relation(name)})
@@ -349,8 +351,9 @@ def tool_schema(
                         "datatype": d.ref("TYPE") or "",
                     }
                     for d in (attributes.children if attributes else [])
-                    if d.tag.startswith("ATTRIBUTE-DEFINITION-")
-                    and not (own and is_own_definition(d.attrs.get("IDENTIFIER", "")))
+                    if d.tag[len("ATTRIBUTE-DEFINITION-") :] in REQIF_TYPES
+                    and d.attrs.get("IDENTIFIER", "").strip()
+                    and not (own and is_own_definition(d.attrs["IDENTIFIER"]))
                 ],
             }
         )
@@ -358,7 +361,8 @@ def tool_schema(
     datatypes = [
         _datatype(node)
         for node in _children(content, "DATATYPES")
-        if node.tag.startswith("DATATYPE-DEFINITION-")
+        if node.tag[len("DATATYPE-DEFINITION-") :] in REQIF_TYPES
+        and node.attrs.get("IDENTIFIER", "").strip()
         and (
             not own
             or node.attrs.get("IDENTIFIER") in used
@@ -404,7 +408,7 @@ def _datatype(node: Node) -> dict[str, Any]:
     """One DATATYPE-DEFINITION: its kind and attributes, an enumeration's values in order."""
     values = []
     for value in node.walk():
-        if value.tag != "ENUM-VALUE":
+        if value.tag != "ENUM-VALUE" or not value.attrs.get("IDENTIFIER", "").strip():
             continue
         embedded = next((e for e in value.walk() if e.tag == "EMBEDDED-VALUE"), None)
         entry: dict[str, Any] = {"attrs": _kept(value)}

@@ -164,3 +164,33 @@ def test_xhtml_goes_back_as_the_tool_wrote_it(client: Client, tmp_path: Path) ->
     assert _markup(changed["CR-2"]["values"]["AD-cr-text"]) == _markup(
         before["CR-2"]["values"]["AD-cr-text"]
     )
+
+
+def test_odd_definitions_are_written_back_escaped_or_left_out(
+    client: Client, tmp_path: Path
+) -> None:
+    """Names with quotes, ampersands and angle brackets go back escaped; a definition without
+    an IDENTIFIER (nothing can refer to it) and one of a type ReqIF does not have are left out:
+    the export stays valid."""
+    module = tmp_path / "module.reqif"
+    schema_tool("polarion", str(module))
+    text = module.read_text(encoding="utf-8")
+    odd = text.replace(
+        'LONG-NAME="Critical"', 'LONG-NAME="Critical &amp; &quot;now&quot; &lt;!&gt;"'
+    )
+    odd = odd.replace(
+        "<DATATYPES>",
+        '<DATATYPES><DATATYPE-DEFINITION-STRING LONG-NAME="No id" MAX-LENGTH="5"/>'
+        '<DATATYPE-DEFINITION-COLOUR IDENTIFIER="DT-colour" LONG-NAME="Colour"/>',
+    )
+    assert odd.count("No id") == 1 and odd.count("&quot;now") == 1
+    module.write_text(odd, encoding="utf-8")
+    client.requirements.import_file(module, project=PROJECT)
+    after = _export(client, tmp_path / "back.reqif")
+    assert after["datatypes"]["DT-priority"]["values"][-1] == [
+        "PRIO-critical",
+        'Critical & "now" <!>',
+        "40",
+    ]
+    assert "DT-colour" not in after["datatypes"]
+    assert all(d["long_name"] != "No id" for d in after["datatypes"].values())
