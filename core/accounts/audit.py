@@ -64,6 +64,21 @@ def record_many(
         return
     projects = dict.fromkeys(project for project, _ in rows)
     resolved = {p: check_action(tx, actor, action, project=p, target=None) for p in projects}
+    at = utcnow()
+    # the fields every row of a project shares, as stored: hashed once per project
+    shared = {
+        p: {
+            "at": at,
+            "actor": _cut(resolved[p].name or actor.name),
+            "via": _cut(actor.via),
+            "action": _cut(action),
+            "project": _cut(p),
+            "details": json.dumps(
+                {**resolved[p].details, **_address(actor)}, sort_keys=True, default=str
+            ),
+        }
+        for p in projects
+    }
     stored = tx.rows(
         f"INSERT INTO audit_log ({AUDIT_COLUMNS}) "
         "SELECT nextval('audit_ids'), ?::TIMESTAMP, who, ?, ?, p, t, d "
@@ -71,20 +86,42 @@ def record_many(
         "unnest(?::VARCHAR[]) AS t, unnest(?::JSON[]) AS d) "
         f"RETURNING {AUDIT_COLUMNS}",
         [
-            utcnow(),
+            at,
             _cut(actor.via),
             _cut(action),
-            [_cut(resolved[p].name or actor.name) for p, _ in rows],
+            [shared[p]["actor"] for p, _ in rows],
             [_cut(p) for p, _ in rows],
             [_cut(t) for _, t in rows],
-            [
-                json.dumps({**resolved[p].details, **_address(actor)}, sort_keys=True, default=str)
-                for p, _ in rows
-            ],
+            [shared[p]["details"] for p, _ in rows],
         ],
     )
-    ids = [int(row[0]) for row in stored]
-    chain.append(tx, "audit_log", ids, {int(r[0]): chain.from_row("audit_log", r) for r in stored})
+    chain.append(tx, "audit_log", [int(row[0]) for row in stored], _chained(stored, shared))
+
+
+def _chained(
+    stored: Sequence[Sequence[Any]], shared: Mapping[str | None, Mapping[str, Any]]
+) -> dict[int, chain.Texts]:
+    """Each stored row's texts for the hash chain; the fields a project's rows share are hashed
+    once (a row whose shared fields were not stored as sent is hashed whole)."""
+    partials: dict[str | None, chain.Partial] = {}
+    found: dict[int, chain.Texts] = {}
+    for row in stored:
+        audit_id, at, who, via, action, project, target, details = row
+        sent = shared.get(project)
+        if sent is not None and (at, who, via, action, details) == (
+            sent["at"],
+            sent["actor"],
+            sent["via"],
+            sent["action"],
+            sent["details"],
+        ):
+            if project not in partials:
+                partials[project] = chain.partial({**sent, "details": json.loads(sent["details"])})
+            text = partials[project].complete({"audit_id": audit_id, "target": target})
+        else:
+            text = chain.texts(chain.from_row("audit_log", row))
+        found[int(audit_id)] = text
+    return found
 
 
 def _address(actor: Actor) -> dict[str, str]:

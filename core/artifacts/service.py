@@ -89,7 +89,8 @@ def register_many(
         new.content_hash or default_content_hash(new, {r: d for r, (d, _) in blobs.items()})
         for new, blobs in zip(news, blob_maps, strict=True)
     ]
-    return ws.store.write(lambda tx: _insert(tx, news, blob_maps, hashes, actor, reuse))  # type: ignore[no-any-return]
+    rows = [_Prepared.of(*each, actor) for each in zip(news, blob_maps, hashes, strict=True)]
+    return ws.store.write(lambda tx: _insert(tx, news, rows, actor, reuse))  # type: ignore[no-any-return]
 
 
 def _store_files(ws: Workspace, news: Sequence[NewArtifact]) -> list[dict[str, tuple[str, int]]]:
@@ -124,27 +125,64 @@ class _Latest(NamedTuple):
     content_hash: str
 
 
+class _Prepared(NamedTuple):
+    """A new artifact's row as far as it is known before the write lock: its files, content
+    hash, metadata text, and the hash chain's work on those fields (``chain.Partial``); the
+    transaction adds the id, version and time."""
+
+    blobs: Mapping[str, tuple[str, int]]
+    content_hash: str
+    metadata: str
+    created_by: str
+    chained: chain.Partial
+
+    @classmethod
+    def of(
+        cls,
+        new: NewArtifact,
+        blobs: Mapping[str, tuple[str, int]],
+        content_hash: str,
+        actor: Actor,
+    ) -> _Prepared:
+        metadata = canonical_json(new.metadata)
+        known = {
+            "kind": new.kind,
+            "name": new.name,
+            "project": new.project,
+            "content_hash": content_hash,
+            "metadata": json.loads(metadata),  # as ``chain.from_row`` reads the stored text
+            "created_by": actor.name,
+            **_chained_files_and_inputs(new, blobs),
+        }
+        return cls(blobs, content_hash, metadata, actor.name, chain.partial(known))
+
+    def stored_as_sent(self, new: NewArtifact, row: Sequence[Any]) -> bool:
+        """Whether the stored row (``ARTIFACT_COLUMNS``) has the known fields as prepared."""
+        _, kind, name, _, project, content_hash, metadata, _, created_by = row
+        return (kind, name, project, content_hash, metadata, created_by) == (
+            new.kind,
+            new.name,
+            new.project,
+            self.content_hash,
+            self.metadata,
+            self.created_by,
+        )
+
+
 def _insert(
     tx: Tx,
     news: Sequence[NewArtifact],
-    blob_maps: Sequence[Mapping[str, tuple[str, int]]],
-    hashes: Sequence[str],
+    rows: Sequence[_Prepared],
     actor: Actor,
     reuse: bool,
 ) -> list[Artifact]:
     """``register_many``'s write transaction: the artifacts of ``news``, in their order."""
     _check_targets(tx, news)
     latest = _latest_versions(tx, news)
+    hashes = [row.content_hash for row in rows]
     reused = _reused(tx, news, hashes, latest) if reuse else {}
     fresh = [index for index in range(len(news)) if index not in reused]
-    made = _insert_fresh(
-        tx,
-        [news[i] for i in fresh],
-        [blob_maps[i] for i in fresh],
-        [hashes[i] for i in fresh],
-        latest,
-        actor,
-    )
+    made = _insert_fresh(tx, [news[i] for i in fresh], [rows[i] for i in fresh], latest, actor)
     found = dict(zip(fresh, made, strict=True))
     kept = {a.artifact_id: a for a in artifacts_by_id(tx, sorted(set(reused.values())))}
     return [found[i] if i in found else kept[reused[i]] for i in range(len(news))]
@@ -205,8 +243,7 @@ def _reused(
 def _insert_fresh(
     tx: Tx,
     news: Sequence[NewArtifact],
-    blob_maps: Sequence[Mapping[str, tuple[str, int]]],
-    hashes: Sequence[str],
+    rows: Sequence[_Prepared],
     latest: Mapping[tuple[str, str], _Latest],
     actor: Actor,
 ) -> list[Artifact]:
@@ -215,10 +252,11 @@ def _insert_fresh(
         return []
     ids = [row[0] for row in tx.rows("SELECT nextval('artifact_ids') FROM range(?)", [len(news)])]
     versions = _next_versions(news, latest)
-    stored = _insert_rows(tx, ids, news, versions, hashes, actor)
+    stored = _insert_rows(tx, ids, news, versions, rows, actor)
+    blob_maps = [row.blobs for row in rows]
     _insert_files(tx, ids, blob_maps)
     _insert_edges(tx, ids, news)
-    chain.append(tx, "artifacts", ids, _chained(stored, news, blob_maps))
+    chain.append(tx, "artifacts", ids, _chained(stored, news, rows))
     refs = [f"{n.kind}:{n.name}@{v}" for n, v in zip(news, versions, strict=True)]
     # one check per project (as ``record`` makes per row); a refusal rolls the whole batch back
     record_many(tx, actor, "register", [(n.project, r) for n, r in zip(news, refs, strict=True)])
@@ -245,7 +283,7 @@ def _insert_rows(
     ids: Sequence[int],
     news: Sequence[NewArtifact],
     versions: Sequence[int],
-    hashes: Sequence[str],
+    rows: Sequence[_Prepared],
     actor: Actor,
 ) -> list[tuple[Any, ...]]:
     """The ``artifacts`` rows as stored (``ARTIFACT_COLUMNS``), in the order of ``ids``."""
@@ -263,8 +301,8 @@ def _insert_rows(
             [new.name for new in news],
             list(versions),
             [new.project for new in news],
-            list(hashes),
-            [canonical_json(new.metadata) for new in news],
+            [row.content_hash for row in rows],
+            [row.metadata for row in rows],
             utcnow(),
             actor.name,
         ],
@@ -309,25 +347,39 @@ def _files(blobs: Mapping[str, tuple[str, int]]) -> list[ArtifactFile]:
 
 
 def _chained(
-    stored: Sequence[Sequence[Any]],
-    news: Sequence[NewArtifact],
-    blob_maps: Sequence[Mapping[str, tuple[str, int]]],
-) -> dict[int, dict[str, Any]]:
+    stored: Sequence[Sequence[Any]], news: Sequence[NewArtifact], rows: Sequence[_Prepared]
+) -> dict[int, chain.Texts]:
     """What the hash chain covers of each new artifact: its row as stored, its files and its
-    lineage inputs (as ``core.store.chain.contents`` reads them back)."""
-    found: dict[int, dict[str, Any]] = {}
-    for row, new, blobs in zip(stored, news, blob_maps, strict=True):
-        content = chain.from_row("artifacts", row)
-        content["files"] = {
-            role: [digest, int(size)] for role, (digest, size) in sorted(blobs.items())
-        }
-        content["inputs"] = [
+    lineage inputs (as ``core.store.chain.contents`` reads them back). The fields prepared before
+    the lock are not hashed again when the row was stored as sent (it always is; a row that is
+    not is hashed whole)."""
+    found: dict[int, chain.Texts] = {}
+    for row, new, prepared in zip(stored, news, rows, strict=True):
+        if prepared.stored_as_sent(new, row):
+            artifact_id, version, created_at = row[0], row[3], row[7]
+            text = prepared.chained.complete(
+                {"artifact_id": artifact_id, "version": version, "created_at": created_at}
+            )
+        else:
+            content = chain.from_row("artifacts", row)
+            content.update(_chained_files_and_inputs(new, prepared.blobs))
+            text = chain.texts(content)
+        found[int(row[0])] = text
+    return found
+
+
+def _chained_files_and_inputs(
+    new: NewArtifact, blobs: Mapping[str, tuple[str, int]]
+) -> dict[str, Any]:
+    """An artifact's files and lineage inputs as the hash chain covers them."""
+    return {
+        "files": {role: [digest, int(size)] for role, (digest, size) in sorted(blobs.items())},
+        "inputs": [
             [relation, int(dst)]
             for relation, dst in sorted(set(new.inputs))
             if relation not in chain.LATE_RELATIONS
-        ]
-        found[int(row[0])] = content
-    return found
+        ],
+    }
 
 
 def _same_inputs(tx: Tx, artifact_id: int, new: NewArtifact) -> bool:

@@ -14,11 +14,12 @@ together with their entries, or a replacement of the whole folder (docs/workspac
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 GENESIS = "0" * 64  # the "previous hash" of each chain's first row
 LATE_RELATIONS = ("triggered_by",)  # lineage added after registration (monitoring): not hashed
@@ -74,19 +75,83 @@ class Finding:
     fields: tuple[str, ...] = ()
 
 
+# json.dumps with these options would build an encoder per call (~4 µs, most of a short value's
+# text): one encoder, the same text
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+
+
 def canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+    return _ENCODER.encode(value)
 
 
 def row_hash(previous: str, content: Mapping[str, Any]) -> str:
-    return hashlib.sha256(f"{previous}\n{canonical(content)}".encode()).hexdigest()
+    return _chained_hash(previous, canonical(content))
+
+
+def _chained_hash(previous: str, text: str) -> str:
+    return hashlib.sha256(f"{previous}\n{text}".encode()).hexdigest()
 
 
 def field_digests(content: Mapping[str, Any]) -> dict[str, str]:
     """A short digest per field (each file its own), to name what changed."""
     flat: dict[str, Any] = {k: v for k, v in content.items() if k != "files"}
     flat.update({f"file {role}": pair for role, pair in content.get("files", {}).items()})
-    return {k: hashlib.sha256(canonical(v).encode()).hexdigest()[:16] for k, v in flat.items()}
+    return {k: _digest(canonical(v)) for k, v in flat.items()}
+
+
+class Texts(NamedTuple):
+    """What the chain stores of a row's contents: ``canonical(content)`` (hashed after the
+    previous entry's hash) and ``canonical(field_digests(content))`` (the entry's ``fields``)."""
+
+    content: str
+    fields: str
+
+
+def texts(content: Mapping[str, Any]) -> Texts:
+    return Texts(canonical(content), canonical(field_digests(content)))
+
+
+@dataclass(frozen=True)
+class Partial:
+    """Some fields of a row's contents, already turned into their canonical text and digests
+    (:func:`partial`): the rest (the ids, versions and times only the insert decides) is added by
+    :meth:`complete`, so most of the hashing of a batch happens before the store's write lock.
+    ``canonical`` of a dict is its members in key order, so both texts are put together from
+    each field's member text."""
+
+    members: Mapping[str, str]  # key -> '"key":<canonical value>'
+    digests: Mapping[str, str]  # digest key (a file is "file <role>") -> '"key":"<digest>"'
+
+    def complete(self, rest: Mapping[str, Any]) -> Texts:
+        """The texts of the contents these fields and ``rest`` make together (= ``texts``)."""
+        members = dict(self.members)
+        digests = dict(self.digests)
+        for key, value in rest.items():
+            if key in members or key == "files":
+                raise ValueError(f"{key!r} cannot be completed: a known field or the files")
+            text = canonical(value)
+            members[key] = f"{_key_text(key)}:{text}"
+            digests[key] = f'{_key_text(key)}:"{_digest(text)}"'
+        return Texts(_joined(members), _joined(digests))
+
+
+def partial(fields: Mapping[str, Any]) -> Partial:
+    members = {k: f"{_key_text(k)}:{canonical(v)}" for k, v in fields.items()}
+    digests = {k: f'{_key_text(k)}:"{d}"' for k, d in field_digests(fields).items()}
+    return Partial(members, digests)
+
+
+@functools.lru_cache(maxsize=256)
+def _key_text(key: str) -> str:
+    return canonical(key)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _joined(members: Mapping[str, str]) -> str:
+    return "{" + ",".join(members[k] for k in sorted(members)) + "}"
 
 
 def contents(
@@ -143,15 +208,16 @@ def append(
     con: Executes,
     chain: str,
     ids: Sequence[int],
-    rows: Mapping[int, Mapping[str, Any]] | None = None,
+    rows: Mapping[int, Mapping[str, Any] | Texts] | None = None,
 ) -> None:
     """Chain the rows ``ids``, just inserted in this write transaction, after the chain's head.
-    ``rows``: their contents when the insert returned them (else they are read back)."""
+    ``rows``: their contents (or their ``Texts``, made mostly before the write lock) when the
+    insert returned them (else they are read back)."""
     if not ids:
         return
     ordered = sorted(int(i) for i in ids)
     if len(ordered) == 1 and rows is not None:  # an audit row: one statement, not two
-        _append_one(con, chain, ordered[0], rows[ordered[0]])
+        _append_one(con, chain, ordered[0], _texts(rows[ordered[0]]))
         return
     head = con.execute(
         "SELECT row_id, row_hash FROM hash_chain WHERE chain = ? ORDER BY row_id DESC LIMIT 1",
@@ -166,10 +232,11 @@ def append(
     found = rows if rows is not None else contents(con, chain, ordered)
     prevs, hashes, fields = [], [], []
     for row_id in ordered:
+        text = _texts(found[row_id])
         prevs.append(previous)
-        previous = row_hash(previous, found[row_id])
+        previous = _chained_hash(previous, text.content)
         hashes.append(previous)
-        fields.append(canonical(field_digests(found[row_id])))
+        fields.append(text.fields)
     con.execute(
         "INSERT INTO hash_chain (chain, row_id, prev_hash, row_hash, fields) "
         "SELECT ?, unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
@@ -190,15 +257,19 @@ _APPEND_ONE = """
 """
 
 
-def _append_one(con: Executes, chain: str, row_id: int, content: Mapping[str, Any]) -> None:
+def _texts(row: Mapping[str, Any] | Texts) -> Texts:
+    return row if isinstance(row, Texts) else texts(row)
+
+
+def _append_one(con: Executes, chain: str, row_id: int, text: Texts) -> None:
     """:func:`append` for one row whose contents the caller has."""
     added = con.execute(
         _APPEND_ONE,
         [
             chain,
             row_id,
-            canonical(content),
-            canonical(field_digests(content)),
+            text.content,
+            text.fields,
             GENESIS,
             chain,
             row_id,
