@@ -39,8 +39,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-import pyarrow.parquet as pq
-
 from core.actor import Actor
 from core.artifacts.models import Artifact, ArtifactFile
 from core.errors import CoreError, Forbidden, InvalidInput, NotFound
@@ -50,7 +48,7 @@ from core.ml.model import Model
 from core.projects.spec import parse_spec
 from core.serving.app import Backend
 from core.serving.http import Unavailable
-from core.serving.log import KINDS, PREDICTIONS, segments
+from core.serving.log import KINDS, logged_request_ids, segments
 from core.serving.service import CANDIDATE_ALIAS, Found, Placement, ServedModel, no_model
 from core.store import utcnow
 
@@ -519,15 +517,9 @@ class TokenChecker:
 
 
 def spooled_request_ids(root: Path, project: str, wanted: set[str]) -> set[str]:
-    """Which of ``wanted`` the spool's finished prediction segments hold (read with pyarrow)."""
-    found: set[str] = set()
-    for segment in segments(root, project, PREDICTIONS):
-        try:
-            ids = pq.read_table(segment, columns=["request_id"]).column(0).to_pylist()
-        except (OSError, ValueError):  # shipped (and deleted) meanwhile: the server has it
-            continue
-        found |= wanted.intersection(ids)
-    return found
+    """Which of ``wanted`` the spool's finished prediction segments hold (each segment read
+    once; one shipped and deleted meanwhile is the server's to answer for)."""
+    return logged_request_ids(root, project, wanted)
 
 
 class Host:

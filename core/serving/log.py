@@ -205,16 +205,90 @@ def read_log(root: Workspace | Path, project: str, kind: str = PREDICTIONS) -> p
 
 def logged_request_ids(root: Workspace | Path, project: str, wanted: Iterable[str]) -> set[str]:
     """Which of ``wanted`` the finished prediction segments hold (by any service process)."""
+    folder = log_folder(root, project, PREDICTIONS)
+    with _INDEXES_LOCK:
+        index = _INDEXES.setdefault(folder, RequestIdIndex(folder))
+    return index.known(wanted)
+
+
+class RequestIdIndex:
+    """The request ids of a log folder's finished segments, each segment read once: a segment
+    never changes after it is renamed into place, so one read per segment (its ``request_id``
+    column only) serves every later question, where a scan of the whole log per question made
+    feedback slower the longer a service ran. A segment that goes away (compaction) is
+    forgotten; past ``MAX_INDEXED_IDS`` the segments not yet read are scanned per question."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._lock = threading.Lock()
+        self._by_segment: dict[tuple[str, int, int], frozenset[str]] = {}
+        self._ids: set[str] = set()
+        self._count = 0
+
+    def known(self, wanted: Iterable[str]) -> set[str]:
+        ids = set(wanted)
+        if not ids:
+            return set()
+        with self._lock:
+            unread = self._refresh()
+            found = ids & self._ids
+            rest = sorted(ids - found)
+        if rest and unread:
+            found |= _scan_request_ids(unread, rest)
+        return found
+
+    def _refresh(self) -> list[Path]:
+        """Read the segments not seen yet (up to the cap); the ones left unread."""
+        present: dict[tuple[str, int, int], Path] = {}
+        for path in sorted(self.folder.glob(SEGMENT_GLOB)) if self.folder.is_dir() else ():
+            try:
+                stat = path.stat()
+            except FileNotFoundError:  # compacted away just now
+                continue
+            present[(path.name, stat.st_size, stat.st_mtime_ns)] = path
+        if self._by_segment.keys() - present.keys():
+            self._by_segment = {k: v for k, v in self._by_segment.items() if k in present}
+            self._ids = set().union(*self._by_segment.values())
+            self._count = sum(len(v) for v in self._by_segment.values())
+        unread: list[Path] = []
+        for key, path in present.items():
+            if key in self._by_segment:
+                continue
+            if self._count >= MAX_INDEXED_IDS:
+                unread.append(path)
+                continue
+            ids = _segment_request_ids(path)
+            if ids is None:  # gone meanwhile (shipped, compacted): nothing to remember
+                continue
+            self._by_segment[key] = ids
+            self._ids |= ids
+            self._count += len(ids)
+        return unread
+
+
+MAX_INDEXED_IDS = 2_000_000  # ~150 MB of ids held per log folder at most
+_INDEXES: dict[Path, RequestIdIndex] = {}
+_INDEXES_LOCK = threading.Lock()
+
+
+def _segment_request_ids(path: Path) -> frozenset[str] | None:
+    try:
+        table = pq.read_table(path, columns=["request_id"])
+    except OSError:
+        return None
+    except (KeyError, ValueError):  # a segment without the column holds no request id
+        return frozenset()
+    return frozenset(str(v) for v in table.column(0).to_pylist() if v is not None)
+
+
+def _scan_request_ids(paths: Sequence[Path], ids: Sequence[str]) -> set[str]:
     import duckdb
 
-    ids = sorted(set(wanted))
-    if not ids or not segments(root, project, PREDICTIONS):
-        return set()
     with duckdb.connect() as con:
         rows = con.execute(
             "SELECT DISTINCT request_id FROM read_parquet(?, union_by_name = true) "
             "WHERE request_id IN (SELECT unnest(?::VARCHAR[]))",
-            [log_glob(root, project, PREDICTIONS), ids],
+            [[str(p) for p in paths], list(ids)],
         ).fetchall()
     return {str(r[0]) for r in rows}
 

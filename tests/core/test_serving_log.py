@@ -19,10 +19,12 @@ from core.serving.log import (
     FEEDBACK,
     FEEDBACK_SCHEMA,
     PREDICTIONS,
+    RequestIdIndex,
     SegmentWriter,
     count_records,
     log_folder,
     log_glob,
+    logged_request_ids,
     prediction_schema,
     read_log,
     segments,
@@ -117,6 +119,43 @@ def test_segments_read_back_with_duckdb_types(tmp_path: Path, tickets_spec: Proj
     assert types["p_bug"] == "DOUBLE" and types["f_priority"] == "BIGINT"
     assert types["f_amount"] == "DOUBLE" and types["f_vip"] == "BOOLEAN"
     assert types["f_channel"] == "VARCHAR" and types["item_id"] == "VARCHAR"
+
+
+def test_request_ids_are_found_in_segments_read_once_each(
+    tmp_path: Path, tickets_spec: ProjectSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = log_folder(tmp_path, "tickets", PREDICTIONS)
+    writer = SegmentWriter(folder, prediction_schema(tickets_spec), flush_seconds=60)
+    index = RequestIdIndex(folder)
+    assert index.known(["r-1"]) == set()  # no folder yet
+    writer.append(record(n) for n in range(3))
+    writer.flush()
+    reads: list[str] = []
+    real = pq.read_table
+    monkeypatch.setattr(
+        pq, "read_table", lambda path, **kw: reads.append(path.name) or real(path, **kw)
+    )
+    assert index.known(["r-0", "r-2", "r-9"]) == {"r-0", "r-2"}
+    writer.append([record(9)])
+    writer.flush()
+    assert index.known(["r-0", "r-9", "nope"]) == {"r-0", "r-9"}
+    assert len(reads) == 2  # each segment read once, the first not again
+    first = segments(tmp_path, "tickets", PREDICTIONS)[0]
+    first.unlink()  # compacted or shipped away
+    assert index.known(["r-0", "r-9"]) == {"r-9"}
+    assert logged_request_ids(tmp_path, "tickets", ["r-9", "r-1"]) == {"r-9"}
+
+
+def test_past_the_cap_segments_are_scanned_per_question(
+    tmp_path: Path, tickets_spec: ProjectSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("core.serving.log.MAX_INDEXED_IDS", 2)
+    folder = log_folder(tmp_path, "tickets", PREDICTIONS)
+    writer = SegmentWriter(folder, prediction_schema(tickets_spec), flush_seconds=60)
+    for batch in ([0, 1], [2], [3, 4]):
+        writer.append(record(n) for n in batch)
+        writer.flush()
+    assert RequestIdIndex(folder).known(["r-1", "r-2", "r-4", "r-7"]) == {"r-1", "r-2", "r-4"}
 
 
 def test_an_empty_log_reads_as_nothing(tmp_path: Path) -> None:
