@@ -237,7 +237,8 @@ def policy_path(ws: Workspace, project: str) -> Path:
 
 
 def load_policy(ws: Workspace, project: str) -> tuple[dict[str, list[Check]], str]:
-    """The project's policy and where it came from (its file, or ``default policy``)."""
+    """The project's policy and where it came from: its file as the workspace names it
+    (``policies/<project>.yaml``, the same on every machine), or ``default policy``."""
     path = policy_path(ws, project)
     if not path.is_file():
         return default_policy(), "default policy"
@@ -245,7 +246,7 @@ def load_policy(ws: Workspace, project: str) -> tuple[dict[str, list[Check]], st
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise InvalidInput(f"{path.name}: not valid YAML ({exc}).") from exc
-    return parse_policy(data, path.name), str(path)
+    return parse_policy(data, path.name), path.relative_to(ws.root).as_posix()
 
 
 def parse_policy(data: Any, source: str) -> dict[str, list[Check]]:
