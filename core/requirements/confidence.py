@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,15 +26,16 @@ from typing import Any
 import numpy as np
 
 from core.errors import NotFound
-from core.ml.evaluate import expected_calibration_error
 from core.requirements.rules import counts_items, default_min_n, metric_kind
 from core.stats import (
     Interval,
-    bootstrap,
     bootstrap_counts,
     bootstrap_quantile,
+    bootstrap_weights,
     confusion_intervals,
+    interval_of,
     resamples_for,
+    weighted_auc,
     wilson,
 )
 from core.store import BlobStore, Tx
@@ -167,33 +168,72 @@ def figure_intervals(
 def _bootstrapped(
     name: str, y: np.ndarray, probabilities: np.ndarray, classes: Sequence[str]
 ) -> Interval:
-    """AUC, log loss or calibration error re-measured on item resamples (fewer for big samples)."""
-    from sklearn.metrics import log_loss, roc_auc_score
+    """AUC, log loss or calibration error re-measured on item resamples (fewer for big samples):
+    each block of resamples as item weights, in one pass of NumPy (the same figures
+    scikit-learn's metrics give per resample, ~100× sooner)."""
+    n = len(y)
+    if n == 0:
+        return Interval(0, None, None, "bootstrap")
+    measure = _WEIGHTED[name](y, probabilities, len(classes))
+    blocks = bootstrap_weights(n, resamples=min(resamples_for(n), 200))
+    return interval_of(np.concatenate([measure(block) for block in blocks]), n)
 
-    def statistic(picks: np.ndarray) -> float:
-        truth, probs = y[picks], probabilities[picks]
-        if name == "calibration_error":
-            return float(expected_calibration_error(truth, probs))
-        if name == "log_loss":
-            clipped = np.clip(probs, 1e-7, 1)
-            return float(
-                log_loss(
-                    truth, clipped / clipped.sum(axis=1, keepdims=True), labels=range(len(classes))
-                )
+
+Weighted = Callable[[np.ndarray], np.ndarray]
+
+
+def _weighted_log_loss(y: np.ndarray, probabilities: np.ndarray, _: int) -> Weighted:
+    clipped = np.clip(probabilities, 1e-7, 1)
+    normed = clipped / clipped.sum(axis=1, keepdims=True)
+    eps = np.finfo(normed.dtype).eps  # as scikit-learn's log_loss clips
+    loss = -np.log(np.clip(normed[np.arange(len(y)), y], eps, 1 - eps))
+    return lambda weights: weights @ loss / weights.sum(axis=1)
+
+
+def _weighted_calibration_error(y: np.ndarray, probabilities: np.ndarray, _: int) -> Weighted:
+    """``expected_calibration_error`` (10 bins of confidence, (low, high]) with item weights."""
+    confidence = probabilities.max(axis=1)
+    gap = (probabilities.argmax(axis=1) == y) - confidence
+    edges = np.linspace(0, 1, 11)
+    bins = np.searchsorted(edges, confidence, side="left") - 1  # (edges[b], edges[b + 1]]
+    inside = (bins >= 0) & (bins < 10)
+    table = np.zeros((len(y), 10))
+    table[np.flatnonzero(inside), bins[inside]] = gap[inside]
+    return lambda weights: np.abs(weights @ table).sum(axis=1) / weights.sum(axis=1)
+
+
+def _weighted_roc_auc(y: np.ndarray, probabilities: np.ndarray, n_classes: int) -> Weighted:
+    """Binary AUC of the second class, or the one-vs-rest macro AUC over the classes a resample
+    holds (at least three), each resample's scores renormalised over its classes."""
+    if n_classes == 2:
+        return lambda weights: weighted_auc(y == 1, probabilities[:, 1], weights)
+    onehot = np.eye(n_classes)[y]
+
+    def measure(weights: np.ndarray) -> np.ndarray:
+        out = np.full(len(weights), np.nan)
+        held = (weights @ onehot) > 0
+        for present in {tuple(np.flatnonzero(row)) for row in held}:
+            if len(present) < 3:
+                continue
+            rows = np.flatnonzero((held == np.isin(np.arange(n_classes), present)).all(axis=1))
+            columns = list(present)
+            scores = probabilities[:, columns] / np.clip(
+                probabilities[:, columns].sum(axis=1, keepdims=True), 1e-9, None
             )
-        present = sorted(set(truth.tolist()))
-        if len(present) < 2:
-            return float("nan")
-        if len(classes) == 2:
-            return float(roc_auc_score(truth == 1, probs[:, 1]))
-        if len(present) < 3:
-            return float("nan")
-        scores = probs[:, present] / np.clip(
-            probs[:, present].sum(axis=1, keepdims=True), 1e-9, None
-        )
-        return float(roc_auc_score(truth, scores, multi_class="ovr", labels=present))
+            per_class = [
+                weighted_auc(y == c, scores[:, k], weights[rows]) for k, c in enumerate(columns)
+            ]
+            out[rows] = np.mean(per_class, axis=0)
+        return out
 
-    return bootstrap(statistic, len(y), resamples=min(resamples_for(len(y)), 200))
+    return measure
+
+
+_WEIGHTED: dict[str, Callable[[np.ndarray, np.ndarray, int], Weighted]] = {
+    "log_loss": _weighted_log_loss,
+    "calibration_error": _weighted_calibration_error,
+    "roc_auc": _weighted_roc_auc,
+}
 
 
 def _span_f1(correct: float, found: float, gold: float) -> Interval:

@@ -120,3 +120,59 @@ def test_alpha_over_resampled_units_covers_the_alpha_of_the_units() -> None:
     got = stats.bootstrap_units(units, krippendorff_alpha, resamples=200)
     assert alpha is not None and got.lower is not None and got.upper is not None
     assert got.n == 300 and got.lower < alpha < got.upper and got.upper - got.lower < 0.2
+
+
+def _sklearn_statistic(name: str, y: np.ndarray, probs: np.ndarray, picks: np.ndarray) -> float:
+    """The per-resample figure as scikit-learn measures it (what the weighted forms replace)."""
+    from sklearn.metrics import log_loss, roc_auc_score
+
+    from core.ml.evaluate import expected_calibration_error
+
+    truth, p = y[picks], probs[picks]
+    if name == "calibration_error":
+        return float(expected_calibration_error(truth, p))
+    if name == "log_loss":
+        clipped = np.clip(p, 1e-7, 1)
+        normed = clipped / clipped.sum(axis=1, keepdims=True)
+        return float(log_loss(truth, normed, labels=range(p.shape[1])))
+    present = sorted(set(truth.tolist()))
+    if p.shape[1] == 2:
+        return float(roc_auc_score(truth == 1, p[:, 1])) if len(present) == 2 else float("nan")
+    if len(present) < 3:
+        return float("nan")
+    scores = p[:, present] / np.clip(p[:, present].sum(axis=1, keepdims=True), 1e-9, None)
+    return float(roc_auc_score(truth, scores, multi_class="ovr", labels=present))
+
+
+@pytest.mark.parametrize("name", ["roc_auc", "log_loss", "calibration_error"])
+@pytest.mark.parametrize("n_classes", [2, 3, 4])
+def test_weighted_bootstrap_figures_are_scikit_learns_resample_for_resample(
+    name: str, n_classes: int
+) -> None:
+    from core.requirements.confidence import _WEIGHTED
+
+    rng = np.random.default_rng(n_classes)
+    n = 60  # small, so some resamples lack a class (the multiclass AUC then changes its classes)
+    y = rng.integers(0, n_classes, n)
+    y[:2] = n_classes - 1  # the last class is rare
+    y[np.flatnonzero(y == n_classes - 1)[2:]] = 0
+    raw = rng.random((n, n_classes)) + np.eye(n_classes)[y] * rng.random(n)[:, None]
+    probs = np.round(raw / raw.sum(axis=1, keepdims=True), 2)  # rounded: ties in the scores
+    measure = _WEIGHTED[name](y, probs, n_classes)
+    draws = np.random.default_rng(7)
+    picks = [draws.integers(0, n, n) for _ in range(40)]
+    weights = np.stack([np.bincount(p, minlength=n) for p in picks]).astype(float)
+    got = measure(weights)
+    expected = [_sklearn_statistic(name, y, probs, p) for p in picks]
+    assert any(not (y[p] == n_classes - 1).any() for p in picks)  # a class missing: NaN or
+    # (four classes) an AUC over the three left
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_bootstrap_weights_are_the_bootstraps_draws() -> None:
+    data = np.random.default_rng(3).normal(size=37)
+    reference = stats.bootstrap_mean(data, resamples=120)
+    blocks = list(stats.bootstrap_weights(len(data), resamples=120, chunk=50))
+    assert [len(b) for b in blocks] == [50, 50, 20]
+    means = np.concatenate([b @ data / len(data) for b in blocks])
+    assert stats.interval_of(means, len(data)) == reference
