@@ -6,6 +6,7 @@ import contextlib
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,7 @@ import duckdb
 import pytest
 
 from core.errors import CoreError, SchemaError, WorkspaceBusy
-from core.store import Workspace
+from core.store import Workspace, engine
 from core.store.connection import DB_FILE
 from core.store.migrations import latest_version, migrations
 
@@ -110,6 +111,38 @@ def test_waits_for_a_short_holder_instead_of_failing(tmp_path: Path) -> None:
     ws = Workspace.open(tmp_path / "ws", busy_timeout=10)
     assert count(ws, "artifacts") == 0
     holder.wait()
+
+
+def test_a_waiter_polls_the_side_lock_often_enough_to_start_soon_after_its_release(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A labeling call waiting behind a writer's batch starts within a few ms of its end (issue
+    18): the waiter's pauses between two tries stay short however long it waits."""
+    path = tmp_path / engine.LOCK_FILE
+    holder, waiter = engine.FileLock(path), engine.FileLock(path)
+    pauses: list[float] = []
+    sleep = time.sleep
+
+    def recorded(seconds: float) -> None:
+        if threading.current_thread().name == "waiter":
+            pauses.append(seconds)
+        sleep(seconds)
+
+    monkeypatch.setattr(engine.time, "sleep", recorded)
+    holder.acquire(1)
+    got: list[float] = []
+    thread = threading.Thread(
+        target=lambda: (waiter.acquire(10), got.append(time.monotonic())), name="waiter"
+    )
+    thread.start()
+    sleep(0.3)
+    released = time.monotonic()
+    holder.release()
+    thread.join(10)
+    waiter.release()
+    assert got and got[0] >= released
+    assert len(pauses) > 10
+    assert max(pauses) <= 1.5 * engine.LOCK_POLL_MAX_SECONDS <= 0.003
 
 
 def test_missing_workspace_says_how_to_make_one(tmp_path: Path) -> None:
