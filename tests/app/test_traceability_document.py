@@ -7,36 +7,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from core.actor import Actor
-from core.api import Client
-from tests.app.conftest import MAIN, sign_in
-from tests.conftest import ROOT
-from tests.core.test_reqif_tools import run_tool
-
-PAGE = "views/traceability.py"
+from tests.app.traceability_support import imported_doors, open_tab
 
 
 @pytest.fixture
 def imported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A workspace (no accounts) whose tickets project imported a DOORS-shaped export."""
-    api = Client(tmp_path / "ws", Actor("admin", "test"))
-    api.init()
-    api.projects.create(ROOT / "tests" / "fixtures" / "tickets.yaml")
-    module = tmp_path / "module.reqif"
-    run_tool("doors", str(module))
-    api.requirements.import_file(module, project="tickets")
-    monkeypatch.setenv("LOOPLINE_WORKSPACE", str(tmp_path / "ws"))
-    return tmp_path / "ws"
+    return imported_doors(tmp_path, monkeypatch)
 
 
 def test_the_document_and_the_tool_attributes_show(imported: Path) -> None:
-    at = sign_in(AppTest.from_file(MAIN, default_timeout=120), "admin")
-    at.switch_page(PAGE).run()
-    at.session_state["traceability.tab"] = "Document"  # only the open tab runs
-    at.run()
-    assert not at.exception, at.exception
+    at = open_tab("Document")
     shown = [m.value for m in at.markdown]
     assert "#### 1 Stakeholder needs" in shown and "#### 2 Model requirements" in shown
     assert (

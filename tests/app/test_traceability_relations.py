@@ -9,22 +9,14 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app.conftest import MAIN, sign_in
-from tests.core.reqif_support import PROJECT, new_client, run_tool
-
-PAGE = "views/traceability.py"
+from tests.app.traceability_support import imported_doors, open_tab
 
 
 @pytest.fixture
 def imported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A workspace (no accounts) whose tickets project imported a DOORS-shaped export with an
     ML requirement refining another, "see also" and "conflicts with" relations."""
-    api = new_client(tmp_path / "ws")
-    module = tmp_path / "module.reqif"
-    run_tool("doors", str(module), "{}", "refined")
-    api.requirements.import_file(module, project=PROJECT)
-    monkeypatch.setenv("LOOPLINE_WORKSPACE", str(tmp_path / "ws"))
-    return tmp_path / "ws"
+    return imported_doors(tmp_path, monkeypatch, "{}", "refined")
 
 
 def _related(at: AppTest, requirement: str) -> list[tuple[str, str, str]]:
@@ -35,11 +27,7 @@ def _related(at: AppTest, requirement: str) -> list[tuple[str, str, str]]:
 
 
 def test_the_evidence_tab_shows_other_relations_both_ways(imported: Path) -> None:
-    at = sign_in(AppTest.from_file(MAIN, default_timeout=120), "admin")
-    at.switch_page(PAGE).run()
-    at.session_state["traceability.tab"] = "Evidence"  # only the open tab runs
-    at.run()
-    assert not at.exception, at.exception
+    at = open_tab("Evidence")
     assert _related(at, "STK-102") == [
         ("see also", "STK-102 → STK-101", "STK-101 · Replies are sorted"),
         ("conflicts with", "MLR-202 → STK-102", "MLR-202 · Precision on German replies"),
