@@ -22,7 +22,7 @@ from core.projects.service import get_project
 from core.projects.spec import ProjectSpec
 from core.registry.service import find_alias
 from core.spans.detect import Span
-from core.stats import Interval, bootstrap, f1_of
+from core.stats import Interval, bootstrap_weights, f1_of, interval_of
 from core.store import Workspace
 
 KEY_METRICS = (
@@ -371,22 +371,83 @@ def paired_differences(
     truth: np.ndarray, a: np.ndarray, b: np.ndarray, classes: Sequence[str]
 ) -> list[tuple[str, Interval, float]]:
     """(metric, interval, delta) of ``a``'s metric minus ``b``'s, for accuracy, macro F1 and each
-    class's precision, recall and F1, from predictions of the same items (paired bootstrap)."""
+    class's precision, recall and F1, from predictions of the same items (paired bootstrap).
+
+    Every metric is measured on the same resamples (those :func:`~core.stats.bootstrap` draws):
+    each block of them as item weights, both models' confusion tables for the whole block in
+    one product (weights × one-hot cell of each item), then every metric from those tables at
+    once (the figures ``confusion_metrics`` gives per table, to the last bit)."""
     k = len(classes)
     truth = np.asarray(truth, dtype=int)
+    n = len(truth)
+    # each item's cell in a's table, then in b's (of the 2k² cells of both tables)
+    cells = np.stack(
+        [truth * k + np.asarray(a, dtype=int), k * k + truth * k + np.asarray(b, dtype=int)]
+    )
+    count = _cell_counts(cells, 2 * k * k)
 
-    def table(predicted: np.ndarray, picks: np.ndarray) -> np.ndarray:
-        counts = np.bincount(truth[picks] * k + predicted[picks], minlength=k * k)
-        return counts.reshape(k, k).astype(float)
+    def differences(weights: np.ndarray) -> dict[str, np.ndarray]:
+        tables = count(weights).reshape(len(weights), 2, k, k)
+        own, other = table_metrics(tables[:, 0], classes), table_metrics(tables[:, 1], classes)
+        return {metric: own[metric] - other[metric] for metric in own}
 
-    everything = np.arange(len(truth))
-    out = []
-    for metric, of in confusion_metrics(classes).items():
+    delta = differences(np.ones((1, n)))
+    if n:
+        blocks = [differences(w) for w in bootstrap_weights(n)]
+        values = {m: np.concatenate([block[m] for block in blocks]) for m in delta}
+    return [
+        (
+            metric,
+            interval_of(values[metric], n) if n else Interval(n, None, None, "bootstrap"),
+            float(delta[metric][0]),
+        )
+        for metric in delta
+    ]
 
-        def difference(picks: np.ndarray, of: Callable[[np.ndarray], float] = of) -> float:
-            return of(table(a, picks)) - of(table(b, picks))
 
-        out.append((metric, bootstrap(difference, len(truth)), difference(everything)))
+ONE_HOT_LIMIT = 4_000_000  # entries of the items' one-hot cell matrix (32 MB) at most
+
+
+def _cell_counts(cells: np.ndarray, size: int) -> Callable[[np.ndarray], np.ndarray]:
+    """Per row of item weights (R × n), the weighted count of each of ``size`` cells, given
+    each item's cells (one row of ``cells`` per table): weights @ the items' one-hot cells, or
+    (when that matrix would pass ONE_HOT_LIMIT, many classes) a weighted bincount per row.
+    The counts are whole numbers summed exactly either way."""
+    n = cells.shape[1]
+    if n * size <= ONE_HOT_LIMIT:
+        onehot = np.zeros((n, size))
+        for row in cells:
+            onehot[np.arange(n), row] = 1.0
+        return lambda weights: weights @ onehot
+    every = cells.ravel()
+    return lambda weights: np.stack(
+        [np.bincount(every, weights=np.tile(w, len(cells)), minlength=size) for w in weights]
+    )
+
+
+def table_metrics(tables: np.ndarray, classes: Sequence[str]) -> dict[str, np.ndarray]:
+    """``confusion_metrics`` of a stack of confusion tables (R × k × k, rows true, columns
+    predicted) at once: metric name -> R values, the same figures to the last bit (the same
+    divisions of the same counts, 0 where undefined, macro F1 the mean over every class)."""
+    tp = np.diagonal(tables, axis1=1, axis2=2)  # R × k
+    actual, predicted = tables.sum(axis=2), tables.sum(axis=1)
+    f1 = _ratios(2 * tp, 2 * tp + (actual + predicted - 2 * tp))  # as f1_of: 2tp / (2tp + wrong)
+    out = {
+        "accuracy": _ratios(tp.sum(axis=1), tables.sum(axis=(1, 2))),
+        "f1_macro": np.ascontiguousarray(f1).mean(axis=1),
+    }
+    precision, recall = _ratios(tp, predicted), _ratios(tp, actual)
+    for i, name in enumerate(classes):
+        out[f"precision.{name}"] = precision[:, i]
+        out[f"recall.{name}"] = recall[:, i]
+        out[f"f1.{name}"] = f1[:, i]
+    return out
+
+
+def _ratios(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
+    """``top / bottom`` elementwise, 0 where ``bottom`` is 0 (as ``_ratio``)."""
+    out = np.zeros(np.broadcast(top, bottom).shape)
+    np.divide(top, bottom, out=out, where=bottom != 0)
     return out
 
 
