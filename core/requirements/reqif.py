@@ -32,7 +32,13 @@ from core.requirements.models import (
     system_tree,
 )
 from core.requirements.parse import default_category
-from core.requirements.reqif_schema import OWN_OBJECT_TYPES, ToolSchema, attributes_xml
+from core.requirements.reqif_schema import (
+    OWN_OBJECT_TYPES,
+    OWN_RELATION_TYPE,
+    ToolSchema,
+    attributes_xml,
+    value_xml,
+)
 from core.store import utcnow
 
 NAMESPACE = "http://www.omg.org/spec/ReqIF/20110401/reqif.xsd"
@@ -145,6 +151,7 @@ class Definition:
     datatype: str | None = None  # the tool's datatype it refers to (None: Loopline's)
     refs: dict[str, str] = field(default_factory=dict)  # the tool's enum values: name → id
     attrs: dict[str, str] = field(default_factory=dict)  # the tool's other XML attributes
+    default: dict[str, Any] | None = None  # the tool's DEFAULT-VALUE (``reqif_read._raw_value``)
 
     def enum_ref(self, name: str) -> str:
         if self.datatype is not None:
@@ -238,7 +245,7 @@ def to_reqif(
         *structure.objects(context),
         "      </SPEC-OBJECTS>",
         "      <SPEC-RELATIONS>",
-        *(line for item in chosen for line in _relations(project, item, refs, kinds, stamp)),
+        *(line for item in chosen for line in _relations(project, item, refs, kinds, stamp, tool)),
         "      </SPEC-RELATIONS>",
         *structure.specifications(stamp),
         "    </REQ-IF-CONTENT>",
@@ -357,6 +364,13 @@ def _tool_definitions(
 ) -> dict[str, Definition]:
     """The attribute definitions of the tool's object type ``named``, as the tool defined them."""
     kept = tool.object_type(name=named) if tool is not None and named else None
+    return _kept_definitions(tool, kept, keys)
+
+
+def _kept_definitions(
+    tool: ToolSchema | None, kept: Mapping[str, Any] | None, keys: Sequence[str]
+) -> dict[str, Definition]:
+    """A kept object or specification type's attribute definitions, by long name."""
     out: dict[str, Definition] = {}
     for given in kept["attributes"] if kept else []:
         attrs = dict(given["attrs"])
@@ -374,6 +388,7 @@ def _tool_definitions(
             datatype=given["datatype"],
             refs=tool.enum_refs(given["datatype"]) if tool is not None else {},
             attrs={k: v for k, v in attrs.items() if k != "MULTI-VALUED"},
+            default=given.get("default"),
         )
     return out
 
@@ -592,7 +607,7 @@ def _datatypes(context: _Context, types: Iterable[Sequence[Definition]]) -> list
     return [*out, "      </DATATYPES>"]
 
 
-DERIVED = "RT-derived"  # Loopline's "derived from" relation type
+DERIVED = OWN_RELATION_TYPE  # Loopline's "derived from" relation type
 
 
 def _relation_types(items: Sequence[Requirement], tool: ToolSchema) -> dict[str, str]:
@@ -653,8 +668,33 @@ def _spec_types(
         ),
         "          </SPEC-ATTRIBUTES>",
         "        </SPECIFICATION-TYPE>",
+        *(line for kept in structure.spec_types() for line in _specification_type(kept, context)),
         "      </SPEC-TYPES>",
     ]
+
+
+def _specification_type(kept: SpecType, context: _Context) -> list[str]:
+    """A tool's SPECIFICATION-TYPE as it defined it, with Loopline's project attribute."""
+    attrs = {k: v for k, v in kept.attrs.items() if k != "IDENTIFIER"}
+    return [
+        f"        <SPECIFICATION-TYPE IDENTIFIER={quoteattr(kept.ident)}"
+        f"{attributes_xml(attrs)} {context.stamp}>",
+        "          <SPEC-ATTRIBUTES>",
+        *(line for d in kept.definitions for line in _attribute_definition(d, context)),
+        "          </SPEC-ATTRIBUTES>",
+        "        </SPECIFICATION-TYPE>",
+    ]
+
+
+@dataclass(frozen=True)
+class SpecType:
+    """A tool's specification type written back: its identifier, XML attributes and
+    attribute definitions (the tool's, then Loopline.Project under ``project``)."""
+
+    ident: str
+    attrs: dict[str, str]
+    definitions: list[Definition]
+    project: str
 
 
 def _attribute_definition(d: Definition, context: _Context) -> list[str]:
@@ -664,9 +704,13 @@ def _attribute_definition(d: Definition, context: _Context) -> list[str]:
         d.own_datatype()  # (a datatype the tool's file did not define)
     datatype = d.datatype or (f"DT-{d.ident}" if kind == "ENUMERATION" else context.own[kind])
     multi = f' MULTI-VALUED="{"true" if d.multi else "false"}"' if kind == "ENUMERATION" else ""
+    default = []
+    if d.default is not None and d.default.get("kind") == kind and d.datatype is not None:
+        default = [f"              <DEFAULT-VALUE>{value_xml(d.default, d.ident)}</DEFAULT-VALUE>"]
     return [
         f"            <ATTRIBUTE-DEFINITION-{kind} IDENTIFIER={quoteattr(d.ident)} "
         f"LONG-NAME={quoteattr(d.name)}{multi}{attributes_xml(d.attrs)} {context.stamp}>",
+        *default,
         f"              <TYPE><DATATYPE-DEFINITION-{kind}-REF>{escape(datatype)}"
         f"</DATATYPE-DEFINITION-{kind}-REF></TYPE>",
         f"            </ATTRIBUTE-DEFINITION-{kind}>",
@@ -762,30 +806,39 @@ def _relations(
     refs: Mapping[str, str],
     relation_types: Mapping[str, str],
     stamp: str,
+    tool: ToolSchema = ToolSchema(),
 ) -> list[str]:
-    """A "derived from" relation from ``item`` to each requirement it is derived from (an ML
-    requirement's system or ML requirements, a system requirement's parents), then its other
-    relations under their own types (a target no longer in the set left out)."""
+    """A derivation from ``item`` to each requirement it is derived from (an ML requirement's
+    system or ML requirements, a system requirement's parents), under the relation type the
+    tool gave it as (its only type meaning derivation for a link added since, else "derived
+    from"), then its other relations under their own types (a target no longer in the set
+    left out)."""
     out: list[str] = []
-    links = [
-        ("RT-derived", t, _ident("rel", project, item.requirement_id, t)) for t in item.parents
-    ]
+    links = []
+    for t in item.parents:
+        kind, backwards = tool.derivation_type(item.requirement_id, t) or (DERIVED, False)
+        if kind not in relation_types.values():
+            kind, backwards = DERIVED, False  # (a type not written: no NCName identifier)
+        links.append((kind, t, _ident("rel", project, item.requirement_id, t), backwards))
     links += [
         (
             relation_types[str(r["type"])],
             str(r["target"]),
             _ident("rel", project, item.requirement_id, str(number), str(r["target"])),
+            False,
         )
         for number, r in enumerate(item.relations)
     ]
-    for kind, target, ident in links:
+    for kind, target, ident, backwards in links:
         if target not in refs:
             continue
+        ends = (refs[target], refs[item.requirement_id]) if backwards else None
+        source, dest = ends or (refs[item.requirement_id], refs[target])
         out += [
             f"        <SPEC-RELATION IDENTIFIER={quoteattr(ident)} {stamp}>",
-            f"          <TYPE><SPEC-RELATION-TYPE-REF>{kind}</SPEC-RELATION-TYPE-REF></TYPE>",
-            f"          <SOURCE><SPEC-OBJECT-REF>{refs[item.requirement_id]}</SPEC-OBJECT-REF></SOURCE>",
-            f"          <TARGET><SPEC-OBJECT-REF>{refs[target]}</SPEC-OBJECT-REF></TARGET>",
+            f"          <TYPE><SPEC-RELATION-TYPE-REF>{escape(kind)}</SPEC-RELATION-TYPE-REF></TYPE>",
+            f"          <SOURCE><SPEC-OBJECT-REF>{source}</SPEC-OBJECT-REF></SOURCE>",
+            f"          <TARGET><SPEC-OBJECT-REF>{dest}</SPEC-OBJECT-REF></TARGET>",
             "        </SPEC-RELATION>",
         ]
     return out
@@ -812,7 +865,7 @@ class _Structure:
         self.tool = tool
         self.written = dict(written or {})  # the requirements' object types
         self.nodes: dict[str, DocumentNode] = {}  # IDENTIFIER → a section or text node
-        used = set(refs.values())
+        used = self.used = set(refs.values())
         by_tool = {r.external_id: r.requirement_id for r in items if r.external_id}
         self.specs: dict[str, Tree] = {}
         placed: set[str] = set()
@@ -917,17 +970,57 @@ class _Structure:
             out += _spec_object(ident, key[0], values, context, tool_id)
         return out
 
+    def spec_types(self) -> list[SpecType]:
+        """The tool's specification types the document's specifications were of (each with
+        every attribute definition it had, and Loopline.Project)."""
+        out: dict[str, SpecType] = {}
+        for name in self.specs:
+            kept = self.tool.specifications.get(name)
+            found = self.tool.specification_type(kept["type"]) if kept else None
+            if found is None or not _NCNAME.match(str(found["attrs"].get("IDENTIFIER", ""))):
+                continue
+            ident = str(found["attrs"]["IDENTIFIER"])
+            if ident in out or ident in ("SPT-set", *OWN_OBJECT_TYPES):
+                continue
+            project = _ident(f"spec.{len(out)}", "project")
+            definitions = list(_kept_definitions(self.tool, found, ()).values())
+            definitions.append(Definition("Loopline.Project", "STRING", project, None, False))
+            out[ident] = SpecType(ident, dict(found["attrs"]), definitions, project)
+        return list(out.values())
+
     def specifications(self, stamp: str) -> list[str]:
         out = ["      <SPECIFICATIONS>"]
         counter = iter(range(1 << 30))
+        types = {t.ident: t for t in self.spec_types()}
+        taken = self.used | self.tool.identifiers()
         for number, (name, tree) in enumerate(self.specs.items()):
             ident = _ident("spec", self.project, *([str(number)] if number else []))
+            kept = self.tool.specifications.get(name) or {}
+            kind = types.get(str(kept.get("type")))
+            values = ["            " + _attribute_value("STRING", self.project, "A-project")]
+            attrs: dict[str, str] = {}
+            if kind is not None:
+                attrs = {k: v for k, v in kept["attrs"].items() if k not in ("LONG-NAME",)}
+                theirs = attrs.pop("IDENTIFIER", "")
+                ident = theirs if _NCNAME.match(theirs) and theirs not in taken else ident
+                known = {d.ident: d.kind for d in kind.definitions}
+                values = [
+                    "            " + value_xml(raw, definition)
+                    for definition, raw in kept["values"].items()
+                    if known.get(definition) == raw.get("kind")
+                ]
+                values.append(
+                    "            " + _attribute_value("STRING", self.project, kind.project)
+                )
+            taken.add(ident)
             out += [
-                f"        <SPECIFICATION IDENTIFIER={quoteattr(ident)} LONG-NAME={quoteattr(name)} {stamp}>",
+                f"        <SPECIFICATION IDENTIFIER={quoteattr(ident)} LONG-NAME={quoteattr(name)}"
+                f"{attributes_xml(attrs)} {stamp}>",
                 "          <VALUES>",
-                "            " + _attribute_value("STRING", self.project, "A-project"),
+                *values,
                 "          </VALUES>",
-                "          <TYPE><SPECIFICATION-TYPE-REF>SPT-set</SPECIFICATION-TYPE-REF></TYPE>",
+                "          <TYPE><SPECIFICATION-TYPE-REF>"
+                f"{escape(kind.ident if kind else 'SPT-set')}</SPECIFICATION-TYPE-REF></TYPE>",
             ]
             if tree:
                 out += [

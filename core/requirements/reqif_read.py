@@ -43,6 +43,7 @@ from core.requirements.reqif import (
 from core.requirements.reqif_map import NO_MAPPING, ReqifMapping
 from core.requirements.reqif_schema import (
     OWN_OBJECT_TYPES,
+    OWN_SPECIFICATION_TYPES,
     ToolSchema,
     is_own_datatype,
     is_own_definition,
@@ -291,7 +292,8 @@ def read_reqif(
         i: _kind(o, _context(places.get(i, ()), objects, mapping), mapping)
         for i, o in objects.items()
     }
-    links = relations(content, types, objects, kinds, mapping, source)
+    parsed = Parsed(content, types, objects, kinds, mapping, source)
+    links = relations(parsed)
     chosen = project or mapping.project or _project_value(content, types.definitions) or ""
     if not chosen:
         raise InvalidInput(
@@ -310,26 +312,36 @@ def read_reqif(
         items = [_own(item, objects, written) for item in items]
     nodes = _nodes(content, objects, kinds, ids, chosen, mapping)
     tool = "; ".join(sorted(tools)) or None
-    schema = tool_schema(content, objects, kinds, mapping, own=own)
+    schema = tool_schema(parsed, links, ids, own=own)
     return ReqifDocument(
         chosen, items, [replace(n, tool=tool) for n in nodes], schema.as_json() if schema else None
     )
 
 
+@dataclass(frozen=True)
+class Parsed:
+    """One file as read so far: its content, what its SPEC-TYPES define, its objects and what
+    each is (section, text, system, ml), the mapping and the file's name for messages."""
+
+    content: Node
+    types: SpecTypes
+    objects: Mapping[str, SpecObject]
+    kinds: Mapping[str, str]
+    mapping: ReqifMapping
+    source: str
+
+
 def tool_schema(
-    content: Node,
-    objects: Mapping[str, SpecObject],
-    kinds: Mapping[str, str],
-    mapping: ReqifMapping,
-    *,
-    own: bool,
+    parsed: Parsed, links: Relations, ids: Mapping[str, str], *, own: bool
 ) -> ToolSchema:
     """The tool's definitions, kept for the way back (``reqif_schema``). In Loopline's own
-    export, only what a tool defined: the object types but Loopline's own, their attribute
-    definitions but those of Loopline's fields, the datatypes those refer to and those no
-    attribute uses but Loopline's own."""
+    export, only what a tool defined: the object and specification types but Loopline's own,
+    their attribute definitions but those of Loopline's fields, the datatypes those refer to
+    and those no attribute uses but Loopline's own."""
+    content, objects, kinds, mapping = parsed.content, parsed.objects, parsed.kinds, parsed.mapping
     holder = content.find("SPEC-TYPES")
     object_types: list[dict[str, Any]] = []
+    spec_types: list[dict[str, Any]] = []
     relation_types: list[dict[str, Any]] = []
     for node in holder.children if holder else []:
         ident = node.attrs.get("IDENTIFIER", "")
@@ -338,26 +350,11 @@ def tool_schema(
         if node.tag == "SPEC-RELATION-TYPE":
             name = node.attrs.get("LONG-NAME", ident)
             relation_types.append({"attrs": _kept(node), "meaning": mapping.relation(name)})
-        if node.tag != "SPEC-OBJECT-TYPE" or (own and ident in OWN_OBJECT_TYPES):
-            continue
-        attributes = node.find("SPEC-ATTRIBUTES")
-        object_types.append(
-            {
-                "attrs": _kept(node),
-                "attributes": [
-                    {
-                        "kind": d.tag[len("ATTRIBUTE-DEFINITION-") :],
-                        "attrs": _kept(d),
-                        "datatype": d.ref("TYPE") or "",
-                    }
-                    for d in (attributes.children if attributes else [])
-                    if d.tag[len("ATTRIBUTE-DEFINITION-") :] in REQIF_TYPES
-                    and d.attrs.get("IDENTIFIER", "").strip()
-                    and not (own and is_own_definition(d.attrs["IDENTIFIER"]))
-                ],
-            }
-        )
-    used = {a["datatype"] for t in object_types for a in t["attributes"]}
+        if node.tag == "SPEC-OBJECT-TYPE" and not (own and ident in OWN_OBJECT_TYPES):
+            object_types.append({"attrs": _kept(node), "attributes": _definitions(node, own)})
+        elif node.tag == "SPECIFICATION-TYPE" and not (own and ident in OWN_SPECIFICATION_TYPES):
+            spec_types.append({"attrs": _kept(node), "attributes": _definitions(node, own)})
+    used = {a["datatype"] for t in (*object_types, *spec_types) for a in t["attributes"]}
     datatypes = [
         _datatype(node)
         for node in _children(content, "DATATYPES")
@@ -369,7 +366,19 @@ def tool_schema(
             or not is_own_datatype(node.attrs.get("IDENTIFIER", ""))
         )
     ]
-    found = ToolSchema(datatypes, object_types, relation_types if object_types else [])
+    found = ToolSchema(
+        datatypes,
+        object_types,
+        relation_types if object_types else [],
+        specification_types=spec_types,
+        specifications=_specifications(content, spec_types, own),
+        derivations={
+            ids[child]: {ids[parent]: kind for parent, kind in parents.items()}
+            for child, parents in links.kinds.items()
+        }
+        if object_types
+        else {},
+    )
     if not found:
         return found
     tool_types = {str(t["attrs"].get("IDENTIFIER")) for t in object_types}
@@ -391,6 +400,62 @@ def tool_schema(
         if originals:
             found.xhtml[ident] = originals
     return found
+
+
+def _definitions(node: Node, own: bool) -> list[dict[str, Any]]:
+    """A type's attribute definitions in order: kind, XML attributes, the datatype it refers
+    to and its DEFAULT-VALUE (when it has one); in Loopline's own export, only a tool's."""
+    holder = node.find("SPEC-ATTRIBUTES")
+    out: list[dict[str, Any]] = []
+    for d in holder.children if holder else []:
+        kind = d.tag[len("ATTRIBUTE-DEFINITION-") :]
+        ident = d.attrs.get("IDENTIFIER", "")
+        if kind not in REQIF_TYPES or not ident.strip() or (own and is_own_definition(ident)):
+            continue
+        found: dict[str, Any] = {"kind": kind, "attrs": _kept(d), "datatype": d.ref("TYPE") or ""}
+        default = d.find("DEFAULT-VALUE")
+        value = next(iter(default.children), None) if default is not None else None
+        if value is not None and value.tag.startswith("ATTRIBUTE-VALUE-"):
+            found["default"] = _raw_value(value)
+        out.append(found)
+    return out
+
+
+def _raw_value(value: Node) -> dict[str, Any]:
+    """An ATTRIBUTE-VALUE as written (``reqif_schema.value_xml`` writes it back): its kind,
+    THE-VALUE, an enumeration's value identifiers or XHTML markup."""
+    kind = value.tag[len("ATTRIBUTE-VALUE-") :]
+    if kind == "XHTML":
+        holder = value.find("THE-VALUE")
+        return {"kind": kind, "xhtml": holder.markup() if holder is not None else ""}
+    if kind == "ENUMERATION":
+        holder = value.find("VALUES")
+        return {"kind": kind, "refs": [c.content() for c in holder.children] if holder else []}
+    return {"kind": kind, "value": value.attrs.get("THE-VALUE", "")}
+
+
+def _specifications(
+    content: Node, spec_types: list[dict[str, Any]], own: bool
+) -> dict[str, dict[str, Any]]:
+    """Each SPECIFICATION of a kept specification type, by its name (as ``DocumentNode``
+    names it): its XML attributes, type and values by attribute definition (but Loopline's)."""
+    kept = {str(t["attrs"].get("IDENTIFIER")) for t in spec_types}
+    out: dict[str, dict[str, Any]] = {}
+    for spec in _children(content, "SPECIFICATIONS"):
+        kind = spec.ref("TYPE") or ""
+        if spec.tag != "SPECIFICATION" or kind not in kept:
+            continue
+        holder = spec.find("VALUES")
+        values = {
+            str(v.ref("DEFINITION")): _raw_value(v)
+            for v in (holder.children if holder else [])
+            if v.tag.startswith("ATTRIBUTE-VALUE-")
+            and v.ref("DEFINITION")
+            and not (own and is_own_definition(str(v.ref("DEFINITION"))))
+        }
+        name = spec.attrs.get("LONG-NAME") or spec.attrs.get("IDENTIFIER", "")
+        out.setdefault(name, {"attrs": _kept(spec), "type": kind, "values": values})
+    return out
 
 
 def _children(content: Node, tag: str) -> list[Node]:
@@ -630,34 +695,32 @@ def _is_heading(found: SpecObject, mapping: ReqifMapping) -> bool:
 @dataclass(frozen=True)
 class Relations:
     """What the SPEC-RELATIONs between requirements say: object → the objects it is derived from
-    (by the relation types that mean derivation), and object → (relation type name, target
-    object) of the others ("see also", "verifies", "conflicts with"), but types the mapping
-    says to ignore."""
+    (by the relation types that mean derivation) and the relation type each link came as
+    (``kinds``: object → object derived from → the type's IDENTIFIER), and object → (relation
+    type name, target object) of the others ("see also", "verifies", "conflicts with"), but
+    types the mapping says to ignore."""
 
     derived: dict[str, list[str]]
     others: dict[str, list[tuple[str, str]]]
+    kinds: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
-def relations(
-    content: Node,
-    types: SpecTypes,
-    objects: Mapping[str, SpecObject],
-    kinds: Mapping[str, str],
-    mapping: ReqifMapping,
-    source: str,
-) -> Relations:
+def relations(parsed: Parsed) -> Relations:
     """Every SPEC-RELATION read once: both ends checked, then a derivation or another relation
     (both ends requirements)."""
     found = Relations({}, {})
-    holder = content.find("SPEC-RELATIONS")
+    kinds, mapping = parsed.kinds, parsed.mapping
+    holder = parsed.content.find("SPEC-RELATIONS")
     for node in holder.all("SPEC-RELATION") if holder else []:
-        name = types.relations.get(node.ref("TYPE") or "", "")
+        kind = node.ref("TYPE") or ""
+        name = parsed.types.relations.get(kind, "")
         meaning = mapping.relation(name)
         src, dst = node.ref("SOURCE"), node.ref("TARGET")
         for end, ref in (("SOURCE", src), ("TARGET", dst)):
-            if ref not in objects:
+            if ref not in parsed.objects:
                 raise InvalidInput(
-                    f"{source}: {node.where()}: its {end} refers to unknown SPEC-OBJECT {ref!r}."
+                    f"{parsed.source}: {node.where()}: its {end} refers to unknown SPEC-OBJECT "
+                    f"{ref!r}."
                 )
         src, dst = str(src), str(dst)
         if not {kinds[src], kinds[dst]} <= {"system", "ml"}:
@@ -667,6 +730,7 @@ def relations(
             parents = found.derived.setdefault(child, [])
             if parent not in parents:
                 parents.append(parent)
+                found.kinds.setdefault(child, {})[parent] = kind
         elif not mapping.ignores(name) and (name, dst) not in found.others.get(src, []):
             found.others.setdefault(src, []).append((name, dst))
     return found

@@ -1,4 +1,5 @@
-"""What the ReqIF tests share (test_reqif_tools, test_reqif_roundtrip, test_reqif_schema):
+"""What the ReqIF tests share (test_reqif_tools, test_reqif_roundtrip, test_reqif_schema,
+test_reqif_spec_types):
 a workspace with the tickets project, StrictDoc and the `reqif` library run in their own venv
 (tests/tools/.venv-reqif, built once from tests/tools/requirements-reqif.txt), and reading a
 set back by id."""
@@ -54,6 +55,11 @@ def run_tool(*args: str) -> dict[str, Any]:
 def schema_tool(*args: str) -> dict[str, Any]:
     """tests/tools/reqif_schema_tool.py (a Polarion-shaped file, every definition read back)."""
     return _json_of("reqif_schema_tool.py", *args)
+
+
+def spec_tool(*args: str) -> dict[str, Any]:
+    """tests/tools/reqif_spec_tool.py (specification types, default values, derivation types)."""
+    return _json_of("reqif_spec_tool.py", *args)
 
 
 def strictdoc(*args: str) -> None:

@@ -249,7 +249,7 @@ def test_exports_are_read_by_strictdoc_and_the_reqif_library_and_valid(
             "Every ticket reaches the team that can solve it.\nWrongly routed tickets are rare."
         )
         assert ids["SYS-2"]["values"]["ReqIF.Name"] == "Mail tickets too"
-        assert sorted(r[0] for r in read["relations"]) == ["derived from"] * 3
+        assert sorted(r[0] for r in read["relations"]) == ["Parent"] * 3  # StrictDoc's type
         assert all(v != "" for o in read["objects"].values() for v in o["values"].values())
         out = tmp_path / f"sdoc-{name}"
         strictdoc("convert", str(path), str(out))
