@@ -12,6 +12,7 @@ from typing import Any
 from core.accounts.access import readable
 from core.projects.service import get_project
 from core.requirements.models import DocumentNode
+from core.requirements.reqif_schema import meaning
 from core.store import Tx, Workspace
 
 COLUMNS = (
@@ -79,8 +80,9 @@ def insert_schema(tx: Tx, project: str, set_version: int, schema: Mapping[str, A
 
 
 def schema_changed(tx: Tx, project: str, schema: Mapping[str, Any] | None) -> bool:
-    """Does ``schema`` differ from the tool's definitions last kept for ``project``?"""
-    return bool(schema) and _last_schema(tx, project) != dict(schema or {})
+    """Does ``schema`` say something else than the tool's definitions last kept for ``project``
+    (by meaning: identifiers a tool generates anew on each export aside)?"""
+    return bool(schema) and meaning(_last_schema(tx, project)) != meaning(schema)
 
 
 def _last_schema(tx: Tx, project: str) -> dict[str, Any] | None:
