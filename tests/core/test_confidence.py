@@ -176,3 +176,32 @@ def test_bootstrap_weights_are_the_bootstraps_draws() -> None:
     assert [len(b) for b in blocks] == [50, 50, 20]
     means = np.concatenate([b @ data / len(data) for b in blocks])
     assert stats.interval_of(means, len(data)) == reference
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        [[50, 3, 2], [4, 30, 6], [1, 2, 9]],
+        [[5, 0, 0], [0, 0, 0], [1, 0, 2]],  # a class neither true nor predicted
+        [[1, 0], [0, 0]],  # tiny: many draws lack the second class
+    ],
+)
+def test_confusion_f1_intervals_are_the_table_bootstrap_of_f1(table: list[list[int]]) -> None:
+    confusion = np.asarray(table, dtype=float)
+    names = [f"c{i}" for i in range(len(table))]
+    got = stats.confusion_intervals(confusion, names)
+    for index, name in enumerate(names):
+        if f"f1.{name}" in got:
+            expected = stats.bootstrap_counts(
+                confusion, lambda t, i=index: stats.f1_of(t, i), resamples=400
+            )
+            assert _same(got[f"f1.{name}"], expected)
+    assert _same(
+        got["f1_macro"], stats.bootstrap_counts(confusion, stats.f1_macro_of, resamples=400)
+    )
+
+
+def _same(a: stats.Interval, b: stats.Interval) -> bool:
+    ends = [(a.lower, b.lower), (a.upper, b.upper)]
+    close = all(x == y or (x is not None and y is not None and abs(x - y) < 1e-12) for x, y in ends)
+    return close and (a.n, a.method) == (b.n, b.method)
