@@ -8,6 +8,7 @@ then log the same parameters, metrics and files (``Fitted.params``/``metrics``/`
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -34,7 +35,7 @@ class Fitted:
 
     def files(self) -> dict[str, bytes]:
         """The run's files: the model's, and the evaluation as ``evaluation.json``."""
-        return {**self.model.files(), EVALUATION: evaluation_json(self.evaluation)}
+        return {**self._model_files, EVALUATION: evaluation_json(self.evaluation)}
 
     def metrics(self) -> dict[str, float]:
         """The run's overall metrics (per-slice ones are ``evaluation.slices``)."""
@@ -42,7 +43,12 @@ class Fitted:
 
     @property
     def model_size_bytes(self) -> int:
-        return sum(len(content) for content in self.model.files().values())
+        return sum(len(content) for content in self._model_files.values())
+
+    @functools.cached_property
+    def _model_files(self) -> dict[str, bytes]:
+        """The model serialised once (its files and its size both need the bytes)."""
+        return self.model.files()
 
 
 def evaluation_json(evaluation: Evaluation) -> bytes:
