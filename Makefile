@@ -46,8 +46,9 @@ typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
 # Two workers, one per core; a test module stays on one worker (its module-scoped servers start once).
+# The 40 slowest tests are listed at the end (where test time goes, in CI logs too).
 pytest: $(VENV)/.installed-dev chromium
-	LOOPLINE_TEST_PREBUILD=1 $(BIN)/pytest -q -n 2 --dist loadfile
+	LOOPLINE_TEST_PREBUILD=1 $(BIN)/pytest -q -n 2 --dist loadfile --durations=40
 
 test: lint typecheck pytest
 
