@@ -88,6 +88,24 @@ def test_specification_types_default_values_and_derivation_types_go_back(
     _same(before, _export(second, tmp_path / "again.reqif"))
 
 
+def test_a_parent_of_relation_type_goes_back_from_parent_to_child(
+    client: Client, tmp_path: Path
+) -> None:
+    """A mapping's ``Child: parent_of`` type: the ML requirement is derived from the system
+    requirement the relation starts at, and goes back the same way round."""
+    module = tmp_path / "module.reqif"
+    assert spec_tool("write", str(module), "child")["errors"] == []
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text("relations:\n  Child: parent_of\n", encoding="utf-8")
+    client.requirements.import_file(module, project=PROJECT, mapping=mapping)
+    ml = next(r for r in client.requirements.list(PROJECT) if r.requirement_id == "ML-1")
+    assert ml.derived_from == ("SYS-1", "SYS-2")
+    before = spec_tool("read", str(module))
+    assert ["RT-trace", "Child", "OBJ-sys-2", "OBJ-ml-1"] in before["relations"]
+    after = _export(client, tmp_path / "back.reqif")
+    assert sorted(after["relations"]) == sorted(before["relations"])
+
+
 def test_strictdoc_derivations_go_back_as_parent_under_its_specification_type(
     client: Client, tmp_path: Path
 ) -> None:

@@ -5,7 +5,8 @@ types round trip (run in tests/tools/.venv-reqif).
   more than its objects: a SPECIFICATION-TYPE with attribute definitions of its own (one with a
   DEFAULT-VALUE) and two specifications of it with values; attribute definitions with
   DEFAULT-VALUEs (STRING, INTEGER, BOOLEAN, ENUMERATION, XHTML); derivations under two relation
-  types ("satisfies", "traces to") and a "relates to". Prints the schema check's errors.
+  types ("satisfies", "traces to") and a "relates to". With ``child``, the "traces to" is a
+  "Child" relation from the system requirement to the ML one. Prints the schema check's errors.
 - ``read FILE``: what the library reads of them: each specification type's and object type's
   attribute definitions (type, identifier, long name, datatype, default value), each
   specification (identifier, long name, type, values by definition), each relation (type
@@ -103,7 +104,7 @@ SPECIFICATIONS = [  # identifier, long name, values, objects
 ]
 
 
-def write(out: Path) -> dict[str, Any]:
+def write(out: Path, child: bool = False) -> dict[str, Any]:
     def defs(found: list[tuple[str, str, str, str, str]]) -> str:
         return "".join(_definition(*d) for d in found)
 
@@ -118,7 +119,9 @@ def write(out: Path) -> dict[str, Any]:
         f'<SPEC-RELATION IDENTIFIER="{ident}" {STAMP}><TYPE><SPEC-RELATION-TYPE-REF>{kind}'
         f"</SPEC-RELATION-TYPE-REF></TYPE><SOURCE><SPEC-OBJECT-REF>{src}</SPEC-OBJECT-REF>"
         f"</SOURCE><TARGET><SPEC-OBJECT-REF>{dst}</SPEC-OBJECT-REF></TARGET></SPEC-RELATION>"
-        for ident, kind, src, dst in RELATIONS
+        for ident, kind, src, dst in (
+            (i, k, *((d, s) if child and k == "RT-trace" else (s, d))) for i, k, s, d in RELATIONS
+        )
     )
     specifications = "\n".join(
         f'<SPECIFICATION IDENTIFIER="{ident}" {STAMP} LONG-NAME="{name}"><VALUES>'
@@ -152,7 +155,7 @@ def write(out: Path) -> dict[str, Any]:
 <SPEC-TYPES>
 <SPEC-OBJECT-TYPE IDENTIFIER="OT-req" {STAMP} LONG-NAME="Requirement"><SPEC-ATTRIBUTES>{defs(REQUIREMENT_DEFINITIONS)}</SPEC-ATTRIBUTES></SPEC-OBJECT-TYPE>
 <SPEC-RELATION-TYPE IDENTIFIER="RT-sat" {STAMP} LONG-NAME="satisfies"/>
-<SPEC-RELATION-TYPE IDENTIFIER="RT-trace" {STAMP} LONG-NAME="traces to"/>
+<SPEC-RELATION-TYPE IDENTIFIER="RT-trace" {STAMP} LONG-NAME="{"Child" if child else "traces to"}"/>
 <SPEC-RELATION-TYPE IDENTIFIER="RT-rel" {STAMP} LONG-NAME="relates to"/>
 <SPECIFICATION-TYPE IDENTIFIER="SPT-module" {STAMP} LONG-NAME="Module"><SPEC-ATTRIBUTES>{defs(MODULE_DEFINITIONS)}</SPEC-ATTRIBUTES></SPECIFICATION-TYPE>
 </SPEC-TYPES>
@@ -221,7 +224,7 @@ def read(path: Path) -> dict[str, Any]:
 def main() -> None:
     command, target = sys.argv[1], Path(sys.argv[2])
     if command == "write":
-        print(json.dumps(write(target)))
+        print(json.dumps(write(target, sys.argv[3:] == ["child"])))
     elif command == "read":
         print(json.dumps(read(target), default=str))
     else:
