@@ -14,7 +14,7 @@ from core.api import Actor, Client, CoreError, Forbidden, IngestRefused, Invalid
 from core.api.types import Project
 from tests.conftest import FIXTURES
 from tests.core import test_api_demo_builds, test_api_demo_data, test_api_demo_operations
-from tests.core.api_calls import AREAS, Recorder
+from tests.core.api_calls import AREAS, PARTS, Recorder, methods, owned
 
 # -- small workspaces ------------------------------------------------------------------------
 
@@ -150,9 +150,13 @@ def test_serialise_turns_results_into_json_values() -> None:
 # -- every method, on a copy of the demo: tests/core/test_api_demo_*.py ---------------------
 
 
-def test_the_demo_tests_together_call_every_method_of_every_area() -> None:
-    """Each of the three files calls every method of its areas (and checks it did); each area
-    is one file's, and every area is someone's."""
-    parts = (test_api_demo_data, test_api_demo_builds, test_api_demo_operations)
-    claimed = [area for part in parts for area in part.AREAS_CALLED]
-    assert sorted(claimed) == sorted(AREAS), "an area of no file, or of two"
+def test_the_demo_parts_together_call_every_method_of_every_area() -> None:
+    """Each test_api_demo_<part>.py checks that it called every method of its part; each method
+    is one part's, and every part is a file's."""
+    owners = {method: [part for part in PARTS if method in owned(part)] for method in methods()}
+    wrong = {method: parts for method, parts in owners.items() if len(parts) != 1}
+    assert not wrong, f"methods of no part or of two (api_calls.PARTS): {wrong}"
+    named = {claim for claims in PARTS.values() for claim in claims}
+    assert named <= set(AREAS) | methods(), "a part names what the API does not have"
+    files = (test_api_demo_data, test_api_demo_builds, test_api_demo_operations)
+    assert sorted(module.PART for module in files) == sorted(PARTS)

@@ -1,6 +1,7 @@
 """The public API on a copy of the demo, part 3 of 3: every method of the requirements,
-monitoring and serving areas (tests/core/test_api.py checks that the three parts together cover
-every area; three files so that both test workers share the work, each ~1/3 of the time)."""
+monitoring and serving areas, and a build on a remote runner (tests/core/test_api.py checks that
+the three parts together call every method; three files so that both test workers share the
+work, each ~1/3 of the time)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from core.api import Actor, Client
 from tests.conftest import ROOT
 from tests.core.api_calls import Recorder, serve_once
 
-AREAS_CALLED = ("requirements", "monitoring", "serving")
+PART = "operations"  # tests/core/api_calls.py: PARTS
 
 
 @pytest.fixture
@@ -23,7 +24,9 @@ def demo(demo_copy: Path) -> Iterator[Client]:
     yield Client(demo_copy, Actor("admin", "test"))
 
 
-def test_every_method_of_requirements_monitoring_and_serving(demo: Client, tmp_path: Path) -> None:
+def test_every_method_of_requirements_monitoring_serving_and_a_remote_build(
+    demo: Client, tmp_path: Path
+) -> None:
     call = Recorder(demo)
     project = "hw-triage"
     production = demo.models.find_alias(project)
@@ -138,4 +141,27 @@ def test_every_method_of_requirements_monitoring_and_serving(demo: Client, tmp_p
     assert received.records > 0 and not received.duplicate
     assert call("serving.logged_request_ids", project, ["no-such-request"]) == []
 
-    call.assert_every_method_of(AREAS_CALLED)
+    # a build on a remote runner (tests/core/test_builds_remote.py has the rules)
+    plan = call("builds.start_remote", "ooo-replies", trigger="api test, remote")
+    paths = {sha: demo.workspace.blobs.path(sha) for sha in call("builds.files_needed", plan)}
+    out = call("builds.train_plan", plan, paths)
+    call("builds.renew_remote", plan.build_id)
+    (tmp_path / "model.zip").write_bytes(out.bundle)
+    done = call(
+        "builds.finish_remote",
+        plan.build_id,
+        model=tmp_path / "model.zip",
+        files=out.files,
+        evaluation=out.evaluation,
+        baseline=out.baseline,
+        params=out.params,
+        training_time_s=out.training_time_s,
+        started_at=out.started_at,
+        duration_s=out.duration_s,
+        environment=out.environment,
+    )
+    assert done.status in ("successful", "failed")
+    aborted = call("builds.start_remote", "ooo-replies")
+    assert call("builds.abort_remote", aborted.build_id, "api test").status == "aborted"
+
+    call.assert_every_method_of(PART)
