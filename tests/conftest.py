@@ -96,13 +96,12 @@ def _build_shared_demo(shared: Path) -> Path:
 DEMO_FIXTURES = frozenset({"demo_source", "demo_workspace"})  # every demo fixture uses one
 
 # The slowest test files, longest first (a path that is not there is left out): the API's
-# every-method test on the demo (~13 min in CI's `make test`; over 25 min at load 17) and the
-# four-writers test (4 x 250 over 300 s at load 17, 4 x 25 now 170 s there).
+# every-method test on the demo, in three parts (~30-45 s each alone), and the four-writers test
+# (4 x 25, 170 s at load 17).
 SLOWEST = (
-    "tests/core/test_api_demo_builds.py",
     "tests/core/test_api_demo_operations.py",
     "tests/core/test_api_demo_data.py",
-    "tests/core/test_api.py",
+    "tests/core/test_api_demo_builds.py",
     "tests/core/test_concurrency.py",
 )
 

@@ -31,14 +31,22 @@ def insert_document(tx: Tx, project: str, set_version: int, nodes: Sequence[Docu
 
 
 def document_changed(tx: Tx, project: str, nodes: Sequence[DocumentNode]) -> bool:
-    """Does ``nodes`` differ from the structure last kept for ``project``?"""
+    """Does ``nodes`` differ from the structure last kept for ``project``? By what the nodes say
+    and where they stand, not by the identifiers of headings and text nodes, which a tool may
+    generate anew on each export (StrictDoc does)."""
     rows = tx.rows(
         f"SELECT {COLUMNS} FROM requirement_documents WHERE project = ? AND set_version = "
         "(SELECT max(set_version) FROM requirement_documents WHERE project = ?) "
         "ORDER BY position",
         [project, project],
     )
-    return [tuple(row[2:]) for row in rows] != [astuple(n)[2:] for n in nodes]
+    return [_meaning(tuple(row[2:])) for row in rows] != [_meaning(astuple(n)[2:]) for n in nodes]
+
+
+def _meaning(node: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A node's (position, depth, kind, node_id, title, text, requirement_id, specification,
+    tool) without its node_id."""
+    return node[:3] + node[4:]
 
 
 def replace_document(tx: Tx, project: str, set_version: int, nodes: Sequence[DocumentNode]) -> None:

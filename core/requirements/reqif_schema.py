@@ -289,12 +289,9 @@ def meaning(schema: Mapping[str, Any] | None) -> Any:
             child: {parent: names.get(kind, kind) for parent, kind in found.items()}
             for child, found in tool.derivations.items()
         },
-        "nodes": {
-            node: {k: names.get(str(v), v) for k, v in found.items()}
-            for node, found in tool.nodes.items()
-        },
-        "xhtml": {
-            node: {names.get(k, k): v for k, v in found.items()}
-            for node, found in tool.xhtml.items()
-        },
+        # headings' and text nodes' identifiers are generated too: by document order
+        "nodes": [
+            {k: names.get(str(v), v) for k, v in found.items()} for found in tool.nodes.values()
+        ],
+        "xhtml": [{names.get(k, k): v for k, v in found.items()} for found in tool.xhtml.values()],
     }

@@ -267,6 +267,13 @@ def _removing(
     return removing
 
 
+def _same_content(before: Requirement, item: Requirement) -> bool:
+    """Equal but for the tool's own identifier of the object: StrictDoc, for one, gives every
+    object a new identifier on each export, so an unchanged document re-exported is no change
+    (the id the requirement goes by, and the tool identifiers of renames, still match it)."""
+    return {**before.content(), "external_id": None} == {**item.content(), "external_id": None}
+
+
 def new_versions(
     every: Mapping[str, Requirement],
     given: Mapping[str, Requirement],
@@ -281,7 +288,7 @@ def new_versions(
     rows: list[tuple[Requirement, int, bool, Any]] = []
     for rid, item in given.items():
         before = every.get(rid)
-        if before is not None and not before.deleted and before.content() == item.content():
+        if before is not None and not before.deleted and _same_content(before, item):
             continue
         check_at = None
         if before is not None:
