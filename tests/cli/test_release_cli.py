@@ -39,7 +39,7 @@ def test_environments_and_candidate(ws: str) -> None:
     done = run("-w", ws, "environments", "tickets")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0] == f"Environments of tickets (policy: {ws}/policies/tickets.yaml)"
+    assert lines[0] == "Environments of tickets (policy: policies/tickets.yaml)"
     assert lines[1].startswith("  acceptance  model:tickets@2 since ")
     assert lines[2].startswith("  production  model:tickets@1 since ")
     assert lines[3] == "model:tickets@2: not ready for production"
