@@ -62,6 +62,19 @@ def spec_tool(*args: str) -> dict[str, Any]:
     return _json_of("reqif_spec_tool.py", *args)
 
 
+def export_valid(client: Client, path: Path, trace: bool = False) -> Path:
+    """The project's set exported (``trace``: trace-exported) as ReqIF to ``path``, checked
+    against the ReqIF schema."""
+    text = (
+        client.requirements.trace_export(PROJECT, "reqif")
+        if trace
+        else client.requirements.export(PROJECT, "reqif")
+    )
+    path.write_text(text, encoding="utf-8")
+    assert run_tool("validate", str(path))["errors"] == []
+    return path
+
+
 def strictdoc(*args: str) -> None:
     done = subprocess.run(
         [str(reqif_python().parent / "strictdoc"), *args],

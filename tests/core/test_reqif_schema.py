@@ -18,8 +18,8 @@ import pytest
 from core.api import Client
 from tests.core.reqif_support import (
     PROJECT,
+    export_valid,
     new_client,
-    run_tool,
     schema_tool,
     strictdoc_export,
 )
@@ -32,14 +32,7 @@ def client(tmp_path: Path) -> Client:
 
 
 def _export(client: Client, path: Path, trace: bool = False) -> dict[str, Any]:
-    text = (
-        client.requirements.trace_export(PROJECT, "reqif")
-        if trace
-        else client.requirements.export(PROJECT, "reqif")
-    )
-    path.write_text(text, encoding="utf-8")
-    assert run_tool("validate", str(path))["errors"] == []
-    return schema_tool("definitions", str(path))
+    return schema_tool("definitions", str(export_valid(client, path, trace)))
 
 
 def _same_definitions(before: dict[str, Any], after: dict[str, Any]) -> None:

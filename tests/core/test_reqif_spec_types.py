@@ -18,7 +18,13 @@ from typing import Any
 import pytest
 
 from core.api import Client
-from tests.core.reqif_support import PROJECT, new_client, run_tool, spec_tool, strictdoc_export
+from tests.core.reqif_support import (
+    PROJECT,
+    export_valid,
+    new_client,
+    spec_tool,
+    strictdoc_export,
+)
 from tests.core.test_reqif_tools import SDOC
 
 
@@ -29,14 +35,7 @@ def client(tmp_path: Path) -> Client:
 
 def _export(client: Client, path: Path, trace: bool = False) -> dict[str, Any]:
     """The set exported (or trace-exported) to ``path``, valid, as the `reqif` library reads it."""
-    text = (
-        client.requirements.trace_export(PROJECT, "reqif")
-        if trace
-        else client.requirements.export(PROJECT, "reqif")
-    )
-    path.write_text(text, encoding="utf-8")
-    assert run_tool("validate", str(path))["errors"] == []
-    return spec_tool("read", str(path))
+    return spec_tool("read", str(export_valid(client, path, trace)))
 
 
 def _same(before: dict[str, Any], after: dict[str, Any]) -> None:
