@@ -199,7 +199,11 @@ def test_the_workspaces_own_service_follows_the_mode_and_logs_the_shadow(setup: 
     with BackgroundServer(app) as running:
         assert httpx.get(f"{running.url}/health").json()["candidate"] is None
         set_mode(setup.ws, "tickets", TESTER, "canary", 100)
-        wait_for(lambda: httpx.get(f"{running.url}/health").json()["candidate"] is not None)
+        # the mode is seen at one poll, the candidate loaded at the next: until then production
+        # answers
+        wait_for(
+            lambda: (httpx.get(f"{running.url}/health").json()["candidate"] or {}).get("model")
+        )
         answers = [
             httpx.post(f"{running.url}/predict", json={"inputs": ROW}).json() for _ in range(5)
         ]
