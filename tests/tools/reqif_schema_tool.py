@@ -21,7 +21,7 @@ from typing import Any
 
 from reqif.parser import ReqIFParser
 from reqif.unparser import ReqIFUnparser
-from reqif_tool import validate
+from reqif_tool import attribute_value, validate
 
 STAMP = 'LAST-CHANGE="2026-02-01T09:00:00Z"'
 RICH_TEXT = (
@@ -105,24 +105,6 @@ OBJECTS = [  # identifier, type, [(kind, definition, value)]
 ]
 
 
-def _value(kind: str, ref: str, value: str) -> str:
-    definition = (
-        f"<DEFINITION><ATTRIBUTE-DEFINITION-{kind}-REF>{ref}</ATTRIBUTE-DEFINITION-{kind}-REF>"
-        "</DEFINITION>"
-    )
-    if kind == "XHTML":
-        return (
-            f"<ATTRIBUTE-VALUE-XHTML>{definition}<THE-VALUE>{value}</THE-VALUE>"
-            "</ATTRIBUTE-VALUE-XHTML>"
-        )
-    if kind == "ENUMERATION":
-        return (
-            f"<ATTRIBUTE-VALUE-ENUMERATION>{definition}<VALUES><ENUM-VALUE-REF>{value}"
-            "</ENUM-VALUE-REF></VALUES></ATTRIBUTE-VALUE-ENUMERATION>"
-        )
-    return f'<ATTRIBUTE-VALUE-{kind} THE-VALUE="{value}">{definition}</ATTRIBUTE-VALUE-{kind}>'
-
-
 def polarion(out: Path, changed: dict[str, str]) -> dict[str, Any]:
     types = "\n".join(
         f'<SPEC-OBJECT-TYPE IDENTIFIER="{ident}" {STAMP} LONG-NAME="{name}"><SPEC-ATTRIBUTES>'
@@ -133,7 +115,7 @@ def polarion(out: Path, changed: dict[str, str]) -> dict[str, Any]:
     objects = "\n".join(
         f'<SPEC-OBJECT IDENTIFIER="{ident}" {STAMP}><TYPE><SPEC-OBJECT-TYPE-REF>{kind}'
         "</SPEC-OBJECT-TYPE-REF></TYPE><VALUES>"
-        + "".join(_value(k, ref, changed.get(f"{ident}/{ref}", v)) for k, ref, v in values)
+        + "".join(attribute_value(k, ref, changed.get(f"{ident}/{ref}", v)) for k, ref, v in values)
         + "</VALUES></SPEC-OBJECT>"
         for ident, kind, values in OBJECTS
     )

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from reqif.parser import ReqIFParser
-from reqif_tool import validate
+from reqif_tool import attribute_value, validate
 
 STAMP = 'LAST-CHANGE="2026-03-01T09:00:00Z"'
 
@@ -30,28 +30,14 @@ def _definition(kind: str, ident: str, name: str, datatype: str, default: str = 
     multi = ' MULTI-VALUED="false"' if kind == "ENUMERATION" else ""
     return (
         f'<ATTRIBUTE-DEFINITION-{kind} IDENTIFIER="{ident}" {STAMP} LONG-NAME="{name}"{multi}>'
-        + (f"<DEFAULT-VALUE>{_value(kind, ident, default)}</DEFAULT-VALUE>" if default else "")
+        + (
+            f"<DEFAULT-VALUE>{attribute_value(kind, ident, default)}</DEFAULT-VALUE>"
+            if default
+            else ""
+        )
         + f"<TYPE><DATATYPE-DEFINITION-{kind}-REF>{datatype}</DATATYPE-DEFINITION-{kind}-REF>"
         f"</TYPE></ATTRIBUTE-DEFINITION-{kind}>"
     )
-
-
-def _value(kind: str, ref: str, value: str) -> str:
-    definition = (
-        f"<DEFINITION><ATTRIBUTE-DEFINITION-{kind}-REF>{ref}</ATTRIBUTE-DEFINITION-{kind}-REF>"
-        "</DEFINITION>"
-    )
-    if kind == "XHTML":
-        return (
-            f"<ATTRIBUTE-VALUE-XHTML>{definition}<THE-VALUE>{value}</THE-VALUE>"
-            "</ATTRIBUTE-VALUE-XHTML>"
-        )
-    if kind == "ENUMERATION":
-        return (
-            f"<ATTRIBUTE-VALUE-ENUMERATION>{definition}<VALUES><ENUM-VALUE-REF>{value}"
-            "</ENUM-VALUE-REF></VALUES></ATTRIBUTE-VALUE-ENUMERATION>"
-        )
-    return f'<ATTRIBUTE-VALUE-{kind} THE-VALUE="{value}">{definition}</ATTRIBUTE-VALUE-{kind}>'
 
 
 MODULE_DEFINITIONS = [
@@ -111,7 +97,7 @@ def write(out: Path, child: bool = False) -> dict[str, Any]:
     objects = "\n".join(
         f'<SPEC-OBJECT IDENTIFIER="{ident}" {STAMP}><TYPE><SPEC-OBJECT-TYPE-REF>OT-req'
         "</SPEC-OBJECT-TYPE-REF></TYPE><VALUES>"
-        + "".join(_value(*v) for v in values)
+        + "".join(attribute_value(*v) for v in values)
         + "</VALUES></SPEC-OBJECT>"
         for ident, values in OBJECTS
     )
@@ -125,7 +111,7 @@ def write(out: Path, child: bool = False) -> dict[str, Any]:
     )
     specifications = "\n".join(
         f'<SPECIFICATION IDENTIFIER="{ident}" {STAMP} LONG-NAME="{name}"><VALUES>'
-        + "".join(_value(*v) for v in values)
+        + "".join(attribute_value(*v) for v in values)
         + "</VALUES><TYPE><SPECIFICATION-TYPE-REF>SPT-module</SPECIFICATION-TYPE-REF></TYPE>"
         "<CHILDREN>"
         + "".join(

@@ -32,32 +32,32 @@ from reqif.unparser import ReqIFUnparser
 SCHEMA = Path(reqif.__file__).parent / "reqif_schema" / "reqif.xsd"
 
 
+def attribute_value(kind: str, ref: str, value: str) -> str:
+    """An ATTRIBUTE-VALUE-<kind> of attribute definition ``ref`` as a tool writes it (the test
+    files reqif_schema_tool and reqif_spec_tool compose)."""
+    definition = (
+        f"<DEFINITION><ATTRIBUTE-DEFINITION-{kind}-REF>{ref}</ATTRIBUTE-DEFINITION-{kind}-REF>"
+        "</DEFINITION>"
+    )
+    if kind == "XHTML":
+        return (
+            f"<ATTRIBUTE-VALUE-XHTML>{definition}<THE-VALUE>{value}</THE-VALUE>"
+            "</ATTRIBUTE-VALUE-XHTML>"
+        )
+    if kind == "ENUMERATION":
+        return (
+            f"<ATTRIBUTE-VALUE-ENUMERATION>{definition}<VALUES><ENUM-VALUE-REF>{value}"
+            "</ENUM-VALUE-REF></VALUES></ATTRIBUTE-VALUE-ENUMERATION>"
+        )
+    return f'<ATTRIBUTE-VALUE-{kind} THE-VALUE="{value}">{definition}</ATTRIBUTE-VALUE-{kind}>'
+
+
 def _attribute_definition(kind: str, ident: str, name: str) -> str:
     multi = ' MULTI-VALUED="false"' if kind == "ENUMERATION" else ""
     return (
         f'<ATTRIBUTE-DEFINITION-{kind} IDENTIFIER="{ident}" LAST-CHANGE="2026-01-05T10:00:00Z" '
         f'LONG-NAME="{name}"{multi}><TYPE><DATATYPE-DEFINITION-{kind}-REF>DT-{kind}'
         f"</DATATYPE-DEFINITION-{kind}-REF></TYPE></ATTRIBUTE-DEFINITION-{kind}>"
-    )
-
-
-def _value(kind: str, ref: str, value: str) -> str:
-    if kind == "XHTML":
-        return (
-            f"<ATTRIBUTE-VALUE-XHTML><DEFINITION><ATTRIBUTE-DEFINITION-XHTML-REF>{ref}"
-            f"</ATTRIBUTE-DEFINITION-XHTML-REF></DEFINITION><THE-VALUE>{value}</THE-VALUE>"
-            "</ATTRIBUTE-VALUE-XHTML>"
-        )
-    if kind == "ENUMERATION":
-        return (
-            f"<ATTRIBUTE-VALUE-ENUMERATION><DEFINITION><ATTRIBUTE-DEFINITION-ENUMERATION-REF>{ref}"
-            "</ATTRIBUTE-DEFINITION-ENUMERATION-REF></DEFINITION><VALUES>"
-            f"<ENUM-VALUE-REF>{value}</ENUM-VALUE-REF></VALUES></ATTRIBUTE-VALUE-ENUMERATION>"
-        )
-    return (
-        f'<ATTRIBUTE-VALUE-{kind} THE-VALUE="{value}"><DEFINITION>'
-        f"<ATTRIBUTE-DEFINITION-{kind}-REF>{ref}</ATTRIBUTE-DEFINITION-{kind}-REF></DEFINITION>"
-        f"</ATTRIBUTE-VALUE-{kind}>"
     )
 
 
@@ -194,7 +194,7 @@ def _objects(changed: dict[str, dict[str, str]], refined: bool = False) -> str:
     for ident, kind, values in [*OBJECTS, *([REFINED] if refined else [])]:
         values = {**values, **changed.get(ident, {})}
         refs = "".join(
-            _value(kinds[s], "A-heading" if s == "heading" else f"A-{kind}-{s}", v)
+            attribute_value(kinds[s], "A-heading" if s == "heading" else f"A-{kind}-{s}", v)
             for s, v in values.items()
         )
         out.append(
