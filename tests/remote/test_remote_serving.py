@@ -263,7 +263,9 @@ def test_hosts_serve_follow_a_promotion_and_deliver_every_prediction_once_across
     feedback = read_log(server.workspace, "tickets", FEEDBACK)
     assert list(feedback["request_id"]) == [first["request_id"]]
     assert list(feedback["actor"]) == [HOST_ROLE]
-    stored = sorted(p.name for p in (server.workspace / "logs/tickets/predictions").iterdir())
+    # a receive cut by the kill may leave its hidden temporary file, which no reader sees
+    folder = server.workspace / "logs/tickets/predictions"
+    stored = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
     assert {name.split(".")[1] for name in stored} == {"eu-1", "eu-2"}
     print(
         f"\nfresh host to first prediction: {fresh_seconds:.2f} s; switch: {switch_seconds:.2f} s"
