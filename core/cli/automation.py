@@ -122,6 +122,10 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
             retry_base_s=args.retry_base,
             log=lambda line: print(line, flush=True),
         )
+    except Exception:
+        if not stop.is_set():
+            raise
+        # the stop landed inside a query, which DuckDB reports as "Query interrupted": a stop
     finally:
         print("Loopline scheduler stopped.", flush=True)
     return 0
