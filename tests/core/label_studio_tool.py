@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.tool_venv import tool_python
+from bench.harness import tool_python
 
 ROOT = Path(__file__).resolve().parents[2]
 PEERS = ROOT / "tests" / "peers"
@@ -221,7 +221,7 @@ def studio_export(
 
 
 def converter_python() -> Path:
-    """label-studio-sdk's Python (tests/tool_venv.py builds its venv once)."""
+    """label-studio-sdk's Python (bench/harness.tool_python builds its venv once)."""
     return tool_python(VENV, REQUIREMENTS)
 
 

@@ -11,10 +11,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from bench.harness import tool_python
 from core.actor import Actor
 from core.api import Client
 from tests.conftest import ROOT
-from tests.tool_venv import tool_python
 
 TOOLS = ROOT / "tests" / "tools"
 VENV = TOOLS / ".venv-reqif"
@@ -32,7 +32,7 @@ def new_client(folder: Path) -> Client:
 
 
 def reqif_python() -> Path:
-    """StrictDoc's and the reqif library's Python (tests/tool_venv.py builds its venv once)."""
+    """StrictDoc's and the reqif library's Python (bench/harness.tool_python builds its venv once)."""
     return tool_python(VENV, REQUIREMENTS)
 
 

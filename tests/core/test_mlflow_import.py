@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from bench.harness import tool_python
 from core.actor import Actor
 from core.api import Client, InvalidInput, NotFound, serialise
 from core.ml.serialize import load_booster, load_sklearn
-from tests.tool_venv import tool_python
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
 VENV = TOOLS / ".venv-mlflow"
@@ -45,7 +45,7 @@ X_CHECK = [[0.5, -1.0, 2.0], [-1.5, 0.3, 0.1], [2.0, 2.0, -2.0]]
 
 
 def mlflow_python() -> Path:
-    """MLflow's Python (tests/tool_venv.py builds its venv once)."""
+    """MLflow's Python (bench/harness.tool_python builds its venv once)."""
     return tool_python(VENV, REQUIREMENTS)
 
 
