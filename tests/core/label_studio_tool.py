@@ -2,8 +2,9 @@
 (label_studio_sdk.converter) run in a test-only venv.
 
 label-studio-sdk pins numpy below Loopline's, so it lives in ``tests/peers/.venv-label-studio``
-(built from ``tests/peers/requirements-label-studio.txt`` by ``make label-studio-venv``, or here on
-first use, under a lock so pytest-xdist workers build it once), never in Loopline's environment.
+(built from ``tests/peers/requirements-label-studio.txt`` by ``bench.harness.tool_python`` with
+uv on first use, under a lock so pytest-xdist workers build it once), never in Loopline's
+environment.
 """
 
 from __future__ import annotations
