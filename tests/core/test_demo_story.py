@@ -93,6 +93,9 @@ def test_story_a_sys1_is_back_to_met_with_its_history(demo_workspace: Path) -> N
     # violated ML-3 (no worse in German and French), before v2 was promoted on 5 September
     broke = [h for h in history if h.status == "violated" and h.via == "ML-3"]
     assert broke and broke[0].source == "monitoring" and broke[0].model_version == 1
+    # step 2: build 1's production v1 had turned it green before (precision clears ML-1)
+    before = [h for h in history if h.at < broke[0].at]
+    assert any(h.status == "met" and h.model_version == 1 for h in before), before
     assert date(2026, 8, 1) <= broke[0].at.date() < date(2026, 9, 5)
     # and it is met at the story's end, on v2's verification
     assert history[-1].status == "met" and history[-1].model_version == 2
