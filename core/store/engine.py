@@ -9,6 +9,7 @@ our units.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import fcntl
@@ -142,11 +143,14 @@ def wal_bytes(path: str) -> int:
         return 0
 
 
-def _close_before_fork() -> None:
-    """Close the instance if no unit of work uses it, so that a forked child starts clean.
+def _close_when_idle() -> None:
+    """Close the instance if no unit of work uses it: before a fork, so that the child starts
+    clean, and at exit, so that DuckDB stops its threads while the interpreter is whole.
 
     DuckDB keeps a process-wide list of attached files: a child that inherits an instance with a
-    file attached can never attach that file itself."""
+    file attached can never attach that file itself. And an instance left to the interpreter's
+    teardown can abort the process as it goes ("terminate called without an active exception",
+    exit -6 after a command had done its work, once in a test run; duckdb/duckdb#13904)."""
     global _engine
     if not _ENGINE_LOCK.acquire(blocking=False):
         return
@@ -170,7 +174,7 @@ def _close_before_fork() -> None:
 def _forget_after_fork() -> None:
     """A forked child starts with no instance of its own: the parent's threads do not exist here.
 
-    An instance inherited mid-unit (see ``_close_before_fork``) is never destroyed in the child:
+    An instance inherited mid-unit (see ``_close_when_idle``) is never destroyed in the child:
     its destructor would wait on the parent's threads. The files it had attached stay out of
     reach for this child, which says so when asked to open one."""
     global _engine, _ENGINE_LOCK
@@ -185,7 +189,8 @@ def _forget_after_fork() -> None:
     _ATTACHMENTS.clear()
 
 
-os.register_at_fork(before=_close_before_fork, after_in_child=_forget_after_fork)
+os.register_at_fork(before=_close_when_idle, after_in_child=_forget_after_fork)
+atexit.register(_close_when_idle)
 
 
 class FileLock:
