@@ -8,10 +8,10 @@ export LOOPLINE_WORKSPACE ?= $(abspath $(WORKSPACE))
 
 .PHONY: run test lint typecheck pytest demo bench chromium clean graph
 
-# uv (from PyPI, into the venv) installs the rest: minutes with pip, seconds with uv.
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# uv (from PyPI, into the venv) installs the rest: minutes with pip, seconds with uv.
 $(BIN)/uv: | $(BIN)/python
 	$(BIN)/python -m pip install --quiet uv
 

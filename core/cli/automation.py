@@ -123,9 +123,9 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
             log=lambda line: print(line, flush=True),
         )
     except Exception:
+        # a stop that lands inside a query surfaces as DuckDB's "Query interrupted": still a stop
         if not stop.is_set():
             raise
-        # the stop landed inside a query, which DuckDB reports as "Query interrupted": a stop
     finally:
         print("Loopline scheduler stopped.", flush=True)
     return 0
