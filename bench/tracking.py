@@ -61,7 +61,10 @@ TARGETS = {
     "log_ratio_vs_mlflow_log_batch": 20,
     "filtered_search_ms": 50,
     "unfiltered_search_ms": 300,
-    "search_ratio_vs_mlflow": 10,
+    # cold median, MLflow's time over Loopline's: issue 18 asks 20x for the filtered search; the
+    # unfiltered one keeps the 10x set when this bench was written
+    "filtered_search_ratio_vs_mlflow": 20,
+    "unfiltered_search_ratio_vs_mlflow": 10,
 }
 ACTOR = Actor("bench", "test")
 
@@ -230,10 +233,10 @@ def main() -> int:
             ratios["log_vs_log_batch"] >= TARGETS["log_ratio_vs_mlflow_log_batch"]
         )
         meets["filtered_search_ratio (cold)"] = (
-            ratios["filtered_cold"] >= TARGETS["search_ratio_vs_mlflow"]
+            ratios["filtered_cold"] >= TARGETS["filtered_search_ratio_vs_mlflow"]
         )
         meets["unfiltered_search_ratio (cold)"] = (
-            ratios["unfiltered_cold"] >= TARGETS["search_ratio_vs_mlflow"]
+            ratios["unfiltered_cold"] >= TARGETS["unfiltered_search_ratio_vs_mlflow"]
         )
     else:
         for key in ("log_ratio_vs_mlflow_log_batch", "filtered_search_ratio (cold)"):
