@@ -182,17 +182,18 @@ def run_python(
     timeout: float = 300,
     stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    folder = cwd or Path(tempfile.mkdtemp(prefix="loopline-client-"))
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=folder,
-        env=dict(env),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    """``python ARGS`` in ``cwd``, else in a fresh empty folder removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="loopline-client-") as scratch:
+        return subprocess.run(
+            [sys.executable, *args],
+            cwd=cwd or scratch,
+            env=dict(env),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
 
 def health(url: str, *, context: Any = None) -> dict[str, Any] | None:
