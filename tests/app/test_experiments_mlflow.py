@@ -14,7 +14,7 @@ from core.api import Actor, Client
 from tests.app.conftest import MAIN, sign_in
 from tests.core.test_mlflow_import import PROJECT_YAML, mlflow_store, uri
 
-__all__ = ["mlflow_store"]  # the module's fixture: MLflow writes the store once
+__all__ = ["mlflow_store"]  # the session's fixture: MLflow writes the store once per run
 
 
 def test_imported_runs_show_with_their_history(

@@ -5,6 +5,7 @@ writes a SQLite tracking store and an artifact folder; Loopline, without MLflow,
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
@@ -49,10 +50,26 @@ def mlflow_python() -> Path:
     return tool_python(VENV, REQUIREMENTS)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    """A tracking store and artifact folder written by MLflow (a pristine copy per test)."""
-    folder = tmp_path_factory.mktemp("mlflow")
+    """A tracking store and artifact folder written by MLflow, once per test run: the first
+    worker to need it writes it (the others wait on a lock), in the folder the workers' temp
+    folders share. Tests only read it (``copy_store`` for one to change)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "mlflow-shared"
+    shared.mkdir(exist_ok=True)
+    folder, answer = shared / "store", shared / "written.json"
+    with (shared / "write.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not answer.is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            answer.write_text(write_mlflow_store(folder), encoding="utf-8")
+    return folder, json.loads(answer.read_text(encoding="utf-8"))
+
+
+def write_mlflow_store(folder: Path) -> str:
+    """MLflow writes its store in ``folder``; what it wrote, as the JSON line it printed."""
     config = {"db": str(folder / "mlflow.db"), "artifacts": str(folder / "artifacts")}
     done = subprocess.run(
         [str(mlflow_python()), str(TOOLS / "mlflow_writer.py"), json.dumps(config)],
@@ -63,7 +80,7 @@ def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
         env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"},
     )
     assert done.returncode == 0, f"MLflow failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
-    return folder, json.loads(done.stdout.strip().splitlines()[-1])
+    return done.stdout.strip().splitlines()[-1]
 
 
 @pytest.fixture
