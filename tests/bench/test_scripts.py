@@ -132,8 +132,10 @@ def test_pages_times_every_page_of_a_fresh_workspace_in_chromium(tmp_path: Path)
     titles = [title for entries in pages.app_pages().values() for _, title, _, _ in entries]
     assert titles[0] == "Home" and "Experiments" in titles
     Workspace.init(tmp_path / "ws")  # no accounts: every page is listed, nobody signs in
-    figures = pages.browse(tmp_path / "ws", 1, tmp_path / "streamlit.log", accounts=False)
+    figures = pages.browse(tmp_path / "ws", 1, tmp_path / "streamlit.log")
     assert list(figures) == titles  # the sidebar's order, each page timed
     for page in figures.values():
         assert 0 < page["cold_ms"] < pages.TIMEOUT_MS and 0 < page["warm_ms"] < pages.TIMEOUT_MS
         assert len(page["cold_runs_ms"]) == len(page["warm_runs_ms"]) == 1
+    home = figures["Home"]  # loaded by URL: also timed with an empty cache on a fresh server
+    assert 0 < home["first_visit_ms"] < pages.TIMEOUT_MS and len(home["first_visit_runs_ms"]) == 1
