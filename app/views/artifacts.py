@@ -62,8 +62,9 @@ st.caption(
     f"{artifact.created_by} · immutable · content hash `{artifact.content_hash[:16]}…` · "
     f"{KINDS.get(artifact.kind, '')}"
 )
-meta_tab, content_tab, lineage_tab = st.tabs(["Metadata", "Content", "Lineage"])
-with meta_tab:
+
+
+def metadata_tab() -> None:
     st.json(dict(artifact.metadata), expanded=2)
     if artifact.files:
         st.dataframe(
@@ -75,7 +76,9 @@ with meta_tab:
             ),
             hide_index=True,
         )
-with content_tab:
+
+
+def content_tab() -> None:
     for item in kept("artifacts", "preview", artifact.artifact_id):  # registered: never changes
         st.markdown(f"**{item.role}** · {item.size_bytes:,} bytes")
         if item.shape == "table":
@@ -89,7 +92,9 @@ with content_tab:
             st.caption("binary file")
     if not artifact.files:
         st.caption("This artifact is metadata only.")
-with lineage_tab:
+
+
+def lineage_tab() -> None:
     up = kept("artifacts", "lineage", artifact.artifact_id, "up")  # what it was made from: fixed
     down = cached("artifacts", "lineage", artifact.artifact_id, "down")
     st.caption(
@@ -97,3 +102,13 @@ with lineage_tab:
         "arrows point from what was used to what was made"
     )
     st.plotly_chart(lineage_figure(up, down), key="artifacts.lineage")
+
+
+# only the open tab is drawn (its chart, and Plotly's script with it, wait until it is opened)
+TABS = {"Metadata": metadata_tab, "Content": content_tab, "Lineage": lineage_tab}
+for tab, render in zip(
+    st.tabs(list(TABS), key="artifacts.tab", on_change="rerun"), TABS.values(), strict=True
+):
+    if tab.open:
+        with tab:
+            render()

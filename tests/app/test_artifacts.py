@@ -19,11 +19,18 @@ def test_filter_and_open_a_dataset(app: AppTest) -> None:
     app.selectbox(key="artifacts.open").set_value(options[0]).run()
     assert not app.exception
     assert app.subheader[0].value.startswith("dataset:hw-triage@")
+    assert "immutable" in " ".join(c.value for c in app.caption)
+    assert not app.get("plotly_chart")  # only the open tab (Metadata) is drawn
+    app.session_state["artifacts.tab"] = "Content"
+    app.run()
     captions = " ".join(c.value for c in app.caption)
     rows = {"dataset:hw-triage@1": "37,067", "dataset:hw-triage@2": "50,000"}
     shown = app.subheader[0].value.split(" ")[0]
     assert f"of {rows[shown]} rows" in captions  # the content preview of the dataset's Parquet file
-    assert "upstream" in captions and "immutable" in captions
+    app.session_state["artifacts.tab"] = "Lineage"
+    app.run()
+    assert not app.exception
+    assert "upstream" in " ".join(c.value for c in app.caption)
     assert len(app.get("plotly_chart")) == 1  # the lineage graph
 
 
