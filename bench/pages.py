@@ -85,14 +85,18 @@ APP = '[data-testid="stApp"]'
 MAIN = '[data-testid="stMainBlockContainer"]'
 # Every change of the app's script state, recorded in the page (a run can be too quick to see
 # by polling); the bench waits for a "running" after its navigation, then for the idle state.
-WATCH = """() => {
-  const app = document.querySelector('[data-testid="stApp"]');
+# installed before the page's own scripts run (an init script), so that a first run quicker than
+# the app's first paint is still seen: the script states the app element goes through
+WATCH = """(() => {
   window.__llStates = [];
   new MutationObserver((records) => {
-    for (const r of records) window.__llStates.push(r.oldValue, app.getAttribute(r.attributeName));
-  }).observe(app, {attributes: true, attributeOldValue: true,
-                   attributeFilter: ["data-test-script-state"]});
-}"""
+    for (const r of records) {
+      if (r.target.getAttribute("data-testid") !== "stApp") continue;
+      window.__llStates.push(r.oldValue, r.target.getAttribute(r.attributeName));
+    }
+  }).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
+                        attributeFilter: ["data-test-script-state"]});
+})()"""
 IDLE = """() => {
   const app = document.querySelector('[data-testid="stApp"]');
   if (!app || !(window.__llStates || []).includes("running")) return false;
@@ -216,10 +220,10 @@ def settle(page: Any) -> None:
 
 def load(page: Any, url: str) -> float:
     """Load ``url`` in ``page`` (a fresh document): ms until the app is idle."""
+    page.add_init_script(WATCH)
     started = time.perf_counter()
     page.goto(url, wait_until="commit")
     page.wait_for_selector(APP, state="attached", timeout=TIMEOUT_MS)
-    page.evaluate(WATCH)
     settle(page)
     return (time.perf_counter() - started) * 1000
 
