@@ -5,10 +5,10 @@ start waited for pandas, Plotly, core and the page components to import (seconds
 longer where Python may not keep its bytecode). Importing them here, in the server's process
 before it listens, moves that wait to the start, which `make run` prints, and every visitor's
 first page is as quick as the next. So is what only the first run of a process did (issue 15: a
-fresh server's first Home run was ~0.6 s slower than the next): importing DuckDB and the store's
-migrations, Plotly's lazily imported figure classes and JSON writer, Streamlit's emoji table
-(``set_page_config``'s icon) and inspect's table of module files (Streamlit's first element
-looks at the call stack once). Arguments are those of `streamlit run`::
+fresh server's first Home run was ~0.6 s slower than the next): importing DuckDB, Plotly's
+lazily imported figure classes and JSON writer, Streamlit's emoji table (``set_page_config``'s
+icon) and inspect's table of module files (Streamlit's first element looks at the call stack
+once). Arguments are those of `streamlit run`::
 
     python -m app.serve --server.port 8501
 """
@@ -54,8 +54,9 @@ def preload() -> list[str]:
 
 
 def first_run_only() -> None:
-    """What a process's first script run did and no later run does: the workspace's driver and
-    migrations (opening it), a Plotly figure made and written as JSON (``st.plotly_chart``),
+    """What a process's first script run did and no later run does: the workspace's driver
+    (DuckDB; the store's own modules load with core.api, the one part of core the app imports),
+    a Plotly figure made and written as JSON (``st.plotly_chart``),
     Streamlit's emoji table and inspect's map of module files (``inspect.stack``, once per
     process, walks every module's path the first time)."""
     import inspect
@@ -66,10 +67,6 @@ def first_run_only() -> None:
     import streamlit.emojis
     import streamlit.runtime.scriptrunner.magic_funcs  # noqa: F401
 
-    import core.store.migrations as migrations
-
-    for module in pkgutil.iter_modules(migrations.__path__):
-        importlib.import_module(f"{migrations.__name__}.{module.name}")
     figure = px.bar(x=[1, 2], y=["a", "b"], color=["a", "b"], orientation="h")
     figure.update_layout(margin={"l": 10})
     plotly.io.to_json(figure)
