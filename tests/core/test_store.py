@@ -195,6 +195,22 @@ def test_newer_workspace_is_refused(ws: Workspace) -> None:
     assert "upgrade Loopline" in (caught.value.hint or "")
 
 
+def test_a_newer_schema_written_by_another_process_is_seen_at_the_next_open(
+    ws: Workspace,
+) -> None:
+    """This process skips its schema check while the file is as it left it; another process's
+    write changes the file, so the next open checks again."""
+    assert count(ws, "aliases") == 0  # checked by this process
+    assert count(Workspace.open(ws.root), "aliases") == 0  # unchanged: not checked again
+    script = (
+        'import duckdb, sys; con = duckdb.connect(sys.argv[1]); con.execute("INSERT INTO '
+        "schema_migrations VALUES (999, 'm0999_future', now()::TIMESTAMP)\"); con.close()"
+    )
+    subprocess.run([sys.executable, "-c", script, str(ws.root / DB_FILE)], check=True)
+    with pytest.raises(SchemaError, match="newer Loopline"):
+        count(Workspace.open(ws.root), "artifacts")
+
+
 def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
     root = tmp_path / "ws"
     root.mkdir()
