@@ -198,8 +198,9 @@ def _order(order_by: Sequence[str]) -> tuple[str, str, list[Any]]:
 def _widen(ids: np.ndarray, long: dict[str, Any], prefix: str) -> pd.DataFrame:
     """Long (run_id, key, value) rows as one column per key, rows in the order of ``ids``.
 
-    A scatter into a NumPy array: ten times faster than ``pivot_table`` on 10,000 runs, which is
-    most of a search's time once the query is done. Keys are unique per run (primary key)."""
+    A scatter into a NumPy array: ten times faster than ``pivot_table`` on 10,000 runs. Texts stay
+    Python objects (``dtype=object``): letting pandas infer its Arrow-backed text type for each
+    column took longer than the query that fetched them. Keys are unique per run (primary key)."""
     rows = pd.Index(ids).get_indexer(long["run_id"])
     codes, keys = pd.factorize(np.asarray(long["key"], dtype=object), sort=True)
     values = np.asarray(long["value"])
@@ -208,7 +209,7 @@ def _widen(ids: np.ndarray, long: dict[str, Any], prefix: str) -> pd.DataFrame:
         (len(ids), len(keys)), np.nan if numeric else None, dtype=float if numeric else object
     )
     grid[rows, codes] = values
-    return pd.DataFrame(grid, columns=[f"{prefix}{key}" for key in keys])
+    return pd.DataFrame(grid, columns=[f"{prefix}{key}" for key in keys], dtype=grid.dtype)
 
 
 @dataclass(frozen=True)
