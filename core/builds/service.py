@@ -740,7 +740,9 @@ def get_build(ws: Workspace, build_id: int) -> Build:
         row = tx.one(f"{_BUILD_SELECT} WHERE b.build_id = ?", [int(build_id)])
         if row is None:
             raise NotFound(
-                f"No build #{build_id}.", hint="list builds with `loopline builds PROJECT`"
+                f"No build with id {build_id} in this workspace (a build's #number counts "
+                "within its project).",
+                hint="list builds with `loopline builds PROJECT`",
             )
         checks = tx.rows(
             f"SELECT {CHECK_COLUMNS} FROM build_checks c WHERE c.build_id = ? ORDER BY c.rowid",
