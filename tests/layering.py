@@ -231,16 +231,11 @@ def api_table() -> str:
     """The public API's areas and their methods, as docs/architecture.md shows them."""
     import inspect
 
-    from core.api import SYSTEM, Client
+    from core.api.client import area_types
 
-    client = Client(ROOT / ".no-workspace", SYSTEM)  # nothing is opened
     lines = ["| area | use cases |", "|---|---|"]
-    for name, area in vars(client).items():
-        if name.startswith("_") or not type(area).__module__.startswith("core.api."):
-            continue
-        methods = [
-            m for m, v in inspect.getmembers(type(area)) if not m.startswith("_") and callable(v)
-        ]
+    for name, area in area_types().items():
+        methods = [m for m, v in inspect.getmembers(area) if not m.startswith("_") and callable(v)]
         lines.append(f"| `client.{name}` | {', '.join(methods)} |")
     return "\n".join(lines)
 

@@ -12,39 +12,113 @@ too; other reads are checked where core checks them today, against the session u
 (``in_session``: the app sets it around each page, a server sets it per request), and are
 unchecked without one (a trusted in-process caller, like the CLI).
 
+The areas are listed once, in ``AREAS``; each is imported when a client first uses it, so a
+process pays only for the areas it calls (``loopline users whoami`` never loads pandas).
+
 Besides the areas, the client creates the workspace (``init``) or the demo (``build_demo``);
 ``serving.serve`` runs the prediction service in the calling process until it is stopped.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast, overload
 
 from core.accounts.access import authorize
 from core.accounts.audit import record
 from core.actor import Actor
-from core.api.accounts import Accounts
-from core.api.area import Progress
-from core.api.artifacts import Artifacts
-from core.api.automation import Automation
-from core.api.behave import Behave
-from core.api.builds import Builds
-from core.api.data import Data
-from core.api.labeling import Labeling
-from core.api.models import Models
-from core.api.monitoring import Monitoring
-from core.api.projects import Projects
-from core.api.requirements import Requirements
-from core.api.runs import Runs
-from core.api.serving import Serving
+from core.api.area import Area, Progress
 from core.artifacts.models import VerifyReport
 from core.artifacts.verify import verify_workspace
 from core.errors import InvalidInput
 from core.store import Workspace, resolve_path
 from core.store.backup import Backup, Restored, read_backup, restore_backup, take_backup
+
+if TYPE_CHECKING:  # at run time each area is imported on first use (AreaSlot)
+    from core.api.accounts import Accounts
+    from core.api.artifacts import Artifacts
+    from core.api.automation import Automation
+    from core.api.behave import Behave
+    from core.api.builds import Builds
+    from core.api.data import Data
+    from core.api.labeling import Labeling
+    from core.api.models import Models
+    from core.api.monitoring import Monitoring
+    from core.api.projects import Projects
+    from core.api.requirements import Requirements
+    from core.api.runs import Runs
+    from core.api.serving import Serving
+
+# The client's areas, by attribute name: the module and class of each. The one list of them:
+# Client and core.remote.RemoteClient declare a slot for each, and the HTTP server serves the
+# methods of each. An area is imported when a client first uses it, so a command pays only for
+# the areas it calls (importing them all costs most of a second: pandas, pydantic, …).
+AREAS: dict[str, tuple[str, str]] = {
+    "projects": ("core.api.projects", "Projects"),
+    "artifacts": ("core.api.artifacts", "Artifacts"),
+    "data": ("core.api.data", "Data"),
+    "labeling": ("core.api.labeling", "Labeling"),
+    "runs": ("core.api.runs", "Runs"),
+    "builds": ("core.api.builds", "Builds"),
+    "models": ("core.api.models", "Models"),
+    "requirements": ("core.api.requirements", "Requirements"),
+    "monitoring": ("core.api.monitoring", "Monitoring"),
+    "accounts": ("core.api.accounts", "Accounts"),
+    "serving": ("core.api.serving", "Serving"),
+    "automation": ("core.api.automation", "Automation"),
+    "behave": ("core.api.behave", "Behave"),
+}
+
+
+def area_type(name: str) -> type[Area]:
+    """The class of the area ``name`` (its module imported now, if it was not yet)."""
+    module, cls = AREAS[name]
+    found = getattr(importlib.import_module(module), cls)
+    if not (isinstance(found, type) and issubclass(found, Area)):
+        raise TypeError(f"AREAS[{name!r}]: {module}.{cls} is not an Area")
+    return found
+
+
+def area_types() -> dict[str, type[Area]]:
+    """Every area's class by attribute name, in ``AREAS`` order (imports them all)."""
+    return {name: area_type(name) for name in AREAS}
+
+
+A = TypeVar("A")
+
+
+class MakesAreas(Protocol):
+    """A client with area slots: it makes the area ``name`` when the slot is first read."""
+
+    def _make_area(self, name: str) -> Any: ...
+
+
+class AreaSlot(Generic[A]):
+    """A client's area, made by the client on first access and then kept on the instance (a
+    non-data descriptor: the instance's own attribute wins from the second access on)."""
+
+    name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        if name not in AREAS:
+            raise TypeError(f"{owner.__name__}.{name}: no area {name!r} in core.api.client.AREAS")
+        self.name = name
+
+    @overload
+    def __get__(self, client: None, owner: type | None = None) -> AreaSlot[A]: ...
+    @overload
+    def __get__(self, client: MakesAreas, owner: type | None = None) -> A: ...
+    def __get__(self, client: MakesAreas | None, owner: type | None = None) -> AreaSlot[A] | A:
+        if client is None:
+            return self
+        made = cast("A", client._make_area(self.name))
+        vars(client)[self.name] = made
+        return made
+
 
 _OPEN: dict[Path, Workspace] = {}  # one handle per workspace folder for the whole process
 _LOCK = threading.Lock()
@@ -76,23 +150,28 @@ class RestoreReport:
 class Client:
     """Loopline's use cases on the workspace at ``workspace``, acting as ``actor``."""
 
+    # one slot per entry of AREAS, each area made on first use
+    projects: AreaSlot[Projects] = AreaSlot()
+    artifacts: AreaSlot[Artifacts] = AreaSlot()
+    data: AreaSlot[Data] = AreaSlot()
+    labeling: AreaSlot[Labeling] = AreaSlot()
+    runs: AreaSlot[Runs] = AreaSlot()
+    builds: AreaSlot[Builds] = AreaSlot()
+    models: AreaSlot[Models] = AreaSlot()
+    requirements: AreaSlot[Requirements] = AreaSlot()
+    monitoring: AreaSlot[Monitoring] = AreaSlot()
+    accounts: AreaSlot[Accounts] = AreaSlot()
+    serving: AreaSlot[Serving] = AreaSlot()
+    automation: AreaSlot[Automation] = AreaSlot()
+    behave: AreaSlot[Behave] = AreaSlot()
+
     def __init__(self, workspace: str | os.PathLike[str] | None, actor: Actor) -> None:
         """``workspace`` None: ``$LOOPLINE_WORKSPACE``, else ``./.loopline``."""
         self.location = resolve_path(workspace)
         self._actor = actor
-        self.projects = Projects(self)
-        self.artifacts = Artifacts(self)
-        self.data = Data(self)
-        self.labeling = Labeling(self)
-        self.runs = Runs(self)
-        self.builds = Builds(self)
-        self.models = Models(self)
-        self.requirements = Requirements(self)
-        self.monitoring = Monitoring(self)
-        self.accounts = Accounts(self)
-        self.serving = Serving(self)
-        self.automation = Automation(self)
-        self.behave = Behave(self)
+
+    def _make_area(self, name: str) -> Area:
+        return area_type(name)(self)
 
     @property
     def actor(self) -> Actor:

@@ -4,8 +4,9 @@ and returns the same dataclasses, so surfaces use either without knowing which.
     client = RemoteClient("https://loopline.example:8765", token)
     client.data.ingest("emails", Path("new.csv"))     # the file is uploaded first
 
-The areas are generated from ``core.api``'s area classes, method by method from their
-signatures: a new API method is remote as soon as the server exposes it. Each call sends the
+The areas are generated from ``core.api``'s area classes (``core.api.client.AREAS``), each on
+first use, method by method from their signatures: a new API method is remote as soon as the
+server exposes it. Each call sends the
 arguments given (in ``core.api.serialise`` form; a ``Path`` argument is uploaded and sent as
 ``{"$upload": id}``, a ``progress`` callback stays here) and rebuilds the result from JSON by the
 method's return annotation. Static helpers (``Monitoring.group_alerts``…) run locally. The client
@@ -24,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from core.api import Actor, CoreError, InvalidInput, serialise
 from core.api.area import Area
+from core.api.client import AreaSlot, area_type
+from core.api.client import area_types as area_types  # core.remote's, for its callers
 from core.remote.deserialise import Json, rebuild, signature_types
 from core.remote.transport import Transport
 
@@ -49,19 +52,20 @@ LOCAL_ONLY_HINT = "run it on the server's machine, without LOOPLINE_URL / --serv
 class RemoteClient:
     """Loopline's use cases on the server at ``url``, acting as the user of ``token``."""
 
-    projects: Projects
-    artifacts: Artifacts
-    data: Data
-    labeling: Labeling
-    runs: Runs
-    builds: Builds
-    models: Models
-    requirements: Requirements
-    monitoring: Monitoring
-    accounts: Accounts
-    serving: Serving
-    behave: Behave
-    automation: Automation
+    # one slot per entry of core.api.client.AREAS, each area made on first use
+    projects: AreaSlot[Projects] = AreaSlot()
+    artifacts: AreaSlot[Artifacts] = AreaSlot()
+    data: AreaSlot[Data] = AreaSlot()
+    labeling: AreaSlot[Labeling] = AreaSlot()
+    runs: AreaSlot[Runs] = AreaSlot()
+    builds: AreaSlot[Builds] = AreaSlot()
+    models: AreaSlot[Models] = AreaSlot()
+    requirements: AreaSlot[Requirements] = AreaSlot()
+    monitoring: AreaSlot[Monitoring] = AreaSlot()
+    accounts: AreaSlot[Accounts] = AreaSlot()
+    serving: AreaSlot[Serving] = AreaSlot()
+    behave: AreaSlot[Behave] = AreaSlot()
+    automation: AreaSlot[Automation] = AreaSlot()
 
     def __init__(
         self, url: str, token: str | None, *, timeout: float = 300.0, retries: int = 4
@@ -69,8 +73,10 @@ class RemoteClient:
         self.transport = Transport(url, token, timeout=timeout, retries=retries)
         self.location = self.transport.url
         self._actor = Actor(_token_user(token), "api", token=token)
-        for name, area in area_types().items():
-            setattr(self, name, _remote_area(area)(self, name))
+
+    def _make_area(self, name: str) -> RemoteArea:
+        """The area ``name``, generated from its ``core.api`` class (imported now)."""
+        return _remote_area(area_type(name))(self, name)
 
     @property
     def actor(self) -> Actor:
@@ -118,7 +124,7 @@ class RemoteClient:
     def call(self, area: str, method: str, arguments: dict[str, Any]) -> Any:
         """``<area>.<method>(**arguments)`` on the server, the result rebuilt by the method's
         return annotation (the generated areas call this)."""
-        function = getattr(area_types()[area], method)
+        function = getattr(area_type(area), method)
         hints = signature_types(function)
         sent: dict[str, Json] = {}
         for name, value in arguments.items():
@@ -163,16 +169,6 @@ def local_only(command: str, why: str) -> CoreError:
     return CoreError(
         f"`loopline {command}` works only on the workspace's machine: {why}.", hint=LOCAL_ONLY_HINT
     )
-
-
-@functools.cache
-def area_types() -> dict[str, type[Area]]:
-    """``core.api.Client``'s areas by attribute name (a client over no workspace is made to
-    read them; nothing is opened)."""
-    from core.api import SYSTEM, Client
-
-    probe = Client(os.devnull, SYSTEM)
-    return {name: type(value) for name, value in vars(probe).items() if isinstance(value, Area)}
 
 
 class RemoteArea:

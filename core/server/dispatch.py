@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.api import Client
+from core.api.client import AREAS
 from core.server.convert import ArgumentError, Upload, from_json
 
 READ, WRITE = "read", "write"
@@ -184,11 +185,8 @@ def unresolved(client: Client) -> list[str]:
 
 
 def _areas(client: Client) -> list[tuple[str, Any]]:
-    return [
-        (name, area)
-        for name, area in vars(client).items()
-        if not name.startswith("_") and hasattr(area, "_client")
-    ]
+    """Every area of ``client`` (``core.api.client.AREAS``; the server imports them all)."""
+    return [(name, getattr(client, name)) for name in AREAS]
 
 
 def _exposable(area: type, name: str) -> bool:
