@@ -21,9 +21,12 @@ import types
 import typing
 from datetime import date, datetime, time, timedelta
 from pathlib import Path, PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.api import CoreError, IngestRefused
+from core.api import CoreError
+
+if TYPE_CHECKING:
+    from core.api import IngestRefused
 
 Json = None | bool | int | float | str | list["Json"] | dict[str, "Json"]
 
@@ -259,6 +262,8 @@ def _error_classes() -> dict[str, type[CoreError]]:
 
 def _ingest_refused(message: str, hint: str | None, detail: dict[str, Any]) -> IngestRefused:
     """A refused ingest with its problem rows (each prints as it does locally)."""
+    from core.api import IngestRefused  # its module loads pandas: only when an ingest is refused
+
     row_type = signature_types(IngestRefused.__init__)["problems"]
     rows = detail.get("problems") or []
     problems = rebuild(rows, row_type) if isinstance(rows, list) else ()
