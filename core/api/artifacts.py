@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from core.api.area import Area, Progress
+from core.api.area import Area, OnUse, Progress
 from core.artifacts.lineage import lineage, lineage_tree_lines
 from core.artifacts.models import Artifact, Lineage, Problem, VerifyReport
 from core.artifacts.preview import Preview, preview
 from core.artifacts.service import count_by_kind, find_artifact, get_artifact, list_artifacts
 from core.artifacts.verify import PruneReport, prune_blobs, verify_workspace
 from core.builds.reaper import DEAD_OWNER, reap_dead_builds
-from core.builds.service import get_build
-from core.data.service import Reproduction, reproduce_dataset
-from core.experiments.reproduce import reproduce_model
+from core.store import Workspace
+
+if TYPE_CHECKING:
+    import core.data.service as data_service
+else:  # datasets, models and builds import pandas: imported by the methods that need them
+    data_service = OnUse("core.data.service")
 
 
 class Artifacts(Area):
@@ -63,15 +68,7 @@ class Artifacts(Area):
             else (lambda done, total: progress("re-hashing blobs", done / max(1, total)))
         )
         report = verify_workspace(self._ws, count)
-        builds = [get_build(self._ws, build_id) for build_id in closed]
-        reaped = tuple(
-            Problem(
-                f"build #{build.number} of {build.project}",
-                f"was running with no live process: {DEAD_OWNER}; closed as aborted",
-                severity="warning",
-            )
-            for build in builds
-        )
+        reaped = _closed_builds(self._ws, closed) if closed else ()
         return dataclasses.replace(report, problems=reaped + report.problems)
 
     def prune(
@@ -88,8 +85,27 @@ class Artifacts(Area):
             )
         return report
 
-    def reproduce(self, ref: int | str) -> Reproduction:
+    def reproduce(self, ref: int | str) -> data_service.Reproduction:
         """Rebuild a dataset or a model from its recorded inputs and compare the hashes."""
+        from core.data.service import reproduce_dataset
+        from core.experiments.reproduce import reproduce_model
+
         if get_artifact(self._ws, ref).kind == "model":
             return reproduce_model(self._ws, ref)
         return reproduce_dataset(self._ws, ref)
+
+
+def _closed_builds(ws: Workspace, build_ids: Sequence[int]) -> tuple[Problem, ...]:
+    """A warning for each build closed because its process died (only then are builds, and
+    pandas with them, imported)."""
+    from core.builds.service import get_build
+
+    builds = [get_build(ws, build_id) for build_id in build_ids]
+    return tuple(
+        Problem(
+            f"build #{build.number} of {build.project}",
+            f"was running with no live process: {DEAD_OWNER}; closed as aborted",
+            severity="warning",
+        )
+        for build in builds
+    )

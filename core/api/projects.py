@@ -5,11 +5,16 @@ from __future__ import annotations
 import builtins
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.accounts.access import visible_projects
-from core.api.area import Area
-from core.overview import ProjectOverview, workspace_overview
+from core.api.area import Area, OnUse
 from core.projects.service import Project, create_project, get_project, list_projects
+
+if TYPE_CHECKING:
+    import core.overview as core_overview
+else:  # the overview imports builds, runs and requirements (pandas): only when it is asked for
+    core_overview = OnUse("core.overview")
 
 
 class Projects(Area):
@@ -28,6 +33,8 @@ class Projects(Area):
         """The names among ``names`` the session user may see (all of them when unchecked)."""
         return visible_projects(self._ws, None, names, permission)
 
-    def overview(self) -> builtins.list[ProjectOverview]:
+    def overview(self) -> builtins.list[core_overview.ProjectOverview]:
         """Each visible project as the loop DM → Mod → Dev → Ops (the Home page)."""
+        from core.overview import workspace_overview
+
         return workspace_overview(self._ws)

@@ -6,10 +6,9 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.api.area import Area, Progress
-from core.builds.impact import impact
+from core.api.area import Area, OnUse, Progress
 from core.requirements.derive import derivation_inputs, derive
 from core.requirements.documents import requirement_document
 from core.requirements.editor import editor_rows, save_rows
@@ -26,13 +25,6 @@ from core.requirements.models import (
     SaveResult,
     VersionEntry,
 )
-from core.requirements.report import (
-    ModelCard,
-    model_card,
-    model_card_html,
-    model_card_markdown,
-    trace_export,
-)
 from core.requirements.service import (
     create_derived_requirement,
     delete_requirements,
@@ -47,8 +39,14 @@ from core.requirements.status import (
     status_history,
     status_summary,
 )
-from core.requirements.verify import Verification, verify_system
 from core.requirements.versions import requirement_versions
+
+if TYPE_CHECKING:
+    import core.requirements.report as requirements_report
+    import core.requirements.verify as requirements_verify
+else:  # reports, impact and verification import pandas and the serving stack: on use
+    requirements_report = OnUse("core.requirements.report")
+    requirements_verify = OnUse("core.requirements.verify")
 
 
 class Requirements(Area):
@@ -106,10 +104,14 @@ class Requirements(Area):
         """Recompute statuses from the evidence now (every project's by default)."""
         return recompute_statuses(self._ws, project, cause=cause)
 
-    def verify_system(self, project: str, *, progress: Progress | None = None) -> Verification:
+    def verify_system(
+        self, project: str, *, progress: Progress | None = None
+    ) -> requirements_verify.Verification:
         """The production model end to end through the prediction service on the large test
         set, recorded as evidence; the statuses are recomputed (``violated``: the ML
         requirements violated after it)."""
+        from core.requirements.verify import verify_system
+
         return verify_system(self._ws, project, self._actor, progress=progress)
 
     @staticmethod
@@ -165,6 +167,8 @@ class Requirements(Area):
         self, project: str, *, model: int | str | None = None, build: int | None = None
     ) -> Impact:
         """What would change if ``model`` (or the model of ``build``) were promoted."""
+        from core.builds.impact import impact
+
         return impact(self._ws, project, model=model, build=build)
 
     @staticmethod
@@ -211,16 +215,24 @@ class Requirements(Area):
 
     def trace_export(self, project: str, fmt: str) -> str:
         """The traceability matrix as csv, yaml or an HTML report."""
+        from core.requirements.report import trace_export
+
         return trace_export(self._ws, project, fmt)
 
-    def model_card(self, project: str, version: int | None = None) -> ModelCard:
+    def model_card(self, project: str, version: int | None = None) -> requirements_report.ModelCard:
         """The model card of a model version (production by default)."""
+        from core.requirements.report import model_card
+
         return model_card(self._ws, project, version)
 
     @staticmethod
-    def model_card_markdown(card: ModelCard) -> str:
+    def model_card_markdown(card: requirements_report.ModelCard) -> str:
+        from core.requirements.report import model_card_markdown
+
         return model_card_markdown(card)
 
     @staticmethod
-    def model_card_html(card: ModelCard) -> str:
+    def model_card_html(card: requirements_report.ModelCard) -> str:
+        from core.requirements.report import model_card_html
+
         return model_card_html(card)

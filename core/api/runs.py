@@ -5,17 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.accounts.access import authorize
-from core.api.area import Area, Progress
+from core.api.area import Area, OnUse, Progress
 from core.errors import InvalidInput
 from core.experiments.search import RunTable, search_runs
-from core.experiments.service import RunDetail, get_run, train
-from core.experiments.sweep import sweep
 from core.experiments.tracking import Origin, from_wire
 from core.experiments.tracking_store import LocalSink, log_segments
-from core.registry.compare import Comparison, compare_runs
+
+if TYPE_CHECKING:
+    import core.experiments.service as experiments_service
+    import core.registry.compare as registry_compare
+else:  # training, sweeps and comparisons pull in datasets, label sets and models: on use
+    experiments_service = OnUse("core.experiments.service")
+    registry_compare = OnUse("core.registry.compare")
 
 
 class Runs(Area):
@@ -30,12 +34,18 @@ class Runs(Area):
         ``frame`` is a DataFrame (JSON records over a remote transport)."""
         return search_runs(self._ws, project, filter, order_by, limit)
 
-    def get(self, run_id: int) -> RunDetail:
+    def get(self, run_id: int) -> experiments_service.RunDetail:
+        from core.experiments.service import get_run
+
         return get_run(self._ws, run_id)
 
-    def compare(self, run_ids: Sequence[int], slice_metric: str = "accuracy") -> Comparison:
+    def compare(
+        self, run_ids: Sequence[int], slice_metric: str = "accuracy"
+    ) -> registry_compare.Comparison:
         """Metrics, slices, confusion matrices, params and history of the runs, against the
         production model (its tables are DataFrames)."""
+        from core.registry.compare import compare_runs
+
         return compare_runs(self._ws, run_ids, slice_metric)
 
     def train(
@@ -49,9 +59,11 @@ class Runs(Area):
         name: str | None = None,
         tags: Mapping[str, Any] | None = None,
         progress: Progress | None = None,
-    ) -> RunDetail:
+    ) -> experiments_service.RunDetail:
         """Train on a label set (the latest by default), evaluate on the test set, track it;
         the run as recorded (the in-memory model stays in the process that trained it)."""
+        from core.experiments.service import get_run, train
+
         result = train(
             self._ws,
             project,
@@ -80,6 +92,8 @@ class Runs(Area):
     ) -> list[int]:
         """One tracked run per combination of the grid's values (on ``n_jobs`` local workers, or
         on the Dask scheduler at ``dask_address``); the runs' ids."""
+        from core.experiments.sweep import sweep
+
         return sweep(
             self._ws,
             project,

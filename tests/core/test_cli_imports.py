@@ -112,6 +112,36 @@ def test_whoami_imports_only_the_accounts_area(tmp_path: Path) -> None:
     assert (ran.heavy, ran.areas) == ([], ["core.api.accounts"])
 
 
+@pytest.mark.parametrize(
+    ("args", "area"),
+    [(["projects"], "core.api.projects"), (["artifacts", "--json"], "core.api.artifacts")],
+)
+def test_listing_projects_or_artifacts_imports_no_heavy_library(
+    tmp_path: Path, args: list[str], area: str
+) -> None:
+    """An area's heavy types are named through ``OnUse`` and its heavy functions imported by
+    the methods that call them: listing pays for neither."""
+    workspace = tmp_path / "ws"
+    Client(workspace, SYSTEM).init()
+    ran = cli(workspace, *args)
+    assert ran.done.returncode == 0, ran.done.stderr
+    assert (ran.heavy, ran.areas) == ([], [area])
+
+
+def test_a_type_named_through_on_use_resolves_to_the_real_class_when_asked_for() -> None:
+    """The server and the remote client resolve a method's annotations at run time: a module
+    behind ``OnUse`` is imported then, not before."""
+    code = (
+        "import typing\n"
+        "from core.api.projects import Projects\n"
+        "assert 'core.overview' not in sys.modules\n"
+        "hints = typing.get_type_hints(Projects.overview)\n"
+        "from core.overview import ProjectOverview\n"
+        "assert hints == {'return': list[ProjectOverview]}, hints\n"
+    )
+    assert "pandas" in loaded_by(code)  # the overview, asked for, brought its imports
+
+
 def test_a_client_makes_each_area_once_on_first_use(tmp_path: Path) -> None:
     client = Client(tmp_path / "none", SYSTEM)
     assert not set(vars(client)) & set(AREAS)
