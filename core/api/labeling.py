@@ -5,22 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from core.api.area import Area
+from core.api.area import Area, OnUse
 from core.artifacts.models import Artifact
 from core.artifacts.service import get_artifact
 from core.errors import InvalidInput
-from core.labeling.agreement import AgreementReport
-from core.labeling.freeze import FrozenLabelSet, freeze
-from core.labeling.interchange import (
-    ImportResult,
-    export_label_set,
-    import_annotations,
-    import_label_studio,
-    read_annotation_table,
-)
 from core.labeling.models import (
     Annotation,
     QueueItem,
@@ -30,18 +20,18 @@ from core.labeling.models import (
     TaskFilter,
     TaskProgress,
 )
-from core.labeling.progress import labels_left, left_for, task_progress
-from core.labeling.queue import (
-    item_history,
-    next_item,
-    save_annotation,
-    skip_item,
-    undo_last,
-)
-from core.labeling.review import agreement_so_far, decide, review_queue, task_agreement
-from core.labeling.tasks import create_task, get_task, list_tasks
-from core.registry.service import find_alias, predict_dataset
 from core.spans.detect import Span
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    import core.labeling.agreement as labeling_agreement
+    import core.labeling.freeze as labeling_freeze
+    import core.labeling.interchange as labeling_interchange
+else:  # tasks, queues and label files import datasets (pandas): by the methods that use them
+    labeling_agreement = OnUse("core.labeling.agreement")
+    labeling_freeze = OnUse("core.labeling.freeze")
+    labeling_interchange = OnUse("core.labeling.interchange")
 
 ALIASES = ("production", "candidate")
 
@@ -49,9 +39,13 @@ ALIASES = ("production", "candidate")
 class Labeling(Area):
     # tasks
     def tasks(self, project: str | None = None) -> list[Task]:
+        from core.labeling.tasks import list_tasks
+
         return list_tasks(self._ws, project)
 
     def task(self, task_id: int) -> Task:
+        from core.labeling.tasks import get_task
+
         return get_task(self._ws, task_id)
 
     def create_task(
@@ -76,6 +70,9 @@ class Labeling(Area):
         suggestions; ``predictions``: a CSV of item_id and one column per class instead.
         ``ordering`` (random, uncertainty): by default the least sure items first when there are
         suggestions, else random."""
+        from core.labeling.tasks import create_task
+        from core.registry.service import predict_dataset
+
         model = self._suggesting_model(project, suggest_with)
         if model is not None:
             probabilities = predict_dataset(self._ws, model)
@@ -102,6 +99,8 @@ class Labeling(Area):
         )
 
     def _suggesting_model(self, project: str, ref: int | str | None) -> Artifact | None:
+        from core.registry.service import find_alias
+
         if ref is None:
             return None
         if ref not in ALIASES:
@@ -114,6 +113,8 @@ class Labeling(Area):
     # the annotator's queue
     def next_item(self, task_id: int) -> QueueItem | None:
         """The next item for the client's user (leased to them), None when nothing is left."""
+        from core.labeling.queue import next_item
+
         return next_item(self._ws, task_id, self._actor)
 
     def answer(
@@ -127,6 +128,8 @@ class Labeling(Area):
         note: str = "",
         seconds: float | None = None,
     ) -> Annotation:
+        from core.labeling.queue import save_annotation
+
         return save_annotation(
             self._ws,
             task_id,
@@ -140,41 +143,61 @@ class Labeling(Area):
         )
 
     def skip(self, task_id: int, item_id: str, note: str = "") -> Annotation:
+        from core.labeling.queue import skip_item
+
         return skip_item(self._ws, task_id, item_id, self._actor, note=note)
 
     def undo(self, task_id: int) -> QueueItem | None:
         """Take back the user's last answer or skip in the task; the item it reopens, or None."""
+        from core.labeling.queue import undo_last
+
         return undo_last(self._ws, task_id, self._actor)
 
     def item_history(self, task_id: int, item_id: str) -> list[Annotation]:
+        from core.labeling.queue import item_history
+
         return item_history(self._ws, task_id, item_id)
 
     # progress and agreement
     def progress(self, task_id: int, annotator: str | None = None) -> TaskProgress:
+        from core.labeling.progress import task_progress
+
         return task_progress(self._ws, task_id, annotator)
 
     def labels_left(self, task_ids: Sequence[int]) -> dict[int, int]:
         """How many answers each task still needs (items × the annotators each requires, minus
         those given)."""
+        from core.labeling.progress import labels_left
+
         return labels_left(self._ws, task_ids)
 
     def left_for(self, task_ids: Sequence[int], annotator: str) -> dict[int, int]:
         """Items each task still has for ``annotator``."""
+        from core.labeling.progress import left_for
+
         return left_for(self._ws, task_ids, annotator)
 
-    def agreement(self, task_ids: Sequence[int], by: str | None = None) -> AgreementReport:
+    def agreement(
+        self, task_ids: Sequence[int], by: str | None = None
+    ) -> labeling_agreement.AgreementReport:
         """Agreement over the tasks' current answers (``by``: per value of a dataset column);
         needs the right to read labeling."""
+        from core.labeling.review import task_agreement
+
         return task_agreement(self._ws, task_ids, by)
 
-    def agreement_so_far(self, task_id: int) -> AgreementReport:
+    def agreement_so_far(self, task_id: int) -> labeling_agreement.AgreementReport:
         """The agreement an annotator sees beside their progress (the task's annotators, or
         anyone who may read labeling)."""
+        from core.labeling.review import agreement_so_far
+
         return agreement_so_far(self._ws, task_id, self._actor)
 
     # review
     def review_queue(self, task_id: int, limit: int = 50) -> tuple[list[ReviewCase], int]:
         """Up to ``limit`` items waiting for a reviewer's decision, and how many wait in all."""
+        from core.labeling.review import review_queue
+
         return review_queue(self._ws, task_id, limit)
 
     def decide(
@@ -186,6 +209,8 @@ class Labeling(Area):
         spans: Sequence[Span] = (),
         note: str = "",
     ) -> Review:
+        from core.labeling.review import decide
+
         return decide(self._ws, task_id, item_id, self._actor, label, spans=spans, note=note)
 
     def freeze(
@@ -196,8 +221,10 @@ class Labeling(Area):
         rule: str = "majority",
         extends: int | str | None = None,
         note: str = "",
-    ) -> FrozenLabelSet:
+    ) -> labeling_freeze.FrozenLabelSet:
         """An immutable, versioned label set from the tasks' answers and decisions."""
+        from core.labeling.freeze import freeze
+
         return freeze(
             self._ws, project, self._actor, task_ids, rule=rule, extends=extends, note=note
         )
@@ -205,6 +232,8 @@ class Labeling(Area):
     # label files
     def export(self, label_set: int | str, fmt: str) -> bytes:
         """A label set as csv, jsonl or a Label Studio JSON file."""
+        from core.labeling.interchange import export_label_set
+
         return export_label_set(self._ws, label_set, fmt)
 
     def import_labels(
@@ -218,13 +247,19 @@ class Labeling(Area):
         source: str | None = None,
         config: bytes | Path | None = None,
         mapping: bytes | Path | None = None,
-    ) -> ImportResult:
+    ) -> labeling_interchange.ImportResult:
         """Answers from a Label Studio JSON export or a CSV of item_id, annotator, label (told
         apart by ``file_name``'s suffix), into ``task_id`` or a new task.
 
         A Label Studio export's items are created from its tasks' ``data`` when the project has
         none; ``config`` (the project's labeling config XML) and
         ``mapping`` (YAML: item_id, classes, span_types) match its names to the project's."""
+        from core.labeling.interchange import (
+            import_annotations,
+            import_label_studio,
+            read_annotation_table,
+        )
+
         if isinstance(data, Path):
             file_name, data = file_name or data.name, data.read_bytes()
         name = file_name or "labels.json"
@@ -266,6 +301,8 @@ def _read_bytes(given: bytes | Path | None) -> bytes | None:
 
 def _read_predictions(path: Path) -> pd.DataFrame:
     """A model's class probabilities from a CSV: item_id and one column per class."""
+    import pandas as pd
+
     path = Path(path)
     if not path.is_file():
         raise InvalidInput(f"No predictions file at {path}.")
