@@ -15,7 +15,10 @@ make names unique); ``fresh_hub`` is one per test. ``hub.stop()``/``hub.kill()``
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import locale
 import os
 import signal
 import socket
@@ -23,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
@@ -194,6 +198,70 @@ def run_python(
             timeout=timeout,
             check=False,
         )
+
+
+def run_cli_here(
+    args: Sequence[str], *, env: Mapping[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """`python -m core.cli ARGS` run in this process, as ``run_python`` would run it in a new one:
+    in a fresh empty folder, with exactly ``env`` as its environment, its stdout and stderr
+    captured as text (what a command writes to ``sys.stdout.buffer`` too) and its exit code.
+
+    For a command on a workspace of this machine (not a client of a server): it saves the ~1 s a
+    new interpreter spends importing core and pandas. Safe because a command keeps nothing of a
+    workspace open between units of work (the server writes in between), reads the environment
+    when it runs, and writes only to ``sys.stdout``/``sys.stderr`` as they are then. One
+    difference remains: a Python warning or a logged record goes to pytest's report here, where a
+    process of its own would print it on stderr."""
+    out, err = _Captured(), _Captured()
+    saved, here = dict(os.environ), os.getcwd()
+    with tempfile.TemporaryDirectory(prefix="loopline-client-") as scratch:
+        os.environ.clear()
+        os.environ.update(env)
+        os.environ.setdefault("COLUMNS", "80")  # a pipe has no width: argparse wraps usage at 80
+        os.chdir(scratch)
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = _exit_code(args)
+        finally:
+            os.chdir(here)
+            os.environ.clear()
+            os.environ.update(saved)
+    command = [sys.executable, "-m", "core.cli", *args]
+    return subprocess.CompletedProcess(command, code, out.text(), err.text())
+
+
+class _Captured(io.TextIOWrapper):
+    """A process's stdout or stderr on a pipe: text in the locale's encoding, and bytes written
+    to its ``buffer``; read back as ``subprocess.run(..., text=True)`` reads a pipe."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            io.BytesIO(), encoding=locale.getpreferredencoding(False), write_through=True
+        )
+
+    def text(self) -> str:
+        self.flush()
+        data = self.buffer.getvalue()  # type: ignore[attr-defined]
+        decoded = data.decode(self.encoding)
+        return decoded.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines
+
+
+def _exit_code(args: Sequence[str]) -> int:
+    """The exit code of ``sys.exit(core.cli.main(args))`` (core/cli/__main__.py); an uncaught
+    exception is printed to stderr with exit code 1, as Python does."""
+    from core.cli import main
+
+    try:
+        return main(list(args))
+    except SystemExit as done:  # argparse's usage errors and --help
+        if done.code is None or isinstance(done.code, int):
+            return done.code or 0
+        print(done.code, file=sys.stderr)
+        return 1
+    except Exception:
+        traceback.print_exc()
+        return 1
 
 
 def health(url: str, *, context: Any = None) -> dict[str, Any] | None:

@@ -1,7 +1,9 @@
 """The CLI in remote mode against a real `loopline server` (the ``hub`` fixture): every command
 runs in a process of its own whose folder and environment know only the server's URL and a
 token, and prints what the same command prints locally on the same workspace (its --json output,
-else its text), errors included."""
+else its text), errors included. The local command runs in this process (``run_cli_here``: a new
+interpreter would spend ~1 s importing core for each); one test checks that it prints what a
+process of its own prints."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.remote.conftest import CLEARED, ROOT, Hub, run_python
+from tests.remote.conftest import CLEARED, ROOT, Hub, run_cli_here, run_python
 
 CLASSES = {"billing": "invoice refund charge", "bug": "crash error broken", "sales": "buy seats"}
 REQUIREMENTS = """
@@ -29,10 +31,11 @@ ml:
 
 
 def local(hub: Hub, *args: str, token: str = "admin") -> subprocess.CompletedProcess[str]:
-    """The same command on the server's workspace, here (no server), as the same user."""
+    """The same command on the server's workspace, here (no server), as the same user: run in
+    this process (``run_cli_here``), as a process of its own would run it."""
     env = {k: v for k, v in hub.env().items() if k not in CLEARED}
     env["LOOPLINE_TOKEN"] = hub.token(token)
-    return run_python(["-m", "core.cli", "--workspace", str(hub.workspace), *args], env=env)
+    return run_cli_here(["--workspace", str(hub.workspace), *args], env=env)
 
 
 def remote(hub: Hub, *args: str, token: str | None = "admin") -> subprocess.CompletedProcess[str]:
@@ -49,6 +52,7 @@ PROGRESS = re.compile(r"^[\w-]+: +\d+% .*\n", re.MULTILINE)  # a progress bar's 
 WRITTEN_AT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
 # a trace report says the minute it was generated: the two runs may straddle a minute
 GENERATED_AT = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC")
+ELAPSED = re.compile(r" \(\d+\.\d s\)$", re.MULTILINE)  # a progress line's time so far
 
 
 def same(hub: Hub, *args: str, code: int = 0, token: str = "admin") -> str:
@@ -221,6 +225,24 @@ def test_monitor_and_alerts_read_the_same(hub: Hub, loop: dict[str, str]) -> Non
 def test_verify_and_reproduce_give_the_same_verdicts(hub: Hub, loop: dict[str, str]) -> None:
     assert same(hub, "verify").splitlines()[-1].startswith("OK: ")
     assert "identical" in same(hub, "reproduce", "dataset:tickets@1")
+
+
+def test_a_local_command_run_here_prints_what_its_own_process_prints(
+    hub: Hub, loop: dict[str, str], files: dict[str, Path]
+) -> None:
+    """``local`` runs the CLI in this process: bytes written to stdout, a progress bar and an
+    error on stderr, and the exit code come out as from ``python -m core.cli``."""
+    env = {k: v for k, v in hub.env().items() if k not in CLEARED}
+    env["LOOPLINE_TOKEN"] = hub.token("admin")
+    for args in (
+        ["labels", "export", "label_set:tickets@1", "--format", "csv"],
+        ["ingest", "tickets", str(files["bad"])],
+        ["runs", "nope", "--limit", "x"],  # a usage error: argparse exits
+    ):
+        argv = ["--workspace", str(hub.workspace), *args]
+        here, there = run_cli_here(argv, env=env), run_python(["-m", "core.cli", *argv], env=env)
+        assert (here.returncode, here.stdout) == (there.returncode, there.stdout)
+        assert ELAPSED.sub("", here.stderr) == ELAPSED.sub("", there.stderr)
 
 
 # -- writes: made remotely, seen locally ---------------------------------------------------------------
