@@ -120,6 +120,28 @@ class AreaSlot(Generic[A]):
         return made
 
 
+class Areas:
+    """The areas of a client, one slot per entry of AREAS, each made on first use by the
+    client's ``_make_area`` (Client here, core.remote.RemoteClient over HTTP)."""
+
+    projects: AreaSlot[Projects] = AreaSlot()
+    artifacts: AreaSlot[Artifacts] = AreaSlot()
+    data: AreaSlot[Data] = AreaSlot()
+    labeling: AreaSlot[Labeling] = AreaSlot()
+    runs: AreaSlot[Runs] = AreaSlot()
+    builds: AreaSlot[Builds] = AreaSlot()
+    models: AreaSlot[Models] = AreaSlot()
+    requirements: AreaSlot[Requirements] = AreaSlot()
+    monitoring: AreaSlot[Monitoring] = AreaSlot()
+    accounts: AreaSlot[Accounts] = AreaSlot()
+    serving: AreaSlot[Serving] = AreaSlot()
+    automation: AreaSlot[Automation] = AreaSlot()
+    behave: AreaSlot[Behave] = AreaSlot()
+
+    def _make_area(self, name: str) -> Any:
+        raise NotImplementedError
+
+
 _OPEN: dict[Path, Workspace] = {}  # one handle per workspace folder for the whole process
 _LOCK = threading.Lock()
 
@@ -147,23 +169,8 @@ class RestoreReport:
     verified: VerifyReport
 
 
-class Client:
+class Client(Areas):
     """Loopline's use cases on the workspace at ``workspace``, acting as ``actor``."""
-
-    # one slot per entry of AREAS, each area made on first use
-    projects: AreaSlot[Projects] = AreaSlot()
-    artifacts: AreaSlot[Artifacts] = AreaSlot()
-    data: AreaSlot[Data] = AreaSlot()
-    labeling: AreaSlot[Labeling] = AreaSlot()
-    runs: AreaSlot[Runs] = AreaSlot()
-    builds: AreaSlot[Builds] = AreaSlot()
-    models: AreaSlot[Models] = AreaSlot()
-    requirements: AreaSlot[Requirements] = AreaSlot()
-    monitoring: AreaSlot[Monitoring] = AreaSlot()
-    accounts: AreaSlot[Accounts] = AreaSlot()
-    serving: AreaSlot[Serving] = AreaSlot()
-    automation: AreaSlot[Automation] = AreaSlot()
-    behave: AreaSlot[Behave] = AreaSlot()
 
     def __init__(self, workspace: str | os.PathLike[str] | None, actor: Actor) -> None:
         """``workspace`` None: ``$LOOPLINE_WORKSPACE``, else ``./.loopline``."""

@@ -21,51 +21,21 @@ import types
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.api import Actor, CoreError, InvalidInput, serialise
 from core.api.area import Area
-from core.api.client import AreaSlot, area_type
+from core.api.client import Areas, area_type
 from core.api.client import area_types as area_types  # core.remote's, for its callers
 from core.remote.deserialise import Json, rebuild, signature_types
 from core.remote.transport import Transport
-
-if TYPE_CHECKING:
-    from core.api.accounts import Accounts
-    from core.api.artifacts import Artifacts
-    from core.api.automation import Automation
-    from core.api.behave import Behave
-    from core.api.builds import Builds
-    from core.api.data import Data
-    from core.api.labeling import Labeling
-    from core.api.models import Models
-    from core.api.monitoring import Monitoring
-    from core.api.projects import Projects
-    from core.api.requirements import Requirements
-    from core.api.runs import Runs
-    from core.api.serving import Serving
 
 PROGRESS = "progress"
 LOCAL_ONLY_HINT = "run it on the server's machine, without LOOPLINE_URL / --server"
 
 
-class RemoteClient:
+class RemoteClient(Areas):
     """Loopline's use cases on the server at ``url``, acting as the user of ``token``."""
-
-    # one slot per entry of core.api.client.AREAS, each area made on first use
-    projects: AreaSlot[Projects] = AreaSlot()
-    artifacts: AreaSlot[Artifacts] = AreaSlot()
-    data: AreaSlot[Data] = AreaSlot()
-    labeling: AreaSlot[Labeling] = AreaSlot()
-    runs: AreaSlot[Runs] = AreaSlot()
-    builds: AreaSlot[Builds] = AreaSlot()
-    models: AreaSlot[Models] = AreaSlot()
-    requirements: AreaSlot[Requirements] = AreaSlot()
-    monitoring: AreaSlot[Monitoring] = AreaSlot()
-    accounts: AreaSlot[Accounts] = AreaSlot()
-    serving: AreaSlot[Serving] = AreaSlot()
-    behave: AreaSlot[Behave] = AreaSlot()
-    automation: AreaSlot[Automation] = AreaSlot()
 
     def __init__(
         self, url: str, token: str | None, *, timeout: float = 300.0, retries: int = 4

@@ -153,7 +153,7 @@ def test_a_client_makes_each_area_once_on_first_use(tmp_path: Path) -> None:
 def test_the_clients_have_one_slot_per_registered_area() -> None:
     """``AREAS`` is the one list: both clients declare exactly its areas, each an Area."""
     for cls in (Client, RemoteClient):
-        slots = [n for n, v in vars(cls).items() if isinstance(v, AreaSlot)]
+        slots = [n for k in cls.__mro__ for n, v in vars(k).items() if isinstance(v, AreaSlot)]
         assert sorted(slots) == sorted(AREAS), cls.__name__
     found = area_types()
     assert list(found) == list(AREAS)
