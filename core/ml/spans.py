@@ -92,19 +92,28 @@ def extract_spans(
     detect: Mapping[str, Sequence[str]],
     threshold: float = 0.5,
 ) -> list[list[Span]]:
+    """Each span type's classifier scores the candidates of every text in one call (one call per
+    text cost ~3 ms of scikit-learn's checks each: 13 s of a case A build's 44 s); then, per text,
+    the best-scored candidates above ``threshold`` that overlap none taken before."""
     out: list[list[Span]] = [[] for _ in texts]
     for span_type, model in models.items():
         detectors = detect.get(span_type, ())
-        for index, text in enumerate(texts):
-            found = candidates(text, detectors)
-            if not found:
-                continue
-            scores = model.predict_proba([candidate_features(text, s, e, n) for s, e, n in found])[
-                :, 1
-            ]
+        found = [candidates(text, detectors) for text in texts]
+        rows = [
+            candidate_features(text, s, e, n)
+            for text, spans in zip(texts, found, strict=True)
+            for s, e, n in spans
+        ]
+        if not rows:
+            continue
+        scores = model.predict_proba(rows)[:, 1]
+        offset = 0
+        for index, (text, spans) in enumerate(zip(texts, found, strict=True)):
+            mine = scores[offset : offset + len(spans)]
+            offset += len(spans)
             taken = _Taken()
             for (start, end, _), score in sorted(
-                zip(found, scores, strict=True), key=lambda x: -x[1]
+                zip(spans, mine, strict=True), key=lambda x: -x[1]
             ):
                 if score >= threshold and taken.add(start, end):
                     out[index].append(Span(start, end, span_type, text[start:end], float(score)))
