@@ -23,6 +23,7 @@ import mlflow
 import mlflow.sklearn
 import mlflow.xgboost
 import numpy as np
+import sklearn
 import xgboost as xgb
 from mlflow import MlflowClient
 from sklearn.linear_model import LogisticRegression
@@ -30,6 +31,16 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 COMMIT = "3f2a9c1d0b7e4f5a6c8d9e0f1a2b3c4d5e6f7a8b"
+# What MLflow would infer for these models, given: its inference runs a Python process per model
+# to see what the model imports (25 s of the writer's 38), and the files it writes are the same
+# (requirements.txt, conda.yaml, python_env.yaml with these pins).
+SKLEARN_PINS = [
+    f"mlflow=={mlflow.__version__}",
+    f"scikit-learn=={sklearn.__version__}",
+    "cloudpickle",
+    "skops",
+]
+XGBOOST_PINS = [f"mlflow=={mlflow.__version__}", f"xgboost=={xgb.__version__}"]
 X_CHECK = [[0.5, -1.0, 2.0], [-1.5, 0.3, 0.1], [2.0, 2.0, -2.0]]
 
 
@@ -64,6 +75,7 @@ def main() -> None:
                 name="model",
                 serialization_format="skops",
                 registered_model_name="triage-sklearn",
+                pip_requirements=SKLEARN_PINS,
             )
             out["runs"][f"logreg-{version}"] = run.info.run_id  # type: ignore[index]
             out["predictions"][f"triage-sklearn/{version}"] = (  # type: ignore[index]
@@ -79,7 +91,11 @@ def main() -> None:
         for step, value in enumerate([0.6, 0.4, 0.3]):
             mlflow.log_metric("logloss", value, step=step)
         mlflow.xgboost.log_model(
-            booster, name="model", model_format="ubj", registered_model_name="triage-xgb"
+            booster,
+            name="model",
+            model_format="ubj",
+            registered_model_name="triage-xgb",
+            pip_requirements=XGBOOST_PINS,
         )
         out["runs"]["xgb"] = run.info.run_id  # type: ignore[index]
         out["predictions"]["triage-xgb/1"] = (  # type: ignore[index]
@@ -106,6 +122,7 @@ def main() -> None:
             name="model",
             serialization_format="cloudpickle",
             registered_model_name="triage-pickled",
+            pip_requirements=SKLEARN_PINS,
         )
         out["runs"]["cloudpickled"] = run.info.run_id  # type: ignore[index]
     out["versions"] = {"mlflow": mlflow.__version__, "xgboost": xgb.__version__}
