@@ -316,12 +316,16 @@ def optional(call: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
 # --- peer tools in their own venvs --------------------------------------------------------------
 
 
-def tool_python(venv: Path, requirements: Path, timeout: float = 1200) -> Path:
+def tool_python(
+    venv: Path, requirements: Path, timeout: float = 1200, *, compile_bytecode: bool = True
+) -> Path:
     """The Python of a tool's own venv (a peer's, or a test-only tool's whose pins conflict with
     ours), built once from ``requirements`` and rebuilt when they change (a stamp holds their
     SHA-256), under a lock so that parallel test workers build it once. uv builds it (seconds,
     where pip took minutes: MLflow's venv 9 s against 255 s); ``RuntimeError`` with uv's last
-    lines when it cannot be built (no network, no wheel)."""
+    lines when it cannot be built (no network, no wheel). ``compile_bytecode=False`` for a tool
+    that runs once per test run: compiling MLflow's 1.5 GB venv took 36 s of CPU, its one
+    process compiles what it imports in 6 s (this kind of machine never writes .pyc files)."""
     python = venv / "bin" / "python"
     stamp = venv / ".requirements.sha256"
     wanted = hashlib.sha256(requirements.read_bytes()).hexdigest()
@@ -333,9 +337,10 @@ def tool_python(venv: Path, requirements: Path, timeout: float = 1200) -> Path:
         uv = Path(sys.executable).with_name("uv")
         base = getattr(sys, "_base_executable", sys.executable)
         install = ("--python", str(python), "-r", str(requirements))
+        compiled = ["--compile-bytecode"] if compile_bytecode else []
         for command in (
             [str(uv), "venv", "--quiet", "--clear", "--python", base, str(venv)],
-            [str(uv), "pip", "install", "--quiet", "--compile-bytecode", *install],
+            [str(uv), "pip", "install", "--quiet", *compiled, *install],
         ):
             done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
             if done.returncode != 0:

@@ -46,8 +46,9 @@ X_CHECK = [[0.5, -1.0, 2.0], [-1.5, 0.3, 0.1], [2.0, 2.0, -2.0]]
 
 
 def mlflow_python() -> Path:
-    """MLflow's Python (bench/harness.tool_python builds its venv once)."""
-    return tool_python(VENV, REQUIREMENTS)
+    """MLflow's Python (bench/harness.tool_python builds its venv once). It runs once per test
+    run (the writer), so its venv is not compiled: 2 s + 16 s instead of 22 s + 10 s."""
+    return tool_python(VENV, REQUIREMENTS, compile_bytecode=False)
 
 
 @pytest.fixture(scope="session")
