@@ -41,20 +41,31 @@ def ws_path(released: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     yield tmp_path / "ws"
 
 
-def _worker_models(url: str, seconds: float = 30.0) -> dict[int, int]:
+@pytest.fixture()
+def http() -> Iterator[httpx.Client]:
+    """A client that keeps no connection alive: each request opens its own, which lands on
+    whichever worker accepts it. One for all the requests of a test: building a client loads
+    the TLS certificates (~50 ms of CPU), more than the service spends on a request."""
+    with httpx.Client(timeout=30, limits=httpx.Limits(max_keepalive_connections=0)) as client:
+        yield client
+
+
+def _worker_models(http: httpx.Client, url: str, seconds: float = 30.0) -> dict[int, int]:
     """Worker pid -> the artifact id it serves, asked on fresh connections (each lands on
     whichever worker accepts it) until all the workers have answered."""
     seen: dict[int, int] = {}
     deadline = time.monotonic() + seconds
-    while len(seen) < WORKERS and time.monotonic() < deadline:
-        health = httpx.get(f"{url}/health", timeout=10).json()
+    while True:
+        health = http.get(f"{url}/health", timeout=10).json()
         seen[health["worker"]] = health["model"]["artifact_id"]
-    return seen
+        if len(seen) == WORKERS or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.01)  # asking again at once would keep a core busy while a worker is away
 
 
-def _post(url: str, request_id: str, i: int) -> int:
+def _post(http: httpx.Client, url: str, request_id: str, i: int) -> int:
     body = {"request_id": request_id, "inputs": _text(i)}
-    return httpx.post(f"{url}/predict", json=body, timeout=30).status_code
+    return http.post(f"{url}/predict", json=body).status_code
 
 
 def _segment_pids(path: Path) -> set[int]:
@@ -62,14 +73,14 @@ def _segment_pids(path: Path) -> set[int]:
     return {int(segment.name.split("-")[2]) for segment in names}
 
 
-def test_workers_lose_and_duplicate_no_record(ws_path: Path) -> None:
+def test_workers_lose_and_duplicate_no_record(ws_path: Path, http: httpx.Client) -> None:
     service = Service(ws_path, PROJECT)
     try:
-        workers = set(_worker_models(service.url))
+        workers = set(_worker_models(http, service.url))
         assert len(workers) == WORKERS, service.text
         sent = [f"w{i}" for i in range(400)]
         with ThreadPoolExecutor(16) as pool:  # a fresh connection per request: all workers answer
-            codes = list(pool.map(lambda i: _post(service.url, sent[i], i), range(len(sent))))
+            codes = list(pool.map(lambda i: _post(http, service.url, sent[i], i), range(len(sent))))
         assert codes == [200] * len(sent)
     finally:
         service.stop()  # SIGTERM: each worker flushes its log once
@@ -80,22 +91,22 @@ def test_workers_lose_and_duplicate_no_record(ws_path: Path) -> None:
     assert service.process.returncode in (0, -signal.SIGTERM)
 
 
-def test_every_worker_follows_a_promotion(ws_path: Path) -> None:
+def test_every_worker_follows_a_promotion(ws_path: Path, http: httpx.Client) -> None:
     production, candidate = _models(ws_path)
     service = Service(ws_path, PROJECT)
     try:
-        assert set(_worker_models(service.url).values()) == {production}
+        assert set(_worker_models(http, service.url).values()) == {production}
         Client(ws_path, ADMIN).models.promote(PROJECT, candidate, reason="next")  # while serving
         deadline = time.monotonic() + 30
         switched: dict[int, int] = {}
         while time.monotonic() < deadline:
-            switched |= _worker_models(service.url, seconds=5)
+            switched |= _worker_models(http, service.url, seconds=5)
             if len(switched) == WORKERS and set(switched.values()) == {candidate}:
                 break
             time.sleep(0.2)
         assert len(switched) == WORKERS and set(switched.values()) == {candidate}, switched
         for i in range(60):
-            assert _post(service.url, f"after{i}", i) == 200
+            assert _post(http, service.url, f"after{i}", i) == 200
     finally:
         service.stop(signal.SIGINT)  # Ctrl-C: the parent stops each worker once, all flush
     answers = read_log(Workspace.open(ws_path), PROJECT, PREDICTIONS)
@@ -120,22 +131,22 @@ def test_the_worker_count_defaults_to_one(monkeypatch: pytest.MonkeyPatch) -> No
     assert worker_count(4) == 4
 
 
-def test_a_worker_that_dies_is_replaced(ws_path: Path) -> None:
+def test_a_worker_that_dies_is_replaced(ws_path: Path, http: httpx.Client) -> None:
     service = Service(ws_path, PROJECT)
     try:
-        first = set(_worker_models(service.url))
+        first = set(_worker_models(http, service.url))
         killed = min(first)
         os.kill(killed, signal.SIGKILL)
         deadline = time.monotonic() + 30
         now: set[int] = set()
         while time.monotonic() < deadline and (len(now) < WORKERS or killed in now):
             try:
-                now = set(_worker_models(service.url, seconds=5))
+                now = set(_worker_models(http, service.url, seconds=1))
             except httpx.TransportError:  # a connection the dying worker had accepted
                 continue
         assert killed not in now and len(now) == WORKERS, service.text
         assert f"serving worker {killed} stopped (signal 9); starting another" in service.text
-        assert _post(service.url, "after-kill", 1) == 200
+        assert _post(http, service.url, "after-kill", 1) == 200
     finally:
         service.stop()
     answers = read_log(Workspace.open(ws_path), PROJECT, PREDICTIONS)
