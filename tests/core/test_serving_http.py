@@ -159,6 +159,8 @@ def hw(demo_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def service(hw: Path) -> Iterator[Service]:
+    """hw-triage served for the module; test_a_graceful_stop_flushes_everything, its last user,
+    stops it."""
     running = Service(hw, "hw-triage")
     yield running
     running.stop()
@@ -396,12 +398,16 @@ def test_sigkill_loses_at_most_the_last_second(hw: Path, rows: list[dict[str, An
     assert len(_logged(hw, "late-")) <= 30
 
 
-def test_a_graceful_stop_flushes_everything(hw: Path, rows: list[dict[str, Any]]) -> None:
-    stopped = Service(hw, "hw-triage")
+def test_a_graceful_stop_flushes_everything(
+    service: Service, hw: Path, rows: list[dict[str, Any]]
+) -> None:
+    """Stops the module's service: the last test to use it (a service start costs seconds of
+    CPU: loading the model imports scikit-learn and skops)."""
+    assert service.process.poll() is None, service.text
     items = [{"inputs": r, "time": "2026-07-09T12:30:00Z"} for r in rows[:40]]
-    answer = stopped.client.post("/predict", json={"request_id": "term", "items": items})
+    answer = service.client.post("/predict", json={"request_id": "term", "items": items})
     assert answer.status_code == 200
-    stopped.stop(signal.SIGTERM)  # at once: the records are still in the buffer
+    service.stop(signal.SIGTERM)  # at once: the records are still in the buffer
     logged = _logged(hw, "term:")
     assert len(logged) == 40
     first = logged.sort_values("request_id").iloc[0]
@@ -410,8 +416,9 @@ def test_a_graceful_stop_flushes_everything(hw: Path, rows: list[dict[str, Any]]
     assert first["f_firmware_version"] == rows[0]["firmware_version"]
 
 
-def test_text_spans_and_a_switch_without_restart(demo_workspace: Path, tmp_path: Path) -> None:
-    path = copy_of(demo_workspace, tmp_path / "ws")
+def test_text_spans_and_a_switch_without_restart(hw: Path) -> None:
+    """On the module's copy of the demo (its other tests serve hw-triage, this one ooo-replies)."""
+    path = hw
     ws = Workspace.open(path)
     production = find_alias(ws, "ooo-replies")
     assert production is not None and production.version >= 2
