@@ -1,4 +1,8 @@
-"""`loopline build` ends every build: killed, refused, or unable to write, with exit 2 = aborted."""
+"""`loopline build` ends every build: killed, refused, or unable to write, with exit 2 = aborted.
+
+A build that is killed or cannot write runs in a process of its own (the kill and the read-only
+mount need one); the other commands run in this process (``here``: the same stdout, stderr and
+exit code, without a new interpreter importing core and pandas for each)."""
 
 from __future__ import annotations
 
@@ -11,29 +15,34 @@ import sys
 from pathlib import Path
 
 from tests.conftest import ROOT
+from tests.remote.conftest import run_cli_here
 
 LOOPLINE = [sys.executable, "-m", "core.cli"]
 LENIENT = "checks:\n  - {check: min_metric, metric: accuracy, threshold: 0.5}\n"
 
 
-def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*LOOPLINE, *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, **env},
-    )
+def here(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`loopline ARGS` run in this process, with this environment and ``env``."""
+    return run_cli_here(args, env={**os.environ, **env})
 
 
 def build_rows(ws: Path, project: str) -> dict[int, str]:
     """`loopline builds PROJECT` as {build id: status}."""
-    listing = run("-w", str(ws), "builds", project)
+    return rows_of(listed(ws, project))
+
+
+def listed(ws: Path, project: str) -> str:
+    """What `loopline builds PROJECT` prints."""
+    listing = here("-w", str(ws), "builds", project)
     assert listing.returncode == 0, listing.stderr
+    return listing.stdout
+
+
+def rows_of(listing: str) -> dict[int, str]:
+    """A `loopline builds` listing as {build id: status}."""
     return {
         int(m.group(1)): m.group(2)
-        for m in re.finditer(r"^#(\d+)\s+(\w+)", listing.stdout, flags=re.MULTILINE)
+        for m in re.finditer(r"^#(\d+)\s+(\w+)", listing, flags=re.MULTILINE)
     }
 
 
@@ -60,18 +69,17 @@ def test_a_killed_build_shows_as_aborted_to_the_next_command(
     build.send_signal(signal.SIGKILL)
     build.wait(timeout=30)
     assert build.returncode == -signal.SIGKILL, "".join(seen)
-    after = build_rows(demo_copy, "hw-triage")
+    listing = listed(demo_copy, "hw-triage")  # the next command
+    after = rows_of(listing)
     (killed,) = set(after) - set(before)
     assert after[killed] == "aborted"
-    listing = run("-w", str(demo_copy), "builds", "hw-triage")
-    assert listing.returncode == 0, listing.stderr
-    assert "the build process ended without closing the build (killed?)" in listing.stdout
-    assert "running" not in listing.stdout
+    assert "the build process ended without closing the build (killed?)" in listing
+    assert "running" not in listing
 
 
 def test_a_data_scientists_build_promote_is_refused_up_front(demo_copy: Path) -> None:
     before = build_rows(demo_copy, "hw-triage")
-    done = run("-w", str(demo_copy), "build", "hw-triage", "--promote", LOOPLINE_USER="ds")
+    done = here("-w", str(demo_copy), "build", "hw-triage", "--promote", LOOPLINE_USER="ds")
     assert done.returncode == 2
     assert done.stderr.splitlines()[0] == (
         "error: ds (data_scientist) may not promote or roll back models in hw-triage; "
@@ -82,7 +90,7 @@ def test_a_data_scientists_build_promote_is_refused_up_front(demo_copy: Path) ->
 
 
 def test_a_build_identical_to_production_does_not_say_registered(demo_copy: Path) -> None:
-    done = run("-w", str(demo_copy), "build", "hw-triage")  # the demo's inputs: same model
+    done = here("-w", str(demo_copy), "build", "hw-triage")  # the demo's inputs: same model
     assert done.returncode == 0, done.stderr
     assert "registered model" not in done.stdout
     assert "  the model is identical to production (hw-triage v" in done.stdout
