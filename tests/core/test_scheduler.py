@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -210,6 +210,11 @@ def _env() -> dict[str, str]:
     return {**env, "PYTHONPATH": str(ROOT)}
 
 
+def _utc_now() -> datetime:
+    """Naive UTC, as the store and the schedules keep time."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
 def _once(ws: Path) -> str:
     done = subprocess.run(
         [*LOOPLINE, "-w", str(ws), "scheduler", "--once"],
@@ -229,7 +234,12 @@ def test_a_schedule_missed_while_no_scheduler_ran_builds_once_on_restart(
     client = _workspace(labeled, tmp_path, "  schedules:\n    - {name: fast, every: 2s}\n")
     _once(client.location)  # the first scheduler arms the schedule and stops
     assert client.builds.list(PROJECT) == []
-    time.sleep(4.5)  # two or three due moments pass with no scheduler running
+    (armed,) = client.automation.schedules(PROJECT)
+    assert armed.last_due_at is not None and armed.last_build_id is None
+    # two due moments after the armed one pass with no scheduler running (the first of them is
+    # missed): waited for on the clock the schedule uses, not a fixed 4.5 s
+    two_later = armed.last_due_at + timedelta(seconds=2 * 2)
+    time.sleep(max(0.0, (two_later - _utc_now()).total_seconds()) + 0.1)
     out = _once(client.location)
     (build,) = client.builds.list(PROJECT)
     assert build.trigger is not None and build.trigger.startswith("schedule fast (every 2s), due ")
