@@ -23,6 +23,7 @@ from tests.remote.conftest import (
     Hub,
     free_port,
     health,
+    run_cli_here,
     start_server,
     stop_server,
 )
@@ -109,17 +110,14 @@ def test_case_a_loop_runs_against_the_team_server(team: Hub, tmp_path: Path) -> 
     trace = run("trace", PROJECT, "--format", "csv", token="manager")
     assert "SYS-1" in trace and "ML-" in trace
     assert "ok" in run("verify", token="admin").lower()
-    # the same question asked here and on the server's machine gets the same answer
+    # the same question asked here and on the server's machine gets the same answer (there: the
+    # command run in this process, as a process of its own would run it, without its start-up)
     here = Client(team.workspace, Actor("manager", "test"))
     for question in (("artifacts", "--project", PROJECT, "--json"), ("alerts", PROJECT, "--json")):
         remote = json.loads(run(*question))
-        local = subprocess.run(
-            [sys.executable, "-m", "core.cli", "--workspace", str(team.workspace), *question],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
+        local = run_cli_here(
+            ["--workspace", str(team.workspace), *question],
             env={k: v for k, v in team.env("data_scientist").items() if k != "LOOPLINE_URL"},
-            check=False,
         )
         assert remote == json.loads(_ok(local, team)), question
     assert here.monitoring.latest_windows(PROJECT, "day", 14)
