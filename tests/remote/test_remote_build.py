@@ -5,7 +5,6 @@ lease lapses, and `verify` clean."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import pytest
 from core.api import Actor, Client
 from core.builds.reaper import LAPSED
 from tests.core.small_project import PROJECT, label_tickets
-from tests.remote.conftest import Hub, start_server, stop_server
+from tests.remote.conftest import Hub, run_cli_here
 
 # the CLI in a runner process, then whether it loaded DuckDB (printed last)
 RUNNER = """
@@ -146,28 +145,37 @@ def test_a_cancelled_runner_aborts_its_build_at_once(hub: Hub, tmp_path: Path) -
 
 
 def test_a_server_killed_mid_build_leaves_it_aborted_after_restart(
-    fresh_hub: Hub, tmp_path: Path
+    hub: Hub, tmp_path: Path
 ) -> None:
-    admin = _label(fresh_hub, tmp_path)
-    runner = _runner(
-        fresh_hub, "build", PROJECT, "--lease", "3", token="admin", cwd=fresh_hub.client_dir()
-    )
-    _wait_for(lambda: any(b["status"] == "running" for b in _builds(fresh_hub)), 120, "a build")
-    assert fresh_hub.process is not None
-    os.kill(fresh_hub.process.pid, signal.SIGKILL)
-    fresh_hub.process.wait(timeout=30)
-    out, err = runner.communicate(timeout=600)
-    assert runner.returncode != 0 and "Cannot reach the Loopline server" in err, out + err
-    process, fresh_hub.url = start_server(fresh_hub.workspace, fresh_hub.log)
+    """The module's server, killed and started again on its URL (the tests after this one use
+    it as they would a server that never went away)."""
+    admin = _label(hub, tmp_path)
+    before = {int(b["build_id"]) for b in _builds(hub)}  # type: ignore[call-overload]
+    runs = admin.runs.search(PROJECT).total
+    runner = _runner(hub, "build", PROJECT, "--lease", "3", token="admin", cwd=hub.client_dir())
+    new: list[dict[str, object]] = []
+
+    def running() -> bool:
+        new[:] = [b for b in _builds(hub) if b["build_id"] not in before]
+        return bool(new) and new[0]["status"] == "running"
+
     try:
-        time.sleep(3.5)  # the lease lapses
-        build = admin.builds.list(PROJECT)[0]
-        assert (build.status, build.reason) == ("aborted", LAPSED)
-        assert admin.runs.search(PROJECT).total == 0  # nothing half-registered
-        verify = fresh_hub.run_client("verify", token="admin")
-        assert verify.returncode == 0, verify.stdout + verify.stderr
+        _wait_for(running, 120, "the runner's build to start")
+        hub.kill()  # SIGKILL: no chance to clean up
+        out, err = runner.communicate(timeout=600)
+        assert runner.returncode != 0 and "Cannot reach the Loopline server" in err, out + err
     finally:
-        stop_server(process)
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait(timeout=30)
+        if hub.process is not None and hub.process.poll() is not None:
+            hub.start()  # on the same URL
+    time.sleep(3.5)  # the lease lapses
+    build = admin.builds.get(int(new[0]["build_id"]))  # type: ignore[call-overload]
+    assert (build.status, build.reason) == ("aborted", LAPSED)
+    assert admin.runs.search(PROJECT).total == runs  # nothing half-registered
+    verify = hub.run_client("verify", token="admin")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
 def test_the_modeling_commands_say_the_same_remotely_and_locally(hub: Hub, tmp_path: Path) -> None:
@@ -189,14 +197,10 @@ def test_the_modeling_commands_say_the_same_remotely_and_locally(hub: Hub, tmp_p
         ["models", PROJECT],
         ["builds", PROJECT],
     ):
-        remote = hub.run_client(*command, token="admin")
-        local = subprocess.run(
-            [sys.executable, "-m", "core.cli", "--workspace", str(hub.workspace), *command],
+        remote = hub.run_client(*command, token="admin")  # a client process
+        local = run_cli_here(  # the same command on the workspace itself, in this process
+            ["--workspace", str(hub.workspace), *command],
             env={**hub.env("admin"), "LOOPLINE_URL": ""},
-            cwd=Path(__file__).parents[2],
-            capture_output=True,
-            text=True,
-            timeout=300,
         )
         assert remote.returncode == 0 and remote.stdout, remote.stderr
         assert (remote.returncode, remote.stdout) == (local.returncode, local.stdout), command
