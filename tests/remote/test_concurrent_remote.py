@@ -38,15 +38,16 @@ NOTEBOOK = textwrap.dedent(
     """
 )
 
+# the app reads and writes until the file argv[2] exists (everyone else is done), 600 s at most
 APP = textwrap.dedent(
     """
-    import json, sys, time
+    import json, os, sys, time
     from core.api import Actor, Client
     client = Client(sys.argv[1], Actor("admin", "app"))
-    deadline = time.monotonic() + float(sys.argv[2])
+    deadline = time.monotonic() + 600
     reads = writes = 0
     errors = []
-    while time.monotonic() < deadline:
+    while not os.path.exists(sys.argv[2]) and time.monotonic() < deadline:
         try:
             client.runs.search("tickets", "", limit=50)
             client.projects.overview()
@@ -68,6 +69,7 @@ def test_remote_clients_a_runner_and_the_app_at_once_lose_nothing(
     admin = Client(hub.workspace, Actor("admin", "test"))
     label_tickets(admin, tmp_path)
     tokens_before = len(admin.accounts.tokens("admin"))
+    everyone_done = tmp_path / "everyone-done"
     started = time.monotonic()
     notebooks = [
         subprocess.Popen(
@@ -89,7 +91,7 @@ def test_remote_clients_a_runner_and_the_app_at_once_lose_nothing(
         text=True,
     )
     app = subprocess.Popen(
-        [sys.executable, "-c", APP, str(hub.workspace), "40"],
+        [sys.executable, "-c", APP, str(hub.workspace), str(everyone_done)],
         cwd=ROOT,
         env=hub.env(None) | {"LOOPLINE_URL": ""},
         stdout=subprocess.PIPE,
@@ -97,8 +99,11 @@ def test_remote_clients_a_runner_and_the_app_at_once_lose_nothing(
         text=True,
     )
 
-    said = [json.loads(_done(p)) for p in notebooks]
-    built = runner.communicate(timeout=600)
+    try:
+        said = [json.loads(_done(p)) for p in notebooks]
+        built = runner.communicate(timeout=600)
+    finally:  # the app was at it all along, and stops now (not after a fixed 40 s)
+        everyone_done.touch()
     seen_by_app = json.loads(_done(app))
 
     assert all(not s["errors"] and not s["duckdb"] for s in said), said
