@@ -7,7 +7,8 @@
 2. **start**: the build's row says ``running`` (audited ``build.running``), and this process
    holds the build's lock (core/builds/owner.py) until the row is closed;
 3. **train** on the label set, evaluated on the project's test set (overall and per slice);
-4. **evaluate the baseline**: the production model on the same test set;
+4. **evaluate the baseline**: the production model on the same test set (the very rows the new
+   model was evaluated on, read once);
 5. **behave**: the project's behavioural suite (``gates/<project>.behave.yaml``, if any) on the
    new model, its results kept per test with failing examples (core/behave);
 6. **check the gate** (the suite's ``min_pass_rate`` check among the others);
@@ -61,7 +62,8 @@ from core.builds.owner import BuildOwner, owner_is_alive
 from core.builds.reaper import reap_quietly
 from core.builds.requirement_check import requirement_check
 from core.errors import CoreError, InvalidInput, NotFound
-from core.experiments.service import TrainResult, get_run, project_test_set, train
+from core.experiments.service import TrainResult, get_run, train
+from core.ml.data import TrainingData
 from core.ml.evaluate import Evaluation, evaluate
 from core.ml.model import Model
 from core.monitoring.retrain import (
@@ -221,7 +223,7 @@ def run_build(
         try:
             gate_checks = _load_gate(ws, spec, gate, attempt)
             result = _train(ws, actor, attempt, label_set, trainer, params, dask_address, report)
-            baseline = _evaluate_baseline(ws, spec, attempt, report)
+            baseline = _evaluate_baseline(ws, spec, attempt, result.test_set, report)
             behave_step(ws, spec, attempt, result.model, behave, report)
             _check_gate(ws, spec, attempt, gate_checks, result, baseline)
         except Exception as error:  # the build's outcome: recorded below
@@ -371,14 +373,14 @@ def _train(
 
 
 def _evaluate_baseline(
-    ws: Workspace, spec: ProjectSpec, attempt: _Attempt, report: Progress
+    ws: Workspace, spec: ProjectSpec, attempt: _Attempt, test: TrainingData, report: Progress
 ) -> Evaluation | None:
-    """The production model on the same test set (None: nothing is in production yet)."""
+    """The production model on the test set the new model was evaluated on (``test``, read once
+    per build; None: nothing is in production yet)."""
     production = find_alias(ws, attempt.project, "production")
     if production is None:
         return None
     report(f"evaluating production {production.ref} on the same test set", 0.75)
-    test = project_test_set(ws, spec)
     baseline = evaluate(load_model(ws, production), test.frame, list(test.labels), test.spans, spec)
     attempt.baseline_id = production.artifact_id
     attempt.log.append(f"production {production.ref}: accuracy {baseline.overall['accuracy']:.3f}")

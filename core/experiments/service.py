@@ -39,6 +39,7 @@ class TrainResult:
     label_set: Artifact
     dataset: Artifact
     files: dict[str, str]  # role -> blob hash
+    test_set: TrainingData  # the project's test set it was evaluated on (a build's baseline too)
 
 
 def project_test_set(ws: Workspace, spec: ProjectSpec) -> TrainingData:
@@ -109,7 +110,9 @@ def train(
         )
         files = _log_results(run, fitted)
         report("done", 1.0)
-    return TrainResult(run.run_id, fitted.model, fitted.evaluation, chosen, data.dataset, files)
+    return TrainResult(
+        run.run_id, fitted.model, fitted.evaluation, chosen, data.dataset, files, test_part
+    )
 
 
 def label_set_to_train(ws: Workspace, project: str, label_set: int | str | None) -> Artifact:
