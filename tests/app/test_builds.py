@@ -17,11 +17,13 @@ from tests.app.conftest import MAIN, sign_in
 PAGE = "views/builds.py"
 
 
-def _open(demo_copy: Path, monkeypatch: pytest.MonkeyPatch, user: str) -> AppTest:
+def _open(
+    demo_copy: Path, monkeypatch: pytest.MonkeyPatch, user: str, project: str = "ooo-replies"
+) -> AppTest:
     monkeypatch.setenv("LOOPLINE_WORKSPACE", str(demo_copy))
     at = sign_in(AppTest.from_file(MAIN, default_timeout=120), user)
     at.switch_page(PAGE).run()
-    at.selectbox(key="builds.project").set_value("ooo-replies").run()
+    at.selectbox(key="builds.project").set_value(project).run()
     assert not at.exception, at.exception
     return at
 
@@ -158,8 +160,7 @@ def test_rolling_back_to_a_version_that_violated_shows_its_impact_in_red(
 
     promote(Workspace.open(demo_copy), "hw-triage", "model:hw-triage@1", Actor("lead", "test"),
             reason="back to v1 for the test")  # fmt: skip
-    at = _open(demo_copy, monkeypatch, "lead")
-    at.selectbox(key="builds.project").set_value("hw-triage").run()
+    at = _open(demo_copy, monkeypatch, "lead", "hw-triage")
     picker = at.selectbox(key="builds.target")
     target = next(o for o in picker.options if o == "hw-triage v2")
     picker.select_index(picker.options.index(target)).run()
