@@ -21,6 +21,18 @@ LOOPLINE = [sys.executable, "-m", "core.cli"]
 LENIENT = "checks:\n  - {check: min_metric, metric: accuracy, threshold: 0.5}\n"
 
 
+def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`loopline ARGS` as a process of its own (tests/cli/test_behave_cli.py uses it too)."""
+    return subprocess.run(
+        [*LOOPLINE, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **env},
+    )
+
+
 def here(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """`loopline ARGS` run in this process, with this environment and ``env``."""
     return run_cli_here(args, env={**os.environ, **env})
@@ -115,7 +127,7 @@ def test_a_read_only_objects_folder_aborts_the_build_with_a_clear_message(
             "sh",
             "-c",
             f"mount --bind {objects} {objects} && mount -o remount,ro,bind {objects} && "
-            f"exec {command} --param n_estimators=45",
+            f"exec {command} --param n_estimators=5",  # a small model: the write is what fails
         ],
         cwd=ROOT,
         capture_output=True,
