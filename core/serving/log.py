@@ -355,6 +355,9 @@ class SegmentWriter:
         self.flush_seconds = flush_seconds
         self.max_records = max_records
         self._buffer: list[Mapping[str, Any]] = []
+        self._writing: list[
+            Mapping[str, Any]
+        ] = []  # taken from the buffer, segment not renamed yet
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()  # one segment at a time (flusher or a final flush)
         self._wake = threading.Event()
@@ -406,16 +409,21 @@ class SegmentWriter:
         with self._write_lock:
             with self._lock:
                 batch, self._buffer = self._buffer, []
-            kept, tables, rejected = convert(batch, self.schema)
-            self._set_aside(rejected)
-            if not kept:
-                return 0
+                self._writing = batch  # still pending to readers until its segment is in place
             try:
-                write_segment(self.folder, pa.concat_tables(tables))
-            except Exception as exc:  # the disk refused: keep the records for the next try
-                self._last_error = f"{type(exc).__name__}: {exc}"
-                self._put_back(kept)
-                return 0
+                kept, tables, rejected = convert(batch, self.schema)
+                self._set_aside(rejected)
+                if not kept:
+                    return 0
+                try:
+                    write_segment(self.folder, pa.concat_tables(tables))
+                except Exception as exc:  # the disk refused: keep the records for the next try
+                    self._last_error = f"{type(exc).__name__}: {exc}"
+                    self._put_back(kept)
+                    return 0
+            finally:
+                with self._lock:
+                    self._writing = []
             self._written += len(kept)
             self._segments += 1
             self._last_flush = time.time()
@@ -469,9 +477,10 @@ class SegmentWriter:
             self._set_aside([(record, reason) for record in left])
 
     def pending_values(self, column: str) -> set[Any]:
-        """``column``'s values in the records not written out yet."""
+        """``column``'s values in the records not written out yet: buffered, or in the segment
+        being written (a reader of the finished segments cannot see those until its rename)."""
         with self._lock:
-            return {record.get(column) for record in self._buffer}
+            return {record.get(column) for record in (*self._writing, *self._buffer)}
 
     def stats(self) -> WriterStats:
         with self._lock:

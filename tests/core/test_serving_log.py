@@ -28,6 +28,7 @@ from core.serving.log import (
     prediction_schema,
     read_log,
     segments,
+    write_segment,
 )
 from tests.conftest import FIXTURES, ROOT
 
@@ -144,6 +145,34 @@ def test_request_ids_are_found_in_segments_read_once_each(
     first.unlink()  # compacted or shipped away
     assert index.known(["r-0", "r-9"]) == {"r-9"}
     assert logged_request_ids(tmp_path, "tickets", ["r-9", "r-1"]) == {"r-9"}
+
+
+def test_a_record_being_written_stays_pending_until_its_segment_is_in_place(
+    tmp_path: Path, tickets_spec: ProjectSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Feedback asks "pending here, or in a finished segment?": a record must be one of the two
+    at every moment, also while its segment is being written (CI once saw it in neither)."""
+    folder = log_folder(tmp_path, "tickets", PREDICTIONS)
+    writer = SegmentWriter(folder, prediction_schema(tickets_spec), flush_seconds=60)
+    writing, release = threading.Event(), threading.Event()
+    real = write_segment
+
+    def slow(where: Path, table: object) -> Path:
+        writing.set()
+        release.wait(10)
+        return real(where, table)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("core.serving.log.write_segment", slow)
+    writer.append([record(1)])
+    flusher = threading.Thread(target=writer.flush)
+    flusher.start()
+    assert writing.wait(10)
+    assert writer.pending_values("request_id") == {"r-1"}  # out of the buffer, not on disk
+    assert logged_request_ids(tmp_path, "tickets", ["r-1"]) == set()
+    release.set()
+    flusher.join(10)
+    assert writer.pending_values("request_id") == set()
+    assert logged_request_ids(tmp_path, "tickets", ["r-1"]) == {"r-1"}
 
 
 def test_past_the_cap_segments_are_scanned_per_question(
