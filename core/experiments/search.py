@@ -163,9 +163,17 @@ def _compile(conditions: Sequence[Condition]) -> tuple[str, list[Any]]:
     return " AND ".join(sql), params
 
 
-def _order(order_by: Sequence[str]) -> tuple[str, str, list[Any]]:
-    joins, clauses, params = [], [], []
-    for index, item in enumerate(order_by):
+@dataclass(frozen=True)
+class OrderKey:
+    namespace: str  # attributes, metrics, params, tags
+    name: str
+    descending: bool
+
+
+def _order_keys(order_by: Sequence[str]) -> list[OrderKey]:
+    """``order_by`` items (``metrics.f1 DESC``, ``name``) checked and parsed."""
+    keys = []
+    for item in order_by:
         parts = item.strip().split()
         if (
             not parts
@@ -173,26 +181,71 @@ def _order(order_by: Sequence[str]) -> tuple[str, str, list[Any]]:
             or (len(parts) == 2 and parts[1].upper() not in ("ASC", "DESC"))
         ):
             raise InvalidInput(f"Cannot order by {item!r}. Expected e.g. 'metrics.f1 DESC'.")
-        field, direction = parts[0], (parts[1].upper() if len(parts) == 2 else "ASC")
+        field, descending = parts[0], len(parts) == 2 and parts[1].upper() == "DESC"
         namespace, _, name = field.partition(".") if "." in field else ("attributes", "", field)
         name = name.strip("`")
-        if namespace == "attributes":
-            if name not in ATTRIBUTES:
-                raise InvalidInput(expected_one_of("run attribute", name, ATTRIBUTES))
-            clauses.append(f"{ATTRIBUTES[name]} {direction} NULLS LAST")
-            continue
-        if namespace not in ("metrics", "params", "tags"):
+        if namespace == "attributes" and name not in ATTRIBUTES:
+            raise InvalidInput(expected_one_of("run attribute", name, ATTRIBUTES))
+        if namespace not in ("attributes", "metrics", "params", "tags"):
             raise InvalidInput(
                 f"Cannot order by {field!r}: use metrics.NAME, params.NAME, tags.NAME or an attribute."
             )
-        table = {"metrics": "run_metrics", "params": "run_params", "tags": "run_tags"}[namespace]
-        extra = " AND slice = ''" if namespace == "metrics" else ""
+        keys.append(OrderKey(namespace, name, descending))
+    return keys
+
+
+def _order(keys: Sequence[OrderKey]) -> tuple[str, str, list[Any]]:
+    """The joins, ORDER BY clause and parameters that order runs by ``keys`` in SQL."""
+    joins, clauses, params = [], [], []
+    for index, key in enumerate(keys):
+        direction = "DESC" if key.descending else "ASC"
+        if key.namespace == "attributes":
+            clauses.append(f"{ATTRIBUTES[key.name]} {direction} NULLS LAST")
+            continue
+        table = {"metrics": "run_metrics", "params": "run_params", "tags": "run_tags"}[
+            key.namespace
+        ]
+        extra = " AND slice = ''" if key.namespace == "metrics" else ""
         joins.append(
             f"LEFT JOIN (SELECT run_id, value FROM {table} WHERE key = ?{extra}) o{index} USING (run_id)"
         )
-        params.append(name)
+        params.append(key.name)
         clauses.append(f"o{index}.value {direction} NULLS LAST")
     return " ".join(joins), ", ".join([*clauses, "r.run_id DESC"]), params
+
+
+FRAME_COLUMNS = {"duration": "duration_s"}  # attributes whose column has another name
+
+
+def _sort_frame(frame: pd.DataFrame, keys: Sequence[OrderKey]) -> pd.DataFrame:
+    """``frame`` in the order SQL gives: each key NULLS LAST, then ``run_id DESC``. Texts
+    compare by code point as SQL compares their UTF-8 bytes."""
+    columns, ascending = [], []
+    for key in keys:
+        column = (
+            FRAME_COLUMNS.get(key.name, key.name)
+            if key.namespace == "attributes"
+            else f"{key.namespace}.{key.name}"
+        )
+        if column in frame.columns:  # else no hit has it: all NULL, no effect on the order
+            columns.append(column)
+            ascending.append(not key.descending)
+    ordered = frame.sort_values(
+        [*columns, "run_id"], ascending=[*ascending, False], na_position="last", kind="stable"
+    )
+    return ordered.reset_index(drop=True)
+
+
+def _sql_sorted(tx: Any, frame: pd.DataFrame, keys: Sequence[OrderKey]) -> pd.DataFrame:
+    """``frame`` ordered by SQL (for values the frame cannot order alike: a logged NaN)."""
+    joins, order, order_params = _order(keys)
+    ids = tx.execute(
+        f"SELECT r.run_id FROM runs r {joins} "
+        f"WHERE r.run_id IN (SELECT unnest(?::BIGINT[])) ORDER BY {order}",
+        [*order_params, frame["run_id"].tolist()],
+    ).cursor.fetchnumpy()["run_id"]
+    positions = pd.Index(frame["run_id"]).get_indexer(ids)
+    return frame.take(positions).reset_index(drop=True)
 
 
 def _widen(ids: np.ndarray, long: dict[str, Any], prefix: str) -> pd.DataFrame:
@@ -221,6 +274,21 @@ class RunTable:
     notices: tuple[str, ...] = ()
 
 
+RUN_COLUMNS = (
+    "r.run_id, r.name, r.status, r.experiment, r.started_at, r.duration_s, r.created_by, "
+    "r.code_commit"
+)
+# the hits' params and overall metrics in one statement (the ids bound once): ``is_param``
+# tells the two apart, since a param's value and a metric's value may both be NULL
+VALUES_OF_HITS = (
+    "WITH hits AS (SELECT unnest(?::BIGINT[]) AS run_id) "
+    "SELECT run_id, key, TRUE AS is_param, value AS text, NULL::DOUBLE AS number "
+    "FROM run_params WHERE run_id IN (SELECT run_id FROM hits) "
+    "UNION ALL SELECT run_id, key, FALSE, NULL, value "
+    "FROM run_metrics WHERE run_id IN (SELECT run_id FROM hits) AND slice = ''"
+)
+
+
 def search_runs(
     ws: Workspace,
     project: str | None = None,
@@ -229,9 +297,17 @@ def search_runs(
     limit: int = 10_000,
     metrics_columns: bool = True,
 ) -> RunTable:
+    """Runs of ``project`` (or every readable project) matching ``filter``, in ``order_by``
+    order, at most ``limit``.
+
+    When every hit fits in ``limit`` and the table carries the order's columns (params,
+    metrics, attributes), the hits are ordered here, from the values fetched for the table
+    anyway, instead of joining each order key in SQL; past ``limit``, SQL orders (the first
+    ``limit`` of the order are needed)."""
     conditions = parse_filter(filter) if filter.strip() else []
     where, params = _compile(conditions) if conditions else ("", [])
-    joins, order, order_params = _order(order_by)
+    keys = _order_keys(order_by)
+    sort_here = metrics_columns and all(k.namespace != "tags" for k in keys)
     with ws.store.read() as tx:
         visible = readable(tx, None, "experiments.read", project)
         scope = "r.project = ?" if project else "TRUE"
@@ -240,31 +316,54 @@ def search_runs(
             scope += " AND r.project IN (SELECT unnest(?::VARCHAR[]))"
             scope_params.append(sorted(visible))
         condition = f"{scope} AND {where}" if where else scope
-        cursor = tx.execute(
-            f"SELECT r.run_id, r.name, r.status, r.experiment, r.started_at, r.duration_s, r.created_by, "
-            f"r.code_commit, count(*) OVER () AS _total FROM runs r {joins} WHERE {condition} "
-            f"ORDER BY {order} LIMIT ?",
-            [*order_params, *scope_params, *params, int(limit)],
-        ).cursor
-        runs = cursor.fetchdf()
-        total = int(runs["_total"].iloc[0]) if len(runs) else 0
-        runs = runs.drop(columns="_total")
+        runs = None
+        if sort_here:
+            runs = tx.execute(
+                f"SELECT {RUN_COLUMNS} FROM runs r WHERE {condition} LIMIT ?",
+                [*scope_params, *params, int(limit) + 1],
+            ).cursor.fetchdf()
+            if len(runs) > limit:
+                runs, sort_here = None, False
+        if runs is None:
+            joins, order, order_params = _order(keys)
+            runs = tx.execute(
+                f"SELECT {RUN_COLUMNS}, count(*) OVER () AS _total FROM runs r {joins} "
+                f"WHERE {condition} ORDER BY {order} LIMIT ?",
+                [*order_params, *scope_params, *params, int(limit)],
+            ).cursor.fetchdf()
+            total = int(runs["_total"].iloc[0]) if len(runs) else 0
+            del runs["_total"]
+        else:
+            total = len(runs)
+        with_nan: set[str] = set()
         if metrics_columns and len(runs):
-            ids = runs["run_id"].to_numpy()
-            parts = [runs]
-            for table, prefix, extra in (
-                ("run_params", "params.", ""),
-                ("run_metrics", "metrics.", " AND slice = ''"),
-            ):
-                long = tx.execute(
-                    f"SELECT run_id, key, value FROM {table} WHERE run_id IN (SELECT unnest(?::BIGINT[])){extra}",
-                    [ids.tolist()],
-                ).cursor.fetchnumpy()
-                if len(long["run_id"]):
-                    parts.append(_widen(ids, long, prefix))
-            runs = pd.concat(parts, axis=1) if len(parts) > 1 else runs
+            runs, with_nan = _with_values(tx, runs)
+        if sort_here and len(runs):
+            nan_key = any(k.namespace == "metrics" and k.name in with_nan for k in keys)
+            runs = _sql_sorted(tx, runs, keys) if nan_key else _sort_frame(runs, keys)
         notices = _unknown_keys(tx, project, conditions) if total == 0 and conditions else ()
     return RunTable(runs, int(total or 0), notices)
+
+
+def _with_values(tx: Any, runs: pd.DataFrame) -> tuple[pd.DataFrame, set[str]]:
+    """``runs`` with a ``params.NAME`` and a ``metrics.NAME`` column for each key they have,
+    and the metrics some hit logged as NaN."""
+    ids = runs["run_id"].to_numpy()
+    long = tx.execute(VALUES_OF_HITS, [ids.tolist()]).cursor.fetchnumpy()
+    is_param = np.asarray(long["is_param"], dtype=bool)
+    keys = np.asarray(long["key"], dtype=object)
+    texts = np.ma.filled(long["text"], None)
+    numbers = np.ma.filled(long["number"].astype(float), np.nan)
+    logged_nan = np.isnan(np.ma.getdata(long["number"]).astype(float)) & ~np.ma.getmaskarray(
+        long["number"]
+    )
+    parts = [runs]
+    for mask, prefix, values in ((is_param, "params.", texts), (~is_param, "metrics.", numbers)):
+        if mask.any():
+            found = {"run_id": long["run_id"][mask], "key": keys[mask], "value": values[mask]}
+            parts.append(_widen(ids, found, prefix))
+    frame = pd.concat(parts, axis=1) if len(parts) > 1 else runs
+    return frame, set(keys[logged_nan & ~is_param])
 
 
 def _unknown_keys(tx: Any, project: str | None, conditions: Sequence[Condition]) -> tuple[str, ...]:

@@ -59,6 +59,52 @@ def test_filtered_and_ordered_search(runs: Workspace) -> None:
     assert search_runs(runs, "p", "metrics.`accuracy` <= 0.6").total == 6
 
 
+@pytest.fixture
+def awkward(ws: Workspace, actor: Actor) -> Workspace:
+    """Runs whose order is easy to get wrong: ties, missing keys, NaN, NULL-like and non-ASCII
+    texts, numbers as texts."""
+    texts = ["b", "B", "é", "e", "Z", "ä", "10", "9", "🚀", "", "a b", "a"]
+    with Tracker(ws, actor) as tracker:
+        for index in range(36):
+            with tracker.start_run("p", name=texts[index % len(texts)] + str(index % 4)) as run:
+                if index % 5:
+                    run.log_param("model", texts[(index * 7) % len(texts)])
+                if index % 7:
+                    run.log_metric("f1", round((index % 6) / 6, 3))
+                run.log_metric("acc", float("nan") if index % 9 == 0 else index % 4 / 4)
+    return ws
+
+
+ORDERS = [
+    [],
+    ["metrics.f1 DESC"],
+    ["metrics.f1"],
+    ["params.model", "metrics.f1 DESC"],
+    ["params.model DESC"],
+    ["name", "run_id"],
+    ["name DESC", "params.model ASC"],
+    ["status", "duration DESC"],
+    ["started_at DESC"],
+    ["metrics.acc DESC", "name"],
+    ["metrics.nobody", "params.nobody DESC"],
+]
+
+
+@pytest.mark.parametrize("order", ORDERS, ids=lambda o: " ".join(o) or "default")
+def test_hits_ordered_here_come_in_the_order_sql_gives(
+    awkward: Workspace, order: list[str]
+) -> None:
+    """All hits within the limit are ordered from the fetched table; past it SQL orders them.
+    Both must agree, NULLS LAST and ties by run_id DESC included."""
+    here = search_runs(awkward, "p", "", order).frame
+    by_sql = search_runs(awkward, "p", "", order, limit=len(here) - 1).frame
+    assert len(here) == 36 and len(by_sql) == 35
+    assert list(here["run_id"][:35]) == list(by_sql["run_id"])
+    assert list(here.columns) == list(by_sql.columns)
+    filtered = search_runs(awkward, "p", "metrics.f1 >= 0.5", order).frame
+    assert list(filtered["run_id"]) == [i for i in here["run_id"] if i in set(filtered["run_id"])]
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
