@@ -34,6 +34,7 @@ from core.actor import Actor
 from core.artifacts.models import NewArtifact
 from core.artifacts.service import register_many
 from core.errors import CoreError, InvalidInput, NotFound
+from core.experiments.layout import reorder_if_due
 from core.experiments.tracking import Origin, _Buffered
 from core.experiments.tracking_store import reserve_ids, write_segments
 from core.ml.serialize import load_booster, load_sklearn
@@ -140,6 +141,7 @@ def import_mlflow(
             ],
             actor,
         )
+    reorder_if_due(ws)  # a bulk load, like a tracker's session
     return MlflowImport(
         experiment,
         project,

@@ -151,6 +151,10 @@ class Sink(Protocol):
     def pending(self) -> bool:
         """Whether failed batches wait to be sent again (with the next write)."""
 
+    def tidy(self) -> None:
+        """After the tracker's last write: keep the store's run tables in search order (a
+        server does it as it writes)."""
+
 
 class Run:
     """A run being logged. Use through ``Tracker.start_run`` as a context manager."""
@@ -565,6 +569,7 @@ class Tracker:
         if self._flusher is not None:
             self._flusher.join(timeout=15)
         self.flush()
+        self.sink.tidy()
 
 
 def _detach(state: _Buffered) -> _Buffered:

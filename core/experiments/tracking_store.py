@@ -16,6 +16,7 @@ from core.accounts.access import authorize
 from core.accounts.audit import record
 from core.actor import Actor
 from core.errors import InvalidInput, NotFound
+from core.experiments.layout import LOCAL_SHARE, SERVER_SHARE, reorder_if_due
 from core.store import Tx, Workspace, utcnow
 
 SHOWN_IDS = 20  # an audit row's target names this many runs; details list them all
@@ -63,6 +64,9 @@ class LocalSink:
     def pending(self) -> bool:
         return False
 
+    def tidy(self) -> None:
+        reorder_if_due(self.ws, LOCAL_SHARE)
+
 
 def check_inputs(tx: Tx, ids: Sequence[int]) -> None:
     """NotFound unless every id is an artifact of the workspace."""
@@ -96,7 +100,9 @@ def log_segments(
     _check_files(ws, pieces)
     with ws.store.transaction() as tx:
         ids = write_segments(tx, actor, pieces, origin)
-        return ids, reserve_ids(tx, reserve)
+        fresh = reserve_ids(tx, reserve)
+    reorder_if_due(ws, SERVER_SHARE)
+    return ids, fresh
 
 
 def write_segments(tx: Tx, actor: Actor, pieces: list[_Buffered], origin: Origin) -> list[int]:

@@ -88,6 +88,9 @@ class RemoteSink:
         with self._lock:
             return bool(self._outbox)
 
+    def tidy(self) -> None:
+        """The server keeps its tables in order as it writes (``log_segments``)."""
+
 
 def _chunks(outbox: list[dict[str, Any]]) -> list[int]:
     """How many pieces of the outbox each call takes: whole pieces, up to ``BATCH_BYTES``."""
