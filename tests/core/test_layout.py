@@ -60,7 +60,9 @@ def test_a_small_tail_waits_and_a_rewrite_keeps_every_row(
     assert reorder_if_due(ws, share=0.0) == ["run_params"]  # 4 metric rows: under 10
     after = rows(ws, "run_params")
     assert sorted(after) == sorted([*before, *[r for r in after if int(str(r[0])) > 60]])
-    assert len(after) == 620 and [(r[1], r[0]) for r in after] == sorted((r[1], r[0]) for r in after)
+    assert len(after) == 620 and [(r[1], r[0]) for r in after] == sorted(
+        (r[1], r[0]) for r in after
+    )
 
 
 def test_a_rewrite_that_fails_leaves_the_table_as_it_was(
