@@ -78,3 +78,19 @@ def test_a_rewrite_that_fails_leaves_the_table_as_it_was(
     assert rows(ws, "run_params") == before
     with ws.store.read() as tx:
         assert tx.scalar("SELECT count(*) FROM table_layout") == 0
+
+
+def test_the_server_orders_the_tables_as_remote_batches_arrive(
+    ws: Workspace, actor: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.api import Client
+    from tests.core.test_tracking_remote import ApiSink
+
+    monkeypatch.setattr(layout, "MIN_TAIL", 50)
+    with Tracker(ApiSink(Client(ws.root, actor))) as tracker:  # its tidy() does nothing
+        for index in range(12):
+            with tracker.start_run("p") as run:
+                run.log_params({f"hp_{k}": index * k for k in range(10)})
+    params = rows(ws, "run_params")
+    assert len(params) == 120
+    assert [(r[1], r[0]) for r in params] == sorted((r[1], r[0]) for r in params)
