@@ -20,6 +20,7 @@ from core.store import Tx, Workspace, utcnow
 from core.store.connection import ConflictError
 
 ORDERS = {"run_params": "key, run_id", "run_metrics": "key, slice, run_id"}
+COLUMNS = {"run_params": "run_id, key, value", "run_metrics": "run_id, key, slice, value"}
 MIN_TAIL = 1_000  # rows: below this a rewrite gains nothing worth its transaction
 LOCAL_SHARE = 0.05
 SERVER_SHARE = 0.25
@@ -55,9 +56,12 @@ def due(tx: Tx, share: float) -> list[str]:
 
 def reorder(tx: Tx, table: str) -> None:
     """Rewrite ``table`` in its search order (same rows) and record how many are in order."""
-    tx.execute(f"CREATE TEMP TABLE reordered AS SELECT * FROM {table} ORDER BY {ORDERS[table]}")
+    columns = COLUMNS[table]
+    tx.execute(
+        f"CREATE TEMP TABLE reordered AS SELECT {columns} FROM {table} ORDER BY {ORDERS[table]}"
+    )
     tx.execute(f"DELETE FROM {table}")
-    tx.execute(f"INSERT INTO {table} SELECT * FROM reordered")
+    tx.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM reordered")
     rows = int(tx.scalar("SELECT count(*) FROM reordered"))
     tx.execute("DROP TABLE reordered")
     tx.execute(
