@@ -20,7 +20,6 @@ from core.store import Tx, Workspace, utcnow
 from core.store.connection import ConflictError
 
 ORDERS = {"run_params": "key, run_id", "run_metrics": "key, slice, run_id"}
-COLUMNS = {"run_params": "run_id, key, value", "run_metrics": "run_id, key, slice, value"}
 MIN_TAIL = 1_000  # rows: below this a rewrite gains nothing worth its transaction
 LOCAL_SHARE = 0.05
 SERVER_SHARE = 0.25
@@ -56,7 +55,15 @@ def due(tx: Tx, share: float) -> list[str]:
 
 def reorder(tx: Tx, table: str) -> None:
     """Rewrite ``table`` in its search order (same rows) and record how many are in order."""
-    columns = COLUMNS[table]
+    columns = ", ".join(  # every column the table has now, named
+        f'"{name}"'
+        for (name,) in tx.rows(
+            "SELECT column_name FROM duckdb_columns() "
+            "WHERE database_name = current_database() AND schema_name = 'main' AND table_name = ? "
+            "ORDER BY column_index",
+            [table],
+        )
+    )
     tx.execute(
         f"CREATE TEMP TABLE reordered AS SELECT {columns} FROM {table} ORDER BY {ORDERS[table]}"
     )

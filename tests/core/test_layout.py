@@ -94,3 +94,18 @@ def test_the_server_orders_the_tables_as_remote_batches_arrive(
     params = rows(ws, "run_params")
     assert len(params) == 120
     assert [(r[1], r[0]) for r in params] == sorted((r[1], r[0]) for r in params)
+
+
+def test_a_rewrite_keeps_a_column_added_later(
+    ws: Workspace, actor: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(layout, "MIN_TAIL", 1)
+    log(ws, actor, 3)
+    with ws.store.transaction() as tx:
+        tx.execute("ALTER TABLE run_params ADD COLUMN note VARCHAR")
+        tx.execute("UPDATE run_params SET note = key || '@' || CAST(run_id AS VARCHAR)")
+    log(ws, actor, 3, first=3)  # its close rewrites both tables (a tail of half of them)
+    params = rows(ws, "run_params")
+    assert [(r[1], r[0]) for r in params] == sorted((r[1], r[0]) for r in params)
+    noted = [r for r in params if r[3] is not None]
+    assert len(noted) == 30 and all(r[3] == f"{r[1]}@{r[0]}" for r in noted)
