@@ -22,7 +22,7 @@ name = project_picker(api, "experiments.project", container=left).name
 query = right.text_input(
     "Filter",
     key="experiments.filter",
-    placeholder="metrics.f1_macro > 0.8 and params.trainer = 'tfidf_lr'",
+    placeholder="metrics.f1_macro > 0.8 and status = 'finished'",
     help="Fields: metrics.NAME, params.NAME, tags.NAME, status, name … joined with AND",
 )
 try:
@@ -35,8 +35,11 @@ except CoreError as error:  # a malformed filter: say why under it and show ever
 runs = table.frame
 for notice in table.notices:
     st.warning(notice, icon="🔎")
+if runs.empty and (query or "").strip():
+    st.info("No run matches the filter.")
+    st.stop()
 if runs.empty:
-    st.info("No runs match. Train one with `loopline train PROJECT` or `loopline build PROJECT`.")
+    st.info("No runs yet. Train one with `loopline train PROJECT` or `loopline build PROJECT`.")
     st.stop()
 production = api.models.find_alias(name)
 production_run = production.metadata.get("run_id") if production else None
@@ -79,7 +82,7 @@ st.caption(
     " · ".join(
         part
         for part in (
-            newest or f"{table.total:,} runs",
+            newest or f"{table.total:,} run{'' if table.total == 1 else 's'}",
             f"★ production is {production.name} v{production.version}, trained by run "
             f"{run_text(production_run)}"
             if production and production_run

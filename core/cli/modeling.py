@@ -388,7 +388,10 @@ def add_commands(add: Adder) -> None:
     runs.add_argument("project", metavar="PROJECT")
     runs.add_argument("--filter", help="e.g. \"metrics.f1_macro > 0.9 and params.trainer = 'xgb'\"")
     runs.add_argument(
-        "--order", action="append", metavar="FIELD [ASC|DESC]", help="e.g. 'metrics.f1_macro DESC'"
+        "--order",
+        action="append",
+        metavar="'FIELD [ASC|DESC]'",
+        help="quoted when it has a direction, e.g. --order 'metrics.f1_macro DESC'",
     )
     runs.add_argument("--limit", type=int, default=50)
     run = add("run", cmd_run, "Print one run as JSON.")

@@ -9,6 +9,7 @@ LIKE, ILIKE, IN (…). Conditions are joined with AND. Names with other characte
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -122,6 +123,11 @@ def parse_filter(text: str) -> list[Condition]:
             if joiner.upper() != "AND":
                 raise InvalidInput(
                     f"Only AND joins conditions; found {joiner!r} at position {join_at}."
+                )
+            if index >= len(tokens):
+                raise InvalidInput(
+                    f"The filter ends after AND at position {join_at}: expected a condition.",
+                    hint="remove the AND or add a condition, e.g. params.model = 'xgb'",
                 )
     return conditions
 
@@ -304,6 +310,8 @@ def search_runs(
     metrics, attributes), the hits are ordered here, from the values fetched for the table
     anyway, instead of joining each order key in SQL; past ``limit``, SQL orders (the first
     ``limit`` of the order are needed)."""
+    if limit < 1:
+        raise InvalidInput(f"The limit must be at least 1; got {limit}.")
     conditions = parse_filter(filter) if filter.strip() else []
     where, params = _compile(conditions) if conditions else ("", [])
     keys = _order_keys(order_by)
@@ -341,7 +349,14 @@ def search_runs(
         if sort_here and len(runs):
             nan_key = any(k.namespace == "metrics" and k.name in with_nan for k in keys)
             runs = _sql_sorted(tx, runs, keys) if nan_key else _sort_frame(runs, keys)
-        notices = _unknown_keys(tx, project, conditions) if total == 0 and conditions else ()
+        notices = (
+            _unknown_keys(tx, project, [(c.namespace, c.name) for c in conditions], "in the filter")
+            if total == 0 and conditions
+            else ()
+        )
+        if keys and len(runs):
+            ordered_by = [(k.namespace, k.name) for k in keys]
+            notices += _unknown_keys(tx, project, ordered_by, "so it does not order the runs")
     return RunTable(runs, int(total or 0), notices)
 
 
@@ -366,21 +381,34 @@ def _with_values(tx: Any, runs: pd.DataFrame) -> tuple[pd.DataFrame, set[str]]:
     return frame, set(keys[logged_nan & ~is_param])
 
 
-def _unknown_keys(tx: Any, project: str | None, conditions: Sequence[Condition]) -> tuple[str, ...]:
-    """Why a filter matched nothing, when the reason is a name no run has (a typo, usually)."""
+def _unknown_keys(
+    tx: Any, project: str | None, fields: Sequence[tuple[str, str]], why: str
+) -> tuple[str, ...]:
+    """A notice for each ``(namespace, name)`` no run has (a typo, usually), naming the closest
+    keys the runs do have; ``why`` says what the name was used for."""
     notices = []
-    for c in conditions:
-        if c.namespace == "attributes":
+    for namespace, name in dict.fromkeys(fields):
+        if namespace == "attributes":
             continue
-        table = {"metrics": "run_metrics", "params": "run_params", "tags": "run_tags"}[c.namespace]
-        known = tx.scalar(
-            f"SELECT count(*) FROM {table} x JOIN runs r USING (run_id) "
-            "WHERE x.key = ? AND (? IS NULL OR r.project = ?)",
-            [c.name, project, project],
-        )
-        if not known:
-            notices.append(
-                f"No run{' in ' + project if project else ''} has {c.namespace}.{c.name}: "
-                "check the name (the runs table lists every column)."
+        table = {"metrics": "run_metrics", "params": "run_params", "tags": "run_tags"}[namespace]
+        keys = [
+            str(row[0])
+            for row in tx.rows(
+                f"SELECT DISTINCT x.key FROM {table} x JOIN runs r USING (run_id) "
+                "WHERE ? IS NULL OR r.project = ?",
+                [project, project],
             )
+        ]
+        if name in keys:
+            continue
+        close = difflib.get_close_matches(name, keys, n=3, cutoff=0.6)
+        suggestion = (
+            " Did you mean " + " or ".join(f"{namespace}.{k}" for k in close) + "?"
+            if close
+            else " Check the name (the runs table lists every column)."
+        )
+        notices.append(
+            f"No run{' in ' + project if project else ''} has {namespace}.{name}, {why}."
+            + suggestion
+        )
     return tuple(notices)

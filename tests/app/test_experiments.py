@@ -86,7 +86,12 @@ def test_filter_runs(app_on: AppTest) -> None:
     at.switch_page("views/experiments.py").run()
     at.selectbox(key="experiments.project").set_value("ooo-replies").run()
     at.text_input(key="experiments.filter").input("metrics.f1_macro > 2").run()
-    assert not at.exception and at.info[0].value.startswith("No runs match")
+    assert not at.exception and at.info[0].value == "No run matches the filter."
+    at.text_input(key="experiments.filter").input("metrics.f1_marco > 0.5").run()
+    assert at.warning[0].value.startswith(
+        "No run in ooo-replies has metrics.f1_marco, in the filter."
+    )
+    assert "Did you mean metrics.f1_macro?" in at.warning[0].value
     at.text_input(key="experiments.filter").input("metrics.f1 >> 2").run()
     assert at.error[0].value.startswith(
         "Expected a value (a number or a quoted text) at position 12"

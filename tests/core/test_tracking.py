@@ -200,11 +200,28 @@ def test_filter_on_a_name_no_run_has_says_so(ws: Workspace, actor: Actor) -> Non
         run.log_metrics({"f1": 0.9})
     assert search_runs(ws, None, "metrics.f1 > 0.5").notices == ()
     assert search_runs(ws, None, "metrics.f1 > 0.95").notices == ()  # a real miss: no notice
-    miss = search_runs(ws, None, "metrics.f1_score > 0.5")
+    miss = search_runs(ws, None, "metrics.f11 > 0.5")
     assert miss.total == 0
-    assert miss.notices == (
-        "No run has metrics.f1_score: check the name (the runs table lists every column).",
+    assert miss.notices == ("No run has metrics.f11, in the filter. Did you mean metrics.f1?",)
+    nothing_close = search_runs(ws, None, "params.zzz = 'a'")
+    assert nothing_close.notices == (
+        "No run has params.zzz, in the filter. Check the name (the runs table lists every column).",
     )
+    unordered = search_runs(ws, None, "", ["metrics.f1s DESC"])
+    assert unordered.total == 1 and unordered.notices == (
+        "No run has metrics.f1s, so it does not order the runs. Did you mean metrics.f1?",
+    )
+
+
+@pytest.mark.parametrize("limit", [0, -1])
+def test_a_limit_below_one_is_refused(runs: Workspace, limit: int) -> None:
+    with pytest.raises(InvalidInput, match="limit must be at least 1"):
+        search_runs(runs, "p", limit=limit)
+
+
+def test_a_filter_ending_in_and_is_refused(runs: Workspace) -> None:
+    with pytest.raises(InvalidInput, match="ends after AND at position 17"):
+        search_runs(runs, "p", "metrics.f1 > 0.5 AND")
 
 
 def test_a_busy_workspace_neither_blocks_logging_nor_ends_the_flusher(
