@@ -354,8 +354,13 @@ def search_runs(
             if total == 0 and conditions
             else ()
         )
-        if keys and len(runs):
-            ordered_by = [(k.namespace, k.name) for k in keys]
+        absent = [  # a key the table has a column for exists: no query for those
+            (k.namespace, k.name)
+            for k in keys
+            if k.namespace in ("metrics", "params") and f"{k.namespace}.{k.name}" not in runs
+        ]
+        if metrics_columns and absent and len(runs):
+            ordered_by = absent
             notices += _unknown_keys(tx, project, ordered_by, "so it does not order the runs")
     return RunTable(runs, int(total or 0), notices)
 
