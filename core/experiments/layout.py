@@ -6,7 +6,7 @@ group holds every key; rewritten in key order, a filter on one key reads the row
 key only. The 10,000-run search benchmark's filter query went from 8.4 to 6.5 ms with both tables
 in order.
 
-A rewrite costs about 1 ms per 1,000 rows, so it runs when the rows appended since the last one
+A rewrite costs about 0.6 ms per 1,000 rows (310,000 in 0.2 s), so it runs when the rows appended since the last one
 (the tail) reach a share of the table: when a tracker closes (``LOCAL_SHARE``: a training script
 or a sweep ends) and after a remote tracker's batch (``SERVER_SHARE``, a larger share: a server
 writes many small batches). A rewrite keeps every row (delete and insert in one transaction);
@@ -31,9 +31,15 @@ def reorder_if_due(ws: Workspace, share: float = LOCAL_SHARE) -> list[str]:
     with ws.store.read() as tx:
         if not due(tx, share):
             return []
+    return reorder_due(ws, share)
+
+
+def reorder_due(ws: Workspace, share: float) -> list[str]:
+    """Rewrite the tables due (checked again in the transaction: another process may have done
+    it meanwhile); none when another writer gets in the way."""
     try:
         with ws.store.transaction() as tx:
-            tables = due(tx, share)  # again: another process may have done it meanwhile
+            tables = due(tx, share)
             for table in tables:
                 reorder(tx, table)
             return tables

@@ -31,6 +31,7 @@ ATTRIBUTES = {
     "duration": "r.duration_s",
     "started_at": "r.started_at",
 }
+VALUE_TABLES = {"metrics": "run_metrics", "params": "run_params", "tags": "run_tags"}
 OPERATORS = ("=", "!=", "<=", ">=", "<", ">", "LIKE", "ILIKE", "IN")
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -151,7 +152,7 @@ def _compile(conditions: Sequence[Condition]) -> tuple[str, list[Any]]:
             sql.append(f"{column} {op} {placeholder}")
             params.append(list(c.value) if c.op == "IN" else c.value)
             continue
-        table = {"metrics": "run_metrics", "params": "run_params", "tags": "run_tags"}[c.namespace]
+        table = VALUE_TABLES[c.namespace]
         numeric = isinstance(c.value, float) or (
             isinstance(c.value, tuple) and all(isinstance(v, float) for v in c.value)
         )
@@ -208,9 +209,7 @@ def _order(keys: Sequence[OrderKey]) -> tuple[str, str, list[Any]]:
         if key.namespace == "attributes":
             clauses.append(f"{ATTRIBUTES[key.name]} {direction} NULLS LAST")
             continue
-        table = {"metrics": "run_metrics", "params": "run_params", "tags": "run_tags"}[
-            key.namespace
-        ]
+        table = VALUE_TABLES[key.namespace]
         extra = " AND slice = ''" if key.namespace == "metrics" else ""
         joins.append(
             f"LEFT JOIN (SELECT run_id, value FROM {table} WHERE key = ?{extra}) o{index} USING (run_id)"
@@ -360,8 +359,7 @@ def search_runs(
             if k.namespace in ("metrics", "params") and f"{k.namespace}.{k.name}" not in runs
         ]
         if metrics_columns and absent and len(runs):
-            ordered_by = absent
-            notices += _unknown_keys(tx, project, ordered_by, "so it does not order the runs")
+            notices += _unknown_keys(tx, project, absent, "so it does not order the runs")
     return RunTable(runs, int(total or 0), notices)
 
 
@@ -395,7 +393,7 @@ def _unknown_keys(
     for namespace, name in dict.fromkeys(fields):
         if namespace == "attributes":
             continue
-        table = {"metrics": "run_metrics", "params": "run_params", "tags": "run_tags"}[namespace]
+        table = VALUE_TABLES[namespace]
         keys = [
             str(row[0])
             for row in tx.rows(

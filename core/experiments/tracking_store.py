@@ -16,7 +16,7 @@ from core.accounts.access import authorize
 from core.accounts.audit import record
 from core.actor import Actor
 from core.errors import InvalidInput, NotFound
-from core.experiments.layout import LOCAL_SHARE, SERVER_SHARE, due, reorder_if_due
+from core.experiments.layout import LOCAL_SHARE, SERVER_SHARE, due, reorder_due, reorder_if_due
 from core.store import Tx, Workspace, utcnow
 
 SHOWN_IDS = 20  # an audit row's target names this many runs; details list them all
@@ -103,7 +103,7 @@ def log_segments(
         fresh = reserve_ids(tx, reserve)
         tidy = bool(due(tx, SERVER_SHARE))  # here: a unit of work of its own per batch cost more
     if tidy:
-        reorder_if_due(ws, SERVER_SHARE)
+        reorder_due(ws, SERVER_SHARE)
     return ids, fresh
 
 

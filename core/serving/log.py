@@ -355,9 +355,8 @@ class SegmentWriter:
         self.flush_seconds = flush_seconds
         self.max_records = max_records
         self._buffer: list[Mapping[str, Any]] = []
-        self._writing: list[
-            Mapping[str, Any]
-        ] = []  # taken from the buffer, segment not renamed yet
+        # taken from the buffer for a segment not renamed into place yet: still pending
+        self._writing: list[Mapping[str, Any]] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()  # one segment at a time (flusher or a final flush)
         self._wake = threading.Event()
